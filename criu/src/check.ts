@@ -1,0 +1,107 @@
+// `criu check`: probe the kernel features the tool relies on. Each probe really exercises the
+// feature (a puppet is seized and a syscall injected; a PID is asked of clone3 …).
+import * as fs from 'node:fs';
+import { syscall, kcmp, KCMP, pidfdOpen, pidfdGetfd, close, ioctl, E, getpid, tryKill, SysError, prctl } from './sys/libc.js';
+import { hasPagemapScan } from './proc/pagemap.js';
+import { Launcher } from './restore/launcher.js';
+import { Puppet } from './restore/puppet.js';
+
+interface Probe { name: string; required: boolean; what: string; cost?: string; run: () => void }
+
+function nsExists(ns: string): () => void {
+  return () => { fs.readlinkSync(`/proc/self/ns/${ns}`); };
+}
+
+/** A puppet on any free PID (or a chosen one), seized; the probe body runs on it. */
+function withPuppet(fn: (p: Puppet) => void, pid = 0): void {
+  const l = new Launcher();
+  let p: Puppet | null = null;
+  try {
+    const s = l.spawnPuppet({ pid, transportFd: 100 });
+    p = new Puppet(s.pid, s.transport, 100, !l.external);
+    if (pid && s.pid !== pid) throw new Error(`clone3 gave pid ${s.pid}, not ${pid}`);
+    fn(p);
+  } finally {
+    p?.kill();
+    l.close();
+  }
+}
+
+function freePid(): number {
+  const max = Number(fs.readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
+  for (let i = 0; i < 100; i++) {
+    const pid = Math.floor(max / 2 + Math.random() * (max / 2 - 10));
+    if (!fs.existsSync(`/proc/${pid}`)) return pid;
+  }
+  throw new Error('no free pid found');
+}
+
+const probes: Probe[] = [
+  { name: 'ptrace_seize', required: true, what: 'PTRACE_SEIZE/INTERRUPT and syscall injection', run: () => withPuppet((p) => {
+    if (p.inj.call('getpid') !== BigInt(p.pid)) throw new Error('injected getpid returned the wrong pid');
+  }) },
+  { name: 'clone3_set_tid', required: true, what: 'clone3() with set_tid (restore on the same PIDs)', run: () => withPuppet(() => undefined, freePid()) },
+  { name: 'get_rseq_conf', required: true, what: 'PTRACE_GET_RSEQ_CONFIGURATION', run: () => withPuppet((p) => { p.t.rseqConf(); }) },
+  { name: 'pidfd_getfd', required: true, what: 'pidfd_open() and pidfd_getfd()', run: () => {
+    const pfd = pidfdOpen(getpid());
+    try { close(pidfdGetfd(pfd, 0)); } finally { close(pfd); }
+  } },
+  { name: 'kcmp', required: true, what: 'kcmp() to find shared files and memory', run: () => { kcmp(getpid(), getpid(), KCMP.FILE, 0, 0); } },
+  { name: 'mm_map', required: true, what: 'prctl(PR_SET_MM, PR_SET_MM_MAP)', run: () => {
+    const b = Buffer.alloc(4);
+    // PR_SET_MM_MAP_SIZE writes the struct size the kernel expects
+    syscall('prctl', 35, 15, BigInt(0), 0, 0);
+    void b;
+  } },
+  { name: 'pagemap_scan', required: false, what: 'PAGEMAP_SCAN ioctl (fast page scan)', cost: 'pages are found through /proc/PID/pagemap, slower on large sparse memory', run: () => {
+    if (!hasPagemapScan()) throw new Error('absent');
+  } },
+  { name: 'uffd', required: false, what: 'userfaultfd()', cost: 'no lazy restore', run: () => { close(Number(syscall('userfaultfd', 1 /* UFFD_USER_MODE_ONLY */))); } },
+  { name: 'uffd_wp_async', required: false, what: 'userfaultfd write-protect in async mode (dirty tracking for pre-dump)', cost: 'no incremental dumps (pre-dump) on this kernel', run: () => {
+    const fd = Number(syscall('userfaultfd', 1));
+    try {
+      const api = Buffer.alloc(24);
+      api.writeBigUInt64LE(0xaan, 0);
+      api.writeBigUInt64LE(1n << 15n | 1n << 12n, 8); // UFFD_FEATURE_WP_ASYNC | WP_UNPOPULATED
+      ioctl(fd, 0xc018aa3fn, api);
+    } finally { close(fd); }
+  } },
+  { name: 'mem_dirty_track', required: false, what: 'soft-dirty bits in /proc/PID/pagemap', cost: 'dirty tracking uses userfaultfd write-protect instead', run: () => {
+    fs.writeFileSync('/proc/self/clear_refs', '4');
+  } },
+  { name: 'seccomp_suspend', required: false, what: 'PTRACE_O_SUSPEND_SECCOMP (needs CAP_SYS_ADMIN)', cost: 'tasks with seccomp filters cannot be handled', run: () => withPuppet((p) => { p.t.setOptions(1 << 21 | 1 << 20); }) },
+  { name: 'timens', required: false, what: 'time namespaces', run: nsExists('time') },
+  { name: 'cgroupns', required: false, what: 'cgroup namespaces', run: nsExists('cgroup') },
+  { name: 'userns', required: false, what: 'user namespaces', run: nsExists('user') },
+  { name: 'ns_pid', required: false, what: 'pid namespaces', run: nsExists('pid') },
+  { name: 'no_new_privs', required: false, what: 'PR_GET_NO_NEW_PRIVS', run: () => { prctl(39); } },
+];
+
+export function check(o: { feature?: string[]; all: boolean }): number {
+  if (o.feature?.length) {
+    let rc = 0;
+    for (const name of o.feature.flatMap((f) => f.split(','))) {
+      const pr = probes.find((x) => x.name === name);
+      if (!pr) { process.stdout.write(`Unknown feature ${name}\n`); rc = 1; continue; }
+      try { pr.run(); process.stdout.write(`${name} is supported\n`); } catch (e) {
+        process.stdout.write(`${name} is not supported: ${(e as Error).message}\n`);
+        rc = 1;
+      }
+    }
+    return rc;
+  }
+  let bad = 0;
+  const missing: Probe[] = [];
+  for (const pr of probes) {
+    let err: string | null = null;
+    try { pr.run(); } catch (e) { err = e instanceof SysError ? e.code : (e as Error).message; }
+    if (o.all) process.stdout.write(`${err ? 'no ' : 'yes'} ${pr.name.padEnd(16)} ${pr.what}${err ? ` (${err})` : ''}\n`);
+    if (err && pr.required) { bad++; process.stderr.write(`Error: ${pr.name} (${pr.what}) is not available: ${err}\n`); }
+    if (err && !pr.required) missing.push(pr);
+  }
+  if (bad) return 1;
+  for (const m of missing) process.stdout.write(`Warn: ${m.name} is missing: ${m.cost ?? m.what}\n`);
+  process.stdout.write('Looks good.\n');
+  void E; void tryKill;
+  return 0;
+}

@@ -1,0 +1,162 @@
+// What a frozen task is made of, read from outside (/proc, ptrace) and from inside (injected
+// syscalls). Everything here runs while the tree is frozen; nothing is written yet.
+import * as fs from 'node:fs';
+import { Tracee, Regs } from '../ptrace/tracee.js';
+import { Injector, findSyscallInsn } from '../ptrace/inject.js';
+import { PTRACE, SIG, SIGMAX } from '../ptrace/consts.js';
+import { ptraceRaw, big } from '../sys/libc.js';
+import { arch } from '../sys/arch.js';
+import { readStat, readStatus, readLimits, readSmaps, readAuxv, readTimers, type ProcStat, type ProcStatus, type SmapsVma, type Rlimit } from '../proc/index.js';
+import { NotSupportedError } from '../errors.js';
+
+export interface SigactionRec { handler: bigint; flags: bigint; restorer: bigint; mask: bigint }
+export interface ItimerRec { isec: bigint; iusec: bigint; vsec: bigint; vusec: bigint }
+export interface UserDesc { entry_number: number; base_addr: number; limit: number; flags: number }
+
+export interface ThreadState {
+  tid: number;
+  regs: Regs;
+  fpu: Buffer;
+  sigmask: bigint;
+  pending: Buffer[];
+  rseq: { ptr: bigint; size: number; sig: number } | null;
+  robust: { head: bigint; len: number };
+  clearTid: bigint;
+  sas: { sp: bigint; flags: number; size: bigint };
+  tls: UserDesc[];
+  pdeathSig: number;
+  status: ProcStatus;
+  stat: ProcStat;
+  secbits: number;
+  schedPolicy: number;
+  schedPrio: number;
+  nice: number;
+  comm: string;
+}
+
+export interface TaskState {
+  pid: number;
+  stat: ProcStat;
+  status: ProcStatus;
+  threads: ThreadState[];
+  sigactions: SigactionRec[]; // index sig-1, SIGKILL/SIGSTOP included as zeros
+  itimers: ItimerRec[];       // real, virt, prof
+  rlimits: Rlimit[];
+  sharedPending: Buffer[];
+  personality: number;
+  oomScoreAdj: number;
+  loginuid: number;
+  childSubreaper: boolean;
+  dumpable: number;
+  thpDisabled: boolean;
+  brk: bigint;
+  auxv: Buffer;
+  exe: string;
+  cwd: string;
+  root: string;
+  vmas: SmapsVma[];
+  gadget: bigint;
+}
+
+const PR = { GET_PDEATHSIG: 2, GET_DUMPABLE: 3, GET_SECUREBITS: 27, GET_TID_ADDRESS: 40, GET_CHILD_SUBREAPER: 37, GET_THP_DISABLE: 42 };
+
+function readInt(path: string, dflt: number): number {
+  try { return parseInt(fs.readFileSync(path, 'utf8').trim(), 10); } catch { return dflt; }
+}
+
+/** The GDT TLS slots of an x86_64 thread (PTRACE_GET_THREAD_AREA), as CRIU stores them. */
+function readTls(tid: number): UserDesc[] {
+  if (arch.name !== 'x86_64') return [];
+  const out: UserDesc[] = [];
+  for (let idx = 12; idx <= 14; idx++) {
+    const b = Buffer.alloc(16);
+    const r = ptraceRaw(25 /* PTRACE_GET_THREAD_AREA */, tid, idx, b);
+    if (big(r) < 0n) { out.push({ entry_number: idx, base_addr: 0, limit: 0, flags: 0x28 }); continue; }
+    out.push({ entry_number: b.readUInt32LE(0), base_addr: b.readUInt32LE(4), limit: b.readUInt32LE(8), flags: b.readUInt32LE(12) });
+  }
+  return out;
+}
+
+/** Thread-level state; `inj` is an injector already begun on this very thread. */
+export function collectThread(pid: number, t: Tracee, inj: Injector, scratch: bigint): ThreadState {
+  const tid = t.tid;
+  const regs = inj.savedRegs.clone();
+  const fpu = t.getFpState();
+  const status = readStatus(pid, tid);
+  const stat = readStat(pid, tid);
+  if (status.seccomp !== 0) throw new NotSupportedError(`task ${tid}: seccomp mode ${status.seccomp}`, 'seccomp filters are not dumped yet');
+  const rc = t.rseqConf();
+
+  // inside the thread: robust list, clear_child_tid, altstack, pdeath signal, securebits
+  inj.must('get_robust_list', 0, scratch, scratch + 8n);
+  const rl = inj.read(scratch, 16);
+  inj.must('prctl', PR.GET_TID_ADDRESS, scratch);
+  const clearTid = inj.read(scratch, 8).readBigUInt64LE(0);
+  inj.must('sigaltstack', 0, scratch);
+  const ss = inj.read(scratch, 24);
+  inj.must('prctl', PR.GET_PDEATHSIG, scratch);
+  const pdeathSig = inj.read(scratch, 4).readInt32LE(0);
+  const secbits = Number(inj.must('prctl', PR.GET_SECUREBITS));
+  const policy = Number(inj.must('sched_getscheduler', 0));
+  inj.must('sched_getparam', 0, scratch);
+  const prio = inj.read(scratch, 4).readInt32LE(0);
+
+  return {
+    tid, regs, fpu, status, stat, pdeathSig, secbits, comm: stat.comm,
+    sigmask: inj.savedMask,
+    pending: t.peekSiginfo(false),
+    rseq: rc && rc.rseq_abi_pointer ? { ptr: rc.rseq_abi_pointer, size: rc.rseq_abi_size, sig: rc.signature } : null,
+    robust: { head: rl.readBigUInt64LE(0), len: Number(rl.readBigUInt64LE(8)) },
+    clearTid,
+    sas: { sp: ss.readBigUInt64LE(0), flags: ss.readInt32LE(8), size: ss.readBigUInt64LE(16) },
+    tls: readTls(tid),
+    schedPolicy: policy & 0xff,
+    schedPrio: prio,
+    nice: stat.nice,
+  };
+}
+
+/** Process-level state read by injection into the main thread (inj is begun on it). */
+export function collectProcessInside(inj: Injector, scratch: bigint): Pick<TaskState, 'sigactions' | 'itimers' | 'brk' | 'childSubreaper' | 'dumpable' | 'thpDisabled'> {
+  const sigactions: SigactionRec[] = [];
+  for (let s = 1; s <= SIGMAX; s++) {
+    if (s === SIG.KILL || s === SIG.STOP) { sigactions.push({ handler: 0n, flags: 0n, restorer: 0n, mask: 0n }); continue; }
+    inj.must('rt_sigaction', s, 0, scratch, 8);
+    const b = inj.read(scratch, 32);
+    sigactions.push({ handler: b.readBigUInt64LE(0), flags: b.readBigUInt64LE(8), restorer: b.readBigUInt64LE(16), mask: b.readBigUInt64LE(24) });
+  }
+  const itimers: ItimerRec[] = [];
+  for (let which = 0; which < 3; which++) {
+    inj.must('getitimer', which, scratch);
+    const b = inj.read(scratch, 32);
+    itimers.push({ isec: b.readBigUInt64LE(0), iusec: b.readBigUInt64LE(8), vsec: b.readBigUInt64LE(16), vusec: b.readBigUInt64LE(24) });
+  }
+  const brk = inj.must('brk', 0);
+  inj.must('prctl', PR.GET_CHILD_SUBREAPER, scratch);
+  const childSubreaper = inj.read(scratch, 4).readInt32LE(0) !== 0;
+  const dumpable = Number(inj.must('prctl', PR.GET_DUMPABLE));
+  const thpDisabled = Number(inj.must('prctl', PR.GET_THP_DISABLE)) !== 0;
+  return { sigactions, itimers, brk, childSubreaper, dumpable, thpDisabled };
+}
+
+/** Everything of one process that /proc shows from outside. */
+export function collectProcessOutside(pid: number): Omit<TaskState, 'threads' | 'sigactions' | 'itimers' | 'brk' | 'childSubreaper' | 'dumpable' | 'thpDisabled' | 'sharedPending' | 'gadget'> {
+  const stat = readStat(pid);
+  const status = readStatus(pid);
+  const timers = readTimers(pid);
+  if (timers.length) throw new NotSupportedError(`task ${pid}: ${timers.length} POSIX timer(s)`, 'POSIX timers are not dumped yet');
+  return {
+    pid, stat, status,
+    rlimits: readLimits(pid),
+    personality: parseInt(fs.readFileSync(`/proc/${pid}/personality`, 'utf8'), 16),
+    oomScoreAdj: readInt(`/proc/${pid}/oom_score_adj`, 0),
+    loginuid: readInt(`/proc/${pid}/loginuid`, -1) >>> 0,
+    auxv: readAuxv(pid).raw,
+    exe: fs.readlinkSync(`/proc/${pid}/exe`),
+    cwd: fs.readlinkSync(`/proc/${pid}/cwd`),
+    root: fs.readlinkSync(`/proc/${pid}/root`),
+    vmas: readSmaps(pid),
+  };
+}
+
+export { findSyscallInsn, PTRACE };

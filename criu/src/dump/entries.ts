@@ -1,0 +1,130 @@
+// Collected task state → image entries, field for field as CRIU 4.2 writes them.
+import * as fs from 'node:fs';
+import { arch } from '../sys/arch.js';
+import { regsToImage, xsaveToImage } from '../arch/x86_64.js';
+import type { TaskState, ThreadState } from './collect.js';
+import type { VmaRec } from './vmas.js';
+import { NotSupportedError } from '../errors.js';
+
+const NS_ORDER = ['pid', 'net', 'ipc', 'uts', 'time', 'mnt', 'user', 'cgroup'] as const;
+export type NsIds = Record<(typeof NS_ORDER)[number], number>;
+
+/** Namespace ids as CRIU numbers them; a task in other namespaces than the tool's is refused. */
+export function nsIds(pid: number): NsIds {
+  const ids = {} as NsIds;
+  NS_ORDER.forEach((ns, i) => {
+    let mine: string, theirs: string;
+    try {
+      mine = fs.readlinkSync(`/proc/self/ns/${ns}`);
+      theirs = fs.readlinkSync(`/proc/${pid}/ns/${ns}`);
+    } catch { ids[ns] = i + 1; return; }
+    if (mine !== theirs) throw new NotSupportedError(`task ${pid}: its own ${ns} namespace (${theirs})`, 'namespaces are not dumped yet');
+    ids[ns] = i + 1;
+  });
+  return ids;
+}
+
+export function buildIds(ns: NsIds, objId = 2): Record<string, number> {
+  return {
+    vm_id: objId, files_id: objId, fs_id: objId, sighand_id: objId,
+    pid_ns_id: ns.pid, net_ns_id: ns.net, ipc_ns_id: ns.ipc, uts_ns_id: ns.uts, mnt_ns_id: ns.mnt,
+    user_ns_id: ns.user, cgroup_ns_id: ns.cgroup, time_ns_id: ns.time,
+  };
+}
+
+export function buildInventory(ns: NsIds, runId: string): object {
+  return {
+    img_version: 2, fdinfo_per_id: true, root_ids: buildIds(ns, 1), ns_per_id: true, root_cg_set: 1,
+    lsmtype: 0, network_lock_method: 0, plugins_entry: {}, dump_criu_run_id: runId,
+  };
+}
+
+export function buildPstree(t: TaskState): object {
+  return { pid: t.pid, ppid: 0, pgid: t.stat.pgrp, sid: t.stat.session, threads: t.threads.map((x) => x.tid) };
+}
+
+const caps = (v: bigint): number[] => [Number(v & 0xffffffffn), Number(v >> 32n)];
+
+function creds(th: ThreadState): object {
+  const s = th.status;
+  return {
+    uid: s.uid[0], gid: s.gid[0], euid: s.uid[1], egid: s.gid[1], suid: s.uid[2], sgid: s.gid[2],
+    fsuid: s.uid[3], fsgid: s.gid[3],
+    cap_inh: caps(s.capInh), cap_prm: caps(s.capPrm), cap_eff: caps(s.capEff), cap_bnd: caps(s.capBnd),
+    secbits: th.secbits, groups: s.groups, ...(s.noNewPrivs ? { no_new_privs: 1 } : {}), cap_amb: caps(s.capAmb),
+  };
+}
+
+function sigqueue(infos: Buffer[]): object {
+  return { signals: infos.map((b) => ({ siginfo: b })) };
+}
+
+function threadInfo(th: ThreadState): object {
+  if (arch.name !== 'x86_64') throw new NotSupportedError(`core images on ${arch.name}`);
+  return {
+    clear_tid_addr: th.clearTid,
+    gpregs: regsToImage(th.regs.buf),
+    fpregs: xsaveToImage(th.fpu),
+    tls: th.tls.map((d) => ({
+      entry_number: d.entry_number, base_addr: d.base_addr, limit: d.limit,
+      seg_32bit: !!(d.flags & 1), contents_h: !!(d.flags & 4), contents_l: !!(d.flags & 2),
+      read_exec_only: !!(d.flags & 8), limit_in_pages: !!(d.flags & 16), seg_not_present: !!(d.flags & 32),
+      usable: !!(d.flags & 64),
+    })),
+  };
+}
+
+function threadCore(th: ThreadState, isLeader: boolean): object {
+  return {
+    futex_rla: th.robust.head, futex_rla_len: th.robust.len,
+    sched_nice: th.nice, sched_policy: th.schedPolicy,
+    ...(th.schedPolicy === 1 || th.schedPolicy === 2 ? { sched_prio: th.schedPrio } : {}),
+    ...(isLeader ? {} : { blk_sigset: th.sigmask }),
+    sas: { ss_sp: th.sas.sp, ss_size: th.sas.size, ss_flags: th.sas.flags },
+    ...(th.pdeathSig ? { pdeath_sig: th.pdeathSig } : {}),
+    signals_p: sigqueue(th.pending),
+    creds: creds(th),
+    comm: th.comm,
+    ...(th.rseq ? { rseq_entry: { rseq_abi_pointer: th.rseq.ptr, rseq_abi_size: th.rseq.size, signature: th.rseq.sig } } : {}),
+    cg_set: 1,
+  };
+}
+
+export function buildCore(t: TaskState, th: ThreadState, isLeader: boolean): object {
+  const core: Record<string, unknown> = { mtype: arch.criuMtype, thread_info: threadInfo(th) };
+  if (isLeader) {
+    const itimer = (i: number): object => t.itimers[i];
+    core.tc = {
+      task_state: 1 /* TASK_ALIVE */, exit_code: 0, personality: t.personality, flags: t.stat.flags,
+      blk_sigset: th.sigmask, comm: t.stat.comm,
+      timers: { real: itimer(0), virt: itimer(1), prof: itimer(2) },
+      rlimits: { rlimits: t.rlimits.map((r) => ({ cur: r.cur, max: r.max })) },
+      signals_s: sigqueue(t.sharedPending),
+      loginuid: t.loginuid, oom_score_adj: t.oomScoreAdj,
+      sigactions: t.sigactions.flatMap((a, i) => (i + 1 === 9 || i + 1 === 19 ? [] : [{
+        sigaction: a.handler, flags: a.flags, restorer: a.restorer, mask: a.mask, compat_sigaction: false,
+      }])),
+      child_subreaper: t.childSubreaper,
+    };
+  }
+  core.thread_core = threadCore(th, isLeader);
+  return core;
+}
+
+export function buildMm(t: TaskState, vmas: VmaRec[], exeId: number): object {
+  const s = t.stat;
+  const auxv: bigint[] = [];
+  for (let o = 0; o + 8 <= t.auxv.length; o += 8) auxv.push(t.auxv.readBigUInt64LE(o));
+  while (auxv.length >= 2 && auxv[auxv.length - 1] === 0n && auxv[auxv.length - 2] === 0n) auxv.length -= 2;
+  return {
+    mm_start_code: s.start_code, mm_end_code: s.end_code, mm_start_data: s.start_data, mm_end_data: s.end_data,
+    mm_start_stack: s.start_stack, mm_start_brk: s.start_brk, mm_brk: t.brk, mm_arg_start: s.arg_start,
+    mm_arg_end: s.arg_end, mm_env_start: s.env_start, mm_env_end: s.env_end, exe_file_id: exeId,
+    mm_saved_auxv: auxv,
+    vmas: vmas.map((v) => ({
+      start: v.start, end: v.end, pgoff: v.pgoff, shmid: BigInt(v.shmid), prot: v.prot, flags: v.flags,
+      status: v.status, fd: -1n, madv: v.madv, ...(v.fdflags !== undefined ? { fdflags: v.fdflags } : {}),
+    })),
+    dumpable: t.dumpable, thp_disabled: t.thpDisabled,
+  };
+}

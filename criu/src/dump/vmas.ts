@@ -1,0 +1,73 @@
+// /proc VMAs → CRIU vma_entry records (status bits, flags, madvise bitmap), as CRIU 4.2 writes
+// them: [vvar] and [vvar_vclock] become one VVAR VMA, the stack is MAP_GROWSDOWN.
+import type { SmapsVma } from '../proc/index.js';
+import { NotSupportedError } from '../errors.js';
+
+export const VMA = {
+  REGULAR: 1 << 0, STACK: 1 << 1, VSYSCALL: 1 << 2, VDSO: 1 << 3, HEAP: 1 << 5,
+  FILE_PRIVATE: 1 << 6, FILE_SHARED: 1 << 7, ANON_SHARED: 1 << 8, ANON_PRIVATE: 1 << 9,
+  SYSVIPC: 1 << 10, SOCKET: 1 << 11, VVAR: 1 << 12, AIORING: 1 << 13, MEMFD: 1 << 14,
+} as const;
+export const MAP = { SHARED: 0x1, PRIVATE: 0x2, FIXED: 0x10, ANON: 0x20, GROWSDOWN: 0x100, NORESERVE: 0x4000 } as const;
+
+// VmFlags mnemonic → madvise advice number (CRIU keeps a bitmap of 1 << advice)
+const MADV_BITS: Record<string, number> = { rr: 1, sr: 2, dc: 10, de: 11, mg: 12, hg: 14, nh: 15, dd: 16, wf: 18 };
+
+export interface VmaRec {
+  start: bigint; end: bigint; pgoff: bigint; shmid: number; prot: number; flags: number; status: number;
+  fd: bigint; madv: bigint; fdflags?: number;
+  /** path of the mapped file, for file VMAs */
+  path?: string;
+  /** private pages may be dumped from this VMA */
+  dumpPages: boolean;
+  /** private file mapping: only anonymous (COWed) pages are the task's own */
+  fileBacked: boolean;
+}
+
+export function madvBits(vmFlags: string[]): bigint {
+  let m = 0n;
+  for (const f of vmFlags) if (MADV_BITS[f] !== undefined) m |= 1n << BigInt(MADV_BITS[f]);
+  return m;
+}
+
+/** Convert the VMAs of a task; `fileId(path, vma)` gives the reg-file id of a mapped file. */
+export function toVmaRecs(pid: number, vmas: SmapsVma[], fileId: (v: SmapsVma) => number): VmaRec[] {
+  const out: VmaRec[] = [];
+  for (const v of vmas) {
+    const where = `task ${pid}: VMA ${v.start.toString(16)}-${v.end.toString(16)} ${v.name}`;
+    const base = {
+      start: v.start, end: v.end, pgoff: 0n, shmid: 0, prot: v.prot, fd: -1n, madv: madvBits(v.vmFlags),
+      dumpPages: true, fileBacked: false,
+    };
+    const growsdown = v.vmFlags.includes('gd') ? MAP.GROWSDOWN : 0;
+    switch (v.kind) {
+      case 'vsyscall':
+        out.push({ ...base, flags: MAP.PRIVATE | MAP.ANON, status: VMA.REGULAR | VMA.VSYSCALL, dumpPages: false });
+        break;
+      case 'vvar': case 'vvar_vclock': {
+        const prev = out[out.length - 1];
+        if (prev && prev.status & VMA.VVAR && prev.end === v.start) { prev.end = v.end; break; }
+        out.push({ ...base, flags: MAP.PRIVATE | MAP.ANON, status: VMA.REGULAR | VMA.ANON_PRIVATE | VMA.VVAR, dumpPages: false });
+        break;
+      }
+      case 'vdso':
+        out.push({ ...base, flags: MAP.PRIVATE | MAP.ANON, status: VMA.REGULAR | VMA.VDSO | VMA.ANON_PRIVATE });
+        break;
+      case 'anon': case 'anon_named': case 'heap': case 'stack':
+        if (v.shared) throw new NotSupportedError(`${where}: shared anonymous memory`);
+        out.push({ ...base, flags: MAP.PRIVATE | MAP.ANON | growsdown,
+          status: VMA.REGULAR | VMA.ANON_PRIVATE | (v.kind === 'heap' ? VMA.HEAP : 0) });
+        break;
+      case 'file':
+        out.push({ ...base, pgoff: v.offset, shmid: fileId(v), path: v.path,
+          flags: (v.shared ? MAP.SHARED : MAP.PRIVATE) | growsdown,
+          status: VMA.REGULAR | (v.shared ? VMA.FILE_SHARED : VMA.FILE_PRIVATE),
+          fdflags: v.shared && (v.prot & 2) ? 2 /* O_RDWR */ : 0,
+          dumpPages: !v.shared, fileBacked: true });
+        break;
+      default:
+        throw new NotSupportedError(`${where} (${v.kind} mapping)`);
+    }
+  }
+  return out;
+}

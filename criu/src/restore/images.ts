@@ -1,0 +1,76 @@
+// The images of a dump, read and checked before anything is created.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { readSingle, readMessages, ImageError } from '../images/index.js';
+import { CriuError, NotSupportedError } from '../errors.js';
+
+type M = Record<string, any>;
+
+export interface TaskImages {
+  pid: number;
+  pstree: M;
+  core: M;
+  mm: M;
+  pagemap: M[];     // [head, ...entries]
+  ids: M;
+  fs: M;
+  fdinfo: M[];
+  threads: M[];     // core entries of the other threads
+}
+
+export interface DumpImages {
+  dir: string;
+  inventory: M;
+  files: Map<number, M>;
+  tasks: TaskImages[];
+}
+
+function need(dir: string, name: string): string {
+  const p = path.join(dir, name);
+  if (!fs.existsSync(p)) throw new CriuError(`image ${name} is missing in ${dir}`, 'was the dump complete? inventory.img is written last');
+  return p;
+}
+
+export function loadImages(dir: string): DumpImages {
+  try {
+    const inventory = readSingle<M>(need(dir, 'inventory.img'));
+    if (inventory.img_version !== 2) throw new CriuError(`inventory.img: image version ${inventory.img_version}, only version 2 is known`);
+    const pstree = readMessages<M>(need(dir, 'pstree.img'));
+    if (!pstree.length) throw new CriuError('pstree.img has no task');
+    const files = new Map<number, M>();
+    if (fs.existsSync(path.join(dir, 'files.img'))) for (const f of readMessages<M>(path.join(dir, 'files.img'))) files.set(f.id, f);
+    const tasks: TaskImages[] = pstree.map((p) => {
+      const pid = p.pid;
+      const ids = readSingle<M>(need(dir, `ids-${pid}.img`));
+      const fdName = `fdinfo-${ids.files_id}.img`;
+      return {
+        pid, pstree: p,
+        core: readSingle<M>(need(dir, `core-${pid}.img`)),
+        mm: readSingle<M>(need(dir, `mm-${pid}.img`)),
+        pagemap: readMessages<M>(need(dir, `pagemap-${pid}.img`)),
+        ids,
+        fs: readSingle<M>(need(dir, `fs-${pid}.img`)),
+        fdinfo: fs.existsSync(path.join(dir, fdName)) ? readMessages<M>(path.join(dir, fdName)) : [],
+        threads: (p.threads as number[]).filter((t) => t !== pid).map((t) => readSingle<M>(need(dir, `core-${t}.img`))),
+      };
+    });
+    return { dir, inventory, files, tasks };
+  } catch (e) {
+    if (e instanceof ImageError) throw new CriuError(`bad image: ${e.message}`, 'the images are damaged or not CRIU images');
+    throw e;
+  }
+}
+
+/** Refuse what this restore cannot do yet, before any process is created. */
+export function checkSupported(img: DumpImages): void {
+  if (img.tasks.length > 1) throw new NotSupportedError(`restoring a tree of ${img.tasks.length} processes`);
+  for (const t of img.tasks) {
+    if (t.threads.length) throw new NotSupportedError(`task ${t.pid}: ${t.threads.length + 1} threads`);
+    const tc = t.core.tc;
+    if (tc && tc.task_state !== 1) throw new NotSupportedError(`task ${t.pid}: task state ${tc.task_state} (zombie/stopped/dead)`);
+    if (tc?.timers?.posix?.length) throw new NotSupportedError(`task ${t.pid}: POSIX timers`);
+    const th = t.core.thread_core;
+    if (th?.seccomp_mode) throw new NotSupportedError(`task ${t.pid}: seccomp mode ${th.seccomp_mode}`);
+    if (t.core.mtype !== 1) throw new NotSupportedError(`task ${t.pid}: core of architecture ${t.core.mtype}`);
+  }
+}

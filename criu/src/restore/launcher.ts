@@ -1,0 +1,107 @@
+// Client of the native launcher (native/launcher.c, native/common.h): processes with chosen
+// PIDs are created there. Under the `criu` command the launcher is our parent and passes its
+// socket in CRIU_LAUNCHER_FD; used as a library, we start `criu --puppet-server` ourselves and
+// the puppets it makes (CLONE_PARENT) become our own children.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { launcherBin } from '../paths.js';
+import { socketpair, sendmsg, recvmsg, close, addrOf, SysError } from '../sys/libc.js';
+
+const AF_UNIX = 1, SOCK_STREAM = 1, SOCK_SEQPACKET = 5, SOCK_CLOEXEC = 0o2000000;
+const SOL_SOCKET = 1, SCM_RIGHTS = 1;
+export const LOP = { SPAWN: 1, WAIT_ROOT: 2 } as const;
+export const LF = { SIBLING: 1 } as const;
+const REQ_SIZE = 160;
+
+/** A msghdr with one data byte (or `data`) and, when fd >= 0, one SCM_RIGHTS fd. */
+export function fdMessage(data: Buffer, fd: number): { msg: Buffer; keep: Buffer[] } {
+  const iov = Buffer.alloc(16);
+  iov.writeBigUInt64LE(addrOf(data), 0);
+  iov.writeBigUInt64LE(BigInt(data.length), 8);
+  const msg = Buffer.alloc(56);
+  msg.writeBigUInt64LE(addrOf(iov), 16);
+  msg.writeBigUInt64LE(1n, 24);
+  const keep = [data, iov];
+  if (fd >= 0) {
+    const ctl = Buffer.alloc(24);
+    ctl.writeBigUInt64LE(20n, 0); // CMSG_LEN(sizeof(int))
+    ctl.writeInt32LE(SOL_SOCKET, 8);
+    ctl.writeInt32LE(SCM_RIGHTS, 12);
+    ctl.writeInt32LE(fd, 16);
+    msg.writeBigUInt64LE(addrOf(ctl), 32);
+    msg.writeBigUInt64LE(24n, 40);
+    keep.push(ctl);
+  }
+  return { msg, keep };
+}
+
+export interface SpawnRequest { pid: number; sibling?: boolean; transportFd: number; cloneFlags?: bigint }
+
+export class Launcher {
+  private sk: number;
+  private server: ChildProcess | null = null;
+  /** true when puppets are children of the `criu` launcher process, not of this process */
+  readonly external: boolean;
+
+  constructor() {
+    const env = process.env.CRIU_LAUNCHER_FD;
+    if (env) {
+      this.sk = Number(env);
+      this.external = true;
+      delete process.env.CRIU_LAUNCHER_FD;
+    } else {
+      const [a, b] = socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC);
+      this.server = spawn(launcherBin, ['--puppet-server', '3'], { stdio: ['ignore', 'inherit', 'inherit', b] });
+      close(b);
+      this.sk = a;
+      this.external = false;
+    }
+  }
+
+  private request(op: number, pid: number, flags: number, transport: number, transportFd: number, cloneFlags = 0n): number {
+    const rq = Buffer.alloc(REQ_SIZE);
+    rq.writeUInt32LE(op, 0);
+    rq.writeUInt32LE(flags, 4);
+    rq.writeInt32LE(pid, 8);
+    rq.writeUInt32LE(pid > 0 ? 1 : 0, 12);
+    rq.writeInt32LE(pid, 16);
+    rq.writeBigUInt64LE(cloneFlags, 144);
+    rq.writeInt32LE(0, 152);
+    rq.writeInt32LE(transportFd, 156);
+    const { msg, keep } = fdMessage(rq, transport);
+    sendmsg(this.sk, msg);
+    const rs = Buffer.alloc(8);
+    const r = fdMessage(rs, -1);
+    const n = recvmsg(this.sk, r.msg);
+    void keep;
+    if (n < 4) throw new Error('the criu launcher closed its socket (did it die?)');
+    return rs.readInt32LE(0);
+  }
+
+  /** Create a puppet with the wanted PID; returns its pid and our end of its transport. */
+  spawnPuppet(rq: SpawnRequest): { pid: number; transport: number } {
+    const [mine, theirs] = socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC);
+    let r: number;
+    try {
+      r = this.request(LOP.SPAWN, rq.pid, rq.sibling ? LF.SIBLING : 0, theirs, rq.transportFd, rq.cloneFlags ?? 0n);
+    } finally {
+      close(theirs);
+    }
+    if (r < 0) {
+      close(mine);
+      throw new SysError(`clone3(set_tid=${rq.pid})`, -r, []);
+    }
+    return { pid: r, transport: mine };
+  }
+
+  /** Ask the `criu` launcher to wait for pid after we exit 0, and to exit with its status. */
+  waitRoot(pid: number): void {
+    if (!this.external) return;
+    this.request(LOP.WAIT_ROOT, pid, 0, -1, 0);
+  }
+
+  close(): void {
+    if (this.sk >= 0 && !this.external) close(this.sk);
+    this.sk = -1;
+    this.server = null;
+  }
+}

@@ -1,0 +1,89 @@
+// A puppet under our control: seized, with an injector, a transport to pass fds in, and a
+// gadget page (syscall instruction + scratch) placed where neither layout has anything.
+import { Tracee } from '../ptrace/tracee.js';
+import { Injector, findSyscallInsn } from '../ptrace/inject.js';
+import { PTRACE_O } from '../ptrace/consts.js';
+import { readFd, sendmsg, close, tryKill, waitpid, __WALL, WNOHANG } from '../sys/libc.js';
+import { arch } from '../sys/arch.js';
+import { fdMessage } from './launcher.js';
+import { CriuError } from '../errors.js';
+
+export const PAGE = 4096n;
+export const GADGET_PAGES = 5n; // one code page, four scratch pages
+
+export class Puppet {
+  readonly t: Tracee;
+  readonly inj: Injector;
+  gadgetArea = 0n;
+
+  constructor(readonly pid: number, readonly transport: number, readonly transportFd: number, readonly ownChild: boolean) {
+    const ready = Buffer.alloc(1);
+    if (readFd(transport, ready) !== 1 || ready[0] !== 0x52) throw new CriuError(`task ${pid}: the puppet did not start`);
+    this.t = Tracee.seize(pid, PTRACE_O.EXITKILL | PTRACE_O.TRACESYSGOOD);
+    this.t.stop();
+    this.inj = new Injector(this.t, findSyscallInsn(pid));
+    this.inj.begin();
+  }
+
+  get scratch(): bigint { return this.gadgetArea + PAGE; }
+
+  /** Map the gadget area at `at` and run every later injection from it. */
+  placeGadget(at: bigint): void {
+    const PROT_RW = 3, PROT_RX = 5, MAP_FIXED_NOREPLACE = 0x100000, MAP_PRIVATE_ANON = 0x22;
+    const r = this.inj.must('mmap', at, GADGET_PAGES * PAGE, PROT_RW, MAP_PRIVATE_ANON | MAP_FIXED_NOREPLACE, -1, 0);
+    if (r !== at) throw new CriuError(`task ${this.pid}: gadget page landed at 0x${r.toString(16)}, not 0x${at.toString(16)}`);
+    const code = Buffer.alloc(16, arch.name === 'x86_64' ? 0xcc : 0);
+    arch.syscallInsn.copy(code, 0);
+    this.inj.write(at, code);
+    this.inj.must('mprotect', at, PAGE, PROT_RX);
+    this.inj.gadget = at;
+    this.gadgetArea = at;
+    this.inj.scratch = at + PAGE;
+    this.inj.scratchSize = Number(4n * PAGE);
+  }
+
+  /** Pass one of our fds into the puppet; returns its fd number there (not yet at its place). */
+  receiveFd(ourFd: number): number {
+    const { msg, keep } = fdMessage(Buffer.from('F'), ourFd);
+    sendmsg(this.transport, msg);
+    void keep;
+    // msghdr + iovec + 1-byte buffer + control in the scratch area
+    const s = this.scratch;
+    const m = Buffer.alloc(56), iov = Buffer.alloc(16);
+    iov.writeBigUInt64LE(s + 128n, 0); iov.writeBigUInt64LE(1n, 8);
+    m.writeBigUInt64LE(s + 64n, 16); m.writeBigUInt64LE(1n, 24);
+    m.writeBigUInt64LE(s + 192n, 32); m.writeBigUInt64LE(24n, 40);
+    this.inj.write(s, m);
+    this.inj.write(s + 64n, iov);
+    this.inj.write(s + 192n, Buffer.alloc(24));
+    this.inj.must('recvmsg', this.transportFd, s, 0);
+    const ctl = this.inj.read(s + 192n, 24);
+    if (ctl.readInt32LE(8) !== 1 || ctl.readInt32LE(12) !== 1) throw new CriuError(`task ${this.pid}: no fd arrived over the transport`);
+    return ctl.readInt32LE(16);
+  }
+
+  /** Put one of our fds into the puppet at fd number `target`. */
+  installFd(ourFd: number, target: number, cloexec: boolean): void {
+    const got = this.receiveFd(ourFd);
+    if (got !== target) {
+      this.inj.must('dup3', got, target, cloexec ? 0o2000000 : 0);
+      this.inj.must('close', got);
+    } else if (cloexec) {
+      this.inj.must('fcntl', target, 2 /* F_SETFD */, 1);
+    }
+  }
+
+  /** A failed restore: the puppet is killed and reaped, and nothing of it is left. */
+  kill(): void {
+    tryKill(this.pid, 9);
+    try { close(this.transport); } catch { /* already */ }
+    if (this.ownChild) {
+      try { waitpid(this.pid, __WALL); } catch { /* reaped */ }
+    } else {
+      // the launcher reaps it; wait until the pid is free so a retry can take it
+      for (let i = 0; i < 2000; i++) {
+        try { if (waitpid(this.pid, __WALL | WNOHANG).pid === this.pid) break; } catch { break; }
+      }
+    }
+  }
+}

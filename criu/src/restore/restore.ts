@@ -1,0 +1,486 @@
+// `criu restore`: bring a dumped process back on its PID. A puppet with that PID is created by
+// the launcher, seized, and turned into the dumped task by injected syscalls: its own memory
+// goes, the dumped VMAs are mapped and filled straight from the pages file, fds are passed in
+// over its transport socket, then signal state, creds and finally registers are set and it is
+// let go. A failure kills the puppet: nothing half-restored is left.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Launcher } from './launcher.js';
+import { Puppet, PAGE, GADGET_PAGES } from './puppet.js';
+import { loadImages, checkSupported, type DumpImages, type TaskImages } from './images.js';
+import { readMaps } from '../proc/index.js';
+import { findSyscallInsn } from '../ptrace/inject.js';
+import { ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK, SIG } from '../ptrace/consts.js';
+import { regsFromImage, xsaveFromImage } from '../arch/x86_64.js';
+import { Regs } from '../ptrace/tracee.js';
+import { openReg, O } from '../files/reg.js';
+import { FD_TYPES } from '../files/table.js';
+import { VMA, MAP } from '../dump/vmas.js';
+import { PE } from '../dump/memory.js';
+import { schedGetaffinity, schedSetaffinity, sched_getcpu, lseek, close, waitpid, decodeWait, __WALL } from '../sys/libc.js';
+import { SYS } from '../sys/arch.js';
+import { CriuError, NotSupportedError } from '../errors.js';
+import { log } from '../log.js';
+import { faultPoint } from '../fault.js';
+
+type M = Record<string, any>;
+
+export interface RestoreOptions {
+  imagesDir: string;
+  detached: boolean;
+  sibling: boolean;
+  pidfile?: string;
+}
+
+const TASK_TOP = 0x7ffffffff000n;
+const MMAP_MIN = 0x10000n;
+const PROT = { READ: 1, WRITE: 2, EXEC: 4 };
+
+interface Range { s: bigint; e: bigint }
+
+/** The lowest gap of `size` bytes (with a guard page each side) outside every range. */
+export function findHole(ranges: Range[], size: bigint, lo = MMAP_MIN): bigint {
+  const rs = [...ranges].sort((a, b) => (a.s < b.s ? -1 : a.s > b.s ? 1 : 0));
+  let cur = lo;
+  for (const r of rs) {
+    if (r.e + PAGE <= cur) continue;
+    if (r.s >= cur + size + 2n * PAGE) break;
+    if (r.e + PAGE > cur) cur = r.e + PAGE;
+  }
+  if (cur + size + PAGE > TASK_TOP) throw new CriuError('no free address range for the restore gadget');
+  return cur + PAGE;
+}
+
+function isSpecial(v: M): boolean { return (v.status & (VMA.VDSO | VMA.VVAR | VMA.VSYSCALL)) !== 0; }
+
+export function restore(opts: RestoreOptions): number {
+  const img = loadImages(opts.imagesDir);
+  checkSupported(img);
+  const task = img.tasks[0];
+  if (task.pstree.sid !== task.pid) throw new NotSupportedError(`task ${task.pid}: session ${task.pstree.sid} is not its own`, 'a shell job needs -j/--shell-job, which is not supported yet');
+  if (fs.existsSync(`/proc/${task.pid}`)) {
+    throw new CriuError(`task ${task.pid}: PID ${task.pid} is taken by a running process`, 'stop that process, or wait until the dumped tree is fully gone');
+  }
+  const launcher = new Launcher();
+  const savedAffinity = schedGetaffinity(0);
+  let puppet: Puppet | null = null;
+  try {
+    // one CPU for tracer and puppet: every injection is then a local wake-up (DESIGN rule 12)
+    const cpu = Buffer.alloc(savedAffinity.length);
+    const c = sched_getcpu();
+    cpu[c >> 3] |= 1 << (c & 7);
+    schedSetaffinity(0, cpu);
+
+    faultPoint(101, 'spawn');
+    const maxFd = Math.max(2, ...task.fdinfo.map((f) => f.fd as number));
+    const transportFd = Math.max(maxFd + 1, 1000);
+    const { pid, transport } = launcher.spawnPuppet({ pid: task.pid, sibling: opts.sibling, transportFd });
+    log.info(`Forked puppet for task ${pid}`);
+    puppet = new Puppet(pid, transport, transportFd, !launcher.external);
+    restoreTask(puppet, task, img);
+    faultPoint(110, 'release');
+    if (opts.pidfile) fs.writeFileSync(opts.pidfile, `${pid}\n`);
+    if (!opts.detached && launcher.external) launcher.waitRoot(pid);
+    schedSetaffinity(pid, savedAffinity);
+    puppet.t.detach(0);
+    close(transport);
+    puppet = null;
+    log.info(`Restore finished successfully. Tasks resumed.`);
+    if (!opts.detached && !launcher.external) return waitRootHere(pid);
+    return 0;
+  } catch (e) {
+    puppet?.kill();
+    throw e;
+  } finally {
+    schedSetaffinity(0, savedAffinity);
+    launcher.close();
+  }
+}
+
+function waitRootHere(pid: number): number {
+  const st = decodeWait(waitpid(pid, __WALL).status);
+  if (st.kind === 'exited') return st.code;
+  if (st.kind === 'signaled') return 128 + st.sig;
+  return 1;
+}
+
+function restoreTask(p: Puppet, t: TaskImages, img: DumpImages): void {
+  const inj = p.inj;
+  const vmas: M[] = t.mm.vmas;
+  const who = `task ${t.pid}`;
+
+  // the puppet's libc registered rseq in memory that is about to go (DESIGN rule 7)
+  const prs = p.t.rseqConf();
+  if (prs && prs.rseq_abi_pointer) inj.must('rseq', prs.rseq_abi_pointer, prs.rseq_abi_size, 1, prs.signature);
+
+  // gadget area: free in the puppet's layout and in the target's
+  faultPoint(102, 'gadget');
+  const own = readMaps(p.pid);
+  const taken: Range[] = [...own.filter((v) => v.kind !== 'vsyscall').map((v) => ({ s: v.start, e: v.end })),
+    ...vmas.filter((v) => !(v.status & VMA.VSYSCALL)).map((v) => ({ s: BigInt(v.start), e: BigInt(v.end) }))];
+  p.placeGadget(findHole(taken, GADGET_PAGES * PAGE));
+
+  // drop every puppet mapping but the gadget and the vdso block
+  faultPoint(103, 'unmap');
+  const special = own.filter((v) => v.kind === 'vdso' || v.kind === 'vvar' || v.kind === 'vvar_vclock');
+  const keep: Range[] = [{ s: p.gadgetArea, e: p.gadgetArea + GADGET_PAGES * PAGE }, ...special.map((v) => ({ s: v.start, e: v.end }))]
+    .sort((a, b) => (a.s < b.s ? -1 : 1));
+  let cur = MMAP_MIN;
+  for (const k of [...keep, { s: TASK_TOP, e: TASK_TOP }]) {
+    if (k.s > cur) inj.must('munmap', cur, k.s - cur);
+    if (k.e > cur) cur = k.e;
+  }
+  moveVdso(p, special, vmas);
+
+  // map every VMA of the image
+  faultPoint(104, 'mmap');
+  const pagesPerVma = pageCoverage(vmas, t.pagemap.slice(1));
+  for (let i = 0; i < vmas.length; i++) {
+    const v = vmas[i];
+    if (isSpecial(v)) continue;
+    const start = BigInt(v.start), len = BigInt(v.end) - start;
+    const prot = v.prot | (pagesPerVma[i] ? PROT.READ | PROT.WRITE : 0);
+    let r: bigint;
+    if (v.status & (VMA.FILE_PRIVATE | VMA.FILE_SHARED)) {
+      const f = img.files.get(Number(v.shmid));
+      if (!f?.reg) throw new CriuError(`${who}: VMA ${start.toString(16)}: file id ${v.shmid} is not in files.img`);
+      const ours = openReg({ ...f.reg, flags: v.fdflags ?? (v.status & VMA.FILE_SHARED && v.prot & PROT.WRITE ? O.RDWR : 0), size: undefined }, who);
+      const fd = p.receiveFd(ours);
+      close(ours);
+      r = inj.call('mmap', start, len, prot, MAP.FIXED | (v.flags & (MAP.SHARED | MAP.PRIVATE | MAP.GROWSDOWN)), fd, BigInt(v.pgoff));
+      inj.must('close', fd);
+    } else if (v.status & VMA.ANON_PRIVATE) {
+      r = inj.call('mmap', start, len, prot, MAP.FIXED | MAP.PRIVATE | MAP.ANON | (v.flags & (MAP.GROWSDOWN | MAP.NORESERVE)), -1, 0);
+    } else {
+      throw new NotSupportedError(`${who}: VMA ${start.toString(16)}-${BigInt(v.end).toString(16)} with status 0x${v.status.toString(16)}`);
+    }
+    if (r !== start) throw new CriuError(`${who}: cannot map VMA ${start.toString(16)}-${BigInt(v.end).toString(16)}: ${r < 0n ? `errno ${-r}` : `landed at ${r.toString(16)}`}`);
+    const madv: bigint = BigInt(v.madv ?? 0);
+    for (let a = 0; a < 32; a++) if (madv & (1n << BigInt(a))) inj.call('madvise', start, len, a);
+  }
+
+  // fill memory straight from the pages file
+  faultPoint(105, 'pages');
+  fillPages(p, t, img, vmas);
+  for (let i = 0; i < vmas.length; i++) {
+    const v = vmas[i];
+    if (!isSpecial(v) && pagesPerVma[i] && (v.prot & 3) !== 3) inj.must('mprotect', BigInt(v.start), BigInt(v.end) - BigInt(v.start), v.prot);
+  }
+
+  // mm fields and the exe link, in one PR_SET_MM_MAP
+  faultPoint(106, 'mm');
+  setMm(p, t, img);
+
+  // files
+  faultPoint(107, 'files');
+  for (const fi of t.fdinfo) {
+    const f = img.files.get(fi.id);
+    if (!f) throw new CriuError(`${who}: fd ${fi.fd}: file id ${fi.id} is not in files.img`);
+    if (f.type !== FD_TYPES.REG || !f.reg) throw new NotSupportedError(`${who}: fd ${fi.fd} of type ${f.type}`);
+    const ours = openReg(f.reg, `${who}: fd ${fi.fd}`);
+    if (!(f.reg.flags & O.APPEND)) lseek(ours, BigInt(f.reg.pos), 0);
+    p.installFd(ours, fi.fd, (fi.flags & 1) !== 0);
+    close(ours);
+  }
+  const fsImg = t.fs;
+  const cwd = img.files.get(fsImg.cwd_id)?.reg?.name;
+  const root = img.files.get(fsImg.root_id)?.reg?.name;
+  if (root && root !== '/') throw new NotSupportedError(`${who}: root directory ${root}`);
+  if (cwd) {
+    const r = inj.call('chdir', inj.str(cwd));
+    if (r < 0n) throw new CriuError(`${who}: cannot chdir to ${cwd}: errno ${-r}`, 'the directory must exist as at dump time');
+  }
+  if (fsImg.umask !== undefined) inj.must('umask', fsImg.umask);
+
+  // task state
+  faultPoint(108, 'task');
+  restoreTaskState(p, t);
+  restoreCreds(p, t);
+
+  // last: drop the transport, the gadget (by single-step), register rseq, set registers
+  faultPoint(109, 'registers');
+  const tc = t.core.tc ?? {}, th = t.core.thread_core ?? {};
+  inj.must('close', p.transportFd);
+  inj.must('munmap', p.gadgetArea, GADGET_PAGES * PAGE);
+  if (th.rseq_entry && BigInt(th.rseq_entry.rseq_abi_pointer)) {
+    inj.gadget = findSyscallInsn(p.pid);
+    const r = inj.call('rseq', BigInt(th.rseq_entry.rseq_abi_pointer), th.rseq_entry.rseq_abi_size, 0, th.rseq_entry.signature);
+    if (r < 0n) log.warn(`${who}: rseq registration failed: errno ${-r}`);
+  }
+  // the mask goes last: queued signals must not be delivered on an injection frame
+  p.t.setSigmask(BigInt(th.blk_sigset ?? tc.blk_sigset ?? 0));
+  setRegisters(p, t.core);
+}
+
+/** Move the puppet's [vvar][vvar_vclock][vdso] block to where the image had it (DESIGN rule 10). */
+function moveVdso(p: Puppet, own: { start: bigint; end: bigint }[], vmas: M[]): void {
+  const img = vmas.filter((v) => v.status & (VMA.VDSO | VMA.VVAR));
+  if (!img.length || !own.length) return;
+  const ps = own.reduce((a, v) => (v.start < a ? v.start : a), own[0].start);
+  const pe = own.reduce((a, v) => (v.end > a ? v.end : a), own[0].end);
+  const ts = img.reduce((a, v) => (BigInt(v.start) < a ? BigInt(v.start) : a), BigInt(img[0].start));
+  const te = img.reduce((a, v) => (BigInt(v.end) > a ? BigInt(v.end) : a), BigInt(img[0].end));
+  if (pe - ps !== te - ts) {
+    throw new NotSupportedError(`task ${p.pid}: vdso/vvar block of ${te - ts} bytes in the image, ${pe - ps} on this kernel`, 'restore on the kernel the dump was made on');
+  }
+  if (ps === ts) return;
+  const MREMAP_MAYMOVE = 1, MREMAP_FIXED = 2;
+  const hops: bigint[] = [];
+  if (ts < pe && ps < te) {
+    const taken = [...vmas.map((v) => ({ s: BigInt(v.start), e: BigInt(v.end) })), { s: ps, e: pe },
+      { s: p.gadgetArea, e: p.gadgetArea + GADGET_PAGES * PAGE }];
+    hops.push(findHole(taken, pe - ps));
+  }
+  hops.push(ts);
+  let from = ps;
+  const parts = [...own].sort((a, b) => (a.start < b.start ? -1 : 1));
+  for (const to of hops) {
+    for (const v of parts) {
+      const s = v.start - ps + from, l = v.end - v.start;
+      p.inj.must('mremap', s, l, l, MREMAP_MAYMOVE | MREMAP_FIXED, s - from + to);
+    }
+    from = to;
+  }
+}
+
+/** Which VMAs receive pages (and so must be writable while they are filled). */
+function pageCoverage(vmas: M[], entries: M[]): boolean[] {
+  const has = vmas.map(() => false);
+  let vi = 0;
+  for (const e of entries) {
+    if (!(e.flags & PE.PRESENT)) continue;
+    const s = BigInt(e.vaddr), end = s + BigInt(e.nr_pages ?? e.compat_nr_pages) * PAGE;
+    while (vi < vmas.length && BigInt(vmas[vi].end) <= s) vi++;
+    for (let k = vi; k < vmas.length && BigInt(vmas[k].start) < end; k++) has[k] = true;
+  }
+  return has;
+}
+
+/** Injected preadv from the pages file into the final addresses, up to 1024 ranges a call. */
+function fillPages(p: Puppet, t: TaskImages, img: DumpImages, vmas: M[]): void {
+  const head = t.pagemap[0];
+  const pagesPath = path.join(img.dir, `pages-${head.pages_id}.img`);
+  let ours: number;
+  try {
+    ours = fs.openSync(pagesPath, 'r');
+  } catch (e) {
+    throw new CriuError(`task ${t.pid}: cannot open ${pagesPath}: ${(e as Error).message}`, 'the pages file of this dump is missing');
+  }
+  const size = BigInt(fs.fstatSync(ours).size);
+  const fd = p.receiveFd(ours);
+  fs.closeSync(ours);
+  const special = vmas.filter(isSpecial).map((v) => ({ s: BigInt(v.start), e: BigInt(v.end) }));
+  // runs: [addr, len, file offset]
+  const runs: { a: bigint; l: bigint; o: bigint }[] = [];
+  let off = 0n;
+  for (const e of t.pagemap.slice(1)) {
+    const n = BigInt(e.nr_pages ?? e.compat_nr_pages) * PAGE;
+    if (e.flags & PE.PARENT || e.in_parent) throw new NotSupportedError(`task ${t.pid}: pages in a parent image (incremental dumps)`);
+    if (!(e.flags & PE.PRESENT)) continue;
+    const a = BigInt(e.vaddr);
+    if (!special.some((r) => a >= r.s && a < r.e)) runs.push({ a, l: n, o: off });
+    off += n;
+  }
+  if (off > size) throw new CriuError(`task ${t.pid}: ${pagesPath} holds ${size} bytes, the pagemap needs ${off}`, 'the pages file is truncated');
+  const max = Math.floor(p.inj.scratchSize / 16);
+  for (let i = 0; i < runs.length;) {
+    const batch = [runs[i]];
+    while (i + batch.length < runs.length && batch.length < max) {
+      const last = batch[batch.length - 1], next = runs[i + batch.length];
+      if (next.o !== last.o + last.l) break;
+      batch.push(next);
+    }
+    const iov = Buffer.alloc(16 * batch.length);
+    let want = 0n;
+    batch.forEach((r, k) => { iov.writeBigUInt64LE(r.a, 16 * k); iov.writeBigUInt64LE(r.l, 16 * k + 8); want += r.l; });
+    p.inj.write(p.scratch, iov);
+    const got = p.inj.must('preadv', fd, p.scratch, batch.length, batch[0].o, 0);
+    if (got !== want) {
+      // a short read (over 2 GiB or a signal): continue run by run
+      if (batch.length === 1 && got > 0n && got < want) { runs[i] = { a: runs[i].a + got, l: runs[i].l - got, o: runs[i].o + got }; continue; }
+      if (got <= 0n || batch.length === 1) throw new CriuError(`task ${t.pid}: reading pages at offset ${batch[0].o} gave ${got} of ${want} bytes`);
+      let left = got;
+      while (left > 0n && left >= runs[i].l) { left -= runs[i].l; i++; }
+      if (left > 0n) runs[i] = { a: runs[i].a + left, l: runs[i].l - left, o: runs[i].o + left };
+      continue;
+    }
+    i += batch.length;
+  }
+  p.inj.must('close', fd);
+}
+
+function setMm(p: Puppet, t: TaskImages, img: DumpImages): void {
+  const mm = t.mm;
+  const inj = p.inj;
+  const exe = img.files.get(mm.exe_file_id)?.reg;
+  let exeFd = -1;
+  if (exe) {
+    const ours = openReg({ ...exe, flags: 0, size: undefined }, `task ${t.pid}: exe`);
+    exeFd = p.receiveFd(ours);
+    close(ours);
+  }
+  const auxv: bigint[] = (mm.mm_saved_auxv ?? []).map((x: bigint | number) => BigInt(x));
+  const auxBuf = Buffer.alloc((auxv.length + 2) * 8);
+  auxv.forEach((v, i) => auxBuf.writeBigUInt64LE(BigInt.asUintN(64, v), i * 8));
+  const s = p.scratch;
+  const map = Buffer.alloc(104);
+  const fields = ['mm_start_code', 'mm_end_code', 'mm_start_data', 'mm_end_data', 'mm_start_brk', 'mm_brk', 'mm_start_stack',
+    'mm_arg_start', 'mm_arg_end', 'mm_env_start', 'mm_env_end'];
+  fields.forEach((f, i) => map.writeBigUInt64LE(BigInt(mm[f]), i * 8));
+  map.writeBigUInt64LE(s + 1024n, 88);
+  map.writeUInt32LE(auxBuf.length, 96);
+  map.writeInt32LE(exeFd, 100);
+  inj.write(s + 1024n, auxBuf);
+  inj.write(s, map);
+  const PR_SET_MM = 35, PR_SET_MM_MAP = 14;
+  const r = inj.call('prctl', PR_SET_MM, PR_SET_MM_MAP, s, 104, 0);
+  if (r < 0n) throw new CriuError(`task ${t.pid}: prctl(PR_SET_MM_MAP) failed: errno ${-r}`, 'the tool needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN');
+  if (exeFd >= 0) inj.must('close', exeFd);
+  if (mm.dumpable !== undefined) inj.call('prctl', 4 /* PR_SET_DUMPABLE */, mm.dumpable);
+  if (mm.thp_disabled) inj.must('prctl', 41 /* PR_SET_THP_DISABLE */, 1);
+}
+
+function restoreTaskState(p: Puppet, t: TaskImages): void {
+  const inj = p.inj, s = p.scratch;
+  const tc = t.core.tc ?? {}, th = t.core.thread_core ?? {};
+  const who = `task ${t.pid}`;
+  if (th.comm ?? tc.comm) inj.must('prctl', 15 /* PR_SET_NAME */, inj.str(String(th.comm ?? tc.comm).slice(0, 15)));
+  if (t.pstree.sid === t.pid) inj.must('setsid');
+  else if (t.pstree.pgid !== t.pid) throw new NotSupportedError(`${who}: process group ${t.pstree.pgid}`);
+  // sigactions: the image skips SIGKILL and SIGSTOP
+  const sas: M[] = tc.sigactions ?? [];
+  let sig = 1;
+  for (const sa of sas) {
+    if (sig === SIG.KILL || sig === SIG.STOP) sig++;
+    if (sig === SIG.KILL || sig === SIG.STOP) sig++;
+    const b = Buffer.alloc(32);
+    b.writeBigUInt64LE(BigInt(sa.sigaction), 0); b.writeBigUInt64LE(BigInt(sa.flags), 8);
+    b.writeBigUInt64LE(BigInt(sa.restorer), 16); b.writeBigUInt64LE(BigInt(sa.mask), 24);
+    inj.write(s, b);
+    inj.must('rt_sigaction', sig, s, 0, 8);
+    sig++;
+  }
+  // itimers
+  const timers = tc.timers;
+  if (timers) {
+    ['real', 'virt', 'prof'].forEach((k, which) => {
+      const it = timers[k];
+      if (!it) return;
+      const b = Buffer.alloc(32);
+      b.writeBigUInt64LE(BigInt(it.isec), 0); b.writeBigUInt64LE(BigInt(it.iusec), 8);
+      b.writeBigUInt64LE(BigInt(it.vsec), 16); b.writeBigUInt64LE(BigInt(it.vusec), 24);
+      inj.write(s, b);
+      inj.must('setitimer', which, s, 0);
+    });
+  }
+  // rlimits: a hard limit above ours cannot be set without CAP_SYS_RESOURCE
+  (tc.rlimits?.rlimits ?? []).forEach((rl: M, res: number) => {
+    const b = Buffer.alloc(16);
+    b.writeBigUInt64LE(BigInt(rl.cur), 0); b.writeBigUInt64LE(BigInt(rl.max), 8);
+    inj.write(s, b);
+    const r = inj.call('prlimit64', 0, res, s, 0);
+    if (r < 0n) log.warn(`${who}: cannot set rlimit ${res} to ${rl.cur}/${rl.max}: errno ${-r}`);
+  });
+  if (tc.personality !== undefined) inj.call('personality', tc.personality);
+  if (th.pdeath_sig) inj.must('prctl', 1 /* PR_SET_PDEATHSIG */, th.pdeath_sig);
+  if (tc.child_subreaper) inj.must('prctl', 36 /* PR_SET_CHILD_SUBREAPER */, 1);
+  if (th.sas) {
+    const b = Buffer.alloc(24);
+    b.writeBigUInt64LE(BigInt(th.sas.ss_sp), 0); b.writeInt32LE(th.sas.ss_flags, 8); b.writeBigUInt64LE(BigInt(th.sas.ss_size), 16);
+    inj.write(s, b);
+    inj.must('sigaltstack', s, 0);
+  }
+  if (BigInt(th.futex_rla ?? 0)) inj.must('set_robust_list', BigInt(th.futex_rla), th.futex_rla_len);
+  const clearTid = BigInt(t.core.thread_info?.clear_tid_addr ?? 0);
+  if (clearTid) inj.must('set_tid_address', clearTid);
+  if (th.sched_policy !== undefined) {
+    const b = Buffer.alloc(4); b.writeInt32LE(th.sched_prio ?? 0);
+    inj.write(s, b);
+    const r = inj.call('sched_setscheduler', 0, th.sched_policy, s);
+    if (r < 0n) log.warn(`${who}: cannot set scheduling policy ${th.sched_policy}: errno ${-r}`);
+  }
+  if (th.sched_nice !== undefined) inj.call('setpriority', 0 /* PRIO_PROCESS */, 0, th.sched_nice);
+  if (tc.oom_score_adj !== undefined) {
+    try { fs.writeFileSync(`/proc/${p.pid}/oom_score_adj`, String(tc.oom_score_adj)); } catch (e) {
+      log.warn(`${who}: cannot set oom_score_adj ${tc.oom_score_adj}: ${(e as Error).message}`);
+    }
+  }
+  // pending signals: the task queues them to itself, so any si_code is allowed
+  const queue = (list: M[] | undefined, shared: boolean): void => {
+    for (const e of list ?? []) {
+      const info: Buffer = e.siginfo;
+      inj.write(s, info);
+      const signo = info.readInt32LE(0);
+      if (shared) inj.must('rt_sigqueueinfo', p.pid, signo, s);
+      else inj.must('rt_tgsigqueueinfo', p.pid, p.pid, signo, s);
+    }
+  };
+  queue(tc.signals_s?.signals, true);
+  queue(th.signals_p?.signals, false);
+}
+
+/** uids, gids, groups, capabilities, securebits, no_new_privs: after this the task is unprivileged. */
+function restoreCreds(p: Puppet, t: TaskImages): void {
+  const c = t.core.thread_core?.creds;
+  if (!c) return;
+  const inj = p.inj, s = p.scratch, who = `task ${t.pid}`;
+  const cap64 = (a: number[] | undefined): bigint => (a?.length ? BigInt(a[0] >>> 0) | (BigInt((a[1] ?? 0) >>> 0) << 32n) : 0n);
+  const bnd = cap64(c.cap_bnd);
+  const lastCap = Number(fs.readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8'));
+  for (let cap = 0; cap <= lastCap; cap++) {
+    if (!(bnd & (1n << BigInt(cap)))) inj.must('prctl', 24 /* PR_CAPBSET_DROP */, cap);
+  }
+  const SECBIT_KEEP_CAPS = 0x10, SECBIT_KEEP_CAPS_LOCKED = 0x20;
+  inj.must('prctl', 28 /* PR_SET_SECUREBITS */, c.secbits | (c.secbits & SECBIT_KEEP_CAPS_LOCKED ? 0 : SECBIT_KEEP_CAPS));
+  const groups: number[] = c.groups ?? [];
+  const gb = Buffer.alloc(Math.max(4, groups.length * 4));
+  groups.forEach((g, i) => gb.writeUInt32LE(g >>> 0, i * 4));
+  inj.write(s, gb);
+  inj.must('setgroups', groups.length, s);
+  inj.must('setresgid', c.gid, c.egid, c.sgid);
+  inj.must('setresuid', c.uid, c.euid, c.suid);
+  inj.call('setfsgid', c.fsgid);
+  inj.call('setfsuid', c.fsuid);
+  // capset v3: header {version, pid}, two data words {effective, permitted, inheritable}
+  const hdr = Buffer.alloc(8); hdr.writeUInt32LE(0x20080522, 0);
+  const data = Buffer.alloc(24);
+  const eff = cap64(c.cap_eff), prm = cap64(c.cap_prm), inh = cap64(c.cap_inh);
+  for (let w = 0; w < 2; w++) {
+    const sh = BigInt(32 * w), m = 0xffffffffn;
+    data.writeUInt32LE(Number((eff >> sh) & m), 12 * w);
+    data.writeUInt32LE(Number((prm >> sh) & m), 12 * w + 4);
+    data.writeUInt32LE(Number((inh >> sh) & m), 12 * w + 8);
+  }
+  inj.write(s, hdr); inj.write(s + 8n, data);
+  const r = inj.call('capset', s, s + 8n);
+  if (r < 0n) throw new CriuError(`${who}: capset failed: errno ${-r}`);
+  const amb = cap64(c.cap_amb);
+  for (let cap = 0; cap <= lastCap; cap++) {
+    if (amb & (1n << BigInt(cap))) inj.must('prctl', 47 /* PR_CAP_AMBIENT */, 2 /* RAISE */, cap, 0, 0);
+  }
+  if (!(c.secbits & SECBIT_KEEP_CAPS_LOCKED)) inj.must('prctl', 8 /* PR_SET_KEEPCAPS */, (c.secbits & SECBIT_KEEP_CAPS) ? 1 : 0);
+  if (c.no_new_privs) inj.must('prctl', 38 /* PR_SET_NO_NEW_PRIVS */, 1, 0, 0, 0);
+  // a uid change resets the dumpable flag: put the image's back
+  const d = t.mm.dumpable;
+  if (d !== undefined) inj.call('prctl', 4 /* PR_SET_DUMPABLE */, d);
+}
+
+/** xstate, then general registers; a task stopped in a syscall re-runs it (DESIGN rule 6). */
+function setRegisters(p: Puppet, core: M): void {
+  const ti = core.thread_info;
+  p.t.setFpState(xsaveFromImage(ti.fpregs));
+  const regs = new Regs(regsFromImage(ti.gpregs));
+  const orig = BigInt.asIntN(64, regs.get('orig_ax'));
+  const ax = BigInt.asIntN(64, regs.get('ax'));
+  if (orig >= 0n) {
+    if (ax === -BigInt(ERESTARTSYS) || ax === -BigInt(ERESTARTNOINTR) || ax === -BigInt(ERESTARTNOHAND)) {
+      regs.set('ax', orig);
+      regs.set('ip', regs.get('ip') - 2n);
+    } else if (ax === -BigInt(ERESTART_RESTARTBLOCK)) {
+      regs.set('ax', -4n); // EINTR: the kernel's restart block did not survive, as in CRIU
+    }
+  }
+  regs.set('orig_ax', -1n);
+  p.t.setRegs(regs);
+  void SYS;
+}

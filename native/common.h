@@ -1,0 +1,33 @@
+/* The launcher's control protocol, shared by launcher.c and the TypeScript side
+ * (criu/src/restore/launcher.ts mirrors these layouts). One SOCK_SEQPACKET message per request. */
+#ifndef CRIU_NATIVE_COMMON_H
+#define CRIU_NATIVE_COMMON_H
+#include <stdint.h>
+
+enum launcher_op {
+	LOP_SPAWN = 1,     /* create a puppet with pid req.pid (0: any); an SCM_RIGHTS fd is its transport */
+	LOP_WAIT_ROOT = 2, /* after the tool exits 0, wait for req.pid and exit with its status */
+};
+
+enum launcher_flags {
+	LF_SIBLING = 1,    /* CLONE_PARENT: the puppet becomes a child of the launcher's parent */
+};
+
+struct launcher_req {
+	uint32_t op;
+	uint32_t flags;
+	int32_t pid;              /* wanted pid in the innermost pid namespace */
+	uint32_t nr_tids;         /* set_tid entries used (1 .. 32) */
+	int32_t set_tid[32];      /* set_tid for clone3, innermost first */
+	uint64_t clone_flags;     /* extra CLONE_NEW* flags */
+	int32_t exit_signal;
+	int32_t transport_fd;     /* fd number the puppet keeps its transport at */
+};
+
+struct launcher_resp {
+	int32_t result;           /* pid, or -errno */
+	int32_t pad;
+};
+
+#define PUPPET_READY 'R'
+#endif

@@ -1,0 +1,292 @@
+/* `criu`: the command users and container runtimes call.
+ *
+ * It stays the caller's child for the whole run and starts Node with the TypeScript tool as its
+ * own child. Processes that must have a chosen PID are created here, on the tool's request,
+ * with clone3(set_tid): as the launcher's children (so that a restore without -d can wait for
+ * the root and exit with its status, as CRIU does), or with CLONE_PARENT as the caller's
+ * children (-S/--restore-sibling). Each new process execs the static puppet.
+ *
+ *   criu ARGS...                  run the tool (node criu.js ARGS...)
+ *   criu --puppet-server FD       serve spawn requests on FD for a tool that runs without the
+ *                                 launcher (library use); puppets become the tool's children
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sched.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/sched.h>
+#include "common.h"
+
+#ifndef NODE_PATH
+#define NODE_PATH "node"
+#endif
+
+static char self_dir[PATH_MAX];
+static pid_t tool_pid;
+
+struct exited { pid_t pid; int status; };
+static struct exited exited[64];
+static int nr_exited;
+
+static void note_exit(pid_t pid, int status)
+{
+	if (nr_exited == 64)
+		memmove(exited, exited + 1, sizeof(exited[0]) * 63), nr_exited--;
+	exited[nr_exited++] = (struct exited){ pid, status };
+}
+
+static int find_exit(pid_t pid, int *status)
+{
+	for (int i = 0; i < nr_exited; i++)
+		if (exited[i].pid == pid) {
+			*status = exited[i].status;
+			return 1;
+		}
+	return 0;
+}
+
+static int exit_code(int status)
+{
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return 1;
+}
+
+/* Runs in the new process: nothing but raw syscalls until the exec. */
+static void become_puppet(int transport, int want_fd)
+{
+	char fdstr[16], path[PATH_MAX + 16];
+	sigset_t none;
+
+	if (transport != want_fd) {
+		if (dup3(transport, want_fd, 0) < 0)
+			_exit(120);
+	} else {
+		fcntl(want_fd, F_SETFD, 0);
+	}
+	if (want_fd > 0)
+		syscall(SYS_close_range, 0, want_fd - 1, 0);
+	syscall(SYS_close_range, want_fd + 1, ~0U, 0);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	snprintf(fdstr, sizeof fdstr, "%d", want_fd);
+	snprintf(path, sizeof path, "%s/puppet", self_dir);
+	char *argv[] = { "puppet", fdstr, NULL };
+	char *envp[] = { NULL };
+	execve(path, argv, envp);
+	_exit(121);
+}
+
+static int spawn(struct launcher_req *rq, int transport, int force_parent)
+{
+	struct clone_args ca;
+	memset(&ca, 0, sizeof ca);
+	ca.flags = rq->clone_flags;
+	if ((rq->flags & LF_SIBLING) || force_parent)
+		ca.flags |= CLONE_PARENT;
+	ca.exit_signal = (ca.flags & CLONE_PARENT) ? 0 : (rq->exit_signal ? rq->exit_signal : SIGCHLD);
+	if (ca.flags & CLONE_PARENT)
+		ca.exit_signal = 0; /* the kernel keeps the parent's exit_signal with CLONE_PARENT */
+	if (rq->nr_tids > 32)
+		return -EINVAL;
+	if (rq->nr_tids) {
+		ca.set_tid = (uint64_t)(uintptr_t)rq->set_tid;
+		ca.set_tid_size = rq->nr_tids;
+	}
+	long r = syscall(SYS_clone3, &ca, sizeof ca);
+	if (r == 0)
+		become_puppet(transport, rq->transport_fd);
+	return r < 0 ? -errno : (int)r;
+}
+
+/* one request; returns 0 to go on, -1 when the peer closed */
+static int serve_one(int sk, int force_parent, pid_t *wait_root)
+{
+	struct launcher_req rq;
+	struct launcher_resp rs = { 0, 0 };
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { &rq, sizeof rq };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf };
+	int fd = -1;
+
+	memset(&rq, 0, sizeof rq);
+	ssize_t n = recvmsg(sk, &mh, MSG_CMSG_CLOEXEC);
+	if (n < 0)
+		return errno == EINTR ? 0 : -1;
+	if (n == 0)
+		return -1;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+			memcpy(&fd, CMSG_DATA(c), sizeof fd);
+	switch (rq.op) {
+	case LOP_SPAWN:
+		rs.result = fd < 0 ? -EBADF : spawn(&rq, fd, force_parent);
+		break;
+	case LOP_WAIT_ROOT:
+		*wait_root = rq.pid;
+		rs.result = 0;
+		break;
+	default:
+		rs.result = -EINVAL;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (send(sk, &rs, sizeof rs, MSG_NOSIGNAL) < 0)
+		return -1;
+	return 0;
+}
+
+static void reap(int sfd)
+{
+	struct signalfd_siginfo si;
+	int st;
+	pid_t p;
+	while (read(sfd, &si, sizeof si) > 0)
+		;
+	while ((p = waitpid(-1, &st, WNOHANG)) > 0)
+		note_exit(p, st);
+}
+
+static int run_tool(int argc, char **argv)
+{
+	int sv[2];
+	sigset_t mask, old;
+	pid_t wait_root = 0;
+	char fdenv[32];
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv)) {
+		perror("criu: socketpair");
+		return 1;
+	}
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGQUIT);
+	sigprocmask(SIG_BLOCK, &mask, &old);
+	int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+
+	tool_pid = fork();
+	if (tool_pid < 0) {
+		perror("criu: fork");
+		return 1;
+	}
+	if (tool_pid == 0) {
+		char script[PATH_MAX + 64];
+		const char *node = getenv("CRIU_NODE");
+		const char *sc = getenv("CRIU_SCRIPT");
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		dup3(sv[1], sv[1], 0);
+		fcntl(sv[1], F_SETFD, 0);
+		snprintf(fdenv, sizeof fdenv, "%d", sv[1]);
+		setenv("CRIU_LAUNCHER_FD", fdenv, 1);
+		if (!sc) {
+			snprintf(script, sizeof script, "%s/../../dist/criu/src/cli/criu.js", self_dir);
+			sc = script;
+		}
+		char **nargv = calloc(argc + 8, sizeof(char *));
+		int k = 0;
+		nargv[k++] = (char *)(node ? node : NODE_PATH);
+		nargv[k++] = "--no-warnings";
+		nargv[k++] = "--stack-size=4000";
+		nargv[k++] = (char *)sc;
+		for (int i = 1; i < argc; i++)
+			nargv[k++] = argv[i];
+		nargv[k] = NULL;
+		execv(nargv[0], nargv);
+		if (!node && errno == ENOENT)
+			execvp("node", nargv);
+		fprintf(stderr, "criu: cannot start node (%s): %s\n", nargv[0], strerror(errno));
+		_exit(127);
+	}
+	close(sv[1]);
+
+	int tool_status = -1;
+	for (;;) {
+		struct pollfd pf[2] = { { sv[0], POLLIN, 0 }, { sfd, POLLIN, 0 } };
+		if (poll(pf, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (pf[1].revents) {
+			struct signalfd_siginfo si;
+			while (read(sfd, &si, sizeof si) == sizeof si)
+				if (si.ssi_signo != SIGCHLD)
+					kill(tool_pid, si.ssi_signo);
+			int st;
+			pid_t p;
+			while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
+				if (p == tool_pid)
+					tool_status = st;
+				else
+					note_exit(p, st);
+			}
+		}
+		if (pf[0].revents & POLLIN) {
+			if (serve_one(sv[0], 0, &wait_root) < 0)
+				pf[0].revents |= POLLHUP;
+		}
+		if ((pf[0].revents & (POLLHUP | POLLERR)) || tool_status != -1)
+			break;
+	}
+	close(sv[0]);
+	if (tool_status == -1) {
+		while (waitpid(tool_pid, &tool_status, 0) < 0 && errno == EINTR)
+			;
+	}
+	if (exit_code(tool_status) != 0 || !wait_root)
+		return exit_code(tool_status);
+	/* a restore without -d: wait for the restored root and exit with its status */
+	int st;
+	for (;;) {
+		if (find_exit(wait_root, &st))
+			return exit_code(st);
+		pid_t p = waitpid(-1, &st, 0);
+		if (p < 0) {
+			if (errno == EINTR)
+				continue;
+			return 1;
+		}
+		note_exit(p, st);
+		(void)reap;
+	}
+}
+
+static int run_server(int sk)
+{
+	pid_t dummy = 0;
+	while (serve_one(sk, 1, &dummy) == 0)
+		;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n < 0) {
+		perror("criu: readlink /proc/self/exe");
+		return 1;
+	}
+	exe[n] = 0;
+	char *slash = strrchr(exe, '/');
+	*slash = 0;
+	snprintf(self_dir, sizeof self_dir, "%s", exe);
+
+	if (argc == 3 && !strcmp(argv[1], "--puppet-server"))
+		return run_server(atoi(argv[2]));
+	return run_tool(argc, argv);
+}
