@@ -1,7 +1,7 @@
 // `criu check`: probe the kernel features the tool relies on. Each probe really exercises the
 // feature (a puppet is seized and a syscall injected; a PID is asked of clone3 …).
 import * as fs from 'node:fs';
-import { syscall, kcmp, KCMP, pidfdOpen, pidfdGetfd, close, ioctl, E, getpid, tryKill, SysError, prctl } from './sys/libc.js';
+import { addrOf, syscall, kcmp, KCMP, pidfdOpen, pidfdGetfd, close, ioctl, E, getpid, tryKill, SysError, prctl } from './sys/libc.js';
 import { hasPagemapScan } from './proc/pagemap.js';
 import { Launcher } from './restore/launcher.js';
 import { Puppet } from './restore/puppet.js';
@@ -48,10 +48,10 @@ const probes: Probe[] = [
   } },
   { name: 'kcmp', required: true, what: 'kcmp() to find shared files and memory', run: () => { kcmp(getpid(), getpid(), KCMP.FILE, 0, 0); } },
   { name: 'mm_map', required: true, what: 'prctl(PR_SET_MM, PR_SET_MM_MAP)', run: () => {
+    // PR_SET_MM_MAP_SIZE writes the size of struct prctl_mm_map the kernel expects
     const b = Buffer.alloc(4);
-    // PR_SET_MM_MAP_SIZE writes the struct size the kernel expects
-    syscall('prctl', 35, 15, BigInt(0), 0, 0);
-    void b;
+    prctl(35, 15, addrOf(b), 0, 0);
+    if (b.readUInt32LE(0) !== 104) throw new Error(`struct prctl_mm_map is ${b.readUInt32LE(0)} bytes here, 104 expected`);
   } },
   { name: 'pagemap_scan', required: false, what: 'PAGEMAP_SCAN ioctl (fast page scan)', cost: 'pages are found through /proc/PID/pagemap, slower on large sparse memory', run: () => {
     if (!hasPagemapScan()) throw new Error('absent');
@@ -67,7 +67,14 @@ const probes: Probe[] = [
     } finally { close(fd); }
   } },
   { name: 'mem_dirty_track', required: false, what: 'soft-dirty bits in /proc/PID/pagemap', cost: 'dirty tracking uses userfaultfd write-protect instead', run: () => {
+    const page = Buffer.alloc(8192);
+    const addr = (addrOf(page) + 4095n) & ~4095n;
     fs.writeFileSync('/proc/self/clear_refs', '4');
+    page[Number(addr - addrOf(page))] = 1;
+    const pm = fs.openSync('/proc/self/pagemap', 'r');
+    const e = Buffer.alloc(8);
+    try { fs.readSync(pm, e, 0, 8, Number(addr / 4096n) * 8); } finally { fs.closeSync(pm); }
+    if (!(e.readBigUInt64LE(0) & (1n << 55n))) throw new Error('no soft-dirty bit after a write (CONFIG_MEM_SOFT_DIRTY is off)');
   } },
   { name: 'seccomp_suspend', required: false, what: 'PTRACE_O_SUSPEND_SECCOMP (needs CAP_SYS_ADMIN)', cost: 'tasks with seccomp filters cannot be handled', run: () => withPuppet((p) => { p.t.setOptions(1 << 21 | 1 << 20); }) },
   { name: 'timens', required: false, what: 'time namespaces', run: nsExists('time') },

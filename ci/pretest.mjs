@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+// Installs the Debian packages the tests need when they are missing (as root), then makes
+// sure the native parts and the TypeScript are built. Run by `npm test` (pretest).
+import { $, fs } from 'zx';
+
+$.verbose = false;
+const need = [
+  { pkg: 'gcc', ok: () => fs.existsSync('/usr/bin/gcc') },
+  { pkg: 'make', ok: () => fs.existsSync('/usr/bin/make') },
+  { pkg: 'libc6-dev', ok: () => fs.existsSync('/usr/include/stdio.h') && fs.readdirSync('/usr/lib').some(() => true) && hasStaticLibc() },
+  { pkg: 'util-linux', ok: () => fs.existsSync('/usr/bin/setpriv') },
+  { pkg: 'chromium', ok: () => fs.existsSync('/usr/bin/chromium') },
+];
+
+function hasStaticLibc() {
+  const dirs = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib'];
+  return dirs.some((d) => fs.existsSync(`${d}/libc.a`));
+}
+
+const missing = need.filter((n) => !n.ok()).map((n) => n.pkg);
+if (missing.length) {
+  if (process.getuid() !== 0) {
+    console.error(`pretest: missing Debian packages: ${missing.join(' ')} (run as root, or install them)`);
+    process.exit(1);
+  }
+  console.log(`pretest: installing ${missing.join(' ')}`);
+  await $`apt-get update -qq`;
+  await $({ env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } })`apt-get install -y -qq --no-install-recommends ${missing}`;
+}
+await $`make -s -C native`;
+await $`npm run -s build:ts`;
+if (fs.existsSync('zdtm/Makefile')) await $`make -s -C zdtm`;

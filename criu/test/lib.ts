@@ -1,0 +1,90 @@
+// Shared helpers of the unit and slice tests: run our `criu`, start test programs, wait for
+// PIDs to free up, read verdicts.
+import { spawnSync, execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const criuBin = path.join(repo, 'native', 'build', 'criu');
+export const critBin = path.join(repo, 'criu', 'bin', 'crit.js');
+export const shared = path.resolve(repo, '..', 'shared');
+export const fixtures = path.join(shared, 'fixtures', 'criu-4.2');
+
+export function run(bin: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(bin, args, { encoding: 'utf8', env: { ...process.env, ...opts.env }, input: opts.input, timeout: 60_000 });
+  return { code: r.status ?? 128 + (r.signal ? os.constants.signals[r.signal] : 0), stdout: r.stdout, stderr: r.stderr };
+}
+export const criu = (args: string[], env?: NodeJS.ProcessEnv) => run(criuBin, args, { env });
+export const crit = (args: string[], input?: string) => run(process.execPath, [critBin, ...args], { input });
+
+export function tmpdir(name: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `criu-${name}-`));
+}
+
+export const alive = (pid: number): boolean => fs.existsSync(`/proc/${pid}`);
+
+export async function sleep(ms: number): Promise<void> { await new Promise((r) => setTimeout(r, ms)); }
+
+/** Wait until pid is gone from /proc (killed tasks stay until they are reaped). */
+export async function waitGone(pid: number, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (alive(pid)) {
+    if (Date.now() > end) throw new Error(`pid ${pid} is still there after ${ms} ms`);
+    await sleep(20);
+  }
+}
+
+export async function waitFile(f: string, ms = 10_000): Promise<string> {
+  const end = Date.now() + ms;
+  for (;;) {
+    try {
+      const s = fs.readFileSync(f, 'utf8');
+      if (s.endsWith('\n')) return s;
+    } catch { /* not yet */ }
+    if (Date.now() > end) throw new Error(`${f} did not appear within ${ms} ms`);
+    await sleep(20);
+  }
+}
+
+/** SIGTERM the program and read the last line of its outfile. */
+export async function verdict(pid: number, outfile: string): Promise<string> {
+  process.kill(pid, 'SIGTERM');
+  const s = await waitFile(outfile, 10_000);
+  return s.trim().split('\n').at(-1)!;
+}
+
+/** Start times of a pid (field 22 of stat): proves a restore made a new process. */
+export function startTime(pid: number): string {
+  const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return s.slice(s.lastIndexOf(')') + 2).split(' ')[19];
+}
+
+export function stageFixtureProg(): string {
+  const base = '/tmp/criu-fixture';
+  for (const d of ['bin', 'data', 'out']) fs.mkdirSync(path.join(base, d), { recursive: true });
+  fs.chmodSync(path.join(base, 'out'), 0o1777);
+  fs.copyFileSync(path.join(fixtures, 'bin', 'fixture-prog'), path.join(base, 'bin', 'fixture-prog'));
+  fs.chmodSync(path.join(base, 'bin', 'fixture-prog'), 0o755);
+  fs.copyFileSync(path.join(fixtures, 'src', 'file.dat'), path.join(base, 'data', 'file.dat'));
+  fs.chmodSync(path.join(base, 'data', 'file.dat'), 0o644);
+  const pidMax = Number(fs.readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
+  if (pidMax < 4194304) fs.writeFileSync('/proc/sys/kernel/pid_max', '4194304');
+  return base;
+}
+
+/** Start fixture-prog (it daemonizes itself); returns its pid. `asUser` drops to that uid/gid. */
+export async function startFixtureProg(mode: string, out: string, arg?: string, asUser?: number): Promise<number> {
+  const base = stageFixtureProg();
+  const prog = path.join(base, 'bin', 'fixture-prog');
+  const args = [mode, out, ...(arg ? [arg] : [])];
+  fs.rmSync(out, { force: true });
+  fs.rmSync(`${out}.pid`, { force: true });
+  if (asUser !== undefined) {
+    execFileSync('setpriv', [`--reuid=${asUser}`, `--regid=${asUser}`, '--clear-groups', prog, ...args], { cwd: base, stdio: 'ignore' });
+  } else {
+    execFileSync(prog, args, { cwd: base, stdio: 'ignore' });
+  }
+  return Number((await waitFile(`${out}.pid`)).trim());
+}

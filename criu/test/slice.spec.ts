@@ -1,0 +1,145 @@
+// The first slice end to end: one process dumped and restored by our tool, CRIU 4.2's own
+// images restored, and clear errors on bad input. Runs as root (CI does).
+import { test, expect } from '@playwright/test';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { criu, crit, fixtures, tmpdir, alive, waitGone, verdict, startTime, startFixtureProg, stageFixtureProg, waitFile } from './lib.js';
+
+test.describe.configure({ mode: 'serial' });
+
+test('criu --help, crit --help and criu check run', () => {
+  const h = criu(['--help']);
+  expect(h.code).toBe(0);
+  expect(h.stdout).toContain('criu dump');
+  const c = crit(['--help']);
+  expect(c.code).toBe(0);
+  expect(c.stdout).toMatch(/decode/);
+  const k = criu(['check']);
+  expect(k.stderr).toBe('');
+  expect(k.stdout).toContain('Looks good.');
+  expect(k.code).toBe(0);
+  expect(criu(['check', '--feature', 'pagemap_scan']).code).toBe(0);
+  expect(criu(['check', '--feature', 'mem_dirty_track']).code).toBe(1); // no soft-dirty on this kernel
+  expect(criu(['check', '--feature', 'no_such_feature']).code).toBe(1);
+});
+
+test('an option that is not implemented fails at once and names itself', () => {
+  const r = criu(['dump', '-t', '1', '--tcp-established', '-D', tmpdir('opt')]);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toContain('not supported yet: --tcp-established');
+});
+
+test('CRIU 4.2 images of fixture-prog mem restore with our criu and report PASS', async () => {
+  const base = stageFixtureProg();
+  const pid = 3999102;
+  await waitGone(pid);
+  const out = path.join(base, 'out', 'mem.out');
+  fs.rmSync(out, { force: true });
+  const work = tmpdir('fx');
+  const r = criu(['restore', '-D', path.join(fixtures, 'mem'), '-W', work, '-d', '--pidfile', 'pid', '-v4', '-o', 'restore.log']);
+  expect(r.code, fs.readFileSync(path.join(work, 'restore.log'), 'utf8')).toBe(0);
+  expect(fs.readFileSync(path.join(work, 'pid'), 'utf8').trim()).toBe(String(pid));
+  expect(alive(pid)).toBe(true);
+  expect(await verdict(pid, out)).toBe('PASS');
+  await waitGone(pid);
+});
+
+for (const asUser of [undefined, 18943]) {
+  test(`fixture-prog mem started afresh${asUser ? ' as an unprivileged uid/gid' : ''} is dumped and restored by our tool`, async () => {
+    const dir = tmpdir('slice');
+    const out = path.join(dir, 'mem.out');
+    fs.chmodSync(dir, 0o777);
+    const pid = await startFixtureProg('mem', out, '8', asUser);
+    const before = startTime(pid);
+    const maps = fs.readFileSync(`/proc/${pid}/maps`, 'utf8');
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const d = criu(['dump', '-t', String(pid), '-D', path.join(dir, 'img'), '-v4', '-o', 'dump.log']);
+    expect(d.code, d.stderr).toBe(0);
+    await waitGone(pid);
+    const files = fs.readdirSync(path.join(dir, 'img'));
+    expect(files).toContain('inventory.img');
+    for (const f of files.filter((x) => x.endsWith('.img') || x.startsWith('stats-'))) {
+      expect(fs.statSync(path.join(dir, 'img', f)).mode & 0o777, f).toBe(0o600);
+      if (f.startsWith('pages-')) continue;
+      const dec = crit(['decode', '-i', path.join(dir, 'img', f)]);
+      expect(dec.code, `crit decode ${f}: ${dec.stderr}`).toBe(0);
+    }
+    const r = criu(['restore', '-D', path.join(dir, 'img'), '-d', '--pidfile', 'pid', '-v4', '-o', 'restore.log']);
+    expect(r.code, fs.readFileSync(path.join(dir, 'img', 'restore.log'), 'utf8')).toBe(0);
+    expect(alive(pid)).toBe(true);
+    expect(startTime(pid)).not.toBe(before);
+    expect(fs.readFileSync(`/proc/${pid}/maps`, 'utf8')).toBe(maps);
+    const st = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    for (const k of ['Uid', 'Gid', 'Groups', 'CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb', 'NoNewPrivs', 'Umask', 'SigBlk', 'SigCgt']) {
+      const line = (s: string) => s.split('\n').find((l) => l.startsWith(`${k}:`));
+      expect(line(st), k).toBe(line(status));
+    }
+    expect(await verdict(pid, out)).toBe('PASS');
+    await waitGone(pid);
+  });
+}
+
+test('state not handled yet fails the dump with "not supported yet" and the tree runs on', async () => {
+  const dir = tmpdir('unsup');
+  const out = path.join(dir, 'tree.out');
+  fs.chmodSync(dir, 0o777);
+  const pid = await startFixtureProg('tree', out);
+  const d = criu(['dump', '-t', String(pid), '-D', path.join(dir, 'img')]);
+  expect(d.code).toBe(1);
+  expect(d.stderr).toMatch(/not supported yet: task \d+/);
+  expect(d.stderr.trim().split('\n').filter((l) => l.includes('Error'))).toHaveLength(1);
+  expect(fs.existsSync(path.join(dir, 'img', 'inventory.img'))).toBe(false);
+  expect(alive(pid)).toBe(true);
+  expect(fs.readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/TracerPid:\s+0/);
+  expect(await verdict(pid, out)).toBe('PASS');
+});
+
+test.describe('bad images give a one-line error and leave no process behind', () => {
+  let good = '';
+  let pid = 0;
+  test.beforeAll(async () => {
+    const dir = tmpdir('bad');
+    fs.chmodSync(dir, 0o777);
+    pid = await startFixtureProg('mem', path.join(dir, 'mem.out'), '1');
+    const d = criu(['dump', '-t', String(pid), '-D', path.join(dir, 'img')]);
+    expect(d.code, d.stderr).toBe(0);
+    await waitGone(pid);
+    good = path.join(dir, 'img');
+  });
+  const cases: [string, (d: string) => void, RegExp][] = [
+    ['truncated core', (d) => { const f = path.join(d, `core-${pid}.img`); fs.truncateSync(f, fs.statSync(f).size - 7); }, /core-\d+\.img/],
+    ['wrong magic', (d) => { const f = path.join(d, `mm-${pid}.img`); const b = fs.readFileSync(f); b.writeUInt32LE(0xdeadbeef, 4); fs.writeFileSync(f, b); }, /mm-\d+\.img/],
+    ['entry length past the end', (d) => { const f = path.join(d, 'pstree.img'); const b = fs.readFileSync(f); b.writeUInt32LE(0x7fffffff, 8); fs.writeFileSync(f, b); }, /pstree\.img/],
+    ['garbage protobuf', (d) => { const f = path.join(d, `fs-${pid}.img`); const b = fs.readFileSync(f); b.fill(0xff, 12); fs.writeFileSync(f, b); }, /fs-\d+\.img/],
+    ['missing pages file', (d) => { fs.rmSync(path.join(d, 'pages-1.img')); }, /pages-1\.img/],
+    ['truncated pages file', (d) => { fs.truncateSync(path.join(d, 'pages-1.img'), 4096); }, /truncated|pages/],
+  ];
+  for (const [name, spoil, where] of cases) {
+    test(name, async () => {
+      const d = tmpdir('spoil');
+      for (const f of fs.readdirSync(good)) fs.copyFileSync(path.join(good, f), path.join(d, f));
+      spoil(d);
+      const r = criu(['restore', '-D', d, '-d']);
+      expect(r.code).toBe(1);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines, r.stderr).toHaveLength(1);
+      expect(r.stderr).toMatch(where);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+      await new Promise((res) => setTimeout(res, 100));
+      expect(alive(pid)).toBe(false);
+    });
+  }
+});
+
+test('a PID taken at restore time is a clear error', async () => {
+  const dir = tmpdir('taken');
+  fs.chmodSync(dir, 0o777);
+  const pid = await startFixtureProg('mem', path.join(dir, 'mem.out'), '1');
+  const d = criu(['dump', '-t', String(pid), '-D', path.join(dir, 'img'), '-R']);
+  expect(d.code, d.stderr).toBe(0);
+  const r = criu(['restore', '-D', path.join(dir, 'img'), '-d']);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toContain(`PID ${pid} is taken`);
+  expect(await verdict(pid, path.join(dir, 'mem.out'))).toBe('PASS');
+  await waitFile(path.join(dir, 'mem.out'));
+});

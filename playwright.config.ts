@@ -1,0 +1,18 @@
+// The test runner for unit tests (criu/test) and the zdtm suite (zdtm/, added by its runner).
+import { defineConfig } from '@playwright/test';
+
+export default defineConfig({
+  timeout: 120_000,
+  retries: 0,
+  workers: 2,
+  fullyParallel: false,
+  reporter: [
+    ['list'],
+    ['junit', { outputFile: 'reports/junit.xml' }],
+    ['html', { outputFolder: 'reports/html', open: 'never' }],
+    ['./ci/summary-reporter.mjs'],
+  ],
+  projects: [
+    { name: 'unit', testDir: 'criu/test', testMatch: /.*\.spec\.ts/ },
+  ],
+});
