@@ -29,17 +29,17 @@ test('an option that is not implemented fails at once and names itself', () => {
   expect(r.stderr).toContain('not supported yet: --tcp-established');
 });
 
-test('CRIU 4.2 images of fixture-prog mem restore with our criu and report PASS', async () => {
+for (const [mode, pid, threads] of [['mem', 3999102, 1], ['threads', 3999202, 5]] as const) test(`CRIU 4.2 images of fixture-prog ${mode} restore with our criu and report PASS`, async () => {
   const base = stageFixtureProg();
-  const pid = 3999102;
   await waitGone(pid);
-  const out = path.join(base, 'out', 'mem.out');
+  const out = path.join(base, 'out', `${mode}.out`);
   fs.rmSync(out, { force: true });
   const work = tmpdir('fx');
-  const r = criu(['restore', '-D', path.join(fixtures, 'mem'), '-W', work, '-d', '--pidfile', 'pid', '-v4', '-o', 'restore.log']);
+  const r = criu(['restore', '-D', path.join(fixtures, mode), '-W', work, '-d', '--pidfile', 'pid', '-v4', '-o', 'restore.log']);
   expect(r.code, fs.readFileSync(path.join(work, 'restore.log'), 'utf8')).toBe(0);
   expect(fs.readFileSync(path.join(work, 'pid'), 'utf8').trim()).toBe(String(pid));
   expect(alive(pid)).toBe(true);
+  expect(fs.readdirSync(`/proc/${pid}/task`)).toHaveLength(threads);
   expect(await verdict(pid, out)).toBe('PASS');
   await waitGone(pid);
 });
@@ -78,6 +78,24 @@ for (const asUser of [undefined, 18943]) {
     await waitGone(pid);
   });
 }
+
+test('a multi-threaded process is dumped and restored with every TID', async () => {
+  const dir = tmpdir('threads');
+  fs.chmodSync(dir, 0o777);
+  const out = path.join(dir, 'threads.out');
+  const pid = await startFixtureProg('threads', out, '6');
+  const tids = fs.readdirSync(`/proc/${pid}/task`).sort();
+  expect(tids).toHaveLength(7);
+  const d = criu(['dump', '-t', String(pid), '-D', path.join(dir, 'img'), '-v4', '-o', 'dump.log']);
+  expect(d.code, d.stderr).toBe(0);
+  expect(fs.readdirSync(path.join(dir, 'img')).filter((f) => f.startsWith('core-'))).toHaveLength(7);
+  await waitGone(pid);
+  const r = criu(['restore', '-D', path.join(dir, 'img'), '-d', '-v4', '-o', 'restore.log']);
+  expect(r.code, fs.readFileSync(path.join(dir, 'img', 'restore.log'), 'utf8')).toBe(0);
+  expect(fs.readdirSync(`/proc/${pid}/task`).sort()).toEqual(tids);
+  expect(await verdict(pid, out)).toBe('PASS');
+  await waitGone(pid);
+});
 
 test('state not handled yet fails the dump with "not supported yet" and the tree runs on', async () => {
   const dir = tmpdir('unsup');

@@ -49,7 +49,6 @@ function freeze(rootPid: number): Frozen[] {
         if (s.kind === 'group-stop') throw new NotSupportedError(`task ${tid}: stopped (group stop)`, 'resume it with SIGCONT before the dump');
       }
     }
-    if (f.tracees.length > 1) throw new NotSupportedError(`task ${rootPid}: ${f.tracees.length} threads (multi-threaded processes)`);
     return frozen;
   } catch (e) {
     release(frozen, false);
@@ -95,11 +94,20 @@ export function dump(opts: DumpOptions): void {
     inj.begin();
     const scratch = inj.mapScratch();
     const inside = collectProcessInside(inj, scratch);
-    const thread = collectThread(pid, main, inj, scratch);
+    const threads = [collectThread(pid, main, inj, scratch)];
+    for (const t of f.tracees.slice(1)) {
+      const ti = new Injector(t, gadget);
+      injectors.push(ti);
+      ti.begin();
+      threads.push(collectThread(pid, t, ti, scratch));
+      ti.end();
+      injectors.pop();
+    }
     inj.unmapScratch();
     inj.end();
     injectors = [];
-    const task: TaskState = { ...outside, ...inside, threads: [thread], sharedPending: main.peekSiginfo(true), gadget };
+    const task: TaskState = { ...outside, ...inside, threads, sharedPending: main.peekSiginfo(true), gadget };
+    const thread = threads[0];
 
     // files: exe, mapped files, fds, cwd/root
     faultPoint(3, 'files');
@@ -132,7 +140,7 @@ export function dump(opts: DumpOptions): void {
     const ns = nsIds(pid);
     const ids = buildIds(ns);
     const put = (name: string, entries: object[]): void => { writeImage(dir, name, entries); written.push(name); };
-    put(`core-${pid}.img`, [buildCore(task, thread, true)]);
+    for (const th of threads) put(`core-${th.tid}.img`, [buildCore(task, th, th === thread)]);
     put(`mm-${pid}.img`, [buildMm(task, vmaRecs, exeId)]);
     put(`pagemap-${pid}.img`, [{ pages_id: 1 }, ...pagemap.map((p) => ({ vaddr: p.vaddr, compat_nr_pages: 0, flags: p.flags, nr_pages: p.nr_pages }))]);
     put(`ids-${pid}.img`, [ids]);

@@ -41,6 +41,8 @@ export class Injector {
   savedMask = 0n;
   private work: Regs | null = null;
   count = 0;
+  /** ptrace events (PTRACE_EVENT_CLONE …) seen during injected calls, with their messages */
+  events: { event: number; msg: bigint }[] = [];
   /** a private read-write page area in the task for arguments (see mapScratch) */
   scratch = 0n;
   scratchSize = 0;
@@ -83,8 +85,15 @@ export class Injector {
       this.t.setRegset(NT.ARM_SYSTEM_CALL, b);
     }
     this.t.singlestep();
-    const s = waitStop(this.tid);
-    if (s.kind !== 'trap') {
+    for (;;) {
+      const s = waitStop(this.tid);
+      if (s.kind === 'trap') break;
+      if (s.kind === 'event') {
+        // a traced clone/fork reports its event first; the step trap follows on resuming
+        this.events.push({ event: s.event, msg: this.t.eventMsg() });
+        this.t.singlestep();
+        continue;
+      }
       throw new InjectError(this.tid, name, -1n, ` (stopped by ${s.kind} ${s.sig} instead of the single-step trap)`);
     }
     this.t.getRegset(NT.PRSTATUS, w.buf);

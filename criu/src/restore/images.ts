@@ -15,7 +15,7 @@ export interface TaskImages {
   ids: M;
   fs: M;
   fdinfo: M[];
-  threads: M[];     // core entries of the other threads
+  threads: { tid: number; core: M }[]; // the other threads
 }
 
 export interface DumpImages {
@@ -51,7 +51,7 @@ export function loadImages(dir: string): DumpImages {
         ids,
         fs: readSingle<M>(need(dir, `fs-${pid}.img`)),
         fdinfo: fs.existsSync(path.join(dir, fdName)) ? readMessages<M>(path.join(dir, fdName)) : [],
-        threads: (p.threads as number[]).filter((t) => t !== pid).map((t) => readSingle<M>(need(dir, `core-${t}.img`))),
+        threads: (p.threads as number[]).filter((t) => t !== pid).map((t) => ({ tid: t, core: readSingle<M>(need(dir, `core-${t}.img`)) })),
       };
     });
     return { dir, inventory, files, tasks };
@@ -65,7 +65,6 @@ export function loadImages(dir: string): DumpImages {
 export function checkSupported(img: DumpImages): void {
   if (img.tasks.length > 1) throw new NotSupportedError(`restoring a tree of ${img.tasks.length} processes`);
   for (const t of img.tasks) {
-    if (t.threads.length) throw new NotSupportedError(`task ${t.pid}: ${t.threads.length + 1} threads`);
     const tc = t.core.tc;
     if (tc && tc.task_state !== 1) throw new NotSupportedError(`task ${t.pid}: task state ${tc.task_state} (zombie/stopped/dead)`);
     if (tc?.timers?.posix?.length) throw new NotSupportedError(`task ${t.pid}: POSIX timers`);

@@ -15,11 +15,13 @@ export class Puppet {
   readonly t: Tracee;
   readonly inj: Injector;
   gadgetArea = 0n;
+  /** the other threads, once cloned */
+  threads: Tracee[] = [];
 
   constructor(readonly pid: number, readonly transport: number, readonly transportFd: number, readonly ownChild: boolean) {
     const ready = Buffer.alloc(1);
     if (readFd(transport, ready) !== 1 || ready[0] !== 0x52) throw new CriuError(`task ${pid}: the puppet did not start`);
-    this.t = Tracee.seize(pid, PTRACE_O.EXITKILL | PTRACE_O.TRACESYSGOOD);
+    this.t = Tracee.seize(pid, PTRACE_O.EXITKILL | PTRACE_O.TRACESYSGOOD | PTRACE_O.TRACECLONE);
     this.t.stop();
     this.inj = new Injector(this.t, findSyscallInsn(pid));
     this.inj.begin();

@@ -12,12 +12,13 @@ import { readMaps } from '../proc/index.js';
 import { findSyscallInsn } from '../ptrace/inject.js';
 import { ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK, SIG } from '../ptrace/consts.js';
 import { regsFromImage, xsaveFromImage } from '../arch/x86_64.js';
-import { Regs } from '../ptrace/tracee.js';
+import { Regs, Tracee, waitStop } from '../ptrace/tracee.js';
+import { Injector } from '../ptrace/inject.js';
 import { openReg, O } from '../files/reg.js';
 import { FD_TYPES } from '../files/table.js';
 import { VMA, MAP } from '../dump/vmas.js';
 import { PE } from '../dump/memory.js';
-import { schedGetaffinity, schedSetaffinity, sched_getcpu, lseek, close, waitpid, decodeWait, __WALL } from '../sys/libc.js';
+import { errnoName, schedGetaffinity, schedSetaffinity, sched_getcpu, lseek, close, waitpid, decodeWait, __WALL } from '../sys/libc.js';
 import { SYS } from '../sys/arch.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
@@ -82,6 +83,7 @@ export function restore(opts: RestoreOptions): number {
     if (opts.pidfile) fs.writeFileSync(opts.pidfile, `${pid}\n`);
     if (!opts.detached && launcher.external) launcher.waitRoot(pid);
     schedSetaffinity(pid, savedAffinity);
+    for (const th of puppet.threads) th.detach(0);
     puppet.t.detach(0);
     close(transport);
     puppet = null;
@@ -192,26 +194,68 @@ function restoreTask(p: Puppet, t: TaskImages, img: DumpImages): void {
   }
   if (fsImg.umask !== undefined) inj.must('umask', fsImg.umask);
 
-  // task state
+  // task state: process-wide, then each thread's own (threads are cloned into place here)
   faultPoint(108, 'task');
-  restoreTaskState(p, t);
-  restoreCreds(p, t);
+  restoreProcessState(p, t);
+  const threads: Thread[] = [{ t: p.t, inj, core: t.core, tid: t.pid }];
+  restoreThreadState(threads[0], t.pid, p.scratch);
+  for (const th of t.threads) {
+    const nt = cloneThread(p, th.tid, th.core);
+    threads.push(nt);
+    restoreThreadState(nt, t.pid, p.scratch);
+  }
+  for (const th of threads.slice(1)) restoreCreds(th, t.pid, p.scratch, t.mm);
+  restoreCreds(threads[0], t.pid, p.scratch, t.mm);
 
   // last: drop the transport, the gadget (by single-step), register rseq, set registers
   faultPoint(109, 'registers');
-  const tc = t.core.tc ?? {}, th = t.core.thread_core ?? {};
   inj.must('close', p.transportFd);
   inj.must('munmap', p.gadgetArea, GADGET_PAGES * PAGE);
-  if (th.rseq_entry && BigInt(th.rseq_entry.rseq_abi_pointer)) {
-    inj.gadget = findSyscallInsn(p.pid);
-    const r = inj.call('rseq', BigInt(th.rseq_entry.rseq_abi_pointer), th.rseq_entry.rseq_abi_size, 0, th.rseq_entry.signature);
-    if (r < 0n) log.warn(`${who}: rseq registration failed: errno ${-r}`);
+  const vdsoSyscall = findSyscallInsn(p.pid);
+  for (const th of threads) {
+    const tcore = th.core.thread_core ?? {};
+    if (tcore.rseq_entry && BigInt(tcore.rseq_entry.rseq_abi_pointer)) {
+      th.inj.gadget = vdsoSyscall;
+      const r = th.inj.call('rseq', BigInt(tcore.rseq_entry.rseq_abi_pointer), tcore.rseq_entry.rseq_abi_size, 0, tcore.rseq_entry.signature);
+      if (r < 0n) log.warn(`${who}: thread ${th.tid}: rseq registration failed: errno ${-r}`);
+    }
   }
-  // the mask goes last: queued signals must not be delivered on an injection frame
-  p.t.setSigmask(BigInt(th.blk_sigset ?? tc.blk_sigset ?? 0));
-  setRegisters(p, t.core);
+  // the masks go last: queued signals must not be delivered on an injection frame
+  const tc = t.core.tc ?? {};
+  for (const th of threads) {
+    const tcore = th.core.thread_core ?? {};
+    th.t.setSigmask(BigInt(tcore.blk_sigset ?? (th.tid === t.pid ? tc.blk_sigset : 0) ?? 0));
+    setRegisters(th.t, th.core);
+  }
+  p.threads = threads.slice(1).map((x) => x.t);
 }
 
+interface Thread { t: Tracee; inj: Injector; core: M; tid: number }
+
+const CLONE_THREAD_FLAGS = 0x100n | 0x200n | 0x400n | 0x800n | 0x10000n | 0x40000n; // VM FS FILES SIGHAND THREAD SYSVSEM
+
+/** An injected clone3 in the leader makes thread `tid`; it starts stopped, traced by us. */
+function cloneThread(p: Puppet, tid: number, core: M): Thread {
+  const inj = p.inj, s = p.scratch;
+  const args = Buffer.alloc(88 + 8);
+  args.writeBigUInt64LE(CLONE_THREAD_FLAGS, 0);
+  args.writeBigUInt64LE(s + 88n, 64); // set_tid
+  args.writeBigUInt64LE(1n, 72);
+  args.writeInt32LE(tid, 88);
+  inj.write(s, args);
+  inj.events.length = 0;
+  const r = inj.call('clone3', s, 88);
+  if (r < 0n) throw new CriuError(`task ${p.pid}: cannot create thread ${tid}: clone3 failed: errno ${-r}`, r === -17n ? `TID ${tid} is taken` : undefined);
+  if (Number(r) !== tid) throw new CriuError(`task ${p.pid}: thread came up as ${r}, not ${tid}`);
+  const t = new Tracee(tid);
+  const st = waitStop(tid);
+  if (st.kind !== 'interrupt' && st.kind !== 'group-stop') throw new CriuError(`thread ${tid}: unexpected first stop ${st.kind}`);
+  const ti = new Injector(t, inj.gadget);
+  ti.begin();
+  ti.scratch = inj.scratch;
+  ti.scratchSize = inj.scratchSize;
+  return { t, inj: ti, core, tid };
+}
 /** Move the puppet's [vvar][vvar_vclock][vdso] block to where the image had it (DESIGN rule 10). */
 function moveVdso(p: Puppet, own: { start: bigint; end: bigint }[], vmas: M[]): void {
   const img = vmas.filter((v) => v.status & (VMA.VDSO | VMA.VVAR));
@@ -340,11 +384,10 @@ function setMm(p: Puppet, t: TaskImages, img: DumpImages): void {
   if (mm.thp_disabled) inj.must('prctl', 41 /* PR_SET_THP_DISABLE */, 1);
 }
 
-function restoreTaskState(p: Puppet, t: TaskImages): void {
+function restoreProcessState(p: Puppet, t: TaskImages): void {
   const inj = p.inj, s = p.scratch;
-  const tc = t.core.tc ?? {}, th = t.core.thread_core ?? {};
+  const tc = t.core.tc ?? {};
   const who = `task ${t.pid}`;
-  if (th.comm ?? tc.comm) inj.must('prctl', 15 /* PR_SET_NAME */, inj.str(String(th.comm ?? tc.comm).slice(0, 15)));
   if (t.pstree.sid === t.pid) inj.must('setsid');
   else if (t.pstree.pgid !== t.pid) throw new NotSupportedError(`${who}: process group ${t.pstree.pgid}`);
   // sigactions: the image skips SIGKILL and SIGSTOP
@@ -373,57 +416,65 @@ function restoreTaskState(p: Puppet, t: TaskImages): void {
       inj.must('setitimer', which, s, 0);
     });
   }
-  // rlimits: a hard limit above ours cannot be set without CAP_SYS_RESOURCE
+  // rlimits: a hard limit above ours cannot be set without CAP_SYS_RESOURCE (DESIGN rule 16)
   (tc.rlimits?.rlimits ?? []).forEach((rl: M, res: number) => {
     const b = Buffer.alloc(16);
     b.writeBigUInt64LE(BigInt(rl.cur), 0); b.writeBigUInt64LE(BigInt(rl.max), 8);
     inj.write(s, b);
     const r = inj.call('prlimit64', 0, res, s, 0);
-    if (r < 0n) log.warn(`${who}: cannot set rlimit ${res} to ${rl.cur}/${rl.max}: errno ${-r}`);
+    if (r < 0n) log.warn(`${who}: cannot set rlimit ${res} to ${rl.cur}/${rl.max}: ${errnoName(Number(-r))}`);
   });
   if (tc.personality !== undefined) inj.call('personality', tc.personality);
-  if (th.pdeath_sig) inj.must('prctl', 1 /* PR_SET_PDEATHSIG */, th.pdeath_sig);
   if (tc.child_subreaper) inj.must('prctl', 36 /* PR_SET_CHILD_SUBREAPER */, 1);
-  if (th.sas) {
-    const b = Buffer.alloc(24);
-    b.writeBigUInt64LE(BigInt(th.sas.ss_sp), 0); b.writeInt32LE(th.sas.ss_flags, 8); b.writeBigUInt64LE(BigInt(th.sas.ss_size), 16);
-    inj.write(s, b);
-    inj.must('sigaltstack', s, 0);
-  }
-  if (BigInt(th.futex_rla ?? 0)) inj.must('set_robust_list', BigInt(th.futex_rla), th.futex_rla_len);
-  const clearTid = BigInt(t.core.thread_info?.clear_tid_addr ?? 0);
-  if (clearTid) inj.must('set_tid_address', clearTid);
-  if (th.sched_policy !== undefined) {
-    const b = Buffer.alloc(4); b.writeInt32LE(th.sched_prio ?? 0);
-    inj.write(s, b);
-    const r = inj.call('sched_setscheduler', 0, th.sched_policy, s);
-    if (r < 0n) log.warn(`${who}: cannot set scheduling policy ${th.sched_policy}: errno ${-r}`);
-  }
-  if (th.sched_nice !== undefined) inj.call('setpriority', 0 /* PRIO_PROCESS */, 0, th.sched_nice);
   if (tc.oom_score_adj !== undefined) {
     try { fs.writeFileSync(`/proc/${p.pid}/oom_score_adj`, String(tc.oom_score_adj)); } catch (e) {
       log.warn(`${who}: cannot set oom_score_adj ${tc.oom_score_adj}: ${(e as Error).message}`);
     }
   }
-  // pending signals: the task queues them to itself, so any si_code is allowed
-  const queue = (list: M[] | undefined, shared: boolean): void => {
-    for (const e of list ?? []) {
-      const info: Buffer = e.siginfo;
-      inj.write(s, info);
-      const signo = info.readInt32LE(0);
-      if (shared) inj.must('rt_sigqueueinfo', p.pid, signo, s);
-      else inj.must('rt_tgsigqueueinfo', p.pid, p.pid, signo, s);
-    }
-  };
-  queue(tc.signals_s?.signals, true);
-  queue(th.signals_p?.signals, false);
+  // shared pending signals: the task queues them to itself, so any si_code is allowed
+  for (const e of tc.signals_s?.signals ?? []) {
+    const info: Buffer = e.siginfo;
+    inj.write(s, info);
+    inj.must('rt_sigqueueinfo', p.pid, info.readInt32LE(0), s);
+  }
+}
+
+/** What each thread has of its own: name, altstack, robust list, clear_child_tid, scheduling, private signals. */
+function restoreThreadState(th: Thread, pid: number, s: bigint): void {
+  const inj = th.inj;
+  const core = th.core, tc = core.tc ?? {}, tcore = core.thread_core ?? {};
+  const who = `task ${pid}: thread ${th.tid}`;
+  const comm = tcore.comm ?? tc.comm;
+  if (comm) inj.must('prctl', 15 /* PR_SET_NAME */, inj.str(String(comm).slice(0, 15)));
+  if (tcore.pdeath_sig) inj.must('prctl', 1 /* PR_SET_PDEATHSIG */, tcore.pdeath_sig);
+  if (tcore.sas) {
+    const b = Buffer.alloc(24);
+    b.writeBigUInt64LE(BigInt(tcore.sas.ss_sp), 0); b.writeInt32LE(tcore.sas.ss_flags, 8); b.writeBigUInt64LE(BigInt(tcore.sas.ss_size), 16);
+    inj.write(s, b);
+    inj.must('sigaltstack', s, 0);
+  }
+  if (BigInt(tcore.futex_rla ?? 0)) inj.must('set_robust_list', BigInt(tcore.futex_rla), tcore.futex_rla_len);
+  const clearTid = BigInt(core.thread_info?.clear_tid_addr ?? 0);
+  if (clearTid) inj.must('set_tid_address', clearTid);
+  if (tcore.sched_policy !== undefined) {
+    const b = Buffer.alloc(4); b.writeInt32LE(tcore.sched_prio ?? 0);
+    inj.write(s, b);
+    const r = inj.call('sched_setscheduler', 0, tcore.sched_policy, s);
+    if (r < 0n) log.warn(`${who}: cannot set scheduling policy ${tcore.sched_policy}: ${errnoName(Number(-r))}`);
+  }
+  if (tcore.sched_nice !== undefined) inj.call('setpriority', 0 /* PRIO_PROCESS */, th.tid, tcore.sched_nice);
+  for (const e of tcore.signals_p?.signals ?? []) {
+    const info: Buffer = e.siginfo;
+    inj.write(s, info);
+    inj.must('rt_tgsigqueueinfo', pid, th.tid, info.readInt32LE(0), s);
+  }
 }
 
 /** uids, gids, groups, capabilities, securebits, no_new_privs: after this the task is unprivileged. */
-function restoreCreds(p: Puppet, t: TaskImages): void {
-  const c = t.core.thread_core?.creds;
+function restoreCreds(th: Thread, pid: number, s: bigint, mm: M): void {
+  const c = th.core.thread_core?.creds;
   if (!c) return;
-  const inj = p.inj, s = p.scratch, who = `task ${t.pid}`;
+  const inj = th.inj, who = `task ${pid}: thread ${th.tid}`;
   const cap64 = (a: number[] | undefined): bigint => (a?.length ? BigInt(a[0] >>> 0) | (BigInt((a[1] ?? 0) >>> 0) << 32n) : 0n);
   const bnd = cap64(c.cap_bnd);
   const lastCap = Number(fs.readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8'));
@@ -461,14 +512,14 @@ function restoreCreds(p: Puppet, t: TaskImages): void {
   if (!(c.secbits & SECBIT_KEEP_CAPS_LOCKED)) inj.must('prctl', 8 /* PR_SET_KEEPCAPS */, (c.secbits & SECBIT_KEEP_CAPS) ? 1 : 0);
   if (c.no_new_privs) inj.must('prctl', 38 /* PR_SET_NO_NEW_PRIVS */, 1, 0, 0, 0);
   // a uid change resets the dumpable flag: put the image's back
-  const d = t.mm.dumpable;
+  const d = mm.dumpable;
   if (d !== undefined) inj.call('prctl', 4 /* PR_SET_DUMPABLE */, d);
 }
 
 /** xstate, then general registers; a task stopped in a syscall re-runs it (DESIGN rule 6). */
-function setRegisters(p: Puppet, core: M): void {
+function setRegisters(t: Tracee, core: M): void {
   const ti = core.thread_info;
-  p.t.setFpState(xsaveFromImage(ti.fpregs));
+  t.setFpState(xsaveFromImage(ti.fpregs));
   const regs = new Regs(regsFromImage(ti.gpregs));
   const orig = BigInt.asIntN(64, regs.get('orig_ax'));
   const ax = BigInt.asIntN(64, regs.get('ax'));
@@ -481,6 +532,6 @@ function setRegisters(p: Puppet, core: M): void {
     }
   }
   regs.set('orig_ax', -1n);
-  p.t.setRegs(regs);
+  t.setRegs(regs);
   void SYS;
 }
