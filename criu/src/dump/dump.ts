@@ -45,6 +45,7 @@ function freeze(rootPid: number): Frozen[] {
         seen.add(tid);
         const t = Tracee.seize(tid);
         f.tracees.push(t);
+        log.debug(`\tSeizing ${rootPid}'s ${tid} thread`);
         const s = t.stop();
         if (s.kind === 'group-stop') throw new NotSupportedError(`task ${tid}: stopped (group stop)`, 'resume it with SIGCONT before the dump');
       }
@@ -134,12 +135,17 @@ export function dump(opts: DumpOptions): void {
       fs.closeSync(pagesFd);
     }
     memdumpUs = Number((process.hrtime.bigint() - tm) / 1000n);
+    log.info(`Dumped ${memStats.pagesWritten} pages of ${memStats.pagesScanned} scanned in ${pagemap.length} pagemap entries (${memdumpUs} us)`);
 
     // images
     faultPoint(5, 'images');
     const ns = nsIds(pid);
     const ids = buildIds(ns);
-    const put = (name: string, entries: object[]): void => { writeImage(dir, name, entries); written.push(name); };
+    const put = (name: string, entries: object[]): void => {
+      writeImage(dir, name, entries);
+      written.push(name);
+      log.debug(`Wrote ${name} (${entries.length} entries)`);
+    };
     for (const th of threads) put(`core-${th.tid}.img`, [buildCore(task, th, th === thread)]);
     put(`mm-${pid}.img`, [buildMm(task, vmaRecs, exeId)]);
     put(`pagemap-${pid}.img`, [{ pages_id: 1 }, ...pagemap.map((p) => ({ vaddr: p.vaddr, compat_nr_pages: 0, flags: p.flags, nr_pages: p.nr_pages }))]);
@@ -187,6 +193,7 @@ function dumpFds(pid: number, files: FileTable): object[] {
       }
       id = files.allocId();
       files.add(dumpReg(id, link.path!, `/proc/${pid}/fd/${fd}`, info.flags, info.pos));
+      log.debug(`fd ${fd}: ${link.path} flags 0${info.flags.toString(8)} pos ${info.pos} -> file id ${id}`);
       files.noteFd(pid, fd, id);
     }
     out.push({ id, flags: cloexec, type: FD_TYPES.REG, fd });

@@ -156,6 +156,7 @@ function restoreTask(p: Puppet, t: TaskImages, img: DumpImages): void {
     } else {
       throw new NotSupportedError(`${who}: VMA ${start.toString(16)}-${BigInt(v.end).toString(16)} with status 0x${v.status.toString(16)}`);
     }
+    log.debug(`${who}: mapped VMA ${start.toString(16)}-${BigInt(v.end).toString(16)} prot ${v.prot} status 0x${v.status.toString(16)}`);
     if (r !== start) throw new CriuError(`${who}: cannot map VMA ${start.toString(16)}-${BigInt(v.end).toString(16)}: ${r < 0n ? `errno ${-r}` : `landed at ${r.toString(16)}`}`);
     const madv: bigint = BigInt(v.madv ?? 0);
     for (let a = 0; a < 32; a++) if (madv & (1n << BigInt(a))) inj.call('madvise', start, len, a);
@@ -182,6 +183,7 @@ function restoreTask(p: Puppet, t: TaskImages, img: DumpImages): void {
     const ours = openReg(f.reg, `${who}: fd ${fi.fd}`);
     if (!(f.reg.flags & O.APPEND)) lseek(ours, BigInt(f.reg.pos), 0);
     p.installFd(ours, fi.fd, (fi.flags & 1) !== 0);
+    log.debug(`${who}: fd ${fi.fd} <- ${f.reg.name} at ${f.reg.pos}`);
     close(ours);
   }
   const fsImg = t.fs;
@@ -201,6 +203,7 @@ function restoreTask(p: Puppet, t: TaskImages, img: DumpImages): void {
   restoreThreadState(threads[0], t.pid, p.scratch);
   for (const th of t.threads) {
     const nt = cloneThread(p, th.tid, th.core);
+    log.debug(`${who}: thread ${th.tid} created`);
     threads.push(nt);
     restoreThreadState(nt, t.pid, p.scratch);
   }
@@ -351,6 +354,7 @@ function fillPages(p: Puppet, t: TaskImages, img: DumpImages, vmas: M[]): void {
     i += batch.length;
   }
   p.inj.must('close', fd);
+  log.info(`task ${t.pid}: ${off / PAGE} pages restored from ${pagesPath} in ${runs.length} runs`);
 }
 
 function setMm(p: Puppet, t: TaskImages, img: DumpImages): void {
