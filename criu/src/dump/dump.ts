@@ -94,6 +94,7 @@ export function dump(opts: DumpOptions): void {
     injectors.push(inj);
     inj.begin();
     const scratch = inj.mapScratch();
+    faultPoint(7, 'inject');
     const inside = collectProcessInside(inj, scratch);
     const threads = [collectThread(pid, main, inj, scratch)];
     for (const t of f.tracees.slice(1)) {
@@ -166,7 +167,11 @@ export function dump(opts: DumpOptions): void {
     faultPoint(6, 'inventory');
     put('inventory.img', [buildInventory(ns, randomUUID())]);
   } catch (e) {
-    for (const inj of injectors) { try { inj.end(); } catch { /* the task is gone */ } }
+    // undo what the injections left in the task: the scratch mapping, then registers and mask
+    for (const inj of injectors.reverse()) {
+      try { inj.unmapScratch(); } catch { /* the task is gone */ }
+      try { inj.end(); } catch { /* the task is gone */ }
+    }
     release(frozen, false);
     for (const name of written) fs.rmSync(path.join(dir, name), { force: true });
     throw e;

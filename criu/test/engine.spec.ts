@@ -1,0 +1,57 @@
+// Pure parts of the engines, without a kernel: option parsing, the gadget hole finder, the
+// xsave <-> image conversion.
+import { test, expect } from '@playwright/test';
+import { parseArgs, refuseUnsupported } from '../../dist/criu/src/cli/options.js';
+import { findHole } from '../../dist/criu/src/restore/restore.js';
+import { xsaveToImage, xsaveFromImage, xsaveLayout } from '../../dist/criu/src/arch/x86_64.js';
+
+test('CRIU option forms parse as CRIU does', () => {
+  const p = parseArgs(['dump', '-t', '42', '-D/tmp/x', '--leave-running', '-v4', '--log-file=dump.log', '--pidfile', 'p']);
+  expect(p.command).toBe('dump');
+  expect(p.opts.get('tree')).toEqual(['42']);
+  expect(p.opts.get('images-dir')).toEqual(['/tmp/x']);
+  expect(p.opts.get('verbosity')).toEqual(['4']);
+  expect(p.opts.get('log-file')).toEqual(['dump.log']);
+  expect(p.opts.has('leave-running')).toBe(true);
+  expect(parseArgs(['restore', '-vvv']).opts.get('verbosity')).toEqual(['5']);
+  expect(() => parseArgs(['dump', '--no-such-option'])).toThrow(/unknown option --no-such-option/);
+  expect(() => refuseUnsupported(parseArgs(['dump', '--tcp-established']))).toThrow('not supported yet: --tcp-established');
+  expect(() => refuseUnsupported(parseArgs(['restore', '-t', '1']))).toThrow('not supported yet: --tree with restore');
+});
+
+test('the gadget hole avoids every range and keeps guard pages', () => {
+  const P = 4096n;
+  const ranges = [{ s: 0x10000n, e: 0x20000n }, { s: 0x22000n, e: 0x30000n }];
+  const h = findHole(ranges, 5n * P);
+  for (const r of ranges) expect(h + 5n * P + P <= r.s || h >= r.e + P).toBe(true);
+  expect(h).toBeLessThan(0x40000n);
+  expect(findHole([], 5n * P)).toBe(0x11000n);
+  expect(findHole([{ s: 0x40000n, e: 0x50000n }], 2n * P)).toBe(0x11000n);
+});
+
+test('xsave buffers survive the image conversion', () => {
+  const L = xsaveLayout();
+  const x = Buffer.alloc(Math.max(L.total, 576));
+  for (let i = 0; i < 512; i += 4) x.writeUInt32LE((i * 2654435761) >>> 0, i);
+  x.fill(0, 416, 512); // the reserved tail of the legacy area is not kept in the image
+  x.writeUInt16LE(0, 4); x.writeUInt16LE(0, 6);
+  let bv = 3n;
+  for (const [f, off] of Object.entries(L.offsets)) {
+    for (let i = 0; i < L.sizes[Number(f)]; i++) x[off + i] = (i * 7 + Number(f)) & 0xff;
+    bv |= 1n << BigInt(f);
+  }
+  x.writeBigUInt64LE(bv, 512);
+  const img = xsaveToImage(x) as Record<string, any>;
+  expect(img.xmm_space).toHaveLength(64);
+  expect(img.st_space).toHaveLength(32);
+  const back = xsaveFromImage(img);
+  // everything the image holds comes back: the legacy area (without sw_reserved), the header's
+  // xstate_bv and every component
+  expect(back.subarray(0, 512).equals(x.subarray(0, 512))).toBe(true);
+  expect(back.readBigUInt64LE(512)).toBe(bv);
+  for (const [f, off] of Object.entries(L.offsets)) {
+    const n = L.sizes[Number(f)];
+    if (Number(f) === 3 || Number(f) === 4 || Number(f) === 9 && n > 8) continue; // MPX/PKRU padding
+    expect(back.subarray(off, off + n).equals(x.subarray(off, off + n)), `component ${f}`).toBe(true);
+  }
+});

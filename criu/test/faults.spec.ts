@@ -1,0 +1,56 @@
+// Numbered fault points (CRIU_FAULT=N): every dump step and every restore step is made to
+// fail in turn. A failed dump leaves the process running unharmed and writes no inventory; a
+// failed restore leaves no process behind. Each failure is one line naming the step.
+import { test, expect } from '@playwright/test';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { criu, tmpdir, alive, waitGone, verdict, startFixtureProg, sleep } from './lib.js';
+
+test.describe.configure({ mode: 'serial' });
+
+const DUMP_STEPS = [1, 2, 3, 4, 5, 6, 7];
+const RESTORE_STEPS = [101, 102, 103, 104, 105, 106, 107, 108, 109, 110];
+
+test('every dump step can fail and the process runs on', async () => {
+  const dir = tmpdir('fault-dump');
+  fs.chmodSync(dir, 0o777);
+  const out = path.join(dir, 'mem.out');
+  const pid = await startFixtureProg('mem', out, '2');
+  const maps = fs.readFileSync(`/proc/${pid}/maps`, 'utf8');
+  for (const n of DUMP_STEPS) {
+    const img = path.join(dir, `img-${n}`);
+    const r = criu(['dump', '-t', String(pid), '-D', img], { CRIU_FAULT: String(n) });
+    expect(r.code, `step ${n}`).toBe(1);
+    expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+    expect(r.stderr).toContain(`fault injected at step ${n}`);
+    expect(fs.existsSync(path.join(img, 'inventory.img')), `step ${n}`).toBe(false);
+    expect(alive(pid)).toBe(true);
+    expect(fs.readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/TracerPid:\s+0/);
+    expect(fs.readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/State:\s+[SR]/);
+    expect(fs.readFileSync(`/proc/${pid}/maps`, 'utf8'), `step ${n}`).toBe(maps);
+  }
+  await sleep(200);
+  expect(await verdict(pid, out)).toBe('PASS');
+});
+
+test('every restore step can fail and nothing is left behind', async () => {
+  const dir = tmpdir('fault-restore');
+  fs.chmodSync(dir, 0o777);
+  const out = path.join(dir, 'mem.out');
+  const pid = await startFixtureProg('mem', out, '2');
+  const img = path.join(dir, 'img');
+  const d = criu(['dump', '-t', String(pid), '-D', img]);
+  expect(d.code, d.stderr).toBe(0);
+  await waitGone(pid);
+  for (const n of RESTORE_STEPS) {
+    const r = criu(['restore', '-D', img, '-d'], { CRIU_FAULT: String(n) });
+    expect(r.code, `step ${n}`).toBe(1);
+    expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+    expect(r.stderr).toContain(`fault injected at step ${n}`);
+    await waitGone(pid, 5000);
+  }
+  // and with no fault the same images still restore
+  const r = criu(['restore', '-D', img, '-d']);
+  expect(r.code, r.stderr).toBe(0);
+  expect(await verdict(pid, out)).toBe('PASS');
+});
