@@ -61,14 +61,24 @@ export function startTime(pid: number): string {
   return s.slice(s.lastIndexOf(')') + 2).split(' ')[19];
 }
 
+/** Copy src to dst unless it is there already; by rename, since another test may be running dst. */
+function place(src: string, dst: string, mode: number): void {
+  const want = fs.readFileSync(src);
+  try {
+    if (fs.readFileSync(dst).equals(want) && (fs.statSync(dst).mode & 0o777) === mode) return;
+  } catch { /* not there yet */ }
+  const tmp = `${dst}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, want, { mode });
+  fs.chmodSync(tmp, mode);
+  fs.renameSync(tmp, dst);
+}
+
 export function stageFixtureProg(): string {
   const base = '/tmp/criu-fixture';
   for (const d of ['bin', 'data', 'out']) fs.mkdirSync(path.join(base, d), { recursive: true });
   fs.chmodSync(path.join(base, 'out'), 0o1777);
-  fs.copyFileSync(path.join(fixtures, 'bin', 'fixture-prog'), path.join(base, 'bin', 'fixture-prog'));
-  fs.chmodSync(path.join(base, 'bin', 'fixture-prog'), 0o755);
-  fs.copyFileSync(path.join(fixtures, 'src', 'file.dat'), path.join(base, 'data', 'file.dat'));
-  fs.chmodSync(path.join(base, 'data', 'file.dat'), 0o644);
+  place(path.join(fixtures, 'bin', 'fixture-prog'), path.join(base, 'bin', 'fixture-prog'), 0o755);
+  place(path.join(fixtures, 'src', 'file.dat'), path.join(base, 'data', 'file.dat'), 0o644);
   const pidMax = Number(fs.readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
   if (pidMax < 4194304) fs.writeFileSync('/proc/sys/kernel/pid_max', '4194304');
   return base;
