@@ -18,7 +18,7 @@ function withPuppet(fn: (p: Puppet) => void, pid = 0): void {
   let p: Puppet | null = null;
   try {
     const s = l.spawnPuppet({ pid, transportFd: 100 });
-    p = new Puppet(s.pid, s.transport, 100, !l.external);
+    p = Puppet.spawned(s.pid, s.transport, 100, !l.external);
     if (pid && s.pid !== pid) throw new Error(`clone3 gave pid ${s.pid}, not ${pid}`);
     fn(p);
   } finally {

@@ -5,15 +5,17 @@ import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Tracee, TaskGoneError } from '../ptrace/tracee.js';
 import { Injector, findSyscallInsn } from '../ptrace/inject.js';
-import { listTids, collectTree, readFdinfo, listFds, readFdLink, type SmapsVma } from '../proc/index.js';
+import { listTids, collectTree, readFdinfo, listFds, readFdLink, readStat, type SmapsVma, type TaskNode } from '../proc/index.js';
 import { collectThread, collectProcessInside, collectProcessOutside, type TaskState } from './collect.js';
 import { toVmaRecs, type VmaRec } from './vmas.js';
-import { dumpMemory, type MemStats } from './memory.js';
-import { FileTable, FD_TYPES } from '../files/table.js';
+import { dumpMemory, type MemStats, type PagemapRec } from './memory.js';
+import { FileTable } from '../files/table.js';
+import { ExtraImages, type DumpFdCtx } from '../files/kind.js';
+import { kindFor } from '../files/registry.js';
 import { dumpReg } from '../files/reg.js';
-import { buildCore, buildMm, buildPstree, buildIds, buildInventory, nsIds } from './entries.js';
+import { buildCore, buildMm, buildIds, buildInventory, nsIds, type NsIds } from './entries.js';
 import { writeImage } from '../images/index.js';
-import { tryKill, waitpid, decodeWait, WNOHANG, __WALL } from '../sys/libc.js';
+import { tryKill, kcmp, KCMP, pidfdOpen, pidfdGetfd, close } from '../sys/libc.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
 import { faultPoint } from '../fault.js';
@@ -23,38 +25,45 @@ export interface DumpOptions {
   imagesDir: string;
   leaveRunning: boolean;
   leaveStopped: boolean;
+  ghostLimit?: number;
 }
 
-interface Frozen { pid: number; tracees: Tracee[] }
+interface Frozen { pid: number; ppid: number; tracees: Tracee[] }
 
-/** Seize and stop every thread of every task of the tree. */
+/** Seize and stop every thread of every task of the tree, parents first, until no new task shows up. */
 function freeze(rootPid: number): Frozen[] {
   const frozen: Frozen[] = [];
+  const byPid = new Map<number, Frozen>();
   try {
-    const tree = collectTree(rootPid);
-    for (const node of tree.all) {
-      if (node.pid !== rootPid) throw new NotSupportedError(`task ${node.pid}: child of ${node.ppid} (process trees)`, 'dump a single process for now');
-    }
-    const f: Frozen = { pid: rootPid, tracees: [] };
-    frozen.push(f);
-    const seen = new Set<number>();
     for (let round = 0; round < 16; round++) {
-      const fresh = listTids(rootPid).filter((t) => !seen.has(t));
-      if (!fresh.length) break;
-      for (const tid of fresh) {
-        seen.add(tid);
-        const t = Tracee.seize(tid);
-        f.tracees.push(t);
-        log.debug(`\tSeizing ${rootPid}'s ${tid} thread`);
-        const s = t.stop();
-        if (s.kind === 'group-stop') throw new NotSupportedError(`task ${tid}: stopped (group stop)`, 'resume it with SIGCONT before the dump');
+      const tree = collectTree(rootPid);
+      const fresh = tree.all.filter((n: TaskNode) => !byPid.has(n.pid));
+      const moreThreads = frozen.some((f) => listTids(f.pid).some((t) => !f.tracees.some((x) => x.tid === t)));
+      if (!fresh.length && !moreThreads) break;
+      for (const node of fresh) {
+        const st = readStat(node.pid);
+        if (st.state === 'Z') throw new NotSupportedError(`task ${node.pid}: zombie`, 'zombies are not dumped yet');
+        const f: Frozen = { pid: node.pid, ppid: node.ppid, tracees: [] };
+        frozen.push(f);
+        byPid.set(node.pid, f);
+      }
+      for (const f of frozen) {
+        for (const tid of listTids(f.pid)) {
+          if (f.tracees.some((x) => x.tid === tid)) continue;
+          const t = Tracee.seize(tid);
+          f.tracees.push(t);
+          log.debug(`\tSeizing ${f.pid}'s ${tid} thread`);
+          const s = t.stop();
+          if (s.kind === 'group-stop') throw new NotSupportedError(`task ${tid}: stopped (group stop)`, 'resume it with SIGCONT before the dump');
+        }
+        f.tracees.sort((a, b) => (a.tid === f.pid ? -1 : b.tid === f.pid ? 1 : a.tid - b.tid));
       }
     }
     return frozen;
   } catch (e) {
     release(frozen, false);
     if (e instanceof TaskGoneError || (e as { code?: string }).code === 'ESRCH') {
-      throw new CriuError(`task ${rootPid}: cannot freeze: ${(e as Error).message}`, 'is the PID right and the process alive?');
+      throw new CriuError(`task ${rootPid}: cannot freeze the tree: ${(e as Error).message}`, 'is the PID right and the process alive?');
     }
     throw e;
   }
@@ -69,6 +78,20 @@ function release(frozen: Frozen[], kill: boolean): void {
   }
 }
 
+/** CRIU's kernel-object ids: one counter per kind, the tool itself has 1, sharing found by kcmp. */
+class ObjIds {
+  private seen: Record<string, { pid: number; id: number }[]> = { VM: [], FILES: [], FS: [], SIGHAND: [] };
+  private next: Record<string, number> = { VM: 2, FILES: 2, FS: 2, SIGHAND: 2 };
+  id(kind: 'VM' | 'FILES' | 'FS' | 'SIGHAND', pid: number): number {
+    for (const s of this.seen[kind]) {
+      try { if (kcmp(pid, s.pid, KCMP[kind]) === 0) return s.id; } catch { /* not comparable: different */ }
+    }
+    const id = this.next[kind]++;
+    this.seen[kind].push({ pid, id });
+    return id;
+  }
+}
+
 export function dump(opts: DumpOptions): void {
   const t0 = process.hrtime.bigint();
   const dir = opts.imagesDir;
@@ -77,84 +100,108 @@ export function dump(opts: DumpOptions): void {
   faultPoint(1, 'freeze');
   const frozen = freeze(opts.pid);
   const tFrozen = process.hrtime.bigint();
+  log.info(`Frozen ${frozen.length} task(s), ${frozen.reduce((n, f) => n + f.tracees.length, 0)} thread(s)`);
   let injectors: Injector[] = [];
   const memStats: MemStats = { pagesScanned: 0n, pagesWritten: 0n, pagesLazy: 0n };
   const written: string[] = [];
+  const put = (name: string, entries: object[], blobs?: (Buffer | undefined)[]): void => {
+    writeImage(dir, name, entries, { blobs });
+    written.push(name);
+    log.debug(`Wrote ${name} (${entries.length} entries)`);
+  };
   let memdumpUs = 0;
   try {
-    const f = frozen[0];
-    const pid = f.pid;
-    const main = f.tracees[0];
-
+    // everything of every task, while the tree is frozen
     faultPoint(2, 'collect');
-    const outside = collectProcessOutside(pid);
-    log.info(`Collected task ${pid} (${outside.stat.comm}): ${outside.vmas.length} VMAs`);
-    const gadget = findSyscallInsn(pid);
-    const inj = new Injector(main, gadget);
-    injectors.push(inj);
-    inj.begin();
-    const scratch = inj.mapScratch();
-    faultPoint(7, 'inject');
-    const inside = collectProcessInside(inj, scratch);
-    const threads = [collectThread(pid, main, inj, scratch)];
-    for (const t of f.tracees.slice(1)) {
-      const ti = new Injector(t, gadget);
-      injectors.push(ti);
-      ti.begin();
-      threads.push(collectThread(pid, t, ti, scratch));
-      ti.end();
-      injectors.pop();
+    const tasks: TaskState[] = [];
+    for (const f of frozen) {
+      const outside = collectProcessOutside(f.pid);
+      log.info(`Collected task ${f.pid} (${outside.stat.comm}): ${outside.vmas.length} VMAs`);
+      const gadget = findSyscallInsn(f.pid);
+      const inj = new Injector(f.tracees[0], gadget);
+      injectors = [inj];
+      inj.begin();
+      const scratch = inj.mapScratch();
+      faultPoint(7, 'inject');
+      const inside = collectProcessInside(inj, scratch);
+      const threads = [collectThread(f.pid, f.tracees[0], inj, scratch)];
+      for (const t of f.tracees.slice(1)) {
+        const ti = new Injector(t, gadget);
+        injectors.push(ti);
+        ti.begin();
+        threads.push(collectThread(f.pid, t, ti, scratch));
+        ti.end();
+        injectors.pop();
+      }
+      inj.unmapScratch();
+      inj.end();
+      injectors = [];
+      tasks.push({ ...outside, ...inside, threads, sharedPending: f.tracees[0].peekSiginfo(true), gadget });
     }
-    inj.unmapScratch();
-    inj.end();
-    injectors = [];
-    const task: TaskState = { ...outside, ...inside, threads, sharedPending: main.peekSiginfo(true), gadget };
-    const thread = threads[0];
 
-    // files: exe, mapped files, fds, cwd/root
+    // files: per task the exe, mapped files, fds, cwd and root, ids in CRIU's order
     faultPoint(3, 'files');
     const files = new FileTable();
-    const exeId = files.pathId(task.exe, (id) => dumpReg(id, task.exe, `/proc/${pid}/exe`, 0, 0n));
-    const vmaRecs: VmaRec[] = toVmaRecs(pid, task.vmas, (v: SmapsVma) =>
-      files.pathId(v.path, (id) => dumpReg(id, v.path, `/proc/${pid}/map_files/${v.start.toString(16)}-${v.end.toString(16)}`, 0, 0n)));
-    const fdinfos = dumpFds(pid, files);
-    const cwdId = files.allocId();
-    files.add(dumpReg(cwdId, task.cwd, `/proc/${pid}/cwd`, 0, 0n));
-    const rootId = files.allocId();
-    files.add(dumpReg(rootId, task.root, `/proc/${pid}/root`, 0, 0n));
+    const extra = new ExtraImages();
+    const objIds = new ObjIds();
+    const ns = nsIds(opts.pid);
+    const perTask = tasks.map((task) => {
+      const pid = task.pid;
+      nsIds(pid); // every task must share the tool's namespaces (refused otherwise)
+      const exeId = files.pathId(task.exe, (id) => dumpReg(id, task.exe, `/proc/${pid}/exe`, 0, 0n));
+      const vmas: VmaRec[] = toVmaRecs(pid, task.vmas, (v: SmapsVma) =>
+        files.pathId(v.path, (id) => dumpReg(id, v.path, `/proc/${pid}/map_files/${v.start.toString(16)}-${v.end.toString(16)}`, 0, 0n)));
+      const ids = {
+        ...buildIds(ns), vm_id: objIds.id('VM', pid), files_id: objIds.id('FILES', pid),
+        fs_id: objIds.id('FS', pid), sighand_id: objIds.id('SIGHAND', pid),
+      };
+      const fdinfos = dumpFds(pid, files, extra, opts.ghostLimit ?? 1 << 20);
+      const cwdId = files.allocId();
+      files.add(dumpReg(cwdId, task.cwd, `/proc/${pid}/cwd`, 0, 0n));
+      const rootId = files.allocId();
+      files.add(dumpReg(rootId, task.root, `/proc/${pid}/root`, 0, 0n));
+      return { task, exeId, vmas, ids, fdinfos, cwdId, rootId };
+    });
 
-    // memory
+    // memory: one pages file per task, in pstree order
     faultPoint(4, 'memory');
     const tm = process.hrtime.bigint();
-    const pagesName = 'pages-1.img';
-    const pagesFd = fs.openSync(path.join(dir, pagesName), 'w', 0o600);
-    written.push(pagesName);
-    let pagemap;
-    try {
-      pagemap = dumpMemory(pid, vmaRecs, pagesFd, memStats);
-    } finally {
-      fs.closeSync(pagesFd);
-    }
+    const pagemaps: PagemapRec[][] = [];
+    perTask.forEach((t, i) => {
+      const pagesName = `pages-${i + 1}.img`;
+      const pagesFd = fs.openSync(path.join(dir, pagesName), 'w', 0o600);
+      written.push(pagesName);
+      try {
+        pagemaps.push(dumpMemory(t.task.pid, t.vmas, pagesFd, memStats));
+      } finally {
+        fs.closeSync(pagesFd);
+      }
+    });
     memdumpUs = Number((process.hrtime.bigint() - tm) / 1000n);
-    log.info(`Dumped ${memStats.pagesWritten} pages of ${memStats.pagesScanned} scanned in ${pagemap.length} pagemap entries (${memdumpUs} us)`);
+    log.info(`Dumped ${memStats.pagesWritten} pages of ${memStats.pagesScanned} scanned (${memdumpUs} us)`);
 
     // images
     faultPoint(5, 'images');
-    const ns = nsIds(pid);
-    const ids = buildIds(ns);
-    const put = (name: string, entries: object[]): void => {
-      writeImage(dir, name, entries);
-      written.push(name);
-      log.debug(`Wrote ${name} (${entries.length} entries)`);
-    };
-    for (const th of threads) put(`core-${th.tid}.img`, [buildCore(task, th, th === thread)]);
-    put(`mm-${pid}.img`, [buildMm(task, vmaRecs, exeId)]);
-    put(`pagemap-${pid}.img`, [{ pages_id: 1 }, ...pagemap.map((p) => ({ vaddr: p.vaddr, compat_nr_pages: 0, flags: p.flags, nr_pages: p.nr_pages }))]);
-    put(`ids-${pid}.img`, [ids]);
-    put(`fs-${pid}.img`, [{ cwd_id: cwdId, root_id: rootId, umask: task.status.umask ?? 0o22 }]);
-    put(`fdinfo-${ids.files_id}.img`, fdinfos);
+    const fdinfoDone = new Set<number>();
+    perTask.forEach((t, i) => {
+      const { task } = t;
+      const pid = task.pid;
+      for (const th of task.threads) put(`core-${th.tid}.img`, [buildCore(task, th, th.tid === pid)]);
+      put(`mm-${pid}.img`, [buildMm(task, t.vmas, t.exeId)]);
+      put(`pagemap-${pid}.img`, [{ pages_id: i + 1 }, ...pagemaps[i].map((p) => ({ vaddr: p.vaddr, compat_nr_pages: 0, flags: p.flags, nr_pages: p.nr_pages }))]);
+      put(`ids-${pid}.img`, [t.ids]);
+      put(`fs-${pid}.img`, [{ cwd_id: t.cwdId, root_id: t.rootId, umask: task.status.umask ?? 0o22 }]);
+      if (!fdinfoDone.has(t.ids.files_id)) {
+        fdinfoDone.add(t.ids.files_id);
+        put(`fdinfo-${t.ids.files_id}.img`, t.fdinfos);
+      }
+    });
     put('files.img', files.entries);
-    put('pstree.img', [buildPstree(task)]);
+    for (const [name, img] of extra.images) put(name, img.entries, img.blobs);
+    put('pstree.img', frozen.map((f, i) => ({
+      pid: f.pid, ppid: i === 0 ? 0 : f.ppid, pgid: tasks[i].stat.pgrp, sid: tasks[i].stat.session,
+      threads: tasks[i].threads.map((x) => x.tid),
+    })));
     put('seccomp.img', [{}]);
     put('timens-0.img', [timens()]);
     const frozenUs = Number((process.hrtime.bigint() - tFrozen) / 1000n);
@@ -185,23 +232,38 @@ export function dump(opts: DumpOptions): void {
   }
 }
 
-function dumpFds(pid: number, files: FileTable): object[] {
+function dumpFds(pid: number, files: FileTable, extra: ExtraImages, ghostLimit: number): object[] {
   const out: object[] = [];
-  for (const fd of listFds(pid)) {
-    const link = readFdLink(pid, fd);
-    const info = readFdinfo(pid, fd);
-    const cloexec = (info.flags & 0o2000000) !== 0 ? 1 : 0;
-    let id = files.sameAs(pid, fd);
-    if (id === undefined) {
-      if (link.kind !== 'path' || link.deleted) {
-        throw new NotSupportedError(`task ${pid}: fd ${fd} (${link.raw})`, 'only regular files, directories and devices by path are dumped yet');
+  let pidfd = -1;
+  const taken: number[] = [];
+  try {
+    for (const fd of listFds(pid)) {
+      const link = readFdLink(pid, fd);
+      const info = readFdinfo(pid, fd);
+      const cloexec = (info.flags & 0o2000000) !== 0 ? 1 : 0;
+      const kind = kindFor(link, info);
+      if (!kind) throw new NotSupportedError(`task ${pid}: fd ${fd} (${link.raw})`);
+      let id = files.sameAs(pid, fd);
+      if (id === undefined) {
+        id = files.allocId();
+        const ctx: DumpFdCtx = {
+          pid, fd, link, info, files, extra, ghostLimit,
+          takeFd: () => {
+            if (pidfd < 0) pidfd = pidfdOpen(pid);
+            const mine = pidfdGetfd(pidfd, fd);
+            taken.push(mine);
+            return mine;
+          },
+        };
+        files.add(kind.dump(ctx, id));
+        files.noteFd(pid, fd, id);
+        log.debug(`task ${pid}: fd ${fd} (${link.raw}) -> ${kind.name} file id ${id}`);
       }
-      id = files.allocId();
-      files.add(dumpReg(id, link.path!, `/proc/${pid}/fd/${fd}`, info.flags, info.pos));
-      log.debug(`fd ${fd}: ${link.path} flags 0${info.flags.toString(8)} pos ${info.pos} -> file id ${id}`);
-      files.noteFd(pid, fd, id);
+      out.push({ id, flags: cloexec, type: kind.type, fd });
     }
-    out.push({ id, flags: cloexec, type: FD_TYPES.REG, fd });
+  } finally {
+    for (const f of taken) close(f);
+    if (pidfd >= 0) close(pidfd);
   }
   return out;
 }
@@ -220,4 +282,4 @@ function bootNs(): bigint {
   return BigInt(s) * 1_000_000_000n + BigInt((frac ?? '0').padEnd(9, '0'));
 }
 
-export { waitpid, decodeWait, WNOHANG, __WALL };
+export type { NsIds };

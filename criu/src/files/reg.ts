@@ -2,6 +2,8 @@
 import * as fs from 'node:fs';
 import { FD_TYPES, type FileEntry } from './table.js';
 import { CriuError } from '../errors.js';
+import { lseek } from '../sys/libc.js';
+import type { FileKind } from './kind.js';
 
 export const O = { ACCMODE: 3, RDWR: 2, CREAT: 0o100, EXCL: 0o200, NOCTTY: 0o400, TRUNC: 0o1000, APPEND: 0o2000, LARGEFILE: 0o100000, DIRECTORY: 0o200000, CLOEXEC: 0o2000000, PATH: 0o10000000 } as const;
 
@@ -37,3 +39,18 @@ export function openReg(reg: RegFileEntry, who: string): number {
   }
   return fd;
 }
+
+/** Regular files, directories and devices opened by path. */
+export const regKind: FileKind = {
+  name: 'reg',
+  type: FD_TYPES.REG,
+  field: 'reg',
+  match: (link) => link.kind === 'path' && !link.deleted,
+  dump: (ctx, id) => dumpReg(id, ctx.link.path!, `/proc/${ctx.pid}/fd/${ctx.fd}`, ctx.info.flags, ctx.info.pos),
+  open: (ctx, e) => {
+    const reg = e.reg as RegFileEntry;
+    const fd = openReg(reg, ctx.who);
+    if (!(reg.flags & O.APPEND)) lseek(fd, BigInt(reg.pos), 0);
+    return fd;
+  },
+};

@@ -17,6 +17,8 @@ export class FileTable {
   private byPath = new Map<string, number>();
   private byFd: { pid: number; fd: number; id: number }[] = [];
   private nextId = 1;
+  /** objects whose extra data is already dumped (a pipe's buffer once per pipe, …) */
+  readonly seen = new Set<string>();
 
   allocId(): number { return this.nextId++; }
   add(e: FileEntry): number { this.entries.push(e); return e.id; }

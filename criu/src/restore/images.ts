@@ -63,7 +63,6 @@ export function loadImages(dir: string): DumpImages {
 
 /** Refuse what this restore cannot do yet, before any process is created. */
 export function checkSupported(img: DumpImages): void {
-  if (img.tasks.length > 1) throw new NotSupportedError(`restoring a tree of ${img.tasks.length} processes`);
   for (const t of img.tasks) {
     const tc = t.core.tc;
     if (tc && tc.task_state !== 1) throw new NotSupportedError(`task ${t.pid}: task state ${tc.task_state} (zombie/stopped/dead)`);

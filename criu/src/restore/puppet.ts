@@ -1,6 +1,6 @@
 // A puppet under our control: seized, with an injector, a transport to pass fds in, and a
 // gadget page (syscall instruction + scratch) placed where neither layout has anything.
-import { Tracee } from '../ptrace/tracee.js';
+import { Tracee, waitStop } from '../ptrace/tracee.js';
 import { Injector, findSyscallInsn } from '../ptrace/inject.js';
 import { PTRACE_O } from '../ptrace/consts.js';
 import { readFd, sendmsg, close, tryKill, waitpid, __WALL, WNOHANG } from '../sys/libc.js';
@@ -15,16 +15,37 @@ export class Puppet {
   readonly t: Tracee;
   readonly inj: Injector;
   gadgetArea = 0n;
+  forkedChild = false;
   /** the other threads, once cloned */
   threads: Tracee[] = [];
 
-  constructor(readonly pid: number, readonly transport: number, readonly transportFd: number, readonly ownChild: boolean) {
+  private constructor(readonly pid: number, readonly transport: number, readonly transportFd: number,
+    readonly ownChild: boolean, t: Tracee, gadget: bigint) {
+    this.t = t;
+    this.inj = new Injector(t, gadget);
+    this.inj.begin();
+  }
+
+  /** A puppet the launcher made: wait for its ready byte, then seize it. */
+  static spawned(pid: number, transport: number, transportFd: number, ownChild: boolean): Puppet {
     const ready = Buffer.alloc(1);
     if (readFd(transport, ready) !== 1 || ready[0] !== 0x52) throw new CriuError(`task ${pid}: the puppet did not start`);
-    this.t = Tracee.seize(pid, PTRACE_O.EXITKILL | PTRACE_O.TRACESYSGOOD | PTRACE_O.TRACECLONE);
-    this.t.stop();
-    this.inj = new Injector(this.t, findSyscallInsn(pid));
-    this.inj.begin();
+    const t = Tracee.seize(pid, PTRACE_O.EXITKILL | PTRACE_O.TRACESYSGOOD | PTRACE_O.TRACECLONE | PTRACE_O.TRACEFORK);
+    t.stop();
+    return new Puppet(pid, transport, transportFd, ownChild, t, findSyscallInsn(pid));
+  }
+
+  /** A child forked by an injected clone3 in `parent`: auto-attached, sharing its gadget and transport. */
+  static forked(parent: Puppet, pid: number): Puppet {
+    const t = new Tracee(pid);
+    const st = waitStop(pid);
+    if (st.kind !== 'interrupt' && st.kind !== 'group-stop') throw new CriuError(`task ${pid}: unexpected first stop (${st.kind} ${st.sig})`);
+    const p = new Puppet(pid, parent.transport, parent.transportFd, true, t, parent.inj.gadget);
+    p.forkedChild = true;
+    p.gadgetArea = parent.gadgetArea;
+    p.inj.scratch = parent.inj.scratch;
+    p.inj.scratchSize = parent.inj.scratchSize;
+    return p;
   }
 
   get scratch(): bigint { return this.gadgetArea + PAGE; }
@@ -78,7 +99,7 @@ export class Puppet {
   /** A failed restore: the puppet is killed and reaped, and nothing of it is left. */
   kill(): void {
     tryKill(this.pid, 9);
-    try { close(this.transport); } catch { /* already */ }
+    if (!this.forkedChild) { try { close(this.transport); } catch { /* already */ } }
     if (this.ownChild) {
       try { waitpid(this.pid, __WALL); } catch { /* reaped */ }
     } else {

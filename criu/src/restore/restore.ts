@@ -15,7 +15,10 @@ import { regsFromImage, xsaveFromImage } from '../arch/x86_64.js';
 import { Regs, Tracee, waitStop } from '../ptrace/tracee.js';
 import { Injector } from '../ptrace/inject.js';
 import { openReg, O } from '../files/reg.js';
-import { FD_TYPES } from '../files/table.js';
+import type { FileEntry } from '../files/table.js';
+import type { FileKind, RestoreFdCtx } from '../files/kind.js';
+import { kindOfType } from '../files/registry.js';
+import { readImage } from '../images/index.js';
 import { VMA, MAP } from '../dump/vmas.js';
 import { PE } from '../dump/memory.js';
 import { errnoName, schedGetaffinity, schedSetaffinity, sched_getcpu, lseek, close, waitpid, decodeWait, __WALL } from '../sys/libc.js';
@@ -54,46 +57,84 @@ export function findHole(ranges: Range[], size: bigint, lo = MMAP_MIN): bigint {
 
 function isSpecial(v: M): boolean { return (v.status & (VMA.VDSO | VMA.VVAR | VMA.VSYSCALL)) !== 0; }
 
+/** One task being restored: its puppet, its images, its threads once cloned. */
+interface Task { p: Puppet; t: TaskImages; threads: Thread[]; afterInstall: (() => void)[] }
+
 export function restore(opts: RestoreOptions): number {
   const img = loadImages(opts.imagesDir);
   checkSupported(img);
-  const task = img.tasks[0];
-  if (task.pstree.sid !== task.pid) throw new NotSupportedError(`task ${task.pid}: session ${task.pstree.sid} is not its own`, 'a shell job needs -j/--shell-job, which is not supported yet');
-  if (fs.existsSync(`/proc/${task.pid}`)) {
-    throw new CriuError(`task ${task.pid}: PID ${task.pid} is taken by a running process`, 'stop that process, or wait until the dumped tree is fully gone');
+  const root = img.tasks[0];
+  if (root.pstree.sid !== root.pid) throw new NotSupportedError(`task ${root.pid}: session ${root.pstree.sid} is not its own`, 'a shell job needs -j/--shell-job, which is not supported yet');
+  for (const t of img.tasks) {
+    for (const id of [t.pid, ...t.threads.map((x) => x.tid)]) {
+      if (fs.existsSync(`/proc/${id}`)) {
+        throw new CriuError(`task ${t.pid}: PID ${id} is taken by a running process`, 'stop that process, or wait until the dumped tree is fully gone');
+      }
+    }
+    if (t.pstree.sid !== root.pid && t.pstree.sid !== t.pid) throw new NotSupportedError(`task ${t.pid}: session ${t.pstree.sid}`);
   }
   const launcher = new Launcher();
   const savedAffinity = schedGetaffinity(0);
-  let puppet: Puppet | null = null;
+  const tasks: Task[] = [];
+  const files = new FileCtx(img);
   try {
-    // one CPU for tracer and puppet: every injection is then a local wake-up (DESIGN rule 12)
+    // one CPU for tracer and puppets: every injection is then a local wake-up (DESIGN rule 12)
     const cpu = Buffer.alloc(savedAffinity.length);
     const c = sched_getcpu();
     cpu[c >> 3] |= 1 << (c & 7);
     schedSetaffinity(0, cpu);
 
     faultPoint(101, 'spawn');
-    const maxFd = Math.max(2, ...task.fdinfo.map((f) => f.fd as number));
+    const maxFd = Math.max(2, ...img.tasks.flatMap((t) => t.fdinfo.map((f) => f.fd as number)));
     const transportFd = Math.max(maxFd + 1, 1000);
-    const { pid, transport } = launcher.spawnPuppet({ pid: task.pid, sibling: opts.sibling, transportFd });
+    const { pid, transport } = launcher.spawnPuppet({ pid: root.pid, sibling: opts.sibling, transportFd });
     log.info(`Forked puppet for task ${pid}`);
-    puppet = new Puppet(pid, transport, transportFd, !launcher.external);
-    restoreTask(puppet, task, img);
+    const rootPuppet = Puppet.spawned(pid, transport, transportFd, !launcher.external);
+    tasks.push({ p: rootPuppet, t: root, threads: [], afterInstall: [] });
+
+    // the tree: each task gets its memory, then forks its children, which inherit it
+    prepareRoot(rootPuppet, root, img);
+    const grow = (task: Task): void => {
+      setSession(task);
+      buildMemory(task.p, task.t, img);
+      for (const child of img.tasks.filter((x) => x.pstree.ppid === task.t.pid)) {
+        const cp = forkChild(task.p, child.pid);
+        log.debug(`task ${child.pid}: forked from ${task.t.pid}`);
+        const ct: Task = { p: cp, t: child, threads: [], afterInstall: [] };
+        tasks.push(ct);
+        grow(ct);
+      }
+    };
+    grow(tasks[0]);
+
+    // each task's own state, then process groups, then creds, then registers
+    for (const task of tasks) finishTask(task, img, files);
+    for (const task of tasks) setGroup(task, tasks);
+    for (const task of tasks) {
+      for (const th of task.threads.slice(1)) restoreCreds(th, task.t.pid, task.p.scratch, task.t.mm);
+      restoreCreds(task.threads[0], task.t.pid, task.p.scratch, task.t.mm);
+    }
+    faultPoint(109, 'registers');
+    for (const task of tasks) finalRegisters(task);
+
     faultPoint(110, 'release');
     if (opts.pidfile) fs.writeFileSync(opts.pidfile, `${pid}\n`);
     if (!opts.detached && launcher.external) launcher.waitRoot(pid);
-    schedSetaffinity(pid, savedAffinity);
-    for (const th of puppet.threads) th.detach(0);
-    puppet.t.detach(0);
+    for (const task of [...tasks].reverse()) {
+      schedSetaffinity(task.t.pid, savedAffinity);
+      for (const th of task.threads.slice(1)) th.t.detach(0);
+      task.p.t.detach(0);
+    }
     close(transport);
-    puppet = null;
+    tasks.length = 0;
     log.info(`Restore finished successfully. Tasks resumed.`);
     if (!opts.detached && !launcher.external) return waitRootHere(pid);
     return 0;
   } catch (e) {
-    puppet?.kill();
+    for (const task of [...tasks].reverse()) task.p.kill();
     throw e;
   } finally {
+    files.close();
     schedSetaffinity(0, savedAffinity);
     launcher.close();
   }
@@ -106,24 +147,96 @@ function waitRootHere(pid: number): number {
   return 1;
 }
 
-function restoreTask(p: Puppet, t: TaskImages, img: DumpImages): void {
-  const inj = p.inj;
-  const vmas: M[] = t.mm.vmas;
-  const who = `task ${t.pid}`;
+/** The objects behind file ids, opened once in the tool and sent to every task that has them. */
+class FileCtx implements RestoreFdCtx {
+  readonly dir: string;
+  readonly state = new Map<string, unknown>();
+  who = '';
+  private opened = new Map<number, number>();
+  private images = new Map<string, { msg: Record<string, any>; blob?: Buffer }[] | null>();
+  constructor(private img: DumpImages) { this.dir = img.dir; }
+  image(file: string): { msg: Record<string, any>; blob?: Buffer }[] | null {
+    if (!this.images.has(file)) {
+      const p = path.join(this.dir, file);
+      this.images.set(file, fs.existsSync(p) ? readImage(p).entries.map((e) => ({ msg: e.msg as Record<string, any>, blob: e.blob })) : null);
+    }
+    return this.images.get(file)!;
+  }
+  file(id: number): FileEntry | undefined { return this.img.files.get(id) as FileEntry | undefined; }
+  open(id: number, who: string): { fd: number; kind: FileKind; e: FileEntry } {
+    const e = this.file(id);
+    if (!e) throw new CriuError(`${who}: file id ${id} is not in files.img`);
+    const kind = kindOfType(e.type);
+    if (!kind) throw new NotSupportedError(`${who}: file of type ${e.type}`);
+    let fd = this.opened.get(id);
+    if (fd === undefined) {
+      this.who = who;
+      fd = kind.open(this, e);
+      this.opened.set(id, fd);
+    }
+    return { fd, kind, e };
+  }
+  close(): void {
+    for (const fd of this.opened.values()) { try { close(fd); } catch { /* closed */ } }
+    for (const v of this.state.values()) {
+      const o = v as { r?: number; w?: number };
+      for (const fd of [o?.r, o?.w]) if (typeof fd === 'number') { try { close(fd); } catch { /* closed */ } }
+    }
+    this.opened.clear();
+  }
+}
 
-  // the puppet's libc registered rseq in memory that is about to go (DESIGN rule 7)
+/** Unregister the root puppet's rseq and place the gadget where no task of the image has anything. */
+function prepareRoot(p: Puppet, t: TaskImages, img: DumpImages): void {
   const prs = p.t.rseqConf();
-  if (prs && prs.rseq_abi_pointer) inj.must('rseq', prs.rseq_abi_pointer, prs.rseq_abi_size, 1, prs.signature);
-
-  // gadget area: free in the puppet's layout and in the target's
+  if (prs && prs.rseq_abi_pointer) p.inj.must('rseq', prs.rseq_abi_pointer, prs.rseq_abi_size, 1, prs.signature);
   faultPoint(102, 'gadget');
   const own = readMaps(p.pid);
   const taken: Range[] = [...own.filter((v) => v.kind !== 'vsyscall').map((v) => ({ s: v.start, e: v.end })),
-    ...vmas.filter((v) => !(v.status & VMA.VSYSCALL)).map((v) => ({ s: BigInt(v.start), e: BigInt(v.end) }))];
+    ...img.tasks.flatMap((x) => (x.mm.vmas as M[]).filter((v) => !(v.status & VMA.VSYSCALL)).map((v) => ({ s: BigInt(v.start), e: BigInt(v.end) })))];
   p.placeGadget(findHole(taken, GADGET_PAGES * PAGE));
+  void t;
+}
 
-  // drop every puppet mapping but the gadget and the vdso block
+/** setsid for a session leader, right at birth: its children must be born in its session. */
+function setSession(task: Task): void {
+  const { p, t } = task;
+  if (t.pstree.sid === t.pid) p.inj.must('setsid');
+  else if (t.pstree.pgid === t.pid) p.inj.must('setpgid', 0, 0);
+}
+
+/** Join a process group led by another task, once every task exists. */
+function setGroup(task: Task, tasks: Task[]): void {
+  const { p, t } = task;
+  const parent = tasks.find((x) => x.t.pid === t.pstree.ppid);
+  const inherited = parent ? parent.t.pstree.pgid : -1;
+  if (t.pstree.pgid === t.pid || t.pstree.pgid === inherited || t.pstree.sid === t.pid) return;
+  if (!tasks.some((x) => x.t.pid === t.pstree.pgid)) throw new NotSupportedError(`task ${t.pid}: process group ${t.pstree.pgid} whose leader is not in the tree`);
+  p.inj.must('setpgid', 0, t.pstree.pgid);
+}
+
+/** An injected fork (clone3 with set_tid) in the parent puppet; the child starts stopped, traced. */
+function forkChild(parent: Puppet, pid: number): Puppet {
+  const inj = parent.inj, s = parent.scratch;
+  const args = Buffer.alloc(96);
+  args.writeBigUInt64LE(17n, 32); // exit_signal SIGCHLD
+  args.writeBigUInt64LE(s + 88n, 64); // set_tid
+  args.writeBigUInt64LE(1n, 72);
+  args.writeInt32LE(pid, 88);
+  inj.write(s, args);
+  const r = inj.call('clone3', s, 88);
+  if (r < 0n) throw new CriuError(`task ${pid}: cannot fork it from ${parent.pid}: clone3 failed: ${errnoName(Number(-r))}`, r === -17n ? `PID ${pid} is taken` : undefined);
+  if (Number(r) !== pid) throw new CriuError(`task ${pid}: came up as ${r}`);
+  return Puppet.forked(parent, pid);
+}
+
+/** Replace the puppet's memory with the task's: unmap, move the vdso, map every VMA, fill pages. */
+function buildMemory(p: Puppet, t: TaskImages, img: DumpImages): void {
+  const inj = p.inj;
+  const vmas: M[] = t.mm.vmas;
+  const who = `task ${t.pid}`;
   faultPoint(103, 'unmap');
+  const own = readMaps(p.pid);
   const special = own.filter((v) => v.kind === 'vdso' || v.kind === 'vvar' || v.kind === 'vvar_vclock');
   const keep: Range[] = [{ s: p.gadgetArea, e: p.gadgetArea + GADGET_PAGES * PAGE }, ...special.map((v) => ({ s: v.start, e: v.end }))]
     .sort((a, b) => (a.s < b.s ? -1 : 1));
@@ -134,7 +247,6 @@ function restoreTask(p: Puppet, t: TaskImages, img: DumpImages): void {
   }
   moveVdso(p, special, vmas);
 
-  // map every VMA of the image
   faultPoint(104, 'mmap');
   const pagesPerVma = pageCoverage(vmas, t.pagemap.slice(1));
   for (let i = 0; i < vmas.length; i++) {
@@ -157,61 +269,68 @@ function restoreTask(p: Puppet, t: TaskImages, img: DumpImages): void {
       throw new NotSupportedError(`${who}: VMA ${start.toString(16)}-${BigInt(v.end).toString(16)} with status 0x${v.status.toString(16)}`);
     }
     log.debug(`${who}: mapped VMA ${start.toString(16)}-${BigInt(v.end).toString(16)} prot ${v.prot} status 0x${v.status.toString(16)}`);
-    if (r !== start) throw new CriuError(`${who}: cannot map VMA ${start.toString(16)}-${BigInt(v.end).toString(16)}: ${r < 0n ? `errno ${-r}` : `landed at ${r.toString(16)}`}`);
+    if (r !== start) throw new CriuError(`${who}: cannot map VMA ${start.toString(16)}-${BigInt(v.end).toString(16)}: ${r < 0n ? errnoName(Number(-r)) : `landed at ${r.toString(16)}`}`);
     const madv: bigint = BigInt(v.madv ?? 0);
     for (let a = 0; a < 32; a++) if (madv & (1n << BigInt(a))) inj.call('madvise', start, len, a);
   }
 
-  // fill memory straight from the pages file
   faultPoint(105, 'pages');
   fillPages(p, t, img, vmas);
   for (let i = 0; i < vmas.length; i++) {
     const v = vmas[i];
     if (!isSpecial(v) && pagesPerVma[i] && (v.prot & 3) !== 3) inj.must('mprotect', BigInt(v.start), BigInt(v.end) - BigInt(v.start), v.prot);
   }
+}
 
-  // mm fields and the exe link, in one PR_SET_MM_MAP
+/** mm fields, files, cwd, umask, process and thread state (threads are cloned here). */
+function finishTask(task: Task, img: DumpImages, files: FileCtx): void {
+  const { p, t } = task;
+  const inj = p.inj;
+  const who = `task ${t.pid}`;
   faultPoint(106, 'mm');
   setMm(p, t, img);
 
-  // files
   faultPoint(107, 'files');
-  for (const fi of t.fdinfo) {
-    const f = img.files.get(fi.id);
-    if (!f) throw new CriuError(`${who}: fd ${fi.fd}: file id ${fi.id} is not in files.img`);
-    if (f.type !== FD_TYPES.REG || !f.reg) throw new NotSupportedError(`${who}: fd ${fi.fd} of type ${f.type}`);
-    const ours = openReg(f.reg, `${who}: fd ${fi.fd}`);
-    if (!(f.reg.flags & O.APPEND)) lseek(ours, BigInt(f.reg.pos), 0);
-    p.installFd(ours, fi.fd, (fi.flags & 1) !== 0);
-    log.debug(`${who}: fd ${fi.fd} <- ${f.reg.name} at ${f.reg.pos}`);
-    close(ours);
+  // a forked task holds its parent's fds (the transport excepted): it starts from none
+  if (t.pstree.ppid) {
+    if (p.transportFd > 0) inj.must('close_range', 0, p.transportFd - 1, 0);
+    inj.must('close_range', p.transportFd + 1, 0xffffffff, 0);
   }
+  const after: { kind: FileKind; e: FileEntry; fd: number }[] = [];
+  for (const fi of t.fdinfo) {
+    const { fd, kind, e } = files.open(fi.id, `${who}: fd ${fi.fd}`);
+    p.installFd(fd, fi.fd, (fi.flags & 1) !== 0);
+    log.debug(`${who}: fd ${fi.fd} <- ${kind.name} file id ${fi.id}`);
+    if (kind.afterInstall) after.push({ kind, e, fd: fi.fd });
+  }
+  for (const a of after) a.kind.afterInstall!(files, a.e, a.fd, p);
   const fsImg = t.fs;
   const cwd = img.files.get(fsImg.cwd_id)?.reg?.name;
-  const root = img.files.get(fsImg.root_id)?.reg?.name;
-  if (root && root !== '/') throw new NotSupportedError(`${who}: root directory ${root}`);
+  const rootDir = img.files.get(fsImg.root_id)?.reg?.name;
+  if (rootDir && rootDir !== '/') throw new NotSupportedError(`${who}: root directory ${rootDir}`);
   if (cwd) {
     const r = inj.call('chdir', inj.str(cwd));
-    if (r < 0n) throw new CriuError(`${who}: cannot chdir to ${cwd}: errno ${-r}`, 'the directory must exist as at dump time');
+    if (r < 0n) throw new CriuError(`${who}: cannot chdir to ${cwd}: ${errnoName(Number(-r))}`, 'the directory must exist as at dump time');
   }
   if (fsImg.umask !== undefined) inj.must('umask', fsImg.umask);
 
-  // task state: process-wide, then each thread's own (threads are cloned into place here)
   faultPoint(108, 'task');
   restoreProcessState(p, t);
-  const threads: Thread[] = [{ t: p.t, inj, core: t.core, tid: t.pid }];
-  restoreThreadState(threads[0], t.pid, p.scratch);
+  task.threads = [{ t: p.t, inj, core: t.core, tid: t.pid }];
+  restoreThreadState(task.threads[0], t.pid, p.scratch);
   for (const th of t.threads) {
     const nt = cloneThread(p, th.tid, th.core);
     log.debug(`${who}: thread ${th.tid} created`);
-    threads.push(nt);
+    task.threads.push(nt);
     restoreThreadState(nt, t.pid, p.scratch);
   }
-  for (const th of threads.slice(1)) restoreCreds(th, t.pid, p.scratch, t.mm);
-  restoreCreds(threads[0], t.pid, p.scratch, t.mm);
+}
 
-  // last: drop the transport, the gadget (by single-step), register rseq, set registers
-  faultPoint(109, 'registers');
+/** Last: drop the transport, the gadget (by single-step), register rseq, set masks and registers. */
+function finalRegisters(task: Task): void {
+  const { p, t, threads } = task;
+  const inj = p.inj;
+  const who = `task ${t.pid}`;
   inj.must('close', p.transportFd);
   inj.must('munmap', p.gadgetArea, GADGET_PAGES * PAGE);
   const vdsoSyscall = findSyscallInsn(p.pid);
@@ -220,7 +339,7 @@ function restoreTask(p: Puppet, t: TaskImages, img: DumpImages): void {
     if (tcore.rseq_entry && BigInt(tcore.rseq_entry.rseq_abi_pointer)) {
       th.inj.gadget = vdsoSyscall;
       const r = th.inj.call('rseq', BigInt(tcore.rseq_entry.rseq_abi_pointer), tcore.rseq_entry.rseq_abi_size, 0, tcore.rseq_entry.signature);
-      if (r < 0n) log.warn(`${who}: thread ${th.tid}: rseq registration failed: errno ${-r}`);
+      if (r < 0n) log.warn(`${who}: thread ${th.tid}: rseq registration failed: ${errnoName(Number(-r))}`);
     }
   }
   // the masks go last: queued signals must not be delivered on an injection frame
@@ -230,7 +349,6 @@ function restoreTask(p: Puppet, t: TaskImages, img: DumpImages): void {
     th.t.setSigmask(BigInt(tcore.blk_sigset ?? (th.tid === t.pid ? tc.blk_sigset : 0) ?? 0));
     setRegisters(th.t, th.core);
   }
-  p.threads = threads.slice(1).map((x) => x.t);
 }
 
 interface Thread { t: Tracee; inj: Injector; core: M; tid: number }
@@ -392,8 +510,6 @@ function restoreProcessState(p: Puppet, t: TaskImages): void {
   const inj = p.inj, s = p.scratch;
   const tc = t.core.tc ?? {};
   const who = `task ${t.pid}`;
-  if (t.pstree.sid === t.pid) inj.must('setsid');
-  else if (t.pstree.pgid !== t.pid) throw new NotSupportedError(`${who}: process group ${t.pstree.pgid}`);
   // sigactions: the image skips SIGKILL and SIGSTOP
   const sas: M[] = tc.sigactions ?? [];
   let sig = 1;

@@ -5,7 +5,7 @@ const sys = {
   read: 63, write: 64, close: 57, openat: 56, lseek: 62, mmap: 222, mprotect: 226, munmap: 215, mremap: 216,
   madvise: 233, brk: 214, rt_sigaction: 134, rt_sigprocmask: 135, rt_sigqueueinfo: 138, rt_tgsigqueueinfo: 240,
   sigaltstack: 132, getpid: 172, gettid: 178, prctl: 167, arch_prctl: -1, preadv: 69, pwritev: 70,
-  pipe2: 59, vmsplice: 75, splice: 76, dup3: 24, fcntl: 25, chdir: 49, fchdir: 50, umask: 166, setsid: 157,
+  pipe2: 59, vmsplice: 75, splice: 76, tee: 77, dup3: 24, fcntl: 25, chdir: 49, fchdir: 50, umask: 166, setsid: 157,
   setpgid: 154, getitimer: 102, setitimer: 103, timer_gettime: 108, timer_settime: 110, timer_create: 107,
   set_robust_list: 99, get_robust_list: 100, set_tid_address: 96, rseq: 293, seccomp: 277, clone3: 435,
   close_range: 436, recvmsg: 212, sendmsg: 211, socket: 198, connect: 203, setresuid: 147, setresgid: 149,
@@ -17,6 +17,8 @@ const sys = {
   unshare: 97, setns: 268, getuid: 174, io_uring_setup: 425, clock_gettime: 113, timerfd_create: 85,
   eventfd2: 19, epoll_create1: 20, epoll_ctl: 21, signalfd4: 74, inotify_init1: 26, mount: 40, execve: 221,
   wait4: 260, waitid: 95, statx: 291,
+  timerfd_settime: 86, timerfd_gettime: 87, inotify_add_watch: 27, inotify_rm_watch: 28,
+  name_to_handle_at: 264, open_by_handle_at: 265,
 };
 
 // struct user_pt_regs: x0..x30, sp, pc, pstate

@@ -22,7 +22,9 @@ export interface ArchSyscalls {
   tgkill: number; personality: number; ioctl: number; fchown: number; fchmod: number; ftruncate: number;
   unshare: number; setns: number; getuid: number; io_uring_setup: number; clock_gettime: number;
   timerfd_create: number; eventfd2: number; epoll_create1: number; epoll_ctl: number; signalfd4: number;
-  inotify_init1: number; mount: number; execve: number; wait4: number; waitid: number; statx: number;
+  inotify_init1: number; tee: number; mount: number; execve: number; wait4: number; waitid: number; statx: number;
+  timerfd_settime: number; timerfd_gettime: number; inotify_add_watch: number; inotify_rm_watch: number;
+  name_to_handle_at: number; open_by_handle_at: number;
 }
 
 export interface Arch {

@@ -10,13 +10,15 @@ const sys = {
   getpriority: 140, setpriority: 141, sched_getparam: 143, sched_setscheduler: 144, sched_getscheduler: 145,
   prctl: 157, arch_prctl: 158, mount: 165, gettid: 186, tgkill: 234, set_tid_address: 218,
   restart_syscall: 219, timer_create: 222, timer_settime: 223, timer_gettime: 224, clock_gettime: 228,
-  getitimer: 36, setitimer: 38, set_robust_list: 273, get_robust_list: 274, splice: 275, vmsplice: 278,
+  getitimer: 36, setitimer: 38, set_robust_list: 273, get_robust_list: 274, splice: 275, tee: 276, vmsplice: 278,
   sched_setaffinity: 203, sched_getaffinity: 204, rt_sigqueueinfo: 129, rt_tgsigqueueinfo: 297,
   epoll_ctl: 233, timerfd_create: 283, eventfd2: 290, epoll_create1: 291, dup3: 292, pipe2: 293,
   inotify_init1: 294, signalfd4: 289, prlimit64: 302, setns: 308, unshare: 272, process_vm_readv: 310,
   process_vm_writev: 311, kcmp: 312, seccomp: 317, memfd_create: 319, userfaultfd: 323, statx: 332,
   rseq: 334, io_uring_setup: 425, pidfd_open: 434, clone3: 435, close_range: 436, pidfd_getfd: 438,
   openat: 257, waitid: 247,
+  timerfd_settime: 286, timerfd_gettime: 287, inotify_add_watch: 254, inotify_rm_watch: 255,
+  name_to_handle_at: 303, open_by_handle_at: 304,
 };
 
 // struct user_regs_struct
