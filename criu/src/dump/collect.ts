@@ -11,6 +11,10 @@ import { NotSupportedError } from '../errors.js';
 
 export interface SigactionRec { handler: bigint; flags: bigint; restorer: bigint; mask: bigint }
 export interface ItimerRec { isec: bigint; iusec: bigint; vsec: bigint; vusec: bigint }
+export interface PosixTimerRec {
+  it_id: number; clock_id: number; si_signo: number; it_sigev_notify: number; sival_ptr: bigint; overrun: number;
+  isec: bigint; insec: bigint; vsec: bigint; vnsec: bigint; notify_thread_id?: number;
+}
 export interface UserDesc { entry_number: number; base_addr: number; limit: number; flags: number }
 
 export interface ThreadState {
@@ -41,6 +45,7 @@ export interface TaskState {
   threads: ThreadState[];
   sigactions: SigactionRec[]; // index sig-1, SIGKILL/SIGSTOP included as zeros
   itimers: ItimerRec[];       // real, virt, prof
+  posixTimers: PosixTimerRec[];
   rlimits: Rlimit[];
   sharedPending: Buffer[];
   personality: number;
@@ -117,7 +122,7 @@ export function collectThread(pid: number, t: Tracee, inj: Injector, scratch: bi
 }
 
 /** Process-level state read by injection into the main thread (inj is begun on it). */
-export function collectProcessInside(inj: Injector, scratch: bigint): Pick<TaskState, 'sigactions' | 'itimers' | 'brk' | 'childSubreaper' | 'dumpable' | 'thpDisabled'> {
+export function collectProcessInside(inj: Injector, scratch: bigint): Pick<TaskState, 'sigactions' | 'itimers' | 'posixTimers' | 'brk' | 'childSubreaper' | 'dumpable' | 'thpDisabled'> {
   const sigactions: SigactionRec[] = [];
   for (let s = 1; s <= SIGMAX; s++) {
     if (s === SIG.KILL || s === SIG.STOP) { sigactions.push({ handler: 0n, flags: 0n, restorer: 0n, mask: 0n }); continue; }
@@ -131,20 +136,29 @@ export function collectProcessInside(inj: Injector, scratch: bigint): Pick<TaskS
     const b = inj.read(scratch, 32);
     itimers.push({ isec: b.readBigUInt64LE(0), iusec: b.readBigUInt64LE(8), vsec: b.readBigUInt64LE(16), vusec: b.readBigUInt64LE(24) });
   }
+  // POSIX timers: ids, clocks and notification from /proc, times and overruns from inside
+  const posixTimers: PosixTimerRec[] = readTimers(inj.tid).map((t) => {
+    inj.must('timer_gettime', t.id, scratch);
+    const b = inj.read(scratch, 32);
+    const overrun = Number(inj.must('timer_getoverrun', t.id));
+    return {
+      it_id: t.id, clock_id: t.clockId, si_signo: t.signo, it_sigev_notify: t.sigevNotify, sival_ptr: t.sigval, overrun,
+      isec: b.readBigInt64LE(0), insec: b.readBigInt64LE(8), vsec: b.readBigInt64LE(16), vnsec: b.readBigInt64LE(24),
+      ...(t.threadId ? { notify_thread_id: t.notifyPid } : {}),
+    };
+  });
   const brk = inj.must('brk', 0);
   inj.must('prctl', PR.GET_CHILD_SUBREAPER, scratch);
   const childSubreaper = inj.read(scratch, 4).readInt32LE(0) !== 0;
   const dumpable = Number(inj.must('prctl', PR.GET_DUMPABLE));
   const thpDisabled = Number(inj.must('prctl', PR.GET_THP_DISABLE)) !== 0;
-  return { sigactions, itimers, brk, childSubreaper, dumpable, thpDisabled };
+  return { sigactions, itimers, posixTimers, brk, childSubreaper, dumpable, thpDisabled };
 }
 
 /** Everything of one process that /proc shows from outside. */
-export function collectProcessOutside(pid: number): Omit<TaskState, 'threads' | 'sigactions' | 'itimers' | 'brk' | 'childSubreaper' | 'dumpable' | 'thpDisabled' | 'sharedPending' | 'gadget'> {
+export function collectProcessOutside(pid: number): Omit<TaskState, 'threads' | 'sigactions' | 'itimers' | 'posixTimers' | 'brk' | 'childSubreaper' | 'dumpable' | 'thpDisabled' | 'sharedPending' | 'gadget'> {
   const stat = readStat(pid);
   const status = readStatus(pid);
-  const timers = readTimers(pid);
-  if (timers.length) throw new NotSupportedError(`task ${pid}: ${timers.length} POSIX timer(s)`, 'POSIX timers are not dumped yet');
   return {
     pid, stat, status,
     rlimits: readLimits(pid),

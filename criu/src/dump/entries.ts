@@ -97,7 +97,7 @@ export function buildCore(t: TaskState, th: ThreadState, isLeader: boolean): obj
     core.tc = {
       task_state: 1 /* TASK_ALIVE */, exit_code: 0, personality: t.personality, flags: t.stat.flags,
       blk_sigset: th.sigmask, comm: t.stat.comm,
-      timers: { real: itimer(0), virt: itimer(1), prof: itimer(2) },
+      timers: { real: itimer(0), virt: itimer(1), prof: itimer(2), posix: t.posixTimers },
       rlimits: { rlimits: t.rlimits.map((r) => ({ cur: r.cur, max: r.max })) },
       signals_s: sigqueue(t.sharedPending),
       loginuid: t.loginuid, oom_score_adj: t.oomScoreAdj,

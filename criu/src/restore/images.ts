@@ -66,7 +66,6 @@ export function checkSupported(img: DumpImages): void {
   for (const t of img.tasks) {
     const tc = t.core.tc;
     if (tc && tc.task_state !== 1) throw new NotSupportedError(`task ${t.pid}: task state ${tc.task_state} (zombie/stopped/dead)`);
-    if (tc?.timers?.posix?.length) throw new NotSupportedError(`task ${t.pid}: POSIX timers`);
     const th = t.core.thread_core;
     if (th?.seccomp_mode) throw new NotSupportedError(`task ${t.pid}: seccomp mode ${th.seccomp_mode}`);
     if (t.core.mtype !== 1) throw new NotSupportedError(`task ${t.pid}: core of architecture ${t.core.mtype}`);

@@ -324,6 +324,41 @@ function finishTask(task: Task, img: DumpImages, files: FileCtx): void {
     task.threads.push(nt);
     restoreThreadState(nt, t.pid, p.scratch);
   }
+  restorePosixTimers(p, t);
+}
+
+/** POSIX timers with their ids (PR_TIMER_CREATE_RESTORE_IDS), notification and remaining time. */
+function restorePosixTimers(p: Puppet, t: TaskImages): void {
+  const timers: M[] = t.core.tc?.timers?.posix ?? [];
+  if (!timers.length) return;
+  const inj = p.inj, s = p.scratch, who = `task ${t.pid}`;
+  const PR_TIMER_CREATE_RESTORE_IDS = 77;
+  const byId = inj.call('prctl', PR_TIMER_CREATE_RESTORE_IDS, 1, 0, 0, 0) === 0n;
+  for (const tm of [...timers].sort((a, b) => a.it_id - b.it_id)) {
+    const ev = Buffer.alloc(64);
+    ev.writeBigUInt64LE(BigInt(tm.sival_ptr), 0);
+    ev.writeInt32LE(tm.si_signo, 8);
+    ev.writeInt32LE(tm.it_sigev_notify, 12);
+    ev.writeInt32LE(tm.notify_thread_id ?? 0, 16);
+    const id = Buffer.alloc(4);
+    id.writeInt32LE(tm.it_id);
+    inj.write(s, ev);
+    inj.write(s + 64n, id);
+    const r = inj.call('timer_create', tm.clock_id, s, s + 64n);
+    if (r < 0n) throw new CriuError(`${who}: cannot create POSIX timer ${tm.it_id} (clock ${tm.clock_id}): ${errnoName(Number(-r))}`);
+    const got = inj.read(s + 64n, 4).readInt32LE(0);
+    if (got !== tm.it_id) {
+      throw new CriuError(`${who}: POSIX timer ${tm.it_id} came back as id ${got}`, byId ? undefined : 'this kernel lacks PR_TIMER_CREATE_RESTORE_IDS (Linux 6.17+)');
+    }
+    const spec = Buffer.alloc(32);
+    spec.writeBigInt64LE(BigInt(tm.isec), 0); spec.writeBigInt64LE(BigInt(tm.insec), 8);
+    spec.writeBigInt64LE(BigInt(tm.vsec), 16); spec.writeBigInt64LE(BigInt(tm.vnsec), 24);
+    if (BigInt(tm.vsec) || BigInt(tm.vnsec)) {
+      inj.write(s, spec);
+      inj.must('timer_settime', got, 0, s, 0);
+    }
+  }
+  if (byId) inj.call('prctl', PR_TIMER_CREATE_RESTORE_IDS, 0, 0, 0, 0);
 }
 
 /** Last: drop the transport, the gadget (by single-step), register rseq, set masks and registers. */

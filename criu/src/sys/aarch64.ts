@@ -6,7 +6,7 @@ const sys = {
   madvise: 233, brk: 214, rt_sigaction: 134, rt_sigprocmask: 135, rt_sigqueueinfo: 138, rt_tgsigqueueinfo: 240,
   sigaltstack: 132, getpid: 172, gettid: 178, prctl: 167, arch_prctl: -1, preadv: 69, pwritev: 70,
   pipe2: 59, vmsplice: 75, splice: 76, tee: 77, dup3: 24, fcntl: 25, chdir: 49, fchdir: 50, umask: 166, setsid: 157,
-  setpgid: 154, getitimer: 102, setitimer: 103, timer_gettime: 108, timer_settime: 110, timer_create: 107,
+  setpgid: 154, getitimer: 102, setitimer: 103, timer_gettime: 108, timer_settime: 110, timer_create: 107, timer_getoverrun: 109,
   set_robust_list: 99, get_robust_list: 100, set_tid_address: 96, rseq: 293, seccomp: 277, clone3: 435,
   close_range: 436, recvmsg: 212, sendmsg: 211, socket: 198, connect: 203, setresuid: 147, setresgid: 149,
   setgroups: 159, capset: 91, capget: 90, setfsuid: 151, setfsgid: 152, pidfd_open: 434, pidfd_getfd: 438,

@@ -11,7 +11,7 @@ export interface ArchSyscalls {
   preadv: number; pwritev: number; pipe2: number; vmsplice: number; splice: number;
   dup3: number; fcntl: number; chdir: number; fchdir: number; umask: number; setsid: number;
   setpgid: number; getitimer: number; setitimer: number; timer_gettime: number; timer_settime: number;
-  timer_create: number; set_robust_list: number; get_robust_list: number; set_tid_address: number;
+  timer_create: number; timer_getoverrun: number; set_robust_list: number; get_robust_list: number; set_tid_address: number;
   rseq: number; seccomp: number; clone3: number; close_range: number; recvmsg: number;
   sendmsg: number; socket: number; connect: number; setresuid: number; setresgid: number;
   setgroups: number; capset: number; capget: number; setfsuid: number; setfsgid: number;

@@ -9,7 +9,7 @@ const sys = {
   setfsuid: 122, setfsgid: 123, capget: 125, capset: 126, sigaltstack: 131, personality: 135,
   getpriority: 140, setpriority: 141, sched_getparam: 143, sched_setscheduler: 144, sched_getscheduler: 145,
   prctl: 157, arch_prctl: 158, mount: 165, gettid: 186, tgkill: 234, set_tid_address: 218,
-  restart_syscall: 219, timer_create: 222, timer_settime: 223, timer_gettime: 224, clock_gettime: 228,
+  restart_syscall: 219, timer_create: 222, timer_getoverrun: 225, timer_settime: 223, timer_gettime: 224, clock_gettime: 228,
   getitimer: 36, setitimer: 38, set_robust_list: 273, get_robust_list: 274, splice: 275, tee: 276, vmsplice: 278,
   sched_setaffinity: 203, sched_getaffinity: 204, rt_sigqueueinfo: 129, rt_tgsigqueueinfo: 297,
   epoll_ctl: 233, timerfd_create: 283, eventfd2: 290, epoll_create1: 291, dup3: 292, pipe2: 293,

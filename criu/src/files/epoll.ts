@@ -1,0 +1,100 @@
+// epoll: the instance and its watched targets. CRIU 4.2 writes the targets inside the epfd entry
+// (repeated `tfd`, each with id 0); the separate eventpoll-tfd.img is the old format, read only.
+// The targets' keys are fd numbers of the task that registered them, so on restore the tool
+// makes an empty epoll, and once every fd of the task is in place the targets are added by an
+// injected epoll_ctl(EPOLL_CTL_ADD) in the task itself.
+import { FD_TYPES, type FileEntry } from './table.js';
+import type { FileKind, DumpFdCtx, RestoreFdCtx } from './kind.js';
+import { syscall, kcmp, KCMP, addrOf, errnoName } from '../sys/libc.js';
+import { arch } from '../sys/arch.js';
+import { CriuError, NotSupportedError } from '../errors.js';
+import { fileFlags, dumpFown, restoreFileParams, where, O_CLOEXEC } from './fdparams.js';
+import type { EventpollFileEntry, EventpollTfdEntry } from '../images/index.js';
+import type { Puppet } from '../restore/puppet.js';
+
+const EPOLL_CTL_ADD = 1;
+
+/**
+ * The fd number `tfd` in the task must still be the file the epoll watches: a target closed in
+ * the task (kept alive by a dup elsewhere) or an fd number reused for another file would be
+ * restored as the wrong file. kcmp(KCMP_EPOLL_TFD) compares them; `toff` tells apart several
+ * registrations of one fd number (CRIU's toff).
+ */
+function checkTarget(ctx: DumpFdCtx, t: { tfd: number }, toff: number): void {
+  const slot = Buffer.alloc(12);
+  slot.writeUInt32LE(ctx.fd, 0);
+  slot.writeUInt32LE(t.tfd, 4);
+  slot.writeUInt32LE(toff, 8);
+  let same: number;
+  try {
+    same = kcmp(ctx.pid, ctx.pid, KCMP.EPOLL_TFD, t.tfd, addrOf(slot));
+  } catch {
+    same = -1;
+  }
+  if (same !== 0) {
+    throw new NotSupportedError(`${where(ctx, 'epoll')}: watched fd ${t.tfd} is closed in the task or is now another file`,
+      'an epoll watching a file that the task no longer has at that fd number cannot be checkpointed yet');
+  }
+}
+
+export function dumpEpoll(ctx: DumpFdCtx, id: number): FileEntry {
+  const tfds = ctx.info.epoll?.tfds ?? [];
+  const seen = new Map<number, number>();
+  const tfd: EventpollTfdEntry[] = tfds.map((t) => {
+    const toff = seen.get(t.tfd) ?? 0;
+    seen.set(t.tfd, toff + 1);
+    checkTarget(ctx, t, toff);
+    return { id: 0, tfd: t.tfd, events: t.events >>> 0, data: t.data, dev: t.sdev, inode: BigInt(t.ino), pos: t.pos };
+  });
+  const epfd: EventpollFileEntry = { id, flags: fileFlags(ctx), fown: dumpFown(ctx, ctx.takeFd(), 'epoll'), tfd };
+  return { type: FD_TYPES.EVENTPOLL, id, epfd };
+}
+
+/** The targets of an epoll entry: inline (CRIU 4.x) and, from old images, eventpoll-tfd.img. */
+export function epollTargets(ctx: RestoreFdCtx, epfd: EventpollFileEntry): EventpollTfdEntry[] {
+  const old = (ctx.image('eventpoll-tfd.img') ?? []).map((r) => r.msg as EventpollTfdEntry).filter((t) => t.id === epfd.id);
+  return [...(epfd.tfd ?? []), ...old];
+}
+
+/** struct epoll_event: packed (12 bytes) on x86_64, naturally aligned (16) elsewhere. */
+function epollEvent(events: number, data: bigint): Buffer {
+  const packed = arch.name === 'x86_64';
+  const b = Buffer.alloc(packed ? 12 : 16);
+  b.writeUInt32LE(events >>> 0, 0);
+  b.writeBigUInt64LE(BigInt.asUintN(64, BigInt(data)), packed ? 4 : 8);
+  return b;
+}
+
+/** Add the watched targets to the epoll at `fd` in the task, by injected epoll_ctl calls. */
+export function addEpollTargets(ctx: RestoreFdCtx, e: FileEntry, fd: number, p: Pick<Puppet, 'inj' | 'scratch' | 'pid'>): void {
+  const epfd = e.epfd as EventpollFileEntry;
+  // one description shared by several tasks (or fds) is filled once: the first task to get it
+  // is the one that was dumped first, whose fd numbers the targets name
+  const key = `epoll:${epfd.id}`;
+  if (ctx.state.has(key)) return;
+  ctx.state.set(key, p.pid);
+  const ev = p.scratch;
+  for (const t of epollTargets(ctx, epfd)) {
+    p.inj.write(ev, epollEvent(t.events, BigInt(t.data)));
+    const r = p.inj.call('epoll_ctl', fd, EPOLL_CTL_ADD, t.tfd, ev);
+    if (r < 0n) {
+      throw new CriuError(`${ctx.who}: epoll ${epfd.id} at fd ${fd}: cannot watch fd ${t.tfd} (events 0x${(t.events >>> 0).toString(16)}): ${errnoName(Number(-r))}`,
+        'the watched fd must be restored in the same task');
+    }
+  }
+}
+
+export const epollKind: FileKind = {
+  name: 'epoll',
+  type: FD_TYPES.EVENTPOLL,
+  field: 'epfd',
+  match: (link) => link.kind === 'anon_inode' && link.anonType === 'eventpoll',
+  dump: dumpEpoll,
+  open: (ctx, e) => {
+    const epfd = e.epfd as EventpollFileEntry;
+    const fd = Number(syscall('epoll_create1', O_CLOEXEC));
+    restoreFileParams(fd, epfd.flags, epfd.fown);
+    return fd;
+  },
+  afterInstall: addEpollTargets,
+};

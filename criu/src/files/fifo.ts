@@ -1,0 +1,106 @@
+// FIFOs (named pipes). As CRIU does, the path and flags go to a reg_file_entry of their own id
+// (`regf_id`), and the FIFO entry names that id and the pipe's inode (`pipe_id`); the buffered
+// bytes go to fifo-data.img once per FIFO, read without taking them out.
+//
+// On restore an open of one end would wait for the other end; so the tool first opens the FIFO
+// read-write (which never waits and keeps the FIFO alive), opens the wanted end, refills the
+// buffer through its read-write end once per FIFO, then lets it go.
+import * as fs from 'node:fs';
+import { FD_TYPES, type FileEntry } from './table.js';
+import type { FileKind, DumpFdCtx, RestoreFdCtx } from './kind.js';
+import type { FdLink, Fdinfo } from '../proc/index.js';
+import { dumpReg, O, type RegFileEntry } from './reg.js';
+import { peekPipe } from './pipe.js';
+import { fcntl, writeFd, close } from '../sys/libc.js';
+import { CriuError, NotSupportedError } from '../errors.js';
+import { dumpFown, where, O_CLOEXEC, O_NONBLOCK } from './fdparams.js';
+import type { FifoEntry, PipeDataEntry } from '../images/index.js';
+
+const F_SETPIPE_SZ = 1031;
+const S_IFMT = 0o170000, S_IFIFO = 0o010000;
+export const FIFO_DATA = 'fifo-data.img';
+
+/** Is this fd a FIFO? Seen through /proc/PID/fd/N when the caller says which fd, else by its path. */
+export function isFifo(link: FdLink, info: Fdinfo, at?: { pid: number; fd: number }): boolean {
+  if (link.kind !== 'path' || link.deleted) return false;
+  try {
+    const st = fs.statSync(at ? `/proc/${at.pid}/fd/${at.fd}` : link.path!);
+    return (st.mode & S_IFMT) === S_IFIFO && (at !== undefined || st.ino === info.ino);
+  } catch {
+    return false;
+  }
+}
+
+/** Save what is buffered in the FIFO (once per FIFO), through a read end of the tool's own. */
+function dumpFifoData(ctx: DumpFdCtx, fd: number, pipeId: number): void {
+  const key = `fifo:${pipeId}`;
+  if (ctx.files.seen.has(key)) return;
+  ctx.files.seen.add(key);
+  // a write-only end cannot be read: open another read end (never waits with O_NONBLOCK)
+  const writeOnly = (ctx.info.flags & O.ACCMODE) === 1;
+  const r = writeOnly ? fs.openSync(`/proc/self/fd/${fd}`, fs.constants.O_RDONLY | O_NONBLOCK | O_CLOEXEC) : fd;
+  try {
+    const { data, size } = peekPipe(r);
+    const pde: PipeDataEntry = { pipe_id: pipeId, bytes: data.length, size };
+    ctx.extra.add(FIFO_DATA, pde, data);
+  } finally {
+    if (r !== fd) fs.closeSync(r);
+  }
+}
+
+export function dumpFifo(ctx: DumpFdCtx, id: number): FileEntry {
+  const statPath = `/proc/${ctx.pid}/fd/${ctx.fd}`;
+  const st = fs.statSync(statPath);
+  if ((st.mode & S_IFMT) !== S_IFIFO) throw new NotSupportedError(`${where(ctx, ctx.link.raw)}: not a FIFO any more`);
+  const pipeId = st.ino;
+  const fd = ctx.takeFd();
+  const rfId = ctx.files.allocId();
+  const regEntry = dumpReg(rfId, ctx.link.path!, statPath, ctx.info.flags, ctx.info.pos);
+  (regEntry.reg as RegFileEntry).fown = dumpFown(ctx, fd, 'fifo');
+  ctx.files.add(regEntry);
+  dumpFifoData(ctx, fd, pipeId);
+  const fifo: FifoEntry = { id, pipe_id: pipeId, regf_id: rfId };
+  return { type: FD_TYPES.FIFO, id, fifo };
+}
+
+export function openFifo(ctx: RestoreFdCtx, e: FileEntry): number {
+  const fifo = e.fifo as FifoEntry;
+  const regId = fifo.regf_id ?? fifo.id;
+  const reg = ctx.file(regId)?.reg as RegFileEntry | undefined;
+  if (!reg) throw new CriuError(`${ctx.who}: FIFO ${fifo.id}: files.img has no path entry ${regId}`);
+  let keep: number;
+  try {
+    keep = fs.openSync(reg.name, fs.constants.O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  } catch (err) {
+    throw new CriuError(`${ctx.who}: cannot open FIFO ${reg.name}: ${(err as Error).message}`, 'the FIFO must exist at the same path as at dump time');
+  }
+  try {
+    if (!fs.fstatSync(keep).isFIFO()) throw new CriuError(`${ctx.who}: ${reg.name} is not a FIFO any more`);
+    const flags = (reg.flags & ~(O.CREAT | O.EXCL | O.TRUNC | O.NOCTTY)) | O_CLOEXEC;
+    const fd = fs.openSync(reg.name, flags);
+    const key = `fifo:${fifo.pipe_id}`;
+    if (!ctx.state.has(key)) {
+      ctx.state.set(key, true);
+      const rec = (ctx.image(FIFO_DATA) ?? []).find((x) => Number(x.msg.pipe_id) === fifo.pipe_id);
+      if (rec) {
+        const data = rec.blob ?? Buffer.alloc(0);
+        if (data.length !== Number(rec.msg.bytes)) throw new CriuError(`${ctx.who}: FIFO ${reg.name}: ${FIFO_DATA} holds ${data.length} bytes, the entry says ${rec.msg.bytes}`);
+        if (rec.msg.size && data.length) { try { fcntl(keep, F_SETPIPE_SZ, Number(rec.msg.size)); } catch { /* above pipe-max-size */ } }
+        let off = 0;
+        while (off < data.length) off += writeFd(keep, data.subarray(off));
+      }
+    }
+    return fd;
+  } finally {
+    close(keep);
+  }
+}
+
+export const fifoKind: FileKind = {
+  name: 'fifo',
+  type: FD_TYPES.FIFO,
+  field: 'fifo',
+  match: isFifo,
+  dump: dumpFifo,
+  open: openFifo,
+};

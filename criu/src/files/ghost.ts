@@ -1,0 +1,267 @@
+// Ghost files: regular files a task holds open after their last name was removed ("… (deleted)"
+// links, nlink 0). As CRIU does, the file keeps its reg_file_entry (path without " (deleted)",
+// flags, position), remap-fpath.img maps it to a ghost id (remap_type GHOST), and
+// ghost-file-<id in hex>.img holds a ghost_file_entry with the owner, mode, times and the
+// contents: whole after the entry for small files, as (off, len) chunks of data for files of
+// 3 pages and more, so holes stay holes. One ghost per inode, however many fds hold it.
+//
+// On restore the ghost is made once as "<path>.cr.<id>.ghost" in the same directory; each file
+// description is opened through a link at the original path, which is removed again at once, so
+// the task's fd shows "<path> (deleted)" as before. The ghost goes when its last user is open.
+//
+// The entry is a REG file_entry: this kind comes before regKind in the registry, so that it gets
+// the restore of every REG entry, and hands the ones without a remap to regKind.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { FD_TYPES, type FileEntry, type FileTable } from './table.js';
+import type { FileKind, DumpFdCtx, RestoreFdCtx } from './kind.js';
+import { dumpReg, openReg, regKind, O, type RegFileEntry } from './reg.js';
+import { lseek, SysError, E } from '../sys/libc.js';
+import { CriuError, NotSupportedError } from '../errors.js';
+import { dumpFown, where, O_CLOEXEC } from './fdparams.js';
+import { RemapType, type GhostFileEntry, type RemapFilePathEntry } from '../images/index.js';
+import type { FdLink, Fdinfo } from '../proc/index.js';
+import { isMemfdLink } from './memfd.js';
+
+export const REMAP_FPATH = 'remap-fpath.img';
+export const ghostImage = (id: number): string => `ghost-file-${id.toString(16)}.img`;
+/** Files of this size and more are saved as chunks of data (CRIU's GHOST_CHUNKS_THRESH). */
+export const GHOST_CHUNKS_THRESH = 3 * 4096;
+/** remap_id bit of images older than remap_type */
+const REMAP_GHOST_BIT = 0x80000000;
+const SEEK_DATA = 3, SEEK_HOLE = 4;
+
+interface GhostDumpState { next: number; byInode: Map<string, number> }
+const dumpState = new WeakMap<FileTable, GhostDumpState>();
+
+/** The (off, len) data ranges of a file, by SEEK_DATA/SEEK_HOLE (one range if the fs cannot tell). */
+function dataRanges(fd: number, size: bigint): { off: bigint; len: bigint }[] {
+  const out: { off: bigint; len: bigint }[] = [];
+  let hole = 0n;
+  while (hole < size) {
+    let data: bigint;
+    try {
+      data = lseek(fd, hole, SEEK_DATA);
+    } catch (e) {
+      if (e instanceof SysError && e.errno === E.ENXIO) break;
+      if (hole === 0n) return [{ off: 0n, len: size }];
+      throw e;
+    }
+    hole = lseek(fd, data, SEEK_HOLE);
+    if (hole > size) hole = size;
+    if (hole > data) out.push({ off: data, len: hole - data });
+  }
+  return out;
+}
+
+function readAt(fd: number, off: bigint, len: bigint): Buffer {
+  const b = Buffer.alloc(Number(len));
+  let got = 0;
+  while (got < b.length) {
+    const n = fs.readSync(fd, b, got, b.length - got, Number(off) + got);
+    if (n === 0) throw new CriuError(`ghost file shrank while it was saved (${got} of ${len} bytes at ${off})`);
+    got += n;
+  }
+  return b;
+}
+
+/** Write ghost-file-ID.img for the file open at the tool's fd `fd`. */
+function dumpGhostFile(ctx: DumpFdCtx, gid: number, fd: number, st: fs.BigIntStats): void {
+  const file = ghostImage(gid);
+  const us = (ns: bigint): { tv_sec: bigint; tv_usec: bigint } => ({ tv_sec: ns / 1_000_000_000n, tv_usec: (ns % 1_000_000_000n) / 1000n });
+  const gfe: GhostFileEntry = {
+    uid: Number(st.uid), gid: Number(st.gid), mode: Number(st.mode),
+    dev: Number(st.dev & 0xffffffffn), ino: st.ino,
+    atim: us(st.atimeNs), mtim: us(st.mtimeNs),
+  };
+  // reopen for reading: the task's own fd may be write-only
+  const r = fs.openSync(`/proc/self/fd/${fd}`, fs.constants.O_RDONLY | O_CLOEXEC);
+  try {
+    if (st.size < BigInt(GHOST_CHUNKS_THRESH)) {
+      ctx.extra.add(file, gfe, readAt(r, 0n, st.size));
+      return;
+    }
+    gfe.chunks = true;
+    gfe.size = st.size;
+    ctx.extra.add(file, gfe);
+    for (const c of dataRanges(r, st.size)) ctx.extra.add(file, { len: c.len, off: c.off }, readAt(r, c.off, c.len));
+  } finally {
+    fs.closeSync(r);
+  }
+}
+
+export function dumpGhost(ctx: DumpFdCtx, id: number): FileEntry {
+  const statPath = `/proc/${ctx.pid}/fd/${ctx.fd}`;
+  const st = fs.statSync(statPath, { bigint: true });
+  const fd = ctx.takeFd();
+  if (st.nlink > 0n) {
+    // a file that is really named "… (deleted)"
+    try {
+      const o = fs.statSync(ctx.link.raw, { bigint: true });
+      if (o.ino === st.ino && o.dev === st.dev) {
+        const e = dumpReg(id, ctx.link.raw, statPath, ctx.info.flags, ctx.info.pos);
+        (e.reg as RegFileEntry).fown = dumpFown(ctx, fd, 'file');
+        return e;
+      }
+    } catch { /* not there */ }
+    throw new NotSupportedError(`${where(ctx, ctx.link.raw)}: the name was removed but the file has ${st.nlink} other link(s) (a linked remap)`,
+      'files removed from one directory but still linked elsewhere cannot be checkpointed yet');
+  }
+  if (!st.isFile()) {
+    throw new NotSupportedError(`${where(ctx, ctx.link.raw)}: an unlinked file of mode 0${st.mode.toString(8)}`,
+      'only unlinked regular files are saved (as ghost files)');
+  }
+  const used = st.blocks * 512n;
+  if (used > BigInt(ctx.ghostLimit)) {
+    throw new NotSupportedError(`${where(ctx, ctx.link.raw)}: an unlinked file of ${used} bytes on disk, above the ghost limit of ${ctx.ghostLimit}`,
+      'raise --ghost-limit to save it in the images');
+  }
+  const e = dumpReg(id, ctx.link.path!, statPath, ctx.info.flags, ctx.info.pos);
+  (e.reg as RegFileEntry).fown = dumpFown(ctx, fd, 'ghost file');
+  let s = dumpState.get(ctx.files);
+  if (!s) { s = { next: 1, byInode: new Map() }; dumpState.set(ctx.files, s); }
+  const key = `${st.dev}:${st.ino}`;
+  let gid = s.byInode.get(key);
+  if (gid === undefined) {
+    gid = s.next++;
+    dumpGhostFile(ctx, gid, fd, st);
+    s.byInode.set(key, gid);
+  }
+  const rpe: RemapFilePathEntry = { orig_id: id, remap_id: gid, remap_type: RemapType.GHOST };
+  ctx.extra.add(REMAP_FPATH, rpe);
+  return e;
+}
+
+// ---------------------------------------------------------------- restore
+
+interface Ghost { path: string; users: number }
+
+function remapOf(ctx: RestoreFdCtx, id: number): { remapId: number; type: number } | undefined {
+  for (const r of ctx.image(REMAP_FPATH) ?? []) {
+    const m = r.msg as RemapFilePathEntry;
+    if (m.orig_id !== id) continue;
+    let remapId = m.remap_id >>> 0, type = m.remap_type;
+    if (type === undefined) {
+      type = remapId & REMAP_GHOST_BIT ? RemapType.GHOST : RemapType.LINKED;
+      remapId = (remapId & ~REMAP_GHOST_BIT) >>> 0;
+    }
+    return { remapId, type };
+  }
+  return undefined;
+}
+
+function ghostUsers(ctx: RestoreFdCtx, remapId: number): number {
+  let n = 0;
+  for (const r of ctx.image(REMAP_FPATH) ?? []) {
+    const m = r.msg as RemapFilePathEntry;
+    const t = m.remap_type ?? ((m.remap_id >>> 0) & REMAP_GHOST_BIT ? RemapType.GHOST : RemapType.LINKED);
+    if (t === RemapType.GHOST && ((m.remap_id & ~REMAP_GHOST_BIT) >>> 0) === remapId) n++;
+  }
+  return n;
+}
+
+/** Create the ghost file of `remapId` next to `reg`'s path, with its contents and metadata. */
+function makeGhost(ctx: RestoreFdCtx, remapId: number, reg: RegFileEntry): Ghost {
+  const img = ctx.image(ghostImage(remapId));
+  if (!img || img.length === 0) throw new CriuError(`${ctx.who}: ${ghostImage(remapId)} is missing for ${reg.name}`);
+  const gfe = img[0].msg as GhostFileEntry;
+  const mode = Number(gfe.mode);
+  if ((mode & 0o170000) !== 0o100000) throw new NotSupportedError(`${ctx.who}: ghost ${remapId} of mode 0${mode.toString(8)} (only regular ghost files are restored)`);
+  const p = `${reg.name}.cr.${remapId.toString(16)}.ghost`;
+  const flags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_CLOEXEC;
+  let fd: number;
+  try {
+    fd = fs.openSync(p, flags, mode & 0o7777);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
+      throw new CriuError(`${ctx.who}: cannot create ghost file ${p}: ${(e as Error).message}`, `the directory ${path.dirname(reg.name)} must exist and be writable`);
+    }
+    fs.unlinkSync(p); // ours, left by an earlier failed restore
+    fd = fs.openSync(p, flags, mode & 0o7777);
+  }
+  try {
+    const write = (b: Buffer, at: number): void => {
+      let off = 0;
+      while (off < b.length) off += fs.writeSync(fd, b, off, b.length - off, at + off);
+    };
+    if (gfe.chunks) {
+      if (gfe.size === undefined) throw new CriuError(`${ctx.who}: ${ghostImage(remapId)}: chunked ghost without a size`);
+      fs.ftruncateSync(fd, Number(gfe.size));
+      for (const c of img.slice(1)) {
+        const data = c.blob ?? Buffer.alloc(0);
+        if (BigInt(data.length) !== BigInt(c.msg.len)) throw new CriuError(`${ctx.who}: ${ghostImage(remapId)}: chunk at ${c.msg.off} holds ${data.length} bytes, not ${c.msg.len}`);
+        write(data, Number(c.msg.off));
+      }
+    } else {
+      write(img[0].blob ?? Buffer.alloc(0), 0);
+    }
+    fs.fchownSync(fd, Number(gfe.uid), Number(gfe.gid));
+    fs.fchmodSync(fd, mode & 0o7777);
+    if (gfe.atim && gfe.mtim) {
+      const t = (v: { tv_sec: bigint | number; tv_usec: bigint | number }): number => Number(v.tv_sec) + Number(v.tv_usec) / 1e6;
+      fs.futimesSync(fd, t(gfe.atim), t(gfe.mtim));
+    }
+  } catch (e) {
+    fs.closeSync(fd);
+    fs.rmSync(p, { force: true });
+    throw e;
+  }
+  fs.closeSync(fd);
+  return { path: p, users: ghostUsers(ctx, remapId) };
+}
+
+export function openGhost(ctx: RestoreFdCtx, e: FileEntry): number {
+  const reg = e.reg as RegFileEntry;
+  const remap = remapOf(ctx, e.id);
+  if (!remap) return regKind.open(ctx, e);
+  if (remap.type !== RemapType.GHOST) {
+    throw new NotSupportedError(`${ctx.who}: ${reg.name}: a ${remap.type === RemapType.LINKED ? 'linked' : 'procfs'} remap`,
+      'only ghost files (unlinked files saved in the images) are restored');
+  }
+  const key = `ghost:${remap.remapId}`;
+  let g = ctx.state.get(key) as Ghost | undefined;
+  if (!g) { g = makeGhost(ctx, remap.remapId, reg); ctx.state.set(key, g); }
+  try {
+    fs.linkSync(g.path, reg.name);
+  } catch (err) {
+    throw new CriuError(`${ctx.who}: cannot give the ghost file back its name ${reg.name}: ${(err as Error).message}`,
+      (err as NodeJS.ErrnoException).code === 'EEXIST' ? 'another file now has that name' : undefined);
+  }
+  let fd: number;
+  try {
+    fd = openReg(reg, ctx.who);
+  } finally {
+    fs.unlinkSync(reg.name);
+  }
+  if (!(reg.flags & O.APPEND)) lseek(fd, BigInt(reg.pos), 0);
+  if (--g.users <= 0) {
+    fs.rmSync(g.path, { force: true });
+    ctx.state.delete(key);
+    ctx.state.set(`${key}:done`, true);
+  }
+  return fd;
+}
+
+/** Remove the ghost files still on disk (a failed restore, or ghosts some file never took). */
+export function removeGhostFiles(ctx: RestoreFdCtx): void {
+  for (const [k, v] of ctx.state) {
+    if (k.startsWith('ghost:') && v && typeof v === 'object' && 'path' in v) {
+      fs.rmSync((v as Ghost).path, { force: true });
+      ctx.state.delete(k);
+    }
+  }
+}
+
+/** Deleted paths that are neither memfds nor ghosts of another kind. */
+export function isGhostLink(link: FdLink, info: Fdinfo): boolean {
+  return link.kind === 'path' && link.deleted && !isMemfdLink(link, info);
+}
+
+export const ghostKind: FileKind = {
+  name: 'ghost',
+  type: FD_TYPES.REG,
+  field: 'reg',
+  match: isGhostLink,
+  dump: dumpGhost,
+  open: openGhost,
+};
