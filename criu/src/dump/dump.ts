@@ -15,7 +15,8 @@ import { kindFor } from '../files/registry.js';
 import { dumpReg } from '../files/reg.js';
 import { buildCore, buildMm, buildIds, buildInventory, nsIds, type NsIds } from './entries.js';
 import { writeImage } from '../images/index.js';
-import { tryKill, kcmp, KCMP, pidfdOpen, pidfdGetfd, close } from '../sys/libc.js';
+import { arch } from '../sys/arch.js';
+import { tryKill, kcmp, KCMP, pidfdOpen, pidfdGetfd, close, SysError, E } from '../sys/libc.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
 import { faultPoint } from '../fault.js';
@@ -28,7 +29,7 @@ export interface DumpOptions {
   ghostLimit?: number;
 }
 
-interface Frozen { pid: number; ppid: number; tracees: Tracee[] }
+interface Frozen { pid: number; ppid: number; tracees: Tracee[]; zombie?: { exitCode: number; comm: string; pgid: number; sid: number } }
 
 /** Seize and stop every thread of every task of the tree, parents first, until no new task shows up. */
 function freeze(rootPid: number): Frozen[] {
@@ -38,19 +39,37 @@ function freeze(rootPid: number): Frozen[] {
     for (let round = 0; round < 16; round++) {
       const tree = collectTree(rootPid);
       const fresh = tree.all.filter((n: TaskNode) => !byPid.has(n.pid));
-      const moreThreads = frozen.some((f) => listTids(f.pid).some((t) => !f.tracees.some((x) => x.tid === t)));
+      const moreThreads = frozen.some((f) => !f.zombie && listTids(f.pid).some((t) => !f.tracees.some((x) => x.tid === t)));
       if (!fresh.length && !moreThreads) break;
       for (const node of fresh) {
-        const st = readStat(node.pid);
-        if (st.state === 'Z') throw new NotSupportedError(`task ${node.pid}: zombie`, 'zombies are not dumped yet');
         const f: Frozen = { pid: node.pid, ppid: node.ppid, tracees: [] };
+        if (!markZombie(f, rootPid)) {
+          try { readStat(node.pid); } catch { continue; } // ended since the listing: not part of the tree
+        }
         frozen.push(f);
         byPid.set(node.pid, f);
       }
-      for (const f of frozen) {
-        for (const tid of listTids(f.pid)) {
+      for (const f of [...frozen]) {
+        if (f.zombie) continue;
+        let tids: number[];
+        try { tids = listTids(f.pid); } catch { tids = []; }
+        for (const tid of tids) {
           if (f.tracees.some((x) => x.tid === tid)) continue;
-          const t = Tracee.seize(tid);
+          let t: Tracee;
+          try {
+            t = Tracee.seize(tid);
+          } catch (e) {
+            // a task that ended between the listing and the seize: a zombie now, or gone
+            if (e instanceof TaskGoneError || (e instanceof SysError && e.errno === E.EPERM)) {
+              if (tid === f.pid && !f.tracees.length && !markZombie(f, rootPid)) {
+                frozen.splice(frozen.indexOf(f), 1);
+                byPid.delete(f.pid);
+              }
+              if (f.zombie || !byPid.has(f.pid)) break;
+              continue;
+            }
+            throw e;
+          }
           f.tracees.push(t);
           log.debug(`\tSeizing ${f.pid}'s ${tid} thread`);
           const s = t.stop();
@@ -67,6 +86,16 @@ function freeze(rootPid: number): Frozen[] {
     }
     throw e;
   }
+}
+
+/** If the task is a zombie, note its exit status and say so. */
+function markZombie(f: Frozen, rootPid: number): boolean {
+  let st;
+  try { st = readStat(f.pid); } catch { return false; }
+  if (st.state !== 'Z') return false;
+  if (f.pid === rootPid) throw new CriuError(`task ${rootPid}: is a zombie`, 'there is nothing left to dump');
+  f.zombie = { exitCode: st.exit_code, comm: st.comm, pgid: st.pgrp, sid: st.session };
+  return true;
 }
 
 function release(frozen: Frozen[], kill: boolean): void {
@@ -114,7 +143,8 @@ export function dump(opts: DumpOptions): void {
     // everything of every task, while the tree is frozen
     faultPoint(2, 'collect');
     const tasks: TaskState[] = [];
-    for (const f of frozen) {
+    const live = frozen.filter((f) => !f.zombie);
+    for (const f of live) {
       const outside = collectProcessOutside(f.pid);
       log.info(`Collected task ${f.pid} (${outside.stat.comm}): ${outside.vmas.length} VMAs`);
       const gadget = findSyscallInsn(f.pid);
@@ -198,10 +228,21 @@ export function dump(opts: DumpOptions): void {
     });
     put('files.img', files.entries);
     for (const [name, img] of extra.images) put(name, img.entries, img.blobs);
-    put('pstree.img', frozen.map((f, i) => ({
-      pid: f.pid, ppid: i === 0 ? 0 : f.ppid, pgid: tasks[i].stat.pgrp, sid: tasks[i].stat.session,
-      threads: tasks[i].threads.map((x) => x.tid),
-    })));
+    // zombies: a core with the exit status and nothing else, as CRIU writes them
+    for (const f of frozen) {
+      if (!f.zombie) continue;
+      put(`core-${f.pid}.img`, [{ mtype: arch.criuMtype, tc: {
+        task_state: 2 /* TASK_DEAD */, exit_code: f.zombie.exitCode, personality: 0, flags: 0, blk_sigset: 0n, comm: f.zombie.comm,
+      } }]);
+    }
+    const taskOf = new Map(tasks.map((t) => [t.pid, t]));
+    put('pstree.img', frozen.map((f, i) => {
+      const t = taskOf.get(f.pid);
+      return {
+        pid: f.pid, ppid: i === 0 ? 0 : f.ppid, pgid: t ? t.stat.pgrp : f.zombie!.pgid, sid: t ? t.stat.session : f.zombie!.sid,
+        threads: t ? t.threads.map((x) => x.tid) : [f.pid],
+      };
+    }));
     put('seccomp.img', [{}]);
     put('timens-0.img', [timens()]);
     const frozenUs = Number((process.hrtime.bigint() - tFrozen) / 1000n);

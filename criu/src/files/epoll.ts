@@ -3,6 +3,15 @@
 // The targets' keys are fd numbers of the task that registered them, so on restore the tool
 // makes an empty epoll, and once every fd of the task is in place the targets are added by an
 // injected epoll_ctl(EPOLL_CTL_ADD) in the task itself.
+//
+// Adding a target that is ready queues an event at once. For an edge-triggered (or one-shot)
+// target whose edge the task had already been told about, that event is new and false. fdinfo
+// does not show the ready list, but a poll of the epoll itself says whether any event was
+// pending at dump time: when none was, the events the re-adding queued are drained in the task
+// (one injected epoll_pwait; level-triggered ones are queued again by the kernel as they were).
+// That "nothing pending" mark goes in bit 0 of the epoll's `flags` (O_WRONLY, which an epoll
+// never has: its access mode is O_RDWR); CRIU ignores that bit on restore, and without the mark
+// (images from CRIU) nothing is drained, which is CRIU's behaviour.
 import { FD_TYPES, type FileEntry } from './table.js';
 import type { FileKind, DumpFdCtx, RestoreFdCtx } from './kind.js';
 import { syscall, kcmp, KCMP, addrOf, errnoName } from '../sys/libc.js';
@@ -13,6 +22,19 @@ import type { EventpollFileEntry, EventpollTfdEntry } from '../images/index.js';
 import type { Puppet } from '../restore/puppet.js';
 
 const EPOLL_CTL_ADD = 1;
+const EPOLLIN = 1;
+/** flags bit 0 (see above): the epoll had no pending event when it was dumped */
+export const EPOLL_QUIET = 1;
+const O_ACCMODE = 3;
+
+/** Does the epoll at the tool's fd `fd` have any event ready? (ppoll with a zero timeout) */
+function epollReady(fd: number): boolean {
+  const pfd = Buffer.alloc(8);
+  pfd.writeInt32LE(fd, 0);
+  pfd.writeInt16LE(EPOLLIN, 4);
+  const zero = Buffer.alloc(16);
+  return Number(syscall('ppoll', addrOf(pfd), 1, addrOf(zero), 0, 8)) > 0;
+}
 
 /**
  * The fd number `tfd` in the task must still be the file the epoll watches: a target closed in
@@ -46,7 +68,11 @@ export function dumpEpoll(ctx: DumpFdCtx, id: number): FileEntry {
     checkTarget(ctx, t, toff);
     return { id: 0, tfd: t.tfd, events: t.events >>> 0, data: t.data, dev: t.sdev, inode: BigInt(t.ino), pos: t.pos };
   });
-  const epfd: EventpollFileEntry = { id, flags: fileFlags(ctx), fown: dumpFown(ctx, ctx.takeFd(), 'epoll'), tfd };
+  const fd = ctx.takeFd();
+  let flags = fileFlags(ctx);
+  if ((flags & O_ACCMODE) !== 2) throw new NotSupportedError(`${where(ctx, 'epoll')}: access mode ${flags & O_ACCMODE} is not O_RDWR`);
+  if (!epollReady(fd)) flags |= EPOLL_QUIET;
+  const epfd: EventpollFileEntry = { id, flags, fown: dumpFown(ctx, fd, 'epoll'), tfd };
   return { type: FD_TYPES.EVENTPOLL, id, epfd };
 }
 
@@ -55,6 +81,9 @@ export function epollTargets(ctx: RestoreFdCtx, epfd: EventpollFileEntry): Event
   const old = (ctx.image('eventpoll-tfd.img') ?? []).map((r) => r.msg as EventpollTfdEntry).filter((t) => t.id === epfd.id);
   return [...(epfd.tfd ?? []), ...old];
 }
+
+/** bytes of scratch memory a puppet offers (GADGET_PAGES - 1 pages) */
+const SCRATCH = 4 * 4096;
 
 /** struct epoll_event: packed (12 bytes) on x86_64, naturally aligned (16) elsewhere. */
 function epollEvent(events: number, data: bigint): Buffer {
@@ -74,13 +103,21 @@ export function addEpollTargets(ctx: RestoreFdCtx, e: FileEntry, fd: number, p: 
   if (ctx.state.has(key)) return;
   ctx.state.set(key, p.pid);
   const ev = p.scratch;
-  for (const t of epollTargets(ctx, epfd)) {
+  const targets = epollTargets(ctx, epfd);
+  for (const t of targets) {
     p.inj.write(ev, epollEvent(t.events, BigInt(t.data)));
     const r = p.inj.call('epoll_ctl', fd, EPOLL_CTL_ADD, t.tfd, ev);
     if (r < 0n) {
       throw new CriuError(`${ctx.who}: epoll ${epfd.id} at fd ${fd}: cannot watch fd ${t.tfd} (events 0x${(t.events >>> 0).toString(16)}): ${errnoName(Number(-r))}`,
         'the watched fd must be restored in the same task');
     }
+  }
+  const evSize = arch.name === 'x86_64' ? 12 : 16;
+  const max = Math.floor((SCRATCH - 64) / evSize);
+  if (epfd.flags & EPOLL_QUIET && targets.length && targets.length <= max) {
+    // each queued event is reported once by one call; edge-triggered and one-shot ones go
+    const r = p.inj.call('epoll_pwait', fd, ev + 64n, targets.length, 0, 0, 8);
+    if (r < 0n) throw new CriuError(`${ctx.who}: epoll ${epfd.id} at fd ${fd}: epoll_pwait: ${errnoName(Number(-r))}`);
   }
 }
 

@@ -25,7 +25,7 @@ export function isFifo(link: FdLink, info: Fdinfo, at?: { pid: number; fd: numbe
   if (link.kind !== 'path' || link.deleted) return false;
   try {
     const st = fs.statSync(at ? `/proc/${at.pid}/fd/${at.fd}` : link.path!);
-    return (st.mode & S_IFMT) === S_IFIFO && (at !== undefined || st.ino === info.ino);
+    return (st.mode & S_IFMT) === S_IFIFO && (at !== undefined || !info.ino || st.ino === info.ino);
   } catch {
     return false;
   }

@@ -16,6 +16,8 @@ export interface TaskImages {
   fs: M;
   fdinfo: M[];
   threads: { tid: number; core: M }[]; // the other threads
+  /** a dead task (TASK_DEAD) its parent has not reaped: only its exit status is kept */
+  zombie?: boolean;
 }
 
 export interface DumpImages {
@@ -41,11 +43,15 @@ export function loadImages(dir: string): DumpImages {
     if (fs.existsSync(path.join(dir, 'files.img'))) for (const f of readMessages<M>(path.join(dir, 'files.img'))) files.set(f.id, f);
     const tasks: TaskImages[] = pstree.map((p) => {
       const pid = p.pid;
+      const core = readSingle<M>(need(dir, `core-${pid}.img`));
+      if (core.tc && core.tc.task_state === 2) {
+        return { pid, pstree: p, core, mm: {}, pagemap: [], ids: {}, fs: {}, fdinfo: [], threads: [], zombie: true };
+      }
       const ids = readSingle<M>(need(dir, `ids-${pid}.img`));
       const fdName = `fdinfo-${ids.files_id}.img`;
       return {
         pid, pstree: p,
-        core: readSingle<M>(need(dir, `core-${pid}.img`)),
+        core,
         mm: readSingle<M>(need(dir, `mm-${pid}.img`)),
         pagemap: readMessages<M>(need(dir, `pagemap-${pid}.img`)),
         ids,
@@ -65,6 +71,7 @@ export function loadImages(dir: string): DumpImages {
 export function checkSupported(img: DumpImages): void {
   for (const t of img.tasks) {
     const tc = t.core.tc;
+    if (t.zombie) continue;
     if (tc && tc.task_state !== 1) throw new NotSupportedError(`task ${t.pid}: task state ${tc.task_state} (zombie/stopped/dead)`);
     const th = t.core.thread_core;
     if (th?.seccomp_mode) throw new NotSupportedError(`task ${t.pid}: seccomp mode ${th.seccomp_mode}`);

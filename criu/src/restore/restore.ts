@@ -22,7 +22,7 @@ import { readImage } from '../images/index.js';
 import { VMA, MAP } from '../dump/vmas.js';
 import { PE } from '../dump/memory.js';
 import { errnoName, schedGetaffinity, schedSetaffinity, sched_getcpu, lseek, close, waitpid, decodeWait, __WALL } from '../sys/libc.js';
-import { SYS } from '../sys/arch.js';
+import { SYS, arch } from '../sys/arch.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
 import { faultPoint } from '../fault.js';
@@ -71,7 +71,10 @@ export function restore(opts: RestoreOptions): number {
         throw new CriuError(`task ${t.pid}: PID ${id} is taken by a running process`, 'stop that process, or wait until the dumped tree is fully gone');
       }
     }
-    if (t.pstree.sid !== root.pid && t.pstree.sid !== t.pid) throw new NotSupportedError(`task ${t.pid}: session ${t.pstree.sid}`);
+    const parent = img.tasks.find((x) => x.pid === t.pstree.ppid);
+    if (t !== root && t.pstree.sid !== t.pid && t.pstree.sid !== parent?.pstree.sid) {
+      throw new NotSupportedError(`task ${t.pid}: session ${t.pstree.sid}, neither its own nor its parent's`);
+    }
   }
   const launcher = new Launcher();
   const savedAffinity = schedGetaffinity(0);
@@ -101,6 +104,11 @@ export function restore(opts: RestoreOptions): number {
         const cp = forkChild(task.p, child.pid);
         log.debug(`task ${child.pid}: forked from ${task.t.pid}`);
         const ct: Task = { p: cp, t: child, threads: [], afterInstall: [] };
+        if (child.zombie) {
+          setSession(ct);
+          die(ct);
+          continue;
+        }
         tasks.push(ct);
         grow(ct);
       }
@@ -193,9 +201,42 @@ function prepareRoot(p: Puppet, t: TaskImages, img: DumpImages): void {
   faultPoint(102, 'gadget');
   const own = readMaps(p.pid);
   const taken: Range[] = [...own.filter((v) => v.kind !== 'vsyscall').map((v) => ({ s: v.start, e: v.end })),
-    ...img.tasks.flatMap((x) => (x.mm.vmas as M[]).filter((v) => !(v.status & VMA.VSYSCALL)).map((v) => ({ s: BigInt(v.start), e: BigInt(v.end) })))];
+    ...img.tasks.flatMap((x) => ((x.mm.vmas ?? []) as M[]).filter((v) => !(v.status & VMA.VSYSCALL)).map((v) => ({ s: BigInt(v.start), e: BigInt(v.end) })))];
   p.placeGadget(findHole(taken, GADGET_PAGES * PAGE));
   void t;
+}
+
+/**
+ * A zombie: the forked puppet ends the way the task did (exit code, or killed by its signal),
+ * and stays unreaped for its parent.
+ */
+function die(task: Task): void {
+  const { p, t } = task;
+  const status: number = t.core.tc.exit_code ?? 0;
+  const sig = status & 0x7f, code = (status >> 8) & 0xff;
+  const regs = p.inj.savedRegs.clone();
+  regs.set(arch.abi.pc, p.inj.gadget);
+  if (arch.name === 'x86_64') regs.set('orig_ax', -1n);
+  if (sig) {
+    const dfl = Buffer.alloc(32);
+    p.inj.write(p.scratch, dfl);
+    if (sig !== SIG.KILL && sig !== SIG.STOP) p.inj.must('rt_sigaction', sig, p.scratch, 0, 8);
+    p.t.setSigmask(0n);
+    regs.set(arch.abi.nr, SYS.kill);
+    regs.set(arch.abi.args[0], t.pid);
+    regs.set(arch.abi.args[1], sig);
+  } else {
+    regs.set(arch.abi.nr, SYS.exit_group);
+    regs.set(arch.abi.args[0], code);
+  }
+  p.t.setRegs(regs);
+  p.t.cont(0);
+  for (;;) {
+    const st = decodeWait(waitpid(t.pid, __WALL).status);
+    if (st.kind === 'exited' || st.kind === 'signaled') break;
+    if (st.kind === 'stopped') p.t.cont(st.event ? 0 : st.sig);
+  }
+  log.debug(`task ${t.pid}: zombie with status 0x${status.toString(16)}`);
 }
 
 /** setsid for a session leader, right at birth: its children must be born in its session. */
@@ -585,6 +626,14 @@ function restoreProcessState(p: Puppet, t: TaskImages): void {
     try { fs.writeFileSync(`/proc/${p.pid}/oom_score_adj`, String(tc.oom_score_adj)); } catch (e) {
       log.warn(`${who}: cannot set oom_score_adj ${tc.oom_score_adj}: ${(e as Error).message}`);
     }
+  }
+  // the zombies' deaths queued SIGCHLD here: take it back unless it was pending at dump time
+  const pending: M[] = tc.signals_s?.signals ?? [];
+  if (!pending.some((e) => (e.siginfo as Buffer).readInt32LE(0) === SIG.CHLD)) {
+    const set = Buffer.alloc(8); set.writeBigUInt64LE(1n << BigInt(SIG.CHLD - 1));
+    const ts = Buffer.alloc(16);
+    inj.write(s, set); inj.write(s + 16n, ts);
+    while (inj.call('rt_sigtimedwait', s, 0, s + 16n, 8) > 0n);
   }
   // shared pending signals: the task queues them to itself, so any si_code is allowed
   for (const e of tc.signals_s?.signals ?? []) {

@@ -3,7 +3,7 @@ import type { Arch } from './arch.js';
 // asm-generic syscall table
 const sys = {
   read: 63, write: 64, close: 57, openat: 56, lseek: 62, mmap: 222, mprotect: 226, munmap: 215, mremap: 216,
-  madvise: 233, brk: 214, rt_sigaction: 134, rt_sigprocmask: 135, rt_sigqueueinfo: 138, rt_tgsigqueueinfo: 240,
+  madvise: 233, brk: 214, rt_sigaction: 134, rt_sigprocmask: 135, rt_sigtimedwait: 137, rt_sigqueueinfo: 138, rt_tgsigqueueinfo: 240,
   sigaltstack: 132, getpid: 172, gettid: 178, prctl: 167, arch_prctl: -1, preadv: 69, pwritev: 70,
   pipe2: 59, vmsplice: 75, splice: 76, tee: 77, dup3: 24, fcntl: 25, chdir: 49, fchdir: 50, umask: 166, setsid: 157,
   setpgid: 154, getitimer: 102, setitimer: 103, timer_gettime: 108, timer_settime: 110, timer_create: 107, timer_getoverrun: 109,
@@ -19,6 +19,7 @@ const sys = {
   wait4: 260, waitid: 95, statx: 291,
   timerfd_settime: 86, timerfd_gettime: 87, inotify_add_watch: 27, inotify_rm_watch: 28,
   name_to_handle_at: 264, open_by_handle_at: 265,
+  ppoll: 73, epoll_pwait: 22,
 };
 
 // struct user_pt_regs: x0..x30, sp, pc, pstate

@@ -6,7 +6,7 @@ import * as aarch64 from './aarch64.js';
 export interface ArchSyscalls {
   read: number; write: number; close: number; openat: number; lseek: number; mmap: number;
   mprotect: number; munmap: number; mremap: number; madvise: number; brk: number;
-  rt_sigaction: number; rt_sigprocmask: number; rt_sigqueueinfo: number; rt_tgsigqueueinfo: number;
+  rt_sigaction: number; rt_sigprocmask: number; rt_sigtimedwait: number; rt_sigqueueinfo: number; rt_tgsigqueueinfo: number;
   sigaltstack: number; getpid: number; gettid: number; prctl: number; arch_prctl: number;
   preadv: number; pwritev: number; pipe2: number; vmsplice: number; splice: number;
   dup3: number; fcntl: number; chdir: number; fchdir: number; umask: number; setsid: number;
@@ -25,6 +25,7 @@ export interface ArchSyscalls {
   inotify_init1: number; tee: number; mount: number; execve: number; wait4: number; waitid: number; statx: number;
   timerfd_settime: number; timerfd_gettime: number; inotify_add_watch: number; inotify_rm_watch: number;
   name_to_handle_at: number; open_by_handle_at: number;
+  ppoll: number; epoll_pwait: number;
 }
 
 export interface Arch {

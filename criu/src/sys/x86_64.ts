@@ -2,7 +2,7 @@ import type { Arch } from './arch.js';
 
 const sys = {
   read: 0, write: 1, close: 3, lseek: 8, mmap: 9, mprotect: 10, munmap: 11, brk: 12,
-  rt_sigaction: 13, rt_sigprocmask: 14, ioctl: 16, preadv: 295, pwritev: 296, mremap: 25, madvise: 28,
+  rt_sigaction: 13, rt_sigprocmask: 14, rt_sigtimedwait: 128, ioctl: 16, preadv: 295, pwritev: 296, mremap: 25, madvise: 28,
   getpid: 39, socket: 41, connect: 42, sendmsg: 46, recvmsg: 47, execve: 59, exit_group: 231,
   wait4: 61, kill: 62, fcntl: 72, ftruncate: 77, chdir: 80, fchdir: 81, fchmod: 91, fchown: 93, umask: 95,
   getuid: 102, setpgid: 109, setsid: 112, setgroups: 116, setresuid: 117, setresgid: 119,
@@ -19,6 +19,7 @@ const sys = {
   openat: 257, waitid: 247,
   timerfd_settime: 286, timerfd_gettime: 287, inotify_add_watch: 254, inotify_rm_watch: 255,
   name_to_handle_at: 303, open_by_handle_at: 304,
+  ppoll: 271, epoll_pwait: 281,
 };
 
 // struct user_regs_struct

@@ -1,0 +1,247 @@
+// memfd: as CRIU 4.2 does, each open file description is a memfd_file_entry in files.img
+// (flags, position, inode_id), each memfd inode is one memfd_inode_entry in memfd.img (name,
+// owner, mode, size, seals, shmid = inode number), and the contents are shmem pages:
+// pagemap-shmem-<shmid>.img (a pagemap_head, then one PE_PRESENT entry per run of data pages,
+// vaddr = offset in the file) over a raw pages-<pages_id>.img. Holes stay holes.
+//
+// On restore the inode is made once (memfd_create, size, contents, owner, mode, then seals); the
+// first read-write description gets the memfd_create file itself (so execveat(AT_EMPTY_PATH)
+// works on it as before), the others reopen it through /proc/self/fd with their own flags.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { FD_TYPES, type FileEntry, type FileTable } from './table.js';
+import type { FileKind, DumpFdCtx, ExtraImages, RestoreFdCtx } from './kind.js';
+import type { FdLink, Fdinfo } from '../proc/index.js';
+import { fcntl, lseek, memfdCreate, SysError, E } from '../sys/libc.js';
+import { CriuError, NotSupportedError } from '../errors.js';
+import { fileFlags, dumpFown, restoreFileParams, where, O_CLOEXEC, F_DUPFD_CLOEXEC, type Fown } from './fdparams.js';
+import { O } from './reg.js';
+import type { MemfdFileEntry, MemfdInodeEntry, PagemapEntry, PagemapHead } from '../images/index.js';
+
+export const MEMFD_PREFIX = '/memfd:';
+export const MEMFD_IMG = 'memfd.img';
+export const shmemPagemap = (shmid: number): string => `pagemap-shmem-${shmid}.img`;
+const PAGE = 4096;
+const PE_PARENT = 1, PE_PRESENT = 4;
+const F_ADD_SEALS = 1033, F_GET_SEALS = 1034, F_SEAL_SEAL = 1;
+const MFD_CLOEXEC = 1, MFD_ALLOW_SEALING = 2, MFD_EXEC = 0x10;
+const SEEK_DATA = 3, SEEK_HOLE = 4;
+/**
+ * pages-N.img ids of memfd contents, until the dump engine hands out pages ids for shmem
+ * (DumpFdCtx.allocPagesId): far above the ids of the tasks' own pages-N.img (1, 2 … per task).
+ */
+export const MEMFD_PAGES_ID_BASE = 0x8000;
+
+/** A memfd's fd link: "/memfd:NAME (deleted)". */
+export function isMemfdLink(link: FdLink, _info?: Fdinfo): boolean {
+  return link.kind === 'path' && link.deleted && link.path!.startsWith(MEMFD_PREFIX);
+}
+
+let shmemDev: bigint | undefined;
+/** The device of the kernel's internal shmem mount, which every (non-hugetlb) memfd lives on. */
+export function shmemDevice(): bigint {
+  if (shmemDev === undefined) {
+    const fd = memfdCreate('criu-shmem-probe', MFD_CLOEXEC);
+    try { shmemDev = fs.fstatSync(fd, { bigint: true }).dev; } finally { fs.closeSync(fd); }
+  }
+  return shmemDev;
+}
+
+interface MemfdDumpState { nextInode: number; nextPages: number; byInode: Map<string, number> }
+const dumpState = new WeakMap<FileTable, MemfdDumpState>();
+
+/** Where memfd entries go, and how pages ids are handed out. */
+export interface MemfdDumpEnv { files: FileTable; extra: ExtraImages; allocPagesId?: () => number }
+
+/** The runs of data pages of a shmem file of `size` bytes, as [first page, page count]. */
+function dataRuns(fd: number, size: bigint): [number, number][] {
+  const pages = Number((size + BigInt(PAGE - 1)) / BigInt(PAGE));
+  const runs: [number, number][] = [];
+  let pos = 0;
+  while (pos < pages) {
+    let data: number;
+    try {
+      data = Number(lseek(fd, pos * PAGE, SEEK_DATA)) / PAGE;
+    } catch (e) {
+      if (e instanceof SysError && e.errno === E.ENXIO) break;
+      throw e;
+    }
+    const start = Math.floor(data);
+    const hole = Math.min(pages, Math.ceil(Number(lseek(fd, start * PAGE, SEEK_HOLE)) / PAGE));
+    if (hole > start) runs.push([start, hole - start]);
+    pos = Math.max(hole, start + 1);
+  }
+  return runs;
+}
+
+/** memfd.img entry and shmem pages of one memfd inode, read through the tool's fd `fd`. */
+function dumpMemfdInode(env: MemfdDumpEnv, s: MemfdDumpState, fd: number, name: string, st: fs.BigIntStats): number {
+  const inodeId = s.nextInode++;
+  const shmid = Number(st.ino & 0xffffffffn);
+  // reopen for reading: the task's own fd may be write-only
+  const r = fs.openSync(`/proc/self/fd/${fd}`, fs.constants.O_RDONLY | O_CLOEXEC);
+  try {
+    const seals = fcntl(r, F_GET_SEALS, 0);
+    if (st.size > 0n) {
+      const pagesId = env.allocPagesId ? env.allocPagesId() : MEMFD_PAGES_ID_BASE + s.nextPages++;
+      const head: PagemapHead = { pages_id: pagesId };
+      const file = shmemPagemap(shmid);
+      env.extra.add(file, head);
+      const chunks: Buffer[] = [];
+      for (const [first, n] of dataRuns(r, st.size)) {
+        const pe: PagemapEntry = { vaddr: BigInt(first * PAGE), compat_nr_pages: 0, flags: PE_PRESENT, nr_pages: BigInt(n) };
+        env.extra.add(file, pe);
+        const b = Buffer.alloc(n * PAGE);
+        let got = 0;
+        while (got < b.length) {
+          const k = fs.readSync(r, b, got, b.length - got, first * PAGE + got);
+          if (k === 0) break; // the last page past the end of the file reads as zeroes
+          got += k;
+        }
+        chunks.push(b);
+      }
+      env.extra.add(`pages-${pagesId}.img`, {}, Buffer.concat(chunks));
+    }
+    const mie: MemfdInodeEntry = {
+      name, uid: Number(st.uid), gid: Number(st.gid), size: st.size, shmid, seals,
+      inode_id: BigInt(inodeId), mode: Number(st.mode),
+    };
+    env.extra.add(MEMFD_IMG, mie);
+  } finally {
+    fs.closeSync(r);
+  }
+  return inodeId;
+}
+
+/**
+ * The memfd_file_entry of a memfd open at the tool's fd `fd` (an fd of a task, or a mapping's
+ * /proc/PID/map_files/… opened by the engine for a MAP_SHARED memfd VMA); its inode is dumped
+ * the first time it is seen.
+ */
+export function memfdEntry(env: MemfdDumpEnv, id: number, fd: number, linkPath: string, flags: number, pos: bigint, fown: Fown, who: string): FileEntry {
+  const st = fs.fstatSync(fd, { bigint: true });
+  if (st.dev !== shmemDevice()) {
+    throw new NotSupportedError(`${who}: ${linkPath} is not a shmem memfd (hugetlb memfds are not supported yet)`);
+  }
+  let s = dumpState.get(env.files);
+  if (!s) { s = { nextInode: 1, nextPages: 1, byInode: new Map() }; dumpState.set(env.files, s); }
+  const key = `${st.dev}:${st.ino}`;
+  let inodeId = s.byInode.get(key);
+  if (inodeId === undefined) {
+    inodeId = dumpMemfdInode(env, s, fd, linkPath.slice(MEMFD_PREFIX.length), st);
+    s.byInode.set(key, inodeId);
+  }
+  const memfd: MemfdFileEntry = { id, flags, pos, fown, inode_id: inodeId };
+  return { type: FD_TYPES.MEMFD, id, memfd };
+}
+
+export function dumpMemfd(ctx: DumpFdCtx, id: number): FileEntry {
+  const fd = ctx.takeFd();
+  const env: MemfdDumpEnv = { files: ctx.files, extra: ctx.extra, allocPagesId: (ctx as DumpFdCtx & { allocPagesId?: () => number }).allocPagesId };
+  return memfdEntry(env, id, fd, ctx.link.path!, fileFlags(ctx), ctx.info.pos, dumpFown(ctx, fd, 'memfd'), where(ctx, 'memfd'));
+}
+
+// ---------------------------------------------------------------- restore
+
+interface MemfdInode { fd: number; openedRw: boolean; mie: MemfdInodeEntry }
+
+/** Fill a new memfd with the pages of pagemap-shmem-<shmid>.img. */
+function restoreContents(ctx: RestoreFdCtx, fd: number, mie: MemfdInodeEntry): void {
+  const size = Number(mie.size);
+  if (size === 0) return;
+  const pm = ctx.image(shmemPagemap(mie.shmid));
+  if (!pm || pm.length === 0) throw new CriuError(`${ctx.who}: memfd ${mie.name}: ${shmemPagemap(mie.shmid)} is missing`);
+  const head = pm[0].msg as PagemapHead;
+  const pagesFile = path.join(ctx.dir, `pages-${head.pages_id}.img`);
+  let pages: number;
+  try {
+    pages = fs.openSync(pagesFile, fs.constants.O_RDONLY | O_CLOEXEC);
+  } catch (e) {
+    throw new CriuError(`${ctx.who}: memfd ${mie.name}: cannot open ${pagesFile}: ${(e as Error).message}`);
+  }
+  try {
+    let off = 0;
+    for (const r of pm.slice(1)) {
+      const pe = r.msg as PagemapEntry;
+      const flags = pe.flags ?? PE_PRESENT;
+      const n = Number(pe.nr_pages ?? pe.compat_nr_pages);
+      if (flags & PE_PARENT) throw new NotSupportedError(`${ctx.who}: memfd ${mie.name}: pages in a parent images dir`);
+      if (!(flags & PE_PRESENT)) continue;
+      const at = Number(pe.vaddr);
+      const b = Buffer.alloc(n * PAGE);
+      let got = 0;
+      while (got < b.length) {
+        const k = fs.readSync(pages, b, got, b.length - got, off + got);
+        if (k === 0) throw new CriuError(`${ctx.who}: memfd ${mie.name}: ${pagesFile} ends early`);
+        got += k;
+      }
+      off += b.length;
+      // pages past the end of the file are not written: they would make it grow
+      const len = Math.max(0, Math.min(b.length, size - at));
+      let w = 0;
+      while (w < len) w += fs.writeSync(fd, b, w, len - w, at + w);
+    }
+  } finally {
+    fs.closeSync(pages);
+  }
+}
+
+/** The tool's memfd of inode `inodeId`, made (with contents, owner, mode and seals) on first use. */
+export function memfdInode(ctx: RestoreFdCtx, inodeId: number): MemfdInode {
+  const key = `memfd:${inodeId}`;
+  const known = ctx.state.get(key) as MemfdInode | undefined;
+  if (known) return known;
+  const rec = (ctx.image(MEMFD_IMG) ?? []).find((r) => Number(r.msg.inode_id) === inodeId);
+  if (!rec) throw new CriuError(`${ctx.who}: ${MEMFD_IMG} has no memfd inode ${inodeId}`);
+  const mie = rec.msg as MemfdInodeEntry;
+  const seals = Number(mie.seals);
+  const flags = MFD_CLOEXEC | (seals === F_SEAL_SEAL ? 0 : MFD_ALLOW_SEALING) | Number(mie.hugetlb_flag ?? 0);
+  let fd: number;
+  try {
+    // ask for an executable memfd (a later fchmod sets the real mode; F_SEAL_EXEC comes with the seals)
+    fd = memfdCreate(mie.name, flags | MFD_EXEC);
+  } catch (e) {
+    if (!(e instanceof SysError && e.errno === E.EINVAL)) throw new CriuError(`${ctx.who}: cannot create memfd:${mie.name}: ${(e as Error).message}`);
+    fd = memfdCreate(mie.name, flags); // kernels before 6.3 know no MFD_EXEC
+  }
+  try {
+    if (Number(mie.size) > 0) fs.ftruncateSync(fd, Number(mie.size));
+    restoreContents(ctx, fd, mie);
+    fs.fchownSync(fd, Number(mie.uid), Number(mie.gid));
+    if (mie.mode !== undefined) fs.fchmodSync(fd, Number(mie.mode) & 0o7777);
+    // the seals last: F_SEAL_WRITE and friends would stop the writes above
+    if (seals !== F_SEAL_SEAL && seals !== 0) fcntl(fd, F_ADD_SEALS, seals);
+  } catch (e) {
+    fs.closeSync(fd);
+    throw e;
+  }
+  const ino: MemfdInode = { fd, openedRw: false, mie };
+  ctx.state.set(key, ino);
+  return ino;
+}
+
+export function openMemfd(ctx: RestoreFdCtx, e: FileEntry): number {
+  const mfe = e.memfd as MemfdFileEntry;
+  const ino = memfdInode(ctx, Number(mfe.inode_id));
+  const flags = Number(mfe.flags);
+  let fd: number;
+  if ((flags & O.ACCMODE) === O.RDWR && !ino.openedRw) {
+    ino.openedRw = true;
+    fd = fcntl(ino.fd, F_DUPFD_CLOEXEC, 3);
+    restoreFileParams(fd, flags, mfe.fown);
+  } else {
+    fd = fs.openSync(`/proc/self/fd/${ino.fd}`, (flags & ~(O.CREAT | O.EXCL | O.TRUNC | O.NOCTTY)) | O_CLOEXEC);
+    restoreFileParams(fd, flags, mfe.fown);
+  }
+  lseek(fd, BigInt(mfe.pos), 0);
+  return fd;
+}
+
+export const memfdKind: FileKind = {
+  name: 'memfd',
+  type: FD_TYPES.MEMFD,
+  field: 'memfd',
+  match: isMemfdLink,
+  dump: dumpMemfd,
+  open: openMemfd,
+};
