@@ -14,5 +14,7 @@ export default defineConfig({
   ],
   projects: [
     { name: 'unit', testDir: 'criu/test', testMatch: /.*\.spec\.ts/ },
+    // the fast zdtm subset (zdtm/fast.json): real dump+restore in flavor h, see zdtm/run.mjs
+    { name: 'zdtm-fast', testDir: 'zdtm/runner', testMatch: /fast\.spec\.ts/, fullyParallel: true },
   ],
 });

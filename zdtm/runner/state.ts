@@ -1,0 +1,183 @@
+// What the runner records of a test's process tree before a dump and compares after the restore:
+// the tasks (pids, parents, threads), each task's fd numbers and flags, its maps and its
+// mountinfo. Also start times, which prove that a restore made new processes.
+import * as fs from 'node:fs';
+
+export interface TaskState {
+  pid: number;
+  ppid: number;
+  start: string;
+  tids: number[];
+  /** fd number -> flags (octal, as in fdinfo) */
+  fds: Record<string, string>;
+  /** fd number -> link target (recorded for the logs, not compared) */
+  fdTargets: Record<string, string>;
+  maps: string[];
+  mountinfo: string[];
+}
+
+export interface TreeState {
+  root: number;
+  tasks: TaskState[];
+}
+
+export function statFields(pid: number): string[] | null {
+  try {
+    const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return s.slice(s.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return null;
+  }
+}
+
+/** Start time (field 22 of stat) or null when the pid is gone or a zombie. */
+export function startTime(pid: number): string | null {
+  const f = statFields(pid);
+  if (!f || f[0] === 'Z' || f[0] === 'X') return null;
+  return f[19];
+}
+
+export function alive(pid: number): boolean {
+  return startTime(pid) !== null;
+}
+
+function children(pid: number): number[] {
+  const out: number[] = [];
+  let tids: string[] = [];
+  try { tids = fs.readdirSync(`/proc/${pid}/task`); } catch { return out; }
+  for (const t of tids) {
+    try {
+      for (const c of fs.readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').split(' ')) if (c.trim()) out.push(Number(c));
+    } catch { /* thread gone */ }
+  }
+  return out;
+}
+
+/** Every pid of the tree rooted at root (root first). */
+export function treePids(root: number): number[] {
+  const seen: number[] = [];
+  const queue = [root];
+  while (queue.length) {
+    const p = queue.shift()!;
+    if (seen.includes(p) || !fs.existsSync(`/proc/${p}`)) continue;
+    seen.push(p);
+    queue.push(...children(p));
+  }
+  return seen;
+}
+
+/**
+ * Maps lines without dev and inode (a restored tmpfs/shmem object gets a new inode), with
+ * adjacent compatible VMAs merged as CRIU's zdtm does: the kernel keeps two such VMAs apart
+ * only for reasons that are not visible state (different anon_vma origins) and may merge them
+ * on restore. Compatible: same perms, same path, and for a file contiguous offsets.
+ */
+export function normMaps(text: string): string[] {
+  const out: Array<{ start: bigint; end: bigint; perms: string; off: bigint; path: string }> = [];
+  for (const l of text.split('\n').filter(Boolean)) {
+    const m = /^([0-9a-f]+)-([0-9a-f]+) (\S+) ([0-9a-f]+) (\S+) (\S+)\s*(.*)$/.exec(l);
+    if (!m) continue;
+    const v = { start: BigInt(`0x${m[1]}`), end: BigInt(`0x${m[2]}`), perms: m[3], off: BigInt(`0x${m[4]}`), path: m[7] };
+    const last = out.at(-1);
+    if (last && last.end === v.start && last.perms === v.perms && last.path === v.path && !v.path.startsWith('[') &&
+        (v.path === '' || last.off + (last.end - last.start) === v.off)) {
+      last.end = v.end;
+      continue;
+    }
+    out.push(v);
+  }
+  const hex = (n: bigint, w: number) => n.toString(16).padStart(w, '0');
+  return out.map((v) => `${hex(v.start, 8)}-${hex(v.end, 8)} ${v.perms} ${hex(v.off, 8)} ${v.path}`.trimEnd());
+}
+
+/** A mountinfo line without mount ids, device numbers and peer group numbers. */
+export function normMountinfo(text: string): string[] {
+  return text.split('\n').filter(Boolean).map((l) => {
+    const [pre, post] = l.split(' - ');
+    const f = pre.split(' ');
+    const optional = f.slice(6).map((o) => o.replace(/:\d+$/, ''));
+    return `${f[3]} ${f[4]} ${f[5]} ${optional.join(' ')} - ${post ?? ''}`.replace(/ +/g, ' ');
+  });
+}
+
+function readTask(pid: number): TaskState | null {
+  try {
+    const st = statFields(pid);
+    if (!st || st[0] === 'Z') return null;
+    const fds: Record<string, string> = {};
+    const fdTargets: Record<string, string> = {};
+    for (const fd of fs.readdirSync(`/proc/${pid}/fdinfo`)) {
+      try {
+        const info = fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
+        fds[fd] = /^flags:\s*(\S+)/m.exec(info)?.[1] ?? '?';
+        try { fdTargets[fd] = fs.readlinkSync(`/proc/${pid}/fd/${fd}`); } catch { fdTargets[fd] = '?'; }
+      } catch { /* closed meanwhile */ }
+    }
+    return {
+      pid,
+      ppid: Number(st[1]),
+      start: st[19],
+      tids: fs.readdirSync(`/proc/${pid}/task`).map(Number).sort((a, b) => a - b),
+      fds,
+      fdTargets,
+      maps: normMaps(fs.readFileSync(`/proc/${pid}/maps`, 'utf8')),
+      mountinfo: normMountinfo(fs.readFileSync(`/proc/${pid}/mountinfo`, 'utf8')),
+    };
+  } catch {
+    return null; // the task went away while it was read
+  }
+}
+
+export function recordTree(root: number): TreeState {
+  const tasks: TaskState[] = [];
+  for (const pid of treePids(root)) {
+    const t = readTask(pid);
+    if (t) tasks.push(t);
+  }
+  return { root, tasks };
+}
+
+function listDiff(what: string, a: string[], b: string[]): string[] {
+  const out: string[] = [];
+  const n = Math.max(a.length, b.length);
+  for (let i = 0; i < n && out.length < 8; i++) {
+    if (a[i] !== b[i]) out.push(`  ${what}[${i}]: before "${a[i] ?? '(none)'}" after "${b[i] ?? '(none)'}"`);
+  }
+  return out;
+}
+
+/**
+ * Differences between two recordings of the same tree, except the exempt comparison. Returns
+ * one message per difference (empty: the same).
+ */
+export function compareTrees(before: TreeState, after: TreeState, exempt: Record<string, string>): string[] {
+  const diffs: string[] = [];
+  const byPid = (s: TreeState) => new Map(s.tasks.map((t) => [t.pid, t]));
+  const a = byPid(before);
+  const b = byPid(after);
+  if (!exempt.tasks) {
+    const pa = [...a.keys()].sort((x, y) => x - y).join(',');
+    const pb = [...b.keys()].sort((x, y) => x - y).join(',');
+    if (pa !== pb) diffs.push(`tasks: pids before [${pa}] after [${pb}]`);
+  }
+  for (const [pid, ta] of a) {
+    const tb = b.get(pid);
+    if (!tb) continue;
+    if (!exempt.tasks) {
+      if (ta.ppid !== tb.ppid) diffs.push(`tasks: ${pid}: parent before ${ta.ppid} after ${tb.ppid}`);
+      if (ta.tids.join(',') !== tb.tids.join(',')) diffs.push(`tasks: ${pid}: threads before [${ta.tids}] after [${tb.tids}]`);
+    }
+    if (!exempt.fds) {
+      const fa = Object.entries(ta.fds).sort(([x], [y]) => Number(x) - Number(y)).map(([fd, fl]) => `${fd}:${fl}`);
+      const fb = Object.entries(tb.fds).sort(([x], [y]) => Number(x) - Number(y)).map(([fd, fl]) => `${fd}:${fl}`);
+      if (fa.join(' ') !== fb.join(' ')) diffs.push(`fds: ${pid}: fd:flags before [${fa.join(' ')}] after [${fb.join(' ')}]`);
+    }
+    if (!exempt.maps && ta.maps.join('\n') !== tb.maps.join('\n')) {
+      diffs.push(`maps: ${pid}: /proc/${pid}/maps differs`, ...listDiff('maps', ta.maps, tb.maps));
+    }
+    if (!exempt.mountinfo && ta.mountinfo.join('\n') !== tb.mountinfo.join('\n')) {
+      diffs.push(`mountinfo: ${pid}: /proc/${pid}/mountinfo differs`, ...listDiff('mountinfo', ta.mountinfo, tb.mountinfo));
+    }
+  }
+  return diffs;
+}

@@ -1,0 +1,32 @@
+// Prints one line per zdtm test at the end of a run: outcome, flavor, name, verdict or the
+// first line of the failure, and where the kept files are. (ci/summary-reporter.mjs then
+// prints the final "N passed, N failed, N skipped" line.)
+export default class ZdtmSummary {
+  constructor() { this.rows = []; }
+  printsToStdio() { return true; }
+  onTestEnd(test, result) {
+    const ann = (type) => [...test.annotations, ...(result.annotations ?? [])].filter((a) => a.type === type).map((a) => a.description).at(-1);
+    const err = result.error?.message?.replace(/\u001b\[[0-9;]*m/g, '').split('\n')[0];
+    const skipReason = ann('skip') ?? ann('fixme');
+    const status = result.status === 'passed' ? 'ok' : result.status === 'skipped' ? (test.annotations.some((a) => a.type === 'fixme') ? 'fixme' : 'skip') : 'FAIL';
+    this.rows.push({
+      status,
+      project: test.parent?.project()?.name ?? '',
+      title: test.title,
+      secs: (result.duration / 1000).toFixed(1),
+      what: status === 'FAIL' ? err ?? result.status : status === 'ok' ? `verdict: ${ann('verdict') ?? '-'}` : skipReason ?? '',
+      kept: ann('kept'),
+    });
+  }
+  onEnd(result) {
+    if (!this.rows.length) return;
+    const order = { FAIL: 0, fixme: 1, skip: 2, ok: 3 };
+    this.rows.sort((a, b) => order[a.status] - order[b.status] || a.project.localeCompare(b.project) || a.title.localeCompare(b.title));
+    const w = Math.max(...this.rows.map((r) => r.title.length));
+    const out = ['', `zdtm summary (${result.status}):`];
+    for (const r of this.rows) {
+      out.push(`  ${r.status.padEnd(5)} ${r.project.padEnd(8)} ${r.title.padEnd(w)} ${r.secs.padStart(5)}s  ${r.what ?? ''}${r.kept ? `  [kept: ${r.kept}]` : ''}`);
+    }
+    process.stdout.write(`${out.join('\n')}\n`);
+  }
+}
