@@ -155,6 +155,13 @@ export function collectProcessInside(inj: Injector, scratch: bigint): Pick<TaskS
   return { sigactions, itimers, posixTimers, brk, childSubreaper, dumpable, thpDisabled };
 }
 
+/** cwd or root of a task; a removed directory is refused (CRIU re-creates it as a ghost). */
+function liveDir(pid: number, which: 'cwd' | 'root'): string {
+  const p = fs.readlinkSync(`/proc/${pid}/${which}`);
+  if (p.endsWith(' (deleted)')) throw new NotSupportedError(`task ${pid}: ${which} ${p}`, 'removed directories are not dumped yet');
+  return p;
+}
+
 /** Everything of one process that /proc shows from outside. */
 export function collectProcessOutside(pid: number): Omit<TaskState, 'threads' | 'sigactions' | 'itimers' | 'posixTimers' | 'brk' | 'childSubreaper' | 'dumpable' | 'thpDisabled' | 'sharedPending' | 'gadget'> {
   const stat = readStat(pid);
@@ -167,8 +174,8 @@ export function collectProcessOutside(pid: number): Omit<TaskState, 'threads' | 
     loginuid: readInt(`/proc/${pid}/loginuid`, -1) >>> 0,
     auxv: readAuxv(pid).raw,
     exe: fs.readlinkSync(`/proc/${pid}/exe`),
-    cwd: fs.readlinkSync(`/proc/${pid}/cwd`),
-    root: fs.readlinkSync(`/proc/${pid}/root`),
+    cwd: liveDir(pid, 'cwd'),
+    root: liveDir(pid, 'root'),
     vmas: readSmaps(pid),
   };
 }

@@ -50,7 +50,7 @@ export const regKind: FileKind = {
   open: (ctx, e) => {
     const reg = e.reg as RegFileEntry;
     const fd = openReg(reg, ctx.who);
-    if (!(reg.flags & O.APPEND)) lseek(fd, BigInt(reg.pos), 0);
+    lseek(fd, BigInt(reg.pos), 0); // O_APPEND writes go to the end, but the offset is still read back
     return fd;
   },
 };

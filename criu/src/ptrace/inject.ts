@@ -55,7 +55,9 @@ export class Injector {
     this.saved = regs ?? this.t.getRegs();
     this.work = this.saved.clone();
     this.savedMask = this.t.getSigmask();
-    this.t.setSigmask(~0n);
+    // every signal blocked but SIGTRAP: a single-step trap forced on a task that blocks SIGTRAP
+    // resets its SIGTRAP handler to SIG_DFL, which would lose the task's own handler
+    this.t.setSigmask(~(1n << 4n));
   }
   /** Put the registers and signal mask back as they were at begin(). */
   end(): void {

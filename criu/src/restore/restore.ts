@@ -650,7 +650,6 @@ function restoreThreadState(th: Thread, pid: number, s: bigint): void {
   const who = `task ${pid}: thread ${th.tid}`;
   const comm = tcore.comm ?? tc.comm;
   if (comm) inj.must('prctl', 15 /* PR_SET_NAME */, inj.str(String(comm).slice(0, 15)));
-  if (tcore.pdeath_sig) inj.must('prctl', 1 /* PR_SET_PDEATHSIG */, tcore.pdeath_sig);
   if (tcore.sas) {
     const b = Buffer.alloc(24);
     b.writeBigUInt64LE(BigInt(tcore.sas.ss_sp), 0); b.writeInt32LE(tcore.sas.ss_flags, 8); b.writeBigUInt64LE(BigInt(tcore.sas.ss_size), 16);
@@ -715,7 +714,9 @@ function restoreCreds(th: Thread, pid: number, s: bigint, mm: M): void {
   }
   if (!(c.secbits & SECBIT_KEEP_CAPS_LOCKED)) inj.must('prctl', 8 /* PR_SET_KEEPCAPS */, (c.secbits & SECBIT_KEEP_CAPS) ? 1 : 0);
   if (c.no_new_privs) inj.must('prctl', 38 /* PR_SET_NO_NEW_PRIVS */, 1, 0, 0, 0);
-  // a uid change resets the dumpable flag: put the image's back
+  // a credential change clears the parent-death signal and resets the dumpable flag: set them now
+  const pdeath = th.core.thread_core?.pdeath_sig;
+  if (pdeath) inj.must('prctl', 1 /* PR_SET_PDEATHSIG */, pdeath);
   const d = mm.dumpable;
   if (d !== undefined) inj.call('prctl', 4 /* PR_SET_DUMPABLE */, d);
 }
