@@ -7,8 +7,8 @@ import { Tracee, TaskGoneError } from '../ptrace/tracee.js';
 import { Injector, findSyscallInsn } from '../ptrace/inject.js';
 import { listTids, collectTree, readFdinfo, listFds, readFdLink, readStat, type SmapsVma, type TaskNode } from '../proc/index.js';
 import { collectThread, collectProcessInside, collectProcessOutside, type TaskState } from './collect.js';
-import { toVmaRecs, type VmaRec } from './vmas.js';
-import { dumpMemory, type MemStats, type PagemapRec } from './memory.js';
+import { toVmaRecs, VMA, type VmaRec } from './vmas.js';
+import { dumpMemory, dumpShmem, type MemStats, type PagemapRec, type ShmemObject } from './memory.js';
 import { FileTable } from '../files/table.js';
 import { ExtraImages, type DumpFdCtx } from '../files/kind.js';
 import { kindFor } from '../files/registry.js';
@@ -207,6 +207,24 @@ export function dump(opts: DumpOptions): void {
         fs.closeSync(pagesFd);
       }
     });
+    // shared anonymous objects: once each, after the tasks' own pages
+    const shmems = new Map<number, ShmemObject>();
+    for (const t of perTask) {
+      for (const v of t.vmas) if (v.status & VMA.ANON_SHARED && !shmems.has(v.shmid)) shmems.set(v.shmid, { shmid: v.shmid, pid: t.task.pid, start: v.start, end: v.end });
+    }
+    let pagesId = perTask.length;
+    const shmemMaps: { shmid: number; pagesId: number; entries: PagemapRec[] }[] = [];
+    for (const o of shmems.values()) {
+      const id = ++pagesId;
+      const pagesName = `pages-${id}.img`;
+      const pagesFd = fs.openSync(path.join(dir, pagesName), 'w', 0o600);
+      written.push(pagesName);
+      try {
+        shmemMaps.push({ shmid: o.shmid, pagesId: id, entries: dumpShmem(o, pagesFd, memStats) });
+      } finally {
+        fs.closeSync(pagesFd);
+      }
+    }
     memdumpUs = Number((process.hrtime.bigint() - tm) / 1000n);
     log.info(`Dumped ${memStats.pagesWritten} pages of ${memStats.pagesScanned} scanned (${memdumpUs} us)`);
 
@@ -226,6 +244,9 @@ export function dump(opts: DumpOptions): void {
         put(`fdinfo-${t.ids.files_id}.img`, t.fdinfos);
       }
     });
+    for (const m of shmemMaps) {
+      put(`pagemap-shmem-${m.shmid}.img`, [{ pages_id: m.pagesId }, ...m.entries.map((p) => ({ vaddr: p.vaddr, compat_nr_pages: 0, flags: p.flags, nr_pages: p.nr_pages }))]);
+    }
     put('files.img', files.entries);
     for (const [name, img] of extra.images) put(name, img.entries, img.blobs);
     // zombies: a core with the exit status and nothing else, as CRIU writes them

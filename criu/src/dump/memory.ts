@@ -4,6 +4,7 @@
 // the pages file; adjacent runs with the same flags become one pagemap entry, as in CRIU.
 import * as fs from 'node:fs';
 import { Pagemap, privateDumpQuery, mergeRegions, type PageRegion } from '../proc/pagemap.js';
+import { lseek } from '../sys/libc.js';
 import type { VmaRec } from './vmas.js';
 import { VMA } from './vmas.js';
 
@@ -48,6 +49,51 @@ export function dumpMemory(pid: number, vmas: VmaRec[], pagesFd: number, stats: 
   } finally {
     fs.closeSync(mem);
     pm.close();
+  }
+  return out;
+}
+
+export interface ShmemObject { shmid: number; pid: number; start: bigint; end: bigint }
+
+/**
+ * The pages of one shared anonymous object, found by SEEK_DATA/SEEK_HOLE on the object itself
+ * (through /proc/PID/map_files: pages another sharer touched, or swapped out, count too) and
+ * recorded at their offsets in the object, as CRIU's pagemap-shmem images do.
+ */
+export function dumpShmem(o: ShmemObject, pagesFd: number, stats: MemStats): PagemapRec[] {
+  const SEEK_DATA = 3, SEEK_HOLE = 4;
+  const fd = fs.openSync(`/proc/${o.pid}/map_files/${o.start.toString(16)}-${o.end.toString(16)}`, 'r');
+  const out: PagemapRec[] = [];
+  buffer ??= Buffer.allocUnsafe(CHUNK);
+  const buf = buffer;
+  try {
+    const size = BigInt(fs.fstatSync(fd).size);
+    let off = 0n;
+    while (off < size) {
+      let data: bigint, hole: bigint;
+      try {
+        data = lseek(fd, off, SEEK_DATA);
+      } catch (e) {
+        if ((e as { code?: string }).code === 'ENXIO') break;
+        throw e;
+      }
+      hole = lseek(fd, data, SEEK_HOLE);
+      if (hole > size) hole = size;
+      const n = (hole - data + BigInt(PAGE_SIZE) - 1n) / BigInt(PAGE_SIZE);
+      out.push({ vaddr: data, nr_pages: n, flags: PE.PRESENT });
+      for (let a = data; a < data + n * BigInt(PAGE_SIZE);) {
+        const len = Number(data + n * BigInt(PAGE_SIZE) - a < BigInt(CHUNK) ? data + n * BigInt(PAGE_SIZE) - a : BigInt(CHUNK));
+        buf.fill(0, 0, len);
+        fs.readSync(fd, buf, 0, len, Number(a));
+        let w = 0;
+        while (w < len) w += fs.writeSync(pagesFd, buf, w, len - w);
+        a += BigInt(len);
+      }
+      stats.pagesWritten += n;
+      off = data + n * BigInt(PAGE_SIZE);
+    }
+  } finally {
+    fs.closeSync(fd);
   }
   return out;
 }

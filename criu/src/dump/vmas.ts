@@ -58,6 +58,13 @@ export function toVmaRecs(pid: number, vmas: SmapsVma[], fileId: (v: SmapsVma) =
         out.push({ ...base, flags: MAP.PRIVATE | MAP.ANON | growsdown,
           status: VMA.REGULAR | VMA.ANON_PRIVATE | (v.kind === 'heap' ? VMA.HEAP : 0) });
         break;
+      case 'shmem':
+        // MAP_SHARED|MAP_ANONYMOUS: one shmem object (its inode is the shmid) that every
+        // mapping of it shares; its pages are dumped once, to pagemap-shmem-SHMID.img
+        if (!v.shared || v.name.startsWith('[anon_shmem:')) throw new NotSupportedError(`${where} (shmem mapping)`);
+        out.push({ ...base, pgoff: v.offset, shmid: v.inode, flags: MAP.SHARED | MAP.ANON,
+          status: VMA.REGULAR | VMA.ANON_SHARED, dumpPages: false });
+        break;
       case 'file':
         out.push({ ...base, pgoff: v.offset, shmid: fileId(v), path: v.path,
           flags: (v.shared ? MAP.SHARED : MAP.PRIVATE) | growsdown,

@@ -99,7 +99,7 @@ export function restore(opts: RestoreOptions): number {
     prepareRoot(rootPuppet, root, img);
     const grow = (task: Task): void => {
       setSession(task);
-      buildMemory(task.p, task.t, img);
+      buildMemory(task.p, task.t, img, files);
       for (const child of img.tasks.filter((x) => x.pstree.ppid === task.t.pid)) {
         const cp = forkChild(task.p, child.pid);
         log.debug(`task ${child.pid}: forked from ${task.t.pid}`);
@@ -187,8 +187,8 @@ class FileCtx implements RestoreFdCtx {
   close(): void {
     for (const fd of this.opened.values()) { try { close(fd); } catch { /* closed */ } }
     for (const v of this.state.values()) {
-      const o = v as { r?: number; w?: number };
-      for (const fd of [o?.r, o?.w]) if (typeof fd === 'number') { try { close(fd); } catch { /* closed */ } }
+      const o = v as { r?: number; w?: number; fd?: number };
+      for (const fd of [o?.r, o?.w, o?.fd]) if (typeof fd === 'number') { try { close(fd); } catch { /* closed */ } }
     }
     this.opened.clear();
   }
@@ -272,7 +272,7 @@ function forkChild(parent: Puppet, pid: number): Puppet {
 }
 
 /** Replace the puppet's memory with the task's: unmap, move the vdso, map every VMA, fill pages. */
-function buildMemory(p: Puppet, t: TaskImages, img: DumpImages): void {
+function buildMemory(p: Puppet, t: TaskImages, img: DumpImages, files: FileCtx): void {
   const inj = p.inj;
   const vmas: M[] = t.mm.vmas;
   const who = `task ${t.pid}`;
@@ -304,8 +304,24 @@ function buildMemory(p: Puppet, t: TaskImages, img: DumpImages): void {
       close(ours);
       r = inj.call('mmap', start, len, prot, MAP.FIXED | (v.flags & (MAP.SHARED | MAP.PRIVATE | MAP.GROWSDOWN)), fd, BigInt(v.pgoff));
       inj.must('close', fd);
+    } else if (v.status & VMA.ANON_SHARED) {
+      const fd = p.receiveFd(shmemObject(p, Number(v.shmid), img, files));
+      r = inj.call('mmap', start, len, v.prot, MAP.FIXED | MAP.SHARED, fd, BigInt(v.pgoff));
+      inj.must('close', fd);
     } else if (v.status & VMA.ANON_PRIVATE) {
-      r = inj.call('mmap', start, len, prot, MAP.FIXED | MAP.PRIVATE | MAP.ANON | (v.flags & (MAP.GROWSDOWN | MAP.NORESERVE)), -1, 0);
+      const flags = MAP.PRIVATE | MAP.ANON | (v.flags & (MAP.GROWSDOWN | MAP.NORESERVE));
+      const prev = vmas[i - 1];
+      if (prev && BigInt(prev.end) === start && prev.status & VMA.ANON_PRIVATE && !isSpecial(prev)) {
+        // two separate anonymous VMAs side by side: mapped in place the kernel would merge
+        // them into one; one made elsewhere and moved here keeps its own page offset, and so
+        // its boundary, as in the dumped task
+        // (a VMA never faulted takes its new place's offset on a move, so one page is touched first)
+        const tmp = inj.call('mmap', 0, len, prot, flags, -1, 0);
+        if (tmp >= 0n) touchPage(p.pid, v.flags & MAP.GROWSDOWN ? tmp + len - PAGE : tmp);
+        r = tmp < 0n ? tmp : inj.call('mremap', tmp, len, len, 3 /* MREMAP_MAYMOVE | MREMAP_FIXED */, start);
+      } else {
+        r = inj.call('mmap', start, len, prot, MAP.FIXED | flags, -1, 0);
+      }
     } else {
       throw new NotSupportedError(`${who}: VMA ${start.toString(16)}-${BigInt(v.end).toString(16)} with status 0x${v.status.toString(16)}`);
     }
@@ -484,6 +500,12 @@ function moveVdso(p: Puppet, own: { start: bigint; end: bigint }[], vmas: M[]): 
   }
 }
 
+/** Fault in one page of a task (through /proc/PID/mem, whatever its protection) by writing a zero byte. */
+function touchPage(pid: number, addr: bigint): void {
+  const fd = fs.openSync(`/proc/${pid}/mem`, 'r+');
+  try { fs.writeSync(fd, Buffer.alloc(1), 0, 1, Number(addr)); } finally { fs.closeSync(fd); }
+}
+
 /** Which VMAs receive pages (and so must be writable while they are filled). */
 function pageCoverage(vmas: M[], entries: M[]): boolean[] {
   const has = vmas.map(() => false);
@@ -497,32 +519,38 @@ function pageCoverage(vmas: M[], entries: M[]): boolean[] {
   return has;
 }
 
-/** Injected preadv from the pages file into the final addresses, up to 1024 ranges a call. */
-function fillPages(p: Puppet, t: TaskImages, img: DumpImages, vmas: M[]): void {
-  const head = t.pagemap[0];
-  const pagesPath = path.join(img.dir, `pages-${head.pages_id}.img`);
+interface Run { a: bigint; l: bigint; o: bigint }
+
+/** The runs of present pages of a pagemap image: where each goes, and where it lies in the pages file. */
+function pagemapRuns(who: string, entries: M[], base: bigint, skip: Range[]): { runs: Run[]; bytes: bigint } {
+  const runs: Run[] = [];
+  let off = 0n;
+  for (const e of entries) {
+    const n = BigInt(e.nr_pages ?? e.compat_nr_pages) * PAGE;
+    if (e.flags & PE.PARENT || e.in_parent) throw new NotSupportedError(`${who}: pages in a parent image (incremental dumps)`);
+    if (!(e.flags & PE.PRESENT)) continue;
+    const a = base + BigInt(e.vaddr);
+    if (!skip.some((r) => a >= r.s && a < r.e)) runs.push({ a, l: n, o: off });
+    off += n;
+  }
+  return { runs, bytes: off };
+}
+
+/** Injected preadv from a pages file straight into the task's memory, up to 1024 ranges a call. */
+function preadvRuns(p: Puppet, who: string, pagesPath: string, runs: Run[], bytes: bigint): void {
   let ours: number;
   try {
     ours = fs.openSync(pagesPath, 'r');
   } catch (e) {
-    throw new CriuError(`task ${t.pid}: cannot open ${pagesPath}: ${(e as Error).message}`, 'the pages file of this dump is missing');
+    throw new CriuError(`${who}: cannot open ${pagesPath}: ${(e as Error).message}`, 'the pages file of this dump is missing');
   }
   const size = BigInt(fs.fstatSync(ours).size);
+  if (bytes > size) {
+    fs.closeSync(ours);
+    throw new CriuError(`${who}: ${pagesPath} holds ${size} bytes, the pagemap needs ${bytes}`, 'the pages file is truncated');
+  }
   const fd = p.receiveFd(ours);
   fs.closeSync(ours);
-  const special = vmas.filter(isSpecial).map((v) => ({ s: BigInt(v.start), e: BigInt(v.end) }));
-  // runs: [addr, len, file offset]
-  const runs: { a: bigint; l: bigint; o: bigint }[] = [];
-  let off = 0n;
-  for (const e of t.pagemap.slice(1)) {
-    const n = BigInt(e.nr_pages ?? e.compat_nr_pages) * PAGE;
-    if (e.flags & PE.PARENT || e.in_parent) throw new NotSupportedError(`task ${t.pid}: pages in a parent image (incremental dumps)`);
-    if (!(e.flags & PE.PRESENT)) continue;
-    const a = BigInt(e.vaddr);
-    if (!special.some((r) => a >= r.s && a < r.e)) runs.push({ a, l: n, o: off });
-    off += n;
-  }
-  if (off > size) throw new CriuError(`task ${t.pid}: ${pagesPath} holds ${size} bytes, the pagemap needs ${off}`, 'the pages file is truncated');
   const max = Math.floor(p.inj.scratchSize / 16);
   for (let i = 0; i < runs.length;) {
     const batch = [runs[i]];
@@ -537,9 +565,8 @@ function fillPages(p: Puppet, t: TaskImages, img: DumpImages, vmas: M[]): void {
     p.inj.write(p.scratch, iov);
     const got = p.inj.must('preadv', fd, p.scratch, batch.length, batch[0].o, 0);
     if (got !== want) {
-      // a short read (over 2 GiB or a signal): continue run by run
-      if (batch.length === 1 && got > 0n && got < want) { runs[i] = { a: runs[i].a + got, l: runs[i].l - got, o: runs[i].o + got }; continue; }
-      if (got <= 0n || batch.length === 1) throw new CriuError(`task ${t.pid}: reading pages at offset ${batch[0].o} gave ${got} of ${want} bytes`);
+      // a short read (over 2 GiB or a signal): continue where it stopped
+      if (got <= 0n) throw new CriuError(`${who}: reading pages at offset ${batch[0].o} gave ${got} of ${want} bytes`);
       let left = got;
       while (left > 0n && left >= runs[i].l) { left -= runs[i].l; i++; }
       if (left > 0n) runs[i] = { a: runs[i].a + left, l: runs[i].l - left, o: runs[i].o + left };
@@ -548,7 +575,49 @@ function fillPages(p: Puppet, t: TaskImages, img: DumpImages, vmas: M[]): void {
     i += batch.length;
   }
   p.inj.must('close', fd);
-  log.info(`task ${t.pid}: ${off / PAGE} pages restored from ${pagesPath} in ${runs.length} runs`);
+}
+
+/** The task's private pages, from its pagemap; the vdso's pages are the kernel's own. */
+function fillPages(p: Puppet, t: TaskImages, img: DumpImages, vmas: M[]): void {
+  const who = `task ${t.pid}`;
+  const pagesPath = path.join(img.dir, `pages-${t.pagemap[0].pages_id}.img`);
+  const special = vmas.filter(isSpecial).map((v) => ({ s: BigInt(v.start), e: BigInt(v.end) }));
+  const { runs, bytes } = pagemapRuns(who, t.pagemap.slice(1), 0n, special);
+  preadvRuns(p, who, pagesPath, runs, bytes);
+  log.info(`${who}: ${bytes / PAGE} pages restored from ${pagesPath} in ${runs.length} runs`);
+}
+
+/**
+ * The tool's fd on shared anonymous object `shmid`: made the first time, in puppet p, as a
+ * MAP_SHARED|MAP_ANONYMOUS area filled from pagemap-shmem-SHMID.img; every mapping of it, in
+ * any task, then maps that very object.
+ */
+function shmemObject(p: Puppet, shmid: number, img: DumpImages, files: FileCtx): number {
+  const key = `shmem:${shmid}`;
+  const known = files.state.get(key) as { fd: number } | undefined;
+  if (known) return known.fd;
+  const who = `task ${p.pid}: shared memory ${shmid}`;
+  let size = 0n;
+  for (const t of img.tasks) {
+    for (const v of (t.mm.vmas ?? []) as M[]) {
+      if (v.status & VMA.ANON_SHARED && Number(v.shmid) === shmid) {
+        const end = BigInt(v.pgoff) + BigInt(v.end) - BigInt(v.start);
+        if (end > size) size = end;
+      }
+    }
+  }
+  const r = p.inj.call('mmap', 0, size, PROT.READ | PROT.WRITE, MAP.SHARED | MAP.ANON, -1, 0);
+  if (r < 0n) throw new CriuError(`${who}: cannot create it (${size} bytes): ${errnoName(Number(-r))}`);
+  const pm = path.join(img.dir, `pagemap-shmem-${shmid}.img`);
+  if (fs.existsSync(pm)) {
+    const entries = readImage(pm).entries.map((e) => e.msg as M);
+    const { runs, bytes } = pagemapRuns(who, entries.slice(1), r, []);
+    preadvRuns(p, who, path.join(img.dir, `pages-${entries[0].pages_id}.img`), runs, bytes);
+  }
+  const fd = fs.openSync(`/proc/${p.pid}/map_files/${r.toString(16)}-${(r + size).toString(16)}`, 'r+');
+  p.inj.must('munmap', r, size);
+  files.state.set(key, { fd });
+  return fd;
 }
 
 function setMm(p: Puppet, t: TaskImages, img: DumpImages): void {
