@@ -193,6 +193,8 @@ export function dump(opts: DumpOptions): void {
       return { task, exeId, vmas, ids, fdinfos, cwdId, rootId };
     });
 
+    for (const finish of extra.deferred.values()) finish();
+
     // memory: one pages file per task, in pstree order
     faultPoint(4, 'memory');
     const tm = process.hrtime.bigint();

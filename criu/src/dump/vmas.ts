@@ -11,7 +11,7 @@ export const VMA = {
 export const MAP = { SHARED: 0x1, PRIVATE: 0x2, FIXED: 0x10, ANON: 0x20, GROWSDOWN: 0x100, NORESERVE: 0x4000 } as const;
 
 // VmFlags mnemonic → madvise advice number (CRIU keeps a bitmap of 1 << advice)
-const MADV_BITS: Record<string, number> = { rr: 1, sr: 2, dc: 10, de: 11, mg: 12, hg: 14, nh: 15, dd: 16, wf: 18 };
+const MADV_BITS: Record<string, number> = { rr: 1, sr: 2, dc: 10, mg: 12, hg: 14, nh: 15, dd: 16, wf: 18 };
 
 export interface VmaRec {
   start: bigint; end: bigint; pgoff: bigint; shmid: number; prot: number; flags: number; status: number;
@@ -42,7 +42,8 @@ export function toVmaRecs(pid: number, vmas: SmapsVma[], fileId: (v: SmapsVma) =
     const growsdown = v.vmFlags.includes('gd') ? MAP.GROWSDOWN : 0;
     switch (v.kind) {
       case 'vsyscall':
-        out.push({ ...base, flags: MAP.PRIVATE | MAP.ANON, status: VMA.REGULAR | VMA.VSYSCALL, dumpPages: false });
+        // not REGULAR: CRIU leaves the kernel's vsyscall page alone
+        out.push({ ...base, flags: MAP.PRIVATE | MAP.ANON, status: VMA.VSYSCALL | VMA.ANON_PRIVATE, dumpPages: false });
         break;
       case 'vvar': case 'vvar_vclock': {
         const prev = out[out.length - 1];

@@ -54,7 +54,8 @@ function openHandleVia(mounts: MountInfo[], dev: number, fh: Buffer, root: strin
   for (const m of mounts) {
     if ((((m.major << 20) | m.minor) >>> 0) !== dev) continue;
     let mfd: number;
-    try { mfd = fs.openSync(`${root}${m.mountPoint}`, O_PATH | O_DIRECTORY | O_CLOEXEC); } catch { continue; }
+    // not O_PATH: open_by_handle_at takes no O_PATH fd for its mount
+    try { mfd = fs.openSync(`${root}${m.mountPoint}`, fs.constants.O_RDONLY | O_DIRECTORY | O_CLOEXEC); } catch { continue; }
     try { return openByHandle(mfd, fh); } catch { /* not this mount (another subtree of the fs) */ } finally { fs.closeSync(mfd); }
   }
   return -1;

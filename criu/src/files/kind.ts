@@ -7,6 +7,8 @@ import type { Puppet } from '../restore/puppet.js';
 /** Entries for image files other than files.img (pipes-data.img, ghost files …), written at the end of a dump. */
 export class ExtraImages {
   readonly images = new Map<string, { entries: object[]; blobs: (Buffer | undefined)[] }>();
+  /** work left for the end of the dump (still frozen), in the order it was noted */
+  readonly deferred = new Map<string, () => void>();
   add(file: string, entry: object, blob?: Buffer): void {
     let img = this.images.get(file);
     if (!img) { img = { entries: [], blobs: [] }; this.images.set(file, img); }

@@ -33,9 +33,24 @@ export function peekPipe(fd: number): { data: Buffer; size: number } {
   }
 }
 
+/**
+ * The buffered bytes of a pipe, once per pipe, taken at its first read end as CRIU does; a pipe
+ * whose read ends are all outside the tree is read at the end of the dump through a write end.
+ */
 function dumpPipeData(ctx: DumpFdCtx, pipeId: number, file: string, seen: string): void {
   const key = `${seen}:${pipeId}`;
   if (ctx.files.seen.has(key)) return;
+  if ((ctx.info.flags & 3) !== 0) {
+    if (!ctx.extra.deferred.has(key)) {
+      const { pid, fd } = ctx;
+      ctx.extra.deferred.set(key, () => { if (!ctx.files.seen.has(key)) readPipeData({ ...ctx, pid, fd }, pipeId, file, key); });
+    }
+    return;
+  }
+  readPipeData(ctx, pipeId, file, key);
+}
+
+function readPipeData(ctx: DumpFdCtx, pipeId: number, file: string, key: string): void {
   ctx.files.seen.add(key);
   // a read end of our own on the same pipe (the task's fd may be the write end)
   const fd = fs.openSync(`/proc/${ctx.pid}/fd/${ctx.fd}`, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);

@@ -18,9 +18,56 @@ const zeroFown = { uid: 0, euid: 0, signum: 0, pid_type: 0, pid: 0 };
 export function dumpReg(id: number, path: string, statPath: string, flags: number, pos: bigint): FileEntry {
   const st = fs.statSync(statPath, { bigint: true });
   const reg: RegFileEntry = { id, flags: flags & ~O.CLOEXEC, pos, fown: { ...zeroFown }, name: path };
-  if ((st.mode & 0o170000n) === 0o100000n) reg.size = st.size;
+  if ((st.mode & 0o170000n) === 0o100000n) {
+    reg.size = st.size;
+    const id = elfBuildId(statPath);
+    if (id) reg.build_id = id;
+  }
   reg.mode = Number(st.mode);
   return { type: FD_TYPES.REG, id, reg };
+}
+
+/**
+ * The GNU build-id note of an ELF file, as CRIU keeps it to check at restore that an executable
+ * is still the same: the note's bytes as little-endian 32-bit words. null for anything else.
+ */
+export function elfBuildId(file: string): number[] | null {
+  let fd: number;
+  try { fd = fs.openSync(file, 'r'); } catch { return null; }
+  try {
+    const eh = Buffer.alloc(64);
+    if (fs.readSync(fd, eh, 0, 64, 0) < 52 || eh.readUInt32BE(0) !== 0x7f454c46 || eh[5] !== 1) return null;
+    const is64 = eh[4] === 2;
+    const phoff = is64 ? Number(eh.readBigUInt64LE(32)) : eh.readUInt32LE(28);
+    const phentsize = eh.readUInt16LE(is64 ? 54 : 42), phnum = eh.readUInt16LE(is64 ? 56 : 44);
+    const ph = Buffer.alloc(phentsize * phnum);
+    if (fs.readSync(fd, ph, 0, ph.length, phoff) !== ph.length) return null;
+    for (let i = 0; i < phnum; i++) {
+      const o = i * phentsize;
+      if (ph.readUInt32LE(o) !== 4 /* PT_NOTE */) continue;
+      const off = is64 ? Number(ph.readBigUInt64LE(o + 8)) : ph.readUInt32LE(o + 4);
+      const size = is64 ? Number(ph.readBigUInt64LE(o + 32)) : ph.readUInt32LE(o + 16);
+      if (size > 1 << 16) continue;
+      const notes = Buffer.alloc(size);
+      fs.readSync(fd, notes, 0, size, off);
+      for (let n = 0; n + 12 <= size;) {
+        const namesz = notes.readUInt32LE(n), descsz = notes.readUInt32LE(n + 4), type = notes.readUInt32LE(n + 8);
+        const name = notes.subarray(n + 12, n + 12 + namesz);
+        const desc = n + 12 + ((namesz + 3) & ~3);
+        if (type === 3 /* NT_GNU_BUILD_ID */ && name.toString('latin1') === 'GNU\0' && desc + descsz <= size) {
+          const id = Buffer.alloc((descsz + 3) & ~3);
+          notes.copy(id, 0, desc, desc + descsz);
+          return Array.from({ length: id.length / 4 }, (_, k) => id.readUInt32LE(4 * k));
+        }
+        n = desc + ((descsz + 3) & ~3);
+      }
+    }
+    return null;
+  } catch {
+    return null;
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** Open the file of a reg_file_entry in the tool, at its position, ready to be sent to a task. */
@@ -31,6 +78,13 @@ export function openReg(reg: RegFileEntry, who: string): number {
     fd = fs.openSync(reg.name, flags);
   } catch (e) {
     throw new CriuError(`${who}: cannot open ${reg.name}: ${(e as Error).message}`, 'the file must exist at the same path as at dump time');
+  }
+  if (reg.build_id?.length) {
+    const now = elfBuildId(`/proc/self/fd/${fd}`);
+    if (!now || now.join() !== reg.build_id.join()) {
+      fs.closeSync(fd);
+      throw new CriuError(`${who}: ${reg.name} has another ELF build-id than at dump time`, 'the executable or library was replaced after the dump');
+    }
   }
   const st = fs.fstatSync(fd, { bigint: true });
   if (reg.size !== undefined && (st.mode & 0o170000n) === 0o100000n && st.size !== BigInt(reg.size)) {
