@@ -36,6 +36,8 @@ export interface ThreadState {
   schedPrio: number;
   nice: number;
   comm: string;
+  /** classic-BPF seccomp filters of the thread, newest first */
+  seccomp: { insns: Buffer; flags: bigint }[];
 }
 
 export interface TaskState {
@@ -89,7 +91,8 @@ export function collectThread(pid: number, t: Tracee, inj: Injector, scratch: bi
   const fpu = t.getFpState();
   const status = readStatus(pid, tid);
   const stat = readStat(pid, tid);
-  if (status.seccomp !== 0) throw new NotSupportedError(`task ${tid}: seccomp mode ${status.seccomp}`, 'seccomp filters are not dumped yet');
+  if (status.seccomp === 1) throw new NotSupportedError(`task ${tid}: strict seccomp mode`, 'strict mode allows no syscall to restore with');
+  const seccomp = status.seccomp === 2 ? t.seccompFilters() : [];
   const rc = t.rseqConf();
 
   // inside the thread: robust list, clear_child_tid, altstack, pdeath signal, securebits
@@ -107,7 +110,7 @@ export function collectThread(pid: number, t: Tracee, inj: Injector, scratch: bi
   const prio = inj.read(scratch, 4).readInt32LE(0);
 
   return {
-    tid, regs, fpu, status, stat, pdeathSig, secbits, comm: stat.comm,
+    tid, regs, fpu, status, stat, pdeathSig, secbits, comm: stat.comm, seccomp,
     sigmask: inj.savedMask,
     pending: t.peekSiginfo(false),
     rseq: rc && rc.rseq_abi_pointer ? { ptr: rc.rseq_abi_pointer, size: rc.rseq_abi_size, sig: rc.signature } : null,

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Tracee, TaskGoneError } from '../ptrace/tracee.js';
+import { PTRACE_O } from '../ptrace/consts.js';
 import { Injector, findSyscallInsn } from '../ptrace/inject.js';
 import { listTids, collectTree, readFdinfo, listFds, readFdLink, readStat, type SmapsVma, type TaskNode } from '../proc/index.js';
 import { collectThread, collectProcessInside, collectProcessOutside, type TaskState } from './collect.js';
@@ -13,7 +14,7 @@ import { FileTable } from '../files/table.js';
 import { ExtraImages, type DumpFdCtx } from '../files/kind.js';
 import { kindFor } from '../files/registry.js';
 import { dumpReg } from '../files/reg.js';
-import { buildCore, buildMm, buildIds, buildInventory, nsIds, type NsIds } from './entries.js';
+import { buildCore, buildMm, buildIds, buildInventory, nsIds, SeccompImage, type NsIds } from './entries.js';
 import { writeImage } from '../images/index.js';
 import { arch } from '../sys/arch.js';
 import { tryKill, kcmp, KCMP, pidfdOpen, pidfdGetfd, close, SysError, E } from '../sys/libc.js';
@@ -57,7 +58,7 @@ function freeze(rootPid: number): Frozen[] {
           if (f.tracees.some((x) => x.tid === tid)) continue;
           let t: Tracee;
           try {
-            t = Tracee.seize(tid);
+            t = Tracee.seize(tid, PTRACE_O.SUSPEND_SECCOMP);
           } catch (e) {
             // a task that ended between the listing and the seize: a zombie now, or gone
             if (e instanceof TaskGoneError || (e instanceof SysError && e.errno === E.EPERM)) {
@@ -233,10 +234,11 @@ export function dump(opts: DumpOptions): void {
     // images
     faultPoint(5, 'images');
     const fdinfoDone = new Set<number>();
+    const seccomp = new SeccompImage();
     perTask.forEach((t, i) => {
       const { task } = t;
       const pid = task.pid;
-      for (const th of task.threads) put(`core-${th.tid}.img`, [buildCore(task, th, th.tid === pid)]);
+      for (const th of task.threads) put(`core-${th.tid}.img`, [buildCore(task, th, th.tid === pid, seccomp.add(th))]);
       put(`mm-${pid}.img`, [buildMm(task, t.vmas, t.exeId)]);
       put(`pagemap-${pid}.img`, [{ pages_id: i + 1 }, ...pagemaps[i].map((p) => ({ vaddr: p.vaddr, compat_nr_pages: 0, flags: p.flags, nr_pages: p.nr_pages }))]);
       put(`ids-${pid}.img`, [t.ids]);
@@ -266,7 +268,7 @@ export function dump(opts: DumpOptions): void {
         threads: t ? t.threads.map((x) => x.tid) : [f.pid],
       };
     }));
-    put('seccomp.img', [{}]);
+    put('seccomp.img', [{ seccomp_filters: seccomp.filters }]);
     put('timens-0.img', [timens()]);
     const frozenUs = Number((process.hrtime.bigint() - tFrozen) / 1000n);
     put('stats-dump', [{ dump: {

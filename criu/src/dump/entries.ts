@@ -74,7 +74,23 @@ function threadInfo(th: ThreadState): object {
   };
 }
 
-function threadCore(th: ThreadState, isLeader: boolean): object {
+/**
+ * seccomp.img as CRIU lays it out: per thread its filters newest first; each older filter's
+ * `prev` points at the entry before it, and the thread points at its oldest one, so following
+ * `prev` from there gives the install order.
+ */
+export class SeccompImage {
+  readonly filters: { filter: Buffer; prev?: number; flags: number }[] = [];
+  add(th: ThreadState): number | undefined {
+    if (!th.seccomp.length) return undefined;
+    th.seccomp.forEach((f, i) => {
+      this.filters.push({ filter: f.insns, ...(i ? { prev: this.filters.length - 1 } : {}), flags: Number(f.flags) });
+    });
+    return this.filters.length - 1;
+  }
+}
+
+function threadCore(th: ThreadState, isLeader: boolean, seccompPos?: number): object {
   return {
     futex_rla: th.robust.head, futex_rla_len: th.robust.len,
     sched_nice: th.nice, sched_policy: th.schedPolicy,
@@ -84,13 +100,14 @@ function threadCore(th: ThreadState, isLeader: boolean): object {
     ...(th.pdeathSig ? { pdeath_sig: th.pdeathSig } : {}),
     signals_p: sigqueue(th.pending),
     creds: creds(th),
+    ...(seccompPos !== undefined ? { seccomp_mode: 2, seccomp_filter: seccompPos } : {}),
     comm: th.comm,
     ...(th.rseq ? { rseq_entry: { rseq_abi_pointer: th.rseq.ptr, rseq_abi_size: th.rseq.size, signature: th.rseq.sig } } : {}),
     cg_set: 1,
   };
 }
 
-export function buildCore(t: TaskState, th: ThreadState, isLeader: boolean): object {
+export function buildCore(t: TaskState, th: ThreadState, isLeader: boolean, seccompPos?: number): object {
   const core: Record<string, unknown> = { mtype: arch.criuMtype, thread_info: threadInfo(th) };
   if (isLeader) {
     const itimer = (i: number): object => t.itimers[i];
@@ -107,7 +124,7 @@ export function buildCore(t: TaskState, th: ThreadState, isLeader: boolean): obj
       child_subreaper: t.childSubreaper,
     };
   }
-  core.thread_core = threadCore(th, isLeader);
+  core.thread_core = threadCore(th, isLeader, seccompPos);
   return core;
 }
 

@@ -73,8 +73,10 @@ export function checkSupported(img: DumpImages): void {
     const tc = t.core.tc;
     if (t.zombie) continue;
     if (tc && tc.task_state !== 1) throw new NotSupportedError(`task ${t.pid}: task state ${tc.task_state} (zombie/stopped/dead)`);
-    const th = t.core.thread_core;
-    if (th?.seccomp_mode) throw new NotSupportedError(`task ${t.pid}: seccomp mode ${th.seccomp_mode}`);
+    for (const core of [t.core, ...t.threads.map((x) => x.core)]) {
+      const m = core.thread_core?.seccomp_mode;
+      if (m && m !== 2) throw new NotSupportedError(`task ${t.pid}: seccomp mode ${m}`);
+    }
     if (t.core.mtype !== 1) throw new NotSupportedError(`task ${t.pid}: core of architecture ${t.core.mtype}`);
   }
 }

@@ -10,7 +10,7 @@ import { Puppet, PAGE, GADGET_PAGES } from './puppet.js';
 import { loadImages, checkSupported, type DumpImages, type TaskImages } from './images.js';
 import { readMaps } from '../proc/index.js';
 import { findSyscallInsn } from '../ptrace/inject.js';
-import { ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK, SIG } from '../ptrace/consts.js';
+import { PTRACE_O, ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK, SIG } from '../ptrace/consts.js';
 import { regsFromImage, xsaveFromImage } from '../arch/x86_64.js';
 import { Regs, Tracee, waitStop } from '../ptrace/tracee.js';
 import { Injector } from '../ptrace/inject.js';
@@ -382,6 +382,36 @@ function finishTask(task: Task, img: DumpImages, files: FileCtx): void {
     restoreThreadState(nt, t.pid, p.scratch);
   }
   restorePosixTimers(p, t);
+  for (const th of task.threads) restoreSeccomp(th, t.pid, p.scratch, files);
+}
+
+/**
+ * A thread's seccomp filters, oldest first. The tracee is put in PTRACE_O_SUSPEND_SECCOMP
+ * first, so that the filters cannot block the syscalls still to be injected.
+ */
+function restoreSeccomp(th: Thread, pid: number, s: bigint, files: FileCtx): void {
+  const tcore = th.core.thread_core ?? {};
+  if (tcore.seccomp_mode !== 2) return;
+  const all = (files.image('seccomp.img') ?? [])[0]?.msg.seccomp_filters as M[] | undefined;
+  const who = `task ${pid}: thread ${th.tid}`;
+  const chain: M[] = [];
+  for (let i: number | undefined = tcore.seccomp_filter; i !== undefined; i = all?.[i]?.prev) {
+    const f = all?.[i];
+    if (!f || chain.length > (all?.length ?? 0)) throw new CriuError(`${who}: seccomp filter ${i} is not in seccomp.img`);
+    chain.push(f);
+  }
+  th.t.setOptions(PTRACE_O.EXITKILL | PTRACE_O.TRACESYSGOOD | PTRACE_O.TRACECLONE | PTRACE_O.TRACEFORK | PTRACE_O.SUSPEND_SECCOMP);
+  for (const f of chain) {
+    const insns: Buffer = f.filter;
+    const prog = Buffer.alloc(16);
+    prog.writeUInt16LE(insns.length / 8, 0);
+    prog.writeBigUInt64LE(s + 16n, 8);
+    th.inj.write(s, prog);
+    th.inj.write(s + 16n, insns);
+    const TSYNC = 1n;
+    const r = th.inj.call('seccomp', 1 /* SECCOMP_SET_MODE_FILTER */, BigInt(f.flags ?? 0) & ~TSYNC, s);
+    if (r < 0n) throw new CriuError(`${who}: cannot install a seccomp filter of ${insns.length / 8} instructions: ${errnoName(Number(-r))}`);
+  }
 }
 
 /** POSIX timers with their ids (PR_TIMER_CREATE_RESTORE_IDS), notification and remaining time. */
