@@ -71,7 +71,7 @@ async function main(argv: string[]): Promise<number> {
       const { restore } = await import('../restore/restore.js');
       const pf = one(p, 'pidfile');
       return restore({
-        imagesDir, detached: flag(p, 'restore-detached') || flag(p, 'restore-sibling'), sibling: flag(p, 'restore-sibling'),
+        imagesDir, workDir, detached: flag(p, 'restore-detached') || flag(p, 'restore-sibling'), sibling: flag(p, 'restore-sibling'),
         pidfile: pf ? resolveIn(workDir, pf) : undefined,
       });
     }

@@ -18,7 +18,7 @@ import { openReg, O } from '../files/reg.js';
 import type { FileEntry } from '../files/table.js';
 import type { FileKind, RestoreFdCtx } from '../files/kind.js';
 import { kindOfType } from '../files/registry.js';
-import { readImage } from '../images/index.js';
+import { readImage, writeImage } from '../images/index.js';
 import { VMA, MAP } from '../dump/vmas.js';
 import { PE } from '../dump/memory.js';
 import { errnoName, schedGetaffinity, schedSetaffinity, sched_getcpu, lseek, close, waitpid, decodeWait, __WALL } from '../sys/libc.js';
@@ -34,6 +34,8 @@ export interface RestoreOptions {
   detached: boolean;
   sibling: boolean;
   pidfile?: string;
+  /** where stats-restore goes (-W), the images dir by default */
+  workDir?: string;
 }
 
 const TASK_TOP = 0x7ffffffff000n;
@@ -60,7 +62,11 @@ function isSpecial(v: M): boolean { return (v.status & (VMA.VDSO | VMA.VVAR | VM
 /** One task being restored: its puppet, its images, its threads once cloned. */
 interface Task { p: Puppet; t: TaskImages; threads: Thread[]; afterInstall: (() => void)[] }
 
+let pagesRestored = 0n;
+
 export function restore(opts: RestoreOptions): number {
+  const t0 = process.hrtime.bigint();
+  pagesRestored = 0n;
   const img = loadImages(opts.imagesDir);
   checkSupported(img);
   const root = img.tasks[0];
@@ -114,6 +120,7 @@ export function restore(opts: RestoreOptions): number {
       }
     };
     grow(tasks[0]);
+    const tForked = process.hrtime.bigint();
 
     // each task's own state, then process groups, then creds, then registers
     for (const task of tasks) finishTask(task, img, files);
@@ -135,6 +142,11 @@ export function restore(opts: RestoreOptions): number {
     }
     close(transport);
     tasks.length = 0;
+    const us = (a: bigint, b: bigint): number => Number((b - a) / 1000n);
+    writeImage(opts.workDir ?? opts.imagesDir, 'stats-restore', [{ restore: {
+      pages_compared: 0n, pages_skipped_cow: 0n, forking_time: us(t0, tForked), restore_time: us(t0, process.hrtime.bigint()),
+      pages_restored: pagesRestored,
+    } }]);
     log.info(`Restore finished successfully. Tasks resumed.`);
     if (!opts.detached && !launcher.external) return waitRootHere(pid);
     return 0;
@@ -614,6 +626,7 @@ function fillPages(p: Puppet, t: TaskImages, img: DumpImages, vmas: M[]): void {
   const special = vmas.filter(isSpecial).map((v) => ({ s: BigInt(v.start), e: BigInt(v.end) }));
   const { runs, bytes } = pagemapRuns(who, t.pagemap.slice(1), 0n, special);
   preadvRuns(p, who, pagesPath, runs, bytes);
+  pagesRestored += bytes / PAGE;
   log.info(`${who}: ${bytes / PAGE} pages restored from ${pagesPath} in ${runs.length} runs`);
 }
 
