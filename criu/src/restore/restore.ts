@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import { Launcher } from './launcher.js';
 import { Puppet, PAGE, GADGET_PAGES } from './puppet.js';
 import { loadImages, checkSupported, type DumpImages, type TaskImages } from './images.js';
-import { readMaps } from '../proc/index.js';
+import { readMaps, readSmaps, type SmapsVma } from '../proc/index.js';
+import { Pagemap, privateDumpQuery, mergeRegions } from '../proc/pagemap.js';
 import { findSyscallInsn } from '../ptrace/inject.js';
 import { PTRACE_O, ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK, SIG } from '../ptrace/consts.js';
 import { regsFromImage, xsaveFromImage } from '../arch/x86_64.js';
@@ -19,7 +20,7 @@ import type { FileEntry } from '../files/table.js';
 import type { FileKind, RestoreFdCtx } from '../files/kind.js';
 import { kindOfType } from '../files/registry.js';
 import { readImage, writeImage } from '../images/index.js';
-import { VMA, MAP } from '../dump/vmas.js';
+import { VMA, MAP, madvBits } from '../dump/vmas.js';
 import { PE } from '../dump/memory.js';
 import { errnoName, schedGetaffinity, schedSetaffinity, sched_getcpu, lseek, close, waitpid, decodeWait, __WALL } from '../sys/libc.js';
 import { SYS, arch } from '../sys/arch.js';
@@ -62,11 +63,11 @@ function isSpecial(v: M): boolean { return (v.status & (VMA.VDSO | VMA.VVAR | VM
 /** One task being restored: its puppet, its images, its threads once cloned. */
 interface Task { p: Puppet; t: TaskImages; threads: Thread[]; afterInstall: (() => void)[] }
 
-let pagesRestored = 0n;
+let pagesRestored = 0n, pagesCompared = 0n, pagesSkippedCow = 0n;
 
 export function restore(opts: RestoreOptions): number {
   const t0 = process.hrtime.bigint();
-  pagesRestored = 0n;
+  pagesRestored = pagesCompared = pagesSkippedCow = 0n;
   const img = loadImages(opts.imagesDir);
   checkSupported(img);
   const root = img.tasks[0];
@@ -144,7 +145,7 @@ export function restore(opts: RestoreOptions): number {
     tasks.length = 0;
     const us = (a: bigint, b: bigint): number => Number((b - a) / 1000n);
     writeImage(opts.workDir ?? opts.imagesDir, 'stats-restore', [{ restore: {
-      pages_compared: 0n, pages_skipped_cow: 0n, forking_time: us(t0, tForked), restore_time: us(t0, process.hrtime.bigint()),
+      pages_compared: pagesCompared, pages_skipped_cow: pagesSkippedCow, forking_time: us(t0, tForked), restore_time: us(t0, process.hrtime.bigint()),
       pages_restored: pagesRestored,
     } }]);
     log.info(`Restore finished successfully. Tasks resumed.`);
@@ -289,9 +290,13 @@ function buildMemory(p: Puppet, t: TaskImages, img: DumpImages, files: FileCtx):
   const vmas: M[] = t.mm.vmas;
   const who = `task ${t.pid}`;
   faultPoint(103, 'unmap');
-  const own = readMaps(p.pid);
+  const own = p.forkedChild ? readSmaps(p.pid) : readMaps(p.pid);
   const special = own.filter((v) => v.kind === 'vdso' || v.kind === 'vvar' || v.kind === 'vvar_vclock');
-  const keep: Range[] = [{ s: p.gadgetArea, e: p.gadgetArea + GADGET_PAGES * PAGE }, ...special.map((v) => ({ s: v.start, e: v.end }))]
+  // a forked child keeps the private VMAs it shares with its parent, so that their pages stay
+  // shared copy-on-write as they were in the dumped tree
+  const kept = p.forkedChild ? inheritedVmas(own as SmapsVma[], vmas, img) : new Set<number>();
+  const keep: Range[] = [{ s: p.gadgetArea, e: p.gadgetArea + GADGET_PAGES * PAGE }, ...special.map((v) => ({ s: v.start, e: v.end })),
+    ...[...kept].map((i) => ({ s: BigInt(vmas[i].start), e: BigInt(vmas[i].end) }))]
     .sort((a, b) => (a.s < b.s ? -1 : 1));
   let cur = MMAP_MIN;
   for (const k of [...keep, { s: TASK_TOP, e: TASK_TOP }]) {
@@ -304,7 +309,7 @@ function buildMemory(p: Puppet, t: TaskImages, img: DumpImages, files: FileCtx):
   const pagesPerVma = pageCoverage(vmas, t.pagemap.slice(1));
   for (let i = 0; i < vmas.length; i++) {
     const v = vmas[i];
-    if (isSpecial(v)) continue;
+    if (isSpecial(v) || kept.has(i)) continue;
     const start = BigInt(v.start), len = BigInt(v.end) - start;
     const prot = v.prot | (pagesPerVma[i] ? PROT.READ | PROT.WRITE : 0);
     let r: bigint;
@@ -344,11 +349,86 @@ function buildMemory(p: Puppet, t: TaskImages, img: DumpImages, files: FileCtx):
   }
 
   faultPoint(105, 'pages');
-  fillPages(p, t, img, vmas);
+  fillPages(p, t, img, vmas, kept);
   for (let i = 0; i < vmas.length; i++) {
     const v = vmas[i];
-    if (!isSpecial(v) && pagesPerVma[i] && (v.prot & 3) !== 3) inj.must('mprotect', BigInt(v.start), BigInt(v.end) - BigInt(v.start), v.prot);
+    if (!isSpecial(v) && !kept.has(i) && pagesPerVma[i] && (v.prot & 3) !== 3) inj.must('mprotect', BigInt(v.start), BigInt(v.end) - BigInt(v.start), v.prot);
   }
+}
+
+/** Image VMAs (by index) that the child inherited from its parent exactly: same place, protection, backing, advice. */
+function inheritedVmas(own: SmapsVma[], vmas: M[], img: DumpImages): Set<number> {
+  const byStart = new Map(own.map((o) => [o.start, o]));
+  const out = new Set<number>();
+  vmas.forEach((v, i) => {
+    const o = byStart.get(BigInt(v.start));
+    if (!o || o.end !== BigInt(v.end) || o.prot !== v.prot || o.shared) return;
+    if (madvBits(o.vmFlags) !== BigInt(v.madv ?? 0)) return;
+    if ((o.vmFlags.includes('gd')) !== !!(v.flags & MAP.GROWSDOWN)) return;
+    if (v.status & VMA.ANON_PRIVATE && !isSpecial(v)) {
+      if (['anon', 'anon_named', 'heap', 'stack'].includes(o.kind)) out.add(i);
+    } else if (v.status & VMA.FILE_PRIVATE) {
+      const f = img.files.get(Number(v.shmid));
+      if (o.kind === 'file' && f?.reg?.name === o.path && o.offset === BigInt(v.pgoff)) out.add(i);
+    }
+  });
+  return out;
+}
+
+/** Split runs of pages into those inside the given ranges and the rest. */
+export function splitRuns(runs: Run[], ranges: Range[]): { inside: Run[]; outside: Run[] } {
+  const rs = [...ranges].sort((a, b) => (a.s < b.s ? -1 : a.s > b.s ? 1 : 0));
+  const inside: Run[] = [], outside: Run[] = [];
+  for (const r of runs) {
+    let a = r.a;
+    const end = r.a + r.l;
+    while (a < end) {
+      const hit = rs.find((x) => a >= x.s && a < x.e);
+      if (hit) {
+        const e = hit.e < end ? hit.e : end;
+        inside.push({ a, l: e - a, o: r.o + (a - r.a) });
+        a = e;
+      } else {
+        const next = rs.find((x) => x.s > a && x.s < end);
+        const e = next ? next.s : end;
+        outside.push({ a, l: e - a, o: r.o + (a - r.a) });
+        a = e;
+      }
+    }
+  }
+  return { inside, outside };
+}
+
+/**
+ * Pages of VMAs a child shares with its parent: each page of the image is compared with what
+ * the child sees, and written (breaking the sharing of that page only) where it differs. The
+ * rest stays shared copy-on-write.
+ */
+function patchInherited(pid: number, who: string, pagesPath: string, runs: Run[]): { compared: bigint; skipped: bigint } {
+  let compared = 0n, skipped = 0n;
+  const pages = fs.openSync(pagesPath, 'r');
+  const mem = fs.openSync(`/proc/${pid}/mem`, 'r+');
+  const CH = 1 << 20;
+  const want = Buffer.allocUnsafe(CH), have = Buffer.allocUnsafe(CH);
+  try {
+    for (const r of runs) {
+      for (let done = 0n; done < r.l;) {
+        const len = Number(r.l - done < BigInt(CH) ? r.l - done : BigInt(CH));
+        if (fs.readSync(pages, want, 0, len, Number(r.o + done)) !== len) throw new CriuError(`${who}: ${pagesPath} is truncated`);
+        fs.readSync(mem, have, 0, len, Number(r.a + done));
+        for (let off = 0; off < len; off += 4096) {
+          compared++;
+          if (want.compare(have, off, off + 4096, off, off + 4096) === 0) { skipped++; continue; }
+          fs.writeSync(mem, want, off, 4096, Number(r.a + done) + off);
+        }
+        done += BigInt(len);
+      }
+    }
+  } finally {
+    fs.closeSync(pages);
+    fs.closeSync(mem);
+  }
+  return { compared, skipped };
 }
 
 /** mm fields, files, cwd, umask, process and thread state (threads are cloned here). */
@@ -620,14 +700,44 @@ function preadvRuns(p: Puppet, who: string, pagesPath: string, runs: Run[], byte
 }
 
 /** The task's private pages, from its pagemap; the vdso's pages are the kernel's own. */
-function fillPages(p: Puppet, t: TaskImages, img: DumpImages, vmas: M[]): void {
+function fillPages(p: Puppet, t: TaskImages, img: DumpImages, vmas: M[], kept: Set<number>): void {
   const who = `task ${t.pid}`;
   const pagesPath = path.join(img.dir, `pages-${t.pagemap[0].pages_id}.img`);
   const special = vmas.filter(isSpecial).map((v) => ({ s: BigInt(v.start), e: BigInt(v.end) }));
   const { runs, bytes } = pagemapRuns(who, t.pagemap.slice(1), 0n, special);
-  preadvRuns(p, who, pagesPath, runs, bytes);
+  const keptRanges = [...kept].map((i) => ({ s: BigInt(vmas[i].start), e: BigInt(vmas[i].end), file: !!(vmas[i].status & VMA.FILE_PRIVATE) }));
+  const { inside, outside } = splitRuns(runs, keptRanges);
+  preadvRuns(p, who, pagesPath, outside, bytes);
+  if (keptRanges.length) {
+    const { compared, skipped } = patchInherited(p.pid, who, pagesPath, inside);
+    pagesCompared += compared;
+    pagesSkippedCow += skipped;
+    dropExtraPages(p, keptRanges, inside);
+    log.info(`${who}: ${compared} pages compared with the parent's, ${skipped} left shared`);
+  }
   pagesRestored += bytes / PAGE;
   log.info(`${who}: ${bytes / PAGE} pages restored from ${pagesPath} in ${runs.length} runs`);
+}
+
+/** In VMAs shared with the parent: pages the child holds that are not in its image go (MADV_DONTNEED). */
+function dropExtraPages(p: Puppet, ranges: { s: bigint; e: bigint; file: boolean }[], runs: Run[]): void {
+  const pm = new Pagemap(p.pid);
+  try {
+    for (const r of ranges) {
+      const present = mergeRegions(pm.scan(r.s, r.e, privateDumpQuery(r.file)), undefined, undefined, true);
+      for (const reg of present) {
+        // the region less the image's runs
+        let a = reg.start;
+        const cover = runs.filter((x) => x.a < reg.end && x.a + x.l > reg.start).sort((x, y) => (x.a < y.a ? -1 : 1));
+        for (const c of [...cover, { a: reg.end, l: 0n, o: 0n }]) {
+          if (c.a > a) p.inj.must('madvise', a, c.a - a, 4 /* MADV_DONTNEED */);
+          if (c.a + c.l > a) a = c.a + c.l;
+        }
+      }
+    }
+  } finally {
+    pm.close();
+  }
 }
 
 /**
