@@ -1,29 +1,45 @@
 /* epoll: registered fds with their events and data; readiness reported after the restore. */
 #include "zdtmtst.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
 #define NP 4
 
-/* "tfd: N events: E data: D" of each target, without the inode details */
+/*
+ * "tfd:events:data" of each target, without the inode details, sorted: the kernel lists the
+ * targets in the order of their struct file addresses, which a restore does not keep.
+ */
+static int cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 static int targets(int ep, char *out, size_t sz)
 {
-	char path[64], buf[4096], *p = buf;
+	char path[64], buf[4096], *p = buf, items[NP + 1][64], *sorted[NP + 1];
 	size_t off = 0;
+	int n = 0, i;
 	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", ep);
 	if (read_file(path, buf, sizeof(buf)) <= 0)
 		return -1;
-	out[0] = 0;
-	while ((p = strstr(p, "tfd:"))) {
+	while ((p = strstr(p, "tfd:")) && n <= NP) {
 		int tfd;
 		unsigned ev;
 		unsigned long long data;
-		if (sscanf(p, "tfd: %d events: %x data: %llx", &tfd, &ev, &data) == 3)
-			off += snprintf(out + off, sz - off, "%d:%x:%llx ", tfd, ev, data);
+		if (sscanf(p, "tfd: %d events: %x data: %llx", &tfd, &ev, &data) == 3) {
+			snprintf(items[n], sizeof(items[n]), "%d:%x:%llx", tfd, ev, data);
+			sorted[n] = items[n];
+			n++;
+		}
 		p++;
 	}
+	qsort(sorted, n, sizeof(sorted[0]), cmp);
+	out[0] = 0;
+	for (i = 0; i < n; i++)
+		off += snprintf(out + off, sz - off, "%s ", sorted[i]);
 	return 0;
 }
 

@@ -13,6 +13,8 @@ import { dumpMemory, dumpShmem, type MemStats, type PagemapRec, type ShmemObject
 import { FileTable } from '../files/table.js';
 import { ExtraImages, type DumpFdCtx } from '../files/kind.js';
 import { kindFor } from '../files/registry.js';
+import { writeExtraImages } from '../files/extra.js';
+import { dumpMemfdVma } from '../files/memfd.js';
 import { dumpReg } from '../files/reg.js';
 import { buildCore, buildMm, buildIds, buildInventory, nsIds, SeccompImage, type NsIds } from './entries.js';
 import { writeImage } from '../images/index.js';
@@ -38,9 +40,10 @@ function freeze(rootPid: number): Frozen[] {
   const byPid = new Map<number, Frozen>();
   try {
     for (let round = 0; round < 16; round++) {
-      const tree = collectTree(rootPid);
+      const tree = walkTree(rootPid);
       const fresh = tree.all.filter((n: TaskNode) => !byPid.has(n.pid));
-      const moreThreads = frozen.some((f) => !f.zombie && listTids(f.pid).some((t) => !f.tracees.some((x) => x.tid === t)));
+      const tidsOf = (pid: number): number[] => { try { return listTids(pid); } catch { return []; } };
+      const moreThreads = frozen.some((f) => !f.zombie && tidsOf(f.pid).some((t) => !f.tracees.some((x) => x.tid === t)));
       if (!fresh.length && !moreThreads) break;
       for (const node of fresh) {
         const f: Frozen = { pid: node.pid, ppid: node.ppid, tracees: [] };
@@ -71,12 +74,31 @@ function freeze(rootPid: number): Frozen[] {
             }
             throw e;
           }
-          f.tracees.push(t);
           log.debug(`\tSeizing ${f.pid}'s ${tid} thread`);
-          const s = t.stop();
+          let s;
+          try {
+            s = t.stop();
+          } catch (e) {
+            // it was on its way out: a thread is simply gone, a task is a zombie now (or gone)
+            if (!(e instanceof TaskGoneError)) throw e;
+            if (tid === f.pid && !f.tracees.length && !markZombie(f, rootPid)) {
+              frozen.splice(frozen.indexOf(f), 1);
+              byPid.delete(f.pid);
+            }
+            if (f.zombie || !byPid.has(f.pid)) break;
+            continue;
+          }
+          f.tracees.push(t);
           if (s.kind === 'group-stop') throw new NotSupportedError(`task ${tid}: stopped (group stop)`, 'resume it with SIGCONT before the dump');
         }
         f.tracees.sort((a, b) => (a.tid === f.pid ? -1 : b.tid === f.pid ? 1 : a.tid - b.tid));
+      }
+      // a task reaped by its parent before the parent was frozen is not part of the tree
+      for (const f of [...frozen]) {
+        if (f.zombie || f.tracees.length) continue;
+        if (f.pid === rootPid) throw new CriuError(`task ${rootPid}: gone before it could be seized`);
+        frozen.splice(frozen.indexOf(f), 1);
+        byPid.delete(f.pid);
       }
     }
     return frozen;
@@ -86,6 +108,19 @@ function freeze(rootPid: number): Frozen[] {
       throw new CriuError(`task ${rootPid}: cannot freeze the tree: ${(e as Error).message}`, 'is the PID right and the process alive?');
     }
     throw e;
+  }
+}
+
+/** The tree under rootPid; threads and tasks that end during the walk make it start over. */
+function walkTree(rootPid: number): ReturnType<typeof collectTree> {
+  for (let i = 0; ; i++) {
+    try {
+      return collectTree(rootPid);
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (i < 20 && (code === 'ENOENT' || code === 'ESRCH') && fs.existsSync(`/proc/${rootPid}`)) continue;
+      throw e;
+    }
   }
 }
 
@@ -176,17 +211,25 @@ export function dump(opts: DumpOptions): void {
     const extra = new ExtraImages();
     const objIds = new ObjIds();
     const ns = nsIds(opts.pid);
+    // pages files: one per task first (pages-1..N), then memfd and shared-memory contents
+    let lastPagesId = tasks.length;
+    const allocPagesId = (): number => ++lastPagesId;
     const perTask = tasks.map((task) => {
       const pid = task.pid;
       nsIds(pid); // every task must share the tool's namespaces (refused otherwise)
       const exeId = files.pathId(task.exe, (id) => dumpReg(id, task.exe, `/proc/${pid}/exe`, 0, 0n));
       const vmas: VmaRec[] = toVmaRecs(pid, task.vmas, (v: SmapsVma) =>
-        files.pathId(v.path, (id) => dumpReg(id, v.path, `/proc/${pid}/map_files/${v.start.toString(16)}-${v.end.toString(16)}`, 0, 0n)));
+        files.pathId(v.path, (id) => dumpReg(id, v.path, `/proc/${pid}/map_files/${v.start.toString(16)}-${v.end.toString(16)}`, 0, 0n)),
+      (v: SmapsVma, flags: number) => {
+        const id = files.allocId();
+        files.add(dumpMemfdVma({ files, extra, allocPagesId }, id, pid, v.start, v.end, v.name, flags));
+        return id;
+      });
       const ids = {
         ...buildIds(ns), vm_id: objIds.id('VM', pid), files_id: objIds.id('FILES', pid),
         fs_id: objIds.id('FS', pid), sighand_id: objIds.id('SIGHAND', pid),
       };
-      const fdinfos = dumpFds(pid, files, extra, opts.ghostLimit ?? 1 << 20);
+      const fdinfos = dumpFds(pid, files, extra, opts.ghostLimit ?? 1 << 20, allocPagesId);
       const cwdId = files.allocId();
       files.add(dumpReg(cwdId, task.cwd, `/proc/${pid}/cwd`, 0, 0n));
       const rootId = files.allocId();
@@ -215,7 +258,7 @@ export function dump(opts: DumpOptions): void {
     for (const t of perTask) {
       for (const v of t.vmas) if (v.status & VMA.ANON_SHARED && !shmems.has(v.shmid)) shmems.set(v.shmid, { shmid: v.shmid, pid: t.task.pid, start: v.start, end: v.end });
     }
-    let pagesId = perTask.length;
+    let pagesId = lastPagesId;
     const shmemMaps: { shmid: number; pagesId: number; entries: PagemapRec[] }[] = [];
     for (const o of shmems.values()) {
       const id = ++pagesId;
@@ -252,7 +295,7 @@ export function dump(opts: DumpOptions): void {
       put(`pagemap-shmem-${m.shmid}.img`, [{ pages_id: m.pagesId }, ...m.entries.map((p) => ({ vaddr: p.vaddr, compat_nr_pages: 0, flags: p.flags, nr_pages: p.nr_pages }))]);
     }
     put('files.img', files.entries);
-    for (const [name, img] of extra.images) put(name, img.entries, img.blobs);
+    for (const name of writeExtraImages(dir, extra)) { written.push(name); log.debug(`Wrote ${name}`); }
     // zombies: a core with the exit status and nothing else, as CRIU writes them
     for (const f of frozen) {
       if (!f.zombie) continue;
@@ -298,7 +341,7 @@ export function dump(opts: DumpOptions): void {
   }
 }
 
-function dumpFds(pid: number, files: FileTable, extra: ExtraImages, ghostLimit: number): object[] {
+function dumpFds(pid: number, files: FileTable, extra: ExtraImages, ghostLimit: number, allocPagesId: () => number): object[] {
   const out: object[] = [];
   let pidfd = -1;
   const taken: number[] = [];
@@ -307,13 +350,13 @@ function dumpFds(pid: number, files: FileTable, extra: ExtraImages, ghostLimit: 
       const link = readFdLink(pid, fd);
       const info = readFdinfo(pid, fd);
       const cloexec = (info.flags & 0o2000000) !== 0 ? 1 : 0;
-      const kind = kindFor(link, info);
+      const kind = kindFor(link, info, { pid, fd });
       if (!kind) throw new NotSupportedError(`task ${pid}: fd ${fd} (${link.raw})`);
       let id = files.sameAs(pid, fd);
       if (id === undefined) {
         id = files.allocId();
         const ctx: DumpFdCtx = {
-          pid, fd, link, info, files, extra, ghostLimit,
+          pid, fd, link, info, files, extra, ghostLimit, allocPagesId,
           takeFd: () => {
             if (pidfd < 0) pidfd = pidfdOpen(pid);
             const mine = pidfdGetfd(pidfd, fd);

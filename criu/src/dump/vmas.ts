@@ -31,7 +31,8 @@ export function madvBits(vmFlags: string[]): bigint {
 }
 
 /** Convert the VMAs of a task; `fileId(path, vma)` gives the reg-file id of a mapped file. */
-export function toVmaRecs(pid: number, vmas: SmapsVma[], fileId: (v: SmapsVma) => number): VmaRec[] {
+export function toVmaRecs(pid: number, vmas: SmapsVma[], fileId: (v: SmapsVma) => number,
+  memfdId?: (v: SmapsVma, flags: number) => number): VmaRec[] {
   const out: VmaRec[] = [];
   for (const v of vmas) {
     const where = `task ${pid}: VMA ${v.start.toString(16)}-${v.end.toString(16)} ${v.name}`;
@@ -66,6 +67,16 @@ export function toVmaRecs(pid: number, vmas: SmapsVma[], fileId: (v: SmapsVma) =
         out.push({ ...base, pgoff: v.offset, shmid: v.inode, flags: MAP.SHARED | MAP.ANON,
           status: VMA.REGULAR | VMA.ANON_SHARED, dumpPages: false });
         break;
+      case 'memfd': {
+        // the memfd is a file of files.img (memfd_file_entry), its content dumped once per inode
+        if (!memfdId) throw new NotSupportedError(`${where} (memfd mapping)`);
+        const fdflags = v.shared && (v.prot & 2) ? 2 /* O_RDWR */ : 0;
+        out.push({ ...base, pgoff: v.offset, shmid: memfdId(v, fdflags), path: v.path,
+          flags: (v.shared ? MAP.SHARED : MAP.PRIVATE) | growsdown,
+          status: VMA.REGULAR | VMA.MEMFD | (v.shared ? VMA.FILE_SHARED : VMA.FILE_PRIVATE),
+          fdflags, dumpPages: !v.shared, fileBacked: true });
+        break;
+      }
       case 'file':
         out.push({ ...base, pgoff: v.offset, shmid: fileId(v), path: v.path,
           flags: (v.shared ? MAP.SHARED : MAP.PRIVATE) | growsdown,

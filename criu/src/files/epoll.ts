@@ -127,7 +127,7 @@ export const epollKind: FileKind = {
   field: 'epfd',
   match: (link) => link.kind === 'anon_inode' && link.anonType === 'eventpoll',
   dump: dumpEpoll,
-  open: (ctx, e) => {
+  open: (_ctx, e) => {
     const epfd = e.epfd as EventpollFileEntry;
     const fd = Number(syscall('epoll_create1', O_CLOEXEC));
     restoreFileParams(fd, epfd.flags, epfd.fown);

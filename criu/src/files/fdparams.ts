@@ -47,3 +47,10 @@ export function restoreFileParams(fd: number, flags: number, fown?: Partial<Fown
   if (want !== cur) fcntl(fd, F_SETFL, want);
   if (fown?.signum) fcntl(fd, F_SETSIG, fown.signum);
 }
+
+/** A glibc dev_t (as stat gives it) in the kernel's encoding (major << 20 | minor), as fdinfo prints s_dev and CRIU stores devices. */
+export function kernelDev(dev: bigint): number {
+  const major = Number(((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn));
+  const minor = Number((dev & 0xffn) | ((dev >> 12n) & ~0xffn));
+  return ((major << 20) | minor) >>> 0;
+}

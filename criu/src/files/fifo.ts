@@ -31,20 +31,32 @@ export function isFifo(link: FdLink, info: Fdinfo, at?: { pid: number; fd: numbe
   }
 }
 
-/** Save what is buffered in the FIFO (once per FIFO), through a read end of the tool's own. */
-function dumpFifoData(ctx: DumpFdCtx, fd: number, pipeId: number): void {
+/**
+ * Save what is buffered in the FIFO, once per FIFO, at its first readable end as CRIU does (so
+ * fifo-data.img is in CRIU's order); a FIFO the tree holds only write ends of is read at the end
+ * of the dump, through a read end of the tool's own (CRIU saves no data for it).
+ */
+function dumpFifoData(ctx: DumpFdCtx, pipeId: number): void {
   const key = `fifo:${pipeId}`;
   if (ctx.files.seen.has(key)) return;
+  const { pid, fd } = ctx;
+  if ((ctx.info.flags & O.ACCMODE) === 1) {
+    if (!ctx.extra.deferred.has(key)) ctx.extra.deferred.set(key, () => { if (!ctx.files.seen.has(key)) readFifoData(ctx, pid, fd, pipeId, key); });
+    return;
+  }
+  readFifoData(ctx, pid, fd, pipeId, key);
+}
+
+function readFifoData(ctx: DumpFdCtx, pid: number, fd: number, pipeId: number, key: string): void {
   ctx.files.seen.add(key);
-  // a write-only end cannot be read: open another read end (never waits with O_NONBLOCK)
-  const writeOnly = (ctx.info.flags & O.ACCMODE) === 1;
-  const r = writeOnly ? fs.openSync(`/proc/self/fd/${fd}`, fs.constants.O_RDONLY | O_NONBLOCK | O_CLOEXEC) : fd;
+  // a read end of our own (never waits with O_NONBLOCK): the task's fd may be write-only
+  const r = fs.openSync(`/proc/${pid}/fd/${fd}`, fs.constants.O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   try {
     const { data, size } = peekPipe(r);
     const pde: PipeDataEntry = { pipe_id: pipeId, bytes: data.length, size };
     ctx.extra.add(FIFO_DATA, pde, data);
   } finally {
-    if (r !== fd) fs.closeSync(r);
+    fs.closeSync(r);
   }
 }
 
@@ -58,7 +70,7 @@ export function dumpFifo(ctx: DumpFdCtx, id: number): FileEntry {
   const regEntry = dumpReg(rfId, ctx.link.path!, statPath, ctx.info.flags, ctx.info.pos);
   (regEntry.reg as RegFileEntry).fown = dumpFown(ctx, fd, 'fifo');
   ctx.files.add(regEntry);
-  dumpFifoData(ctx, fd, pipeId);
+  dumpFifoData(ctx, pipeId);
   const fifo: FifoEntry = { id, pipe_id: pipeId, regf_id: rfId };
   return { type: FD_TYPES.FIFO, id, fifo };
 }

@@ -18,7 +18,7 @@ import type { FileKind, DumpFdCtx, RestoreFdCtx } from './kind.js';
 import { dumpReg, openReg, regKind, O, type RegFileEntry } from './reg.js';
 import { lseek, SysError, E } from '../sys/libc.js';
 import { CriuError, NotSupportedError } from '../errors.js';
-import { dumpFown, where, O_CLOEXEC } from './fdparams.js';
+import { dumpFown, where, kernelDev, O_CLOEXEC } from './fdparams.js';
 import { RemapType, type GhostFileEntry, type RemapFilePathEntry } from '../images/index.js';
 import type { FdLink, Fdinfo } from '../proc/index.js';
 import { isMemfdLink } from './memfd.js';
@@ -71,7 +71,7 @@ function dumpGhostFile(ctx: DumpFdCtx, gid: number, fd: number, st: fs.BigIntSta
   const us = (ns: bigint): { tv_sec: bigint; tv_usec: bigint } => ({ tv_sec: ns / 1_000_000_000n, tv_usec: (ns % 1_000_000_000n) / 1000n });
   const gfe: GhostFileEntry = {
     uid: Number(st.uid), gid: Number(st.gid), mode: Number(st.mode),
-    dev: Number(st.dev & 0xffffffffn), ino: st.ino,
+    dev: kernelDev(st.dev), ino: st.ino, // CRIU's MKKDEV(major, minor)
     atim: us(st.atimeNs), mtim: us(st.mtimeNs),
   };
   // reopen for reading: the task's own fd may be write-only

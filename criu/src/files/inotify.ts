@@ -15,7 +15,7 @@ import { syscall, addrOf, ioctl, close, SysError, errnoName } from '../sys/libc.
 import { readMountinfo, type InotifyWd, type MountInfo } from '../proc/index.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
-import { fileFlags, dumpFown, restoreFileParams, where, O_CLOEXEC, O_NONBLOCK } from './fdparams.js';
+import { fileFlags, dumpFown, restoreFileParams, where, kernelDev, O_CLOEXEC, O_NONBLOCK } from './fdparams.js';
 import type { InotifyFileEntry, InotifyWdEntry, FhEntry } from '../images/index.js';
 
 const IN_CLOEXEC = O_CLOEXEC, IN_NONBLOCK = O_NONBLOCK;
@@ -28,13 +28,6 @@ const FIONREAD = 0x541b;
 const O_PATH = 0o10000000, O_DIRECTORY = fs.constants.O_DIRECTORY;
 /** fh_entry carries the handle in 16 u64 words (CRIU's FH_ENTRY_SIZES__min_entries) */
 const FH_WORDS = 16;
-
-/** A glibc dev_t (as stat gives it) in the kernel's encoding (major << 20 | minor), as fdinfo prints s_dev. */
-export function kernelDev(dev: bigint): number {
-  const major = Number(((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn));
-  const minor = Number((dev & 0xffn) | ((dev >> 12n) & ~0xffn));
-  return ((major << 20) | minor) >>> 0;
-}
 
 /** struct file_handle { u32 handle_bytes; int handle_type; u8 f_handle[] } */
 function fileHandle(bytes: number, type: number, handle: Buffer): Buffer {

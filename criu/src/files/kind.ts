@@ -27,6 +27,8 @@ export interface DumpFdCtx {
   /** the tool's own copy of the task's fd (pidfd_getfd); the caller closes it */
   takeFd(): number;
   ghostLimit: number;
+  /** a fresh pages-N.img number (memfd contents), shared with the rest of the dump */
+  allocPagesId?: () => number;
 }
 
 export interface RestoreFdCtx {
@@ -45,7 +47,7 @@ export interface FileKind {
   /** fd_types value, and the file_entry field that holds this kind (reg, pipe, efd …) */
   readonly type: number;
   readonly field: string;
-  match(link: FdLink, info: Fdinfo): boolean;
+  match(link: FdLink, info: Fdinfo, at?: { pid: number; fd: number }): boolean;
   /** the file_entry of a new open file description; `id` is already allocated */
   dump(ctx: DumpFdCtx, id: number): FileEntry;
   /** open the object in the tool, ready to send to a task; called once per file id */

@@ -14,7 +14,7 @@ import type { FileKind, DumpFdCtx, ExtraImages, RestoreFdCtx } from './kind.js';
 import type { FdLink, Fdinfo } from '../proc/index.js';
 import { fcntl, lseek, memfdCreate, SysError, E } from '../sys/libc.js';
 import { CriuError, NotSupportedError } from '../errors.js';
-import { fileFlags, dumpFown, restoreFileParams, where, O_CLOEXEC, F_DUPFD_CLOEXEC, type Fown } from './fdparams.js';
+import { fileFlags, dumpFown, restoreFileParams, where, zeroFown, O_CLOEXEC, F_DUPFD_CLOEXEC, type Fown } from './fdparams.js';
 import { O } from './reg.js';
 import type { MemfdFileEntry, MemfdInodeEntry, PagemapEntry, PagemapHead } from '../images/index.js';
 
@@ -141,6 +141,23 @@ export function dumpMemfd(ctx: DumpFdCtx, id: number): FileEntry {
   return memfdEntry(env, id, fd, ctx.link.path!, fileFlags(ctx), ctx.info.pos, dumpFown(ctx, fd, 'memfd'), where(ctx, 'memfd'));
 }
 
+/**
+ * For the dump engine: the MEMFD file_entry of a memfd mapping, whose id CRIU puts in the VMA's
+ * shmid, with VMA_AREA_MEMFD (1 << 14) and VMA_FILE_SHARED/PRIVATE in its status. The contents
+ * are dumped once per inode, shared with the task's fds on the same memfd. `path` is the maps
+ * path ("/memfd:NAME (deleted)"); `flags` the open flags the mapping needs (O_RDWR for a
+ * writable shared mapping, else O_RDONLY), which CRIU also keeps in vma_entry.fdflags.
+ */
+export function dumpMemfdVma(env: MemfdDumpEnv, id: number, pid: number, start: bigint, end: bigint, path: string, flags: number): FileEntry {
+  const fd = fs.openSync(`/proc/${pid}/map_files/${start.toString(16)}-${end.toString(16)}`, fs.constants.O_RDONLY | O_CLOEXEC);
+  try {
+    return memfdEntry(env, id, fd, path.replace(/ \(deleted\)$/, ''), flags, 0n, zeroFown(),
+      `task ${pid}: VMA ${start.toString(16)}-${end.toString(16)}`);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 // ---------------------------------------------------------------- restore
 
 interface MemfdInode { fd: number; openedRw: boolean; mie: MemfdInodeEntry }
@@ -218,6 +235,23 @@ export function memfdInode(ctx: RestoreFdCtx, inodeId: number): MemfdInode {
   const ino: MemfdInode = { fd, openedRw: false, mie };
   ctx.state.set(key, ino);
   return ino;
+}
+
+/**
+ * For the restore engine: an fd of the tool on the memfd of MEMFD entry `e`, to map a memfd VMA
+ * with (`flags`: vma_entry.fdflags). A read-write one is the inode's own file, as CRIU maps it.
+ */
+export function openMemfdForMap(ctx: RestoreFdCtx, e: FileEntry, flags: number): number {
+  const ino = memfdInode(ctx, Number((e.memfd as MemfdFileEntry).inode_id));
+  if ((flags & O.ACCMODE) === O.RDWR) return fcntl(ino.fd, F_DUPFD_CLOEXEC, 3);
+  return fs.openSync(`/proc/self/fd/${ino.fd}`, (flags & O.ACCMODE) | O_CLOEXEC);
+}
+
+/** The memfds the tool keeps for the whole restore (one per inode): closed at its end. */
+export function closeMemfds(ctx: RestoreFdCtx): void {
+  for (const [k, v] of ctx.state) {
+    if (k.startsWith('memfd:')) { try { fs.closeSync((v as MemfdInode).fd); } catch { /* closed */ } ctx.state.delete(k); }
+  }
 }
 
 export function openMemfd(ctx: RestoreFdCtx, e: FileEntry): number {

@@ -21,8 +21,8 @@ export const FILE_KINDS: FileKind[] = [
   regKind, pipeKind,
 ];
 
-export function kindFor(link: FdLink, info: Fdinfo): FileKind | undefined {
-  return FILE_KINDS.find((k) => k.match(link, info));
+export function kindFor(link: FdLink, info: Fdinfo, at?: { pid: number; fd: number }): FileKind | undefined {
+  return FILE_KINDS.find((k) => k.match(link, info, at));
 }
 export function kindOfType(type: number): FileKind | undefined {
   return FILE_KINDS.find((k) => k.type === type);

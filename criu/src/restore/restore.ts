@@ -19,6 +19,8 @@ import { openReg, O } from '../files/reg.js';
 import type { FileEntry } from '../files/table.js';
 import type { FileKind, RestoreFdCtx } from '../files/kind.js';
 import { kindOfType } from '../files/registry.js';
+import { openMemfdForMap, closeMemfds } from '../files/memfd.js';
+import { removeGhostFiles } from '../files/ghost.js';
 import { readImage, writeImage } from '../images/index.js';
 import { VMA, MAP, madvBits } from '../dump/vmas.js';
 import { PE } from '../dump/memory.js';
@@ -198,6 +200,8 @@ class FileCtx implements RestoreFdCtx {
     return { fd, kind, e };
   }
   close(): void {
+    removeGhostFiles(this);
+    closeMemfds(this);
     for (const fd of this.opened.values()) { try { close(fd); } catch { /* closed */ } }
     for (const v of this.state.values()) {
       const o = v as { r?: number; w?: number; fd?: number };
@@ -313,7 +317,15 @@ function buildMemory(p: Puppet, t: TaskImages, img: DumpImages, files: FileCtx):
     const start = BigInt(v.start), len = BigInt(v.end) - start;
     const prot = v.prot | (pagesPerVma[i] ? PROT.READ | PROT.WRITE : 0);
     let r: bigint;
-    if (v.status & (VMA.FILE_PRIVATE | VMA.FILE_SHARED)) {
+    if (v.status & VMA.MEMFD) {
+      const f = files.file(Number(v.shmid));
+      if (!f?.memfd) throw new CriuError(`${who}: VMA ${start.toString(16)}: memfd id ${v.shmid} is not in files.img`);
+      const ours = openMemfdForMap(files, f, v.fdflags ?? 0);
+      const fd = p.receiveFd(ours);
+      close(ours);
+      r = inj.call('mmap', start, len, prot, MAP.FIXED | (v.flags & (MAP.SHARED | MAP.PRIVATE | MAP.GROWSDOWN)), fd, BigInt(v.pgoff));
+      inj.must('close', fd);
+    } else if (v.status & (VMA.FILE_PRIVATE | VMA.FILE_SHARED)) {
       const f = img.files.get(Number(v.shmid));
       if (!f?.reg) throw new CriuError(`${who}: VMA ${start.toString(16)}: file id ${v.shmid} is not in files.img`);
       const ours = openReg({ ...f.reg, flags: v.fdflags ?? (v.status & VMA.FILE_SHARED && v.prot & PROT.WRITE ? O.RDWR : 0), size: undefined }, who);
