@@ -9,7 +9,7 @@ import { Injector, findSyscallInsn } from '../ptrace/inject.js';
 import { listTids, collectTree, readFdinfo, listFds, readFdLink, readStat, type SmapsVma, type TaskNode } from '../proc/index.js';
 import { collectThread, collectProcessInside, collectProcessOutside, type TaskState } from './collect.js';
 import { toVmaRecs, VMA, type VmaRec } from './vmas.js';
-import { dumpMemory, dumpShmem, type MemStats, type PagemapRec, type ShmemObject } from './memory.js';
+import { dumpMemory, dumpShmem, VmspliceMover, type MemStats, type PagemapRec, type ShmemObject } from './memory.js';
 import { FileTable } from '../files/table.js';
 import { ExtraImages, type DumpFdCtx } from '../files/kind.js';
 import { kindFor } from '../files/registry.js';
@@ -247,10 +247,28 @@ export function dump(opts: DumpOptions): void {
       const pagesName = `pages-${i + 1}.img`;
       const pagesFd = fs.openSync(path.join(dir, pagesName), 'w', 0o600);
       written.push(pagesName);
+      // Pages go through /proc/PID/mem by default: on this kernel it measured faster (2.9 GB/s on
+      // 512 MiB) than vmsplice into a pipe spliced to the file (0.7-2 GB/s); CRIU_PAGE_MOVER=vmsplice
+      // picks the zero-copy path (see criu/ARCHITECTURE.md)
+      let inj: Injector | undefined;
+      let mover: VmspliceMover | undefined;
+      if (process.env.CRIU_PAGE_MOVER === 'vmsplice') {
+        inj = new Injector(live[i].tracees[0], t.task.gadget);
+        injectors = [inj];
+        inj.begin();
+        inj.mapScratch();
+        mover = new VmspliceMover(inj);
+      }
       try {
-        pagemaps.push(dumpMemory(t.task.pid, t.vmas, pagesFd, memStats));
+        pagemaps.push(dumpMemory(t.task.pid, t.vmas, pagesFd, memStats, mover));
       } finally {
+        mover?.close();
         fs.closeSync(pagesFd);
+      }
+      if (inj) {
+        inj.unmapScratch();
+        inj.end();
+        injectors = [];
       }
     });
     // shared anonymous objects: once each, after the tasks' own pages

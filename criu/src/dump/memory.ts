@@ -4,7 +4,8 @@
 // the pages file; adjacent runs with the same flags become one pagemap entry, as in CRIU.
 import * as fs from 'node:fs';
 import { Pagemap, privateDumpQuery, mergeRegions, type PageRegion } from '../proc/pagemap.js';
-import { lseek } from '../sys/libc.js';
+import { lseek, splice, close, pidfdOpen, pidfdGetfd } from '../sys/libc.js';
+import type { Injector } from '../ptrace/inject.js';
 import type { VmaRec } from './vmas.js';
 import { VMA } from './vmas.js';
 
@@ -17,37 +18,120 @@ export interface MemStats { pagesScanned: bigint; pagesWritten: bigint; pagesLaz
 const CHUNK = 4 << 20;
 let buffer: Buffer | null = null;
 
-export function dumpMemory(pid: number, vmas: VmaRec[], pagesFd: number, stats: MemStats): PagemapRec[] {
+/** Moves runs of a task's memory, in order, to the end of a pages file. */
+export interface PageMover {
+  move(runs: { a: bigint; l: bigint }[], out: number): void;
+  close(): void;
+}
+
+/** Through /proc/PID/mem and one reused buffer: works on any mapping, readable or not. */
+export class MemFileMover implements PageMover {
+  private fd: number;
+  constructor(readonly pid: number) { this.fd = fs.openSync(`/proc/${pid}/mem`, 'r'); }
+  move(runs: { a: bigint; l: bigint }[], out: number): void {
+    buffer ??= Buffer.allocUnsafe(CHUNK);
+    const buf = buffer;
+    for (const r of runs) {
+      for (let a = r.a, end = r.a + r.l; a < end;) {
+        const len = Number(end - a < BigInt(CHUNK) ? end - a : BigInt(CHUNK));
+        const got = fs.readSync(this.fd, buf, 0, len, Number(a));
+        if (got !== len) throw new Error(`task ${this.pid}: short read of memory at 0x${a.toString(16)} (${got} of ${len} bytes)`);
+        let off = 0;
+        while (off < len) off += fs.writeSync(out, buf, off, len - off);
+        a += BigInt(len);
+      }
+    }
+  }
+  close(): void { fs.closeSync(this.fd); }
+}
+
+/**
+ * Without a copy through the tool (DESIGN.md): a pipe made in the task by an injected pipe2,
+ * whose read end the tool takes with pidfd_getfd; an injected vmsplice(SPLICE_F_GIFT) puts up to
+ * a pipe-full of the task's pages in it by reference, and the tool splices them into the pages
+ * file. Readable mappings only.
+ */
+export class VmspliceMover implements PageMover {
+  private r = -1; private w = -1; private mine = -1; private pidfd = -1; private size = 0;
+  constructor(readonly inj: Injector) {
+    const s = inj.scratch;
+    inj.must('pipe2', s, 0o2000000 /* O_CLOEXEC */);
+    const fds = inj.read(s, 8);
+    this.r = fds.readInt32LE(0);
+    this.w = fds.readInt32LE(4);
+    const F_SETPIPE_SZ = 1031;
+    this.size = Number(inj.call('fcntl', this.w, F_SETPIPE_SZ, PIPE_MAX));
+    if (this.size <= 0) this.size = Number(inj.must('fcntl', this.w, 1032 /* F_GETPIPE_SZ */, 0));
+    this.pidfd = pidfdOpen(inj.tid);
+    this.mine = pidfdGetfd(this.pidfd, this.r);
+  }
+  move(runs: { a: bigint; l: bigint }[], out: number): void {
+    const max = Math.min(1024, Math.floor(this.inj.scratchSize / 16));
+    const pipeSize = BigInt(this.size);
+    let i = 0, done = 0n; // run i, bytes of it already moved
+    while (i < runs.length) {
+      const iov = Buffer.alloc(16 * max);
+      let n = 0, total = 0n;
+      for (let k = i, skip = done; k < runs.length && n < max && total < pipeSize; k++, skip = 0n) {
+        const l0 = runs[k].l - skip;
+        const l = l0 < pipeSize - total ? l0 : pipeSize - total;
+        iov.writeBigUInt64LE(runs[k].a + skip, 16 * n);
+        iov.writeBigUInt64LE(l, 16 * n + 8);
+        n++;
+        total += l;
+      }
+      this.inj.write(this.inj.scratch, iov.subarray(0, 16 * n));
+      const got = this.inj.must('vmsplice', this.w, this.inj.scratch, n, 8 /* SPLICE_F_GIFT */);
+      for (let moved = 0; moved < Number(got);) moved += splice(this.mine, null, out, null, Number(got) - moved, 1 /* SPLICE_F_MOVE */);
+      // advance over what went through
+      let left = got;
+      while (left > 0n) {
+        const rest = runs[i].l - done;
+        if (left >= rest) { left -= rest; i++; done = 0n; } else { done += left; left = 0n; }
+      }
+    }
+  }
+  close(): void {
+    if (this.mine >= 0) close(this.mine);
+    if (this.pidfd >= 0) close(this.pidfd);
+    for (const fd of [this.r, this.w]) if (fd >= 0) this.inj.call('close', fd);
+    this.mine = this.pidfd = this.r = this.w = -1;
+  }
+}
+
+const PIPE_MAX = 1 << 20;
+
+/** The pages worth dumping of every VMA, into pagemap entries, moved by `fast` where it can. */
+export function dumpMemory(pid: number, vmas: VmaRec[], pagesFd: number, stats: MemStats, fast?: PageMover): PagemapRec[] {
   const out: PagemapRec[] = [];
-  const mem = fs.openSync(`/proc/${pid}/mem`, 'r');
   const pm = new Pagemap(pid);
-  buffer ??= Buffer.allocUnsafe(CHUNK);
-  const buf = buffer;
+  const slow = new MemFileMover(pid);
   try {
+    let batch: { a: bigint; l: bigint }[] = [];
+    let batchFast = true;
+    const flush = (): void => {
+      if (batch.length) (batchFast && fast ? fast : slow).move(batch, pagesFd);
+      batch = [];
+    };
     for (const v of vmas) {
       stats.pagesScanned += (v.end - v.start) / BigInt(PAGE_SIZE);
       if (!v.dumpPages) continue;
       const flags = v.status & (VMA.VDSO) || v.fileBacked ? PE.PRESENT : PE.LAZY | PE.PRESENT;
+      const readable = (v.prot & 1) !== 0;
+      if (readable !== batchFast) { flush(); batchFast = readable; }
       const ranges: PageRegion[] = mergeRegions(pm.scan(v.start, v.end, privateDumpQuery(v.fileBacked)), undefined, undefined, true);
       for (const r of ranges) {
         const n = (r.end - r.start) / BigInt(PAGE_SIZE);
         const last = out[out.length - 1];
         if (last && last.flags === flags && last.vaddr + last.nr_pages * BigInt(PAGE_SIZE) === r.start) last.nr_pages += n;
         else out.push({ vaddr: r.start, nr_pages: n, flags });
-        for (let a = r.start; a < r.end;) {
-          const len = Number(r.end - a < BigInt(CHUNK) ? r.end - a : BigInt(CHUNK));
-          const got = fs.readSync(mem, buf, 0, len, Number(a));
-          if (got !== len) throw new Error(`task ${pid}: short read of memory at 0x${a.toString(16)} (${got} of ${len} bytes)`);
-          let off = 0;
-          while (off < len) off += fs.writeSync(pagesFd, buf, off, len - off);
-          a += BigInt(len);
-        }
+        batch.push({ a: r.start, l: r.end - r.start });
         stats.pagesWritten += n;
-        if (flags & PE.LAZY) stats.pagesLazy += 0n;
       }
     }
+    flush();
   } finally {
-    fs.closeSync(mem);
+    slow.close();
     pm.close();
   }
   return out;
