@@ -63,6 +63,8 @@ export interface TaskState {
   root: string;
   vmas: SmapsVma[];
   gadget: bigint;
+  /** the signal that stopped the task, when it was stopped (group stop) at dump time */
+  stopSig?: number;
 }
 
 const PR = { GET_PDEATHSIG: 2, GET_DUMPABLE: 3, GET_SECUREBITS: 27, GET_TID_ADDRESS: 40, GET_CHILD_SUBREAPER: 37, GET_THP_DISABLE: 42 };
@@ -166,7 +168,7 @@ function liveDir(pid: number, which: 'cwd' | 'root'): string {
 }
 
 /** Everything of one process that /proc shows from outside. */
-export function collectProcessOutside(pid: number): Omit<TaskState, 'threads' | 'sigactions' | 'itimers' | 'posixTimers' | 'brk' | 'childSubreaper' | 'dumpable' | 'thpDisabled' | 'sharedPending' | 'gadget'> {
+export function collectProcessOutside(pid: number): Omit<TaskState, 'stopSig' | 'threads' | 'sigactions' | 'itimers' | 'posixTimers' | 'brk' | 'childSubreaper' | 'dumpable' | 'thpDisabled' | 'sharedPending' | 'gadget'> {
   const stat = readStat(pid);
   const status = readStatus(pid);
   return {

@@ -3,8 +3,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { Tracee, TaskGoneError } from '../ptrace/tracee.js';
-import { PTRACE_O } from '../ptrace/consts.js';
+import { Tracee, TaskGoneError, waitStop } from '../ptrace/tracee.js';
+import { PTRACE_O, SIG } from '../ptrace/consts.js';
 import { Injector, findSyscallInsn } from '../ptrace/inject.js';
 import { listTids, collectTree, readFdinfo, listFds, readFdLink, readStat, type SmapsVma, type TaskNode } from '../proc/index.js';
 import { collectThread, collectProcessInside, collectProcessOutside, type TaskState } from './collect.js';
@@ -32,7 +32,7 @@ export interface DumpOptions {
   ghostLimit?: number;
 }
 
-interface Frozen { pid: number; ppid: number; tracees: Tracee[]; zombie?: { exitCode: number; comm: string; pgid: number; sid: number } }
+interface Frozen { pid: number; ppid: number; tracees: Tracee[]; stopSig?: number; zombie?: { exitCode: number; comm: string; pgid: number; sid: number } }
 
 /** Seize and stop every thread of every task of the tree, parents first, until no new task shows up. */
 function freeze(rootPid: number): Frozen[] {
@@ -78,6 +78,20 @@ function freeze(rootPid: number): Frozen[] {
           let s;
           try {
             s = t.stop();
+            if (s.kind === 'group-stop') {
+              // a stopped task (SIGSTOP and friends): a traced task in group stop re-enters it
+              // on every resume, so the stop is ended with SIGCONT (whose delivery is
+              // suppressed), the task is dumped as TASK_STOPPED and stopped again on release
+              if (!f.stopSig) f.stopSig = s.sig;
+              tryKill(f.pid, SIG.CONT);
+              t.interrupt();
+              t.cont(0);
+              for (;;) {
+                const n = waitStop(tid);
+                if (n.kind === 'interrupt') break;
+                t.cont(n.kind === 'signal' && n.sig !== SIG.CONT ? n.sig : 0);
+              }
+            }
           } catch (e) {
             // it was on its way out: a thread is simply gone, a task is a zombie now (or gone)
             if (!(e instanceof TaskGoneError)) throw e;
@@ -89,7 +103,6 @@ function freeze(rootPid: number): Frozen[] {
             continue;
           }
           f.tracees.push(t);
-          if (s.kind === 'group-stop') throw new NotSupportedError(`task ${tid}: stopped (group stop)`, 'resume it with SIGCONT before the dump');
         }
         f.tracees.sort((a, b) => (a.tid === f.pid ? -1 : b.tid === f.pid ? 1 : a.tid - b.tid));
       }
@@ -137,6 +150,7 @@ function markZombie(f: Frozen, rootPid: number): boolean {
 function release(frozen: Frozen[], kill: boolean): void {
   for (const f of frozen) {
     if (kill) tryKill(f.pid, 9);
+    else if (f.stopSig) tryKill(f.pid, f.stopSig);
     for (const t of f.tracees) {
       try { t.detach(0); } catch { /* gone */ }
     }
@@ -202,7 +216,10 @@ export function dump(opts: DumpOptions): void {
       inj.unmapScratch();
       inj.end();
       injectors = [];
-      tasks.push({ ...outside, ...inside, threads, sharedPending: f.tracees[0].peekSiginfo(true), gadget });
+      // the SIGCONT this tool sent to end a group stop is not the task's own
+      const ours = (si: Buffer): boolean => si.readInt32LE(0) === SIG.CONT && si.readInt32LE(16) === process.pid;
+      const sharedPending = f.tracees[0].peekSiginfo(true).filter((si) => !(f.stopSig && ours(si)));
+      tasks.push({ ...outside, ...inside, threads, sharedPending, gadget, stopSig: f.stopSig });
     }
 
     // files: per task the exe, mapped files, fds, cwd and root, ids in CRIU's order

@@ -112,7 +112,7 @@ export function buildCore(t: TaskState, th: ThreadState, isLeader: boolean, secc
   if (isLeader) {
     const itimer = (i: number): object => t.itimers[i];
     core.tc = {
-      task_state: 1 /* TASK_ALIVE */, exit_code: 0, personality: t.personality, flags: t.stat.flags,
+      task_state: t.stopSig ? 3 /* TASK_STOPPED */ : 1 /* TASK_ALIVE */, exit_code: 0, personality: t.personality, flags: t.stat.flags,
       blk_sigset: th.sigmask, comm: t.stat.comm,
       timers: { real: itimer(0), virt: itimer(1), prof: itimer(2), posix: t.posixTimers },
       rlimits: { rlimits: t.rlimits.map((r) => ({ cur: r.cur, max: r.max })) },
@@ -122,6 +122,7 @@ export function buildCore(t: TaskState, th: ThreadState, isLeader: boolean, secc
         sigaction: a.handler, flags: a.flags, restorer: a.restorer, mask: a.mask, compat_sigaction: false,
       }])),
       child_subreaper: t.childSubreaper,
+      ...(t.stopSig ? { stop_signo: t.stopSig } : {}),
     };
   }
   core.thread_core = threadCore(th, isLeader, seccompPos);

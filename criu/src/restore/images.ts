@@ -72,7 +72,7 @@ export function checkSupported(img: DumpImages): void {
   for (const t of img.tasks) {
     const tc = t.core.tc;
     if (t.zombie) continue;
-    if (tc && tc.task_state !== 1) throw new NotSupportedError(`task ${t.pid}: task state ${tc.task_state} (zombie/stopped/dead)`);
+    if (tc && tc.task_state !== 1 && tc.task_state !== 3) throw new NotSupportedError(`task ${t.pid}: task state ${tc.task_state} (zombie/stopped/dead)`);
     for (const core of [t.core, ...t.threads.map((x) => x.core)]) {
       const m = core.thread_core?.seccomp_mode;
       if (m && m !== 2) throw new NotSupportedError(`task ${t.pid}: seccomp mode ${m}`);

@@ -24,7 +24,7 @@ import { removeGhostFiles } from '../files/ghost.js';
 import { readImage, writeImage } from '../images/index.js';
 import { VMA, MAP, madvBits } from '../dump/vmas.js';
 import { PE } from '../dump/memory.js';
-import { errnoName, schedGetaffinity, schedSetaffinity, sched_getcpu, lseek, close, waitpid, decodeWait, __WALL } from '../sys/libc.js';
+import { tgkill, errnoName, schedGetaffinity, schedSetaffinity, sched_getcpu, lseek, close, waitpid, decodeWait, __WALL } from '../sys/libc.js';
 import { SYS, arch } from '../sys/arch.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
@@ -141,6 +141,8 @@ export function restore(opts: RestoreOptions): number {
     for (const task of [...tasks].reverse()) {
       schedSetaffinity(task.t.pid, savedAffinity);
       for (const th of task.threads.slice(1)) th.t.detach(0);
+      // a stopped task gets its stop signal while still traced: it stops before running anything
+      if (task.t.core.tc?.task_state === 3) tgkill(task.t.pid, task.t.pid, task.t.core.tc.stop_signo || SIG.STOP);
       task.p.t.detach(0);
     }
     close(transport);

@@ -136,6 +136,9 @@ export function decodeWait(st: number): WaitStatus {
 export function kill(pid: number, sig: number): void {
   check(f.kill(pid, sig) as number, 'kill', [pid, sig]);
 }
+export function tgkill(tgid: number, tid: number, sig: number): void {
+  syscall('tgkill', tgid, tid, sig);
+}
 export function tryKill(pid: number, sig: number): boolean {
   return (f.kill(pid, sig) as number) === 0;
 }
