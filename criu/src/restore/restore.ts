@@ -271,8 +271,30 @@ function setGroup(task: Task, tasks: Task[]): void {
   const parent = tasks.find((x) => x.t.pid === t.pstree.ppid);
   const inherited = parent ? parent.t.pstree.pgid : -1;
   if (t.pstree.pgid === t.pid || t.pstree.pgid === inherited || t.pstree.sid === t.pid) return;
-  if (!tasks.some((x) => x.t.pid === t.pstree.pgid)) throw new NotSupportedError(`task ${t.pid}: process group ${t.pstree.pgid} whose leader is not in the tree`);
-  p.inj.must('setpgid', 0, t.pstree.pgid);
+  const pgid = t.pstree.pgid;
+  if (tasks.some((x) => x.t.pid === pgid) || fs.existsSync(`/proc/${pgid}`)) {
+    p.inj.must('setpgid', 0, pgid);
+    return;
+  }
+  // the group's leader is gone: a helper on its PID makes the group, the task joins it, and
+  // the helper exits and is reaped by the task, as CRIU's helper tasks do
+  const helper = forkChild(p, pgid);
+  helper.inj.must('setpgid', 0, 0);
+  p.inj.must('setpgid', 0, pgid);
+  die({ p: helper, t: { pid: pgid, core: { tc: { exit_code: 0 } } } as unknown as TaskImages, threads: [], afterInstall: [] });
+  const r = p.inj.call('wait4', pgid, 0, 0x40000000 /* __WALL */, 0);
+  if (Number(r) !== pgid) throw new CriuError(`task ${t.pid}: cannot reap the helper of process group ${pgid}: ${r < 0n ? errnoName(Number(-r)) : r}`);
+  drainSigchld(p, t);
+}
+
+/** Take back the SIGCHLD that helpers' and zombies' deaths queued, unless it was pending at dump time. */
+function drainSigchld(p: Puppet, t: TaskImages): void {
+  const pending: M[] = t.core.tc?.signals_s?.signals ?? [];
+  if (pending.some((e) => (e.siginfo as Buffer).readInt32LE(0) === SIG.CHLD)) return;
+  const s = p.scratch;
+  const set = Buffer.alloc(8); set.writeBigUInt64LE(1n << BigInt(SIG.CHLD - 1));
+  p.inj.write(s, set); p.inj.write(s + 16n, Buffer.alloc(16));
+  while (p.inj.call('rt_sigtimedwait', s, 0, s + 16n, 8) > 0n);
 }
 
 /** An injected fork (clone3 with set_tid) in the parent puppet; the child starts stopped, traced. */
@@ -863,14 +885,7 @@ function restoreProcessState(p: Puppet, t: TaskImages): void {
       log.warn(`${who}: cannot set oom_score_adj ${tc.oom_score_adj}: ${(e as Error).message}`);
     }
   }
-  // the zombies' deaths queued SIGCHLD here: take it back unless it was pending at dump time
-  const pending: M[] = tc.signals_s?.signals ?? [];
-  if (!pending.some((e) => (e.siginfo as Buffer).readInt32LE(0) === SIG.CHLD)) {
-    const set = Buffer.alloc(8); set.writeBigUInt64LE(1n << BigInt(SIG.CHLD - 1));
-    const ts = Buffer.alloc(16);
-    inj.write(s, set); inj.write(s + 16n, ts);
-    while (inj.call('rt_sigtimedwait', s, 0, s + 16n, 8) > 0n);
-  }
+  drainSigchld(p, t);
   // shared pending signals: the task queues them to itself, so any si_code is allowed
   for (const e of tc.signals_s?.signals ?? []) {
     const info: Buffer = e.siginfo;
