@@ -59,3 +59,22 @@ test('-S makes the restored root a child of the caller', async () => {
   expect(fs.readFileSync(out, 'utf8').trim()).toBe('PASS');
   await new Promise((res) => sh.on('exit', res));
 });
+
+test('dump --leave-stopped leaves the tree stopped, and it runs on after SIGCONT', async () => {
+  const dir = tmpdir('leave-stopped');
+  fs.chmodSync(dir, 0o777);
+  const out = path.join(dir, 'tree.out');
+  const pid = await startFixtureProg('tree', out);
+  const d = criu(['dump', '-t', String(pid), '-D', path.join(dir, 'img'), '--leave-stopped']);
+  expect(d.code, d.stderr).toBe(0);
+  const kids = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ').map(Number);
+  for (const p of [pid, ...kids]) expect(fs.readFileSync(`/proc/${p}/status`, 'utf8'), `task ${p}`).toMatch(/State:\s+T \(stopped\)/);
+  for (const p of [pid, ...kids]) process.kill(p, 'SIGCONT');
+  process.kill(pid, 'SIGTERM');
+  expect((await waitFile(out)).trim()).toBe('PASS');
+});
+
+test('--timeout and --leave-stopped are checked like CRIU checks them', () => {
+  expect(criu(['dump', '-t', '1', '--timeout', 'soon']).stderr).toContain('--timeout takes whole seconds');
+  expect(criu(['dump', '-t', '1', '-R', '-s']).stderr).toContain('exclude each other');
+});

@@ -21,6 +21,8 @@ Dump/Restore options:
   -D|--images-dir DIR   directory for image files (default: .)
   -W|--work-dir DIR     directory for logs and pidfiles (default: the images dir)
   -R|--leave-running    leave the tree running after the dump
+  -s|--leave-stopped    leave the tree stopped (SIGSTOP) after the dump
+  --timeout N           give up freezing the tree after N seconds (default 10)
   -d|--restore-detached detach from the restored tree (do not wait for its root)
   -S|--restore-sibling  restore the root task as a sibling (child of the caller)
   --pidfile FILE        write the restored root's PID to FILE (relative to -W)
@@ -63,7 +65,13 @@ async function main(argv: string[]): Promise<number> {
       const t = one(p, 'tree');
       if (!t || !/^\d+$/.test(t)) throw new CriuError('dump needs -t PID', 'criu dump -t PID -D DIR');
       const { dump } = await import('../dump/dump.js');
-      dump({ pid: Number(t), imagesDir, leaveRunning: flag(p, 'leave-running'), leaveStopped: false });
+      const timeout = one(p, 'timeout');
+      if (timeout !== undefined && !/^\d+$/.test(timeout)) throw new CriuError(`--timeout takes whole seconds, not ${timeout}`);
+      if (flag(p, 'leave-running') && flag(p, 'leave-stopped')) throw new CriuError('--leave-running and --leave-stopped exclude each other');
+      dump({
+        pid: Number(t), imagesDir, leaveRunning: flag(p, 'leave-running'), leaveStopped: flag(p, 'leave-stopped'),
+        timeoutMs: timeout !== undefined ? Number(timeout) * 1000 : 10_000,
+      });
       return 0;
     }
     case 'restore': {

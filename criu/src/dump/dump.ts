@@ -29,17 +29,23 @@ export interface DumpOptions {
   imagesDir: string;
   leaveRunning: boolean;
   leaveStopped: boolean;
+  /** how long freezing the tree may take (--timeout) */
+  timeoutMs?: number;
   ghostLimit?: number;
 }
 
 interface Frozen { pid: number; ppid: number; tracees: Tracee[]; stopSig?: number; zombie?: { exitCode: number; comm: string; pgid: number; sid: number } }
 
 /** Seize and stop every thread of every task of the tree, parents first, until no new task shows up. */
-function freeze(rootPid: number): Frozen[] {
+function freeze(rootPid: number, timeoutMs: number): Frozen[] {
+  const deadline = Date.now() + timeoutMs;
   const frozen: Frozen[] = [];
   const byPid = new Map<number, Frozen>();
   try {
-    for (let round = 0; round < 16; round++) {
+    for (let round = 0; ; round++) {
+      if (Date.now() > deadline || round > 64) {
+        throw new CriuError(`task ${rootPid}: the tree did not hold still within ${timeoutMs / 1000} s (${frozen.length} tasks frozen so far)`, 'raise --timeout, or stop what keeps forking');
+      }
       const tree = walkTree(rootPid);
       const fresh = tree.all.filter((n: TaskNode) => !byPid.has(n.pid));
       const tidsOf = (pid: number): number[] => { try { return listTids(pid); } catch { return []; } };
@@ -177,7 +183,7 @@ export function dump(opts: DumpOptions): void {
   fs.mkdirSync(dir, { recursive: true });
   log.info(`Dumping processes (pid: ${opts.pid})`);
   faultPoint(1, 'freeze');
-  const frozen = freeze(opts.pid);
+  const frozen = freeze(opts.pid, opts.timeoutMs ?? 10_000);
   const tFrozen = process.hrtime.bigint();
   log.info(`Frozen ${frozen.length} task(s), ${frozen.reduce((n, f) => n + f.tracees.length, 0)} thread(s)`);
   let injectors: Injector[] = [];
@@ -367,7 +373,11 @@ export function dump(opts: DumpOptions): void {
     for (const name of written) fs.rmSync(path.join(dir, name), { force: true });
     throw e;
   }
-  if (opts.leaveRunning) {
+  if (opts.leaveStopped) {
+    for (const f of frozen) if (!f.zombie && !f.stopSig) f.stopSig = SIG.STOP;
+    release(frozen, false);
+    log.info('Dumping finished successfully (tree left stopped)');
+  } else if (opts.leaveRunning) {
     release(frozen, false);
     log.info('Dumping finished successfully (tree left running)');
   } else {
