@@ -23,6 +23,7 @@ import { tryKill, kcmp, KCMP, pidfdOpen, pidfdGetfd, close, SysError, E } from '
 import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
 import { faultPoint } from '../fault.js';
+import { progress } from '../progress.js';
 
 export interface DumpOptions {
   pid: number;
@@ -313,6 +314,7 @@ export function dump(opts: DumpOptions): void {
       }
     }
     memdumpUs = Number((process.hrtime.bigint() - tm) / 1000n);
+    progress.done();
     log.info(`Dumped ${memStats.pagesWritten} pages of ${memStats.pagesScanned} scanned (${memdumpUs} us)`);
 
     // images

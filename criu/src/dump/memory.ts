@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import { Pagemap, privateDumpQuery, mergeRegions, type PageRegion } from '../proc/pagemap.js';
 import { lseek, splice, close, pidfdOpen, pidfdGetfd } from '../sys/libc.js';
 import type { Injector } from '../ptrace/inject.js';
+import { progress } from '../progress.js';
 import type { VmaRec } from './vmas.js';
 import { VMA } from './vmas.js';
 
@@ -16,6 +17,7 @@ export interface PagemapRec { vaddr: bigint; nr_pages: bigint; flags: number }
 export interface MemStats { pagesScanned: bigint; pagesWritten: bigint; pagesLazy: bigint }
 
 const CHUNK = 4 << 20;
+let moved = 0;
 let buffer: Buffer | null = null;
 
 /** Moves runs of a task's memory, in order, to the end of a pages file. */
@@ -39,6 +41,8 @@ export class MemFileMover implements PageMover {
         let off = 0;
         while (off < len) off += fs.writeSync(out, buf, off, len - off);
         a += BigInt(len);
+        moved += len;
+        progress.show(`criu: ${(moved / 1048576).toFixed(0)} MiB of pages written`);
       }
     }
   }

@@ -29,6 +29,7 @@ import { SYS, arch } from '../sys/arch.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
 import { faultPoint } from '../fault.js';
+import { progress } from '../progress.js';
 
 type M = Record<string, any>;
 
@@ -126,7 +127,11 @@ export function restore(opts: RestoreOptions): number {
     const tForked = process.hrtime.bigint();
 
     // each task's own state, then process groups, then creds, then registers
-    for (const task of tasks) finishTask(task, img, files);
+    tasks.forEach((task, i) => {
+      progress.show(`criu: restoring task ${i + 1} of ${tasks.length} (${task.t.pid})`, true);
+      finishTask(task, img, files);
+    });
+    progress.done();
     for (const task of tasks) setGroup(task, tasks);
     for (const task of tasks) {
       for (const th of task.threads.slice(1)) restoreCreds(th, task.t.pid, task.p.scratch, task.t.mm);

@@ -1,0 +1,25 @@
+// A one-line progress report on a terminal (pages written, tasks restored); nothing when
+// stderr is not a TTY or when the log itself goes to stderr.
+import * as fs from 'node:fs';
+import { log } from './log.js';
+
+class Progress {
+  private last = 0;
+  private shown = false;
+  get enabled(): boolean { return process.stderr.isTTY === true && (log.toFile || log.level <= 2) && !process.env.CI; }
+  /** Redraw at most ten times a second, or always with force. */
+  show(text: string, force = false): void {
+    if (!this.enabled) return;
+    const now = Date.now();
+    if (!force && now - this.last < 100) return;
+    this.last = now;
+    this.shown = true;
+    fs.writeSync(2, `\r\x1b[K${text}`);
+  }
+  done(): void {
+    if (this.shown) fs.writeSync(2, '\r\x1b[K');
+    this.shown = false;
+  }
+}
+
+export const progress = new Progress();
