@@ -23,6 +23,7 @@ Dump/Restore options:
   -R|--leave-running    leave the tree running after the dump
   -s|--leave-stopped    leave the tree stopped (SIGSTOP) after the dump
   --timeout N           give up freezing the tree after N seconds (default 10)
+  --freeze-cgroup DIR   freeze this freezer cgroup (v1 or v2) while the tree is seized
   -d|--restore-detached detach from the restored tree (do not wait for its root)
   -S|--restore-sibling  restore the root task as a sibling (child of the caller)
   --pidfile FILE        write the restored root's PID to FILE (relative to -W)
@@ -70,7 +71,7 @@ async function main(argv: string[]): Promise<number> {
       if (flag(p, 'leave-running') && flag(p, 'leave-stopped')) throw new CriuError('--leave-running and --leave-stopped exclude each other');
       dump({
         pid: Number(t), imagesDir, leaveRunning: flag(p, 'leave-running'), leaveStopped: flag(p, 'leave-stopped'),
-        timeoutMs: timeout !== undefined ? Number(timeout) * 1000 : 10_000,
+        timeoutMs: timeout !== undefined ? Number(timeout) * 1000 : 10_000, freezeCgroup: one(p, 'freeze-cgroup'),
       });
       return 0;
     }

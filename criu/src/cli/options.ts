@@ -33,7 +33,7 @@ export const OPTIONS: OptSpec[] = [
   { long: 'ghost-limit', arg: true },
   { long: 'manage-cgroups', arg: false },
   { long: 'cgroup-root', arg: true },
-  { long: 'freeze-cgroup', arg: true },
+  { long: 'freeze-cgroup', arg: true, done: ['dump'] },
   { long: 'track-mem', arg: false },
   { long: 'prev-images-dir', arg: true },
   { long: 'page-server', arg: false },

@@ -32,6 +32,8 @@ export interface DumpOptions {
   leaveStopped: boolean;
   /** how long freezing the tree may take (--timeout) */
   timeoutMs?: number;
+  /** a freezer cgroup holding the tree (--freeze-cgroup): frozen first, so nothing moves while tasks are seized */
+  freezeCgroup?: string;
   ghostLimit?: number;
 }
 
@@ -131,6 +133,81 @@ function freeze(rootPid: number, timeoutMs: number): Frozen[] {
   }
 }
 
+/** A freezer cgroup, v1 (freezer.state) or v2 (cgroup.freeze). */
+class Freezer {
+  readonly v2: boolean;
+  constructor(readonly dir: string) {
+    this.v2 = fs.existsSync(path.join(dir, 'cgroup.freeze'));
+    if (!this.v2 && !fs.existsSync(path.join(dir, 'freezer.state'))) {
+      throw new CriuError(`--freeze-cgroup ${dir}: not a freezer cgroup (no freezer.state nor cgroup.freeze)`);
+    }
+  }
+  private frozen(): boolean {
+    if (this.v2) return /^frozen 1$/m.test(fs.readFileSync(path.join(this.dir, 'cgroup.events'), 'utf8'));
+    return fs.readFileSync(path.join(this.dir, 'freezer.state'), 'utf8').trim() === 'FROZEN';
+  }
+  freeze(deadline: number): void {
+    fs.writeFileSync(path.join(this.dir, this.v2 ? 'cgroup.freeze' : 'freezer.state'), this.v2 ? '1' : 'FROZEN');
+    while (!this.frozen()) {
+      if (Date.now() > deadline) { this.thaw(); throw new CriuError(`--freeze-cgroup ${this.dir}: did not freeze in time`, 'raise --timeout'); }
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+    }
+  }
+  thaw(): void {
+    fs.writeFileSync(path.join(this.dir, this.v2 ? 'cgroup.freeze' : 'freezer.state'), this.v2 ? '0' : 'THAWED');
+  }
+  pids(): Set<number> {
+    return new Set(fs.readFileSync(path.join(this.dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number));
+  }
+}
+
+/**
+ * --freeze-cgroup: freeze the cgroup, seize and interrupt every thread of the tree while nothing
+ * can fork or exit, thaw it, and collect the interrupt stops.
+ */
+function freezeWithCgroup(rootPid: number, dir: string, timeoutMs: number): Frozen[] {
+  const fz = new Freezer(dir);
+  const frozen: Frozen[] = [];
+  fz.freeze(Date.now() + timeoutMs);
+  try {
+    const inCg = fz.pids();
+    for (const node of walkTree(rootPid).all) {
+      if (!inCg.has(node.pid)) throw new CriuError(`task ${node.pid}: not in the freezer cgroup ${dir}`, 'the whole tree must be in the cgroup given to --freeze-cgroup');
+      const f: Frozen = { pid: node.pid, ppid: node.ppid, tracees: [] };
+      frozen.push(f);
+      if (markZombie(f, rootPid)) continue;
+      for (const tid of listTids(node.pid)) {
+        const t = Tracee.seize(tid, PTRACE_O.SUSPEND_SECCOMP);
+        t.interrupt();
+        f.tracees.push(t);
+      }
+    }
+  } catch (e) {
+    release(frozen, false);
+    fz.thaw();
+    throw e;
+  }
+  fz.thaw();
+  try {
+    for (const f of frozen) {
+      for (const t of f.tracees) {
+        for (;;) {
+          const s = waitStop(t.tid);
+          if (s.kind === 'interrupt') break;
+          if (s.kind === 'group-stop') throw new NotSupportedError(`task ${t.tid}: stopped (group stop) in a frozen cgroup`);
+          t.cont(s.kind === 'signal' ? s.sig : 0);
+        }
+      }
+      f.tracees.sort((a, b) => (a.tid === f.pid ? -1 : b.tid === f.pid ? 1 : a.tid - b.tid));
+    }
+  } catch (e) {
+    release(frozen, false);
+    throw e;
+  }
+  log.info(`Froze cgroup ${dir} and seized ${frozen.length} task(s)`);
+  return frozen;
+}
+
 /** The tree under rootPid; threads and tasks that end during the walk make it start over. */
 function walkTree(rootPid: number): ReturnType<typeof collectTree> {
   for (let i = 0; ; i++) {
@@ -184,7 +261,9 @@ export function dump(opts: DumpOptions): void {
   fs.mkdirSync(dir, { recursive: true });
   log.info(`Dumping processes (pid: ${opts.pid})`);
   faultPoint(1, 'freeze');
-  const frozen = freeze(opts.pid, opts.timeoutMs ?? 10_000);
+  const frozen = opts.freezeCgroup
+    ? freezeWithCgroup(opts.pid, opts.freezeCgroup, opts.timeoutMs ?? 10_000)
+    : freeze(opts.pid, opts.timeoutMs ?? 10_000);
   const tFrozen = process.hrtime.bigint();
   log.info(`Frozen ${frozen.length} task(s), ${frozen.reduce((n, f) => n + f.tracees.length, 0)} thread(s)`);
   let injectors: Injector[] = [];
