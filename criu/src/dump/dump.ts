@@ -115,9 +115,16 @@ function freeze(rootPid: number, timeoutMs: number): Frozen[] {
         }
         f.tracees.sort((a, b) => (a.tid === f.pid ? -1 : b.tid === f.pid ? 1 : a.tid - b.tid));
       }
-      // a task reaped by its parent before the parent was frozen is not part of the tree
+      // a task reaped by its parent before the parent was frozen is not part of the tree; nor a
+      // zombie its parent reaped before it was frozen (once the parent is frozen none can go)
       for (const f of [...frozen]) {
-        if (f.zombie || f.tracees.length) continue;
+        if (f.zombie) {
+          let st;
+          try { st = readStat(f.pid); } catch { st = null; }
+          if (st?.state !== 'Z') { frozen.splice(frozen.indexOf(f), 1); byPid.delete(f.pid); }
+          continue;
+        }
+        if (f.tracees.length) continue;
         if (f.pid === rootPid) throw new CriuError(`task ${rootPid}: gone before it could be seized`);
         frozen.splice(frozen.indexOf(f), 1);
         byPid.delete(f.pid);
