@@ -160,10 +160,10 @@ export function collectProcessInside(inj: Injector, scratch: bigint): Pick<TaskS
   return { sigactions, itimers, posixTimers, brk, childSubreaper, dumpable, thpDisabled };
 }
 
-/** cwd or root of a task; a removed directory is refused (CRIU re-creates it as a ghost). */
+/** cwd or root of a task, with " (deleted)" when it was removed (a ghost directory then). */
 function liveDir(pid: number, which: 'cwd' | 'root'): string {
   const p = fs.readlinkSync(`/proc/${pid}/${which}`);
-  if (p.endsWith(' (deleted)')) throw new NotSupportedError(`task ${pid}: ${which} ${p}`, 'removed directories are not dumped yet');
+  if (p.endsWith(' (deleted)') && which === 'root') throw new NotSupportedError(`task ${pid}: root ${p}`, 'a removed root directory is not dumped yet');
   return p;
 }
 

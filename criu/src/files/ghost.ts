@@ -14,7 +14,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FD_TYPES, type FileEntry, type FileTable } from './table.js';
-import type { FileKind, DumpFdCtx, RestoreFdCtx } from './kind.js';
+import type { FileKind, DumpFdCtx, RestoreFdCtx, ExtraImages } from './kind.js';
 import { dumpReg, openReg, regKind, O, type RegFileEntry } from './reg.js';
 import { lseek, SysError, E } from '../sys/libc.js';
 import { CriuError, NotSupportedError } from '../errors.js';
@@ -265,3 +265,52 @@ export const ghostKind: FileKind = {
   dump: dumpGhost,
   open: openGhost,
 };
+
+// ---------------------------------------------------------------- removed directories
+
+/**
+ * A removed directory still held as a task's cwd or root: saved as CRIU does, a reg_file_entry
+ * of its old path remapped to a ghost_file_entry of directory mode (no contents).
+ */
+export function dumpGhostDir(files: FileTable, extra: ExtraImages, id: number, path: string, st: fs.BigIntStats): void {
+  let s = dumpState.get(files);
+  if (!s) { s = { next: 1, byInode: new Map() }; dumpState.set(files, s); }
+  const key = `${st.dev}:${st.ino}`;
+  let gid = s.byInode.get(key);
+  if (gid === undefined) {
+    gid = s.next++;
+    s.byInode.set(key, gid);
+    const us = (ns: bigint): { tv_sec: bigint; tv_usec: bigint } => ({ tv_sec: ns / 1_000_000_000n, tv_usec: (ns % 1_000_000_000n) / 1000n });
+    const gfe: GhostFileEntry = {
+      uid: Number(st.uid), gid: Number(st.gid), mode: Number(st.mode), dev: kernelDev(st.dev), ino: st.ino,
+      atim: us(st.atimeNs), mtim: us(st.mtimeNs),
+    };
+    extra.add(ghostImage(gid), gfe, Buffer.alloc(0));
+  }
+  const rpe: RemapFilePathEntry = { orig_id: id, remap_id: gid, remap_type: RemapType.GHOST };
+  extra.add(REMAP_FPATH, rpe);
+  void path;
+}
+
+/**
+ * A ghost directory of the image, made again at its old path for a task to chdir into; the
+ * returned cleanup removes it once every task is in. null when the entry is no ghost.
+ */
+export function makeGhostDir(ctx: RestoreFdCtx, id: number, path: string): (() => void) | null {
+  const remap = remapOf(ctx, id);
+  if (!remap || remap.type !== RemapType.GHOST) return null;
+  const key = `ghostdir:${remap.remapId}`;
+  if (ctx.state.has(key)) return () => undefined;
+  const gfe = (ctx.image(ghostImage(remap.remapId)) ?? [])[0]?.msg as GhostFileEntry | undefined;
+  if (!gfe) throw new CriuError(`${ctx.who}: ${ghostImage(remap.remapId)} is missing`);
+  if ((Number(gfe.mode) & 0o170000) !== 0o040000) throw new NotSupportedError(`${ctx.who}: ${path}: a removed cwd or root that is no directory`);
+  try {
+    fs.mkdirSync(path, { mode: Number(gfe.mode) & 0o7777 });
+  } catch (e) {
+    throw new CriuError(`${ctx.who}: cannot make the removed directory ${path} again: ${(e as Error).message}`,
+      (e as NodeJS.ErrnoException).code === 'EEXIST' ? 'another directory now has that name' : 'its parent directory must exist');
+  }
+  fs.chownSync(path, Number(gfe.uid), Number(gfe.gid));
+  ctx.state.set(key, true);
+  return () => { try { fs.rmdirSync(path); } catch { /* gone already */ } };
+}

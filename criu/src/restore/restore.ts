@@ -20,7 +20,7 @@ import type { FileEntry } from '../files/table.js';
 import type { FileKind, RestoreFdCtx } from '../files/kind.js';
 import { kindOfType } from '../files/registry.js';
 import { openMemfdForMap, closeMemfds } from '../files/memfd.js';
-import { removeGhostFiles } from '../files/ghost.js';
+import { removeGhostFiles, makeGhostDir } from '../files/ghost.js';
 import { readImage, writeImage } from '../images/index.js';
 import { VMA, MAP, madvBits } from '../dump/vmas.js';
 import { PE } from '../dump/memory.js';
@@ -206,7 +206,10 @@ class FileCtx implements RestoreFdCtx {
     }
     return { fd, kind, e };
   }
+  /** what to undo once every task is restored (removed directories made again for a chdir) */
+  readonly cleanups: (() => void)[] = [];
   close(): void {
+    for (const c of this.cleanups.splice(0)) c();
     removeGhostFiles(this);
     closeMemfds(this);
     for (const fd of this.opened.values()) { try { close(fd); } catch { /* closed */ } }
@@ -499,6 +502,9 @@ function finishTask(task: Task, img: DumpImages, files: FileCtx): void {
   const rootDir = img.files.get(fsImg.root_id)?.reg?.name;
   if (rootDir && rootDir !== '/') throw new NotSupportedError(`${who}: root directory ${rootDir}`);
   if (cwd) {
+    files.who = who;
+    const cleanup = makeGhostDir(files, fsImg.cwd_id, cwd);
+    if (cleanup) files.cleanups.push(cleanup);
     const r = inj.call('chdir', inj.str(cwd));
     if (r < 0n) throw new CriuError(`${who}: cannot chdir to ${cwd}: ${errnoName(Number(-r))}`, 'the directory must exist as at dump time');
   }
