@@ -111,7 +111,9 @@ export function restore(opts: RestoreOptions): number {
       setSession(task);
       buildMemory(task.p, task.t, img, files);
       for (const child of img.tasks.filter((x) => x.pstree.ppid === task.t.pid)) {
-        const cp = forkChild(task.p, child.pid);
+        // a child sharing its parent's fd table (CLONE_FILES) is made sharing it again
+        const sharesFiles = !child.zombie && child.ids.files_id !== undefined && child.ids.files_id === task.t.ids.files_id;
+        const cp = forkChild(task.p, child.pid, sharesFiles ? CLONE_FILES : 0n);
         log.debug(`task ${child.pid}: forked from ${task.t.pid}`);
         const ct: Task = { p: cp, t: child, threads: [], afterInstall: [] };
         if (child.zombie) {
@@ -138,7 +140,7 @@ export function restore(opts: RestoreOptions): number {
       restoreCreds(task.threads[0], task.t.pid, task.p.scratch, task.t.mm);
     }
     faultPoint(109, 'registers');
-    for (const task of tasks) finalRegisters(task);
+    for (const task of tasks) finalRegisters(task, files);
 
     faultPoint(110, 'release');
     if (opts.pidfile) fs.writeFileSync(opts.pidfile, `${pid}\n`);
@@ -206,6 +208,9 @@ class FileCtx implements RestoreFdCtx {
     }
     return { fd, kind, e };
   }
+  /** fd tables (files_id) already filled, and those whose transport fd is closed */
+  readonly tables = new Set<number>();
+  readonly transportClosed = new Set<number>();
   /** what to undo once every task is restored (removed directories made again for a chdir) */
   readonly cleanups: (() => void)[] = [];
   close(): void {
@@ -306,9 +311,12 @@ function drainSigchld(p: Puppet, t: TaskImages): void {
 }
 
 /** An injected fork (clone3 with set_tid) in the parent puppet; the child starts stopped, traced. */
-function forkChild(parent: Puppet, pid: number): Puppet {
+const CLONE_FILES = 0x400n;
+
+function forkChild(parent: Puppet, pid: number, flags = 0n): Puppet {
   const inj = parent.inj, s = parent.scratch;
   const args = Buffer.alloc(96);
+  args.writeBigUInt64LE(flags, 0);
   args.writeBigUInt64LE(17n, 32); // exit_signal SIGCHLD
   args.writeBigUInt64LE(s + 88n, 64); // set_tid
   args.writeBigUInt64LE(1n, 72);
@@ -484,13 +492,16 @@ function finishTask(task: Task, img: DumpImages, files: FileCtx): void {
   setMm(p, t, img);
 
   faultPoint(107, 'files');
+  // the fd table: installed by the first task that has it, shared (CLONE_FILES) by the others
+  const tableDone = files.tables.has(t.ids.files_id);
+  files.tables.add(t.ids.files_id);
   // a forked task holds its parent's fds (the transport excepted): it starts from none
-  if (t.pstree.ppid) {
+  if (t.pstree.ppid && !tableDone) {
     if (p.transportFd > 0) inj.must('close_range', 0, p.transportFd - 1, 0);
     inj.must('close_range', p.transportFd + 1, 0xffffffff, 0);
   }
   const after: { kind: FileKind; e: FileEntry; fd: number }[] = [];
-  for (const fi of t.fdinfo) {
+  for (const fi of tableDone ? [] : t.fdinfo) {
     const { fd, kind, e } = files.open(fi.id, `${who}: fd ${fi.fd}`);
     p.installFd(fd, fi.fd, (fi.flags & 1) !== 0);
     log.debug(`${who}: fd ${fi.fd} <- ${kind.name} file id ${fi.id}`);
@@ -588,11 +599,13 @@ function restorePosixTimers(p: Puppet, t: TaskImages): void {
 }
 
 /** Last: drop the transport, the gadget (by single-step), register rseq, set masks and registers. */
-function finalRegisters(task: Task): void {
+function finalRegisters(task: Task, files: FileCtx): void {
   const { p, t, threads } = task;
   const inj = p.inj;
   const who = `task ${t.pid}`;
-  inj.must('close', p.transportFd);
+  // the transport goes once per fd table (tasks sharing one by CLONE_FILES close it once)
+  if (!files.transportClosed.has(t.ids.files_id)) inj.must('close', p.transportFd);
+  files.transportClosed.add(t.ids.files_id);
   inj.must('munmap', p.gadgetArea, GADGET_PAGES * PAGE);
   const vdsoSyscall = findSyscallInsn(p.pid);
   for (const th of threads) {
