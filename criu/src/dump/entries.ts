@@ -39,10 +39,6 @@ export function buildInventory(ns: NsIds, runId: string): object {
   };
 }
 
-export function buildPstree(t: TaskState): object {
-  return { pid: t.pid, ppid: 0, pgid: t.stat.pgrp, sid: t.stat.session, threads: t.threads.map((x) => x.tid) };
-}
-
 const caps = (v: bigint): number[] => [Number(v & 0xffffffffn), Number(v >> 32n)];
 
 function creds(th: ThreadState): object {

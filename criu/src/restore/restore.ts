@@ -1013,5 +1013,4 @@ function setRegisters(t: Tracee, core: M): void {
   }
   regs.set('orig_ax', -1n);
   t.setRegs(regs);
-  void SYS;
 }
