@@ -15,10 +15,11 @@ import { inotifyKind } from './inotify.js';
 import { memfdKind } from './memfd.js';
 import { fifoKind } from './fifo.js';
 import { ghostKind } from './ghost.js';
+import { unixKind } from './unix.js';
 
 export const FILE_KINDS: FileKind[] = [
   eventfdKind, epollKind, signalfdKind, timerfdKind, inotifyKind, memfdKind, fifoKind, ghostKind,
-  regKind, pipeKind,
+  regKind, pipeKind, unixKind,
 ];
 
 export function kindFor(link: FdLink, info: Fdinfo, at?: { pid: number; fd: number }): FileKind | undefined {

@@ -63,6 +63,12 @@ const f = {
   open: libc.func('int open(const char *path, int flags, int mode)'),
   fcntl: libc.func('int fcntl(int fd, int cmd, long arg)'),
   lseek: libc.func('long lseek(int fd, long off, int whence)'),
+  socket: libc.func('int socket(int domain, int type, int proto)'),
+  getsockopt: libc.func('int getsockopt(int fd, int level, int name, _Inout_ void *val, _Inout_ uint32_t *len)'),
+  setsockopt: libc.func('int setsockopt(int fd, int level, int name, void *val, uint32_t len)'),
+  send: libc.func('long send(int fd, void *buf, unsigned long len, int flags)'),
+  recv: libc.func('long recv(int fd, void *buf, unsigned long len, int flags)'),
+  shutdown: libc.func('int shutdown(int fd, int how)'),
 };
 
 function fail(call: string, args: unknown[]): never {
@@ -166,6 +172,32 @@ export function fcntl(fd: number, cmd: number, arg: number): number {
 }
 export function lseek(fd: number, off: number | bigint, whence = 0): bigint {
   return big(check(f.lseek(fd, off as never, whence) as number, 'lseek', [fd, off, whence]));
+}
+export function socket(domain: number, type: number, proto = 0): number {
+  return check(f.socket(domain, type, proto) as number, 'socket', [domain, type, proto]);
+}
+/** getsockopt into a buffer; returns the length the kernel filled. */
+export function getsockopt(fd: number, level: number, name: number, val: Buffer): number {
+  const len = new Uint32Array([val.length]);
+  check(f.getsockopt(fd, level, name, val, len) as number, 'getsockopt', [fd, level, name]);
+  return len[0];
+}
+export function getsockoptInt(fd: number, level: number, name: number): number {
+  const b = Buffer.alloc(4);
+  getsockopt(fd, level, name, b);
+  return b.readInt32LE(0);
+}
+export function setsockopt(fd: number, level: number, name: number, val: Buffer): void {
+  check(f.setsockopt(fd, level, name, val, val.length) as number, 'setsockopt', [fd, level, name]);
+}
+export function send(fd: number, buf: Buffer, flags = 0): number {
+  return Number(check(f.send(fd, buf, buf.length, flags) as number, 'send', [fd, buf.length, flags]));
+}
+export function recv(fd: number, buf: Buffer, flags = 0): number {
+  return Number(check(f.recv(fd, buf, buf.length, flags) as number, 'recv', [fd, buf.length, flags]));
+}
+export function shutdown(fd: number, how: number): void {
+  check(f.shutdown(fd, how) as number, 'shutdown', [fd, how]);
 }
 export function pipe2(flags = 0): [number, number] {
   const fds = new Int32Array(2);
