@@ -4,7 +4,10 @@
 import { test, expect } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { criu, fixtures, tmpdir, waitGone, startFixtureProg, repo } from './lib.js';
+import { spawnSync } from 'node:child_process';
+import { criu, crit, critBin, fixtures, tmpdir, waitGone, startFixtureProg, repo } from './lib.js';
+
+const critRaw = (args: string[], input: string) => spawnSync(process.execPath, [critBin, ...args], { input, maxBuffer: 1 << 28 });
 
 type Msg = Record<string, unknown>;
 const { readImage } = await import(path.join(repo, 'dist', 'criu', 'src', 'images', 'index.js')) as {
@@ -53,6 +56,16 @@ for (const [mode, arg] of [['mem', '8'], ['threads', '4'], ['tree', undefined]] 
     const rename = (f: string) => f.replace(/\d+/g, (n) => map.get(n) ?? n);
     const images = (dirName: string) => fs.readdirSync(dirName).filter((f) => (f.endsWith('.img') || f.startsWith('stats-')));
     expect(images(ours).sort()).toEqual(images(theirs).map(rename).sort());
+
+    // crit reads every file we wrote, and its JSON encodes back to the very same bytes
+    for (const f of images(ours)) {
+      if (f.startsWith('pages-')) continue;
+      const dec = crit(['decode', '-i', path.join(ours, f)]);
+      expect(dec.code, `crit decode ${f}: ${dec.stderr}`).toBe(0);
+      const enc = critRaw(['encode'], dec.stdout);
+      expect(enc.status, `crit encode ${f}: ${enc.stderr}`).toBe(0);
+      expect(enc.stdout.equals(fs.readFileSync(path.join(ours, f))), `crit encode of ${f} gives the same bytes`).toBe(true);
+    }
 
     for (const f of images(theirs)) {
       if (f.startsWith('pages-')) continue;

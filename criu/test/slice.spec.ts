@@ -206,6 +206,30 @@ test.describe('bad images give a one-line error and leave no process behind', ()
   }
 });
 
+test('a file gone at restore time is a one-line error naming task, fd and path, and nothing is left', async () => {
+  const dir = tmpdir('gonefile');
+  fs.chmodSync(dir, 0o777);
+  // a private copy of the fixture's layout: the program opens data/file.dat from its cwd
+  fs.mkdirSync(path.join(dir, 'data'));
+  const data = path.join(dir, 'data', 'file.dat');
+  fs.copyFileSync(path.join(fixtures, 'src', 'file.dat'), data);
+  const prog = path.join(stageFixtureProg(), 'bin', 'fixture-prog');
+  const out = path.join(dir, 'tree.out');
+  execFileSync(prog, ['tree', out], { cwd: dir, stdio: 'ignore' });
+  const pid = Number((await waitFile(`${out}.pid`)).trim());
+  const kids = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ').map(Number);
+  const d = criu(['dump', '-t', String(pid), '-D', path.join(dir, 'img')]);
+  expect(d.code, d.stderr).toBe(0);
+  for (const p of [pid, ...kids]) await waitGone(p);
+  fs.rmSync(data);
+  const r = criu(['restore', '-D', path.join(dir, 'img'), '-d']);
+  expect(r.code).toBe(1);
+  expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  expect(r.stderr).toMatch(new RegExp(`task ${pid}: fd 9: cannot open ${data}`));
+  await new Promise((res) => setTimeout(res, 200));
+  for (const p of [pid, ...kids]) expect(alive(p), `task ${p}`).toBe(false);
+});
+
 test('a PID taken at restore time is a clear error', async () => {
   const dir = tmpdir('taken');
   fs.chmodSync(dir, 0o777);

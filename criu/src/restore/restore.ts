@@ -89,6 +89,7 @@ export function restore(opts: RestoreOptions): number {
   const launcher = new Launcher();
   const savedAffinity = schedGetaffinity(0);
   const tasks: Task[] = [];
+  const zombies: Task[] = [];
   const files = new FileCtx(img);
   try {
     // one CPU for tracer and puppets: every injection is then a local wake-up (DESIGN rule 12)
@@ -119,6 +120,7 @@ export function restore(opts: RestoreOptions): number {
         if (child.zombie) {
           setSession(ct);
           die(ct);
+          zombies.push(ct);
           continue;
         }
         tasks.push(ct);
@@ -163,7 +165,13 @@ export function restore(opts: RestoreOptions): number {
     if (!opts.detached && !launcher.external) return waitRootHere(pid);
     return 0;
   } catch (e) {
-    for (const task of [...tasks].reverse()) task.p.kill();
+    // children first; each is reaped by its parent puppet right away, so that no zombie waits
+    // for PID 1 (which reaps orphans lazily) once the parents are gone too
+    for (const task of [...tasks, ...zombies].reverse()) {
+      if (!zombies.includes(task)) task.p.kill();
+      const parent = tasks.find((x) => x.t.pid === task.t.pstree.ppid);
+      if (parent) { try { parent.p.inj.call('wait4', task.t.pid, 0, 0x40000000 /* __WALL */, 0); } catch { /* parent gone */ } }
+    }
     throw e;
   } finally {
     files.close();
