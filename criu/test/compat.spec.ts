@@ -86,3 +86,22 @@ for (const [mode, arg] of [['mem', '8'], ['threads', '4'], ['tree', undefined]] 
     }
   });
 }
+
+test('a task asleep in a syscall is saved as CRIU saves it: ready to re-run the call', async () => {
+  const dir = tmpdir('restart');
+  fs.chmodSync(dir, 0o777);
+  const pid = await startFixtureProg('tree', path.join(dir, 'tree.out'));
+  const kids = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ').map(Number);
+  // the children block in read(2) on a pipe
+  for (const k of kids) expect(fs.readFileSync(`/proc/${k}/syscall`, 'utf8').split(' ')[0]).toBe('0');
+  const d = criu(['dump', '-t', String(pid), '-D', path.join(dir, 'img')]);
+  expect(d.code, d.stderr).toBe(0);
+  for (const k of kids) {
+    const core = readImage(path.join(dir, 'img', `core-${k}.img`)).entries[0].msg as { thread_info: { gpregs: Record<string, bigint> } };
+    const g = core.thread_info.gpregs;
+    // not -ERESTARTSYS in ax: the number of read(2) itself, so a plain resume re-runs it
+    expect(g.orig_ax).toBe(0n);
+    expect(g.ax).toBe(0n);
+  }
+  for (const p of [pid, ...kids]) await waitGone(p);
+});
