@@ -489,7 +489,7 @@ function dumpFds(pid: number, files: FileTable, extra: ExtraImages, ghostLimit: 
       const cloexec = (info.flags & 0o2000000) !== 0 ? 1 : 0;
       const kind = kindFor(link, info, { pid, fd });
       if (!kind) throw new NotSupportedError(`task ${pid}: fd ${fd} (${link.raw})`);
-      let id = files.sameAs(pid, fd);
+      let id = files.sameAs(pid, fd, info.ino);
       if (id === undefined) {
         id = files.allocId();
         const ctx: DumpFdCtx = {
@@ -502,7 +502,7 @@ function dumpFds(pid: number, files: FileTable, extra: ExtraImages, ghostLimit: 
           },
         };
         files.add(kind.dump(ctx, id));
-        files.noteFd(pid, fd, id);
+        files.noteFd(pid, fd, info.ino, id);
         log.debug(`task ${pid}: fd ${fd} (${link.raw}) -> ${kind.name} file id ${id}`);
       }
       out.push({ id, flags: cloexec, type: kind.type, fd });

@@ -15,7 +15,7 @@ export type FileEntry = { type: number; id: number; [kind: string]: unknown };
 export class FileTable {
   readonly entries: FileEntry[] = [];
   private byPath = new Map<string, number>();
-  private byFd: { pid: number; fd: number; id: number }[] = [];
+  private byFd = new Map<number, { pid: number; fd: number; id: number }[]>();
   private nextId = 1;
   /** objects whose extra data is already dumped (a pipe's buffer once per pipe, …) */
   readonly seen = new Set<string>();
@@ -33,16 +33,24 @@ export class FileTable {
     return id;
   }
 
-  /** The id of a file description already seen in an fd of this or another task. */
-  sameAs(pid: number, fd: number): number | undefined {
-    for (const k of this.byFd) {
+  /**
+   * The id of a file description already seen in an fd of this or another task. Only fds on the
+   * same inode can share a description, so kcmp runs within that group alone (a task with
+   * thousands of fds would otherwise cost a kcmp per pair).
+   */
+  sameAs(pid: number, fd: number, ino: number): number | undefined {
+    for (const k of this.byFd.get(ino) ?? []) {
       try {
         if (kcmp(pid, k.pid, KCMP.FILE, fd, k.fd) === 0) return k.id;
       } catch { /* the other task or fd is gone: not the same */ }
     }
     return undefined;
   }
-  noteFd(pid: number, fd: number, id: number): void { this.byFd.push({ pid, fd, id }); }
+  noteFd(pid: number, fd: number, ino: number, id: number): void {
+    let g = this.byFd.get(ino);
+    if (!g) { g = []; this.byFd.set(ino, g); }
+    g.push({ pid, fd, id });
+  }
 }
 
 export function fstatPath(path: string): fs.Stats | null {
