@@ -12,8 +12,9 @@ export const LOP = { SPAWN: 1, WAIT_ROOT: 2 } as const;
 export const LF = { SIBLING: 1 } as const;
 const REQ_SIZE = 160;
 
-/** A msghdr with one data byte (or `data`) and, when fd >= 0, one SCM_RIGHTS fd. */
-export function fdMessage(data: Buffer, fd: number): { msg: Buffer; keep: Buffer[] } {
+/** A msghdr with `data` and, when any are given, the fds as one SCM_RIGHTS message. */
+export function fdMessage(data: Buffer, fds: number | number[]): { msg: Buffer; keep: Buffer[] } {
+  const list = (Array.isArray(fds) ? fds : [fds]).filter((fd) => fd >= 0);
   const iov = Buffer.alloc(16);
   iov.writeBigUInt64LE(addrOf(data), 0);
   iov.writeBigUInt64LE(BigInt(data.length), 8);
@@ -21,14 +22,15 @@ export function fdMessage(data: Buffer, fd: number): { msg: Buffer; keep: Buffer
   msg.writeBigUInt64LE(addrOf(iov), 16);
   msg.writeBigUInt64LE(1n, 24);
   const keep = [data, iov];
-  if (fd >= 0) {
-    const ctl = Buffer.alloc(24);
-    ctl.writeBigUInt64LE(20n, 0); // CMSG_LEN(sizeof(int))
+  if (list.length) {
+    const len = 16 + 4 * list.length; // CMSG_LEN
+    const ctl = Buffer.alloc((len + 7) & ~7); // CMSG_SPACE
+    ctl.writeBigUInt64LE(BigInt(len), 0);
     ctl.writeInt32LE(SOL_SOCKET, 8);
     ctl.writeInt32LE(SCM_RIGHTS, 12);
-    ctl.writeInt32LE(fd, 16);
+    list.forEach((fd, i) => ctl.writeInt32LE(fd, 16 + 4 * i));
     msg.writeBigUInt64LE(addrOf(ctl), 32);
-    msg.writeBigUInt64LE(24n, 40);
+    msg.writeBigUInt64LE(BigInt(ctl.length), 40);
     keep.push(ctl);
   }
   return { msg, keep };

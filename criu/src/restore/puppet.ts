@@ -10,6 +10,8 @@ import { CriuError } from '../errors.js';
 
 export const PAGE = 4096n;
 export const GADGET_PAGES = 5n; // one code page, four scratch pages
+/** fds passed in one message (SCM_MAX_FD is 253) */
+export const MAX_FDS_AT_ONCE = 200;
 
 export class Puppet {
   readonly t: Tracee;
@@ -67,22 +69,33 @@ export class Puppet {
 
   /** Pass one of our fds into the puppet; returns its fd number there (not yet at its place). */
   receiveFd(ourFd: number): number {
-    const { msg, keep } = fdMessage(Buffer.from('F'), ourFd);
+    return this.receiveFds([ourFd])[0];
+  }
+
+  /**
+   * Pass up to MAX_FDS_AT_ONCE of our fds in one SCM_RIGHTS message and one injected recvmsg;
+   * the kernel gives them the lowest free numbers, in order. Returns their numbers in the task.
+   */
+  receiveFds(ourFds: number[]): number[] {
+    if (ourFds.length > MAX_FDS_AT_ONCE) throw new Error(`at most ${MAX_FDS_AT_ONCE} fds at once`);
+    const { msg, keep } = fdMessage(Buffer.from('F'), ourFds);
     sendmsg(this.transport, msg);
     void keep;
-    // msghdr + iovec + 1-byte buffer + control in the scratch area
+    // msghdr at scratch, iovec at +64, the data byte at +128, control from +192
     const s = this.scratch;
-    const m = Buffer.alloc(56), iov = Buffer.alloc(16);
-    iov.writeBigUInt64LE(s + 128n, 0); iov.writeBigUInt64LE(1n, 8);
-    m.writeBigUInt64LE(s + 64n, 16); m.writeBigUInt64LE(1n, 24);
-    m.writeBigUInt64LE(s + 192n, 32); m.writeBigUInt64LE(24n, 40);
-    this.inj.write(s, m);
-    this.inj.write(s + 64n, iov);
-    this.inj.write(s + 192n, Buffer.alloc(24));
+    const ctlLen = (16 + 4 * ourFds.length + 7) & ~7;
+    const hdr = Buffer.alloc(192);
+    hdr.writeBigUInt64LE(s + 64n, 16); hdr.writeBigUInt64LE(1n, 24);
+    hdr.writeBigUInt64LE(s + 192n, 32); hdr.writeBigUInt64LE(BigInt(ctlLen), 40);
+    hdr.writeBigUInt64LE(s + 128n, 64); hdr.writeBigUInt64LE(1n, 72);
+    this.inj.write(s, hdr);
     this.inj.must('recvmsg', this.transportFd, s, 0);
-    const ctl = this.inj.read(s + 192n, 24);
-    if (ctl.readInt32LE(8) !== 1 || ctl.readInt32LE(12) !== 1) throw new CriuError(`task ${this.pid}: no fd arrived over the transport`);
-    return ctl.readInt32LE(16);
+    const ctl = this.inj.read(s + 192n, ctlLen);
+    const n = (Number(ctl.readBigUInt64LE(0)) - 16) / 4;
+    if (ctl.readInt32LE(8) !== 1 || ctl.readInt32LE(12) !== 1 || n !== ourFds.length) {
+      throw new CriuError(`task ${this.pid}: ${ourFds.length} fd(s) sent over the transport, ${Math.max(0, n)} arrived`);
+    }
+    return Array.from({ length: n }, (_, i) => ctl.readInt32LE(16 + 4 * i));
   }
 
   /** Put one of our fds into the puppet at fd number `target`. */

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Launcher } from './launcher.js';
-import { Puppet, PAGE, GADGET_PAGES } from './puppet.js';
+import { Puppet, PAGE, GADGET_PAGES, MAX_FDS_AT_ONCE } from './puppet.js';
 import { loadImages, checkSupported, type DumpImages, type TaskImages } from './images.js';
 import { readMaps, readSmaps, type SmapsVma } from '../proc/index.js';
 import { Pagemap, privateDumpQuery, mergeRegions } from '../proc/pagemap.js';
@@ -216,12 +216,19 @@ class FileCtx implements RestoreFdCtx {
     }
     return { fd, kind, e };
   }
+  private standInFd = -1;
+  /** an fd of ours to fill gaps between fd numbers while fds are passed in batches */
+  standIn(): number {
+    if (this.standInFd < 0) this.standInFd = fs.openSync('/dev/null', 'r');
+    return this.standInFd;
+  }
   /** fd tables (files_id) already filled, and those whose transport fd is closed */
   readonly tables = new Set<number>();
   readonly transportClosed = new Set<number>();
   /** what to undo once every task is restored (removed directories made again for a chdir) */
   readonly cleanups: (() => void)[] = [];
   close(): void {
+    if (this.standInFd >= 0) { fs.closeSync(this.standInFd); this.standInFd = -1; }
     for (const c of this.cleanups.splice(0)) c();
     removeGhostFiles(this);
     closeMemfds(this);
@@ -509,12 +516,52 @@ function finishTask(task: Task, img: DumpImages, files: FileCtx): void {
     inj.must('close_range', p.transportFd + 1, 0xffffffff, 0);
   }
   const after: { kind: FileKind; e: FileEntry; fd: number }[] = [];
-  for (const fi of tableDone ? [] : t.fdinfo) {
-    const { fd, kind, e } = files.open(fi.id, `${who}: fd ${fi.fd}`);
-    p.installFd(fd, fi.fd, (fi.flags & 1) !== 0);
-    log.debug(`${who}: fd ${fi.fd} <- ${kind.name} file id ${fi.id}`);
-    if (kind.afterInstall) after.push({ kind, e, fd: fi.fd });
+  // fds go in by batches: the kernel gives received fds the lowest free numbers in order, so a
+  // run of wanted fd numbers lands in place at once; a small gap is filled with a stand-in fd
+  // (closed once all are in) so that the run goes on past it
+  const wanted = (tableDone ? [] : [...t.fdinfo]).sort((a, b) => a.fd - b.fd);
+  const installed = new Set<number>();
+  const holes: number[] = []; // stand-ins keep the gaps filled until every fd is in place
+  let lowest = 0;
+  const nextFree = (): number => { while (installed.has(lowest) || lowest === p.transportFd) lowest++; return lowest; };
+  for (let i = 0; i < wanted.length;) {
+    const batch: { fi: M | null; fd: number }[] = [];
+    let taken = 0;
+    for (let j = i, at = nextFree(); j < wanted.length; j++) {
+      const gap = wanted[j].fd - at;
+      if (gap < 0 || gap > 8 || batch.length + gap + 1 > MAX_FDS_AT_ONCE || (at <= p.transportFd && wanted[j].fd >= p.transportFd)) break;
+      for (let k = 0; k < gap; k++) batch.push({ fi: null, fd: files.standIn() });
+      batch.push({ fi: wanted[j], fd: -1 });
+      taken++;
+      at = wanted[j].fd + 1;
+    }
+    if (!taken) {
+      const fi = wanted[i];
+      const o = files.open(fi.id, `${who}: fd ${fi.fd}`);
+      if (o.kind.afterInstall) after.push({ kind: o.kind, e: o.e, fd: fi.fd });
+      p.installFd(o.fd, fi.fd, (fi.flags & 1) !== 0);
+      installed.add(fi.fd);
+      i++;
+      continue;
+    }
+    for (const b of batch) {
+      if (!b.fi) continue;
+      const o = files.open(b.fi.id, `${who}: fd ${b.fi.fd}`);
+      b.fd = o.fd;
+      if (o.kind.afterInstall) after.push({ kind: o.kind, e: o.e, fd: b.fi.fd });
+      log.debug(`${who}: fd ${b.fi.fd} <- ${o.kind.name} file id ${b.fi.id}`);
+    }
+    const got = p.receiveFds(batch.map((b) => b.fd));
+    got.forEach((g, k) => {
+      const { fi } = batch[k];
+      if (!fi) { holes.push(g); installed.add(g); return; }
+      if (g !== fi.fd) throw new CriuError(`${who}: fd ${fi.fd} arrived as ${g}`);
+      if (fi.flags & 1) inj.must('fcntl', g, 2 /* F_SETFD */, 1);
+      installed.add(fi.fd);
+    });
+    i += taken;
   }
+  for (const h of holes) inj.must('close', h);
   for (const a of after) a.kind.afterInstall!(files, a.e, a.fd, p);
   const fsImg = t.fs;
   const cwd = img.files.get(fsImg.cwd_id)?.reg?.name;
