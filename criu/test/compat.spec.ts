@@ -91,9 +91,16 @@ test('a task asleep in a syscall is saved as CRIU saves it: ready to re-run the 
   const dir = tmpdir('restart');
   fs.chmodSync(dir, 0o777);
   const pid = await startFixtureProg('tree', path.join(dir, 'tree.out'));
-  const kids = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ').map(Number);
-  // the children block in read(2) on a pipe
-  for (const k of kids) expect(fs.readFileSync(`/proc/${k}/syscall`, 'utf8').split(' ')[0]).toBe('0');
+  // the children block in read(2) on a pipe (they may still be on their way there)
+  let kids: number[] = [];
+  const inRead = (k: number): boolean => { try { return fs.readFileSync(`/proc/${k}/syscall`, 'utf8').split(' ')[0] === '0'; } catch { return false; } };
+  for (let i = 0; i < 200; i++) {
+    kids = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number);
+    if (kids.length === 2 && kids.every(inRead)) break;
+    await new Promise((res) => setTimeout(res, 10));
+  }
+  expect(kids).toHaveLength(2);
+  for (const k of kids) expect(inRead(k), `task ${k} in read(2)`).toBe(true);
   const d = criu(['dump', '-t', String(pid), '-D', path.join(dir, 'img')]);
   expect(d.code, d.stderr).toBe(0);
   for (const k of kids) {

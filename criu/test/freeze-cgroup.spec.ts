@@ -3,7 +3,7 @@
 import { test, expect } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { criu, tmpdir, waitGone, startFixtureProg, verdict } from './lib.js';
+import { criu, tmpdir, waitGone, startFixtureProg, verdict, childrenOf } from './lib.js';
 
 const roots = [['v1', '/sys/fs/cgroup/freezer'], ['v2', '/sys/fs/cgroup/unified']] as const;
 
@@ -16,7 +16,7 @@ for (const [v, root] of roots) {
       fs.chmodSync(dir, 0o777);
       const out = path.join(dir, 'tree.out');
       const pid = await startFixtureProg('tree', out);
-      const kids = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ').map(Number);
+      const kids = await childrenOf(pid, 2);
       for (const p of [pid, ...kids]) fs.writeFileSync(path.join(cg, 'cgroup.procs'), String(p));
       const state = () => (v === 'v1' ? fs.readFileSync(path.join(cg, 'freezer.state'), 'utf8').trim()
         : fs.readFileSync(path.join(cg, 'cgroup.events'), 'utf8').match(/frozen (\d)/)![1]);

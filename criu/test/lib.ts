@@ -98,3 +98,13 @@ export async function startFixtureProg(mode: string, out: string, arg?: string, 
   }
   return Number((await waitFile(`${out}.pid`)).trim());
 }
+
+/** The children of a freshly started program, once there are `n` of them (it forks after writing its pidfile). */
+export async function childrenOf(pid: number, n: number, ms = 5000): Promise<number[]> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const kids = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number);
+    if (kids.length >= n || Date.now() > end) return kids;
+    await sleep(10);
+  }
+}

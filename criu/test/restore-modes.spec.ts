@@ -4,7 +4,7 @@ import { test, expect } from '@playwright/test';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { criu, criuBin, tmpdir, waitGone, startFixtureProg, waitFile, alive, sleep } from './lib.js';
+import { criu, criuBin, tmpdir, waitGone, startFixtureProg, waitFile, alive, sleep, childrenOf } from './lib.js';
 
 async function dumped(name: string): Promise<{ dir: string; pid: number; out: string }> {
   const dir = tmpdir(name);
@@ -67,7 +67,7 @@ test('dump --leave-stopped leaves the tree stopped, and it runs on after SIGCONT
   const pid = await startFixtureProg('tree', out);
   const d = criu(['dump', '-t', String(pid), '-D', path.join(dir, 'img'), '--leave-stopped']);
   expect(d.code, d.stderr).toBe(0);
-  const kids = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ').map(Number);
+  const kids = await childrenOf(pid, 2);
   for (const p of [pid, ...kids]) expect(fs.readFileSync(`/proc/${p}/status`, 'utf8'), `task ${p}`).toMatch(/State:\s+T \(stopped\)/);
   for (const p of [pid, ...kids]) process.kill(p, 'SIGCONT');
   process.kill(pid, 'SIGTERM');

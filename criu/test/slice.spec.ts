@@ -4,7 +4,7 @@ import { test, expect } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { repo, criu, crit, fixtures, tmpdir, alive, waitGone, verdict, startTime, startFixtureProg, stageFixtureProg, waitFile } from './lib.js';
+import { repo, criu, crit, fixtures, tmpdir, alive, waitGone, verdict, startTime, startFixtureProg, stageFixtureProg, waitFile, childrenOf } from './lib.js';
 
 test.describe.configure({ mode: 'serial' });
 
@@ -103,7 +103,7 @@ test('a process tree joined by pipes, with unread pipe data and a file offset, i
   fs.chmodSync(dir, 0o777);
   const out = path.join(dir, 'tree.out');
   const pid = await startFixtureProg('tree', out);
-  const kids = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ').map(Number);
+  const kids = await childrenOf(pid, 2);
   expect(kids).toHaveLength(2);
   const fds = (p: number) => fs.readdirSync(`/proc/${p}/fd`).sort().map((fd) => `${fd}:${fs.readFileSync(`/proc/${p}/fdinfo/${fd}`, 'utf8').split('\n')[1]}`);
   const before = [pid, ...kids].map(fds);
@@ -217,7 +217,7 @@ test('a file gone at restore time is a one-line error naming task, fd and path, 
   const out = path.join(dir, 'tree.out');
   execFileSync(prog, ['tree', out], { cwd: dir, stdio: 'ignore' });
   const pid = Number((await waitFile(`${out}.pid`)).trim());
-  const kids = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ').map(Number);
+  const kids = await childrenOf(pid, 2);
   const d = criu(['dump', '-t', String(pid), '-D', path.join(dir, 'img')]);
   expect(d.code, d.stderr).toBe(0);
   for (const p of [pid, ...kids]) await waitGone(p);

@@ -33,18 +33,27 @@ export class MemFileMover implements PageMover {
   move(runs: { a: bigint; l: bigint }[], out: number): void {
     buffer ??= Buffer.allocUnsafe(CHUNK);
     const buf = buffer;
+    // runs are gathered into the buffer and written out a buffer-full at a time: a sparse
+    // memory of many one-page runs costs one read per run but few writes
+    let filled = 0;
+    const flush = (): void => {
+      let off = 0;
+      while (off < filled) off += fs.writeSync(out, buf, off, filled - off);
+      moved += filled;
+      filled = 0;
+      progress.show(`criu: ${(moved / 1048576).toFixed(0)} MiB of pages written`);
+    };
     for (const r of runs) {
       for (let a = r.a, end = r.a + r.l; a < end;) {
-        const len = Number(end - a < BigInt(CHUNK) ? end - a : BigInt(CHUNK));
-        const got = fs.readSync(this.fd, buf, 0, len, Number(a));
+        if (filled === CHUNK) flush();
+        const len = Number(end - a < BigInt(CHUNK - filled) ? end - a : BigInt(CHUNK - filled));
+        const got = fs.readSync(this.fd, buf, filled, len, Number(a));
         if (got !== len) throw new Error(`task ${this.pid}: short read of memory at 0x${a.toString(16)} (${got} of ${len} bytes)`);
-        let off = 0;
-        while (off < len) off += fs.writeSync(out, buf, off, len - off);
+        filled += len;
         a += BigInt(len);
-        moved += len;
-        progress.show(`criu: ${(moved / 1048576).toFixed(0)} MiB of pages written`);
       }
     }
+    flush();
   }
   close(): void { fs.closeSync(this.fd); }
 }
