@@ -3,7 +3,8 @@
 // legacy FXSAVE area, a 64-byte header, then each enabled component at the offset CPUID leaf
 // 0xD gives. CRIU stores the pieces as separate repeated fields, so we cut and glue by offset.
 import { cpuid } from '../sys/native.js';
-import { arch } from '../sys/arch.js';
+import { arch, SYS } from '../sys/arch.js';
+import { ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK } from '../ptrace/consts.js';
 
 export const XFEATURE = { FP: 0, SSE: 1, YMM: 2, BNDREGS: 3, BNDCSR: 4, OPMASK: 5, ZMM_HI256: 6, HI16_ZMM: 7, PKRU: 9, CET_USER: 11 } as const;
 
@@ -106,4 +107,24 @@ export function xsaveFromImage(fp: Record<string, any>): Buffer {
   for (const f of Object.keys(L.offsets)) supported |= 1n << BigInt(f);
   x.writeBigUInt64LE(bv & (supported | 3n), 512);
   return x;
+}
+
+/**
+ * A thread stopped inside a syscall is saved the way CRIU saves it: already set up to re-run the
+ * call (the pc back on the syscall instruction, the number back in ax), or to run
+ * restart_syscall for a -ERESTART_RESTARTBLOCK; whoever restores the image then simply resumes. Applying it twice changes nothing.
+ */
+export function restartFixup(regs: Buffer): Buffer {
+  const r = Buffer.from(regs);
+  const at = (n: string): number => arch.regNames.indexOf(n) * 8;
+  const orig = r.readBigInt64LE(at('orig_ax')), ax = r.readBigInt64LE(at('ax'));
+  if (orig < 0n) return r;
+  if (ax === -BigInt(ERESTARTSYS) || ax === -BigInt(ERESTARTNOINTR) || ax === -BigInt(ERESTARTNOHAND)) {
+    r.writeBigInt64LE(orig, at('ax'));
+    r.writeBigUInt64LE(r.readBigUInt64LE(at('ip')) - 2n, at('ip'));
+  } else if (ax === -BigInt(ERESTART_RESTARTBLOCK)) {
+    r.writeBigInt64LE(BigInt(SYS.restart_syscall), at('ax'));
+    r.writeBigUInt64LE(r.readBigUInt64LE(at('ip')) - 2n, at('ip'));
+  }
+  return r;
 }

@@ -1,8 +1,7 @@
 // Collected task state → image entries, field for field as CRIU 4.2 writes them.
 import * as fs from 'node:fs';
-import { arch, SYS } from '../sys/arch.js';
-import { ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK } from '../ptrace/consts.js';
-import { regsToImage, xsaveToImage } from '../arch/x86_64.js';
+import { arch } from '../sys/arch.js';
+import { regsToImage, xsaveToImage, restartFixup } from '../arch/x86_64.js';
 import type { TaskState, ThreadState } from './collect.js';
 import type { VmaRec } from './vmas.js';
 import { NotSupportedError } from '../errors.js';
@@ -54,26 +53,6 @@ function creds(th: ThreadState): object {
 
 function sigqueue(infos: Buffer[]): object {
   return { signals: infos.map((b) => ({ siginfo: b })) };
-}
-
-/**
- * A thread stopped inside a syscall is saved the way CRIU saves it: already set up to re-run the
- * call (the pc back on the syscall instruction, the number back in ax), or to run
- * restart_syscall for a -ERESTART_RESTARTBLOCK; whoever restores the image then simply resumes.
- */
-export function restartFixup(regs: Buffer): Buffer {
-  const r = Buffer.from(regs);
-  const at = (n: string): number => arch.regNames.indexOf(n) * 8;
-  const orig = r.readBigInt64LE(at('orig_ax')), ax = r.readBigInt64LE(at('ax'));
-  if (orig < 0n) return r;
-  if (ax === -BigInt(ERESTARTSYS) || ax === -BigInt(ERESTARTNOINTR) || ax === -BigInt(ERESTARTNOHAND)) {
-    r.writeBigInt64LE(orig, at('ax'));
-    r.writeBigUInt64LE(r.readBigUInt64LE(at('ip')) - 2n, at('ip'));
-  } else if (ax === -BigInt(ERESTART_RESTARTBLOCK)) {
-    r.writeBigInt64LE(BigInt(SYS.restart_syscall), at('ax'));
-    r.writeBigUInt64LE(r.readBigUInt64LE(at('ip')) - 2n, at('ip'));
-  }
-  return r;
 }
 
 function threadInfo(th: ThreadState): object {

@@ -11,8 +11,8 @@ import { loadImages, checkSupported, type DumpImages, type TaskImages } from './
 import { readMaps, readSmaps, type SmapsVma } from '../proc/index.js';
 import { Pagemap, privateDumpQuery, mergeRegions } from '../proc/pagemap.js';
 import { findSyscallInsn } from '../ptrace/inject.js';
-import { PTRACE_O, ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK, SIG } from '../ptrace/consts.js';
-import { regsFromImage, xsaveFromImage } from '../arch/x86_64.js';
+import { PTRACE_O, SIG } from '../ptrace/consts.js';
+import { regsFromImage, xsaveFromImage, restartFixup } from '../arch/x86_64.js';
 import { Regs, Tracee, waitStop } from '../ptrace/tracee.js';
 import { Injector } from '../ptrace/inject.js';
 import { openReg, O } from '../files/reg.js';
@@ -372,26 +372,27 @@ function buildMemory(p: Puppet, t: TaskImages, img: DumpImages, files: FileCtx):
     const start = BigInt(v.start), len = BigInt(v.end) - start;
     const prot = v.prot | (pagesPerVma[i] ? PROT.READ | PROT.WRITE : 0);
     let r: bigint;
+    // a file-backed VMA: the tool's fd on the object goes into the task and is mapped there
+    const mapOurs = (ours: number, keepOurs: boolean, mprot: number, flags: number): bigint => {
+      const fd = p.receiveFd(ours);
+      if (!keepOurs) close(ours);
+      const m = inj.call('mmap', start, len, mprot, MAP.FIXED | flags, fd, BigInt(v.pgoff));
+      inj.must('close', fd);
+      return m;
+    };
+    const fileFlags = v.flags & (MAP.SHARED | MAP.PRIVATE | MAP.GROWSDOWN);
     if (v.status & VMA.MEMFD) {
       const f = files.file(Number(v.shmid));
       if (!f?.memfd) throw new CriuError(`${who}: VMA ${start.toString(16)}: memfd id ${v.shmid} is not in files.img`);
-      const ours = openMemfdForMap(files, f, v.fdflags ?? 0);
-      const fd = p.receiveFd(ours);
-      close(ours);
-      r = inj.call('mmap', start, len, prot, MAP.FIXED | (v.flags & (MAP.SHARED | MAP.PRIVATE | MAP.GROWSDOWN)), fd, BigInt(v.pgoff));
-      inj.must('close', fd);
+      r = mapOurs(openMemfdForMap(files, f, v.fdflags ?? 0), false, prot, fileFlags);
     } else if (v.status & (VMA.FILE_PRIVATE | VMA.FILE_SHARED)) {
       const f = img.files.get(Number(v.shmid));
       if (!f?.reg) throw new CriuError(`${who}: VMA ${start.toString(16)}: file id ${v.shmid} is not in files.img`);
       const ours = openReg({ ...f.reg, flags: v.fdflags ?? (v.status & VMA.FILE_SHARED && v.prot & PROT.WRITE ? O.RDWR : 0), size: undefined }, who);
-      const fd = p.receiveFd(ours);
-      close(ours);
-      r = inj.call('mmap', start, len, prot, MAP.FIXED | (v.flags & (MAP.SHARED | MAP.PRIVATE | MAP.GROWSDOWN)), fd, BigInt(v.pgoff));
-      inj.must('close', fd);
+      r = mapOurs(ours, false, prot, fileFlags);
     } else if (v.status & VMA.ANON_SHARED) {
-      const fd = p.receiveFd(shmemObject(p, Number(v.shmid), img, files));
-      r = inj.call('mmap', start, len, v.prot, MAP.FIXED | MAP.SHARED, fd, BigInt(v.pgoff));
-      inj.must('close', fd);
+      // the object's fd stays with the tool for the other mappings of it
+      r = mapOurs(shmemObject(p, Number(v.shmid), img, files), true, v.prot, MAP.SHARED);
     } else if (v.status & VMA.ANON_PRIVATE) {
       const flags = MAP.PRIVATE | MAP.ANON | (v.flags & (MAP.GROWSDOWN | MAP.NORESERVE));
       const prev = vmas[i - 1];
@@ -1055,17 +1056,9 @@ function restoreCreds(th: Thread, pid: number, s: bigint, mm: M): void {
 function setRegisters(t: Tracee, core: M): void {
   const ti = core.thread_info;
   t.setFpState(xsaveFromImage(ti.fpregs));
-  const regs = new Regs(regsFromImage(ti.gpregs));
-  const orig = BigInt.asIntN(64, regs.get('orig_ax'));
-  const ax = BigInt.asIntN(64, regs.get('ax'));
-  if (orig >= 0n) {
-    if (ax === -BigInt(ERESTARTSYS) || ax === -BigInt(ERESTARTNOINTR) || ax === -BigInt(ERESTARTNOHAND)) {
-      regs.set('ax', orig);
-      regs.set('ip', regs.get('ip') - 2n);
-    } else if (ax === -BigInt(ERESTART_RESTARTBLOCK)) {
-      regs.set('ax', -4n); // EINTR: the kernel's restart block did not survive, as in CRIU
-    }
-  }
+  // images of an interrupted syscall are normally rewound already (CRIU's and ours); older
+  // ones of ours still hold -ERESTART*: the same fix-up makes either re-run the call
+  const regs = new Regs(restartFixup(regsFromImage(ti.gpregs)));
   regs.set('orig_ax', -1n);
   t.setRegs(regs);
 }
