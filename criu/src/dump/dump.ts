@@ -45,6 +45,7 @@ function freeze(rootPid: number, timeoutMs: number): Frozen[] {
   const deadline = Date.now() + timeoutMs;
   const frozen: Frozen[] = [];
   const byPid = new Map<number, Frozen>();
+  const forget = (f: Frozen): void => { frozen.splice(frozen.indexOf(f), 1); byPid.delete(f.pid); };
   try {
     for (let round = 0; ; round++) {
       if (Date.now() > deadline || round > 64) {
@@ -72,22 +73,8 @@ function freeze(rootPid: number, timeoutMs: number): Frozen[] {
           let t: Tracee;
           try {
             t = Tracee.seize(tid, PTRACE_O.SUSPEND_SECCOMP);
-          } catch (e) {
-            // a task that ended between the listing and the seize: a zombie now, or gone
-            if (e instanceof TaskGoneError || (e instanceof SysError && e.errno === E.EPERM)) {
-              if (tid === f.pid && !f.tracees.length && !markZombie(f, rootPid)) {
-                frozen.splice(frozen.indexOf(f), 1);
-                byPid.delete(f.pid);
-              }
-              if (f.zombie || !byPid.has(f.pid)) break;
-              continue;
-            }
-            throw e;
-          }
-          log.debug(`\tSeizing ${f.pid}'s ${tid} thread`);
-          let s;
-          try {
-            s = t.stop();
+            log.debug(`\tSeizing ${f.pid}'s ${tid} thread`);
+            const s = t.stop();
             if (s.kind === 'group-stop') {
               // a stopped task (SIGSTOP and friends): a traced task in group stop re-enters it
               // on every resume, so the stop is ended with SIGCONT (whose delivery is
@@ -103,12 +90,10 @@ function freeze(rootPid: number, timeoutMs: number): Frozen[] {
               }
             }
           } catch (e) {
-            // it was on its way out: a thread is simply gone, a task is a zombie now (or gone)
-            if (!(e instanceof TaskGoneError)) throw e;
-            if (tid === f.pid && !f.tracees.length && !markZombie(f, rootPid)) {
-              frozen.splice(frozen.indexOf(f), 1);
-              byPid.delete(f.pid);
-            }
+            // it ended between the listing and here: a thread is simply gone, a task is a
+            // zombie now (the seize then fails with EPERM) or gone
+            if (!(e instanceof TaskGoneError || (e instanceof SysError && e.errno === E.EPERM))) throw e;
+            if (tid === f.pid && !f.tracees.length && !markZombie(f, rootPid)) forget(f);
             if (f.zombie || !byPid.has(f.pid)) break;
             continue;
           }
@@ -122,13 +107,12 @@ function freeze(rootPid: number, timeoutMs: number): Frozen[] {
         if (f.zombie) {
           let st;
           try { st = readStat(f.pid); } catch { st = null; }
-          if (st?.state !== 'Z') { frozen.splice(frozen.indexOf(f), 1); byPid.delete(f.pid); }
+          if (st?.state !== 'Z') forget(f);
           continue;
         }
         if (f.tracees.length) continue;
         if (f.pid === rootPid) throw new CriuError(`task ${rootPid}: gone before it could be seized`);
-        frozen.splice(frozen.indexOf(f), 1);
-        byPid.delete(f.pid);
+        forget(f);
       }
     }
     return frozen;
