@@ -1,7 +1,8 @@
 // `criu check`: probe the kernel features the tool relies on. Each probe really exercises the
 // feature (a puppet is seized and a syscall injected; a PID is asked of clone3 …).
 import * as fs from 'node:fs';
-import { addrOf, syscall, kcmp, KCMP, pidfdOpen, pidfdGetfd, close, ioctl, E, getpid, tryKill, SysError, prctl } from './sys/libc.js';
+import { addrOf, syscall, syscallBuf, kcmp, KCMP, pidfdOpen, pidfdGetfd, close, ioctl, E, getpid, tryKill, SysError, prctl } from './sys/libc.js';
+import { arch } from './sys/arch.js';
 import { hasPagemapScan } from './proc/pagemap.js';
 import { Launcher } from './restore/launcher.js';
 import { Puppet } from './restore/puppet.js';
@@ -81,6 +82,16 @@ const probes: Probe[] = [
   { name: 'cgroupns', required: false, what: 'cgroup namespaces', run: nsExists('cgroup') },
   { name: 'userns', required: false, what: 'user namespaces', run: nsExists('user') },
   { name: 'ns_pid', required: false, what: 'pid namespaces', run: nsExists('pid') },
+  {
+    // x86 GDT TLS slots: set_thread_area exists only with 32-bit emulation in the kernel
+    name: 'gdt_tls', required: false, what: 'get_thread_area (x86 GDT TLS slots; kernels with IA32 emulation)',
+    run: () => {
+      if (arch.name !== 'x86_64') throw new Error(`no GDT on ${arch.name}`);
+      const d = Buffer.alloc(16);
+      d.writeUInt32LE(12, 0);
+      syscallBuf('get_thread_area', addrOf(d), null);
+    },
+  },
   { name: 'no_new_privs', required: false, what: 'PR_GET_NO_NEW_PRIVS', run: () => { prctl(39); } },
 ];
 

@@ -3,7 +3,7 @@
 import { test, expect } from '@playwright/test';
 import { parseArgs, refuseUnsupported } from '../../dist/criu/src/cli/options.js';
 import { findHole } from '../../dist/criu/src/restore/restore.js';
-import { xsaveToImage, xsaveFromImage, xsaveLayout } from '../../dist/criu/src/arch/x86_64.js';
+import { xsaveToImage, xsaveFromImage, xsaveLayout, tlsFromImage } from '../../dist/criu/src/arch/x86_64.js';
 
 test('CRIU option forms parse as CRIU does', () => {
   const p = parseArgs(['dump', '-t', '42', '-D/tmp/x', '--leave-running', '-v4', '--log-file=dump.log', '--pidfile', 'p']);
@@ -54,4 +54,18 @@ test('xsave buffers survive the image conversion', () => {
     if (Number(f) === 3 || Number(f) === 4 || Number(f) === 9 && n > 8) continue; // MPX/PKRU padding
     expect(back.subarray(off, off + n).equals(x.subarray(off, off + n)), `component ${f}`).toBe(true);
   }
+});
+
+test('GDT TLS slots: empty ones are skipped, used ones become a 16-byte user_desc', () => {
+  const empty = { entry_number: 12, base_addr: 0, limit: 0, seg_32bit: false, contents_h: false, contents_l: false, read_exec_only: true, limit_in_pages: false, seg_not_present: true, usable: false };
+  const used = { entry_number: 13, base_addr: 0x12340000, limit: 0xfff, seg_32bit: true, contents_h: false, contents_l: true, read_exec_only: false, limit_in_pages: true, seg_not_present: false, usable: true };
+  expect(tlsFromImage(undefined)).toEqual([]);
+  const r = tlsFromImage([empty, used, { ...empty, entry_number: 14 }]);
+  expect(r).toHaveLength(1);
+  expect(r[0].idx).toBe(13);
+  expect(r[0].desc.readUInt32LE(0)).toBe(13);
+  expect(r[0].desc.readUInt32LE(4)).toBe(0x12340000);
+  expect(r[0].desc.readUInt32LE(8)).toBe(0xfff);
+  // seg_32bit 1, contents 01 (bit 1), limit_in_pages 16, useable 64: the kernel's bit order
+  expect(r[0].desc.readUInt32LE(12)).toBe(1 | 2 | 16 | 64);
 });

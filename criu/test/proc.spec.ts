@@ -667,6 +667,20 @@ fanotify sdev:800001 mflags:0 mask:4 ignored_mask:0
     expect(P.parseCpuList('0-3,8,10-11\n')).toEqual([0, 1, 2, 3, 8, 10, 11]);
     expect(P.parseCpuList('')).toEqual([]);
   });
+
+  test('cpu masks as 64-bit words, and back', () => {
+    expect(P.cpuListToWords([0, 1, 2, 3, 8])).toEqual([0x10fn]);
+    expect(P.cpuListToWords([1, 64, 130])).toEqual([2n, 1n, 4n]);
+    expect(P.cpuListToWords([])).toEqual([]);
+    expect(P.cpuWordsToList([0x10fn])).toEqual([0, 1, 2, 3, 8]);
+    expect(P.cpuWordsToList(['2', 1, 4n])).toEqual([1, 64, 130]);
+    expect(P.cpuWordsToList([1n << 63n])).toEqual([63]);
+    expect(P.formatCpuList([0, 1, 2, 3, 8, 10, 11])).toBe('0-3,8,10-11');
+    expect(P.formatCpuList([5])).toBe('5');
+    const online = P.onlineCpus();
+    expect(online.length).toBeGreaterThan(0);
+    expect(P.formatCpuList(online)).toBe(readFileSync('/sys/devices/system/cpu/online', 'utf8').trim());
+  });
 });
 
 test.describe('pagemap (pure)', () => {

@@ -4,6 +4,7 @@ import { test, expect } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { readSingle, writeImage } from '../../dist/criu/src/images/index.js';
 import { repo, criu, crit, fixtures, tmpdir, alive, waitGone, verdict, startTime, startFixtureProg, stageFixtureProg, waitFile, childrenOf } from './lib.js';
 
 test.describe.configure({ mode: 'serial' });
@@ -241,4 +242,25 @@ test('a PID taken at restore time is a clear error', async () => {
   expect(r.stderr).toContain(`PID ${pid} is taken`);
   expect(await verdict(pid, path.join(dir, 'mem.out'))).toBe('PASS');
   await waitFile(path.join(dir, 'mem.out'));
+});
+
+test('CPU affinity: a pinned task keeps its mask; a mask with no CPU here is a clear error', async () => {
+  const dir = tmpdir('affinity');
+  fs.chmodSync(dir, 0o777);
+  const pid = await startFixtureProg('mem', path.join(dir, 'mem.out'), '1');
+  execFileSync('taskset', ['-p', '1', String(pid)], { stdio: 'ignore' }); // CPU 0 only
+  const img = path.join(dir, 'img');
+  const d = criu(['dump', '-t', String(pid), '-D', img, '-R']);
+  expect(d.code, d.stderr).toBe(0);
+  const file = `core-${pid}.img`;
+  const core = readSingle<any>(path.join(img, file));
+  expect(core.thread_core.allowed_cpus).toEqual({ has_cpumask: true, cpumask: [1n] });
+  // the same image, pinned to CPU 200, which no test machine has online
+  core.thread_core.allowed_cpus.cpumask = [0n, 0n, 0n, 256n];
+  writeImage(img, file, [core]);
+  const r = criu(['restore', '-D', img, '-d']);
+  expect(r.code).toBe(1);
+  expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  expect(r.stderr).toContain(`task ${pid}: thread ${pid}: CPU affinity 200 names no CPU online here`);
+  expect(await verdict(pid, path.join(dir, 'mem.out'))).toBe('PASS');
 });

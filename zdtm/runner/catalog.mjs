@@ -84,8 +84,9 @@ export function readExpected() {
   return { skip, fixme };
 }
 
-export function findSkip(expected, name, flavor) {
-  return expected.skip.find((s) => (s.test === name || s.test === '*') && (s.flavor === flavor || s.flavor === '*'));
+export function findSkip(expected, name, flavor, feature) {
+  return expected.skip.find((s) => (s.test === name || s.test === '*') && (s.flavor === flavor || s.flavor === '*')
+    && (s.feature ?? null) === (feature ?? null));
 }
 
 /** The fixme entries that may cover this test in this flavor. */

@@ -128,3 +128,25 @@ export function restartFixup(regs: Buffer): Buffer {
   }
   return r;
 }
+
+/**
+ * The GDT TLS slots (set_thread_area) of an x86 thread image that are in use, as the 16-byte
+ * struct user_desc PTRACE_SET_THREAD_AREA takes. Empty slots are left out: a thread made by
+ * the restore starts with all three empty.
+ */
+export function tlsFromImage(tls: Record<string, any>[] | undefined): { idx: number; desc: Buffer }[] {
+  const out: { idx: number; desc: Buffer }[] = [];
+  for (const d of tls ?? []) {
+    const flags = (d.seg_32bit ? 1 : 0) | (d.contents_l ? 2 : 0) | (d.contents_h ? 4 : 0) | (d.read_exec_only ? 8 : 0)
+      | (d.limit_in_pages ? 16 : 0) | (d.seg_not_present ? 32 : 0) | (d.usable ? 64 : 0);
+    const empty = !d.base_addr && !d.limit && flags === (8 | 32);
+    if (empty) continue;
+    const desc = Buffer.alloc(16);
+    desc.writeUInt32LE(d.entry_number >>> 0, 0);
+    desc.writeUInt32LE(d.base_addr >>> 0, 4);
+    desc.writeUInt32LE(d.limit >>> 0, 8);
+    desc.writeUInt32LE(flags, 12);
+    out.push({ idx: d.entry_number, desc });
+  }
+  return out;
+}

@@ -5,6 +5,7 @@ import { regsToImage, xsaveToImage, restartFixup } from '../arch/x86_64.js';
 import type { TaskState, ThreadState } from './collect.js';
 import type { VmaRec } from './vmas.js';
 import { NotSupportedError } from '../errors.js';
+import { onlineCpus, cpuListToWords } from '../proc/index.js';
 
 const NS_ORDER = ['pid', 'net', 'ipc', 'uts', 'time', 'mnt', 'user', 'cgroup'] as const;
 export type NsIds = Record<(typeof NS_ORDER)[number], number>;
@@ -100,7 +101,14 @@ function threadCore(th: ThreadState, isLeader: boolean, seccompPos?: number): ob
     comm: th.comm,
     ...(th.rseq ? { rseq_entry: { rseq_abi_pointer: th.rseq.ptr, rseq_abi_size: th.rseq.size, signature: th.rseq.sig } } : {}),
     cg_set: 1,
+    ...(pinned(th.status.cpusAllowed) ? { allowed_cpus: { has_cpumask: true, cpumask: cpuListToWords(th.status.cpusAllowed) } } : {}),
   };
+}
+
+/** A thread is pinned when it may not run on every online CPU. */
+function pinned(cpus: number[]): boolean {
+  const online = onlineCpus();
+  return online.length > 0 && !online.every((c) => cpus.includes(c));
 }
 
 export function buildCore(t: TaskState, th: ThreadState, isLeader: boolean, seccompPos?: number): object {

@@ -1,5 +1,6 @@
 // /proc/PID/status (and /proc/PID/task/TID/status): credentials, capabilities, signals, ns ids.
 import { readProcText, ProcParseError } from './util.js';
+import * as fs from 'node:fs';
 
 export interface ProcStatus {
   name: string;
@@ -47,6 +48,43 @@ export function parseCpuList(s: string): number[] {
     for (let i = a; i <= b; i++) out.push(i);
   }
   return out;
+}
+
+/** The CPUs online on this machine (/sys/devices/system/cpu/online), read once. */
+let online: number[] | undefined;
+export function onlineCpus(): number[] {
+  if (!online) {
+    try { online = parseCpuList(fs.readFileSync('/sys/devices/system/cpu/online', 'utf8')); } catch { online = []; }
+  }
+  return online;
+}
+
+/** A CPU list as the 64-bit words of a cpumask (CPU n is bit n % 64 of word n / 64). */
+export function cpuListToWords(cpus: number[]): bigint[] {
+  const words: bigint[] = new Array(cpus.length ? Math.floor(Math.max(...cpus) / 64) + 1 : 0).fill(0n);
+  for (const c of cpus) words[c >> 6] |= 1n << BigInt(c & 63);
+  return words;
+}
+
+export function cpuWordsToList(words: (bigint | number | string)[]): number[] {
+  const out: number[] = [];
+  words.forEach((w, i) => {
+    let v = BigInt(w);
+    for (let b = 0; v; b++, v >>= 1n) if (v & 1n) out.push(i * 64 + b);
+  });
+  return out;
+}
+
+/** "0-3,8" from [0, 1, 2, 3, 8]. */
+export function formatCpuList(cpus: number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < cpus.length; i++) {
+    let j = i;
+    while (j + 1 < cpus.length && cpus[j + 1] === cpus[j] + 1) j++;
+    parts.push(j > i ? `${cpus[i]}-${cpus[j]}` : `${cpus[i]}`);
+    i = j;
+  }
+  return parts.join(',');
 }
 
 function unescapeName(s: string): string {

@@ -106,6 +106,11 @@ export class Tracee {
   }
   setFpState(b: Buffer): void { this.setRegset(arch.fpRegset, b); }
 
+  /** One x86 GDT TLS slot (struct user_desc of 16 bytes), as set_thread_area would. */
+  setThreadArea(idx: number, desc: Buffer): void {
+    ptrace(26 /* PTRACE_SET_THREAD_AREA */, this.tid, idx, desc, `PTRACE_SET_THREAD_AREA ${idx}`);
+  }
+
   getSigmask(): bigint {
     const b = Buffer.alloc(8);
     ptrace(PTRACE.GETSIGMASK, this.tid, 8, b, 'PTRACE_GETSIGMASK');

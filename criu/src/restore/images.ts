@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readSingle, readMessages, ImageError } from '../images/index.js';
 import { CriuError, NotSupportedError } from '../errors.js';
+import { onlineCpus, cpuWordsToList, formatCpuList } from '../proc/index.js';
 
 type M = Record<string, any>;
 
@@ -78,5 +79,18 @@ export function checkSupported(img: DumpImages): void {
       if (m && m !== 2) throw new NotSupportedError(`task ${t.pid}: seccomp mode ${m}`);
     }
     if (t.core.mtype !== 1) throw new NotSupportedError(`task ${t.pid}: core of architecture ${t.core.mtype}`);
+    for (const th of [{ tid: t.pid, core: t.core }, ...t.threads]) {
+      const cpus = allowedCpus(th.core);
+      if (cpus && !cpus.some((c) => onlineCpus().includes(c))) {
+        throw new CriuError(`task ${t.pid}: thread ${th.tid}: CPU affinity ${formatCpuList(cpus)} names no CPU online here (online: ${formatCpuList(onlineCpus())})`,
+          'restore on a machine with one of those CPUs online, or bring one online');
+      }
+    }
   }
+}
+
+/** The CPUs a thread was pinned to, or null when it could run on every CPU (no field). */
+export function allowedCpus(core: M): number[] | null {
+  const a = core.thread_core?.allowed_cpus;
+  return a?.has_cpumask ? cpuWordsToList(a.cpumask ?? []) : null;
 }

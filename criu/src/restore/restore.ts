@@ -7,12 +7,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Launcher } from './launcher.js';
 import { Puppet, PAGE, GADGET_PAGES, MAX_FDS_AT_ONCE } from './puppet.js';
-import { loadImages, checkSupported, type DumpImages, type TaskImages } from './images.js';
+import { loadImages, checkSupported, allowedCpus, type DumpImages, type TaskImages } from './images.js';
 import { readMaps, readSmaps, type SmapsVma } from '../proc/index.js';
 import { Pagemap, privateDumpQuery, mergeRegions } from '../proc/pagemap.js';
 import { findSyscallInsn } from '../ptrace/inject.js';
 import { PTRACE_O, SIG } from '../ptrace/consts.js';
-import { regsFromImage, xsaveFromImage, restartFixup } from '../arch/x86_64.js';
+import { regsFromImage, xsaveFromImage, restartFixup, tlsFromImage } from '../arch/x86_64.js';
 import { Regs, Tracee, waitStop } from '../ptrace/tracee.js';
 import { Injector } from '../ptrace/inject.js';
 import { openReg, O } from '../files/reg.js';
@@ -148,7 +148,8 @@ export function restore(opts: RestoreOptions): number {
     if (opts.pidfile) fs.writeFileSync(opts.pidfile, `${pid}\n`);
     if (!opts.detached && launcher.external) launcher.waitRoot(pid);
     for (const task of [...tasks].reverse()) {
-      schedSetaffinity(task.t.pid, savedAffinity);
+      // every thread gets its own mask back: the dumped one, or the one criu was started with
+      for (const th of task.threads) schedSetaffinity(th.tid, affinityMask(th.core, savedAffinity));
       for (const th of task.threads.slice(1)) th.t.detach(0);
       // a stopped task gets its stop signal while still traced: it stops before running anything
       if (task.t.core.tc?.task_state === 3) tgkill(task.t.pid, task.t.pid, task.t.core.tc.stop_signo || SIG.STOP);
@@ -178,6 +179,15 @@ export function restore(opts: RestoreOptions): number {
     schedSetaffinity(0, savedAffinity);
     launcher.close();
   }
+}
+
+/** The sched_setaffinity mask of a thread: its dumped CPUs, else `dflt` (it was not pinned). */
+function affinityMask(core: M, dflt: Buffer): Buffer {
+  const cpus = allowedCpus(core);
+  if (!cpus) return dflt;
+  const m = Buffer.alloc(Math.max(dflt.length, (Math.floor(Math.max(...cpus) / 64) + 1) * 8));
+  for (const c of cpus) m[c >> 3] |= 1 << (c & 7);
+  return m;
 }
 
 function waitRootHere(pid: number): number {
@@ -1056,6 +1066,7 @@ function restoreCreds(th: Thread, pid: number, s: bigint, mm: M): void {
 function setRegisters(t: Tracee, core: M): void {
   const ti = core.thread_info;
   t.setFpState(xsaveFromImage(ti.fpregs));
+  for (const { idx, desc } of tlsFromImage(ti.tls)) t.setThreadArea(idx, desc);
   // images of an interrupted syscall are normally rewound already (CRIU's and ours); older
   // ones of ours still hold -ERESTART*: the same fix-up makes either re-run the call
   const regs = new Regs(restartFixup(regsFromImage(ti.gpregs)));

@@ -11,7 +11,7 @@ const sys = {
   close_range: 436, recvmsg: 212, sendmsg: 211, socket: 198, connect: 203, setresuid: 147, setresgid: 149,
   setgroups: 159, capset: 91, capget: 90, setfsuid: 151, setfsgid: 152, pidfd_open: 434, pidfd_getfd: 438,
   kcmp: 272, userfaultfd: 282, memfd_create: 279, process_vm_readv: 270, process_vm_writev: 271,
-  sched_setaffinity: 122, sched_getaffinity: 123, sched_setscheduler: 119, sched_getscheduler: 120,
+  sched_setaffinity: 122, sched_getaffinity: 123, get_thread_area: -1 /* none */, sched_setscheduler: 119, sched_getscheduler: 120,
   sched_getparam: 121, setpriority: 140, getpriority: 141, prlimit64: 261, restart_syscall: 128,
   exit_group: 94, kill: 129, tgkill: 131, personality: 92, ioctl: 29, fchown: 55, fchmod: 52, ftruncate: 46,
   unshare: 97, setns: 268, getuid: 174, io_uring_setup: 425, clock_gettime: 113, timerfd_create: 85,

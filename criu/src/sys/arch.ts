@@ -16,7 +16,7 @@ export interface ArchSyscalls {
   sendmsg: number; socket: number; connect: number; setresuid: number; setresgid: number;
   setgroups: number; capset: number; capget: number; setfsuid: number; setfsgid: number;
   pidfd_open: number; pidfd_getfd: number; kcmp: number; userfaultfd: number; memfd_create: number;
-  process_vm_readv: number; process_vm_writev: number; sched_setaffinity: number; sched_getaffinity: number;
+  process_vm_readv: number; process_vm_writev: number; sched_setaffinity: number; sched_getaffinity: number; get_thread_area: number;
   sched_setscheduler: number; sched_getscheduler: number; sched_getparam: number; setpriority: number;
   getpriority: number; prlimit64: number; restart_syscall: number; exit_group: number; kill: number;
   tgkill: number; personality: number; ioctl: number; fchown: number; fchmod: number; ftruncate: number;

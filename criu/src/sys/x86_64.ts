@@ -11,7 +11,7 @@ const sys = {
   prctl: 157, arch_prctl: 158, mount: 165, gettid: 186, tgkill: 234, set_tid_address: 218,
   restart_syscall: 219, timer_create: 222, timer_getoverrun: 225, timer_settime: 223, timer_gettime: 224, clock_gettime: 228,
   getitimer: 36, setitimer: 38, set_robust_list: 273, get_robust_list: 274, splice: 275, tee: 276, vmsplice: 278,
-  sched_setaffinity: 203, sched_getaffinity: 204, rt_sigqueueinfo: 129, rt_tgsigqueueinfo: 297,
+  sched_setaffinity: 203, sched_getaffinity: 204, get_thread_area: 211, rt_sigqueueinfo: 129, rt_tgsigqueueinfo: 297,
   epoll_ctl: 233, timerfd_create: 283, eventfd2: 290, epoll_create1: 291, dup3: 292, pipe2: 293,
   inotify_init1: 294, signalfd4: 289, prlimit64: 302, setns: 308, unshare: 272, process_vm_readv: 310,
   process_vm_writev: 311, kcmp: 312, seccomp: 317, memfd_create: 319, userfaultfd: 323, statx: 332,

@@ -1022,6 +1022,10 @@ export const SCHEMA: SchemaJson = {
       {"name":"c_ospeed","id":7,"type":"uint32","label":"required"},
       {"name":"c_cc","id":8,"type":"uint32","label":"repeated"},
     ],
+    "thread_allowedcpus_entry": [
+      {"name":"has_cpumask","id":1,"type":"bool","label":"required","default":false},
+      {"name":"cpumask","id":2,"type":"uint64","label":"repeated","packed":true},
+    ],
     "thread_core_entry": [
       {"name":"futex_rla","id":1,"type":"uint64","label":"required"},
       {"name":"futex_rla_len","id":2,"type":"uint32","label":"required"},
@@ -1039,6 +1043,7 @@ export const SCHEMA: SchemaJson = {
       {"name":"blk_sigset_extended","id":14,"type":"uint64","label":"optional"},
       {"name":"rseq_entry","id":15,"type":"message","ref":"rseq_entry","label":"optional"},
       {"name":"cg_set","id":16,"type":"uint32","label":"optional"},
+      {"name":"allowed_cpus","id":17,"type":"message","ref":"thread_allowedcpus_entry","label":"optional"},
     ],
     "thread_info_aarch64": [
       {"name":"clear_tid_addr","id":1,"type":"uint64","label":"required","criu":{"hex":true}},

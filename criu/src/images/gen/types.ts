@@ -1454,6 +1454,12 @@ export interface TermiosEntry {
   c_cc?: number[];
 }
 
+/** message thread_allowedcpus_entry (core.proto) */
+export interface ThreadAllowedcpusEntry {
+  has_cpumask: boolean;
+  cpumask?: bigint[];
+}
+
 /** message thread_core_entry (core.proto) */
 export interface ThreadCoreEntry {
   futex_rla: bigint;
@@ -1472,6 +1478,7 @@ export interface ThreadCoreEntry {
   blk_sigset_extended?: bigint;
   rseq_entry?: RseqEntry;
   cg_set?: number;
+  allowed_cpus?: ThreadAllowedcpusEntry;
 }
 
 /** message thread_info_aarch64 (core-aarch64.proto) */
@@ -2170,6 +2177,7 @@ export interface MessageTypes {
   "tcp_opts_entry": TcpOptsEntry;
   "tcp_stream_entry": TcpStreamEntry;
   "termios_entry": TermiosEntry;
+  "thread_allowedcpus_entry": ThreadAllowedcpusEntry;
   "thread_core_entry": ThreadCoreEntry;
   "thread_info_aarch64": ThreadInfoAarch64;
   "thread_info_arm": ThreadInfoArm;
