@@ -6,7 +6,7 @@
  * the root and exit with its status, as CRIU does), or with CLONE_PARENT as the caller's
  * children (-S/--restore-sibling). Each new process execs the static puppet.
  *
- *   criu ARGS...                  run the tool (node criu.js ARGS...)
+ *   criu ARGS...                  run the tool (node criu/bin/criu-boot.cjs ARGS...)
  *   criu --puppet-server FD       serve spawn requests on FD for a tool that runs without the
  *                                 launcher (library use); puppets become the tool's children
  */
@@ -196,7 +196,7 @@ static int run_tool(int argc, char **argv)
 		snprintf(fdenv, sizeof fdenv, "%d", sv[1]);
 		setenv("CRIU_LAUNCHER_FD", fdenv, 1);
 		if (!sc) {
-			snprintf(script, sizeof script, "%s/../../dist/criu/src/cli/criu.js", self_dir);
+			snprintf(script, sizeof script, "%s/../../criu/bin/criu-boot.cjs", self_dir);
 			sc = script;
 		}
 		char **nargv = calloc(argc + 8, sizeof(char *));

@@ -69,3 +69,10 @@ test('GDT TLS slots: empty ones are skipped, used ones become a 16-byte user_des
   // seg_32bit 1, contents 01 (bit 1), limit_in_pages 16, useable 64: the kernel's bit order
   expect(r[0].desc.readUInt32LE(12)).toBe(1 | 2 | 16 | 64);
 });
+
+test('inventory UUIDs are random version 4 UUIDs', async () => {
+  const { uuid4 } = await import('../../dist/criu/src/dump/dump.js');
+  const a = uuid4(), b = uuid4();
+  expect(a).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  expect(a).not.toBe(b);
+});

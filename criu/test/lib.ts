@@ -99,6 +99,16 @@ export async function startFixtureProg(mode: string, out: string, arg?: string, 
   return Number((await waitFile(`${out}.pid`)).trim());
 }
 
+/** The threads of a freshly started program, once there are `n` of them (it may write its pidfile before the last one starts). */
+export async function threadsOf(pid: number, n: number, ms = 5000): Promise<string[]> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const tids = fs.readdirSync(`/proc/${pid}/task`).sort();
+    if (tids.length >= n || Date.now() > end) return tids;
+    await sleep(10);
+  }
+}
+
 /** The children of a freshly started program, once there are `n` of them (it forks after writing its pidfile). */
 export async function childrenOf(pid: number, n: number, ms = 5000): Promise<number[]> {
   const end = Date.now() + ms;

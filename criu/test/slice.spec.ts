@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { readSingle, writeImage } from '../../dist/criu/src/images/index.js';
-import { repo, criu, crit, fixtures, tmpdir, alive, waitGone, verdict, startTime, startFixtureProg, stageFixtureProg, waitFile, childrenOf } from './lib.js';
+import { repo, criu, crit, fixtures, tmpdir, alive, waitGone, verdict, startTime, startFixtureProg, threadsOf, stageFixtureProg, waitFile, childrenOf } from './lib.js';
 
 test.describe.configure({ mode: 'serial' });
 
@@ -86,7 +86,7 @@ test('a multi-threaded process is dumped and restored with every TID', async () 
   fs.chmodSync(dir, 0o777);
   const out = path.join(dir, 'threads.out');
   const pid = await startFixtureProg('threads', out, '6');
-  const tids = fs.readdirSync(`/proc/${pid}/task`).sort();
+  const tids = await threadsOf(pid, 7);
   expect(tids).toHaveLength(7);
   const d = criu(['dump', '-t', String(pid), '-D', path.join(dir, 'img'), '-v4', '-o', 'dump.log']);
   expect(d.code, d.stderr).toBe(0);

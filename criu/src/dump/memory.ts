@@ -1,10 +1,11 @@
 // Private memory of a frozen task → pagemap-PID.img entries and pages-N.img bytes.
 // Pages are chosen by the page map (present or swapped; in private file mappings only the
-// anonymous, COWed ones), read from /proc/PID/mem through one reused buffer and appended to
-// the pages file; adjacent runs with the same flags become one pagemap entry, as in CRIU.
+// anonymous, COWed ones), read with batched process_vm_readv (or /proc/PID/mem, for what that
+// cannot reach) into one reused buffer and appended to the pages file; adjacent runs with the
+// same flags become one pagemap entry, as in CRIU.
 import * as fs from 'node:fs';
 import { Pagemap, privateDumpQuery, mergeRegions, type PageRegion } from '../proc/pagemap.js';
-import { lseek, splice, close, pidfdOpen, pidfdGetfd } from '../sys/libc.js';
+import { lseek, splice, close, pidfdOpen, pidfdGetfd, addrOf, vmReadv } from '../sys/libc.js';
 import type { Injector } from '../ptrace/inject.js';
 import { progress } from '../progress.js';
 import type { VmaRec } from './vmas.js';
@@ -47,15 +48,88 @@ export class MemFileMover implements PageMover {
       for (let a = r.a, end = r.a + r.l; a < end;) {
         if (filled === CHUNK) flush();
         const len = Number(end - a < BigInt(CHUNK - filled) ? end - a : BigInt(CHUNK - filled));
-        const got = fs.readSync(this.fd, buf, filled, len, Number(a));
-        if (got !== len) throw new Error(`task ${this.pid}: short read of memory at 0x${a.toString(16)} (${got} of ${len} bytes)`);
+        this.readInto(buf, filled, len, a);
         filled += len;
         a += BigInt(len);
       }
     }
     flush();
   }
+  /** len bytes of the task's memory at a, into buf at off. */
+  readInto(buf: Buffer, off: number, len: number, a: bigint): void {
+    let got: number;
+    try {
+      got = fs.readSync(this.fd, buf, off, len, Number(a));
+    } catch (e) {
+      throw new Error(`task ${this.pid}: short read of memory at 0x${a.toString(16)} (0 of ${len} bytes: ${(e as { code?: string }).code ?? e})`);
+    }
+    if (got !== len) throw new Error(`task ${this.pid}: short read of memory at 0x${a.toString(16)} (${got} of ${len} bytes)`);
+  }
   close(): void { fs.closeSync(this.fd); }
+}
+
+const IOV_MAX = 1024;
+
+/**
+ * The default for readable mappings: process_vm_readv with up to IOV_MAX runs of the task's
+ * memory per call, straight into the reused buffer, which is written out a buffer-full at a
+ * time. A sparse memory of one-page runs costs one call per 1024 runs instead of one per run.
+ * Whatever process_vm_readv does not deliver (a page it cannot reach) is read through
+ * /proc/PID/mem, which reaches everything.
+ */
+export class ReadvMover implements PageMover {
+  private readonly riov = Buffer.alloc(16 * IOV_MAX);
+  private readonly liov = Buffer.alloc(16);
+  constructor(readonly pid: number, private readonly slow: MemFileMover) {}
+  move(runs: { a: bigint; l: bigint }[], out: number): void {
+    buffer ??= Buffer.allocUnsafe(CHUNK);
+    const buf = buffer;
+    const base = addrOf(buf);
+    const riov = this.riov;
+    let filled = 0, n = 0, start = 0; // bytes in the buffer, runs pending, where they begin
+    const read = (): void => {
+      if (!n) return;
+      const want = filled - start;
+      this.liov.writeBigUInt64LE(base + BigInt(start), 0);
+      this.liov.writeBigUInt64LE(BigInt(want), 8);
+      let got = 0;
+      try { got = vmReadv(this.pid, this.liov, 1, riov, n); } catch { got = 0; }
+      if (got < want) {
+        // the rest, run by run, the slow way
+        let off = start;
+        for (let k = 0; k < n; k++) {
+          const a = riov.readBigUInt64LE(16 * k), l = Number(riov.readBigUInt64LE(16 * k + 8));
+          const skip = Math.max(0, Math.min(l, start + got - off));
+          if (skip < l) this.slow.readInto(buf, off + skip, l - skip, a + BigInt(skip));
+          off += l;
+        }
+      }
+      n = 0;
+      start = filled;
+    };
+    const flush = (): void => {
+      read();
+      let off = 0;
+      while (off < filled) off += fs.writeSync(out, buf, off, filled - off);
+      moved += filled;
+      filled = start = 0;
+      progress.show(`criu: ${(moved / 1048576).toFixed(0)} MiB of pages written`);
+    };
+    for (const r of runs) {
+      for (let a = r.a, end = r.a + r.l; a < end;) {
+        if (filled === CHUNK) flush();
+        if (n === IOV_MAX) read();
+        const len = Number(end - a < BigInt(CHUNK - filled) ? end - a : BigInt(CHUNK - filled));
+        riov.writeBigUInt64LE(a, 16 * n);
+        riov.writeBigUInt64LE(BigInt(len), 16 * n + 8);
+        n++;
+        filled += len;
+        a += BigInt(len);
+      }
+    }
+    flush();
+  }
+  close(): void { /* the slow mover is closed by its owner */ }
 }
 
 /**
@@ -119,6 +193,7 @@ export function dumpMemory(pid: number, vmas: VmaRec[], pagesFd: number, stats: 
   const out: PagemapRec[] = [];
   const pm = new Pagemap(pid);
   const slow = new MemFileMover(pid);
+  fast ??= new ReadvMover(pid, slow);
   try {
     let batch: { a: bigint; l: bigint }[] = [];
     let batchFast = true;

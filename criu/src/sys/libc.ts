@@ -1,7 +1,7 @@
 // The kernel boundary: koffi bindings to libc and raw syscalls, with errno turned into SysError.
 // Rule: read koffi.errno() right after the call (errno is thread state and any later call may
 // change it). 64-bit results come back as number or BigInt; `big()` normalises them.
-import koffi from 'koffi';
+import koffi from './koffi.js';
 import * as os from 'node:os';
 import { SYS } from './arch.js';
 
@@ -57,6 +57,7 @@ const f = {
   recvmsg: libc.func('long recvmsg(int fd, void *msg, int flags)'),
   sched_setaffinity: libc.func('int sched_setaffinity(int pid, unsigned long size, void *mask)'),
   sched_getaffinity: libc.func('int sched_getaffinity(int pid, unsigned long size, void *mask)'),
+  isatty: libc.func('int isatty(int fd)'),
   sched_getcpu: libc.func('int sched_getcpu()'),
   getpid: libc.func('int getpid()'),
   gettid: libc.func('int gettid()'),
@@ -227,6 +228,7 @@ export function schedSetaffinity(pid: number, mask: Buffer): void {
   check(f.sched_setaffinity(pid, mask.length, mask) as number, 'sched_setaffinity', [pid]);
 }
 export const sched_getcpu = (): number => f.sched_getcpu() as number;
+export const isatty = (fd: number): boolean => (f.isatty(fd) as number) === 1;
 export const getpid = (): number => f.getpid() as number;
 export const gettid = (): number => f.gettid() as number;
 

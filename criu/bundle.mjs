@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+// Build step (after tsc): the `criu` command's code as one CommonJS file plus a V8 code cache,
+// which criu/bin/criu-boot.cjs loads. Node's start-up is most of a small dump's wall time; this
+// takes module resolution and most compiling out of it (bench/RESULTS.md has the numbers).
+//
+//   dist/criu/src/criu.cjs        every module of dist/criu/src/cli/criu.js, koffi left outside
+//   dist/criu/src/criu.cjs.cache  V8 code cache, made by a run that loads every command's code
+//                                 with the launcher's own Node flags (the cache checks them)
+import { buildSync } from 'esbuild';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const dist = path.join(repo, 'dist', 'criu', 'src');
+const out = path.join(dist, 'criu.cjs');
+
+buildSync({
+  entryPoints: [path.join(dist, 'cli', 'criu.js')],
+  outfile: out,
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  external: ['koffi'],
+  // the bundle sits in dist/criu/src, where paths.js is: paths computed from it stay the same
+  define: { 'import.meta.url': '__criu_bundle_url' },
+  banner: { js: "const __criu_bundle_url = require('node:url').pathToFileURL(__filename).href;" },
+  logLevel: 'warning',
+});
+fs.rmSync(`${out}.cache`, { force: true });
+
+// the same flags as native/launcher.c passes: V8 rejects a cache made under other flags
+const r = spawnSync(process.execPath, ['--no-warnings', '--stack-size=4000', path.join(repo, 'criu', 'bin', 'criu-boot.cjs'), '--version'], {
+  env: { ...process.env, CRIU_CODE_CACHE_WRITE: '1', CRIU_CODE_CACHE_WARM: '1' },
+  stdio: ['ignore', 'ignore', 'inherit'],
+});
+if (r.status !== 0 || !fs.existsSync(`${out}.cache`)) {
+  process.stderr.write(`criu/bundle.mjs: making the code cache failed (status ${r.status}); the bundle runs without it\n`);
+} else {
+  const kb = (f) => `${(fs.statSync(f).size / 1024).toFixed(0)} KiB`;
+  process.stdout.write(`criu/bundle.mjs: ${path.relative(repo, out)} (${kb(out)}), code cache ${kb(`${out}.cache`)}\n`);
+}
