@@ -76,3 +76,25 @@ test('inventory UUIDs are random version 4 UUIDs', async () => {
   expect(a).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   expect(a).not.toBe(b);
 });
+
+test('an x86_64 syscall batch: immediates into rax and the argument registers, syscall, result stored, int3', async () => {
+  const { encodeX86Batch } = await import('../../dist/criu/src/ptrace/inject.js');
+  const code = encodeX86Batch([{ name: 'getpid', args: [] }, { name: 'rt_sigaction', args: [10, 0x1000n, 0, 8] }], 0x7f0000001000n);
+  expect(code.length).toBe(2 * 82 + 1);
+  const imm = (o: number): bigint => code.readBigUInt64LE(o);
+  // first call: mov rax, 39 (getpid); zeros in rdi rsi rdx r10 r8 r9
+  expect([...code.subarray(0, 2)]).toEqual([0x48, 0xb8]);
+  expect(imm(2)).toBe(39n);
+  expect([...code.subarray(10, 12)]).toEqual([0x48, 0xbf]);
+  expect([...code.subarray(40, 42)]).toEqual([0x49, 0xba]); // r10
+  expect([...code.subarray(70, 72)]).toEqual([0x0f, 0x05]); // syscall
+  expect([...code.subarray(72, 74)]).toEqual([0x48, 0xa3]); // movabs [imm64], rax
+  expect(imm(74)).toBe(0x7f0000001000n);
+  // second call: rt_sigaction(10, 0x1000, 0, 8), result at +8
+  expect(imm(82 + 2)).toBe(13n);
+  expect(imm(82 + 12)).toBe(10n);
+  expect(imm(82 + 22)).toBe(0x1000n);
+  expect(imm(82 + 42)).toBe(8n);
+  expect(imm(82 + 74)).toBe(0x7f0000001008n);
+  expect(code[code.length - 1]).toBe(0xcc);
+});

@@ -2,7 +2,7 @@
 // syscalls). Everything here runs while the tree is frozen; nothing is written yet.
 import * as fs from 'node:fs';
 import { Tracee, Regs } from '../ptrace/tracee.js';
-import { Injector, findSyscallInsn } from '../ptrace/inject.js';
+import { Injector, findSyscallInsn, type BatchCall } from '../ptrace/inject.js';
 import { PTRACE, SIG, SIGMAX } from '../ptrace/consts.js';
 import { ptraceRaw, big } from '../sys/libc.js';
 import { arch } from '../sys/arch.js';
@@ -97,19 +97,25 @@ export function collectThread(pid: number, t: Tracee, inj: Injector, scratch: bi
   const seccomp = status.seccomp === 2 ? t.seccompFilters() : [];
   const rc = t.rseqConf();
 
-  // inside the thread: robust list, clear_child_tid, altstack, pdeath signal, securebits
-  inj.must('get_robust_list', 0, scratch, scratch + 8n);
-  const rl = inj.read(scratch, 16);
-  inj.must('prctl', PR.GET_TID_ADDRESS, scratch);
-  const clearTid = inj.read(scratch, 8).readBigUInt64LE(0);
-  inj.must('sigaltstack', 0, scratch);
-  const ss = inj.read(scratch, 24);
-  inj.must('prctl', PR.GET_PDEATHSIG, scratch);
-  const pdeathSig = inj.read(scratch, 4).readInt32LE(0);
-  const secbits = Number(inj.must('prctl', PR.GET_SECUREBITS));
-  const policy = Number(inj.must('sched_getscheduler', 0));
-  inj.must('sched_getparam', 0, scratch);
-  const prio = inj.read(scratch, 4).readInt32LE(0);
+  // inside the thread, in one batch: robust list, clear_child_tid, altstack, pdeath signal,
+  // securebits, scheduling policy and priority
+  const r = inj.mustBatch([
+    { name: 'get_robust_list', args: [0, scratch, scratch + 8n] },
+    { name: 'prctl', args: [PR.GET_TID_ADDRESS, scratch + 16n] },
+    { name: 'sigaltstack', args: [0, scratch + 24n] },
+    { name: 'prctl', args: [PR.GET_PDEATHSIG, scratch + 48n] },
+    { name: 'prctl', args: [PR.GET_SECUREBITS] },
+    { name: 'sched_getscheduler', args: [0] },
+    { name: 'sched_getparam', args: [0, scratch + 56n] },
+  ]);
+  const out = inj.read(scratch, 64);
+  const rl = out.subarray(0, 16);
+  const clearTid = out.readBigUInt64LE(16);
+  const ss = out.subarray(24, 48);
+  const pdeathSig = out.readInt32LE(48);
+  const secbits = Number(r[4]);
+  const policy = Number(r[5]);
+  const prio = out.readInt32LE(56);
 
   return {
     tid, regs, fpu, status, stat, pdeathSig, secbits, comm: stat.comm, seccomp,
@@ -128,19 +134,34 @@ export function collectThread(pid: number, t: Tracee, inj: Injector, scratch: bi
 
 /** Process-level state read by injection into the main thread (inj is begun on it). */
 export function collectProcessInside(inj: Injector, scratch: bigint): Pick<TaskState, 'sigactions' | 'itimers' | 'posixTimers' | 'brk' | 'childSubreaper' | 'dumpable' | 'thpDisabled'> {
+  // one batch: every sigaction (32 bytes each at scratch + 32 * (sig - 1)), the three itimers
+  // after them, brk, child subreaper, dumpable, THP
+  const calls: BatchCall[] = [];
+  for (let s = 1; s <= SIGMAX; s++) {
+    if (s !== SIG.KILL && s !== SIG.STOP) calls.push({ name: 'rt_sigaction', args: [s, 0, scratch + BigInt(32 * (s - 1)), 8] });
+  }
+  const itOff = 32 * SIGMAX;
+  for (let which = 0; which < 3; which++) calls.push({ name: 'getitimer', args: [which, scratch + BigInt(itOff + 32 * which)] });
+  const subOff = itOff + 96;
+  calls.push({ name: 'brk', args: [0] }, { name: 'prctl', args: [PR.GET_CHILD_SUBREAPER, scratch + BigInt(subOff)] },
+    { name: 'prctl', args: [PR.GET_DUMPABLE] }, { name: 'prctl', args: [PR.GET_THP_DISABLE] });
+  const res = inj.mustBatch(calls);
+  const buf = inj.read(scratch, subOff + 8);
   const sigactions: SigactionRec[] = [];
   for (let s = 1; s <= SIGMAX; s++) {
     if (s === SIG.KILL || s === SIG.STOP) { sigactions.push({ handler: 0n, flags: 0n, restorer: 0n, mask: 0n }); continue; }
-    inj.must('rt_sigaction', s, 0, scratch, 8);
-    const b = inj.read(scratch, 32);
-    sigactions.push({ handler: b.readBigUInt64LE(0), flags: b.readBigUInt64LE(8), restorer: b.readBigUInt64LE(16), mask: b.readBigUInt64LE(24) });
+    const o = 32 * (s - 1);
+    sigactions.push({ handler: buf.readBigUInt64LE(o), flags: buf.readBigUInt64LE(o + 8), restorer: buf.readBigUInt64LE(o + 16), mask: buf.readBigUInt64LE(o + 24) });
   }
   const itimers: ItimerRec[] = [];
   for (let which = 0; which < 3; which++) {
-    inj.must('getitimer', which, scratch);
-    const b = inj.read(scratch, 32);
-    itimers.push({ isec: b.readBigUInt64LE(0), iusec: b.readBigUInt64LE(8), vsec: b.readBigUInt64LE(16), vusec: b.readBigUInt64LE(24) });
+    const o = itOff + 32 * which;
+    itimers.push({ isec: buf.readBigUInt64LE(o), iusec: buf.readBigUInt64LE(o + 8), vsec: buf.readBigUInt64LE(o + 16), vusec: buf.readBigUInt64LE(o + 24) });
   }
+  const [brk, , dumpableR, thpR] = res.slice(-4);
+  const childSubreaper = buf.readInt32LE(subOff) !== 0;
+  const dumpable = Number(dumpableR);
+  const thpDisabled = Number(thpR) !== 0;
   // POSIX timers: ids, clocks and notification from /proc, times and overruns from inside
   const posixTimers: PosixTimerRec[] = readTimers(inj.tid).map((t) => {
     inj.must('timer_gettime', t.id, scratch);
@@ -152,11 +173,6 @@ export function collectProcessInside(inj: Injector, scratch: bigint): Pick<TaskS
       ...(t.threadId ? { notify_thread_id: t.notifyPid } : {}),
     };
   });
-  const brk = inj.must('brk', 0);
-  inj.must('prctl', PR.GET_CHILD_SUBREAPER, scratch);
-  const childSubreaper = inj.read(scratch, 4).readInt32LE(0) !== 0;
-  const dumpable = Number(inj.must('prctl', PR.GET_DUMPABLE));
-  const thpDisabled = Number(inj.must('prctl', PR.GET_THP_DISABLE)) !== 0;
   return { sigactions, itimers, posixTimers, brk, childSubreaper, dumpable, thpDisabled };
 }
 

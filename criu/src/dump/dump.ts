@@ -290,17 +290,21 @@ export function dump(opts: DumpOptions): void {
       injectors = [inj];
       inj.begin();
       const scratch = inj.mapScratch();
+      const area = inj.mapBatchArea();
       faultPoint(7, 'inject');
       const inside = collectProcessInside(inj, scratch);
       const threads = [collectThread(f.pid, f.tracees[0], inj, scratch)];
       for (const t of f.tracees.slice(1)) {
         const ti = new Injector(t, gadget);
+        ti.batchArea = area;
         injectors.push(ti);
         ti.begin();
         threads.push(collectThread(f.pid, t, ti, scratch));
         ti.end();
+        ti.batchArea = null;
         injectors.pop();
       }
+      inj.unmapBatchArea();
       inj.unmapScratch();
       inj.end();
       injectors = [];
@@ -452,6 +456,7 @@ export function dump(opts: DumpOptions): void {
   } catch (e) {
     // undo what the injections left in the task: the scratch mapping, then registers and mask
     for (const inj of injectors.reverse()) {
+      try { inj.unmapBatchArea(); } catch { /* the task is gone */ }
       try { inj.unmapScratch(); } catch { /* the task is gone */ }
       try { inj.end(); } catch { /* the task is gone */ }
     }

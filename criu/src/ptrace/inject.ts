@@ -103,6 +103,71 @@ export class Injector {
     return BigInt.asIntN(64, w.get(arch.abi.ret));
   }
 
+  /**
+   * Many syscalls for the price of one resume: on x86_64 the calls become straight-line code
+   * in the task (each loads its number and arguments as immediates, runs `syscall` and stores
+   * its result), ended by an int3; the thread runs it once and stops on the trap. Only for
+   * calls that cannot stop the thread or report a ptrace event (no clone, exec or exit). Other
+   * architectures, and a task without a batch area, run the calls one by one.
+   */
+  batch(calls: BatchCall[]): bigint[] {
+    const area = this.batchArea;
+    if (!area || arch.name !== 'x86_64' || !this.work) return calls.map((c) => this.call(c.name, ...c.args));
+    const out: bigint[] = [];
+    for (let i = 0; i < calls.length; i += area.maxCalls) {
+      const part = calls.slice(i, i + area.maxCalls);
+      const code = encodeX86Batch(part, area.results);
+      area.writeCode(code);
+      const w = this.work;
+      w.buf.set(this.saved!.buf);
+      w.set(arch.abi.pc, area.code);
+      w.set(arch.abi.orig, -1n);
+      this.t.setRegs(w);
+      this.t.cont(0);
+      const st = waitStop(this.tid);
+      if (st.kind !== 'trap') throw new InjectError(this.tid, `batch of ${part.length} calls`, -1n, ` (stopped by ${st.kind} ${st.sig} instead of the batch's trap)`);
+      this.t.getRegset(NT.PRSTATUS, w.buf);
+      const pc = w.get(arch.abi.pc);
+      if (pc !== area.code + BigInt(code.length)) {
+        throw new InjectError(this.tid, `batch of ${part.length} calls`, -1n, ` (stopped at 0x${pc.toString(16)}, not at the batch's end)`);
+      }
+      const r = this.read(area.results, 8 * part.length);
+      for (let k = 0; k < part.length; k++) out.push(r.readBigInt64LE(8 * k));
+      this.count += part.length;
+    }
+    return out;
+  }
+
+  /** batch(), with a negative errno of any call thrown as InjectError naming it. */
+  mustBatch(calls: BatchCall[]): bigint[] {
+    const r = this.batch(calls);
+    r.forEach((v, k) => {
+      if (v < 0n && v > -4096n) throw new InjectError(this.tid, `${calls[k].name}(${calls[k].args.map(fmt).join(', ')})`, v);
+    });
+    return r;
+  }
+
+  /** Where batches run: one per task (threads share it), made by mapBatchArea. */
+  batchArea: BatchArea | null = null;
+
+  /** Map a batch area in the task: code pages (read+exec, written through /proc/PID/mem) and a results page. */
+  mapBatchArea(): BatchArea | null {
+    if (arch.name !== 'x86_64') return null;
+    const PROT_RX = 5, PROT_RW = 3, MAP_PRIVATE_ANON = 0x22;
+    const code = this.must('mmap', 0, BATCH_CODE, PROT_RX, MAP_PRIVATE_ANON, -1, 0);
+    const results = this.must('mmap', 0, 4096, PROT_RW, MAP_PRIVATE_ANON, -1, 0);
+    this.batchArea = new BatchArea(this.tid, code, results);
+    return this.batchArea;
+  }
+  unmapBatchArea(): void {
+    const a = this.batchArea;
+    if (!a) return;
+    this.batchArea = null;
+    a.close();
+    this.must('munmap', a.code, BATCH_CODE);
+    this.must('munmap', a.results, 4096);
+  }
+
   /** Like call(), but a negative errno result throws InjectError naming the task and call. */
   must(name: keyof typeof SYS, ...args: (number | bigint)[]): bigint {
     const r = this.call(name, ...args);
@@ -138,3 +203,51 @@ export class Injector {
 }
 
 const fmt = (a: number | bigint): string => (big(a) > 0xffffn ? `0x${big(a).toString(16)}` : String(a));
+
+export interface BatchCall { name: keyof typeof SYS; args: (number | bigint)[] }
+
+const BATCH_CODE = 4096 * 4;
+const X86_CALL_BYTES = 7 * 10 + 2 + 10;
+
+/** The code and results pages of a task's batches. */
+export class BatchArea {
+  private fd = -1;
+  readonly maxCalls = Math.min(4096 / 8, Math.floor((BATCH_CODE - 1) / X86_CALL_BYTES));
+  constructor(readonly tid: number, readonly code: bigint, readonly results: bigint) {}
+  /** The code pages are not writable in the task: written the way a debugger plants breakpoints. */
+  writeCode(b: Buffer): void {
+    if (this.fd < 0) this.fd = fs.openSync(`/proc/${this.tid}/mem`, 'r+');
+    if (fs.writeSync(this.fd, b, 0, b.length, Number(this.code)) !== b.length) throw new Error(`task ${this.tid}: short write of batch code`);
+  }
+  close(): void {
+    if (this.fd >= 0) fs.closeSync(this.fd);
+    this.fd = -1;
+  }
+}
+
+/**
+ * x86_64 code for a batch: per call `mov rax/rdi/rsi/rdx/r10/r8/r9, imm64; syscall;
+ * movabs [results + 8k], rax`, then int3.
+ */
+export function encodeX86Batch(calls: BatchCall[], results: bigint): Buffer {
+  const b = Buffer.alloc(calls.length * X86_CALL_BYTES + 1);
+  let o = 0;
+  const movImm = (rex: number, op: number, v: bigint): void => {
+    b[o++] = rex; b[o++] = op;
+    b.writeBigUInt64LE(BigInt.asUintN(64, v), o); o += 8;
+  };
+  calls.forEach((c, k) => {
+    const a = (i: number): bigint => BigInt(c.args[i] ?? 0);
+    movImm(0x48, 0xb8, BigInt(SYS[c.name])); // rax
+    movImm(0x48, 0xbf, a(0)); // rdi
+    movImm(0x48, 0xbe, a(1)); // rsi
+    movImm(0x48, 0xba, a(2)); // rdx
+    movImm(0x49, 0xba, a(3)); // r10
+    movImm(0x49, 0xb8, a(4)); // r8
+    movImm(0x49, 0xb9, a(5)); // r9
+    b[o++] = 0x0f; b[o++] = 0x05; // syscall
+    movImm(0x48, 0xa3, results + BigInt(8 * k)); // movabs [imm64], rax
+  });
+  b[o++] = 0xcc; // int3
+  return b;
+}

@@ -1,7 +1,7 @@
 // A puppet under our control: seized, with an injector, a transport to pass fds in, and a
 // gadget page (syscall instruction + scratch) placed where neither layout has anything.
 import { Tracee, waitStop } from '../ptrace/tracee.js';
-import { Injector, findSyscallInsn } from '../ptrace/inject.js';
+import { Injector, BatchArea, findSyscallInsn } from '../ptrace/inject.js';
 import { PTRACE_O } from '../ptrace/consts.js';
 import { readFd, sendmsg, close, tryKill, waitpid, __WALL, WNOHANG } from '../sys/libc.js';
 import { arch } from '../sys/arch.js';
@@ -9,7 +9,10 @@ import { fdMessage } from './launcher.js';
 import { CriuError } from '../errors.js';
 
 export const PAGE = 4096n;
-export const GADGET_PAGES = 5n; // one code page, four scratch pages
+// one code page (the syscall gadget), four scratch pages, then the batch area (Injector.batch):
+// four code pages and a results page
+export const GADGET_PAGES = 10n;
+const BATCH_AT = 5n;
 /** fds passed in one message (SCM_MAX_FD is 253) */
 export const MAX_FDS_AT_ONCE = 200;
 
@@ -47,6 +50,7 @@ export class Puppet {
     p.gadgetArea = parent.gadgetArea;
     p.inj.scratch = parent.inj.scratch;
     p.inj.scratchSize = parent.inj.scratchSize;
+    if (parent.inj.batchArea) p.inj.batchArea = new BatchArea(pid, parent.inj.batchArea.code, parent.inj.batchArea.results);
     return p;
   }
 
@@ -61,10 +65,12 @@ export class Puppet {
     arch.syscallInsn.copy(code, 0);
     this.inj.write(at, code);
     this.inj.must('mprotect', at, PAGE, PROT_RX);
+    this.inj.must('mprotect', at + BATCH_AT * PAGE, 4n * PAGE, PROT_RX);
     this.inj.gadget = at;
     this.gadgetArea = at;
     this.inj.scratch = at + PAGE;
     this.inj.scratchSize = Number(4n * PAGE);
+    this.inj.batchArea = new BatchArea(this.pid, at + BATCH_AT * PAGE, at + (BATCH_AT + 4n) * PAGE);
   }
 
   /** Pass one of our fds into the puppet; returns its fd number there (not yet at its place). */

@@ -10,7 +10,7 @@ import { Puppet, PAGE, GADGET_PAGES, MAX_FDS_AT_ONCE } from './puppet.js';
 import { loadImages, checkSupported, allowedCpus, type DumpImages, type TaskImages } from './images.js';
 import { readMaps, readSmaps, type SmapsVma } from '../proc/index.js';
 import { Pagemap, privateDumpQuery, mergeRegions } from '../proc/pagemap.js';
-import { findSyscallInsn } from '../ptrace/inject.js';
+import { findSyscallInsn, InjectError, type BatchCall } from '../ptrace/inject.js';
 import { PTRACE_O, SIG } from '../ptrace/consts.js';
 import { regsFromImage, xsaveFromImage, restartFixup, tlsFromImage } from '../arch/x86_64.js';
 import { Regs, Tracee, waitStop } from '../ptrace/tracee.js';
@@ -672,6 +672,8 @@ function finalRegisters(task: Task, files: FileCtx): void {
   // the transport goes once per fd table (tasks sharing one by CLONE_FILES close it once)
   if (!files.transportClosed.has(t.ids.files_id)) inj.must('close', p.transportFd);
   files.transportClosed.add(t.ids.files_id);
+  p.inj.batchArea?.close();
+  for (const th of threads) th.inj.batchArea = null;
   inj.must('munmap', p.gadgetArea, GADGET_PAGES * PAGE);
   const vdsoSyscall = findSyscallInsn(p.pid);
   for (const th of threads) {
@@ -715,6 +717,7 @@ function cloneThread(p: Puppet, tid: number, core: M): Thread {
   ti.begin();
   ti.scratch = inj.scratch;
   ti.scratchSize = inj.scratchSize;
+  ti.batchArea = inj.batchArea;
   return { t, inj: ti, core, tid };
 }
 /** Move the puppet's [vvar][vvar_vclock][vdso] block to where the image had it (DESIGN rule 10). */
@@ -934,42 +937,48 @@ function restoreProcessState(p: Puppet, t: TaskImages): void {
   const inj = p.inj, s = p.scratch;
   const tc = t.core.tc ?? {};
   const who = `task ${t.pid}`;
-  // sigactions: the image skips SIGKILL and SIGSTOP
-  const sas: M[] = tc.sigactions ?? [];
+  // one write of every argument into the scratch pages, then one batch of calls:
+  // sigactions (the image skips SIGKILL and SIGSTOP), itimers, rlimits, personality, subreaper
+  const args = Buffer.alloc(32 * 64 + 32 * 3 + 16 * 32);
+  const calls: BatchCall[] = [];
+  const what: { why: string; fatal: boolean }[] = [];
   let sig = 1;
-  for (const sa of sas) {
-    if (sig === SIG.KILL || sig === SIG.STOP) sig++;
-    if (sig === SIG.KILL || sig === SIG.STOP) sig++;
-    const b = Buffer.alloc(32);
-    b.writeBigUInt64LE(BigInt(sa.sigaction), 0); b.writeBigUInt64LE(BigInt(sa.flags), 8);
-    b.writeBigUInt64LE(BigInt(sa.restorer), 16); b.writeBigUInt64LE(BigInt(sa.mask), 24);
-    inj.write(s, b);
-    inj.must('rt_sigaction', sig, s, 0, 8);
+  for (const sa of (tc.sigactions ?? []) as M[]) {
+    while (sig === SIG.KILL || sig === SIG.STOP) sig++;
+    const o = 32 * (sig - 1);
+    args.writeBigUInt64LE(BigInt(sa.sigaction), o); args.writeBigUInt64LE(BigInt(sa.flags), o + 8);
+    args.writeBigUInt64LE(BigInt(sa.restorer), o + 16); args.writeBigUInt64LE(BigInt(sa.mask), o + 24);
+    calls.push({ name: 'rt_sigaction', args: [sig, s + BigInt(o), 0, 8] });
+    what.push({ why: `sigaction of signal ${sig}`, fatal: true });
     sig++;
   }
-  // itimers
   const timers = tc.timers;
   if (timers) {
     ['real', 'virt', 'prof'].forEach((k, which) => {
       const it = timers[k];
       if (!it) return;
-      const b = Buffer.alloc(32);
-      b.writeBigUInt64LE(BigInt(it.isec), 0); b.writeBigUInt64LE(BigInt(it.iusec), 8);
-      b.writeBigUInt64LE(BigInt(it.vsec), 16); b.writeBigUInt64LE(BigInt(it.vusec), 24);
-      inj.write(s, b);
-      inj.must('setitimer', which, s, 0);
+      const o = 32 * 64 + 32 * which;
+      args.writeBigUInt64LE(BigInt(it.isec), o); args.writeBigUInt64LE(BigInt(it.iusec), o + 8);
+      args.writeBigUInt64LE(BigInt(it.vsec), o + 16); args.writeBigUInt64LE(BigInt(it.vusec), o + 24);
+      calls.push({ name: 'setitimer', args: [which, s + BigInt(o), 0] });
+      what.push({ why: `itimer ${k}`, fatal: true });
     });
   }
   // rlimits: a hard limit above ours cannot be set without CAP_SYS_RESOURCE (DESIGN rule 16)
-  (tc.rlimits?.rlimits ?? []).forEach((rl: M, res: number) => {
-    const b = Buffer.alloc(16);
-    b.writeBigUInt64LE(BigInt(rl.cur), 0); b.writeBigUInt64LE(BigInt(rl.max), 8);
-    inj.write(s, b);
-    const r = inj.call('prlimit64', 0, res, s, 0);
-    if (r < 0n) log.warn(`${who}: cannot set rlimit ${res} to ${rl.cur}/${rl.max}: ${errnoName(Number(-r))}`);
+  ((tc.rlimits?.rlimits ?? []) as M[]).slice(0, 32).forEach((rl, res) => {
+    const o = 32 * 64 + 32 * 3 + 16 * res;
+    args.writeBigUInt64LE(BigInt(rl.cur), o); args.writeBigUInt64LE(BigInt(rl.max), o + 8);
+    calls.push({ name: 'prlimit64', args: [0, res, s + BigInt(o), 0] });
+    what.push({ why: `rlimit ${res} (${rl.cur}/${rl.max})`, fatal: false });
   });
-  if (tc.personality !== undefined) inj.call('personality', tc.personality);
-  if (tc.child_subreaper) inj.must('prctl', 36 /* PR_SET_CHILD_SUBREAPER */, 1);
+  if (tc.personality !== undefined) { calls.push({ name: 'personality', args: [tc.personality] }); what.push({ why: 'personality', fatal: false }); }
+  if (tc.child_subreaper) { calls.push({ name: 'prctl', args: [36 /* PR_SET_CHILD_SUBREAPER */, 1] }); what.push({ why: 'child subreaper', fatal: true }); }
+  inj.write(s, args);
+  inj.batch(calls).forEach((r, k) => {
+    if (r >= 0n || r <= -4096n) return;
+    if (what[k].fatal) throw new InjectError(p.pid, `${calls[k].name} (${what[k].why})`, r);
+    log.warn(`${who}: cannot set ${what[k].why}: ${errnoName(Number(-r))}`);
+  });
   if (tc.oom_score_adj !== undefined) {
     try { fs.writeFileSync(`/proc/${p.pid}/oom_score_adj`, String(tc.oom_score_adj)); } catch (e) {
       log.warn(`${who}: cannot set oom_score_adj ${tc.oom_score_adj}: ${(e as Error).message}`);
@@ -989,24 +998,33 @@ function restoreThreadState(th: Thread, pid: number, s: bigint): void {
   const inj = th.inj;
   const core = th.core, tc = core.tc ?? {}, tcore = core.thread_core ?? {};
   const who = `task ${pid}: thread ${th.tid}`;
+  // one write of the arguments, one batch: name, altstack, robust list, clear_child_tid, scheduling
+  const args = Buffer.alloc(128);
+  const calls: BatchCall[] = [];
+  const fatal: boolean[] = [];
   const comm = tcore.comm ?? tc.comm;
-  if (comm) inj.must('prctl', 15 /* PR_SET_NAME */, inj.str(String(comm).slice(0, 15)));
+  if (comm) {
+    Buffer.from(String(comm)).subarray(0, 15).copy(args, 0);
+    calls.push({ name: 'prctl', args: [15 /* PR_SET_NAME */, s] }); fatal.push(true);
+  }
   if (tcore.sas) {
-    const b = Buffer.alloc(24);
-    b.writeBigUInt64LE(BigInt(tcore.sas.ss_sp), 0); b.writeInt32LE(tcore.sas.ss_flags, 8); b.writeBigUInt64LE(BigInt(tcore.sas.ss_size), 16);
-    inj.write(s, b);
-    inj.must('sigaltstack', s, 0);
+    args.writeBigUInt64LE(BigInt(tcore.sas.ss_sp), 64); args.writeInt32LE(tcore.sas.ss_flags, 72); args.writeBigUInt64LE(BigInt(tcore.sas.ss_size), 80);
+    calls.push({ name: 'sigaltstack', args: [s + 64n, 0] }); fatal.push(true);
   }
-  if (BigInt(tcore.futex_rla ?? 0)) inj.must('set_robust_list', BigInt(tcore.futex_rla), tcore.futex_rla_len);
+  if (BigInt(tcore.futex_rla ?? 0)) { calls.push({ name: 'set_robust_list', args: [BigInt(tcore.futex_rla), tcore.futex_rla_len] }); fatal.push(true); }
   const clearTid = BigInt(core.thread_info?.clear_tid_addr ?? 0);
-  if (clearTid) inj.must('set_tid_address', clearTid);
+  if (clearTid) { calls.push({ name: 'set_tid_address', args: [clearTid] }); fatal.push(true); }
   if (tcore.sched_policy !== undefined) {
-    const b = Buffer.alloc(4); b.writeInt32LE(tcore.sched_prio ?? 0);
-    inj.write(s, b);
-    const r = inj.call('sched_setscheduler', 0, tcore.sched_policy, s);
-    if (r < 0n) log.warn(`${who}: cannot set scheduling policy ${tcore.sched_policy}: ${errnoName(Number(-r))}`);
+    args.writeInt32LE(tcore.sched_prio ?? 0, 96);
+    calls.push({ name: 'sched_setscheduler', args: [0, tcore.sched_policy, s + 96n] }); fatal.push(false);
   }
-  if (tcore.sched_nice !== undefined) inj.call('setpriority', 0 /* PRIO_PROCESS */, th.tid, tcore.sched_nice);
+  if (tcore.sched_nice !== undefined) { calls.push({ name: 'setpriority', args: [0 /* PRIO_PROCESS */, th.tid, tcore.sched_nice] }); fatal.push(false); }
+  inj.write(s, args);
+  inj.batch(calls).forEach((r, k) => {
+    if (r >= 0n || r <= -4096n) return;
+    if (fatal[k]) throw new InjectError(th.tid, `${calls[k].name}(${calls[k].args.join(', ')})`, r);
+    if (calls[k].name === 'sched_setscheduler') log.warn(`${who}: cannot set scheduling policy ${tcore.sched_policy}: ${errnoName(Number(-r))}`);
+  });
   for (const e of tcore.signals_p?.signals ?? []) {
     const info: Buffer = e.siginfo;
     inj.write(s, info);
