@@ -18,7 +18,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { median, spread, fmtS, fmtSpread, fmtBytes, mbps, fmtPct, fmtRatio, mdTable, textTable, judge } from './lib/stats.mjs';
 import { plotSvg } from './lib/svg.mjs';
@@ -140,7 +140,7 @@ function timed(dir, tag, argv, ping) {
   const f = fs.readFileSync(res, 'utf8').trim().split(/\s+/);
   const [ns, st, ans] = f.slice(0, 3).map(Number);
   const status = (st & 0x7f) === 0 ? (st >> 8) & 0xff : 128 + (st & 0x7f);
-  return { wall: ns / 1e9, status, answer: ans === undefined || ans < 0 ? null : ans / 1e9, out, execAt: BigInt(f[3]), exitAt: BigInt(f[4]) };
+  return { wall: ns / 1e9, status, answer: ans === undefined || ans < 0 ? null : ans / 1e9, out, execAt: BigInt(f[3]), exitAt: BigInt(f[4]), maxrssKiB: f[5] !== undefined && Number(f[5]) >= 0 ? Number(f[5]) : null };
 }
 
 /** The line that says why a command failed: its last stderr line, else the last error of its log. */
@@ -279,7 +279,7 @@ function runOnce(w, bin, rep) {
       rec.verdict = alive(pid) ? verdict(pid) : null;
       return rec;
     }
-    rec.dump = { wall: d.wall, stats: statsDump(img), bytes: dirBytes(img), log: logPhases(path.join(dir, 'dump.log')), phases: stampPhases(d, path.join(dir, 'dump.log'), filesIn(img)) };
+    rec.dump = { wall: d.wall, maxrssKiB: d.maxrssKiB, stats: statsDump(img), bytes: dirBytes(img), log: logPhases(path.join(dir, 'dump.log')), phases: stampPhases(d, path.join(dir, 'dump.log'), filesIn(img)) };
     const tg = Date.now();
     if (!waitGone(pids, 30_000)) {
       rec.status = 'error';
@@ -357,6 +357,34 @@ function startWall(argv, n = 5) {
   return spread(xs);
 }
 
+/** Peak RSS (MiB) of our `criu dump -R` of a sleeping process: the baseline of the memory check. */
+function emptyDumpRss(bin, n = 3) {
+  const sl = spawn('sleep', ['3600'], { detached: true, stdio: 'ignore' });
+  const xs = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const img = path.join(TMP, `rss-empty-${i}`);
+      fs.mkdirSync(img, { recursive: true });
+      const t = timed(TMP, 'rss-empty', [bin, 'dump', '-t', String(sl.pid), '-D', img, '-R']);
+      fs.rmSync(img, { recursive: true, force: true });
+      if (t.status !== 0 || t.maxrssKiB == null) return { error: `dump of an empty process failed: ${errorLine(t.out, '')}` };
+      xs.push(t.maxrssKiB / 1024);
+    }
+  } finally {
+    try { process.kill(sl.pid, 'SIGKILL'); } catch { /* gone */ }
+  }
+  return spread(xs);
+}
+
+/** Issue 5: the peak RSS of `criu` dumping 2 GiB is at most 64 MiB above its RSS on an empty process. */
+function rssCheck(sums, ctx) {
+  const s = sums.find((x) => x.workload === 'dense-2G' && x.bin === 'ours');
+  const base = ctx.rssEmpty?.median ?? null, peak = med(s, 'dumpRssMiB');
+  const limit = base !== null ? base + 64 : null;
+  if (!s || peak === null || limit === null) return { verdict: 'SKIP', peak, base, limit, cause: s ? 'not measured' : 'not run (--quick or --only)' };
+  return { verdict: peak <= limit ? 'OK' : 'MISS', peak, base, limit, spread: s.dumpRssMiB };
+}
+
 /** CPU time of the whole machine (all processes, this bench included), from /proc/stat. */
 function cpuTimes() {
   const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
@@ -378,6 +406,7 @@ function selfCpu() {
 // ---------------------------------------------------------------- summaries
 const M = {
   dump: (r) => r.dump?.wall,
+  dumpRssMiB: (r) => (r.dump?.maxrssKiB != null ? r.dump.maxrssKiB / 1024 : null),
   frozen: (r) => (r.dump?.stats ? r.dump.stats.freezing + r.dump.stats.frozen : null),
   frozenR: (r) => (r.dumpR?.stats ? r.dumpR.stats.freezing + r.dumpR.stats.frozen : null),
   pauseR: (r) => r.dumpR?.pause,
@@ -448,7 +477,7 @@ export function breakdown(s, metric, ctx, limit) {
     : 'a smaller start-up (bundle, lazy imports)';
   if (metric === 'dump') {
     const wall = med(s, 'dump'), memd = med(s, 'memdump'), coll = med(s, 'collect'), frz = med(s, 'freezing');
-    const imp = importOf('importDump');
+    const imp = importOf('loadTool');
     if (memd != null) {
       const rate = bytes / memd / 1e9, atCeil = bytes / 1e9 / ctx.ceil.pcwriteGBs;
       add(memd, `memory dump ${fmtS(memd)} s (stats-dump; ${rate.toFixed(2)} GB/s = ${fmtPct(rate / ctx.ceil.pcwriteGBs)} of the ${ctx.ceil.pcwriteGBs.toFixed(2)} GB/s page-cache-write ceiling)`,
@@ -459,11 +488,11 @@ export function breakdown(s, metric, ctx, limit) {
     if (head !== null && middle !== null && tail !== null) {
       add(head, headWhat, headClose);
       const prep = Math.max(0, middle - (frz ?? 0) - (memd ?? 0) - (coll ?? 0));
-      add(prep, `from the log's creation to the first seize ${fmtS(prep)} s (loading the dump code: node importing dump.js takes ${fmtS(imp)} s more than node alone)`, 'a bundle or lazier imports');
+      add(prep, `from the log's creation to the first seize ${fmtS(prep)} s (loading the dump code: the bundle with its code cache takes ${fmtS(imp)} s more than node alone; then the cold, unoptimised first run of that code)`, 'less work per object on the way to the freeze');
       add(tail, `from the last image written until exit ${fmtS(tail)} s (killing or releasing the tree, exiting; file time stamps)`, 'a faster kill/release and exit');
     } else {
       add(startup, startupWhat, startupClose);
-      add(imp, `loading the dump code ${fmtS(imp)} s (node importing dump.js, measured, minus node alone)`, 'a bundle or lazier imports');
+      add(imp, `loading the dump code ${fmtS(imp)} s (the bundle with its code cache, measured, minus node alone)`, 'a start-up snapshot of the loaded code');
       if (wall != null) {
         const rest = Math.max(0, wall - [memd, coll, frz, startup, imp].reduce((a, b) => a + (b ?? 0), 0));
         add(rest, `the rest ${fmtS(rest)} s (kill, exit and what the parts above do not cover)`);
@@ -471,7 +500,7 @@ export function breakdown(s, metric, ctx, limit) {
     }
   } else if (metric === 'restore') {
     const wall = med(s, 'restore'), mem = med(s, 'restoreMem');
-    const imp = importOf('importRestore');
+    const imp = importOf('loadTool');
     const touchFloor = bytes / 1e9 / ctx.ceil.touchGBs;
     const touchClose = limit !== undefined && touchFloor > limit
       ? `the first touch of ${fmtBytes(bytes)} at the measured ${ctx.ceil.touchGBs.toFixed(2)} GB/s takes ${fmtS(touchFloor)} s, over the ${fmtS(limit)} s limit: on this VM only fewer page faults (huge pages, or the kernel filling pages in the read path) can meet it`
@@ -485,11 +514,11 @@ export function breakdown(s, metric, ctx, limit) {
     if (head !== null && middle !== null && tail !== null) {
       add(head, headWhat, headClose);
       const other = Math.max(0, middle - (mem ?? 0));
-      add(other, `the rest of the restore up to its last log line ${fmtS(other)} s (loading the restore code: node importing restore.js takes ${fmtS(imp)} s more than node alone; images, files, threads)`, 'a bundle or lazier imports, fewer injected syscalls');
+      add(other, `the rest of the restore up to its last log line ${fmtS(other)} s (loading the restore code: the bundle with its code cache takes ${fmtS(imp)} s more than node alone; images, files, threads)`, 'fewer injected syscalls and less work per object');
       add(tail, `from the last log line until exit ${fmtS(tail)} s (file time stamps)`);
     } else {
       add(startup, startupWhat, startupClose);
-      add(imp, `loading the restore code ${fmtS(imp)} s (node importing restore.js, measured, minus node alone)`, 'a bundle or lazier imports');
+      add(imp, `loading the restore code ${fmtS(imp)} s (the bundle with its code cache, measured, minus node alone)`, 'a start-up snapshot of the loaded code');
       if (wall != null) {
         const rest = Math.max(0, wall - (mem ?? (bytes ? touchFloor : 0)) - (startup ?? 0) - (imp ?? 0));
         add(rest, `the rest ${fmtS(rest)} s (images, files, threads, exit and what the parts above do not cover)`);
@@ -602,6 +631,11 @@ function markdown(res, sums, targets, ctx) {
     md += `\n## ours / ${res.options.vs} (medians; < 1 means ours is faster)\n\n`;
     md += mdTable(['workload', 'dump', 'frozen -R', 'restore', 'answers'], res.ratios.map((r) => [r.workload, r.dump, r.frozenR, r.restore, r.answer]), 'lrrrr');
   }
+  md += `\n## Memory of the tool\n\n`;
+  md += `Peak RSS of \`criu dump\` (the launcher and its Node process, from the kernel's rusage): on an empty process (a sleeping \`sleep\`) ${fmtSpread(ctx.rssEmpty)} MiB.\n\n`;
+  md += mdTable(['workload', 'image', 'dump peak RSS MiB'], sums.filter((x) => x.bin === 'ours').map((x) => [x.workload, fmtBytes(med(x, 'bytes')), fmtSpread(x.dumpRssMiB)]), 'lrr');
+  const rc = res.rssCheck;
+  if (rc) md += `\n2 GiB dump within 64 MiB of the empty-process RSS: **${rc.verdict}** (${rc.peak !== null ? `${rc.peak.toFixed(1)} MiB` : '–'} against a limit of ${rc.limit !== null ? `${rc.limit.toFixed(1)} MiB` : '–'}${rc.cause ? `; ${rc.cause}` : ''}).\n`;
   const fails = res.runs.filter((r) => r.status === 'FAIL');
   md += `\n## Checksums\n\n${fails.length ? `**${fails.length} restore(s) FAILED verification:**\n\n${fails.map((r) => `- ${r.workload} ${r.bin} #${r.rep}: ${r.verdict}`).join('\n')}\n` : `Every restored workload verified its memory (${res.runs.filter((r) => /^PASS/.test(r.verdict ?? '') && r.restore).length} restores PASS).\n`}`;
   return md;
@@ -660,17 +694,19 @@ function main() {
   startup.node = startWall([process.execPath, '-e', '0']);
   startupWhat.toolJs = '`node dist/criu/src/cli/criu.js --version` (no launcher)';
   startup.toolJs = startWall([process.execPath, path.join(ROOT, 'dist', 'criu', 'src', 'cli', 'criu.js'), '--version']);
-  for (const [k, mod] of [['importDump', 'dump/dump.js'], ['importRestore', 'restore/restore.js']]) {
-    const f = path.join(ROOT, 'dist', 'criu', 'src', mod);
-    startupWhat[k] = `node importing ${path.relative(ROOT, f)} (then exit)`;
-    startup[k] = startWall([process.execPath, '--input-type=module', '-e', `await import(${JSON.stringify(`file://${f}`)})`], 3);
-  }
+  // what `criu` runs: the bundle with its code cache, loading every command's code (then exit)
+  startupWhat.loadTool = 'node criu/bin/criu-boot.cjs loading every command (bundle + code cache, then exit)';
+  process.env.CRIU_CODE_CACHE_WARM = '1';
+  startup.loadTool = startWall([process.execPath, '--no-warnings', '--stack-size=4000', path.join(ROOT, 'criu', 'bin', 'criu-boot.cjs')], 3);
+  delete process.env.CRIU_CODE_CACHE_WARM;
   for (const b of bins) {
     startupWhat[b.id] = `\`${b.id === 'ours' ? 'native/build/criu' : b.path} --version\``;
     startup[b.id] = startWall([b.path, '--version']);
   }
   say(`start-up: node ${fmtSpread(startup.node)} s, criu.js ${fmtSpread(startup.toolJs)} s, ${bins.map((b) => `${b.id} --version ${fmtSpread(startup[b.id])} s`).join(', ')}`);
-  const ctx = { ceil, startup, startupWhat, bins, date, binName: Object.fromEntries(bins.map((b) => [b.id, b.id === 'ours' ? 'criu' : path.basename(b.path)])) };
+  const rssEmpty = emptyDumpRss(bins[0].path);
+  say(`peak RSS of \`criu dump\` on an empty process (sleep): ${rssEmpty.error ?? `${fmtSpread(rssEmpty)} MiB`}`);
+  const ctx = { ceil, startup, startupWhat, bins, date, rssEmpty, binName: Object.fromEntries(bins.map((b) => [b.id, b.id === 'ours' ? 'criu' : path.basename(b.path)])) };
 
   const runs = [];
   for (const w of wls) {
@@ -712,7 +748,8 @@ function main() {
   }) : [];
 
   fs.mkdirSync(outDir, { recursive: true });
-  const res = { date, machine: mach, options: opts, ceilings: ceil, startup, workloads: wls.map(({ name, what, mib, cmd }) => ({ name, what, mib, cmd: cmd.map((c) => path.relative(ROOT, c) || c) })), runs, summary: sums, targets, ratios, elapsedS: Math.round((Date.now() - T_START) / 1000) };
+  const rssc = rssCheck(sums, ctx);
+  const res = { date, machine: mach, options: opts, ceilings: ceil, startup, rssEmpty: ctx.rssEmpty, rssCheck: rssc, workloads: wls.map(({ name, what, mib, cmd }) => ({ name, what, mib, cmd: cmd.map((c) => path.relative(ROOT, c) || c) })), runs, summary: sums, targets, ratios, elapsedS: Math.round((Date.now() - T_START) / 1000) };
   fs.writeFileSync(path.join(outDir, 'results.json'), JSON.stringify(res, null, 1));
   const md = markdown(res, sums, targets, ctx);
   fs.writeFileSync(path.join(outDir, 'results.md'), md);
@@ -722,6 +759,7 @@ function main() {
   say('');
   say(textTable(HEAD, rowsOf(sums, ctx), ALIGN));
   for (const t of targets) say(`${t.verdict.padEnd(4)} ${t.label} ≤ ${t.limit} s: ${fmtSpread(t.spread)} s${t.cause ? ` — ${t.cause}` : ''}`);
+  say(`${rssc.verdict.padEnd(4)} 2 GiB dense: dump peak RSS ≤ empty-process RSS + 64 MiB${rssc.limit !== null ? ` (${rssc.limit.toFixed(1)} MiB)` : ''}: ${rssc.peak !== null ? `${rssc.peak.toFixed(1)} MiB` : '–'}${rssc.cause ? ` — ${rssc.cause}` : ''}`);
   if (ratios.length) {
     say(`\nours / ${opts.vs} (medians, < 1: ours faster)`);
     say(textTable(['workload', 'dump', 'frozen -R', 'restore', 'answers'], ratios.map((r) => [r.workload, r.dump, r.frozenR, r.restore, r.answer]), 'lrrrr'));

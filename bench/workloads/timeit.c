@@ -1,8 +1,9 @@
 /* Times a command from exec to exit, with CLOCK_MONOTONIC, away from Node's event loop.
  *
  *   timeit RESULT -- CMD ARGS...
- *       writes "WALL_NS STATUS -1 EXEC_REALTIME_NS EXIT_REALTIME_NS\n" to RESULT (STATUS as from
- *       waitpid; the CLOCK_REALTIME stamps are to compare with the time stamps of files)
+ *       writes "WALL_NS STATUS -1 EXEC_REALTIME_NS EXIT_REALTIME_NS MAXRSS_KIB\n" to RESULT (STATUS
+ *       as from waitpid; the CLOCK_REALTIME stamps are to compare with the time stamps of files;
+ *       MAXRSS_KIB the peak RSS of CMD and of the descendants it waited for)
  *   timeit --ping PIDFILE PINGFILE TIMEOUT_MS RESULT -- CMD ARGS...
  *       after CMD exits 0 (a `criu restore -d`), sends SIGUSR1 to the PID in PIDFILE and waits
  *       for PINGFILE to appear (the restored workload answers): the same line with
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -99,7 +101,10 @@ int main(int argc, char **argv)
 		perror(result);
 		return 2;
 	}
-	fprintf(r, "%lld %d %lld %lld %lld\n", (long long)(t1 - t0), st, (long long)answer, (long long)r0, (long long)r1);
+	/* the largest RSS of CMD and of every descendant it waited for (criu: its Node child) */
+	struct rusage ru;
+	long maxrss = getrusage(RUSAGE_CHILDREN, &ru) == 0 ? ru.ru_maxrss : -1;
+	fprintf(r, "%lld %d %lld %lld %lld %ld\n", (long long)(t1 - t0), st, (long long)answer, (long long)r0, (long long)r1, maxrss);
 	fclose(r);
 	return 0;
 usage:

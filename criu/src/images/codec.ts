@@ -283,72 +283,85 @@ const RANGES: Record<string, [bigint, bigint]> = {
   fixed64: [0n, 2n ** 64n - 1n],
 };
 
-function checkInt(f: FieldInfo, v: unknown, where: string): bigint | number {
+/** Number bounds of each integer type; 64-bit ones are checked exactly on bigints. */
+const NUM_RANGES: Record<string, [number, number]> = {
+  int32: [-(2 ** 31), 2 ** 31 - 1], sint32: [-(2 ** 31), 2 ** 31 - 1], sfixed32: [-(2 ** 31), 2 ** 31 - 1], enum: [-(2 ** 31), 2 ** 31 - 1],
+  uint32: [0, 2 ** 32 - 1], fixed32: [0, 2 ** 32 - 1],
+  int64: [-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER], sint64: [-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+  sfixed64: [-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER], uint64: [0, Number.MAX_SAFE_INTEGER], fixed64: [0, Number.MAX_SAFE_INTEGER],
+};
+
+/** Where a field is, for errors only (built when one is thrown). */
+const at = (path: string, f: FieldInfo, idx: number): string => `${path}.${f.name}${idx >= 0 ? `[${idx}]` : ''}`;
+
+function checkInt(f: FieldInfo, v: unknown, path: string, idx: number): bigint | number {
   if (typeof v === 'number') {
-    if (!Number.isInteger(v)) throw new ProtoError(`${where}: ${v} is not an integer`);
+    if (!Number.isInteger(v)) throw new ProtoError(`${at(path, f, idx)}: ${v} is not an integer`);
+    const n = NUM_RANGES[f.type];
+    if (!n || (v >= n[0] && v <= n[1])) return v;
   } else if (typeof v !== 'bigint') {
-    throw new ProtoError(`${where}: expected an integer, got ${typeof v}`);
+    throw new ProtoError(`${at(path, f, idx)}: expected an integer, got ${typeof v}`);
   }
   const r = RANGES[f.type];
-  const b = BigInt(v);
-  if (r && (b < r[0] || b > r[1])) throw new ProtoError(`${where}: ${b} is out of range for ${f.type}`);
-  return v;
+  const b = typeof v === 'bigint' ? v : BigInt(v);
+  if (r && (b < r[0] || b > r[1])) throw new ProtoError(`${at(path, f, idx)}: ${b} is out of range for ${f.type}`);
+  return v as number | bigint;
 }
 
-function writeValue(o: Out, f: FieldInfo, v: unknown, where: string, depth: number): void {
+function writeValue(o: Out, f: FieldInfo, v: unknown, path: string, idx: number, depth: number): void {
   switch (f.type) {
     case 'message': {
-      if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new ProtoError(`${where}: expected a ${f.ref} object`);
-      const sub = encodeInto(messageInfo(f.ref!), v as Message, where, depth + 1);
+      if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new ProtoError(`${at(path, f, idx)}: expected a ${f.ref} object`);
+      const sub = encodeInto(messageInfo(f.ref!), v as Message, at(path, f, idx), depth + 1);
       o.varint(sub.length);
       o.bytes(sub);
       return;
     }
     case 'string': {
-      if (typeof v !== 'string') throw new ProtoError(`${where}: expected a string`);
+      if (typeof v !== 'string') throw new ProtoError(`${at(path, f, idx)}: expected a string`);
       const b = Buffer.from(v, 'utf8');
       o.varint(b.length);
       o.bytes(b);
       return;
     }
     case 'bytes': {
-      if (!(v instanceof Uint8Array)) throw new ProtoError(`${where}: expected a Buffer`);
+      if (!(v instanceof Uint8Array)) throw new ProtoError(`${at(path, f, idx)}: expected a Buffer`);
       const b = Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
       o.varint(b.length);
       o.bytes(b);
       return;
     }
     case 'bool':
-      if (typeof v !== 'boolean') throw new ProtoError(`${where}: expected a boolean`);
+      if (typeof v !== 'boolean') throw new ProtoError(`${at(path, f, idx)}: expected a boolean`);
       o.varint(v ? 1 : 0);
       return;
     case 'double':
     case 'float':
-      if (typeof v !== 'number') throw new ProtoError(`${where}: expected a number`);
+      if (typeof v !== 'number') throw new ProtoError(`${at(path, f, idx)}: expected a number`);
       if (f.type === 'double') o.fixed64(f, v);
       else o.fixed32(f, v);
       return;
     case 'fixed32':
     case 'sfixed32':
-      o.fixed32(f, Number(checkInt(f, v, where)));
+      o.fixed32(f, Number(checkInt(f, v, path, idx)));
       return;
     case 'fixed64':
     case 'sfixed64':
-      o.fixed64(f, checkInt(f, v, where));
+      o.fixed64(f, checkInt(f, v, path, idx));
       return;
     case 'sint32': {
-      const n = Number(checkInt(f, v, where));
+      const n = Number(checkInt(f, v, path, idx));
       o.varint(((n << 1) ^ (n >> 31)) >>> 0);
       return;
     }
     case 'sint64': {
-      const b = BigInt(checkInt(f, v, where));
+      const b = BigInt(checkInt(f, v, path, idx));
       o.varint(BigInt.asUintN(64, (b << 1n) ^ (b >> 63n)));
       return;
     }
     default:
       // int32, uint32, enum, int64, uint64: negative values take 10 bytes
-      o.varint(checkInt(f, v, where));
+      o.varint(checkInt(f, v, path, idx));
   }
 }
 
@@ -357,29 +370,29 @@ function encodeInto(info: MessageInfo, msg: Message, path: string, depth: number
   const o = new Out();
   for (const f of info.fields) {
     const v = msg[f.name];
-    const where = `${path}.${f.name}`;
     if (v === undefined || v === null) {
       if (f.label === 'required') throw new ProtoError(`${path}: missing required field ${f.name}`);
       continue;
     }
     if (f.label === 'repeated') {
-      if (!Array.isArray(v)) throw new ProtoError(`${where}: expected an array`);
+      if (!Array.isArray(v)) throw new ProtoError(`${at(path, f, -1)}: expected an array`);
       if (f.packed && v.length > 0) {
         const sub = new Out();
-        v.forEach((x, i) => writeValue(sub, f, x, `${where}[${i}]`, depth));
+        for (let i = 0; i < v.length; i++) writeValue(sub, f, v[i], path, i, depth);
         const b = sub.result();
         o.varint((f.id << 3) | 2);
         o.varint(b.length);
         o.bytes(b);
       } else {
-        v.forEach((x, i) => {
-          o.varint(((f.id << 3) | f.wire) >>> 0);
-          writeValue(o, f, x, `${where}[${i}]`, depth);
-        });
+        const key = ((f.id << 3) | f.wire) >>> 0;
+        for (let i = 0; i < v.length; i++) {
+          o.varint(key);
+          writeValue(o, f, v[i], path, i, depth);
+        }
       }
     } else {
       o.varint(((f.id << 3) | f.wire) >>> 0);
-      writeValue(o, f, v, where, depth);
+      writeValue(o, f, v, path, -1, depth);
     }
   }
   const unknown = (msg as { [UNKNOWN_FIELDS]?: UnknownField[] })[UNKNOWN_FIELDS];
