@@ -145,7 +145,6 @@ export function restore(opts: RestoreOptions): number {
     for (const task of tasks) finalRegisters(task, files);
 
     faultPoint(110, 'release');
-    if (opts.pidfile) fs.writeFileSync(opts.pidfile, `${pid}\n`);
     if (!opts.detached && launcher.external) launcher.waitRoot(pid);
     for (const task of [...tasks].reverse()) {
       // every thread gets its own mask back: the dumped one, or the one criu was started with
@@ -157,6 +156,8 @@ export function restore(opts: RestoreOptions): number {
     }
     close(transport);
     tasks.length = 0;
+    // only now: whoever waits for the pidfile may signal the tree at once
+    if (opts.pidfile) fs.writeFileSync(opts.pidfile, `${pid}\n`);
     const us = (a: bigint, b: bigint): number => Number((b - a) / 1000n);
     writeImage(opts.workDir ?? opts.imagesDir, 'stats-restore', [{ restore: {
       pages_compared: pagesCompared, pages_skipped_cow: pagesSkippedCow, forking_time: us(t0, tForked), restore_time: us(t0, process.hrtime.bigint()),
@@ -376,11 +377,37 @@ function buildMemory(p: Puppet, t: TaskImages, img: DumpImages, files: FileCtx):
 
   faultPoint(104, 'mmap');
   const pagesPerVma = pageCoverage(vmas, t.pagemap.slice(1));
+  // plain anonymous VMAs are mapped in batches (one resume for many mmap and madvise calls);
+  // anything else first runs what is pending, in order
+  const pending: BatchCall[] = [];
+  const checks: { k: number; start: bigint; end: bigint }[] = [];
+  const flushMaps = (): void => {
+    if (!pending.length) return;
+    const rs = inj.batch(pending);
+    for (const c of checks) {
+      const r = rs[c.k];
+      if (r !== c.start) throw new CriuError(`${who}: cannot map VMA ${c.start.toString(16)}-${c.end.toString(16)}: ${r < 0n ? errnoName(Number(-r)) : `landed at ${r.toString(16)}`}`);
+    }
+    pending.length = 0;
+    checks.length = 0;
+  };
   for (let i = 0; i < vmas.length; i++) {
     const v = vmas[i];
     if (isSpecial(v) || kept.has(i)) continue;
     const start = BigInt(v.start), len = BigInt(v.end) - start;
     const prot = v.prot | (pagesPerVma[i] ? PROT.READ | PROT.WRITE : 0);
+    const prevV = vmas[i - 1];
+    if (v.status & VMA.ANON_PRIVATE && !(v.status & (VMA.MEMFD | VMA.FILE_PRIVATE | VMA.FILE_SHARED | VMA.ANON_SHARED))
+      && !(prevV && BigInt(prevV.end) === start && prevV.status & VMA.ANON_PRIVATE && !isSpecial(prevV))) {
+      const flags = MAP.PRIVATE | MAP.ANON | (v.flags & (MAP.GROWSDOWN | MAP.NORESERVE));
+      checks.push({ k: pending.length, start, end: BigInt(v.end) });
+      pending.push({ name: 'mmap', args: [start, len, prot, MAP.FIXED | flags, -1, 0] });
+      const madv: bigint = BigInt(v.madv ?? 0);
+      for (let a = 0; a < 32; a++) if (madv & (1n << BigInt(a))) pending.push({ name: 'madvise', args: [start, len, a] });
+      log.debug(`${who}: mapped VMA ${start.toString(16)}-${BigInt(v.end).toString(16)} prot ${v.prot} status 0x${v.status.toString(16)}`);
+      continue;
+    }
+    flushMaps();
     let r: bigint;
     // a file-backed VMA: the tool's fd on the object goes into the task and is mapped there
     const mapOurs = (ours: number, keepOurs: boolean, mprot: number, flags: number): bigint => {
@@ -425,13 +452,16 @@ function buildMemory(p: Puppet, t: TaskImages, img: DumpImages, files: FileCtx):
     const madv: bigint = BigInt(v.madv ?? 0);
     for (let a = 0; a < 32; a++) if (madv & (1n << BigInt(a))) inj.call('madvise', start, len, a);
   }
+  flushMaps();
 
   faultPoint(105, 'pages');
   fillPages(p, t, img, vmas, kept);
+  const prots: BatchCall[] = [];
   for (let i = 0; i < vmas.length; i++) {
     const v = vmas[i];
-    if (!isSpecial(v) && !kept.has(i) && pagesPerVma[i] && (v.prot & 3) !== 3) inj.must('mprotect', BigInt(v.start), BigInt(v.end) - BigInt(v.start), v.prot);
+    if (!isSpecial(v) && !kept.has(i) && pagesPerVma[i] && (v.prot & 3) !== 3) prots.push({ name: 'mprotect', args: [BigInt(v.start), BigInt(v.end) - BigInt(v.start), v.prot] });
   }
+  inj.mustBatch(prots);
 }
 
 /** Image VMAs (by index) that the child inherited from its parent exactly: same place, protection, backing, advice. */
