@@ -17,9 +17,10 @@ test('every dump step can fail and the process runs on', async () => {
   const out = path.join(dir, 'mem.out');
   const pid = await startFixtureProg('mem', out, '2');
   const maps = fs.readFileSync(`/proc/${pid}/maps`, 'utf8');
-  for (const n of DUMP_STEPS) {
-    const img = path.join(dir, `img-${n}`);
-    const r = criu(['dump', '-t', String(pid), '-D', img], { CRIU_FAULT: String(n) });
+  // killed at the end, or let go early with -R (before the images are written)
+  for (const [n, opt] of [...DUMP_STEPS.map((x) => [x, '-v2']), ...DUMP_STEPS.map((x) => [x, '-R'])] as [number, string][]) {
+    const img = path.join(dir, `img-${n}${opt}`);
+    const r = criu(['dump', '-t', String(pid), '-D', img, opt], { CRIU_FAULT: String(n) });
     expect(r.code, `step ${n}`).toBe(1);
     expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
     expect(r.stderr).toContain(`fault injected at step ${n}`);

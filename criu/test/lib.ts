@@ -96,7 +96,23 @@ export async function startFixtureProg(mode: string, out: string, arg?: string, 
   } else {
     execFileSync(prog, args, { cwd: base, stdio: 'ignore' });
   }
-  return Number((await waitFile(`${out}.pid`)).trim());
+  const pid = Number((await waitFile(`${out}.pid`)).trim());
+  // mem writes its pidfile before it fills its memory: a dump taken mid-fill restores fine,
+  // but a SIGTERM before the fill is done makes it report FAIL (it never reached its loop)
+  if (mode === 'mem') await memFilled(pid, Number(arg ?? 0));
+  return pid;
+}
+
+/** Until fixture-prog mem has written its MiB (VmRSS) and sleeps in its loop. */
+async function memFilled(pid: number, mib: number, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  for (;;) {
+    let st = '';
+    try { st = fs.readFileSync(`/proc/${pid}/status`, 'utf8'); } catch { return; }
+    const rss = Number(/VmRSS:\s+(\d+)/.exec(st)?.[1] ?? 0);
+    if ((rss >= mib * 1024 && /State:\s+S/.test(st)) || Date.now() > end) return;
+    await sleep(10);
+  }
 }
 
 /** The threads of a freshly started program, once there are `n` of them (it may write its pidfile before the last one starts). */

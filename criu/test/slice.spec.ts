@@ -264,3 +264,31 @@ test('CPU affinity: a pinned task keeps its mask; a mask with no CPU here is a c
   expect(r.stderr).toContain(`task ${pid}: thread ${pid}: CPU affinity 200 names no CPU online here`);
   expect(await verdict(pid, path.join(dir, 'mem.out'))).toBe('PASS');
 });
+
+test('--display-stats prints stats-dump and stats-restore as CRIU does', async () => {
+  const dir = tmpdir('display-stats');
+  fs.chmodSync(dir, 0o777);
+  const out = path.join(dir, 'mem.out');
+  const pid = await startFixtureProg('mem', out, '1');
+  const img = path.join(dir, 'img');
+  const d = criu(['dump', '-t', String(pid), '-D', img, '--display-stats']);
+  expect(d.code, d.stderr).toBe(0);
+  const ds = readSingle<any>(path.join(img, 'stats-dump')).dump;
+  const lines = d.stdout.split('\n');
+  expect(lines[0]).toBe('Displaying dump stats:');
+  expect(lines).toContain(`Freezing time: ${ds.freezing_time} us`);
+  expect(lines).toContain(`Frozen time: ${ds.frozen_time} us`);
+  expect(lines).toContain(`Memory dump time: ${ds.memdump_time} us`);
+  expect(lines).toContain(`Memory pages written: ${ds.pages_written} (0x${BigInt(ds.pages_written).toString(16)})`);
+  expect(Number(ds.pages_written)).toBeGreaterThan(0);
+  await waitGone(pid);
+  const r = criu(['restore', '-D', img, '-d', '--display-stats']);
+  expect(r.code, r.stderr).toBe(0);
+  const rs = readSingle<any>(path.join(img, 'stats-restore')).restore;
+  const rl = r.stdout.split('\n');
+  expect(rl[0]).toBe('Displaying restore stats:');
+  expect(rl).toContain(`Pages restored: ${rs.pages_restored} (0x${BigInt(rs.pages_restored).toString(16)})`);
+  expect(rl).toContain(`Restore time: ${rs.restore_time} us`);
+  expect(rl).toContain(`Forking time: ${rs.forking_time} us`);
+  expect(await verdict(pid, out)).toBe('PASS');
+});

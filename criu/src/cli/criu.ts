@@ -27,6 +27,7 @@ Dump/Restore options:
   -d|--restore-detached detach from the restored tree (do not wait for its root)
   -S|--restore-sibling  restore the root task as a sibling (child of the caller)
   --pidfile FILE        write the restored root's PID to FILE (relative to -W)
+  --display-stats       print the dump's or restore's statistics (stats-dump, stats-restore)
   -o|--log-file FILE    log to FILE (relative to -W), '-' for stderr
   -v[v...]|-vN          verbosity 0..4 (default 2)
   --no-default-config   do not read configuration files (none are read anyway)
@@ -77,6 +78,7 @@ async function main(argv: string[]): Promise<number> {
       dump({
         pid: Number(t), imagesDir, leaveRunning: flag(p, 'leave-running'), leaveStopped: flag(p, 'leave-stopped'),
         timeoutMs: timeout !== undefined ? Number(timeout) * 1000 : 10_000, freezeCgroup: one(p, 'freeze-cgroup'),
+        displayStats: flag(p, 'display-stats'),
       });
       return 0;
     }
@@ -86,7 +88,7 @@ async function main(argv: string[]): Promise<number> {
       const pf = one(p, 'pidfile');
       return restore({
         imagesDir, workDir, detached: flag(p, 'restore-detached') || flag(p, 'restore-sibling'), sibling: flag(p, 'restore-sibling'),
-        pidfile: pf ? resolveIn(workDir, pf) : undefined,
+        pidfile: pf ? resolveIn(workDir, pf) : undefined, displayStats: flag(p, 'display-stats'),
       });
     }
     case 'check': {

@@ -42,7 +42,7 @@ export const OPTIONS: OptSpec[] = [
   { long: 'auto-dedup', arg: false },
   { long: 'lazy-pages', arg: false },
   { long: 'libdir', short: 'L', arg: true },
-  { long: 'display-stats', arg: false },
+  { long: 'display-stats', arg: false, done: ['dump', 'restore'] },
   { long: 'status-fd', arg: true },
   { long: 'feature', arg: true, done: ['check'] },
   { long: 'all', arg: false, done: ['check'] },

@@ -24,6 +24,7 @@ import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
 import { faultPoint } from '../fault.js';
 import { progress } from '../progress.js';
+import { display, formatDumpStats, type DumpStats } from '../stats.js';
 
 export interface DumpOptions {
   pid: number;
@@ -35,6 +36,8 @@ export interface DumpOptions {
   /** a freezer cgroup holding the tree (--freeze-cgroup): frozen first, so nothing moves while tasks are seized */
   freezeCgroup?: string;
   ghostLimit?: number;
+  /** --display-stats: print stats-dump at the end, as CRIU does */
+  displayStats?: boolean;
 }
 
 interface Frozen { pid: number; ppid: number; tracees: Tracee[]; stopSig?: number; zombie?: { exitCode: number; comm: string; pgid: number; sid: number } }
@@ -269,6 +272,8 @@ export function dump(opts: DumpOptions): void {
   const tFrozen = process.hrtime.bigint();
   log.info(`Frozen ${frozen.length} task(s), ${frozen.reduce((n, f) => n + f.tracees.length, 0)} thread(s)`);
   let injectors: Injector[] = [];
+  let released = false;
+  let dumpStats: DumpStats | null = null;
   const memStats: MemStats = { pagesScanned: 0n, pagesWritten: 0n, pagesLazy: 0n };
   const written: string[] = [];
   const put = (name: string, entries: object[], blobs?: (Buffer | undefined)[]): void => {
@@ -405,6 +410,16 @@ export function dump(opts: DumpOptions): void {
     progress.done();
     log.info(`Dumped ${memStats.pagesWritten} pages of ${memStats.pagesScanned} scanned (${memdumpUs} us)`);
 
+    // everything is read: a tree that runs on (-R) is let go before the images are encoded
+    // and written (a failure from here on leaves it running, as it was); one that is killed or
+    // left stopped waits until they are all safe
+    let tReleased: bigint | null = null;
+    if (opts.leaveRunning) {
+      release(frozen, false);
+      released = true;
+      tReleased = process.hrtime.bigint();
+    }
+
     // images
     faultPoint(5, 'images');
     const fdinfoDone = new Set<number>();
@@ -444,13 +459,14 @@ export function dump(opts: DumpOptions): void {
     }));
     put('seccomp.img', [{ seccomp_filters: seccomp.filters }]);
     put('timens-0.img', [timens()]);
-    const frozenUs = Number((process.hrtime.bigint() - tFrozen) / 1000n);
-    put('stats-dump', [{ dump: {
+    const frozenUs = Number(((tReleased ?? process.hrtime.bigint()) - tFrozen) / 1000n);
+    dumpStats = {
       freezing_time: Number((tFrozen - t0) / 1000n), frozen_time: frozenUs, memdump_time: memdumpUs, memwrite_time: memdumpUs,
       pages_scanned: memStats.pagesScanned, pages_skipped_parent: 0n, pages_written: memStats.pagesWritten,
       irmap_resolve: 0, pages_lazy: 0n, page_pipes: 0n, page_pipe_bufs: 0n,
       shpages_scanned: 0n, shpages_skipped_parent: 0n, shpages_written: 0n,
-    } }]);
+    };
+    put('stats-dump', [{ dump: dumpStats }]);
     faultPoint(6, 'inventory');
     put('inventory.img', [buildInventory(ns, uuid4())]);
   } catch (e) {
@@ -460,7 +476,7 @@ export function dump(opts: DumpOptions): void {
       try { inj.unmapScratch(); } catch { /* the task is gone */ }
       try { inj.end(); } catch { /* the task is gone */ }
     }
-    release(frozen, false);
+    if (!released) release(frozen, false);
     for (const name of written) fs.rmSync(path.join(dir, name), { force: true });
     throw e;
   }
@@ -469,12 +485,12 @@ export function dump(opts: DumpOptions): void {
     release(frozen, false);
     log.info('Dumping finished successfully (tree left stopped)');
   } else if (opts.leaveRunning) {
-    release(frozen, false);
     log.info('Dumping finished successfully (tree left running)');
   } else {
     release(frozen, true);
     log.info('Dumping finished successfully');
   }
+  if (opts.displayStats && dumpStats) display(formatDumpStats(dumpStats));
 }
 
 function dumpFds(pid: number, files: FileTable, extra: ExtraImages, ghostLimit: number, allocPagesId: () => number): object[] {

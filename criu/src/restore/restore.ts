@@ -30,6 +30,7 @@ import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
 import { faultPoint } from '../fault.js';
 import { progress } from '../progress.js';
+import { display, formatRestoreStats } from '../stats.js';
 
 type M = Record<string, any>;
 
@@ -40,6 +41,8 @@ export interface RestoreOptions {
   pidfile?: string;
   /** where stats-restore goes (-W), the images dir by default */
   workDir?: string;
+  /** --display-stats: print stats-restore once the tree runs, as CRIU does */
+  displayStats?: boolean;
 }
 
 const TASK_TOP = 0x7ffffffff000n;
@@ -159,10 +162,12 @@ export function restore(opts: RestoreOptions): number {
     // only now: whoever waits for the pidfile may signal the tree at once
     if (opts.pidfile) fs.writeFileSync(opts.pidfile, `${pid}\n`);
     const us = (a: bigint, b: bigint): number => Number((b - a) / 1000n);
-    writeImage(opts.workDir ?? opts.imagesDir, 'stats-restore', [{ restore: {
+    const rstats = {
       pages_compared: pagesCompared, pages_skipped_cow: pagesSkippedCow, forking_time: us(t0, tForked), restore_time: us(t0, process.hrtime.bigint()),
       pages_restored: pagesRestored,
-    } }]);
+    };
+    writeImage(opts.workDir ?? opts.imagesDir, 'stats-restore', [{ restore: rstats }]);
+    if (opts.displayStats) display(formatRestoreStats(rstats));
     log.info(`Restore finished successfully. Tasks resumed.`);
     if (!opts.detached && !launcher.external) return waitRootHere(pid);
     return 0;
