@@ -300,7 +300,7 @@ function runOnce(w, bin, rep) {
       return rec;
     }
     const rlog = path.join(dir, 'restore.log');
-    rec.restore = { wall: r.wall, answer: r.answer, log: logPhases(rlog), phases: stampPhases(r, rlog, [rlog]) };
+    rec.restore = { wall: r.wall, answer: r.answer, maxrssKiB: r.maxrssKiB, log: logPhases(rlog), phases: stampPhases(r, rlog, [rlog]) };
     const newPid = Number(fs.readFileSync(rpid, 'utf8'));
     pids = treePids(newPid);
     rec.verdict = verdict(newPid);
@@ -407,6 +407,7 @@ function selfCpu() {
 const M = {
   dump: (r) => r.dump?.wall,
   dumpRssMiB: (r) => (r.dump?.maxrssKiB != null ? r.dump.maxrssKiB / 1024 : null),
+  restoreRssMiB: (r) => (r.restore?.maxrssKiB != null ? r.restore.maxrssKiB / 1024 : null),
   frozen: (r) => (r.dump?.stats ? r.dump.stats.freezing + r.dump.stats.frozen : null),
   frozenR: (r) => (r.dumpR?.stats ? r.dumpR.stats.freezing + r.dumpR.stats.frozen : null),
   pauseR: (r) => r.dumpR?.pause,
@@ -632,8 +633,8 @@ function markdown(res, sums, targets, ctx) {
     md += mdTable(['workload', 'dump', 'frozen -R', 'restore', 'answers'], res.ratios.map((r) => [r.workload, r.dump, r.frozenR, r.restore, r.answer]), 'lrrrr');
   }
   md += `\n## Memory of the tool\n\n`;
-  md += `Peak RSS of \`criu dump\` (the launcher and its Node process, from the kernel's rusage): on an empty process (a sleeping \`sleep\`) ${fmtSpread(ctx.rssEmpty)} MiB.\n\n`;
-  md += mdTable(['workload', 'image', 'dump peak RSS MiB'], sums.filter((x) => x.bin === 'ours').map((x) => [x.workload, fmtBytes(med(x, 'bytes')), fmtSpread(x.dumpRssMiB)]), 'lrr');
+  md += `Peak RSS of \`criu dump\` and \`criu restore -d\` (the launcher and its Node process, from the kernel's rusage; the restored tasks are not counted): on an empty process (a sleeping \`sleep\`) ${fmtSpread(ctx.rssEmpty)} MiB.\n\n`;
+  md += mdTable(['workload', 'image', 'dump peak RSS MiB', 'restore peak RSS MiB'], sums.filter((x) => x.bin === 'ours').map((x) => [x.workload, fmtBytes(med(x, 'bytes')), fmtSpread(x.dumpRssMiB), fmtSpread(x.restoreRssMiB)]), 'lrrr');
   const rc = res.rssCheck;
   if (rc) md += `\n2 GiB dump within 64 MiB of the empty-process RSS: **${rc.verdict}** (${rc.peak !== null ? `${rc.peak.toFixed(1)} MiB` : '–'} against a limit of ${rc.limit !== null ? `${rc.limit.toFixed(1)} MiB` : '–'}${rc.cause ? `; ${rc.cause}` : ''}).\n`;
   const fails = res.runs.filter((r) => r.status === 'FAIL');
