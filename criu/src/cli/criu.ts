@@ -42,7 +42,13 @@ function resolveIn(dir: string, f: string): string {
 async function main(argv: string[]): Promise<number> {
   // the build's code-cache run (criu/bundle.mjs): load every command's code, then stop
   if (process.env.CRIU_CODE_CACHE_WARM === '1') {
-    await Promise.all([import('../dump/dump.js'), import('../restore/restore.js'), import('../check.js')]);
+    const [{ dump }] = await Promise.all([import('../dump/dump.js'), import('../restore/restore.js'), import('../check.js')]);
+    // and, given a process to practise on (PID:DIR), one real dump with -R, so that the cache
+    // holds the code a dump runs while the tree is frozen, compiled
+    const train = /^(\d+):(.+)$/.exec(process.env.CRIU_CODE_CACHE_TRAIN ?? '');
+    if (train) {
+      try { dump({ pid: Number(train[1]), imagesDir: train[2], leaveRunning: true, leaveStopped: false }); } catch { /* the cache is still good */ }
+    }
     return 0;
   }
   let p: Parsed;
