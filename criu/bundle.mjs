@@ -7,7 +7,7 @@
 //   dist/criu/src/criu.cjs.cache  V8 code cache, made by a run that loads every command's code
 //                                 with the launcher's own Node flags (the cache checks them)
 import { buildSync } from 'esbuild';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as os from 'node:os';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -32,23 +32,17 @@ buildSync({
 });
 fs.rmSync(`${out}.cache`, { force: true });
 
-// As root, the run that makes the cache also dumps (with -R) a sleeping child of ours, so that
-// the code of a dump is in the cache compiled: ~10 ms less of every dump's frozen time. Without
-// the rights it loads the code only.
-let sleeper = null, trainDir = null;
-if (process.getuid?.() === 0) {
-  sleeper = spawn('sleep', ['60'], { stdio: 'ignore' });
-  trainDir = fs.mkdtempSync(path.join(os.tmpdir(), 'criu-cache-train-'));
-}
+// As root, the run that makes the cache also practises on a sleeping child of its own (a dump
+// with -R, a dump, a restore), so that the code those run is in the cache compiled: a small
+// dump's frozen time halves. Without the rights it loads the code only.
+const trainDir = process.getuid?.() === 0 ? fs.mkdtempSync(path.join(os.tmpdir(), 'criu-cache-train-')) : null;
 // the same flags as native/launcher.c passes: V8 rejects a cache made under other flags
 const r = spawnSync(process.execPath, ['--no-warnings', '--stack-size=4000', path.join(repo, 'criu', 'bin', 'criu-boot.cjs'), '--version'], {
-  env: { ...process.env, CRIU_CODE_CACHE_WRITE: '1', CRIU_CODE_CACHE_WARM: '1', ...(sleeper ? { CRIU_CODE_CACHE_TRAIN: `${sleeper.pid}:${trainDir}` } : {}) },
+  env: { ...process.env, CRIU_CODE_CACHE_WRITE: '1', CRIU_CODE_CACHE_WARM: '1', ...(trainDir ? { CRIU_CODE_CACHE_TRAIN: trainDir } : {}) },
   stdio: ['ignore', 'ignore', 'inherit'],
+  timeout: 60_000,
 });
-if (sleeper) {
-  sleeper.kill('SIGKILL');
-  fs.rmSync(trainDir, { recursive: true, force: true });
-}
+if (trainDir) fs.rmSync(trainDir, { recursive: true, force: true });
 if (r.status !== 0 || !fs.existsSync(`${out}.cache`)) {
   process.stderr.write(`criu/bundle.mjs: making the code cache failed (status ${r.status}); the bundle runs without it\n`);
 } else {

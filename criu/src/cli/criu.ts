@@ -1,6 +1,7 @@
 // The `criu` command (started by native/launcher.c): CRIU's commands and options.
 import * as path from 'node:path';
 import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
 import { parseArgs, refuseUnsupported, one, flag, COMMANDS, type Parsed } from './options.js';
 import { CriuError, NotSupportedError, describe } from '../errors.js';
 import { log } from '../log.js';
@@ -42,13 +43,11 @@ function resolveIn(dir: string, f: string): string {
 async function main(argv: string[]): Promise<number> {
   // the build's code-cache run (criu/bundle.mjs): load every command's code, then stop
   if (process.env.CRIU_CODE_CACHE_WARM === '1') {
-    const [{ dump }] = await Promise.all([import('../dump/dump.js'), import('../restore/restore.js'), import('../check.js')]);
-    // and, given a process to practise on (PID:DIR), one real dump with -R, so that the cache
-    // holds the code a dump runs while the tree is frozen, compiled
-    const train = /^(\d+):(.+)$/.exec(process.env.CRIU_CODE_CACHE_TRAIN ?? '');
-    if (train) {
-      try { dump({ pid: Number(train[1]), imagesDir: train[2], leaveRunning: true, leaveStopped: false }); } catch { /* the cache is still good */ }
-    }
+    const [{ dump }, { restore }] = await Promise.all([import('../dump/dump.js'), import('../restore/restore.js'), import('../check.js')]);
+    // and, given a directory to practise in, a real dump and restore of a sleeping child of
+    // ours, so that the cache holds the code they run, compiled
+    const dir = process.env.CRIU_CODE_CACHE_TRAIN;
+    if (dir) await practise(dir, dump, restore);
     return 0;
   }
   let p: Parsed;
@@ -103,6 +102,26 @@ async function main(argv: string[]): Promise<number> {
     }
   }
   return 1;
+}
+
+/** The build's practice run: `sleep` dumped with -R, dumped again (killed), restored, killed. */
+async function practise(dir: string, dump: typeof import('../dump/dump.js').dump, restore: typeof import('../restore/restore.js').restore): Promise<void> {
+  const { spawn } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
+  const { waitpid, tryKill } = await import('../sys/libc.js');
+  const child = spawn('sleep', ['60'], { stdio: 'ignore' });
+  const pid = child.pid!;
+  let restored = false;
+  try {
+    await new Promise((r) => setTimeout(r, 50));
+    dump({ pid, imagesDir: path.join(dir, 'r'), leaveRunning: true, leaveStopped: false });
+    dump({ pid, imagesDir: path.join(dir, 'k'), leaveRunning: false, leaveStopped: false });
+    waitpid(pid);
+    restored = true;
+    restore({ imagesDir: path.join(dir, 'k'), detached: true, sibling: false });
+  } catch { /* the cache is still good */ } finally {
+    tryKill(pid, 9);
+    if (restored) { try { waitpid(pid); } catch { /* not ours */ } }
+  }
 }
 
 main(process.argv.slice(2)).then((code) => {
