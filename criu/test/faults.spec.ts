@@ -4,7 +4,7 @@
 import { test, expect } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { criu, tmpdir, alive, waitGone, verdict, startFixtureProg, sleep } from './lib.js';
+import { criu, tmpdir, alive, waitGone, verdict, startFixtureProg, memFixture, sleep } from './lib.js';
 
 test.describe.configure({ mode: 'serial' });
 
@@ -35,11 +35,7 @@ test('every dump step can fail and the process runs on', async () => {
 });
 
 test('every restore step can fail and nothing is left behind', async () => {
-  const dir = tmpdir('fault-restore');
-  fs.chmodSync(dir, 0o777);
-  const out = path.join(dir, 'mem.out');
-  const pid = await startFixtureProg('mem', out, '2');
-  const img = path.join(dir, 'img');
+  const { out, pid, img } = await memFixture('fault-restore', '2');
   const d = criu(['dump', '-t', String(pid), '-D', img]);
   expect(d.code, d.stderr).toBe(0);
   await waitGone(pid);

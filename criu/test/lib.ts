@@ -115,6 +115,15 @@ async function memFilled(pid: number, mib: number, ms = 20_000): Promise<void> {
   }
 }
 
+/** fixture-prog mem in a fresh directory anyone may write to: its dir, outfile, pid, and where its images go. */
+export async function memFixture(name: string, mib: string): Promise<{ dir: string; out: string; pid: number; img: string }> {
+  const dir = tmpdir(name);
+  fs.chmodSync(dir, 0o777);
+  const out = path.join(dir, 'mem.out');
+  const pid = await startFixtureProg('mem', out, mib);
+  return { dir, out, pid, img: path.join(dir, 'img') };
+}
+
 /** The threads of a freshly started program, once there are `n` of them (it may write its pidfile before the last one starts). */
 export async function threadsOf(pid: number, n: number, ms = 5000): Promise<string[]> {
   const end = Date.now() + ms;

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { readSingle, writeImage } from '../../dist/criu/src/images/index.js';
-import { repo, criu, crit, fixtures, tmpdir, alive, waitGone, verdict, startTime, startFixtureProg, threadsOf, stageFixtureProg, waitFile, childrenOf } from './lib.js';
+import { repo, criu, crit, fixtures, tmpdir, alive, waitGone, verdict, startTime, startFixtureProg, threadsOf, memFixture, stageFixtureProg, waitFile, childrenOf } from './lib.js';
 
 test.describe.configure({ mode: 'serial' });
 
@@ -245,11 +245,8 @@ test('a PID taken at restore time is a clear error', async () => {
 });
 
 test('CPU affinity: a pinned task keeps its mask; a mask with no CPU here is a clear error', async () => {
-  const dir = tmpdir('affinity');
-  fs.chmodSync(dir, 0o777);
-  const pid = await startFixtureProg('mem', path.join(dir, 'mem.out'), '1');
+  const { out, pid, img } = await memFixture('affinity', '1');
   execFileSync('taskset', ['-p', '1', String(pid)], { stdio: 'ignore' }); // CPU 0 only
-  const img = path.join(dir, 'img');
   const d = criu(['dump', '-t', String(pid), '-D', img, '-R']);
   expect(d.code, d.stderr).toBe(0);
   const file = `core-${pid}.img`;
@@ -262,15 +259,11 @@ test('CPU affinity: a pinned task keeps its mask; a mask with no CPU here is a c
   expect(r.code).toBe(1);
   expect(r.stderr.trim().split('\n')).toHaveLength(1);
   expect(r.stderr).toContain(`task ${pid}: thread ${pid}: CPU affinity 200 names no CPU online here`);
-  expect(await verdict(pid, path.join(dir, 'mem.out'))).toBe('PASS');
+  expect(await verdict(pid, out)).toBe('PASS');
 });
 
 test('--display-stats prints stats-dump and stats-restore as CRIU does', async () => {
-  const dir = tmpdir('display-stats');
-  fs.chmodSync(dir, 0o777);
-  const out = path.join(dir, 'mem.out');
-  const pid = await startFixtureProg('mem', out, '1');
-  const img = path.join(dir, 'img');
+  const { out, pid, img } = await memFixture('display-stats', '1');
   const d = criu(['dump', '-t', String(pid), '-D', img, '--display-stats']);
   expect(d.code, d.stderr).toBe(0);
   const ds = readSingle<any>(path.join(img, 'stats-dump')).dump;
