@@ -78,8 +78,14 @@ export function mergeRegions(regions: readonly PageRegion[], start?: bigint, end
       end: end !== undefined && r.end > end ? end : r.end,
       categories: r.categories,
     }))
-    .filter((r) => r.start < r.end)
-    .sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : a.end < b.end ? -1 : a.end > b.end ? 1 : 0));
+    .filter((r) => r.start < r.end);
+  // the kernel returns regions in address order: sort only when they are not
+  let sorted = true;
+  for (let i = 1; i < rs.length && sorted; i++) {
+    const a = rs[i - 1], b = rs[i];
+    if (a.start > b.start || (a.start === b.start && a.end > b.end)) sorted = false;
+  }
+  if (!sorted) rs.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : a.end < b.end ? -1 : a.end > b.end ? 1 : 0));
   const out: PageRegion[] = [];
   for (const r of rs) {
     const p = out[out.length - 1];
