@@ -2,14 +2,20 @@
 // What the `criu` launcher runs in Node. Start-up is most of a small dump's time, so the whole
 // tool is one CommonJS bundle (dist/criu/src/criu.cjs, made by criu/bundle.mjs at build time)
 // loaded with a V8 code cache beside it: no module resolution, and no compiling of what the
-// cache holds. Without a bundle (a tree built by tsc alone) it runs the ES modules directly.
+// cache holds. Without a bundle, or with one older than the modules (a tree rebuilt by tsc
+// alone), it runs the ES modules directly.
 const fs = require('node:fs');
 const path = require('node:path');
 const dist = path.join(__dirname, '..', '..', 'dist', 'criu', 'src');
 const file = path.join(dist, 'criu.cjs');
 
+// a bundle older than the compiled modules (tsc ran, criu/bundle.mjs did not) is stale: the
+// modules then run as they are, so that what was just compiled is what runs
+const mtime = (f) => { try { return fs.statSync(f).mtimeMs; } catch { return -1; } };
 let src = null;
-try { src = fs.readFileSync(file, 'utf8'); } catch { /* no bundle */ }
+if (mtime(file) >= mtime(path.join(dist, 'cli', 'criu.js'))) {
+  try { src = fs.readFileSync(file, 'utf8'); } catch { /* no bundle */ }
+}
 if (src === null) {
   import(path.join(dist, 'cli', 'criu.js')).catch((e) => {
     process.stderr.write(`criu: cannot load the tool from ${dist} (${e.message}): run \`npm run build\`\n`);
