@@ -1,5 +1,5 @@
 // --display-stats: what stats-dump and stats-restore hold, printed as CRIU prints them.
-import * as fs from 'node:fs';
+import { writeAll } from './sys/io.js';
 
 type Num = number | bigint;
 const n = (v: Num | undefined): string => `${BigInt(v ?? 0)} (0x${BigInt(v ?? 0).toString(16)})`;
@@ -35,6 +35,5 @@ export function formatRestoreStats(r: RestoreStats): string {
 
 /** On stdout, as CRIU's messages are (written directly: no stream needed for one line). */
 export function display(text: string): void {
-  const b = Buffer.from(text);
-  for (let off = 0; off < b.length;) off += fs.writeSync(1, b, off, b.length - off);
+  writeAll(1, Buffer.from(text));
 }

@@ -14,6 +14,7 @@ const WHOLE_QUERY: ScanQuery = {
 import { lseek, splice, close, pidfdOpen, pidfdGetfd, addrOf, vmReadv } from '../sys/libc.js';
 import type { Injector } from '../ptrace/inject.js';
 import { progress } from '../progress.js';
+import { writeAll } from '../sys/io.js';
 import type { VmaRec } from './vmas.js';
 import { VMA } from './vmas.js';
 
@@ -33,33 +34,40 @@ export interface PageMover {
   close(): void;
 }
 
+/**
+ * The runs, in order, cut into pieces that fill the reused buffer; `piece` reads each into it
+ * at `off`, `ready` (when given) completes the reads before a buffer-full is written out.
+ * A sparse memory of many one-page runs costs few writes.
+ */
+function fillAndWrite(runs: { a: bigint; l: bigint }[], out: number, piece: (buf: Buffer, a: bigint, len: number, off: number) => void, ready?: () => void): void {
+  buffer ??= Buffer.allocUnsafe(CHUNK);
+  const buf = buffer;
+  let filled = 0;
+  const flush = (): void => {
+    ready?.();
+    writeAll(out, buf, filled);
+    moved += filled;
+    filled = 0;
+    progress.show(`criu: ${(moved / 1048576).toFixed(0)} MiB of pages written`);
+  };
+  for (const r of runs) {
+    for (let a = r.a, end = r.a + r.l; a < end;) {
+      if (filled === CHUNK) flush();
+      const len = Number(end - a < BigInt(CHUNK - filled) ? end - a : BigInt(CHUNK - filled));
+      piece(buf, a, len, filled);
+      filled += len;
+      a += BigInt(len);
+    }
+  }
+  flush();
+}
+
 /** Through /proc/PID/mem and one reused buffer: works on any mapping, readable or not. */
 export class MemFileMover implements PageMover {
   private fd: number;
   constructor(readonly pid: number) { this.fd = fs.openSync(`/proc/${pid}/mem`, 'r'); }
   move(runs: { a: bigint; l: bigint }[], out: number): void {
-    buffer ??= Buffer.allocUnsafe(CHUNK);
-    const buf = buffer;
-    // runs are gathered into the buffer and written out a buffer-full at a time: a sparse
-    // memory of many one-page runs costs one read per run but few writes
-    let filled = 0;
-    const flush = (): void => {
-      let off = 0;
-      while (off < filled) off += fs.writeSync(out, buf, off, filled - off);
-      moved += filled;
-      filled = 0;
-      progress.show(`criu: ${(moved / 1048576).toFixed(0)} MiB of pages written`);
-    };
-    for (const r of runs) {
-      for (let a = r.a, end = r.a + r.l; a < end;) {
-        if (filled === CHUNK) flush();
-        const len = Number(end - a < BigInt(CHUNK - filled) ? end - a : BigInt(CHUNK - filled));
-        this.readInto(buf, filled, len, a);
-        filled += len;
-        a += BigInt(len);
-      }
-    }
-    flush();
+    fillAndWrite(runs, out, (buf, a, len, off) => this.readInto(buf, off, len, a));
   }
   /** len bytes of the task's memory at a, into buf at off. */
   readInto(buf: Buffer, off: number, len: number, a: bigint): void {
@@ -88,15 +96,12 @@ export class ReadvMover implements PageMover {
   private readonly liov = Buffer.alloc(16);
   constructor(readonly pid: number, private readonly slow: MemFileMover) {}
   move(runs: { a: bigint; l: bigint }[], out: number): void {
-    buffer ??= Buffer.allocUnsafe(CHUNK);
-    const buf = buffer;
-    const base = addrOf(buf);
     const riov = this.riov;
-    let filled = 0, n = 0, start = 0; // bytes in the buffer, runs pending, where they begin
+    let n = 0, start = 0, want = 0; // pieces pending, where in the buffer they begin, their bytes
+    let buf: Buffer | null = null;
     const read = (): void => {
-      if (!n) return;
-      const want = filled - start;
-      this.liov.writeBigUInt64LE(base + BigInt(start), 0);
+      if (!n || !buf) return;
+      this.liov.writeBigUInt64LE(addrOf(buf) + BigInt(start), 0);
       this.liov.writeBigUInt64LE(BigInt(want), 8);
       let got = 0;
       try { got = vmReadv(this.pid, this.liov, 1, riov, n); } catch { got = 0; }
@@ -111,29 +116,16 @@ export class ReadvMover implements PageMover {
         }
       }
       n = 0;
-      start = filled;
+      want = 0;
     };
-    const flush = (): void => {
-      read();
-      let off = 0;
-      while (off < filled) off += fs.writeSync(out, buf, off, filled - off);
-      moved += filled;
-      filled = start = 0;
-      progress.show(`criu: ${(moved / 1048576).toFixed(0)} MiB of pages written`);
-    };
-    for (const r of runs) {
-      for (let a = r.a, end = r.a + r.l; a < end;) {
-        if (filled === CHUNK) flush();
-        if (n === IOV_MAX) read();
-        const len = Number(end - a < BigInt(CHUNK - filled) ? end - a : BigInt(CHUNK - filled));
-        riov.writeBigUInt64LE(a, 16 * n);
-        riov.writeBigUInt64LE(BigInt(len), 16 * n + 8);
-        n++;
-        filled += len;
-        a += BigInt(len);
-      }
-    }
-    flush();
+    fillAndWrite(runs, out, (b, a, len, off) => {
+      if (n === IOV_MAX) read();
+      if (!n) { buf = b; start = off; }
+      riov.writeBigUInt64LE(a, 16 * n);
+      riov.writeBigUInt64LE(BigInt(len), 16 * n + 8);
+      n++;
+      want += len;
+    }, read);
   }
   close(): void { /* the slow mover is closed by its owner */ }
 }
@@ -275,8 +267,7 @@ export function dumpShmem(o: ShmemObject, pagesFd: number, stats: MemStats): Pag
         const len = Number(data + n * BigInt(PAGE_SIZE) - a < BigInt(CHUNK) ? data + n * BigInt(PAGE_SIZE) - a : BigInt(CHUNK));
         buf.fill(0, 0, len);
         fs.readSync(fd, buf, 0, len, Number(a));
-        let w = 0;
-        while (w < len) w += fs.writeSync(pagesFd, buf, w, len - w);
+        writeAll(pagesFd, buf, len);
         a += BigInt(len);
       }
       stats.pagesWritten += n;

@@ -2,6 +2,7 @@
 // ghost-file-N.img, memfd.img, pagemap-shmem-N.img …). Raw images (pages-N.img of memfd
 // contents) have no header and no entries: their blobs are written one after the other.
 import * as fs from 'node:fs';
+import { writeAll } from '../sys/io.js';
 import * as path from 'node:path';
 import { kindForFileName, writeImage } from '../images/index.js';
 import type { ExtraImages } from './kind.js';
@@ -17,10 +18,7 @@ export function writeExtraImages(dir: string, extra: ExtraImages): string[] {
     if (isRawImage(file)) {
       const fd = fs.openSync(path.join(dir, file), 'w', 0o600);
       try {
-        for (const b of img.blobs) {
-          let off = 0;
-          while (b && off < b.length) off += fs.writeSync(fd, b, off, b.length - off);
-        }
+        for (const b of img.blobs) if (b) writeAll(fd, b);
       } finally {
         fs.closeSync(fd);
       }

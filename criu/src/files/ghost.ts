@@ -12,6 +12,7 @@
 // The entry is a REG file_entry: this kind comes before regKind in the registry, so that it gets
 // the restore of every REG entry, and hands the ones without a remap to regKind.
 import * as fs from 'node:fs';
+import { writeAll } from '../sys/io.js';
 import * as path from 'node:path';
 import { FD_TYPES, type FileEntry, type FileTable } from './table.js';
 import type { FileKind, DumpFdCtx, RestoreFdCtx, ExtraImages } from './kind.js';
@@ -180,10 +181,7 @@ function makeGhost(ctx: RestoreFdCtx, remapId: number, reg: RegFileEntry): Ghost
     fd = fs.openSync(p, flags, mode & 0o7777);
   }
   try {
-    const write = (b: Buffer, at: number): void => {
-      let off = 0;
-      while (off < b.length) off += fs.writeSync(fd, b, off, b.length - off, at + off);
-    };
+    const write = (b: Buffer, at: number): void => writeAll(fd, b, b.length, at);
     if (gfe.chunks) {
       if (gfe.size === undefined) throw new CriuError(`${ctx.who}: ${ghostImage(remapId)}: chunked ghost without a size`);
       fs.ftruncateSync(fd, Number(gfe.size));

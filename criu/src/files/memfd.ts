@@ -8,6 +8,7 @@
 // first read-write description gets the memfd_create file itself (so execveat(AT_EMPTY_PATH)
 // works on it as before), the others reopen it through /proc/self/fd with their own flags.
 import * as fs from 'node:fs';
+import { writeAll } from '../sys/io.js';
 import * as path from 'node:path';
 import { FD_TYPES, type FileEntry, type FileTable } from './table.js';
 import type { FileKind, DumpFdCtx, ExtraImages, RestoreFdCtx } from './kind.js';
@@ -195,8 +196,7 @@ function restoreContents(ctx: RestoreFdCtx, fd: number, mie: MemfdInodeEntry): v
       off += b.length;
       // pages past the end of the file are not written: they would make it grow
       const len = Math.max(0, Math.min(b.length, size - at));
-      let w = 0;
-      while (w < len) w += fs.writeSync(fd, b, w, len - w, at + w);
+      writeAll(fd, b, len, at);
     }
   } finally {
     fs.closeSync(pages);

@@ -6,6 +6,7 @@
 // inventory.img has its type magic only.
 import fs from 'node:fs';
 import path from 'node:path';
+import { writeAll } from '../sys/io.js';
 import { decodeMessage, encodeMessage, type Message } from './codec.js';
 import { ImageError, ProtoError } from './errors.js';
 import {
@@ -459,10 +460,7 @@ export class ImageWriter {
     this.len += b.length;
   }
 
-  private writeAll(b: Buffer): void {
-    let off = 0;
-    while (off < b.length) off += fs.writeSync(this.fd!, b, off, b.length - off);
-  }
+  private writeAll(b: Buffer): void { writeAll(this.fd!, b); }
 
   /** Writes buffered bytes to the file. */
   flush(): void {
