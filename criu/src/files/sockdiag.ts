@@ -1,6 +1,6 @@
 // NETLINK_SOCK_DIAG for unix sockets: what /proc does not show (the peer of a socket, its name,
 // queue lengths, shutdown state), for every unix socket of the tool's network namespace.
-import { socket, sendmsg, recvmsg, close, addrOf } from '../sys/libc.js';
+import { socket, sendmsg, recvmsg, close, fdMessage } from '../sys/libc.js';
 
 const AF_NETLINK = 16, AF_UNIX = 1, SOCK_DGRAM = 2, SOCK_CLOEXEC = 0o2000000, NETLINK_SOCK_DIAG = 4;
 const SOCK_DIAG_BY_FAMILY = 20, NLM_F_REQUEST = 1, NLM_F_DUMP = 0x300, NLMSG_DONE = 3, NLMSG_ERROR = 2;
@@ -18,15 +18,6 @@ export interface UnixDiag {
   shutdown: number;
 }
 
-function msg(buf: Buffer): { m: Buffer; keep: Buffer[] } {
-  const iov = Buffer.alloc(16);
-  iov.writeBigUInt64LE(addrOf(buf), 0);
-  iov.writeBigUInt64LE(BigInt(buf.length), 8);
-  const m = Buffer.alloc(56);
-  m.writeBigUInt64LE(addrOf(iov), 16);
-  m.writeBigUInt64LE(1n, 24);
-  return { m, keep: [buf, iov] };
-}
 
 /** Every unix socket the kernel knows in this network namespace, by inode. */
 export function unixSockets(): Map<number, UnixDiag> {
@@ -41,12 +32,12 @@ export function unixSockets(): Map<number, UnixDiag> {
     req[16] = AF_UNIX;
     req.writeUInt32LE(0xffffffff, 20); // all states
     req.writeUInt32LE(UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN, 28);
-    const s = msg(req);
-    sendmsg(fd, s.m);
+    const s = fdMessage(req, []);
+    sendmsg(fd, s.msg);
     const buf = Buffer.alloc(1 << 16);
     for (;;) {
-      const r = msg(buf);
-      const n = recvmsg(fd, r.m);
+      const r = fdMessage(buf, []);
+      const n = recvmsg(fd, r.msg);
       for (let o = 0; o + 16 <= n;) {
         const len = buf.readUInt32LE(o), type = buf.readUInt16LE(o + 4);
         if (type === NLMSG_DONE) return out;

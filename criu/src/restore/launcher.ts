@@ -5,37 +5,12 @@
 import { createRequire } from 'node:module';
 import type { ChildProcess } from 'node:child_process';
 import { launcherBin } from '../paths.js';
-import { socketpair, sendmsg, recvmsg, close, addrOf, SysError } from '../sys/libc.js';
+import { socketpair, sendmsg, recvmsg, close, fdMessage, SysError } from '../sys/libc.js';
 
 const AF_UNIX = 1, SOCK_STREAM = 1, SOCK_SEQPACKET = 5, SOCK_CLOEXEC = 0o2000000;
-const SOL_SOCKET = 1, SCM_RIGHTS = 1;
 export const LOP = { SPAWN: 1, WAIT_ROOT: 2 } as const;
 export const LF = { SIBLING: 1 } as const;
 const REQ_SIZE = 160;
-
-/** A msghdr with `data` and, when any are given, the fds as one SCM_RIGHTS message. */
-export function fdMessage(data: Buffer, fds: number | number[]): { msg: Buffer; keep: Buffer[] } {
-  const list = (Array.isArray(fds) ? fds : [fds]).filter((fd) => fd >= 0);
-  const iov = Buffer.alloc(16);
-  iov.writeBigUInt64LE(addrOf(data), 0);
-  iov.writeBigUInt64LE(BigInt(data.length), 8);
-  const msg = Buffer.alloc(56);
-  msg.writeBigUInt64LE(addrOf(iov), 16);
-  msg.writeBigUInt64LE(1n, 24);
-  const keep = [data, iov];
-  if (list.length) {
-    const len = 16 + 4 * list.length; // CMSG_LEN
-    const ctl = Buffer.alloc((len + 7) & ~7); // CMSG_SPACE
-    ctl.writeBigUInt64LE(BigInt(len), 0);
-    ctl.writeInt32LE(SOL_SOCKET, 8);
-    ctl.writeInt32LE(SCM_RIGHTS, 12);
-    list.forEach((fd, i) => ctl.writeInt32LE(fd, 16 + 4 * i));
-    msg.writeBigUInt64LE(addrOf(ctl), 32);
-    msg.writeBigUInt64LE(BigInt(ctl.length), 40);
-    keep.push(ctl);
-  }
-  return { msg, keep };
-}
 
 export interface SpawnRequest { pid: number; sibling?: boolean; transportFd: number; cloneFlags?: bigint }
 

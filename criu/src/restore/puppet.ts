@@ -3,9 +3,8 @@
 import { Tracee, waitStop } from '../ptrace/tracee.js';
 import { Injector, BatchArea, findSyscallInsn } from '../ptrace/inject.js';
 import { PTRACE_O } from '../ptrace/consts.js';
-import { readFd, sendmsg, close, tryKill, waitpid, __WALL, WNOHANG } from '../sys/libc.js';
+import { readFd, fdMessage, sendmsg, close, tryKill, waitpid, __WALL, WNOHANG } from '../sys/libc.js';
 import { arch } from '../sys/arch.js';
-import { fdMessage } from './launcher.js';
 import { CriuError } from '../errors.js';
 
 export const PAGE = 4096n;

@@ -219,6 +219,32 @@ export function sendmsg(fd: number, msg: Buffer, flags = 0): number {
 export function recvmsg(fd: number, msg: Buffer, flags = 0): number {
   return Number(check(f.recvmsg(fd, msg, flags) as number, 'recvmsg', [fd]));
 }
+
+const SOL_SOCKET = 1, SCM_RIGHTS = 1;
+
+/** A msghdr with `data` and, when any are given, the fds as one SCM_RIGHTS message. */
+export function fdMessage(data: Buffer, fds: number | number[]): { msg: Buffer; keep: Buffer[] } {
+  const list = (Array.isArray(fds) ? fds : [fds]).filter((fd) => fd >= 0);
+  const iov = Buffer.alloc(16);
+  iov.writeBigUInt64LE(addrOf(data), 0);
+  iov.writeBigUInt64LE(BigInt(data.length), 8);
+  const msg = Buffer.alloc(56);
+  msg.writeBigUInt64LE(addrOf(iov), 16);
+  msg.writeBigUInt64LE(1n, 24);
+  const keep = [data, iov];
+  if (list.length) {
+    const len = 16 + 4 * list.length; // CMSG_LEN
+    const ctl = Buffer.alloc((len + 7) & ~7); // CMSG_SPACE
+    ctl.writeBigUInt64LE(BigInt(len), 0);
+    ctl.writeInt32LE(SOL_SOCKET, 8);
+    ctl.writeInt32LE(SCM_RIGHTS, 12);
+    list.forEach((fd, i) => ctl.writeInt32LE(fd, 16 + 4 * i));
+    msg.writeBigUInt64LE(addrOf(ctl), 32);
+    msg.writeBigUInt64LE(BigInt(ctl.length), 40);
+    keep.push(ctl);
+  }
+  return { msg, keep };
+}
 export function schedGetaffinity(pid: number): Buffer {
   const m = Buffer.alloc(128);
   check(f.sched_getaffinity(pid, m.length, m) as number, 'sched_getaffinity', [pid]);
