@@ -147,6 +147,23 @@ export async function runZdtmTest(t: ZdtmTest, flavor: string, o: ZdtmOptions, t
     await sleep(t.dir === 'transition' ? 1000 : 300);
     if (!alive(root)) throw new EarlyExit(cr ? 'before the checkpoint' : 'before the SIGTERM');
 
+    /**
+     * criu dump or restore of iteration i, images in img, its log there (-v4) and its output
+     * kept; false when it worked, true when it failed and the test expects that (crfail); any
+     * other failure throws (a known refusal as fixme).
+     */
+    const runCr = async (what: 'dump' | 'restore', i: number, img: string, opts: string[]): Promise<boolean> => {
+      const args = [o.criuBin, what, '-D', img, '-v4', '-o', `${what}.log`, ...opts];
+      const out = path.join(dir, `${what}-${i}.out`);
+      const r = await sr.run(args, { out, timeoutMs: desc.timeout * 1000 });
+      logs.push(path.join(img, `${what}.log`), out);
+      if (r.code === 0) return false;
+      const log = readText(path.join(img, `${what}.log`));
+      const refused = refusal(log, readText(out));
+      if (crfail) return true;
+      if (refused) checkFixme(t.name, flavor, refused);
+      throw new Error(criuFailure(`criu ${what} (iteration ${i})`, r.code, r.timedOut, log, readText(out)));
+    };
     if (cr) {
       let prev = recordTree(root);
       states.push({ when: 'started', state: prev });
@@ -156,18 +173,8 @@ export async function runZdtmTest(t: ZdtmTest, flavor: string, o: ZdtmOptions, t
         fs.mkdirSync(img);
         const dumpPids = prev.tasks.map((x) => x.pid);
         const starts = new Map(prev.tasks.map((x) => [x.pid, x.start]));
-        const failed = await test.step(`dump ${i}${o.norst ? ' (--leave-running)' : ''}`, async () => {
-          const args = [o.criuBin, 'dump', '-t', String(root), '-D', img, '-v4', '-o', 'dump.log', ...(o.norst ? ['-R'] : []), ...desc.opts.dump];
-          const out = path.join(dir, `dump-${i}.out`);
-          const r = await sr.run(args, { out, timeoutMs: desc.timeout * 1000 });
-          logs.push(path.join(img, 'dump.log'), out);
-          if (r.code === 0) return false;
-          const log = readText(path.join(img, 'dump.log'));
-          const refused = refusal(log, readText(out));
-          if (crfail) return true;
-          if (refused) checkFixme(t.name, flavor, refused);
-          throw new Error(criuFailure(`criu dump (iteration ${i})`, r.code, r.timedOut, log, readText(out)));
-        });
+        const failed = await test.step(`dump ${i}${o.norst ? ' (--leave-running)' : ''}`, () =>
+          runCr('dump', i, img, ['-t', String(root), ...(o.norst ? ['-R'] : []), ...desc.opts.dump]));
         if (failed) { crFailed = true; break; }
         await test.step(`prove dump ${i}`, async () => {
           const files = fs.readdirSync(img).filter((f) => f.endsWith('.img'));
@@ -190,18 +197,8 @@ export async function runZdtmTest(t: ZdtmTest, flavor: string, o: ZdtmOptions, t
           prev = now;
           continue;
         }
-        const rfailed = await test.step(`restore ${i}`, async () => {
-          const args = [o.criuBin, 'restore', '-D', img, '-d', '--pidfile', 'restore.pid', '-v4', '-o', 'restore.log', ...desc.opts.restore];
-          const out = path.join(dir, `restore-${i}.out`);
-          const r = await sr.run(args, { out, timeoutMs: desc.timeout * 1000 });
-          logs.push(path.join(img, 'restore.log'), out);
-          if (r.code === 0) return false;
-          const log = readText(path.join(img, 'restore.log'));
-          const refused = refusal(log, readText(out));
-          if (crfail) return true;
-          if (refused) checkFixme(t.name, flavor, refused);
-          throw new Error(criuFailure(`criu restore (iteration ${i})`, r.code, r.timedOut, log, readText(out)));
-        });
+        const rfailed = await test.step(`restore ${i}`, () =>
+          runCr('restore', i, img, ['-d', '--pidfile', 'restore.pid', ...desc.opts.restore]));
         if (rfailed) { crFailed = true; break; }
         await test.step(`prove restore ${i}`, async () => {
           const rp = Number(readText(path.join(img, 'restore.pid')).trim());
