@@ -7,14 +7,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Launcher } from './launcher.js';
 import { Puppet, PAGE, GADGET_PAGES, MAX_FDS_AT_ONCE } from './puppet.js';
-import { loadImages, checkSupported, allowedCpus, type DumpImages, type TaskImages } from './images.js';
+import { loadImages, checkSupported, type DumpImages, type TaskImages } from './images.js';
 import { readMaps, readSmaps, type SmapsVma } from '../proc/index.js';
 import { Pagemap, privateDumpQuery, mergeRegions } from '../proc/pagemap.js';
-import { findSyscallInsn, InjectError, type BatchCall } from '../ptrace/inject.js';
+import { Injector, findSyscallInsn, InjectError, type BatchCall } from '../ptrace/inject.js';
 import { PTRACE_O, SIG } from '../ptrace/consts.js';
 import { regsFromImage, xsaveFromImage, restartFixup, tlsFromImage } from '../arch/x86_64.js';
 import { Regs, Tracee, waitStop } from '../ptrace/tracee.js';
-import { Injector } from '../ptrace/inject.js';
 import { openReg, O } from '../files/reg.js';
 import type { FileEntry } from '../files/table.js';
 import type { FileKind, RestoreFdCtx } from '../files/kind.js';
@@ -189,10 +188,12 @@ export function restore(opts: RestoreOptions): number {
 
 /** The sched_setaffinity mask of a thread: its dumped CPUs, else `dflt` (it was not pinned). */
 function affinityMask(core: M, dflt: Buffer): Buffer {
-  const cpus = allowedCpus(core);
-  if (!cpus) return dflt;
-  const m = Buffer.alloc(Math.max(dflt.length, (Math.floor(Math.max(...cpus) / 64) + 1) * 8));
-  for (const c of cpus) m[c >> 3] |= 1 << (c & 7);
+  const a = core.thread_core?.allowed_cpus;
+  if (!a?.has_cpumask) return dflt;
+  // the image holds the mask as the kernel's 64-bit words already
+  const words: (bigint | number | string)[] = a.cpumask ?? [];
+  const m = Buffer.alloc(Math.max(dflt.length, 8 * words.length));
+  words.forEach((w, i) => m.writeBigUInt64LE(BigInt(w), 8 * i));
   return m;
 }
 
@@ -391,7 +392,7 @@ function buildMemory(p: Puppet, t: TaskImages, img: DumpImages, files: FileCtx):
     const rs = inj.batch(pending);
     for (const c of checks) {
       const r = rs[c.k];
-      if (r !== c.start) throw new CriuError(`${who}: cannot map VMA ${c.start.toString(16)}-${c.end.toString(16)}: ${r < 0n ? errnoName(Number(-r)) : `landed at ${r.toString(16)}`}`);
+      if (r !== c.start) throw mapError(who, c.start, c.end, r);
     }
     pending.length = 0;
     checks.length = 0;
@@ -453,7 +454,7 @@ function buildMemory(p: Puppet, t: TaskImages, img: DumpImages, files: FileCtx):
       throw new NotSupportedError(`${who}: VMA ${start.toString(16)}-${BigInt(v.end).toString(16)} with status 0x${v.status.toString(16)}`);
     }
     log.debug(`${who}: mapped VMA ${start.toString(16)}-${BigInt(v.end).toString(16)} prot ${v.prot} status 0x${v.status.toString(16)}`);
-    if (r !== start) throw new CriuError(`${who}: cannot map VMA ${start.toString(16)}-${BigInt(v.end).toString(16)}: ${r < 0n ? errnoName(Number(-r)) : `landed at ${r.toString(16)}`}`);
+    if (r !== start) throw mapError(who, start, BigInt(v.end), r);
     const madv: bigint = BigInt(v.madv ?? 0);
     for (let a = 0; a < 32; a++) if (madv & (1n << BigInt(a))) inj.call('madvise', start, len, a);
   }
@@ -467,6 +468,11 @@ function buildMemory(p: Puppet, t: TaskImages, img: DumpImages, files: FileCtx):
     if (!isSpecial(v) && !kept.has(i) && pagesPerVma[i] && (v.prot & 3) !== 3) prots.push({ name: 'mprotect', args: [BigInt(v.start), BigInt(v.end) - BigInt(v.start), v.prot] });
   }
   inj.mustBatch(prots);
+}
+
+/** The error of an mmap that failed (r < 0) or put the VMA elsewhere. */
+function mapError(who: string, start: bigint, end: bigint, r: bigint): CriuError {
+  return new CriuError(`${who}: cannot map VMA ${start.toString(16)}-${end.toString(16)}: ${r < 0n ? errnoName(Number(-r)) : `landed at ${r.toString(16)}`}`);
 }
 
 /** Image VMAs (by index) that the child inherited from its parent exactly: same place, protection, backing, advice. */
@@ -968,6 +974,19 @@ function setMm(p: Puppet, t: TaskImages, img: DumpImages): void {
   if (mm.thp_disabled) inj.must('prctl', 41 /* PR_SET_THP_DISABLE */, 1);
 }
 
+/** One call of a batch, what it sets, and what its failure means. */
+interface Step { call: BatchCall; why: string; onFail: 'throw' | 'warn' | 'ignore' }
+
+/** Runs the steps in one batch: a failed 'throw' step fails the restore, a 'warn' one is logged. */
+function runSteps(inj: Injector, who: string, steps: Step[]): void {
+  inj.batch(steps.map((x) => x.call)).forEach((r, k) => {
+    if (r >= 0n || r <= -4096n) return;
+    const st = steps[k];
+    if (st.onFail === 'throw') throw new InjectError(inj.tid, `${st.call.name} (${st.why})`, r);
+    if (st.onFail === 'warn') log.warn(`${who}: cannot set ${st.why}: ${errnoName(Number(-r))}`);
+  });
+}
+
 function restoreProcessState(p: Puppet, t: TaskImages): void {
   const inj = p.inj, s = p.scratch;
   const tc = t.core.tc ?? {};
@@ -975,16 +994,14 @@ function restoreProcessState(p: Puppet, t: TaskImages): void {
   // one write of every argument into the scratch pages, then one batch of calls:
   // sigactions (the image skips SIGKILL and SIGSTOP), itimers, rlimits, personality, subreaper
   const args = Buffer.alloc(32 * 64 + 32 * 3 + 16 * 32);
-  const calls: BatchCall[] = [];
-  const what: { why: string; fatal: boolean }[] = [];
+  const steps: Step[] = [];
   let sig = 1;
   for (const sa of (tc.sigactions ?? []) as M[]) {
     while (sig === SIG.KILL || sig === SIG.STOP) sig++;
     const o = 32 * (sig - 1);
     args.writeBigUInt64LE(BigInt(sa.sigaction), o); args.writeBigUInt64LE(BigInt(sa.flags), o + 8);
     args.writeBigUInt64LE(BigInt(sa.restorer), o + 16); args.writeBigUInt64LE(BigInt(sa.mask), o + 24);
-    calls.push({ name: 'rt_sigaction', args: [sig, s + BigInt(o), 0, 8] });
-    what.push({ why: `sigaction of signal ${sig}`, fatal: true });
+    steps.push({ call: { name: 'rt_sigaction', args: [sig, s + BigInt(o), 0, 8] }, why: `sigaction of signal ${sig}`, onFail: 'throw' });
     sig++;
   }
   const timers = tc.timers;
@@ -995,25 +1012,19 @@ function restoreProcessState(p: Puppet, t: TaskImages): void {
       const o = 32 * 64 + 32 * which;
       args.writeBigUInt64LE(BigInt(it.isec), o); args.writeBigUInt64LE(BigInt(it.iusec), o + 8);
       args.writeBigUInt64LE(BigInt(it.vsec), o + 16); args.writeBigUInt64LE(BigInt(it.vusec), o + 24);
-      calls.push({ name: 'setitimer', args: [which, s + BigInt(o), 0] });
-      what.push({ why: `itimer ${k}`, fatal: true });
+      steps.push({ call: { name: 'setitimer', args: [which, s + BigInt(o), 0] }, why: `itimer ${k}`, onFail: 'throw' });
     });
   }
   // rlimits: a hard limit above ours cannot be set without CAP_SYS_RESOURCE (DESIGN rule 16)
   ((tc.rlimits?.rlimits ?? []) as M[]).slice(0, 32).forEach((rl, res) => {
     const o = 32 * 64 + 32 * 3 + 16 * res;
     args.writeBigUInt64LE(BigInt(rl.cur), o); args.writeBigUInt64LE(BigInt(rl.max), o + 8);
-    calls.push({ name: 'prlimit64', args: [0, res, s + BigInt(o), 0] });
-    what.push({ why: `rlimit ${res} (${rl.cur}/${rl.max})`, fatal: false });
+    steps.push({ call: { name: 'prlimit64', args: [0, res, s + BigInt(o), 0] }, why: `rlimit ${res} (${rl.cur}/${rl.max})`, onFail: 'warn' });
   });
-  if (tc.personality !== undefined) { calls.push({ name: 'personality', args: [tc.personality] }); what.push({ why: 'personality', fatal: false }); }
-  if (tc.child_subreaper) { calls.push({ name: 'prctl', args: [36 /* PR_SET_CHILD_SUBREAPER */, 1] }); what.push({ why: 'child subreaper', fatal: true }); }
+  if (tc.personality !== undefined) steps.push({ call: { name: 'personality', args: [tc.personality] }, why: 'personality', onFail: 'warn' });
+  if (tc.child_subreaper) steps.push({ call: { name: 'prctl', args: [36 /* PR_SET_CHILD_SUBREAPER */, 1] }, why: 'child subreaper', onFail: 'throw' });
   inj.write(s, args);
-  inj.batch(calls).forEach((r, k) => {
-    if (r >= 0n || r <= -4096n) return;
-    if (what[k].fatal) throw new InjectError(p.pid, `${calls[k].name} (${what[k].why})`, r);
-    log.warn(`${who}: cannot set ${what[k].why}: ${errnoName(Number(-r))}`);
-  });
+  runSteps(inj, who, steps);
   if (tc.oom_score_adj !== undefined) {
     try { fs.writeFileSync(`/proc/${p.pid}/oom_score_adj`, String(tc.oom_score_adj)); } catch (e) {
       log.warn(`${who}: cannot set oom_score_adj ${tc.oom_score_adj}: ${(e as Error).message}`);
@@ -1035,31 +1046,26 @@ function restoreThreadState(th: Thread, pid: number, s: bigint): void {
   const who = `task ${pid}: thread ${th.tid}`;
   // one write of the arguments, one batch: name, altstack, robust list, clear_child_tid, scheduling
   const args = Buffer.alloc(128);
-  const calls: BatchCall[] = [];
-  const fatal: boolean[] = [];
+  const steps: Step[] = [];
   const comm = tcore.comm ?? tc.comm;
   if (comm) {
     Buffer.from(String(comm)).subarray(0, 15).copy(args, 0);
-    calls.push({ name: 'prctl', args: [15 /* PR_SET_NAME */, s] }); fatal.push(true);
+    steps.push({ call: { name: 'prctl', args: [15 /* PR_SET_NAME */, s] }, why: `name ${comm}`, onFail: 'throw' });
   }
   if (tcore.sas) {
     args.writeBigUInt64LE(BigInt(tcore.sas.ss_sp), 64); args.writeInt32LE(tcore.sas.ss_flags, 72); args.writeBigUInt64LE(BigInt(tcore.sas.ss_size), 80);
-    calls.push({ name: 'sigaltstack', args: [s + 64n, 0] }); fatal.push(true);
+    steps.push({ call: { name: 'sigaltstack', args: [s + 64n, 0] }, why: 'signal altstack', onFail: 'throw' });
   }
-  if (BigInt(tcore.futex_rla ?? 0)) { calls.push({ name: 'set_robust_list', args: [BigInt(tcore.futex_rla), tcore.futex_rla_len] }); fatal.push(true); }
+  if (BigInt(tcore.futex_rla ?? 0)) steps.push({ call: { name: 'set_robust_list', args: [BigInt(tcore.futex_rla), tcore.futex_rla_len] }, why: 'robust list', onFail: 'throw' });
   const clearTid = BigInt(core.thread_info?.clear_tid_addr ?? 0);
-  if (clearTid) { calls.push({ name: 'set_tid_address', args: [clearTid] }); fatal.push(true); }
+  if (clearTid) steps.push({ call: { name: 'set_tid_address', args: [clearTid] }, why: 'clear_child_tid', onFail: 'throw' });
   if (tcore.sched_policy !== undefined) {
     args.writeInt32LE(tcore.sched_prio ?? 0, 96);
-    calls.push({ name: 'sched_setscheduler', args: [0, tcore.sched_policy, s + 96n] }); fatal.push(false);
+    steps.push({ call: { name: 'sched_setscheduler', args: [0, tcore.sched_policy, s + 96n] }, why: `scheduling policy ${tcore.sched_policy}`, onFail: 'warn' });
   }
-  if (tcore.sched_nice !== undefined) { calls.push({ name: 'setpriority', args: [0 /* PRIO_PROCESS */, th.tid, tcore.sched_nice] }); fatal.push(false); }
+  if (tcore.sched_nice !== undefined) steps.push({ call: { name: 'setpriority', args: [0 /* PRIO_PROCESS */, th.tid, tcore.sched_nice] }, why: `nice ${tcore.sched_nice}`, onFail: 'ignore' });
   inj.write(s, args);
-  inj.batch(calls).forEach((r, k) => {
-    if (r >= 0n || r <= -4096n) return;
-    if (fatal[k]) throw new InjectError(th.tid, `${calls[k].name}(${calls[k].args.join(', ')})`, r);
-    if (calls[k].name === 'sched_setscheduler') log.warn(`${who}: cannot set scheduling policy ${tcore.sched_policy}: ${errnoName(Number(-r))}`);
-  });
+  runSteps(inj, who, steps);
   for (const e of tcore.signals_p?.signals ?? []) {
     const info: Buffer = e.siginfo;
     inj.write(s, info);
