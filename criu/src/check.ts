@@ -1,7 +1,7 @@
 // `criu check`: probe the kernel features the tool relies on. Each probe really exercises the
 // feature (a puppet is seized and a syscall injected; a PID is asked of clone3 …).
 import * as fs from 'node:fs';
-import { addrOf, syscall, syscallBuf, kcmp, KCMP, pidfdOpen, pidfdGetfd, close, ioctl, E, getpid, tryKill, SysError, prctl } from './sys/libc.js';
+import { addrOf, syscall, kcmp, KCMP, pidfdOpen, pidfdGetfd, close, ioctl, E, getpid, tryKill, SysError, prctl } from './sys/libc.js';
 import { arch } from './sys/arch.js';
 import { hasPagemapScan } from './proc/pagemap.js';
 import { Launcher } from './restore/launcher.js';
@@ -89,7 +89,7 @@ const probes: Probe[] = [
       if (arch.name !== 'x86_64') throw new Error(`no GDT on ${arch.name}`);
       const d = Buffer.alloc(16);
       d.writeUInt32LE(12, 0);
-      syscallBuf('get_thread_area', addrOf(d), null);
+      syscall('get_thread_area', addrOf(d));
     },
   },
   { name: 'no_new_privs', required: false, what: 'PR_GET_NO_NEW_PRIVS', run: () => { prctl(39); } },

@@ -4,13 +4,7 @@
 // cannot reach) into one reused buffer and appended to the pages file; adjacent runs with the
 // same flags become one pagemap entry, as in CRIU.
 import * as fs from 'node:fs';
-import { Pagemap, mergeRegions, PAGE_IS_FILE, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, PAGE_IS_PFNZERO, type PageRegion, type ScanQuery } from '../proc/pagemap.js';
-
-/** Every page worth a look in private mappings; file pages are told apart per VMA. */
-const WHOLE_QUERY: ScanQuery = {
-  anyofMask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED, categoryMask: PAGE_IS_PFNZERO, categoryInverted: PAGE_IS_PFNZERO,
-  returnMask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE,
-};
+import { Pagemap, mergeRegions, pageMatches, privateDumpQuery, PRIVATE_DUMP_SCAN, type PageRegion } from '../proc/pagemap.js';
 import { lseek, splice, close, pidfdOpen, pidfdGetfd, addrOf, vmReadv } from '../sys/libc.js';
 import type { Injector } from '../ptrace/inject.js';
 import { progress } from '../progress.js';
@@ -202,7 +196,7 @@ export function dumpMemory(pid: number, vmas: VmaRec[], pagesFd: number, stats: 
     // one scan over every VMA with pages to dump (not one per VMA): present or swapped pages,
     // not the zero page, with PAGE_IS_FILE telling a file mapping's own pages from its COWed ones
     const dumped = vmas.filter((v) => v.dumpPages);
-    const all = dumped.length ? pm.scan(dumped[0].start, dumped[dumped.length - 1].end, WHOLE_QUERY) : [];
+    const all = dumped.length ? pm.scan(dumped[0].start, dumped[dumped.length - 1].end, PRIVATE_DUMP_SCAN) : [];
     let ri = 0;
     for (const v of vmas) {
       stats.pagesScanned += (v.end - v.start) / BigInt(PAGE_SIZE);
@@ -212,9 +206,10 @@ export function dumpMemory(pid: number, vmas: VmaRec[], pagesFd: number, stats: 
       if (readable !== batchFast) { flush(); batchFast = readable; }
       while (ri < all.length && all[ri].end <= v.start) ri++;
       const mine: PageRegion[] = [];
+      const rule = privateDumpQuery(v.fileBacked);
       for (let k = ri; k < all.length && all[k].start < v.end; k++) {
         const r = all[k];
-        if (v.fileBacked && r.categories & PAGE_IS_FILE) continue;
+        if (!pageMatches(r.categories, rule)) continue;
         mine.push({ start: r.start > v.start ? r.start : v.start, end: r.end < v.end ? r.end : v.end, categories: r.categories });
       }
       const ranges: PageRegion[] = mergeRegions(mine, undefined, undefined, true);

@@ -342,6 +342,12 @@ export function privateDumpQuery(fileBacked: boolean): ScanQuery {
   const not = fileBacked ? PAGE_IS_FILE | PAGE_IS_PFNZERO : PAGE_IS_PFNZERO;
   return { anyofMask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED, categoryMask: not, categoryInverted: not, returnMask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED };
 }
+/**
+ * One scan over many private VMAs at once: what privateDumpQuery(false) finds, with
+ * PAGE_IS_FILE returned, so that each VMA's own rule (pageMatches with privateDumpQuery of
+ * that VMA) can be applied to the regions afterwards.
+ */
+export const PRIVATE_DUMP_SCAN: ScanQuery = { ...privateDumpQuery(false), returnMask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE };
 /** Pages of a shared (shmem/memfd/SysV) mapping that exist: present or swapped, file pages included. */
 export const SHARED_RESIDENT_QUERY: ScanQuery = { anyofMask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED, returnMask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED };
 
