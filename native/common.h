@@ -7,6 +7,8 @@
 enum launcher_op {
 	LOP_SPAWN = 1,     /* create a puppet with pid req.pid (0: any); an SCM_RIGHTS fd is its transport */
 	LOP_WAIT_ROOT = 2, /* after the tool exits 0, wait for req.pid and exit with its status */
+	LOP_TIMENS = 3,    /* unshare(CLONE_NEWTIME) with offsets that make the clocks read req.clocks
+	                      now: the puppets spawned after it are inside; resp.offsets says how */
 };
 
 enum launcher_flags {
@@ -22,11 +24,13 @@ struct launcher_req {
 	uint64_t clone_flags;     /* extra CLONE_NEW* flags */
 	int32_t exit_signal;
 	int32_t transport_fd;     /* fd number the puppet keeps its transport at */
+	int64_t clocks[4];        /* LOP_TIMENS: monotonic sec, nsec, boottime sec, nsec wanted */
 };
 
 struct launcher_resp {
 	int32_t result;           /* pid, or -errno */
 	int32_t pad;
+	int64_t offsets[4];       /* LOP_TIMENS: the offsets written (monotonic sec, nsec, boottime) */
 };
 
 #define PUPPET_READY 'R'

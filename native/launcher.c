@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/sched.h>
 #include "common.h"
@@ -113,11 +114,75 @@ static int spawn(struct launcher_req *rq, int transport, int force_parent)
 	return r < 0 ? -errno : (int)r;
 }
 
+/* The offsets of the namespace this process's children get, as /proc/self/timens_offsets
+ * shows them (all zero on the host). */
+static int read_offsets(struct timespec *mono, struct timespec *boot)
+{
+	char buf[256], name[32];
+	long long s;
+	long ns;
+	FILE *f = fopen("/proc/self/timens_offsets", "re");
+	if (!f)
+		return -errno;
+	memset(mono, 0, sizeof *mono);
+	memset(boot, 0, sizeof *boot);
+	while (fgets(buf, sizeof buf, f))
+		if (sscanf(buf, "%31s %lld %ld", name, &s, &ns) == 3) {
+			struct timespec *t = !strcmp(name, "monotonic") ? mono : !strcmp(name, "boottime") ? boot : NULL;
+			if (t)
+				t->tv_sec = s, t->tv_nsec = ns;
+		}
+	fclose(f);
+	return 0;
+}
+
+/* want - (now - prev): the offset that makes the clock read `want` in the new namespace now */
+static void offset_for(clockid_t clk, const int64_t *want, const struct timespec *prev, int64_t *out)
+{
+	struct timespec now;
+	clock_gettime(clk, &now);
+	int64_t ns = (want[0] - (now.tv_sec - prev->tv_sec)) * 1000000000LL + want[1] - (now.tv_nsec - prev->tv_nsec);
+	out[0] = ns / 1000000000LL;
+	out[1] = ns % 1000000000LL;
+	if (out[1] < 0)
+		out[1] += 1000000000LL, out[0]--;
+}
+
+/* A new time namespace for the children to come, its clocks continuing from rq->clocks. The
+ * offsets must be written before the first task enters it, so this runs before any spawn. */
+static int set_timens(const struct launcher_req *rq, struct launcher_resp *rs)
+{
+	struct timespec pm, pb;
+	char line[96];
+	int fd, r;
+
+	if (unshare(CLONE_NEWTIME))
+		return -errno;
+	if ((r = read_offsets(&pm, &pb)) < 0)
+		return r;
+	offset_for(CLOCK_MONOTONIC, rq->clocks, &pm, rs->offsets);
+	offset_for(CLOCK_BOOTTIME, rq->clocks + 2, &pb, rs->offsets + 2);
+	fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	for (int i = 0; i < 2; i++) {
+		int n = snprintf(line, sizeof line, "%d %lld %lld\n", i ? CLOCK_BOOTTIME : CLOCK_MONOTONIC,
+				 (long long)rs->offsets[2 * i], (long long)rs->offsets[2 * i + 1]);
+		if (write(fd, line, n) != n) {
+			r = -errno;
+			close(fd);
+			return r;
+		}
+	}
+	close(fd);
+	return 0;
+}
+
 /* one request; returns 0 to go on, -1 when the peer closed */
 static int serve_one(int sk, int force_parent, pid_t *wait_root)
 {
 	struct launcher_req rq;
-	struct launcher_resp rs = { 0, 0 };
+	struct launcher_resp rs = { 0, 0, { 0 } };
 	char cbuf[CMSG_SPACE(sizeof(int))];
 	struct iovec iov = { &rq, sizeof rq };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf };
@@ -139,6 +204,9 @@ static int serve_one(int sk, int force_parent, pid_t *wait_root)
 	case LOP_WAIT_ROOT:
 		*wait_root = rq.pid;
 		rs.result = 0;
+		break;
+	case LOP_TIMENS:
+		rs.result = set_timens(&rq, &rs);
 		break;
 	default:
 		rs.result = -EINVAL;

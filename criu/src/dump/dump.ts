@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { Tracee, TaskGoneError, waitStop } from '../ptrace/tracee.js';
 import { PTRACE_O, SIG } from '../ptrace/consts.js';
 import { Injector, findSyscallInsn } from '../ptrace/inject.js';
-import { listTids, collectTree, readFdinfo, listFds, readFdLink, readStat, type SmapsVma, type TaskNode } from '../proc/index.js';
+import { listTids, collectTree, readFdinfo, listFds, readFdLink, readStat, timensOffsets, type SmapsVma, type TaskNode } from '../proc/index.js';
 import { collectThread, collectProcessInside, collectProcessOutside, type TaskState } from './collect.js';
 import { toVmaRecs, VMA, type VmaRec } from './vmas.js';
 import { dumpMemory, dumpShmem, VmspliceMover, type MemStats, type PagemapRec, type ShmemObject } from './memory.js';
@@ -16,10 +16,10 @@ import { writeExtraImages } from '../files/extra.js';
 import { dumpMemfdVma } from '../files/memfd.js';
 import { dumpGhostDir } from '../files/ghost.js';
 import { dumpReg } from '../files/reg.js';
-import { buildCore, buildMm, buildIds, buildInventory, nsIds, SeccompImage, type NsIds } from './entries.js';
+import { buildCore, buildMm, buildIds, buildInventory, Namespaces, SeccompImage, type NsIds } from './entries.js';
 import { writeImage } from '../images/index.js';
 import { arch } from '../sys/arch.js';
-import { tryKill, kcmp, KCMP, pidfdOpen, pidfdGetfd, close, SysError, E } from '../sys/libc.js';
+import { tryKill, kcmp, KCMP, pidfdOpen, pidfdGetfd, close, SysError, E, clockNs, CLOCK } from '../sys/libc.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
 import { faultPoint } from '../fault.js';
@@ -324,13 +324,13 @@ export function dump(opts: DumpOptions): void {
     const files = new FileTable();
     const extra = new ExtraImages();
     const objIds = new ObjIds();
-    const ns = nsIds(opts.pid);
+    const namespaces = new Namespaces();
     // pages files: one per task first (pages-1..N), then memfd and shared-memory contents
     let lastPagesId = tasks.length;
     const allocPagesId = (): number => ++lastPagesId;
     const perTask = tasks.map((task) => {
       const pid = task.pid;
-      nsIds(pid); // every task must share the tool's namespaces (refused otherwise)
+      const ns = namespaces.of(pid); // the tool's namespaces, or a time namespace of the tree's own
       const exeId = files.pathId(task.exe, (id) => dumpReg(id, task.exe, `/proc/${pid}/exe`, 0, 0n));
       const vmas: VmaRec[] = toVmaRecs(pid, task.vmas, (v: SmapsVma) =>
         files.pathId(v.path, (id) => dumpReg(id, v.path, `/proc/${pid}/map_files/${v.start.toString(16)}-${v.end.toString(16)}`, 0, 0n)),
@@ -458,7 +458,9 @@ export function dump(opts: DumpOptions): void {
       };
     }));
     put('seccomp.img', [{ seccomp_filters: seccomp.filters }]);
-    put('timens-0.img', [timens()]);
+    // the clocks of the tree: the host's (timens-0.img), or those of its own time namespace
+    const ownTime = namespaces.time;
+    put(`timens-${ownTime ? ownTime.id : 0}.img`, [timens(ownTime?.pid)]);
     const frozenUs = Number(((tReleased ?? process.hrtime.bigint()) - tFrozen) / 1000n);
     dumpStats = {
       freezing_time: Number((tFrozen - t0) / 1000n), frozen_time: frozenUs, memdump_time: memdumpUs, memwrite_time: memdumpUs,
@@ -468,7 +470,7 @@ export function dump(opts: DumpOptions): void {
     };
     put('stats-dump', [{ dump: dumpStats }]);
     faultPoint(6, 'inventory');
-    put('inventory.img', [buildInventory(ns, uuid4())]);
+    put('inventory.img', [buildInventory(namespaces.tool, uuid4())]);
   } catch (e) {
     // undo what the injections left in the task: the scratch mapping, then registers and mask
     for (const inj of injectors.reverse()) {
@@ -529,18 +531,15 @@ function dumpFds(pid: number, files: FileTable, extra: ExtraImages, ghostLimit: 
   return out;
 }
 
-/** CLOCK_MONOTONIC and CLOCK_BOOTTIME now, as CRIU records them in timens-0.img. */
-function timens(): object {
-  const [mono, boot] = [process.hrtime.bigint(), bootNs()];
-  return {
-    monotonic: { tv_sec: mono / 1_000_000_000n, tv_nsec: mono % 1_000_000_000n },
-    boottime: { tv_sec: boot / 1_000_000_000n, tv_nsec: boot % 1_000_000_000n },
-  };
-}
-function bootNs(): bigint {
-  const up = fs.readFileSync('/proc/uptime', 'utf8').split(' ')[0];
-  const [s, frac] = up.split('.');
-  return BigInt(s) * 1_000_000_000n + BigInt((frac ?? '0').padEnd(9, '0'));
+/**
+ * CLOCK_MONOTONIC and CLOCK_BOOTTIME now, as CRIU records them in timens-ID.img: the host's, or
+ * (given a task of the tree's own time namespace) as that namespace reads them, which is the
+ * host's plus its offsets.
+ */
+function timens(inNs?: number): object {
+  const off = inNs ? timensOffsets(inNs) : { monotonic: 0n, boottime: 0n };
+  const ts = (v: bigint) => ({ tv_sec: v / 1_000_000_000n, tv_nsec: v % 1_000_000_000n });
+  return { monotonic: ts(clockNs(CLOCK.MONOTONIC) + off.monotonic), boottime: ts(clockNs(CLOCK.BOOTTIME) + off.boottime) };
 }
 
 export type { NsIds };

@@ -12,3 +12,4 @@ export * from './pagemap.js';
 export * from './timers.js';
 export * from './auxv.js';
 export * from './mapfiles.js';
+export * from './timens.js';

@@ -8,9 +8,9 @@ import { launcherBin } from '../paths.js';
 import { socketpair, sendmsg, recvmsg, close, fdMessage, SysError } from '../sys/libc.js';
 
 const AF_UNIX = 1, SOCK_STREAM = 1, SOCK_SEQPACKET = 5, SOCK_CLOEXEC = 0o2000000;
-export const LOP = { SPAWN: 1, WAIT_ROOT: 2 } as const;
+export const LOP = { SPAWN: 1, WAIT_ROOT: 2, TIMENS: 3 } as const;
 export const LF = { SIBLING: 1 } as const;
-const REQ_SIZE = 160;
+const REQ_SIZE = 192, RESP_SIZE = 40;
 
 export interface SpawnRequest { pid: number; sibling?: boolean; transportFd: number; cloneFlags?: bigint }
 
@@ -37,8 +37,9 @@ export class Launcher {
     }
   }
 
-  private request(op: number, pid: number, flags: number, transport: number, transportFd: number, cloneFlags = 0n): number {
+  private request(op: number, pid: number, flags: number, transport: number, transportFd: number, cloneFlags = 0n, clocks?: bigint[]): { result: number; resp: Buffer } {
     const rq = Buffer.alloc(REQ_SIZE);
+    clocks?.forEach((v, i) => rq.writeBigInt64LE(v, 160 + 8 * i));
     rq.writeUInt32LE(op, 0);
     rq.writeUInt32LE(flags, 4);
     rq.writeInt32LE(pid, 8);
@@ -49,12 +50,12 @@ export class Launcher {
     rq.writeInt32LE(transportFd, 156);
     const { msg, keep } = fdMessage(rq, transport);
     sendmsg(this.sk, msg);
-    const rs = Buffer.alloc(8);
+    const rs = Buffer.alloc(RESP_SIZE);
     const r = fdMessage(rs, -1);
     const n = recvmsg(this.sk, r.msg);
     void keep;
     if (n < 4) throw new Error('the criu launcher closed its socket (did it die?)');
-    return rs.readInt32LE(0);
+    return { result: rs.readInt32LE(0), resp: rs };
   }
 
   /** Create a puppet with the wanted PID; returns its pid and our end of its transport. */
@@ -62,7 +63,7 @@ export class Launcher {
     const [mine, theirs] = socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC);
     let r: number;
     try {
-      r = this.request(LOP.SPAWN, rq.pid, rq.sibling ? LF.SIBLING : 0, theirs, rq.transportFd, rq.cloneFlags ?? 0n);
+      r = this.request(LOP.SPAWN, rq.pid, rq.sibling ? LF.SIBLING : 0, theirs, rq.transportFd, rq.cloneFlags ?? 0n).result;
     } finally {
       close(theirs);
     }
@@ -71,6 +72,19 @@ export class Launcher {
       throw new SysError(`clone3(set_tid=${rq.pid})`, -r, []);
     }
     return { pid: r, transport: mine };
+  }
+
+  /**
+   * Puppets spawned from now on live in a new time namespace whose CLOCK_MONOTONIC and
+   * CLOCK_BOOTTIME read the given values at this moment (ns since the clock's zero), so the
+   * clocks of a restored tree go on from where they stood at the dump. Returns the offsets.
+   */
+  enterTimens(monotonicNs: bigint, boottimeNs: bigint): { monotonic: bigint; boottime: bigint } {
+    const G = 1_000_000_000n;
+    const { result, resp } = this.request(LOP.TIMENS, 0, 0, -1, 0, 0n, [monotonicNs / G, monotonicNs % G, boottimeNs / G, boottimeNs % G]);
+    if (result < 0) throw new SysError('unshare(CLONE_NEWTIME) and write /proc/self/timens_offsets', -result, []);
+    const off = (i: number): bigint => resp.readBigInt64LE(8 + 16 * i) * G + resp.readBigInt64LE(16 + 16 * i);
+    return { monotonic: off(0), boottime: off(1) };
   }
 
   /** Ask the `criu` launcher to wait for pid after we exit 0, and to exit with its status. */

@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Launcher } from './launcher.js';
+import { planClocks, enterClocks } from './timens.js';
 import { Puppet, PAGE, GADGET_PAGES, MAX_FDS_AT_ONCE } from './puppet.js';
 import { loadImages, checkSupported, type DumpImages, type TaskImages } from './images.js';
 import { readMaps, readSmaps, type SmapsVma } from '../proc/index.js';
@@ -88,6 +89,7 @@ export function restore(opts: RestoreOptions): number {
       throw new NotSupportedError(`task ${t.pid}: session ${t.pstree.sid}, neither its own nor its parent's`);
     }
   }
+  const clocks = planClocks(img);
   const launcher = new Launcher();
   const savedAffinity = schedGetaffinity(0);
   const tasks: Task[] = [];
@@ -101,6 +103,7 @@ export function restore(opts: RestoreOptions): number {
     schedSetaffinity(0, cpu);
 
     faultPoint(101, 'spawn');
+    enterClocks(clocks, launcher);
     const maxFd = Math.max(2, ...img.tasks.flatMap((t) => t.fdinfo.map((f) => f.fd as number)));
     const transportFd = Math.max(maxFd + 1, 1000);
     const { pid, transport } = launcher.spawnPuppet({ pid: root.pid, sibling: opts.sibling, transportFd });

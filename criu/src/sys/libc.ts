@@ -296,3 +296,11 @@ export function vmWrite(pid: number, addr: bigint, buf: Buffer): number {
   if (n !== buf.length) throw new SysError('process_vm_writev (short)', E.EFAULT, [pid, addr, buf.length]);
   return n;
 }
+
+export const CLOCK = { REALTIME: 0, MONOTONIC: 1, BOOTTIME: 7 } as const;
+/** clock_gettime(clk) in ns */
+export function clockNs(clk: number): bigint {
+  const ts = Buffer.alloc(16);
+  syscallBuf('clock_gettime', clk, ts);
+  return ts.readBigInt64LE(0) * 1_000_000_000n + ts.readBigInt64LE(8);
+}
