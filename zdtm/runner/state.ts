@@ -2,6 +2,7 @@
 // the tasks (pids, parents, threads), each task's fd numbers and flags, its maps and its
 // mountinfo. Also start times, which prove that a restore made new processes.
 import * as fs from 'node:fs';
+import { formatMapsEntry, parseMapsText, type MapsEntry } from './maps.js';
 
 export interface TaskState {
   pid: number;
@@ -67,27 +68,24 @@ export function treePids(root: number): number[] {
 }
 
 /**
- * Maps lines without dev and inode (a restored tmpfs/shmem object gets a new inode), with
- * adjacent compatible VMAs merged as CRIU's zdtm does: the kernel keeps two such VMAs apart
- * only for reasons that are not visible state (different anon_vma origins) and may merge them
- * on restore. Compatible: same perms, same path, and for a file contiguous offsets.
+ * Maps lines, parsed field by field (maps.ts: the padding does not count), without dev and
+ * inode (a restored tmpfs/shmem object gets a new inode), with adjacent compatible VMAs merged
+ * as CRIU's zdtm does: the kernel keeps two such VMAs apart only for reasons that are not
+ * visible state (different anon_vma origins) and may merge them on restore.
+ * Compatible: same perms, same path, and for a file contiguous offsets.
  */
 export function normMaps(text: string): string[] {
-  const out: Array<{ start: bigint; end: bigint; perms: string; off: bigint; path: string }> = [];
-  for (const l of text.split('\n').filter(Boolean)) {
-    const m = /^([0-9a-f]+)-([0-9a-f]+) (\S+) ([0-9a-f]+) (\S+) (\S+)\s*(.*)$/.exec(l);
-    if (!m) continue;
-    const v = { start: BigInt(`0x${m[1]}`), end: BigInt(`0x${m[2]}`), perms: m[3], off: BigInt(`0x${m[4]}`), path: m[7] };
+  const out: MapsEntry[] = [];
+  for (const v of parseMapsText(text)) {
     const last = out.at(-1);
     if (last && last.end === v.start && last.perms === v.perms && last.path === v.path && !v.path.startsWith('[') &&
-        (v.path === '' || last.off + (last.end - last.start) === v.off)) {
+        (v.path === '' || last.offset + (last.end - last.start) === v.offset)) {
       last.end = v.end;
       continue;
     }
-    out.push(v);
+    out.push({ ...v });
   }
-  const hex = (n: bigint, w: number) => n.toString(16).padStart(w, '0');
-  return out.map((v) => `${hex(v.start, 8)}-${hex(v.end, 8)} ${v.perms} ${hex(v.off, 8)} ${v.path}`.trimEnd());
+  return out.map((v) => formatMapsEntry(v, ['dev', 'inode']));
 }
 
 /** A mountinfo line without mount ids, device numbers and peer group numbers. */
