@@ -16,5 +16,7 @@ export default defineConfig({
     { name: 'unit', testDir: 'criu/test', testMatch: /.*\.spec\.ts/ },
     // the fast zdtm subset (zdtm/fast.json): real dump+restore in flavor h, see zdtm/run.mjs
     { name: 'zdtm-fast', testDir: 'zdtm/runner', testMatch: /fast\.spec\.ts/, fullyParallel: true },
+    // every zdtm program in break mode without C/R (flavor h): each verdict must be FAIL, see zdtm/runner/break.spec.ts
+    { name: 'zdtm-break', testDir: 'zdtm/runner', testMatch: /break\.spec\.ts/, fullyParallel: true },
   ],
 });

@@ -5,9 +5,12 @@ import * as path from 'node:path';
 import { currentOptions, findSkip, listTests, readExpected } from './catalog.mjs';
 import { runZdtmTest, type ZdtmOptions, type ZdtmTest } from './harness.js';
 
-/** names: the tests to declare (default: the run's selection, else every test). */
-export function declareZdtm(flavor: string, names?: string[]): void {
-  const opts = currentOptions();
+/**
+ * names: the tests to declare (default: the run's selection, else every test); options: set over
+ * the run's options (ZDTM_OPTS), for the projects of `npm test` that fix their own mode.
+ */
+export function declareZdtm(flavor: string, names?: string[], options: Partial<ZdtmOptions> = {}): void {
+  const opts = { ...currentOptions(), ...options };
   const o: ZdtmOptions = { ...opts, work: opts.work ?? path.join(os.tmpdir(), 'zdtm-work-default') };
   const wanted: string[] | null = names ?? opts.tests;
   const expected = readExpected();

@@ -5,5 +5,4 @@ import * as path from 'node:path';
 import { readFast } from './catalog.mjs';
 import { declareZdtm } from './declare.js';
 
-process.env.ZDTM_OPTS ??= JSON.stringify({ work: path.join(os.tmpdir(), 'zdtm-work-fast') });
-declareZdtm('h', readFast());
+declareZdtm('h', readFast(), process.env.ZDTM_OPTS ? {} : { work: path.join(os.tmpdir(), 'zdtm-work-fast') });
