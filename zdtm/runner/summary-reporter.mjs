@@ -1,9 +1,16 @@
 // Prints one line per zdtm test at the end of a run: outcome, flavor, name, verdict or the
 // first line of the failure, and where the kept files are. (ci/summary-reporter.mjs then
-// prints the final "N passed, N failed, N skipped" line.)
+// prints the final "N passed, N failed, N skipped" line.) An error outside any test (a spec
+// file that does not load) gets a FAIL row of its own.
 export default class ZdtmSummary {
   constructor() { this.rows = []; }
   printsToStdio() { return true; }
+  onError(error) {
+    const message = String(error.message ?? error.value ?? '').replace(/\u001b\[[0-9;]*m/g, '').split('\n')[0];
+    if (/^Testing stopped early after \d+ maximum allowed failures/.test(message)) return;
+    const file = error.location?.file;
+    this.rows.push({ status: 'FAIL', project: '', title: file ? file.split('/').at(-1) : '(run)', secs: '-', what: `error outside any test: ${message}` });
+  }
   onTestEnd(test, result) {
     const ann = (type) => [...test.annotations, ...(result.annotations ?? [])].filter((a) => a.type === type).map((a) => a.description).at(-1);
     const err = result.error?.message?.replace(/\u001b\[[0-9;]*m/g, '').split('\n')[0];
