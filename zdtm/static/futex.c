@@ -43,7 +43,8 @@ int main(int argc, char **argv)
 		words[2 * 16] = 1;
 		sys_futex(&words[2 * 16], FUTEX_WAKE_PRIVATE, 1, NULL);
 		test_msg("break: woke thread 2 early");
-		usleep(10000);
+		while (!woke[2])	/* until it has left the futex, however long that takes here */
+			usleep(1000);
 	}
 	test_waitsig();
 

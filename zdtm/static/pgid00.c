@@ -54,7 +54,9 @@ int main(int argc, char **argv)
 	test_daemon();
 	if (test_break()) {
 		kill(pids[2], SIGUSR1);	/* makes it setpgid(0, 0) */
-		usleep(100000);
+		/* until it has, however long that takes here */
+		while (!proc_stat(pids[2], NULL, NULL, &g, NULL) && g != pids[2])
+			usleep(1000);
 		test_msg("break: child %d made its own group", pids[2]);
 	}
 	test_waitsig();

@@ -61,7 +61,9 @@ int main(int argc, char **argv)
 	test_daemon();
 	if (test_break()) {
 		kill(pids[3], SIGUSR1);	/* makes it setsid() */
-		usleep(100000);
+		/* until it has, however long that takes here */
+		while (!proc_stat(pids[3], NULL, NULL, NULL, &s) && s != pids[3])
+			usleep(1000);
 		test_msg("break: child %d made a new session", pids[3]);
 	}
 	test_waitsig();

@@ -81,12 +81,15 @@ int main(int argc, char **argv)
 	for (i = 0; i < 3; i++)
 		if (pthread_create(&th[i], NULL, fn[i], NULL))
 			fail("pthread_create");
-	/* wait until all three sleep */
-	for (int tries = 0; tries < 1000; tries++) {
+	/* wait until all three sleep in their syscalls (the runner's start timeout ends a test
+	 * that never gets there) */
+	for (;;) {
 		int ok = 1;
 		for (i = 0; i < 3; i++) {
 			char st;
-			if (!tids[i] || task_state(tids[i], &st) || st != 'S')
+			long nr = tids[i] ? in_syscall(tids[i]) : -2;
+			if (!tids[i] || task_state(tids[i], &st) || st != 'S' ||
+			    (nr != expect[i][0] && nr != expect[i][1]))
 				ok = 0;
 		}
 		if (ok)
@@ -98,7 +101,8 @@ int main(int argc, char **argv)
 		if (write(p[1], "x", 1) != 1)	/* wake the reader early */
 			fail("write: %m");
 		test_msg("break: woke the pipe reader early");
-		usleep(100000);
+		while (!woken[2])	/* until it has returned, however long that takes here */
+			usleep(1000);
 	}
 	test_waitsig();
 

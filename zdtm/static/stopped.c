@@ -27,7 +27,9 @@ int main(int argc, char **argv)
 	test_daemon();
 	if (test_break()) {
 		kill(child, SIGCONT);
-		usleep(100000);
+		/* until it runs again, however long that takes here */
+		while (!proc_stat(child, &st, NULL, NULL, NULL) && st == 'T')
+			usleep(1000);
 		test_msg("break: continued the child");
 	}
 	test_waitsig();
