@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { FLAVORS, listTests, repo } from './runner/catalog.mjs';
+import { FLAVORS, defaultOptions, listTests, repo } from './runner/catalog.mjs';
 
 const HELP = `usage: npm run zdtm -- [options] [-- playwright options]
 selection:
@@ -21,7 +21,7 @@ mode:
   --norst            dump with --leave-running, no restore
   --iters N          dump, restore, dump the restored tree ... N times
   --break            ZDTM_BREAK=1: every program breaks its state, its verdict must be FAIL
-  --criu-bin PATH    criu-compatible binary (default native/build/criu)
+  --criu-bin PATH    criu-compatible binary (default $ZDTM_CRIU, else native/build/criu)
 run:
   --keep-going       run on after a failure (default: stop at the first one)
   -j N               parallel workers (excl tests always run alone)
@@ -37,7 +37,7 @@ function die(msg) {
 const argv = process.argv.slice(2);
 const o = {
   names: [], all: false, regex: null, exclude: [], flavors: [...FLAVORS], list: false, nocr: false, norst: false,
-  iters: 1, breakMode: false, criuBin: path.join(repo, 'native', 'build', 'criu'), keepGoing: false, jobs: null,
+  iters: 1, breakMode: false, criuBin: defaultOptions().criuBin, keepGoing: false, jobs: null,
   keep: 'failed', report: path.join(repo, 'reports', 'zdtm'), build: true,
 };
 let passthrough = [];

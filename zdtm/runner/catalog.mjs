@@ -116,7 +116,8 @@ export function defaultOptions() {
     iters: 1,
     breakMode: false,
     keep: 'failed',
-    criuBin: path.join(repo, 'native', 'build', 'criu'),
+    // ZDTM_CRIU: another criu-compatible binary (also for the zdtm projects of `npm test`)
+    criuBin: process.env.ZDTM_CRIU ? path.resolve(process.env.ZDTM_CRIU) : path.join(repo, 'native', 'build', 'criu'),
     work: null,
     userBase: 100000,
   };
