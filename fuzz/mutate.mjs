@@ -376,7 +376,7 @@ M.field = (rng, lib, f) => {
 M.append = (rng, lib, f) => {
   const extra = Buffer.alloc(rng.pick([1, 3, 4, 8, 100]));
   for (let k = 0; k < extra.length; k++) extra[k] = rng.int(256);
-  if (rng.chance(0.5)) extra.writeUInt32LE(rng.pick([0xffffffff, 2, 100]) >>> 0, 0 + Math.max(0, Math.min(0, extra.length - 4)));
+  if (extra.length >= 4 && rng.chance(0.5)) extra.writeUInt32LE(rng.pick([0xffffffff, 2, 100]) >>> 0, 0);
   return { buf: Buffer.concat([f.buf, extra]), desc: { what: `appended ${extra.length} bytes` } };
 };
 
