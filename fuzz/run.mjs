@@ -2,7 +2,8 @@
 // The image fuzzer: "bad images are refused, never crash".
 //
 //   npm run fuzz -- --cases N [--seed S] [--keep DIR] [--jobs 1|2] [--restore-share F]
-//                   [--only K] [--crit PATH] [--no-fresh] [--json FILE] [--strict] [--quiet]
+//                   [--only K] [--crit PATH] [--no-fresh] [--no-fixtures] [--json FILE] [--strict]
+//                   [--quiet] [--work DIR] [--crit-timeout MS] [--restore-timeout MS]
 //
 // Bases: the CRIU 4.2 fixtures (../shared/fixtures/criu-4.2{,-intel}/{mem,threads,tree}) and
 // fresh dumps made at start (fixture-prog tree and threads, zdtm epoll00 and file_pos00, run
@@ -30,7 +31,7 @@ const criuBin = path.join(repo, 'native', 'build', 'criu');
 const critJs = path.join(repo, 'criu', 'bin', 'crit.js');
 const sandbox = path.join(repo, 'fuzz', 'sandbox.sh');
 const CG_ROOT = '/sys/fs/cgroup/unified';
-const CRIT_TIMEOUT = 5_000, RESTORE_TIMEOUT = 20_000;
+let CRIT_TIMEOUT = 5_000, RESTORE_TIMEOUT = 20_000;
 
 // ---------------------------------------------------------------- options
 
@@ -47,6 +48,8 @@ function parseArgs(argv) {
     else if (a === '--only') o.only = Number(val());
     else if (a === '--crit') o.crit = path.resolve(val());
     else if (a === '--no-fresh') o.fresh = false;
+    else if (a === '--crit-timeout') CRIT_TIMEOUT = Number(val());
+    else if (a === '--restore-timeout') RESTORE_TIMEOUT = Number(val());
     else if (a === '--no-fixtures') o.fixtures = false;
     else if (a === '--json') o.json = path.resolve(val());
     else if (a === '--work') o.work = path.resolve(val());

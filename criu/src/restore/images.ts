@@ -40,6 +40,7 @@ export function loadImages(dir: string): DumpImages {
     if (inventory.img_version !== 2) throw new CriuError(`inventory.img: image version ${inventory.img_version}, only version 2 is known`);
     const pstree = readMessages<M>(need(dir, 'pstree.img'));
     if (!pstree.length) throw new CriuError('pstree.img has no task');
+    checkPstree(pstree);
     const files = new Map<number, M>();
     if (fs.existsSync(path.join(dir, 'files.img'))) for (const f of readMessages<M>(path.join(dir, 'files.img'))) files.set(f.id, f);
     const tasks: TaskImages[] = pstree.map((p) => {
@@ -62,7 +63,7 @@ export function loadImages(dir: string): DumpImages {
       };
     });
     const img = { dir, inventory, files, tasks };
-    checkImages(img, pstree);
+    checkImages(img);
     return img;
   } catch (e) {
     if (e instanceof ImageError) throw new CriuError(`bad image: ${e.message}`, 'the images are damaged or not CRIU images');
@@ -133,7 +134,8 @@ function intIn(file: string, entry: number | undefined, field: string, v: unknow
  * and page ranges. A value out of range is refused here, naming the file, the entry and the
  * field, before anything is created.
  */
-export function checkImages(img: DumpImages, pstree: M[]): void {
+/** pstree.img before any file named by its PIDs is opened: PIDs in range, once each, one tree. */
+function checkPstree(pstree: M[]): void {
   const seen = new Map<number, number>();
   pstree.forEach((p, i) => {
     intIn('pstree.img', i, 'pid', p.pid, 1, PID_LIMIT);
@@ -141,13 +143,10 @@ export function checkImages(img: DumpImages, pstree: M[]): void {
     intIn('pstree.img', i, 'pgid', p.pgid, 0, PID_LIMIT);
     intIn('pstree.img', i, 'sid', p.sid, 0, PID_LIMIT);
     const threads = p.threads as unknown[];
-    if (img.tasks[i]?.zombie && !threads.length) return;
-    if (!threads.length) throw new BadImage('pstree.img', i, 'threads', 'is empty (a task has at least its main thread)');
     threads.forEach((t, k) => intIn('pstree.img', i, `threads[${k}]`, t, 1, PID_LIMIT));
-    if (!threads.includes(p.pid)) throw new BadImage('pstree.img', i, 'threads', `do not hold the task's own pid ${p.pid}`);
-    for (const id of new Set(threads as number[])) {
+    for (const id of new Set([p.pid, ...(threads as number[])])) {
       const other = seen.get(id);
-      if (other !== undefined) throw new BadImage('pstree.img', i, 'threads', `hold ${id}, which entry ${other} holds too`);
+      if (other !== undefined) throw new BadImage('pstree.img', i, id === p.pid ? 'pid' : 'threads', `${id} is a PID of entry ${other} too`);
       seen.set(id, i);
     }
     if ((threads as number[]).length !== new Set(threads).size) throw new BadImage('pstree.img', i, 'threads', 'hold a tid twice');
@@ -163,6 +162,15 @@ export function checkImages(img: DumpImages, pstree: M[]): void {
       if (++steps > pstree.length) throw new BadImage('pstree.img', i, 'ppid', `${p.ppid}: the parents make a loop that misses the root task ${pstree[0].pid}`);
       cur = pstree[up];
     }
+  });
+}
+
+export function checkImages(img: DumpImages): void {
+  img.tasks.forEach((t, i) => {
+    const threads = t.pstree.threads as number[];
+    if (t.zombie && !threads.length) return;
+    if (!threads.length) throw new BadImage('pstree.img', i, 'threads', 'is empty (a task has at least its main thread)');
+    if (!threads.includes(t.pid)) throw new BadImage('pstree.img', i, 'threads', `do not hold the task's own pid ${t.pid}`);
   });
 
   const fileIds = new Set<number>();
