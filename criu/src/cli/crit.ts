@@ -270,11 +270,9 @@ class Explorer {
 
   private filesImg(): FileEntry[] {
     if (!this.files) {
-      try {
-        this.files = this.img('files.img').map((e) => e.msg as unknown as FileEntry);
-      } catch {
-        this.files = [];
-      }
+      // images older than files.img keep each type in its own image: fall back to those only
+      // when files.img is absent, not when it is damaged
+      this.files = fs.existsSync(path.join(this.dir, 'files.img')) ? this.img('files.img').map((e) => e.msg as unknown as FileEntry) : [];
     }
     return this.files;
   }
