@@ -209,6 +209,9 @@ export function checkImages(img: DumpImages): void {
     });
 
     const mmName = `mm-${t.pid}.img`;
+    // the kernel keeps at most AT_VECTOR_SIZE (2 * (3 + 24 + 1) on x86_64) words of auxv
+    const auxv = (t.mm.mm_saved_auxv ?? []) as unknown[];
+    if (auxv.length > 128) throw new BadImage(mmName, 0, 'mm_saved_auxv', `has ${auxv.length} words, more than any kernel keeps`);
     const vmas = (t.mm.vmas ?? []) as M[];
     let prevEnd = 0n;
     vmas.forEach((v, i) => {
