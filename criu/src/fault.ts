@@ -1,9 +1,15 @@
 // Numbered fault points for failure tests: CRIU_FAULT=N makes step N fail. Honoured only when
 // the variable is set; steps are numbered per operation (dump 1..n, restore 101..n).
+// CRIU_FAULT_BEFORE_RELEASE=1 makes a restore fail at its last step, right before the restored
+// tree would be let go, whatever that step's number: the normal failure path then kills the
+// whole tree. The image fuzzer (fuzz/run.mjs) restores mutated images this way, so that a
+// mutated program never runs free.
 import { CriuError } from './errors.js';
 
 const wanted = process.env.CRIU_FAULT ? Number(process.env.CRIU_FAULT) : 0;
+const beforeRelease = process.env.CRIU_FAULT_BEFORE_RELEASE === '1';
 
 export function faultPoint(n: number, step: string): void {
   if (wanted && wanted === n) throw new CriuError(`fault injected at step ${n} (${step}) by CRIU_FAULT=${n}`);
+  if (beforeRelease && step === 'release') throw new CriuError(`fault injected before the release of the restored tree (step ${n}) by CRIU_FAULT_BEFORE_RELEASE=1`);
 }

@@ -204,7 +204,15 @@ async function loadImage(file: string | undefined): Promise<Image> {
 
 async function decode(o: Opts): Promise<void> {
   const img = await loadImage(o.in);
-  const json = stringifyJson(imageToDict(img.kind, img.entries, { pretty: o.pretty, nopl: o.nopl }), o.pretty ? 4 : undefined);
+  let dict: JsonObject;
+  try {
+    dict = imageToDict(img.kind, img.entries, { pretty: o.pretty, nopl: o.nopl });
+  } catch (e) {
+    // a value the JSON cannot show (an enum value the schema does not know): name the file
+    if (e instanceof ImageError && !e.file) throw new ImageError(e.message, o.in ?? '<stdin>');
+    throw e;
+  }
+  const json = stringifyJson(dict, o.pretty ? 4 : undefined);
   await writeOutput(o.out, o.out === undefined ? json + '\n' : json);
 }
 
@@ -262,11 +270,9 @@ class Explorer {
 
   private filesImg(): FileEntry[] {
     if (!this.files) {
-      try {
-        this.files = this.img('files.img').map((e) => e.msg as unknown as FileEntry);
-      } catch {
-        this.files = [];
-      }
+      // images older than files.img keep each type in its own image: fall back to those only
+      // when files.img is absent, not when it is damaged
+      this.files = fs.existsSync(path.join(this.dir, 'files.img')) ? this.img('files.img').map((e) => e.msg as unknown as FileEntry) : [];
     }
     return this.files;
   }

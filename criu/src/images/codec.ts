@@ -137,7 +137,11 @@ function decodeInto(info: MessageInfo, buf: Buffer, start: number, end: number, 
   for (const f of info.fields) if (f.label === 'repeated') out[f.name] = [];
   let unknown: UnknownField[] | undefined;
   const c = new Cursor(buf, start, end);
+  // the field being read, for the error's path (set once its tag is known)
+  let cur: FieldInfo | undefined;
+  try {
   while (c.pos < end) {
+    cur = undefined;
     const tagPos = c.pos;
     const tag = c.varint();
     const t = typeof tag === 'number' ? tag : Number(tag & 0xffffffffn);
@@ -145,10 +149,11 @@ function decodeInto(info: MessageInfo, buf: Buffer, start: number, end: number, 
     const id = t >>> 3;
     const wire = t & 7;
     if (id === 0) throw new ProtoError(`invalid field number 0 in ${info.name}`, tagPos);
+    const f = info.byId.get(id);
+    cur = f;
     if (wire !== 0 && wire !== 1 && wire !== 2 && wire !== 5) {
       throw new ProtoError(`invalid wire type ${wire} for field ${id} of ${info.name}`, tagPos);
     }
-    const f = info.byId.get(id);
     if (!f) {
       skipField(c, wire, id, info.name, tagPos);
       (unknown ??= []).push({ id, wire, raw: Buffer.from(buf.subarray(tagPos, c.pos)) });
@@ -180,6 +185,13 @@ function decodeInto(info: MessageInfo, buf: Buffer, start: number, end: number, 
     } else {
       throw new ProtoError(`${info.name}.${f.name}: wire type ${wire}, expected ${want}`, tagPos);
     }
+  }
+  } catch (e) {
+    if (e instanceof ProtoError && cur) {
+      const n = cur.label === 'repeated' ? (out[cur.name] as unknown[]).length : -1;
+      e.path.unshift(n >= 0 ? `${cur.name}[${n}]` : cur.name);
+    }
+    throw e;
   }
   for (const f of info.required) {
     if (out[f.name] === undefined) throw new ProtoError(`${info.name}: missing required field ${f.name}`);

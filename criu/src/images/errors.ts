@@ -20,8 +20,14 @@ export class ImageError extends Error {
 
 /** Raised by the protobuf codec; the image reader turns it into an ImageError. */
 export class ProtoError extends Error {
+  /** Where in the message: field names from the outermost in ("thread_info", "fpregs", "xsave"). */
+  readonly path: string[] = [];
   constructor(message: string, readonly pos?: number) {
     super(message);
     this.name = 'ProtoError';
+  }
+  /** "thread_info.fpregs.xsave", or undefined at the top of the message. */
+  get field(): string | undefined {
+    return this.path.length ? this.path.join('.') : undefined;
   }
 }

@@ -134,6 +134,11 @@ export function payloadSize(kind: ImageKind, msg: Message): number {
   }
 }
 
+/** The field(s) of an entry that give the size of its payload, for errors. */
+const PAYLOAD_FIELD: Record<string, string> = {
+  pipe: 'bytes', skq: 'length', tcp: 'inq_len + outq_len', bpf: 'keys_bytes + values_bytes', sem: 'nsems', shm: 'size', msg: 'qnum',
+};
+
 /** Message type of the entry at position `index` of an image of this kind. */
 export function entryType(kind: ImageKind, index: number): string {
   if (!kind.message) throw new ImageError(`${kind.name} images have no protobuf entries`);
@@ -236,18 +241,19 @@ export class ImageReader implements IterableIterator<ImageEntry> {
       return undefined;
     }
     const left = size - at;
-    if (left < 4) this.fail(`truncated entry: ${left} byte${left === 1 ? '' : 's'} where a 4-byte length should be`, at);
+    const ent = `entry ${this.index}`;
+    if (left < 4) this.fail(`truncated entry: ${left} byte${left === 1 ? '' : 's'} where a 4-byte length should be (${ent})`, at);
     const len = this.src.read(at, 4).readUInt32LE(0);
-    if (len > left - 4) this.fail(`entry length ${len} goes past the end of the file (${left - 4} bytes left)`, at);
+    if (len > left - 4) this.fail(`entry length ${len} goes past the end of the file (${left - 4} bytes left) (${ent})`, at);
     const type = entryType(this.kind, this.index);
-    const body = this.bytes(at + 4, len, 'entry');
+    const body = this.bytes(at + 4, len, `${ent}`);
     let msg: Message;
     try {
       msg = decodeMessage(type, body);
     } catch (e) {
       if (e instanceof ProtoError) {
-        const p = e.pos !== undefined ? ` (byte ${e.pos} of the message)` : '';
-        this.fail(`bad ${type} entry: ${e.message}${p}`, at);
+        const where = [ent, e.field !== undefined ? `field ${e.field}` : '', e.pos !== undefined ? `byte ${e.pos} of the message` : ''].filter(Boolean).join(', ');
+        this.fail(`bad ${type} entry: ${e.message} (${where})`, at);
       }
       throw e;
     }
@@ -257,34 +263,34 @@ export class ImageReader implements IterableIterator<ImageEntry> {
       if (this.index === 0) {
         this.ghostChunks = !!msg.chunks;
         if (!this.ghostChunks) {
-          blob = Buffer.from(this.bytes(next, size - next, 'ghost file contents'));
+          blob = Buffer.from(this.bytes(next, size - next, `ghost file contents (${ent})`));
           next = size;
         }
       } else {
         const n = num(msg.len);
-        blob = Buffer.from(this.bytes(next, n, `ghost chunk of ${n} bytes`));
+        blob = Buffer.from(this.bytes(next, n, `ghost chunk of ${n} bytes (${ent}, field len)`));
         next += n;
       }
     } else if (this.kind.extra === 'msg') {
       const start = next;
       const qnum = num(msg.qnum);
       for (let i = 0; i < qnum; i++) {
-        const l = this.bytes(next, 4, 'ipc message header').readUInt32LE(0);
-        const mb = this.bytes(next + 4, l, 'ipc message');
+        const l = this.bytes(next, 4, `ipc message header (${ent}, message ${i} of qnum ${qnum})`).readUInt32LE(0);
+        const mb = this.bytes(next + 4, l, `ipc message (${ent}, message ${i} of qnum ${qnum})`);
         let m: Message;
         try {
           m = decodeMessage('ipc_msg', mb);
         } catch (e) {
-          if (e instanceof ProtoError) this.fail(`bad ipc_msg: ${e.message}`, next);
+          if (e instanceof ProtoError) this.fail(`bad ipc_msg: ${e.message} (${ent}, message ${i})`, next);
           throw e;
         }
         next += 4 + l + roundUp(num(m.msize), 8);
       }
-      blob = Buffer.from(this.bytes(start, next - start, 'ipc message queue'));
+      blob = Buffer.from(this.bytes(start, next - start, `ipc message queue (${ent})`));
     } else if (this.kind.extra) {
       const n = payloadSize(this.kind, msg);
       if (this.kind.extra !== 'shm' || !msg.in_pagemaps) {
-        blob = Buffer.from(this.bytes(next, n, `${type} payload of ${n} bytes`));
+        blob = Buffer.from(this.bytes(next, n, `${type} payload of ${n} bytes (${ent}, field ${PAYLOAD_FIELD[this.kind.extra]})`));
       }
       next += n;
     }

@@ -525,7 +525,7 @@ function valueOut(f: FieldInfo, v: unknown, pretty: boolean, isHex: boolean): Js
       return f.criu?.conv === 'unix_name' ? qpEncode(v as Buffer) : base64Lines(v as Buffer);
     case 'enum': {
       const name = enumInfo(f.ref!).byValue.get(v as number);
-      if (name === undefined) throw new ImageError(`${f.name}: value ${String(v)} is not in enum ${f.ref}`);
+      if (name === undefined) throw new ImageError(`field ${f.name}: value ${String(v)} is not in enum ${f.ref}`);
       return name;
     }
     case 'bool':
@@ -722,8 +722,16 @@ export function imageToDict(kind: ImageKind, entries: Iterable<ImageEntry>, opts
   const pretty = !!opts.pretty;
   const nopl = !!opts.nopl;
   const list: JsonValue[] = [];
+  let i = 0;
   for (const e of entries) {
-    const d = messageToDict(e.type, e.msg, pretty);
+    let d: JsonObject;
+    try {
+      d = messageToDict(e.type, e.msg, pretty);
+    } catch (err) {
+      if (err instanceof ImageError) throw new ImageError(`entry ${i}: ${err.message}`, err.file);
+      throw err;
+    }
+    i++;
     if (kind.layout === 'ghost') {
       if (e.blob && !nopl) d.extra = base64Lines(e.blob);
     } else if (kind.extra) {

@@ -40,6 +40,7 @@ export function loadImages(dir: string): DumpImages {
     if (inventory.img_version !== 2) throw new CriuError(`inventory.img: image version ${inventory.img_version}, only version 2 is known`);
     const pstree = readMessages<M>(need(dir, 'pstree.img'));
     if (!pstree.length) throw new CriuError('pstree.img has no task');
+    checkPstree(pstree);
     const files = new Map<number, M>();
     if (fs.existsSync(path.join(dir, 'files.img'))) for (const f of readMessages<M>(path.join(dir, 'files.img'))) files.set(f.id, f);
     const tasks: TaskImages[] = pstree.map((p) => {
@@ -61,7 +62,9 @@ export function loadImages(dir: string): DumpImages {
         threads: (p.threads as number[]).filter((t) => t !== pid).map((t) => ({ tid: t, core: readSingle<M>(need(dir, `core-${t}.img`)) })),
       };
     });
-    return { dir, inventory, files, tasks };
+    const img = { dir, inventory, files, tasks };
+    checkImages(img);
+    return img;
   } catch (e) {
     if (e instanceof ImageError) throw new CriuError(`bad image: ${e.message}`, 'the images are damaged or not CRIU images');
     throw e;
@@ -93,4 +96,166 @@ export function checkSupported(img: DumpImages): void {
 export function allowedCpus(core: M): number[] | null {
   const a = core.thread_core?.allowed_cpus;
   return a?.has_cpumask ? cpuWordsToList(a.cpumask ?? []) : null;
+}
+
+// ---------------------------------------------------------------- values the restore relies on
+
+/** The kernel's largest PID (PID_MAX_LIMIT on 64-bit). */
+const PID_LIMIT = 4194304;
+/** fds above this are refused (the default nr_open is 1048576). */
+const FD_LIMIT = 1 << 20;
+const PAGE = 4096n;
+/** The top of a 64-bit user address space (57-bit, 5-level paging). */
+const USER_TOP = 1n << 56n;
+const PE_PRESENT = 4n;
+const VMA_AREA_VSYSCALL = 1 << 2;
+
+/** The file_entry field holding each fd type's own entry. */
+const FILE_FIELD: Record<number, string> = {
+  1: 'reg', 2: 'pipe', 3: 'fifo', 4: 'isk', 5: 'usk', 6: 'efd', 7: 'epfd', 8: 'ify', 9: 'sgfd', 10: 'psk', 11: 'tty',
+  12: 'ffy', 13: 'nlsk', 14: 'nsf', 15: 'tunf', 16: 'ext', 17: 'tfd', 18: 'memfd', 19: 'bpf', 20: 'pidfd',
+};
+
+class BadImage extends CriuError {
+  constructor(file: string, entry: number | undefined, field: string, what: string) {
+    super(`bad image: ${file}: ${entry !== undefined ? `entry ${entry}: ` : ''}${field} ${what}`, 'the images are damaged or not CRIU images');
+  }
+}
+
+const big = (v: unknown): bigint => (typeof v === 'bigint' ? v : BigInt(Math.trunc(Number(v ?? 0))));
+const hex = (v: bigint): string => `0x${v.toString(16)}`;
+
+function intIn(file: string, entry: number | undefined, field: string, v: unknown, lo: number, hi: number): void {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) throw new BadImage(file, entry, field, `${String(v)} is out of range (${lo}..${hi})`);
+}
+
+/**
+ * What the restore takes from the images without asking again: PIDs, fds, file entries, VMA
+ * and page ranges. A value out of range is refused here, naming the file, the entry and the
+ * field, before anything is created.
+ */
+/** pstree.img before any file named by its PIDs is opened: PIDs in range, once each, one tree. */
+function checkPstree(pstree: M[]): void {
+  const seen = new Map<number, number>();
+  pstree.forEach((p, i) => {
+    intIn('pstree.img', i, 'pid', p.pid, 1, PID_LIMIT);
+    intIn('pstree.img', i, 'ppid', p.ppid, 0, PID_LIMIT);
+    intIn('pstree.img', i, 'pgid', p.pgid, 0, PID_LIMIT);
+    intIn('pstree.img', i, 'sid', p.sid, 0, PID_LIMIT);
+    const threads = p.threads as unknown[];
+    threads.forEach((t, k) => intIn('pstree.img', i, `threads[${k}]`, t, 1, PID_LIMIT));
+    for (const id of new Set([p.pid, ...(threads as number[])])) {
+      const other = seen.get(id);
+      if (other !== undefined) throw new BadImage('pstree.img', i, id === p.pid ? 'pid' : 'threads', `${id} is a PID of entry ${other} too`);
+      seen.set(id, i);
+    }
+    if ((threads as number[]).length !== new Set(threads).size) throw new BadImage('pstree.img', i, 'threads', 'hold a tid twice');
+  });
+  // every task but the root has its parent in the tree, and the root is the ancestor of all
+  const byPid = new Map(pstree.map((p, i) => [p.pid as number, i]));
+  pstree.forEach((p, i) => {
+    if (i === 0) return;
+    let cur = p, steps = 0;
+    while (cur !== pstree[0]) {
+      const up = byPid.get(cur.ppid);
+      if (up === undefined) throw new BadImage('pstree.img', i, 'ppid', `${p.ppid}: ${cur === p ? 'the parent is' : `ancestor ${cur.pid}'s parent ${cur.ppid} is`} not in the tree`);
+      if (++steps > pstree.length) throw new BadImage('pstree.img', i, 'ppid', `${p.ppid}: the parents make a loop that misses the root task ${pstree[0].pid}`);
+      cur = pstree[up];
+    }
+  });
+}
+
+export function checkImages(img: DumpImages): void {
+  img.tasks.forEach((t, i) => {
+    const threads = t.pstree.threads as number[];
+    if (t.zombie && !threads.length) return;
+    if (!threads.length) throw new BadImage('pstree.img', i, 'threads', 'is empty (a task has at least its main thread)');
+    if (!threads.includes(t.pid)) throw new BadImage('pstree.img', i, 'threads', `do not hold the task's own pid ${t.pid}`);
+  });
+
+  const fileIds = new Set<number>();
+  if (img.files.size) {
+    let i = 0;
+    for (const f of readMessages<M>(path.join(img.dir, 'files.img'))) {
+      if (fileIds.has(f.id)) throw new BadImage('files.img', i, 'id', `${f.id} is used by an earlier entry too`);
+      fileIds.add(f.id);
+      const field = FILE_FIELD[f.type];
+      if (!field) throw new BadImage('files.img', i, 'type', `${f.type} is not a known file type`);
+      if (!f[field]) throw new BadImage('files.img', i, field, `is missing: entry ${f.id} is of type ${f.type}, which needs it`);
+      i++;
+    }
+  }
+
+  for (const t of img.tasks) {
+    if (t.zombie) continue;
+    const cores = [{ tid: t.pid, core: t.core }, ...t.threads];
+    for (const c of cores) {
+      const name = `core-${c.tid}.img`;
+      if (!c.core.thread_info) throw new BadImage(name, 0, 'thread_info', 'is missing (the x86_64 registers)');
+      if (!c.core.thread_info.gpregs) throw new BadImage(name, 0, 'thread_info.gpregs', 'is missing');
+      if (!c.core.thread_info.fpregs) throw new BadImage(name, 0, 'thread_info.fpregs', 'is missing');
+    }
+    if (!t.core.tc) throw new BadImage(`core-${t.pid}.img`, 0, 'tc', 'is missing (the task\'s state)');
+
+    const fdName = `fdinfo-${t.ids.files_id}.img`;
+    const fds = new Set<number>();
+    t.fdinfo.forEach((f, i) => {
+      intIn(fdName, i, 'fd', f.fd, 0, FD_LIMIT - 1);
+      if (fds.has(f.fd)) throw new BadImage(fdName, i, 'fd', `${f.fd} appears twice in the table`);
+      fds.add(f.fd);
+      if (!fileIds.has(f.id)) throw new BadImage(fdName, i, 'id', `${f.id} (fd ${f.fd}) is not in files.img`);
+      const fe = img.files.get(f.id)!;
+      if (fe.type !== f.type) throw new BadImage(fdName, i, 'type', `${f.type} of fd ${f.fd} differs from files.img's type ${fe.type} for id ${f.id}`);
+    });
+
+    const mmName = `mm-${t.pid}.img`;
+    // the kernel keeps at most AT_VECTOR_SIZE (2 * (3 + 24 + 1) on x86_64) words of auxv
+    const auxv = (t.mm.mm_saved_auxv ?? []) as unknown[];
+    if (auxv.length > 128) throw new BadImage(mmName, 0, 'mm_saved_auxv', `has ${auxv.length} words, more than any kernel keeps`);
+    const vmas = (t.mm.vmas ?? []) as M[];
+    let prevEnd = 0n;
+    vmas.forEach((v, i) => {
+      const s = big(v.start), e = big(v.end);
+      const f = `vmas[${i}]`;
+      if (v.status & VMA_AREA_VSYSCALL) return;
+      if (s % PAGE || e % PAGE) throw new BadImage(mmName, 0, `${f}.start`, `${hex(s)}-${hex(e)} is not page-aligned`);
+      if (s >= e) throw new BadImage(mmName, 0, `${f}.end`, `${hex(e)} is not above start ${hex(s)}`);
+      if (e > USER_TOP) throw new BadImage(mmName, 0, `${f}.end`, `${hex(e)} is beyond the user address space`);
+      if (s < prevEnd) throw new BadImage(mmName, 0, `${f}.start`, `${hex(s)} overlaps the VMA before it (or the VMAs are out of order)`);
+      if (big(v.pgoff) % PAGE) throw new BadImage(mmName, 0, `${f}.pgoff`, `${hex(big(v.pgoff))} is not page-aligned`);
+      prevEnd = e;
+    });
+
+    const pmName = `pagemap-${t.pid}.img`;
+    const [head, ...entries] = t.pagemap;
+    if (!head) throw new BadImage(pmName, undefined, 'pagemap_head', 'is missing');
+    const pagesName = `pages-${head.pages_id}.img`;
+    const pagesPath = path.join(img.dir, pagesName);
+    if (!fs.existsSync(pagesPath)) throw new BadImage(pmName, 0, 'pages_id', `${head.pages_id}: ${pagesName} is missing`);
+    let present = 0n, prev = 0n, vi = 0;
+    const live = vmas.filter((v) => !(v.status & VMA_AREA_VSYSCALL));
+    entries.forEach((e, k) => {
+      const i = k + 1;
+      const a = big(e.vaddr);
+      const n = big(e.nr_pages ?? e.compat_nr_pages);
+      if (a % PAGE) throw new BadImage(pmName, i, 'vaddr', `${hex(a)} is not page-aligned`);
+      if (n < 1n || n > USER_TOP / PAGE) throw new BadImage(pmName, i, e.nr_pages !== undefined ? 'nr_pages' : 'compat_nr_pages', `${n} is out of range`);
+      const end = a + n * PAGE;
+      if (a < prev) throw new BadImage(pmName, i, 'vaddr', `${hex(a)} overlaps the entry before it (or the entries are out of order)`);
+      prev = end;
+      // the pages lie in VMAs, one after another without holes
+      let at = a;
+      while (vi < live.length && big(live[vi].end) <= at) vi++;
+      for (let j = vi; at < end; j++) {
+        const v = live[j];
+        if (!v || big(v.start) > at) throw new BadImage(pmName, i, 'vaddr', `${hex(a)} + nr_pages ${n}: ${hex(at)} is in no VMA of ${mmName}`);
+        at = big(v.end);
+      }
+      if (big(e.flags) & PE_PRESENT) present += n;
+    });
+    const have = BigInt(fs.statSync(pagesPath).size);
+    if (present * PAGE > have) {
+      throw new BadImage(pmName, undefined, 'nr_pages', `of the present entries add up to ${present} pages, but ${pagesName} holds ${have / PAGE} (${have} bytes)`);
+    }
+  }
 }
