@@ -4,7 +4,7 @@
 import { test, expect } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { criu, tmpdir, alive, waitGone, verdict, startFixtureProg, memFixture, sleep } from './lib.js';
+import { criu, tmpdir, alive, waitGone, verdict, startFixtureProg, memFixture, sleep, childrenOf } from './lib.js';
 import { mapsFields } from '../../zdtm/runner/maps.js';
 
 test.describe.configure({ mode: 'serial' });
@@ -51,4 +51,23 @@ test('every restore step can fail and nothing is left behind', async () => {
   const r = criu(['restore', '-D', img, '-d']);
   expect(r.code, r.stderr).toBe(0);
   expect(await verdict(pid, out)).toBe('PASS');
+});
+
+test('a tree whose restore fails at any step leaves no task behind, not even a zombie for PID 1 to reap', async () => {
+  const dir = tmpdir('fault-tree');
+  fs.chmodSync(dir, 0o777);
+  const pid = await startFixtureProg('tree', path.join(dir, 'tree.out'));
+  const kids = await childrenOf(pid, 2);
+  expect(kids).toHaveLength(2);
+  const img = path.join(dir, 'img');
+  const d = criu(['dump', '-t', String(pid), '-D', img]);
+  expect(d.code, d.stderr).toBe(0);
+  for (const p of [pid, ...kids]) await waitGone(p);
+  for (const n of RESTORE_STEPS) {
+    const r = criu(['restore', '-D', img, '-d'], { CRIU_FAULT: String(n) });
+    expect(r.code, `step ${n}`).toBe(1);
+    expect(r.stderr).toContain(`fault injected at step ${n}`);
+    // PID 1 reaps orphans lazily (seconds here): a task it has to reap is one left behind
+    for (const p of [pid, ...kids]) await waitGone(p, 500);
+  }
 });

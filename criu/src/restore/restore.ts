@@ -179,7 +179,13 @@ export function restore(opts: RestoreOptions): number {
     for (const task of [...tasks, ...zombies].reverse()) {
       if (!zombies.includes(task)) task.p.kill();
       const parent = tasks.find((x) => x.t.pid === task.t.pstree.ppid);
-      if (parent) { try { parent.p.inj.call('wait4', task.t.pid, 0, 0x40000000 /* __WALL */, 0); } catch { /* parent gone */ } }
+      if (parent) {
+        try {
+          // late in a restore the parent has its own mask back: a SIGCHLD would stop the call
+          parent.p.t.setSigmask(~0n);
+          parent.p.inj.call('wait4', task.t.pid, 0, 0x40000000 /* __WALL */, 0);
+        } catch { /* parent gone */ }
+      }
     }
     throw e;
   } finally {
@@ -719,11 +725,14 @@ function finalRegisters(task: Task, files: FileCtx): void {
   p.inj.batchArea?.close();
   for (const th of threads) th.inj.batchArea = null;
   inj.must('munmap', p.gadgetArea, GADGET_PAGES * PAGE);
+  // from here on calls go through a syscall instruction of the restored vdso: the rseq
+  // registration, and a failed restore's wait4 that reaps the children it killed
   const vdsoSyscall = findSyscallInsn(p.pid);
+  p.inj.gadget = vdsoSyscall;
   for (const th of threads) {
+    th.inj.gadget = vdsoSyscall;
     const tcore = th.core.thread_core ?? {};
     if (tcore.rseq_entry && BigInt(tcore.rseq_entry.rseq_abi_pointer)) {
-      th.inj.gadget = vdsoSyscall;
       const r = th.inj.call('rseq', BigInt(tcore.rseq_entry.rseq_abi_pointer), tcore.rseq_entry.rseq_abi_size, 0, tcore.rseq_entry.signature);
       if (r < 0n) log.warn(`${who}: thread ${th.tid}: rseq registration failed: ${errnoName(Number(-r))}`);
     }
