@@ -3,7 +3,7 @@
 // configuration files, so that runc, podman and scripts that call `criu` keep working. What each
 // option does on each command is the table in opttable.ts.
 import { NotSupportedError, CriuError } from '../errors.js';
-import { OPTS, byLong, verdict, COMMANDS as CRIU_COMMANDS, type Opt, type Cmd, type Verdict } from './opttable.js';
+import { OPTS, byLong, verdict, CRIU_LONG_ORDER, COMMANDS as CRIU_COMMANDS, type Opt, type Cmd, type Verdict } from './opttable.js';
 import { configSources } from './config.js';
 
 export { OPTS, verdict, type Opt, type Cmd } from './opttable.js';
@@ -35,7 +35,7 @@ export const LONG_NAMES: LongName[] = OPTS.flatMap((o) => {
   const l: LongName[] = [{ name: o.long, opt: o, sense: true, hasArg: h, ident: ident(true) }];
   if (o.bool?.no) l.push({ name: `no-${o.long}`, opt: o, sense: false, hasArg: 0, ident: ident(false) });
   return l;
-});
+}).sort((a, b) => CRIU_LONG_ORDER.indexOf(a.name) - CRIU_LONG_ORDER.indexOf(b.name));
 const SHORT = new Map(OPTS.filter((o) => o.short).map((o) => [o.short!, o]));
 
 /** One option as getopt returned it, from the command line or a configuration file. */

@@ -78,12 +78,12 @@ export const OPTS: Opt[] = [
     why: 'crtools.c: the images dir is opened by every command but service', whyOn: { swrk } },
   { long: 'pidfile', arg: 'required', section: 'generic', metavar: 'FILE', help: 'write root task, service or page-server pid to FILE',
     criu: [R, PS, LP, SV], where: 'cr-restore.c write_restored_pid; util.c run_tcp_server; uffd.c cr_lazy_pages; cr-service.c cr_service', ours: [R],
-    why: 'only restore, page-server, lazy-pages and service write opts.pidfile' },
+    why: 'log.c write_pidfile: only restore, page-server, lazy-pages and service write opts.pidfile' },
   { long: 'work-dir', short: 'W', arg: 'required', section: 'generic', metavar: 'DIR', help: 'directory to cd and write logs/pidfiles/stats to\n(if not specified, value of --images-dir is used)',
     criu: MAIN, where: 'crtools.c: chdir(opts.work_dir)', ours: [D, R, C, EX, SH], why: swrk, whyOn: { swrk } },
   { long: 'cpu-cap', arg: 'optional', section: 'generic', metavar: 'CAP', help: 'CPU capabilities to write/check. CAP is comma-separated\nlist of: cpu, fpu, all, ins, none. To disable\na capability, use ^CAP. Empty argument implies all',
     criu: [D, R, CC], where: 'cr-dump.c cr_dump_tasks (cpuinfo.img); cr-restore.c cr_restore_tasks; cpu.c cpuinfo_check',
-    why: 'only dump, restore and cpuinfo check read opts.cpu_cap' },
+    why: 'cr-dump.c, cr-restore.c, cpu.c: only dump, restore and cpuinfo check read opts.cpu_cap' },
   { long: 'exec-cmd', arg: 'none', section: 'generic', help: "execute the command specified after '--' on successful\nrestore making it the parent of the restored process",
     criu: [R], where: 'crtools.c: execvp(opts.exec_cmd) after cr_restore_tasks', why: 'crtools.c: restore only',
     rejects: { on: 'others', msg: '--exec-cmd is available for the restore command only', usage: true } },
@@ -93,7 +93,7 @@ export const OPTS: Opt[] = [
     criu: [R], where: 'net.c: net_conf_op/unix_conf_op/ipv4_sysctls_op on restore', why: 'net.c: only writing sysctls (restore) reads it' },
   { long: 'lazy-pages', arg: 'none', section: 'generic', help: "restore pages on demand\nthis requires running a second instance of criu\nin lazy-pages mode: 'criu lazy-pages -D DIR'\n--lazy-pages and lazy-pages mode require userfaultfd",
     criu: [D, R, PS], where: 'cr-dump.c dump_one_task/cr_lazy_mem_dump; mem.c/uffd.c on restore; page-xfer.c page_server_serve',
-    why: 'only dump, restore and page-server read opts.lazy_pages',
+    why: 'cr-dump.c, uffd.c, page-xfer.c: only dump, restore and page-server read opts.lazy_pages',
     rejects: { on: [P], msg: 'Cannot pre-dump with --lazy-pages' } },
   { long: 'stream', arg: 'none', bool: { field: 'stream', def: false, no: true }, section: 'generic', help: 'dump/restore images using criu-image-streamer',
     criu: [D, P, R, CD], where: 'image.c: open_image_dir -> img_streamer_init', why: 'crtools.c: image_dir_mode() is -1',
@@ -107,7 +107,7 @@ export const OPTS: Opt[] = [
   { long: 'unprivileged', arg: 'none', bool: { field: 'unprivileged', def: false, no: true }, section: 'generic', help: 'accept limitations when running as non-root',
     criu: MAIN, where: 'cr-check.c check_caps (crtools.c main, every command) and cgroup.c, files.c, kerndat.c, namespaces.c ...', why: swrk },
   { long: 'allow-uprobes', arg: 'none', bool: { field: 'allow_uprobes', def: false, no: true }, section: 'generic', help: 'allow dump/restore with uprobes vma',
-    criu: [D, R], where: 'proc_parse.c handle_vma (dump); image.c check_img_inventory (restore)', why: 'only dump and restore read opts.allow_uprobes' },
+    criu: [D, R], where: 'proc_parse.c handle_vma (dump); image.c check_img_inventory (restore)', why: 'proc_parse.c, image.c: only dump and restore read opts.allow_uprobes' },
   // ---- External resources
   { long: 'external', arg: 'required', list: true, section: 'external', metavar: 'RES', help: 'dump objects from this list as external resources:\nFormats of RES on dump:\n    tty[rdev:dev]\n    file[mnt_id:inode]\n    dev[major/minor]:NAME\n    unix[ino]\n    mnt[MOUNTPOINT]:COOKIE\n    mnt[]{:AUTO_OPTIONS}\nFormats of RES on restore:\n    dev[NAME]:DEVPATH\n    veth[IFNAME]:OUTNAME{@BRIDGE}\n    macvlan[IFNAME]:OUTNAME\n    mnt[COOKIE]:ROOT\n    netdev[IFNAME]:ORIGNAME',
     criu: [D, R], where: 'external.c: external_lookup_* (files, ttys, mounts, unix sockets, net devices)', why: 'external.c: only dump and restore look externals up' },
@@ -119,9 +119,9 @@ export const OPTS: Opt[] = [
   { long: 'skip-in-flight', arg: 'none', bool: { field: 'tcp_skip_in_flight', def: false, no: true }, section: 'special', help: 'skip (ignore) in-flight TCP connections',
     criu: [D], where: 'sk-inet.c: can_dump_inet_sk', why: 'sk-inet.c: only dump reads it' },
   { long: 'tcp-close', arg: 'none', bool: { field: 'tcp_close', def: false, no: true }, section: 'special', help: "don't dump the state of, or block, established tcp\nconnections, and restore them in closed state.",
-    criu: [D, R], where: 'sk-tcp.c dump_one_tcp/restore_one_tcp; image.c prepare_inventory and check_img_inventory', why: 'only dump and restore read opts.tcp_close' },
+    criu: [D, R], where: 'sk-tcp.c dump_one_tcp/restore_one_tcp; image.c prepare_inventory and check_img_inventory', why: 'sk-tcp.c, image.c: only dump and restore read opts.tcp_close' },
   { long: 'root', short: 'r', arg: 'required', section: 'special', metavar: 'PATH', help: 'change the root filesystem (when run in mount namespace)',
-    criu: [D, R], where: 'mount.c prepare_mnt_ns/do_mount_one (restore); sysfs_parse.c fixup_aufs_vma_fd (dump)', why: 'only dump (AUFS paths) and restore (mounts) read opts.root' },
+    criu: [D, R], where: 'mount.c prepare_mnt_ns/do_mount_one (restore); sysfs_parse.c fixup_aufs_vma_fd (dump)', why: 'mount.c, sysfs_parse.c: only dump (AUFS paths) and restore (mounts) read opts.root' },
   { long: 'evasive-devices', arg: 'none', bool: { field: 'evasive_devices', def: false, no: true }, section: 'special', help: 'use any path to a device file if the original one\nis inaccessible',
     criu: [D], where: 'files-reg.c: check_path_remap', why: 'files-reg.c: only dump reads it' },
   { long: 'link-remap', arg: 'none', bool: { field: 'link_remap_ok', def: false, no: true }, section: 'special', help: 'allow one to link unlinked files back when possible',
@@ -131,9 +131,9 @@ export const OPTS: Opt[] = [
   { long: 'ghost-fiemap', arg: 'none', bool: { field: 'ghost_fiemap', def: true, no: true }, section: 'special', help: 'enable dumping of deleted files using fiemap',
     criu: [D], where: 'files-reg.c: dump_ghost_file', why: 'files-reg.c: only dump reads opts.ghost_fiemap' },
   { long: 'action-script', arg: 'required', list: true, section: 'special', metavar: 'FILE', help: 'add an external action script',
-    criu: [D, R, PS, LP, SV], where: 'action-scripts.c run_scripts: cr-dump.c, cr-restore.c, net.c, util.c status_ready', why: 'no run_scripts() on this command (pre-dump runs one only with --stream)' },
+    criu: [D, R, PS, LP, SV], where: 'action-scripts.c run_scripts: cr-dump.c, cr-restore.c, net.c, util.c status_ready', why: 'action-scripts.c: no run_scripts() on this command (pre-dump runs one only with --stream, img-streamer.c)' },
   { long: 'shell-job', short: 'j', arg: 'none', bool: { field: 'shell_job', def: false, no: true }, section: 'special', help: 'allow one to dump and restore shell jobs',
-    criu: [D, R], where: 'pstree.c dump_pstree checks sessions, tty.c (dump); pstree.c prepare_pstree_for_shell_job (restore)', why: 'only dump and restore read opts.shell_job' },
+    criu: [D, R], where: 'pstree.c dump_pstree checks sessions, tty.c (dump); pstree.c prepare_pstree_for_shell_job (restore)', why: 'pstree.c, tty.c: only dump and restore read opts.shell_job' },
   { long: 'file-locks', short: 'l', arg: 'none', bool: { field: 'handle_file_locks', def: false, no: true }, section: 'special', help: 'handle file locks, for safety, only used for container',
     criu: [D, R], where: 'file-lock.c: dump_file_locks, note_file_lock, prepare_file_locks', why: 'file-lock.c: only dump and restore read it' },
   { long: 'libdir', short: 'L', arg: 'required', section: 'special', metavar: 'DIR', help: 'path to a plugin directory (by default /usr/lib/criu/)',
@@ -185,7 +185,7 @@ export const OPTS: Opt[] = [
   { long: 'skip-file-rwx-check', arg: 'none', bool: { field: 'skip_file_rwx_check', def: false, no: true }, section: 'special', help: 'Skip checking file permissions\n(r/w/x for u/g/o) on restore.',
     criu: [R], where: 'files-reg.c: open_path', why: 'files-reg.c: only restore opens files by path' },
   { long: 'deprecated', arg: 'none', bool: { field: 'deprecated_ok', def: false, no: true }, section: 'special', help: 'allow deprecated image formats (also CRIU_DEPRECATED=1)',
-    criu: [R], where: 'config.c deprecated_ok(), asked by cr-restore.c, timer.c, eventpoll.c, fsnotify.c, tty.c when reading old images', why: 'deprecated_ok() is asked only while restoring old images' },
+    criu: [R], where: 'config.c deprecated_ok(), asked by cr-restore.c, timer.c, eventpoll.c, fsnotify.c, tty.c when reading old images', why: 'config.c deprecated_ok() is asked only while restoring old images' },
   { long: 'close', arg: 'required', list: true, section: 'other', metavar: 'FD',
     criu: [...MAIN, SW], where: 'config.c: close(fd) while parsing', why: '' },
   { long: 'ms', arg: 'none', section: 'other',
@@ -217,18 +217,18 @@ export const OPTS: Opt[] = [
   { long: 'page-server', arg: 'none', bool: { field: 'use_page_server', def: false, no: true }, section: 'memory', help: 'send pages to page server (see options below as well)',
     criu: [D, P, LP], where: 'page-xfer.c connect_to_page_server (dump, pre-dump); uffd.c (lazy-pages)', why: 'page-xfer.c/uffd.c: only dump, pre-dump and lazy-pages talk to a page server' },
   { long: 'auto-dedup', arg: 'none', bool: { field: 'auto_dedup', def: false, no: true }, section: 'memory', help: 'when used on dump it will deduplicate "old" data in\npages images of previous dump\nwhen used on restore, as soon as page is restored, it\nwill be punched from the image',
-    criu: [D, P, R, PS, LP], where: 'page-xfer.c write_pagemap_loc; pagemap.c read_local_page; cr-restore.c', why: 'no pages are written or read on this command' },
+    criu: [D, P, R, PS, LP], where: 'page-xfer.c write_pagemap_loc; pagemap.c read_local_page; cr-restore.c', why: 'page-xfer.c, pagemap.c: no pages are written or read on this command' },
   { long: 'pre-dump-mode', arg: 'required', section: 'memory', metavar: 'MODE', help: 'splice - parasite based pre-dumping (default)\nread   - process_vm_readv syscall based pre-dumping',
     criu: [P], where: 'mem.c: generate_vma_iovs, parasite_dump_pages_seized (mdc->pre_dump)', why: 'mem.c: only pre-dump (mdc->pre_dump) reads opts.pre_dump_mode' },
   // ---- Page/Service server
   { long: 'address', arg: 'required', section: 'server', metavar: 'ADDR', help: 'address of server or service',
-    criu: [D, P, LP, PS, SV], where: 'page-xfer.c cr_page_server, connect_to_page_server; cr-service.c (socket path)', why: 'only a page server, its clients and service read opts.addr',
+    criu: [D, P, LP, PS, SV], where: 'page-xfer.c cr_page_server, connect_to_page_server; cr-service.c (socket path)', why: 'page-xfer.c, cr-service.c: only a page server, its clients and service read opts.addr',
     onlyWith: { opt: 'page-server', on: [D, P, LP] } },
   { long: 'port', arg: 'required', section: 'server', metavar: 'PORT', help: 'port of page server',
-    criu: [D, P, LP, PS], where: 'page-xfer.c cr_page_server; util.c setup_tcp_client', why: 'only a page server and its clients read opts.port',
+    criu: [D, P, LP, PS], where: 'page-xfer.c cr_page_server; util.c setup_tcp_client', why: 'page-xfer.c: only a page server and its clients read opts.port',
     onlyWith: { opt: 'page-server', on: [D, P, LP] } },
   { long: 'ps-socket', arg: 'required', section: 'server', metavar: 'FD', help: 'use specified FD as page server socket',
-    criu: [D, P, LP, PS], where: 'page-xfer.c: cr_page_server, connect_to_page_server', why: 'only a page server and its clients read opts.ps_socket',
+    criu: [D, P, LP, PS], where: 'page-xfer.c: cr_page_server, connect_to_page_server', why: 'page-xfer.c: only a page server and its clients read opts.ps_socket',
     onlyWith: { opt: 'page-server', on: [D, P, LP] } },
   { long: 'daemon', arg: 'none', bool: { field: 'restore_detach', def: false, no: true }, section: 'server', help: 'run in the background after creating socket',
     criu: [R, PS, LP, SV], where: 'crtools.c: opts.daemon_mode (the same field as --restore-detached)', ours: [R],
@@ -260,6 +260,9 @@ for (const o of OPTS) {
   if (EXEC_SHOW_KEEP.has(o.long)) continue;
   o.whyOn = { ...o.whyOn, exec: 'crtools.c: the exec action only reports that it is deprecated', show: 'crtools.c: the show action only reports that it is deprecated' };
 }
+
+/** the long_opts[] order of config.c (getopt_long lists an ambiguous abbreviation's candidates in it) */
+export const CRIU_LONG_ORDER = 'tree leave-stopped leave-running restore-detached no-restore-detached restore-sibling no-restore-sibling daemon no-daemon images-dir work-dir log-file join-ns root ext-unix-sk help tcp-established no-tcp-established close log-pid no-log-pid version evasive-devices no-evasive-devices pidfile veth-pair action-script link-remap no-link-remap shell-job no-shell-job file-locks no-file-locks page-server no-page-server address port prev-images-dir ms track-mem no-track-mem auto-dedup no-auto-dedup libdir cpu-cap force-irmap no-force-irmap ext-mount-map exec-cmd manage-cgroups cgroup-root inherit-fd feature skip-mnt enable-fs enable-external-sharing enable-external-masters freeze-cgroup ghost-limit irmap-scan-path lsm-profile timeout external empty-ns lazy-pages extra no-extra experimental no-experimental all cgroup-props cgroup-props-file cgroup-dump-controller skip-in-flight no-skip-in-flight deprecated no-deprecated display-stats no-display-stats weak-sysctls no-weak-sysctls status-fd tcp-close no-tcp-close verbosity ps-socket stream no-stream config no-default-config tls-cacert tls-cacrl tls-cert tls-key tls no-tls tls-no-cn-verify cgroup-yard pre-dump-mode file-validation skip-file-rwx-check no-skip-file-rwx-check lsm-mount-context network-lock mntns-compat-mode no-mntns-compat-mode unprivileged no-unprivileged ghost-fiemap no-ghost-fiemap allow-uprobes no-allow-uprobes'.split(' ');
 
 export const byLong = new Map(OPTS.map((o) => [o.long, o]));
 
