@@ -2,39 +2,11 @@
 import * as path from 'node:path';
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
-import { parseArgs, refuseUnsupported, one, flag, COMMANDS, type Parsed } from './options.js';
+import { parseArgs, refuseUnsupported, classify, isSet, one, flag, atoi, parseSize, versionText, UsageError, ExitRequest, COMMANDS, type Parsed, type Cmd } from './options.js';
+import { IMPLEMENTED } from './opttable.js';
+import { fullHelp, shortUsage } from './help.js';
 import { CriuError, NotSupportedError, describe } from '../errors.js';
 import { log } from '../log.js';
-
-const USAGE = `Usage:
-  criu dump|pre-dump -t PID [<options>]
-  criu restore [<options>]
-  criu check [--feature FEAT] [--all]
-  criu page-server | lazy-pages | service | swrk   (not supported yet)
-
-Commands:
-  dump           checkpoint a process tree identified by PID
-  restore        restore a process tree from images
-  check          checks whether the kernel supports the features the tool needs
-
-Dump/Restore options:
-  -t|--tree PID         checkpoint the process tree rooted at PID
-  -D|--images-dir DIR   directory for image files (default: .)
-  -W|--work-dir DIR     directory for logs and pidfiles (default: the images dir)
-  -R|--leave-running    leave the tree running after the dump
-  -s|--leave-stopped    leave the tree stopped (SIGSTOP) after the dump
-  --timeout N           give up freezing the tree after N seconds (default 10)
-  --freeze-cgroup DIR   freeze this freezer cgroup (v1 or v2) while the tree is seized
-  -d|--restore-detached detach from the restored tree (do not wait for its root)
-  -S|--restore-sibling  restore the root task as a sibling (child of the caller)
-  --pidfile FILE        write the restored root's PID to FILE (relative to -W)
-  --display-stats       print the dump's or restore's statistics (stats-dump, stats-restore)
-  -o|--log-file FILE    log to FILE (relative to -W), '-' for stderr
-  -v[v...]|-vN          verbosity 0..4 (default 2)
-  --no-default-config   do not read configuration files (none are read anyway)
-
-Other CRIU options are recognised and refused with "not supported yet: --OPTION".
-`;
 
 function resolveIn(dir: string, f: string): string {
   return path.isAbsolute(f) || f === '-' ? f : path.join(dir, f);
@@ -50,49 +22,97 @@ async function main(argv: string[]): Promise<number> {
     if (dir) await practise(dir, dump, restore);
     return 0;
   }
-  let p: Parsed;
-  p = parseArgs(argv);
-  if (flag(p, 'help') || (!p.command && !flag(p, 'version'))) {
-    process.stdout.write(USAGE);
-    return p.command || flag(p, 'help') ? 0 : 1;
+  try {
+    return await run(argv);
+  } catch (e) {
+    if (e instanceof ExitRequest) {
+      process.stdout.write(e.what === 'help' ? fullHelp() : versionText());
+      return e.code;
+    }
+    if (e instanceof UsageError) {
+      // CRIU: getopt's message (or CRIU's error), then the usage on stdout, exit code 1
+      if (e.raw) process.stderr.write(`${e.raw}\n`);
+      else fail(e);
+      process.stdout.write(shortUsage());
+      return 1;
+    }
+    throw e;
   }
-  if (flag(p, 'version')) {
-    process.stdout.write('Version: 4.2 (criu-ts 0.1.0)\n');
-    return 0;
+}
+
+function fail(e: unknown): void {
+  const msg = describe(e);
+  log.error(msg);
+  if (log.toFile || log.level < 1) process.stderr.write(`criu: ${msg}\n`);
+}
+
+async function run(argv: string[]): Promise<number> {
+  if (argv.length === 0) {
+    process.stdout.write(shortUsage());
+    return 1;
   }
-  if (!(COMMANDS as readonly string[]).includes(p.command)) throw new CriuError(`unknown command ${p.command}`, 'see criu --help');
-  if (!['dump', 'restore', 'check'].includes(p.command)) throw new NotSupportedError(`criu ${p.command}`);
-  refuseUnsupported(p);
+  const p: Parsed = parseArgs(argv);
+  log.level = p.logLevel;
+  if (!p.command) throw new UsageError('command is required');
+  if (p.command === 'cpuinfo') throw new UsageError(p.rest.length ? `unknown cpuinfo sub-command: ${p.rest[0]}` : 'cpuinfo requires an action: dump or check');
+  if (!(COMMANDS as readonly string[]).includes(p.command)) throw new UsageError(`unknown command: ${p.command}`);
+  const cmd = p.command as Cmd;
+  const word = cmd.split(' ')[0];
+  if (cmd === 'swrk') {
+    if (p.rest.length !== 1) { process.stderr.write('Usage: criu swrk <fd>\n'); return 1; }
+    throw new NotSupportedError('criu swrk', 'the RPC service of libcriu, go-criu and runc is not implemented');
+  }
+  if (isSet(p, 'exec-cmd')) {
+    if (!p.rest.length) throw new UsageError('--exec-cmd requires a command');
+    if (cmd !== 'restore') throw new UsageError('--exec-cmd is available for the restore command only');
+    if (flag(p, 'restore-detached') || flag(p, 'daemon')) throw new UsageError('--restore-detached and --exec-cmd cannot be used together');
+  } else if (p.rest.length) throw new UsageError(`excessive parameter${p.rest.length > 1 ? 's' : ''} for command ${word}`);
+
+  // CRIU's own refusals of an option on this command, then the command, then the options we
+  // cannot honour yet: all before anything is touched
+  const c = classify(p, cmd);
+  if (c.rejects.length) refuseUnsupported(p, cmd);
+  if (!IMPLEMENTED.includes(cmd)) throw new NotSupportedError(`criu ${cmd}`);
+  refuseUnsupported(p, cmd);
 
   const imagesDir = path.resolve(one(p, 'images-dir') ?? '.');
   const workDir = path.resolve(one(p, 'work-dir') ?? imagesDir);
-  const v = one(p, 'verbosity');
-  log.level = v !== undefined ? Number(v) : 2;
-  if (p.command === 'dump') fs.mkdirSync(workDir, { recursive: true });
+  if (cmd === 'dump') fs.mkdirSync(workDir, { recursive: true });
+  else if (!fs.existsSync(imagesDir)) throw new CriuError(cmd === 'restore' ? `images directory ${imagesDir} does not exist` : `Couldn't open image dir ${imagesDir}`);
   const logFile = one(p, 'log-file');
   if (logFile) log.setFile(resolveIn(workDir, logFile));
+  for (const f of p.configFiles) log.debug(`Parsing config file ${f}`);
+  for (const i of c.ignored) {
+    if (i.warn) log.warn(i.warn);
+    log.debug(`--${i.name} is ignored by criu ${cmd}, as CRIU does (${i.why})`);
+  }
 
-  switch (p.command) {
+  switch (cmd) {
     case 'dump': {
       const t = one(p, 'tree');
-      if (!t || !/^\d+$/.test(t)) throw new CriuError('dump needs -t PID', 'criu dump -t PID -D DIR');
+      if (t === undefined) throw new CriuError('pid not specified', 'criu dump -t PID -D DIR');
       const { dump } = await import('../dump/dump.js');
       const timeout = one(p, 'timeout');
       if (timeout !== undefined && !/^\d+$/.test(timeout)) throw new CriuError(`--timeout takes whole seconds, not ${timeout}`);
-      if (flag(p, 'leave-running') && flag(p, 'leave-stopped')) throw new CriuError('--leave-running and --leave-stopped exclude each other');
+      if (p.occ.some((o) => o.opt.long === 'leave-running' && o.source === 'command line') && p.occ.some((o) => o.opt.long === 'leave-stopped' && o.source === 'command line')) {
+        throw new CriuError('--leave-running and --leave-stopped exclude each other');
+      }
+      const gl = one(p, 'ghost-limit');
       dump({
-        pid: Number(t), imagesDir, leaveRunning: flag(p, 'leave-running'), leaveStopped: flag(p, 'leave-stopped'),
+        pid: atoi(t), imagesDir, leaveRunning: flag(p, 'leave-running'), leaveStopped: flag(p, 'leave-stopped'),
         timeoutMs: timeout !== undefined ? Number(timeout) * 1000 : 10_000, freezeCgroup: one(p, 'freeze-cgroup'),
+        ghostLimit: gl !== undefined ? parseSize(gl) : undefined,
         displayStats: flag(p, 'display-stats'),
       });
       return 0;
     }
     case 'restore': {
-      if (!fs.existsSync(imagesDir)) throw new CriuError(`images directory ${imagesDir} does not exist`);
       const { restore } = await import('../restore/restore.js');
       const pf = one(p, 'pidfile');
+      const sibling = flag(p, 'restore-sibling');
       return restore({
-        imagesDir, workDir, detached: flag(p, 'restore-detached') || flag(p, 'restore-sibling'), sibling: flag(p, 'restore-sibling'),
+        // CRIU refuses -S without -d ("--restore-sibling only makes sense with --restore-detached"); we take -S as both
+        imagesDir, workDir, detached: flag(p, 'restore-detached') || flag(p, 'daemon') || sibling, sibling,
         pidfile: pf ? resolveIn(workDir, pf) : undefined, displayStats: flag(p, 'display-stats'),
       });
     }
@@ -100,6 +120,13 @@ async function main(argv: string[]): Promise<number> {
       const { check } = await import('../check.js');
       return check({ feature: p.opts.get('feature'), all: flag(p, 'all') });
     }
+    case 'exec':
+      log.error('The "exec" action is deprecated by the Compel library.');
+      return 255;
+    case 'show':
+      log.error('The "show" action is deprecated by the CRIT utility.');
+      log.error('To view an image use the "crit decode -i $name --pretty" command.');
+      return 255;
   }
   return 1;
 }
@@ -130,9 +157,7 @@ main(process.argv.slice(2)).then((code) => {
   // synchronous for files, pipes and terminals on Linux, nothing is left unwritten)
   process.exit(code);
 }, (e: unknown) => {
-  const msg = describe(e);
-  log.error(msg);
-  if (log.toFile || log.level < 1) process.stderr.write(`criu: ${msg}\n`);
+  fail(e);
   if (process.env.CRIU_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
   log.close();
   process.exitCode = 1;
