@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { criu, criuBin, tmpdir, waitGone, startFixtureProg, waitFile, alive, sleep, childrenOf } from './lib.js';
+import { parseArgs, flag, atoi } from '../../dist/criu/src/cli/options.js';
 
 async function dumped(name: string): Promise<{ dir: string; pid: number; out: string }> {
   const dir = tmpdir(name);
@@ -49,7 +50,7 @@ test('a root killed by a signal makes criu exit with 128 + the signal', async ()
 test('-S makes the restored root a child of the caller', async () => {
   const { dir, pid, out } = await dumped('sibling');
   // a shell as the caller: it runs criu -S, then reports its own pid and the root's parent
-  const script = `${criuBin} restore -S -D ${path.join(dir, 'img')} --pidfile pid && echo "$$ $(cut -d' ' -f4 /proc/${pid}/stat)"; sleep 1`;
+  const script = `${criuBin} restore -d -S -D ${path.join(dir, 'img')} --pidfile pid && echo "$$ $(cut -d' ' -f4 /proc/${pid}/stat)"; sleep 1`;
   const sh = spawn('sh', ['-c', script], { stdio: ['ignore', 'pipe', 'inherit'] });
   const line = await new Promise<string>((res) => sh.stdout.on('data', (b: Buffer) => res(b.toString().trim())));
   const [shPid, parent] = line.split(' ').map(Number);
@@ -74,7 +75,15 @@ test('dump --leave-stopped leaves the tree stopped, and it runs on after SIGCONT
   expect((await waitFile(out)).trim()).toBe('PASS');
 });
 
-test('--timeout and --leave-stopped are checked like CRIU checks them', () => {
-  expect(criu(['dump', '-t', '1', '--timeout', 'soon']).stderr).toContain('--timeout takes whole seconds');
-  expect(criu(['dump', '-t', '1', '-R', '-s']).stderr).toContain('exclude each other');
+test('--timeout, -R/-s and -S are taken as CRIU takes them', () => {
+  // atoi(): leading digits; -R and -s set one final state, the last one wins
+  expect(atoi('5s')).toBe(5);
+  expect(atoi('soon')).toBe(0);
+  const last = (args: string[]) => { const p = parseArgs(args); return [flag(p, 'leave-running'), flag(p, 'leave-stopped')]; };
+  expect(last(['dump', '-t', '1', '-R', '-s'])).toEqual([false, true]);
+  expect(last(['dump', '-t', '1', '-s', '--leave-running'])).toEqual([true, false]);
+  // check_options(): -S alone is refused, on any command, before anything is touched
+  const r = criu(['restore', '-S', '-D', tmpdir('sibling-alone')]);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toContain('--restore-sibling only makes sense with --restore-detached');
 });

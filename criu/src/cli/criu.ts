@@ -86,21 +86,20 @@ async function run(argv: string[]): Promise<number> {
     if (i.warn) log.warn(i.warn);
     log.debug(`--${i.name} is ignored by criu ${cmd}, as CRIU does (${i.why})`);
   }
+  // check_options() of crtools.c, once the log is open
+  if (flag(p, 'restore-sibling') && !flag(p, 'restore-detached') && !flag(p, 'daemon')) throw new CriuError('--restore-sibling only makes sense with --restore-detached');
 
   switch (cmd) {
     case 'dump': {
       const t = one(p, 'tree');
       if (t === undefined) throw new CriuError('pid not specified', 'criu dump -t PID -D DIR');
       const { dump } = await import('../dump/dump.js');
+      // CRIU takes --timeout with atoi(), and -R/-s set one final state: the last one given wins
       const timeout = one(p, 'timeout');
-      if (timeout !== undefined && !/^\d+$/.test(timeout)) throw new CriuError(`--timeout takes whole seconds, not ${timeout}`);
-      if (p.occ.some((o) => o.opt.long === 'leave-running' && o.source === 'command line') && p.occ.some((o) => o.opt.long === 'leave-stopped' && o.source === 'command line')) {
-        throw new CriuError('--leave-running and --leave-stopped exclude each other');
-      }
       const gl = one(p, 'ghost-limit');
       dump({
         pid: atoi(t), imagesDir, leaveRunning: flag(p, 'leave-running'), leaveStopped: flag(p, 'leave-stopped'),
-        timeoutMs: timeout !== undefined ? Number(timeout) * 1000 : 10_000, freezeCgroup: one(p, 'freeze-cgroup'),
+        timeoutMs: timeout !== undefined ? atoi(timeout) * 1000 : 10_000, freezeCgroup: one(p, 'freeze-cgroup'),
         ghostLimit: gl !== undefined ? parseSize(gl) : undefined,
         displayStats: flag(p, 'display-stats'),
       });
@@ -109,10 +108,8 @@ async function run(argv: string[]): Promise<number> {
     case 'restore': {
       const { restore } = await import('../restore/restore.js');
       const pf = one(p, 'pidfile');
-      const sibling = flag(p, 'restore-sibling');
       return restore({
-        // CRIU refuses -S without -d ("--restore-sibling only makes sense with --restore-detached"); we take -S as both
-        imagesDir, workDir, detached: flag(p, 'restore-detached') || flag(p, 'daemon') || sibling, sibling,
+        imagesDir, workDir, detached: flag(p, 'restore-detached') || flag(p, 'daemon'), sibling: flag(p, 'restore-sibling'),
         pidfile: pf ? resolveIn(workDir, pf) : undefined, displayStats: flag(p, 'display-stats'),
       });
     }
