@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
 import {
   IMAGE_KINDS,
   ImageError,
@@ -16,6 +17,8 @@ import {
   decodeMessage,
   hasMessage,
   imageBytesToJson,
+  imageToDict,
+  imageToJsonPieces,
   jsonToImageBytes,
   kindForFileName,
   messageToDict,
@@ -399,5 +402,37 @@ test('payload-carrying image kinds round-trip through bytes and crit JSON', () =
       expect(jsonToImageBytes(json).equals(bytes), `${c.kind} json pretty=${pretty}`).toBe(true);
       if (c.check) c.check((JSON.parse(json) as { entries: Array<Record<string, unknown>> }).entries[0]);
     }
+  }
+});
+
+test('crit decode text built entry by entry is the text of the whole tree, and decodes many large entries in bounded memory', () => {
+  for (const mode of ['mem', 'threads', 'tree']) {
+    const dir = path.join(FIXTURES, mode);
+    for (const f of fs.readdirSync(dir).filter((x) => x.endsWith('.img') && !x.startsWith('pages-'))) {
+      const img = readImage(path.join(dir, f));
+      for (const indent of [undefined, 4]) {
+        const pretty = indent !== undefined;
+        expect(imageToJsonPieces(img.kind, img.entries, { pretty }, indent).join(''), `${mode}/${f}`)
+          .toBe(stringifyJson(imageToDict(img.kind, img.entries, { pretty }), indent));
+      }
+    }
+  }
+  // no entries at all
+  const empty = parseImage(encodeImage('SECCOMP', []));
+  for (const indent of [undefined, 4]) {
+    expect(imageToJsonPieces(empty.kind, empty.entries, {}, indent).join('')).toBe(stringifyJson(imageToDict(empty.kind, empty.entries), indent));
+  }
+  // 3000 copies of a core entry (a fuzz case that exhausted a 256 MiB heap): crit decodes it
+  const core = fs.readFileSync(path.join(FIXTURES, 'mem', 'core-3999102.img'));
+  const len = core.readUInt32LE(8);
+  const big = Buffer.concat([core.subarray(0, 8), ...Array.from({ length: 3000 }, () => core.subarray(8, 12 + len))]);
+  const file = path.join(os.tmpdir(), `crit-big-core-${process.pid}.img`);
+  fs.writeFileSync(file, big);
+  try {
+    const r = spawnSync(process.execPath, ['--max-old-space-size=256', path.join(repoRoot, 'criu', 'bin', 'crit.js'), 'decode', '-i', file], { maxBuffer: 1 << 30 });
+    expect(r.status, r.stderr.toString()).toBe(0);
+    expect(JSON.parse(r.stdout.toString()).entries).toHaveLength(3000);
+  } finally {
+    fs.rmSync(file, { force: true });
   }
 });

@@ -57,7 +57,7 @@ test('a tree in a time namespace of its own plans timens-ID.img; a missing one i
   fs.rmSync(path.join(dir, 'timens-0.img'));
   expect(planClocks(loadImages(dir), true)).toMatchObject({ image: null, why: 'timens-0.img is not in the images (clocks were not dumped)' });
   writeImage(dir, 'timens-0.img', [{ monotonic: { tv_sec: 1n, tv_nsec: 2_000_000_000n }, boottime: { tv_sec: 1n, tv_nsec: 0n } }]);
-  expect(() => planClocks(loadImages(dir), true)).toThrow(/timens-0.img: entry 0: monotonic 1.2000000000 is not a clock value/);
+  expect(() => planClocks(loadImages(dir), true)).toThrow(/timens-0.img: entry 0: monotonic.tv_nsec 2000000000 is out of range \(0..999999999\)/);
 });
 
 test('a program 10^5 s ahead of the host is dumped, restored, dumped and restored again, its clocks going on', async () => {

@@ -7,6 +7,8 @@ import {
   imageToDict,
   jsonToImageBytes,
   openImage,
+  ImageReader,
+  imageToJsonPieces,
   stringifyJson,
   type Image,
   messageToDict,
@@ -186,14 +188,28 @@ function writeStdout(data: string | Buffer): Promise<void> {
   });
 }
 
-function writeOutput(file: string | undefined, data: string | Buffer): Promise<void> {
-  if (file === undefined) return writeStdout(data);
+/** Writes the data (or its pieces, in batches of about 1 MiB) to the file, or to stdout. */
+async function writeOutput(file: string | undefined, data: string | Buffer | string[]): Promise<void> {
+  const batches: (string | Buffer)[] = [];
+  if (Array.isArray(data)) {
+    let cur: string[] = [], size = 0;
+    for (const p of data) {
+      cur.push(p);
+      size += p.length;
+      if (size >= 1 << 20) { batches.push(cur.join('')); cur = []; size = 0; }
+    }
+    if (cur.length) batches.push(cur.join(''));
+  } else batches.push(data);
+  if (file === undefined) {
+    for (const b of batches) await writeStdout(b);
+    return;
+  }
   try {
-    fs.writeFileSync(file, data);
+    const fd = fs.openSync(file, 'w');
+    try { for (const b of batches) fs.writeFileSync(fd, b); } finally { fs.closeSync(fd); }
   } catch (e) {
     throw new CritError(`${file}: ${(e as Error).message}`);
   }
-  return Promise.resolve();
 }
 
 /** The image named by -i/in (read in a streaming way), or the one on stdin. */
@@ -203,17 +219,19 @@ async function loadImage(file: string | undefined): Promise<Image> {
 }
 
 async function decode(o: Opts): Promise<void> {
-  const img = await loadImage(o.in);
-  let dict: JsonObject;
+  // entries are decoded and turned into text one at a time; nothing is written before the
+  // whole image decoded, so a bad entry leaves no half a JSON behind
+  const r = o.in !== undefined ? openImage(o.in, { name: o.in }) : ImageReader.fromBuffer(await readInput(undefined), { name: '<stdin>' });
+  let pieces: string[];
   try {
-    dict = imageToDict(img.kind, img.entries, { pretty: o.pretty, nopl: o.nopl });
+    pieces = imageToJsonPieces(r.kind, r, { pretty: o.pretty, nopl: o.nopl }, o.pretty ? 4 : undefined);
   } catch (e) {
     // a value the JSON cannot show (an enum value the schema does not know): name the file
     if (e instanceof ImageError && !e.file) throw new ImageError(e.message, o.in ?? '<stdin>');
     throw e;
   }
-  const json = stringifyJson(dict, o.pretty ? 4 : undefined);
-  await writeOutput(o.out, o.out === undefined ? json + '\n' : json);
+  if (o.out === undefined) pieces.push('\n');
+  await writeOutput(o.out, pieces);
 }
 
 async function encode(o: Opts): Promise<void> {

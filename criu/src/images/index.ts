@@ -41,6 +41,7 @@ export {
   imageToDict,
   dictToImage,
   imageBytesToJson,
+  imageToJsonPieces,
   jsonToImageBytes,
   stringifyJson,
   parseJson,

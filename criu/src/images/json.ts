@@ -11,7 +11,7 @@
 // Integers are carried as number or bigint and printed exactly.
 import { decodeMessage, encodeMessage, type Message } from './codec.js';
 import { ImageError } from './errors.js';
-import { encodeImage, entryType, parseImage, payloadSize, type ImageEntry } from './image.js';
+import { encodeImage, entryType, parseImage, payloadSize, ImageReader, type ImageEntry } from './image.js';
 import { kindByName, type ImageKind } from './magic.js';
 import { enumInfo, messageInfo, type FieldInfo } from './schema.js';
 
@@ -41,7 +41,7 @@ function escapeString(s: string): string {
  * Serialises like Python's json.dump(obj, indent=indent) with the default
  * ensure_ascii: ", " / ": " separators on one line, or "," + newline with indent.
  */
-export function stringifyJson(v: JsonValue, indent?: number): string {
+export function stringifyJson(v: JsonValue, indent?: number, level = 0): string {
   const parts: string[] = [];
   const walk = (x: JsonValue, level: number): void => {
     if (x === null) parts.push('null');
@@ -87,7 +87,7 @@ export function stringifyJson(v: JsonValue, indent?: number): string {
       parts.push(indent === undefined ? '}' : '\n' + ' '.repeat(indent * level) + '}');
     }
   };
-  walk(v, 0);
+  walk(v, level);
   return parts.join('');
 }
 
@@ -717,36 +717,54 @@ export interface ToJsonOptions {
   nopl?: boolean;
 }
 
+/** One entry (as read) to its JSON object, payload included. */
+function entryToDict(kind: ImageKind, e: ImageEntry, i: number, pretty: boolean, nopl: boolean): JsonObject {
+  let d: JsonObject;
+  try {
+    d = messageToDict(e.type, e.msg, pretty);
+  } catch (err) {
+    if (err instanceof ImageError) throw new ImageError(`entry ${i}: ${err.message}`, err.file);
+    throw err;
+  }
+  if (kind.layout === 'ghost') {
+    if (e.blob && !nopl) d.extra = base64Lines(e.blob);
+  } else if (kind.extra) {
+    const x = extraOut(kind, e, nopl);
+    if (x !== undefined) d.extra = x;
+  }
+  return d;
+}
+
 /** An image (as read) to crit's JSON tree: { magic, entries }. */
 export function imageToDict(kind: ImageKind, entries: Iterable<ImageEntry>, opts: ToJsonOptions = {}): JsonObject {
-  const pretty = !!opts.pretty;
-  const nopl = !!opts.nopl;
   const list: JsonValue[] = [];
   let i = 0;
-  for (const e of entries) {
-    let d: JsonObject;
-    try {
-      d = messageToDict(e.type, e.msg, pretty);
-    } catch (err) {
-      if (err instanceof ImageError) throw new ImageError(`entry ${i}: ${err.message}`, err.file);
-      throw err;
-    }
-    i++;
-    if (kind.layout === 'ghost') {
-      if (e.blob && !nopl) d.extra = base64Lines(e.blob);
-    } else if (kind.extra) {
-      const x = extraOut(kind, e, nopl);
-      if (x !== undefined) d.extra = x;
-    }
-    list.push(d);
-  }
+  for (const e of entries) list.push(entryToDict(kind, e, i++, !!opts.pretty, !!opts.nopl));
   return { magic: kind.name, entries: list };
+}
+
+/**
+ * The JSON text of imageToDict(), built one entry at a time: the pieces, joined, are exactly
+ * stringifyJson(imageToDict(...), indent). Only the text is kept, never every entry's object,
+ * so an image of many large entries (thousands of cores) decodes in bounded memory.
+ */
+export function imageToJsonPieces(kind: ImageKind, entries: Iterable<ImageEntry>, opts: ToJsonOptions = {}, indent?: number): string[] {
+  const pad = (level: number): string => (indent === undefined ? '' : '\n' + ' '.repeat(indent * level));
+  const sep = indent === undefined ? ', ' : ',';
+  const out = [`{${pad(1)}"magic": ${escapeString(kind.name)}${sep}${pad(1)}"entries": `];
+  let i = 0;
+  for (const e of entries) {
+    out.push(`${i ? sep : '['}${pad(2)}${stringifyJson(entryToDict(kind, e, i, !!opts.pretty, !!opts.nopl), indent, 2)}`);
+    i++;
+  }
+  out.push(i ? `${pad(1)}]${pad(0)}}` : `[]${pad(0)}}`);
+  return out;
 }
 
 /** crit decode: image bytes to JSON text (indent 4 when pretty, as crit). */
 export function imageBytesToJson(buf: Buffer, opts: ToJsonOptions & { name?: string } = {}): string {
-  const img = parseImage(buf, { name: opts.name });
-  return stringifyJson(imageToDict(img.kind, img.entries, opts), opts.pretty ? 4 : undefined);
+  const r = ImageReader.fromBuffer(buf, { name: opts.name });
+  return imageToJsonPieces(r.kind, r, opts, opts.pretty ? 4 : undefined).join('');
 }
 
 function extraIn(kind: ImageKind, msg: Message, x: JsonValue | undefined, where: string): Buffer | undefined {

@@ -42,7 +42,7 @@ export function loadImages(dir: string): DumpImages {
     if (!pstree.length) throw new CriuError('pstree.img has no task');
     checkPstree(pstree);
     const files = new Map<number, M>();
-    if (fs.existsSync(path.join(dir, 'files.img'))) for (const f of readMessages<M>(path.join(dir, 'files.img'))) files.set(f.id, f);
+    if (fs.existsSync(path.join(dir, 'files.img'))) checkFiles(readMessages<M>(path.join(dir, 'files.img')), files);
     const tasks: TaskImages[] = pstree.map((p) => {
       const pid = p.pid;
       const core = readSingle<M>(need(dir, `core-${pid}.img`));
@@ -108,7 +108,7 @@ const PAGE = 4096n;
 /** The top of a 64-bit user address space (57-bit, 5-level paging). */
 const USER_TOP = 1n << 56n;
 const PE_PRESENT = 4n;
-const VMA_AREA_VSYSCALL = 1 << 2;
+const VMA_AREA_VSYSCALL = 1 << 2, VMA_AREA_FILE_PRIVATE = 1 << 6, VMA_AREA_FILE_SHARED = 1 << 7, VMA_AREA_MEMFD = 1 << 14;
 
 /** The file_entry field holding each fd type's own entry. */
 const FILE_FIELD: Record<number, string> = {
@@ -165,6 +165,17 @@ function checkPstree(pstree: M[]): void {
   });
 }
 
+/** files.img into `files` by id: each id once, each entry of a known type with its own part. */
+function checkFiles(entries: M[], files: Map<number, M>): void {
+  entries.forEach((f, i) => {
+    if (files.has(f.id)) throw new BadImage('files.img', i, 'id', `${f.id} is used by an earlier entry too`);
+    const field = FILE_FIELD[f.type];
+    if (!field) throw new BadImage('files.img', i, 'type', `${f.type} is not a known file type`);
+    if (!f[field]) throw new BadImage('files.img', i, field, `is missing: entry ${f.id} is of type ${f.type}, which needs it`);
+    files.set(f.id, f);
+  });
+}
+
 export function checkImages(img: DumpImages): void {
   img.tasks.forEach((t, i) => {
     const threads = t.pstree.threads as number[];
@@ -173,18 +184,7 @@ export function checkImages(img: DumpImages): void {
     if (!threads.includes(t.pid)) throw new BadImage('pstree.img', i, 'threads', `do not hold the task's own pid ${t.pid}`);
   });
 
-  const fileIds = new Set<number>();
-  if (img.files.size) {
-    let i = 0;
-    for (const f of readMessages<M>(path.join(img.dir, 'files.img'))) {
-      if (fileIds.has(f.id)) throw new BadImage('files.img', i, 'id', `${f.id} is used by an earlier entry too`);
-      fileIds.add(f.id);
-      const field = FILE_FIELD[f.type];
-      if (!field) throw new BadImage('files.img', i, 'type', `${f.type} is not a known file type`);
-      if (!f[field]) throw new BadImage('files.img', i, field, `is missing: entry ${f.id} is of type ${f.type}, which needs it`);
-      i++;
-    }
-  }
+  const fileIds = new Set(img.files.keys());
 
   for (const t of img.tasks) {
     if (t.zombie) continue;
@@ -223,6 +223,9 @@ export function checkImages(img: DumpImages): void {
       if (e > USER_TOP) throw new BadImage(mmName, 0, `${f}.end`, `${hex(e)} is beyond the user address space`);
       if (s < prevEnd) throw new BadImage(mmName, 0, `${f}.start`, `${hex(s)} overlaps the VMA before it (or the VMAs are out of order)`);
       if (big(v.pgoff) % PAGE) throw new BadImage(mmName, 0, `${f}.pgoff`, `${hex(big(v.pgoff))} is not page-aligned`);
+      // a file or memfd mapping names its file by id in shmid
+      const part = v.status & VMA_AREA_MEMFD ? 'memfd' : v.status & (VMA_AREA_FILE_PRIVATE | VMA_AREA_FILE_SHARED) ? 'reg' : null;
+      if (part && !img.files.get(Number(v.shmid))?.[part]) throw new BadImage(mmName, 0, `${f}.shmid`, `${String(v.shmid)}: no ${part} file of that id in files.img for the VMA at ${hex(s)}`);
       prevEnd = e;
     });
 

@@ -61,11 +61,10 @@ export function planClocks(img: DumpImages, kernelHasTimens = fs.existsSync('/pr
     return { image: null, monotonic: 0n, boottime: 0n, why: `${name} is empty (clocks were not dumped)` };
   }
   const e = entries[0];
-  for (const clock of ['monotonic', 'boottime'] as const) {
-    const nsec = BigInt(e[clock]?.tv_nsec ?? 0);
-    if (nsec >= G || BigInt(e[clock]?.tv_sec ?? 0) >= 1n << 62n) {
-      throw new CriuError(`${name}: entry 0: ${clock} ${e[clock]?.tv_sec}.${e[clock]?.tv_nsec} is not a clock value`, 'the images are damaged');
-    }
+  // a clock the kernel cannot be set to: nanoseconds past a second, seconds past KTIME_SEC_MAX
+  for (const [clock, field, max] of [['monotonic', 'tv_sec', 4611686018n], ['monotonic', 'tv_nsec', G - 1n], ['boottime', 'tv_sec', 4611686018n], ['boottime', 'tv_nsec', G - 1n]] as const) {
+    const v = BigInt(e[clock]?.[field] ?? 0);
+    if (v > max) throw new CriuError(`${name}: entry 0: ${clock}.${field} ${v} is out of range (0..${max})`, 'the images are damaged');
   }
   return { image: name, monotonic: ns(e.monotonic), boottime: ns(e.boottime) };
 }
