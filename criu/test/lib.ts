@@ -11,6 +11,8 @@ export const criuBin = path.join(repo, 'native', 'build', 'criu');
 export const critBin = path.join(repo, 'criu', 'bin', 'crit.js');
 export const shared = path.resolve(repo, '..', 'shared');
 export const fixtures = path.join(shared, 'fixtures', 'criu-4.2');
+/** the same program dumped by CRIU 4.2 on an Intel Xeon (PKU, AVX-512), on other PIDs */
+export const fixturesIntel = path.join(shared, 'fixtures', 'criu-4.2-intel');
 
 export function run(bin: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}): { code: number; stdout: string; stderr: string } {
   const r = spawnSync(bin, args, { encoding: 'utf8', env: { ...process.env, ...opts.env }, input: opts.input, timeout: 60_000 });
@@ -141,5 +143,21 @@ export async function childrenOf(pid: number, n: number, ms = 5000): Promise<num
     const kids = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number);
     if (kids.length >= n || Date.now() > end) return kids;
     await sleep(10);
+  }
+}
+
+/** The CPU flags /proc/cpuinfo shows for this machine (avx512f, pku, ospke …). */
+export function cpuFlags(): Set<string> {
+  const line = fs.readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags'));
+  return new Set((line ?? '').split(':')[1]?.trim().split(/\s+/) ?? []);
+}
+
+/** Whether this CPU has (and the kernel enables) an xsave component, by its field in CRIU's image. */
+export function cpuHasComponent(field: string, flags = cpuFlags()): boolean {
+  switch (field) {
+    case 'ymmh_space': return flags.has('avx');
+    case 'opmask_reg': case 'zmm_upper': case 'hi16_zmm': return flags.has('avx512f');
+    case 'pkru': return flags.has('pku') && flags.has('ospke');
+    default: return false; // MPX (bndreg_state, bndcsr_state): Linux dropped it in 5.6
   }
 }
