@@ -5,7 +5,7 @@ import { test, expect } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { criu, crit, critBin, fixtures, fixturesIntel, tmpdir, waitGone, startFixtureProg, repo } from './lib.js';
+import { criu, crit, critBin, fixtures, fixturesIntel, tmpdir, waitGone, startFixtureProg, settledTree, blockedIn, repo } from './lib.js';
 import { compareEntries, type Msg } from './compat-lib.js';
 
 const critRaw = (args: string[], input: string) => spawnSync(process.execPath, [critBin, ...args], { input, maxBuffer: 1 << 28 });
@@ -68,15 +68,9 @@ test('a task asleep in a syscall is saved as CRIU saves it: ready to re-run the 
   fs.chmodSync(dir, 0o777);
   const pid = await startFixtureProg('tree', path.join(dir, 'tree.out'));
   // the children block in read(2) on a pipe (they may still be on their way there)
-  let kids: number[] = [];
-  const inRead = (k: number): boolean => { try { return fs.readFileSync(`/proc/${k}/syscall`, 'utf8').split(' ')[0] === '0'; } catch { return false; } };
-  for (let i = 0; i < 200; i++) {
-    kids = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number);
-    if (kids.length === 2 && kids.every(inRead)) break;
-    await new Promise((res) => setTimeout(res, 10));
-  }
+  const kids = await settledTree(pid);
   expect(kids).toHaveLength(2);
-  for (const k of kids) expect(inRead(k), `task ${k} in read(2)`).toBe(true);
+  for (const k of kids) expect(blockedIn(k), `task ${k} in read(2)`).toBe(0);
   const d = criu(['dump', '-t', String(pid), '-D', path.join(dir, 'img')]);
   expect(d.code, d.stderr).toBe(0);
   for (const k of kids) {

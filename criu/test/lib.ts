@@ -136,7 +136,33 @@ export async function threadsOf(pid: number, n: number, ms = 5000): Promise<stri
   }
 }
 
-/** The children of a freshly started program, once there are `n` of them (it forks after writing its pidfile). */
+/** The syscall a task is blocked in (the number /proc/PID/syscall shows), or -1 while it runs or is gone. */
+export function blockedIn(pid: number): number {
+  let s = '';
+  try { s = fs.readFileSync(`/proc/${pid}/syscall`, 'utf8'); } catch { return -1; }
+  const n = Number(s.split(' ')[0]);
+  return Number.isInteger(n) ? n : -1;
+}
+
+/**
+ * fixture-prog tree once it has settled: its two children blocked in read(2) on their pipe
+ * (past closing the pipe ends they do not use) and the parent asleep in nanosleep(2) (past
+ * closing its own). Until then the fd tables still change. Returns the children.
+ */
+export async function settledTree(pid: number, ms = 10_000): Promise<number[]> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const kids = await childrenOf(pid, 2, Math.max(0, end - Date.now()));
+    if (kids.length === 2 && kids.every((k) => blockedIn(k) === 0) && [35, 230].includes(blockedIn(pid)) /* nanosleep, clock_nanosleep */) return kids;
+    if (Date.now() > end) throw new Error(`fixture-prog tree ${pid} did not settle within ${ms} ms (children ${kids.join(', ') || 'none'}: ${kids.map(blockedIn).join(', ')}; parent: ${blockedIn(pid)})`);
+    await sleep(10);
+  }
+}
+
+/**
+ * The children of a freshly started program, once there are `n` of them (it forks after writing
+ * its pidfile). They may still be setting up: see settledTree where their state matters.
+ */
 export async function childrenOf(pid: number, n: number, ms = 5000): Promise<number[]> {
   const end = Date.now() + ms;
   for (;;) {

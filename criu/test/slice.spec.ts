@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { readSingle, writeImage } from '../../dist/criu/src/images/index.js';
 import { componentsInUse } from './compat-lib.js';
-import { repo, criu, crit, fixtures, fixturesIntel, cpuHasComponent, tmpdir, alive, waitGone, verdict, startTime, startFixtureProg, threadsOf, memFixture, stageFixtureProg, waitFile, childrenOf } from './lib.js';
+import { repo, criu, crit, fixtures, fixturesIntel, cpuHasComponent, tmpdir, alive, waitGone, verdict, startTime, startFixtureProg, threadsOf, memFixture, stageFixtureProg, waitFile, childrenOf, settledTree } from './lib.js';
 import { mapsFields } from '../../zdtm/runner/maps.js';
 
 test.describe.configure({ mode: 'serial' });
@@ -151,7 +151,8 @@ test('a process tree joined by pipes, with unread pipe data and a file offset, i
   fs.chmodSync(dir, 0o777);
   const out = path.join(dir, 'tree.out');
   const pid = await startFixtureProg('tree', out);
-  const kids = await childrenOf(pid, 2);
+  // the fd tables are compared: wait until every task has closed the pipe ends it does not use
+  const kids = await settledTree(pid);
   expect(kids).toHaveLength(2);
   const fds = (p: number) => fs.readdirSync(`/proc/${p}/fd`).sort().map((fd) => `${fd}:${fs.readFileSync(`/proc/${p}/fdinfo/${fd}`, 'utf8').split('\n')[1]}`);
   const before = [pid, ...kids].map(fds);
