@@ -11,6 +11,8 @@ export const criuBin = path.join(repo, 'native', 'build', 'criu');
 export const critBin = path.join(repo, 'criu', 'bin', 'crit.js');
 export const shared = path.resolve(repo, '..', 'shared');
 export const fixtures = path.join(shared, 'fixtures', 'criu-4.2');
+/** the same program dumped by CRIU 4.2 on an Intel Xeon (PKU, AVX-512), on other PIDs */
+export const fixturesIntel = path.join(shared, 'fixtures', 'criu-4.2-intel');
 
 export function run(bin: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}): { code: number; stdout: string; stderr: string } {
   const r = spawnSync(bin, args, { encoding: 'utf8', env: { ...process.env, ...opts.env }, input: opts.input, timeout: 60_000 });
@@ -134,12 +136,54 @@ export async function threadsOf(pid: number, n: number, ms = 5000): Promise<stri
   }
 }
 
-/** The children of a freshly started program, once there are `n` of them (it forks after writing its pidfile). */
+/** The syscall a task is blocked in (the number /proc/PID/syscall shows), or -1 while it runs or is gone. */
+export function blockedIn(pid: number): number {
+  let s = '';
+  try { s = fs.readFileSync(`/proc/${pid}/syscall`, 'utf8'); } catch { return -1; }
+  const n = Number(s.split(' ')[0]);
+  return Number.isInteger(n) ? n : -1;
+}
+
+/**
+ * fixture-prog tree once it has settled: its two children blocked in read(2) on their pipe
+ * (past closing the pipe ends they do not use) and the parent asleep in nanosleep(2) (past
+ * closing its own). Until then the fd tables still change. Returns the children.
+ */
+export async function settledTree(pid: number, ms = 10_000): Promise<number[]> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const kids = await childrenOf(pid, 2, Math.max(0, end - Date.now()));
+    if (kids.length === 2 && kids.every((k) => blockedIn(k) === 0) && [35, 230].includes(blockedIn(pid)) /* nanosleep, clock_nanosleep */) return kids;
+    if (Date.now() > end) throw new Error(`fixture-prog tree ${pid} did not settle within ${ms} ms (children ${kids.join(', ') || 'none'}: ${kids.map(blockedIn).join(', ')}; parent: ${blockedIn(pid)})`);
+    await sleep(10);
+  }
+}
+
+/**
+ * The children of a freshly started program, once there are `n` of them (it forks after writing
+ * its pidfile). They may still be setting up: see settledTree where their state matters.
+ */
 export async function childrenOf(pid: number, n: number, ms = 5000): Promise<number[]> {
   const end = Date.now() + ms;
   for (;;) {
     const kids = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number);
     if (kids.length >= n || Date.now() > end) return kids;
     await sleep(10);
+  }
+}
+
+/** The CPU flags /proc/cpuinfo shows for this machine (avx512f, pku, ospke …). */
+export function cpuFlags(): Set<string> {
+  const line = fs.readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags'));
+  return new Set((line ?? '').split(':')[1]?.trim().split(/\s+/) ?? []);
+}
+
+/** Whether this CPU has (and the kernel enables) an xsave component, by its field in CRIU's image. */
+export function cpuHasComponent(field: string, flags = cpuFlags()): boolean {
+  switch (field) {
+    case 'ymmh_space': return flags.has('avx');
+    case 'opmask_reg': case 'zmm_upper': case 'hi16_zmm': return flags.has('avx512f');
+    case 'pkru': return flags.has('pku') && flags.has('ospke');
+    default: return false; // MPX (bndreg_state, bndcsr_state): Linux dropped it in 5.6
   }
 }

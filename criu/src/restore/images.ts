@@ -4,6 +4,8 @@ import * as path from 'node:path';
 import { readSingle, readMessages, ImageError } from '../images/index.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { onlineCpus, cpuWordsToList, formatCpuList } from '../proc/index.js';
+import { arch } from '../sys/arch.js';
+import { xsaveFromImage } from '../arch/x86_64.js';
 
 type M = Record<string, any>;
 
@@ -88,6 +90,8 @@ export function checkSupported(img: DumpImages): void {
         throw new CriuError(`task ${t.pid}: thread ${th.tid}: CPU affinity ${formatCpuList(cpus)} names no CPU online here (online: ${formatCpuList(onlineCpus())})`,
           'restore on a machine with one of those CPUs online, or bring one online');
       }
+      // the xstate is converted for this CPU now too: a component in use that it lacks is refused by name
+      if (arch.name === 'x86_64' && th.core.thread_info?.fpregs) xsaveFromImage(th.core.thread_info.fpregs, { who: `task ${t.pid} thread ${th.tid}` });
     }
   }
 }
