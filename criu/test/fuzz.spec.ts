@@ -127,6 +127,8 @@ test('restore refuses out-of-range PIDs, fds, VMAs and pages by file, entry and 
   const pm = fs.readdirSync(tree).find((x) => x.startsWith('pagemap-'))!;
   cases.push(
     [mm, (m) => { m.vmas[1].end = m.vmas[1].start; }, new RegExp(`${mm.replace('.', '\\.')}: entry 0: vmas\\[1\\]\\.end 0x[0-9a-f]+ is not above start`)],
+    [mm, (m) => { m.vmas[2].status |= 1 << 20; }, new RegExp(`${mm.replace('.', '\\.')}: entry 0: vmas\\[2\\]\\.status 0x[0-9a-f]+ has bits no CRIU image uses \\(0x100000\\)`)],
+    [mm, (m) => { const v = m.vmas.findIndex((x: { status: number }) => x.status & (1 << 6)); m.vmas[v].shmid = 999999; }, new RegExp(`${mm.replace('.', '\\.')}: entry 0: vmas\\[\\d+\\]\\.shmid 999999: no reg file of that id in files\\.img`)],
     [pm, (m, i) => { if (i === 2) m.vaddr = 0x8000000000000000n; }, new RegExp(`${pm.replace('.', '\\.')}: entry 2: vaddr 0x8000000000000000 \\+ nr_pages \\d+: 0x8000000000000000 is in no VMA`)],
   );
   for (const [file, change, want] of cases) {

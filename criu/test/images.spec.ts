@@ -422,6 +422,18 @@ test('crit decode text built entry by entry is the text of the whole tree, and d
   for (const indent of [undefined, 4]) {
     expect(imageToJsonPieces(empty.kind, empty.entries, {}, indent).join('')).toBe(stringifyJson(imageToDict(empty.kind, empty.entries), indent));
   }
+  // an mm entry with as many VMAs as vm.max_map_count allows (65530): its text, in bounded memory
+  const mm = readSingle<MmEntry>(path.join(FIXTURES, 'mem', 'mm-3999102.img'));
+  const vmas = Array.from({ length: 65530 }, (_, i) => ({ ...mm.vmas[i % mm.vmas.length], start: BigInt(i) * 8192n, end: BigInt(i) * 8192n + 4096n }));
+  const mmDir = fs.mkdtempSync(path.join(os.tmpdir(), 'crit-many-vmas-'));
+  try {
+    writeImage(mmDir, 'mm-1.img', [{ ...mm, vmas }]);
+    const r = spawnSync(process.execPath, ['--max-old-space-size=256', path.join(repoRoot, 'criu', 'bin', 'crit.js'), 'decode', '--pretty', '-i', path.join(mmDir, 'mm-1.img')], { maxBuffer: 1 << 30 });
+    expect(r.status, r.stderr.toString()).toBe(0);
+    expect(JSON.parse(r.stdout.toString()).entries[0].vmas).toHaveLength(65530);
+  } finally {
+    fs.rmSync(mmDir, { recursive: true, force: true });
+  }
   // 3000 copies of a core entry (a fuzz case that exhausted a 256 MiB heap): crit decodes it
   const core = fs.readFileSync(path.join(FIXTURES, 'mem', 'core-3999102.img'));
   const len = core.readUInt32LE(8);

@@ -144,7 +144,7 @@ class Freezer {
     fs.writeFileSync(path.join(this.dir, this.v2 ? 'cgroup.freeze' : 'freezer.state'), this.v2 ? '1' : 'FROZEN');
     while (!this.frozen()) {
       if (Date.now() > deadline) { this.thaw(); throw new CriuError(`--freeze-cgroup ${this.dir}: did not freeze in time`, 'raise --timeout'); }
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+      nap(5);
     }
   }
   thaw(): void {
@@ -215,11 +215,23 @@ function walkTree(rootPid: number): ReturnType<typeof collectTree> {
   }
 }
 
+/** Sleeps ms milliseconds, holding the (tracer) thread. */
+const nap = (ms: number): void => { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms); };
+
 /** If the task is a zombie, note its exit status and say so. */
 function markZombie(f: Frozen, rootPid: number): boolean {
   let st;
   try { st = readStat(f.pid); } catch { return false; }
   if (st.state !== 'Z') return false;
+  // a dead main thread with others still running is a zombie leader, not a zombie task (the
+  // threads of a process in exit_group() go within moments: only those that stay count)
+  const tidsLeft = (): number[] => { try { return listTids(f.pid).filter((t) => t !== f.pid); } catch { return []; } };
+  let others = tidsLeft();
+  for (const end = Date.now() + 200; others.length && Date.now() < end; others = tidsLeft()) nap(5);
+  if (others.length) {
+    throw new NotSupportedError(`task ${f.pid}: its main thread has exited while thread${others.length > 1 ? 's' : ''} ${others.join(', ')} run${others.length > 1 ? '' : 's'} on`,
+      'a process whose main thread called pthread_exit() cannot be dumped yet');
+  }
   if (f.pid === rootPid) throw new CriuError(`task ${rootPid}: is a zombie`, 'there is nothing left to dump');
   f.zombie = { exitCode: st.exit_code, comm: st.comm, pgid: st.pgrp, sid: st.session };
   return true;

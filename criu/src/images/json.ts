@@ -42,53 +42,26 @@ function escapeString(s: string): string {
  * ensure_ascii: ", " / ": " separators on one line, or "," + newline with indent.
  */
 export function stringifyJson(v: JsonValue, indent?: number, level = 0): string {
-  const parts: string[] = [];
-  const walk = (x: JsonValue, level: number): void => {
-    if (x === null) parts.push('null');
-    else if (typeof x === 'boolean') parts.push(x ? 'true' : 'false');
-    else if (typeof x === 'number') parts.push(Number.isInteger(x) ? String(x) : JSON.stringify(x));
-    else if (typeof x === 'bigint') parts.push(x.toString());
-    else if (typeof x === 'string') parts.push(escapeString(x));
-    else if (Array.isArray(x)) {
-      if (x.length === 0) {
-        parts.push('[]');
-        return;
-      }
-      if (indent === undefined) {
-        parts.push('[');
-        x.forEach((y, i) => {
-          if (i) parts.push(', ');
-          walk(y, level + 1);
-        });
-        parts.push(']');
-      } else {
-        const pad = '\n' + ' '.repeat(indent * (level + 1));
-        parts.push('[');
-        x.forEach((y, i) => {
-          parts.push(i ? ',' + pad : pad);
-          walk(y, level + 1);
-        });
-        parts.push('\n' + ' '.repeat(indent * level) + ']');
-      }
-    } else {
-      const keys = Object.keys(x);
-      if (keys.length === 0) {
-        parts.push('{}');
-        return;
-      }
-      const pad = indent === undefined ? '' : '\n' + ' '.repeat(indent * (level + 1));
-      parts.push('{');
-      keys.forEach((k, i) => {
-        if (indent === undefined) parts.push(i ? ', ' : '');
-        else parts.push(i ? ',' + pad : pad);
-        parts.push(escapeString(k), ': ');
-        walk(x[k], level + 1);
-      });
-      parts.push(indent === undefined ? '}' : '\n' + ' '.repeat(indent * level) + '}');
+  // each container is joined from its members' text: no flat list of every token, which for
+  // an mm entry of 65,000 VMAs ran to millions of strings
+  const walk = (x: JsonValue, lvl: number): string => {
+    if (x === null) return 'null';
+    if (typeof x === 'boolean') return x ? 'true' : 'false';
+    if (typeof x === 'number') return Number.isInteger(x) ? String(x) : JSON.stringify(x);
+    if (typeof x === 'bigint') return x.toString();
+    if (typeof x === 'string') return escapeString(x);
+    const inner = indent === undefined ? '' : '\n' + ' '.repeat(indent * (lvl + 1));
+    const outer = indent === undefined ? '' : '\n' + ' '.repeat(indent * lvl);
+    const sep = indent === undefined ? ', ' : ',' + inner;
+    if (Array.isArray(x)) {
+      if (x.length === 0) return '[]';
+      return `[${inner}${x.map((y) => walk(y, lvl + 1)).join(sep)}${outer}]`;
     }
+    const keys = Object.keys(x);
+    if (keys.length === 0) return '{}';
+    return `{${inner}${keys.map((k) => `${escapeString(k)}: ${walk(x[k], lvl + 1)}`).join(sep)}${outer}}`;
   };
-  walk(v, level);
-  return parts.join('');
+  return walk(v, level);
 }
 
 /** Parses JSON text; integers beyond 2^53 become bigint, so nothing is rounded. */

@@ -113,6 +113,8 @@ const PAGE = 4096n;
 const USER_TOP = 1n << 56n;
 const PE_PRESENT = 4n;
 const VMA_AREA_VSYSCALL = 1 << 2, VMA_AREA_FILE_PRIVATE = 1 << 6, VMA_AREA_FILE_SHARED = 1 << 7, VMA_AREA_MEMFD = 1 << 14;
+/** every VMA status bit CRIU 4.2 defines (image.h): 0-3, 5-17, 27-31 */
+const VMA_STATUS_KNOWN = (0b1111 | (0x1fff << 5) | (0x1f << 27)) >>> 0;
 
 /** The file_entry field holding each fd type's own entry. */
 const FILE_FIELD: Record<number, string> = {
@@ -221,6 +223,7 @@ export function checkImages(img: DumpImages): void {
     vmas.forEach((v, i) => {
       const s = big(v.start), e = big(v.end);
       const f = `vmas[${i}]`;
+      if (v.status & ~VMA_STATUS_KNOWN) throw new BadImage(mmName, 0, `${f}.status`, `${hex(big(v.status))} has bits no CRIU image uses (${hex(BigInt((v.status & ~VMA_STATUS_KNOWN) >>> 0))})`);
       if (v.status & VMA_AREA_VSYSCALL) return;
       if (s % PAGE || e % PAGE) throw new BadImage(mmName, 0, `${f}.start`, `${hex(s)}-${hex(e)} is not page-aligned`);
       if (s >= e) throw new BadImage(mmName, 0, `${f}.end`, `${hex(e)} is not above start ${hex(s)}`);

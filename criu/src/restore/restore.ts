@@ -24,7 +24,7 @@ import { removeGhostFiles, makeGhostDir } from '../files/ghost.js';
 import { readImage, writeImage } from '../images/index.js';
 import { VMA, MAP, madvBits } from '../dump/vmas.js';
 import { PE } from '../dump/memory.js';
-import { tgkill, errnoName, schedGetaffinity, schedSetaffinity, sched_getcpu, lseek, close, waitpid, decodeWait, __WALL } from '../sys/libc.js';
+import { tgkill, errnoName, schedGetaffinity, schedSetaffinity, sched_getcpu, lseek, close, waitpid, decodeWait, __WALL, SysError } from '../sys/libc.js';
 import { SYS, arch } from '../sys/arch.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
@@ -1137,7 +1137,15 @@ function restoreCreds(th: Thread, pid: number, s: bigint, mm: M): void {
 function setRegisters(t: Tracee, core: M): void {
   const ti = core.thread_info;
   t.setFpState(xsaveFromImage(ti.fpregs));
-  for (const { idx, desc } of tlsFromImage(ti.tls)) t.setThreadArea(idx, desc);
+  for (const { idx, desc } of tlsFromImage(ti.tls)) {
+    try {
+      t.setThreadArea(idx, desc);
+    } catch (e) {
+      if (!(e instanceof SysError)) throw e;
+      throw new CriuError(`bad image: core-${t.tid}.img: entry 0: thread_info.tls: the kernel refuses GDT TLS slot ${idx} (${e.code})`,
+        'the images are damaged, or were made on a kernel that allows a TLS descriptor this one does not');
+    }
+  }
   // images of an interrupted syscall are normally rewound already (CRIU's and ours); older
   // ones of ours still hold -ERESTART*: the same fix-up makes either re-run the call
   const regs = new Regs(restartFixup(regsFromImage(ti.gpregs)));
