@@ -352,13 +352,13 @@ function explorePs(ex: Explorer): string[] {
     nodes.set(p.pid, { p, comm: core.tc?.comm ?? '', kids: [] });
   }
   let root: Node | undefined;
-  for (const n of nodes.values()) {
+  for (const [i, n] of [...nodes.values()].entries()) {
     if (n.p.ppid === 0) {
       root = n;
       continue;
     }
     const parent = nodes.get(n.p.ppid);
-    if (!parent) throw new CritError(`pstree.img: parent ${n.p.ppid} of ${n.p.pid} is not in the tree`);
+    if (!parent) throw new CritError(`pstree.img: entry ${i}: ppid ${n.p.ppid}: the parent of ${n.p.pid} is not in the tree`);
     parent.kids.push(n);
   }
   const out = [`${pad('PID', 7)}${pad('PGID', 7)}${pad('SID', 7)}   COMM`];

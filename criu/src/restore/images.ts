@@ -200,6 +200,12 @@ export function checkImages(img: DumpImages): void {
       if (!c.core.thread_info) throw new BadImage(name, 0, 'thread_info', 'is missing (the x86_64 registers)');
       if (!c.core.thread_info.gpregs) throw new BadImage(name, 0, 'thread_info.gpregs', 'is missing');
       if (!c.core.thread_info.fpregs) throw new BadImage(name, 0, 'thread_info.fpregs', 'is missing');
+      // the legacy FXSAVE area: 16-bit control words, 8 x87 and 16 SSE registers
+      const fp = c.core.thread_info.fpregs;
+      for (const k of ['cwd', 'swd', 'twd', 'fop']) if (fp[k] !== undefined) intIn(name, 0, `thread_info.fpregs.${k}`, fp[k], 0, 0xffff);
+      for (const [k, n] of [['st_space', 32], ['xmm_space', 64]] as const) {
+        if ((fp[k]?.length ?? 0) > n) throw new BadImage(name, 0, `thread_info.fpregs.${k}`, `has ${fp[k].length} words, the FXSAVE area holds ${n}`);
+      }
     }
     if (!t.core.tc) throw new BadImage(`core-${t.pid}.img`, 0, 'tc', 'is missing (the task\'s state)');
 
