@@ -1,6 +1,7 @@
 // CRIU 4.2's command line: the option table against config.c, getopt_long's parsing, what every
 // option does on every command, configuration files and their precedence, --version. Unit
 // tests against dist/, plus a few runs of the real `criu`.
+import { CRIU_FEATURES, OWN_FEATURES } from '../../dist/criu/src/features.js';
 import { test, expect } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -140,7 +141,7 @@ test('--no- forms, repeatable options, abbreviations and permutation as getopt_l
   expect(isSet(P(['restore', '-d', '--no-daemon']), 'restore-detached')).toBe(false); // one field
   for (const [o, vals] of [['external', ['a', 'b']], ['inherit-fd', ['fd[1]:a', 'fd[2]:b']], ['skip-mnt', ['/a', '/b']], ['enable-fs', ['a', 'b']],
     ['ext-mount-map', ['a:b', 'c:d']], ['veth-pair', ['a=b', 'c=d']], ['join-ns', ['net:1', 'uts:2']], ['action-script', ['a', 'b']],
-    ['irmap-scan-path', ['/a', '/b']], ['empty-ns', ['net', 'net']], ['cgroup-root', ['/a', 'cpu:/b']], ['feature', ['a', 'b']]] as const) {
+    ['irmap-scan-path', ['/a', '/b']], ['empty-ns', ['net', 'net']], ['cgroup-root', ['/a', 'cpu:/b']], ['feature', ['timens', 'uffd']]] as const) {
     expect(P(['restore', `--${o}`, vals[0], `--${o}=${vals[1]}`]).opts.get(o), o).toEqual(vals);
   }
   expect(P(['dump', '-M', 'a:b', '-Mc:d']).opts.get('ext-mount-map')).toEqual(['a:b', 'c:d']);
@@ -360,4 +361,13 @@ test('criu: a configuration file in $HOME and CRIU_CONFIG_FILE are read, --no-de
   fs.writeFileSync(g, 'shell-job\n');
   expect(criu(['restore', '-D', img], { HOME: path.join(dir, 'x'), CRIU_TS_GLOBAL_CONFIG: g }).stderr).toContain('not supported yet: --shell-job');
   fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('--feature takes the names of CRIU 4.2 (and our own probes) on every command; any other fails as in CRIU', () => {
+  expect(() => parseArgs(['dump', '-t', '1', '--feature', 'no_such_feature'])).toThrow('Unknown feature no_such_feature');
+  for (const n of [...CRIU_FEATURES, ...OWN_FEATURES]) expect(() => parseArgs(['check', '--feature', n]), n).not.toThrow();
+  const r = criu(['check', '--feature', 'tun']);
+  expect(r.code).toBe(1);
+  expect(r.stdout).toBe('tun is not supported: criu-ts does not checkpoint or restore what it stands for yet\n');
+  expect(criu(['check', '--feature', 'timens']).stdout).toBe('timens is supported\n');
 });

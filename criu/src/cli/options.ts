@@ -2,6 +2,7 @@
 // with its permutation, abbreviations, optional arguments and error messages), the same
 // configuration files, so that runc, podman and scripts that call `criu` keep working. What each
 // option does on each command is the table in opttable.ts.
+import { isFeatureName } from '../features.js';
 import { NotSupportedError, CriuError } from '../errors.js';
 import { OPTS, byLong, verdict, CRIU_LONG_ORDER, COMMANDS as CRIU_COMMANDS, type Opt, type Cmd, type Verdict } from './opttable.js';
 import { configSources } from './config.js';
@@ -138,6 +139,10 @@ function checkValue(o: Occ, st: State): void {
           s = s.slice(m[0].length);
         }
       }
+      break;
+    case 'feature':
+      // check_add_feature(): an unknown name fails every command (our runner may list several)
+      for (const n of v.split(',')) if (!isFeatureName(n)) throw new CriuError(`Unknown feature ${n}`);
       break;
     case 'cpu-cap': cpuCap(o.value); break;
     case 'manage-cgroups':
