@@ -131,6 +131,8 @@ test('restore refuses out-of-range PIDs, fds, VMAs and pages by file, entry and 
     [mm, (m) => { const v = m.vmas.findIndex((x: { status: number }) => x.status & (1 << 6)); m.vmas[v].shmid = 999999; }, new RegExp(`${mm.replace('.', '\\.')}: entry 0: vmas\\[\\d+\\]\\.shmid 999999: no reg file of that id in files\\.img`)],
     [fs.readdirSync(tree).find((x) => x.startsWith('core-'))!, (m) => { m.thread_info.fpregs.fop = 0xffffffff; }, /core-\d+\.img: entry 0: thread_info\.fpregs\.fop 4294967295 is out of range \(0\.\.65535\)/],
     [fs.readdirSync(tree).find((x) => x.startsWith('core-'))!, (m) => { m.thread_info.fpregs.xmm_space.push(1); }, /core-\d+\.img: entry 0: thread_info\.fpregs\.xmm_space has 65 words, the FXSAVE area holds 64/],
+    [fs.readdirSync(tree).find((x) => x.startsWith('core-'))!, (m) => { m.thread_info.tls[1].seg_32bit = true; }, /core-\d+\.img: entry 0: thread_info\.tls\[1\]\.seg_32bit is true in a slot of base 0 and limit 0: neither the empty slot nor a present 32-bit segment/],
+    [fs.readdirSync(tree).find((x) => x.startsWith('core-'))!, (m) => { m.thread_info.tls[0].entry_number = 3; }, /core-\d+\.img: entry 0: thread_info\.tls\[0\]\.entry_number 3 is out of range \(12\.\.14\)/],
     [pm, (m, i) => { if (i === 2) m.vaddr = 0x8000000000000000n; }, new RegExp(`${pm.replace('.', '\\.')}: entry 2: vaddr 0x8000000000000000 \\+ nr_pages \\d+: 0x8000000000000000 is in no VMA`)],
   );
   for (const [file, change, want] of cases) {

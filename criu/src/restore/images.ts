@@ -171,6 +171,28 @@ function checkPstree(pstree: M[]): void {
   });
 }
 
+/**
+ * x86 GDT TLS slots as the kernel's set_thread_area takes them (tls_desc_okay): slots 12-14; a
+ * used one must be a present 32-bit data segment. An empty slot is the kernel's empty pattern.
+ */
+function checkTls(file: string, tls: M[]): void {
+  tls.forEach((d, k) => {
+    const f = `thread_info.tls[${k}]`;
+    intIn(file, 0, `${f}.entry_number`, d.entry_number, 12, 14);
+    // the empty pattern: nothing but read_exec_only and seg_not_present
+    const EMPTY: Record<string, boolean> = { seg_32bit: false, contents_h: false, contents_l: false, read_exec_only: true, limit_in_pages: false, seg_not_present: true, usable: false };
+    const off = Object.keys(EMPTY).filter((k) => !!d[k] !== EMPTY[k]);
+    if (!d.base_addr && !d.limit) {
+      if (!off.length) return;
+      // no segment (base 0, limit 0) yet not empty: name what differs from the empty slot
+      if (d.seg_not_present || !d.seg_32bit) throw new BadImage(file, 0, `${f}.${off[0]}`, `is ${String(!!d[off[0]])} in a slot of base 0 and limit 0: neither the empty slot nor a present 32-bit segment`);
+    }
+    if (!d.seg_32bit) throw new BadImage(file, 0, `${f}.seg_32bit`, 'is false in a used slot: the kernel takes only 32-bit TLS segments');
+    if (d.contents_h) throw new BadImage(file, 0, `${f}.contents_h`, 'is set: a TLS slot holds a data segment only');
+    if (d.seg_not_present) throw new BadImage(file, 0, `${f}.seg_not_present`, 'is set in a used slot: the kernel takes only present TLS segments');
+  });
+}
+
 /** files.img into `files` by id: each id once, each entry of a known type with its own part. */
 function checkFiles(entries: M[], files: Map<number, M>): void {
   entries.forEach((f, i) => {
@@ -200,6 +222,7 @@ export function checkImages(img: DumpImages): void {
       if (!c.core.thread_info) throw new BadImage(name, 0, 'thread_info', 'is missing (the x86_64 registers)');
       if (!c.core.thread_info.gpregs) throw new BadImage(name, 0, 'thread_info.gpregs', 'is missing');
       if (!c.core.thread_info.fpregs) throw new BadImage(name, 0, 'thread_info.fpregs', 'is missing');
+      checkTls(name, c.core.thread_info.tls ?? []);
       // the legacy FXSAVE area: 16-bit control words, 8 x87 and 16 SSE registers
       const fp = c.core.thread_info.fpregs;
       for (const k of ['cwd', 'swd', 'twd', 'fop']) if (fp[k] !== undefined) intIn(name, 0, `thread_info.fpregs.${k}`, fp[k], 0, 0xffff);
