@@ -133,6 +133,8 @@ test('restore refuses out-of-range PIDs, fds, VMAs and pages by file, entry and 
     [fs.readdirSync(tree).find((x) => x.startsWith('core-'))!, (m) => { m.thread_info.fpregs.xmm_space.push(1); }, /core-\d+\.img: entry 0: thread_info\.fpregs\.xmm_space has 65 words, the FXSAVE area holds 64/],
     [fs.readdirSync(tree).find((x) => x.startsWith('core-'))!, (m) => { m.thread_info.tls[1].seg_32bit = true; }, /core-\d+\.img: entry 0: thread_info\.tls\[1\]\.seg_32bit is true in a slot of base 0 and limit 0: neither the empty slot nor a present 32-bit segment/],
     [fs.readdirSync(tree).find((x) => x.startsWith('core-'))!, (m) => { m.thread_info.tls[0].entry_number = 3; }, /core-\d+\.img: entry 0: thread_info\.tls\[0\]\.entry_number 3 is out of range \(12\.\.14\)/],
+    [fs.readdirSync(tree).find((x) => x.startsWith('core-'))!, (m) => { m.tc.sigactions.push(...m.tc.sigactions.slice(0, 3)); }, /core-\d+\.img: entry 0: tc\.sigactions has 65 entries, there are 62 signals with actions/],
+    ['inventory.img', (m) => { m.img_version = 3; }, /inventory\.img: entry 0: img_version 3 is not 2/],
     [pm, (m, i) => { if (i === 2) m.vaddr = 0x8000000000000000n; }, new RegExp(`${pm.replace('.', '\\.')}: entry 2: vaddr 0x8000000000000000 \\+ nr_pages \\d+: 0x8000000000000000 is in no VMA`)],
   );
   for (const [file, change, want] of cases) {

@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import { arch, SYS } from '../sys/arch.js';
 import { errnoName, vmRead, vmWrite, big } from '../sys/libc.js';
+import { CriuError } from '../errors.js';
 import { Tracee, Regs, waitStop } from './tracee.js';
 import { NT } from './consts.js';
 
@@ -187,7 +188,15 @@ export class Injector {
     if (this.scratch) this.must('munmap', this.scratch, this.scratchSize);
     this.scratch = 0n;
   }
-  write(addr: bigint, data: Buffer): void { vmWrite(this.tid, addr, data); }
+  write(addr: bigint, data: Buffer): void {
+    // arguments go into the scratch area: more than it holds would land on the task's own memory
+    const end = this.scratch + BigInt(this.scratchSize);
+    if (this.scratch && addr >= this.scratch && addr < end && addr + BigInt(data.length) > end) {
+      throw new CriuError(`task ${this.tid}: ${data.length} bytes of arguments at scratch+${addr - this.scratch} overrun its ${this.scratchSize}-byte area`,
+        'a repeated field of the images is longer than a restore can pass in one call');
+    }
+    vmWrite(this.tid, addr, data);
+  }
   read(addr: bigint, len: number): Buffer {
     const b = Buffer.alloc(len);
     vmRead(this.tid, addr, b);

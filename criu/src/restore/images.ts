@@ -39,7 +39,7 @@ function need(dir: string, name: string): string {
 export function loadImages(dir: string): DumpImages {
   try {
     const inventory = readSingle<M>(need(dir, 'inventory.img'));
-    if (inventory.img_version !== 2) throw new CriuError(`inventory.img: image version ${inventory.img_version}, only version 2 is known`);
+    if (inventory.img_version !== 2) throw new CriuError(`bad image: inventory.img: entry 0: img_version ${inventory.img_version} is not 2, the only version known`, 'the images are damaged, or made by a CRIU of another image format');
     const pstree = readMessages<M>(need(dir, 'pstree.img'));
     if (!pstree.length) throw new CriuError('pstree.img has no task');
     checkPstree(pstree);
@@ -231,6 +231,12 @@ export function checkImages(img: DumpImages): void {
       }
     }
     if (!t.core.tc) throw new BadImage(`core-${t.pid}.img`, 0, 'tc', 'is missing (the task\'s state)');
+    // 64 signals less SIGKILL and SIGSTOP; NGROUPS_MAX supplementary groups
+    if ((t.core.tc.sigactions?.length ?? 0) > 62) throw new BadImage(`core-${t.pid}.img`, 0, 'tc.sigactions', `has ${t.core.tc.sigactions.length} entries, there are 62 signals with actions`);
+    for (const c of cores) {
+      const g = c.core.thread_core?.creds?.groups;
+      if ((g?.length ?? 0) > 65536) throw new BadImage(`core-${c.tid}.img`, 0, 'thread_core.creds.groups', `has ${g.length} groups, more than NGROUPS_MAX (65536)`);
+    }
 
     const fdName = `fdinfo-${t.ids.files_id}.img`;
     const fds = new Set<number>();
