@@ -7,17 +7,12 @@ import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { criu, crit, critBin, fixtures, fixturesIntel, tmpdir, waitGone, startFixtureProg, settledTree, blockedIn, repo } from './lib.js';
 import { compareEntries, type Msg } from './compat-lib.js';
+import { readImage } from '../src/images/index.js';
+import { xsaveLayout, XCOMPONENTS } from '../src/arch/x86_64.js';
 
 const critRaw = (args: string[], input: string) => spawnSync(process.execPath, [critBin, ...args], { input, maxBuffer: 1 << 28 });
 
-const { readImage } = await import(path.join(repo, 'dist', 'criu', 'src', 'images', 'index.js')) as {
-  readImage: (f: string) => { entries: { msg: Msg }[] };
-};
-
 // the xsave components our dump writes on this CPU (a field per component CPUID places)
-const { xsaveLayout, XCOMPONENTS } = await import(path.join(repo, 'dist', 'criu', 'src', 'arch', 'x86_64.js')) as {
-  xsaveLayout: () => { offsets: Record<number, number> }; XCOMPONENTS: readonly { f: number; field: string }[];
-};
 const ourCpu = new Set(XCOMPONENTS.filter((c) => xsaveLayout().offsets[c.f] !== undefined).map((c) => c.field));
 
 // CRIU 4.2's dumps of the same program on two CPUs: an AMD EPYC without PKU, an Intel Xeon with it

@@ -1,9 +1,9 @@
 // Pure parts of the engines, without a kernel: option parsing, the gadget hole finder, the
 // xsave <-> image conversion.
 import { test, expect } from '@playwright/test';
-import { parseArgs, refuseUnsupported } from '../../dist/criu/src/cli/options.js';
-import { findHole } from '../../dist/criu/src/restore/restore.js';
-import { xsaveToImage, xsaveFromImage, xsaveLayout, hasComponent, tlsFromImage } from '../../dist/criu/src/arch/x86_64.js';
+import { parseArgs, refuseUnsupported } from '../src/cli/options.js';
+import { findHole } from '../src/restore/restore.js';
+import { xsaveToImage, xsaveFromImage, xsaveLayout, hasComponent, tlsFromImage } from '../src/arch/x86_64.js';
 
 test('CRIU option forms parse as CRIU does', () => {
   const p = parseArgs(['dump', '-t', '42', '-D/tmp/x', '--leave-running', '-v4', '--log-file=dump.log', '--pidfile', 'p']);
@@ -75,14 +75,14 @@ test('GDT TLS slots: empty ones are skipped, used ones become a 16-byte user_des
 });
 
 test('inventory UUIDs are random version 4 UUIDs', async () => {
-  const { uuid4 } = await import('../../dist/criu/src/dump/dump.js');
+  const { uuid4 } = await import('../src/dump/dump.js');
   const a = uuid4(), b = uuid4();
   expect(a).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   expect(a).not.toBe(b);
 });
 
 test('an x86_64 syscall batch: immediates into rax and the argument registers, syscall, result stored, int3', async () => {
-  const { encodeX86Batch } = await import('../../dist/criu/src/ptrace/inject.js');
+  const { encodeX86Batch } = await import('../src/ptrace/inject.js');
   const code = encodeX86Batch([{ name: 'getpid', args: [] }, { name: 'rt_sigaction', args: [10, 0x1000n, 0, 8] }], 0x7f0000001000n);
   expect(code.length).toBe(2 * 82 + 1);
   const imm = (o: number): bigint => code.readBigUInt64LE(o);

@@ -4,7 +4,7 @@ import { test, expect } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { readSingle, writeImage } from '../../dist/criu/src/images/index.js';
+import { readSingle, writeImage } from '../src/images/index.js';
 import { componentsInUse } from './compat-lib.js';
 import { repo, criu, crit, fixtures, fixturesIntel, cpuHasComponent, tmpdir, alive, waitGone, verdict, startTime, startFixtureProg, threadsOf, memFixture, stageFixtureProg, waitFile, childrenOf, settledTree } from './lib.js';
 import { mapsFields } from '../../zdtm/runner/maps.js';
