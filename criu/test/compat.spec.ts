@@ -5,8 +5,8 @@ import { test, expect } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { criu, crit, critBin, fixtures, fixturesIntel, tmpdir, waitGone, startFixtureProg, settledTree, blockedIn, repo } from './lib.js';
-import { compareEntries, type Msg } from './compat-lib.js';
+import { criu, crit, critBin, fixtures, fixturesIntel, tmpdir, waitGone, startFixtureProg, settledTree, blockedIn } from './lib.js';
+import { compareEntries } from './compat-lib.js';
 import { readImage } from '../src/images/index.js';
 import { xsaveLayout, XCOMPONENTS } from '../src/arch/x86_64.js';
 

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { readSingle, writeImage } from '../src/images/index.js';
 import { componentsInUse } from './compat-lib.js';
-import { repo, criu, crit, fixtures, fixturesIntel, cpuHasComponent, tmpdir, alive, waitGone, verdict, startTime, startFixtureProg, threadsOf, memFixture, stageFixtureProg, waitFile, childrenOf, settledTree } from './lib.js';
+import { criu, crit, fixtures, fixturesIntel, cpuHasComponent, tmpdir, alive, waitGone, verdict, startTime, startFixtureProg, threadsOf, memFixture, stageFixtureProg, waitFile, childrenOf, settledTree } from './lib.js';
 import { mapsFields } from '../../zdtm/runner/maps.js';
 
 test.describe.configure({ mode: 'serial' });
