@@ -72,9 +72,10 @@ const KNOWN_UPWARD = {
 };
 
 // Files that still use `any`, with how many (@typescript-eslint/no-explicit-any, 2026-12-03).
-// The rule is an error everywhere else, so a new file cannot add one; lower a count when you
-// remove some, and drop the file from the list at zero.
-const KNOWN_ANY = {
+// The rule is an error everywhere else, so a new file cannot add one; criu/test/habits.spec.ts
+// fails when a listed file has more than its count. Lower a count when you remove some, and drop
+// the file from the list at zero.
+export const KNOWN_ANY = {
   'criu/src/arch/x86_64.ts': 2,
   'criu/src/files/kind.ts': 1,
   'criu/src/files/pipe.ts': 2,

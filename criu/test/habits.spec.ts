@@ -4,6 +4,7 @@
 // criu/ARCHITECTURE.md), and the generated image types are those of proto/.
 import { test, expect } from '@playwright/test';
 import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
 import { repo } from './lib.js';
 
 function run(cmd: string, args: string[]): { code: number | null; output: string; ms: number } {
@@ -25,6 +26,22 @@ test('the lint passes: recommended rules, no new any, no import up the layers (n
   const r = run('npm', ['run', '-s', 'lint']);
   expect(r.code, `npm run lint failed:\n${r.output}`).toBe(0);
   test.info().annotations.push({ type: 'time', description: `lint: ${r.ms} ms` });
+});
+
+test('the files allowed their `any` (eslint.config.mjs, KNOWN_ANY) have no more than their count', async () => {
+  test.setTimeout(300_000);
+  const { KNOWN_ANY } = await import(path.join(repo, 'eslint.config.mjs')) as { KNOWN_ANY: Record<string, number> };
+  const files = Object.keys(KNOWN_ANY);
+  const r = run(path.join(repo, 'node_modules', '.bin', 'eslint'),
+    ['--rule', '{"@typescript-eslint/no-explicit-any": "error"}', '-f', 'json', ...files]);
+  const found: Record<string, number> = Object.fromEntries(files.map((f) => [f, 0]));
+  for (const f of JSON.parse(r.output.slice(r.output.indexOf('['))) as { filePath: string; messages: { ruleId: string | null }[] }[]) {
+    found[path.relative(repo, f.filePath)] = f.messages.filter((m) => m.ruleId === '@typescript-eslint/no-explicit-any').length;
+  }
+  const over = files.filter((f) => found[f] > KNOWN_ANY[f]).map((f) => `${f}: ${found[f]} any, allowed ${KNOWN_ANY[f]}`);
+  expect(over, 'remove the new any (or type it); the counts in eslint.config.mjs may only go down').toEqual([]);
+  const under = files.filter((f) => found[f] < KNOWN_ANY[f]).map((f) => `${f}: ${found[f]} (listed ${KNOWN_ANY[f]})`);
+  if (under.length) test.info().annotations.push({ type: 'lower KNOWN_ANY', description: under.join('; ') });
 });
 
 test('criu/src/images/gen is what proto/gen.mjs makes of proto/*.proto, and is committed so', () => {
