@@ -3,7 +3,13 @@
 import { test, expect } from '@playwright/test';
 import { parseArgs, refuseUnsupported } from '../src/cli/options.js';
 import { findHole } from '../src/restore/restore.js';
-import { xsaveToImage, xsaveFromImage, xsaveLayout, hasComponent, tlsFromImage } from '../src/arch/x86_64.js';
+import * as path from 'node:path';
+import { repo } from './lib.js';
+// From dist/, not the sources: xsaveLayout() asks CPUID through native/build/libcriu-native.so,
+// which criu/src/paths.ts finds relative to its compiled place (dist/criu/src, four levels below
+// the package root); loaded from criu/src it would look one level above the repository.
+const { xsaveToImage, xsaveFromImage, xsaveLayout, hasComponent, tlsFromImage } =
+  await import(path.join(repo, 'dist', 'criu', 'src', 'arch', 'x86_64.js')) as typeof import('../src/arch/x86_64.js');
 
 test('CRIU option forms parse as CRIU does', () => {
   const p = parseArgs(['dump', '-t', '42', '-D/tmp/x', '--leave-running', '-v4', '--log-file=dump.log', '--pidfile', 'p']);
@@ -45,7 +51,7 @@ test('xsave buffers survive the image conversion', () => {
     bv |= 1n << BigInt(f);
   }
   x.writeBigUInt64LE(bv, 512);
-  const img = xsaveToImage(x) as Record<string, any>;
+  const img = xsaveToImage(x);
   expect(img.xmm_space).toHaveLength(64);
   expect(img.st_space).toHaveLength(32);
   const back = xsaveFromImage(img);
