@@ -6,18 +6,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { criu, crit, critBin, fixtures, fixturesIntel, tmpdir, waitGone, startFixtureProg, settledTree, blockedIn, repo } from './lib.js';
-import { compareEntries, type Msg } from './compat-lib.js';
+import { compareEntries } from './compat-lib.js';
+import { readImage } from '../src/images/index.js';
 
 const critRaw = (args: string[], input: string) => spawnSync(process.execPath, [critBin, ...args], { input, maxBuffer: 1 << 28 });
 
-const { readImage } = await import(path.join(repo, 'dist', 'criu', 'src', 'images', 'index.js')) as {
-  readImage: (f: string) => { entries: { msg: Msg }[] };
-};
-
-// the xsave components our dump writes on this CPU (a field per component CPUID places)
-const { xsaveLayout, XCOMPONENTS } = await import(path.join(repo, 'dist', 'criu', 'src', 'arch', 'x86_64.js')) as {
-  xsaveLayout: () => { offsets: Record<number, number> }; XCOMPONENTS: readonly { f: number; field: string }[];
-};
+// the xsave components our dump writes on this CPU (a field per component CPUID places).
+// From dist/, not the sources: xsaveLayout() asks CPUID through native/build/libcriu-native.so,
+// which criu/src/paths.ts finds relative to its compiled place (dist/criu/src, four levels below
+// the package root); loaded from criu/src it would look one level above the repository.
+const { xsaveLayout, XCOMPONENTS } = await import(path.join(repo, 'dist', 'criu', 'src', 'arch', 'x86_64.js')) as typeof import('../src/arch/x86_64.js');
 const ourCpu = new Set(XCOMPONENTS.filter((c) => xsaveLayout().offsets[c.f] !== undefined).map((c) => c.field));
 
 // CRIU 4.2's dumps of the same program on two CPUs: an AMD EPYC without PKU, an Intel Xeon with it

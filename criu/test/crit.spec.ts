@@ -133,7 +133,7 @@ test('crit x DIR fds|mems|rss', () => {
   const out = fds.stdout.toString();
   expect(out.startsWith('3999302\n\t      0: /dev/null\n')).toBe(true);
   expect(out).toContain('\t      9: /tmp/criu-fixture/data/file.dat\n');
-  expect(out).toMatch(/\t      7: pipe\[\d+\]\n/);
+  expect(out).toMatch(/\t {6}7: pipe\[\d+\]\n/);
   expect(out).toContain('\t    cwd: /tmp/criu-fixture\n\t   root: /\n');
   const mems = crit(['x', path.join(FIXTURES, 'mem'), 'mems']);
   expect(mems.status, mems.stderr).toBe(0);

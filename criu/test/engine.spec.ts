@@ -1,9 +1,15 @@
 // Pure parts of the engines, without a kernel: option parsing, the gadget hole finder, the
 // xsave <-> image conversion.
 import { test, expect } from '@playwright/test';
-import { parseArgs, refuseUnsupported } from '../../dist/criu/src/cli/options.js';
-import { findHole } from '../../dist/criu/src/restore/restore.js';
-import { xsaveToImage, xsaveFromImage, xsaveLayout, hasComponent, tlsFromImage } from '../../dist/criu/src/arch/x86_64.js';
+import { parseArgs, refuseUnsupported } from '../src/cli/options.js';
+import { findHole } from '../src/restore/restore.js';
+import * as path from 'node:path';
+import { repo } from './lib.js';
+// From dist/, not the sources: xsaveLayout() asks CPUID through native/build/libcriu-native.so,
+// which criu/src/paths.ts finds relative to its compiled place (dist/criu/src, four levels below
+// the package root); loaded from criu/src it would look one level above the repository.
+const { xsaveToImage, xsaveFromImage, xsaveLayout, hasComponent, tlsFromImage } =
+  await import(path.join(repo, 'dist', 'criu', 'src', 'arch', 'x86_64.js')) as typeof import('../src/arch/x86_64.js');
 
 test('CRIU option forms parse as CRIU does', () => {
   const p = parseArgs(['dump', '-t', '42', '-D/tmp/x', '--leave-running', '-v4', '--log-file=dump.log', '--pidfile', 'p']);
@@ -45,7 +51,7 @@ test('xsave buffers survive the image conversion', () => {
     bv |= 1n << BigInt(f);
   }
   x.writeBigUInt64LE(bv, 512);
-  const img = xsaveToImage(x) as Record<string, any>;
+  const img = xsaveToImage(x);
   expect(img.xmm_space).toHaveLength(64);
   expect(img.st_space).toHaveLength(32);
   const back = xsaveFromImage(img);
@@ -75,14 +81,14 @@ test('GDT TLS slots: empty ones are skipped, used ones become a 16-byte user_des
 });
 
 test('inventory UUIDs are random version 4 UUIDs', async () => {
-  const { uuid4 } = await import('../../dist/criu/src/dump/dump.js');
+  const { uuid4 } = await import('../src/dump/dump.js');
   const a = uuid4(), b = uuid4();
   expect(a).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   expect(a).not.toBe(b);
 });
 
 test('an x86_64 syscall batch: immediates into rax and the argument registers, syscall, result stored, int3', async () => {
-  const { encodeX86Batch } = await import('../../dist/criu/src/ptrace/inject.js');
+  const { encodeX86Batch } = await import('../src/ptrace/inject.js');
   const code = encodeX86Batch([{ name: 'getpid', args: [] }, { name: 'rt_sigaction', args: [10, 0x1000n, 0, 8] }], 0x7f0000001000n);
   expect(code.length).toBe(2 * 82 + 1);
   const imm = (o: number): bigint => code.readBigUInt64LE(o);

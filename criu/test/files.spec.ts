@@ -7,14 +7,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { repo, criu, tmpdir, waitGone, waitFile, verdict, alive } from './lib.js';
-import { FileTable } from '../../dist/criu/src/files/table.js';
-import { ExtraImages } from '../../dist/criu/src/files/kind.js';
-import { kindFor, kindOfType, FILE_KINDS } from '../../dist/criu/src/files/registry.js';
-import { writeExtraImages } from '../../dist/criu/src/files/extra.js';
-import { readFdLink, readFdinfo, listFds } from '../../dist/criu/src/proc/index.js';
-import { pidfdOpen, pidfdGetfd, close } from '../../dist/criu/src/sys/libc.js';
-import { readImage, writeImage } from '../../dist/criu/src/images/index.js';
-import { NotSupportedError } from '../../dist/criu/src/errors.js';
+import { FileTable } from '../src/files/table.js';
+import { ExtraImages } from '../src/files/kind.js';
+import { kindFor, kindOfType, FILE_KINDS } from '../src/files/registry.js';
+import { writeExtraImages } from '../src/files/extra.js';
+import { readFdLink, readFdinfo, listFds } from '../src/proc/index.js';
+import { pidfdOpen, pidfdGetfd, close } from '../src/sys/libc.js';
+import { readImage, writeImage, type GhostFileEntry } from '../src/images/index.js';
+import { NotSupportedError } from '../src/errors.js';
 
 type Entry = { type: number; id: number; [k: string]: any };
 interface Fds { pid: number; [name: string]: number }
@@ -54,9 +54,9 @@ class Dumper {
   dump(pid: number, fd: number): Entry {
     const link = readFdLink(pid, fd);
     const info = readFdinfo(pid, fd);
-    const kind = kindFor(link, info);
+    const kind = kindFor(link, info, { pid, fd });
     if (!kind) throw new Error(`no kind for ${link.raw}`);
-    const known = this.files.sameAs(pid, fd);
+    const known = this.files.sameAs(pid, fd, info.ino);
     if (known !== undefined) return this.files.entries.find((e) => e.id === known) as Entry;
     const id = this.files.allocId();
     const e = kind.dump({
@@ -70,7 +70,7 @@ class Dumper {
       },
     }, id) as Entry;
     this.files.add(e);
-    this.files.noteFd(pid, fd, id);
+    this.files.noteFd(pid, fd, info.ino, id);
     return e;
   }
   /** the work the kinds left for the end of the dump (the engine runs it while still frozen) */
@@ -330,7 +330,7 @@ test('ghost files: small whole, big in chunks, remap-fpath; reopened under their
     const st = fs.statSync(`/proc/${fds.pid}/fd/${fds.gsmall}`);
     // the device in the kernel's encoding, as CRIU stores it (crit shows it as major:minor)
     expect(g1.entries[0]).toMatchObject({ mode: 0o100600, uid: 0, gid: 0, dev: ((Math.floor(st.dev / 256) & 0xfff) << 20) | (st.dev & 0xff), ino: BigInt(st.ino) });
-    expect(g1.entries[0].chunks).toBeUndefined();
+    expect((g1.entries[0] as GhostFileEntry).chunks).toBeUndefined();
     expect(g1.blobs[0]!.toString()).toBe('hello ghost');
     const g2 = d.extra.images.get('ghost-file-2.img')!;
     expect(g2.entries[0]).toMatchObject({ mode: 0o100640, chunks: true, size: 65536n });

@@ -12,11 +12,18 @@ import { loadImages } from '../src/restore/images.js';
 
 const fuzz = path.join(repo, 'fuzz', 'run.mjs');
 
-function runFuzz(args: string[], timeout = 170_000): { code: number | null; stdout: string; stderr: string; summary: Record<string, number> } {
+/** fuzz/run.mjs --json: the counts by outcome, the seed, the time and the baseline restores */
+interface FuzzCounts {
+  cases: number; ok: number; restored: number; crashes: number; hangs: number; leaks: number; unnamed: number;
+  critRuns: number; restoreRuns: number; seed: number; seconds: number;
+  baseline?: { good: number; total: number };
+}
+
+function runFuzz(args: string[], timeout = 170_000): { code: number | null; stdout: string; stderr: string; summary: FuzzCounts } {
   const dir = tmpdir('fuzz-run');
   const json = path.join(dir, 'summary.json');
   const r = spawnSync(process.execPath, [fuzz, '--json', json, '--keep', path.join(dir, 'failures'), ...args], { encoding: 'utf8', timeout });
-  const summary = fs.existsSync(json) ? JSON.parse(fs.readFileSync(json, 'utf8')) : {};
+  const summary = (fs.existsSync(json) ? JSON.parse(fs.readFileSync(json, 'utf8')) : {}) as FuzzCounts;
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, summary };
 }
 

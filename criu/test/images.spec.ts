@@ -424,7 +424,9 @@ test('crit decode text built entry by entry is the text of the whole tree, and d
   }
   // an mm entry with as many VMAs as vm.max_map_count allows (65530): its text, in bounded memory
   const mm = readSingle<MmEntry>(path.join(FIXTURES, 'mem', 'mm-3999102.img'));
-  const vmas = Array.from({ length: 65530 }, (_, i) => ({ ...mm.vmas[i % mm.vmas.length], start: BigInt(i) * 8192n, end: BigInt(i) * 8192n + 4096n }));
+  const fixtureVmas = mm.vmas ?? [];
+  expect(fixtureVmas.length).toBeGreaterThan(0);
+  const vmas = Array.from({ length: 65530 }, (_, i) => ({ ...fixtureVmas[i % fixtureVmas.length], start: BigInt(i) * 8192n, end: BigInt(i) * 8192n + 4096n }));
   const mmDir = fs.mkdtempSync(path.join(os.tmpdir(), 'crit-many-vmas-'));
   try {
     writeImage(mmDir, 'mm-1.img', [{ ...mm, vmas }]);

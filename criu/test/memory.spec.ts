@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { repo, tmpdir } from './lib.js';
-import { MemFileMover, ReadvMover } from '../../dist/criu/src/dump/memory.js';
+import { MemFileMover, ReadvMover } from '../src/dump/memory.js';
 
 const PS = 4096;
 let child: ChildProcess;

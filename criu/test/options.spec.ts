@@ -1,14 +1,14 @@
 // CRIU 4.2's command line: the option table against config.c, getopt_long's parsing, what every
 // option does on every command, configuration files and their precedence, --version. Unit
-// tests against dist/, plus a few runs of the real `criu`.
-import { CRIU_FEATURES, OWN_FEATURES } from '../../dist/criu/src/features.js';
+// tests against the sources, plus a few runs of the real `criu`.
+import { CRIU_FEATURES, OWN_FEATURES } from '../src/features.js';
 import { test, expect } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseArgs, refuseUnsupported, classify, isSet, UsageError, ExitRequest, versionText, LONG_NAMES, OPTS, verdict, type Cmd } from '../../dist/criu/src/cli/options.js';
-import { COMMANDS, IMPLEMENTED } from '../../dist/criu/src/cli/opttable.js';
-import { parseStatement, parseConfigText, ConfigFormatError } from '../../dist/criu/src/cli/config.js';
-import { fullHelp } from '../../dist/criu/src/cli/help.js';
+import { parseArgs, refuseUnsupported, classify, isSet, UsageError, ExitRequest, versionText, LONG_NAMES, OPTS, verdict, type Cmd } from '../src/cli/options.js';
+import { COMMANDS, IMPLEMENTED } from '../src/cli/opttable.js';
+import { parseStatement, parseConfigText, ConfigFormatError } from '../src/cli/config.js';
+import { fullHelp } from '../src/cli/help.js';
 import { criu, tmpdir } from './lib.js';
 
 // config.c long_opts[] of CRIU 4.2, BOOL_OPT expanded (name:has_arg)

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { criu, criuBin, tmpdir, waitGone, startFixtureProg, waitFile, alive, sleep, childrenOf } from './lib.js';
-import { parseArgs, flag, atoi } from '../../dist/criu/src/cli/options.js';
+import { parseArgs, flag, atoi } from '../src/cli/options.js';
 
 async function dumped(name: string): Promise<{ dir: string; pid: number; out: string }> {
   const dir = tmpdir(name);

@@ -4,9 +4,9 @@ import { test, expect } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { readSingle, writeImage } from '../../dist/criu/src/images/index.js';
+import { readSingle, writeImage } from '../src/images/index.js';
 import { componentsInUse } from './compat-lib.js';
-import { repo, criu, crit, fixtures, fixturesIntel, cpuHasComponent, tmpdir, alive, waitGone, verdict, startTime, startFixtureProg, threadsOf, memFixture, stageFixtureProg, waitFile, childrenOf, settledTree } from './lib.js';
+import { criu, crit, fixtures, fixturesIntel, cpuHasComponent, tmpdir, alive, waitGone, verdict, startTime, startFixtureProg, threadsOf, memFixture, stageFixtureProg, waitFile, childrenOf, settledTree } from './lib.js';
 import { mapsFields } from '../../zdtm/runner/maps.js';
 
 test.describe.configure({ mode: 'serial' });
@@ -73,7 +73,7 @@ test('an image whose pkru is really in use restores only on a CPU with PKU: else
   await waitGone(pid);
   const img = tmpdir('pkru');
   for (const f of fs.readdirSync(path.join(fixturesIntel, 'mem'))) fs.copyFileSync(path.join(fixturesIntel, 'mem', f), path.join(img, f));
-  const core = readSingle<any>(path.join(img, `core-${pid}.img`));
+  const core = readSingle<{ thread_info: { fpregs: { xsave: { pkru: number[] } } } }>(path.join(img, `core-${pid}.img`));
   core.thread_info.fpregs.xsave.pkru = [0x5555555c, 0]; // protection key 1 write-disabled: keys in use
   writeImage(img, `core-${pid}.img`, [core]);
   const out = path.join(base, 'out', 'mem.out');
@@ -298,7 +298,7 @@ test('CPU affinity: a pinned task keeps its mask; a mask with no CPU here is a c
   const d = criu(['dump', '-t', String(pid), '-D', img, '-R']);
   expect(d.code, d.stderr).toBe(0);
   const file = `core-${pid}.img`;
-  const core = readSingle<any>(path.join(img, file));
+  const core = readSingle<{ thread_core: { allowed_cpus: { has_cpumask: boolean; cpumask: bigint[] } } }>(path.join(img, file));
   expect(core.thread_core.allowed_cpus).toEqual({ has_cpumask: true, cpumask: [1n] });
   // the same image, pinned to CPU 200, which no test machine has online
   core.thread_core.allowed_cpus.cpumask = [0n, 0n, 0n, 256n];
@@ -314,7 +314,7 @@ test('--display-stats prints stats-dump and stats-restore as CRIU does', async (
   const { out, pid, img } = await memFixture('display-stats', '1');
   const d = criu(['dump', '-t', String(pid), '-D', img, '--display-stats']);
   expect(d.code, d.stderr).toBe(0);
-  const ds = readSingle<any>(path.join(img, 'stats-dump')).dump;
+  const ds = readSingle<{ dump: Record<string, number | bigint> }>(path.join(img, 'stats-dump')).dump;
   const lines = d.stdout.split('\n');
   expect(lines[0]).toBe('Displaying dump stats:');
   expect(lines).toContain(`Freezing time: ${ds.freezing_time} us`);
@@ -325,7 +325,7 @@ test('--display-stats prints stats-dump and stats-restore as CRIU does', async (
   await waitGone(pid);
   const r = criu(['restore', '-D', img, '-d', '--display-stats']);
   expect(r.code, r.stderr).toBe(0);
-  const rs = readSingle<any>(path.join(img, 'stats-restore')).restore;
+  const rs = readSingle<{ restore: Record<string, number | bigint> }>(path.join(img, 'stats-restore')).restore;
   const rl = r.stdout.split('\n');
   expect(rl[0]).toBe('Displaying restore stats:');
   expect(rl).toContain(`Pages restored: ${rs.pages_restored} (0x${BigInt(rs.pages_restored).toString(16)})`);

@@ -5,10 +5,10 @@ import { test, expect } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { loadImages } from '../../dist/criu/src/restore/images.js';
-import { planClocks } from '../../dist/criu/src/restore/timens.js';
-import { parseTimensOffsets } from '../../dist/criu/src/proc/index.js';
-import { writeImage, readSingle } from '../../dist/criu/src/images/index.js';
+import { loadImages } from '../src/restore/images.js';
+import { planClocks } from '../src/restore/timens.js';
+import { parseTimensOffsets } from '../src/proc/index.js';
+import { writeImage, readSingle } from '../src/images/index.js';
 import { repo, criu, crit, fixtures, shared, tmpdir, waitFile, waitGone, verdict, alive } from './lib.js';
 
 const G = 1_000_000_000n;

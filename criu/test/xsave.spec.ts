@@ -3,8 +3,8 @@
 // with PKU, a CPU without AVX-512), and the compat comparison against synthetic images.
 import { test, expect } from '@playwright/test';
 import * as path from 'node:path';
-import { readSingle } from '../../dist/criu/src/images/index.js';
-import { xsaveFromImage, xsaveToImage, PKRU_DEFAULT, type XsaveLayout } from '../../dist/criu/src/arch/x86_64.js';
+import { readSingle } from '../src/images/index.js';
+import { xsaveFromImage, xsaveToImage, PKRU_DEFAULT, type XsaveLayout } from '../src/arch/x86_64.js';
 import { compareEntries, onlyComponents, XSAVE_FIELDS, type Msg } from './compat-lib.js';
 import { fixtures, fixturesIntel } from './lib.js';
 

@@ -78,7 +78,6 @@ class EarlyExit extends Error {}
 export async function runZdtmTest(t: ZdtmTest, flavor: string, o: ZdtmOptions, testInfo: TestInfo): Promise<void> {
   const desc = t.desc;
   const excl = desc.flags.includes('excl');
-  const suid = desc.flags.includes('suid');
   const crfail = desc.flags.includes('crfail');
   const cr = !o.nocr;
   const iters = Math.max(1, o.iters);
