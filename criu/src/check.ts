@@ -6,6 +6,7 @@ import { arch } from './sys/arch.js';
 import { hasPagemapScan } from './proc/pagemap.js';
 import { Launcher } from './restore/launcher.js';
 import { Puppet } from './restore/puppet.js';
+import { CriuError } from './errors.js';
 
 interface Probe { name: string; required: boolean; what: string; cost?: string; run: () => void }
 
@@ -20,7 +21,7 @@ function withPuppet(fn: (p: Puppet) => void, pid = 0): void {
   try {
     const s = l.spawnPuppet({ pid, transportFd: 100 });
     p = Puppet.spawned(s.pid, s.transport, 100, !l.external);
-    if (pid && s.pid !== pid) throw new Error(`clone3 gave pid ${s.pid}, not ${pid}`);
+    if (pid && s.pid !== pid) throw new CriuError(`clone3 gave pid ${s.pid}, not ${pid}`);
     fn(p);
   } finally {
     p?.kill();
@@ -34,12 +35,12 @@ function freePid(): number {
     const pid = Math.floor(max / 2 + Math.random() * (max / 2 - 10));
     if (!fs.existsSync(`/proc/${pid}`)) return pid;
   }
-  throw new Error('no free pid found');
+  throw new CriuError('no free pid found');
 }
 
 const probes: Probe[] = [
   { name: 'ptrace_seize', required: true, what: 'PTRACE_SEIZE/INTERRUPT and syscall injection', run: () => withPuppet((p) => {
-    if (p.inj.call('getpid') !== BigInt(p.pid)) throw new Error('injected getpid returned the wrong pid');
+    if (p.inj.call('getpid') !== BigInt(p.pid)) throw new CriuError('injected getpid returned the wrong pid');
   }) },
   { name: 'clone3_set_tid', required: true, what: 'clone3() with set_tid (restore on the same PIDs)', run: () => withPuppet(() => undefined, freePid()) },
   { name: 'get_rseq_conf', required: true, what: 'PTRACE_GET_RSEQ_CONFIGURATION', run: () => withPuppet((p) => { p.t.rseqConf(); }) },
@@ -52,10 +53,10 @@ const probes: Probe[] = [
     // PR_SET_MM_MAP_SIZE writes the size of struct prctl_mm_map the kernel expects
     const b = Buffer.alloc(4);
     prctl(35, 15, addrOf(b), 0, 0);
-    if (b.readUInt32LE(0) !== 104) throw new Error(`struct prctl_mm_map is ${b.readUInt32LE(0)} bytes here, 104 expected`);
+    if (b.readUInt32LE(0) !== 104) throw new CriuError(`struct prctl_mm_map is ${b.readUInt32LE(0)} bytes here, 104 expected`);
   } },
   { name: 'pagemap_scan', required: false, what: 'PAGEMAP_SCAN ioctl (fast page scan)', cost: 'pages are found through /proc/PID/pagemap, slower on large sparse memory', run: () => {
-    if (!hasPagemapScan()) throw new Error('absent');
+    if (!hasPagemapScan()) throw new CriuError('absent');
   } },
   { name: 'uffd', required: false, what: 'userfaultfd()', cost: 'no lazy restore', run: () => { close(Number(syscall('userfaultfd', 1 /* UFFD_USER_MODE_ONLY */))); } },
   { name: 'uffd_wp_async', required: false, what: 'userfaultfd write-protect in async mode (dirty tracking for pre-dump)', cost: 'no incremental dumps (pre-dump) on this kernel', run: () => {
@@ -75,7 +76,7 @@ const probes: Probe[] = [
     const pm = fs.openSync('/proc/self/pagemap', 'r');
     const e = Buffer.alloc(8);
     try { fs.readSync(pm, e, 0, 8, Number(addr / 4096n) * 8); } finally { fs.closeSync(pm); }
-    if (!(e.readBigUInt64LE(0) & (1n << 55n))) throw new Error('no soft-dirty bit after a write (CONFIG_MEM_SOFT_DIRTY is off)');
+    if (!(e.readBigUInt64LE(0) & (1n << 55n))) throw new CriuError('no soft-dirty bit after a write (CONFIG_MEM_SOFT_DIRTY is off)');
   } },
   { name: 'seccomp_suspend', required: false, what: 'PTRACE_O_SUSPEND_SECCOMP (needs CAP_SYS_ADMIN)', cost: 'tasks with seccomp filters cannot be handled', run: () => withPuppet((p) => { p.t.setOptions(1 << 21 | 1 << 20); }) },
   { name: 'timens', required: false, what: 'time namespaces', run: nsExists('time') },
@@ -86,7 +87,7 @@ const probes: Probe[] = [
     // x86 GDT TLS slots: set_thread_area exists only with 32-bit emulation in the kernel
     name: 'gdt_tls', required: false, what: 'get_thread_area (x86 GDT TLS slots; kernels with IA32 emulation)',
     run: () => {
-      if (arch.name !== 'x86_64') throw new Error(`no GDT on ${arch.name}`);
+      if (arch.name !== 'x86_64') throw new CriuError(`no GDT on ${arch.name}`);
       const d = Buffer.alloc(16);
       d.writeUInt32LE(12, 0);
       syscall('get_thread_area', addrOf(d));

@@ -21,7 +21,7 @@ import { CriuError } from '../errors.js';
 
 export class ConfigFormatError extends CriuError {
   constructor(file: string, line: number, text: string) {
-    super('Unsupported configuration file format. Please consult man page criu(8)', `${file}:${line}: ${JSON.stringify(text)}`);
+    super('Unsupported configuration file format. Please consult man page criu(8)', { object: `${file}:${line}`, hint: `${file}:${line}: ${JSON.stringify(text)}` });
   }
 }
 

@@ -2,6 +2,7 @@
 // command-line compatible with CRIU's crit.
 import fs from 'node:fs';
 import path from 'node:path';
+import { CriuError } from '../errors.js';
 import {
   ImageError,
   imageToDict,
@@ -98,7 +99,7 @@ options:
 };
 
 /** A user-facing failure: printed as "crit: message", exit status 1. */
-class CritError extends Error {}
+export class CritError extends CriuError {}
 
 interface Opts {
   cmd: string;

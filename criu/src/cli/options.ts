@@ -3,7 +3,7 @@
 // configuration files, so that runc, podman and scripts that call `criu` keep working. What each
 // option does on each command is the table in opttable.ts.
 import { isFeatureName } from '../features.js';
-import { NotSupportedError, CriuError } from '../errors.js';
+import { NotSupportedError, CriuError, type ErrorDetails } from '../errors.js';
 import { OPTS, byLong, verdict, CRIU_LONG_ORDER, COMMANDS as CRIU_COMMANDS, type Opt, type Cmd, type Verdict } from './opttable.js';
 import { configSources } from './config.js';
 
@@ -13,10 +13,11 @@ export const COMMANDS = CRIU_COMMANDS;
 /** A command line CRIU refuses with its usage text after the message (exit code 1). */
 export class UsageError extends CriuError {
   /** `raw`: getopt's own line, printed as is to stderr (else the message is logged as an error) */
-  constructor(message: string, readonly raw?: string) { super(message); }
+  constructor(message: string, readonly raw?: string, more?: ErrorDetails) { super(message, more); }
 }
-/** --help or --version: print `out` to stdout and exit with `code`, as CRIU does at that point. */
-export class ExitRequest extends Error {
+/** --help or --version: print `out` to stdout and exit with `code`, as CRIU does at that point
+ * (not a failure; a CriuError only so that everything thrown is of the one family). */
+export class ExitRequest extends CriuError {
   constructor(readonly what: 'help' | 'version', readonly code = 0) { super(what); }
 }
 

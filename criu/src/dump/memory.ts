@@ -9,6 +9,7 @@ import { lseek, splice, close, pidfdOpen, pidfdGetfd, addrOf, vmReadv } from '..
 import type { Injector } from '../ptrace/inject.js';
 import { progress } from '../progress.js';
 import { writeAll } from '../sys/io.js';
+import { CriuError } from '../errors.js';
 import type { VmaRec } from './vmas.js';
 import { VMA } from './vmas.js';
 
@@ -69,9 +70,9 @@ export class MemFileMover implements PageMover {
     try {
       got = fs.readSync(this.fd, buf, off, len, Number(a));
     } catch (e) {
-      throw new Error(`task ${this.pid}: short read of memory at 0x${a.toString(16)} (0 of ${len} bytes: ${(e as { code?: string }).code ?? e})`);
+      throw new CriuError(`task ${this.pid}: short read of memory at 0x${a.toString(16)} (0 of ${len} bytes: ${(e as { code?: string }).code ?? e})`, { task: this.pid, object: `memory at 0x${a.toString(16)}` });
     }
-    if (got !== len) throw new Error(`task ${this.pid}: short read of memory at 0x${a.toString(16)} (${got} of ${len} bytes)`);
+    if (got !== len) throw new CriuError(`task ${this.pid}: short read of memory at 0x${a.toString(16)} (${got} of ${len} bytes)`, { task: this.pid, object: `memory at 0x${a.toString(16)}` });
   }
   close(): void { fs.closeSync(this.fd); }
 }

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { writeAll } from '../sys/io.js';
 import { decodeMessage, encodeMessage, type Message } from './codec.js';
 import { ImageError, ProtoError } from './errors.js';
+import { CriuError } from '../errors.js';
 import {
   IMG_COMMON_MAGIC,
   IMG_SERVICE_MAGIC,
@@ -78,7 +79,7 @@ class FileSource implements Source {
     }
   }
   read(pos: number, len: number): Buffer {
-    if (this.fd === undefined) throw new Error('image file is closed');
+    if (this.fd === undefined) throw new CriuError('image file is closed');
     len = Math.max(0, Math.min(len, this.size - pos));
     if (pos >= this.cacheAt && pos + len <= this.cacheAt + this.cache.length) {
       return this.cache.subarray(pos - this.cacheAt, pos - this.cacheAt + len);

@@ -1,5 +1,6 @@
 // Run-time view of the schema generated from proto/*.proto (see proto/gen.mjs).
 import { SCHEMA } from './gen/descriptor.js';
+import { CriuError } from '../errors.js';
 
 export type ScalarType =
   | 'double' | 'float' | 'int32' | 'int64' | 'uint32' | 'uint64' | 'sint32' | 'sint64'
@@ -86,7 +87,7 @@ for (const [name, values] of Object.entries(SCHEMA.enums)) {
 
 export function messageInfo(name: string): MessageInfo {
   const m = messages.get(name);
-  if (!m) throw new Error(`unknown protobuf message type ${name}`);
+  if (!m) throw new CriuError(`unknown protobuf message type ${name}`, { object: name });
   return m;
 }
 
@@ -96,7 +97,7 @@ export function hasMessage(name: string): boolean {
 
 export function enumInfo(name: string): EnumInfo {
   const e = enums.get(name);
-  if (!e) throw new Error(`unknown protobuf enum type ${name}`);
+  if (!e) throw new CriuError(`unknown protobuf enum type ${name}`, { object: name });
   return e;
 }
 

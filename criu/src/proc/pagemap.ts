@@ -7,6 +7,7 @@
 import { openSync, closeSync } from 'node:fs';
 import { ioctl, pread, addrOf, libc, koffi, SysError, E } from '../sys/libc.js';
 import { rethrowGone } from './util.js';
+import { CriuError } from '../errors.js';
 import { readMaps, type Vma } from './maps.js';
 
 export const PAGE_SIZE = 4096;
@@ -126,7 +127,7 @@ export function scanLoop(start: bigint, end: bigint, call: ScanCall, maxPages = 
     const { regions, walkEnd } = call(cur, end);
     for (const r of regions) { acc.push(r); pages += (r.end - r.start) >> PAGE_SHIFT; }
     const next = nextScanStart(walkEnd, regions, cur);
-    if (next <= cur) throw new Error(`PAGEMAP_SCAN made no progress at 0x${cur.toString(16)} (walk_end 0x${walkEnd.toString(16)})`);
+    if (next <= cur) throw new CriuError(`PAGEMAP_SCAN made no progress at 0x${cur.toString(16)} (walk_end 0x${walkEnd.toString(16)})`, { object: `pages at 0x${cur.toString(16)}` });
     cur = next;
     if (maxPages && pages >= BigInt(maxPages)) break;
   }
@@ -209,7 +210,7 @@ const CHUNK_ENTRIES = 1 << 17; // 1 MiB of entries = 512 MiB of address space pe
  */
 export function regionsFromPagemapFd(fd: number, start: bigint, end: bigint, q: ScanQuery): PageRegion[] {
   const used = (q.categoryMask ?? 0) | (q.categoryInverted ?? 0) | (q.anyofMask ?? 0) | (q.returnMask ?? DEFAULT_RETURN);
-  if (used & ~FALLBACK_CATEGORIES) throw new Error(`pagemap fallback cannot tell categories 0x${(used & ~FALLBACK_CATEGORIES).toString(16)} (WPALLOWED/HUGE/GUARD need PAGEMAP_SCAN)`);
+  if (used & ~FALLBACK_CATEGORIES) throw new CriuError(`pagemap fallback cannot tell categories 0x${(used & ~FALLBACK_CATEGORIES).toString(16)} (WPALLOWED/HUGE/GUARD need PAGEMAP_SCAN)`);
   const ret = q.returnMask ?? DEFAULT_RETURN;
   const zp = used & PAGE_IS_PFNZERO ? zeroPfn() : null;
   const zlo = zp === null ? -1 : zp % 0x100000000, zhi = zp === null ? -1 : Math.floor(zp / 0x100000000);
@@ -298,7 +299,7 @@ export class Pagemap {
     try {
       n = ioctl(this.fd, PAGEMAP_SCAN, a);
     } catch (e) {
-      if (e instanceof SysError && e.errno === E.ESRCH) rethrowGone(Object.assign(new Error('gone'), { code: 'ESRCH' }), this.pid);
+      if (e instanceof SysError && e.errno === E.ESRCH) rethrowGone(e, this.pid);
       throw e;
     }
     const regions: PageRegion[] = [];

@@ -1,6 +1,7 @@
 // Threads and children of tasks, and the whole process tree under a root.
 import { existsSync } from 'node:fs';
 import { readProcDir, readProcText, numericEntries, ProcGoneError, ProcParseError } from './util.js';
+import { CriuError } from '../errors.js';
 
 /** Thread ids of a process (the thread group leader included), ascending. */
 export function listTids(pid: number): number[] {
@@ -38,7 +39,7 @@ export function processChildren(pid: number): number[] {
     if (key === prev) return cur;
     prev = key;
   }
-  throw new Error(`task ${pid}: children keep changing`);
+  throw new CriuError(`task ${pid}: children keep changing`, { task: pid, hint: 'the tree forks or exits too fast to be listed; try again, or freeze it first (--freeze-cgroup)' });
 }
 
 export interface TaskNode {
@@ -92,5 +93,5 @@ export function collectTree(rootPid: number, maxRounds = 16): TaskTree {
     if (key === prev) return { root, all };
     prev = key;
   }
-  throw new Error(`task ${rootPid}: process tree keeps changing`);
+  throw new CriuError(`task ${rootPid}: process tree keeps changing`, { task: rootPid, hint: 'the tree forks or exits too fast to be listed; try again, or freeze it first (--freeze-cgroup)' });
 }

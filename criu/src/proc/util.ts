@@ -1,20 +1,28 @@
 // Shared plumbing of the /proc parsers: reading a /proc file with a clear error when the task is
 // gone, and parse errors that name the file and the line.
 import { readFileSync, readdirSync, readlinkSync, existsSync } from 'node:fs';
+import { CriuError, details, type ErrorDetails } from '../errors.js';
 
 /** The task (or thread) has no /proc directory any more: it exited, or never existed. */
-export class ProcGoneError extends Error {
+export class ProcGoneError extends CriuError {
   readonly code = 'ESRCH';
-  constructor(readonly pid: number, readonly dir: string) {
-    super(`task ${pid}: gone (no ${dir})`);
+  constructor(readonly pid: number, readonly dir: string, more?: ErrorDetails) {
+    super(`task ${pid}: gone (no ${dir})`, details({ task: pid, object: dir }, more));
   }
 }
 
 /** A /proc file did not look like the kernel's format: names the file, the line and why. */
-export class ProcParseError extends Error {
-  constructor(readonly file: string, readonly lineNo: number, readonly line: string, why: string) {
-    super(`${file}:${lineNo}: ${why}: ${JSON.stringify(line.length > 200 ? line.slice(0, 200) + '…' : line)}`);
+export class ProcParseError extends CriuError {
+  constructor(readonly file: string, readonly lineNo: number, readonly line: string, why: string, more?: ErrorDetails) {
+    super(`${file}:${lineNo}: ${why}: ${JSON.stringify(line.length > 200 ? line.slice(0, 200) + '…' : line)}`,
+      details({ task: procTask(file), object: `${file}:${lineNo}` }, more));
   }
+}
+
+/** The pid of a /proc/PID[/task/TID]/... path (the tid when there is one). */
+function procTask(file: string): number | undefined {
+  const m = /^\/proc\/(\d+)(?:\/task\/(\d+))?\//.exec(file);
+  return m ? Number(m[2] ?? m[1]) : undefined;
 }
 
 /** "/proc/PID" or "/proc/PID/task/TID". */

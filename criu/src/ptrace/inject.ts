@@ -7,10 +7,11 @@ import { errnoName, vmRead, vmWrite, big } from '../sys/libc.js';
 import { CriuError } from '../errors.js';
 import { Tracee, Regs, waitStop } from './tracee.js';
 import { NT } from './consts.js';
+import { CriuError, details, type ErrorDetails } from '../errors.js';
 
-export class InjectError extends Error {
-  constructor(readonly tid: number, readonly call: string, readonly ret: bigint, detail = '') {
-    super(`task ${tid}: injected ${call} failed: ${ret < 0n && ret > -4096n ? errnoName(Number(-ret)) : `returned ${ret}`}${detail}`);
+export class InjectError extends CriuError {
+  constructor(readonly tid: number, readonly call: string, readonly ret: bigint, detail = '', where?: ErrorDetails) {
+    super(`task ${tid}: injected ${call} failed: ${ret < 0n && ret > -4096n ? errnoName(Number(-ret)) : `returned ${ret}`}${detail}`, details({ task: tid }, where));
   }
 }
 
@@ -34,7 +35,7 @@ export function findSyscallInsn(pid: number): bigint {
       }
     }
   }
-  throw new Error(`task ${pid}: no syscall instruction found in any executable mapping`);
+  throw new CriuError(`task ${pid}: no syscall instruction found in any executable mapping`, { task: pid, hint: 'the tool injects system calls through an existing syscall instruction ([vdso] or libc); a task without one cannot be handled' });
 }
 
 export class Injector {
@@ -68,14 +69,14 @@ export class Injector {
     this.saved = null;
   }
   get savedRegs(): Regs {
-    if (!this.saved) throw new Error('injector not started');
+    if (!this.saved) throw new CriuError('injector not started');
     return this.saved;
   }
 
   /** Run one syscall in the task; returns the raw result (negative errno on failure). */
   call(name: keyof typeof SYS, ...args: (number | bigint)[]): bigint {
     const w = this.work;
-    if (!w) throw new Error('injector not started');
+    if (!w) throw new CriuError('injector not started');
     const nr = SYS[name];
     w.buf.set(this.saved!.buf);
     w.set(arch.abi.pc, this.gadget);
@@ -226,7 +227,7 @@ export class BatchArea {
   /** The code pages are not writable in the task: written the way a debugger plants breakpoints. */
   writeCode(b: Buffer): void {
     if (this.fd < 0) this.fd = fs.openSync(`/proc/${this.tid}/mem`, 'r+');
-    if (fs.writeSync(this.fd, b, 0, b.length, Number(this.code)) !== b.length) throw new Error(`task ${this.tid}: short write of batch code`);
+    if (fs.writeSync(this.fd, b, 0, b.length, Number(this.code)) !== b.length) throw new CriuError(`task ${this.tid}: short write of batch code`, { task: this.tid, object: `/proc/${this.tid}/mem` });
   }
   close(): void {
     if (this.fd >= 0) fs.closeSync(this.fd);

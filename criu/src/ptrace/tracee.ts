@@ -3,9 +3,10 @@
 import { arch } from '../sys/arch.js';
 import { ptrace, ptraceRaw, waitpid, decodeWait, iovecs, addrOf, SysError, E, koffi, __WALL, big } from '../sys/libc.js';
 import { PTRACE, PTRACE_EVENT, PTRACE_PEEKSIGINFO_SHARED, NT, SIG, SIGINFO_SIZE } from './consts.js';
+import { CriuError, details, type ErrorDetails } from '../errors.js';
 
-export class TaskGoneError extends Error {
-  constructor(readonly tid: number, what: string) { super(`task ${tid}: ${what}`); }
+export class TaskGoneError extends CriuError {
+  constructor(readonly tid: number, what: string, where?: ErrorDetails) { super(`task ${tid}: ${what}`, details({ task: tid }, where)); }
 }
 
 export type StopKind = 'interrupt' | 'group-stop' | 'signal' | 'trap' | 'event';
@@ -32,7 +33,7 @@ export class Regs {
   constructor(readonly buf: Buffer = Buffer.alloc(arch.regsSize)) {}
   private off(name: string): number {
     const i = arch.regNames.indexOf(name);
-    if (i < 0) throw new Error(`no register ${name} on ${arch.name}`);
+    if (i < 0) throw new CriuError(`no register ${name} on ${arch.name}`, { object: `register ${name}` });
     return i * 8;
   }
   get(name: string): bigint { return this.buf.readBigUInt64LE(this.off(name)); }

@@ -122,9 +122,10 @@ const FILE_FIELD: Record<number, string> = {
   12: 'ffy', 13: 'nlsk', 14: 'nsf', 15: 'tunf', 16: 'ext', 17: 'tfd', 18: 'memfd', 19: 'bpf', 20: 'pidfd',
 };
 
-class BadImage extends CriuError {
+export class BadImage extends CriuError {
   constructor(file: string, entry: number | undefined, field: string, what: string) {
-    super(`bad image: ${file}: ${entry !== undefined ? `entry ${entry}: ` : ''}${field} ${what}`, 'the images are damaged or not CRIU images');
+    super(`bad image: ${file}: ${entry !== undefined ? `entry ${entry}: ` : ''}${field} ${what}`,
+      { object: `${file}: ${entry !== undefined ? `entry ${entry}: ` : ''}${field}`, hint: 'the images are damaged or not CRIU images' });
   }
 }
 

@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import type { ChildProcess } from 'node:child_process';
 import { launcherBin } from '../paths.js';
 import { socketpair, sendmsg, recvmsg, close, fdMessage, SysError } from '../sys/libc.js';
+import { CriuError } from '../errors.js';
 
 const AF_UNIX = 1, SOCK_STREAM = 1, SOCK_SEQPACKET = 5, SOCK_CLOEXEC = 0o2000000;
 export const LOP = { SPAWN: 1, WAIT_ROOT: 2, TIMENS: 3 } as const;
@@ -54,7 +55,7 @@ export class Launcher {
     const r = fdMessage(rs, -1);
     const n = recvmsg(this.sk, r.msg);
     void keep;
-    if (n < 4) throw new Error('the criu launcher closed its socket (did it die?)');
+    if (n < 4) throw new CriuError('the criu launcher closed its socket (did it die?)', { object: 'the launcher socket', hint: 'the launcher process (native/launcher.c) exited or was killed' });
     return { result: rs.readInt32LE(0), resp: rs };
   }
 

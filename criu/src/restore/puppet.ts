@@ -82,7 +82,7 @@ export class Puppet {
    * the kernel gives them the lowest free numbers, in order. Returns their numbers in the task.
    */
   receiveFds(ourFds: number[]): number[] {
-    if (ourFds.length > MAX_FDS_AT_ONCE) throw new Error(`at most ${MAX_FDS_AT_ONCE} fds at once`);
+    if (ourFds.length > MAX_FDS_AT_ONCE) throw new CriuError(`at most ${MAX_FDS_AT_ONCE} fds at once`, { task: this.pid });
     const { msg, keep } = fdMessage(Buffer.from('F'), ourFds);
     sendmsg(this.transport, msg);
     void keep;

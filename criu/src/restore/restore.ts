@@ -761,7 +761,7 @@ function cloneThread(p: Puppet, tid: number, core: M): Thread {
   inj.write(s, args);
   inj.events.length = 0;
   const r = inj.call('clone3', s, 88);
-  if (r < 0n) throw new CriuError(`task ${p.pid}: cannot create thread ${tid}: clone3 failed: errno ${-r}`, r === -17n ? `TID ${tid} is taken` : undefined);
+  if (r < 0n) throw new CriuError(`task ${p.pid}: cannot create thread ${tid}: clone3 failed: ${errnoName(Number(-r))}`, { task: p.pid, object: `thread ${tid}`, hint: r === -17n ? `TID ${tid} is taken` : undefined });
   if (Number(r) !== tid) throw new CriuError(`task ${p.pid}: thread came up as ${r}, not ${tid}`);
   const t = new Tracee(tid);
   const st = waitStop(tid);
@@ -980,7 +980,7 @@ function setMm(p: Puppet, t: TaskImages, img: DumpImages): void {
   inj.write(s, map);
   const PR_SET_MM = 35, PR_SET_MM_MAP = 14;
   const r = inj.call('prctl', PR_SET_MM, PR_SET_MM_MAP, s, 104, 0);
-  if (r < 0n) throw new CriuError(`task ${t.pid}: prctl(PR_SET_MM_MAP) failed: errno ${-r}`, 'the tool needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN');
+  if (r < 0n) throw new CriuError(`task ${t.pid}: prctl(PR_SET_MM_MAP) failed: ${errnoName(Number(-r))}`, { task: t.pid, object: 'mm_struct (PR_SET_MM_MAP)', hint: 'the tool needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN' });
   if (exeFd >= 0) inj.must('close', exeFd);
   if (mm.dumpable !== undefined) inj.call('prctl', 4 /* PR_SET_DUMPABLE */, mm.dumpable);
   if (mm.thp_disabled) inj.must('prctl', 41 /* PR_SET_THP_DISABLE */, 1);
@@ -1119,7 +1119,7 @@ function restoreCreds(th: Thread, pid: number, s: bigint, mm: M): void {
   }
   inj.write(s, hdr); inj.write(s + 8n, data);
   const r = inj.call('capset', s, s + 8n);
-  if (r < 0n) throw new CriuError(`${who}: capset failed: errno ${-r}`);
+  if (r < 0n) throw new CriuError(`${who}: capset failed: ${errnoName(Number(-r))}`, { task: pid, object: 'capabilities', hint: r === -1n ? 'the saved capabilities include one the tool itself does not have; run it with every capability' : undefined });
   const amb = cap64(c.cap_amb);
   for (let cap = 0; cap <= lastCap; cap++) {
     if (amb & (1n << BigInt(cap))) inj.must('prctl', 47 /* PR_CAP_AMBIENT */, 2 /* RAISE */, cap, 0, 0);

@@ -2,6 +2,7 @@
 // Only what differs between arches lives here; callers ask `arch` and never test process.arch.
 import * as x86_64 from './x86_64.js';
 import * as aarch64 from './aarch64.js';
+import { NotSupportedError } from './errors.js';
 
 export interface ArchSyscalls {
   read: number; write: number; close: number; openat: number; lseek: number; mmap: number;
@@ -48,6 +49,6 @@ export interface Arch {
 
 const table: Record<string, Arch> = { x64: x86_64.arch, arm64: aarch64.arch };
 const found = table[process.arch];
-if (!found) throw new Error(`not supported yet: architecture ${process.arch} (x86_64 and aarch64 are)`);
+if (!found) throw new NotSupportedError(`architecture ${process.arch} (x86_64 and aarch64 are)`);
 export const arch: Arch = found;
 export const SYS = arch.sys;

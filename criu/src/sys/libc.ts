@@ -4,6 +4,7 @@
 import koffi from './koffi.js';
 import * as os from 'node:os';
 import { SYS } from './arch.js';
+import { CriuError, type ErrorDetails } from './errors.js';
 
 export { koffi };
 export const libc = koffi.load('libc.so.6');
@@ -16,10 +17,10 @@ export const E = os.constants.errno;
 const strerror_ = libc.func('const char *strerror(int e)');
 
 /** A failed system call: names the call, its arguments and the errno. */
-export class SysError extends Error {
+export class SysError extends CriuError {
   readonly code: string;
-  constructor(readonly call: string, readonly errno: number, readonly args: unknown[] = []) {
-    super(`${call}(${args.map(fmtArg).join(', ')}): ${errnoName(errno)} (${strerror_(errno)})`);
+  constructor(readonly call: string, readonly errno: number, readonly args: unknown[] = [], where?: ErrorDetails) {
+    super(`${call}(${args.map(fmtArg).join(', ')}): ${errnoName(errno)} (${strerror_(errno)})`, where);
     this.code = errnoName(errno);
   }
 }
