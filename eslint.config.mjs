@@ -88,16 +88,6 @@ export const KNOWN_ANY = {
   'criu/test/xsave.spec.ts': 8,
 };
 
-// Unused imports and variables in criu/src today (@typescript-eslint/no-unused-vars, 2026-12-03),
-// left as warnings in these files only until they are next edited.
-const KNOWN_UNUSED = [
-  'criu/src/cli/crit.ts', // imageToDict, stringifyJson, JsonObject, loadImage
-  'criu/src/cli/options.ts', // quote
-  'criu/src/cli/opttable.ts', // all
-  'criu/src/files/pipe.ts', // FileEntry
-  'criu/src/images/json.ts', // parseImage
-  'criu/src/restore/restore.ts', // lseek
-];
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'reports/**', 'test-results/**', 'criu/src/images/gen/**', '**/*.mjs', '**/*.cjs', '**/*.js'] },
@@ -122,8 +112,4 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': layerRule(file.split('/')[2], allowed) },
   })),
   ...Object.keys(KNOWN_ANY).map((file) => ({ files: [file], rules: { '@typescript-eslint/no-explicit-any': 'off' } })),
-  {
-    files: KNOWN_UNUSED,
-    rules: { '@typescript-eslint/no-unused-vars': ['warn', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }] },
-  },
 );

@@ -1,8 +1,8 @@
 // Arguments for injected calls go into the task's scratch area; more than it holds is refused
 // before anything is written (it would land on the task's own memory).
 import { test, expect } from '@playwright/test';
-import { Injector } from '../../dist/criu/src/ptrace/inject.js';
-import type { Tracee } from '../../dist/criu/src/ptrace/tracee.js';
+import { Injector } from '../src/ptrace/inject.js';
+import type { Tracee } from '../src/ptrace/tracee.js';
 
 test('an argument block longer than the scratch area is refused, one that fits is not', () => {
   const written: number[] = [];

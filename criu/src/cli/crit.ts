@@ -5,15 +5,11 @@ import path from 'node:path';
 import { CriuError } from '../errors.js';
 import {
   ImageError,
-  imageToDict,
   jsonToImageBytes,
   openImage,
   ImageReader,
   imageToJsonPieces,
-  stringifyJson,
-  type Image,
   messageToDict,
-  parseImage,
   readImage,
   readSingle,
   type CoreEntry,
@@ -21,7 +17,6 @@ import {
   type FileEntry,
   type FsEntry,
   type ImageEntry,
-  type JsonObject,
   type MmEntry,
   type PagemapEntry,
   type PstreeEntry,
@@ -211,12 +206,6 @@ async function writeOutput(file: string | undefined, data: string | Buffer | str
   } catch (e) {
     throw new CritError(`${file}: ${(e as Error).message}`);
   }
-}
-
-/** The image named by -i/in (read in a streaming way), or the one on stdin. */
-async function loadImage(file: string | undefined): Promise<Image> {
-  if (file !== undefined) return readImage(file, { name: file });
-  return parseImage(await readInput(undefined), { name: '<stdin>' });
 }
 
 async function decode(o: Opts): Promise<void> {

@@ -43,8 +43,6 @@ const SHORT = new Map(OPTS.filter((o) => o.short).map((o) => [o.short!, o]));
 /** One option as getopt returned it, from the command line or a configuration file. */
 export interface Occ { opt: Opt; name: string; short: boolean; value: string | null; sense: boolean; source: string }
 
-const quote = (s: string) => `'${s}'`;
-
 /**
  * GNU getopt_long over one argument vector, in its default (permuting) mode: options and
  * operands may come in any order, `--` ends the options. Calls `take` for each option in order;

@@ -50,7 +50,6 @@ export interface Opt {
   onlyWith?: { opt: string; on: readonly Cmd[] };
 }
 
-const all = MAIN;
 const notService = (x: string) => `cr-service.c: each request's worker calls init_opts(), so the command line's ${x} never reaches it`;
 const swrk = 'crtools.c: swrk serves libcriu requests at once, before the images dir, the work dir and the log are set up; every request brings its own';
 

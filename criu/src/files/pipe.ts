@@ -3,7 +3,7 @@
 // (tee into a pipe of ours). On restore the first end asked for creates the pipe, refills it
 // and keeps the other end for whoever needs it.
 import * as fs from 'node:fs';
-import { FD_TYPES, type FileEntry } from './table.js';
+import { FD_TYPES } from './table.js';
 import type { FileKind, DumpFdCtx, RestoreFdCtx } from './kind.js';
 import { pipe2, close, fcntl, syscall, readFd, writeFd, E, SysError } from '../sys/libc.js';
 import { CriuError } from '../errors.js';

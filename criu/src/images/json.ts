@@ -11,7 +11,7 @@
 // Integers are carried as number or bigint and printed exactly.
 import { decodeMessage, encodeMessage, type Message } from './codec.js';
 import { ImageError } from './errors.js';
-import { encodeImage, entryType, parseImage, payloadSize, ImageReader, type ImageEntry } from './image.js';
+import { encodeImage, entryType, payloadSize, ImageReader, type ImageEntry } from './image.js';
 import { kindByName, type ImageKind } from './magic.js';
 import { enumInfo, messageInfo, type FieldInfo } from './schema.js';
 

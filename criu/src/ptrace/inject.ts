@@ -4,7 +4,6 @@
 import * as fs from 'node:fs';
 import { arch, SYS } from '../sys/arch.js';
 import { errnoName, vmRead, vmWrite, big } from '../sys/libc.js';
-import { CriuError } from '../errors.js';
 import { Tracee, Regs, waitStop } from './tracee.js';
 import { NT } from './consts.js';
 import { CriuError, details, type ErrorDetails } from '../errors.js';

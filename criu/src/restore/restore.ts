@@ -24,7 +24,7 @@ import { removeGhostFiles, makeGhostDir } from '../files/ghost.js';
 import { readImage, writeImage } from '../images/index.js';
 import { VMA, MAP, madvBits } from '../dump/vmas.js';
 import { PE } from '../dump/memory.js';
-import { tgkill, errnoName, schedGetaffinity, schedSetaffinity, sched_getcpu, lseek, close, waitpid, decodeWait, __WALL, SysError } from '../sys/libc.js';
+import { tgkill, errnoName, schedGetaffinity, schedSetaffinity, sched_getcpu, close, waitpid, decodeWait, __WALL, SysError } from '../sys/libc.js';
 import { SYS, arch } from '../sys/arch.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
