@@ -24,7 +24,7 @@ import { removeGhostFiles, makeGhostDir } from '../files/ghost.js';
 import { readImage, writeImage } from '../images/index.js';
 import { VMA, MAP, madvBits } from '../dump/vmas.js';
 import { PE } from '../dump/memory.js';
-import { tgkill, errnoName, schedGetaffinity, schedSetaffinity, sched_getcpu, close, waitpid, decodeWait, __WALL, SysError } from '../sys/libc.js';
+import { tgkill, errnoName, schedGetaffinity, schedSetaffinity, sched_getcpu, close, cpuItimerTickUs, waitpid, decodeWait, __WALL, SysError } from '../sys/libc.js';
 import { SYS, arch } from '../sys/arch.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
@@ -1022,8 +1022,13 @@ function restoreProcessState(p: Puppet, t: TaskImages): void {
       const it = timers[k];
       if (!it) return;
       const o = 32 * 64 + 32 * which;
+      // the kernel arms a CPU itimer one tick late: ask a tick less, so that it runs out when
+      // the dumped one would have (else each restore adds a tick)
+      let v = BigInt(it.vsec) * 1_000_000n + BigInt(it.vusec);
+      const tick = which ? BigInt(cpuItimerTickUs()) : 0n;
+      if (v > tick) v -= tick;
       args.writeBigUInt64LE(BigInt(it.isec), o); args.writeBigUInt64LE(BigInt(it.iusec), o + 8);
-      args.writeBigUInt64LE(BigInt(it.vsec), o + 16); args.writeBigUInt64LE(BigInt(it.vusec), o + 24);
+      args.writeBigUInt64LE(v / 1_000_000n, o + 16); args.writeBigUInt64LE(v % 1_000_000n, o + 24);
       steps.push({ call: { name: 'setitimer', args: [which, s + BigInt(o), 0] }, why: `itimer ${k}`, onFail: 'throw' });
     });
   }

@@ -305,3 +305,24 @@ export function clockNs(clk: number): bigint {
   syscallBuf('clock_gettime', clk, ts);
   return ts.readBigInt64LE(0) * 1_000_000_000n + ts.readBigInt64LE(8);
 }
+
+let tickUs: number | undefined;
+/**
+ * The kernel's scheduler tick (TICK_NSEC) in µs. setitimer arms a CPU itimer (virtual, prof)
+ * one tick later than asked; a 1000 s ITIMER_VIRTUAL of our own, read back at once, shows it.
+ * Taken as the nearest tick of a CONFIG_HZ (100, 250, 300, 1000).
+ */
+export function cpuItimerTickUs(): number {
+  if (tickUs !== undefined) return tickUs;
+  const set = Buffer.alloc(32), old = Buffer.alloc(32), cur = Buffer.alloc(32);
+  set.writeBigInt64LE(1000n, 16);
+  syscallBuf('setitimer', 1, set, addrOf(old));
+  try {
+    syscallBuf('getitimer', 1, cur);
+  } finally {
+    syscallBuf('setitimer', 1, old, 0);
+  }
+  const extra = Number(cur.readBigInt64LE(16) - 1000n) * 1e6 + Number(cur.readBigInt64LE(24));
+  tickUs = [10000, 4000, 3333, 1000].reduce((a, b) => (Math.abs(b - extra) < Math.abs(a - extra) ? b : a));
+  return tickUs;
+}
