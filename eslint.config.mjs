@@ -68,7 +68,6 @@ const DIRS = LAYERS.flat().filter((d) => !FILE_MODULES.has(d));
 const KNOWN_UPWARD = {
   'criu/src/files/kind.ts': ['../restore/puppet.js'], // import type { Puppet } (afterInstall's argument)
   'criu/src/files/epoll.ts': ['../restore/puppet.js'], // import type { Puppet }
-  'criu/src/restore/restore.ts': ['../dump/vmas.js', '../dump/memory.js'], // VMA, MAP, madvBits; PE
 };
 
 // Files that still use `any`, with how many (@typescript-eslint/no-explicit-any, 2026-12-03).

@@ -13,7 +13,9 @@ import { CriuError } from '../errors.js';
 import type { VmaRec } from './vmas.js';
 import { VMA } from './vmas.js';
 
-export const PE = { PARENT: 1, LAZY: 2, PRESENT: 4 } as const;
+import { PE } from '../images/consts.js';
+
+export { PE };
 export const PAGE_SIZE = 4096;
 
 export interface PagemapRec { vaddr: bigint; nr_pages: bigint; flags: number }

@@ -3,15 +3,9 @@
 import type { SmapsVma } from '../proc/index.js';
 import { NotSupportedError } from '../errors.js';
 
-export const VMA = {
-  REGULAR: 1 << 0, STACK: 1 << 1, VSYSCALL: 1 << 2, VDSO: 1 << 3, HEAP: 1 << 5,
-  FILE_PRIVATE: 1 << 6, FILE_SHARED: 1 << 7, ANON_SHARED: 1 << 8, ANON_PRIVATE: 1 << 9,
-  SYSVIPC: 1 << 10, SOCKET: 1 << 11, VVAR: 1 << 12, AIORING: 1 << 13, MEMFD: 1 << 14,
-} as const;
-export const MAP = { SHARED: 0x1, PRIVATE: 0x2, FIXED: 0x10, ANON: 0x20, GROWSDOWN: 0x100, NORESERVE: 0x4000 } as const;
+import { VMA, MAP, madvBits } from '../images/consts.js';
 
-// VmFlags mnemonic → madvise advice number (CRIU keeps a bitmap of 1 << advice)
-const MADV_BITS: Record<string, number> = { rr: 1, sr: 2, dc: 10, mg: 12, hg: 14, nh: 15, dd: 16, wf: 18 };
+export { VMA, MAP, madvBits };
 
 export interface VmaRec {
   start: bigint; end: bigint; pgoff: bigint; shmid: number; prot: number; flags: number; status: number;
@@ -22,12 +16,6 @@ export interface VmaRec {
   dumpPages: boolean;
   /** private file mapping: only anonymous (COWed) pages are the task's own */
   fileBacked: boolean;
-}
-
-export function madvBits(vmFlags: string[]): bigint {
-  let m = 0n;
-  for (const f of vmFlags) if (MADV_BITS[f] !== undefined) m |= 1n << BigInt(MADV_BITS[f]);
-  return m;
 }
 
 /** Convert the VMAs of a task; `fileId(path, vma)` gives the reg-file id of a mapped file. */

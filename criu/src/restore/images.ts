@@ -1,4 +1,5 @@
 // The images of a dump, read and checked before anything is created.
+import { VMA, VMA_STATUS_KNOWN, PE } from '../images/consts.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readSingle, readMessages, ImageError } from '../images/index.js';
@@ -111,10 +112,6 @@ const FD_LIMIT = 1 << 20;
 const PAGE = 4096n;
 /** The top of a 64-bit user address space (57-bit, 5-level paging). */
 const USER_TOP = 1n << 56n;
-const PE_PRESENT = 4n;
-const VMA_AREA_VSYSCALL = 1 << 2, VMA_AREA_FILE_PRIVATE = 1 << 6, VMA_AREA_FILE_SHARED = 1 << 7, VMA_AREA_MEMFD = 1 << 14;
-/** every VMA status bit CRIU 4.2 defines (image.h): 0-3, 5-17, 27-31 */
-const VMA_STATUS_KNOWN = (0b1111 | (0x1fff << 5) | (0x1f << 27)) >>> 0;
 
 /** The file_entry field holding each fd type's own entry. */
 const FILE_FIELD: Record<number, string> = {
@@ -260,14 +257,14 @@ export function checkImages(img: DumpImages): void {
       const s = big(v.start), e = big(v.end);
       const f = `vmas[${i}]`;
       if (v.status & ~VMA_STATUS_KNOWN) throw new BadImage(mmName, 0, `${f}.status`, `${hex(big(v.status))} has bits no CRIU image uses (${hex(BigInt((v.status & ~VMA_STATUS_KNOWN) >>> 0))})`);
-      if (v.status & VMA_AREA_VSYSCALL) return;
+      if (v.status & VMA.VSYSCALL) return;
       if (s % PAGE || e % PAGE) throw new BadImage(mmName, 0, `${f}.start`, `${hex(s)}-${hex(e)} is not page-aligned`);
       if (s >= e) throw new BadImage(mmName, 0, `${f}.end`, `${hex(e)} is not above start ${hex(s)}`);
       if (e > USER_TOP) throw new BadImage(mmName, 0, `${f}.end`, `${hex(e)} is beyond the user address space`);
       if (s < prevEnd) throw new BadImage(mmName, 0, `${f}.start`, `${hex(s)} overlaps the VMA before it (or the VMAs are out of order)`);
       if (big(v.pgoff) % PAGE) throw new BadImage(mmName, 0, `${f}.pgoff`, `${hex(big(v.pgoff))} is not page-aligned`);
       // a file or memfd mapping names its file by id in shmid
-      const part = v.status & VMA_AREA_MEMFD ? 'memfd' : v.status & (VMA_AREA_FILE_PRIVATE | VMA_AREA_FILE_SHARED) ? 'reg' : null;
+      const part = v.status & VMA.MEMFD ? 'memfd' : v.status & (VMA.FILE_PRIVATE | VMA.FILE_SHARED) ? 'reg' : null;
       if (part && !img.files.get(Number(v.shmid))?.[part]) throw new BadImage(mmName, 0, `${f}.shmid`, `${String(v.shmid)}: no ${part} file of that id in files.img for the VMA at ${hex(s)}`);
       prevEnd = e;
     });
@@ -279,7 +276,7 @@ export function checkImages(img: DumpImages): void {
     const pagesPath = path.join(img.dir, pagesName);
     if (!fs.existsSync(pagesPath)) throw new BadImage(pmName, 0, 'pages_id', `${head.pages_id}: ${pagesName} is missing`);
     let present = 0n, prev = 0n, vi = 0;
-    const live = vmas.filter((v) => !(v.status & VMA_AREA_VSYSCALL));
+    const live = vmas.filter((v) => !(v.status & VMA.VSYSCALL));
     entries.forEach((e, k) => {
       const i = k + 1;
       const a = big(e.vaddr);
@@ -297,7 +294,7 @@ export function checkImages(img: DumpImages): void {
         if (!v || big(v.start) > at) throw new BadImage(pmName, i, 'vaddr', `${hex(a)} + nr_pages ${n}: ${hex(at)} is in no VMA of ${mmName}`);
         at = big(v.end);
       }
-      if (big(e.flags) & PE_PRESENT) present += n;
+      if (big(e.flags) & BigInt(PE.PRESENT)) present += n;
     });
     const have = BigInt(fs.statSync(pagesPath).size);
     if (present * PAGE > have) {
