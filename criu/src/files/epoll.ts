@@ -13,13 +13,12 @@
 // never has: its access mode is O_RDWR); CRIU ignores that bit on restore, and without the mark
 // (images from CRIU) nothing is drained, which is CRIU's behaviour.
 import { FD_TYPES, type FileEntry } from './table.js';
-import type { FileKind, DumpFdCtx, RestoreFdCtx } from './kind.js';
+import type { FileKind, DumpFdCtx, RestoreFdCtx, TaskAccess } from './kind.js';
 import { syscall, kcmp, KCMP, addrOf, errnoName } from '../sys/libc.js';
 import { arch } from '../sys/arch.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { fileFlags, dumpFown, restoreFileParams, where, O_CLOEXEC } from './fdparams.js';
 import type { EventpollFileEntry, EventpollTfdEntry } from '../images/index.js';
-import type { Puppet } from '../restore/puppet.js';
 
 const EPOLL_CTL_ADD = 1;
 const EPOLLIN = 1;
@@ -95,7 +94,7 @@ function epollEvent(events: number, data: bigint): Buffer {
 }
 
 /** Add the watched targets to the epoll at `fd` in the task, by injected epoll_ctl calls. */
-export function addEpollTargets(ctx: RestoreFdCtx, e: FileEntry, fd: number, p: Pick<Puppet, 'inj' | 'scratch' | 'pid'>): void {
+export function addEpollTargets(ctx: RestoreFdCtx, e: FileEntry, fd: number, p: TaskAccess): void {
   const epfd = e.epfd as EventpollFileEntry;
   // one description shared by several tasks (or fds) is filled once: the first task to get it
   // is the one that was dumped first, whose fd numbers the targets name

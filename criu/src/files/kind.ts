@@ -2,9 +2,12 @@
 // holds its dump and its restore next to each other, and `registry.ts` lists the kinds.
 import type { FdLink, Fdinfo } from '../proc/index.js';
 import type { FileTable, FileEntry } from './table.js';
-import type { Puppet } from '../restore/puppet.js';
+import type { Injector } from '../ptrace/inject.js';
 
 /** Entries for image files other than files.img (pipes-data.img, ghost files …), written at the end of a dump. */
+/** What a kind may do in the task being restored: run syscalls there, with a scratch area for their arguments. */
+export interface TaskAccess { readonly pid: number; readonly inj: Injector; readonly scratch: bigint }
+
 export class ExtraImages {
   readonly images = new Map<string, { entries: object[]; blobs: (Buffer | undefined)[] }>();
   /** work left for the end of the dump (still frozen), in the order it was noted */
@@ -53,5 +56,5 @@ export interface FileKind {
   /** open the object in the tool, ready to send to a task; called once per file id */
   open(ctx: RestoreFdCtx, e: FileEntry): number;
   /** after every fd of the task is in place (epoll targets, …) */
-  afterInstall?(ctx: RestoreFdCtx, e: FileEntry, fd: number, p: Puppet): void;
+  afterInstall?(ctx: RestoreFdCtx, e: FileEntry, fd: number, p: TaskAccess): void;
 }
