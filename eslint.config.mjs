@@ -78,7 +78,6 @@ export const KNOWN_ANY = {
   'criu/src/files/unix.ts': 2,
   'criu/src/restore/images.ts': 1,
   'criu/src/restore/restore.ts': 4,
-  'criu/src/restore/timens.ts': 1,
   'criu/test/files.spec.ts': 11,
   'criu/test/fuzz.spec.ts': 3,
   'criu/test/xsave.spec.ts': 8,

@@ -5,13 +5,13 @@
 // no task is inside).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readMessages, ImageError } from '../images/index.js';
+import { readMessages, ImageError, type TimensEntry, type Timespec } from '../images/index.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
 import type { DumpImages } from './images.js';
 import type { Launcher } from './launcher.js';
 
-type M = Record<string, any>;
+type Clock = Partial<Timespec> | undefined;
 
 export interface ClockPlan {
   /** the image the clocks come from, or null when the restore keeps the host's clocks */
@@ -24,7 +24,7 @@ export interface ClockPlan {
 }
 
 const G = 1_000_000_000n;
-const ns = (t: M | undefined): bigint => BigInt(t?.tv_sec ?? 0) * G + BigInt(t?.tv_nsec ?? 0);
+const ns = (t: Clock): bigint => BigInt(t?.tv_sec ?? 0) * G + BigInt(t?.tv_nsec ?? 0);
 
 /**
  * Which clocks the tree gets, read before any process is made. A tree whose root was in the
@@ -49,9 +49,9 @@ export function planClocks(img: DumpImages, kernelHasTimens = fs.existsSync('/pr
     if (id !== 0) throw new CriuError(`task ${root.pid}: image ${name} of its time namespace is missing in ${img.dir}`, 'was the dump complete?');
     return { image: null, monotonic: 0n, boottime: 0n, why: `${name} is not in the images (clocks were not dumped)` };
   }
-  let entries: M[];
+  let entries: Partial<TimensEntry>[];
   try {
-    entries = readMessages<M>(file);
+    entries = readMessages<Partial<TimensEntry>>(file);
   } catch (e) {
     if (e instanceof ImageError) throw new CriuError(`bad image: ${e.message}`, 'the images are damaged or not CRIU images');
     throw e;
