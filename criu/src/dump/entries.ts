@@ -18,22 +18,26 @@ export type NsIds = Record<(typeof NS_ORDER)[number], number>;
  */
 export class Namespaces {
   readonly tool = {} as NsIds;
+  /** the tool's own namespaces as /proc links (absent: a kind this kernel does not have) */
+  private readonly mine = new Map<string, string>();
   /** the tree's own time namespace: its /proc link and id, once a task in it was met */
   time?: { link: string; id: number; pid: number };
 
   constructor() {
-    NS_ORDER.forEach((ns, i) => { this.tool[ns] = i + 1; });
+    NS_ORDER.forEach((ns, i) => {
+      this.tool[ns] = i + 1;
+      try { this.mine.set(ns, fs.readlinkSync(`/proc/self/ns/${ns}`)); } catch { /* not in this kernel */ }
+    });
   }
 
   /** the ids of one task's namespaces */
   of(pid: number): NsIds {
     const ids = { ...this.tool };
     for (const ns of NS_ORDER) {
-      let mine: string, theirs: string;
-      try {
-        mine = fs.readlinkSync(`/proc/self/ns/${ns}`);
-        theirs = fs.readlinkSync(`/proc/${pid}/ns/${ns}`);
-      } catch { continue; }
+      const mine = this.mine.get(ns);
+      if (mine === undefined) continue;
+      let theirs: string;
+      try { theirs = fs.readlinkSync(`/proc/${pid}/ns/${ns}`); } catch { continue; }
       if (mine === theirs) continue;
       if (ns !== 'time') throw new NotSupportedError(`task ${pid}: its own ${ns} namespace (${theirs})`, 'namespaces are not dumped yet');
       ids.time = this.ownTime(pid, theirs);

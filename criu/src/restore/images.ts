@@ -169,6 +169,9 @@ function checkPstree(pstree: M[]): void {
   });
 }
 
+/** The kernel's empty TLS slot: nothing but read_exec_only and seg_not_present (base and limit 0). */
+const EMPTY_TLS: Record<string, boolean> = { seg_32bit: false, contents_h: false, contents_l: false, read_exec_only: true, limit_in_pages: false, seg_not_present: true, usable: false };
+
 /**
  * x86 GDT TLS slots as the kernel's set_thread_area takes them (tls_desc_okay): slots 12-14; a
  * used one must be a present 32-bit data segment. An empty slot is the kernel's empty pattern.
@@ -177,10 +180,8 @@ function checkTls(file: string, tls: M[]): void {
   tls.forEach((d, k) => {
     const f = `thread_info.tls[${k}]`;
     intIn(file, 0, `${f}.entry_number`, d.entry_number, 12, 14);
-    // the empty pattern: nothing but read_exec_only and seg_not_present
-    const EMPTY: Record<string, boolean> = { seg_32bit: false, contents_h: false, contents_l: false, read_exec_only: true, limit_in_pages: false, seg_not_present: true, usable: false };
-    const off = Object.keys(EMPTY).filter((k) => !!d[k] !== EMPTY[k]);
     if (!d.base_addr && !d.limit) {
+      const off = Object.keys(EMPTY_TLS).filter((flag) => !!d[flag] !== EMPTY_TLS[flag]);
       if (!off.length) return;
       // no segment (base 0, limit 0) yet not empty: name what differs from the empty slot
       if (d.seg_not_present || !d.seg_32bit) throw new BadImage(file, 0, `${f}.${off[0]}`, `is ${String(!!d[off[0]])} in a slot of base 0 and limit 0: neither the empty slot nor a present 32-bit segment`);
@@ -227,14 +228,13 @@ export function checkImages(img: DumpImages): void {
       for (const [k, n] of [['st_space', 32], ['xmm_space', 64]] as const) {
         if ((fp[k]?.length ?? 0) > n) throw new BadImage(name, 0, `thread_info.fpregs.${k}`, `has ${fp[k].length} words, the FXSAVE area holds ${n}`);
       }
+      // NGROUPS_MAX supplementary groups
+      const g = c.core.thread_core?.creds?.groups;
+      if ((g?.length ?? 0) > 65536) throw new BadImage(name, 0, 'thread_core.creds.groups', `has ${g.length} groups, more than NGROUPS_MAX (65536)`);
     }
     if (!t.core.tc) throw new BadImage(`core-${t.pid}.img`, 0, 'tc', 'is missing (the task\'s state)');
-    // 64 signals less SIGKILL and SIGSTOP; NGROUPS_MAX supplementary groups
+    // 64 signals less SIGKILL and SIGSTOP
     if ((t.core.tc.sigactions?.length ?? 0) > 62) throw new BadImage(`core-${t.pid}.img`, 0, 'tc.sigactions', `has ${t.core.tc.sigactions.length} entries, there are 62 signals with actions`);
-    for (const c of cores) {
-      const g = c.core.thread_core?.creds?.groups;
-      if ((g?.length ?? 0) > 65536) throw new BadImage(`core-${c.tid}.img`, 0, 'thread_core.creds.groups', `has ${g.length} groups, more than NGROUPS_MAX (65536)`);
-    }
 
     const fdName = `fdinfo-${t.ids.files_id}.img`;
     const fds = new Set<number>();

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { readMessages, ImageError, type TimensEntry, type Timespec } from '../images/index.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
-import type { DumpImages } from './images.js';
+import { BadImage, type DumpImages } from './images.js';
 import type { Launcher } from './launcher.js';
 
 type Clock = Partial<Timespec> | undefined;
@@ -64,7 +64,7 @@ export function planClocks(img: DumpImages, kernelHasTimens = fs.existsSync('/pr
   // a clock the kernel cannot be set to: nanoseconds past a second, seconds past KTIME_SEC_MAX
   for (const [clock, field, max] of [['monotonic', 'tv_sec', 4611686018n], ['monotonic', 'tv_nsec', G - 1n], ['boottime', 'tv_sec', 4611686018n], ['boottime', 'tv_nsec', G - 1n]] as const) {
     const v = BigInt(e[clock]?.[field] ?? 0);
-    if (v > max) throw new CriuError(`${name}: entry 0: ${clock}.${field} ${v} is out of range (0..${max})`, 'the images are damaged');
+    if (v > max) throw new BadImage(name, 0, `${clock}.${field}`, `${v} is out of range (0..${max})`);
   }
   return { image: name, monotonic: ns(e.monotonic), boottime: ns(e.boottime) };
 }
