@@ -83,6 +83,28 @@ export const KNOWN_ANY = {
   'criu/test/xsave.spec.ts': 8,
 };
 
+// Files that still cast untyped values away (typescript-eslint's no-unsafe-* rules, type-aware,
+// on for criu/src), and files or functions over the size limits (600 lines a file, 80 a
+// function, criu/ARCHITECTURE.md "Habits"). Same contract as KNOWN_ANY: the lists only shrink.
+export const KNOWN_UNSAFE = [
+  'criu/src/arch/x86_64.ts',
+  'criu/src/files/ghost.ts',
+  'criu/src/files/pipe.ts',
+  'criu/src/files/unix.ts',
+  'criu/src/images/json.ts',
+  'criu/src/proc/pagemap.ts',
+  'criu/src/proc/status.ts',
+  'criu/src/restore/images.ts',
+  'criu/src/restore/restore.ts',
+  'criu/src/restore/timens.ts',
+];
+export const KNOWN_LONG = [
+  'criu/src/dump/dump.ts',
+  'criu/src/images/json.ts',
+  'criu/src/restore/images.ts',
+  'criu/src/restore/restore.ts',
+];
+const UNSAFE = ['assignment', 'member-access', 'call', 'return', 'argument'].map((r) => `@typescript-eslint/no-unsafe-${r}`);
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'reports/**', 'test-results/**', 'criu/src/images/gen/**', '**/*.mjs', '**/*.cjs', '**/*.js'] },
@@ -107,4 +129,17 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': layerRule(file.split('/')[2], allowed) },
   })),
   ...Object.keys(KNOWN_ANY).map((file) => ({ files: [file], rules: { '@typescript-eslint/no-explicit-any': 'off' } })),
+  // criu/src: typed through and through, and in pieces a reader can hold
+  {
+    files: ['criu/src/**/*.ts'],
+    ignores: ['criu/src/images/gen/**'],
+    languageOptions: { parserOptions: { project: './tsconfig.json', tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      ...Object.fromEntries(UNSAFE.map((r) => [r, 'error'])),
+      'max-lines': ['error', { max: 600 }],
+      'max-lines-per-function': ['error', { max: 80, skipBlankLines: true, skipComments: true }],
+    },
+  },
+  ...KNOWN_UNSAFE.map((file) => ({ files: [file], rules: Object.fromEntries(UNSAFE.map((r) => [r, 'off'])) })),
+  ...KNOWN_LONG.map((file) => ({ files: [file], rules: { 'max-lines': 'off', 'max-lines-per-function': 'off' } })),
 );

@@ -5,13 +5,13 @@ import * as path from 'node:path';
 import { Tracee, TaskGoneError, waitStop } from '../ptrace/tracee.js';
 import { PTRACE_O, SIG } from '../ptrace/consts.js';
 import { Injector, findSyscallInsn } from '../ptrace/inject.js';
-import { listTids, collectTree, readFdinfo, listFds, readFdLink, readStat, timensOffsets, type SmapsVma, type TaskNode } from '../proc/index.js';
+import { listTids, collectTree, readStat, timensOffsets, type SmapsVma, type TaskNode } from '../proc/index.js';
 import { collectThread, collectProcessInside, collectProcessOutside, type TaskState } from './collect.js';
 import { toVmaRecs, VMA, type VmaRec } from './vmas.js';
 import { dumpMemory, dumpShmem, VmspliceMover, type MemStats, type PagemapRec, type ShmemObject } from './memory.js';
 import { FileTable } from '../files/table.js';
-import { ExtraImages, type DumpFdCtx } from '../files/kind.js';
-import { kindFor } from '../files/registry.js';
+import { ExtraImages } from '../files/kind.js';
+import { dumpFds } from '../files/dump-fds.js';
 import { writeExtraImages } from '../files/extra.js';
 import { dumpMemfdVma } from '../files/memfd.js';
 import { dumpGhostDir } from '../files/ghost.js';
@@ -19,7 +19,7 @@ import { dumpReg } from '../files/reg.js';
 import { buildCore, buildMm, buildIds, buildInventory, Namespaces, SeccompImage, type NsIds } from './entries.js';
 import { writeImage } from '../images/index.js';
 import { arch } from '../sys/arch.js';
-import { tryKill, kcmp, KCMP, pidfdOpen, pidfdGetfd, close, SysError, E, clockNs, CLOCK } from '../sys/libc.js';
+import { tryKill, kcmp, KCMP, SysError, E, clockNs, CLOCK } from '../sys/libc.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
 import { faultPoint } from '../fault.js';
@@ -505,42 +505,6 @@ export function dump(opts: DumpOptions): void {
     log.info('Dumping finished successfully');
   }
   if (opts.displayStats && dumpStats) display(formatDumpStats(dumpStats));
-}
-
-function dumpFds(pid: number, files: FileTable, extra: ExtraImages, ghostLimit: number, allocPagesId: () => number): object[] {
-  const out: object[] = [];
-  let pidfd = -1;
-  const taken: number[] = [];
-  try {
-    for (const fd of listFds(pid)) {
-      const link = readFdLink(pid, fd);
-      const info = readFdinfo(pid, fd);
-      const cloexec = (info.flags & 0o2000000) !== 0 ? 1 : 0;
-      const kind = kindFor(link, info, { pid, fd });
-      if (!kind) throw new NotSupportedError(`task ${pid}: fd ${fd} (${link.raw})`);
-      let id = files.sameAs(pid, fd, info.ino);
-      if (id === undefined) {
-        id = files.allocId();
-        const ctx: DumpFdCtx = {
-          pid, fd, link, info, files, extra, ghostLimit, allocPagesId,
-          takeFd: () => {
-            if (pidfd < 0) pidfd = pidfdOpen(pid);
-            const mine = pidfdGetfd(pidfd, fd);
-            taken.push(mine);
-            return mine;
-          },
-        };
-        files.add(kind.dump(ctx, id));
-        files.noteFd(pid, fd, info.ino, id);
-        log.debug(`task ${pid}: fd ${fd} (${link.raw}) -> ${kind.name} file id ${id}`);
-      }
-      out.push({ id, flags: cloexec, type: kind.type, fd });
-    }
-  } finally {
-    for (const f of taken) close(f);
-    if (pidfd >= 0) close(pidfd);
-  }
-  return out;
 }
 
 /**

@@ -51,3 +51,22 @@ export {
   type JsonObject,
   type ToJsonOptions,
 } from './json.js';
+export { KIND_MESSAGE, type KindName } from './magic.js';
+export {
+  readEntries,
+  readMessagesOf,
+  readOptional,
+  readOne,
+  readPagemap,
+  readGhost,
+  writeEntries,
+  writeMessages,
+  writePagemap,
+  type PlainKind,
+  type EntryOf,
+  type Entry,
+  type Pagemap,
+  type Ghost,
+  type ReadOptions,
+  type WriteOptions,
+} from './typed.js';

@@ -1,5 +1,7 @@
 // Image types of CRIU 4.2: file name, magic numbers and what each file holds.
 
+import type { MessageName } from './gen/types.js';
+
 /** First magic of every image file except inventory.img. */
 export const IMG_COMMON_MAGIC = 0x54564319;
 /** First magic of service files (stats-dump, stats-restore, irmap-cache). */
@@ -45,7 +47,84 @@ export interface ImageKind {
   raw?: boolean;
 }
 
-function k(name: string, magic: number, files: string | string[], message: string, more: Partial<ImageKind> = {}): ImageKind {
+/**
+ * The message of each image kind's entries (its first entry for PAGEMAP and GHOST_FILE, whose
+ * later entries are pagemap_entry and ghost_chunk_entry): the one list the table below and the
+ * typed readers and writers (typed.ts) are built from.
+ */
+export const KIND_MESSAGE = {
+  INVENTORY: 'inventory_entry',
+  FDINFO: 'fdinfo_entry',
+  PAGEMAP: 'pagemap_head',
+  REG_FILES: 'reg_file_entry',
+  EXT_FILES: 'ext_file_entry',
+  NS_FILES: 'ns_file_entry',
+  EVENTFD_FILE: 'eventfd_file_entry',
+  EVENTPOLL_FILE: 'eventpoll_file_entry',
+  EVENTPOLL_TFD: 'eventpoll_tfd_entry',
+  SIGNALFD: 'signalfd_entry',
+  INOTIFY_FILE: 'inotify_file_entry',
+  INOTIFY_WD: 'inotify_wd_entry',
+  FANOTIFY_FILE: 'fanotify_file_entry',
+  FANOTIFY_MARK: 'fanotify_mark_entry',
+  CORE: 'core_entry',
+  IDS: 'task_kobj_ids_entry',
+  MM: 'mm_entry',
+  VMAS: 'vma_entry',
+  PIPES: 'pipe_entry',
+  PIPES_DATA: 'pipe_data_entry',
+  FIFO: 'fifo_entry',
+  FIFO_DATA: 'pipe_data_entry',
+  PSTREE: 'pstree_entry',
+  SIGACT: 'sa_entry',
+  UNIXSK: 'unix_sk_entry',
+  INETSK: 'inet_sk_entry',
+  PACKETSK: 'packet_sock_entry',
+  NETLINK_SK: 'netlink_sk_entry',
+  SK_QUEUES: 'sk_packet_entry',
+  ITIMERS: 'itimer_entry',
+  POSIX_TIMERS: 'posix_timer_entry',
+  CREDS: 'creds_entry',
+  UTSNS: 'utsns_entry',
+  IPC_VAR: 'ipc_var_entry',
+  IPCNS_SHM: 'ipc_shm_entry',
+  IPCNS_MSG: 'ipc_msg_entry',
+  IPCNS_SEM: 'ipc_sem_entry',
+  FS: 'fs_entry',
+  REMAP_FPATH: 'remap_file_path_entry',
+  GHOST_FILE: 'ghost_file_entry',
+  MEMFD_INODE: 'memfd_inode_entry',
+  TCP_STREAM: 'tcp_stream_entry',
+  MNTS: 'mnt_entry',
+  NETDEV: 'net_device_entry',
+  NETNS: 'netns_entry',
+  AUTOFS: 'autofs_entry',
+  TTY_FILES: 'tty_file_entry',
+  TTY_INFO: 'tty_info_entry',
+  TTY_DATA: 'tty_data_entry',
+  FILE_LOCKS: 'file_lock_entry',
+  RLIMIT: 'rlimit_entry',
+  TUNFILE: 'tunfile_entry',
+  CGROUP: 'cgroup_entry',
+  TIMERFD: 'timerfd_entry',
+  CPUINFO: 'cpuinfo_entry',
+  SECCOMP: 'seccomp_entry',
+  USERNS: 'userns_entry',
+  FILES: 'file_entry',
+  TIMENS: 'timens_entry',
+  PIDNS: 'pidns_entry',
+  BPFMAP_FILE: 'bpfmap_file_entry',
+  BPFMAP_DATA: 'bpfmap_data_entry',
+  APPARMOR: 'apparmor_entry',
+  PIDFD: 'pidfd_entry',
+  STATS: 'stats_entry',
+  IRMAP_CACHE: 'irmap_cache_entry',
+  BINFMT_MISC: 'binfmt_misc_entry',
+  SIGNAL: 'siginfo_entry',
+} as const satisfies Record<string, MessageName>;
+export type KindName = keyof typeof KIND_MESSAGE;
+
+function k<N extends KindName>(name: N, magic: number, files: string | string[], message: (typeof KIND_MESSAGE)[N], more: Partial<ImageKind> = {}): ImageKind {
   return { name, magic, files: Array.isArray(files) ? files : [files], message, layout: 'plain', ...more };
 }
 function raw(name: string, files: string | string[]): ImageKind {

@@ -16,11 +16,11 @@ import { PTRACE_O, SIG } from '../ptrace/consts.js';
 import { regsFromImage, xsaveFromImage, restartFixup, tlsFromImage } from '../arch/x86_64.js';
 import { Regs, Tracee, waitStop } from '../ptrace/tracee.js';
 import { openReg, O } from '../files/reg.js';
+import { FileCtx } from '../files/restore-ctx.js';
+import type { FileKind } from '../files/kind.js';
 import type { FileEntry } from '../files/table.js';
-import type { FileKind, RestoreFdCtx } from '../files/kind.js';
-import { kindOfType } from '../files/registry.js';
-import { openMemfdForMap, closeMemfds } from '../files/memfd.js';
-import { removeGhostFiles, makeGhostDir } from '../files/ghost.js';
+import { openMemfdForMap } from '../files/memfd.js';
+import { makeGhostDir } from '../files/ghost.js';
 import { readImage, writeImage } from '../images/index.js';
 import { VMA, MAP, PE, madvBits } from '../images/consts.js';
 import { tgkill, errnoName, schedGetaffinity, schedSetaffinity, sched_getcpu, close, cpuItimerTickUs, waitpid, decodeWait, __WALL, SysError } from '../sys/libc.js';
@@ -210,60 +210,6 @@ function waitRootHere(pid: number): number {
   if (st.kind === 'exited') return st.code;
   if (st.kind === 'signaled') return 128 + st.sig;
   return 1;
-}
-
-/** The objects behind file ids, opened once in the tool and sent to every task that has them. */
-class FileCtx implements RestoreFdCtx {
-  readonly dir: string;
-  readonly state = new Map<string, unknown>();
-  who = '';
-  private opened = new Map<number, number>();
-  private images = new Map<string, { msg: Record<string, any>; blob?: Buffer }[] | null>();
-  constructor(private img: DumpImages) { this.dir = img.dir; }
-  image(file: string): { msg: Record<string, any>; blob?: Buffer }[] | null {
-    if (!this.images.has(file)) {
-      const p = path.join(this.dir, file);
-      this.images.set(file, fs.existsSync(p) ? readImage(p).entries.map((e) => ({ msg: e.msg as Record<string, any>, blob: e.blob })) : null);
-    }
-    return this.images.get(file)!;
-  }
-  file(id: number): FileEntry | undefined { return this.img.files.get(id) as FileEntry | undefined; }
-  open(id: number, who: string): { fd: number; kind: FileKind; e: FileEntry } {
-    const e = this.file(id);
-    if (!e) throw new CriuError(`${who}: file id ${id} is not in files.img`);
-    const kind = kindOfType(e.type);
-    if (!kind) throw new NotSupportedError(`${who}: file of type ${e.type}`);
-    let fd = this.opened.get(id);
-    if (fd === undefined) {
-      this.who = who;
-      fd = kind.open(this, e);
-      this.opened.set(id, fd);
-    }
-    return { fd, kind, e };
-  }
-  private standInFd = -1;
-  /** an fd of ours to fill gaps between fd numbers while fds are passed in batches */
-  standIn(): number {
-    if (this.standInFd < 0) this.standInFd = fs.openSync('/dev/null', 'r');
-    return this.standInFd;
-  }
-  /** fd tables (files_id) already filled, and those whose transport fd is closed */
-  readonly tables = new Set<number>();
-  readonly transportClosed = new Set<number>();
-  /** what to undo once every task is restored (removed directories made again for a chdir) */
-  readonly cleanups: (() => void)[] = [];
-  close(): void {
-    if (this.standInFd >= 0) { fs.closeSync(this.standInFd); this.standInFd = -1; }
-    for (const c of this.cleanups.splice(0)) c();
-    removeGhostFiles(this);
-    closeMemfds(this);
-    for (const fd of this.opened.values()) { try { close(fd); } catch { /* closed */ } }
-    for (const v of this.state.values()) {
-      const o = v as { r?: number; w?: number; fd?: number };
-      for (const fd of [o?.r, o?.w, o?.fd]) if (typeof fd === 'number') { try { close(fd); } catch { /* closed */ } }
-    }
-    this.opened.clear();
-  }
 }
 
 /** Unregister the root puppet's rseq and place the gadget where no task of the image has anything. */

@@ -1,0 +1,46 @@
+// The dump's side of the fd kinds: each fd of a task, read from /proc, claimed by its kind and
+// given the id of its open file description (shared ones found by kcmp).
+import type { FileTable } from './table.js';
+import type { DumpFdCtx, ExtraImages } from './kind.js';
+import { kindFor } from './registry.js';
+import { listFds, readFdLink, readFdinfo } from '../proc/index.js';
+import { pidfdOpen, pidfdGetfd, close } from '../sys/libc.js';
+import { NotSupportedError } from '../errors.js';
+import { log } from '../log.js';
+
+/** The fdinfo entries of task `pid`, its new file descriptions added to `files`. */
+export function dumpFds(pid: number, files: FileTable, extra: ExtraImages, ghostLimit: number, allocPagesId: () => number): object[] {
+  const out: object[] = [];
+  let pidfd = -1;
+  const taken: number[] = [];
+  try {
+    for (const fd of listFds(pid)) {
+      const link = readFdLink(pid, fd);
+      const info = readFdinfo(pid, fd);
+      const cloexec = (info.flags & 0o2000000) !== 0 ? 1 : 0;
+      const kind = kindFor(link, info, { pid, fd });
+      if (!kind) throw new NotSupportedError(`task ${pid}: fd ${fd} (${link.raw})`);
+      let id = files.sameAs(pid, fd, info.ino);
+      if (id === undefined) {
+        id = files.allocId();
+        const ctx: DumpFdCtx = {
+          pid, fd, link, info, files, extra, ghostLimit, allocPagesId,
+          takeFd: () => {
+            if (pidfd < 0) pidfd = pidfdOpen(pid);
+            const mine = pidfdGetfd(pidfd, fd);
+            taken.push(mine);
+            return mine;
+          },
+        };
+        files.add(kind.dump(ctx, id));
+        files.noteFd(pid, fd, info.ino, id);
+        log.debug(`task ${pid}: fd ${fd} (${link.raw}) -> ${kind.name} file id ${id}`);
+      }
+      out.push({ id, flags: cloexec, type: kind.type, fd });
+    }
+  } finally {
+    for (const f of taken) close(f);
+    if (pidfd >= 0) close(pidfd);
+  }
+  return out;
+}
