@@ -99,7 +99,6 @@ export const KNOWN_UNSAFE = [
   'criu/src/restore/timens.ts',
 ];
 export const KNOWN_LONG = [
-  'criu/src/dump/dump.ts',
   'criu/src/images/json.ts',
   'criu/src/restore/images.ts',
   'criu/src/restore/restore.ts',
