@@ -91,16 +91,11 @@ export const KNOWN_UNSAFE = [
   'criu/src/files/ghost.ts',
   'criu/src/files/pipe.ts',
   'criu/src/files/unix.ts',
-  'criu/src/images/json.ts',
-  'criu/src/proc/pagemap.ts',
-  'criu/src/proc/status.ts',
   'criu/src/restore/images.ts',
   'criu/src/restore/restore.ts',
   'criu/src/restore/timens.ts',
 ];
 export const KNOWN_LONG = [
-  'criu/src/dump/dump.ts',
-  'criu/src/images/json.ts',
   'criu/src/restore/images.ts',
   'criu/src/restore/restore.ts',
 ];
