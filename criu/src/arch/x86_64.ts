@@ -6,6 +6,7 @@ import { cpuid } from '../sys/native.js';
 import { arch, SYS } from '../sys/arch.js';
 import { syscallBuf } from '../sys/libc.js';
 import { CriuError, NotSupportedError } from '../errors.js';
+import type { UserX86RegsEntry, UserX86FpregsEntry, UserX86XsaveEntry, UserDescT } from '../images/index.js';
 import { ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK } from '../ptrace/consts.js';
 
 export const XFEATURE = { FP: 0, SSE: 1, YMM: 2, BNDREGS: 3, BNDCSR: 4, OPMASK: 5, ZMM_HI256: 6, HI16_ZMM: 7, PKRU: 9, CET_USER: 11 } as const;
@@ -84,30 +85,36 @@ export function regsToImage(regs: Buffer): UserX86Regs {
   o.mode = 1; // NATIVE
   return o;
 }
-export function regsFromImage(e: Record<string, unknown>): Buffer {
+export function regsFromImage(e: UserX86RegsEntry): Buffer {
   const b = Buffer.alloc(arch.regsSize);
-  arch.regNames.forEach((n, i) => b.writeBigUInt64LE(BigInt.asUintN(64, BigInt((e[n] as bigint | number | undefined) ?? 0)), i * 8));
+  const byName: Partial<Record<string, bigint | number>> = { ...e };
+  arch.regNames.forEach((n, i) => b.writeBigUInt64LE(BigInt.asUintN(64, BigInt(byName[n] ?? 0)), i * 8));
   return b;
 }
 
 /** NT_X86_XSTATE buffer → user_x86_fpregs_entry (`L`: the layout of the CPU that made it) */
-export function xsaveToImage(x: Buffer, L: XsaveLayout = xsaveLayout()): Record<string, unknown> {
-  const fp: Record<string, unknown> = {
+export function xsaveToImage(x: Buffer, L: XsaveLayout = xsaveLayout()): UserX86FpregsEntry {
+  const fp: UserX86FpregsEntry = {
     cwd: x.readUInt16LE(0), swd: x.readUInt16LE(2), twd: x.readUInt16LE(4), fop: x.readUInt16LE(6),
     rip: x.readBigUInt64LE(8), rdp: x.readBigUInt64LE(16), mxcsr: x.readUInt32LE(24), mxcsr_mask: x.readUInt32LE(28),
     st_space: u32s(x, 32, 32), xmm_space: u32s(x, 160, 64),
   };
   if (x.length <= 512) return fp;
-  const xs: Record<string, unknown> = { xstate_bv: x.readBigUInt64LE(512) };
+  const xs: UserX86XsaveEntry = { xstate_bv: x.readBigUInt64LE(512) };
   for (const c of XCOMPONENTS) {
     const off = L.offsets[c.f];
     if (off === undefined || off + (L.sizes[c.f] ?? 0) > x.length) continue;
-    xs[c.field] = c.wide ? u64s(x, off, c.n) : u32s(x, off, c.n);
+    if (c.wide) xs[c.field as WideField] = u64s(x, off, c.n);
+    else xs[c.field as NarrowField] = u32s(x, off, c.n);
   }
   xs.cet = { cet: 0n, ssp: 0n };
   fp.xsave = xs;
   return fp;
 }
+
+/** The components held as 64-bit words, and those as 32-bit ones. */
+type WideField = 'bndreg_state' | 'bndcsr_state' | 'opmask_reg' | 'zmm_upper' | 'hi16_zmm';
+type NarrowField = 'ymmh_space' | 'pkru';
 
 const hex = (v: number | bigint): string => `0x${BigInt.asUintN(64, BigInt(v)).toString(16)}`;
 
@@ -136,15 +143,15 @@ function describeState(c: (typeof XCOMPONENTS)[number], vals: (number | bigint)[
  * for a component this restore does not know, means the init state. `who` names the thread in
  * errors.
  */
-export function xsaveFromImage(fp: Record<string, any>, opts: { layout?: XsaveLayout; who?: string } = {}): Buffer {
+export function xsaveFromImage(fp: UserX86FpregsEntry, opts: { layout?: XsaveLayout; who?: string } = {}): Buffer {
   const L = opts.layout ?? xsaveLayout();
   const who = opts.who ?? 'a thread';
   const x = Buffer.alloc(Math.max(L.total, 576));
   x.writeUInt16LE(fp.cwd ?? 0, 0); x.writeUInt16LE(fp.swd ?? 0, 2); x.writeUInt16LE(fp.twd ?? 0, 4); x.writeUInt16LE(fp.fop ?? 0, 6);
   x.writeBigUInt64LE(BigInt(fp.rip ?? 0), 8); x.writeBigUInt64LE(BigInt(fp.rdp ?? 0), 16);
   x.writeUInt32LE(fp.mxcsr ?? 0, 24); x.writeUInt32LE(fp.mxcsr_mask ?? 0, 28);
-  (fp.st_space ?? []).forEach((v: number, i: number) => x.writeUInt32LE(v >>> 0, 32 + 4 * i));
-  (fp.xmm_space ?? []).forEach((v: number, i: number) => x.writeUInt32LE(v >>> 0, 160 + 4 * i));
+  (fp.st_space ?? []).forEach((v, i) => x.writeUInt32LE(v >>> 0, 32 + 4 * i));
+  (fp.xmm_space ?? []).forEach((v, i) => x.writeUInt32LE(v >>> 0, 160 + 4 * i));
   let bv = 3n; // x87 and SSE state present
   const xs = fp.xsave;
   if (xs) {
@@ -207,7 +214,7 @@ export function restartFixup(regs: Buffer): Buffer {
  * struct user_desc PTRACE_SET_THREAD_AREA takes. Empty slots are left out: a thread made by
  * the restore starts with all three empty.
  */
-export function tlsFromImage(tls: Record<string, any>[] | undefined): { idx: number; desc: Buffer }[] {
+export function tlsFromImage(tls: UserDescT[] | undefined): { idx: number; desc: Buffer }[] {
   const out: { idx: number; desc: Buffer }[] = [];
   for (const d of tls ?? []) {
     const flags = (d.seg_32bit ? 1 : 0) | (d.contents_l ? 2 : 0) | (d.contents_h ? 4 : 0) | (d.read_exec_only ? 8 : 0)

@@ -73,11 +73,11 @@ positional arguments:
 options:
   -h, --help  show this help message and exit
 `,
-  x: `usage: crit x [-h] dir {ps,fds,mems,rss}
+  x: `usage: crit x [-h] dir {ps,fds,mems,rss,plan}
 
 positional arguments:
   dir
-  {ps,fds,mems,rss}
+  {ps,fds,mems,rss,plan}
 
 options:
   -h, --help         show this help message and exit
@@ -154,8 +154,8 @@ function parseArgs(argv: string[]): Opts {
     case 'x':
       if (positional.length !== 2) throw new CritError('x: expected an images directory and one of ps, fds, mems, rss');
       [o.dir, o.what] = positional;
-      if (!['ps', 'fds', 'mems', 'rss'].includes(o.what)) {
-        throw new CritError(`argument what: invalid choice: '${o.what}' (choose from 'ps', 'fds', 'mems', 'rss')`);
+      if (!['ps', 'fds', 'mems', 'rss', 'plan'].includes(o.what)) {
+        throw new CritError(`argument what: invalid choice: '${o.what}' (choose from 'ps', 'fds', 'mems', 'rss', 'plan')`);
       }
       break;
     default:
@@ -447,6 +447,14 @@ function exploreRss(ex: Explorer): string[] {
 }
 
 async function explore(o: Opts): Promise<void> {
+  if (o.what === 'plan') {
+    // what a restore of these images would do, step by step (restore/plan.ts)
+    const { loadImages } = await import('../restore/images.js');
+    const { planRestore, formatPlan } = await import('../restore/plan.js');
+    const img = loadImages(o.dir!);
+    await writeStdout(formatPlan(planRestore(img), img));
+    return;
+  }
   const ex = new Explorer(o.dir!);
   const fn = { ps: explorePs, fds: exploreFds, mems: exploreMems, rss: exploreRss }[o.what as 'ps'];
   const lines = fn(ex);

@@ -122,3 +122,14 @@ export function writePagemap(dir: string, name: string, pm: Pagemap, opts: Write
   }
   return file;
 }
+
+/** A pagemap-N.img whose head may be missing (an empty file): the restore names that itself. */
+export function readPagemapLoose(file: string, opts: ReadOptions = {}): { head?: PagemapHead; entries: PagemapEntry[] } {
+  const r = open(file, 'PAGEMAP', opts);
+  try {
+    const all = [...r];
+    return { head: all[0]?.msg as unknown as PagemapHead | undefined, entries: all.slice(1).map((e) => e.msg as unknown as PagemapEntry) };
+  } finally {
+    r.close();
+  }
+}

@@ -2,32 +2,33 @@
 import { VMA, VMA_STATUS_KNOWN, PE } from '../images/consts.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readSingle, readMessages, ImageError } from '../images/index.js';
+import { ImageError } from '../images/index.js';
+import type { CoreEntry, MmEntry, PstreeEntry, TaskKobjIdsEntry, FsEntry, FdinfoEntry, FileEntry, InventoryEntry, PagemapHead, PagemapEntry, UserDescT, VmaEntry } from '../images/index.js';
+import { readOne, readMessagesOf, readPagemapLoose } from '../images/typed.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { onlineCpus, cpuWordsToList, formatCpuList } from '../proc/index.js';
 import { arch } from '../sys/arch.js';
 import { xsaveFromImage } from '../arch/x86_64.js';
 
-type M = Record<string, any>;
-
 export interface TaskImages {
   pid: number;
-  pstree: M;
-  core: M;
-  mm: M;
-  pagemap: M[];     // [head, ...entries]
-  ids: M;
-  fs: M;
-  fdinfo: M[];
-  threads: { tid: number; core: M }[]; // the other threads
+  pstree: PstreeEntry;
+  core: CoreEntry;
+  mm: MmEntry;
+  /** the head (missing in a damaged image, refused by checkImages) and the runs of pages */
+  pagemap: { head?: PagemapHead; entries: PagemapEntry[] };
+  ids: TaskKobjIdsEntry;
+  fs: FsEntry;
+  fdinfo: FdinfoEntry[];
+  threads: { tid: number; core: CoreEntry }[]; // the other threads
   /** a dead task (TASK_DEAD) its parent has not reaped: only its exit status is kept */
   zombie?: boolean;
 }
 
 export interface DumpImages {
   dir: string;
-  inventory: M;
-  files: Map<number, M>;
+  inventory: InventoryEntry;
+  files: Map<number, FileEntry>;
   tasks: TaskImages[];
 }
 
@@ -37,34 +38,43 @@ function need(dir: string, name: string): string {
   return p;
 }
 
+/** What a zombie keeps of the images a live task has: nothing (its core holds its exit status). */
+const ZOMBIE_MM: MmEntry = {
+  mm_start_code: 0n, mm_end_code: 0n, mm_start_data: 0n, mm_end_data: 0n, mm_start_stack: 0n, mm_start_brk: 0n, mm_brk: 0n,
+  mm_arg_start: 0n, mm_arg_end: 0n, mm_env_start: 0n, mm_env_end: 0n, exe_file_id: 0,
+};
+
+function loadTask(dir: string, p: PstreeEntry): TaskImages {
+  const pid = p.pid;
+  const core = readOne(need(dir, `core-${pid}.img`), 'CORE');
+  if (core.tc && core.tc.task_state === 2) {
+    return { pid, pstree: p, core, mm: { ...ZOMBIE_MM }, pagemap: { entries: [] }, ids: { vm_id: 0, files_id: 0, fs_id: 0, sighand_id: 0 },
+      fs: { cwd_id: 0, root_id: 0 }, fdinfo: [], threads: [], zombie: true };
+  }
+  const ids = readOne(need(dir, `ids-${pid}.img`), 'IDS');
+  const fdName = `fdinfo-${ids.files_id}.img`;
+  return {
+    pid, pstree: p,
+    core,
+    mm: readOne(need(dir, `mm-${pid}.img`), 'MM'),
+    pagemap: readPagemapLoose(need(dir, `pagemap-${pid}.img`)),
+    ids,
+    fs: readOne(need(dir, `fs-${pid}.img`), 'FS'),
+    fdinfo: fs.existsSync(path.join(dir, fdName)) ? readMessagesOf(path.join(dir, fdName), 'FDINFO') : [],
+    threads: (p.threads ?? []).filter((t) => t !== pid).map((t) => ({ tid: t, core: readOne(need(dir, `core-${t}.img`), 'CORE') })),
+  };
+}
+
 export function loadImages(dir: string): DumpImages {
   try {
-    const inventory = readSingle<M>(need(dir, 'inventory.img'));
+    const inventory = readOne(need(dir, 'inventory.img'), 'INVENTORY');
     if (inventory.img_version !== 2) throw new CriuError(`bad image: inventory.img: entry 0: img_version ${inventory.img_version} is not 2, the only version known`, 'the images are damaged, or made by a CRIU of another image format');
-    const pstree = readMessages<M>(need(dir, 'pstree.img'));
+    const pstree = readMessagesOf(need(dir, 'pstree.img'), 'PSTREE');
     if (!pstree.length) throw new CriuError('pstree.img has no task');
     checkPstree(pstree);
-    const files = new Map<number, M>();
-    if (fs.existsSync(path.join(dir, 'files.img'))) checkFiles(readMessages<M>(path.join(dir, 'files.img')), files);
-    const tasks: TaskImages[] = pstree.map((p) => {
-      const pid = p.pid;
-      const core = readSingle<M>(need(dir, `core-${pid}.img`));
-      if (core.tc && core.tc.task_state === 2) {
-        return { pid, pstree: p, core, mm: {}, pagemap: [], ids: {}, fs: {}, fdinfo: [], threads: [], zombie: true };
-      }
-      const ids = readSingle<M>(need(dir, `ids-${pid}.img`));
-      const fdName = `fdinfo-${ids.files_id}.img`;
-      return {
-        pid, pstree: p,
-        core,
-        mm: readSingle<M>(need(dir, `mm-${pid}.img`)),
-        pagemap: readMessages<M>(need(dir, `pagemap-${pid}.img`)),
-        ids,
-        fs: readSingle<M>(need(dir, `fs-${pid}.img`)),
-        fdinfo: fs.existsSync(path.join(dir, fdName)) ? readMessages<M>(path.join(dir, fdName)) : [],
-        threads: (p.threads as number[]).filter((t) => t !== pid).map((t) => ({ tid: t, core: readSingle<M>(need(dir, `core-${t}.img`)) })),
-      };
-    });
+    const files = new Map<number, FileEntry>();
+    if (fs.existsSync(path.join(dir, 'files.img'))) checkFiles(readMessagesOf(path.join(dir, 'files.img'), 'FILES'), files);
+    const tasks: TaskImages[] = pstree.map((p) => loadTask(dir, p));
     const img = { dir, inventory, files, tasks };
     checkImages(img);
     return img;
@@ -98,7 +108,7 @@ export function checkSupported(img: DumpImages): void {
 }
 
 /** The CPUs a thread was pinned to, or null when it could run on every CPU (no field). */
-export function allowedCpus(core: M): number[] | null {
+export function allowedCpus(core: CoreEntry): number[] | null {
   const a = core.thread_core?.allowed_cpus;
   return a?.has_cpumask ? cpuWordsToList(a.cpumask ?? []) : null;
 }
@@ -139,24 +149,24 @@ function intIn(file: string, entry: number | undefined, field: string, v: unknow
  * field, before anything is created.
  */
 /** pstree.img before any file named by its PIDs is opened: PIDs in range, once each, one tree. */
-function checkPstree(pstree: M[]): void {
+function checkPstree(pstree: PstreeEntry[]): void {
   const seen = new Map<number, number>();
   pstree.forEach((p, i) => {
     intIn('pstree.img', i, 'pid', p.pid, 1, PID_LIMIT);
     intIn('pstree.img', i, 'ppid', p.ppid, 0, PID_LIMIT);
     intIn('pstree.img', i, 'pgid', p.pgid, 0, PID_LIMIT);
     intIn('pstree.img', i, 'sid', p.sid, 0, PID_LIMIT);
-    const threads = p.threads as unknown[];
+    const threads = p.threads ?? [];
     threads.forEach((t, k) => intIn('pstree.img', i, `threads[${k}]`, t, 1, PID_LIMIT));
-    for (const id of new Set([p.pid, ...(threads as number[])])) {
+    for (const id of new Set([p.pid, ...threads])) {
       const other = seen.get(id);
       if (other !== undefined) throw new BadImage('pstree.img', i, id === p.pid ? 'pid' : 'threads', `${id} is a PID of entry ${other} too`);
       seen.set(id, i);
     }
-    if ((threads as number[]).length !== new Set(threads).size) throw new BadImage('pstree.img', i, 'threads', 'hold a tid twice');
+    if (threads.length !== new Set(threads).size) throw new BadImage('pstree.img', i, 'threads', 'hold a tid twice');
   });
   // every task but the root has its parent in the tree, and the root is the ancestor of all
-  const byPid = new Map(pstree.map((p, i) => [p.pid as number, i]));
+  const byPid = new Map(pstree.map((p, i) => [p.pid, i]));
   pstree.forEach((p, i) => {
     if (i === 0) return;
     let cur = p, steps = 0;
@@ -170,18 +180,19 @@ function checkPstree(pstree: M[]): void {
 }
 
 /** The kernel's empty TLS slot: nothing but read_exec_only and seg_not_present (base and limit 0). */
-const EMPTY_TLS: Record<string, boolean> = { seg_32bit: false, contents_h: false, contents_l: false, read_exec_only: true, limit_in_pages: false, seg_not_present: true, usable: false };
+type TlsFlag = 'seg_32bit' | 'contents_h' | 'contents_l' | 'read_exec_only' | 'limit_in_pages' | 'seg_not_present' | 'usable';
+const EMPTY_TLS: Record<TlsFlag, boolean> = { seg_32bit: false, contents_h: false, contents_l: false, read_exec_only: true, limit_in_pages: false, seg_not_present: true, usable: false };
 
 /**
  * x86 GDT TLS slots as the kernel's set_thread_area takes them (tls_desc_okay): slots 12-14; a
  * used one must be a present 32-bit data segment. An empty slot is the kernel's empty pattern.
  */
-function checkTls(file: string, tls: M[]): void {
+function checkTls(file: string, tls: UserDescT[]): void {
   tls.forEach((d, k) => {
     const f = `thread_info.tls[${k}]`;
     intIn(file, 0, `${f}.entry_number`, d.entry_number, 12, 14);
     if (!d.base_addr && !d.limit) {
-      const off = Object.keys(EMPTY_TLS).filter((flag) => !!d[flag] !== EMPTY_TLS[flag]);
+      const off = (Object.keys(EMPTY_TLS) as TlsFlag[]).filter((flag) => !!d[flag] !== EMPTY_TLS[flag]);
       if (!off.length) return;
       // no segment (base 0, limit 0) yet not empty: name what differs from the empty slot
       if (d.seg_not_present || !d.seg_32bit) throw new BadImage(file, 0, `${f}.${off[0]}`, `is ${String(!!d[off[0]])} in a slot of base 0 and limit 0: neither the empty slot nor a present 32-bit segment`);
@@ -193,112 +204,130 @@ function checkTls(file: string, tls: M[]): void {
 }
 
 /** files.img into `files` by id: each id once, each entry of a known type with its own part. */
-function checkFiles(entries: M[], files: Map<number, M>): void {
+function checkFiles(entries: FileEntry[], files: Map<number, FileEntry>): void {
   entries.forEach((f, i) => {
     if (files.has(f.id)) throw new BadImage('files.img', i, 'id', `${f.id} is used by an earlier entry too`);
     const field = FILE_FIELD[f.type];
     if (!field) throw new BadImage('files.img', i, 'type', `${f.type} is not a known file type`);
-    if (!f[field]) throw new BadImage('files.img', i, field, `is missing: entry ${f.id} is of type ${f.type}, which needs it`);
+    if (!(f as unknown as Record<string, unknown>)[field]) throw new BadImage('files.img', i, field, `is missing: entry ${f.id} is of type ${f.type}, which needs it`);
     files.set(f.id, f);
   });
 }
 
 export function checkImages(img: DumpImages): void {
   img.tasks.forEach((t, i) => {
-    const threads = t.pstree.threads as number[];
+    const threads = t.pstree.threads ?? [];
     if (t.zombie && !threads.length) return;
     if (!threads.length) throw new BadImage('pstree.img', i, 'threads', 'is empty (a task has at least its main thread)');
     if (!threads.includes(t.pid)) throw new BadImage('pstree.img', i, 'threads', `do not hold the task's own pid ${t.pid}`);
   });
-
-  const fileIds = new Set(img.files.keys());
-
   for (const t of img.tasks) {
     if (t.zombie) continue;
-    const cores = [{ tid: t.pid, core: t.core }, ...t.threads];
-    for (const c of cores) {
-      const name = `core-${c.tid}.img`;
-      if (!c.core.thread_info) throw new BadImage(name, 0, 'thread_info', 'is missing (the x86_64 registers)');
-      if (!c.core.thread_info.gpregs) throw new BadImage(name, 0, 'thread_info.gpregs', 'is missing');
-      if (!c.core.thread_info.fpregs) throw new BadImage(name, 0, 'thread_info.fpregs', 'is missing');
-      checkTls(name, c.core.thread_info.tls ?? []);
-      // the legacy FXSAVE area: 16-bit control words, 8 x87 and 16 SSE registers
-      const fp = c.core.thread_info.fpregs;
-      for (const k of ['cwd', 'swd', 'twd', 'fop']) if (fp[k] !== undefined) intIn(name, 0, `thread_info.fpregs.${k}`, fp[k], 0, 0xffff);
-      for (const [k, n] of [['st_space', 32], ['xmm_space', 64]] as const) {
-        if ((fp[k]?.length ?? 0) > n) throw new BadImage(name, 0, `thread_info.fpregs.${k}`, `has ${fp[k].length} words, the FXSAVE area holds ${n}`);
-      }
-      // NGROUPS_MAX supplementary groups
-      const g = c.core.thread_core?.creds?.groups;
-      if ((g?.length ?? 0) > 65536) throw new BadImage(name, 0, 'thread_core.creds.groups', `has ${g.length} groups, more than NGROUPS_MAX (65536)`);
+    checkCores(t);
+    checkFdinfo(img, t);
+    const vmas = t.mm.vmas ?? [];
+    checkVmas(img, t, vmas);
+    checkPagemap(img, t, vmas);
+  }
+}
+
+/** Every thread's core: registers present, TLS slots, the FXSAVE area, groups, sigactions. */
+function checkCores(t: TaskImages): void {
+  const cores = [{ tid: t.pid, core: t.core }, ...t.threads];
+  for (const c of cores) {
+    const name = `core-${c.tid}.img`;
+    const ti = c.core.thread_info;
+    if (!ti) throw new BadImage(name, 0, 'thread_info', 'is missing (the x86_64 registers)');
+    if (!ti.gpregs) throw new BadImage(name, 0, 'thread_info.gpregs', 'is missing');
+    if (!ti.fpregs) throw new BadImage(name, 0, 'thread_info.fpregs', 'is missing');
+    checkTls(name, ti.tls ?? []);
+    // the legacy FXSAVE area: 16-bit control words, 8 x87 and 16 SSE registers
+    const fp = ti.fpregs;
+    for (const k of ['cwd', 'swd', 'twd', 'fop'] as const) if (fp[k] !== undefined) intIn(name, 0, `thread_info.fpregs.${k}`, fp[k], 0, 0xffff);
+    for (const [k, n] of [['st_space', 32], ['xmm_space', 64]] as const) {
+      const words = fp[k];
+      if ((words?.length ?? 0) > n) throw new BadImage(name, 0, `thread_info.fpregs.${k}`, `has ${words?.length} words, the FXSAVE area holds ${n}`);
     }
-    if (!t.core.tc) throw new BadImage(`core-${t.pid}.img`, 0, 'tc', 'is missing (the task\'s state)');
-    // 64 signals less SIGKILL and SIGSTOP
-    if ((t.core.tc.sigactions?.length ?? 0) > 62) throw new BadImage(`core-${t.pid}.img`, 0, 'tc.sigactions', `has ${t.core.tc.sigactions.length} entries, there are 62 signals with actions`);
+    // NGROUPS_MAX supplementary groups
+    const g = c.core.thread_core?.creds?.groups;
+    if ((g?.length ?? 0) > 65536) throw new BadImage(name, 0, 'thread_core.creds.groups', `has ${g?.length} groups, more than NGROUPS_MAX (65536)`);
+  }
+  if (!t.core.tc) throw new BadImage(`core-${t.pid}.img`, 0, 'tc', 'is missing (the task\'s state)');
+  // 64 signals less SIGKILL and SIGSTOP
+  const sa = t.core.tc.sigactions;
+  if ((sa?.length ?? 0) > 62) throw new BadImage(`core-${t.pid}.img`, 0, 'tc.sigactions', `has ${sa?.length} entries, there are 62 signals with actions`);
+}
 
-    const fdName = `fdinfo-${t.ids.files_id}.img`;
-    const fds = new Set<number>();
-    t.fdinfo.forEach((f, i) => {
-      intIn(fdName, i, 'fd', f.fd, 0, FD_LIMIT - 1);
-      if (fds.has(f.fd)) throw new BadImage(fdName, i, 'fd', `${f.fd} appears twice in the table`);
-      fds.add(f.fd);
-      if (!fileIds.has(f.id)) throw new BadImage(fdName, i, 'id', `${f.id} (fd ${f.fd}) is not in files.img`);
-      const fe = img.files.get(f.id)!;
-      if (fe.type !== f.type) throw new BadImage(fdName, i, 'type', `${f.type} of fd ${f.fd} differs from files.img's type ${fe.type} for id ${f.id}`);
-    });
+/** The fd table: fds in range and once each, each naming a file of files.img of its own type. */
+function checkFdinfo(img: DumpImages, t: TaskImages): void {
+  const fdName = `fdinfo-${t.ids.files_id}.img`;
+  const fds = new Set<number>();
+  t.fdinfo.forEach((f, i) => {
+    intIn(fdName, i, 'fd', f.fd, 0, FD_LIMIT - 1);
+    if (fds.has(f.fd)) throw new BadImage(fdName, i, 'fd', `${f.fd} appears twice in the table`);
+    fds.add(f.fd);
+    const fe = img.files.get(f.id);
+    if (!fe) throw new BadImage(fdName, i, 'id', `${f.id} (fd ${f.fd}) is not in files.img`);
+    if (fe.type !== f.type) throw new BadImage(fdName, i, 'type', `${f.type} of fd ${f.fd} differs from files.img's type ${fe.type} for id ${f.id}`);
+  });
+}
 
-    const mmName = `mm-${t.pid}.img`;
-    // the kernel keeps at most AT_VECTOR_SIZE (2 * (3 + 24 + 1) on x86_64) words of auxv
-    const auxv = (t.mm.mm_saved_auxv ?? []) as unknown[];
-    if (auxv.length > 128) throw new BadImage(mmName, 0, 'mm_saved_auxv', `has ${auxv.length} words, more than any kernel keeps`);
-    const vmas = (t.mm.vmas ?? []) as M[];
-    let prevEnd = 0n;
-    vmas.forEach((v, i) => {
-      const s = big(v.start), e = big(v.end);
-      const f = `vmas[${i}]`;
-      if (v.status & ~VMA_STATUS_KNOWN) throw new BadImage(mmName, 0, `${f}.status`, `${hex(big(v.status))} has bits no CRIU image uses (${hex(BigInt((v.status & ~VMA_STATUS_KNOWN) >>> 0))})`);
-      if (v.status & VMA.VSYSCALL) return;
-      if (s % PAGE || e % PAGE) throw new BadImage(mmName, 0, `${f}.start`, `${hex(s)}-${hex(e)} is not page-aligned`);
-      if (s >= e) throw new BadImage(mmName, 0, `${f}.end`, `${hex(e)} is not above start ${hex(s)}`);
-      if (e > USER_TOP) throw new BadImage(mmName, 0, `${f}.end`, `${hex(e)} is beyond the user address space`);
-      if (s < prevEnd) throw new BadImage(mmName, 0, `${f}.start`, `${hex(s)} overlaps the VMA before it (or the VMAs are out of order)`);
-      if (big(v.pgoff) % PAGE) throw new BadImage(mmName, 0, `${f}.pgoff`, `${hex(big(v.pgoff))} is not page-aligned`);
-      // a file or memfd mapping names its file by id in shmid
-      const part = v.status & VMA.MEMFD ? 'memfd' : v.status & (VMA.FILE_PRIVATE | VMA.FILE_SHARED) ? 'reg' : null;
-      if (part && !img.files.get(Number(v.shmid))?.[part]) throw new BadImage(mmName, 0, `${f}.shmid`, `${String(v.shmid)}: no ${part} file of that id in files.img for the VMA at ${hex(s)}`);
-      prevEnd = e;
-    });
+/** auxv's size; the VMAs: known status bits, page-aligned, in order, in the user space, files named. */
+function checkVmas(img: DumpImages, t: TaskImages, vmas: VmaEntry[]): void {
+  const mmName = `mm-${t.pid}.img`;
+  // the kernel keeps at most AT_VECTOR_SIZE (2 * (3 + 24 + 1) on x86_64) words of auxv
+  const auxv = t.mm.mm_saved_auxv ?? [];
+  if (auxv.length > 128) throw new BadImage(mmName, 0, 'mm_saved_auxv', `has ${auxv.length} words, more than any kernel keeps`);
+  let prevEnd = 0n;
+  vmas.forEach((v, i) => {
+    const s = big(v.start), e = big(v.end);
+    const f = `vmas[${i}]`;
+    if (v.status & ~VMA_STATUS_KNOWN) throw new BadImage(mmName, 0, `${f}.status`, `${hex(big(v.status))} has bits no CRIU image uses (${hex(BigInt((v.status & ~VMA_STATUS_KNOWN) >>> 0))})`);
+    if (v.status & VMA.VSYSCALL) return;
+    if (s % PAGE || e % PAGE) throw new BadImage(mmName, 0, `${f}.start`, `${hex(s)}-${hex(e)} is not page-aligned`);
+    if (s >= e) throw new BadImage(mmName, 0, `${f}.end`, `${hex(e)} is not above start ${hex(s)}`);
+    if (e > USER_TOP) throw new BadImage(mmName, 0, `${f}.end`, `${hex(e)} is beyond the user address space`);
+    if (s < prevEnd) throw new BadImage(mmName, 0, `${f}.start`, `${hex(s)} overlaps the VMA before it (or the VMAs are out of order)`);
+    if (big(v.pgoff) % PAGE) throw new BadImage(mmName, 0, `${f}.pgoff`, `${hex(big(v.pgoff))} is not page-aligned`);
+    // a file or memfd mapping names its file by id in shmid
+    const part = v.status & VMA.MEMFD ? 'memfd' : v.status & (VMA.FILE_PRIVATE | VMA.FILE_SHARED) ? 'reg' : null;
+    if (part && !img.files.get(Number(v.shmid))?.[part]) throw new BadImage(mmName, 0, `${f}.shmid`, `${String(v.shmid)}: no ${part} file of that id in files.img for the VMA at ${hex(s)}`);
+    prevEnd = e;
+  });
+}
 
-    const pmName = `pagemap-${t.pid}.img`;
-    const [head, ...entries] = t.pagemap;
-    if (!head) throw new BadImage(pmName, undefined, 'pagemap_head', 'is missing');
-    const pagesName = `pages-${head.pages_id}.img`;
-    const pagesPath = path.join(img.dir, pagesName);
-    if (!fs.existsSync(pagesPath)) throw new BadImage(pmName, 0, 'pages_id', `${head.pages_id}: ${pagesName} is missing`);
-    let present = 0n, prev = 0n, vi = 0;
-    const live = vmas.filter((v) => !(v.status & VMA.VSYSCALL));
-    entries.forEach((e, k) => {
-      const i = k + 1;
-      const a = big(e.vaddr);
-      const n = big(e.nr_pages ?? e.compat_nr_pages);
-      if (a % PAGE) throw new BadImage(pmName, i, 'vaddr', `${hex(a)} is not page-aligned`);
-      if (n < 1n || n > USER_TOP / PAGE) throw new BadImage(pmName, i, e.nr_pages !== undefined ? 'nr_pages' : 'compat_nr_pages', `${n} is out of range`);
-      const end = a + n * PAGE;
-      if (a < prev) throw new BadImage(pmName, i, 'vaddr', `${hex(a)} overlaps the entry before it (or the entries are out of order)`);
-      prev = end;
-      // the pages lie in VMAs, one after another without holes
-      let at = a;
-      while (vi < live.length && big(live[vi].end) <= at) vi++;
-      for (let j = vi; at < end; j++) {
-        const v = live[j];
-        if (!v || big(v.start) > at) throw new BadImage(pmName, i, 'vaddr', `${hex(a)} + nr_pages ${n}: ${hex(at)} is in no VMA of ${mmName}`);
-        at = big(v.end);
-      }
-      if (big(e.flags) & BigInt(PE.PRESENT)) present += n;
-    });
-    const have = BigInt(fs.statSync(pagesPath).size);
-    if (present * PAGE > have) {
-      throw new BadImage(pmName, undefined, 'nr_pages', `of the present entries add up to ${present} pages, but ${pagesName} holds ${have / PAGE} (${have} bytes)`);
+/** The pagemap: a head naming a pages file, runs in order inside the VMAs, pages the file holds. */
+function checkPagemap(img: DumpImages, t: TaskImages, vmas: VmaEntry[]): void {
+  const mmName = `mm-${t.pid}.img`;
+  const pmName = `pagemap-${t.pid}.img`;
+  const { head, entries } = t.pagemap;
+  if (!head) throw new BadImage(pmName, undefined, 'pagemap_head', 'is missing');
+  const pagesName = `pages-${head.pages_id}.img`;
+  const pagesPath = path.join(img.dir, pagesName);
+  if (!fs.existsSync(pagesPath)) throw new BadImage(pmName, 0, 'pages_id', `${head.pages_id}: ${pagesName} is missing`);
+  let present = 0n, prev = 0n, vi = 0;
+  const live = vmas.filter((v) => !(v.status & VMA.VSYSCALL));
+  entries.forEach((e, k) => {
+    const i = k + 1;
+    const a = big(e.vaddr);
+    const n = big(e.nr_pages ?? e.compat_nr_pages);
+    if (a % PAGE) throw new BadImage(pmName, i, 'vaddr', `${hex(a)} is not page-aligned`);
+    if (n < 1n || n > USER_TOP / PAGE) throw new BadImage(pmName, i, e.nr_pages !== undefined ? 'nr_pages' : 'compat_nr_pages', `${n} is out of range`);
+    const end = a + n * PAGE;
+    if (a < prev) throw new BadImage(pmName, i, 'vaddr', `${hex(a)} overlaps the entry before it (or the entries are out of order)`);
+    prev = end;
+    // the pages lie in VMAs, one after another without holes
+    let at = a;
+    while (vi < live.length && big(live[vi].end) <= at) vi++;
+    for (let j = vi; at < end; j++) {
+      const v = live[j];
+      if (!v || big(v.start) > at) throw new BadImage(pmName, i, 'vaddr', `${hex(a)} + nr_pages ${n}: ${hex(at)} is in no VMA of ${mmName}`);
+      at = big(v.end);
     }
+    if (big(e.flags) & BigInt(PE.PRESENT)) present += n;
+  });
+  const have = BigInt(fs.statSync(pagesPath).size);
+  if (present * PAGE > have) {
+    throw new BadImage(pmName, undefined, 'nr_pages', `of the present entries add up to ${present} pages, but ${pagesName} holds ${have / PAGE} (${have} bytes)`);
   }
 }

@@ -5,7 +5,8 @@
 // no task is inside).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readMessages, ImageError, type TimensEntry, type Timespec } from '../images/index.js';
+import { ImageError, type TimensEntry, type Timespec } from '../images/index.js';
+import { readMessagesOf } from '../images/typed.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
 import { BadImage, type DumpImages } from './images.js';
@@ -34,13 +35,13 @@ const ns = (t: Clock): bigint => BigInt(t?.tv_sec ?? 0) * G + BigInt(t?.tv_nsec 
  */
 export function planClocks(img: DumpImages, kernelHasTimens = fs.existsSync('/proc/self/ns/time')): ClockPlan {
   const root = img.tasks[0];
-  const own = root.ids?.time_ns_id as number | undefined;
+  const own = root.ids?.time_ns_id;
   for (const t of img.tasks) {
     if (t.zombie || t.ids?.time_ns_id === undefined || t.ids.time_ns_id === own) continue;
     throw new NotSupportedError(`task ${t.pid}: time namespace ${t.ids.time_ns_id}, not the one of the root task ${root.pid} (${own})`,
       'nested time namespaces are restored with containers, not yet');
   }
-  const hostId = img.inventory.root_ids?.time_ns_id as number | undefined;
+  const hostId = img.inventory.root_ids?.time_ns_id;
   const id = own !== undefined && hostId !== undefined && own !== hostId ? own : 0;
   const name = `timens-${id}.img`;
   const file = path.join(img.dir, name);
@@ -51,7 +52,7 @@ export function planClocks(img: DumpImages, kernelHasTimens = fs.existsSync('/pr
   }
   let entries: Partial<TimensEntry>[];
   try {
-    entries = readMessages<Partial<TimensEntry>>(file);
+    entries = readMessagesOf(file, 'TIMENS');
   } catch (e) {
     if (e instanceof ImageError) throw new CriuError(`bad image: ${e.message}`, 'the images are damaged or not CRIU images');
     throw e;
