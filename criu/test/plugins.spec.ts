@@ -250,3 +250,108 @@ export default {
   r.fini(0);
   expect(logText()).toMatch(/ts-ext init 0[\s\S]*ts-ext exit 0 0[\s\S]*ts-ext init 2[\s\S]*ts-ext exit 2 0/);
 });
+
+/** the mock's world and a fake restore-thread control that records what the plugin does to the thread */
+function cudaWorld(tag: string, state: Record<string, { state: string; restoreTid: number }>, env: Record<string, string> = {}) {
+  const d = tmp(tag);
+  const stateFile = path.join(d, 'state.json'), calls = path.join(d, 'calls.log');
+  fs.writeFileSync(stateFile, JSON.stringify(state));
+  const thread: string[] = [];
+  const threads: RestoreThreadControl = {
+    resume: (tid) => { thread.push(`resume ${tid}`); return 0x1234n; },
+    interrupt: (tid, saved) => { thread.push(`interrupt ${tid} ${saved.toString(16)}`); },
+  };
+  const plugin = cudaPlugin({ tool: mockTool, forceEnable: true, threads, env: { ...process.env, CUDA_MOCK_STATE: stateFile, CUDA_MOCK_LOG: calls, ...env } });
+  return {
+    plugin, thread,
+    calls: (): string[] => (fs.existsSync(calls) ? fs.readFileSync(calls, 'utf8').trim().split('\n') : []),
+    state: (pid: number): string => (JSON.parse(fs.readFileSync(stateFile, 'utf8')) as Record<string, { state: string }>)[pid].state,
+  };
+}
+
+test('CUDA plugin: lock at PAUSE_DEVICES, checkpoint at CHECKPOINT_DEVICES with the restore thread let run, recorded as cuda_plugin; restore and unlock at RESUME_DEVICES_LATE', async () => {
+  const w = cudaWorld('cuda-ok', { '100': { state: 'running', restoreTid: 101 } });
+  const dump = await load({ stage: STAGE.DUMP, builtin: [w.plugin], options: { timeout: 7 } });
+  expect(dump.interruptOnly).toBe(true); // set_compel_interrupt_only_mode()
+  expect(dump.run('PAUSE_DEVICES', 100)).toBe(0);
+  expect(dump.run('PAUSE_DEVICES', 555)).toBe(0); // not a CUDA task: nothing to do
+  expect(dump.run('CHECKPOINT_DEVICES', 100)).toBe(0);
+  expect(dump.inventoryPlugins()).toEqual(['cuda_plugin']);
+  dump.fini(0);
+  expect(w.state(100)).toBe('checkpointed');
+  expect(w.calls()).toEqual([
+    '-h',
+    '--get-restore-tid --pid 100', '--get-state --pid 101', '--action lock --pid 100 --timeout 7000',
+    '--get-restore-tid --pid 555',
+    '--get-restore-tid --pid 100', '--action checkpoint --pid 100',
+  ]);
+  expect(w.thread).toEqual(['resume 101', 'interrupt 101 1234']);
+
+  const w2 = cudaWorld('cuda-restore', { '100': { state: 'checkpointed', restoreTid: 101 } });
+  const r = await load({ stage: STAGE.RESTORE, builtin: [w2.plugin], inventory: { img_version: 2, plugins_entry: { plugins: ['cuda_plugin'] } } });
+  expect(r.run('RESUME_DEVICES_LATE', 100)).toBe(0);
+  r.fini(0);
+  expect(w2.state(100)).toBe('running');
+  expect(w2.calls().slice(1)).toEqual(['--get-restore-tid --pid 100', '--action restore --pid 100', '--action unlock --pid 100']);
+  expect(w2.thread).toEqual(['resume 101', 'interrupt 101 1234']);
+});
+
+test('CUDA plugin: disabled (hooks answer -ENOTSUP) for pre-dump, for images that do not need it, with a pre-r555 tool, without the tool', async () => {
+  const inv = { img_version: 2, plugins_entry: { plugins: [] } };
+  const cases: [string, Partial<LoadOptions>, Record<string, string>][] = [
+    ['pre-dump', { stage: STAGE.PRE_DUMP }, {}],
+    ['restore-not-needed', { stage: STAGE.RESTORE, inventory: inv }, {}],
+    ['old-driver', { stage: STAGE.DUMP }, { CUDA_MOCK_OLD: '1' }],
+    ['no-tool', { stage: STAGE.DUMP }, { CUDA_MOCK_FAIL: 'help' }],
+  ];
+  for (const [tag, o, env] of cases) {
+    const w = cudaWorld(`cuda-${tag}`, { '100': { state: 'running', restoreTid: 101 } }, env);
+    const p = await load({ stage: STAGE.DUMP, ...o, builtin: [w.plugin] });
+    expect(p.run('PAUSE_DEVICES', 100), tag).toBe(-ENOTSUP);
+    expect(p.run('RESUME_DEVICES_LATE', 100), tag).toBe(-ENOTSUP);
+    p.fini(0);
+    expect(w.state(100), tag).toBe('running');
+  }
+  expect(logText()).toContain('an r555 or higher version driver is required');
+  expect(logText()).toMatch(/check that \S*cuda-checkpoint is present in \$PATH/);
+});
+
+test('CUDA plugin: a failure at each step of a dump fails the hook and leaves the task running (exit(-1) restores and unlocks)', async () => {
+  for (const step of ['get-state', 'lock', 'checkpoint']) {
+    const w = cudaWorld(`cuda-fail-${step}`, { '100': { state: 'running', restoreTid: 101 } }, { CUDA_MOCK_FAIL: step });
+    const p = await load({ stage: STAGE.DUMP, builtin: [w.plugin] });
+    let ret = p.run('PAUSE_DEVICES', 100);
+    if (ret === 0) ret = p.run('CHECKPOINT_DEVICES', 100);
+    expect(ret, step).toBe(-1);
+    p.fini(-1); // the dump fails
+    expect(w.state(100), step).toBe('running');
+    expect(logText()).toContain(step === 'get-state' ? 'Failed to get CUDA state for PID 101' : `${step === 'lock' ? 'PAUSE' : 'CHECKPOINT'}_DEVICES failed with cuda-checkpoint: ${step} failed`);
+    expect(w.thread.filter((t) => t.startsWith('resume')).length, step).toBe(w.thread.filter((t) => t.startsWith('interrupt')).length);
+  }
+  // --leave-running: a successful dump gives the task back running too
+  const w = cudaWorld('cuda-leave-running', { '100': { state: 'running', restoreTid: 101 } });
+  const p = await load({ stage: STAGE.DUMP, builtin: [w.plugin], options: { leaveRunning: true } });
+  expect(p.run('PAUSE_DEVICES', 100)).toBe(0);
+  expect(p.run('CHECKPOINT_DEVICES', 100)).toBe(0);
+  p.fini(0);
+  expect(w.state(100)).toBe('running');
+  // a task locked by someone else stays locked
+  const wl = cudaWorld('cuda-locked', { '100': { state: 'locked', restoreTid: 101 } });
+  const pl = await load({ stage: STAGE.DUMP, builtin: [wl.plugin] });
+  expect(pl.run('PAUSE_DEVICES', 100)).toBe(0);
+  expect(pl.run('CHECKPOINT_DEVICES', 100)).toBe(0);
+  pl.fini(-1);
+  expect(wl.state(100)).toBe('locked');
+});
+
+test('CUDA plugin: a failure at restore (restore or unlock) fails RESUME_DEVICES_LATE, and the restore thread is stopped again', async () => {
+  for (const step of ['restore', 'unlock']) {
+    const w = cudaWorld(`cuda-rfail-${step}`, { '100': { state: 'checkpointed', restoreTid: 101 } }, { CUDA_MOCK_FAIL: step });
+    const p = await load({ stage: STAGE.RESTORE, builtin: [w.plugin], inventory: { img_version: 2 } });
+    expect(p.run('RESUME_DEVICES_LATE', 100), step).toBe(-1);
+    p.fini(-1);
+    expect(w.calls().includes('--action unlock --pid 100'), step).toBe(step === 'unlock'); // a failed restore skips the unlock
+    expect(w.thread, step).toEqual(['resume 101', 'interrupt 101 1234']);
+    expect(logText()).toContain(`RESUME_DEVICES ${step.toUpperCase()} failed`);
+  }
+});

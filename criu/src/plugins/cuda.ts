@@ -146,7 +146,10 @@ class CudaPlugin {
       const r = this.action(pid, 'restore');
       if (r.code !== 0) {
         log.error(`${P}RESUME_DEVICES RESTORE failed with ${r.out.trim()}`);
-        ret = -1;
+        // a checkpoint that failed left it locked, not checkpointed: unlock it all the same
+        // (CRIU gives up here and leaves the task locked)
+        if (this.state(tid) === 'locked') log.info(`${P}pid ${pid} was never checkpointed; unlocking it`);
+        else ret = -1;
       }
     }
     if (ret === 0 && initial === 'running') {
