@@ -33,6 +33,8 @@ class Logger {
   warn(text: string, where = caller()): void { this.out(LOG.WARN, `Warn  (${where}): ${text}`); }
   info(text: string): void { this.out(LOG.INFO, text); }
   debug(text: string): void { this.out(LOG.DEBUG, text); }
+  /** text already formatted (a plugin's print_on_level: "Error (file:line): …" included) at a level; 0 always */
+  print(level: number, text: string): void { this.out(level, text); }
   close(): void { this.setFile(null); }
 }
 
