@@ -13,9 +13,7 @@ import { FileTable } from '../files/table.js';
 import { ExtraImages } from '../files/kind.js';
 import { dumpFds } from '../files/dump-fds.js';
 import { writeExtraImages } from '../files/extra.js';
-import { dumpMemfdVma } from '../files/memfd.js';
-import { dumpGhostDir } from '../files/ghost.js';
-import { dumpReg } from '../files/reg.js';
+import { FILES } from '../files/registry.js';
 import { buildCore, buildMm, buildIds, buildInventory, Namespaces, SeccompImage, type NsIds } from './entries.js';
 import { writeImage } from '../images/index.js';
 import { arch } from '../sys/arch.js';
@@ -277,6 +275,7 @@ export function dump(opts: DumpOptions): void {
   const dir = opts.imagesDir;
   fs.mkdirSync(dir, { recursive: true });
   log.info(`Dumping processes (pid: ${opts.pid})`);
+  FILES.beforeFreeze({ pid: opts.pid, imagesDir: dir });
   faultPoint(1, 'freeze');
   const frozen = opts.freezeCgroup
     ? freezeWithCgroup(opts.pid, opts.freezeCgroup, opts.timeoutMs ?? 10_000)
@@ -343,26 +342,17 @@ export function dump(opts: DumpOptions): void {
     const perTask = tasks.map((task) => {
       const pid = task.pid;
       const ns = namespaces.of(pid); // the tool's namespaces, or a time namespace of the tree's own
-      const exeId = files.pathId(task.exe, (id) => dumpReg(id, task.exe, `/proc/${pid}/exe`, 0, 0n));
+      const exeId = files.dumpPath(task.exe, `/proc/${pid}/exe`);
       const vmas: VmaRec[] = toVmaRecs(pid, task.vmas, (v: SmapsVma) =>
-        files.pathId(v.path, (id) => dumpReg(id, v.path, `/proc/${pid}/map_files/${v.start.toString(16)}-${v.end.toString(16)}`, 0, 0n)),
-      (v: SmapsVma, flags: number) => {
-        const id = files.allocId();
-        files.add(dumpMemfdVma({ files, extra, allocPagesId }, id, pid, v.start, v.end, v.name, flags));
-        return id;
-      });
+        files.dumpPath(v.path, `/proc/${pid}/map_files/${v.start.toString(16)}-${v.end.toString(16)}`),
+      (v: SmapsVma, flags: number) => files.dumpMapped({ extra, allocPagesId }, { pid, start: v.start, end: v.end, name: v.name, flags }));
       const ids = {
         ...buildIds(ns), vm_id: objIds.id('VM', pid), files_id: objIds.id('FILES', pid),
         fs_id: objIds.id('FS', pid), sighand_id: objIds.id('SIGHAND', pid),
       };
       const fdinfos = dumpFds(pid, files, extra, opts.ghostLimit ?? 1 << 20, allocPagesId);
-      const cwdId = files.allocId();
-      const cwdGone = task.cwd.endsWith(' (deleted)');
-      const cwdPath = cwdGone ? task.cwd.slice(0, -' (deleted)'.length) : task.cwd;
-      files.add(dumpReg(cwdId, cwdPath, `/proc/${pid}/cwd`, 0, 0n));
-      if (cwdGone) dumpGhostDir(files, extra, cwdId, cwdPath, fs.statSync(`/proc/${pid}/cwd`, { bigint: true }));
-      const rootId = files.allocId();
-      files.add(dumpReg(rootId, task.root, `/proc/${pid}/root`, 0, 0n));
+      const cwdId = files.dumpPlace(extra, 'cwd', task.cwd, `/proc/${pid}/cwd`);
+      const rootId = files.dumpPlace(extra, 'root', task.root, `/proc/${pid}/root`);
       return { task, exeId, vmas, ids, fdinfos, cwdId, rootId };
     });
 
@@ -492,6 +482,7 @@ export function dump(opts: DumpOptions): void {
     }
     if (!released) release(frozen, false);
     for (const name of written) fs.rmSync(path.join(dir, name), { force: true });
+    FILES.afterDump({ imagesDir: dir, ok: false });
     throw e;
   }
   if (opts.leaveStopped) {
@@ -504,6 +495,7 @@ export function dump(opts: DumpOptions): void {
     release(frozen, true);
     log.info('Dumping finished successfully');
   }
+  FILES.afterDump({ imagesDir: dir, ok: true });
   if (opts.displayStats && dumpStats) display(formatDumpStats(dumpStats));
 }
 

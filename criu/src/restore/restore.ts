@@ -15,12 +15,10 @@ import { Injector, findSyscallInsn, InjectError, type BatchCall } from '../ptrac
 import { PTRACE_O, SIG } from '../ptrace/consts.js';
 import { regsFromImage, xsaveFromImage, restartFixup, tlsFromImage } from '../arch/x86_64.js';
 import { Regs, Tracee, waitStop } from '../ptrace/tracee.js';
-import { openReg, O } from '../files/reg.js';
+import { O } from '../files/reg.js';
 import { FileCtx } from '../files/restore-ctx.js';
-import type { FileKind } from '../files/kind.js';
-import type { FileEntry } from '../files/table.js';
-import { openMemfdForMap } from '../files/memfd.js';
-import { makeGhostDir } from '../files/ghost.js';
+import type { AnyKind as FileKind } from '../files/kind.js';
+import type { FileEntry } from '../images/gen/types.js';
 import { readImage, writeImage } from '../images/index.js';
 import { VMA, MAP, PE, madvBits } from '../images/consts.js';
 import { tgkill, errnoName, schedGetaffinity, schedSetaffinity, sched_getcpu, close, cpuItimerTickUs, waitpid, decodeWait, __WALL, SysError } from '../sys/libc.js';
@@ -186,6 +184,7 @@ export function restore(opts: RestoreOptions): number {
         } catch { /* parent gone */ }
       }
     }
+    files.markFailed();
     throw e;
   } finally {
     files.close();
@@ -381,11 +380,11 @@ function buildMemory(p: Puppet, t: TaskImages, img: DumpImages, files: FileCtx):
     if (v.status & VMA.MEMFD) {
       const f = files.file(Number(v.shmid));
       if (!f?.memfd) throw new CriuError(`${who}: VMA ${start.toString(16)}: memfd id ${v.shmid} is not in files.img`);
-      r = mapOurs(openMemfdForMap(files, f, v.fdflags ?? 0), false, prot, fileFlags);
+      r = mapOurs(files.openMapped(Number(v.shmid), who, v.fdflags ?? 0), false, prot, fileFlags);
     } else if (v.status & (VMA.FILE_PRIVATE | VMA.FILE_SHARED)) {
       const f = img.files.get(Number(v.shmid));
       if (!f?.reg) throw new CriuError(`${who}: VMA ${start.toString(16)}: file id ${v.shmid} is not in files.img`);
-      const ours = openReg({ ...f.reg, flags: v.fdflags ?? (v.status & VMA.FILE_SHARED && v.prot & PROT.WRITE ? O.RDWR : 0), size: undefined }, who);
+      const ours = files.openMapped(Number(v.shmid), who, v.fdflags ?? (v.status & VMA.FILE_SHARED && v.prot & PROT.WRITE ? O.RDWR : 0));
       r = mapOurs(ours, false, prot, fileFlags);
     } else if (v.status & VMA.ANON_SHARED) {
       // the object's fd stays with the tool for the other mappings of it
@@ -510,7 +509,7 @@ function finishTask(task: Task, img: DumpImages, files: FileCtx): void {
   const inj = p.inj;
   const who = `task ${t.pid}`;
   faultPoint(106, 'mm');
-  setMm(p, t, img);
+  setMm(p, t, img, files);
 
   faultPoint(107, 'files');
   // the fd table: installed by the first task that has it, shared (CLONE_FILES) by the others
@@ -568,15 +567,13 @@ function finishTask(task: Task, img: DumpImages, files: FileCtx): void {
     i += taken;
   }
   for (const h of holes) inj.must('close', h);
-  for (const a of after) a.kind.afterInstall!(files, a.e, a.fd, p);
+  for (const a of after) files.afterInstall(a.kind, a.e, a.fd, p, `${who}: fd ${a.fd}`);
   const fsImg = t.fs;
   const cwd = img.files.get(fsImg.cwd_id)?.reg?.name;
   const rootDir = img.files.get(fsImg.root_id)?.reg?.name;
   if (rootDir && rootDir !== '/') throw new NotSupportedError(`${who}: root directory ${rootDir}`);
   if (cwd) {
-    files.who = who;
-    const cleanup = makeGhostDir(files, fsImg.cwd_id, cwd);
-    if (cleanup) files.cleanups.push(cleanup);
+    files.openPath(fsImg.cwd_id, who, 'cwd');
     const r = inj.call('chdir', inj.str(cwd));
     if (r < 0n) throw new CriuError(`${who}: cannot chdir to ${cwd}: ${errnoName(Number(-r))}`, 'the directory must exist as at dump time');
   }
@@ -603,7 +600,7 @@ function finishTask(task: Task, img: DumpImages, files: FileCtx): void {
 function restoreSeccomp(th: Thread, pid: number, s: bigint, files: FileCtx): void {
   const tcore = th.core.thread_core ?? {};
   if (tcore.seccomp_mode !== 2) return;
-  const all = (files.image('seccomp.img') ?? [])[0]?.msg.seccomp_filters as M[] | undefined;
+  const all = (files.image('seccomp.img', 'SECCOMP') ?? [])[0]?.msg.seccomp_filters as M[] | undefined;
   const who = `task ${pid}: thread ${th.tid}`;
   const chain: M[] = [];
   for (let i: number | undefined = tcore.seccomp_filter; i !== undefined; i = all?.[i]?.prev) {
@@ -873,9 +870,8 @@ function dropExtraPages(p: Puppet, ranges: { s: bigint; e: bigint; file: boolean
  * any task, then maps that very object.
  */
 function shmemObject(p: Puppet, shmid: number, img: DumpImages, files: FileCtx): number {
-  const key = `shmem:${shmid}`;
-  const known = files.state.get(key) as { fd: number } | undefined;
-  if (known) return known.fd;
+  const known = files.shmem.get(shmid);
+  if (known !== undefined) return known;
   const who = `task ${p.pid}: shared memory ${shmid}`;
   let size = 0n;
   for (const t of img.tasks) {
@@ -896,17 +892,17 @@ function shmemObject(p: Puppet, shmid: number, img: DumpImages, files: FileCtx):
   }
   const fd = fs.openSync(`/proc/${p.pid}/map_files/${r.toString(16)}-${(r + size).toString(16)}`, 'r+');
   p.inj.must('munmap', r, size);
-  files.state.set(key, { fd });
+  files.shmem.set(shmid, fd);
   return fd;
 }
 
-function setMm(p: Puppet, t: TaskImages, img: DumpImages): void {
+function setMm(p: Puppet, t: TaskImages, img: DumpImages, files: FileCtx): void {
   const mm = t.mm;
   const inj = p.inj;
   const exe = img.files.get(mm.exe_file_id)?.reg;
   let exeFd = -1;
   if (exe) {
-    const ours = openReg({ ...exe, flags: 0, size: undefined }, `task ${t.pid}: exe`);
+    const ours = files.openPath(mm.exe_file_id, `task ${t.pid}: exe`, 'exe');
     exeFd = p.receiveFd(ours);
     close(ours);
   }
