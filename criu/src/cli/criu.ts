@@ -57,6 +57,18 @@ async function run(argv: string[]): Promise<number> {
   if (p.command === 'cpuinfo') throw new UsageError(p.rest.length ? `unknown cpuinfo sub-command: ${p.rest[0]}` : 'cpuinfo requires an action: dump or check');
   if (!(COMMANDS as readonly string[]).includes(p.command)) throw new UsageError(`unknown command: ${p.command}`);
   const cmd = p.command as Cmd;
+  const early = checkCommand(p, cmd);
+  if (early !== undefined) return early;
+  const dirs = setUp(p, cmd);
+  return dispatch(p, cmd, dirs);
+}
+
+/**
+ * What CRIU refuses before anything is touched: the command's arguments, CRIU's own refusals of
+ * an option on this command, then the command, then the options we cannot honour yet. Returns
+ * an exit code when the command ends here.
+ */
+function checkCommand(p: Parsed, cmd: Cmd): number | undefined {
   const word = cmd.split(' ')[0];
   if (cmd === 'swrk') {
     if (p.rest.length !== 1) { process.stderr.write('Usage: criu swrk <fd>\n'); return 1; }
@@ -68,13 +80,17 @@ async function run(argv: string[]): Promise<number> {
     if (flag(p, 'restore-detached') || flag(p, 'daemon')) throw new UsageError('--restore-detached and --exec-cmd cannot be used together');
   } else if (p.rest.length) throw new UsageError(`excessive parameter${p.rest.length > 1 ? 's' : ''} for command ${word}`);
 
-  // CRIU's own refusals of an option on this command, then the command, then the options we
-  // cannot honour yet: all before anything is touched
-  const c = classify(p, cmd);
-  if (c.rejects.length) refuseUnsupported(p, cmd);
+  if (classify(p, cmd).rejects.length) refuseUnsupported(p, cmd);
   if (!IMPLEMENTED.includes(cmd)) throw new NotSupportedError(`criu ${cmd}`);
   refuseUnsupported(p, cmd);
+  return undefined;
+}
 
+interface Dirs { imagesDir: string; workDir: string }
+
+/** The images and work directories, the log, and what the log says of ignored options. */
+function setUp(p: Parsed, cmd: Cmd): Dirs {
+  const c = classify(p, cmd);
   const imagesDir = path.resolve(one(p, 'images-dir') ?? '.');
   const workDir = path.resolve(one(p, 'work-dir') ?? imagesDir);
   if (cmd === 'dump') fs.mkdirSync(workDir, { recursive: true });
@@ -89,6 +105,11 @@ async function run(argv: string[]): Promise<number> {
   // check_options() of crtools.c, once the log is open
   if (flag(p, 'restore-sibling') && !flag(p, 'restore-detached') && !flag(p, 'daemon')) throw new CriuError('--restore-sibling only makes sense with --restore-detached');
 
+  return { imagesDir, workDir };
+}
+
+/** The command itself. */
+async function dispatch(p: Parsed, cmd: Cmd, { imagesDir, workDir }: Dirs): Promise<number> {
   switch (cmd) {
     case 'dump': {
       const t = one(p, 'tree');

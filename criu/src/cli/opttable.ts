@@ -53,6 +53,8 @@ export interface Opt {
 const notService = (x: string) => `cr-service.c: each request's worker calls init_opts(), so the command line's ${x} never reaches it`;
 const swrk = 'crtools.c: swrk serves libcriu requests at once, before the images dir, the work dir and the log are set up; every request brings its own';
 
+// One row an option, as CRIU's table in config.c: kept as a table, not reformatted.
+// prettier-ignore
 export const OPTS: Opt[] = [
   // ---- Generic
   { long: 'tree', short: 't', arg: 'required', section: 'generic', metavar: 'PID', help: 'checkpoint a process tree identified by PID',

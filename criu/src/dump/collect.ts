@@ -8,6 +8,9 @@ import { ptraceRaw, big } from '../sys/libc.js';
 import { arch } from '../sys/arch.js';
 import { readStat, readStatus, readLimits, readSmaps, readAuxv, readTimers, type ProcStat, type ProcStatus, type SmapsVma, type Rlimit } from '../proc/index.js';
 import { NotSupportedError } from '../errors.js';
+import { log } from '../log.js';
+import { faultPoint } from '../fault.js';
+import type { Frozen } from './freeze.js';
 
 export interface SigactionRec { handler: bigint; flags: bigint; restorer: bigint; mask: bigint }
 export interface ItimerRec { isec: bigint; iusec: bigint; vsec: bigint; vusec: bigint }
@@ -199,6 +202,52 @@ export function collectProcessOutside(pid: number): Omit<TaskState, 'stopSig' | 
     root: liveDir(pid, 'root'),
     vmas: readSmaps(pid),
   };
+}
+
+/** The injectors begun and not ended yet: a failing dump undoes them, last first. */
+export class Injections {
+  active: Injector[] = [];
+  /** undo what the injections left in the task: the scratch mapping, then registers and mask */
+  undo(): void {
+    for (const inj of this.active.reverse()) {
+      try { inj.unmapBatchArea(); } catch { /* the task is gone */ }
+      try { inj.unmapScratch(); } catch { /* the task is gone */ }
+      try { inj.end(); } catch { /* the task is gone */ }
+    }
+  }
+}
+
+/** Everything of one live frozen task: from outside, then from inside it, thread by thread. */
+export function collectTask(f: Frozen, injections: Injections): TaskState {
+  const outside = collectProcessOutside(f.pid);
+  log.info(`Collected task ${f.pid} (${outside.stat.comm}): ${outside.vmas.length} VMAs`);
+  const gadget = findSyscallInsn(f.pid);
+  const inj = new Injector(f.tracees[0], gadget);
+  injections.active = [inj];
+  inj.begin();
+  const scratch = inj.mapScratch();
+  const area = inj.mapBatchArea();
+  faultPoint(7, 'inject');
+  const inside = collectProcessInside(inj, scratch);
+  const threads = [collectThread(f.pid, f.tracees[0], inj, scratch)];
+  for (const t of f.tracees.slice(1)) {
+    const ti = new Injector(t, gadget);
+    ti.batchArea = area;
+    injections.active.push(ti);
+    ti.begin();
+    threads.push(collectThread(f.pid, t, ti, scratch));
+    ti.end();
+    ti.batchArea = null;
+    injections.active.pop();
+  }
+  inj.unmapBatchArea();
+  inj.unmapScratch();
+  inj.end();
+  injections.active = [];
+  // the SIGCONT this tool sent to end a group stop is not the task's own
+  const ours = (si: Buffer): boolean => si.readInt32LE(0) === SIG.CONT && si.readInt32LE(16) === process.pid;
+  const sharedPending = f.tracees[0].peekSiginfo(true).filter((si) => !(f.stopSig && ours(si)));
+  return { ...outside, ...inside, threads, sharedPending, gadget, stopSig: f.stopSig };
 }
 
 export { findSyscallInsn, PTRACE };

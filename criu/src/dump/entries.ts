@@ -1,11 +1,18 @@
 // Collected task state → image entries, field for field as CRIU 4.2 writes them.
 import * as fs from 'node:fs';
 import { arch } from '../sys/arch.js';
-import { regsToImage, xsaveToImage, restartFixup } from '../arch/x86_64.js';
+import { regsToImage, xsaveToImage, restartFixup, type UserX86Regs } from '../arch/x86_64.js';
 import type { TaskState, ThreadState } from './collect.js';
 import type { VmaRec } from './vmas.js';
-import { NotSupportedError } from '../errors.js';
-import { onlineCpus, cpuListToWords } from '../proc/index.js';
+import type { PagemapRec } from './memory.js';
+import { CriuError, NotSupportedError } from '../errors.js';
+import { onlineCpus, cpuListToWords, timensOffsets } from '../proc/index.js';
+import { clockNs, CLOCK } from '../sys/libc.js';
+import type {
+  CoreEntry, CredsEntry, DumpStatsEntry, FsEntry, InventoryEntry, MmEntry, PagemapEntry, PstreeEntry, SeccompFilter,
+  SignalQueueEntry, TaskCoreEntry, TaskKobjIdsEntry, ThreadCoreEntry, ThreadInfoX86, TimensEntry, Timespec,
+  UserX86FpregsEntry, UserX86RegsEntry,
+} from '../images/index.js';
 
 const NS_ORDER = ['pid', 'net', 'ipc', 'uts', 'time', 'mnt', 'user', 'cgroup'] as const;
 export type NsIds = Record<(typeof NS_ORDER)[number], number>;
@@ -59,7 +66,7 @@ export class Namespaces {
   }
 }
 
-export function buildIds(ns: NsIds, objId = 2): Record<string, number> {
+export function buildIds(ns: NsIds, objId = 2): TaskKobjIdsEntry {
   return {
     vm_id: objId, files_id: objId, fs_id: objId, sighand_id: objId,
     pid_ns_id: ns.pid, net_ns_id: ns.net, ipc_ns_id: ns.ipc, uts_ns_id: ns.uts, mnt_ns_id: ns.mnt,
@@ -67,7 +74,7 @@ export function buildIds(ns: NsIds, objId = 2): Record<string, number> {
   };
 }
 
-export function buildInventory(ns: NsIds, runId: string): object {
+export function buildInventory(ns: NsIds, runId: string): InventoryEntry {
   return {
     img_version: 2, fdinfo_per_id: true, root_ids: buildIds(ns, 1), ns_per_id: true, root_cg_set: 1,
     lsmtype: 0, network_lock_method: 0, plugins_entry: {}, dump_criu_run_id: runId,
@@ -76,7 +83,7 @@ export function buildInventory(ns: NsIds, runId: string): object {
 
 const caps = (v: bigint): number[] => [Number(v & 0xffffffffn), Number(v >> 32n)];
 
-function creds(th: ThreadState): object {
+function creds(th: ThreadState): CredsEntry {
   const s = th.status;
   return {
     uid: s.uid[0], gid: s.gid[0], euid: s.uid[1], egid: s.gid[1], suid: s.uid[2], sgid: s.gid[2],
@@ -86,16 +93,32 @@ function creds(th: ThreadState): object {
   };
 }
 
-function sigqueue(infos: Buffer[]): object {
+function sigqueue(infos: Buffer[]): SignalQueueEntry {
   return { signals: infos.map((b) => ({ siginfo: b })) };
 }
 
-function threadInfo(th: ThreadState): object {
+/** arch/'s general registers hold every register of user_x86_regs_entry, as bigints */
+function isRegsEntry(r: UserX86Regs): r is UserX86Regs & UserX86RegsEntry {
+  return arch.regNames.every((n) => typeof r[n] === 'bigint');
+}
+
+const FPREGS_WORDS = ['cwd', 'swd', 'twd', 'fop', 'mxcsr', 'mxcsr_mask'] as const;
+/** arch/'s legacy FPU area holds the required fields of user_x86_fpregs_entry */
+function isFpregsEntry(fp: Record<string, unknown>): fp is Record<string, unknown> & UserX86FpregsEntry {
+  return FPREGS_WORDS.every((k) => typeof fp[k] === 'number') && typeof fp.rip === 'bigint' && typeof fp.rdp === 'bigint';
+}
+
+function threadInfo(th: ThreadState): ThreadInfoX86 {
   if (arch.name !== 'x86_64') throw new NotSupportedError(`core images on ${arch.name}`);
+  const gpregs = regsToImage(restartFixup(th.regs.buf));
+  const fpregs = xsaveToImage(th.fpu);
+  if (!isRegsEntry(gpregs) || !isFpregsEntry(fpregs)) {
+    throw new CriuError(`thread ${th.tid}: its registers do not fit user_x86_regs_entry / user_x86_fpregs_entry`, 'a bug in arch/x86_64.ts: report it');
+  }
   return {
     clear_tid_addr: th.clearTid,
-    gpregs: regsToImage(restartFixup(th.regs.buf)),
-    fpregs: xsaveToImage(th.fpu),
+    gpregs,
+    fpregs,
     tls: th.tls.map((d) => ({
       entry_number: d.entry_number, base_addr: d.base_addr, limit: d.limit,
       seg_32bit: !!(d.flags & 1), contents_h: !!(d.flags & 4), contents_l: !!(d.flags & 2),
@@ -111,7 +134,7 @@ function threadInfo(th: ThreadState): object {
  * `prev` from there gives the install order.
  */
 export class SeccompImage {
-  readonly filters: { filter: Buffer; prev?: number; flags: number }[] = [];
+  readonly filters: SeccompFilter[] = [];
   add(th: ThreadState): number | undefined {
     if (!th.seccomp.length) return undefined;
     th.seccomp.forEach((f, i) => {
@@ -121,7 +144,7 @@ export class SeccompImage {
   }
 }
 
-function threadCore(th: ThreadState, isLeader: boolean, seccompPos?: number): object {
+function threadCore(th: ThreadState, isLeader: boolean, seccompPos?: number): ThreadCoreEntry {
   return {
     futex_rla: th.robust.head, futex_rla_len: th.robust.len,
     sched_nice: th.nice, sched_policy: th.schedPolicy,
@@ -145,29 +168,31 @@ function pinned(cpus: number[]): boolean {
   return online.length > 0 && !online.every((c) => cpus.includes(c));
 }
 
-export function buildCore(t: TaskState, th: ThreadState, isLeader: boolean, seccompPos?: number): object {
-  const core: Record<string, unknown> = { mtype: arch.criuMtype, thread_info: threadInfo(th) };
-  if (isLeader) {
-    const itimer = (i: number): object => t.itimers[i];
-    core.tc = {
-      task_state: t.stopSig ? 3 /* TASK_STOPPED */ : 1 /* TASK_ALIVE */, exit_code: 0, personality: t.personality, flags: t.stat.flags,
-      blk_sigset: th.sigmask, comm: t.stat.comm,
-      timers: { real: itimer(0), virt: itimer(1), prof: itimer(2), posix: t.posixTimers },
-      rlimits: { rlimits: t.rlimits.map((r) => ({ cur: r.cur, max: r.max })) },
-      signals_s: sigqueue(t.sharedPending),
-      loginuid: t.loginuid, oom_score_adj: t.oomScoreAdj,
-      sigactions: t.sigactions.flatMap((a, i) => (i + 1 === 9 || i + 1 === 19 ? [] : [{
-        sigaction: a.handler, flags: a.flags, restorer: a.restorer, mask: a.mask, compat_sigaction: false,
-      }])),
-      child_subreaper: t.childSubreaper,
-      ...(t.stopSig ? { stop_signo: t.stopSig } : {}),
-    };
-  }
+function taskCore(t: TaskState, th: ThreadState): TaskCoreEntry {
+  const itimer = (i: number) => t.itimers[i];
+  return {
+    task_state: t.stopSig ? 3 /* TASK_STOPPED */ : 1 /* TASK_ALIVE */, exit_code: 0, personality: t.personality, flags: t.stat.flags,
+    blk_sigset: th.sigmask, comm: t.stat.comm,
+    timers: { real: itimer(0), virt: itimer(1), prof: itimer(2), posix: t.posixTimers },
+    rlimits: { rlimits: t.rlimits.map((r) => ({ cur: r.cur, max: r.max })) },
+    signals_s: sigqueue(t.sharedPending),
+    loginuid: t.loginuid, oom_score_adj: t.oomScoreAdj,
+    sigactions: t.sigactions.flatMap((a, i) => (i + 1 === 9 || i + 1 === 19 ? [] : [{
+      sigaction: a.handler, flags: a.flags, restorer: a.restorer, mask: a.mask, compat_sigaction: false,
+    }])),
+    child_subreaper: t.childSubreaper,
+    ...(t.stopSig ? { stop_signo: t.stopSig } : {}),
+  };
+}
+
+export function buildCore(t: TaskState, th: ThreadState, isLeader: boolean, seccompPos?: number): CoreEntry {
+  const core: CoreEntry = { mtype: arch.criuMtype, thread_info: threadInfo(th) };
+  if (isLeader) core.tc = taskCore(t, th);
   core.thread_core = threadCore(th, isLeader, seccompPos);
   return core;
 }
 
-export function buildMm(t: TaskState, vmas: VmaRec[], exeId: number): object {
+export function buildMm(t: TaskState, vmas: VmaRec[], exeId: number): MmEntry {
   const s = t.stat;
   const auxv: bigint[] = [];
   for (let o = 0; o + 8 <= t.auxv.length; o += 8) auxv.push(t.auxv.readBigUInt64LE(o));
@@ -182,5 +207,56 @@ export function buildMm(t: TaskState, vmas: VmaRec[], exeId: number): object {
       status: v.status, fd: -1n, madv: v.madv, ...(v.fdflags !== undefined ? { fdflags: v.fdflags } : {}),
     })),
     dumpable: t.dumpable, thp_disabled: t.thpDisabled,
+  };
+}
+
+/** pagemap-N.img's runs of pages */
+export function buildPagemap(runs: PagemapRec[]): PagemapEntry[] {
+  return runs.map((p) => ({ vaddr: p.vaddr, compat_nr_pages: 0, flags: p.flags, nr_pages: p.nr_pages }));
+}
+
+export function buildFs(t: TaskState, cwdId: number, rootId: number): FsEntry {
+  return { cwd_id: cwdId, root_id: rootId, umask: t.status.umask ?? 0o22 };
+}
+
+/** What is left of a zombie: its exit status, comm and session */
+export interface ZombieRec { exitCode: number; comm: string; pgid: number; sid: number }
+
+/** A zombie's core: the exit status and nothing else, as CRIU writes it. */
+export function buildZombieCore(z: ZombieRec): CoreEntry {
+  return {
+    mtype: arch.criuMtype, tc: {
+      task_state: 2 /* TASK_DEAD */, exit_code: z.exitCode, personality: 0, flags: 0, blk_sigset: 0n, comm: z.comm,
+    },
+  };
+}
+
+/** One task of pstree.img: a live one (`t`) or a zombie (`z`); the root has no parent. */
+export function buildPstreeEntry(pid: number, ppid: number, t: TaskState | undefined, z: ZombieRec | undefined): PstreeEntry {
+  return {
+    pid, ppid, pgid: t ? t.stat.pgrp : z!.pgid, sid: t ? t.stat.session : z!.sid,
+    threads: t ? t.threads.map((x) => x.tid) : [pid],
+  };
+}
+
+/**
+ * CLOCK_MONOTONIC and CLOCK_BOOTTIME now, as CRIU records them in timens-ID.img: the host's, or
+ * (given a task of the tree's own time namespace) as that namespace reads them, which is the
+ * host's plus its offsets.
+ */
+export function buildTimens(inNs?: number): TimensEntry {
+  const off = inNs ? timensOffsets(inNs) : { monotonic: 0n, boottime: 0n };
+  const ts = (v: bigint): Timespec => ({ tv_sec: v / 1_000_000_000n, tv_nsec: v % 1_000_000_000n });
+  return { monotonic: ts(clockNs(CLOCK.MONOTONIC) + off.monotonic), boottime: ts(clockNs(CLOCK.BOOTTIME) + off.boottime) };
+}
+
+/** stats-dump's numbers (times in microseconds); what this tool does not do is 0 */
+export interface DumpTimes { freezing: number; frozen: number; memdump: number }
+export function buildDumpStats(us: DumpTimes, pages: { scanned: bigint; written: bigint }): DumpStatsEntry {
+  return {
+    freezing_time: us.freezing, frozen_time: us.frozen, memdump_time: us.memdump, memwrite_time: us.memdump,
+    pages_scanned: pages.scanned, pages_skipped_parent: 0n, pages_written: pages.written,
+    irmap_resolve: 0, pages_lazy: 0n, page_pipes: 0n, page_pipe_bufs: 0n,
+    shpages_scanned: 0n, shpages_skipped_parent: 0n, shpages_written: 0n,
   };
 }

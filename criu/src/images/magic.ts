@@ -131,6 +131,7 @@ function raw(name: string, files: string | string[]): ImageKind {
   return { name, magic: 0, files: Array.isArray(files) ? files : [files], layout: 'plain', raw: true };
 }
 
+// prettier-ignore
 export const IMAGE_KINDS: readonly ImageKind[] = [
   k('INVENTORY', 0x58313116, 'inventory.img', 'inventory_entry'),
   k('FDINFO', 0x56213732, 'fdinfo-%u.img', 'fdinfo_entry'),

@@ -62,6 +62,84 @@ const fh = (o: Record<string, string>): Pick<InotifyWd, 'fhandleBytes' | 'fhandl
 const TFD_RE = /^tfd:\s*(\d+)\s+events:\s*([0-9a-f]+)\s+data:\s*([0-9a-f]+)\s+pos:\s*(-?\d+)\s+ino:\s*([0-9a-f]+)\s+sdev:\s*([0-9a-f]+)/;
 const PAIR_RE = /^\(\s*(\d+),\s*(\d+)\s*\)$/;
 
+type Bad = (why: string) => never;
+
+/** The lines that describe an object behind the fd (epoll targets, inotify and fanotify marks). */
+function parseObjectLine(o: Fdinfo, l: string, bad: Bad): boolean {
+  if (l.startsWith('tfd:')) {
+    const m = TFD_RE.exec(l) ?? bad('bad epoll tfd line');
+    (o.epoll ??= { tfds: [] }).tfds.push({
+      tfd: Number(m[1]), events: parseInt(m[2], 16), data: BigInt('0x' + m[3]),
+      pos: BigInt(m[4]), ino: parseInt(m[5], 16), sdev: parseInt(m[6], 16),
+    });
+    return true;
+  }
+  if (l.startsWith('inotify ')) {
+    const k = kv(l.slice(8));
+    if (k.wd === undefined) bad('inotify line without wd');
+    (o.inotify ??= { wds: [] }).wds.push({
+      wd: hx(k.wd), ino: hx(k.ino), sdev: hx(k.sdev), mask: hx(k.mask), ignoredMask: hx(k.ignored_mask), ...fh(k),
+    });
+    return true;
+  }
+  if (l.startsWith('fanotify ')) {
+    const k = kv(l.slice(9));
+    const fa = (o.fanotify ??= { flags: 0, eventFlags: 0, marks: [] });
+    if (k['event-flags'] !== undefined) { fa.flags = hx(k.flags); fa.eventFlags = hx(k['event-flags']); return true; }
+    const kind = k.ino !== undefined ? 'inode' : k.mnt_id !== undefined ? 'mount' : 'sb';
+    fa.marks.push({
+      kind,
+      ...(k.ino !== undefined ? { ino: hx(k.ino) } : {}),
+      ...(k.sdev !== undefined ? { sdev: hx(k.sdev) } : {}),
+      ...(k.mnt_id !== undefined ? { mntId: hx(k.mnt_id) } : {}),
+      mflags: hx(k.mflags), mask: hx(k.mask), ignoredMask: hx(k.ignored_mask), ...fh(k),
+    });
+    return true;
+  }
+  return false;
+}
+
+/** A "key: value" line; returns the key. */
+function parseKeyLine(o: Fdinfo, l: string, bad: Bad): string {
+  const c = l.indexOf(':');
+  if (c < 0) bad('no colon');
+  const key = l.slice(0, c);
+  const v = l.slice(c + 1).trim();
+  const int = (s: string, radix = 10): number => {
+    const n = radix === 10 ? Number(s) : parseInt(s, radix);
+    return Number.isInteger(n) && s !== '' ? n : bad(`bad ${key}`);
+  };
+  const big = (s: string, hex = false): bigint => ((hex ? /^[0-9a-f]+$/i : /^-?\d+$/).test(s) ? BigInt(hex ? '0x' + s : s) : bad(`bad ${key}`));
+  switch (key) {
+    case 'pos': o.pos = big(v); break;
+    case 'flags': o.flags = int(v, 8); break;
+    case 'mnt_id': o.mntId = int(v); break;
+    case 'ino': o.ino = int(v); break;
+    case 'eventfd-count': (o.eventfd ??= { count: 0n }).count = big(v, true); break;
+    case 'eventfd-id': (o.eventfd ??= { count: 0n }).id = int(v); break;
+    case 'eventfd-semaphore': (o.eventfd ??= { count: 0n }).semaphore = int(v) !== 0; break;
+    case 'sigmask': o.signalfd = { sigmask: big(v, true) }; break;
+    case 'clockid': case 'ticks': case 'settime flags': case 'it_value': case 'it_interval': {
+      const t = (o.timerfd ??= { clockid: 0, ticks: 0n, settimeFlags: 0, itValue: { sec: 0n, nsec: 0n }, itInterval: { sec: 0n, nsec: 0n } });
+      if (key === 'clockid') t.clockid = int(v);
+      else if (key === 'ticks') t.ticks = big(v);
+      else if (key === 'settime flags') t.settimeFlags = int(v, 8);
+      else {
+        const m = PAIR_RE.exec(v) ?? bad(`bad ${key}`);
+        const p = { sec: BigInt(m[1]), nsec: BigInt(m[2]) };
+        if (key === 'it_value') t.itValue = p; else t.itInterval = p;
+      }
+      break;
+    }
+    case 'Pid': (o.pidfd ??= { pid: 0, nspid: [] }).pid = int(v); break;
+    case 'NSpid': (o.pidfd ??= { pid: 0, nspid: [] }).nspid = v.split(/\s+/).map((s) => int(s)); break;
+    case 'tty-index': o.ttyIndex = int(v); break;
+    case 'lock': o.locks.push(v); break;
+    default: o.other[key] = v;
+  }
+  return key;
+}
+
 /** Parse the text of /proc/PID/fdinfo/FD. */
 export function parseFdinfo(text: string, file = 'fdinfo'): Fdinfo {
   const o: Fdinfo = { pos: 0n, flags: 0, mntId: 0, ino: 0, locks: [], other: {} };
@@ -71,73 +149,8 @@ export function parseFdinfo(text: string, file = 'fdinfo'): Fdinfo {
     const l = ls[i];
     if (l === '') continue;
     const bad = (why: string): never => { throw new ProcParseError(file, i + 1, l, why); };
-    if (l.startsWith('tfd:')) {
-      const m = TFD_RE.exec(l) ?? bad('bad epoll tfd line');
-      (o.epoll ??= { tfds: [] }).tfds.push({
-        tfd: Number(m[1]), events: parseInt(m[2], 16), data: BigInt('0x' + m[3]),
-        pos: BigInt(m[4]), ino: parseInt(m[5], 16), sdev: parseInt(m[6], 16),
-      });
-      continue;
-    }
-    if (l.startsWith('inotify ')) {
-      const k = kv(l.slice(8));
-      if (k.wd === undefined) bad('inotify line without wd');
-      (o.inotify ??= { wds: [] }).wds.push({
-        wd: hx(k.wd), ino: hx(k.ino), sdev: hx(k.sdev), mask: hx(k.mask), ignoredMask: hx(k.ignored_mask), ...fh(k),
-      });
-      continue;
-    }
-    if (l.startsWith('fanotify ')) {
-      const k = kv(l.slice(9));
-      const fa = (o.fanotify ??= { flags: 0, eventFlags: 0, marks: [] });
-      if (k['event-flags'] !== undefined) { fa.flags = hx(k.flags); fa.eventFlags = hx(k['event-flags']); continue; }
-      const kind = k.ino !== undefined ? 'inode' : k.mnt_id !== undefined ? 'mount' : 'sb';
-      fa.marks.push({
-        kind,
-        ...(k.ino !== undefined ? { ino: hx(k.ino) } : {}),
-        ...(k.sdev !== undefined ? { sdev: hx(k.sdev) } : {}),
-        ...(k.mnt_id !== undefined ? { mntId: hx(k.mnt_id) } : {}),
-        mflags: hx(k.mflags), mask: hx(k.mask), ignoredMask: hx(k.ignored_mask), ...fh(k),
-      });
-      continue;
-    }
-    const c = l.indexOf(':');
-    if (c < 0) bad('no colon');
-    const key = l.slice(0, c);
-    const v = l.slice(c + 1).trim();
-    const int = (s: string, radix = 10): number => {
-      const n = radix === 10 ? Number(s) : parseInt(s, radix);
-      return Number.isInteger(n) && s !== '' ? n : bad(`bad ${key}`);
-    };
-    const big = (s: string, hex = false): bigint => ((hex ? /^[0-9a-f]+$/i : /^-?\d+$/).test(s) ? BigInt(hex ? '0x' + s : s) : bad(`bad ${key}`));
-    switch (key) {
-      case 'pos': o.pos = big(v); break;
-      case 'flags': o.flags = int(v, 8); break;
-      case 'mnt_id': o.mntId = int(v); break;
-      case 'ino': o.ino = int(v); break;
-      case 'eventfd-count': (o.eventfd ??= { count: 0n }).count = big(v, true); break;
-      case 'eventfd-id': (o.eventfd ??= { count: 0n }).id = int(v); break;
-      case 'eventfd-semaphore': (o.eventfd ??= { count: 0n }).semaphore = int(v) !== 0; break;
-      case 'sigmask': o.signalfd = { sigmask: big(v, true) }; break;
-      case 'clockid': case 'ticks': case 'settime flags': case 'it_value': case 'it_interval': {
-        const t = (o.timerfd ??= { clockid: 0, ticks: 0n, settimeFlags: 0, itValue: { sec: 0n, nsec: 0n }, itInterval: { sec: 0n, nsec: 0n } });
-        if (key === 'clockid') t.clockid = int(v);
-        else if (key === 'ticks') t.ticks = big(v);
-        else if (key === 'settime flags') t.settimeFlags = int(v, 8);
-        else {
-          const m = PAIR_RE.exec(v) ?? bad(`bad ${key}`);
-          const p = { sec: BigInt(m[1]), nsec: BigInt(m[2]) };
-          if (key === 'it_value') t.itValue = p; else t.itInterval = p;
-        }
-        break;
-      }
-      case 'Pid': (o.pidfd ??= { pid: 0, nspid: [] }).pid = int(v); break;
-      case 'NSpid': (o.pidfd ??= { pid: 0, nspid: [] }).nspid = v.split(/\s+/).map((s) => int(s)); break;
-      case 'tty-index': o.ttyIndex = int(v); break;
-      case 'lock': o.locks.push(v); break;
-      default: o.other[key] = v;
-    }
-    seen.add(key);
+    if (parseObjectLine(o, l, bad)) continue;
+    seen.add(parseKeyLine(o, l, bad));
   }
   if (!seen.has('pos') || !seen.has('flags')) throw new ProcParseError(file, 1, ls[0] ?? '', 'no pos/flags lines');
   return o;

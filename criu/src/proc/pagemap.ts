@@ -168,7 +168,7 @@ export function zeroPfn(): number | null {
   if (zeroPfnCache !== undefined) return zeroPfnCache;
   const mmap = libc.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, long off)');
   const munmap = libc.func('int munmap(void *addr, size_t len)');
-  const p = mmap(null, PAGE_SIZE, 1 /* PROT_READ */, 0x22 /* MAP_PRIVATE|MAP_ANONYMOUS */, -1, 0);
+  const p: unknown = mmap(null, PAGE_SIZE, 1 /* PROT_READ */, 0x22 /* MAP_PRIVATE|MAP_ANONYMOUS */, -1, 0);
   const addr = BigInt(koffi.address(p) as number | bigint);
   zeroPfnCache = null;
   if (addr !== 0xffffffffffffffffn) {

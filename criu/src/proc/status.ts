@@ -61,7 +61,7 @@ export function onlineCpus(): number[] {
 
 /** A CPU list as the 64-bit words of a cpumask (CPU n is bit n % 64 of word n / 64). */
 export function cpuListToWords(cpus: number[]): bigint[] {
-  const words: bigint[] = new Array(cpus.length ? Math.floor(Math.max(...cpus) / 64) + 1 : 0).fill(0n);
+  const words: bigint[] = new Array<bigint>(cpus.length ? Math.floor(Math.max(...cpus) / 64) + 1 : 0).fill(0n);
   for (const c of cpus) words[c >> 6] |= 1n << BigInt(c & 63);
   return words;
 }
