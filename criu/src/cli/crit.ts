@@ -12,13 +12,13 @@ import {
   messageToDict,
   readImage,
   readSingle,
+  readMessagesOf,
+  readPagemapLoose,
   type CoreEntry,
-  type FdinfoEntry,
   type FileEntry,
   type FsEntry,
   type ImageEntry,
   type MmEntry,
-  type PagemapEntry,
   type PstreeEntry,
   type RegFileEntry,
   type TaskKobjIdsEntry,
@@ -260,7 +260,7 @@ class Explorer {
   private cache = new Map<string, string>();
   private readonly fdTypeName: Map<number, string>;
 
-  constructor(private readonly dir: string) {
+  constructor(readonly dir: string) {
     this.fdTypeName = enumInfo('fd_types').byValue;
   }
 
@@ -273,14 +273,14 @@ class Explorer {
   }
 
   pstree(): PstreeEntry[] {
-    return this.img('pstree.img').map((e) => e.msg as unknown as PstreeEntry);
+    return readMessagesOf(path.join(this.dir, 'pstree.img'), 'PSTREE', { name: 'pstree.img' });
   }
 
   private filesImg(): FileEntry[] {
     if (!this.files) {
       // images older than files.img keep each type in its own image: fall back to those only
       // when files.img is absent, not when it is damaged
-      this.files = fs.existsSync(path.join(this.dir, 'files.img')) ? this.img('files.img').map((e) => e.msg as unknown as FileEntry) : [];
+      this.files = fs.existsSync(path.join(this.dir, 'files.img')) ? readMessagesOf(path.join(this.dir, 'files.img'), 'FILES', { name: 'files.img' }) : [];
     }
     return this.files;
   }
@@ -365,7 +365,7 @@ function exploreFds(ex: Explorer): string[] {
   const out: string[] = [];
   for (const p of ex.pstree()) {
     const ids = ex.single<TaskKobjIdsEntry>(`ids-${p.pid}.img`);
-    const fds = ex.img(`fdinfo-${ids.files_id}.img`).map((e) => e.msg as unknown as FdinfoEntry);
+    const fds = readMessagesOf(path.join(ex.dir, `fdinfo-${ids.files_id}.img`), 'FDINFO', { name: `fdinfo-${ids.files_id}.img` });
     out.push(String(p.pid));
     for (const fd of fds) out.push(`\t${pad(fd.fd, 7)}: ${ex.fileStr(ex.fdTypeStr(fd.type), fd.id)}`);
     const fsE = ex.single<FsEntry>(`fs-${p.pid}.img`);
@@ -418,7 +418,7 @@ function exploreRss(ex: Explorer): string[] {
   const out: string[] = [];
   for (const p of ex.pstree()) {
     const vmas: VmaEntry[] = ex.single<MmEntry>(`mm-${p.pid}.img`).vmas ?? [];
-    const pms = ex.img(`pagemap-${p.pid}.img`).slice(1).map((e) => e.msg as unknown as PagemapEntry);
+    const pms = readPagemapLoose(path.join(ex.dir, `pagemap-${p.pid}.img`), { name: `pagemap-${p.pid}.img` }).entries;
     out.push(String(p.pid));
     let vmi = 0;
     let pvmi = -1;

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import { freezeTree, release, finish } from './freeze.js';
 import { collectTask, Injections, type TaskState } from './collect.js';
 import { collectFiles } from './task-files.js';
+import { FILES } from '../files/registry.js';
 import { dumpPages, type MemStats } from './memory.js';
 import { ImageDir, writeImages, uuid4 } from './write.js';
 import { buildDumpStats, buildInventory, type NsIds } from './entries.js';
@@ -37,6 +38,7 @@ export function dump(opts: DumpOptions): void {
   const t0 = now();
   fs.mkdirSync(opts.imagesDir, { recursive: true });
   log.info(`Dumping processes (pid: ${opts.pid})`);
+  FILES.beforeFreeze({ pid: opts.pid, imagesDir: opts.imagesDir });
   faultPoint(1, 'freeze');
   const frozen = freezeTree(opts.pid, opts.timeoutMs ?? 10_000, opts.freezeCgroup);
   const tFrozen = now();
@@ -86,9 +88,11 @@ export function dump(opts: DumpOptions): void {
     injections.undo();
     if (!released) release(frozen, false);
     out.removeAll();
+    FILES.afterDump({ imagesDir: opts.imagesDir, ok: false });
     throw e;
   }
   finish(frozen, opts);
+  FILES.afterDump({ imagesDir: opts.imagesDir, ok: true });
   if (opts.displayStats) display(formatDumpStats(dumpStats));
 }
 

@@ -1,16 +1,12 @@
 // What each task has open or mapped, and what it shares: per task the exe, mapped files, fds,
 // cwd and root (ids in CRIU's order), its kernel-object ids and its namespaces. The tree is
 // still frozen; nothing is written yet.
-import * as fs from 'node:fs';
 import type { SmapsVma } from '../proc/index.js';
 import type { TaskState } from './collect.js';
 import { toVmaRecs, type VmaRec } from './vmas.js';
 import { FileTable } from '../files/table.js';
 import { ExtraImages } from '../files/kind.js';
 import { dumpFds } from '../files/dump-fds.js';
-import { dumpMemfdVma } from '../files/memfd.js';
-import { dumpGhostDir } from '../files/ghost.js';
-import { dumpReg } from '../files/reg.js';
 import { buildIds, Namespaces } from './entries.js';
 import { kcmp, KCMP } from '../sys/libc.js';
 import type { FdinfoEntry, TaskKobjIdsEntry } from '../images/index.js';
@@ -62,27 +58,17 @@ export function collectFiles(tasks: TaskState[], ghostLimit: number): TreeFiles 
   const perTask = tasks.map((task): TaskFiles => {
     const pid = task.pid;
     const ns = namespaces.of(pid); // the tool's namespaces, or a time namespace of the tree's own
-    const exeId = files.pathId(task.exe, (id) => dumpReg(id, task.exe, `/proc/${pid}/exe`, 0, 0n));
+    const exeId = files.dumpPath(task.exe, `/proc/${pid}/exe`);
     const vmas: VmaRec[] = toVmaRecs(pid, task.vmas, (v: SmapsVma) =>
-      files.pathId(v.path, (id) => dumpReg(id, v.path, `/proc/${pid}/map_files/${v.start.toString(16)}-${v.end.toString(16)}`, 0, 0n)),
-    (v: SmapsVma, flags: number) => {
-      const id = files.allocId();
-      files.add(dumpMemfdVma({ files, extra, allocPagesId }, id, pid, v.start, v.end, v.name, flags));
-      return id;
-    });
+      files.dumpPath(v.path, `/proc/${pid}/map_files/${v.start.toString(16)}-${v.end.toString(16)}`),
+    (v: SmapsVma, flags: number) => files.dumpMapped({ extra, allocPagesId }, { pid, start: v.start, end: v.end, name: v.name, flags }));
     const ids: TaskKobjIdsEntry = {
       ...buildIds(ns), vm_id: objIds.id('VM', pid), files_id: objIds.id('FILES', pid),
       fs_id: objIds.id('FS', pid), sighand_id: objIds.id('SIGHAND', pid),
     };
-    // files/ builds fdinfo_entry messages (typed object[] there until its fd-kind contract says so)
-    const fdinfos = dumpFds(pid, files, extra, ghostLimit, allocPagesId) as FdinfoEntry[];
-    const cwdId = files.allocId();
-    const cwdGone = task.cwd.endsWith(' (deleted)');
-    const cwdPath = cwdGone ? task.cwd.slice(0, -' (deleted)'.length) : task.cwd;
-    files.add(dumpReg(cwdId, cwdPath, `/proc/${pid}/cwd`, 0, 0n));
-    if (cwdGone) dumpGhostDir(files, extra, cwdId, cwdPath, fs.statSync(`/proc/${pid}/cwd`, { bigint: true }));
-    const rootId = files.allocId();
-    files.add(dumpReg(rootId, task.root, `/proc/${pid}/root`, 0, 0n));
+    const fdinfos = dumpFds(pid, files, extra, ghostLimit, allocPagesId);
+    const cwdId = files.dumpPlace(extra, 'cwd', task.cwd, `/proc/${pid}/cwd`);
+    const rootId = files.dumpPlace(extra, 'root', task.root, `/proc/${pid}/root`);
     return { task, exeId, vmas, ids, fdinfos, cwdId, rootId };
   });
 

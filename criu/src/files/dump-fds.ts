@@ -6,11 +6,12 @@ import { kindFor } from './registry.js';
 import { listFds, readFdLink, readFdinfo } from '../proc/index.js';
 import { pidfdOpen, pidfdGetfd, close } from '../sys/libc.js';
 import { NotSupportedError } from '../errors.js';
+import type { FdinfoEntry } from '../images/gen/types.js';
 import { log } from '../log.js';
 
 /** The fdinfo entries of task `pid`, its new file descriptions added to `files`. */
-export function dumpFds(pid: number, files: FileTable, extra: ExtraImages, ghostLimit: number, allocPagesId: () => number): object[] {
-  const out: object[] = [];
+export function dumpFds(pid: number, files: FileTable, extra: ExtraImages, ghostLimit: number, allocPagesId: () => number): FdinfoEntry[] {
+  const out: FdinfoEntry[] = [];
   let pidfd = -1;
   const taken: number[] = [];
   try {
@@ -19,7 +20,7 @@ export function dumpFds(pid: number, files: FileTable, extra: ExtraImages, ghost
       const info = readFdinfo(pid, fd);
       const cloexec = (info.flags & 0o2000000) !== 0 ? 1 : 0;
       const kind = kindFor(link, info, { pid, fd });
-      if (!kind) throw new NotSupportedError(`task ${pid}: fd ${fd} (${link.raw})`);
+      if (!kind) throw new NotSupportedError(`task ${pid}: fd ${fd} (${link.raw})`, { task: pid, object: `fd ${fd}` });
       let id = files.sameAs(pid, fd, info.ino);
       if (id === undefined) {
         id = files.allocId();

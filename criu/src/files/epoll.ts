@@ -12,13 +12,13 @@
 // That "nothing pending" mark goes in bit 0 of the epoll's `flags` (O_WRONLY, which an epoll
 // never has: its access mode is O_RDWR); CRIU ignores that bit on restore, and without the mark
 // (images from CRIU) nothing is drained, which is CRIU's behaviour.
-import { FD_TYPES, type FileEntry } from './table.js';
 import type { FileKind, DumpFdCtx, RestoreFdCtx, TaskAccess } from './kind.js';
+import { FileError, partOf } from './kind.js';
 import { syscall, kcmp, KCMP, addrOf, errnoName } from '../sys/libc.js';
 import { arch } from '../sys/arch.js';
-import { CriuError, NotSupportedError } from '../errors.js';
+import { NotSupportedError } from '../errors.js';
 import { fileFlags, dumpFown, restoreFileParams, where, O_CLOEXEC } from './fdparams.js';
-import type { EventpollFileEntry, EventpollTfdEntry } from '../images/index.js';
+import { FdTypes, type FileEntry, type EventpollFileEntry, type EventpollTfdEntry } from '../images/gen/types.js';
 
 const EPOLL_CTL_ADD = 1;
 const EPOLLIN = 1;
@@ -72,12 +72,12 @@ export function dumpEpoll(ctx: DumpFdCtx, id: number): FileEntry {
   if ((flags & O_ACCMODE) !== 2) throw new NotSupportedError(`${where(ctx, 'epoll')}: access mode ${flags & O_ACCMODE} is not O_RDWR`);
   if (!epollReady(fd)) flags |= EPOLL_QUIET;
   const epfd: EventpollFileEntry = { id, flags, fown: dumpFown(ctx, fd, 'epoll'), tfd };
-  return { type: FD_TYPES.EVENTPOLL, id, epfd };
+  return { type: FdTypes.EVENTPOLL, id, epfd };
 }
 
 /** The targets of an epoll entry: inline (CRIU 4.x) and, from old images, eventpoll-tfd.img. */
 export function epollTargets(ctx: RestoreFdCtx, epfd: EventpollFileEntry): EventpollTfdEntry[] {
-  const old = (ctx.image('eventpoll-tfd.img') ?? []).map((r) => r.msg as EventpollTfdEntry).filter((t) => t.id === epfd.id);
+  const old = (ctx.image('eventpoll-tfd.img', 'EVENTPOLL_TFD') ?? []).map((r) => r.msg).filter((t) => t.id === epfd.id);
   return [...(epfd.tfd ?? []), ...old];
 }
 
@@ -94,21 +94,20 @@ function epollEvent(events: number, data: bigint): Buffer {
 }
 
 /** Add the watched targets to the epoll at `fd` in the task, by injected epoll_ctl calls. */
-export function addEpollTargets(ctx: RestoreFdCtx, e: FileEntry, fd: number, p: TaskAccess): void {
-  const epfd = e.epfd as EventpollFileEntry;
+export function addEpollTargets(ctx: RestoreFdCtx, e: FileEntry, fd: number, p: TaskAccess, s: EpollState, who: string): void {
+  const epfd = partOf(e, 'epfd', who);
   // one description shared by several tasks (or fds) is filled once: the first task to get it
   // is the one that was dumped first, whose fd numbers the targets name
-  const key = `epoll:${epfd.id}`;
-  if (ctx.state.has(key)) return;
-  ctx.state.set(key, p.pid);
+  if (s.has(epfd.id)) return;
+  s.set(epfd.id, p.pid);
   const ev = p.scratch;
   const targets = epollTargets(ctx, epfd);
   for (const t of targets) {
     p.inj.write(ev, epollEvent(t.events, BigInt(t.data)));
     const r = p.inj.call('epoll_ctl', fd, EPOLL_CTL_ADD, t.tfd, ev);
     if (r < 0n) {
-      throw new CriuError(`${ctx.who}: epoll ${epfd.id} at fd ${fd}: cannot watch fd ${t.tfd} (events 0x${(t.events >>> 0).toString(16)}): ${errnoName(Number(-r))}`,
-        'the watched fd must be restored in the same task');
+      throw new FileError(who, `epoll ${epfd.id} at fd ${fd}: cannot watch fd ${t.tfd} (events 0x${(t.events >>> 0).toString(16)}): ${errnoName(Number(-r))}`,
+        { object: `epoll ${epfd.id}`, hint: 'the watched fd must be restored in the same task' });
     }
   }
   const evSize = arch.name === 'x86_64' ? 12 : 16;
@@ -116,18 +115,23 @@ export function addEpollTargets(ctx: RestoreFdCtx, e: FileEntry, fd: number, p: 
   if (epfd.flags & EPOLL_QUIET && targets.length && targets.length <= max) {
     // each queued event is reported once by one call; edge-triggered and one-shot ones go
     const r = p.inj.call('epoll_pwait', fd, ev + 64n, targets.length, 0, 0, 8);
-    if (r < 0n) throw new CriuError(`${ctx.who}: epoll ${epfd.id} at fd ${fd}: epoll_pwait: ${errnoName(Number(-r))}`);
+    if (r < 0n) throw new FileError(who, `epoll ${epfd.id} at fd ${fd}: epoll_pwait: ${errnoName(Number(-r))}`, { object: `epoll ${epfd.id}` });
   }
 }
 
-export const epollKind: FileKind = {
+/** The epolls whose targets are added already: epoll id → the task that added them. */
+export type EpollState = Map<number, number>;
+
+export const epollKind: FileKind<EpollState> = {
   name: 'epoll',
-  type: FD_TYPES.EVENTPOLL,
+  type: FdTypes.EVENTPOLL,
   field: 'epfd',
+  priority: 440,
   match: (link) => link.kind === 'anon_inode' && link.anonType === 'eventpoll',
   dump: dumpEpoll,
-  open: (_ctx, e) => {
-    const epfd = e.epfd as EventpollFileEntry;
+  state: { create: () => new Map(), close: (s) => s.clear() },
+  open: (_ctx, e, _s, who) => {
+    const epfd = partOf(e, 'epfd', who);
     const fd = Number(syscall('epoll_create1', O_CLOEXEC));
     restoreFileParams(fd, epfd.flags, epfd.fown);
     return fd;

@@ -6,15 +6,15 @@
 // read-write (which never waits and keeps the FIFO alive), opens the wanted end, refills the
 // buffer through its read-write end once per FIFO, then lets it go.
 import * as fs from 'node:fs';
-import { FD_TYPES, type FileEntry } from './table.js';
 import type { FileKind, DumpFdCtx, RestoreFdCtx } from './kind.js';
+import { FileError, partOf } from './kind.js';
 import type { FdLink, Fdinfo } from '../proc/index.js';
-import { dumpReg, O, type RegFileEntry } from './reg.js';
+import { dumpReg, O } from './reg.js';
 import { peekPipe } from './pipe.js';
 import { fcntl, writeFd, close } from '../sys/libc.js';
-import { CriuError, NotSupportedError } from '../errors.js';
+import { NotSupportedError } from '../errors.js';
 import { dumpFown, where, O_CLOEXEC, O_NONBLOCK } from './fdparams.js';
-import type { FifoEntry, PipeDataEntry } from '../images/index.js';
+import { FdTypes, type FileEntry, type FifoEntry, type PipeDataEntry } from '../images/gen/types.js';
 
 const F_SETPIPE_SZ = 1031;
 const S_IFMT = 0o170000, S_IFIFO = 0o010000;
@@ -54,7 +54,7 @@ function readFifoData(ctx: DumpFdCtx, pid: number, fd: number, pipeId: number, k
   try {
     const { data, size } = peekPipe(r);
     const pde: PipeDataEntry = { pipe_id: pipeId, bytes: data.length, size };
-    ctx.extra.add(FIFO_DATA, pde, data);
+    ctx.extra.add('FIFO_DATA', FIFO_DATA, pde, data);
   } finally {
     fs.closeSync(r);
   }
@@ -63,40 +63,42 @@ function readFifoData(ctx: DumpFdCtx, pid: number, fd: number, pipeId: number, k
 export function dumpFifo(ctx: DumpFdCtx, id: number): FileEntry {
   const statPath = `/proc/${ctx.pid}/fd/${ctx.fd}`;
   const st = fs.statSync(statPath);
-  if ((st.mode & S_IFMT) !== S_IFIFO) throw new NotSupportedError(`${where(ctx, ctx.link.raw)}: not a FIFO any more`);
+  if ((st.mode & S_IFMT) !== S_IFIFO) throw new NotSupportedError(`${where(ctx, ctx.link.raw)}: not a FIFO any more`, { task: ctx.pid, object: `fd ${ctx.fd}` });
   const pipeId = st.ino;
   const fd = ctx.takeFd();
   const rfId = ctx.files.allocId();
   const regEntry = dumpReg(rfId, ctx.link.path!, statPath, ctx.info.flags, ctx.info.pos);
-  (regEntry.reg as RegFileEntry).fown = dumpFown(ctx, fd, 'fifo');
+  partOf(regEntry, 'reg', where(ctx, 'fifo')).fown = dumpFown(ctx, fd, 'fifo');
   ctx.files.add(regEntry);
   dumpFifoData(ctx, pipeId);
   const fifo: FifoEntry = { id, pipe_id: pipeId, regf_id: rfId };
-  return { type: FD_TYPES.FIFO, id, fifo };
+  return { type: FdTypes.FIFO, id, fifo };
 }
 
-export function openFifo(ctx: RestoreFdCtx, e: FileEntry): number {
-  const fifo = e.fifo as FifoEntry;
+/** The FIFOs (by pipe_id) whose buffered bytes are put back already. */
+export type FifoState = Set<number>;
+
+export function openFifo(ctx: RestoreFdCtx, e: FileEntry, s: FifoState, who: string): number {
+  const fifo = partOf(e, 'fifo', who);
   const regId = fifo.regf_id ?? fifo.id;
-  const reg = ctx.file(regId)?.reg as RegFileEntry | undefined;
-  if (!reg) throw new CriuError(`${ctx.who}: FIFO ${fifo.id}: files.img has no path entry ${regId}`);
+  const reg = ctx.file(regId)?.reg;
+  if (!reg) throw new FileError(who, `FIFO ${fifo.id}: files.img has no path entry ${regId}`, { object: `file id ${regId}`, hint: 'the image is damaged' });
   let keep: number;
   try {
     keep = fs.openSync(reg.name, fs.constants.O_RDWR | O_NONBLOCK | O_CLOEXEC);
   } catch (err) {
-    throw new CriuError(`${ctx.who}: cannot open FIFO ${reg.name}: ${(err as Error).message}`, 'the FIFO must exist at the same path as at dump time');
+    throw new FileError(who, `cannot open FIFO ${reg.name}: ${(err as Error).message}`, { object: reg.name, hint: 'the FIFO must exist at the same path as at dump time' });
   }
   try {
-    if (!fs.fstatSync(keep).isFIFO()) throw new CriuError(`${ctx.who}: ${reg.name} is not a FIFO any more`);
+    if (!fs.fstatSync(keep).isFIFO()) throw new FileError(who, `${reg.name} is not a FIFO any more`, { object: reg.name });
     const flags = (reg.flags & ~(O.CREAT | O.EXCL | O.TRUNC | O.NOCTTY)) | O_CLOEXEC;
     const fd = fs.openSync(reg.name, flags);
-    const key = `fifo:${fifo.pipe_id}`;
-    if (!ctx.state.has(key)) {
-      ctx.state.set(key, true);
-      const rec = (ctx.image(FIFO_DATA) ?? []).find((x) => Number(x.msg.pipe_id) === fifo.pipe_id);
+    if (!s.has(fifo.pipe_id)) {
+      s.add(fifo.pipe_id);
+      const rec = (ctx.image(FIFO_DATA, 'FIFO_DATA') ?? []).find((x) => Number(x.msg.pipe_id) === fifo.pipe_id);
       if (rec) {
         const data = rec.blob ?? Buffer.alloc(0);
-        if (data.length !== Number(rec.msg.bytes)) throw new CriuError(`${ctx.who}: FIFO ${reg.name}: ${FIFO_DATA} holds ${data.length} bytes, the entry says ${rec.msg.bytes}`);
+        if (data.length !== Number(rec.msg.bytes)) throw new FileError(who, `FIFO ${reg.name}: ${FIFO_DATA} holds ${data.length} bytes, the entry says ${rec.msg.bytes}`, { object: FIFO_DATA, hint: 'the image is damaged' });
         if (rec.msg.size && data.length) { try { fcntl(keep, F_SETPIPE_SZ, Number(rec.msg.size)); } catch { /* above pipe-max-size */ } }
         let off = 0;
         while (off < data.length) off += writeFd(keep, data.subarray(off));
@@ -108,11 +110,13 @@ export function openFifo(ctx: RestoreFdCtx, e: FileEntry): number {
   }
 }
 
-export const fifoKind: FileKind = {
+export const fifoKind: FileKind<FifoState> = {
   name: 'fifo',
-  type: FD_TYPES.FIFO,
+  type: FdTypes.FIFO,
   field: 'fifo',
+  priority: 800,
   match: isFifo,
   dump: dumpFifo,
+  state: { create: () => new Set(), close: (s) => s.clear() },
   open: openFifo,
 };

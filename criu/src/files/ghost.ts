@@ -9,16 +9,18 @@
 // description is opened through a link at the original path, which is removed again at once, so
 // the task's fd shows "<path> (deleted)" as before. The ghost goes when its last user is open.
 //
-// The entry is a REG file_entry: this kind comes before regKind in the registry, so that it gets
-// the restore of every REG entry, and hands the ones without a remap to regKind.
+// The entry is a REG file_entry: this kind outranks regKind (its priority) and claims the REG
+// entries that have a ghost remap; regKind restores the others.
 import * as fs from 'node:fs';
 import { writeAll } from '../sys/io.js';
 import * as path from 'node:path';
-import { FD_TYPES, type FileEntry, type FileTable } from './table.js';
-import type { FileKind, DumpFdCtx, RestoreFdCtx, ExtraImages } from './kind.js';
-import { dumpReg, openReg, regKind, O, type RegFileEntry } from './reg.js';
+import type { FileTable } from './table.js';
+import type { FileKind, DumpFdCtx, RestoreFdCtx, DumpEnv } from './kind.js';
+import { FileError, partOf } from './kind.js';
+import { dumpReg, openReg, O } from './reg.js';
 import { lseek, SysError, E } from '../sys/libc.js';
-import { CriuError, NotSupportedError } from '../errors.js';
+import { NotSupportedError } from '../errors.js';
+import { FdTypes, type FileEntry, type RegFileEntry } from '../images/gen/types.js';
 import { dumpFown, where, kernelDev, O_CLOEXEC } from './fdparams.js';
 import { RemapType, type GhostFileEntry, type RemapFilePathEntry } from '../images/index.js';
 import type { FdLink, Fdinfo } from '../proc/index.js';
@@ -60,7 +62,7 @@ function readAt(fd: number, off: bigint, len: bigint): Buffer {
   let got = 0;
   while (got < b.length) {
     const n = fs.readSync(fd, b, got, b.length - got, Number(off) + got);
-    if (n === 0) throw new CriuError(`ghost file shrank while it was saved (${got} of ${len} bytes at ${off})`);
+    if (n === 0) throw new FileError('', `ghost file shrank while it was saved (${got} of ${len} bytes at ${off})`, { hint: 'a task outside the frozen tree writes to it' });
     got += n;
   }
   return b;
@@ -79,13 +81,13 @@ function dumpGhostFile(ctx: DumpFdCtx, gid: number, fd: number, st: fs.BigIntSta
   const r = fs.openSync(`/proc/self/fd/${fd}`, fs.constants.O_RDONLY | O_CLOEXEC);
   try {
     if (st.size < BigInt(GHOST_CHUNKS_THRESH)) {
-      ctx.extra.add(file, gfe, readAt(r, 0n, st.size));
+      ctx.extra.add('GHOST_FILE', file, gfe, readAt(r, 0n, st.size));
       return;
     }
     gfe.chunks = true;
     gfe.size = st.size;
-    ctx.extra.add(file, gfe);
-    for (const c of dataRanges(r, st.size)) ctx.extra.add(file, { len: c.len, off: c.off }, readAt(r, c.off, c.len));
+    ctx.extra.add('GHOST_FILE', file, gfe);
+    for (const c of dataRanges(r, st.size)) ctx.extra.add('GHOST_FILE', file, { len: c.len, off: c.off }, readAt(r, c.off, c.len));
   } finally {
     fs.closeSync(r);
   }
@@ -101,7 +103,7 @@ export function dumpGhost(ctx: DumpFdCtx, id: number): FileEntry {
       const o = fs.statSync(ctx.link.raw, { bigint: true });
       if (o.ino === st.ino && o.dev === st.dev) {
         const e = dumpReg(id, ctx.link.raw, statPath, ctx.info.flags, ctx.info.pos);
-        (e.reg as RegFileEntry).fown = dumpFown(ctx, fd, 'file');
+        partOf(e, 'reg', where(ctx, 'file')).fown = dumpFown(ctx, fd, 'file');
         return e;
       }
     } catch { /* not there */ }
@@ -118,7 +120,7 @@ export function dumpGhost(ctx: DumpFdCtx, id: number): FileEntry {
       'raise --ghost-limit to save it in the images');
   }
   const e = dumpReg(id, ctx.link.path!, statPath, ctx.info.flags, ctx.info.pos);
-  (e.reg as RegFileEntry).fown = dumpFown(ctx, fd, 'ghost file');
+  partOf(e, 'reg', where(ctx, 'ghost file')).fown = dumpFown(ctx, fd, 'ghost file');
   let s = dumpState.get(ctx.files);
   if (!s) { s = { next: 1, byInode: new Map() }; dumpState.set(ctx.files, s); }
   const key = `${st.dev}:${st.ino}`;
@@ -129,23 +131,26 @@ export function dumpGhost(ctx: DumpFdCtx, id: number): FileEntry {
     s.byInode.set(key, gid);
   }
   const rpe: RemapFilePathEntry = { orig_id: id, remap_id: gid, remap_type: RemapType.GHOST };
-  ctx.extra.add(REMAP_FPATH, rpe);
+  ctx.extra.add('REMAP_FPATH', REMAP_FPATH, rpe);
   return e;
 }
 
 // ---------------------------------------------------------------- restore
 
 interface Ghost { path: string; users: number }
+/** What the ghost kind keeps during a restore: the ghost files on disk and the directories it made. */
+export interface GhostState { files: Map<number, Ghost>; dirs: Map<number, string> }
+
+const remapTypeOf = (m: RemapFilePathEntry): number =>
+  m.remap_type ?? ((m.remap_id >>> 0) & REMAP_GHOST_BIT ? RemapType.GHOST : RemapType.LINKED);
 
 function remapOf(ctx: RestoreFdCtx, id: number): { remapId: number; type: number } | undefined {
-  for (const r of ctx.image(REMAP_FPATH) ?? []) {
-    const m = r.msg as RemapFilePathEntry;
+  for (const r of ctx.image(REMAP_FPATH, 'REMAP_FPATH') ?? []) {
+    const m = r.msg;
     if (m.orig_id !== id) continue;
-    let remapId = m.remap_id >>> 0, type = m.remap_type;
-    if (type === undefined) {
-      type = remapId & REMAP_GHOST_BIT ? RemapType.GHOST : RemapType.LINKED;
-      remapId = (remapId & ~REMAP_GHOST_BIT) >>> 0;
-    }
+    let remapId = m.remap_id >>> 0;
+    const type = remapTypeOf(m);
+    if (m.remap_type === undefined) remapId = (remapId & ~REMAP_GHOST_BIT) >>> 0;
     return { remapId, type };
   }
   return undefined;
@@ -153,21 +158,21 @@ function remapOf(ctx: RestoreFdCtx, id: number): { remapId: number; type: number
 
 function ghostUsers(ctx: RestoreFdCtx, remapId: number): number {
   let n = 0;
-  for (const r of ctx.image(REMAP_FPATH) ?? []) {
-    const m = r.msg as RemapFilePathEntry;
-    const t = m.remap_type ?? ((m.remap_id >>> 0) & REMAP_GHOST_BIT ? RemapType.GHOST : RemapType.LINKED);
-    if (t === RemapType.GHOST && ((m.remap_id & ~REMAP_GHOST_BIT) >>> 0) === remapId) n++;
+  for (const r of ctx.image(REMAP_FPATH, 'REMAP_FPATH') ?? []) {
+    const m = r.msg;
+    if (remapTypeOf(m) === RemapType.GHOST && ((m.remap_id & ~REMAP_GHOST_BIT) >>> 0) === remapId) n++;
   }
   return n;
 }
 
 /** Create the ghost file of `remapId` next to `reg`'s path, with its contents and metadata. */
-function makeGhost(ctx: RestoreFdCtx, remapId: number, reg: RegFileEntry): Ghost {
-  const img = ctx.image(ghostImage(remapId));
-  if (!img || img.length === 0) throw new CriuError(`${ctx.who}: ${ghostImage(remapId)} is missing for ${reg.name}`);
-  const gfe = img[0].msg as GhostFileEntry;
+function makeGhost(ctx: RestoreFdCtx, remapId: number, reg: RegFileEntry, who: string): Ghost {
+  const name = ghostImage(remapId);
+  const img = ctx.ghost(name);
+  if (!img) throw new FileError(who, `${name} is missing for ${reg.name}`, { object: name, hint: 'the images are incomplete' });
+  const gfe = img.head;
   const mode = Number(gfe.mode);
-  if ((mode & 0o170000) !== 0o100000) throw new NotSupportedError(`${ctx.who}: ghost ${remapId} of mode 0${mode.toString(8)} (only regular ghost files are restored)`);
+  if ((mode & 0o170000) !== 0o100000) throw new NotSupportedError(`${who}: ghost ${remapId} of mode 0${mode.toString(8)} (only regular ghost files are restored)`, { object: name });
   const p = `${reg.name}.cr.${remapId.toString(16)}.ghost`;
   const flags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_CLOEXEC;
   let fd: number;
@@ -175,7 +180,7 @@ function makeGhost(ctx: RestoreFdCtx, remapId: number, reg: RegFileEntry): Ghost
     fd = fs.openSync(p, flags, mode & 0o7777);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
-      throw new CriuError(`${ctx.who}: cannot create ghost file ${p}: ${(e as Error).message}`, `the directory ${path.dirname(reg.name)} must exist and be writable`);
+      throw new FileError(who, `cannot create ghost file ${p}: ${(e as Error).message}`, { object: p, hint: `the directory ${path.dirname(reg.name)} must exist and be writable` });
     }
     fs.unlinkSync(p); // ours, left by an earlier failed restore
     fd = fs.openSync(p, flags, mode & 0o7777);
@@ -183,15 +188,15 @@ function makeGhost(ctx: RestoreFdCtx, remapId: number, reg: RegFileEntry): Ghost
   try {
     const write = (b: Buffer, at: number): void => writeAll(fd, b, b.length, at);
     if (gfe.chunks) {
-      if (gfe.size === undefined) throw new CriuError(`${ctx.who}: ${ghostImage(remapId)}: chunked ghost without a size`);
+      if (gfe.size === undefined) throw new FileError(who, `${name}: chunked ghost without a size`, { object: name, hint: 'the image is damaged' });
       fs.ftruncateSync(fd, Number(gfe.size));
-      for (const c of img.slice(1)) {
+      for (const c of img.chunks) {
         const data = c.blob ?? Buffer.alloc(0);
-        if (BigInt(data.length) !== BigInt(c.msg.len)) throw new CriuError(`${ctx.who}: ${ghostImage(remapId)}: chunk at ${c.msg.off} holds ${data.length} bytes, not ${c.msg.len}`);
+        if (BigInt(data.length) !== BigInt(c.msg.len)) throw new FileError(who, `${name}: chunk at ${c.msg.off} holds ${data.length} bytes, not ${c.msg.len}`, { object: name, hint: 'the image is damaged' });
         write(data, Number(c.msg.off));
       }
     } else {
-      write(img[0].blob ?? Buffer.alloc(0), 0);
+      write(img.blob ?? Buffer.alloc(0), 0);
     }
     fs.fchownSync(fd, Number(gfe.uid), Number(gfe.gid));
     fs.fchmodSync(fd, mode & 0o7777);
@@ -208,46 +213,34 @@ function makeGhost(ctx: RestoreFdCtx, remapId: number, reg: RegFileEntry): Ghost
   return { path: p, users: ghostUsers(ctx, remapId) };
 }
 
-export function openGhost(ctx: RestoreFdCtx, e: FileEntry): number {
-  const reg = e.reg as RegFileEntry;
+export function openGhost(ctx: RestoreFdCtx, e: FileEntry, s: GhostState, who: string): number {
+  const reg = partOf(e, 'reg', who);
   const remap = remapOf(ctx, e.id);
-  if (!remap) return regKind.open(ctx, e);
+  if (!remap) throw new FileError(who, `file id ${e.id} (${reg.name}) has no remap`, { object: REMAP_FPATH });
   if (remap.type !== RemapType.GHOST) {
-    throw new NotSupportedError(`${ctx.who}: ${reg.name}: a ${remap.type === RemapType.LINKED ? 'linked' : 'procfs'} remap`,
-      'only ghost files (unlinked files saved in the images) are restored');
+    throw new NotSupportedError(`${who}: ${reg.name}: a ${remap.type === RemapType.LINKED ? 'linked' : 'procfs'} remap`,
+      { object: reg.name, hint: 'only ghost files (unlinked files saved in the images) are restored' });
   }
-  const key = `ghost:${remap.remapId}`;
-  let g = ctx.state.get(key) as Ghost | undefined;
-  if (!g) { g = makeGhost(ctx, remap.remapId, reg); ctx.state.set(key, g); }
+  let g = s.files.get(remap.remapId);
+  if (!g) { g = makeGhost(ctx, remap.remapId, reg, who); s.files.set(remap.remapId, g); }
   try {
     fs.linkSync(g.path, reg.name);
   } catch (err) {
-    throw new CriuError(`${ctx.who}: cannot give the ghost file back its name ${reg.name}: ${(err as Error).message}`,
-      (err as NodeJS.ErrnoException).code === 'EEXIST' ? 'another file now has that name' : undefined);
+    throw new FileError(who, `cannot give the ghost file back its name ${reg.name}: ${(err as Error).message}`,
+      { object: reg.name, hint: (err as NodeJS.ErrnoException).code === 'EEXIST' ? 'another file now has that name' : undefined });
   }
   let fd: number;
   try {
-    fd = openReg(reg, ctx.who);
+    fd = openReg(reg, who);
   } finally {
     fs.unlinkSync(reg.name);
   }
   if (!(reg.flags & O.APPEND)) lseek(fd, BigInt(reg.pos), 0);
   if (--g.users <= 0) {
     fs.rmSync(g.path, { force: true });
-    ctx.state.delete(key);
-    ctx.state.set(`${key}:done`, true);
+    s.files.delete(remap.remapId);
   }
   return fd;
-}
-
-/** Remove the ghost files still on disk (a failed restore, or ghosts some file never took). */
-export function removeGhostFiles(ctx: RestoreFdCtx): void {
-  for (const [k, v] of ctx.state) {
-    if (k.startsWith('ghost:') && v && typeof v === 'object' && 'path' in v) {
-      fs.rmSync((v as Ghost).path, { force: true });
-      ctx.state.delete(k);
-    }
-  }
 }
 
 /** Deleted paths that are neither memfds nor ghosts of another kind. */
@@ -255,24 +248,15 @@ export function isGhostLink(link: FdLink, info: Fdinfo): boolean {
   return link.kind === 'path' && link.deleted && !isMemfdLink(link, info);
 }
 
-export const ghostKind: FileKind = {
-  name: 'ghost',
-  type: FD_TYPES.REG,
-  field: 'reg',
-  match: isGhostLink,
-  dump: dumpGhost,
-  open: openGhost,
-};
-
 // ---------------------------------------------------------------- removed directories
 
 /**
  * A removed directory still held as a task's cwd or root: saved as CRIU does, a reg_file_entry
  * of its old path remapped to a ghost_file_entry of directory mode (no contents).
  */
-export function dumpGhostDir(files: FileTable, extra: ExtraImages, id: number, path: string, st: fs.BigIntStats): void {
-  let s = dumpState.get(files);
-  if (!s) { s = { next: 1, byInode: new Map() }; dumpState.set(files, s); }
+export function dumpGhostDir(env: DumpEnv, id: number, st: fs.BigIntStats): void {
+  let s = dumpState.get(env.files);
+  if (!s) { s = { next: 1, byInode: new Map() }; dumpState.set(env.files, s); }
   const key = `${st.dev}:${st.ino}`;
   let gid = s.byInode.get(key);
   if (gid === undefined) {
@@ -283,32 +267,57 @@ export function dumpGhostDir(files: FileTable, extra: ExtraImages, id: number, p
       uid: Number(st.uid), gid: Number(st.gid), mode: Number(st.mode), dev: kernelDev(st.dev), ino: st.ino,
       atim: us(st.atimeNs), mtim: us(st.mtimeNs),
     };
-    extra.add(ghostImage(gid), gfe, Buffer.alloc(0));
+    env.extra.add('GHOST_FILE', ghostImage(gid), gfe, Buffer.alloc(0));
   }
   const rpe: RemapFilePathEntry = { orig_id: id, remap_id: gid, remap_type: RemapType.GHOST };
-  extra.add(REMAP_FPATH, rpe);
-  void path;
+  env.extra.add('REMAP_FPATH', REMAP_FPATH, rpe);
 }
 
 /**
- * A ghost directory of the image, made again at its old path for a task to chdir into; the
- * returned cleanup removes it once every task is in. null when the entry is no ghost.
+ * A ghost directory of the image, made again at its old path for a task to chdir into; removed
+ * when the restore ends (GhostState.dirs). false when the entry is no ghost.
  */
-export function makeGhostDir(ctx: RestoreFdCtx, id: number, path: string): (() => void) | null {
+function makeGhostDir(ctx: RestoreFdCtx, s: GhostState, id: number, path: string, who: string): boolean {
   const remap = remapOf(ctx, id);
-  if (!remap || remap.type !== RemapType.GHOST) return null;
-  const key = `ghostdir:${remap.remapId}`;
-  if (ctx.state.has(key)) return () => undefined;
-  const gfe = (ctx.image(ghostImage(remap.remapId)) ?? [])[0]?.msg as GhostFileEntry | undefined;
-  if (!gfe) throw new CriuError(`${ctx.who}: ${ghostImage(remap.remapId)} is missing`);
-  if ((Number(gfe.mode) & 0o170000) !== 0o040000) throw new NotSupportedError(`${ctx.who}: ${path}: a removed cwd or root that is no directory`);
+  if (!remap || remap.type !== RemapType.GHOST) return false;
+  if (s.dirs.has(remap.remapId)) return true;
+  const name = ghostImage(remap.remapId);
+  const gfe = ctx.ghost(name)?.head;
+  if (!gfe) throw new FileError(who, `${name} is missing`, { object: name, hint: 'the images are incomplete' });
+  if ((Number(gfe.mode) & 0o170000) !== 0o040000) throw new NotSupportedError(`${who}: ${path}: a removed cwd or root that is no directory`, { object: path });
   try {
     fs.mkdirSync(path, { mode: Number(gfe.mode) & 0o7777 });
   } catch (e) {
-    throw new CriuError(`${ctx.who}: cannot make the removed directory ${path} again: ${(e as Error).message}`,
-      (e as NodeJS.ErrnoException).code === 'EEXIST' ? 'another directory now has that name' : 'its parent directory must exist');
+    throw new FileError(who, `cannot make the removed directory ${path} again: ${(e as Error).message}`,
+      { object: path, hint: (e as NodeJS.ErrnoException).code === 'EEXIST' ? 'another directory now has that name' : 'its parent directory must exist' });
   }
+  s.dirs.set(remap.remapId, path);
   fs.chownSync(path, Number(gfe.uid), Number(gfe.gid));
-  ctx.state.set(key, true);
-  return () => { try { fs.rmdirSync(path); } catch { /* gone already */ } };
+  return true;
 }
+
+export const ghostKind: FileKind<GhostState> = {
+  name: 'ghost',
+  type: FdTypes.REG,
+  field: 'reg',
+  priority: 700,
+  match: isGhostLink,
+  dump: dumpGhost,
+  dumpRemovedDir: (env, id, _path, statPath) => dumpGhostDir(env, id, fs.statSync(statPath, { bigint: true })),
+  claims: (ctx, e) => remapOf(ctx, e.id) !== undefined,
+  state: {
+    create: () => ({ files: new Map(), dirs: new Map() }),
+    // the directories made for a chdir, then the ghost files some fd never took (or all, on failure)
+    close: (s) => {
+      for (const d of s.dirs.values()) { try { fs.rmdirSync(d); } catch { /* gone already */ } }
+      s.dirs.clear();
+      for (const g of s.files.values()) fs.rmSync(g.path, { force: true });
+      s.files.clear();
+    },
+  },
+  open: openGhost,
+  openPath: (ctx, e, use, s, who) => {
+    if (use === 'exe') return undefined;
+    return makeGhostDir(ctx, s, e.id, partOf(e, 'reg', who).name, who) ? -1 : undefined;
+  },
+};

@@ -9,14 +9,14 @@
 // O_PATH open of the path, with INOTIFY_IOC_SETNEXTWD so that the wd numbers stay the same.
 // Events queued but not read at dump time are lost, as with CRIU (a warning says so).
 import * as fs from 'node:fs';
-import { FD_TYPES, type FileEntry } from './table.js';
 import type { FileKind, DumpFdCtx } from './kind.js';
 import { syscall, addrOf, ioctl, close, SysError, errnoName } from '../sys/libc.js';
 import { readMountinfo, type InotifyWd, type MountInfo } from '../proc/index.js';
-import { CriuError, NotSupportedError } from '../errors.js';
+import { NotSupportedError } from '../errors.js';
+import { FileError, partOf } from './kind.js';
 import { log } from '../log.js';
 import { fileFlags, dumpFown, restoreFileParams, where, kernelDev, O_CLOEXEC, O_NONBLOCK } from './fdparams.js';
-import type { InotifyFileEntry, InotifyWdEntry, FhEntry } from '../images/index.js';
+import { FdTypes, type FileEntry, type InotifyFileEntry, type InotifyWdEntry, type FhEntry } from '../images/gen/types.js';
 
 const IN_CLOEXEC = O_CLOEXEC, IN_NONBLOCK = O_NONBLOCK;
 const IN_ALL_EVENTS = 0xfff, IN_EXCL_UNLINK = 0x04000000, IN_ONESHOT = 0x80000000;
@@ -101,7 +101,7 @@ export function dumpInotify(ctx: DumpFdCtx, id: number): FileEntry {
     return { id: 0, i_ino: BigInt(w.ino), mask: w.mask >>> 0, ignored_mask: w.ignoredMask >>> 0, s_dev: w.sdev, wd: w.wd, f_handle };
   });
   const ify: InotifyFileEntry = { id, flags: fileFlags(ctx), fown: dumpFown(ctx, fd, 'inotify'), wd };
-  return { type: FD_TYPES.INOTIFY, id, ify };
+  return { type: FdTypes.INOTIFY, id, ify };
 }
 
 /** O_PATH fd of a watch's inode: by its path, else by its handle through a mount of the tool. */
@@ -111,14 +111,14 @@ function openWatchTarget(who: string, w: InotifyWdEntry): number {
     try {
       return fs.openSync(fh.path, O_PATH | O_CLOEXEC);
     } catch (e) {
-      throw new CriuError(`${who}: inotify watch ${w.wd}: cannot open ${fh.path}: ${(e as Error).message}`, 'the watched file must exist at the same path');
+      throw new FileError(who, `inotify watch ${w.wd}: cannot open ${fh.path}: ${(e as Error).message}`, { object: fh.path, hint: 'the watched file must exist at the same path' });
     }
   }
   const words = fh.handle ?? [];
   const h = Buffer.alloc(words.length * 8);
   words.forEach((v, i) => h.writeBigUInt64LE(BigInt.asUintN(64, BigInt(v)), i * 8));
   const fd = openHandleVia(readMountinfo(process.pid), w.s_dev, fileHandle(fh.bytes, fh.type, h.subarray(0, fh.bytes)), '');
-  if (fd < 0) throw new CriuError(`${who}: inotify watch ${w.wd}: no path and the file handle opens on no mount of device 0x${w.s_dev.toString(16)}`);
+  if (fd < 0) throw new FileError(who, `inotify watch ${w.wd}: no path and the file handle opens on no mount of device 0x${w.s_dev.toString(16)}`, { object: `inotify watch ${w.wd}` });
   return fd;
 }
 
@@ -143,11 +143,11 @@ export function openInotify(who: string, ify: InotifyFileEntry): number {
           const got = addWatch(fd, target, mask);
           if (got === w.wd) break;
           // without INOTIFY_IOC_SETNEXTWD wds are handed out in turn: skip to the wanted one
-          if (setNext || got > w.wd) throw new CriuError(`${who}: inotify watch ${w.wd} came back as wd ${got}`);
+          if (setNext || got > w.wd) throw new FileError(who, `inotify watch ${w.wd} came back as wd ${got}`, { object: `inotify watch ${w.wd}` });
           syscall('inotify_rm_watch', fd, got);
         }
       } catch (e) {
-        if (e instanceof SysError) throw new CriuError(`${who}: inotify watch ${w.wd} on ${w.f_handle.path ?? 'a file handle'}: ${errnoName(e.errno)}`);
+        if (e instanceof SysError) throw new FileError(who, `inotify watch ${w.wd} on ${w.f_handle.path ?? 'a file handle'}: ${errnoName(e.errno)}`, { object: w.f_handle.path ?? `inotify watch ${w.wd}` });
         throw e;
       } finally {
         close(target);
@@ -162,9 +162,10 @@ export function openInotify(who: string, ify: InotifyFileEntry): number {
 
 export const inotifyKind: FileKind = {
   name: 'inotify',
-  type: FD_TYPES.INOTIFY,
+  type: FdTypes.INOTIFY,
   field: 'ify',
+  priority: 410,
   match: (link) => link.kind === 'anon_inode' && link.anonType === 'inotify',
   dump: dumpInotify,
-  open: (ctx, e) => openInotify(ctx.who, e.ify as InotifyFileEntry),
+  open: (_ctx, e, _s, who) => openInotify(who, partOf(e, 'ify', who)),
 };

@@ -10,14 +10,15 @@
 import * as fs from 'node:fs';
 import { writeAll } from '../sys/io.js';
 import * as path from 'node:path';
-import { FD_TYPES, type FileEntry, type FileTable } from './table.js';
-import type { FileKind, DumpFdCtx, ExtraImages, RestoreFdCtx } from './kind.js';
+import type { FileTable } from './table.js';
+import type { FileKind, DumpFdCtx, DumpEnv, RestoreFdCtx } from './kind.js';
+import { FileError, partOf } from './kind.js';
 import type { FdLink, Fdinfo } from '../proc/index.js';
 import { fcntl, lseek, memfdCreate, SysError, E } from '../sys/libc.js';
-import { CriuError, NotSupportedError } from '../errors.js';
+import { NotSupportedError } from '../errors.js';
 import { fileFlags, dumpFown, restoreFileParams, where, zeroFown, O_CLOEXEC, F_DUPFD_CLOEXEC, type Fown } from './fdparams.js';
 import { O } from './reg.js';
-import type { MemfdFileEntry, MemfdInodeEntry, PagemapEntry, PagemapHead } from '../images/index.js';
+import { FdTypes, type FileEntry, type MemfdFileEntry, type MemfdInodeEntry, type PagemapEntry, type PagemapHead } from '../images/gen/types.js';
 
 export const MEMFD_PREFIX = '/memfd:';
 export const MEMFD_IMG = 'memfd.img';
@@ -52,7 +53,7 @@ interface MemfdDumpState { nextInode: number; nextPages: number; byInode: Map<st
 const dumpState = new WeakMap<FileTable, MemfdDumpState>();
 
 /** Where memfd entries go, and how pages ids are handed out. */
-export interface MemfdDumpEnv { files: FileTable; extra: ExtraImages; allocPagesId?: () => number }
+export type MemfdDumpEnv = DumpEnv;
 
 /** The runs of data pages of a shmem file of `size` bytes, as [first page, page count]. */
 function dataRuns(fd: number, size: bigint): [number, number][] {
@@ -87,11 +88,11 @@ function dumpMemfdInode(env: MemfdDumpEnv, s: MemfdDumpState, fd: number, name: 
       const pagesId = env.allocPagesId ? env.allocPagesId() : MEMFD_PAGES_ID_BASE + s.nextPages++;
       const head: PagemapHead = { pages_id: pagesId };
       const file = shmemPagemap(shmid);
-      env.extra.add(file, head);
+      env.extra.add('PAGEMAP', file, head);
       const chunks: Buffer[] = [];
       for (const [first, n] of dataRuns(r, st.size)) {
         const pe: PagemapEntry = { vaddr: BigInt(first * PAGE), compat_nr_pages: 0, flags: PE_PRESENT, nr_pages: BigInt(n) };
-        env.extra.add(file, pe);
+        env.extra.add('PAGEMAP', file, pe);
         const b = Buffer.alloc(n * PAGE);
         let got = 0;
         while (got < b.length) {
@@ -101,13 +102,13 @@ function dumpMemfdInode(env: MemfdDumpEnv, s: MemfdDumpState, fd: number, name: 
         }
         chunks.push(b);
       }
-      env.extra.add(`pages-${pagesId}.img`, {}, Buffer.concat(chunks));
+      env.extra.add('RAW', `pages-${pagesId}.img`, {}, Buffer.concat(chunks));
     }
     const mie: MemfdInodeEntry = {
       name, uid: Number(st.uid), gid: Number(st.gid), size: st.size, shmid, seals,
       inode_id: BigInt(inodeId), mode: Number(st.mode),
     };
-    env.extra.add(MEMFD_IMG, mie);
+    env.extra.add('MEMFD_INODE', MEMFD_IMG, mie);
   } finally {
     fs.closeSync(r);
   }
@@ -122,7 +123,7 @@ function dumpMemfdInode(env: MemfdDumpEnv, s: MemfdDumpState, fd: number, name: 
 export function memfdEntry(env: MemfdDumpEnv, id: number, fd: number, linkPath: string, flags: number, pos: bigint, fown: Fown, who: string): FileEntry {
   const st = fs.fstatSync(fd, { bigint: true });
   if (st.dev !== shmemDevice()) {
-    throw new NotSupportedError(`${who}: ${linkPath} is not a shmem memfd (hugetlb memfds are not supported yet)`);
+    throw new NotSupportedError(`${who}: ${linkPath} is not a shmem memfd (hugetlb memfds are not supported yet)`, { object: linkPath });
   }
   let s = dumpState.get(env.files);
   if (!s) { s = { nextInode: 1, nextPages: 1, byInode: new Map() }; dumpState.set(env.files, s); }
@@ -133,12 +134,12 @@ export function memfdEntry(env: MemfdDumpEnv, id: number, fd: number, linkPath: 
     s.byInode.set(key, inodeId);
   }
   const memfd: MemfdFileEntry = { id, flags, pos, fown, inode_id: inodeId };
-  return { type: FD_TYPES.MEMFD, id, memfd };
+  return { type: FdTypes.MEMFD, id, memfd };
 }
 
 export function dumpMemfd(ctx: DumpFdCtx, id: number): FileEntry {
   const fd = ctx.takeFd();
-  const env: MemfdDumpEnv = { files: ctx.files, extra: ctx.extra, allocPagesId: (ctx as DumpFdCtx & { allocPagesId?: () => number }).allocPagesId };
+  const env: MemfdDumpEnv = { files: ctx.files, extra: ctx.extra, allocPagesId: ctx.allocPagesId };
   return memfdEntry(env, id, fd, ctx.link.path!, fileFlags(ctx), ctx.info.pos, dumpFown(ctx, fd, 'memfd'), where(ctx, 'memfd'));
 }
 
@@ -149,7 +150,7 @@ export function dumpMemfd(ctx: DumpFdCtx, id: number): FileEntry {
  * path ("/memfd:NAME (deleted)"); `flags` the open flags the mapping needs (O_RDWR for a
  * writable shared mapping, else O_RDONLY), which CRIU also keeps in vma_entry.fdflags.
  */
-export function dumpMemfdVma(env: MemfdDumpEnv, id: number, pid: number, start: bigint, end: bigint, path: string, flags: number): FileEntry {
+function dumpMemfdVma(env: MemfdDumpEnv, id: number, pid: number, start: bigint, end: bigint, path: string, flags: number): FileEntry {
   const fd = fs.openSync(`/proc/${pid}/map_files/${start.toString(16)}-${end.toString(16)}`, fs.constants.O_RDONLY | O_CLOEXEC);
   try {
     return memfdEntry(env, id, fd, path.replace(/ \(deleted\)$/, ''), flags, 0n, zeroFown(),
@@ -162,35 +163,36 @@ export function dumpMemfdVma(env: MemfdDumpEnv, id: number, pid: number, start: 
 // ---------------------------------------------------------------- restore
 
 interface MemfdInode { fd: number; openedRw: boolean; mie: MemfdInodeEntry }
+/** The memfds the tool made, by inode id: kept for the whole restore (every fd and mapping of one inode shares it). */
+export type MemfdState = Map<number, MemfdInode>;
 
 /** Fill a new memfd with the pages of pagemap-shmem-<shmid>.img. */
-function restoreContents(ctx: RestoreFdCtx, fd: number, mie: MemfdInodeEntry): void {
+function restoreContents(ctx: RestoreFdCtx, fd: number, mie: MemfdInodeEntry, who: string): void {
   const size = Number(mie.size);
   if (size === 0) return;
-  const pm = ctx.image(shmemPagemap(mie.shmid));
-  if (!pm || pm.length === 0) throw new CriuError(`${ctx.who}: memfd ${mie.name}: ${shmemPagemap(mie.shmid)} is missing`);
-  const head = pm[0].msg as PagemapHead;
-  const pagesFile = path.join(ctx.dir, `pages-${head.pages_id}.img`);
+  const pmName = shmemPagemap(mie.shmid);
+  const pm = ctx.pagemap(pmName);
+  if (!pm) throw new FileError(who, `memfd ${mie.name}: ${pmName} is missing`, { object: pmName, hint: 'the images are incomplete' });
+  const pagesFile = path.join(ctx.dir, `pages-${pm.head.pages_id}.img`);
   let pages: number;
   try {
     pages = fs.openSync(pagesFile, fs.constants.O_RDONLY | O_CLOEXEC);
   } catch (e) {
-    throw new CriuError(`${ctx.who}: memfd ${mie.name}: cannot open ${pagesFile}: ${(e as Error).message}`);
+    throw new FileError(who, `memfd ${mie.name}: cannot open ${pagesFile}: ${(e as Error).message}`, { object: pagesFile });
   }
   try {
     let off = 0;
-    for (const r of pm.slice(1)) {
-      const pe = r.msg as PagemapEntry;
+    for (const pe of pm.entries) {
       const flags = pe.flags ?? PE_PRESENT;
       const n = Number(pe.nr_pages ?? pe.compat_nr_pages);
-      if (flags & PE_PARENT) throw new NotSupportedError(`${ctx.who}: memfd ${mie.name}: pages in a parent images dir`);
+      if (flags & PE_PARENT) throw new NotSupportedError(`${who}: memfd ${mie.name}: pages in a parent images dir`, { object: pmName });
       if (!(flags & PE_PRESENT)) continue;
       const at = Number(pe.vaddr);
       const b = Buffer.alloc(n * PAGE);
       let got = 0;
       while (got < b.length) {
         const k = fs.readSync(pages, b, got, b.length - got, off + got);
-        if (k === 0) throw new CriuError(`${ctx.who}: memfd ${mie.name}: ${pagesFile} ends early`);
+        if (k === 0) throw new FileError(who, `memfd ${mie.name}: ${pagesFile} ends early`, { object: pagesFile, hint: 'the image is damaged' });
         got += k;
       }
       off += b.length;
@@ -204,13 +206,12 @@ function restoreContents(ctx: RestoreFdCtx, fd: number, mie: MemfdInodeEntry): v
 }
 
 /** The tool's memfd of inode `inodeId`, made (with contents, owner, mode and seals) on first use. */
-export function memfdInode(ctx: RestoreFdCtx, inodeId: number): MemfdInode {
-  const key = `memfd:${inodeId}`;
-  const known = ctx.state.get(key) as MemfdInode | undefined;
+function memfdInode(ctx: RestoreFdCtx, s: MemfdState, inodeId: number, who: string): MemfdInode {
+  const known = s.get(inodeId);
   if (known) return known;
-  const rec = (ctx.image(MEMFD_IMG) ?? []).find((r) => Number(r.msg.inode_id) === inodeId);
-  if (!rec) throw new CriuError(`${ctx.who}: ${MEMFD_IMG} has no memfd inode ${inodeId}`);
-  const mie = rec.msg as MemfdInodeEntry;
+  const rec = (ctx.image(MEMFD_IMG, 'MEMFD_INODE') ?? []).find((r) => Number(r.msg.inode_id) === inodeId);
+  if (!rec) throw new FileError(who, `${MEMFD_IMG} has no memfd inode ${inodeId}`, { object: MEMFD_IMG, hint: 'the images are incomplete' });
+  const mie = rec.msg;
   const seals = Number(mie.seals);
   const flags = MFD_CLOEXEC | (seals === F_SEAL_SEAL ? 0 : MFD_ALLOW_SEALING) | Number(mie.hugetlb_flag ?? 0);
   let fd: number;
@@ -218,12 +219,12 @@ export function memfdInode(ctx: RestoreFdCtx, inodeId: number): MemfdInode {
     // ask for an executable memfd (a later fchmod sets the real mode; F_SEAL_EXEC comes with the seals)
     fd = memfdCreate(mie.name, flags | MFD_EXEC);
   } catch (e) {
-    if (!(e instanceof SysError && e.errno === E.EINVAL)) throw new CriuError(`${ctx.who}: cannot create memfd:${mie.name}: ${(e as Error).message}`);
+    if (!(e instanceof SysError && e.errno === E.EINVAL)) throw new FileError(who, `cannot create memfd:${mie.name}: ${(e as Error).message}`, { object: `memfd:${mie.name}` });
     fd = memfdCreate(mie.name, flags); // kernels before 6.3 know no MFD_EXEC
   }
   try {
     if (Number(mie.size) > 0) fs.ftruncateSync(fd, Number(mie.size));
-    restoreContents(ctx, fd, mie);
+    restoreContents(ctx, fd, mie, who);
     fs.fchownSync(fd, Number(mie.uid), Number(mie.gid));
     if (mie.mode !== undefined) fs.fchmodSync(fd, Number(mie.mode) & 0o7777);
     // the seals last: F_SEAL_WRITE and friends would stop the writes above
@@ -233,30 +234,23 @@ export function memfdInode(ctx: RestoreFdCtx, inodeId: number): MemfdInode {
     throw e;
   }
   const ino: MemfdInode = { fd, openedRw: false, mie };
-  ctx.state.set(key, ino);
+  s.set(inodeId, ino);
   return ino;
 }
 
 /**
- * For the restore engine: an fd of the tool on the memfd of MEMFD entry `e`, to map a memfd VMA
- * with (`flags`: vma_entry.fdflags). A read-write one is the inode's own file, as CRIU maps it.
+ * An fd of the tool on the memfd of MEMFD entry `e`, to map a memfd VMA with (`flags`:
+ * vma_entry.fdflags). A read-write one is the inode's own file, as CRIU maps it.
  */
-export function openMemfdForMap(ctx: RestoreFdCtx, e: FileEntry, flags: number): number {
-  const ino = memfdInode(ctx, Number((e.memfd as MemfdFileEntry).inode_id));
+function openMemfdForMap(ctx: RestoreFdCtx, s: MemfdState, e: FileEntry, flags: number, who: string): number {
+  const ino = memfdInode(ctx, s, Number(partOf(e, 'memfd', who).inode_id), who);
   if ((flags & O.ACCMODE) === O.RDWR) return fcntl(ino.fd, F_DUPFD_CLOEXEC, 3);
   return fs.openSync(`/proc/self/fd/${ino.fd}`, (flags & O.ACCMODE) | O_CLOEXEC);
 }
 
-/** The memfds the tool keeps for the whole restore (one per inode): closed at its end. */
-export function closeMemfds(ctx: RestoreFdCtx): void {
-  for (const [k, v] of ctx.state) {
-    if (k.startsWith('memfd:')) { try { fs.closeSync((v as MemfdInode).fd); } catch { /* closed */ } ctx.state.delete(k); }
-  }
-}
-
-export function openMemfd(ctx: RestoreFdCtx, e: FileEntry): number {
-  const mfe = e.memfd as MemfdFileEntry;
-  const ino = memfdInode(ctx, Number(mfe.inode_id));
+export function openMemfd(ctx: RestoreFdCtx, e: FileEntry, s: MemfdState, who: string): number {
+  const mfe = partOf(e, 'memfd', who);
+  const ino = memfdInode(ctx, s, Number(mfe.inode_id), who);
   const flags = Number(mfe.flags);
   let fd: number;
   if ((flags & O.ACCMODE) === O.RDWR && !ino.openedRw) {
@@ -271,11 +265,19 @@ export function openMemfd(ctx: RestoreFdCtx, e: FileEntry): number {
   return fd;
 }
 
-export const memfdKind: FileKind = {
+export const memfdKind: FileKind<MemfdState> = {
   name: 'memfd',
-  type: FD_TYPES.MEMFD,
+  type: FdTypes.MEMFD,
   field: 'memfd',
+  priority: 900,
   match: isMemfdLink,
   dump: dumpMemfd,
+  dumpMapped: (env, id, m) => dumpMemfdVma(env, id, m.pid, m.start, m.end, m.name, m.flags),
+  state: {
+    create: () => new Map(),
+    // the memfds the tool keeps for the whole restore (one per inode)
+    close: (s) => { for (const ino of s.values()) { try { fs.closeSync(ino.fd); } catch { /* closed */ } } s.clear(); },
+  },
   open: openMemfd,
+  openMapped: (ctx, e, flags, s, who) => openMemfdForMap(ctx, s, e, flags, who),
 };

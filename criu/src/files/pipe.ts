@@ -3,14 +3,14 @@
 // (tee into a pipe of ours). On restore the first end asked for creates the pipe, refills it
 // and keeps the other end for whoever needs it.
 import * as fs from 'node:fs';
-import { FD_TYPES } from './table.js';
 import type { FileKind, DumpFdCtx, RestoreFdCtx } from './kind.js';
+import { FileError, partOf } from './kind.js';
 import { pipe2, close, fcntl, syscall, readFd, writeFd, E, SysError } from '../sys/libc.js';
-import { CriuError } from '../errors.js';
+import { FdTypes, type PipeDataEntry } from '../images/gen/types.js';
+import { zeroFown } from './fdparams.js';
 
 const F_SETFL = 4, F_GETPIPE_SZ = 1032, F_SETPIPE_SZ = 1031, O_NONBLOCK = 0o4000, O_CLOEXEC = 0o2000000;
 const SPLICE_F_NONBLOCK = 2;
-export const zeroFown = { uid: 0, euid: 0, signum: 0, pid_type: 0, pid: 0 };
 
 /** Copy what is buffered in a pipe without taking it out: tee into a pipe of ours, then read that. */
 export function peekPipe(fd: number): { data: Buffer; size: number } {
@@ -56,40 +56,54 @@ function readPipeData(ctx: DumpFdCtx, pipeId: number, file: string, key: string)
   const fd = fs.openSync(`/proc/${ctx.pid}/fd/${ctx.fd}`, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   try {
     const { data, size } = peekPipe(fd);
-    ctx.extra.add(file, { pipe_id: pipeId, bytes: data.length, size }, data);
+    const pde: PipeDataEntry = { pipe_id: pipeId, bytes: data.length, size };
+    ctx.extra.add('PIPES_DATA', file, pde, data);
   } finally {
     fs.closeSync(fd);
   }
 }
 
-export const pipeKind: FileKind = {
+/** The pipes the tool made, by pipe_id: both ends kept until the restore ends. */
+export type PipeState = Map<number, { r: number; w: number }>;
+
+export const pipeKind: FileKind<PipeState> = {
   name: 'pipe',
-  type: FD_TYPES.PIPE,
+  type: FdTypes.PIPE,
   field: 'pipe',
+  priority: 500,
   match: (link) => link.kind === 'pipe',
   dump: (ctx, id) => {
     const pipeId = ctx.link.ino!;
     dumpPipeData(ctx, pipeId, 'pipes-data.img', 'pipe');
-    return { type: FD_TYPES.PIPE, id, pipe: { id, pipe_id: pipeId, flags: ctx.info.flags & ~O_CLOEXEC & 0o7777777, fown: { ...zeroFown } } };
+    return { type: FdTypes.PIPE, id, pipe: { id, pipe_id: pipeId, flags: ctx.info.flags & ~O_CLOEXEC & 0o7777777, fown: zeroFown() } };
   },
-  open: (ctx, e) => openPipeEnd(ctx, (e.pipe as any).pipe_id, (e.pipe as any).flags, 'pipes-data.img'),
+  state: { create: () => new Map(), close: closePipes },
+  open: (ctx, e, s, who) => {
+    const p = partOf(e, 'pipe', who);
+    return openPipeEnd(ctx, s, p.pipe_id, p.flags, who);
+  },
 };
 
-interface MadePipe { r: number; w: number }
+export function closePipes(s: PipeState): void {
+  for (const p of s.values()) for (const fd of [p.r, p.w]) { try { close(fd); } catch { /* closed */ } }
+  s.clear();
+}
 
-/** One end of pipe `pipeId`: the pipe is made (and refilled) the first time either end is wanted. */
-export function openPipeEnd(ctx: RestoreFdCtx, pipeId: number, flags: number, dataFile: string): number {
-  const key = `pipe:${pipeId}`;
-  let p = ctx.state.get(key) as MadePipe | undefined;
+/** One end of pipe `pipeId`: the pipe is made (and refilled from pipes-data.img) the first time either end is wanted. */
+export function openPipeEnd(ctx: RestoreFdCtx, s: PipeState, pipeId: number, flags: number, who: string): number {
+  const dataFile = 'pipes-data.img';
+  let p = s.get(pipeId);
   if (!p) {
     const [r, w] = pipe2(O_CLOEXEC);
     p = { r, w };
-    ctx.state.set(key, p);
-    const rec = (ctx.image(dataFile) ?? []).find((x) => Number(x.msg.pipe_id) === pipeId);
+    s.set(pipeId, p);
+    const rec = (ctx.image(dataFile, 'PIPES_DATA') ?? []).find((x) => Number(x.msg.pipe_id) === pipeId);
     if (rec) {
       if (rec.msg.size) { try { fcntl(w, F_SETPIPE_SZ, rec.msg.size); } catch { /* above pipe-max-size */ } }
       const data = rec.blob ?? Buffer.alloc(0);
-      if (data.length !== rec.msg.bytes) throw new CriuError(`${ctx.who}: pipe ${pipeId}: ${dataFile} holds ${data.length} bytes, the entry says ${rec.msg.bytes}`);
+      if (data.length !== rec.msg.bytes) {
+        throw new FileError(who, `pipe ${pipeId}: ${dataFile} holds ${data.length} bytes, the entry says ${rec.msg.bytes}`, { object: dataFile, hint: 'the image is damaged' });
+      }
       let off = 0;
       while (off < data.length) off += writeFd(w, data.subarray(off));
     }

@@ -1,7 +1,7 @@
 // NETLINK_SOCK_DIAG for unix sockets: what /proc does not show (the peer of a socket, its name,
 // queue lengths, shutdown state), for every unix socket of the tool's network namespace.
 import { socket, sendmsg, recvmsg, close, fdMessage, errnoName } from '../sys/libc.js';
-import { CriuError } from '../errors.js';
+import { FileError } from './kind.js';
 
 const AF_NETLINK = 16, AF_UNIX = 1, SOCK_DGRAM = 2, SOCK_CLOEXEC = 0o2000000, NETLINK_SOCK_DIAG = 4;
 const SOCK_DIAG_BY_FAMILY = 20, NLM_F_REQUEST = 1, NLM_F_DUMP = 0x300, NLMSG_DONE = 3, NLMSG_ERROR = 2;
@@ -42,7 +42,7 @@ export function unixSockets(): Map<number, UnixDiag> {
       for (let o = 0; o + 16 <= n;) {
         const len = buf.readUInt32LE(o), type = buf.readUInt16LE(o + 4);
         if (type === NLMSG_DONE) return out;
-        if (type === NLMSG_ERROR) throw new CriuError(`sock_diag: error ${errnoName(-buf.readInt32LE(o + 16))}`, { object: 'NETLINK_SOCK_DIAG (unix sockets)', hint: 'the kernel needs CONFIG_UNIX_DIAG to show unix sockets' });
+        if (type === NLMSG_ERROR) throw new FileError('', `sock_diag: error ${errnoName(-buf.readInt32LE(o + 16))}`, { object: 'NETLINK_SOCK_DIAG (unix sockets)', hint: 'the kernel needs CONFIG_UNIX_DIAG to show unix sockets' });
         const p = o + 16;
         const d: UnixDiag = { type: buf[p + 1], state: buf[p + 2], ino: buf.readUInt32LE(p + 4), peer: 0, rqueue: 0, wqueue: 0, shutdown: 0 };
         for (let a = p + 16; a + 4 <= o + len;) {

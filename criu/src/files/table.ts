@@ -1,16 +1,13 @@
 // The file table of a dump: one file_entry per open file description, ids handed out in the
 // order CRIU uses (the exe first, then fds by number, then cwd and root), shared descriptions
-// found by kcmp(KCMP_FILE) so that fds 0-2 on one /dev/null are one entry.
+// found by kcmp(KCMP_FILE) so that fds 0-2 on one /dev/null are one entry. The engine's own
+// files (exe, mapped files, cwd, root) are dumped here too, by the kinds that handle them.
 import * as fs from 'node:fs';
 import { kcmp, KCMP } from '../sys/libc.js';
-
-export const FD_TYPES = {
-  UND: 0, REG: 1, PIPE: 2, FIFO: 3, INETSK: 4, UNIXSK: 5, EVENTFD: 6, EVENTPOLL: 7, INOTIFY: 8,
-  SIGNALFD: 9, PACKETSK: 10, TTY: 11, FANOTIFY: 12, NETLINKSK: 13, NS: 14, TUNF: 15, EXT: 16,
-  TIMERFD: 17, MEMFD: 18, BPFMAP: 19, PIDFD: 20,
-} as const;
-
-export type FileEntry = { type: number; id: number; [kind: string]: unknown };
+import type { FileEntry } from '../images/gen/types.js';
+import type { DumpEnv, ExtraImages, MappedObject } from './kind.js';
+import { FileError } from './kind.js';
+import { FILES } from './registry.js';
 
 export class FileTable {
   readonly entries: FileEntry[] = [];
@@ -30,6 +27,41 @@ export class FileTable {
     const id = this.allocId();
     this.byPath.set(path, id);
     this.add(make(id));
+    return id;
+  }
+
+  /** The id of the exe or a mapped file at `path` (seen through `statPath`), one per path. */
+  dumpPath(path: string, statPath: string): number {
+    const k = FILES.withMethod('dumpPath');
+    if (!k) throw new FileError('', `no fd kind dumps paths (${path})`, { object: path });
+    return this.pathId(path, (id) => k.dumpPath(id, path, statPath));
+  }
+
+  /**
+   * A new id for a task's cwd or root, `link` as /proc shows it (a cwd whose directory was
+   * removed ends in " (deleted)" and is remapped to a ghost directory).
+   */
+  dumpPlace(extra: ExtraImages, use: 'cwd' | 'root', link: string, statPath: string): number {
+    const k = FILES.withMethod('dumpPath');
+    if (!k) throw new FileError('', `no fd kind dumps paths (${link})`, { object: link });
+    const id = this.allocId();
+    const gone = use === 'cwd' && link.endsWith(' (deleted)');
+    const p = gone ? link.slice(0, -' (deleted)'.length) : link;
+    this.add(k.dumpPath(id, p, statPath));
+    if (gone) {
+      const g = FILES.withMethod('dumpRemovedDir');
+      if (!g) throw new FileError('', `no fd kind dumps removed directories (${p})`, { object: p });
+      g.dumpRemovedDir({ files: this, extra }, id, p, statPath);
+    }
+    return id;
+  }
+
+  /** A new id for the object a task maps at m.start-m.end (a memfd), dumped by its kind. */
+  dumpMapped(env: Omit<DumpEnv, 'files'>, m: MappedObject): number {
+    const k = FILES.withMethod('dumpMapped');
+    if (!k) throw new FileError(`task ${m.pid}`, `no fd kind dumps mapped objects (${m.name})`, { object: m.name });
+    const id = this.allocId();
+    this.add(k.dumpMapped({ ...env, files: this }, id, m));
     return id;
   }
 

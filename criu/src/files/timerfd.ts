@@ -2,12 +2,12 @@
 // fdinfo (the kernel shows the time left, also for TFD_TIMER_ABSTIME timers). On restore the tool
 // makes the timer, arms it with the time that was left (for an absolute timer: now + that), then
 // puts the unread ticks back with TFD_IOC_SET_TICKS, as CRIU does (settime clears them).
-import { FD_TYPES, type FileEntry } from './table.js';
 import type { FileKind } from './kind.js';
 import { syscall, addrOf, ioctl } from '../sys/libc.js';
-import { CriuError, NotSupportedError } from '../errors.js';
+import { NotSupportedError } from '../errors.js';
+import { FileError, partOf } from './kind.js';
 import { fileFlags, dumpFown, restoreFileParams, where, O_CLOEXEC } from './fdparams.js';
-import type { TimerfdEntry } from '../images/index.js';
+import { FdTypes, type FileEntry, type TimerfdEntry } from '../images/gen/types.js';
 
 const TFD_CLOEXEC = O_CLOEXEC;
 export const TFD_TIMER_ABSTIME = 1;
@@ -23,8 +23,9 @@ function clockNow(clockid: number): { sec: bigint; nsec: bigint } {
 
 export const timerfdKind: FileKind = {
   name: 'timerfd',
-  type: FD_TYPES.TIMERFD,
+  type: FdTypes.TIMERFD,
   field: 'tfd',
+  priority: 420,
   match: (link) => link.kind === 'anon_inode' && link.anonType === 'timerfd',
   dump: (ctx, id): FileEntry => {
     const t = ctx.info.timerfd;
@@ -34,15 +35,15 @@ export const timerfdKind: FileKind = {
       clockid: t.clockid, ticks: t.ticks, settime_flags: t.settimeFlags,
       vsec: t.itValue.sec, vnsec: t.itValue.nsec, isec: t.itInterval.sec, insec: t.itInterval.nsec,
     };
-    return { type: FD_TYPES.TIMERFD, id, tfd };
+    return { type: FdTypes.TIMERFD, id, tfd };
   },
-  open: (ctx, e) => {
-    const t = e.tfd as TimerfdEntry;
+  open: (_ctx, e, _s, who) => {
+    const t = partOf(e, 'tfd', who);
     let fd: number;
     try {
       fd = Number(syscall('timerfd_create', t.clockid, TFD_CLOEXEC));
     } catch (err) {
-      throw new CriuError(`${ctx.who}: cannot create timerfd ${t.id} on clock ${t.clockid}: ${(err as Error).message}`);
+      throw new FileError(who, `cannot create timerfd ${t.id} on clock ${t.clockid}: ${(err as Error).message}`, { object: `timerfd ${t.id}` });
     }
     restoreFileParams(fd, t.flags, t.fown);
     let vsec = BigInt(t.vsec), vnsec = BigInt(t.vnsec);
@@ -67,8 +68,8 @@ export const timerfdKind: FileKind = {
       try {
         ioctl(fd, TFD_IOC_SET_TICKS, ticks);
       } catch (err) {
-        throw new CriuError(`${ctx.who}: cannot put back ${t.ticks} ticks of timerfd ${t.id}: ${(err as Error).message}`,
-          'the kernel needs CONFIG_CHECKPOINT_RESTORE for TFD_IOC_SET_TICKS');
+        throw new FileError(who, `cannot put back ${t.ticks} ticks of timerfd ${t.id}: ${(err as Error).message}`,
+          { object: `timerfd ${t.id}`, hint: 'the kernel needs CONFIG_CHECKPOINT_RESTORE for TFD_IOC_SET_TICKS' });
       }
     }
     return fd;

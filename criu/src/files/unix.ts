@@ -3,12 +3,13 @@
 // in each direction, read without consuming them. On restore the tool makes the pair again,
 // puts the queued data back through the other end, and hands each end to its tasks.
 // Bound, listening and unconnected sockets, peers outside the tree and queued fds are refused.
-import { FD_TYPES, type FileEntry } from './table.js';
 import type { FileKind, DumpFdCtx, RestoreFdCtx } from './kind.js';
+import { FileError, partOf } from './kind.js';
+import { FdTypes, type FileEntry, type SkOptsEntry, type SkPacketEntry } from '../images/gen/types.js';
 import { unixSockets, type UnixDiag } from './sockdiag.js';
 import { zeroFown, fileFlags, where, O_NONBLOCK, F_DUPFD_CLOEXEC } from './fdparams.js';
-import { socketpair, getsockoptInt, getsockopt, setsockopt, recvmsg, send, shutdown, fcntl, addrOf, SysError, E } from '../sys/libc.js';
-import { NotSupportedError, CriuError } from '../errors.js';
+import { socketpair, getsockoptInt, getsockopt, setsockopt, recvmsg, send, shutdown, fcntl, addrOf, close, SysError, E } from '../sys/libc.js';
+import { NotSupportedError } from '../errors.js';
 
 const AF_UNIX = 1, SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_SEQPACKET = 5, SOCK_CLOEXEC = 0o2000000;
 const SOL_SOCKET = 1, SO_SNDBUF = 7, SO_RCVBUF = 8, SO_PASSCRED = 16, SO_RCVTIMEO = 20, SO_SNDTIMEO = 21, SO_PEEK_OFF = 42;
@@ -77,12 +78,15 @@ function dumpUnix(ctx: DumpFdCtx, id: number): FileEntry {
   if (![SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET].includes(d.type)) throw new NotSupportedError(`${who}: unix socket type ${d.type}`);
   const fd = ctx.takeFd();
   const [sts, stu] = timeval(fd, SO_SNDTIMEO), [rts, rtu] = timeval(fd, SO_RCVTIMEO);
-  const opts = {
+  const opts: SkOptsEntry = {
     so_sndbuf: getsockoptInt(fd, SOL_SOCKET, SO_SNDBUF), so_rcvbuf: getsockoptInt(fd, SOL_SOCKET, SO_RCVBUF),
     so_snd_tmo_sec: sts, so_snd_tmo_usec: stu, so_rcv_tmo_sec: rts, so_rcv_tmo_usec: rtu,
     so_passcred: getsockoptInt(fd, SOL_SOCKET, SO_PASSCRED) !== 0,
   };
-  for (const p of peekQueue(fd, d.type, who)) ctx.extra.add(SK_QUEUES, { id_for: id, length: p.length }, p);
+  for (const p of peekQueue(fd, d.type, who)) {
+    const q: SkPacketEntry = { id_for: id, length: p.length };
+    ctx.extra.add('SK_QUEUES', SK_QUEUES, q, p);
+  }
   // the peer must be dumped too: checked once every fd of the tree is seen
   const peerKey = `unix-peer:${d.peer}`;
   ctx.files.seen.add(`unix:${ino}`);
@@ -94,7 +98,7 @@ function dumpUnix(ctx: DumpFdCtx, id: number): FileEntry {
     });
   }
   return {
-    type: FD_TYPES.UNIXSK, id,
+    type: FdTypes.UNIXSK, id,
     usk: {
       id, ino, type: d.type, state: d.state, flags: fileFlags(ctx), uflags: 0, backlog: 0, peer: d.peer,
       fown: zeroFown(), opts, name: Buffer.alloc(0), ...(d.shutdown ? { shutdown: d.shutdown } : {}),
@@ -103,28 +107,29 @@ function dumpUnix(ctx: DumpFdCtx, id: number): FileEntry {
 }
 
 interface Pair { ends: Map<number, number> }
+/** The socketpairs the tool made, by the lower inode of the two ends. */
+export type UnixState = Map<number, Pair>;
 
-function openUnix(ctx: RestoreFdCtx, e: FileEntry): number {
-  const u = e.usk as Record<string, any>;
-  if (u.name?.length || !u.peer) throw new NotSupportedError(`${ctx.who}: a bound or unconnected unix socket`);
-  const key = `unixpair:${Math.min(u.ino, u.peer)}`;
-  let pair = ctx.state.get(key) as Pair | undefined;
+function openUnix(ctx: RestoreFdCtx, e: FileEntry, s: UnixState, who: string): number {
+  const u = partOf(e, 'usk', who);
+  if (u.name?.length || !u.peer) throw new NotSupportedError(`${who}: a bound or unconnected unix socket`, { object: `socket:[${u.ino}]` });
+  const key = Math.min(u.ino, u.peer);
+  let pair = s.get(key);
   if (!pair) {
     const [a, b] = socketpair(AF_UNIX, u.type | SOCK_CLOEXEC);
     pair = { ends: new Map([[u.ino, a], [u.peer, b]]) };
-    ctx.state.set(key, pair);
+    s.set(key, pair);
     // every queued message goes in through the other end of the socket it was queued on
-    for (const q of ctx.image(SK_QUEUES) ?? []) {
-      const f = ctx.file(q.msg.id_for);
-      const owner = (f?.usk as Record<string, any> | undefined)?.ino;
+    for (const q of ctx.image(SK_QUEUES, 'SK_QUEUES') ?? []) {
+      const owner = ctx.file(q.msg.id_for)?.usk?.ino;
       if (owner !== u.ino && owner !== u.peer) continue;
       const via = pair.ends.get(owner === u.ino ? u.peer : u.ino)!;
       const data = q.blob ?? Buffer.alloc(0);
-      if (send(via, data, MSG_DONTWAIT) !== data.length) throw new CriuError(`${ctx.who}: could not queue ${data.length} bytes back on socket ${owner}`);
+      if (send(via, data, MSG_DONTWAIT) !== data.length) throw new FileError(who, `could not queue ${data.length} bytes back on socket ${owner}`, { object: `socket:[${owner}]` });
     }
   }
   const end = pair.ends.get(u.ino);
-  if (end === undefined) throw new CriuError(`${ctx.who}: socket ${u.ino} is not a side of its pair`);
+  if (end === undefined) throw new FileError(who, `socket ${u.ino} is not a side of its pair`, { object: `socket:[${u.ino}]`, hint: 'the image is damaged' });
   if (u.opts?.so_passcred) setsockopt(end, SOL_SOCKET, SO_PASSCRED, int32(1));
   for (const [opt, sec, usec] of [[SO_SNDTIMEO, u.opts?.so_snd_tmo_sec, u.opts?.so_snd_tmo_usec], [SO_RCVTIMEO, u.opts?.so_rcv_tmo_sec, u.opts?.so_rcv_tmo_usec]] as const) {
     if (BigInt(sec ?? 0) || BigInt(usec ?? 0)) {
@@ -139,11 +144,19 @@ function openUnix(ctx: RestoreFdCtx, e: FileEntry): number {
   return fcntl(end, F_DUPFD_CLOEXEC, 3);
 }
 
-export const unixKind: FileKind = {
+export const unixKind: FileKind<UnixState> = {
   name: 'unix',
-  type: FD_TYPES.UNIXSK,
+  type: FdTypes.UNIXSK,
   field: 'usk',
+  priority: 600,
   match: (link) => link.kind === 'socket' && link.ino !== undefined && unixDiag(link.ino) !== undefined,
   dump: dumpUnix,
+  state: {
+    create: () => new Map(),
+    close: (s) => {
+      for (const p of s.values()) for (const fd of p.ends.values()) { try { close(fd); } catch { /* closed */ } }
+      s.clear();
+    },
+  },
   open: openUnix,
 };

@@ -58,6 +58,7 @@ export {
   readOptional,
   readOne,
   readPagemap,
+  readPagemapLoose,
   readGhost,
   writeEntries,
   writeMessages,

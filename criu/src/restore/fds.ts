@@ -4,9 +4,8 @@ import type { Puppet } from './puppet.js';
 import type { DumpImages, TaskImages } from './images.js';
 import type { RestorePlan, PlannedFd } from './plan.js';
 import type { FileCtx } from '../files/restore-ctx.js';
-import type { FileKind } from '../files/kind.js';
-import type { FileEntry } from '../files/table.js';
-import { makeGhostDir } from '../files/ghost.js';
+import type { AnyKind as FileKind } from '../files/kind.js';
+import type { FileEntry } from '../images/gen/types.js';
 import { errnoName } from '../sys/libc.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
@@ -38,7 +37,7 @@ export function installFds(p: Puppet, t: TaskImages, plan: RestorePlan, files: F
     installBatch(p, who, step.batch, files, after, holes);
   }
   for (const h of holes) inj.must('close', h);
-  for (const a of after) a.kind.afterInstall!(files, a.e, a.fd, p);
+  for (const a of after) files.afterInstall(a.kind, a.e, a.fd, p, `${who}: fd ${a.fd}`);
 }
 
 /** One batch: the objects are opened (stand-ins fill the gaps), passed at once, checked in place. */
@@ -69,9 +68,7 @@ export function restoreFs(p: Puppet, t: TaskImages, img: DumpImages, files: File
   const rootDir = img.files.get(fsImg.root_id)?.reg?.name;
   if (rootDir && rootDir !== '/') throw new NotSupportedError(`${who}: root directory ${rootDir}`);
   if (cwd) {
-    files.who = who;
-    const cleanup = makeGhostDir(files, fsImg.cwd_id, cwd);
-    if (cleanup) files.cleanups.push(cleanup);
+    files.openPath(fsImg.cwd_id, who, 'cwd');
     const r = inj.call('chdir', inj.str(cwd));
     if (r < 0n) throw new CriuError(`${who}: cannot chdir to ${cwd}: ${errnoName(Number(-r))}`, 'the directory must exist as at dump time');
   }

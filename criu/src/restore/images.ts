@@ -124,7 +124,7 @@ const PAGE = 4096n;
 const USER_TOP = 1n << 56n;
 
 /** The file_entry field holding each fd type's own entry. */
-const FILE_FIELD: Record<number, string> = {
+const FILE_FIELD: Record<number, Exclude<keyof FileEntry, 'type' | 'id'>> = {
   1: 'reg', 2: 'pipe', 3: 'fifo', 4: 'isk', 5: 'usk', 6: 'efd', 7: 'epfd', 8: 'ify', 9: 'sgfd', 10: 'psk', 11: 'tty',
   12: 'ffy', 13: 'nlsk', 14: 'nsf', 15: 'tunf', 16: 'ext', 17: 'tfd', 18: 'memfd', 19: 'bpf', 20: 'pidfd',
 };
@@ -209,7 +209,7 @@ function checkFiles(entries: FileEntry[], files: Map<number, FileEntry>): void {
     if (files.has(f.id)) throw new BadImage('files.img', i, 'id', `${f.id} is used by an earlier entry too`);
     const field = FILE_FIELD[f.type];
     if (!field) throw new BadImage('files.img', i, 'type', `${f.type} is not a known file type`);
-    if (!(f as unknown as Record<string, unknown>)[field]) throw new BadImage('files.img', i, field, `is missing: entry ${f.id} is of type ${f.type}, which needs it`);
+    if (!f[field]) throw new BadImage('files.img', i, field, `is missing: entry ${f.id} is of type ${f.type}, which needs it`);
     files.set(f.id, f);
   });
 }

@@ -10,9 +10,7 @@ import { fillPages, pagemapRuns, preadvRuns } from './pages.js';
 import { findHole, TASK_TOP, MMAP_MIN, PROT, type Range } from './task.js';
 import { readMaps, readSmaps, type SmapsVma } from '../proc/index.js';
 import type { BatchCall } from '../ptrace/inject.js';
-import { openReg } from '../files/reg.js';
 import type { FileCtx } from '../files/restore-ctx.js';
-import { openMemfdForMap } from '../files/memfd.js';
 import { readPagemapLoose } from '../images/typed.js';
 import type { VmaEntry } from '../images/index.js';
 import { VMA, MAP, madvBits } from '../images/consts.js';
@@ -108,12 +106,12 @@ function mapOne(p: Puppet, who: string, v: PlannedVma, status: number, img: Dump
     case 'memfd': {
       const f = files.file(h.fileId);
       if (!f?.memfd) throw new CriuError(`${who}: VMA ${start.toString(16)}: memfd id ${h.fileId} is not in files.img`);
-      return mapOurs(openMemfdForMap(files, f, h.openFlags), false);
+      return mapOurs(files.openMapped(h.fileId, who, h.openFlags), false);
     }
     case 'file': {
       const f = img.files.get(h.fileId);
       if (!f?.reg) throw new CriuError(`${who}: VMA ${start.toString(16)}: file id ${h.fileId} is not in files.img`);
-      return mapOurs(openReg({ ...f.reg, flags: h.openFlags, size: undefined }, who), false);
+      return mapOurs(files.openMapped(h.fileId, who, h.openFlags), false);
     }
     // the object's fd stays with the tool for the other mappings of it
     case 'shmem': return mapOurs(shmemObject(p, h.shmid, img, files), true);
@@ -198,9 +196,8 @@ function touchPage(pid: number, addr: bigint): void {
  * any task, then maps that very object.
  */
 function shmemObject(p: Puppet, shmid: number, img: DumpImages, files: FileCtx): number {
-  const key = `shmem:${shmid}`;
-  const known = files.state.get(key) as { fd: number } | undefined;
-  if (known) return known.fd;
+  const known = files.shmem.get(shmid);
+  if (known !== undefined) return known;
   const who = `task ${p.pid}: shared memory ${shmid}`;
   let size = 0n;
   for (const t of img.tasks) {
@@ -221,17 +218,17 @@ function shmemObject(p: Puppet, shmid: number, img: DumpImages, files: FileCtx):
   }
   const fd = fs.openSync(`/proc/${p.pid}/map_files/${r.toString(16)}-${(r + size).toString(16)}`, 'r+');
   p.inj.must('munmap', r, size);
-  files.state.set(key, { fd });
+  files.shmem.set(shmid, fd);
   return fd;
 }
 
-export function setMm(p: Puppet, t: TaskImages, img: DumpImages): void {
+export function setMm(p: Puppet, t: TaskImages, img: DumpImages, files: FileCtx): void {
   const mm = t.mm;
   const inj = p.inj;
   const exe = img.files.get(mm.exe_file_id)?.reg;
   let exeFd = -1;
   if (exe) {
-    const ours = openReg({ ...exe, flags: 0, size: undefined }, `task ${t.pid}: exe`);
+    const ours = files.openPath(mm.exe_file_id, `task ${t.pid}: exe`, 'exe');
     exeFd = p.receiveFd(ours);
     close(ours);
   }

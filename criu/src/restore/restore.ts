@@ -83,6 +83,7 @@ export function restore(opts: RestoreOptions): number {
     faultPoint(110, 'release');
     return release(tasks, { pid, transport }, launcher, savedAffinity, opts, { t0, tForked });
   } catch (e) {
+    files.markFailed();
     killAndReap(tasks, zombies);
     throw e;
   } finally {
@@ -153,7 +154,7 @@ function forkTree(tasks: Task[], zombies: Task[], plan: RestorePlan, img: DumpIm
 function finishTask(task: Task, plan: RestorePlan, img: DumpImages, files: FileCtx): void {
   const { p, t } = task;
   faultPoint(106, 'mm');
-  setMm(p, t, img);
+  setMm(p, t, img, files);
 
   faultPoint(107, 'files');
   installFds(p, t, plan, files);

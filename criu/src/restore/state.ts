@@ -175,7 +175,7 @@ export function restoreCreds(th: Thread, pid: number, s: bigint, mm: MmEntry): v
 export function restoreSeccomp(th: Thread, pid: number, s: bigint, files: FileCtx): void {
   const tcore: Partial<ThreadCoreEntry> = th.core.thread_core ?? {};
   if (tcore.seccomp_mode !== 2) return;
-  const all = ((files.image('seccomp.img') ?? [])[0]?.msg as SeccompEntry | undefined)?.seccomp_filters;
+  const all = ((files.image('seccomp.img', 'SECCOMP') ?? [])[0]?.msg as SeccompEntry | undefined)?.seccomp_filters;
   const who = `task ${pid}: thread ${th.tid}`;
   const chain: SeccompFilter[] = [];
   for (let i: number | undefined = tcore.seccomp_filter; i !== undefined; i = all?.[i]?.prev) {
