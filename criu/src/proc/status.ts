@@ -94,8 +94,10 @@ function unescapeName(s: string): string {
   return s.replace(/\\([ntrfv\\"ae]|[0-7]{3})/g, (_, c: string) => (c.length === 3 ? String.fromCharCode(parseInt(c, 8)) : m[c]));
 }
 
-/** Parse the text of a status file. */
-export function parseStatus(text: string, file = 'status'): ProcStatus {
+type Fields = { raw: Record<string, string>; lineOf: Record<string, number> };
+
+/** "Key:\tvalue" lines by key, with the line each came from. */
+function statusFields(text: string, file: string): Fields {
   const raw: Record<string, string> = {};
   const lineOf: Record<string, number> = {};
   const ls = text.split('\n');
@@ -108,6 +110,11 @@ export function parseStatus(text: string, file = 'status'): ProcStatus {
     raw[k] = l.slice(c + 1).replace(/^[\t ]+/, '');
     lineOf[k] = i + 1;
   }
+  return { raw, lineOf };
+}
+
+/** Readers of one field each, failing with the field's line. */
+function fieldReaders({ raw, lineOf }: Fields, file: string) {
   const err = (k: string, why: string): never => { throw new ProcParseError(file, lineOf[k] ?? 0, `${k}:\t${raw[k] ?? ''}`, why); };
   const need = (k: string): string => (raw[k] === undefined ? err(k, `missing ${k}`) : raw[k]);
   const num = (k: string, dflt?: number): number => {
@@ -130,6 +137,14 @@ export function parseStatus(text: string, file = 'status'): ProcStatus {
     const v = nums(k);
     return v.length === 4 ? (v as [number, number, number, number]) : err(k, `${k} needs 4 ids`);
   };
+  return { need, num, hex, nums, quad };
+}
+
+/** Parse the text of a status file. */
+export function parseStatus(text: string, file = 'status'): ProcStatus {
+  const fields = statusFields(text, file);
+  const { raw } = fields;
+  const { need, num, hex, nums, quad } = fieldReaders(fields, file);
   const pid = num('Pid');
   const st = need('State');
   const sq = (raw.SigQ ?? '0/0').split('/');
