@@ -9,14 +9,7 @@ import tseslint from 'typescript-eslint';
 const LEAVES = ['errors', 'log', 'paths', 'features', 'fault', 'progress', 'stats'];
 /** leaves that do not import sys, so sys may import them */
 const SYS_LEAVES = ['errors', 'log', 'paths', 'features', 'fault'];
-const LAYERS = [
-  ['sys'],
-  ['proc', 'ptrace', 'images'],
-  ['files', 'arch'],
-  ['dump', 'restore', 'ns', 'plugins'],
-  ['check'],
-  ['cli'],
-];
+const LAYERS = [['sys'], ['proc', 'ptrace', 'images'], ['files', 'arch'], ['dump', 'restore', 'ns', 'plugins'], ['check'], ['cli']];
 /** modules of criu/src that are one file at its top rather than a directory */
 const FILE_MODULES = new Set(['check']);
 
@@ -50,10 +43,12 @@ function layerRule(dir, allowed = []) {
   const mods = forbidden(dir).filter((m) => !(dir === '' && m === 'sys'));
   if (!mods.length) return 'off'; // cli: the top
   const except = allowed.map((a) => `(?!${esc(a)}$)`).join('');
-  const patterns = [{
-    regex: `^${except}(${mods.map((m) => spec(dir, m)).join('|')})`,
-    message: `criu/src/${dir || '*.ts'} may not import this: it goes up or across the layers ("Layers" in criu/ARCHITECTURE.md); move what both sides need down a layer`,
-  }];
+  const patterns = [
+    {
+      regex: `^${except}(${mods.map((m) => spec(dir, m)).join('|')})`,
+      message: `criu/src/${dir || '*.ts'} may not import this: it goes up or across the layers ("Layers" in criu/ARCHITECTURE.md); move what both sides need down a layer`,
+    },
+  ];
   if (dir === 'sys') {
     const top = LEAVES.filter((l) => !SYS_LEAVES.includes(l));
     patterns.push({ regex: `^\\.\\./(${top.join('|')})\\.js$`, message: 'this leaf imports sys: sys must not import it back' });
@@ -80,8 +75,7 @@ export const KNOWN_ANY = {
 // Files that still cast untyped values away (typescript-eslint's no-unsafe-* rules, type-aware,
 // on for criu/src), and files or functions over the size limits (600 lines a file, 80 a
 // function, criu/ARCHITECTURE.md "Habits"). Same contract as KNOWN_ANY: the lists only shrink.
-export const KNOWN_UNSAFE = [
-];
+export const KNOWN_UNSAFE = [];
 export const KNOWN_LONG = [];
 const UNSAFE = ['assignment', 'member-access', 'call', 'return', 'argument'].map((r) => `@typescript-eslint/no-unsafe-${r}`);
 

@@ -26,7 +26,9 @@ import { plotSvg } from './lib/svg.mjs';
 const BENCH = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(BENCH, '..');
 const BUILD = path.join(BENCH, 'build');
-const WL = path.join(BUILD, 'wl'), TIMEIT = path.join(BUILD, 'timeit'), CEIL = path.join(BUILD, 'ceil');
+const WL = path.join(BUILD, 'wl'),
+  TIMEIT = path.join(BUILD, 'timeit'),
+  CEIL = path.join(BUILD, 'ceil');
 const HEAP = path.join(BENCH, 'workloads', 'heap.mjs');
 const OURS = path.join(ROOT, 'native', 'build', 'criu');
 const TMP = '/tmp/criu-bench';
@@ -37,15 +39,27 @@ function parseOpts(argv) {
   const o = { repeat: 3, quick: false, vs: null, only: null, out: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    const val = () => { if (i + 1 >= argv.length) die(`${a} needs a value`); return argv[++i]; };
+    const val = () => {
+      if (i + 1 >= argv.length) die(`${a} needs a value`);
+      return argv[++i];
+    };
     if (a === '--repeat') o.repeat = Number(val());
     else if (a === '--quick') o.quick = true;
     else if (a === '--vs') o.vs = path.resolve(val());
     else if (a === '--only') o.only = val().split(',');
     else if (a === '--out') o.out = path.resolve(val());
     else if (a === '--replot') o.replot = path.resolve(val());
-    else if (a === '-h' || a === '--help') { process.stdout.write(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split("\n").slice(1, 14).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n'); process.exit(0); }
-    else die(`unknown option ${a}`);
+    else if (a === '-h' || a === '--help') {
+      process.stdout.write(
+        fs
+          .readFileSync(fileURLToPath(import.meta.url), 'utf8')
+          .split('\n')
+          .slice(1, 14)
+          .map((l) => l.replace(/^\/\/ ?/, ''))
+          .join('\n') + '\n',
+      );
+      process.exit(0);
+    } else die(`unknown option ${a}`);
   }
   if (!(o.repeat >= 1)) die('--repeat needs a positive number');
   if (o.quick && !argv.includes('--repeat')) o.repeat = 1;
@@ -68,7 +82,7 @@ const WORKLOADS = [
   { name: 'dense-512M', mib: 512, series: 'dense', cmd: [WL, 'dense', '512'], what: '512 MiB random private memory' },
   { name: 'dense-2G', mib: 2048, series: 'dense', cmd: [WL, 'dense', '2048'], what: '2 GiB random private memory' },
   { name: 'sparse-4G', mib: 256, cmd: [WL, 'sparse', '4', '16'], what: '4 GiB mapped, 1 page in 16 touched (256 MiB)' },
-  { name: 'vmas-2000', mib: 2000 * 4096 / 2 ** 20, cmd: [WL, 'vmas', '2000'], what: '2000 one-page VMAs' },
+  { name: 'vmas-2000', mib: (2000 * 4096) / 2 ** 20, cmd: [WL, 'vmas', '2000'], what: '2000 one-page VMAs' },
   { name: 'tree-50x4', mib: 50, cmd: [WL, 'tree', '50', '4', '50'], what: '50 processes × 4 threads, 50 MiB' },
   { name: 'tree-4x4-100M', mib: 100, cmd: [WL, 'tree', '4', '4', '100'], what: '4 processes × 4 threads, 100 MiB' },
   { name: 'fds-1000', mib: 4, cmd: [WL, 'fds', '1000'], what: '1000 fds on regular files' },
@@ -83,7 +97,7 @@ const TARGETS = [
   { w: 'dense-2G', m: 'dump', limit: 1.2, label: '2 GiB dense: dump' },
   { w: 'dense-2G', m: 'frozen', limit: 1.0, label: '2 GiB dense: frozen' },
   { w: 'dense-2G', m: 'restore', limit: 2.2, label: '2 GiB dense: restore' },
-  { w: 'tree-4x4-100M', m: 'dump', limit: 0.10, label: '4 proc × 4 threads 100 MiB: dump' },
+  { w: 'tree-4x4-100M', m: 'dump', limit: 0.1, label: '4 proc × 4 threads 100 MiB: dump' },
   { w: 'tree-4x4-100M', m: 'restore', limit: 0.09, label: '4 proc × 4 threads 100 MiB: restore' },
 ];
 
@@ -95,11 +109,17 @@ function treePids(pid) {
   const out = [pid];
   for (let i = 0; i < out.length; i++) {
     let tids = [];
-    try { tids = fs.readdirSync(`/proc/${out[i]}/task`); } catch { continue; }
+    try {
+      tids = fs.readdirSync(`/proc/${out[i]}/task`);
+    } catch {
+      continue;
+    }
     for (const t of tids) {
       try {
         for (const c of fs.readFileSync(`/proc/${out[i]}/task/${t}/children`, 'utf8').trim().split(/\s+/)) if (c) out.push(Number(c));
-      } catch { /* gone */ }
+      } catch {
+        /* gone */
+      }
     }
   }
   return out;
@@ -118,19 +138,31 @@ function waitGone(pids, timeoutMs) {
 function waitFile(file, timeoutMs, test = () => true) {
   const end = Date.now() + timeoutMs;
   for (;;) {
-    try { const s = fs.readFileSync(file, 'utf8'); if (test(s)) return s; } catch { /* not yet */ }
+    try {
+      const s = fs.readFileSync(file, 'utf8');
+      if (test(s)) return s;
+    } catch {
+      /* not yet */
+    }
     if (Date.now() > end) return null;
     sleep(5);
   }
 }
 
 function killAll(pids, sig = 'SIGKILL') {
-  for (const p of pids) { try { process.kill(p, sig); } catch { /* gone */ } }
+  for (const p of pids) {
+    try {
+      process.kill(p, sig);
+    } catch {
+      /* gone */
+    }
+  }
 }
 
 /** Runs argv under the C timer: { wall (s), status, answer (s, with ping), out (stdout+stderr text) }. */
 function timed(dir, tag, argv, ping) {
-  const res = path.join(dir, `${tag}.time`), outF = path.join(dir, `${tag}.out`);
+  const res = path.join(dir, `${tag}.time`),
+    outF = path.join(dir, `${tag}.out`);
   const fd = fs.openSync(outF, 'w');
   const pre = ping ? ['--ping', ping.pidfile, ping.pingfile, String(ping.timeoutMs)] : [];
   const r = spawnSync(TIMEIT, [...pre, res, '--', ...argv], { stdio: ['ignore', fd, fd] });
@@ -140,17 +172,33 @@ function timed(dir, tag, argv, ping) {
   const f = fs.readFileSync(res, 'utf8').trim().split(/\s+/);
   const [ns, st, ans] = f.slice(0, 3).map(Number);
   const status = (st & 0x7f) === 0 ? (st >> 8) & 0xff : 128 + (st & 0x7f);
-  return { wall: ns / 1e9, status, answer: ans === undefined || ans < 0 ? null : ans / 1e9, out, execAt: BigInt(f[3]), exitAt: BigInt(f[4]), maxrssKiB: f[5] !== undefined && Number(f[5]) >= 0 ? Number(f[5]) : null };
+  return {
+    wall: ns / 1e9,
+    status,
+    answer: ans === undefined || ans < 0 ? null : ans / 1e9,
+    out,
+    execAt: BigInt(f[3]),
+    exitAt: BigInt(f[4]),
+    maxrssKiB: f[5] !== undefined && Number(f[5]) >= 0 ? Number(f[5]) : null,
+  };
 }
 
 /** The line that says why a command failed: its last stderr line, else the last error of its log. */
 function errorLine(out, logFile) {
-  const lines = out.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = out
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   if (lines.length) return lines[lines.length - 1];
   try {
-    const errs = fs.readFileSync(logFile, 'utf8').split('\n').filter((l) => /Error/.test(l));
+    const errs = fs
+      .readFileSync(logFile, 'utf8')
+      .split('\n')
+      .filter((l) => /Error/.test(l));
     if (errs.length) return errs[errs.length - 1].trim();
-  } catch { /* no log */ }
+  } catch {
+    /* no log */
+  }
   return 'failed without a message';
 }
 
@@ -163,12 +211,21 @@ function stampPhases(t, logFile, lastFiles) {
   try {
     const born = fs.statSync(logFile, { bigint: true }).birthtimeNs;
     if (!born) return null;
-    const last = lastFiles.map((f) => { try { return fs.statSync(f, { bigint: true }).mtimeNs; } catch { return 0n; } })
+    const last = lastFiles
+      .map((f) => {
+        try {
+          return fs.statSync(f, { bigint: true }).mtimeNs;
+        } catch {
+          return 0n;
+        }
+      })
       .reduce((a, b) => (b > a ? b : a), 0n);
     if (!last) return null;
     const s = (x) => Number(x) / 1e9;
     return { head: s(born - t.execAt), middle: s(last - born), tail: s(t.exitAt - last) };
-  } catch { return null; }
+  } catch {
+    return null;
+  }
 }
 
 const filesIn = (dir) => fs.readdirSync(dir).map((n) => path.join(dir, n));
@@ -191,21 +248,32 @@ function statsDump(imgDir) {
   try {
     const d = JSON.parse(r.stdout).entries[0].dump;
     return { freezing: d.freezing_time / 1e6, frozen: d.frozen_time / 1e6, memdump: d.memdump_time / 1e6, pagesWritten: Number(d.pages_written) };
-  } catch { return null; }
+  } catch {
+    return null;
+  }
 }
 
 /** Phase times from a log at -v3 ("(SS.UUUUUU) text"): first/last stamps and named lines. */
 function logPhases(file) {
   let text = '';
-  try { text = fs.readFileSync(file, 'utf8'); } catch { return null; }
-  const lines = text.split('\n').map((l) => /^\((\d+)\.(\d+)\)\s*(.*)$/.exec(l)).filter(Boolean)
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+  const lines = text
+    .split('\n')
+    .map((l) => /^\((\d+)\.(\d+)\)\s*(.*)$/.exec(l))
+    .filter(Boolean)
     .map((m) => ({ t: Number(m[1]) + Number(m[2]) / 1e6, text: m[3] }));
   if (!lines.length) return null;
   const at = (re) => lines.find((l) => re.test(l.text))?.t ?? null;
   const lastAt = (re) => lines.findLast((l) => re.test(l.text))?.t ?? null;
   return {
-    first: lines[0].t, last: lines[lines.length - 1].t,
-    forked: at(/^Forked puppet/), pagesRestored: lastAt(/pages restored from/),
+    first: lines[0].t,
+    last: lines[lines.length - 1].t,
+    forked: at(/^Forked puppet/),
+    pagesRestored: lastAt(/pages restored from/),
   };
 }
 
@@ -218,12 +286,18 @@ function runOnce(w, bin, rep) {
   const dir = path.join(TMP, `${w.name}.${bin.id}.${rep}`);
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
-  const pidfile = path.join(dir, 'pid'), outfile = path.join(dir, 'out'), pingfile = `${outfile}.ping`;
+  const pidfile = path.join(dir, 'pid'),
+    outfile = path.join(dir, 'out'),
+    pingfile = `${outfile}.ping`;
   const rec = { workload: w.name, bin: bin.id, rep, status: 'ok' };
   let pids = [];
   let verdictDone = false;
   const verdict = (pid) => {
-    try { process.kill(pid, 'SIGTERM'); } catch { return 'FAIL: the restored root is gone before SIGTERM'; }
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      return 'FAIL: the restored root is gone before SIGTERM';
+    }
     const s = waitFile(outfile, 180_000, (t) => /^(PASS|FAIL)/m.test(t));
     verdictDone = true;
     if (!s) return 'FAIL: no verdict in 180 s';
@@ -236,8 +310,23 @@ function runOnce(w, bin, rep) {
     // as after a first run; this VM hands memory that stays free back to its host)
     const t0 = Date.now();
     const scratch = path.join(TMP, 'warm.scratch');
-    const st = spawnSync('sh', ['-c', '"$0" fill "$1" "$2" >/dev/null & shift 2; "$@"; rc=$?; wait; exit $rc',
-      CEIL, scratch, String(Math.ceil(w.mib)), w.cmd[0], ...w.cmd.slice(1), '--pidfile', pidfile, '--outfile', outfile], { stdio: 'ignore', timeout: 300_000 });
+    const st = spawnSync(
+      'sh',
+      [
+        '-c',
+        '"$0" fill "$1" "$2" >/dev/null & shift 2; "$@"; rc=$?; wait; exit $rc',
+        CEIL,
+        scratch,
+        String(Math.ceil(w.mib)),
+        w.cmd[0],
+        ...w.cmd.slice(1),
+        '--pidfile',
+        pidfile,
+        '--outfile',
+        outfile,
+      ],
+      { stdio: 'ignore', timeout: 300_000 },
+    );
     fs.rmSync(scratch, { force: true });
     if (st.status !== 0 || !waitFile(pidfile, 5000)) {
       rec.status = 'error';
@@ -263,7 +352,11 @@ function runOnce(w, bin, rep) {
     }
     rec.dumpR = { wall: dR.wall, stats: statsDump(imgR), bytes: dirBytes(imgR) };
     fs.rmSync(pingfile, { force: true });
-    try { process.kill(pid, 'SIGUSR1'); } catch { /* checked below */ }
+    try {
+      process.kill(pid, 'SIGUSR1');
+    } catch {
+      /* checked below */
+    }
     const gap = waitFile(pingfile, 10_000);
     rec.dumpR.pause = gap === null ? null : Number(gap) / 1e6;
     fs.rmSync(imgR, { recursive: true, force: true });
@@ -279,7 +372,14 @@ function runOnce(w, bin, rep) {
       rec.verdict = alive(pid) ? verdict(pid) : null;
       return rec;
     }
-    rec.dump = { wall: d.wall, maxrssKiB: d.maxrssKiB, stats: statsDump(img), bytes: dirBytes(img), log: logPhases(path.join(dir, 'dump.log')), phases: stampPhases(d, path.join(dir, 'dump.log'), filesIn(img)) };
+    rec.dump = {
+      wall: d.wall,
+      maxrssKiB: d.maxrssKiB,
+      stats: statsDump(img),
+      bytes: dirBytes(img),
+      log: logPhases(path.join(dir, 'dump.log')),
+      phases: stampPhases(d, path.join(dir, 'dump.log'), filesIn(img)),
+    };
     const tg = Date.now();
     if (!waitGone(pids, 30_000)) {
       rec.status = 'error';
@@ -291,8 +391,11 @@ function runOnce(w, bin, rep) {
     // restore, and the time until the restored workload answers a ping
     const rpid = path.join(dir, 'restored.pid');
     fs.rmSync(pingfile, { force: true });
-    const r = timed(dir, 'restore', [bin.path, 'restore', '-D', img, '-d', '--pidfile', rpid, '-v3', '-o', path.join(dir, 'restore.log')],
-      { pidfile: rpid, pingfile, timeoutMs: 30_000 });
+    const r = timed(dir, 'restore', [bin.path, 'restore', '-D', img, '-d', '--pidfile', rpid, '-v3', '-o', path.join(dir, 'restore.log')], {
+      pidfile: rpid,
+      pingfile,
+      timeoutMs: 30_000,
+    });
     if (r.status !== 0) {
       const line = errorLine(r.out, path.join(dir, 'restore.log'));
       rec.status = /not supported/i.test(line) ? 'unsupported' : 'error';
@@ -305,7 +408,10 @@ function runOnce(w, bin, rep) {
     pids = treePids(newPid);
     rec.verdict = verdict(newPid);
     if (!/^PASS/.test(rec.verdict ?? '')) rec.status = 'FAIL';
-    if (r.answer === null && rec.status === 'ok') { rec.status = 'error'; rec.error = 'the restored workload did not answer its ping in 30 s'; }
+    if (r.answer === null && rec.status === 'ok') {
+      rec.status = 'error';
+      rec.error = 'the restored workload did not answer its ping in 30 s';
+    }
     return rec;
   } catch (e) {
     rec.status = 'error';
@@ -325,9 +431,20 @@ function machine() {
   return {
     nproc: os.availableParallelism?.() ?? os.cpus().length,
     memGiB: +(os.totalmem() / 2 ** 30).toFixed(1),
-    kernel: os.release(), cpu, node: process.version,
-    thp: (() => { try { return fs.readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8').trim(); } catch { return null; } })(),
-    tmpFs: (() => { const r = spawnSync('df', ['-T', '/tmp'], { encoding: 'utf8' }); return r.stdout?.split('\n')[1]?.split(/\s+/)[1] ?? null; })(),
+    kernel: os.release(),
+    cpu,
+    node: process.version,
+    thp: (() => {
+      try {
+        return fs.readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8').trim();
+      } catch {
+        return null;
+      }
+    })(),
+    tmpFs: (() => {
+      const r = spawnSync('df', ['-T', '/tmp'], { encoding: 'utf8' });
+      return r.stdout?.split('\n')[1]?.split(/\s+/)[1] ?? null;
+    })(),
   };
 }
 
@@ -371,7 +488,11 @@ function emptyDumpRss(bin, n = 3) {
       xs.push(t.maxrssKiB / 1024);
     }
   } finally {
-    try { process.kill(sl.pid, 'SIGKILL'); } catch { /* gone */ }
+    try {
+      process.kill(sl.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
   }
   return spread(xs);
 }
@@ -379,7 +500,8 @@ function emptyDumpRss(bin, n = 3) {
 /** Issue 5: the peak RSS of `criu` dumping 2 GiB is at most 64 MiB above its RSS on an empty process. */
 function rssCheck(sums, ctx) {
   const s = sums.find((x) => x.workload === 'dense-2G' && x.bin === 'ours');
-  const base = ctx.rssEmpty?.median ?? null, peak = med(s, 'dumpRssMiB');
+  const base = ctx.rssEmpty?.median ?? null,
+    peak = med(s, 'dumpRssMiB');
   const limit = base !== null ? base + 64 : null;
   if (!s || peak === null || limit === null) return { verdict: 'SKIP', peak, base, limit, cause: s ? 'not measured' : 'not run (--quick or --only)' };
   return { verdict: peak <= limit ? 'OK' : 'MISS', peak, base, limit, spread: s.dumpRssMiB };
@@ -398,7 +520,11 @@ function loadavg() {
 
 /** The bench's own CPU seconds and its reaped children's (from /proc/self/stat; daemonized workloads are not counted). */
 function selfCpu() {
-  const f = fs.readFileSync('/proc/self/stat', 'utf8').replace(/^.*\) /, '').split(' ').map(Number);
+  const f = fs
+    .readFileSync('/proc/self/stat', 'utf8')
+    .replace(/^.*\) /, '')
+    .split(' ')
+    .map(Number);
   const hz = 100;
   return (f[11] + f[12] + f[13] + f[14]) / hz;
 }
@@ -439,7 +565,12 @@ function summarize(records) {
   for (const k of keys) {
     const [workload, bin] = k.split('\0');
     const rs = records.filter((r) => r.workload === workload && r.bin === bin);
-    const s = { workload, bin, runs: rs.length, status: rs.some((r) => r.status === 'FAIL') ? 'FAIL' : rs.every((r) => r.status === 'ok') ? 'ok' : rs.find((r) => r.status !== 'ok').status };
+    const s = {
+      workload,
+      bin,
+      runs: rs.length,
+      status: rs.some((r) => r.status === 'FAIL') ? 'FAIL' : rs.every((r) => r.status === 'ok') ? 'ok' : rs.find((r) => r.status !== 'ok').status,
+    };
     const bad = rs.find((r) => r.status !== 'ok');
     if (bad) s.error = bad.error ?? bad.verdict;
     s.ok = rs.filter((r) => r.status === 'ok').length;
@@ -461,36 +592,61 @@ const med = (s, m) => s?.[m]?.median ?? null;
  */
 export function breakdown(s, metric, ctx, limit) {
   const parts = [];
-  const add = (s_, what, close) => { if (s_ !== null && Number.isFinite(s_)) parts.push({ s: s_, what, close }); };
+  const add = (s_, what, close) => {
+    if (s_ !== null && Number.isFinite(s_)) parts.push({ s: s_, what, close });
+  };
   const startup = ctx.startup[s.bin]?.median ?? null;
   const nodeS = ctx.startup.node?.median ?? null;
   const bytes = med(s, 'bytes');
   const ours = s.bin === 'ours';
   const startupWhat = `start-up ${fmtS(startup)} s (\`${ctx.binName[s.bin]} --version\`, measured; \`node -e 0\` alone ${fmtS(nodeS)} s)`;
-  const startupClose = startup !== null && limit !== undefined && startup >= limit
-    ? `start-up alone is over the ${fmtS(limit)} s limit: only a tool that does not start Node per command (or a snapshot/bundle that starts in under ${fmtS(limit)} s) can meet it`
-    : 'a smaller start-up (bundle, lazy imports)';
+  const startupClose =
+    startup !== null && limit !== undefined && startup >= limit
+      ? `start-up alone is over the ${fmtS(limit)} s limit: only a tool that does not start Node per command (or a snapshot/bundle that starts in under ${fmtS(limit)} s) can meet it`
+      : 'a smaller start-up (bundle, lazy imports)';
   const importOf = (k) => (ours && ctx.startup[k]?.median != null && nodeS != null ? Math.max(0, ctx.startup[k].median - nodeS) : null);
-  const head = med(s, `${metric}Head`), middle = med(s, `${metric}Middle`), tail = med(s, `${metric}Tail`);
+  const head = med(s, `${metric}Head`),
+    middle = med(s, `${metric}Middle`),
+    tail = med(s, `${metric}Tail`);
   const headWhat = `exec until the tool opened its log ${fmtS(head)} s (Node start-up and the CLI, from the log's birth time; \`${ctx.binName[s.bin]} --version\` takes ${fmtS(startup)} s, \`node -e 0\` ${fmtS(nodeS)} s)`;
-  const headClose = head !== null && limit !== undefined && head >= limit
-    ? `start-up alone is over the ${fmtS(limit)} s limit: only a tool that does not start Node per command (or a snapshot/bundle that starts in under ${fmtS(limit)} s) can meet it`
-    : 'a smaller start-up (bundle, lazy imports)';
+  const headClose =
+    head !== null && limit !== undefined && head >= limit
+      ? `start-up alone is over the ${fmtS(limit)} s limit: only a tool that does not start Node per command (or a snapshot/bundle that starts in under ${fmtS(limit)} s) can meet it`
+      : 'a smaller start-up (bundle, lazy imports)';
   if (metric === 'dump') {
-    const wall = med(s, 'dump'), memd = med(s, 'memdump'), coll = med(s, 'collect'), frz = med(s, 'freezing');
+    const wall = med(s, 'dump'),
+      memd = med(s, 'memdump'),
+      coll = med(s, 'collect'),
+      frz = med(s, 'freezing');
     const imp = importOf('loadTool');
     if (memd != null) {
-      const rate = bytes / memd / 1e9, atCeil = bytes / 1e9 / ctx.ceil.pcwriteGBs;
-      add(memd, `memory dump ${fmtS(memd)} s (stats-dump; ${rate.toFixed(2)} GB/s = ${fmtPct(rate / ctx.ceil.pcwriteGBs)} of the ${ctx.ceil.pcwriteGBs.toFixed(2)} GB/s page-cache-write ceiling)`,
-        `a memory path at the page-cache-write ceiling would take ${fmtS(atCeil)} s`);
+      const rate = bytes / memd / 1e9,
+        atCeil = bytes / 1e9 / ctx.ceil.pcwriteGBs;
+      add(
+        memd,
+        `memory dump ${fmtS(memd)} s (stats-dump; ${rate.toFixed(2)} GB/s = ${fmtPct(rate / ctx.ceil.pcwriteGBs)} of the ${ctx.ceil.pcwriteGBs.toFixed(2)} GB/s page-cache-write ceiling)`,
+        `a memory path at the page-cache-write ceiling would take ${fmtS(atCeil)} s`,
+      );
     }
-    add(coll, `collecting the task state and writing the other images while frozen ${fmtS(coll)} s (stats-dump)`, 'fewer injected syscalls and /proc reads per task and thread');
+    add(
+      coll,
+      `collecting the task state and writing the other images while frozen ${fmtS(coll)} s (stats-dump)`,
+      'fewer injected syscalls and /proc reads per task and thread',
+    );
     add(frz, `freezing ${fmtS(frz)} s (stats-dump)`);
     if (head !== null && middle !== null && tail !== null) {
       add(head, headWhat, headClose);
       const prep = Math.max(0, middle - (frz ?? 0) - (memd ?? 0) - (coll ?? 0));
-      add(prep, `from the log's creation to the first seize ${fmtS(prep)} s (loading the dump code: the bundle with its code cache takes ${fmtS(imp)} s more than node alone; then the cold, unoptimised first run of that code)`, 'less work per object on the way to the freeze');
-      add(tail, `from the last image written until exit ${fmtS(tail)} s (killing or releasing the tree, exiting; file time stamps)`, 'a faster kill/release and exit');
+      add(
+        prep,
+        `from the log's creation to the first seize ${fmtS(prep)} s (loading the dump code: the bundle with its code cache takes ${fmtS(imp)} s more than node alone; then the cold, unoptimised first run of that code)`,
+        'less work per object on the way to the freeze',
+      );
+      add(
+        tail,
+        `from the last image written until exit ${fmtS(tail)} s (killing or releasing the tree, exiting; file time stamps)`,
+        'a faster kill/release and exit',
+      );
     } else {
       add(startup, startupWhat, startupClose);
       add(imp, `loading the dump code ${fmtS(imp)} s (the bundle with its code cache, measured, minus node alone)`, 'a start-up snapshot of the loaded code');
@@ -500,26 +656,44 @@ export function breakdown(s, metric, ctx, limit) {
       }
     }
   } else if (metric === 'restore') {
-    const wall = med(s, 'restore'), mem = med(s, 'restoreMem');
+    const wall = med(s, 'restore'),
+      mem = med(s, 'restoreMem');
     const imp = importOf('loadTool');
     const touchFloor = bytes / 1e9 / ctx.ceil.touchGBs;
-    const touchClose = limit !== undefined && touchFloor > limit
-      ? `the first touch of ${fmtBytes(bytes)} at the measured ${ctx.ceil.touchGBs.toFixed(2)} GB/s takes ${fmtS(touchFloor)} s, over the ${fmtS(limit)} s limit: on this VM only fewer page faults (huge pages, or the kernel filling pages in the read path) can meet it`
-      : `at the first-touch ceiling it would take ${fmtS(touchFloor)} s`;
+    const touchClose =
+      limit !== undefined && touchFloor > limit
+        ? `the first touch of ${fmtBytes(bytes)} at the measured ${ctx.ceil.touchGBs.toFixed(2)} GB/s takes ${fmtS(touchFloor)} s, over the ${fmtS(limit)} s limit: on this VM only fewer page faults (huge pages, or the kernel filling pages in the read path) can meet it`
+        : `at the first-touch ceiling it would take ${fmtS(touchFloor)} s`;
     if (mem != null) {
       const rate = bytes / mem / 1e9;
-      add(mem, `puppets, VMAs and memory ${fmtS(mem)} s (from the log; ${rate.toFixed(2)} GB/s = ${fmtPct(rate / ctx.ceil.touchGBs)} of the ${ctx.ceil.touchGBs.toFixed(2)} GB/s first-touch ceiling)`, touchClose);
+      add(
+        mem,
+        `puppets, VMAs and memory ${fmtS(mem)} s (from the log; ${rate.toFixed(2)} GB/s = ${fmtPct(rate / ctx.ceil.touchGBs)} of the ${ctx.ceil.touchGBs.toFixed(2)} GB/s first-touch ceiling)`,
+        touchClose,
+      );
     } else if (bytes) {
-      add(touchFloor, `first touch of ${fmtBytes(bytes)} at the ${ctx.ceil.touchGBs.toFixed(2)} GB/s ceiling ${fmtS(touchFloor)} s (a floor, not measured in the tool)`, touchClose);
+      add(
+        touchFloor,
+        `first touch of ${fmtBytes(bytes)} at the ${ctx.ceil.touchGBs.toFixed(2)} GB/s ceiling ${fmtS(touchFloor)} s (a floor, not measured in the tool)`,
+        touchClose,
+      );
     }
     if (head !== null && middle !== null && tail !== null) {
       add(head, headWhat, headClose);
       const other = Math.max(0, middle - (mem ?? 0));
-      add(other, `the rest of the restore up to its last log line ${fmtS(other)} s (loading the restore code: the bundle with its code cache takes ${fmtS(imp)} s more than node alone; images, files, threads)`, 'fewer injected syscalls and less work per object');
+      add(
+        other,
+        `the rest of the restore up to its last log line ${fmtS(other)} s (loading the restore code: the bundle with its code cache takes ${fmtS(imp)} s more than node alone; images, files, threads)`,
+        'fewer injected syscalls and less work per object',
+      );
       add(tail, `from the last log line until exit ${fmtS(tail)} s (file time stamps)`);
     } else {
       add(startup, startupWhat, startupClose);
-      add(imp, `loading the restore code ${fmtS(imp)} s (the bundle with its code cache, measured, minus node alone)`, 'a start-up snapshot of the loaded code');
+      add(
+        imp,
+        `loading the restore code ${fmtS(imp)} s (the bundle with its code cache, measured, minus node alone)`,
+        'a start-up snapshot of the loaded code',
+      );
       if (wall != null) {
         const rest = Math.max(0, wall - (mem ?? (bytes ? touchFloor : 0)) - (startup ?? 0) - (imp ?? 0));
         add(rest, `the rest ${fmtS(rest)} s (images, files, threads, exit and what the parts above do not cover)`);
@@ -527,11 +701,17 @@ export function breakdown(s, metric, ctx, limit) {
     }
   } else {
     const which = metric === 'frozenR' ? 'R' : '';
-    const memd = med(s, `memdump${which}`), coll = med(s, `collect${which}`), fr = med(s, metric);
+    const memd = med(s, `memdump${which}`),
+      coll = med(s, `collect${which}`),
+      fr = med(s, metric);
     if (memd != null) {
-      const rate = bytes / memd / 1e9, atCeil = bytes / 1e9 / ctx.ceil.pcwriteGBs;
-      add(memd, `memory dump ${fmtS(memd)} s (${rate.toFixed(2)} GB/s = ${fmtPct(rate / ctx.ceil.pcwriteGBs)} of the ${ctx.ceil.pcwriteGBs.toFixed(2)} GB/s page-cache-write ceiling; memcpy ${ctx.ceil.memcpyGBs.toFixed(1)} GB/s)`,
-        `a memory path at the page-cache-write ceiling would take ${fmtS(atCeil)} s`);
+      const rate = bytes / memd / 1e9,
+        atCeil = bytes / 1e9 / ctx.ceil.pcwriteGBs;
+      add(
+        memd,
+        `memory dump ${fmtS(memd)} s (${rate.toFixed(2)} GB/s = ${fmtPct(rate / ctx.ceil.pcwriteGBs)} of the ${ctx.ceil.pcwriteGBs.toFixed(2)} GB/s page-cache-write ceiling; memcpy ${ctx.ceil.memcpyGBs.toFixed(1)} GB/s)`,
+        `a memory path at the page-cache-write ceiling would take ${fmtS(atCeil)} s`,
+      );
     }
     add(coll, `collecting state and writing the other images ${fmtS(coll)} s`, 'fewer injected syscalls and /proc reads per task and thread');
     if (fr != null && memd != null && coll != null) add(Math.max(0, fr - memd - coll), `freezing ${fmtS(Math.max(0, fr - memd - coll))} s`);
@@ -553,9 +733,19 @@ function evalTargets(sums, ctx) {
       const parts = breakdown(s, t.m, ctx, t.limit);
       res.parts = parts;
       const top = parts[0];
-      res.cause = `${fmtS(value - t.limit)} s over. Largest part: ${top?.what ?? 'unknown'}${top?.close ? ` — to close: ${top.close}` : ''}.`
-        + (parts.length > 1 ? ` Then: ${parts.slice(1).map((p) => p.what).join('; ')}.` : '')
-        + parts.slice(1).filter((p) => p.s >= t.limit && p.close).map((p) => ` Alone over the limit: ${p.what.replace(/ \(.*$/, '')} — ${p.close}.`).join('');
+      res.cause =
+        `${fmtS(value - t.limit)} s over. Largest part: ${top?.what ?? 'unknown'}${top?.close ? ` — to close: ${top.close}` : ''}.` +
+        (parts.length > 1
+          ? ` Then: ${parts
+              .slice(1)
+              .map((p) => p.what)
+              .join('; ')}.`
+          : '') +
+        parts
+          .slice(1)
+          .filter((p) => p.s >= t.limit && p.close)
+          .map((p) => ` Alone over the limit: ${p.what.replace(/ \(.*$/, '')} — ${p.close}.`)
+          .join('');
     }
     return res;
   });
@@ -570,10 +760,18 @@ function rowsOf(sums, ctx) {
       const what = s.status === 'unsupported' ? `unsupported by the tool: ${s.error}` : `${s.status}: ${s.error ?? ''}`;
       return [s.workload, s.bin, what, '', '', '', '', '', '', '', '', ''];
     }
-    const dRate = mbps(bytes, med(s, 'dump')), rRate = mbps(bytes, med(s, 'restore'));
+    const dRate = mbps(bytes, med(s, 'dump')),
+      rRate = mbps(bytes, med(s, 'restore'));
     return [
-      s.workload, s.bin, fmtSpread(s.dump), fmtSpread(s.frozenR), fmtSpread(s.pauseR), fmtSpread(s.frozen),
-      fmtSpread(s.restore), fmtSpread(s.answer), fmtBytes(bytes),
+      s.workload,
+      s.bin,
+      fmtSpread(s.dump),
+      fmtSpread(s.frozenR),
+      fmtSpread(s.pauseR),
+      fmtSpread(s.frozen),
+      fmtSpread(s.restore),
+      fmtSpread(s.answer),
+      fmtBytes(bytes),
       dRate === null ? '–' : `${dRate.toFixed(0)} (${fmtPct(dRate / 1e3 / ctx.ceil.pcwriteGBs)})`,
       rRate === null ? '–' : `${rRate.toFixed(0)} (${fmtPct(rRate / 1e3 / ctx.ceil.touchGBs)})`,
       s.note ?? '',
@@ -582,7 +780,20 @@ function rowsOf(sums, ctx) {
   });
 }
 
-const HEAD = ['workload', 'binary', 'dump s', 'frozen -R s', 'pause seen -R s', 'frozen s', 'restore s', 'answers s', 'image', 'dump MB/s (of pc-write)', 'restore MB/s (of first-touch)', 'notes'];
+const HEAD = [
+  'workload',
+  'binary',
+  'dump s',
+  'frozen -R s',
+  'pause seen -R s',
+  'frozen s',
+  'restore s',
+  'answers s',
+  'image',
+  'dump MB/s (of pc-write)',
+  'restore MB/s (of first-touch)',
+  'notes',
+];
 const ALIGN = 'llrrrrrrrrrl';
 
 function plot(sums, ctx) {
@@ -591,20 +802,27 @@ function plot(sums, ctx) {
   const series = [];
   for (const bin of ctx.bins.map((b) => b.id)) {
     for (const m of ['dump', 'frozenR', 'restore', 'answer']) {
-      const pts = sums.filter((s) => s.bin === bin && (s.ok ?? s.status === 'ok') && WORKLOADS.find((w) => w.name === s.workload)?.series === 'dense' && s[m])
+      const pts = sums
+        .filter((s) => s.bin === bin && (s.ok ?? s.status === 'ok') && WORKLOADS.find((w) => w.name === s.workload)?.series === 'dense' && s[m])
         .map((s) => ({ x: WORKLOADS.find((w) => w.name === s.workload).mib, y: s[m].median, lo: s[m].min, hi: s[m].max, tag: s.workload }));
       if (pts.length) series.push({ label: `${bin}: ${names[m]} (dense)`, color: colors[m], dash: bin === 'ours' ? null : '6 4', points: pts });
     }
     for (const m of ['dump', 'restore']) {
-      const pts = sums.filter((s) => s.bin === bin && (s.ok ?? s.status === 'ok') && !WORKLOADS.find((w) => w.name === s.workload)?.series && s[m])
+      const pts = sums
+        .filter((s) => s.bin === bin && (s.ok ?? s.status === 'ok') && !WORKLOADS.find((w) => w.name === s.workload)?.series && s[m])
         .map((s) => ({ x: WORKLOADS.find((w) => w.name === s.workload).mib, y: s[m].median, lo: s[m].min, hi: s[m].max, tag: s.workload }));
       if (pts.length) series.push({ label: `${bin}: ${names[m]} (others)`, color: colors[m], line: false, marker: 'square', points: pts });
     }
   }
   // what the ceilings allow for the dense sizes: a page-cache write and a first touch of the bytes
   const sizes = [64, 512, 2048];
-  series.push({ label: 'page-cache write ceiling', color: '#7f7f7f', dash: '2 3', points: sizes.map((x) => ({ x, y: x * 2 ** 20 / 1e9 / ctx.ceil.pcwriteGBs })) });
-  series.push({ label: 'first-touch ceiling', color: '#bcbd22', dash: '2 3', points: sizes.map((x) => ({ x, y: x * 2 ** 20 / 1e9 / ctx.ceil.touchGBs })) });
+  series.push({
+    label: 'page-cache write ceiling',
+    color: '#7f7f7f',
+    dash: '2 3',
+    points: sizes.map((x) => ({ x, y: (x * 2 ** 20) / 1e9 / ctx.ceil.pcwriteGBs })),
+  });
+  series.push({ label: 'first-touch ceiling', color: '#bcbd22', dash: '2 3', points: sizes.map((x) => ({ x, y: (x * 2 ** 20) / 1e9 / ctx.ceil.touchGBs })) });
   return plotSvg({ title: `criu dump/restore time against memory size (${ctx.date})`, series });
 }
 
@@ -616,27 +834,44 @@ function markdown(res, sums, targets, ctx) {
   md += `Load: loadavg ${m.load.loadavgStart.join(' ')} at the start, ${m.load.loadavgEnd.join(' ')} at the end; the CPUs were ${fmtPct(m.load.machineBusy)} busy over the run (every process; the bench and its children used ${m.load.benchCpuS} CPU s of them, daemonized workloads not counted).\n\n`;
   md += `## Ceilings and start-up (this run)\n\nEach ceiling is measured at the start and at the end of the run; the higher one is used.\n\n`;
   const gbs = (k, d) => `${ctx.ceil[k].toFixed(d)} GB/s (start ${ctx.ceil.start[k].toFixed(d)}, end ${ctx.ceil.end[k].toFixed(d)})`;
-  md += mdTable(['what', 'value'], [
-    ['memcpy (256 MiB, best of 5)', gbs('memcpyGBs', 2)],
-    ['page-cache write (512 MiB to /tmp, warm, median of 3)', gbs('pcwriteGBs', 2)],
-    ['first touch of fresh memory (256 MiB, one write per page, median of 3)', gbs('touchGBs', 3)],
-    ...Object.entries(ctx.startup).map(([k, v]) => [`start-up: ${ctx.startupWhat[k]}`, v?.error ? v.error : `${fmtSpread(v)} s`]),
-  ], 'lr');
+  md += mdTable(
+    ['what', 'value'],
+    [
+      ['memcpy (256 MiB, best of 5)', gbs('memcpyGBs', 2)],
+      ['page-cache write (512 MiB to /tmp, warm, median of 3)', gbs('pcwriteGBs', 2)],
+      ['first touch of fresh memory (256 MiB, one write per page, median of 3)', gbs('touchGBs', 3)],
+      ...Object.entries(ctx.startup).map(([k, v]) => [`start-up: ${ctx.startupWhat[k]}`, v?.error ? v.error : `${fmtSpread(v)} s`]),
+    ],
+    'lr',
+  );
   md += `\n## Results (median (min–max) of ${res.options.repeat})\n\n`;
-  md += 'frozen = stats-dump freezing_time + frozen_time (first seize to the kill/release); pause seen = the longest stall the workload itself saw during the `-R` dump; answers = from the exec of `criu restore` until the restored workload answered a ping; MB/s = image bytes / wall time, and its fraction of the ceiling it is bound by.\n\n';
+  md +=
+    'frozen = stats-dump freezing_time + frozen_time (first seize to the kill/release); pause seen = the longest stall the workload itself saw during the `-R` dump; answers = from the exec of `criu restore` until the restored workload answered a ping; MB/s = image bytes / wall time, and its fraction of the ceiling it is bound by.\n\n';
   md += mdTable(HEAD, rowsOf(sums, ctx), ALIGN);
   md += `\n## Targets (ours, upper ends of CRIU 4.2 on this machine)\n\n`;
-  md += mdTable(['target', 'limit s', 'measured s', 'verdict', 'cause (measured)'],
-    targets.map((t) => [t.label, fmtS(t.limit), fmtSpread(t.spread), t.verdict, t.cause ?? '']), 'lrrll');
+  md += mdTable(
+    ['target', 'limit s', 'measured s', 'verdict', 'cause (measured)'],
+    targets.map((t) => [t.label, fmtS(t.limit), fmtSpread(t.spread), t.verdict, t.cause ?? '']),
+    'lrrll',
+  );
   if (res.ratios?.length) {
     md += `\n## ours / ${res.options.vs} (medians; < 1 means ours is faster)\n\n`;
-    md += mdTable(['workload', 'dump', 'frozen -R', 'restore', 'answers'], res.ratios.map((r) => [r.workload, r.dump, r.frozenR, r.restore, r.answer]), 'lrrrr');
+    md += mdTable(
+      ['workload', 'dump', 'frozen -R', 'restore', 'answers'],
+      res.ratios.map((r) => [r.workload, r.dump, r.frozenR, r.restore, r.answer]),
+      'lrrrr',
+    );
   }
   md += `\n## Memory of the tool\n\n`;
   md += `Peak RSS of \`criu dump\` and \`criu restore -d\` (the launcher and its Node process, from the kernel's rusage; the restored tasks are not counted): on an empty process (a sleeping \`sleep\`) ${fmtSpread(ctx.rssEmpty)} MiB.\n\n`;
-  md += mdTable(['workload', 'image', 'dump peak RSS MiB', 'restore peak RSS MiB'], sums.filter((x) => x.bin === 'ours').map((x) => [x.workload, fmtBytes(med(x, 'bytes')), fmtSpread(x.dumpRssMiB), fmtSpread(x.restoreRssMiB)]), 'lrrr');
+  md += mdTable(
+    ['workload', 'image', 'dump peak RSS MiB', 'restore peak RSS MiB'],
+    sums.filter((x) => x.bin === 'ours').map((x) => [x.workload, fmtBytes(med(x, 'bytes')), fmtSpread(x.dumpRssMiB), fmtSpread(x.restoreRssMiB)]),
+    'lrrr',
+  );
   const rc = res.rssCheck;
-  if (rc) md += `\n2 GiB dump within 64 MiB of the empty-process RSS: **${rc.verdict}** (${rc.peak !== null ? `${rc.peak.toFixed(1)} MiB` : '–'} against a limit of ${rc.limit !== null ? `${rc.limit.toFixed(1)} MiB` : '–'}${rc.cause ? `; ${rc.cause}` : ''}).\n`;
+  if (rc)
+    md += `\n2 GiB dump within 64 MiB of the empty-process RSS: **${rc.verdict}** (${rc.peak !== null ? `${rc.peak.toFixed(1)} MiB` : '–'} against a limit of ${rc.limit !== null ? `${rc.limit.toFixed(1)} MiB` : '–'}${rc.cause ? `; ${rc.cause}` : ''}).\n`;
   const fails = res.runs.filter((r) => r.status === 'FAIL');
   md += `\n## Checksums\n\n${fails.length ? `**${fails.length} restore(s) FAILED verification:**\n\n${fails.map((r) => `- ${r.workload} ${r.bin} #${r.rep}: ${r.verdict}`).join('\n')}\n` : `Every restored workload verified its memory (${res.runs.filter((r) => /^PASS/.test(r.verdict ?? '') && r.restore).length} restores PASS).\n`}`;
   return md;
@@ -644,11 +879,20 @@ function markdown(res, sums, targets, ctx) {
 
 /** The plot as PNG by ImageMagick's convert, else a headless Chromium; the tool's name, or null. */
 function toPng(svg, png) {
-  const ok = () => { try { return fs.readFileSync(png).subarray(1, 4).toString() === 'PNG'; } catch { return false; } };
+  const ok = () => {
+    try {
+      return fs.readFileSync(png).subarray(1, 4).toString() === 'PNG';
+    } catch {
+      return false;
+    }
+  };
   if (spawnSync('convert', [svg, png], { stdio: 'ignore', timeout: 30_000 }).status === 0 && ok()) return 'convert';
   fs.rmSync(png, { force: true });
   for (const c of ['chromium', 'chromium-browser', 'google-chrome']) {
-    const r = spawnSync(c, ['--headless', '--no-sandbox', '--disable-gpu', `--screenshot=${png}`, '--window-size=900,540', `file://${svg}`], { stdio: 'ignore', timeout: 60_000 });
+    const r = spawnSync(c, ['--headless', '--no-sandbox', '--disable-gpu', `--screenshot=${png}`, '--window-size=900,540', `file://${svg}`], {
+      stdio: 'ignore',
+      timeout: 60_000,
+    });
     if (r.status === 0 && ok()) return c;
     fs.rmSync(png, { force: true });
   }
@@ -685,12 +929,17 @@ function main() {
   fs.mkdirSync(TMP, { recursive: true });
 
   const mach = machine();
-  say(`bench: ${mach.nproc} CPUs ${mach.cpu}, ${mach.memGiB} GiB, kernel ${mach.kernel}; ${wls.length} workloads × ${opts.repeat} × ${bins.length} binar${bins.length > 1 ? 'ies' : 'y'}`);
-  const cpu0 = cpuTimes(), load0 = loadavg(), self0 = selfCpu();
+  say(
+    `bench: ${mach.nproc} CPUs ${mach.cpu}, ${mach.memGiB} GiB, kernel ${mach.kernel}; ${wls.length} workloads × ${opts.repeat} × ${bins.length} binar${bins.length > 1 ? 'ies' : 'y'}`,
+  );
+  const cpu0 = cpuTimes(),
+    load0 = loadavg(),
+    self0 = selfCpu();
   const ceil0 = ceilings();
   const ceil = { ...ceil0 };
   say(`ceilings: memcpy ${ceil.memcpyGBs.toFixed(2)} GB/s, page-cache write ${ceil.pcwriteGBs.toFixed(2)} GB/s, first touch ${ceil.touchGBs.toFixed(3)} GB/s`);
-  const startup = {}, startupWhat = {};
+  const startup = {},
+    startupWhat = {};
   startupWhat.node = '`node -e 0`';
   startup.node = startWall([process.execPath, '-e', '0']);
   startupWhat.toolJs = '`node dist/criu/src/cli/criu.js --version` (no launcher)';
@@ -704,10 +953,20 @@ function main() {
     startupWhat[b.id] = `\`${b.id === 'ours' ? 'native/build/criu' : b.path} --version\``;
     startup[b.id] = startWall([b.path, '--version']);
   }
-  say(`start-up: node ${fmtSpread(startup.node)} s, criu.js ${fmtSpread(startup.toolJs)} s, ${bins.map((b) => `${b.id} --version ${fmtSpread(startup[b.id])} s`).join(', ')}`);
+  say(
+    `start-up: node ${fmtSpread(startup.node)} s, criu.js ${fmtSpread(startup.toolJs)} s, ${bins.map((b) => `${b.id} --version ${fmtSpread(startup[b.id])} s`).join(', ')}`,
+  );
   const rssEmpty = emptyDumpRss(bins[0].path);
   say(`peak RSS of \`criu dump\` on an empty process (sleep): ${rssEmpty.error ?? `${fmtSpread(rssEmpty)} MiB`}`);
-  const ctx = { ceil, startup, startupWhat, bins, date, rssEmpty, binName: Object.fromEntries(bins.map((b) => [b.id, b.id === 'ours' ? 'criu' : path.basename(b.path)])) };
+  const ctx = {
+    ceil,
+    startup,
+    startupWhat,
+    bins,
+    date,
+    rssEmpty,
+    binName: Object.fromEntries(bins.map((b) => [b.id, b.id === 'ours' ? 'criu' : path.basename(b.path)])),
+  };
 
   const runs = [];
   for (const w of wls) {
@@ -718,9 +977,10 @@ function main() {
         if (refused.has(b.id)) continue;
         const r = runOnce(w, b, rep);
         runs.push(r);
-        const line = r.status === 'ok'
-          ? `dump ${fmtS(r.dump.wall)} s, frozen -R ${fmtS(M.frozenR(r))} s (seen ${fmtS(r.dumpR.pause)}), restore ${fmtS(r.restore.wall)} s, answers ${fmtS(r.restore.answer)} s, ${fmtBytes(r.dump.bytes)}, ${r.verdict}`
-          : `${r.status === 'unsupported' ? 'unsupported by the tool' : r.status}: ${r.error ?? ''}${r.verdict ? ` [${r.verdict}]` : ''}`;
+        const line =
+          r.status === 'ok'
+            ? `dump ${fmtS(r.dump.wall)} s, frozen -R ${fmtS(M.frozenR(r))} s (seen ${fmtS(r.dumpR.pause)}), restore ${fmtS(r.restore.wall)} s, answers ${fmtS(r.restore.answer)} s, ${fmtBytes(r.dump.bytes)}, ${r.verdict}`
+            : `${r.status === 'unsupported' ? 'unsupported by the tool' : r.status}: ${r.error ?? ''}${r.verdict ? ` [${r.verdict}]` : ''}`;
         say(`[${elapsed()}s] ${w.name} ${b.id} #${rep + 1}: ${r.status === 'FAIL' ? '*** FAIL *** ' : ''}${line}`);
         if (r.status === 'unsupported') refused.add(b.id); // the same refusal every time
       }
@@ -732,25 +992,45 @@ function main() {
   for (const k of ['memcpyGBs', 'touchGBs', 'pcwriteGBs']) ceil[k] = Math.max(ceil0[k], ceil1[k]);
   ceil.start = ceil0;
   ceil.end = ceil1;
-  say(`ceilings at the end: memcpy ${ceil1.memcpyGBs.toFixed(2)} GB/s, page-cache write ${ceil1.pcwriteGBs.toFixed(2)} GB/s, first touch ${ceil1.touchGBs.toFixed(3)} GB/s`);
+  say(
+    `ceilings at the end: memcpy ${ceil1.memcpyGBs.toFixed(2)} GB/s, page-cache write ${ceil1.pcwriteGBs.toFixed(2)} GB/s, first touch ${ceil1.touchGBs.toFixed(3)} GB/s`,
+  );
   const cpu1 = cpuTimes();
   mach.load = {
-    loadavgStart: load0, loadavgEnd: loadavg(),
+    loadavgStart: load0,
+    loadavgEnd: loadavg(),
     machineBusy: +((cpu1.busy - cpu0.busy) / (cpu1.total - cpu0.total)).toFixed(3),
     benchCpuS: +(selfCpu() - self0).toFixed(1),
   };
 
   const sums = summarize(runs);
   const targets = evalTargets(sums, ctx);
-  const ratios = opts.vs ? wls.map((w) => {
-    const o = sums.find((s) => s.workload === w.name && s.bin === 'ours'), v = sums.find((s) => s.workload === w.name && s.bin === 'vs');
-    const q = (m) => fmtRatio(med(o, m), med(v, m));
-    return { workload: w.name, dump: q('dump'), frozenR: q('frozenR'), restore: q('restore'), answer: q('answer') };
-  }) : [];
+  const ratios = opts.vs
+    ? wls.map((w) => {
+        const o = sums.find((s) => s.workload === w.name && s.bin === 'ours'),
+          v = sums.find((s) => s.workload === w.name && s.bin === 'vs');
+        const q = (m) => fmtRatio(med(o, m), med(v, m));
+        return { workload: w.name, dump: q('dump'), frozenR: q('frozenR'), restore: q('restore'), answer: q('answer') };
+      })
+    : [];
 
   fs.mkdirSync(outDir, { recursive: true });
   const rssc = rssCheck(sums, ctx);
-  const res = { date, machine: mach, options: opts, ceilings: ceil, startup, rssEmpty: ctx.rssEmpty, rssCheck: rssc, workloads: wls.map(({ name, what, mib, cmd }) => ({ name, what, mib, cmd: cmd.map((c) => path.relative(ROOT, c) || c) })), runs, summary: sums, targets, ratios, elapsedS: Math.round((Date.now() - T_START) / 1000) };
+  const res = {
+    date,
+    machine: mach,
+    options: opts,
+    ceilings: ceil,
+    startup,
+    rssEmpty: ctx.rssEmpty,
+    rssCheck: rssc,
+    workloads: wls.map(({ name, what, mib, cmd }) => ({ name, what, mib, cmd: cmd.map((c) => path.relative(ROOT, c) || c) })),
+    runs,
+    summary: sums,
+    targets,
+    ratios,
+    elapsedS: Math.round((Date.now() - T_START) / 1000),
+  };
   fs.writeFileSync(path.join(outDir, 'results.json'), JSON.stringify(res, null, 1));
   const md = markdown(res, sums, targets, ctx);
   fs.writeFileSync(path.join(outDir, 'results.md'), md);
@@ -760,14 +1040,24 @@ function main() {
   say('');
   say(textTable(HEAD, rowsOf(sums, ctx), ALIGN));
   for (const t of targets) say(`${t.verdict.padEnd(4)} ${t.label} ≤ ${t.limit} s: ${fmtSpread(t.spread)} s${t.cause ? ` — ${t.cause}` : ''}`);
-  say(`${rssc.verdict.padEnd(4)} 2 GiB dense: dump peak RSS ≤ empty-process RSS + 64 MiB${rssc.limit !== null ? ` (${rssc.limit.toFixed(1)} MiB)` : ''}: ${rssc.peak !== null ? `${rssc.peak.toFixed(1)} MiB` : '–'}${rssc.cause ? ` — ${rssc.cause}` : ''}`);
+  say(
+    `${rssc.verdict.padEnd(4)} 2 GiB dense: dump peak RSS ≤ empty-process RSS + 64 MiB${rssc.limit !== null ? ` (${rssc.limit.toFixed(1)} MiB)` : ''}: ${rssc.peak !== null ? `${rssc.peak.toFixed(1)} MiB` : '–'}${rssc.cause ? ` — ${rssc.cause}` : ''}`,
+  );
   if (ratios.length) {
     say(`\nours / ${opts.vs} (medians, < 1: ours faster)`);
-    say(textTable(['workload', 'dump', 'frozen -R', 'restore', 'answers'], ratios.map((r) => [r.workload, r.dump, r.frozenR, r.restore, r.answer]), 'lrrrr'));
+    say(
+      textTable(
+        ['workload', 'dump', 'frozen -R', 'restore', 'answers'],
+        ratios.map((r) => [r.workload, r.dump, r.frozenR, r.restore, r.answer]),
+        'lrrrr',
+      ),
+    );
   }
-  const fails = runs.filter((r) => r.status === 'FAIL'), errors = runs.filter((r) => r.status === 'error');
+  const fails = runs.filter((r) => r.status === 'FAIL'),
+    errors = runs.filter((r) => r.status === 'error');
   say(`\nresults: ${outDir} (results.json, results.md, plot.svg${png ? `, plot.png by ${png}` : ''}); ${res.elapsedS} s`);
-  if (fails.length) say(`*** ${fails.length} run(s) FAILED their checksum: ${fails.map((r) => `${r.workload}/${r.bin}#${r.rep + 1}: ${r.verdict}`).join('; ')} ***`);
+  if (fails.length)
+    say(`*** ${fails.length} run(s) FAILED their checksum: ${fails.map((r) => `${r.workload}/${r.bin}#${r.rep + 1}: ${r.verdict}`).join('; ')} ***`);
   if (errors.length) say(`${errors.length} run(s) hit an error of the tool or the bench (see above)`);
   fs.rmSync(TMP, { recursive: true, force: true });
   process.exitCode = fails.length || errors.length ? 1 : 0;

@@ -4,8 +4,15 @@
 const strip = (s) => String(s ?? '').replace(/\u001b\[[0-9;]*m/g, '');
 
 export default class SummaryReporter {
-  constructor() { this.passed = 0; this.failed = 0; this.skipped = 0; this.errors = []; }
-  printsToStdio() { return true; }
+  constructor() {
+    this.passed = 0;
+    this.failed = 0;
+    this.skipped = 0;
+    this.errors = [];
+  }
+  printsToStdio() {
+    return true;
+  }
   onTestEnd(test, result) {
     // count each test once, by its final outcome
     if (result.retry < test.retries && result.status !== 'passed' && result.status !== 'skipped') return;

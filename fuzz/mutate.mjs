@@ -51,7 +51,9 @@ export function loadBase(lib, name, dir, opts = {}) {
       entry.kind = r.kind;
       entry.entries = [];
       for (const e of r) entry.entries.push({ offset: e.offset, type: e.type, msg: e.msg, blob: e.blob });
-      entry.entries.forEach((e, i) => { e.end = i + 1 < entry.entries.length ? entry.entries[i + 1].offset : entry.buf.length; });
+      entry.entries.forEach((e, i) => {
+        e.end = i + 1 < entry.entries.length ? entry.entries[i + 1].offset : entry.buf.length;
+      });
     }
     files.push(entry);
   }
@@ -75,7 +77,10 @@ function readVarint(buf, pos, end) {
 function encVarint(v) {
   v = BigInt.asUintN(64, BigInt(v));
   const out = [];
-  while (v > 0x7fn) { out.push(Number(v & 0x7fn) | 0x80); v >>= 7n; }
+  while (v > 0x7fn) {
+    out.push(Number(v & 0x7fn) | 0x80);
+    v >>= 7n;
+  }
   out.push(Number(v));
   return Buffer.from(out);
 }
@@ -86,14 +91,19 @@ function encVarint(v) {
  */
 function walk(lib, type, buf, start, end, prefix, out, depth = 0) {
   let info;
-  try { info = lib.messageInfo(type); } catch { return; }
+  try {
+    info = lib.messageInfo(type);
+  } catch {
+    return;
+  }
   let pos = start;
   const counts = new Map();
   while (pos < end) {
     const tagPos = pos;
     const t = readVarint(buf, pos, end);
     if (!t) return;
-    const id = Number(t.v >> 3n), wire = Number(t.v & 7n);
+    const id = Number(t.v >> 3n),
+      wire = Number(t.v & 7n);
     pos = t.pos;
     const f = info.byId.get(id);
     const name = f?.name ?? `#${id}`;
@@ -104,15 +114,26 @@ function walk(lib, type, buf, start, end, prefix, out, depth = 0) {
     if (wire === 0) {
       const v = readVarint(buf, pos, end);
       if (!v) return;
-      rec.valPos = pos; pos = v.pos;
-    } else if (wire === 1) { rec.valPos = pos; pos += 8; }
-    else if (wire === 5) { rec.valPos = pos; pos += 4; }
-    else if (wire === 2) {
+      rec.valPos = pos;
+      pos = v.pos;
+    } else if (wire === 1) {
+      rec.valPos = pos;
+      pos += 8;
+    } else if (wire === 5) {
+      rec.valPos = pos;
+      pos += 4;
+    } else if (wire === 2) {
       const l = readVarint(buf, pos, end);
       if (!l) return;
-      rec.lenPos = pos; rec.valPos = l.pos; pos = l.pos + Number(l.v);
+      rec.lenPos = pos;
+      rec.valPos = l.pos;
+      pos = l.pos + Number(l.v);
       if (pos > end) return;
-      if (f?.type === 'message' && depth < 8) { out.push({ ...rec, end: pos }); walk(lib, f.ref, buf, rec.valPos, pos, `${fpath}.`, out, depth + 1); continue; }
+      if (f?.type === 'message' && depth < 8) {
+        out.push({ ...rec, end: pos });
+        walk(lib, f.ref, buf, rec.valPos, pos, `${fpath}.`, out, depth + 1);
+        continue;
+      }
     } else return;
     rec.end = pos;
     out.push(rec);
@@ -123,7 +144,18 @@ function walk(lib, type, buf, start, end, prefix, out, depth = 0) {
 
 const I32 = [-1, 0, 1, -2147483648, 2147483647];
 const U32 = [0, 1, 0x7fffffff, 0x80000000, 0xffffffff, 0xfffff000];
-const U64 = [0n, 1n, 0x7fffffffffffffffn, 0x8000000000000000n, 0xffffffffffffffffn, 0xfffffffffffff000n, 0x800000000000n, 0x7ffffffff000n, 0x1000n, 0x100000000n];
+const U64 = [
+  0n,
+  1n,
+  0x7fffffffffffffffn,
+  0x8000000000000000n,
+  0xffffffffffffffffn,
+  0xfffffffffffff000n,
+  0x800000000000n,
+  0x7ffffffff000n,
+  0x1000n,
+  0x100000000n,
+];
 const I64 = [0n, -1n, 0x7fffffffffffffffn, -0x8000000000000000n, 0x100000000n];
 const PIDS = [0, -1, 1, 2 ** 31, 2 ** 31 - 1, 4194304, 4194305, 0x7fffffff, 2];
 const FDS = [-1, -5, 0x7fffffff, 1 << 20, 65536, 1000, 1023, 3];
@@ -132,11 +164,23 @@ const SIZES = [0n, 1n, 0xffffffffffffffffn, 0x7fffffffffffffffn, 1n << 40n, 1n <
 function inRange(type, v) {
   const b = BigInt(v);
   switch (type) {
-    case 'int32': case 'sint32': case 'sfixed32': case 'enum': return b >= -(2n ** 31n) && b < 2n ** 31n;
-    case 'uint32': case 'fixed32': return b >= 0n && b < 2n ** 32n;
-    case 'int64': case 'sint64': case 'sfixed64': return b >= -(2n ** 63n) && b < 2n ** 63n;
-    case 'uint64': case 'fixed64': return b >= 0n && b < 2n ** 64n;
-    default: return true;
+    case 'int32':
+    case 'sint32':
+    case 'sfixed32':
+    case 'enum':
+      return b >= -(2n ** 31n) && b < 2n ** 31n;
+    case 'uint32':
+    case 'fixed32':
+      return b >= 0n && b < 2n ** 32n;
+    case 'int64':
+    case 'sint64':
+    case 'sfixed64':
+      return b >= -(2n ** 63n) && b < 2n ** 63n;
+    case 'uint64':
+    case 'fixed64':
+      return b >= 0n && b < 2n ** 64n;
+    default:
+      return true;
   }
 }
 
@@ -148,10 +192,9 @@ function hostileValue(rng, f, name, old) {
   else if (/(^|_)fd$|^fd|_fd_/.test(name)) cands = FDS;
   else if (/size|len|bytes|nr_|count|num|_sz$|^length$/.test(name)) cands = is64 ? SIZES : [0, 1, 0x7fffffff, 0xffffffff, 0x10000000];
   else if (/start|end|addr|vaddr|brk|pgoff|offset|pos|ptr|_stack|arg_|env_/.test(name)) cands = is64 ? U64 : U32;
-  else cands = is64 ? (f.type.startsWith('u') || f.type.startsWith('fixed') ? U64 : I64) : (f.type.startsWith('u') || f.type === 'fixed32' ? U32 : I32);
-  let v = rng.chance(0.15) && old !== undefined
-    ? (typeof old === 'bigint' ? old ^ (1n << BigInt(rng.int(64))) : (Number(old) ^ (1 << rng.int(31))))
-    : rng.pick(cands);
+  else cands = is64 ? (f.type.startsWith('u') || f.type.startsWith('fixed') ? U64 : I64) : f.type.startsWith('u') || f.type === 'fixed32' ? U32 : I32;
+  let v =
+    rng.chance(0.15) && old !== undefined ? (typeof old === 'bigint' ? old ^ (1n << BigInt(rng.int(64))) : Number(old) ^ (1 << rng.int(31))) : rng.pick(cands);
   if (!inRange(f.type, v)) v = is64 ? BigInt.asUintN(64, BigInt(v)) : Number(BigInt.asUintN(32, BigInt(v)));
   if (!inRange(f.type, v)) v = is64 ? BigInt.asIntN(64, BigInt(v)) : Number(BigInt.asIntN(32, BigInt(v)));
   return is64 ? BigInt(v) : Number(v);
@@ -169,8 +212,9 @@ function leaves(lib, type, msg, prefix, out, depth = 0) {
     if (Array.isArray(v)) {
       out.push({ holder: msg, key: f.name, f, path: `${prefix}${f.name}`, array: true });
       v.forEach((x, i) => {
-        if (f.type === 'message') { if (depth < 6) leaves(lib, f.ref, x, `${prefix}${f.name}[${i}].`, out, depth + 1); }
-        else out.push({ holder: v, key: i, f, path: `${prefix}${f.name}[${i}]`, name: f.name });
+        if (f.type === 'message') {
+          if (depth < 6) leaves(lib, f.ref, x, `${prefix}${f.name}[${i}].`, out, depth + 1);
+        } else out.push({ holder: v, key: i, f, path: `${prefix}${f.name}[${i}]`, name: f.name });
       });
     } else if (f.type === 'message') {
       out.push({ holder: msg, key: f.name, f, path: `${prefix}${f.name}`, sub: true });
@@ -192,7 +236,11 @@ function clone(v) {
 
 // ---------------------------------------------------------------- image surgery
 
-const u32 = (n) => { const b = Buffer.alloc(4); b.writeUInt32LE(n >>> 0, 0); return b; };
+const u32 = (n) => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n >>> 0, 0);
+  return b;
+};
 
 function spans(file) {
   return file.entries.map((e) => file.buf.subarray(e.offset, e.end));
@@ -226,7 +274,11 @@ M.bitflip = (rng, lib, f) => {
   const b = Buffer.from(f.buf);
   const n = 1 + rng.int(rng.chance(0.7) ? 2 : 8);
   const at = [];
-  for (let k = 0; k < n; k++) { const p = rng.int(b.length); b[p] ^= 1 << rng.int(8); at.push(p); }
+  for (let k = 0; k < n; k++) {
+    const p = rng.int(b.length);
+    b[p] ^= 1 << rng.int(8);
+    at.push(p);
+  }
   const ent = f.entries.findIndex((e) => at[0] >= e.offset && at[0] < e.end);
   return { buf: b, desc: { what: `flipped ${n} bit(s) at ${at.join(',')}`, entry: ent >= 0 ? ent : undefined } };
 };
@@ -242,7 +294,8 @@ M.truncate = (rng, lib, f) => {
 
 M.hugeEntryLength = (rng, lib, f) => {
   if (!f.entries.length) return undefined;
-  const i = rng.int(f.entries.length), e = f.entries[i];
+  const i = rng.int(f.entries.length),
+    e = f.entries[i];
   const len = f.buf.readUInt32LE(e.offset);
   const v = rng.pick([0xffffffff, 0x80000000, 0x7fffffff, len + 1, len + 1000, 0, Math.max(0, len - 1), f.buf.length, 0x10000000]);
   const b = Buffer.from(f.buf);
@@ -264,10 +317,25 @@ M.entries = (rng, lib, f) => {
   if (!parts.length) return undefined;
   const op = rng.pick(parts.length > 1 ? ['swap', 'dup', 'drop', 'dropall', 'dupmany'] : ['dup', 'drop', 'dupmany']);
   const i = rng.int(parts.length);
-  if (op === 'swap') { let j = rng.int(parts.length); if (j === i) j = (i + 1) % parts.length; [parts[i], parts[j]] = [parts[j], parts[i]]; return { buf: rebuild(f, parts), desc: { what: `swapped entries ${i} and ${j}` } }; }
-  if (op === 'dup') { parts.splice(i, 0, parts[i]); return { buf: rebuild(f, parts), desc: { what: `duplicated entry ${i}` } }; }
-  if (op === 'dupmany') { const n = rng.pick([100, 3000]); parts.splice(i, 0, ...Array(n).fill(parts[i])); return { buf: rebuild(f, parts), desc: { what: `entry ${i} repeated ${n} more times` } }; }
-  if (op === 'drop') { parts.splice(i, 1); return { buf: rebuild(f, parts), desc: { what: `dropped entry ${i}` } }; }
+  if (op === 'swap') {
+    let j = rng.int(parts.length);
+    if (j === i) j = (i + 1) % parts.length;
+    [parts[i], parts[j]] = [parts[j], parts[i]];
+    return { buf: rebuild(f, parts), desc: { what: `swapped entries ${i} and ${j}` } };
+  }
+  if (op === 'dup') {
+    parts.splice(i, 0, parts[i]);
+    return { buf: rebuild(f, parts), desc: { what: `duplicated entry ${i}` } };
+  }
+  if (op === 'dupmany') {
+    const n = rng.pick([100, 3000]);
+    parts.splice(i, 0, ...Array(n).fill(parts[i]));
+    return { buf: rebuild(f, parts), desc: { what: `entry ${i} repeated ${n} more times` } };
+  }
+  if (op === 'drop') {
+    parts.splice(i, 1);
+    return { buf: rebuild(f, parts), desc: { what: `dropped entry ${i}` } };
+  }
   return { buf: rebuild(f, []), desc: { what: 'dropped every entry' } };
 };
 
@@ -301,8 +369,10 @@ M.varintValue = (rng, lib, f) => {
   const kind = rng.int(4);
   let enc;
   if (kind === 0) enc = encVarint(rng.pick([0xffffffffffffffffn, 1n << 63n, 1n << 31n, 1n << 32n, 0xffffffffn, 0x80000000n]));
-  else if (kind === 1) enc = Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]); // 12-byte varint
-  else if (kind === 2) enc = Buffer.from([0x80, 0x80, 0x80]); // never ends: runs into the next field
+  else if (kind === 1)
+    enc = Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]); // 12-byte varint
+  else if (kind === 2)
+    enc = Buffer.from([0x80, 0x80, 0x80]); // never ends: runs into the next field
   else enc = encVarint(BigInt(rng.int(2 ** 31)) * BigInt(rng.pick([1, 4096, 65536])));
   const vEnd = readVarint(f.buf, x.valPos, end).pos;
   const body = Buffer.concat([f.buf.subarray(start, x.valPos), enc, f.buf.subarray(vEnd, end)]);
@@ -360,8 +430,10 @@ M.field = (rng, lib, f) => {
     const old = target.holder[target.key];
     let v;
     if (ft.type === 'bool') v = !old;
-    else if (ft.type === 'string') v = rng.pick(['', 'A'.repeat(rng.pick([256, 5000, 70000])), '../../../../etc/passwd', '/nonexistent/x', 'a\u0000b', '/proc/self/mem']);
-    else if (ft.type === 'bytes') v = rng.pick([Buffer.alloc(0), Buffer.alloc(rng.pick([1, 7, 100000]), 0xff), (old ?? Buffer.alloc(0)).subarray(0, Math.max(0, (old?.length ?? 1) - 1))]);
+    else if (ft.type === 'string')
+      v = rng.pick(['', 'A'.repeat(rng.pick([256, 5000, 70000])), '../../../../etc/passwd', '/nonexistent/x', 'a\u0000b', '/proc/self/mem']);
+    else if (ft.type === 'bytes')
+      v = rng.pick([Buffer.alloc(0), Buffer.alloc(rng.pick([1, 7, 100000]), 0xff), (old ?? Buffer.alloc(0)).subarray(0, Math.max(0, (old?.length ?? 1) - 1))]);
     else if (ft.type === 'double' || ft.type === 'float') v = rng.pick([NaN, Infinity, -1, 1e300]);
     else v = hostileValue(rng, ft, target.name ?? target.key, old);
     target.holder[target.key] = v;
@@ -369,7 +441,11 @@ M.field = (rng, lib, f) => {
     what = `${target.path} ${old === undefined ? '(absent)' : Buffer.isBuffer(old) ? `${old.length} bytes` : typeof old === 'string' ? JSON.stringify(old.slice(0, 40)) : String(old)} -> ${show}`;
   }
   let body;
-  try { body = lib.encodeMessage(e.type, msg); } catch { return undefined; }
+  try {
+    body = lib.encodeMessage(e.type, msg);
+  } catch {
+    return undefined;
+  }
   return { buf: withBody(f, i, body), desc: { what, entry: i, field: target.path, value: true } };
 };
 
@@ -381,14 +457,25 @@ M.append = (rng, lib, f) => {
 };
 
 const WEIGHTS = [
-  ['field', 30], ['bitflip', 12], ['truncate', 8], ['hugeEntryLength', 8], ['varintLength', 8], ['varintValue', 8],
-  ['entries', 8], ['badMagic', 4], ['dropField', 6], ['wireType', 3], ['append', 3],
+  ['field', 30],
+  ['bitflip', 12],
+  ['truncate', 8],
+  ['hugeEntryLength', 8],
+  ['varintLength', 8],
+  ['varintValue', 8],
+  ['entries', 8],
+  ['badMagic', 4],
+  ['dropField', 6],
+  ['wireType', 3],
+  ['append', 3],
 ];
 const TOTAL = WEIGHTS.reduce((s, [, w]) => s + w, 0);
 
 function pickKind(rng) {
   let r = rng() * TOTAL;
-  for (const [k, w] of WEIGHTS) { if ((r -= w) < 0) return k; }
+  for (const [k, w] of WEIGHTS) {
+    if ((r -= w) < 0) return k;
+  }
   return 'field';
 }
 
@@ -406,7 +493,10 @@ export function mutate(rng, lib, base, forRestore) {
       const p = pages.length ? rng.pick(pages) : f;
       const len = p.raw ? rng.pick([0, Math.floor(p.size / 2) & ~4095, p.size - 1, p.size - 4096]) : 0;
       const buf = p.raw ? Buffer.alloc(0) : Buffer.alloc(0);
-      return { files: new Map([[p.name, p.raw ? { truncateTo: Math.max(0, len), src: p.path } : buf]]), desc: { kind: 'cut', file: p.name, what: `cut to ${len} bytes` } };
+      return {
+        files: new Map([[p.name, p.raw ? { truncateTo: Math.max(0, len), src: p.path } : buf]]),
+        desc: { kind: 'cut', file: p.name, what: `cut to ${len} bytes` },
+      };
     }
     return { files: new Map([[f.name, null]]), desc: { kind: 'delete', file: f.name, what: 'file removed' } };
   }

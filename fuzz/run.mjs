@@ -31,15 +31,33 @@ const criuBin = path.join(repo, 'native', 'build', 'criu');
 const critJs = path.join(repo, 'criu', 'bin', 'crit.js');
 const sandbox = path.join(repo, 'fuzz', 'sandbox.sh');
 const CG_ROOT = '/sys/fs/cgroup/unified';
-let CRIT_TIMEOUT = 5_000, RESTORE_TIMEOUT = 20_000;
+let CRIT_TIMEOUT = 5_000,
+  RESTORE_TIMEOUT = 20_000;
 
 // ---------------------------------------------------------------- options
 
 function parseArgs(argv) {
-  const o = { cases: 100, seed: undefined, keep: path.join(repo, 'fuzz', 'failures'), jobs: 2, restoreShare: 0.4, only: undefined, crit: undefined, fresh: true, json: undefined, strict: false, quiet: false, work: undefined, fixtures: true };
+  const o = {
+    cases: 100,
+    seed: undefined,
+    keep: path.join(repo, 'fuzz', 'failures'),
+    jobs: 2,
+    restoreShare: 0.4,
+    only: undefined,
+    crit: undefined,
+    fresh: true,
+    json: undefined,
+    strict: false,
+    quiet: false,
+    work: undefined,
+    fixtures: true,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    const val = () => { if (i + 1 >= argv.length) throw new Error(`${a} needs a value`); return argv[++i]; };
+    const val = () => {
+      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
+      return argv[++i];
+    };
     if (a === '--cases') o.cases = Number(val());
     else if (a === '--seed') o.seed = Number(val()) >>> 0;
     else if (a === '--keep') o.keep = path.resolve(val());
@@ -56,7 +74,14 @@ function parseArgs(argv) {
     else if (a === '--strict') o.strict = true;
     else if (a === '--quiet') o.quiet = true;
     else if (a === '-h' || a === '--help') {
-      process.stdout.write(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 20).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
+      process.stdout.write(
+        fs
+          .readFileSync(fileURLToPath(import.meta.url), 'utf8')
+          .split('\n')
+          .slice(1, 20)
+          .map((l) => l.replace(/^\/\/ ?/, ''))
+          .join('\n') + '\n',
+      );
       process.exit(0);
     } else throw new Error(`unknown option ${a} (see --help)`);
   }
@@ -91,13 +116,21 @@ function runOnce(cmd, args, { env, timeout, cwd, onTimeout }) {
     spawned.add(child.pid);
     let stderr = '';
     let hung = false;
-    child.stderr.on('data', (d) => { if (stderr.length < 65536) stderr += d.toString('utf8'); });
+    child.stderr.on('data', (d) => {
+      if (stderr.length < 65536) stderr += d.toString('utf8');
+    });
     const timer = setTimeout(() => {
       hung = true;
-      try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ }
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
       onTimeout?.();
     }, timeout);
-    child.on('error', (e) => { stderr += `spawn failed: ${e.message}\n`; });
+    child.on('error', (e) => {
+      stderr += `spawn failed: ${e.message}\n`;
+    });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       spawned.delete(child.pid);
@@ -115,14 +148,18 @@ function reapOrphans() {
     for (const t of fs.readdirSync('/proc/self/task')) {
       kids.push(...fs.readFileSync(`/proc/self/task/${t}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number));
     }
-  } catch { return; }
+  } catch {
+    return;
+  }
   for (const pid of kids) {
     if (spawned.has(pid)) continue;
     try {
       const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
       if (st.slice(st.lastIndexOf(')') + 2, st.lastIndexOf(')') + 3) !== 'Z') continue;
       libc.waitpid(pid, libc.__WALL | libc.WNOHANG);
-    } catch { /* gone */ }
+    } catch {
+      /* gone */
+    }
   }
 }
 
@@ -130,11 +167,17 @@ function procState(pid) {
   try {
     const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     return st.slice(st.lastIndexOf(')') + 2, st.lastIndexOf(')') + 3);
-  } catch { return undefined; }
+  } catch {
+    return undefined;
+  }
 }
 
 function cgProcs(cg) {
-  try { return fs.readFileSync(path.join(cg, 'cgroup.procs'), 'utf8').trim().split('\n').filter(Boolean).map(Number); } catch { return []; }
+  try {
+    return fs.readFileSync(path.join(cg, 'cgroup.procs'), 'utf8').trim().split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
 }
 
 /** Waits until the cgroup is empty; false if something is still alive after `ms`. */
@@ -150,7 +193,17 @@ async function cgDrained(cg, ms) {
 }
 
 async function cgKill(cg) {
-  try { fs.writeFileSync(path.join(cg, 'cgroup.kill'), '1'); } catch { /* old kernel: one by one */ for (const p of cgProcs(cg)) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } } }
+  try {
+    fs.writeFileSync(path.join(cg, 'cgroup.kill'), '1');
+  } catch {
+    /* old kernel: one by one */ for (const p of cgProcs(cg)) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+  }
   await cgDrained(cg, 5000);
 }
 
@@ -185,7 +238,11 @@ function naming(desc, line, anyImage) {
   const namesFile = line.includes(base);
   if (!namesFile) return anyImage && IMG_NAME.test(line) ? null : `does not name ${anyImage ? 'an image file' : base}`;
   if (desc.field && desc.entry !== undefined) {
-    const leaf = desc.field.replace(/\[\d+\]/g, '').split('.').filter((p) => !p.startsWith('#')).pop();
+    const leaf = desc.field
+      .replace(/\[\d+\]/g, '')
+      .split('.')
+      .filter((p) => !p.startsWith('#'))
+      .pop();
     // a size field can show up as a bad next entry: then that entry is named
     if (!new RegExp(`\\bentry ${desc.entry}\\b`).test(line)) return /\bentry \d+\b/.test(line) ? null : `does not name entry ${desc.entry}`;
     if (leaf && !line.includes(leaf) && !/\bbyte \d+|offset \d+/.test(line)) return `does not name field ${desc.field}`;
@@ -212,7 +269,11 @@ function judgeRestore(r, desc, log) {
   if (r.signal) return { v: 'crash', why: `restore killed by ${r.signal}` };
   const lines = errorLines(r.stderr);
   const header = r.stderr.split('\n').find((l) => /^[A-Z]\w*Error\b/.test(l)) ?? '';
-  const logTail = log.split('\n').filter((l) => /Error/.test(l)).slice(-3).join('\n');
+  const logTail = log
+    .split('\n')
+    .filter((l) => /Error/.test(l))
+    .slice(-3)
+    .join('\n');
   if (JS_ERRORS.test(header) || FATAL.test(r.stderr) || JS_ERRORS.test(lines.join('\n')) || FATAL.test(logTail) || JS_ERRORS.test(logTail)) {
     return { v: 'crash', why: `restore: ${header || lines[0] || ''}`.slice(0, 400) };
   }
@@ -231,7 +292,12 @@ function judgeRestore(r, desc, log) {
 async function waitFile(f, ms = 10_000) {
   const end = Date.now() + ms;
   while (Date.now() < end) {
-    try { const s = fs.readFileSync(f, 'utf8'); if (s.trim()) return s.trim(); } catch { /* not yet */ }
+    try {
+      const s = fs.readFileSync(f, 'utf8');
+      if (s.trim()) return s.trim();
+    } catch {
+      /* not yet */
+    }
     await sleep(20);
   }
   throw new Error(`${f} did not appear`);
@@ -274,7 +340,11 @@ async function freshDumps(work, scratch, log) {
 
 async function fixtureProg(scratch, mode, arg) {
   const out = path.join(scratch, 'out', `${mode}.out`);
-  execFileSync(path.join(scratch, 'bin', 'fixture-prog'), [mode, out, ...(arg ? [arg] : [])], { cwd: scratch, stdio: 'ignore', env: { PATH: '/usr/bin:/bin', HOME: '/root' } });
+  execFileSync(path.join(scratch, 'bin', 'fixture-prog'), [mode, out, ...(arg ? [arg] : [])], {
+    cwd: scratch,
+    stdio: 'ignore',
+    env: { PATH: '/usr/bin:/bin', HOME: '/root' },
+  });
   return Number(await waitFile(`${out}.pid`));
 }
 
@@ -283,7 +353,11 @@ async function zdtmProg(scratch, name, bin) {
   const pidf = path.join(scratch, 'out', `${name}.pid`);
   fs.writeFileSync(out, '');
   fs.chownSync(out, 18943, 18943);
-  execFileSync(bin, [`--pidfile=${pidf}`, `--outfile=${out}`, `--filename=${path.join(scratch, `${name}.file`)}`, `--dirname=${path.join(scratch, `${name}.dir`)}`], { cwd: scratch, stdio: 'ignore' });
+  execFileSync(
+    bin,
+    [`--pidfile=${pidf}`, `--outfile=${out}`, `--filename=${path.join(scratch, `${name}.file`)}`, `--dirname=${path.join(scratch, `${name}.dir`)}`],
+    { cwd: scratch, stdio: 'ignore' },
+  );
   return Number(await waitFile(pidf));
 }
 
@@ -294,7 +368,10 @@ function writeCaseDir(dir, base, mut) {
   fs.mkdirSync(path.join(dir, 'work'), { recursive: true });
   for (const f of base.files) {
     const dst = path.join(dir, f.name);
-    if (!mut.files.has(f.name)) { fs.symlinkSync(f.path, dst); continue; }
+    if (!mut.files.has(f.name)) {
+      fs.symlinkSync(f.path, dst);
+      continue;
+    }
     const m = mut.files.get(f.name);
     if (m === null) continue;
     if (m.truncateTo !== undefined) {
@@ -318,7 +395,8 @@ async function runCase(ctx, k, w) {
   const { o, bases, lib } = ctx;
   const rng = makeRng(caseSeed(o.seed, k));
   // half of the cases on the fresh dumps (the ones restored), half on the fixtures
-  const fresh = bases.filter((b) => b.restorable), fixed = bases.filter((b) => !b.restorable);
+  const fresh = bases.filter((b) => b.restorable),
+    fixed = bases.filter((b) => !b.restorable);
   const base = fresh.length && (!fixed.length || rng.chance(0.5)) ? rng.pick(fresh) : rng.pick(fixed);
   const doRestore = base.restorable && rng.chance(o.restoreShare);
   const mut = mutate(rng, lib, base, doRestore);
@@ -331,7 +409,9 @@ async function runCase(ctx, k, w) {
   const target = path.join(dir, desc.file);
   if (mut.files.get(desc.file) !== null && !base.files.find((f) => f.name === desc.file)?.raw) {
     const useX = rng.chance(0.1) && base.files.some((f) => f.name === 'pstree.img');
-    const args = useX ? ['x', dir, rng.pick(['ps', 'fds', 'mems', 'rss'])] : ['decode', '-i', target, '-o', '/dev/null', ...(rng.chance(0.5) ? ['--pretty'] : [])];
+    const args = useX
+      ? ['x', dir, rng.pick(['ps', 'fds', 'mems', 'rss'])]
+      : ['decode', '-i', target, '-o', '/dev/null', ...(rng.chance(0.5) ? ['--pretty'] : [])];
     const [cmd, pre] = critCommand(o);
     const r = await runLimited(cmd, [...pre, ...args], { timeout: CRIT_TIMEOUT });
     const j = judgeCrit(r, desc, useX);
@@ -342,13 +422,19 @@ async function runCase(ctx, k, w) {
     // two restores of one base would want the same PIDs at once: one at a time per base
     const prev = base.lock ?? Promise.resolve();
     let release;
-    base.lock = new Promise((r) => { release = r; });
+    base.lock = new Promise((r) => {
+      release = r;
+    });
     await prev;
-    try { await restoreCase(ctx, base, desc, dir, w, res, verdicts); } finally { release(); }
+    try {
+      await restoreCase(ctx, base, desc, dir, w, res, verdicts);
+    } finally {
+      release();
+    }
   }
   const order = ['crash', 'hang', 'leak', 'unnamed'];
   let v = order.find((x) => verdicts.includes(x));
-  if (!v) v = doRestore ? (verdicts.at(-1) === 'restored' ? 'restored' : 'ok') : (verdicts.includes('ok') ? 'ok' : 'restored');
+  if (!v) v = doRestore ? (verdicts.at(-1) === 'restored' ? 'restored' : 'ok') : verdicts.includes('ok') ? 'ok' : 'restored';
   res.verdict = v;
   return res;
 }
@@ -360,24 +446,59 @@ async function restoreCase(ctx, base, desc, dir, w, res, verdicts) {
   const r = await runLimited(sandbox, args, {
     timeout: RESTORE_TIMEOUT,
     env: { CRIU_FAULT_BEFORE_RELEASE: '1', CRIU_DEBUG: '1', CRIU_NODE: ctx.nodeCapped },
-    onTimeout: () => { try { fs.writeFileSync(path.join(cg, 'cgroup.kill'), '1'); } catch { /* empty */ } },
-    beforeRetry: async () => { await cgKill(cg); await pidsFree(base.pids, 3000); fs.rmSync(path.join(dir, 'work'), { recursive: true, force: true }); fs.mkdirSync(path.join(dir, 'work')); },
+    onTimeout: () => {
+      try {
+        fs.writeFileSync(path.join(cg, 'cgroup.kill'), '1');
+      } catch {
+        /* empty */
+      }
+    },
+    beforeRetry: async () => {
+      await cgKill(cg);
+      await pidsFree(base.pids, 3000);
+      fs.rmSync(path.join(dir, 'work'), { recursive: true, force: true });
+      fs.mkdirSync(path.join(dir, 'work'));
+    },
   });
   let log = '';
-  try { log = fs.readFileSync(path.join(dir, 'work', 'restore.log'), 'utf8'); } catch { /* none */ }
+  try {
+    log = fs.readFileSync(path.join(dir, 'work', 'restore.log'), 'utf8');
+  } catch {
+    /* none */
+  }
   const j = judgeRestore(r, desc, log);
   const left = await cgDrained(cg, 2000);
   if (left.length) {
-    const who = left.map((p) => { try { return `${p} ${fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim()}`; } catch { return String(p); } });
-    if (j.v !== 'hang' && j.v !== 'crash') { j.v = 'leak'; j.why = `left alive after the restore: ${who.join(', ')}`; }
-    else j.why += `; left alive: ${who.join(', ')}`;
+    const who = left.map((p) => {
+      try {
+        return `${p} ${fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim()}`;
+      } catch {
+        return String(p);
+      }
+    });
+    if (j.v !== 'hang' && j.v !== 'crash') {
+      j.v = 'leak';
+      j.why = `left alive after the restore: ${who.join(', ')}`;
+    } else j.why += `; left alive: ${who.join(', ')}`;
     await cgKill(cg);
   }
   // the next restore of this base needs its PIDs: reap what is ours
   const taken = await pidsFree(base.pids, 3000);
   const alive = taken.filter((p) => procState(p) !== 'Z' && cgProcs(cg).includes(p));
-  if (alive.length && j.v !== 'leak') { j.v = 'leak'; j.why = `pstree PIDs ${alive.join(', ')} still alive`; }
-  res.runs.push({ tool: 'restore', args: args.slice(4), code: r.code, signal: r.signal, ms: r.ms, stderr: r.stderr.slice(0, 8000), log: log.slice(-4000), ...j });
+  if (alive.length && j.v !== 'leak') {
+    j.v = 'leak';
+    j.why = `pstree PIDs ${alive.join(', ')} still alive`;
+  }
+  res.runs.push({
+    tool: 'restore',
+    args: args.slice(4),
+    code: r.code,
+    signal: r.signal,
+    ms: r.ms,
+    stderr: r.stderr.slice(0, 8000),
+    log: log.slice(-4000),
+    ...j,
+  });
   verdicts.push(j.v);
 }
 
@@ -386,7 +507,9 @@ async function restoreCase(ctx, base, desc, dir, w, res, verdicts) {
 async function main() {
   const o = parseArgs(process.argv.slice(2));
   const t0 = Date.now();
-  const say = (s) => { if (!o.quiet) process.stdout.write(s + '\n'); };
+  const say = (s) => {
+    if (!o.quiet) process.stdout.write(s + '\n');
+  };
   const lib = await import(path.join(repo, 'dist', 'criu', 'src', 'images', 'index.js'));
   const isRoot = process.getuid?.() === 0;
   const canRestore = o.fresh && isRoot && fs.existsSync(path.join(CG_ROOT, 'cgroup.procs')) && fs.existsSync(criuBin);
@@ -411,7 +534,9 @@ async function main() {
       }
     }
     if (canRestore) {
-      fs.writeFileSync(ctx.nodeCapped, `#!/bin/sh\nexec prlimit --as=8589934592: -- ${JSON.stringify(process.execPath)} --max-old-space-size=512 "$@"\n`, { mode: 0o755 });
+      fs.writeFileSync(ctx.nodeCapped, `#!/bin/sh\nexec prlimit --as=8589934592: -- ${JSON.stringify(process.execPath)} --max-old-space-size=512 "$@"\n`, {
+        mode: 0o755,
+      });
       for (let i = 0; i < o.jobs; i++) {
         const cg = path.join(CG_ROOT, `criu-fuzz-${process.pid}-${i}`);
         fs.mkdirSync(cg, { recursive: true });
@@ -425,24 +550,35 @@ async function main() {
       for (const dir of dirs) {
         const base = loadBase(lib, path.basename(dir), dir, { restorable: true });
         const taken = await pidsFree(base.pids, 5000);
-        if (taken.length) { say(`fuzz: ${base.name}: PIDs ${taken.join(', ')} still taken: not restored`); base.restorable = false; ctx.bases.push(base); continue; }
+        if (taken.length) {
+          say(`fuzz: ${base.name}: PIDs ${taken.join(', ')} still taken: not restored`);
+          base.restorable = false;
+          ctx.bases.push(base);
+          continue;
+        }
         const w = { caseDir: path.join(work, 'w0'), cg: cgs[0] };
         const mut = { files: new Map(), desc: { kind: 'none', file: 'pstree.img', what: 'unmutated' } };
         const r = await runCaseWith(ctx, base, mut, w);
         if (r.verdict === 'restored') good++;
-        else { say(`fuzz: baseline restore of ${base.name} did not reach the release: ${r.runs.at(-1)?.why ?? r.runs.at(-1)?.line ?? r.runs.at(-1)?.stderr}`); base.restorable = false; }
+        else {
+          say(`fuzz: baseline restore of ${base.name} did not reach the release: ${r.runs.at(-1)?.why ?? r.runs.at(-1)?.line ?? r.runs.at(-1)?.stderr}`);
+          base.restorable = false;
+        }
         ctx.bases.push(base);
       }
       say(`fuzz: baseline: ${good} of ${dirs.length} fresh dumps restore up to the release`);
       ctx.baseline = { good, total: dirs.length };
     }
     if (!ctx.bases.length) throw new Error('no images to mutate');
-    say(`fuzz: seed ${o.seed}, ${o.only !== undefined ? `case ${o.only}` : `${o.cases} cases`}, ${ctx.bases.length} bases (${ctx.bases.filter((b) => b.restorable).length} restorable), ${o.jobs} at a time, work ${work}`);
+    say(
+      `fuzz: seed ${o.seed}, ${o.only !== undefined ? `case ${o.only}` : `${o.cases} cases`}, ${ctx.bases.length} bases (${ctx.bases.filter((b) => b.restorable).length} restorable), ${o.jobs} at a time, work ${work}`,
+    );
 
     const counts = { cases: 0, ok: 0, restored: 0, crashes: 0, hangs: 0, leaks: 0, unnamed: 0, critRuns: 0, restoreRuns: 0 };
     const key = { ok: 'ok', restored: 'restored', accepted: 'restored', crash: 'crashes', hang: 'hangs', leak: 'leaks', unnamed: 'unnamed' };
     const queue = o.only !== undefined ? [o.only] : Array.from({ length: o.cases }, (_, i) => i);
-    let saved = 0, done = 0;
+    let saved = 0,
+      done = 0;
     const worker = async (i) => {
       const w = { caseDir: path.join(work, `w${i}`), cg: cgs[i] };
       while (queue.length) {
@@ -454,7 +590,9 @@ async function main() {
         done++;
         if (!['ok', 'restored'].includes(r.verdict)) {
           const bad = r.runs.find((x) => !['ok', 'restored', 'accepted'].includes(x.v));
-          say(`case ${k}: ${r.verdict.toUpperCase()} ${r.base} ${r.mutation.file} [${r.mutation.kind}: ${r.mutation.what}${r.mutation.entry !== undefined ? `, entry ${r.mutation.entry}` : ''}]: ${bad?.tool}: ${bad?.why}`);
+          say(
+            `case ${k}: ${r.verdict.toUpperCase()} ${r.base} ${r.mutation.file} [${r.mutation.kind}: ${r.mutation.what}${r.mutation.entry !== undefined ? `, entry ${r.mutation.entry}` : ''}]: ${bad?.tool}: ${bad?.why}`,
+          );
           if (saved++ < 40) {
             const keep = path.join(o.keep, `seed-${o.seed}-case-${k}`);
             fs.rmSync(keep, { recursive: true, force: true });
@@ -462,7 +600,10 @@ async function main() {
             fs.cpSync(w.caseDir, path.join(keep, 'images'), { recursive: true, dereference: true });
             fs.writeFileSync(path.join(keep, 'case.json'), JSON.stringify({ ...r, replay: `npm run fuzz -- --seed ${o.seed} --only ${k}` }, null, 2) + '\n');
           }
-        } else if (o.only !== undefined) say(`case ${k}: ${r.verdict} ${r.base} ${r.mutation.file} [${r.mutation.kind}: ${r.mutation.what}]: ${r.runs.map((x) => `${x.tool}: ${x.line ?? x.v}`).join('; ')}`);
+        } else if (o.only !== undefined)
+          say(
+            `case ${k}: ${r.verdict} ${r.base} ${r.mutation.file} [${r.mutation.kind}: ${r.mutation.what}]: ${r.runs.map((x) => `${x.tool}: ${x.line ?? x.v}`).join('; ')}`,
+          );
         if (!o.quiet && process.stdout.isTTY && done % 50 === 0) process.stdout.write(`\r${done} cases ...\r`);
       }
     };
@@ -473,7 +614,14 @@ async function main() {
     process.stdout.write(line + '\n');
     if (counts.crashes || counts.hangs || counts.leaks || (o.strict && counts.unnamed)) exit = 1;
   } finally {
-    for (const cg of cgs) { await cgKill(cg); try { fs.rmdirSync(cg); } catch { /* busy */ } }
+    for (const cg of cgs) {
+      await cgKill(cg);
+      try {
+        fs.rmdirSync(cg);
+      } catch {
+        /* busy */
+      }
+    }
     if (!o.work) fs.rmSync(work, { recursive: true, force: true });
   }
   return exit;
@@ -492,8 +640,13 @@ async function runCaseWith(ctx, base, mut, w) {
   return { verdict: j.v, runs: [{ ...j, stderr: r.stderr }] };
 }
 
-main().then((code) => { process.exitCode = code; }, (e) => {
-  process.stderr.write(`fuzz: ${e instanceof Error ? e.message : String(e)}\n`);
-  if (process.env.FUZZ_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
-  process.exitCode = 2;
-});
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e) => {
+    process.stderr.write(`fuzz: ${e instanceof Error ? e.message : String(e)}\n`);
+    if (process.env.FUZZ_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+    process.exitCode = 2;
+  },
+);

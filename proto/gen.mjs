@@ -23,18 +23,37 @@ const pbDir = path.dirname(require.resolve('protobufjs/package.json'));
 
 const check = process.argv.includes('--check');
 
-const protoFiles = fs.readdirSync(here).filter((f) => f.endsWith('.proto')).sort();
+const protoFiles = fs
+  .readdirSync(here)
+  .filter((f) => f.endsWith('.proto'))
+  .sort();
 const root = new protobuf.Root();
 root.resolvePath = (_origin, target) => {
-  if (target.startsWith("google/protobuf/")) return path.join(pbDir, target);
+  if (target.startsWith('google/protobuf/')) return path.join(pbDir, target);
   return path.resolve(here, target);
 };
-root.loadSync(protoFiles.map((f) => path.join(here, f)), { keepCase: true });
+root.loadSync(
+  protoFiles.map((f) => path.join(here, f)),
+  { keepCase: true },
+);
 root.resolveAll();
 
 const SCALARS = new Set([
-  'double', 'float', 'int32', 'int64', 'uint32', 'uint64', 'sint32', 'sint64',
-  'fixed32', 'fixed64', 'sfixed32', 'sfixed64', 'bool', 'string', 'bytes',
+  'double',
+  'float',
+  'int32',
+  'int64',
+  'uint32',
+  'uint64',
+  'sint32',
+  'sint64',
+  'fixed32',
+  'fixed64',
+  'sfixed32',
+  'sfixed64',
+  'bool',
+  'string',
+  'bytes',
 ]);
 const INT64 = new Set(['int64', 'uint64', 'sint64', 'fixed64', 'sfixed64']);
 
@@ -56,23 +75,30 @@ function walk(ns) {
   for (const obj of ns.nestedArray) {
     if (obj instanceof protobuf.Type) {
       if (obj.fullName.startsWith('.google.')) continue;
-      const fields = obj.fieldsArray.slice().sort((a, b) => a.id - b.id).map((f) => {
-        const d = { name: f.name, id: f.id };
-        if (SCALARS.has(f.type)) d.type = f.type;
-        else if (f.resolvedType instanceof protobuf.Enum) { d.type = 'enum'; d.ref = full(f.resolvedType); }
-        else if (f.resolvedType instanceof protobuf.Type) { d.type = 'message'; d.ref = full(f.resolvedType); }
-        else throw new Error(`${full(obj)}.${f.name}: cannot resolve type ${f.type}`);
-        d.label = f.repeated ? 'repeated' : f.required ? 'required' : 'optional';
-        if (f.repeated && f.options && f.options.packed === true) d.packed = true;
-        const criu = {};
-        for (const [k, v] of Object.entries(f.options || {})) {
-          const m = /^\(criu\)\.(\w+)$/.exec(k);
-          if (m) criu[m[1]] = v;
-        }
-        if (Object.keys(criu).length) d.criu = criu;
-        if (f.options && 'default' in f.options) d.default = f.options.default;
-        return d;
-      });
+      const fields = obj.fieldsArray
+        .slice()
+        .sort((a, b) => a.id - b.id)
+        .map((f) => {
+          const d = { name: f.name, id: f.id };
+          if (SCALARS.has(f.type)) d.type = f.type;
+          else if (f.resolvedType instanceof protobuf.Enum) {
+            d.type = 'enum';
+            d.ref = full(f.resolvedType);
+          } else if (f.resolvedType instanceof protobuf.Type) {
+            d.type = 'message';
+            d.ref = full(f.resolvedType);
+          } else throw new Error(`${full(obj)}.${f.name}: cannot resolve type ${f.type}`);
+          d.label = f.repeated ? 'repeated' : f.required ? 'required' : 'optional';
+          if (f.repeated && f.options && f.options.packed === true) d.packed = true;
+          const criu = {};
+          for (const [k, v] of Object.entries(f.options || {})) {
+            const m = /^\(criu\)\.(\w+)$/.exec(k);
+            if (m) criu[m[1]] = v;
+          }
+          if (Object.keys(criu).length) d.criu = criu;
+          if (f.options && 'default' in f.options) d.default = f.options.default;
+          return d;
+        });
       messages[full(obj)] = { fields };
       fileOf[full(obj)] = sourceFile(obj);
       walk(obj);
@@ -90,7 +116,11 @@ walk(root);
 
 // Proto name -> TypeScript identifier: core_entry -> CoreEntry, core_entry.march -> CoreEntryMarch.
 function tsName(name) {
-  return name.split(/[._]/).filter(Boolean).map((p) => p[0].toUpperCase() + p.slice(1)).join('');
+  return name
+    .split(/[._]/)
+    .filter(Boolean)
+    .map((p) => p[0].toUpperCase() + p.slice(1))
+    .join('');
 }
 const seen = new Map();
 for (const n of [...Object.keys(messages), ...Object.keys(enums)]) {
@@ -155,7 +185,10 @@ types += '}\n\nexport type MessageName = keyof MessageTypes;\n';
 
 fs.mkdirSync(outDir, { recursive: true });
 let stale = false;
-for (const [file, text] of [['descriptor.ts', desc], ['types.ts', types]]) {
+for (const [file, text] of [
+  ['descriptor.ts', desc],
+  ['types.ts', types],
+]) {
   const p = path.join(outDir, file);
   const old = fs.existsSync(p) ? fs.readFileSync(p, 'utf8') : null;
   if (old === text) continue;

@@ -36,9 +36,22 @@ function die(msg) {
 
 const argv = process.argv.slice(2);
 const o = {
-  names: [], all: false, regex: null, exclude: [], flavors: [...FLAVORS], list: false, nocr: false, norst: false,
-  iters: 1, breakMode: false, criuBin: defaultOptions().criuBin, keepGoing: false, jobs: null,
-  keep: 'failed', report: path.join(repo, 'reports', 'zdtm'), build: true,
+  names: [],
+  all: false,
+  regex: null,
+  exclude: [],
+  flavors: [...FLAVORS],
+  list: false,
+  nocr: false,
+  norst: false,
+  iters: 1,
+  breakMode: false,
+  criuBin: defaultOptions().criuBin,
+  keepGoing: false,
+  jobs: null,
+  keep: 'failed',
+  report: path.join(repo, 'reports', 'zdtm'),
+  build: true,
 };
 let passthrough = [];
 for (let i = 0; i < argv.length; i++) {
@@ -48,25 +61,72 @@ for (let i = 0; i < argv.length; i++) {
     return argv[++i];
   };
   switch (a) {
-    case '-h': case '--help': process.stdout.write(`${HELP}\n`); process.exit(0); break;
-    case '-t': case '--test': o.names.push(val()); break;
-    case '-a': case '--all': o.all = true; break;
-    case '-T': case '--tests': o.regex = new RegExp(val()); break;
-    case '-x': case '--exclude': o.exclude.push(new RegExp(val())); break;
-    case '-f': case '--flavor': o.flavors = val().split(',').filter(Boolean); break;
-    case '--list': o.list = true; break;
-    case '--nocr': o.nocr = true; break;
-    case '--norst': o.norst = true; break;
-    case '--iters': o.iters = Number(val()); break;
-    case '--break': o.breakMode = true; break;
-    case '--criu-bin': o.criuBin = path.resolve(val()); break;
-    case '--keep-going': o.keepGoing = true; break;
-    case '-j': case '--jobs': o.jobs = Number(val()); break;
-    case '-k': case '--keep': o.keep = val(); break;
-    case '--report': o.report = path.resolve(val()); break;
-    case '--no-build': o.build = false; break;
-    case '--': passthrough = argv.slice(i + 1); i = argv.length; break;
-    default: die(`unknown option ${a} (see --help)`);
+    case '-h':
+    case '--help':
+      process.stdout.write(`${HELP}\n`);
+      process.exit(0);
+      break;
+    case '-t':
+    case '--test':
+      o.names.push(val());
+      break;
+    case '-a':
+    case '--all':
+      o.all = true;
+      break;
+    case '-T':
+    case '--tests':
+      o.regex = new RegExp(val());
+      break;
+    case '-x':
+    case '--exclude':
+      o.exclude.push(new RegExp(val()));
+      break;
+    case '-f':
+    case '--flavor':
+      o.flavors = val().split(',').filter(Boolean);
+      break;
+    case '--list':
+      o.list = true;
+      break;
+    case '--nocr':
+      o.nocr = true;
+      break;
+    case '--norst':
+      o.norst = true;
+      break;
+    case '--iters':
+      o.iters = Number(val());
+      break;
+    case '--break':
+      o.breakMode = true;
+      break;
+    case '--criu-bin':
+      o.criuBin = path.resolve(val());
+      break;
+    case '--keep-going':
+      o.keepGoing = true;
+      break;
+    case '-j':
+    case '--jobs':
+      o.jobs = Number(val());
+      break;
+    case '-k':
+    case '--keep':
+      o.keep = val();
+      break;
+    case '--report':
+      o.report = path.resolve(val());
+      break;
+    case '--no-build':
+      o.build = false;
+      break;
+    case '--':
+      passthrough = argv.slice(i + 1);
+      i = argv.length;
+      break;
+    default:
+      die(`unknown option ${a} (see --help)`);
   }
 }
 for (const f of o.flavors) if (!FLAVORS.includes(f)) die(`unknown flavor ${f}`);
@@ -77,7 +137,11 @@ if (o.nocr && (o.norst || o.iters > 1)) die('--nocr does not go with --norst or 
 if (!o.names.length && !o.all && !o.regex) die('nothing to run: give -t NAME, -T REGEX or -a (see --help)');
 
 if (o.build) {
-  const steps = [['make', ['-s', '-C', 'native']], ['make', ['-s', '-C', 'zdtm']], ['npm', ['run', '-s', 'build:ts']]];
+  const steps = [
+    ['make', ['-s', '-C', 'native']],
+    ['make', ['-s', '-C', 'zdtm']],
+    ['npm', ['run', '-s', 'build:ts']],
+  ];
   for (const [cmd, args] of steps) {
     const r = spawnSync(cmd, args, { cwd: repo, stdio: 'inherit' });
     if (r.status !== 0) die(`${cmd} ${args.join(' ')} failed`);
@@ -103,7 +167,10 @@ const runs = tests.flatMap((t) => o.flavors.filter((f) => t.desc.flavors.include
 if (!runs.length) die('the selection is empty');
 
 if (o.list) {
-  for (const t of tests) console.log(`${t.dir}/${t.name}  [${o.flavors.filter((f) => t.desc.flavors.includes(f)).join(',')}]${t.desc.flags.length ? `  flags: ${t.desc.flags.join(',')}` : ''}`);
+  for (const t of tests)
+    console.log(
+      `${t.dir}/${t.name}  [${o.flavors.filter((f) => t.desc.flavors.includes(f)).join(',')}]${t.desc.flags.length ? `  flags: ${t.desc.flags.join(',')}` : ''}`,
+    );
   process.exit(0);
 }
 if (process.getuid() !== 0) die('the zdtm runner needs root (it drops test programs to uid 18943 and builds namespaces)');
@@ -111,13 +178,25 @@ if (process.getuid() !== 0) die('the zdtm runner needs root (it drops test progr
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'zdtm-run-'));
 fs.chmodSync(work, 0o755); // test programs run as uid 18943 below it
 const mode = o.nocr ? 'no C/R (--nocr)' : `${o.norst ? 'dump --leave-running' : 'dump+restore'}${o.iters > 1 ? ` x${o.iters}` : ''} with ${o.criuBin}`;
-console.log(`zdtm: ${tests.length} tests, ${runs.length} runs in flavors ${o.flavors.join(',')}; ${mode}${o.breakMode ? '; break mode (verdicts must be FAIL)' : ''}`);
+console.log(
+  `zdtm: ${tests.length} tests, ${runs.length} runs in flavors ${o.flavors.join(',')}; ${mode}${o.breakMode ? '; break mode (verdicts must be FAIL)' : ''}`,
+);
 console.log(`zdtm: work dir ${work}, reports in ${o.report}`);
 
 const opts = {
-  tests: tests.map((t) => t.name), flavors: o.flavors, nocr: o.nocr, norst: o.norst, iters: o.iters,
-  breakMode: o.breakMode, keep: o.keep, criuBin: o.criuBin, work, report: o.report, jobs: o.jobs ?? os.cpus().length,
-  keepGoing: o.keepGoing, userBase: 100000,
+  tests: tests.map((t) => t.name),
+  flavors: o.flavors,
+  nocr: o.nocr,
+  norst: o.norst,
+  iters: o.iters,
+  breakMode: o.breakMode,
+  keep: o.keep,
+  criuBin: o.criuBin,
+  work,
+  report: o.report,
+  jobs: o.jobs ?? os.cpus().length,
+  keepGoing: o.keepGoing,
+  userBase: 100000,
 };
 // a run started from inside another Playwright run (the report unit test) must not inherit its worker's settings
 const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(TEST_WORKER_INDEX|TEST_PARALLEL_INDEX|PW_|PLAYWRIGHT_)/.test(k)));

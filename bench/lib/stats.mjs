@@ -12,7 +12,9 @@ export function median(xs) {
 export function spread(xs) {
   const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x));
   if (!v.length) return null;
-  const min = Math.min(...v), max = Math.max(...v), med = median(v);
+  const min = Math.min(...v),
+    max = Math.max(...v),
+    med = median(v);
   return { n: v.length, min, max, median: med, rel: med ? (max - min) / med : 0 };
 }
 
@@ -56,7 +58,9 @@ export function fmtRatio(a, b) {
 }
 
 function escapeCell(c) {
-  return String(c ?? '–').replace(/\|/g, '\\|').replace(/\n/g, ' ');
+  return String(c ?? '–')
+    .replace(/\|/g, '\\|')
+    .replace(/\n/g, ' ');
 }
 
 /** A GitHub-flavoured markdown table; align is a string of 'l'/'r' per column (default all left). */

@@ -55,11 +55,25 @@ test.describe('formatting', () => {
 
 test.describe('tables', () => {
   test('markdown: header, alignment row, escaped cells, missing cells', () => {
-    const t = mdTable(['a', 'b'], [['x|y', 1], [null, 'z\nw']], 'lr');
+    const t = mdTable(
+      ['a', 'b'],
+      [
+        ['x|y', 1],
+        [null, 'z\nw'],
+      ],
+      'lr',
+    );
     expect(t.split('\n')).toEqual(['| a | b |', '| --- | ---: |', '| x\\|y | 1 |', '| – | z w |', '']);
   });
   test('text: padded columns, right alignment, a rule under the header', () => {
-    const t = textTable(['name', 'n'], [['ab', '1'], ['c', '100']], 'lr');
+    const t = textTable(
+      ['name', 'n'],
+      [
+        ['ab', '1'],
+        ['c', '100'],
+      ],
+      'lr',
+    );
     expect(t.split('\n')).toEqual(['name    n', '----  ---', 'ab      1', 'c     100', '']);
   });
 });
@@ -112,7 +126,15 @@ test.describe('plot', () => {
     const svg = plotSvg({
       title: 'a < b & c',
       series: [
-        { label: 'dump', color: '#00f', points: [{ x: 64, y: 0.5, lo: 0.4, hi: 0.6 }, { x: 512, y: 1 }, { x: 2048, y: NaN }] },
+        {
+          label: 'dump',
+          color: '#00f',
+          points: [
+            { x: 64, y: 0.5, lo: 0.4, hi: 0.6 },
+            { x: 512, y: 1 },
+            { x: 2048, y: NaN },
+          ],
+        },
         { label: 'others', color: '#f00', line: false, marker: 'square', points: [{ x: 4, y: 2, tag: 'fds' }] },
       ],
     });

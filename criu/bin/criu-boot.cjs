@@ -11,10 +11,20 @@ const file = path.join(dist, 'criu.cjs');
 
 // a bundle older than the compiled modules (tsc ran, criu/bundle.mjs did not) is stale: the
 // modules then run as they are, so that what was just compiled is what runs
-const mtime = (f) => { try { return fs.statSync(f).mtimeMs; } catch { return -1; } };
+const mtime = (f) => {
+  try {
+    return fs.statSync(f).mtimeMs;
+  } catch {
+    return -1;
+  }
+};
 let src = null;
 if (mtime(file) >= mtime(path.join(dist, 'cli', 'criu.js'))) {
-  try { src = fs.readFileSync(file, 'utf8'); } catch { /* no bundle */ }
+  try {
+    src = fs.readFileSync(file, 'utf8');
+  } catch {
+    /* no bundle */
+  }
 }
 if (src === null) {
   import(path.join(dist, 'cli', 'criu.js')).catch((e) => {
@@ -26,7 +36,11 @@ if (src === null) {
   const { createRequire, wrap } = require('node:module');
   const cacheFile = `${file}.cache`;
   let cachedData;
-  try { cachedData = fs.readFileSync(cacheFile); } catch { /* no cache: compile */ }
+  try {
+    cachedData = fs.readFileSync(cacheFile);
+  } catch {
+    /* no cache: compile */
+  }
   const script = new vm.Script(wrap(src), { filename: file, cachedData });
   if (process.env.CRIU_BOOT_DEBUG) {
     process.stderr.write(`criu-boot: code cache ${cachedData ? (script.cachedDataRejected ? 'rejected' : 'used') : 'absent'}\n`);

@@ -8,10 +8,18 @@ import { Launcher } from './restore/launcher.js';
 import { Puppet } from './restore/puppet.js';
 import { CriuError } from './errors.js';
 
-interface Probe { name: string; required: boolean; what: string; cost?: string; run: () => void }
+interface Probe {
+  name: string;
+  required: boolean;
+  what: string;
+  cost?: string;
+  run: () => void;
+}
 
 function nsExists(ns: string): () => void {
-  return () => { fs.readlinkSync(`/proc/self/ns/${ns}`); };
+  return () => {
+    fs.readlinkSync(`/proc/self/ns/${ns}`);
+  };
 }
 
 /** A puppet on any free PID (or a chosen one), seized; the probe body runs on it. */
@@ -39,53 +47,131 @@ function freePid(): number {
 }
 
 const probes: Probe[] = [
-  { name: 'ptrace_seize', required: true, what: 'PTRACE_SEIZE/INTERRUPT and syscall injection', run: () => withPuppet((p) => {
-    if (p.inj.call('getpid') !== BigInt(p.pid)) throw new CriuError('injected getpid returned the wrong pid');
-  }) },
+  {
+    name: 'ptrace_seize',
+    required: true,
+    what: 'PTRACE_SEIZE/INTERRUPT and syscall injection',
+    run: () =>
+      withPuppet((p) => {
+        if (p.inj.call('getpid') !== BigInt(p.pid)) throw new CriuError('injected getpid returned the wrong pid');
+      }),
+  },
   { name: 'clone3_set_tid', required: true, what: 'clone3() with set_tid (restore on the same PIDs)', run: () => withPuppet(() => undefined, freePid()) },
-  { name: 'get_rseq_conf', required: true, what: 'PTRACE_GET_RSEQ_CONFIGURATION', run: () => withPuppet((p) => { p.t.rseqConf(); }) },
-  { name: 'pidfd_getfd', required: true, what: 'pidfd_open() and pidfd_getfd()', run: () => {
-    const pfd = pidfdOpen(getpid());
-    try { close(pidfdGetfd(pfd, 0)); } finally { close(pfd); }
-  } },
-  { name: 'kcmp', required: true, what: 'kcmp() to find shared files and memory', run: () => { kcmp(getpid(), getpid(), KCMP.FILE, 0, 0); } },
-  { name: 'mm_map', required: true, what: 'prctl(PR_SET_MM, PR_SET_MM_MAP)', run: () => {
-    // PR_SET_MM_MAP_SIZE writes the size of struct prctl_mm_map the kernel expects
-    const b = Buffer.alloc(4);
-    prctl(35, 15, addrOf(b), 0, 0);
-    if (b.readUInt32LE(0) !== 104) throw new CriuError(`struct prctl_mm_map is ${b.readUInt32LE(0)} bytes here, 104 expected`);
-  } },
-  { name: 'pagemap_scan', required: false, what: 'PAGEMAP_SCAN ioctl (fast page scan)', cost: 'pages are found through /proc/PID/pagemap, slower on large sparse memory', run: () => {
-    if (!hasPagemapScan()) throw new CriuError('absent');
-  } },
-  { name: 'uffd', required: false, what: 'userfaultfd()', cost: 'no lazy restore', run: () => { close(Number(syscall('userfaultfd', 1 /* UFFD_USER_MODE_ONLY */))); } },
-  { name: 'uffd_wp_async', required: false, what: 'userfaultfd write-protect in async mode (dirty tracking for pre-dump)', cost: 'no incremental dumps (pre-dump) on this kernel', run: () => {
-    const fd = Number(syscall('userfaultfd', 1));
-    try {
-      const api = Buffer.alloc(24);
-      api.writeBigUInt64LE(0xaan, 0);
-      api.writeBigUInt64LE(1n << 15n | 1n << 12n, 8); // UFFD_FEATURE_WP_ASYNC | WP_UNPOPULATED
-      ioctl(fd, 0xc018aa3fn, api);
-    } finally { close(fd); }
-  } },
-  { name: 'mem_dirty_track', required: false, what: 'soft-dirty bits in /proc/PID/pagemap', cost: 'dirty tracking uses userfaultfd write-protect instead', run: () => {
-    const page = Buffer.alloc(8192);
-    const addr = (addrOf(page) + 4095n) & ~4095n;
-    fs.writeFileSync('/proc/self/clear_refs', '4');
-    page[Number(addr - addrOf(page))] = 1;
-    const pm = fs.openSync('/proc/self/pagemap', 'r');
-    const e = Buffer.alloc(8);
-    try { fs.readSync(pm, e, 0, 8, Number(addr / 4096n) * 8); } finally { fs.closeSync(pm); }
-    if (!(e.readBigUInt64LE(0) & (1n << 55n))) throw new CriuError('no soft-dirty bit after a write (CONFIG_MEM_SOFT_DIRTY is off)');
-  } },
-  { name: 'seccomp_suspend', required: false, what: 'PTRACE_O_SUSPEND_SECCOMP (needs CAP_SYS_ADMIN)', cost: 'tasks with seccomp filters cannot be handled', run: () => withPuppet((p) => { p.t.setOptions(1 << 21 | 1 << 20); }) },
+  {
+    name: 'get_rseq_conf',
+    required: true,
+    what: 'PTRACE_GET_RSEQ_CONFIGURATION',
+    run: () =>
+      withPuppet((p) => {
+        p.t.rseqConf();
+      }),
+  },
+  {
+    name: 'pidfd_getfd',
+    required: true,
+    what: 'pidfd_open() and pidfd_getfd()',
+    run: () => {
+      const pfd = pidfdOpen(getpid());
+      try {
+        close(pidfdGetfd(pfd, 0));
+      } finally {
+        close(pfd);
+      }
+    },
+  },
+  {
+    name: 'kcmp',
+    required: true,
+    what: 'kcmp() to find shared files and memory',
+    run: () => {
+      kcmp(getpid(), getpid(), KCMP.FILE, 0, 0);
+    },
+  },
+  {
+    name: 'mm_map',
+    required: true,
+    what: 'prctl(PR_SET_MM, PR_SET_MM_MAP)',
+    run: () => {
+      // PR_SET_MM_MAP_SIZE writes the size of struct prctl_mm_map the kernel expects
+      const b = Buffer.alloc(4);
+      prctl(35, 15, addrOf(b), 0, 0);
+      if (b.readUInt32LE(0) !== 104) throw new CriuError(`struct prctl_mm_map is ${b.readUInt32LE(0)} bytes here, 104 expected`);
+    },
+  },
+  {
+    name: 'pagemap_scan',
+    required: false,
+    what: 'PAGEMAP_SCAN ioctl (fast page scan)',
+    cost: 'pages are found through /proc/PID/pagemap, slower on large sparse memory',
+    run: () => {
+      if (!hasPagemapScan()) throw new CriuError('absent');
+    },
+  },
+  {
+    name: 'uffd',
+    required: false,
+    what: 'userfaultfd()',
+    cost: 'no lazy restore',
+    run: () => {
+      close(Number(syscall('userfaultfd', 1 /* UFFD_USER_MODE_ONLY */)));
+    },
+  },
+  {
+    name: 'uffd_wp_async',
+    required: false,
+    what: 'userfaultfd write-protect in async mode (dirty tracking for pre-dump)',
+    cost: 'no incremental dumps (pre-dump) on this kernel',
+    run: () => {
+      const fd = Number(syscall('userfaultfd', 1));
+      try {
+        const api = Buffer.alloc(24);
+        api.writeBigUInt64LE(0xaan, 0);
+        api.writeBigUInt64LE((1n << 15n) | (1n << 12n), 8); // UFFD_FEATURE_WP_ASYNC | WP_UNPOPULATED
+        ioctl(fd, 0xc018aa3fn, api);
+      } finally {
+        close(fd);
+      }
+    },
+  },
+  {
+    name: 'mem_dirty_track',
+    required: false,
+    what: 'soft-dirty bits in /proc/PID/pagemap',
+    cost: 'dirty tracking uses userfaultfd write-protect instead',
+    run: () => {
+      const page = Buffer.alloc(8192);
+      const addr = (addrOf(page) + 4095n) & ~4095n;
+      fs.writeFileSync('/proc/self/clear_refs', '4');
+      page[Number(addr - addrOf(page))] = 1;
+      const pm = fs.openSync('/proc/self/pagemap', 'r');
+      const e = Buffer.alloc(8);
+      try {
+        fs.readSync(pm, e, 0, 8, Number(addr / 4096n) * 8);
+      } finally {
+        fs.closeSync(pm);
+      }
+      if (!(e.readBigUInt64LE(0) & (1n << 55n))) throw new CriuError('no soft-dirty bit after a write (CONFIG_MEM_SOFT_DIRTY is off)');
+    },
+  },
+  {
+    name: 'seccomp_suspend',
+    required: false,
+    what: 'PTRACE_O_SUSPEND_SECCOMP (needs CAP_SYS_ADMIN)',
+    cost: 'tasks with seccomp filters cannot be handled',
+    run: () =>
+      withPuppet((p) => {
+        p.t.setOptions((1 << 21) | (1 << 20));
+      }),
+  },
   { name: 'timens', required: false, what: 'time namespaces', run: nsExists('time') },
   { name: 'cgroupns', required: false, what: 'cgroup namespaces', run: nsExists('cgroup') },
   { name: 'userns', required: false, what: 'user namespaces', run: nsExists('user') },
   { name: 'ns_pid', required: false, what: 'pid namespaces', run: nsExists('pid') },
   {
     // x86 GDT TLS slots: set_thread_area exists only with 32-bit emulation in the kernel
-    name: 'gdt_tls', required: false, what: 'get_thread_area (x86 GDT TLS slots; kernels with IA32 emulation)',
+    name: 'gdt_tls',
+    required: false,
+    what: 'get_thread_area (x86 GDT TLS slots; kernels with IA32 emulation)',
     run: () => {
       if (arch.name !== 'x86_64') throw new CriuError(`no GDT on ${arch.name}`);
       const d = Buffer.alloc(16);
@@ -93,7 +179,14 @@ const probes: Probe[] = [
       syscall('get_thread_area', addrOf(d));
     },
   },
-  { name: 'no_new_privs', required: false, what: 'PR_GET_NO_NEW_PRIVS', run: () => { prctl(39); } },
+  {
+    name: 'no_new_privs',
+    required: false,
+    what: 'PR_GET_NO_NEW_PRIVS',
+    run: () => {
+      prctl(39);
+    },
+  },
 ];
 
 export function check(o: { feature?: string[]; all: boolean }): number {
@@ -107,7 +200,10 @@ export function check(o: { feature?: string[]; all: boolean }): number {
         rc = 1;
         continue;
       }
-      try { pr.run(); process.stdout.write(`${name} is supported\n`); } catch (e) {
+      try {
+        pr.run();
+        process.stdout.write(`${name} is supported\n`);
+      } catch (e) {
         process.stdout.write(`${name} is not supported: ${(e as Error).message}\n`);
         rc = 1;
       }
@@ -118,14 +214,22 @@ export function check(o: { feature?: string[]; all: boolean }): number {
   const missing: Probe[] = [];
   for (const pr of probes) {
     let err: string | null = null;
-    try { pr.run(); } catch (e) { err = e instanceof SysError ? e.code : (e as Error).message; }
+    try {
+      pr.run();
+    } catch (e) {
+      err = e instanceof SysError ? e.code : (e as Error).message;
+    }
     if (o.all) process.stdout.write(`${err ? 'no ' : 'yes'} ${pr.name.padEnd(16)} ${pr.what}${err ? ` (${err})` : ''}\n`);
-    if (err && pr.required) { bad++; process.stderr.write(`Error: ${pr.name} (${pr.what}) is not available: ${err}\n`); }
+    if (err && pr.required) {
+      bad++;
+      process.stderr.write(`Error: ${pr.name} (${pr.what}) is not available: ${err}\n`);
+    }
     if (err && !pr.required) missing.push(pr);
   }
   if (bad) return 1;
   for (const m of missing) process.stdout.write(`Warn: ${m.name} is missing: ${m.cost ?? m.what}\n`);
   process.stdout.write('Looks good.\n');
-  void E; void tryKill;
+  void E;
+  void tryKill;
   return 0;
 }

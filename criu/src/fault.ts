@@ -11,5 +11,6 @@ const beforeRelease = process.env.CRIU_FAULT_BEFORE_RELEASE === '1';
 
 export function faultPoint(n: number, step: string): void {
   if (wanted && wanted === n) throw new CriuError(`fault injected at step ${n} (${step}) by CRIU_FAULT=${n}`);
-  if (beforeRelease && step === 'release') throw new CriuError(`fault injected before the release of the restored tree (step ${n}) by CRIU_FAULT_BEFORE_RELEASE=1`);
+  if (beforeRelease && step === 'release')
+    throw new CriuError(`fault injected before the release of the restored tree (step ${n}) by CRIU_FAULT_BEFORE_RELEASE=1`);
 }

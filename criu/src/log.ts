@@ -19,8 +19,12 @@ class Logger {
       this.ownFd = true;
     }
   }
-  get toFile(): boolean { return this.ownFd; }
-  resetClock(): void { this.t0 = process.hrtime.bigint(); }
+  get toFile(): boolean {
+    return this.ownFd;
+  }
+  resetClock(): void {
+    this.t0 = process.hrtime.bigint();
+  }
   private stamp(): string {
     const us = Number((process.hrtime.bigint() - this.t0) / 1000n);
     return `(${String(Math.floor(us / 1e6)).padStart(2, '0')}.${String(us % 1e6).padStart(6, '0')}) `;
@@ -29,13 +33,25 @@ class Logger {
     if (lvl > this.level) return;
     fs.writeSync(this.fd, `${this.stamp()}${text}\n`);
   }
-  error(text: string, where = caller()): void { this.out(LOG.ERROR, `Error (${where}): ${text}`); }
-  warn(text: string, where = caller()): void { this.out(LOG.WARN, `Warn  (${where}): ${text}`); }
-  info(text: string): void { this.out(LOG.INFO, text); }
-  debug(text: string): void { this.out(LOG.DEBUG, text); }
+  error(text: string, where = caller()): void {
+    this.out(LOG.ERROR, `Error (${where}): ${text}`);
+  }
+  warn(text: string, where = caller()): void {
+    this.out(LOG.WARN, `Warn  (${where}): ${text}`);
+  }
+  info(text: string): void {
+    this.out(LOG.INFO, text);
+  }
+  debug(text: string): void {
+    this.out(LOG.DEBUG, text);
+  }
   /** text already formatted (a plugin's print_on_level: "Error (file:line): …" included) at a level; 0 always */
-  print(level: number, text: string): void { this.out(level, text); }
-  close(): void { this.setFile(null); }
+  print(level: number, text: string): void {
+    this.out(level, text);
+  }
+  close(): void {
+    this.setFile(null);
+  }
 }
 
 /** "file.ts:line" of the caller's caller, from the source-mapped stack where there is one. */

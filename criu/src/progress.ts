@@ -9,7 +9,9 @@ class Progress {
   private shown = false;
   // isatty(2) rather than process.stderr.isTTY: making Node's stderr stream costs ~15 ms
   private tty: boolean | undefined;
-  get enabled(): boolean { return (this.tty ??= isatty(2)) && (log.toFile || log.level <= 2) && !process.env.CI; }
+  get enabled(): boolean {
+    return (this.tty ??= isatty(2)) && (log.toFile || log.level <= 2) && !process.env.CI;
+  }
   /** Redraw at most ten times a second, or always with force. */
   show(text: string, force = false): void {
     if (!this.enabled) return;

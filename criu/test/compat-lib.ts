@@ -11,16 +11,26 @@ export type Msg = Record<string, unknown>;
 
 // values that follow addresses, PIDs, time or this machine (its memory size sets RLIMIT_NPROC
 // and RLIMIT_SIGPENDING), and pipe inodes
-export const VARIES = new RegExp([
-  String.raw`(^|\.)(vaddr|nr_pages|start|end|pgoff|shmid|pid|ppid|pgid|sid|threads\[\]|clear_tid_addr|futex_rla|rseq_abi_pointer)$`,
-  String.raw`(^|\.)(sigaction|restorer|tv_sec|tv_nsec|dump_criu_run_id|pipe_id|[a-z_]*_time|pages_[a-z_]+|page_pipe[a-z_]*|shpages_[a-z_]+)$`,
-  String.raw`^mm_[a-z_]+$`, String.raw`^mm_saved_auxv\[\]$`, String.raw`^thread_info\.(gpregs|fpregs)\.`,
-  String.raw`^tc\.rlimits\.rlimits\[(6|11)\]\.`,
-].join('|'));
+export const VARIES = new RegExp(
+  [
+    String.raw`(^|\.)(vaddr|nr_pages|start|end|pgoff|shmid|pid|ppid|pgid|sid|threads\[\]|clear_tid_addr|futex_rla|rseq_abi_pointer)$`,
+    String.raw`(^|\.)(sigaction|restorer|tv_sec|tv_nsec|dump_criu_run_id|pipe_id|[a-z_]*_time|pages_[a-z_]+|page_pipe[a-z_]*|shpages_[a-z_]+)$`,
+    String.raw`^mm_[a-z_]+$`,
+    String.raw`^mm_saved_auxv\[\]$`,
+    String.raw`^thread_info\.(gpregs|fpregs)\.`,
+    String.raw`^tc\.rlimits\.rlimits\[(6|11)\]\.`,
+  ].join('|'),
+);
 
 /** The xsave components CRIU's image has a field for, with their xstate_bv bit. */
 export const XSAVE_FIELDS: Record<string, number> = {
-  ymmh_space: 2, bndreg_state: 3, bndcsr_state: 4, opmask_reg: 5, zmm_upper: 6, hi16_zmm: 7, pkru: 9,
+  ymmh_space: 2,
+  bndreg_state: 3,
+  bndcsr_state: 4,
+  opmask_reg: 5,
+  zmm_upper: 6,
+  hi16_zmm: 7,
+  pkru: 9,
 };
 
 export function flat(o: unknown, pre = '', out: Record<string, string> = {}): Record<string, string> {
@@ -76,7 +86,8 @@ export function compareEntries(file: string, theirs: Msg[], ours: Msg[], ourCpu:
   const a = theirs.map((m) => onlyComponents(m, both));
   const b = ours.map((m) => onlyComponents(m, both));
   const out: string[] = [];
-  const fa = fields(a), fb = fields(b);
+  const fa = fields(a),
+    fb = fields(b);
   for (const k of fa) if (!fb.includes(k)) out.push(`${file}: field ${k} is missing in ours`);
   for (const k of fb) if (!fa.includes(k)) out.push(`${file}: field ${k} is ours only`);
   // CRIU cuts pagemap entries at its page-pipe buffers (256 pages) and finds a text page
@@ -87,15 +98,18 @@ export function compareEntries(file: string, theirs: Msg[], ours: Msg[], ourCpu:
     return out;
   }
   a.forEach((m, i) => {
-    const va = flat(m), vb = flat(b[i]);
+    const va = flat(m),
+      vb = flat(b[i]);
     for (const k of Object.keys(va)) {
       if (VARIES.test(shape(k)) || VARIES.test(k)) continue;
       if (vb[k] !== va[k]) out.push(`${file} entry ${i} ${k}: ours ${vb[k]}, theirs ${va[k]}`);
     }
     // register values follow the run, but a shared component has as many values on both sides
-    const xa = xsaveOf(m), xb = xsaveOf(b[i]);
+    const xa = xsaveOf(m),
+      xb = xsaveOf(b[i]);
     for (const c of both) {
-      const na = (xa?.[c] as unknown[] | undefined)?.length ?? 0, nb = (xb?.[c] as unknown[] | undefined)?.length ?? 0;
+      const na = (xa?.[c] as unknown[] | undefined)?.length ?? 0,
+        nb = (xb?.[c] as unknown[] | undefined)?.length ?? 0;
       if (na && nb && na !== nb) out.push(`${file} entry ${i} thread_info.fpregs.xsave.${c}: ${nb} values in ours, ${na} in theirs`);
     }
   });
@@ -111,10 +125,12 @@ export function componentsInUse(m: Msg): string[] {
   const xs = xsaveOf(m);
   if (!xs) return [];
   const bv = BigInt(xs.xstate_bv ?? 0);
-  return Object.entries(XSAVE_FIELDS).filter(([field, bit]) => {
-    const vals = (xs[field] as (number | bigint)[] | undefined) ?? [];
-    if (!((bv >> BigInt(bit)) & 1n) || !vals.length) return false;
-    if (field === 'pkru') return ![0, 0x55555554].includes(Number(vals[0])) || vals.slice(1).some((v) => BigInt(v) !== 0n);
-    return vals.some((v) => BigInt(v) !== 0n);
-  }).map(([field]) => field);
+  return Object.entries(XSAVE_FIELDS)
+    .filter(([field, bit]) => {
+      const vals = (xs[field] as (number | bigint)[] | undefined) ?? [];
+      if (!((bv >> BigInt(bit)) & 1n) || !vals.length) return false;
+      if (field === 'pkru') return ![0, 0x55555554].includes(Number(vals[0])) || vals.slice(1).some((v) => BigInt(v) !== 0n);
+      return vals.some((v) => BigInt(v) !== 0n);
+    })
+    .map(([field]) => field);
 }

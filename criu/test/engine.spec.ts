@@ -8,8 +8,9 @@ import { repo } from './lib.js';
 // From dist/, not the sources: xsaveLayout() asks CPUID through native/build/libcriu-native.so,
 // which criu/src/paths.ts finds relative to its compiled place (dist/criu/src, four levels below
 // the package root); loaded from criu/src it would look one level above the repository.
-const { xsaveToImage, xsaveFromImage, xsaveLayout, hasComponent, tlsFromImage } =
-  await import(path.join(repo, 'dist', 'criu', 'src', 'arch', 'x86_64.js')) as typeof import('../src/arch/x86_64.js');
+const { xsaveToImage, xsaveFromImage, xsaveLayout, hasComponent, tlsFromImage } = (await import(
+  path.join(repo, 'dist', 'criu', 'src', 'arch', 'x86_64.js')
+)) as typeof import('../src/arch/x86_64.js');
 
 test('CRIU option forms parse as CRIU does', () => {
   const p = parseArgs(['dump', '-t', '42', '-D/tmp/x', '--leave-running', '-v4', '--log-file=dump.log', '--pidfile', 'p']);
@@ -29,7 +30,10 @@ test('CRIU option forms parse as CRIU does', () => {
 
 test('the gadget hole avoids every range and keeps guard pages', () => {
   const P = 4096n;
-  const ranges = [{ s: 0x10000n, e: 0x20000n }, { s: 0x22000n, e: 0x30000n }];
+  const ranges = [
+    { s: 0x10000n, e: 0x20000n },
+    { s: 0x22000n, e: 0x30000n },
+  ];
   const h = findHole(ranges, 5n * P);
   for (const r of ranges) expect(h + 5n * P + P <= r.s || h >= r.e + P).toBe(true);
   expect(h).toBeLessThan(0x40000n);
@@ -42,7 +46,8 @@ test('xsave buffers survive the image conversion', () => {
   const x = Buffer.alloc(Math.max(L.total, 576));
   for (let i = 0; i < 512; i += 4) x.writeUInt32LE((i * 2654435761) >>> 0, i);
   x.fill(0, 416, 512); // the reserved tail of the legacy area is not kept in the image
-  x.writeUInt16LE(0, 4); x.writeUInt16LE(0, 6);
+  x.writeUInt16LE(0, 4);
+  x.writeUInt16LE(0, 6);
   let bv = 3n;
   // the components the kernel enables here (a CPU may place MPX in its layout that Linux leaves off)
   const used = Object.entries(L.offsets).filter(([f]) => hasComponent(L, Number(f)));
@@ -61,14 +66,36 @@ test('xsave buffers survive the image conversion', () => {
   expect(back.readBigUInt64LE(512)).toBe(bv);
   for (const [f, off] of used) {
     const n = L.sizes[Number(f)];
-    if (Number(f) === 3 || Number(f) === 4 || Number(f) === 9 && n > 8) continue; // MPX/PKRU padding
+    if (Number(f) === 3 || Number(f) === 4 || (Number(f) === 9 && n > 8)) continue; // MPX/PKRU padding
     expect(back.subarray(off, off + n).equals(x.subarray(off, off + n)), `component ${f}`).toBe(true);
   }
 });
 
 test('GDT TLS slots: empty ones are skipped, used ones become a 16-byte user_desc', () => {
-  const empty = { entry_number: 12, base_addr: 0, limit: 0, seg_32bit: false, contents_h: false, contents_l: false, read_exec_only: true, limit_in_pages: false, seg_not_present: true, usable: false };
-  const used = { entry_number: 13, base_addr: 0x12340000, limit: 0xfff, seg_32bit: true, contents_h: false, contents_l: true, read_exec_only: false, limit_in_pages: true, seg_not_present: false, usable: true };
+  const empty = {
+    entry_number: 12,
+    base_addr: 0,
+    limit: 0,
+    seg_32bit: false,
+    contents_h: false,
+    contents_l: false,
+    read_exec_only: true,
+    limit_in_pages: false,
+    seg_not_present: true,
+    usable: false,
+  };
+  const used = {
+    entry_number: 13,
+    base_addr: 0x12340000,
+    limit: 0xfff,
+    seg_32bit: true,
+    contents_h: false,
+    contents_l: true,
+    read_exec_only: false,
+    limit_in_pages: true,
+    seg_not_present: false,
+    usable: true,
+  };
   expect(tlsFromImage(undefined)).toEqual([]);
   const r = tlsFromImage([empty, used, { ...empty, entry_number: 14 }]);
   expect(r).toHaveLength(1);
@@ -82,14 +109,21 @@ test('GDT TLS slots: empty ones are skipped, used ones become a 16-byte user_des
 
 test('inventory UUIDs are random version 4 UUIDs', async () => {
   const { uuid4 } = await import('../src/dump/dump.js');
-  const a = uuid4(), b = uuid4();
+  const a = uuid4(),
+    b = uuid4();
   expect(a).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   expect(a).not.toBe(b);
 });
 
 test('an x86_64 syscall batch: immediates into rax and the argument registers, syscall, result stored, int3', async () => {
   const { encodeX86Batch } = await import('../src/ptrace/inject.js');
-  const code = encodeX86Batch([{ name: 'getpid', args: [] }, { name: 'rt_sigaction', args: [10, 0x1000n, 0, 8] }], 0x7f0000001000n);
+  const code = encodeX86Batch(
+    [
+      { name: 'getpid', args: [] },
+      { name: 'rt_sigaction', args: [10, 0x1000n, 0, 8] },
+    ],
+    0x7f0000001000n,
+  );
   expect(code.length).toBe(2 * 82 + 1);
   const imm = (o: number): bigint => code.readBigUInt64LE(o);
   // first call: mov rax, 39 (getpid); zeros in rdi rsi rdx r10 r8 r9

@@ -81,16 +81,18 @@ test('no error class outside the family, no plain Error thrown, no errno shown a
   const found: string[] = [];
   for (const f of files) {
     const rel = path.relative(SRC, f);
-    fs.readFileSync(f, 'utf8').split('\n').forEach((line, i) => {
-      const at = `${rel}:${i + 1}: ${line.trim()}`;
-      // the family's root is the one class that extends a built-in error
-      if (/\bextends\s+(Error|TypeError|RangeError|SyntaxError)\b/.test(line) && rel !== path.join('sys', 'errors.ts')) found.push(at);
-      if (/\bthrow\s+new\s+(Error|TypeError|RangeError|SyntaxError)\s*\(/.test(line)) found.push(at);
-      // errnoName's own fallback for a number without a name is the one allowed "errno N"
-      if (/errno[\s=:]*\$\{/.test(line) && !/export const errnoName = /.test(line)) found.push(at);
-      // "${-r}": a negative syscall result (an errno) put into a message as a number
-      if (/\$\{\s*-/.test(line)) found.push(at);
-    });
+    fs.readFileSync(f, 'utf8')
+      .split('\n')
+      .forEach((line, i) => {
+        const at = `${rel}:${i + 1}: ${line.trim()}`;
+        // the family's root is the one class that extends a built-in error
+        if (/\bextends\s+(Error|TypeError|RangeError|SyntaxError)\b/.test(line) && rel !== path.join('sys', 'errors.ts')) found.push(at);
+        if (/\bthrow\s+new\s+(Error|TypeError|RangeError|SyntaxError)\s*\(/.test(line)) found.push(at);
+        // errnoName's own fallback for a number without a name is the one allowed "errno N"
+        if (/errno[\s=:]*\$\{/.test(line) && !/export const errnoName = /.test(line)) found.push(at);
+        // "${-r}": a negative syscall result (an errno) put into a message as a number
+        if (/\$\{\s*-/.test(line)) found.push(at);
+      });
   }
   expect(found).toEqual([]);
 });
@@ -98,7 +100,11 @@ test('no error class outside the family, no plain Error thrown, no errno shown a
 test('real messages: a failing syscall names its errno, a vanished task, a damaged image', () => {
   expect(errnoName(17)).toBe('EEXIST');
   let e: unknown;
-  try { close(-1); } catch (x) { e = x; }
+  try {
+    close(-1);
+  } catch (x) {
+    e = x;
+  }
   expect(e).toBeInstanceOf(SysError);
   expect(e).toBeInstanceOf(CriuError);
   expect((e as Error).message).toBe('close(-1): EBADF (Bad file descriptor)');
@@ -107,7 +113,11 @@ test('real messages: a failing syscall names its errno, a vanished task, a damag
   // a pid that does not exist: above pid_max
   const pid = Number(fs.readFileSync('/proc/sys/kernel/pid_max', 'utf8')) + 1;
   e = undefined;
-  try { readProcText(pid, 'status'); } catch (x) { e = x; }
+  try {
+    readProcText(pid, 'status');
+  } catch (x) {
+    e = x;
+  }
   expect(e).toBeInstanceOf(ProcGoneError);
   expect(e).toBeInstanceOf(CriuError);
   expect((e as Error).message).toBe(`task ${pid}: gone (no /proc/${pid})`);
@@ -118,7 +128,11 @@ test('real messages: a failing syscall names its errno, a vanished task, a damag
     const f = path.join(dir, 'core-1.img');
     fs.writeFileSync(f, Buffer.from([1, 2, 3]));
     e = undefined;
-    try { readSingle(f); } catch (x) { e = x; }
+    try {
+      readSingle(f);
+    } catch (x) {
+      e = x;
+    }
     expect(e).toBeInstanceOf(ImageError);
     expect(e).toBeInstanceOf(CriuError);
     expect((e as Error).message.startsWith(`${f}: `)).toBe(true);
@@ -128,8 +142,14 @@ test('real messages: a failing syscall names its errno, a vanished task, a damag
   }
 
   e = undefined;
-  try { checkImages({ dir: '/x', inventory: {}, files: new Map(), tasks: [{ pid: 10, pstree: { threads: [] } }] } as never); } catch (x) { e = x; }
+  try {
+    checkImages({ dir: '/x', inventory: {}, files: new Map(), tasks: [{ pid: 10, pstree: { threads: [] } }] } as never);
+  } catch (x) {
+    e = x;
+  }
   expect(e).toBeInstanceOf(CriuError);
-  expect(describe(e)).toBe('bad image: pstree.img: entry 0: threads is empty (a task has at least its main thread) (the images are damaged or not CRIU images)');
+  expect(describe(e)).toBe(
+    'bad image: pstree.img: entry 0: threads is empty (a task has at least its main thread) (the images are damaged or not CRIU images)',
+  );
   expect((e as InstanceType<typeof CriuError>).object).toBe('pstree.img: entry 0: threads');
 });

@@ -13,7 +13,8 @@ import type { FileEntry } from '../src/images/gen/types.js';
 import type { FdLink, Fdinfo } from '../src/proc/index.js';
 import { CriuError } from '../src/errors.js';
 
-const TYPE_A = 101, TYPE_B = 102;
+const TYPE_A = 101,
+  TYPE_B = 102;
 
 const waits = new WeakMap<FileEntry, number[]>();
 /** Entries of a mock files.img: `waits` lists the ids each waits for. */
@@ -28,7 +29,14 @@ function images(entries: { id: number; type: number; waits?: number[] }[]): { di
 }
 const waitsOf = (e: FileEntry): number[] => waits.get(e) ?? [];
 
-const isOpen = (fd: number): boolean => { try { fs.fstatSync(fd); return true; } catch { return false; } };
+const isOpen = (fd: number): boolean => {
+  try {
+    fs.fstatSync(fd);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 /** A journal of what the mock kinds did, with a fault injected at step `failAt` (1..). */
 class Journal {
@@ -47,13 +55,23 @@ class Journal {
   }
 }
 
-interface MockState { kind: string; closes: number; fds: number[]; failed?: boolean }
+interface MockState {
+  kind: string;
+  closes: number;
+  fds: number[];
+  failed?: boolean;
+}
 
 function mockKind(name: string, type: number, priority: number, j: Journal, more: Partial<FileKind<MockState>> = {}): FileKind<MockState> {
   return {
-    name, type, field: 'ext', priority,
+    name,
+    type,
+    field: 'ext',
+    priority,
     match: () => false,
-    dump: () => { throw new Error('not used'); },
+    dump: () => {
+      throw new Error('not used');
+    },
     waitsFor: (_ctx, e) => waitsOf(e),
     state: {
       create: () => {
@@ -81,7 +99,9 @@ function mockKind(name: string, type: number, priority: number, j: Journal, more
       expect(who).toContain('test');
       return fd;
     },
-    afterInstall: (_ctx, e) => { j.step(`${name}: after ${e.id}`); },
+    afterInstall: (_ctx, e) => {
+      j.step(`${name}: after ${e.id}`);
+    },
     ...more,
   };
 }
@@ -90,7 +110,14 @@ test('a staged open runs after the object it waits for', () => {
   const j = new Journal();
   const reg = new KindRegistry([mockKind('a', TYPE_A, 10, j), mockKind('b', TYPE_B, 20, j)]);
   // 3 (b) waits for 1 (a), which waits for 2 (b)
-  const ctx = new FileCtx(images([{ id: 1, type: TYPE_A, waits: [2] }, { id: 2, type: TYPE_B }, { id: 3, type: TYPE_B, waits: [1] }]), reg);
+  const ctx = new FileCtx(
+    images([
+      { id: 1, type: TYPE_A, waits: [2] },
+      { id: 2, type: TYPE_B },
+      { id: 3, type: TYPE_B, waits: [1] },
+    ]),
+    reg,
+  );
   const o = ctx.open(3, 'test: fd 5');
   expect(o.kind.name).toBe('b');
   expect(j.log.filter((l) => l.includes(': open'))).toEqual(['b: open 2', 'a: open 1', 'b: open 3']);
@@ -104,9 +131,19 @@ test('a staged open runs after the object it waits for', () => {
 test('a cycle of waits and a wait for a missing object fail, naming both objects', () => {
   const j = new Journal();
   const reg = new KindRegistry([mockKind('a', TYPE_A, 10, j), mockKind('b', TYPE_B, 20, j)]);
-  const cyc = new FileCtx(images([{ id: 1, type: TYPE_A, waits: [2] }, { id: 2, type: TYPE_B, waits: [1] }]), reg);
+  const cyc = new FileCtx(
+    images([
+      { id: 1, type: TYPE_A, waits: [2] },
+      { id: 2, type: TYPE_B, waits: [1] },
+    ]),
+    reg,
+  );
   let err: unknown;
-  try { cyc.open(1, 'task 7: fd 3 test'); } catch (e) { err = e; }
+  try {
+    cyc.open(1, 'task 7: fd 3 test');
+  } catch (e) {
+    err = e;
+  }
   expect(err).toBeInstanceOf(FileError);
   expect((err as Error).message).toMatch(/^task 7: fd 3 test: .*cycle: file id 1 \(a\) waits for file id 2 \(b\) waits for file id 1 \(a\)/);
   expect((err as FileError).task).toBe(7);
@@ -115,7 +152,11 @@ test('a cycle of waits and a wait for a missing object fail, naming both objects
 
   const miss = new FileCtx(images([{ id: 1, type: TYPE_A, waits: [9] }]), reg);
   err = undefined;
-  try { miss.open(1, 'test'); } catch (e) { err = e; }
+  try {
+    miss.open(1, 'test');
+  } catch (e) {
+    err = e;
+  }
   expect(err).toBeInstanceOf(FileError);
   expect((err as Error).message).toMatch(/file id 1 \(a\) waits for file id 9, which is not in files\.img/);
   expect((err as FileError).object).toBe('file id 9');
@@ -123,7 +164,10 @@ test('a cycle of waits and a wait for a missing object fail, naming both objects
 
   // the scheduler alone: the same checks on a plain graph
   const g = (deps: Record<number, number[]>) => ({
-    waitsFor: (id: number) => deps[id] ?? [], has: (id: number) => id in deps, done: () => false, describe: (id: number) => `object ${id}`,
+    waitsFor: (id: number) => deps[id] ?? [],
+    has: (id: number) => id in deps,
+    done: () => false,
+    describe: (id: number) => `object ${id}`,
   });
   expect(stagedOrder([1], g({ 1: [2, 3], 2: [3], 3: [] }), 'test')).toEqual([3, 2, 1]);
   expect(() => stagedOrder([1], g({ 1: [2], 2: [3], 3: [2] }), 'test')).toThrow(/object 2 waits for object 3 waits for object 2/);
@@ -133,9 +177,15 @@ test('a cycle of waits and a wait for a missing object fail, naming both objects
 /** The whole sequence a restore runs on the mock kinds: opens with waits, after-install work. */
 function runSequence(j: Journal): void {
   const reg = new KindRegistry([mockKind('a', TYPE_A, 10, j), mockKind('b', TYPE_B, 20, j)]);
-  const ctx = new FileCtx(images([
-    { id: 1, type: TYPE_A }, { id: 2, type: TYPE_B, waits: [1] }, { id: 3, type: TYPE_A, waits: [2] }, { id: 4, type: TYPE_B },
-  ]), reg);
+  const ctx = new FileCtx(
+    images([
+      { id: 1, type: TYPE_A },
+      { id: 2, type: TYPE_B, waits: [1] },
+      { id: 3, type: TYPE_A, waits: [2] },
+      { id: 4, type: TYPE_B },
+    ]),
+    reg,
+  );
   const task = { pid: 1, inj: undefined as never, scratch: 0n };
   try {
     const got = [3, 4, 1].map((id) => ctx.open(id, 'test'));
@@ -156,7 +206,12 @@ test('every kind that made something cleans it up exactly once, whichever step f
   for (let i = 1; i <= n + 1; i++) {
     const j = new Journal(i);
     let failed = false;
-    try { runSequence(j); } catch (e) { failed = true; expect((e as Error).message).toContain(`step ${i}`); }
+    try {
+      runSequence(j);
+    } catch (e) {
+      failed = true;
+      expect((e as Error).message).toContain(`step ${i}`);
+    }
     expect(failed, `step ${i} of ${n}`).toBe(i <= n);
     // nothing leaked: every fd given to the FileCtx and every fd kept in a state is closed
     expect(j.opened.concat(j.kept).filter(isOpen), `open fds after a fault at step ${i} (${j.log[i - 1]})`).toEqual([]);
@@ -171,12 +226,26 @@ test('every kind that made something cleans it up exactly once, whichever step f
 test('hooks run in priority order; after a failure all run and none throws', () => {
   const calls: string[] = [];
   const hooked = (name: string, priority: number, bad = false): AnyKind => ({
-    name, type: 200 + priority, field: 'ext', priority,
-    match: () => false, dump: () => { throw new Error('not used'); }, open: () => -1,
+    name,
+    type: 200 + priority,
+    field: 'ext',
+    priority,
+    match: () => false,
+    dump: () => {
+      throw new Error('not used');
+    },
+    open: () => -1,
     hooks: {
-      beforeFreeze: (a) => { calls.push(`${name} beforeFreeze ${a.pid}`); },
-      afterDump: (a) => { calls.push(`${name} afterDump ${a.ok}`); if (bad) throw new Error(`${name} fails`); },
-      afterRestore: (a) => { calls.push(`${name} afterRestore ${a.ok}`); },
+      beforeFreeze: (a) => {
+        calls.push(`${name} beforeFreeze ${a.pid}`);
+      },
+      afterDump: (a) => {
+        calls.push(`${name} afterDump ${a.ok}`);
+        if (bad) throw new Error(`${name} fails`);
+      },
+      afterRestore: (a) => {
+        calls.push(`${name} afterRestore ${a.ok}`);
+      },
     },
   });
   const reg = new KindRegistry([hooked('low', 1), hooked('high', 3, true), hooked('mid', 2)]);
@@ -192,8 +261,14 @@ test('hooks run in priority order; after a failure all run and none throws', () 
   const bad = new FileCtx(images([]), reg);
   bad.markFailed();
   bad.close();
-  expect(calls).toEqual(['high afterRestore true', 'mid afterRestore true', 'low afterRestore true',
-    'high afterRestore false', 'mid afterRestore false', 'low afterRestore false']);
+  expect(calls).toEqual([
+    'high afterRestore true',
+    'mid afterRestore true',
+    'low afterRestore true',
+    'high afterRestore false',
+    'mid afterRestore false',
+    'low afterRestore false',
+  ]);
 });
 
 test('the claim priority, not the order of the list, decides between two kinds that match', () => {
@@ -202,7 +277,10 @@ test('the claim priority, not the order of the list, decides between two kinds t
   const info = { flags: 0, pos: 0n, ino: 1 } as Fdinfo;
   const both = (name: string, priority: number, claims?: (ctx: RestoreFdCtx, e: FileEntry) => boolean): FileKind<MockState> =>
     mockKind(name, TYPE_A, priority, j, { match: () => true, ...(claims ? { claims } : {}) });
-  for (const order of [[0, 1], [1, 0]]) {
+  for (const order of [
+    [0, 1],
+    [1, 0],
+  ]) {
     const ks = [both('wide', 10), both('narrow', 50)];
     const reg = new KindRegistry(order.map((i) => ks[i]));
     expect(reg.forFd(link, info)?.name).toBe('narrow');
@@ -210,7 +288,13 @@ test('the claim priority, not the order of the list, decides between two kinds t
   }
   // on restore: the higher kind takes the entries it claims, the lower one the rest
   const reg = new KindRegistry([both('wide', 10), both('narrow', 50, (_ctx, e) => e.id === 2)]);
-  const ctx = new FileCtx(images([{ id: 1, type: TYPE_A }, { id: 2, type: TYPE_A }]), reg);
+  const ctx = new FileCtx(
+    images([
+      { id: 1, type: TYPE_A },
+      { id: 2, type: TYPE_A },
+    ]),
+    reg,
+  );
   expect(ctx.open(1, 'test').kind.name).toBe('wide');
   expect(ctx.open(2, 'test').kind.name).toBe('narrow');
   ctx.close();

@@ -18,7 +18,10 @@ import { readImage, writeImage, type GhostFileEntry } from '../src/images/index.
 import { NotSupportedError } from '../src/errors.js';
 
 type Entry = { type: number; id: number; [k: string]: any };
-interface Fds { pid: number; [name: string]: number }
+interface Fds {
+  pid: number;
+  [name: string]: number;
+}
 
 const zdtmBin = (name: string): string => path.join(repo, 'zdtm', 'build', 'static', name);
 let fdkindsBin = '';
@@ -30,7 +33,13 @@ test.beforeAll(() => {
   execFileSync('gcc', ['-O1', '-Wall', '-o', fdkindsBin, path.join(repo, 'criu', 'test', 'progs', 'fdkinds.c')]);
 });
 test.afterAll(() => {
-  for (const pid of started) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+  for (const pid of started) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
 });
 
 /** Start progs/fdkinds (it daemonizes); its pid and fd numbers. */
@@ -60,16 +69,28 @@ class Dumper {
     const known = this.files.sameAs(pid, fd, info.ino);
     if (known !== undefined) return this.files.entries.find((e) => e.id === known) as Entry;
     const id = this.files.allocId();
-    const e = kind.dump({
-      pid, fd, link, info, files: this.files, extra: this.extra, ghostLimit: this.ghostLimit,
-      takeFd: () => {
-        let p = this.pidfds.get(pid);
-        if (p === undefined) { p = pidfdOpen(pid); this.pidfds.set(pid, p); }
-        const mine = pidfdGetfd(p, fd);
-        this.taken.push(mine);
-        return mine;
+    const e = kind.dump(
+      {
+        pid,
+        fd,
+        link,
+        info,
+        files: this.files,
+        extra: this.extra,
+        ghostLimit: this.ghostLimit,
+        takeFd: () => {
+          let p = this.pidfds.get(pid);
+          if (p === undefined) {
+            p = pidfdOpen(pid);
+            this.pidfds.set(pid, p);
+          }
+          const mine = pidfdGetfd(p, fd);
+          this.taken.push(mine);
+          return mine;
+        },
       },
-    }, id) as Entry;
+      id,
+    ) as Entry;
     this.files.add(e);
     this.files.noteFd(pid, fd, info.ino, id);
     return e;
@@ -79,7 +100,9 @@ class Dumper {
     for (const f of this.extra.deferred.values()) f();
     this.extra.deferred.clear();
   }
-  extraMsgs(file: string): any[] { return this.extra.images.get(file)?.entries ?? []; }
+  extraMsgs(file: string): any[] {
+    return this.extra.images.get(file)?.entries ?? [];
+  }
   /** files.img and the extra images into a fresh directory */
   write(): string {
     this.finish();
@@ -116,7 +139,12 @@ function fdinfoOf(pid: number | 'self', fd: number): Record<string, string> {
 }
 const flagsOf = (pid: number | 'self', fd: number): number => parseInt(fdinfoOf(pid, fd).flags, 8) & ~0o2000000;
 const refusal = (f: () => unknown): string => {
-  try { f(); } catch (e) { expect(e).toBeInstanceOf(NotSupportedError); return (e as Error).message; }
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(NotSupportedError);
+    return (e as Error).message;
+  }
   throw new Error('no refusal');
 };
 
@@ -151,7 +179,9 @@ test('eventfd, signalfd and timerfd: entries from fdinfo, and the objects made a
     expect(refusal(() => d.dump(fds.pid, fds.owned))).toMatch(new RegExp(`task ${fds.pid} fd ${fds.owned} .*F_SETOWN`));
     const sg = d.dump(fds.pid, fds.sfd);
     expect(sg.sgfd).toMatchObject({ flags: 0o4002, sigmask: (1n << 9n) | (1n << 11n) });
-    const rel = d.dump(fds.pid, fds.trel), abs = d.dump(fds.pid, fds.tabs), tick = d.dump(fds.pid, fds.tick);
+    const rel = d.dump(fds.pid, fds.trel),
+      abs = d.dump(fds.pid, fds.tabs),
+      tick = d.dump(fds.pid, fds.tick);
     expect(rel.tfd).toMatchObject({ clockid: 1, settime_flags: 0, isec: 7n, insec: 5000n, ticks: 0n, flags: 0o4002 });
     expect(rel.tfd.vsec).toBeGreaterThan(900n);
     expect(rel.tfd.vsec).toBeLessThan(1000n);
@@ -204,7 +234,9 @@ test('epoll: targets inline as CRIU 4.2 writes them; a closed target is refused'
     // the images keep the targets in the epfd entry, and no eventpoll-tfd.img
     const dir = d.write();
     expect(fs.existsSync(path.join(dir, 'eventpoll-tfd.img'))).toBe(false);
-    const back = readImage(path.join(dir, 'files.img')).entries.map((e) => e.msg as Entry).find((e) => e.type === 7)!;
+    const back = readImage(path.join(dir, 'files.img'))
+      .entries.map((e) => e.msg as Entry)
+      .find((e) => e.type === 7)!;
     expect(back.epfd.tfd).toHaveLength(2);
     const r = restoreCtx(dir);
     const fd = r.open(ep.id);
@@ -224,7 +256,10 @@ test('inotify: watches with their paths and handles; made again with the same wd
     expect(ify.type).toBe(8);
     expect(ify.ify.flags).toBe(0o4000);
     const wds = [...ify.ify.wd].sort((a: any, b: any) => a.wd - b.wd);
-    expect(wds.map((w: any) => [w.wd, w.f_handle.path])).toEqual([[fds.wd1, dir], [fds.wd2, path.join(dir, 'watched')]]);
+    expect(wds.map((w: any) => [w.wd, w.f_handle.path])).toEqual([
+      [fds.wd1, dir],
+      [fds.wd2, path.join(dir, 'watched')],
+    ]);
     expect(wds[0].mask).toBe(0x100 | 0x200);
     expect(wds[1].mask).toBe((0x2 | 0x80000000) >>> 0);
     expect(wds[1].i_ino).toBe(BigInt(fs.statSync(path.join(dir, 'watched')).ino));
@@ -232,8 +267,18 @@ test('inotify: watches with their paths and handles; made again with the same wd
     const r = restoreCtx(d.write());
     try {
       const fd = r.open(ify.id);
-      const lines = fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8').split('\n').filter((l) => l.startsWith('inotify'));
-      const got = lines.map((l) => /wd:(\w+) ino:(\w+) .* mask:(\w+)/.exec(l)!.slice(1).map((x) => parseInt(x, 16))).sort((a, b) => a[0] - b[0]);
+      const lines = fs
+        .readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('inotify'));
+      const got = lines
+        .map((l) =>
+          /wd:(\w+) ino:(\w+) .* mask:(\w+)/
+            .exec(l)!
+            .slice(1)
+            .map((x) => parseInt(x, 16)),
+        )
+        .sort((a, b) => a[0] - b[0]);
       expect(got).toEqual(wds.map((w: any) => [w.wd, Number(w.i_ino), w.mask]));
       expect(flagsOf('self', fd)).toBe(0o4000);
     } finally {
@@ -249,14 +294,24 @@ test('memfd: one inode entry, contents as shmem pages with holes, seals; descrip
   const { fds } = startFdkinds();
   const d = new Dumper();
   try {
-    const m1 = d.dump(fds.pid, fds.mfd), m2 = d.dump(fds.pid, fds.mro);
+    const m1 = d.dump(fds.pid, fds.mfd),
+      m2 = d.dump(fds.pid, fds.mro);
     expect(m1.type).toBe(18);
     expect(m1.memfd).toMatchObject({ flags: 0o100002, pos: 77n, inode_id: 1 });
     expect(m2.memfd).toMatchObject({ flags: 0o100000, pos: 123n, inode_id: 1 });
     const [mie, ...more] = d.extraMsgs('memfd.img');
     expect(more).toHaveLength(0);
     const st = fs.statSync(`/proc/${fds.pid}/fd/${fds.mfd}`);
-    expect(mie).toMatchObject({ name: 'fdk-memfd', size: BigInt(5 * 4096 + 100), seals: 0x2 | 0x4, inode_id: 1n, shmid: st.ino, mode: 0o100640, uid: 0, gid: 0 });
+    expect(mie).toMatchObject({
+      name: 'fdk-memfd',
+      size: BigInt(5 * 4096 + 100),
+      seals: 0x2 | 0x4,
+      inode_id: 1n,
+      shmid: st.ino,
+      mode: 0o100640,
+      uid: 0,
+      gid: 0,
+    });
     const pm = d.extraMsgs(`pagemap-shmem-${st.ino}.img`);
     expect(pm[0].pages_id).toBeGreaterThan(0);
     expect(pm.slice(1)).toEqual([
@@ -271,9 +326,11 @@ test('memfd: one inode entry, contents as shmem pages with holes, seals; descrip
 
     const r = restoreCtx(dir);
     try {
-      const a = r.open(m1.id), b = r.open(m2.id);
+      const a = r.open(m1.id),
+        b = r.open(m2.id);
       expect(fs.readlinkSync(`/proc/self/fd/${a}`)).toBe('/memfd:fdk-memfd (deleted)');
-      const sa = fs.fstatSync(a), sb = fs.fstatSync(b);
+      const sa = fs.fstatSync(a),
+        sb = fs.fstatSync(b);
       expect(sa.ino).toBe(sb.ino);
       expect(sa.size).toBe(5 * 4096 + 100);
       expect(sa.mode).toBe(0o100640);
@@ -287,7 +344,9 @@ test('memfd: one inode entry, contents as shmem pages with holes, seals; descrip
       want.fill('A', 0, 4096);
       want.fill('B', 3 * 4096, 4 * 4096);
       expect(all.equals(want)).toBe(true);
-      const seals = spawnSync('python3', ['-c', `import fcntl,os; print(fcntl.fcntl(os.open('/proc/${process.pid}/fd/${a}', os.O_RDONLY), 1034))`], { encoding: 'utf8' });
+      const seals = spawnSync('python3', ['-c', `import fcntl,os; print(fcntl.fcntl(os.open('/proc/${process.pid}/fd/${a}', os.O_RDONLY), 1034))`], {
+        encoding: 'utf8',
+      });
       expect(seals.stdout.trim()).toBe(String(0x2 | 0x4));
     } finally {
       r.closeAll();
@@ -303,7 +362,8 @@ test('ghost files: small whole, big in chunks, remap-fpath; reopened under their
   const d = new Dumper();
   try {
     expect(refusal(() => d.dump(fds.pid, fds.linked))).toMatch(/other link\(s\) \(a linked remap\)/);
-    const s = d.dump(fds.pid, fds.gsmall), b = d.dump(fds.pid, fds.gbig);
+    const s = d.dump(fds.pid, fds.gsmall),
+      b = d.dump(fds.pid, fds.gbig);
     expect(s.type).toBe(1);
     expect(s.reg).toMatchObject({ name: path.join(dir, 'small'), pos: 3n, flags: 0o100002, size: 11n });
     expect(b.reg).toMatchObject({ name: path.join(dir, 'big'), flags: 0o100001, size: 65536n });
@@ -314,12 +374,21 @@ test('ghost files: small whole, big in chunks, remap-fpath; reopened under their
     const g1 = d.extra.images.get('ghost-file-1.img')!;
     const st = fs.statSync(`/proc/${fds.pid}/fd/${fds.gsmall}`);
     // the device in the kernel's encoding, as CRIU stores it (crit shows it as major:minor)
-    expect(g1.entries[0]).toMatchObject({ mode: 0o100600, uid: 0, gid: 0, dev: ((Math.floor(st.dev / 256) & 0xfff) << 20) | (st.dev & 0xff), ino: BigInt(st.ino) });
+    expect(g1.entries[0]).toMatchObject({
+      mode: 0o100600,
+      uid: 0,
+      gid: 0,
+      dev: ((Math.floor(st.dev / 256) & 0xfff) << 20) | (st.dev & 0xff),
+      ino: BigInt(st.ino),
+    });
     expect((g1.entries[0] as GhostFileEntry).chunks).toBeUndefined();
     expect(g1.blobs[0]!.toString()).toBe('hello ghost');
     const g2 = d.extra.images.get('ghost-file-2.img')!;
     expect(g2.entries[0]).toMatchObject({ mode: 0o100640, chunks: true, size: 65536n });
-    expect(g2.entries.slice(1)).toEqual([{ len: 4096n, off: 0n }, { len: 4096n, off: 32768n }]);
+    expect(g2.entries.slice(1)).toEqual([
+      { len: 4096n, off: 0n },
+      { len: 4096n, off: 32768n },
+    ]);
     expect(g2.blobs[2]!.equals(Buffer.alloc(4096, 'D'))).toBe(true);
     // the same inode through another description: one ghost
     const d2 = new Dumper();
@@ -335,7 +404,8 @@ test('ghost files: small whole, big in chunks, remap-fpath; reopened under their
 
     const r = restoreCtx(img);
     try {
-      const fs1 = r.open(s.id), fb = r.open(b.id);
+      const fs1 = r.open(s.id),
+        fb = r.open(b.id);
       expect(fs.readlinkSync(`/proc/self/fd/${fs1}`)).toBe(`${path.join(dir, 'small')} (deleted)`);
       expect(fs.readlinkSync(`/proc/self/fd/${fb}`)).toBe(`${path.join(dir, 'big')} (deleted)`);
       expect(fdinfoOf('self', fs1).pos).toBe('3');
@@ -404,7 +474,9 @@ function fdSnapshot(pid: number): Record<string, string> {
   const out: Record<string, string> = {};
   for (const fd of listFds(pid)) {
     const link = fs.readlinkSync(`/proc/${pid}/fd/${fd}`).replace(/\[\d+\]$/, '[N]');
-    const lines = fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8').split('\n')
+    const lines = fs
+      .readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8')
+      .split('\n')
       .filter((l) => l && !/^(ino|mnt_id|eventfd-id|it_value):/.test(l))
       .map((l) => l.replace(/\bino:\w+/, 'ino:N').replace(/\s+/g, ' '))
       .sort();
@@ -418,11 +490,28 @@ test('progs/fdkinds: every kind through a whole dump and restore keeps its fdinf
   const img = path.join(path.dirname(dir), 'img');
   const before = fdSnapshot(fds.pid);
   const dmp = criu(['dump', '-t', String(fds.pid), '-D', img, '-v4', '-o', 'dump.log']);
-  expect(dmp.code, fs.existsSync(path.join(img, 'dump.log')) ? fs.readFileSync(path.join(img, 'dump.log'), 'utf8').split('\n').filter((l) => /Error/.test(l)).join('\n') : dmp.stderr).toBe(0);
+  expect(
+    dmp.code,
+    fs.existsSync(path.join(img, 'dump.log'))
+      ? fs
+          .readFileSync(path.join(img, 'dump.log'), 'utf8')
+          .split('\n')
+          .filter((l) => /Error/.test(l))
+          .join('\n')
+      : dmp.stderr,
+  ).toBe(0);
   await waitGone(fds.pid);
-  for (const f of ['memfd.img', 'remap-fpath.img', 'ghost-file-1.img', 'ghost-file-2.img', 'fifo-data.img']) expect(fs.existsSync(path.join(img, f)), f).toBe(true);
+  for (const f of ['memfd.img', 'remap-fpath.img', 'ghost-file-1.img', 'ghost-file-2.img', 'fifo-data.img'])
+    expect(fs.existsSync(path.join(img, f)), f).toBe(true);
   const rst = criu(['restore', '-D', img, '-d', '-v4', '-o', 'restore.log']);
-  expect(rst.code, fs.readFileSync(path.join(img, 'restore.log'), 'utf8').split('\n').filter((l) => /Error/.test(l)).join('\n')).toBe(0);
+  expect(
+    rst.code,
+    fs
+      .readFileSync(path.join(img, 'restore.log'), 'utf8')
+      .split('\n')
+      .filter((l) => /Error/.test(l))
+      .join('\n'),
+  ).toBe(0);
   try {
     expect(fdSnapshot(fds.pid)).toEqual(before);
     const rd = (fd: number, len: number, at: number): string => {
@@ -446,8 +535,11 @@ for (const name of ['eventfd00', 'epoll00', 'fifo', 'unlink_fstat00', 'pipe00'])
   test(`zdtm ${name}: dump, restore, PASS`, async () => {
     const dir = tmpdir(`z-${name}`);
     fs.chmodSync(dir, 0o777);
-    const out = path.join(dir, 'out'), pidfile = path.join(dir, 'pid');
-    execFileSync(zdtmBin(name), [`--pidfile=${pidfile}`, `--outfile=${out}`, `--filename=${path.join(dir, 'file')}`, `--dirname=${path.join(dir, 'd')}`], { stdio: 'ignore' });
+    const out = path.join(dir, 'out'),
+      pidfile = path.join(dir, 'pid');
+    execFileSync(zdtmBin(name), [`--pidfile=${pidfile}`, `--outfile=${out}`, `--filename=${path.join(dir, 'file')}`, `--dirname=${path.join(dir, 'd')}`], {
+      stdio: 'ignore',
+    });
     const pid = Number((await waitFile(pidfile)).trim());
     started.push(pid);
     const img = path.join(dir, 'img');
@@ -455,7 +547,14 @@ for (const name of ['eventfd00', 'epoll00', 'fifo', 'unlink_fstat00', 'pipe00'])
     expect(dmp.code, dmp.stderr).toBe(0);
     await waitGone(pid);
     const rst = criu(['restore', '-D', img, '-d', '-v4', '-o', 'restore.log']);
-    expect(rst.code, fs.readFileSync(path.join(img, 'restore.log'), 'utf8').split('\n').filter((l) => /Error/.test(l)).join('\n')).toBe(0);
+    expect(
+      rst.code,
+      fs
+        .readFileSync(path.join(img, 'restore.log'), 'utf8')
+        .split('\n')
+        .filter((l) => /Error/.test(l))
+        .join('\n'),
+    ).toBe(0);
     expect(alive(pid)).toBe(true);
     expect(await verdict(pid, out)).toBe('PASS');
     await waitGone(pid);

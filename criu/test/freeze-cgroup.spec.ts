@@ -5,7 +5,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { criu, tmpdir, waitGone, startFixtureProg, verdict, childrenOf } from './lib.js';
 
-const roots = [['v1', '/sys/fs/cgroup/freezer'], ['v2', '/sys/fs/cgroup/unified']] as const;
+const roots = [
+  ['v1', '/sys/fs/cgroup/freezer'],
+  ['v2', '/sys/fs/cgroup/unified'],
+] as const;
 
 for (const [v, root] of roots) {
   test(`dump --freeze-cgroup with a cgroup ${v} freezer`, async () => {
@@ -18,8 +21,10 @@ for (const [v, root] of roots) {
       const pid = await startFixtureProg('tree', out);
       const kids = await childrenOf(pid, 2);
       for (const p of [pid, ...kids]) fs.writeFileSync(path.join(cg, 'cgroup.procs'), String(p));
-      const state = () => (v === 'v1' ? fs.readFileSync(path.join(cg, 'freezer.state'), 'utf8').trim()
-        : fs.readFileSync(path.join(cg, 'cgroup.events'), 'utf8').match(/frozen (\d)/)![1]);
+      const state = () =>
+        v === 'v1'
+          ? fs.readFileSync(path.join(cg, 'freezer.state'), 'utf8').trim()
+          : fs.readFileSync(path.join(cg, 'cgroup.events'), 'utf8').match(/frozen (\d)/)![1];
       // outside the cgroup the dump is refused before anything is touched
       const bad = criu(['dump', '-t', String(pid), '-D', path.join(dir, 'bad'), '--freeze-cgroup', dir]);
       expect(bad.stderr).toContain('not a freezer cgroup');
@@ -34,7 +39,14 @@ for (const [v, root] of roots) {
       expect(rs.code, rs.stderr).toBe(0);
       expect(await verdict(pid, out)).toBe('PASS');
     } finally {
-      for (let i = 0; i < 50; i++) { try { fs.rmdirSync(cg); break; } catch { await new Promise((res) => setTimeout(res, 100)); } }
+      for (let i = 0; i < 50; i++) {
+        try {
+          fs.rmdirSync(cg);
+          break;
+        } catch {
+          await new Promise((res) => setTimeout(res, 100));
+        }
+      }
     }
   });
 }

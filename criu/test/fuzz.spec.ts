@@ -14,8 +14,17 @@ const fuzz = path.join(repo, 'fuzz', 'run.mjs');
 
 /** fuzz/run.mjs --json: the counts by outcome, the seed, the time and the baseline restores */
 interface FuzzCounts {
-  cases: number; ok: number; restored: number; crashes: number; hangs: number; leaks: number; unnamed: number;
-  critRuns: number; restoreRuns: number; seed: number; seconds: number;
+  cases: number;
+  ok: number;
+  restored: number;
+  crashes: number;
+  hangs: number;
+  leaks: number;
+  unnamed: number;
+  critRuns: number;
+  restoreRuns: number;
+  seed: number;
+  seconds: number;
   baseline?: { good: number; total: number };
 }
 
@@ -58,7 +67,12 @@ test('the fuzzer counts a crit that throws a TypeError, dies by a signal or hang
   fs.writeFileSync(hang, '#!/bin/sh\nexec sleep 30\n', { mode: 0o755 });
   const internal = path.join(dir, 'crit-internal.sh');
   fs.writeFileSync(internal, '#!/bin/sh\necho "crit: internal error: Cannot read properties of undefined (reading \'pid\')" >&2\nexit 1\n', { mode: 0o755 });
-  for (const [bin, what] of [[typeError, 'crashes'], [segv, 'crashes'], [internal, 'crashes'], [hang, 'hangs']] as const) {
+  for (const [bin, what] of [
+    [typeError, 'crashes'],
+    [segv, 'crashes'],
+    [internal, 'crashes'],
+    [hang, 'hangs'],
+  ] as const) {
     const r = runFuzz(['--crit', bin, '--no-fresh', '--cases', '3', '--seed', '7', '--crit-timeout', '200', '--jobs', '1'], 60_000);
     expect(r.summary[what], `${path.basename(bin)}: ${r.stdout}`).toBe(3);
     expect(r.code, r.stdout + r.stderr).toBe(1);
@@ -75,21 +89,38 @@ test('image errors name the file, the entry and the field', () => {
   const src = readImage(path.join(fixtures, 'tree', 'pstree.img'));
   // entry 1 without its required sid: encode by hand (the writer refuses it)
   const good = fs.readFileSync(path.join(fixtures, 'tree', 'pstree.img'));
-  const e1 = src.entries[1].offset!, e1len = good.readUInt32LE(e1);
+  const e1 = src.entries[1].offset!,
+    e1len = good.readUInt32LE(e1);
   const body = good.subarray(e1 + 4, e1 + 4 + e1len);
   // pstree_entry: pid 1, ppid 2, pgid 3, sid 4 (tag 0x20), threads 5
   const cut: number[] = [];
   for (let p = 0; p < body.length;) {
     const tag = body[p];
     let q = p + 1;
-    if ((tag & 7) === 0) { while (body[q] & 0x80) q++; q++; } else { let l = 0, s = 0; while (body[q] & 0x80) { l |= (body[q] & 0x7f) << s; s += 7; q++; } l |= body[q] << s; q += 1 + l; }
+    if ((tag & 7) === 0) {
+      while (body[q] & 0x80) q++;
+      q++;
+    } else {
+      let l = 0,
+        s = 0;
+      while (body[q] & 0x80) {
+        l |= (body[q] & 0x7f) << s;
+        s += 7;
+        q++;
+      }
+      l |= body[q] << s;
+      q += 1 + l;
+    }
     if (tag >> 3 !== 4) cut.push(...body.subarray(p, q));
     p = q;
   }
   const nb = Buffer.from(cut);
-  const len = Buffer.alloc(4); len.writeUInt32LE(nb.length);
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(nb.length);
   const bad = Buffer.concat([good.subarray(0, e1), len, nb, good.subarray(e1 + 4 + e1len)]);
-  expect(() => parseImage(bad, { name: 'pstree.img' })).toThrow(/pstree\.img: offset \d+: bad pstree_entry entry: pstree_entry: missing required field sid \(entry 1\)/);
+  expect(() => parseImage(bad, { name: 'pstree.img' })).toThrow(
+    /pstree\.img: offset \d+: bad pstree_entry entry: pstree_entry: missing required field sid \(entry 1\)/,
+  );
   const f = path.join(dir, 'pstree.img');
   fs.writeFileSync(f, bad);
   const r = crit(['decode', '-i', f]);
@@ -98,7 +129,13 @@ test('image errors name the file, the entry and the field', () => {
   expect(r.stderr).toMatch(/pstree\.img: .*missing required field sid \(entry 1\)/);
 
   // a nested field: its path
-  const core = fs.readFileSync(path.join(fixtures, 'mem', fs.readdirSync(path.join(fixtures, 'mem')).find((x) => x.startsWith('core-'))!));
+  const core = fs.readFileSync(
+    path.join(
+      fixtures,
+      'mem',
+      fs.readdirSync(path.join(fixtures, 'mem')).find((x) => x.startsWith('core-'))!,
+    ),
+  );
   const img = parseImage(core);
   const msg = img.entries[0].msg as Record<string, any>;
   msg.thread_info.fpregs.xsave.ymmh_space = [0x7777777];
@@ -108,7 +145,9 @@ test('image errors name the file, the entry and the field', () => {
   expect(at).toBeGreaterThan(0);
   const broken = Buffer.from(enc);
   broken[at] = 0x17;
-  expect(() => parseImage(broken, { name: 'core-1.img' })).toThrow(/^core-1\.img: offset 8: bad core_entry entry: invalid wire type 7 for field 2 of user_x86_xsave_entry \(entry 0, field thread_info\.fpregs\.xsave\.ymmh_space\[0\], byte \d+ of the message\)$/);
+  expect(() => parseImage(broken, { name: 'core-1.img' })).toThrow(
+    /^core-1\.img: offset 8: bad core_entry entry: invalid wire type 7 for field 2 of user_x86_xsave_entry \(entry 0, field thread_info\.fpregs\.xsave\.ymmh_space\[0\], byte \d+ of the message\)$/,
+  );
 
   // an enum value the JSON cannot show
   const fd = readImage(path.join(fixtures, 'mem', 'fdinfo-2.img'));
@@ -122,27 +161,124 @@ test('image errors name the file, the entry and the field', () => {
 
 test('restore refuses out-of-range PIDs, fds, VMAs and pages by file, entry and field', () => {
   const cases: [string, (m: Record<string, any>, i: number) => void, RegExp][] = [
-    ['pstree.img', (m, i) => { if (i === 0) m.pid = 0; }, /pstree\.img: entry 0: pid 0 is out of range/],
-    ['pstree.img', (m, i) => { if (i === 1) m.ppid = 2 ** 31 - 1; }, /pstree\.img: entry 1: ppid 2147483647 is out of range/],
-    ['pstree.img', (m, i) => { if (i === 2) m.threads = []; }, /pstree\.img: entry 2: threads is empty/],
-    ['fdinfo-2.img', (m, i) => { if (i === 0) m.fd = 0xfffffffb; }, /fdinfo-2\.img: entry 0: fd 4294967291 is out of range/],
-    ['fdinfo-2.img', (m, i) => { if (i === 1) m.id = 999999; }, /fdinfo-2\.img: entry 1: id 999999 \(fd \d+\) is not in files\.img/],
-    ['files.img', (m, i) => { if (i === 0) delete m.reg; }, /files\.img: entry 0: reg is missing/],
+    [
+      'pstree.img',
+      (m, i) => {
+        if (i === 0) m.pid = 0;
+      },
+      /pstree\.img: entry 0: pid 0 is out of range/,
+    ],
+    [
+      'pstree.img',
+      (m, i) => {
+        if (i === 1) m.ppid = 2 ** 31 - 1;
+      },
+      /pstree\.img: entry 1: ppid 2147483647 is out of range/,
+    ],
+    [
+      'pstree.img',
+      (m, i) => {
+        if (i === 2) m.threads = [];
+      },
+      /pstree\.img: entry 2: threads is empty/,
+    ],
+    [
+      'fdinfo-2.img',
+      (m, i) => {
+        if (i === 0) m.fd = 0xfffffffb;
+      },
+      /fdinfo-2\.img: entry 0: fd 4294967291 is out of range/,
+    ],
+    [
+      'fdinfo-2.img',
+      (m, i) => {
+        if (i === 1) m.id = 999999;
+      },
+      /fdinfo-2\.img: entry 1: id 999999 \(fd \d+\) is not in files\.img/,
+    ],
+    [
+      'files.img',
+      (m, i) => {
+        if (i === 0) delete m.reg;
+      },
+      /files\.img: entry 0: reg is missing/,
+    ],
   ];
   const tree = path.join(fixtures, 'tree');
   const mm = fs.readdirSync(tree).find((x) => x.startsWith('mm-'))!;
   const pm = fs.readdirSync(tree).find((x) => x.startsWith('pagemap-'))!;
   cases.push(
-    [mm, (m) => { m.vmas[1].end = m.vmas[1].start; }, new RegExp(`${mm.replace('.', '\\.')}: entry 0: vmas\\[1\\]\\.end 0x[0-9a-f]+ is not above start`)],
-    [mm, (m) => { m.vmas[2].status |= 1 << 20; }, new RegExp(`${mm.replace('.', '\\.')}: entry 0: vmas\\[2\\]\\.status 0x[0-9a-f]+ has bits no CRIU image uses \\(0x100000\\)`)],
-    [mm, (m) => { const v = m.vmas.findIndex((x: { status: number }) => x.status & (1 << 6)); m.vmas[v].shmid = 999999; }, new RegExp(`${mm.replace('.', '\\.')}: entry 0: vmas\\[\\d+\\]\\.shmid 999999: no reg file of that id in files\\.img`)],
-    [fs.readdirSync(tree).find((x) => x.startsWith('core-'))!, (m) => { m.thread_info.fpregs.fop = 0xffffffff; }, /core-\d+\.img: entry 0: thread_info\.fpregs\.fop 4294967295 is out of range \(0\.\.65535\)/],
-    [fs.readdirSync(tree).find((x) => x.startsWith('core-'))!, (m) => { m.thread_info.fpregs.xmm_space.push(1); }, /core-\d+\.img: entry 0: thread_info\.fpregs\.xmm_space has 65 words, the FXSAVE area holds 64/],
-    [fs.readdirSync(tree).find((x) => x.startsWith('core-'))!, (m) => { m.thread_info.tls[1].seg_32bit = true; }, /core-\d+\.img: entry 0: thread_info\.tls\[1\]\.seg_32bit is true in a slot of base 0 and limit 0: neither the empty slot nor a present 32-bit segment/],
-    [fs.readdirSync(tree).find((x) => x.startsWith('core-'))!, (m) => { m.thread_info.tls[0].entry_number = 3; }, /core-\d+\.img: entry 0: thread_info\.tls\[0\]\.entry_number 3 is out of range \(12\.\.14\)/],
-    [fs.readdirSync(tree).find((x) => x.startsWith('core-'))!, (m) => { m.tc.sigactions.push(...m.tc.sigactions.slice(0, 3)); }, /core-\d+\.img: entry 0: tc\.sigactions has 65 entries, there are 62 signals with actions/],
-    ['inventory.img', (m) => { m.img_version = 3; }, /inventory\.img: entry 0: img_version 3 is not 2/],
-    [pm, (m, i) => { if (i === 2) m.vaddr = 0x8000000000000000n; }, new RegExp(`${pm.replace('.', '\\.')}: entry 2: vaddr 0x8000000000000000 \\+ nr_pages \\d+: 0x8000000000000000 is in no VMA`)],
+    [
+      mm,
+      (m) => {
+        m.vmas[1].end = m.vmas[1].start;
+      },
+      new RegExp(`${mm.replace('.', '\\.')}: entry 0: vmas\\[1\\]\\.end 0x[0-9a-f]+ is not above start`),
+    ],
+    [
+      mm,
+      (m) => {
+        m.vmas[2].status |= 1 << 20;
+      },
+      new RegExp(`${mm.replace('.', '\\.')}: entry 0: vmas\\[2\\]\\.status 0x[0-9a-f]+ has bits no CRIU image uses \\(0x100000\\)`),
+    ],
+    [
+      mm,
+      (m) => {
+        const v = m.vmas.findIndex((x: { status: number }) => x.status & (1 << 6));
+        m.vmas[v].shmid = 999999;
+      },
+      new RegExp(`${mm.replace('.', '\\.')}: entry 0: vmas\\[\\d+\\]\\.shmid 999999: no reg file of that id in files\\.img`),
+    ],
+    [
+      fs.readdirSync(tree).find((x) => x.startsWith('core-'))!,
+      (m) => {
+        m.thread_info.fpregs.fop = 0xffffffff;
+      },
+      /core-\d+\.img: entry 0: thread_info\.fpregs\.fop 4294967295 is out of range \(0\.\.65535\)/,
+    ],
+    [
+      fs.readdirSync(tree).find((x) => x.startsWith('core-'))!,
+      (m) => {
+        m.thread_info.fpregs.xmm_space.push(1);
+      },
+      /core-\d+\.img: entry 0: thread_info\.fpregs\.xmm_space has 65 words, the FXSAVE area holds 64/,
+    ],
+    [
+      fs.readdirSync(tree).find((x) => x.startsWith('core-'))!,
+      (m) => {
+        m.thread_info.tls[1].seg_32bit = true;
+      },
+      /core-\d+\.img: entry 0: thread_info\.tls\[1\]\.seg_32bit is true in a slot of base 0 and limit 0: neither the empty slot nor a present 32-bit segment/,
+    ],
+    [
+      fs.readdirSync(tree).find((x) => x.startsWith('core-'))!,
+      (m) => {
+        m.thread_info.tls[0].entry_number = 3;
+      },
+      /core-\d+\.img: entry 0: thread_info\.tls\[0\]\.entry_number 3 is out of range \(12\.\.14\)/,
+    ],
+    [
+      fs.readdirSync(tree).find((x) => x.startsWith('core-'))!,
+      (m) => {
+        m.tc.sigactions.push(...m.tc.sigactions.slice(0, 3));
+      },
+      /core-\d+\.img: entry 0: tc\.sigactions has 65 entries, there are 62 signals with actions/,
+    ],
+    [
+      'inventory.img',
+      (m) => {
+        m.img_version = 3;
+      },
+      /inventory\.img: entry 0: img_version 3 is not 2/,
+    ],
+    [
+      pm,
+      (m, i) => {
+        if (i === 2) m.vaddr = 0x8000000000000000n;
+      },
+      new RegExp(`${pm.replace('.', '\\.')}: entry 2: vaddr 0x8000000000000000 \\+ nr_pages \\d+: 0x8000000000000000 is in no VMA`),
+    ],
   );
   for (const [file, change, want] of cases) {
     const dir = tmpdir('fuzz-restore-check');

@@ -30,10 +30,9 @@ test('the lint passes: recommended rules, no new any, no import up the layers (n
 
 test('the files allowed their `any` (eslint.config.mjs, KNOWN_ANY) have no more than their count', async () => {
   test.setTimeout(300_000);
-  const { KNOWN_ANY } = await import(path.join(repo, 'eslint.config.mjs')) as { KNOWN_ANY: Record<string, number> };
+  const { KNOWN_ANY } = (await import(path.join(repo, 'eslint.config.mjs'))) as { KNOWN_ANY: Record<string, number> };
   const files = Object.keys(KNOWN_ANY);
-  const r = run(path.join(repo, 'node_modules', '.bin', 'eslint'),
-    ['--rule', '{"@typescript-eslint/no-explicit-any": "error"}', '-f', 'json', ...files]);
+  const r = run(path.join(repo, 'node_modules', '.bin', 'eslint'), ['--rule', '{"@typescript-eslint/no-explicit-any": "error"}', '-f', 'json', ...files]);
   const found: Record<string, number> = Object.fromEntries(files.map((f) => [f, 0]));
   for (const f of JSON.parse(r.output.slice(r.output.indexOf('['))) as { filePath: string; messages: { ruleId: string | null }[] }[]) {
     found[path.relative(repo, f.filePath)] = f.messages.filter((m) => m.ruleId === '@typescript-eslint/no-explicit-any').length;
@@ -50,8 +49,17 @@ test('criu/src/images/gen is what proto/gen.mjs makes of proto/*.proto, and is c
   // `npm test` regenerates before it runs (pretest), so the check above sees fresh files; a
   // committed gen that lags behind the committed proto shows as a change to gen alone
   const g = run('git', ['status', '--porcelain', '--', 'criu/src/images/gen', 'proto']);
-  if (g.code !== 0) { test.info().annotations.push({ type: 'note', description: 'not a git checkout: the check above only' }); return; }
-  const changed = g.output.split('\n').filter(Boolean).map((l) => l.slice(3));
+  if (g.code !== 0) {
+    test.info().annotations.push({ type: 'note', description: 'not a git checkout: the check above only' });
+    return;
+  }
+  const changed = g.output
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.slice(3));
   const genOnly = changed.some((f) => f.startsWith('criu/src/images/gen/')) && !changed.some((f) => f.startsWith('proto/'));
-  expect(genOnly, `criu/src/images/gen differs from the committed files while proto/ does not: the committed gen is stale; commit the regenerated files:\n${g.output}`).toBe(false);
+  expect(
+    genOnly,
+    `criu/src/images/gen differs from the committed files while proto/ does not: the committed gen is stale; commit the regenerated files:\n${g.output}`,
+  ).toBe(false);
 });

@@ -329,11 +329,26 @@ test('unknown fields are kept, reported and re-encoded', () => {
 });
 
 test('JSON: 64-bit values exact, hex/dev/ip/enum formatting round-trips', () => {
-  const vma = { start: 0xffffffffff600000n, end: 0xffffffffffffffffn, pgoff: 0n, shmid: 0n, prot: 5, flags: 0x22, status: ((1 << 31) | 1 | 0x40000) >>> 0, fd: -1n };
+  const vma = {
+    start: 0xffffffffff600000n,
+    end: 0xffffffffffffffffn,
+    pgoff: 0n,
+    shmid: 0n,
+    prot: 5,
+    flags: 0x22,
+    status: ((1 << 31) | 1 | 0x40000) >>> 0,
+    fd: -1n,
+  };
   const plain = messageToDict('vma_entry', vma);
   expect(stringifyJson(plain)).toContain('"end": 18446744073709551615');
   const pretty = messageToDict('vma_entry', vma, true);
-  expect(pretty).toMatchObject({ start: '0xffffffffff600000', end: '0xffffffffffffffff', prot: 'PROT_READ | PROT_EXEC', flags: 'MAP_PRIVATE | MAP_ANON', status: 'VMA_AREA_REGULAR | VMA_UNSUPP | 0x40000' });
+  expect(pretty).toMatchObject({
+    start: '0xffffffffff600000',
+    end: '0xffffffffffffffff',
+    prot: 'PROT_READ | PROT_EXEC',
+    flags: 'MAP_PRIVATE | MAP_ANON',
+    status: 'VMA_AREA_REGULAR | VMA_UNSUPP | 0x40000',
+  });
   for (const d of [plain, pretty]) {
     const back = dictToMessage('vma_entry', parseJson(stringifyJson(d)) as Record<string, never>);
     expect(back).toEqual(vma);
@@ -343,9 +358,20 @@ test('JSON: 64-bit values exact, hex/dev/ip/enum formatting round-trips', () => 
   const sk = decodeMessage(
     'inet_sk_entry',
     encodeMessage('inet_sk_entry', {
-      id: 1, ino: 2, family: 10, type: 1, proto: 6, state: 10, src_port: 80, dst_port: 0, flags: 0, backlog: 5,
-      src_addr: [0, 0, 0, 0x01000000], dst_addr: [0x0200000a],
-      fown: { uid: 0, euid: 0, signum: 0, pid_type: 0, pid: 0 }, opts: { so_sndbuf: 1, so_rcvbuf: 2, so_snd_tmo_sec: 0n, so_snd_tmo_usec: 0n, so_rcv_tmo_sec: 0n, so_rcv_tmo_usec: 0n },
+      id: 1,
+      ino: 2,
+      family: 10,
+      type: 1,
+      proto: 6,
+      state: 10,
+      src_port: 80,
+      dst_port: 0,
+      flags: 0,
+      backlog: 5,
+      src_addr: [0, 0, 0, 0x01000000],
+      dst_addr: [0x0200000a],
+      fown: { uid: 0, euid: 0, signum: 0, pid_type: 0, pid: 0 },
+      opts: { so_sndbuf: 1, so_rcvbuf: 2, so_snd_tmo_sec: 0n, so_snd_tmo_usec: 0n, so_rcv_tmo_sec: 0n, so_rcv_tmo_usec: 0n },
     }),
   );
   const d = messageToDict('inet_sk_entry', sk, true);
@@ -377,7 +403,11 @@ test('payload-carrying image kinds round-trip through bytes and crit JSON', () =
       entries: [{ msg: tcp, blob: Buffer.from('inqoutqq') }],
       check: (j) => expect(j.extra).toEqual({ inq: Buffer.from('inq').toString('base64') + '\n', outq: Buffer.from('outqq').toString('base64') + '\n' }),
     },
-    { kind: 'IPCNS_SEM', entries: [{ msg: { desc, nsems: 3 }, blob: Buffer.from([1, 0, 2, 0, 3, 0, 0, 0]) }], check: (j) => expect(j.extra).toEqual([1, 2, 3]) },
+    {
+      kind: 'IPCNS_SEM',
+      entries: [{ msg: { desc, nsems: 3 }, blob: Buffer.from([1, 0, 2, 0, 3, 0, 0, 0]) }],
+      check: (j) => expect(j.extra).toEqual([1, 2, 3]),
+    },
     { kind: 'IPCNS_SHM', entries: [{ msg: { desc, size: 5n }, blob: Buffer.from('hello\0\0\0') }, { msg: { desc, size: 4096n, in_pagemaps: true } }] },
     { kind: 'IPCNS_MSG', entries: [{ msg: { desc, qbytes: 100, qnum: 1 }, blob: Buffer.concat([len, msg1, Buffer.from('hello\0\0\0')]) }] },
     { kind: 'GHOST_FILE', entries: [{ msg: { uid: 0, gid: 0, mode: 0o100600, size: 6n }, blob: Buffer.from('ghost!') }] },
@@ -412,8 +442,9 @@ test('crit decode text built entry by entry is the text of the whole tree, and d
       const img = readImage(path.join(dir, f));
       for (const indent of [undefined, 4]) {
         const pretty = indent !== undefined;
-        expect(imageToJsonPieces(img.kind, img.entries, { pretty }, indent).join(''), `${mode}/${f}`)
-          .toBe(stringifyJson(imageToDict(img.kind, img.entries, { pretty }), indent));
+        expect(imageToJsonPieces(img.kind, img.entries, { pretty }, indent).join(''), `${mode}/${f}`).toBe(
+          stringifyJson(imageToDict(img.kind, img.entries, { pretty }), indent),
+        );
       }
     }
   }
@@ -430,7 +461,11 @@ test('crit decode text built entry by entry is the text of the whole tree, and d
   const mmDir = fs.mkdtempSync(path.join(os.tmpdir(), 'crit-many-vmas-'));
   try {
     writeImage(mmDir, 'mm-1.img', [{ ...mm, vmas }]);
-    const r = spawnSync(process.execPath, ['--max-old-space-size=256', path.join(repoRoot, 'criu', 'bin', 'crit.js'), 'decode', '--pretty', '-i', path.join(mmDir, 'mm-1.img')], { maxBuffer: 1 << 30 });
+    const r = spawnSync(
+      process.execPath,
+      ['--max-old-space-size=256', path.join(repoRoot, 'criu', 'bin', 'crit.js'), 'decode', '--pretty', '-i', path.join(mmDir, 'mm-1.img')],
+      { maxBuffer: 1 << 30 },
+    );
     expect(r.status, r.stderr.toString()).toBe(0);
     expect(JSON.parse(r.stdout.toString()).entries[0].vmas).toHaveLength(65530);
   } finally {
@@ -443,7 +478,9 @@ test('crit decode text built entry by entry is the text of the whole tree, and d
   const file = path.join(os.tmpdir(), `crit-big-core-${process.pid}.img`);
   fs.writeFileSync(file, big);
   try {
-    const r = spawnSync(process.execPath, ['--max-old-space-size=256', path.join(repoRoot, 'criu', 'bin', 'crit.js'), 'decode', '-i', file], { maxBuffer: 1 << 30 });
+    const r = spawnSync(process.execPath, ['--max-old-space-size=256', path.join(repoRoot, 'criu', 'bin', 'crit.js'), 'decode', '-i', file], {
+      maxBuffer: 1 << 30,
+    });
     expect(r.status, r.stderr.toString()).toBe(0);
     expect(JSON.parse(r.stdout.toString()).entries).toHaveLength(3000);
   } finally {

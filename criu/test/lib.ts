@@ -27,7 +27,9 @@ export function tmpdir(name: string): string {
 
 export const alive = (pid: number): boolean => fs.existsSync(`/proc/${pid}`);
 
-export async function sleep(ms: number): Promise<void> { await new Promise((r) => setTimeout(r, ms)); }
+export async function sleep(ms: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms));
+}
 
 /** Wait until pid is gone from /proc (killed tasks stay until they are reaped). */
 export async function waitGone(pid: number, ms = 10_000): Promise<void> {
@@ -44,7 +46,9 @@ export async function waitFile(f: string, ms = 10_000): Promise<string> {
     try {
       const s = fs.readFileSync(f, 'utf8');
       if (s.endsWith('\n')) return s;
-    } catch { /* not yet */ }
+    } catch {
+      /* not yet */
+    }
     if (Date.now() > end) throw new Error(`${f} did not appear within ${ms} ms`);
     await sleep(20);
   }
@@ -68,7 +72,9 @@ function place(src: string, dst: string, mode: number): void {
   const want = fs.readFileSync(src);
   try {
     if (fs.readFileSync(dst).equals(want) && (fs.statSync(dst).mode & 0o777) === mode) return;
-  } catch { /* not there yet */ }
+  } catch {
+    /* not there yet */
+  }
   const tmp = `${dst}.${process.pid}.tmp`;
   fs.writeFileSync(tmp, want, { mode });
   fs.chmodSync(tmp, mode);
@@ -110,7 +116,11 @@ async function memFilled(pid: number, mib: number, ms = 20_000): Promise<void> {
   const end = Date.now() + ms;
   for (;;) {
     let st = '';
-    try { st = fs.readFileSync(`/proc/${pid}/status`, 'utf8'); } catch { return; }
+    try {
+      st = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    } catch {
+      return;
+    }
     const rss = Number(/VmRSS:\s+(\d+)/.exec(st)?.[1] ?? 0);
     if ((rss >= mib * 1024 && /State:\s+S/.test(st)) || Date.now() > end) return;
     await sleep(10);
@@ -139,7 +149,11 @@ export async function threadsOf(pid: number, n: number, ms = 5000): Promise<stri
 /** The syscall a task is blocked in (the number /proc/PID/syscall shows), or -1 while it runs or is gone. */
 export function blockedIn(pid: number): number {
   let s = '';
-  try { s = fs.readFileSync(`/proc/${pid}/syscall`, 'utf8'); } catch { return -1; }
+  try {
+    s = fs.readFileSync(`/proc/${pid}/syscall`, 'utf8');
+  } catch {
+    return -1;
+  }
   const n = Number(s.split(' ')[0]);
   return Number.isInteger(n) ? n : -1;
 }
@@ -154,7 +168,10 @@ export async function settledTree(pid: number, ms = 10_000): Promise<number[]> {
   for (;;) {
     const kids = await childrenOf(pid, 2, Math.max(0, end - Date.now()));
     if (kids.length === 2 && kids.every((k) => blockedIn(k) === 0) && [35, 230].includes(blockedIn(pid)) /* nanosleep, clock_nanosleep */) return kids;
-    if (Date.now() > end) throw new Error(`fixture-prog tree ${pid} did not settle within ${ms} ms (children ${kids.join(', ') || 'none'}: ${kids.map(blockedIn).join(', ')}; parent: ${blockedIn(pid)})`);
+    if (Date.now() > end)
+      throw new Error(
+        `fixture-prog tree ${pid} did not settle within ${ms} ms (children ${kids.join(', ') || 'none'}: ${kids.map(blockedIn).join(', ')}; parent: ${blockedIn(pid)})`,
+      );
     await sleep(10);
   }
 }
@@ -174,16 +191,25 @@ export async function childrenOf(pid: number, n: number, ms = 5000): Promise<num
 
 /** The CPU flags /proc/cpuinfo shows for this machine (avx512f, pku, ospke …). */
 export function cpuFlags(): Set<string> {
-  const line = fs.readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags'));
+  const line = fs
+    .readFileSync('/proc/cpuinfo', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('flags'));
   return new Set((line ?? '').split(':')[1]?.trim().split(/\s+/) ?? []);
 }
 
 /** Whether this CPU has (and the kernel enables) an xsave component, by its field in CRIU's image. */
 export function cpuHasComponent(field: string, flags = cpuFlags()): boolean {
   switch (field) {
-    case 'ymmh_space': return flags.has('avx');
-    case 'opmask_reg': case 'zmm_upper': case 'hi16_zmm': return flags.has('avx512f');
-    case 'pkru': return flags.has('pku') && flags.has('ospke');
-    default: return false; // MPX (bndreg_state, bndcsr_state): Linux dropped it in 5.6
+    case 'ymmh_space':
+      return flags.has('avx');
+    case 'opmask_reg':
+    case 'zmm_upper':
+    case 'hi16_zmm':
+      return flags.has('avx512f');
+    case 'pkru':
+      return flags.has('pku') && flags.has('ospke');
+    default:
+      return false; // MPX (bndreg_state, bndcsr_state): Linux dropped it in 5.6
   }
 }

@@ -10,7 +10,9 @@ import { MemFileMover, ReadvMover } from '../src/dump/memory.js';
 
 const PS = 4096;
 let child: ChildProcess;
-let base = 0n, npages = 0, protNone = 0;
+let base = 0n,
+  npages = 0,
+  protNone = 0;
 
 test.beforeAll(async () => {
   const dir = tmpdir('memmap');
@@ -19,20 +21,27 @@ test.beforeAll(async () => {
   child = spawn(bin, [], { stdio: ['pipe', 'pipe', 'inherit'] });
   const line: string = await new Promise((res) => child.stdout!.once('data', (d) => res(String(d))));
   const [b, n, p] = line.trim().split(' ');
-  base = BigInt(b); npages = Number(n); protNone = Number(p);
+  base = BigInt(b);
+  npages = Number(n);
+  protNone = Number(p);
 });
-test.afterAll(() => { child.stdin!.end(); child.kill('SIGKILL'); });
+test.afterAll(() => {
+  child.stdin!.end();
+  child.kill('SIGKILL');
+});
 
 /** What the runs must read: page i holds (i * 7 + 1) & 0xff. */
 function expected(runs: { a: bigint; l: bigint }[]): Buffer {
-  return Buffer.concat(runs.map((r) => {
-    const b = Buffer.alloc(Number(r.l));
-    for (let off = 0; off < b.length; off += PS) {
-      const page = Number((r.a + BigInt(off) - base) / BigInt(PS));
-      b.fill((page * 7 + 1) & 0xff, off, Math.min(b.length, off + PS));
-    }
-    return b;
-  }));
+  return Buffer.concat(
+    runs.map((r) => {
+      const b = Buffer.alloc(Number(r.l));
+      for (let off = 0; off < b.length; off += PS) {
+        const page = Number((r.a + BigInt(off) - base) / BigInt(PS));
+        b.fill((page * 7 + 1) & 0xff, off, Math.min(b.length, off + PS));
+      }
+      return b;
+    }),
+  );
 }
 
 function moveWith(kind: 'readv' | 'mem', runs: { a: bigint; l: bigint }[]): Buffer {

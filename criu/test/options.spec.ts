@@ -5,14 +5,27 @@ import { CRIU_FEATURES, OWN_FEATURES } from '../src/features.js';
 import { test, expect } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseArgs, refuseUnsupported, classify, isSet, UsageError, ExitRequest, versionText, LONG_NAMES, OPTS, verdict, type Cmd } from '../src/cli/options.js';
+import {
+  parseArgs,
+  refuseUnsupported,
+  classify,
+  isSet,
+  UsageError,
+  ExitRequest,
+  versionText,
+  LONG_NAMES,
+  OPTS,
+  verdict,
+  type Cmd,
+} from '../src/cli/options.js';
 import { COMMANDS, IMPLEMENTED } from '../src/cli/opttable.js';
 import { parseStatement, parseConfigText, ConfigFormatError } from '../src/cli/config.js';
 import { fullHelp } from '../src/cli/help.js';
 import { criu, tmpdir } from './lib.js';
 
 // config.c long_opts[] of CRIU 4.2, BOOL_OPT expanded (name:has_arg)
-const CRIU_LONG = 'tree:1 leave-stopped:0 leave-running:0 restore-detached:0 no-restore-detached:0 restore-sibling:0 no-restore-sibling:0 daemon:0 no-daemon:0 images-dir:1 work-dir:1 log-file:1 join-ns:1 root:1 ext-unix-sk:2 help:0 tcp-established:0 no-tcp-established:0 close:1 log-pid:0 no-log-pid:0 version:0 evasive-devices:0 no-evasive-devices:0 pidfile:1 veth-pair:1 action-script:1 link-remap:0 no-link-remap:0 shell-job:0 no-shell-job:0 file-locks:0 no-file-locks:0 page-server:0 no-page-server:0 address:1 port:1 prev-images-dir:1 ms:0 track-mem:0 no-track-mem:0 auto-dedup:0 no-auto-dedup:0 libdir:1 cpu-cap:2 force-irmap:0 no-force-irmap:0 ext-mount-map:1 exec-cmd:0 manage-cgroups:2 cgroup-root:1 inherit-fd:1 feature:1 skip-mnt:1 enable-fs:1 enable-external-sharing:0 enable-external-masters:0 freeze-cgroup:1 ghost-limit:1 irmap-scan-path:1 lsm-profile:1 timeout:1 external:1 empty-ns:1 lazy-pages:0 extra:0 no-extra:0 experimental:0 no-experimental:0 all:0 cgroup-props:1 cgroup-props-file:1 cgroup-dump-controller:1 skip-in-flight:0 no-skip-in-flight:0 deprecated:0 no-deprecated:0 display-stats:0 no-display-stats:0 weak-sysctls:0 no-weak-sysctls:0 status-fd:1 tcp-close:0 no-tcp-close:0 verbosity:2 ps-socket:1 stream:0 no-stream:0 config:1 no-default-config:0 tls-cacert:1 tls-cacrl:1 tls-cert:1 tls-key:1 tls:0 no-tls:0 tls-no-cn-verify:0 cgroup-yard:1 pre-dump-mode:1 file-validation:1 skip-file-rwx-check:0 no-skip-file-rwx-check:0 lsm-mount-context:1 network-lock:1 mntns-compat-mode:0 no-mntns-compat-mode:0 unprivileged:0 no-unprivileged:0 ghost-fiemap:0 no-ghost-fiemap:0 allow-uprobes:0 no-allow-uprobes:0';
+const CRIU_LONG =
+  'tree:1 leave-stopped:0 leave-running:0 restore-detached:0 no-restore-detached:0 restore-sibling:0 no-restore-sibling:0 daemon:0 no-daemon:0 images-dir:1 work-dir:1 log-file:1 join-ns:1 root:1 ext-unix-sk:2 help:0 tcp-established:0 no-tcp-established:0 close:1 log-pid:0 no-log-pid:0 version:0 evasive-devices:0 no-evasive-devices:0 pidfile:1 veth-pair:1 action-script:1 link-remap:0 no-link-remap:0 shell-job:0 no-shell-job:0 file-locks:0 no-file-locks:0 page-server:0 no-page-server:0 address:1 port:1 prev-images-dir:1 ms:0 track-mem:0 no-track-mem:0 auto-dedup:0 no-auto-dedup:0 libdir:1 cpu-cap:2 force-irmap:0 no-force-irmap:0 ext-mount-map:1 exec-cmd:0 manage-cgroups:2 cgroup-root:1 inherit-fd:1 feature:1 skip-mnt:1 enable-fs:1 enable-external-sharing:0 enable-external-masters:0 freeze-cgroup:1 ghost-limit:1 irmap-scan-path:1 lsm-profile:1 timeout:1 external:1 empty-ns:1 lazy-pages:0 extra:0 no-extra:0 experimental:0 no-experimental:0 all:0 cgroup-props:1 cgroup-props-file:1 cgroup-dump-controller:1 skip-in-flight:0 no-skip-in-flight:0 deprecated:0 no-deprecated:0 display-stats:0 no-display-stats:0 weak-sysctls:0 no-weak-sysctls:0 status-fd:1 tcp-close:0 no-tcp-close:0 verbosity:2 ps-socket:1 stream:0 no-stream:0 config:1 no-default-config:0 tls-cacert:1 tls-cacrl:1 tls-cert:1 tls-key:1 tls:0 no-tls:0 tls-no-cn-verify:0 cgroup-yard:1 pre-dump-mode:1 file-validation:1 skip-file-rwx-check:0 no-skip-file-rwx-check:0 lsm-mount-context:1 network-lock:1 mntns-compat-mode:0 no-mntns-compat-mode:0 unprivileged:0 no-unprivileged:0 ghost-fiemap:0 no-ghost-fiemap:0 allow-uprobes:0 no-allow-uprobes:0';
 const CRIU_SHORT = 'dSsRt:hD:o:v::x::Vr:jJ:lW:L:M:';
 
 const noFiles = { env: { HOME: '/nonexistent-home' }, globalConfig: '/nonexistent/default.conf' };
@@ -20,20 +33,42 @@ const P = (argv: string[], env: { env?: NodeJS.ProcessEnv; globalConfig?: string
 
 /** a valid way to give each option (what the walk below passes) */
 const SAMPLE: Record<string, string[]> = {
-  'tree': ['-t', '4194301'], 'images-dir': ['-D', '/tmp'], 'work-dir': ['-W', '/tmp'], 'log-file': ['-o', '-'], 'pidfile': ['--pidfile', 'p'],
-  'verbosity': ['-v4'], 'cpu-cap': ['--cpu-cap=fpu'], 'manage-cgroups': ['--manage-cgroups=soft'], 'ext-unix-sk': ['-x'],
-  'network-lock': ['--network-lock', 'nftables'], 'pre-dump-mode': ['--pre-dump-mode', 'read'], 'file-validation': ['--file-validation', 'filesize'],
-  'empty-ns': ['--empty-ns', 'net'], 'veth-pair': ['--veth-pair', 'eth0=veth0'], 'join-ns': ['-J', 'net:/proc/1/ns/net'], 'ext-mount-map': ['-M', 'auto'],
-  'port': ['--port', '1234'], 'status-fd': ['--status-fd', '9'], 'lsm-profile': ['--lsm-profile', 'apparmor:x'], 'ghost-limit': ['--ghost-limit', '2M'],
-  'timeout': ['--timeout', '5'], 'feature': ['--feature', 'pagemap_scan'], 'config': ['--config', '/nonexistent.conf'], 'ghost-fiemap': ['--no-ghost-fiemap'],
-  'inherit-fd': ['--inherit-fd', 'fd[3]:pipe[1]'], 'close': ['--close', '99'],
+  tree: ['-t', '4194301'],
+  'images-dir': ['-D', '/tmp'],
+  'work-dir': ['-W', '/tmp'],
+  'log-file': ['-o', '-'],
+  pidfile: ['--pidfile', 'p'],
+  verbosity: ['-v4'],
+  'cpu-cap': ['--cpu-cap=fpu'],
+  'manage-cgroups': ['--manage-cgroups=soft'],
+  'ext-unix-sk': ['-x'],
+  'network-lock': ['--network-lock', 'nftables'],
+  'pre-dump-mode': ['--pre-dump-mode', 'read'],
+  'file-validation': ['--file-validation', 'filesize'],
+  'empty-ns': ['--empty-ns', 'net'],
+  'veth-pair': ['--veth-pair', 'eth0=veth0'],
+  'join-ns': ['-J', 'net:/proc/1/ns/net'],
+  'ext-mount-map': ['-M', 'auto'],
+  port: ['--port', '1234'],
+  'status-fd': ['--status-fd', '9'],
+  'lsm-profile': ['--lsm-profile', 'apparmor:x'],
+  'ghost-limit': ['--ghost-limit', '2M'],
+  timeout: ['--timeout', '5'],
+  feature: ['--feature', 'pagemap_scan'],
+  config: ['--config', '/nonexistent.conf'],
+  'ghost-fiemap': ['--no-ghost-fiemap'],
+  'inherit-fd': ['--inherit-fd', 'fd[3]:pipe[1]'],
+  close: ['--close', '99'],
 };
-const sample = (o: typeof OPTS[number]): string[] => SAMPLE[o.long] ?? (o.arg === 'none' ? [`--${o.long}`] : o.arg === 'optional' ? [`--${o.long}`] : [`--${o.long}`, 'x']);
+const sample = (o: (typeof OPTS)[number]): string[] =>
+  SAMPLE[o.long] ?? (o.arg === 'none' ? [`--${o.long}`] : o.arg === 'optional' ? [`--${o.long}`] : [`--${o.long}`, 'x']);
 
 test('the table holds every long and short option of CRIU 4.2 with its arity', () => {
   const ours = LONG_NAMES.map((l) => `${l.name}:${l.hasArg}`);
   expect(ours).toEqual(CRIU_LONG.split(' ')); // also in CRIU's order (getopt lists ambiguous candidates in it)
-  const shorts = OPTS.filter((o) => o.short).map((o) => `${o.short}${{ none: '', required: ':', optional: '::' }[o.arg]}`).sort();
+  const shorts = OPTS.filter((o) => o.short)
+    .map((o) => `${o.short}${{ none: '', required: ':', optional: '::' }[o.arg]}`)
+    .sort();
   expect(shorts).toEqual(CRIU_SHORT.match(/.:?:?/g)!.sort());
   for (const o of OPTS) {
     // we act only where CRIU does; every ignored place names CRIU's source
@@ -82,7 +117,11 @@ test('every option on every command is acted on, ignored, refused by name, or re
 test('what CRIU ignores and acts on, where the brief names it', () => {
   const v = (o: string, c: Cmd, extra: string[] = []) => {
     const p = P([c, `--${o}`, ...extra]);
-    return verdict(OPTS.find((x) => x.long === o)!, c, (l) => isSet(p, l)).kind;
+    return verdict(
+      OPTS.find((x) => x.long === o)!,
+      c,
+      (l) => isSet(p, l),
+    ).kind;
   };
   expect(v('leave-running', 'restore')).toBe('ignored');
   expect(v('leave-running', 'dump')).toBe('acts');
@@ -113,12 +152,17 @@ test('getopt_long forms: = and separate values, glued short values, optional arg
   expect([p.opts.get('tree'), p.opts.get('images-dir'), p.opts.get('work-dir'), p.opts.get('log-file')]).toEqual([['42'], ['/tmp/x'], ['/w'], ['l', 'm']]);
   expect(P(['dump', '-t42']).opts.get('tree')).toEqual(['42']);
   const lvl = (...a: string[]) => P(['check', ...a]).logLevel;
-  expect([lvl(), lvl('-v'), lvl('-v', '-v'), lvl('-vvv'), lvl('-v4'), lvl('--verbosity'), lvl('--verbosity=1'), lvl('-v0'), lvl('--verbosity=vv')]).toEqual([2, 3, 4, 5, 4, 3, 1, 0, 5]);
+  expect([lvl(), lvl('-v'), lvl('-v', '-v'), lvl('-vvv'), lvl('-v4'), lvl('--verbosity'), lvl('--verbosity=1'), lvl('-v0'), lvl('--verbosity=vv')]).toEqual([
+    2, 3, 4, 5, 4, 3, 1, 0, 5,
+  ]);
   expect(lvl('-vabc')).toBe(0); // atoi("abc"), as CRIU
   // an optional argument attaches only with '=' or glued: a separate word is an operand
   expect(P(['--verbosity', '4', 'dump']).command).toBe('4');
   expect(P(['-v', '4']).command).toBe('4');
-  const occ = (a: string[], long: string) => P(['dump', ...a]).occ.filter((o) => o.opt.long === long).map((o) => o.value);
+  const occ = (a: string[], long: string) =>
+    P(['dump', ...a])
+      .occ.filter((o) => o.opt.long === long)
+      .map((o) => o.value);
   expect(occ(['--cpu-cap'], 'cpu-cap')).toEqual([null]);
   expect(occ(['--cpu-cap=fpu'], 'cpu-cap')).toEqual(['fpu']);
   expect(P(['dump', '--cpu-cap', 'fpu']).rest).toEqual(['fpu']);
@@ -139,9 +183,20 @@ test('--no- forms, repeatable options, abbreviations and permutation as getopt_l
   expect(() => refuseUnsupported(P(['dump', '--no-tcp-established']))).not.toThrow(); // the default: nothing to do
   expect(isSet(P(['restore', '--daemon']), 'daemon')).toBe(true);
   expect(isSet(P(['restore', '-d', '--no-daemon']), 'restore-detached')).toBe(false); // one field
-  for (const [o, vals] of [['external', ['a', 'b']], ['inherit-fd', ['fd[1]:a', 'fd[2]:b']], ['skip-mnt', ['/a', '/b']], ['enable-fs', ['a', 'b']],
-    ['ext-mount-map', ['a:b', 'c:d']], ['veth-pair', ['a=b', 'c=d']], ['join-ns', ['net:1', 'uts:2']], ['action-script', ['a', 'b']],
-    ['irmap-scan-path', ['/a', '/b']], ['empty-ns', ['net', 'net']], ['cgroup-root', ['/a', 'cpu:/b']], ['feature', ['timens', 'uffd']]] as const) {
+  for (const [o, vals] of [
+    ['external', ['a', 'b']],
+    ['inherit-fd', ['fd[1]:a', 'fd[2]:b']],
+    ['skip-mnt', ['/a', '/b']],
+    ['enable-fs', ['a', 'b']],
+    ['ext-mount-map', ['a:b', 'c:d']],
+    ['veth-pair', ['a=b', 'c=d']],
+    ['join-ns', ['net:1', 'uts:2']],
+    ['action-script', ['a', 'b']],
+    ['irmap-scan-path', ['/a', '/b']],
+    ['empty-ns', ['net', 'net']],
+    ['cgroup-root', ['/a', 'cpu:/b']],
+    ['feature', ['timens', 'uffd']],
+  ] as const) {
     expect(P(['restore', `--${o}`, vals[0], `--${o}=${vals[1]}`]).opts.get(o), o).toEqual(vals);
   }
   expect(P(['dump', '-M', 'a:b', '-Mc:d']).opts.get('ext-mount-map')).toEqual(['a:b', 'c:d']);
@@ -153,7 +208,11 @@ test('--no- forms, repeatable options, abbreviations and permutation as getopt_l
   expect(() => P(['dump', '--tls-c'])).toThrow("option '--tls-c' is ambiguous; possibilities: '--tls-cacert' '--tls-cacrl' '--tls-cert'");
   // permutation and --
   const want = P(['dump', '-t', '1', '-D', '/x']);
-  for (const a of [['-D', '/x', 'dump', '-t', '1'], ['-t', '1', '-D', '/x', 'dump'], ['-t', '1', 'dump', '-D/x']]) {
+  for (const a of [
+    ['-D', '/x', 'dump', '-t', '1'],
+    ['-t', '1', '-D', '/x', 'dump'],
+    ['-t', '1', 'dump', '-D/x'],
+  ]) {
     const q = P(a);
     expect([q.command, q.opts.get('tree'), q.opts.get('images-dir')]).toEqual([want.command, ['1'], ['/x']]);
   }
@@ -163,7 +222,14 @@ test('--no- forms, repeatable options, abbreviations and permutation as getopt_l
 });
 
 test('unknown options and bad values fail as CRIU fails', () => {
-  const err = (a: string[]) => { try { P(a); } catch (e) { return e; } return null; };
+  const err = (a: string[]) => {
+    try {
+      P(a);
+    } catch (e) {
+      return e;
+    }
+    return null;
+  };
   const u = err(['dump', '--no-such-option']) as UsageError;
   expect(u).toBeInstanceOf(UsageError);
   expect(u.raw).toBe("criu: unrecognized option '--no-such-option'");
@@ -173,18 +239,31 @@ test('unknown options and bad values fail as CRIU fails', () => {
   expect((err(['dump', '--tree']) as UsageError).raw).toBe("criu: option '--tree' requires an argument");
   expect((err(['dump', '--leave-running=yes']) as UsageError).raw).toBe("criu: option '--leave-running' doesn't allow an argument");
   // CRIU prints the usage after these (parse_options returns 2)
-  for (const [a, m] of [[['--manage-cgroups=bogus'], "Unknown cgroups mode `bogus' selected"], [['--cpu-cap=x'], "Unknown FPU mode `x' selected"],
-    [['--cpu-cap=fpu,^cpu,bad'], "Unknown FPU mode `bad' selected"], [['--file-validation=x'], "Unknown file validation method `x' selected"]] as const) {
+  for (const [a, m] of [
+    [['--manage-cgroups=bogus'], "Unknown cgroups mode `bogus' selected"],
+    [['--cpu-cap=x'], "Unknown FPU mode `x' selected"],
+    [['--cpu-cap=fpu,^cpu,bad'], "Unknown FPU mode `bad' selected"],
+    [['--file-validation=x'], "Unknown file validation method `x' selected"],
+  ] as const) {
     const e = err(['dump', ...a]);
     expect(e, a[0]).toBeInstanceOf(UsageError);
     expect((e as Error).message).toBe(m);
   }
   // and not after these (it returns 1)
-  for (const [a, m] of [[['-t', 'abc'], 'invalid argument for -t: abc'], [['--tree=0'], 'invalid argument for --tree: 0'], [['--port', 'x'], 'invalid argument for --port: x'],
-    [['--pre-dump-mode=x'], 'Unable to parse value of --pre-dump-mode'], [['--network-lock=x'], 'Invalid value for --network-lock: x'],
-    [['--status-fd', 'x'], 'Unable to parse a value of --status-fd'], [['--empty-ns', 'pid'], 'Unsupported empty namespace: pid'],
-    [['--veth-pair', 'x'], 'invalid argument for --veth-pair: x'], [['-M', 'x'], 'invalid argument for -M: x'], [['-J', 'x'], 'invalid argument for -J: x'],
-    [['--ms'], '--ms is deprecated; see "Check options" of criu --help'], [['-x0'], "Can't parse unix socket inode from optarg: 0"]] as const) {
+  for (const [a, m] of [
+    [['-t', 'abc'], 'invalid argument for -t: abc'],
+    [['--tree=0'], 'invalid argument for --tree: 0'],
+    [['--port', 'x'], 'invalid argument for --port: x'],
+    [['--pre-dump-mode=x'], 'Unable to parse value of --pre-dump-mode'],
+    [['--network-lock=x'], 'Invalid value for --network-lock: x'],
+    [['--status-fd', 'x'], 'Unable to parse a value of --status-fd'],
+    [['--empty-ns', 'pid'], 'Unsupported empty namespace: pid'],
+    [['--veth-pair', 'x'], 'invalid argument for --veth-pair: x'],
+    [['-M', 'x'], 'invalid argument for -M: x'],
+    [['-J', 'x'], 'invalid argument for -J: x'],
+    [['--ms'], '--ms is deprecated; see "Check options" of criu --help'],
+    [['-x0'], "Can't parse unix socket inode from optarg: 0"],
+  ] as const) {
     const e = err(['dump', ...a]);
     expect(e, a.join(' ')).not.toBeInstanceOf(UsageError);
     expect((e as Error).message).toBe(m);
@@ -194,7 +273,7 @@ test('unknown options and bad values fail as CRIU fails', () => {
   expect(err(['dump', '--no-such', '--version'])).toBeInstanceOf(UsageError);
 });
 
-test('--version prints CRIU\'s format, and --help comes from the table', () => {
+test("--version prints CRIU's format, and --help comes from the table", () => {
   expect(versionText()).toBe('Version: 4.2\n');
   expect(versionText()).not.toContain('-'); // runc/go-criu take a '-' for a git version and want "GitID: vX.Y"
   const h = fullHelp();
@@ -228,7 +307,7 @@ test('configuration file lines parse as CRIU parse_statement parses them', () =>
   expect(() => parseConfigText('tcp-close\nlog-file "x\n', '/f.conf')).toThrow('Unsupported configuration file format');
 });
 
-test('configuration files: CRIU\'s sources, order and precedence', () => {
+test("configuration files: CRIU's sources, order and precedence", () => {
   const dir = tmpdir('cfg');
   const home = path.join(dir, 'home');
   fs.mkdirSync(path.join(home, '.criu'), { recursive: true });
@@ -343,7 +422,7 @@ test('criu: ignored options are accepted and said at -v4, refused ones are named
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-test('criu: a configuration file in $HOME and CRIU_CONFIG_FILE are read, --no-default-config turns $HOME\'s off', () => {
+test("criu: a configuration file in $HOME and CRIU_CONFIG_FILE are read, --no-default-config turns $HOME's off", () => {
   const dir = tmpdir('cfgrun');
   const home = path.join(dir, 'home');
   fs.mkdirSync(path.join(home, '.criu'), { recursive: true });

@@ -16,7 +16,10 @@ const fdsOf = (steps: FdStep[]): (number | null)[] => steps.flatMap((s) => ('sin
 test('tree: the root forks its two children, each with an fd table of its own', () => {
   const plan = planRestore(loadImages(path.join(FIX, 'tree')));
   expect(plan.order.map((t) => [t.pid, t.parent, t.sharesFiles, t.zombie])).toEqual([
-    [3999302, null, false, false], [3999303, 3999302, false, false], [3999304, 3999302, false, false]]);
+    [3999302, null, false, false],
+    [3999303, 3999302, false, false],
+    [3999304, 3999302, false, false],
+  ]);
   expect(plan.order.map((t) => t.session)).toEqual(['setsid', null, null]);
   expect(plan.order.every((t) => t.joinGroup === null && t.sessionOk)).toBe(true);
   expect([...plan.fdTables.keys()]).toEqual([2, 3, 4]);
@@ -40,15 +43,21 @@ test('tree: fd batches fill the gaps with stand-ins; the pipes and data/file.dat
   }
   expect(img.files.get(5)!.pipe!.pipe_id).toBe(img.files.get(6)!.pipe!.pipe_id);
   // data/file.dat, open at offset 4096, on fd 9 of every task
-  expect(shared.get(7)!.holders).toEqual([{ filesId: 2, fd: 9 }, { filesId: 3, fd: 9 }, { filesId: 4, fd: 9 }]);
+  expect(shared.get(7)!.holders).toEqual([
+    { filesId: 2, fd: 9 },
+    { filesId: 3, fd: 9 },
+    { filesId: 4, fd: 9 },
+  ]);
   expect(img.files.get(7)!.reg!.name).toBe('/tmp/criu-fixture/data/file.dat');
   expect(BigInt(img.files.get(7)!.reg!.pos)).toBe(4096n);
 });
 
 /** an anonymous VMA right after another anonymous one (a thread's stack after its guard) is moved into place */
 const anonAfterAnon = (vmas: { start: bigint; end: bigint; status: number }[], i: number): boolean =>
-  i > 0 && BigInt(vmas[i - 1].end) === BigInt(vmas[i].start) && (vmas[i - 1].status & VMA.ANON_PRIVATE) !== 0
-  && !(vmas[i - 1].status & (VMA.VDSO | VMA.VVAR | VMA.VSYSCALL));
+  i > 0 &&
+  BigInt(vmas[i - 1].end) === BigInt(vmas[i].start) &&
+  (vmas[i - 1].status & VMA.ANON_PRIVATE) !== 0 &&
+  !(vmas[i - 1].status & (VMA.VDSO | VMA.VVAR | VMA.VSYSCALL));
 
 test('tree, mem, threads: each VMA is mapped the way its status bits say', () => {
   for (const d of ['tree', 'mem', 'threads']) {
@@ -60,8 +69,18 @@ test('tree, mem, threads: each VMA is mapped the way its status bits say', () =>
       pt.vmas.forEach((pv, i) => {
         const v = vmas[i];
         expect(pv.start).toBe(BigInt(v.start));
-        const want = v.status & VMA.VSYSCALL ? 'special' : v.status & (VMA.VDSO | VMA.VVAR) ? 'special'
-          : v.status & VMA.FILE_PRIVATE ? 'file' : v.status & VMA.ANON_PRIVATE ? anonAfterAnon(vmas, i) ? 'anon-moved' : 'anon' : '?';
+        const want =
+          v.status & VMA.VSYSCALL
+            ? 'special'
+            : v.status & (VMA.VDSO | VMA.VVAR)
+              ? 'special'
+              : v.status & VMA.FILE_PRIVATE
+                ? 'file'
+                : v.status & VMA.ANON_PRIVATE
+                  ? anonAfterAnon(vmas, i)
+                    ? 'anon-moved'
+                    : 'anon'
+                  : '?';
         expect(pv.how.how, `${d} ${pt.pid} vma ${i}`).toBe(want);
       });
     }
@@ -71,7 +90,8 @@ test('tree, mem, threads: each VMA is mapped the way its status bits say', () =>
   const root = plan.order[0].vmas;
   expect(root.map((v) => v.how.how)).toEqual(['file', 'file', 'file', 'file', 'file', 'anon', 'anon', 'special', 'special', 'anon', 'special']);
   expect(root.slice(0, 5).map((v) => (v.how.how === 'file' ? [v.how.path, v.how.shared, v.pgoff] : null))).toEqual(
-    [0x0n, 0x1000n, 0x8d000n, 0xb7000n, 0xbb000n].map((o) => ['/tmp/criu-fixture/bin/fixture-prog', false, o]));
+    [0x0n, 0x1000n, 0x8d000n, 0xb7000n, 0xbb000n].map((o) => ['/tmp/criu-fixture/bin/fixture-prog', false, o]),
+  );
   expect(root.filter((v) => v.how.how === 'special').map((v) => (v.how.how === 'special' ? v.how.what : ''))).toEqual(['vvar', 'vdso', 'vsyscall']);
   expect(plan.order[1].vmas.filter((v) => v.cow).length).toBe(8);
   expect(plan.gadget.hole).toBe(0x11000n);

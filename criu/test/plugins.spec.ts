@@ -81,9 +81,10 @@ test.beforeEach(({}, info) => {
 });
 test.afterEach(() => log.setFile(null));
 const logText = (): string => fs.readFileSync(logFile, 'utf8');
-const load = (o: Partial<LoadOptions> & { stage: LoadOptions['stage'] }): ReturnType<typeof loadPlugins> => loadPlugins({ hostLib, env: {}, defaultDir: '/nonexistent-criu-plugins/', ...o });
+const load = (o: Partial<LoadOptions> & { stage: LoadOptions['stage'] }): ReturnType<typeof loadPlugins> =>
+  loadPlugins({ hostLib, env: {}, defaultDir: '/nonexistent-criu-plugins/', ...o });
 
-test('the issue\'s trivial plugin, built against our headers, is loaded and its DUMP_EXT_FILE hook logs through pr_info', async () => {
+test("the issue's trivial plugin, built against our headers, is loaded and its DUMP_EXT_FILE hook logs through pr_info", async () => {
   const dir = tmp('trivial');
   build(dir, 'trivial', TRIVIAL);
   const p = await load({ stage: STAGE.DUMP, libdir: dir });
@@ -97,12 +98,16 @@ test('the issue\'s trivial plugin, built against our headers, is loaded and its 
 
 test('pr_info is dropped below -v3 and pr_err carries CRIU\'s "Error (file:line): " prefix', async () => {
   const dir = tmp('levels');
-  build(dir, 'lv', `#include "criu-plugin.h"
+  build(
+    dir,
+    'lv',
+    `#include "criu-plugin.h"
 #include "criu-log.h"
 static int h(int fd, int id) { pr_info("quiet %d\\n", fd); pr_err("loud %d\\n", id); return pr_quelled(LOG_INFO) ? 1 : 2; }
 CR_PLUGIN_REGISTER_DUMMY("lv")
 CR_PLUGIN_REGISTER_HOOK(CR_PLUGIN_HOOK__DUMP_EXT_FILE, h)
-`);
+`,
+  );
   log.level = 2;
   const p = await load({ stage: STAGE.DUMP, libdir: dir });
   expect(p.run('DUMP_EXT_FILE', 1, 2)).toBe(1);
@@ -111,8 +116,8 @@ CR_PLUGIN_REGISTER_HOOK(CR_PLUGIN_HOOK__DUMP_EXT_FILE, h)
   expect(logText()).toMatch(/Error \(\S*lv\.c:3\): loud 2/);
 });
 
-test('the same plugin built against CRIU 4.2\'s own headers loads unchanged', async () => {
-  test.skip(!fs.existsSync(mirror), 'CRIU\'s source mirror is not on this machine');
+test("the same plugin built against CRIU 4.2's own headers loads unchanged", async () => {
+  test.skip(!fs.existsSync(mirror), "CRIU's source mirror is not on this machine");
   const inc = tmp('criu42-inc');
   // criu-log.h includes "log.h": three headers, not two
   for (const h of ['criu/include/criu-plugin.h', 'criu/include/criu-log.h', 'criu/include/log.h']) {
@@ -138,8 +143,17 @@ test('a hook answering -ENOTSUP passes the object to the next plugin, in name or
   expect(p.dispatch('DUMP_EXT_FILE', 3, 2)).toEqual({ ret: -5, plugin: 'third' });
   expect(p.run('RESTORE_EXT_FILE', 1)).toBe(-ENOTSUP);
   p.fini(0);
-  const calls = logText().split('\n').filter((l) => l.includes('dump_ext_file')).map((l) => l.replace(/^\(\S+\) /, ''));
-  expect(calls).toEqual(['first dump_ext_file 4 1', 'second dump_ext_file 4 1', 'first dump_ext_file 3 2', 'second dump_ext_file 3 2', 'third dump_ext_file 3 2']);
+  const calls = logText()
+    .split('\n')
+    .filter((l) => l.includes('dump_ext_file'))
+    .map((l) => l.replace(/^\(\S+\) /, ''));
+  expect(calls).toEqual([
+    'first dump_ext_file 4 1',
+    'second dump_ext_file 4 1',
+    'first dump_ext_file 3 2',
+    'second dump_ext_file 3 2',
+    'third dump_ext_file 3 2',
+  ]);
 });
 
 test('init(stage) runs at load before any hook, exit(stage, ret) at the end with the outcome; a refusing init fails the load and the others get exit(-1)', async () => {
@@ -150,7 +164,11 @@ test('init(stage) runs at load before any hook, exit(stage, ret) at the end with
   p.run('DUMP_EXT_FILE', 1, 1);
   p.fini(-1);
   p.fini(0); // once only
-  const lines = (): string[] => logText().split('\n').filter((l) => / (init|exit|dump_ext_file) /.test(l)).map((l) => l.replace(/^\(\S+\) /, ''));
+  const lines = (): string[] =>
+    logText()
+      .split('\n')
+      .filter((l) => / (init|exit|dump_ext_file) /.test(l))
+      .map((l) => l.replace(/^\(\S+\) /, ''));
   expect(lines()).toEqual(['a init 2', 'b init 2', 'a dump_ext_file 1 1', 'a exit 2 -1', 'b exit 2 -1']);
 
   build(dir, 'c', chainPlugin('c', '0', { initRet: -1 }));
@@ -161,11 +179,15 @@ test('init(stage) runs at load before any hook, exit(stage, ret) at the end with
 
 test('an old-style plugin (cr_plugin_init, cr_plugin_dump_file) gets a generated descriptor named by its path', async () => {
   const dir = tmp('old');
-  const so = build(dir, 'old', `#include "criu-log.h"
+  const so = build(
+    dir,
+    'old',
+    `#include "criu-log.h"
 int cr_plugin_init(void) { pr_info("old init\\n"); return 0; }
 void cr_plugin_fini(void) { pr_info("old fini\\n"); }
 int cr_plugin_dump_file(int fd, int id) { pr_info("old dump %d %d\\n", fd, id); return 0; }
-`);
+`,
+  );
   const p = await load({ stage: STAGE.DUMP, libdir: dir });
   expect(p.list[0].name).toBe(so);
   expect(p.list[0].version).toBe(0x100);
@@ -177,9 +199,13 @@ int cr_plugin_dump_file(int fd, int id) { pr_info("old dump %d %d\\n", fd, id); 
 
 test('a descriptor newer than CRIU_PLUGIN_VERSION is refused as CRIU refuses it', async () => {
   const dir = tmp('newer');
-  build(dir, 'newer', `#include "criu-plugin.h"
+  build(
+    dir,
+    'newer',
+    `#include "criu-plugin.h"
 cr_plugin_desc_t CR_PLUGIN_DESC = { .name = "newer", .version = CRIU_PLUGIN_GEN_VERSION(0, 3, 0), .max_hooks = CR_PLUGIN_HOOK__MAX };
-`);
+`,
+  );
   await expect(load({ stage: STAGE.DUMP, libdir: dir })).rejects.toThrow(/Corrupted plugin .*newer\.so: its version 0x300 is newer than 0x200/);
 });
 
@@ -220,7 +246,9 @@ test('add_inventory_plugin at dump gives plugins_entry; a restore without that p
 test('a TypeScript plugin (an ES module in the folder) gets typed hooks and writes and reads an image of its own', async () => {
   const dir = tmp('ts');
   const images = tmp('ts-images');
-  fs.writeFileSync(path.join(dir, 'extfile.mjs'), `
+  fs.writeFileSync(
+    path.join(dir, 'extfile.mjs'),
+    `
 let host;
 export default {
   name: 'ts-ext',
@@ -236,7 +264,8 @@ export default {
     return e.id === id ? 77 : -2;
   },
 };
-`);
+`,
+  );
   build(dir, 'z-trivial', TRIVIAL);
   const p = await load({ stage: STAGE.DUMP, libdir: dir, imageDir: images });
   expect(p.list.map((x) => `${x.name}:${x.kind}`)).toEqual(['ts-ext:ts', 'trivial:c']);
@@ -254,16 +283,23 @@ export default {
 /** the mock's world and a fake restore-thread control that records what the plugin does to the thread */
 function cudaWorld(tag: string, state: Record<string, { state: string; restoreTid: number }>, env: Record<string, string> = {}) {
   const d = tmp(tag);
-  const stateFile = path.join(d, 'state.json'), calls = path.join(d, 'calls.log');
+  const stateFile = path.join(d, 'state.json'),
+    calls = path.join(d, 'calls.log');
   fs.writeFileSync(stateFile, JSON.stringify(state));
   const thread: string[] = [];
   const threads: RestoreThreadControl = {
-    resume: (tid) => { thread.push(`resume ${tid}`); return 0x1234n; },
-    interrupt: (tid, saved) => { thread.push(`interrupt ${tid} ${saved.toString(16)}`); },
+    resume: (tid) => {
+      thread.push(`resume ${tid}`);
+      return 0x1234n;
+    },
+    interrupt: (tid, saved) => {
+      thread.push(`interrupt ${tid} ${saved.toString(16)}`);
+    },
   };
   const plugin = cudaPlugin({ tool: mockTool, forceEnable: true, threads, env: { ...process.env, CUDA_MOCK_STATE: stateFile, CUDA_MOCK_LOG: calls, ...env } });
   return {
-    plugin, thread,
+    plugin,
+    thread,
     calls: (): string[] => (fs.existsSync(calls) ? fs.readFileSync(calls, 'utf8').trim().split('\n') : []),
     state: (pid: number): string => (JSON.parse(fs.readFileSync(stateFile, 'utf8')) as Record<string, { state: string }>)[pid].state,
   };
@@ -281,9 +317,12 @@ test('CUDA plugin: lock at PAUSE_DEVICES, checkpoint at CHECKPOINT_DEVICES with 
   expect(w.state(100)).toBe('checkpointed');
   expect(w.calls()).toEqual([
     '-h',
-    '--get-restore-tid --pid 100', '--get-state --pid 101', '--action lock --pid 100 --timeout 7000',
+    '--get-restore-tid --pid 100',
+    '--get-state --pid 101',
+    '--action lock --pid 100 --timeout 7000',
     '--get-restore-tid --pid 555',
-    '--get-restore-tid --pid 100', '--action checkpoint --pid 100',
+    '--get-restore-tid --pid 100',
+    '--action checkpoint --pid 100',
   ]);
   expect(w.thread).toEqual(['resume 101', 'interrupt 101 1234']);
 
@@ -325,7 +364,11 @@ test('CUDA plugin: a failure at each step of a dump fails the hook and leaves th
     expect(ret, step).toBe(-1);
     p.fini(-1); // the dump fails
     expect(w.state(100), step).toBe('running');
-    expect(logText()).toContain(step === 'get-state' ? 'Failed to get CUDA state for PID 101' : `${step === 'lock' ? 'PAUSE' : 'CHECKPOINT'}_DEVICES failed with cuda-checkpoint: ${step} failed`);
+    expect(logText()).toContain(
+      step === 'get-state'
+        ? 'Failed to get CUDA state for PID 101'
+        : `${step === 'lock' ? 'PAUSE' : 'CHECKPOINT'}_DEVICES failed with cuda-checkpoint: ${step} failed`,
+    );
     expect(w.thread.filter((t) => t.startsWith('resume')).length, step).toBe(w.thread.filter((t) => t.startsWith('interrupt')).length);
   }
   // --leave-running: a successful dump gives the task back running too

@@ -143,10 +143,27 @@ int main(int argc, char **argv) {
 `;
 
 interface Info {
-  anon: string; named: number; fmap: string; del: string; mem: string; shm: string;
-  ffd: number; efd: number; ep: number; sfd: number; tfd: number; ifd: number; wd: number;
-  pipe: [number, number]; sk: [number, number]; t1: number; t2: number; tids: number[];
-  child: number; tchild: number; sigrt1: number;
+  anon: string;
+  named: number;
+  fmap: string;
+  del: string;
+  mem: string;
+  shm: string;
+  ffd: number;
+  efd: number;
+  ep: number;
+  sfd: number;
+  tfd: number;
+  ifd: number;
+  wd: number;
+  pipe: [number, number];
+  sk: [number, number];
+  t1: number;
+  t2: number;
+  tids: number[];
+  child: number;
+  tchild: number;
+  sigrt1: number;
 }
 
 let dir = '';
@@ -314,7 +331,13 @@ test.describe('live', () => {
     expect(P.readFdLink(pid, info.ep).anonType).toBe('eventpoll');
     const ep = P.readFdinfo(pid, info.ep).epoll!;
     expect(ep.tfds).toHaveLength(1);
-    expect(ep.tfds[0]).toMatchObject({ tfd: info.efd, events: 0x80000019 /* EPOLLET|EPOLLIN, and the always-on EPOLLERR|EPOLLHUP */, data: 0x1122334455667788n, pos: 0n, ino: e.ino });
+    expect(ep.tfds[0]).toMatchObject({
+      tfd: info.efd,
+      events: 0x80000019 /* EPOLLET|EPOLLIN, and the always-on EPOLLERR|EPOLLHUP */,
+      data: 0x1122334455667788n,
+      pos: 0n,
+      ino: e.ino,
+    });
 
     expect(P.readFdLink(pid, info.sfd).anonType).toBe('signalfd');
     const sf = P.readFdinfo(pid, info.sfd);
@@ -344,10 +367,16 @@ test.describe('live', () => {
   test('mountinfo: a tmpfs with escaped names in its own mount namespace', async () => {
     const mp = join(dir, 'mnt a\\b');
     spawnSync('mkdir', ['-p', mp]);
-    const u = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c',
-      'mount -t tmpfs -o size=1m,mode=0750 "src x" "$0" && echo ok && exec sleep 1000', mp], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const u = spawn(
+      'unshare',
+      ['-m', '--propagation', 'private', 'sh', '-c', 'mount -t tmpfs -o size=1m,mode=0750 "src x" "$0" && echo ok && exec sleep 1000', mp],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     try {
-      await new Promise<void>((res, rej) => { u.stdout!.once('data', () => res()); u.on('exit', (c) => rej(new Error(`unshare exited ${c}`))); });
+      await new Promise<void>((res, rej) => {
+        u.stdout!.once('data', () => res());
+        u.on('exit', (c) => rej(new Error(`unshare exited ${c}`)));
+      });
       // `sh` exec'd sleep: same pid
       const ms = P.readMountinfo(u.pid!);
       const m = ms.find((x) => x.mountPoint === mp);
@@ -387,7 +416,15 @@ test.describe('live', () => {
     const ts = P.readTimers(pid).sort((a, b) => a.id - b.id);
     expect(ts).toHaveLength(2);
     const t1 = ts.find((t) => t.id === info.t1)!;
-    expect(t1).toMatchObject({ signo: info.sigrt1, sigval: 0xabcn, notify: 'signal', threadId: false, notifyPid: pid, sigevNotify: P.SIGEV_SIGNAL, clockId: 1 });
+    expect(t1).toMatchObject({
+      signo: info.sigrt1,
+      sigval: 0xabcn,
+      notify: 'signal',
+      threadId: false,
+      notifyPid: pid,
+      sigevNotify: P.SIGEV_SIGNAL,
+      clockId: 1,
+    });
     const t2 = ts.find((t) => t.id === info.t2)!;
     expect(t2).toMatchObject({ signo: 12, notify: 'signal', threadId: true, notifyPid: info.tids[1], sigevNotify: P.SIGEV_THREAD_ID, clockId: 0 });
   });
@@ -410,7 +447,9 @@ test.describe('live', () => {
       const b = Buffer.alloc(4);
       expect(readSync(fd, b, 0, 4, 0)).toBe(4);
       expect(b.toString()).toBe('zzzz');
-    } finally { closeSync(fd); }
+    } finally {
+      closeSync(fd);
+    }
     const m = vmaAt(vmas, addr(info.mem));
     expect(P.readMapFileLink(pid, m.start, m.end)).toBe('/memfd:ptest (deleted)');
   });
@@ -443,7 +482,9 @@ test.describe('live', () => {
 
       // the two paths agree on every VMA for several queries, and a 1-slot vec agrees too
       const queries: P.ScanQuery[] = [
-        P.privateDumpQuery(true), P.privateDumpQuery(false), P.SHARED_RESIDENT_QUERY,
+        P.privateDumpQuery(true),
+        P.privateDumpQuery(false),
+        P.SHARED_RESIDENT_QUERY,
         { anyofMask: P.PAGE_IS_PRESENT | P.PAGE_IS_SWAPPED, returnMask: P.PAGE_IS_PRESENT | P.PAGE_IS_SWAPPED | P.PAGE_IS_FILE | P.PAGE_IS_PFNZERO },
         { categoryMask: P.PAGE_IS_PRESENT, categoryInverted: P.PAGE_IS_PRESENT, returnMask: P.PAGE_IS_PRESENT },
       ];
@@ -459,7 +500,8 @@ test.describe('live', () => {
       }
       expect(compared).toBeGreaterThan(50);
       // whole address space at once (spanning gaps and [vvar]) also agrees
-      const lo = vmas[0].start, hi = vmas.filter((v) => v.kind !== 'vsyscall').at(-1)!.end;
+      const lo = vmas[0].start,
+        hi = vmas.filter((v) => v.kind !== 'vsyscall').at(-1)!.end;
       const q = P.privateDumpQuery(false);
       expect(pm.scanEntries(lo, hi, q)).toEqual(pm.scanIoctl(lo, hi, q));
       // maxPages stops early
@@ -486,7 +528,8 @@ test.describe('live', () => {
 
 test.describe('strings', () => {
   test('stat: comm with spaces and parens is taken up to the last ")"', () => {
-    const tail = 'S 1 2 3 0 -1 4194560 10 0 0 0 1 2 0 0 20 0 1 0 100 1000 50 18446744073709551615 4194304 4200000 140737488347136 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0 4300000 4400000 4500000 140737488348000 140737488348010 140737488348010 140737488348100 0';
+    const tail =
+      'S 1 2 3 0 -1 4194560 10 0 0 0 1 2 0 0 20 0 1 0 100 1000 50 18446744073709551615 4194304 4200000 140737488347136 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0 4300000 4400000 4500000 140737488348000 140737488348010 140737488348010 140737488348100 0';
     const s = P.parseStat(`42 (a) (b c)) ) ${tail}\n`);
     expect(s.pid).toBe(42);
     expect(s.comm).toBe('a) (b c)) ');
@@ -505,20 +548,42 @@ test.describe('strings', () => {
   test('maps: every kind of path', () => {
     const L = (tail: string, perms = 'rw-p', off = '00000000', dev = '00:00', ino = '0'): string =>
       `7f0000000000-7f0000002000 ${perms} ${off} ${dev} ${ino}${tail === '' ? '' : '                      ' + tail}`;
-    const vs = P.parseMaps([
-      L(''),
-      L('[anon:foo bar]'),
-      L('[anon_shmem:shm]', 'rw-s'),
-      L('/memfd:x y (deleted)', 'rw-s', '00001000', '00:01', '1025'),
-      L('/dev/zero (deleted)', 'rw-s', '00000000', '00:01', '7'),
-      L('/SYSV0000002a (deleted)', 'rw-s', '00000000', '00:01', '8'),
-      L('/tmp/a b (deleted)', 'r--p', '00003000', 'fe:01', '1234'),
-      L('/usr/lib/x86_64-linux-gnu/libc.so.6', 'r-xp', '00028000', 'fe:00', '260131'),
-      L('[heap]'), L('[stack]'), L('[vvar]', 'r--p'), L('[vvar_vclock]', 'r--p'), L('[vdso]', 'r-xp'), L('[uprobes]', 'r-xp'),
-      'ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]',
-    ].join('\n') + '\n');
-    expect(vs.map((v) => v.kind)).toEqual(['anon', 'anon_named', 'shmem', 'memfd', 'shmem', 'sysv', 'deleted', 'file',
-      'heap', 'stack', 'vvar', 'vvar_vclock', 'vdso', 'special', 'vsyscall']);
+    const vs = P.parseMaps(
+      [
+        L(''),
+        L('[anon:foo bar]'),
+        L('[anon_shmem:shm]', 'rw-s'),
+        L('/memfd:x y (deleted)', 'rw-s', '00001000', '00:01', '1025'),
+        L('/dev/zero (deleted)', 'rw-s', '00000000', '00:01', '7'),
+        L('/SYSV0000002a (deleted)', 'rw-s', '00000000', '00:01', '8'),
+        L('/tmp/a b (deleted)', 'r--p', '00003000', 'fe:01', '1234'),
+        L('/usr/lib/x86_64-linux-gnu/libc.so.6', 'r-xp', '00028000', 'fe:00', '260131'),
+        L('[heap]'),
+        L('[stack]'),
+        L('[vvar]', 'r--p'),
+        L('[vvar_vclock]', 'r--p'),
+        L('[vdso]', 'r-xp'),
+        L('[uprobes]', 'r-xp'),
+        'ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]',
+      ].join('\n') + '\n',
+    );
+    expect(vs.map((v) => v.kind)).toEqual([
+      'anon',
+      'anon_named',
+      'shmem',
+      'memfd',
+      'shmem',
+      'sysv',
+      'deleted',
+      'file',
+      'heap',
+      'stack',
+      'vvar',
+      'vvar_vclock',
+      'vdso',
+      'special',
+      'vsyscall',
+    ]);
     expect(vs[1].label).toBe('foo bar');
     expect(vs[2].label).toBe('shm');
     expect(vs[3]).toMatchObject({ label: 'x y', path: '/memfd:x y', deleted: true, offset: 0x1000n, minor: 1, inode: 1025, shared: true });
@@ -553,15 +618,37 @@ VmFlags: rd wr mr mw me ac
   });
 
   test('mountinfo: escapes and optional fields', () => {
-    const ms = P.parseMountinfo([
-      '36 35 98:0 /mnt1 /mnt/parent\\040dir rw,noatime master:1 - ext3 /dev/root rw,errors=continue',
-      '37 36 0:45 / /a\\011b\\012c\\134d rw shared:5 master:2 propagate_from:3 - fuse.sshfs user@h:/x\\040y rw,user_id=0',
-      '38 36 0:46 / /u rw unbindable - tmpfs none rw',
-      '39 1 0:47 /sub\\040dir / ro - overlay overlay rw,lowerdir=/l,upperdir=/u',
-    ].join('\n'));
-    expect(ms[0]).toMatchObject({ mntId: 36, parentId: 35, major: 98, minor: 0, root: '/mnt1', mountPoint: '/mnt/parent dir', options: 'rw,noatime', master: 1, fstype: 'ext3', source: '/dev/root', superOptions: 'rw,errors=continue' });
+    const ms = P.parseMountinfo(
+      [
+        '36 35 98:0 /mnt1 /mnt/parent\\040dir rw,noatime master:1 - ext3 /dev/root rw,errors=continue',
+        '37 36 0:45 / /a\\011b\\012c\\134d rw shared:5 master:2 propagate_from:3 - fuse.sshfs user@h:/x\\040y rw,user_id=0',
+        '38 36 0:46 / /u rw unbindable - tmpfs none rw',
+        '39 1 0:47 /sub\\040dir / ro - overlay overlay rw,lowerdir=/l,upperdir=/u',
+      ].join('\n'),
+    );
+    expect(ms[0]).toMatchObject({
+      mntId: 36,
+      parentId: 35,
+      major: 98,
+      minor: 0,
+      root: '/mnt1',
+      mountPoint: '/mnt/parent dir',
+      options: 'rw,noatime',
+      master: 1,
+      fstype: 'ext3',
+      source: '/dev/root',
+      superOptions: 'rw,errors=continue',
+    });
     expect(ms[0].shared).toBeUndefined();
-    expect(ms[1]).toMatchObject({ mountPoint: '/a\tb\nc\\d', shared: 5, master: 2, propagateFrom: 3, fstype: 'fuse.sshfs', source: 'user@h:/x y', optional: ['shared:5', 'master:2', 'propagate_from:3'] });
+    expect(ms[1]).toMatchObject({
+      mountPoint: '/a\tb\nc\\d',
+      shared: 5,
+      master: 2,
+      propagateFrom: 3,
+      fstype: 'fuse.sshfs',
+      source: 'user@h:/x y',
+      optional: ['shared:5', 'master:2', 'propagate_from:3'],
+    });
     expect(ms[2].unbindable).toBe(true);
     expect(ms[3]).toMatchObject({ root: '/sub dir', mountPoint: '/', optional: [] });
     expect(() => P.parseMountinfo('1 2 3\n', '/proc/1/mountinfo')).toThrow(/\/proc\/1\/mountinfo:1: not a mountinfo line/);
@@ -586,7 +673,9 @@ tfd:      100 events: 80000001 data: ffffffffffffffff  pos:12 ino:2 sdev:800001
     expect(sf.signalfd!.sigmask).toBe(0x4200n);
     const tf = P.parseFdinfo('pos:\t0\nflags:\t02\nmnt_id:\t15\nino:\t1\nclockid: 0\nticks: 3\nsettime flags: 01\nit_value: (10, 500)\nit_interval: (1, 0)\n');
     expect(tf.timerfd).toEqual({ clockid: 0, ticks: 3n, settimeFlags: 1, itValue: { sec: 10n, nsec: 500n }, itInterval: { sec: 1n, nsec: 0n } });
-    const ino = P.parseFdinfo('pos:\t0\nflags:\t00\nmnt_id:\t15\nino:\t1\ninotify wd:1 ino:1a sdev:800001 mask:300 ignored_mask:0 fhandle-bytes:8 fhandle-type:1 f_handle:1a00000012345678\n');
+    const ino = P.parseFdinfo(
+      'pos:\t0\nflags:\t00\nmnt_id:\t15\nino:\t1\ninotify wd:1 ino:1a sdev:800001 mask:300 ignored_mask:0 fhandle-bytes:8 fhandle-type:1 f_handle:1a00000012345678\n',
+    );
     expect(ino.inotify!.wds[0]).toMatchObject({ wd: 1, ino: 0x1a, sdev: 0x800001, mask: 0x300, ignoredMask: 0, fhandleBytes: 8, fhandleType: 1 });
     expect(ino.inotify!.wds[0].fhandle!.toString('hex')).toBe('1a00000012345678');
     const fa = P.parseFdinfo(`pos:\t0
@@ -600,7 +689,11 @@ fanotify sdev:800001 mflags:0 mask:4 ignored_mask:0
 `);
     expect(fa.fanotify!.flags).toBe(0x10);
     expect(fa.fanotify!.eventFlags).toBe(2);
-    expect(fa.fanotify!.marks.map((m) => [m.kind, m.mask])).toEqual([['inode', 1], ['mount', 2], ['sb', 4]]);
+    expect(fa.fanotify!.marks.map((m) => [m.kind, m.mask])).toEqual([
+      ['inode', 1],
+      ['mount', 2],
+      ['sb', 4],
+    ]);
     expect(fa.fanotify!.marks[1].mntId).toBe(0x21);
     const lk = P.parseFdinfo('pos:\t5\nflags:\t0100002\nmnt_id:\t20\nino:\t99\nlock:\t1: POSIX  ADVISORY  WRITE 123 fe:00:99 0 EOF\n');
     expect(lk.locks).toEqual(['1: POSIX  ADVISORY  WRITE 123 fe:00:99 0 EOF']);
@@ -622,22 +715,49 @@ fanotify sdev:800001 mflags:0 mask:4 ignored_mask:0
   });
 
   test('status text', () => {
-    const s = P.parseStatus('Name:\ta\\nb\\\\c\nUmask:\t0077\nState:\tt (tracing stop)\nTgid:\t10\nNgid:\t0\nPid:\t11\nPPid:\t1\nTracerPid:\t5\n' +
-      'Uid:\t1\t2\t3\t4\nGid:\t5\t6\t7\t8\nFDSize:\t64\nGroups:\t4 27 \nNStgid:\t10\t1\nNSpid:\t11\t2\nNSpgid:\t10\t1\nNSsid:\t10\t1\n' +
-      'VmRSS:\t    1000 kB\nThreads:\t2\nSigQ:\t3/1000\nSigPnd:\t0000000000000100\nShdPnd:\t0000000000000000\nSigBlk:\t8000000000000000\n' +
-      'SigIgn:\t0000000000001000\nSigCgt:\t0000000180000000\nCapInh:\t0000000000000000\nCapPrm:\t000001ffffffffff\nCapEff:\t000001ffffffffff\n' +
-      'CapBnd:\t000001ffffffffff\nCapAmb:\t0000000000000001\nNoNewPrivs:\t1\nSeccomp:\t2\nSeccomp_filters:\t3\nCpus_allowed:\tf\nCpus_allowed_list:\t0-2,5\n' +
-      'voluntary_ctxt_switches:\t9\nnonvoluntary_ctxt_switches:\t1\n');
-    expect(s).toMatchObject({ name: 'a\nb\\c', umask: 0o77, state: 't', stateName: 'tracing stop', tgid: 10, pid: 11, tracerPid: 5,
-      uid: [1, 2, 3, 4], gid: [5, 6, 7, 8], groups: [4, 27], nstgid: [10, 1], nspid: [11, 2], threads: 2, sigQ: { queued: 3, limit: 1000 },
-      sigPnd: 0x100n, sigBlk: 0x8000000000000000n, sigCgt: 0x180000000n, capPrm: 0x1ffffffffffn, capAmb: 1n, noNewPrivs: 1,
-      seccomp: 2, seccompFilters: 3, cpusAllowed: [0, 1, 2, 5], voluntaryCtxtSwitches: 9 });
+    const s = P.parseStatus(
+      'Name:\ta\\nb\\\\c\nUmask:\t0077\nState:\tt (tracing stop)\nTgid:\t10\nNgid:\t0\nPid:\t11\nPPid:\t1\nTracerPid:\t5\n' +
+        'Uid:\t1\t2\t3\t4\nGid:\t5\t6\t7\t8\nFDSize:\t64\nGroups:\t4 27 \nNStgid:\t10\t1\nNSpid:\t11\t2\nNSpgid:\t10\t1\nNSsid:\t10\t1\n' +
+        'VmRSS:\t    1000 kB\nThreads:\t2\nSigQ:\t3/1000\nSigPnd:\t0000000000000100\nShdPnd:\t0000000000000000\nSigBlk:\t8000000000000000\n' +
+        'SigIgn:\t0000000000001000\nSigCgt:\t0000000180000000\nCapInh:\t0000000000000000\nCapPrm:\t000001ffffffffff\nCapEff:\t000001ffffffffff\n' +
+        'CapBnd:\t000001ffffffffff\nCapAmb:\t0000000000000001\nNoNewPrivs:\t1\nSeccomp:\t2\nSeccomp_filters:\t3\nCpus_allowed:\tf\nCpus_allowed_list:\t0-2,5\n' +
+        'voluntary_ctxt_switches:\t9\nnonvoluntary_ctxt_switches:\t1\n',
+    );
+    expect(s).toMatchObject({
+      name: 'a\nb\\c',
+      umask: 0o77,
+      state: 't',
+      stateName: 'tracing stop',
+      tgid: 10,
+      pid: 11,
+      tracerPid: 5,
+      uid: [1, 2, 3, 4],
+      gid: [5, 6, 7, 8],
+      groups: [4, 27],
+      nstgid: [10, 1],
+      nspid: [11, 2],
+      threads: 2,
+      sigQ: { queued: 3, limit: 1000 },
+      sigPnd: 0x100n,
+      sigBlk: 0x8000000000000000n,
+      sigCgt: 0x180000000n,
+      capPrm: 0x1ffffffffffn,
+      capAmb: 1n,
+      noNewPrivs: 1,
+      seccomp: 2,
+      seccompFilters: 3,
+      cpusAllowed: [0, 1, 2, 5],
+      voluntaryCtxtSwitches: 9,
+    });
     expect(s.kb.VmRSS).toBe(1000);
     expect(() => P.parseStatus('Name:\tx\nPid:\tzz\n', '/proc/3/status')).toThrow(/^\/proc\/3\/status:2: bad Pid/);
   });
 
   test('limits text', () => {
-    const t = readFileSync('/proc/self/limits', 'utf8').replace('Max open files            20000                20000', 'Max open files            unlimited            unlimited');
+    const t = readFileSync('/proc/self/limits', 'utf8').replace(
+      'Max open files            20000                20000',
+      'Max open files            unlimited            unlimited',
+    );
     const l = P.parseLimits(t);
     expect(l.map((r) => r.name)).toEqual([...P.RLIMIT_NAMES]);
     expect(l[15].units).toBe('us');
@@ -645,7 +765,9 @@ fanotify sdev:800001 mflags:0 mask:4 ignored_mask:0
   });
 
   test('timers text', () => {
-    const ts = P.parseTimers('ID: 0\nsignal: 14/0000000000000000\nnotify: signal/pid.100\nClockID: 1\nID: 3\nsignal: 34/00000000deadbeef\nnotify: thread/tid.101\nClockID: 0\nID: 4\nsignal: 0/0000000000000000\nnotify: none/pid.100\nClockID: 7\n');
+    const ts = P.parseTimers(
+      'ID: 0\nsignal: 14/0000000000000000\nnotify: signal/pid.100\nClockID: 1\nID: 3\nsignal: 34/00000000deadbeef\nnotify: thread/tid.101\nClockID: 0\nID: 4\nsignal: 0/0000000000000000\nnotify: none/pid.100\nClockID: 7\n',
+    );
     expect(ts.map((t) => [t.id, t.signo, t.sigval, t.notify, t.threadId, t.notifyPid, t.sigevNotify, t.clockId])).toEqual([
       [0, 14, 0n, 'signal', false, 100, 0, 1],
       [3, 34, 0xdeadbeefn, 'thread', true, 101, 6, 0],
@@ -656,10 +778,15 @@ fanotify sdev:800001 mflags:0 mask:4 ignored_mask:0
 
   test('auxv buffer', () => {
     const b = Buffer.alloc(16 * 4);
-    b.writeBigUInt64LE(6n, 0); b.writeBigUInt64LE(4096n, 8);
-    b.writeBigUInt64LE(33n, 16); b.writeBigUInt64LE(0x7ffff7fc1000n, 24);
+    b.writeBigUInt64LE(6n, 0);
+    b.writeBigUInt64LE(4096n, 8);
+    b.writeBigUInt64LE(33n, 16);
+    b.writeBigUInt64LE(0x7ffff7fc1000n, 24);
     const a = P.parseAuxv(b);
-    expect(a.entries).toEqual([{ type: 6n, value: 4096n }, { type: 33n, value: 0x7ffff7fc1000n }]);
+    expect(a.entries).toEqual([
+      { type: 6n, value: 4096n },
+      { type: 33n, value: 0x7ffff7fc1000n },
+    ]);
     expect(a.raw).toBe(b);
   });
 
@@ -693,11 +820,17 @@ test.describe('pagemap (pure)', () => {
   });
 
   test('mergeRegions: sort, clip, merge adjacent, absorb duplicates', () => {
-    expect(P.mergeRegions([R(5, 6), R(0, 2), R(2, 3), R(1, 2), R(8, 9, P.PAGE_IS_SWAPPED), R(9, 10)], PS, 10n * PS))
-      .toEqual([R(1, 3), R(5, 6), R(8, 9, P.PAGE_IS_SWAPPED), R(9, 10)]);
+    expect(P.mergeRegions([R(5, 6), R(0, 2), R(2, 3), R(1, 2), R(8, 9, P.PAGE_IS_SWAPPED), R(9, 10)], PS, 10n * PS)).toEqual([
+      R(1, 3),
+      R(5, 6),
+      R(8, 9, P.PAGE_IS_SWAPPED),
+      R(9, 10),
+    ]);
     expect(P.mergeRegions([R(0, 4), R(2, 6, P.PAGE_IS_SWAPPED)])).toEqual([R(0, 4), R(4, 6, P.PAGE_IS_SWAPPED)]);
-    expect(P.mergeRegions([R(0, 4), R(4, 6, P.PAGE_IS_SWAPPED), R(7, 8)], undefined, undefined, true))
-      .toEqual([R(0, 6, P.PAGE_IS_PRESENT | P.PAGE_IS_SWAPPED), R(7, 8)]);
+    expect(P.mergeRegions([R(0, 4), R(4, 6, P.PAGE_IS_SWAPPED), R(7, 8)], undefined, undefined, true)).toEqual([
+      R(0, 6, P.PAGE_IS_PRESENT | P.PAGE_IS_SWAPPED),
+      R(7, 8),
+    ]);
     expect(P.mergeRegions([R(0, 1)], 2n * PS, 3n * PS)).toEqual([]);
   });
 
@@ -733,7 +866,10 @@ test.describe('pagemap (pure)', () => {
       for (; pg < last; pg++) {
         if (!pages.has(pg)) continue;
         const r = regions[regions.length - 1];
-        if (r && r.end === BigInt(pg) * PS) { r.end += PS; continue; }
+        if (r && r.end === BigInt(pg) * PS) {
+          r.end += PS;
+          continue;
+        }
         if (regions.length === vecLen) break;
         regions.push(R(pg, pg + 1));
       }

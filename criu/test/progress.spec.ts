@@ -12,9 +12,13 @@ test('a dump on a terminal shows pages written; off a terminal it is quiet', asy
   fs.chmodSync(dir, 0o777);
   const out = path.join(dir, 'mem.out');
   const pid = await startFixtureProg('mem', out, '64');
-  const term = pty.spawn(criuBin, ['dump', '-t', String(pid), '-D', path.join(dir, 'img'), '-o', 'dump.log'], { env: { ...process.env, CI: '' } as Record<string, string> });
+  const term = pty.spawn(criuBin, ['dump', '-t', String(pid), '-D', path.join(dir, 'img'), '-o', 'dump.log'], {
+    env: { ...process.env, CI: '' } as Record<string, string>,
+  });
   let screen = '';
-  term.onData((d) => { screen += d; });
+  term.onData((d) => {
+    screen += d;
+  });
   const code = await new Promise<number>((res) => term.onExit((e) => res(e.exitCode)));
   expect(code, screen).toBe(0);
   expect(screen).toMatch(/MiB of pages written/);

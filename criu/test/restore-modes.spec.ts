@@ -31,7 +31,9 @@ test('without -d, criu waits for the restored root and exits with its status', a
   const ppid = Number(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
   expect(fs.readFileSync(`/proc/${ppid}/comm`, 'utf8').trim()).toBe('criu'); // the launcher is its parent
   let finished = false;
-  void r.done.then(() => { finished = true; });
+  void r.done.then(() => {
+    finished = true;
+  });
   await sleep(300);
   expect(finished).toBe(false);
   process.kill(pid, 'SIGTERM');
@@ -79,7 +81,10 @@ test('--timeout, -R/-s and -S are taken as CRIU takes them', () => {
   // atoi(): leading digits; -R and -s set one final state, the last one wins
   expect(atoi('5s')).toBe(5);
   expect(atoi('soon')).toBe(0);
-  const last = (args: string[]) => { const p = parseArgs(args); return [flag(p, 'leave-running'), flag(p, 'leave-stopped')]; };
+  const last = (args: string[]) => {
+    const p = parseArgs(args);
+    return [flag(p, 'leave-running'), flag(p, 'leave-stopped')];
+  };
   expect(last(['dump', '-t', '1', '-R', '-s'])).toEqual([false, true]);
   expect(last(['dump', '-t', '1', '-s', '--leave-running'])).toEqual([true, false]);
   // check_options(): -S alone is refused, on any command, before anything is touched

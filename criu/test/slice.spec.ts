@@ -6,7 +6,25 @@ import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { readSingle, writeImage } from '../src/images/index.js';
 import { componentsInUse } from './compat-lib.js';
-import { criu, crit, fixtures, fixturesIntel, cpuHasComponent, tmpdir, alive, waitGone, verdict, startTime, startFixtureProg, threadsOf, memFixture, stageFixtureProg, waitFile, childrenOf, settledTree } from './lib.js';
+import {
+  criu,
+  crit,
+  fixtures,
+  fixturesIntel,
+  cpuHasComponent,
+  tmpdir,
+  alive,
+  waitGone,
+  verdict,
+  startTime,
+  startFixtureProg,
+  threadsOf,
+  memFixture,
+  stageFixtureProg,
+  waitFile,
+  childrenOf,
+  settledTree,
+} from './lib.js';
 import { mapsFields } from '../../zdtm/runner/maps.js';
 
 test.describe.configure({ mode: 'serial' });
@@ -37,35 +55,58 @@ test('an option that is not implemented fails at once and names itself', () => {
 // AVX-512 state in use): each restores where this CPU has every xsave component its cores
 // really use, and is refused naming the first one it lacks elsewhere (no process left behind)
 const FIXTURE_SETS = [
-  ['', fixtures, [['mem', 3999102, 1], ['threads', 3999202, 5], ['tree', 3999302, 1]]],
-  [' (Intel Xeon dump)', fixturesIntel, [['mem', 3997102, 1], ['threads', 3997202, 5], ['tree', 3997302, 1]]],
+  [
+    '',
+    fixtures,
+    [
+      ['mem', 3999102, 1],
+      ['threads', 3999202, 5],
+      ['tree', 3999302, 1],
+    ],
+  ],
+  [
+    ' (Intel Xeon dump)',
+    fixturesIntel,
+    [
+      ['mem', 3997102, 1],
+      ['threads', 3997202, 5],
+      ['tree', 3997302, 1],
+    ],
+  ],
 ] as const;
-for (const [setName, set, modes] of FIXTURE_SETS) for (const [mode, pid, threads] of modes) test(`CRIU 4.2 images of fixture-prog ${mode}${setName} restore with our criu and report PASS`, async () => {
-  const base = stageFixtureProg();
-  await waitGone(pid);
-  const out = path.join(base, 'out', `${mode}.out`);
-  fs.rmSync(out, { force: true });
-  const work = tmpdir('fx');
-  const dir = path.join(set, mode);
-  const lacking = fs.readdirSync(dir).filter((f) => f.startsWith('core-')).sort()
-    .flatMap((f) => componentsInUse(readSingle<Record<string, unknown>>(path.join(dir, f))).map((c) => ({ f, c })))
-    .filter(({ c }) => !cpuHasComponent(c));
-  const r = criu(['restore', '-D', dir, '-W', work, '-d', '--pidfile', 'pid', '-v4', '-o', 'restore.log']);
-  if (lacking.length) {
-    // this CPU lacks a component the image really uses (AVX-512 state on a CPU without it …)
-    expect(r.code).toBe(1);
-    expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
-    expect(r.stderr).toMatch(new RegExp(`not supported yet: task ${pid} thread \\d+ uses xsave component (${lacking.map((l) => l.c).join('|')}) \\(.*\\) which this CPU lacks`));
-    expect(alive(pid)).toBe(false);
-    return;
-  }
-  expect(r.code, fs.readFileSync(path.join(work, 'restore.log'), 'utf8')).toBe(0);
-  expect(fs.readFileSync(path.join(work, 'pid'), 'utf8').trim()).toBe(String(pid));
-  expect(alive(pid)).toBe(true);
-  expect(fs.readdirSync(`/proc/${pid}/task`)).toHaveLength(threads);
-  expect(await verdict(pid, out)).toBe('PASS');
-  await waitGone(pid);
-});
+for (const [setName, set, modes] of FIXTURE_SETS)
+  for (const [mode, pid, threads] of modes)
+    test(`CRIU 4.2 images of fixture-prog ${mode}${setName} restore with our criu and report PASS`, async () => {
+      const base = stageFixtureProg();
+      await waitGone(pid);
+      const out = path.join(base, 'out', `${mode}.out`);
+      fs.rmSync(out, { force: true });
+      const work = tmpdir('fx');
+      const dir = path.join(set, mode);
+      const lacking = fs
+        .readdirSync(dir)
+        .filter((f) => f.startsWith('core-'))
+        .sort()
+        .flatMap((f) => componentsInUse(readSingle<Record<string, unknown>>(path.join(dir, f))).map((c) => ({ f, c })))
+        .filter(({ c }) => !cpuHasComponent(c));
+      const r = criu(['restore', '-D', dir, '-W', work, '-d', '--pidfile', 'pid', '-v4', '-o', 'restore.log']);
+      if (lacking.length) {
+        // this CPU lacks a component the image really uses (AVX-512 state on a CPU without it …)
+        expect(r.code).toBe(1);
+        expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+        expect(r.stderr).toMatch(
+          new RegExp(`not supported yet: task ${pid} thread \\d+ uses xsave component (${lacking.map((l) => l.c).join('|')}) \\(.*\\) which this CPU lacks`),
+        );
+        expect(alive(pid)).toBe(false);
+        return;
+      }
+      expect(r.code, fs.readFileSync(path.join(work, 'restore.log'), 'utf8')).toBe(0);
+      expect(fs.readFileSync(path.join(work, 'pid'), 'utf8').trim()).toBe(String(pid));
+      expect(alive(pid)).toBe(true);
+      expect(fs.readdirSync(`/proc/${pid}/task`)).toHaveLength(threads);
+      expect(await verdict(pid, out)).toBe('PASS');
+      await waitGone(pid);
+    });
 
 test('an image whose pkru is really in use restores only on a CPU with PKU: elsewhere it is refused by name before any task exists', async () => {
   const base = stageFixtureProg();
@@ -83,7 +124,9 @@ test('an image whose pkru is really in use restores only on a CPU with PKU: else
   if (!cpuHasComponent('pkru')) {
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
-    expect(r.stderr).toContain(`not supported yet: task ${pid} thread ${pid} uses xsave component pkru (value 0x5555555c) which this CPU lacks (restore on a CPU with PKU)`);
+    expect(r.stderr).toContain(
+      `not supported yet: task ${pid} thread ${pid} uses xsave component pkru (value 0x5555555c) which this CPU lacks (restore on a CPU with PKU)`,
+    );
     expect(logText).not.toMatch(/Forked puppet/);
     expect(alive(pid)).toBe(false);
     return;
@@ -154,13 +197,21 @@ test('a process tree joined by pipes, with unread pipe data and a file offset, i
   // the fd tables are compared: wait until every task has closed the pipe ends it does not use
   const kids = await settledTree(pid);
   expect(kids).toHaveLength(2);
-  const fds = (p: number) => fs.readdirSync(`/proc/${p}/fd`).sort().map((fd) => `${fd}:${fs.readFileSync(`/proc/${p}/fdinfo/${fd}`, 'utf8').split('\n')[1]}`);
+  const fds = (p: number) =>
+    fs
+      .readdirSync(`/proc/${p}/fd`)
+      .sort()
+      .map((fd) => `${fd}:${fs.readFileSync(`/proc/${p}/fdinfo/${fd}`, 'utf8').split('\n')[1]}`);
   const before = [pid, ...kids].map(fds);
   const d = criu(['dump', '-t', String(pid), '-D', path.join(dir, 'img'), '-v4', '-o', 'dump.log']);
   expect(d.code, d.stderr).toBe(0);
   const pd = crit(['decode', '-i', path.join(dir, 'img', 'pipes-data.img')]);
   expect(pd.code, pd.stderr).toBe(0);
-  expect(JSON.parse(pd.stdout).entries.map((e: { bytes: number }) => e.bytes).sort()).toEqual([0, 0, 42]);
+  expect(
+    JSON.parse(pd.stdout)
+      .entries.map((e: { bytes: number }) => e.bytes)
+      .sort(),
+  ).toEqual([0, 0, 42]);
   for (const p of [pid, ...kids]) await waitGone(p);
   const r = criu(['restore', '-D', path.join(dir, 'img'), '-d', '-v4', '-o', 'restore.log']);
   expect(r.code, fs.readFileSync(path.join(dir, 'img', 'restore.log'), 'utf8')).toBe(0);
@@ -210,7 +261,12 @@ test('state not handled yet fails the dump with "not supported yet" and the tree
   const d = criu(['dump', '-t', String(pid), '-D', path.join(dir, 'img')]);
   expect(d.code).toBe(1);
   expect(d.stderr).toMatch(new RegExp(`not supported yet: task ${pid} fd 3 \\(socket:\\[\\d+\\]\\): a bound unix socket`));
-  expect(d.stderr.trim().split('\n').filter((l) => l.includes('Error'))).toHaveLength(1);
+  expect(
+    d.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => l.includes('Error')),
+  ).toHaveLength(1);
   expect(fs.existsSync(path.join(dir, 'img', 'inventory.img'))).toBe(false);
   expect(alive(pid)).toBe(true);
   expect(fs.readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/TracerPid:\s+0/);
@@ -231,12 +287,58 @@ test.describe('bad images give a one-line error and leave no process behind', ()
     good = path.join(dir, 'img');
   });
   const cases: [string, (d: string) => void, RegExp][] = [
-    ['truncated core', (d) => { const f = path.join(d, `core-${pid}.img`); fs.truncateSync(f, fs.statSync(f).size - 7); }, /core-\d+\.img/],
-    ['wrong magic', (d) => { const f = path.join(d, `mm-${pid}.img`); const b = fs.readFileSync(f); b.writeUInt32LE(0xdeadbeef, 4); fs.writeFileSync(f, b); }, /mm-\d+\.img/],
-    ['entry length past the end', (d) => { const f = path.join(d, 'pstree.img'); const b = fs.readFileSync(f); b.writeUInt32LE(0x7fffffff, 8); fs.writeFileSync(f, b); }, /pstree\.img/],
-    ['garbage protobuf', (d) => { const f = path.join(d, `fs-${pid}.img`); const b = fs.readFileSync(f); b.fill(0xff, 12); fs.writeFileSync(f, b); }, /fs-\d+\.img/],
-    ['missing pages file', (d) => { fs.rmSync(path.join(d, 'pages-1.img')); }, /pages-1\.img/],
-    ['truncated pages file', (d) => { fs.truncateSync(path.join(d, 'pages-1.img'), 4096); }, /truncated|pages/],
+    [
+      'truncated core',
+      (d) => {
+        const f = path.join(d, `core-${pid}.img`);
+        fs.truncateSync(f, fs.statSync(f).size - 7);
+      },
+      /core-\d+\.img/,
+    ],
+    [
+      'wrong magic',
+      (d) => {
+        const f = path.join(d, `mm-${pid}.img`);
+        const b = fs.readFileSync(f);
+        b.writeUInt32LE(0xdeadbeef, 4);
+        fs.writeFileSync(f, b);
+      },
+      /mm-\d+\.img/,
+    ],
+    [
+      'entry length past the end',
+      (d) => {
+        const f = path.join(d, 'pstree.img');
+        const b = fs.readFileSync(f);
+        b.writeUInt32LE(0x7fffffff, 8);
+        fs.writeFileSync(f, b);
+      },
+      /pstree\.img/,
+    ],
+    [
+      'garbage protobuf',
+      (d) => {
+        const f = path.join(d, `fs-${pid}.img`);
+        const b = fs.readFileSync(f);
+        b.fill(0xff, 12);
+        fs.writeFileSync(f, b);
+      },
+      /fs-\d+\.img/,
+    ],
+    [
+      'missing pages file',
+      (d) => {
+        fs.rmSync(path.join(d, 'pages-1.img'));
+      },
+      /pages-1\.img/,
+    ],
+    [
+      'truncated pages file',
+      (d) => {
+        fs.truncateSync(path.join(d, 'pages-1.img'), 4096);
+      },
+      /truncated|pages/,
+    ],
   ];
   for (const [name, spoil, where] of cases) {
     test(name, async () => {

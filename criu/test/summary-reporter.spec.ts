@@ -14,11 +14,19 @@ const pw = path.join(repo, 'node_modules', '@playwright', 'test', 'index.mjs');
 /** `npm test`'s entry point (ci/test.mjs) on a config in a temp dir holding these files. */
 function runSuite(files: Record<string, string>): { code: number; out: string; last: string } {
   const dir = tmpdir('summary');
-  fs.writeFileSync(path.join(dir, 'playwright.config.mjs'), `export default { testDir: '.', retries: 0, reporter: [
-    ['list'], [${JSON.stringify(path.join(repo, 'zdtm', 'runner', 'summary-reporter.mjs'))}], [${JSON.stringify(path.join(repo, 'ci', 'summary-reporter.mjs'))}]] };\n`);
+  fs.writeFileSync(
+    path.join(dir, 'playwright.config.mjs'),
+    `export default { testDir: '.', retries: 0, reporter: [
+    ['list'], [${JSON.stringify(path.join(repo, 'zdtm', 'runner', 'summary-reporter.mjs'))}], [${JSON.stringify(path.join(repo, 'ci', 'summary-reporter.mjs'))}]] };\n`,
+  );
   for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), text);
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(TEST_WORKER_INDEX|TEST_PARALLEL_INDEX|PW_|PLAYWRIGHT_)/.test(k)));
-  const r = spawnSync(process.execPath, [path.join(repo, 'ci', 'test.mjs'), '-c', path.join(dir, 'playwright.config.mjs')], { cwd: repo, encoding: 'utf8', env, timeout: 60_000 });
+  const r = spawnSync(process.execPath, [path.join(repo, 'ci', 'test.mjs'), '-c', path.join(dir, 'playwright.config.mjs')], {
+    cwd: repo,
+    encoding: 'utf8',
+    env,
+    timeout: 60_000,
+  });
   fs.rmSync(dir, { recursive: true, force: true });
   const out = `${r.stdout}`;
   return { code: r.status ?? 1, out: `${out}\n${r.stderr}`, last: out.trimEnd().split('\n').at(-1) ?? '' };

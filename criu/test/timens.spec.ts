@@ -12,11 +12,15 @@ import { writeImage, readSingle } from '../src/images/index.js';
 import { repo, criu, crit, fixtures, shared, tmpdir, waitFile, waitGone, verdict, alive } from './lib.js';
 
 const G = 1_000_000_000n;
-const copyDir = (from: string, to: string): void => { fs.cpSync(from, to, { recursive: true }); };
+const copyDir = (from: string, to: string): void => {
+  fs.cpSync(from, to, { recursive: true });
+};
 
 test('timens_offsets text: names and numbers, negative seconds', () => {
-  expect(parseTimensOffsets('monotonic      100000         0\nboottime       -2   374659411\n'))
-    .toEqual({ monotonic: 100000n * G, boottime: -2n * G + 374659411n });
+  expect(parseTimensOffsets('monotonic      100000         0\nboottime       -2   374659411\n')).toEqual({
+    monotonic: 100000n * G,
+    boottime: -2n * G + 374659411n,
+  });
   expect(parseTimensOffsets('1 5 7\n7 0 1\n')).toEqual({ monotonic: 5n * G + 7n, boottime: 1n });
   expect(() => parseTimensOffsets('monotonic x 0\n')).toThrow(/timens_offsets:1: .*monotonic x 0/);
 });
@@ -48,7 +52,9 @@ test('a tree in a time namespace of its own plans timens-ID.img; a missing one i
   expect(planClocks(loadImages(dir), true)).toEqual({ image: 'timens-9.img', monotonic: 123456n * G + 5n, boottime: 123457n * G + 6n });
   // a child in yet another time namespace: refused, by task
   setTime(pids[2], 10);
-  expect(() => planClocks(loadImages(dir), true)).toThrow(new RegExp(`not supported yet: task ${pids[2]}: time namespace 10, not the one of the root task ${pids[0]} \\(9\\)`));
+  expect(() => planClocks(loadImages(dir), true)).toThrow(
+    new RegExp(`not supported yet: task ${pids[2]}: time namespace 10, not the one of the root task ${pids[0]} \\(9\\)`),
+  );
   setTime(pids[2], 9);
   fs.rmSync(path.join(dir, 'timens-9.img'));
   expect(() => planClocks(loadImages(dir), true)).toThrow(new RegExp(`task ${pids[0]}: image timens-9.img of its time namespace is missing`));
@@ -64,7 +70,8 @@ test('a program 10^5 s ahead of the host is dumped, restored, dumped and restore
   test.setTimeout(90_000);
   const dir = tmpdir('timens-live');
   fs.chmodSync(dir, 0o777);
-  const out = path.join(dir, 'out'), pidfile = path.join(dir, 'pid');
+  const out = path.join(dir, 'out'),
+    pidfile = path.join(dir, 'pid');
   execFileSync(path.join(repo, 'zdtm', 'build', 'static', 'timens00'), [`--pidfile=${pidfile}`, `--outfile=${out}`], { stdio: 'ignore' });
   const pid = Number((await waitFile(pidfile)).trim());
   const offsets = (p: number) => parseTimensOffsets(fs.readFileSync(`/proc/${p}/timens_offsets`, 'utf8'));
@@ -88,7 +95,9 @@ test('a program 10^5 s ahead of the host is dumped, restored, dumped and restore
       const r = criu(['restore', '-D', img, '-d', '-v4', '-o', 'restore.log']);
       const rlog = fs.readFileSync(path.join(img, 'restore.log'), 'utf8');
       expect(r.code, rlog).toBe(0);
-      expect(rlog).toMatch(new RegExp(`timens: a new time namespace from timens-${ids.time_ns_id}\\.img: clocks go on from monotonic ${te.monotonic.tv_sec}\\.`));
+      expect(rlog).toMatch(
+        new RegExp(`timens: a new time namespace from timens-${ids.time_ns_id}\\.img: clocks go on from monotonic ${te.monotonic.tv_sec}\\.`),
+      );
       expect(alive(pid)).toBe(true);
       // a namespace of the restore's (the clocks paused while the tree was dumped, so the
       // offsets are a little under the program's own 10^5 s), still about 10^5 s ahead
@@ -98,7 +107,11 @@ test('a program 10^5 s ahead of the host is dumped, restored, dumped and restore
     }
     expect(await verdict(pid, out)).toBe('PASS');
   } finally {
-    try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
     await waitGone(pid);
   }
 });

@@ -6,8 +6,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  IMAGE_KINDS, KIND_MESSAGE, ImageError, readEntries, readOne, readMessagesOf, readOptional, readPagemap,
-  writeMessages, writePagemap,
+  IMAGE_KINDS,
+  KIND_MESSAGE,
+  ImageError,
+  readEntries,
+  readOne,
+  readMessagesOf,
+  readOptional,
+  readPagemap,
+  writeMessages,
+  writePagemap,
 } from '../src/images/index.js';
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'shared', 'fixtures', 'criu-4.2');
@@ -43,7 +51,12 @@ test('typed writes round-trip byte for byte', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'typed-'));
   try {
     const files = readEntries(path.join(TREE, 'files.img'), 'FILES');
-    writeMessages(dir, 'files.img', 'FILES', files.map((e) => e.msg));
+    writeMessages(
+      dir,
+      'files.img',
+      'FILES',
+      files.map((e) => e.msg),
+    );
     expect(fs.readFileSync(path.join(dir, 'files.img'))).toEqual(fs.readFileSync(path.join(TREE, 'files.img')));
     expect(fs.statSync(path.join(dir, 'files.img')).mode & 0o777).toBe(0o600);
     const pid = readMessagesOf(path.join(TREE, 'pstree.img'), 'PSTREE')[0].pid;

@@ -12,8 +12,10 @@ import { fixtures, fixturesIntel } from './lib.js';
 // standard-layout offsets and sizes as CPUID leaf 0xD gives them on each kind of CPU
 const AMD: XsaveLayout = { offsets: { 2: 576, 5: 832, 6: 896, 7: 1408 }, sizes: { 2: 256, 5: 64, 6: 512, 7: 1024 }, total: 2432, features: 0xe7n };
 const INTEL: XsaveLayout = {
-  offsets: { 2: 576, 3: 960, 4: 1024, 5: 1088, 6: 1152, 7: 1664, 9: 2688 }, sizes: { 2: 256, 3: 64, 4: 64, 5: 64, 6: 512, 7: 1024, 9: 8 },
-  total: 2696, features: 0x2e7n, // MPX is in the layout, but the kernel does not enable it
+  offsets: { 2: 576, 3: 960, 4: 1024, 5: 1088, 6: 1152, 7: 1664, 9: 2688 },
+  sizes: { 2: 256, 3: 64, 4: 64, 5: 64, 6: 512, 7: 1024, 9: 8 },
+  total: 2696,
+  features: 0x2e7n, // MPX is in the layout, but the kernel does not enable it
 };
 const AVX2_ONLY: XsaveLayout = { offsets: { 2: 576 }, sizes: { 2: 256 }, total: 832, features: 0x7n };
 
@@ -51,8 +53,13 @@ test.describe('xsaveFromImage on a CPU other than the one that dumped', () => {
     const fp = intelFp();
     fp.xsave.pkru = [0x5555555c, 0]; // key 1 write-disabled only: the task allocated and uses keys
     expect(() => fromImage(fp, { layout: AMD, ...WHO })).toThrow(
-      'not supported yet: task 123 thread 124 uses xsave component pkru (value 0x5555555c) which this CPU lacks');
-    try { fromImage(fp, { layout: AMD, ...WHO }); } catch (e) { expect((e as { hint?: string }).hint).toBe('restore on a CPU with PKU'); }
+      'not supported yet: task 123 thread 124 uses xsave component pkru (value 0x5555555c) which this CPU lacks',
+    );
+    try {
+      fromImage(fp, { layout: AMD, ...WHO });
+    } catch (e) {
+      expect((e as { hint?: string }).hint).toBe('restore on a CPU with PKU');
+    }
   });
 
   test('pkru in use but with its xstate_bv bit clear is the init state: accepted', () => {
@@ -80,7 +87,8 @@ test.describe('xsaveFromImage on a CPU other than the one that dumped', () => {
   test('AVX-512 state in use is refused on a CPU without AVX-512, by name', () => {
     for (const fp of [intelFp(), amdFp()]) {
       expect(() => fromImage(fp, { layout: AVX2_ONLY, ...WHO })).toThrow(
-        /^not supported yet: task 123 thread 124 uses xsave component opmask_reg \(opmask_reg\[0\] = 0x[0-9a-f]+\) which this CPU lacks$/);
+        /^not supported yet: task 123 thread 124 uses xsave component opmask_reg \(opmask_reg\[0\] = 0x[0-9a-f]+\) which this CPU lacks$/,
+      );
     }
     const fp = amdFp();
     fp.xsave.opmask_reg = fp.xsave.opmask_reg.map(() => 0n);
@@ -121,7 +129,8 @@ test.describe('xsaveFromImage on a CPU other than the one that dumped', () => {
     expect(fp.xsave.cet).toEqual({ cet: 0n, ssp: 0n });
     fp.xsave.cet = { cet: 1n, ssp: 0x7f0000001000n };
     expect(() => fromImage(fp, { layout: INTEL, ...WHO })).toThrow(
-      'not supported yet: task 123 thread 124 uses CET user state (cet 0x1, ssp 0x7f0000001000): a shadow stack is not restored');
+      'not supported yet: task 123 thread 124 uses CET user state (cet 0x1, ssp 0x7f0000001000): a shadow stack is not restored',
+    );
   });
 
   test('a component with more values than the CPU has room for is a damaged image', () => {
@@ -131,7 +140,10 @@ test.describe('xsaveFromImage on a CPU other than the one that dumped', () => {
   });
 
   test('to the image and back on one layout gives the same state', () => {
-    for (const [L, fp] of [[AMD, amdFp()], [INTEL, intelFp()]] as const) {
+    for (const [L, fp] of [
+      [AMD, amdFp()],
+      [INTEL, intelFp()],
+    ] as const) {
       const x = fromImage(fp, { layout: L, ...WHO });
       const back = xsaveToImage(x, L) as Fp;
       for (const k of ['cwd', 'mxcsr', 'st_space', 'xmm_space']) expect(back[k], k).toEqual(fp[k]);

@@ -23,8 +23,11 @@ const PROG = 'cow00';
 function zdtmWith(criuBin: string, base: string): { code: number; out: string; row: string } {
   // a run started from a Playwright worker must not inherit the worker's settings
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(TEST_WORKER_INDEX|TEST_PARALLEL_INDEX|PW_|PLAYWRIGHT_|ZDTM_OPTS)/.test(k)));
-  const r = spawnSync(process.execPath, [path.join(repo, 'zdtm', 'run.mjs'), '--no-build', '-t', PROG, '-f', 'h', '--criu-bin', criuBin,
-    '-k', 'never', '--report', path.join(base, 'report')], { cwd: repo, encoding: 'utf8', env, timeout: 100_000 });
+  const r = spawnSync(
+    process.execPath,
+    [path.join(repo, 'zdtm', 'run.mjs'), '--no-build', '-t', PROG, '-f', 'h', '--criu-bin', criuBin, '-k', 'never', '--report', path.join(base, 'report')],
+    { cwd: repo, encoding: 'utf8', env, timeout: 100_000 },
+  );
   const out = `${r.stdout}\n${r.stderr}`;
   // the zdtm summary row: "  FAIL  zdtm-h   cow00   1.2s  first line of the failure"
   const row = new RegExp(`^ +(ok|FAIL|skip|fixme) +zdtm-h +${PROG} +[\\d.]+s +(.*)$`, 'm').exec(out);
@@ -60,13 +63,17 @@ test('(a) a criu that "dumps" but leaves the tree running and "restores" nothing
   test.setTimeout(120_000);
   const base = tmpdir('honest-a');
   const notes = path.join(base, 'notes');
-  const fake = script(base, 'criu', `${shellHead(notes)}
+  const fake = script(
+    base,
+    'criu',
+    `${shellHead(notes)}
 if [ "$cmd" = dump ]; then
 ${fakeImages}else
   cat "$dir/fake-root" > "$pidfile"
 fi
 exit 0
-`);
+`,
+  );
   const r = zdtmWith(fake, base);
   expect(r.code, r.out).not.toBe(0);
   expect(r.row, r.out).toMatch(/^FAIL (Error: )?the dumped tree is still there: \d+ \d+ \(waited/);
@@ -79,7 +86,10 @@ test('(b) a criu that kills the tree on dump and restores nothing is caught', ()
   test.setTimeout(120_000);
   const base = tmpdir('honest-b');
   const notes = path.join(base, 'notes');
-  const fake = script(base, 'criu', `${shellHead(notes)}
+  const fake = script(
+    base,
+    'criu',
+    `${shellHead(notes)}
 if [ "$cmd" = dump ]; then
 ${fakeImages}  tree() { echo "$1"; for c in $(cat /proc/$1/task/*/children 2>/dev/null); do tree "$c"; done; }
   kill -KILL $(tree "$pid")
@@ -88,7 +98,8 @@ else
   echo "restore finished" > "$dir/restore.log"
 fi
 exit 0
-`);
+`,
+  );
   const r = zdtmWith(fake, base);
   expect(r.code, r.out).not.toBe(0);
   expect(r.row, r.out).toMatch(/^FAIL (Error: )?task \d+ was not restored/);
@@ -105,7 +116,10 @@ exit 0
  */
 function nodeWrapper(base: string, flip: boolean): string {
   const notes = path.join(base, 'notes');
-  return script(base, 'criu', `#!${process.execPath}
+  return script(
+    base,
+    'criu',
+    `#!${process.execPath}
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -145,7 +159,8 @@ for (const e of entries) {
 }
 note('address 0x' + target.toString(16) + ' is not in the pagemap');
 process.exit(1);
-`);
+`,
+  );
 }
 
 test('(c) a criu that changes one byte of memory in the pages image between dump and restore is caught', () => {

@@ -19,7 +19,14 @@ function zdtm(args: string[]): { code: number; out: string } {
 
 /** Serves dir on 127.0.0.1; resolves with the base URL and a closer. */
 async function serve(dir: string): Promise<{ url: string; close: () => Promise<void> }> {
-  const types: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.json': 'application/json', '.svg': 'image/svg+xml', '.zip': 'application/zip' };
+  const types: Record<string, string> = {
+    '.html': 'text/html',
+    '.js': 'text/javascript',
+    '.css': 'text/css',
+    '.json': 'application/json',
+    '.svg': 'image/svg+xml',
+    '.zip': 'application/zip',
+  };
   const server = http.createServer((req, res) => {
     const p = path.normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
     const file = path.join(dir, p === '/' ? 'index.html' : p);
@@ -43,7 +50,9 @@ test.beforeAll(async () => {
     args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
 });
-test.afterAll(async () => { await browser?.close(); });
+test.afterAll(async () => {
+  await browser?.close();
+});
 
 /** Opens the report, finds the test in the list with its status, opens it; returns the page. */
 async function openTest(url: string, title: string, status: 'passed' | 'failed'): Promise<Page> {
@@ -82,10 +91,18 @@ test('a zdtm run writes an HTML report that shows each test, its verdict and its
       for (const name of ['outfile', 'launch.log', 'subreaper events']) {
         await expect(page.getByText(name, { exact: true }).first()).toBeVisible();
       }
-      const outfile = page.getByRole('group').filter({ hasText: /^outfile/ }).first();
+      const outfile = page
+        .getByRole('group')
+        .filter({ hasText: /^outfile/ })
+        .first();
       await outfile.click();
       await expect(outfile).toContainText(run.outfile);
-      await expect(page.getByRole('group').filter({ hasText: /^subreaper events/ }).first()).toBeVisible();
+      await expect(
+        page
+          .getByRole('group')
+          .filter({ hasText: /^subreaper events/ })
+          .first(),
+      ).toBeVisible();
       await page.close();
     } finally {
       await srv.close();

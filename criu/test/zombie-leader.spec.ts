@@ -41,7 +41,10 @@ for (const mode of ['root', 'child']) {
     const [root, leaderless] = (await waitFile(pidfile)).trim().split(' ').map(Number);
     try {
       for (let i = 0; i < 200 && !/^State:\s+Z/m.test(fs.readFileSync(`/proc/${leaderless}/status`, 'utf8')); i++) await new Promise((r) => setTimeout(r, 10));
-      const threads = fs.readdirSync(`/proc/${leaderless}/task`).map(Number).filter((t) => t !== leaderless);
+      const threads = fs
+        .readdirSync(`/proc/${leaderless}/task`)
+        .map(Number)
+        .filter((t) => t !== leaderless);
       expect(threads).toHaveLength(1);
       const d = criu(['dump', '-t', String(root), '-D', path.join(dir, 'img')]);
       expect(d.code).toBe(1);
@@ -50,7 +53,13 @@ for (const mode of ['root', 'child']) {
       for (const t of threads) expect(fs.readFileSync(`/proc/${leaderless}/task/${t}/status`, 'utf8')).toMatch(/TracerPid:\s+0\n/);
       expect(alive(root)).toBe(true);
     } finally {
-      for (const p of [leaderless, root]) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
+      for (const p of [leaderless, root]) {
+        try {
+          process.kill(p, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
       await waitGone(root);
     }
   });

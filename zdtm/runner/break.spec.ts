@@ -7,5 +7,7 @@ import { listTests } from './catalog.mjs';
 import { declareZdtm } from './declare.js';
 
 // every program but the noauto ones (which run only when named, as with -a)
-const names = listTests().filter((t) => !t.desc.flags.includes('noauto')).map((t) => t.name);
+const names = listTests()
+  .filter((t) => !t.desc.flags.includes('noauto'))
+  .map((t) => t.name);
 declareZdtm('h', names, { nocr: true, norst: false, iters: 1, breakMode: true, work: path.join(os.tmpdir(), 'zdtm-work-break') });

@@ -5,7 +5,10 @@ export declare const zdtmDir: string;
 export declare const FLAVORS: string[];
 export declare const COMPARISONS: string[];
 
-export interface DescOpts { dump: string[]; restore: string[] }
+export interface DescOpts {
+  dump: string[];
+  restore: string[];
+}
 export interface Desc {
   flags: string[];
   flavors: string[];
@@ -14,13 +17,33 @@ export interface Desc {
   timeout: number;
   exempt: Record<string, string>;
 }
-export interface CatalogTest { name: string; dir: string; lang: 'c' | 'ts'; src: string; desc: Desc; argv: string[] }
+export interface CatalogTest {
+  name: string;
+  dir: string;
+  lang: 'c' | 'ts';
+  src: string;
+  desc: Desc;
+  argv: string[];
+}
 
 /** an entry of expected-skips.json's `skip` */
-export interface ExpectedSkip { test: string; flavor: string; reason: string; feature?: string | null }
+export interface ExpectedSkip {
+  test: string;
+  flavor: string;
+  reason: string;
+  feature?: string | null;
+}
 /** an entry of expected-skips.json's `fixme` */
-export interface ExpectedFixme { tests: string[] | '*'; flavors: string[]; refusal: string; reason: string }
-export interface Expected { skip: ExpectedSkip[]; fixme: ExpectedFixme[] }
+export interface ExpectedFixme {
+  tests: string[] | '*';
+  flavors: string[];
+  refusal: string;
+  reason: string;
+}
+export interface Expected {
+  skip: ExpectedSkip[];
+  fixme: ExpectedFixme[];
+}
 
 export interface RunOptions {
   tests: string[] | null;

@@ -49,9 +49,7 @@ export function listTests() {
       const ts = path.join(d, `${name}.ts`);
       const lang = fs.existsSync(c) ? 'c' : fs.existsSync(ts) ? 'ts' : null;
       if (!lang) continue;
-      const argv = lang === 'c'
-        ? [path.join(zdtmDir, 'build', dir, name)]
-        : [process.execPath, path.join(repo, 'dist', 'zdtm', dir, `${name}.js`)];
+      const argv = lang === 'c' ? [path.join(zdtmDir, 'build', dir, name)] : [process.execPath, path.join(repo, 'dist', 'zdtm', dir, `${name}.js`)];
       tests.push({ name, dir, lang, src: lang === 'c' ? c : ts, desc: readDesc(path.join(d, f)), argv });
     }
   }
@@ -85,8 +83,9 @@ export function readExpected() {
 }
 
 export function findSkip(expected, name, flavor, feature) {
-  return expected.skip.find((s) => (s.test === name || s.test === '*') && (s.flavor === flavor || s.flavor === '*')
-    && (s.feature ?? null) === (feature ?? null));
+  return expected.skip.find(
+    (s) => (s.test === name || s.test === '*') && (s.flavor === flavor || s.flavor === '*') && (s.feature ?? null) === (feature ?? null),
+  );
 }
 
 /** The fixme entries that may cover this test in this flavor. */

@@ -48,7 +48,13 @@ async function waitFor(what: string, ms: number, cond: () => boolean): Promise<v
   }
 }
 
-const readText = (f: string): string => { try { return fs.readFileSync(f, 'utf8'); } catch { return ''; } };
+const readText = (f: string): string => {
+  try {
+    return fs.readFileSync(f, 'utf8');
+  } catch {
+    return '';
+  }
+};
 
 /** A failed criu call: its log's Error lines and its tail, for the failure message. */
 function criuFailure(what: string, code: number, timedOut: boolean, log: string, output: string): string {
@@ -59,7 +65,8 @@ function criuFailure(what: string, code: number, timedOut: boolean, log: string,
     `${what} ${timedOut ? 'timed out' : `failed with exit code ${code}`}`,
     ...(output.trim() ? ['--- output:', ...output.trim().split('\n').slice(-10)] : []),
     ...(errors.length ? ['--- Error lines of the log:', ...errors] : []),
-    '--- tail of the log:', ...tail,
+    '--- tail of the log:',
+    ...tail,
   ].join('\n');
 }
 
@@ -81,10 +88,13 @@ export async function runZdtmTest(t: ZdtmTest, flavor: string, o: ZdtmOptions, t
   const crfail = desc.flags.includes('crfail');
   const cr = !o.nocr;
   const iters = Math.max(1, o.iters);
-  const base = (desc.timeout * 1000) * (cr ? iters : 1) + 30_000;
+  const base = desc.timeout * 1000 * (cr ? iters : 1) + 30_000;
   testInfo.setTimeout(base);
   testInfo.annotations.push({ type: 'flavor', description: flavor });
-  testInfo.annotations.push({ type: 'mode', description: `${o.nocr ? 'nocr' : o.norst ? 'norst' : 'C/R'}${iters > 1 ? ` x${iters}` : ''}${o.breakMode ? ', break' : ''}` });
+  testInfo.annotations.push({
+    type: 'mode',
+    description: `${o.nocr ? 'nocr' : o.norst ? 'norst' : 'C/R'}${iters > 1 ? ` x${iters}` : ''}${o.breakMode ? ', break' : ''}`,
+  });
   for (const [k, why] of Object.entries(desc.exempt)) testInfo.annotations.push({ type: `exempt: ${k}`, description: why });
 
   const lock = await acquire(path.join(o.work, '.locks'), excl, `${flavor}-${t.name}`);
@@ -108,8 +118,21 @@ export async function runZdtmTest(t: ZdtmTest, flavor: string, o: ZdtmOptions, t
     const ro = [repo];
     const nodeDir = path.dirname(process.execPath);
     if (t.lang === 'ts' && !/^\/(usr|bin|sbin|lib)/.test(nodeDir)) ro.push(path.dirname(nodeDir));
-    cmd = [nsLaunchBin, ...(flavor === 'uns' ? ['--user', String(o.userBase)] : []), '--root', path.join(dir, 'root'), '--tmp', tmp,
-      ...ro.flatMap((r) => ['--ro', r]), '--pidfile', pidfile, '--inner-pidfile', '/tmp/pid', '--', ...prog];
+    cmd = [
+      nsLaunchBin,
+      ...(flavor === 'uns' ? ['--user', String(o.userBase)] : []),
+      '--root',
+      path.join(dir, 'root'),
+      '--tmp',
+      tmp,
+      ...ro.flatMap((r) => ['--ro', r]),
+      '--pidfile',
+      pidfile,
+      '--inner-pidfile',
+      '/tmp/pid',
+      '--',
+      ...prog,
+    ];
   }
   const outfile = path.join(tmp, 'out');
   const env = { ZDTM_BREAK: o.breakMode ? '1' : '0' };
@@ -137,7 +160,10 @@ export async function runZdtmTest(t: ZdtmTest, flavor: string, o: ZdtmOptions, t
     await test.step('start the test program', async () => {
       const r = await sr.run(cmd, { cwd: flavor === 'h' ? tmp : '/', out: path.join(dir, 'launch.log'), env, timeoutMs: desc.timeout * 1000 });
       logs.push(path.join(dir, 'launch.log'));
-      if (r.code !== 0) throw new Error(`the program did not start (exit code ${r.code}${r.timedOut ? ', timed out' : ''})\n${readText(outfile).split('\n').slice(-10).join('\n')}\n${readText(path.join(dir, 'launch.log'))}`);
+      if (r.code !== 0)
+        throw new Error(
+          `the program did not start (exit code ${r.code}${r.timedOut ? ', timed out' : ''})\n${readText(outfile).split('\n').slice(-10).join('\n')}\n${readText(path.join(dir, 'launch.log'))}`,
+        );
       root = Number(readText(pidfile).trim());
       if (!root) throw new Error(`no pid in ${pidfile}: "${readText(pidfile).trim()}"`);
       testInfo.annotations.push({ type: 'pid', description: String(root) });
@@ -174,7 +200,10 @@ export async function runZdtmTest(t: ZdtmTest, flavor: string, o: ZdtmOptions, t
         const starts = new Map(prev.tasks.map((x) => [x.pid, x.start]));
         const failed = await test.step(`dump ${i}${o.norst ? ' (--leave-running)' : ''}`, () =>
           runCr('dump', i, img, ['-t', String(root), ...(o.norst ? ['-R'] : []), ...desc.opts.dump]));
-        if (failed) { crFailed = true; break; }
+        if (failed) {
+          crFailed = true;
+          break;
+        }
         await test.step(`prove dump ${i}`, async () => {
           const files = fs.readdirSync(img).filter((f) => f.endsWith('.img'));
           if (!files.includes('inventory.img')) throw new Error(`no inventory.img in ${img}: [${files.join(' ')}]`);
@@ -185,8 +214,9 @@ export async function runZdtmTest(t: ZdtmTest, flavor: string, o: ZdtmOptions, t
             }
             return;
           }
-          await waitFor(`the dumped tree is still there: ${dumpPids.filter((p) => startTime(p) === starts.get(p)).join(' ')}`, 10_000,
-            () => dumpPids.every((p) => startTime(p) !== starts.get(p)));
+          await waitFor(`the dumped tree is still there: ${dumpPids.filter((p) => startTime(p) === starts.get(p)).join(' ')}`, 10_000, () =>
+            dumpPids.every((p) => startTime(p) !== starts.get(p)),
+          );
         });
         if (o.norst) {
           const now = recordTree(root);
@@ -196,9 +226,11 @@ export async function runZdtmTest(t: ZdtmTest, flavor: string, o: ZdtmOptions, t
           prev = now;
           continue;
         }
-        const rfailed = await test.step(`restore ${i}`, () =>
-          runCr('restore', i, img, ['-d', '--pidfile', 'restore.pid', ...desc.opts.restore]));
-        if (rfailed) { crFailed = true; break; }
+        const rfailed = await test.step(`restore ${i}`, () => runCr('restore', i, img, ['-d', '--pidfile', 'restore.pid', ...desc.opts.restore]));
+        if (rfailed) {
+          crFailed = true;
+          break;
+        }
         await test.step(`prove restore ${i}`, async () => {
           const rp = Number(readText(path.join(img, 'restore.pid')).trim());
           if (rp !== root) throw new Error(`the restore pidfile says "${readText(path.join(img, 'restore.pid')).trim()}", the dumped root was ${root}`);
@@ -229,7 +261,11 @@ export async function runZdtmTest(t: ZdtmTest, flavor: string, o: ZdtmOptions, t
       try {
         await waitFor('the test did not exit after SIGTERM', desc.timeout * 1000, () => !alive(root));
       } catch (e) {
-        try { process.kill(root, 'SIGKILL'); } catch { /* gone */ }
+        try {
+          process.kill(root, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
         throw e;
       }
       const lines = readText(outfile).trimEnd().split('\n');
@@ -250,7 +286,10 @@ export async function runZdtmTest(t: ZdtmTest, flavor: string, o: ZdtmOptions, t
       testInfo.annotations.push({ type: 'verdict', description: `${verdict} (exited on its own ${error.message})` });
       // break mode: a FAIL is what the program must say, even before the SIGTERM
       if (o.breakMode && verdict.startsWith('FAIL')) error = null;
-      else error = new Error(`the test exited on its own ${error.message}, verdict: ${verdict || '(none)'}\n${readText(outfile).split('\n').slice(-15).join('\n')}`);
+      else
+        error = new Error(
+          `the test exited on its own ${error.message}, verdict: ${verdict || '(none)'}\n${readText(outfile).split('\n').slice(-15).join('\n')}`,
+        );
     }
   } finally {
     await sr.quit();

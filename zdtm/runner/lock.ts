@@ -6,7 +6,12 @@ import * as path from 'node:path';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function pidAlive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** Removes lock files of workers that died. */
@@ -17,7 +22,10 @@ function dropStale(dir: string): void {
   }
 }
 
-export interface Held { release(): void; waitedMs: number }
+export interface Held {
+  release(): void;
+  waitedMs: number;
+}
 
 export async function acquire(dir: string, exclusive: boolean, id: string): Promise<Held> {
   fs.mkdirSync(dir, { recursive: true });

@@ -29,8 +29,13 @@ export function parseMapsText(text: string, what = 'maps'): MapsEntry[] {
     const m = LINE.exec(l);
     if (!m) throw new Error(`${what}:${i + 1}: not a /proc/PID/maps line: "${l}"`);
     out.push({
-      start: BigInt(`0x${m[1]}`), end: BigInt(`0x${m[2]}`), perms: m[3], offset: BigInt(`0x${m[4]}`),
-      dev: m[5], inode: String(BigInt(m[6])), path: m[7] ?? '',
+      start: BigInt(`0x${m[1]}`),
+      end: BigInt(`0x${m[2]}`),
+      perms: m[3],
+      offset: BigInt(`0x${m[4]}`),
+      dev: m[5],
+      inode: String(BigInt(m[6])),
+      path: m[7] ?? '',
     });
   });
   return out;

@@ -45,11 +45,17 @@ export function alive(pid: number): boolean {
 function children(pid: number): number[] {
   const out: number[] = [];
   let tids: string[] = [];
-  try { tids = fs.readdirSync(`/proc/${pid}/task`); } catch { return out; }
+  try {
+    tids = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
   for (const t of tids) {
     try {
       for (const c of fs.readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').split(' ')) if (c.trim()) out.push(Number(c));
-    } catch { /* thread gone */ }
+    } catch {
+      /* thread gone */
+    }
   }
   return out;
 }
@@ -78,8 +84,14 @@ export function normMaps(text: string): string[] {
   const out: MapsEntry[] = [];
   for (const v of parseMapsText(text)) {
     const last = out.at(-1);
-    if (last && last.end === v.start && last.perms === v.perms && last.path === v.path && !v.path.startsWith('[') &&
-        (v.path === '' || last.offset + (last.end - last.start) === v.offset)) {
+    if (
+      last &&
+      last.end === v.start &&
+      last.perms === v.perms &&
+      last.path === v.path &&
+      !v.path.startsWith('[') &&
+      (v.path === '' || last.offset + (last.end - last.start) === v.offset)
+    ) {
       last.end = v.end;
       continue;
     }
@@ -90,12 +102,15 @@ export function normMaps(text: string): string[] {
 
 /** A mountinfo line without mount ids, device numbers and peer group numbers. */
 export function normMountinfo(text: string): string[] {
-  return text.split('\n').filter(Boolean).map((l) => {
-    const [pre, post] = l.split(' - ');
-    const f = pre.split(' ');
-    const optional = f.slice(6).map((o) => o.replace(/:\d+$/, ''));
-    return `${f[3]} ${f[4]} ${f[5]} ${optional.join(' ')} - ${post ?? ''}`.replace(/ +/g, ' ');
-  });
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      const [pre, post] = l.split(' - ');
+      const f = pre.split(' ');
+      const optional = f.slice(6).map((o) => o.replace(/:\d+$/, ''));
+      return `${f[3]} ${f[4]} ${f[5]} ${optional.join(' ')} - ${post ?? ''}`.replace(/ +/g, ' ');
+    });
 }
 
 function readTask(pid: number): TaskState | null {
@@ -108,14 +123,23 @@ function readTask(pid: number): TaskState | null {
       try {
         const info = fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
         fds[fd] = /^flags:\s*(\S+)/m.exec(info)?.[1] ?? '?';
-        try { fdTargets[fd] = fs.readlinkSync(`/proc/${pid}/fd/${fd}`); } catch { fdTargets[fd] = '?'; }
-      } catch { /* closed meanwhile */ }
+        try {
+          fdTargets[fd] = fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
+        } catch {
+          fdTargets[fd] = '?';
+        }
+      } catch {
+        /* closed meanwhile */
+      }
     }
     return {
       pid,
       ppid: Number(st[1]),
       start: st[19],
-      tids: fs.readdirSync(`/proc/${pid}/task`).map(Number).sort((a, b) => a - b),
+      tids: fs
+        .readdirSync(`/proc/${pid}/task`)
+        .map(Number)
+        .sort((a, b) => a - b),
       fds,
       fdTargets,
       maps: normMaps(fs.readFileSync(`/proc/${pid}/maps`, 'utf8')),
@@ -166,8 +190,12 @@ export function compareTrees(before: TreeState, after: TreeState, exempt: Record
       if (ta.tids.join(',') !== tb.tids.join(',')) diffs.push(`tasks: ${pid}: threads before [${ta.tids}] after [${tb.tids}]`);
     }
     if (!exempt.fds) {
-      const fa = Object.entries(ta.fds).sort(([x], [y]) => Number(x) - Number(y)).map(([fd, fl]) => `${fd}:${fl}`);
-      const fb = Object.entries(tb.fds).sort(([x], [y]) => Number(x) - Number(y)).map(([fd, fl]) => `${fd}:${fl}`);
+      const fa = Object.entries(ta.fds)
+        .sort(([x], [y]) => Number(x) - Number(y))
+        .map(([fd, fl]) => `${fd}:${fl}`);
+      const fb = Object.entries(tb.fds)
+        .sort(([x], [y]) => Number(x) - Number(y))
+        .map(([fd, fl]) => `${fd}:${fl}`);
       if (fa.join(' ') !== fb.join(' ')) diffs.push(`fds: ${pid}: fd:flags before [${fa.join(' ')}] after [${fb.join(' ')}]`);
     }
     if (!exempt.maps && ta.maps.join('\n') !== tb.maps.join('\n')) {

@@ -81,10 +81,21 @@ export class Subreaper {
     const fields = [tag, o.cwd ?? '', o.out ?? '', o.err ?? '', String(env.length), ...env, String(argv.length), ...argv];
     for (const f of fields) if (f.includes('\0')) throw new Error('NUL in a command');
     return new Promise<RunResult>((resolve) => {
-      const entry = { pid: 0, resolve: (code: number) => { clearTimeout(timer); resolve({ code, pid: entry.pid, timedOut: false }); } };
+      const entry = {
+        pid: 0,
+        resolve: (code: number) => {
+          clearTimeout(timer);
+          resolve({ code, pid: entry.pid, timedOut: false });
+        },
+      };
       const timer = setTimeout(() => {
         // the command hangs: kill it, its exit is still reported
-        if (entry.pid) try { process.kill(entry.pid, 'SIGKILL'); } catch { /* gone */ }
+        if (entry.pid)
+          try {
+            process.kill(entry.pid, 'SIGKILL');
+          } catch {
+            /* gone */
+          }
         this.waiting.delete(tag);
         resolve({ code: -1, pid: entry.pid, timedOut: true });
       }, o.timeoutMs ?? 60_000);
@@ -96,7 +107,11 @@ export class Subreaper {
   /** Kills whatever is left under the subreaper and ends it. */
   async quit(): Promise<void> {
     if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
-    try { this.proc.stdin!.end('quit\0'); } catch { /* closed */ }
+    try {
+      this.proc.stdin!.end('quit\0');
+    } catch {
+      /* closed */
+    }
     const t = setTimeout(() => this.proc.kill('SIGKILL'), 10_000);
     await this.exited;
     clearTimeout(t);

@@ -3,25 +3,36 @@
 // prints the final "N passed, N failed, N skipped" line.) An error outside any test (a spec
 // file that does not load) gets a FAIL row of its own.
 export default class ZdtmSummary {
-  constructor() { this.rows = []; }
-  printsToStdio() { return true; }
+  constructor() {
+    this.rows = [];
+  }
+  printsToStdio() {
+    return true;
+  }
   onError(error) {
-    const message = String(error.message ?? error.value ?? '').replace(/\u001b\[[0-9;]*m/g, '').split('\n')[0];
+    const message = String(error.message ?? error.value ?? '')
+      .replace(/\u001b\[[0-9;]*m/g, '')
+      .split('\n')[0];
     if (/^Testing stopped early after \d+ maximum allowed failures/.test(message)) return;
     const file = error.location?.file;
     this.rows.push({ status: 'FAIL', project: '', title: file ? file.split('/').at(-1) : '(run)', secs: '-', what: `error outside any test: ${message}` });
   }
   onTestEnd(test, result) {
-    const ann = (type) => [...test.annotations, ...(result.annotations ?? [])].filter((a) => a.type === type).map((a) => a.description).at(-1);
+    const ann = (type) =>
+      [...test.annotations, ...(result.annotations ?? [])]
+        .filter((a) => a.type === type)
+        .map((a) => a.description)
+        .at(-1);
     const err = result.error?.message?.replace(/\u001b\[[0-9;]*m/g, '').split('\n')[0];
     const skipReason = ann('skip') ?? ann('fixme');
-    const status = result.status === 'passed' ? 'ok' : result.status === 'skipped' ? (test.annotations.some((a) => a.type === 'fixme') ? 'fixme' : 'skip') : 'FAIL';
+    const status =
+      result.status === 'passed' ? 'ok' : result.status === 'skipped' ? (test.annotations.some((a) => a.type === 'fixme') ? 'fixme' : 'skip') : 'FAIL';
     this.rows.push({
       status,
       project: test.parent?.project()?.name ?? '',
       title: test.title,
       secs: (result.duration / 1000).toFixed(1),
-      what: status === 'FAIL' ? err ?? result.status : status === 'ok' ? `verdict: ${ann('verdict') ?? '-'}` : skipReason ?? '',
+      what: status === 'FAIL' ? (err ?? result.status) : status === 'ok' ? `verdict: ${ann('verdict') ?? '-'}` : (skipReason ?? ''),
       kept: ann('kept'),
     });
   }
@@ -32,7 +43,9 @@ export default class ZdtmSummary {
     const w = Math.max(...this.rows.map((r) => r.title.length));
     const out = ['', `zdtm summary (${result.status}):`];
     for (const r of this.rows) {
-      out.push(`  ${r.status.padEnd(5)} ${r.project.padEnd(8)} ${r.title.padEnd(w)} ${r.secs.padStart(5)}s  ${r.what ?? ''}${r.kept ? `  [kept: ${r.kept}]` : ''}`);
+      out.push(
+        `  ${r.status.padEnd(5)} ${r.project.padEnd(8)} ${r.title.padEnd(w)} ${r.secs.padStart(5)}s  ${r.what ?? ''}${r.kept ? `  [kept: ${r.kept}]` : ''}`,
+      );
     }
     process.stdout.write(`${out.join('\n')}\n`);
   }

@@ -3,7 +3,11 @@ import { spawn } from 'node:child_process';
 import { init, daemon, waitsig, pass, fail, msg, isBreak, withTimeout } from '../lib/zdtm.js';
 
 await init();
-const child = spawn(process.execPath, ['-e', `
+const child = spawn(
+  process.execPath,
+  [
+    '-e',
+    `
 let n = 0, buf = '';
 process.stdin.setEncoding('utf8');
 process.stdin.on('data', (d) => {
@@ -14,10 +18,15 @@ process.stdin.on('data', (d) => {
     process.stdout.write(++n + ':' + line + ':' + process.pid + '\\n');
   }
 });
-`], { stdio: ['pipe', 'pipe', 'inherit'] });
+`,
+  ],
+  { stdio: ['pipe', 'pipe', 'inherit'] },
+);
 child.stdout.setEncoding('utf8');
 let exited = false;
-child.on('exit', () => { exited = true; });
+child.on('exit', () => {
+  exited = true;
+});
 
 let pendingLine = '';
 const lines: string[] = [];
@@ -33,11 +42,20 @@ child.stdout.on('data', (d: string) => {
 });
 function ask(q: string): Promise<string> {
   child.stdin.write(q + '\n');
-  return withTimeout(new Promise<string>((resolve) => {
-    const check = () => { if (lines.length) { waiter = undefined; resolve(lines.shift()!); } };
-    waiter = check;
-    check();
-  }), 3000, 'the child');
+  return withTimeout(
+    new Promise<string>((resolve) => {
+      const check = () => {
+        if (lines.length) {
+          waiter = undefined;
+          resolve(lines.shift()!);
+        }
+      };
+      waiter = check;
+      check();
+    }),
+    3000,
+    'the child',
+  );
 }
 
 const first = await ask('hello');

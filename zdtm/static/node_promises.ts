@@ -7,9 +7,15 @@ const N = 6;
 const resolvers: Array<(v: number) => void> = [];
 const log: number[] = [];
 const pending = Array.from({ length: N }, (_, i) =>
-  new Promise<number>((r) => { resolvers[i] = r; })
+  new Promise<number>((r) => {
+    resolvers[i] = r;
+  })
     .then((v) => v * 2)
-    .then((v) => { log.push(i); return v + 1; }));
+    .then((v) => {
+      log.push(i);
+      return v + 1;
+    }),
+);
 
 // an async chain stepping on timers: its local state lives in suspended frames
 const steps: number[] = [];

@@ -10,8 +10,13 @@ const PERIOD = 10;
 let ticks = 0;
 let early = false;
 let onTick: (() => void) | null = null;
-const iv = setInterval(() => { ticks++; onTick?.(); }, PERIOD);
-const far = setTimeout(() => { early = true; }, 3600 * 1000);
+const iv = setInterval(() => {
+  ticks++;
+  onTick?.();
+}, PERIOD);
+const far = setTimeout(() => {
+  early = true;
+}, 3600 * 1000);
 await daemon();
 if (isBreak()) {
   clearInterval(iv);
@@ -29,11 +34,19 @@ const got = await new Promise<boolean>((resolve) => {
     else ref = setTimeout(step, PERIOD);
   };
   ref = setTimeout(step, PERIOD);
-  onTick = () => { if (ticks - t0 >= 10) { clearTimeout(ref); resolve(true); } };
+  onTick = () => {
+    if (ticks - t0 >= 10) {
+      clearTimeout(ref);
+      resolve(true);
+    }
+  };
 });
 onTick = null;
 const ms = performance.now() - m0;
-if (!got) fail(`the ${PERIOD} ms interval fired ${ticks - t0} times while a ${PERIOD} ms reference timeout fired ${refs} times (in ${ms.toFixed(0)} ms; ${ticks} ticks in all)`);
+if (!got)
+  fail(
+    `the ${PERIOD} ms interval fired ${ticks - t0} times while a ${PERIOD} ms reference timeout fired ${refs} times (in ${ms.toFixed(0)} ms; ${ticks} ticks in all)`,
+  );
 // the first tick may come at once, each next one at least PERIOD ms later (1 ms for the clocks' rounding)
 if (ms < (ticks - t0 - 1) * PERIOD - 1) fail(`the ${PERIOD} ms interval fired ${ticks - t0} times in ${ms.toFixed(1)} ms: faster than its interval`);
 if (early) fail('the one-hour timeout fired');

@@ -11,7 +11,12 @@ parentPort.on('message', (m) => {
 });
 `;
 
-interface Pong { id: number; pong: number; count: number; sum: number }
+interface Pong {
+  id: number;
+  pong: number;
+  count: number;
+  sum: number;
+}
 
 await init();
 const workers = [0, 1, 2].map((id) => new Worker(WORKER, { eval: true, workerData: { id } }));
@@ -19,10 +24,14 @@ const exited = new Set<number>();
 workers.forEach((w, i) => w.on('exit', () => exited.add(i)));
 
 function ping(i: number, n: number): Promise<Pong> {
-  return withTimeout(new Promise<Pong>((resolve) => {
-    workers[i].once('message', (m: Pong) => resolve(m));
-    workers[i].postMessage({ ping: n });
-  }), 3000, `worker ${i}`);
+  return withTimeout(
+    new Promise<Pong>((resolve) => {
+      workers[i].once('message', (m: Pong) => resolve(m));
+      workers[i].postMessage({ ping: n });
+    }),
+    3000,
+    `worker ${i}`,
+  );
 }
 
 for (let i = 0; i < workers.length; i++) {

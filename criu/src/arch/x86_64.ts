@@ -34,7 +34,8 @@ export const PKRU_DEFAULT = 0x55555554;
 
 export interface XsaveLayout {
   /** offset and size of each component in the standard (non-compacted) layout */
-  offsets: Record<number, number>; sizes: Record<number, number>;
+  offsets: Record<number, number>;
+  sizes: Record<number, number>;
   /** size of the whole NT_X86_XSTATE area */
   total: number;
   /** the user xstate components the kernel enables here (bit n = component n) */
@@ -58,10 +59,14 @@ let layout: XsaveLayout | null = null;
 /** Where each XSAVE component lives in the standard layout on this CPU, and which ones it has. */
 export function xsaveLayout(): XsaveLayout {
   if (layout) return layout;
-  const offsets: Record<number, number> = {}, sizes: Record<number, number> = {};
+  const offsets: Record<number, number> = {},
+    sizes: Record<number, number> = {};
   for (const { f } of XCOMPONENTS) {
     const [eax, ebx] = cpuid(0xd, f);
-    if (eax) { sizes[f] = eax; offsets[f] = ebx; }
+    if (eax) {
+      sizes[f] = eax;
+      offsets[f] = ebx;
+    }
   }
   const [, ebx] = cpuid(0xd, 0);
   layout = { offsets, sizes, total: ebx, features: kernelXfeatures() | 3n };
@@ -76,12 +81,17 @@ export function hasComponent(L: XsaveLayout, f: number): boolean {
 const u32s = (b: Buffer, off: number, n: number): number[] => Array.from({ length: n }, (_, i) => b.readUInt32LE(off + 4 * i));
 const u64s = (b: Buffer, off: number, n: number): bigint[] => Array.from({ length: n }, (_, i) => b.readBigUInt64LE(off + 8 * i));
 
-export interface UserX86Regs { [name: string]: bigint | number | undefined; mode?: number }
+export interface UserX86Regs {
+  [name: string]: bigint | number | undefined;
+  mode?: number;
+}
 
 /** general registers (user_regs_struct buffer) → user_x86_regs_entry */
 export function regsToImage(regs: Buffer): UserX86Regs {
   const o: UserX86Regs = {};
-  arch.regNames.forEach((n, i) => { o[n] = regs.readBigUInt64LE(i * 8); });
+  arch.regNames.forEach((n, i) => {
+    o[n] = regs.readBigUInt64LE(i * 8);
+  });
   o.mode = 1; // NATIVE
   return o;
 }
@@ -95,9 +105,16 @@ export function regsFromImage(e: UserX86RegsEntry): Buffer {
 /** NT_X86_XSTATE buffer → user_x86_fpregs_entry (`L`: the layout of the CPU that made it) */
 export function xsaveToImage(x: Buffer, L: XsaveLayout = xsaveLayout()): UserX86FpregsEntry {
   const fp: UserX86FpregsEntry = {
-    cwd: x.readUInt16LE(0), swd: x.readUInt16LE(2), twd: x.readUInt16LE(4), fop: x.readUInt16LE(6),
-    rip: x.readBigUInt64LE(8), rdp: x.readBigUInt64LE(16), mxcsr: x.readUInt32LE(24), mxcsr_mask: x.readUInt32LE(28),
-    st_space: u32s(x, 32, 32), xmm_space: u32s(x, 160, 64),
+    cwd: x.readUInt16LE(0),
+    swd: x.readUInt16LE(2),
+    twd: x.readUInt16LE(4),
+    fop: x.readUInt16LE(6),
+    rip: x.readBigUInt64LE(8),
+    rdp: x.readBigUInt64LE(16),
+    mxcsr: x.readUInt32LE(24),
+    mxcsr_mask: x.readUInt32LE(28),
+    st_space: u32s(x, 32, 32),
+    xmm_space: u32s(x, 160, 64),
   };
   if (x.length <= 512) return fp;
   const xs: UserX86XsaveEntry = { xstate_bv: x.readBigUInt64LE(512) };
@@ -147,9 +164,14 @@ export function xsaveFromImage(fp: UserX86FpregsEntry, opts: { layout?: XsaveLay
   const L = opts.layout ?? xsaveLayout();
   const who = opts.who ?? 'a thread';
   const x = Buffer.alloc(Math.max(L.total, 576));
-  x.writeUInt16LE(fp.cwd ?? 0, 0); x.writeUInt16LE(fp.swd ?? 0, 2); x.writeUInt16LE(fp.twd ?? 0, 4); x.writeUInt16LE(fp.fop ?? 0, 6);
-  x.writeBigUInt64LE(BigInt(fp.rip ?? 0), 8); x.writeBigUInt64LE(BigInt(fp.rdp ?? 0), 16);
-  x.writeUInt32LE(fp.mxcsr ?? 0, 24); x.writeUInt32LE(fp.mxcsr_mask ?? 0, 28);
+  x.writeUInt16LE(fp.cwd ?? 0, 0);
+  x.writeUInt16LE(fp.swd ?? 0, 2);
+  x.writeUInt16LE(fp.twd ?? 0, 4);
+  x.writeUInt16LE(fp.fop ?? 0, 6);
+  x.writeBigUInt64LE(BigInt(fp.rip ?? 0), 8);
+  x.writeBigUInt64LE(BigInt(fp.rdp ?? 0), 16);
+  x.writeUInt32LE(fp.mxcsr ?? 0, 24);
+  x.writeUInt32LE(fp.mxcsr_mask ?? 0, 28);
   (fp.st_space ?? []).forEach((v, i) => x.writeUInt32LE(v >>> 0, 32 + 4 * i));
   (fp.xmm_space ?? []).forEach((v, i) => x.writeUInt32LE(v >>> 0, 160 + 4 * i));
   let bv = 3n; // x87 and SSE state present
@@ -166,13 +188,20 @@ export function xsaveFromImage(fp: UserX86FpregsEntry, opts: { layout?: XsaveLay
       const inUse = (imgBv & bit) !== 0n && vals.length > 0;
       if (!hasComponent(L, c.f)) {
         if (inUse && !isDefault(c.f, vals)) {
-          throw new NotSupportedError(`${who} uses xsave component ${c.field} (${describeState(c, vals)}) which this CPU lacks`, `restore on a CPU with ${c.cpu}`);
+          throw new NotSupportedError(
+            `${who} uses xsave component ${c.field} (${describeState(c, vals)}) which this CPU lacks`,
+            `restore on a CPU with ${c.cpu}`,
+          );
         }
         continue;
       }
-      const off = L.offsets[c.f], size = L.sizes[c.f] ?? 0;
+      const off = L.offsets[c.f],
+        size = L.sizes[c.f] ?? 0;
       if (vals.length && vals.length * (c.wide ? 8 : 4) > size) {
-        throw new CriuError(`${who}: xsave component ${c.field} has ${vals.length} values, more than the ${size} bytes this CPU has for it`, 'the image is damaged');
+        throw new CriuError(
+          `${who}: xsave component ${c.field} has ${vals.length} values, more than the ${size} bytes this CPU has for it`,
+          'the image is damaged',
+        );
       }
       if (c.f === XFEATURE.PKRU && !vals.length) {
         // dumped on a CPU without PKU: the task gets what every new task gets here
@@ -197,7 +226,8 @@ export function xsaveFromImage(fp: UserX86FpregsEntry, opts: { layout?: XsaveLay
 export function restartFixup(regs: Buffer): Buffer {
   const r = Buffer.from(regs);
   const at = (n: string): number => arch.regNames.indexOf(n) * 8;
-  const orig = r.readBigInt64LE(at('orig_ax')), ax = r.readBigInt64LE(at('ax'));
+  const orig = r.readBigInt64LE(at('orig_ax')),
+    ax = r.readBigInt64LE(at('ax'));
   if (orig < 0n) return r;
   if (ax === -BigInt(ERESTARTSYS) || ax === -BigInt(ERESTARTNOINTR) || ax === -BigInt(ERESTARTNOHAND)) {
     r.writeBigInt64LE(orig, at('ax'));
@@ -217,8 +247,14 @@ export function restartFixup(regs: Buffer): Buffer {
 export function tlsFromImage(tls: UserDescT[] | undefined): { idx: number; desc: Buffer }[] {
   const out: { idx: number; desc: Buffer }[] = [];
   for (const d of tls ?? []) {
-    const flags = (d.seg_32bit ? 1 : 0) | (d.contents_l ? 2 : 0) | (d.contents_h ? 4 : 0) | (d.read_exec_only ? 8 : 0)
-      | (d.limit_in_pages ? 16 : 0) | (d.seg_not_present ? 32 : 0) | (d.usable ? 64 : 0);
+    const flags =
+      (d.seg_32bit ? 1 : 0) |
+      (d.contents_l ? 2 : 0) |
+      (d.contents_h ? 4 : 0) |
+      (d.read_exec_only ? 8 : 0) |
+      (d.limit_in_pages ? 16 : 0) |
+      (d.seg_not_present ? 32 : 0) |
+      (d.usable ? 64 : 0);
     const empty = !d.base_addr && !d.limit && flags === (8 | 32);
     if (empty) continue;
     const desc = Buffer.alloc(16);

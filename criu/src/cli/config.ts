@@ -21,7 +21,10 @@ import { CriuError } from '../errors.js';
 
 export class ConfigFormatError extends CriuError {
   constructor(file: string, line: number, text: string) {
-    super('Unsupported configuration file format. Please consult man page criu(8)', { object: `${file}:${line}`, hint: `${file}:${line}: ${JSON.stringify(text)}` });
+    super('Unsupported configuration file format. Please consult man page criu(8)', {
+      object: `${file}:${line}`,
+      hint: `${file}:${line}: ${JSON.stringify(text)}`,
+    });
   }
 }
 
@@ -85,7 +88,10 @@ export function parseStatement(line: string): string[] | 'error' {
     let skipped = 0;
     let out = '';
     for (let j = 0; j < value.length; j++) {
-      if (value[j] === '\\' && value[j + 1] === '"') { skipped++; continue; }
+      if (value[j] === '\\' && value[j + 1] === '"') {
+        skipped++;
+        continue;
+      }
       out += value[j];
     }
     value = out;
@@ -119,13 +125,21 @@ export function parseConfigText(text: string, file = 'config'): string[] {
 /** The file's words, or null when it cannot be read (CRIU's parse_config returns NULL: skipped). */
 export function readConfig(file: string): string[] | null {
   let text: string;
-  try { text = fs.readFileSync(file, 'utf8'); } catch { return null; }
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
   return parseConfigText(text, file);
 }
 
 export type Source = { kind: 'file'; file: string; read: () => string[] | null } | { kind: 'argv' };
 
-export interface ConfigEnv { env: NodeJS.ProcessEnv; globalConfig: string; home?: string }
+export interface ConfigEnv {
+  env: NodeJS.ProcessEnv;
+  globalConfig: string;
+  home?: string;
+}
 
 /** pre_parse: --no-default-config, and --config FILE / --config=FILE (which also turn the default files off). */
 export function preParse(argv: readonly string[]): { noDefault: boolean; cfgFile: string | undefined } {
@@ -134,7 +148,13 @@ export function preParse(argv: readonly string[]): { noDefault: boolean; cfgFile
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--no-default-config') noDefault = true;
-    else if (a === '--config') { cfgFile = argv[i + 1]; noDefault = true; } else if (a.includes('--config=')) { cfgFile = a.slice('--config='.length); noDefault = true; }
+    else if (a === '--config') {
+      cfgFile = argv[i + 1];
+      noDefault = true;
+    } else if (a.includes('--config=')) {
+      cfgFile = a.slice('--config='.length);
+      noDefault = true;
+    }
   }
   return { noDefault, cfgFile };
 }

@@ -188,11 +188,16 @@ function writeStdout(data: string | Buffer): Promise<void> {
 async function writeOutput(file: string | undefined, data: string | Buffer | string[]): Promise<void> {
   const batches: (string | Buffer)[] = [];
   if (Array.isArray(data)) {
-    let cur: string[] = [], size = 0;
+    let cur: string[] = [],
+      size = 0;
     for (const p of data) {
       cur.push(p);
       size += p.length;
-      if (size >= 1 << 20) { batches.push(cur.join('')); cur = []; size = 0; }
+      if (size >= 1 << 20) {
+        batches.push(cur.join(''));
+        cur = [];
+        size = 0;
+      }
     }
     if (cur.length) batches.push(cur.join(''));
   } else batches.push(data);
@@ -202,7 +207,11 @@ async function writeOutput(file: string | undefined, data: string | Buffer | str
   }
   try {
     const fd = fs.openSync(file, 'w');
-    try { for (const b of batches) fs.writeFileSync(fd, b); } finally { fs.closeSync(fd); }
+    try {
+      for (const b of batches) fs.writeFileSync(fd, b);
+    } finally {
+      fs.closeSync(fd);
+    }
   } catch (e) {
     throw new CritError(`${file}: ${(e as Error).message}`);
   }

@@ -2,7 +2,22 @@
 import * as path from 'node:path';
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
-import { parseArgs, refuseUnsupported, classify, isSet, one, flag, atoi, parseSize, versionText, UsageError, ExitRequest, COMMANDS, type Parsed, type Cmd } from './options.js';
+import {
+  parseArgs,
+  refuseUnsupported,
+  classify,
+  isSet,
+  one,
+  flag,
+  atoi,
+  parseSize,
+  versionText,
+  UsageError,
+  ExitRequest,
+  COMMANDS,
+  type Parsed,
+  type Cmd,
+} from './options.js';
 import { IMPLEMENTED } from './opttable.js';
 import { fullHelp, shortUsage } from './help.js';
 import { CriuError, NotSupportedError, describe } from '../errors.js';
@@ -71,7 +86,10 @@ async function run(argv: string[]): Promise<number> {
 function checkCommand(p: Parsed, cmd: Cmd): number | undefined {
   const word = cmd.split(' ')[0];
   if (cmd === 'swrk') {
-    if (p.rest.length !== 1) { process.stderr.write('Usage: criu swrk <fd>\n'); return 1; }
+    if (p.rest.length !== 1) {
+      process.stderr.write('Usage: criu swrk <fd>\n');
+      return 1;
+    }
     throw new NotSupportedError('criu swrk', 'the RPC service of libcriu, go-criu and runc is not implemented');
   }
   if (isSet(p, 'exec-cmd')) {
@@ -86,7 +104,10 @@ function checkCommand(p: Parsed, cmd: Cmd): number | undefined {
   return undefined;
 }
 
-interface Dirs { imagesDir: string; workDir: string }
+interface Dirs {
+  imagesDir: string;
+  workDir: string;
+}
 
 /** The images and work directories, the log, and what the log says of ignored options. */
 function setUp(p: Parsed, cmd: Cmd): Dirs {
@@ -94,7 +115,8 @@ function setUp(p: Parsed, cmd: Cmd): Dirs {
   const imagesDir = path.resolve(one(p, 'images-dir') ?? '.');
   const workDir = path.resolve(one(p, 'work-dir') ?? imagesDir);
   if (cmd === 'dump') fs.mkdirSync(workDir, { recursive: true });
-  else if (!fs.existsSync(imagesDir)) throw new CriuError(cmd === 'restore' ? `images directory ${imagesDir} does not exist` : `Couldn't open image dir ${imagesDir}`);
+  else if (!fs.existsSync(imagesDir))
+    throw new CriuError(cmd === 'restore' ? `images directory ${imagesDir} does not exist` : `Couldn't open image dir ${imagesDir}`);
   const logFile = one(p, 'log-file');
   if (logFile) log.setFile(resolveIn(workDir, logFile));
   for (const f of p.configFiles) log.debug(`Parsing config file ${f}`);
@@ -103,7 +125,8 @@ function setUp(p: Parsed, cmd: Cmd): Dirs {
     log.debug(`--${i.name} is ignored by criu ${cmd}, as CRIU does (${i.why})`);
   }
   // check_options() of crtools.c, once the log is open
-  if (flag(p, 'restore-sibling') && !flag(p, 'restore-detached') && !flag(p, 'daemon')) throw new CriuError('--restore-sibling only makes sense with --restore-detached');
+  if (flag(p, 'restore-sibling') && !flag(p, 'restore-detached') && !flag(p, 'daemon'))
+    throw new CriuError('--restore-sibling only makes sense with --restore-detached');
 
   return { imagesDir, workDir };
 }
@@ -119,8 +142,12 @@ async function dispatch(p: Parsed, cmd: Cmd, { imagesDir, workDir }: Dirs): Prom
       const timeout = one(p, 'timeout');
       const gl = one(p, 'ghost-limit');
       dump({
-        pid: atoi(t), imagesDir, leaveRunning: flag(p, 'leave-running'), leaveStopped: flag(p, 'leave-stopped'),
-        timeoutMs: timeout !== undefined ? atoi(timeout) * 1000 : 10_000, freezeCgroup: one(p, 'freeze-cgroup'),
+        pid: atoi(t),
+        imagesDir,
+        leaveRunning: flag(p, 'leave-running'),
+        leaveStopped: flag(p, 'leave-stopped'),
+        timeoutMs: timeout !== undefined ? atoi(timeout) * 1000 : 10_000,
+        freezeCgroup: one(p, 'freeze-cgroup'),
         ghostLimit: gl !== undefined ? parseSize(gl) : undefined,
         displayStats: flag(p, 'display-stats'),
       });
@@ -130,8 +157,12 @@ async function dispatch(p: Parsed, cmd: Cmd, { imagesDir, workDir }: Dirs): Prom
       const { restore } = await import('../restore/restore.js');
       const pf = one(p, 'pidfile');
       return restore({
-        imagesDir, workDir, detached: flag(p, 'restore-detached') || flag(p, 'daemon'), sibling: flag(p, 'restore-sibling'),
-        pidfile: pf ? resolveIn(workDir, pf) : undefined, displayStats: flag(p, 'display-stats'),
+        imagesDir,
+        workDir,
+        detached: flag(p, 'restore-detached') || flag(p, 'daemon'),
+        sibling: flag(p, 'restore-sibling'),
+        pidfile: pf ? resolveIn(workDir, pf) : undefined,
+        displayStats: flag(p, 'display-stats'),
       });
     }
     case 'check': {
@@ -163,20 +194,31 @@ async function practise(dir: string, dump: typeof import('../dump/dump.js').dump
     waitpid(pid);
     restored = true;
     restore({ imagesDir: path.join(dir, 'k'), detached: true, sibling: false });
-  } catch { /* the cache is still good */ } finally {
+  } catch {
+    /* the cache is still good */
+  } finally {
     tryKill(pid, 9);
-    if (restored) { try { waitpid(pid); } catch { /* not ours */ } }
+    if (restored) {
+      try {
+        waitpid(pid);
+      } catch {
+        /* not ours */
+      }
+    }
   }
 }
 
-main(process.argv.slice(2)).then((code) => {
-  log.close();
-  // done: leave at once rather than wait for Node's teardown (stdout and stderr are
-  // synchronous for files, pipes and terminals on Linux, nothing is left unwritten)
-  process.exit(code);
-}, (e: unknown) => {
-  fail(e);
-  if (process.env.CRIU_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
-  log.close();
-  process.exitCode = 1;
-});
+main(process.argv.slice(2)).then(
+  (code) => {
+    log.close();
+    // done: leave at once rather than wait for Node's teardown (stdout and stderr are
+    // synchronous for files, pipes and terminals on Linux, nothing is left unwritten)
+    process.exit(code);
+  },
+  (e: unknown) => {
+    fail(e);
+    if (process.env.CRIU_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+    log.close();
+    process.exitCode = 1;
+  },
+);

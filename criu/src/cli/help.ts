@@ -31,7 +31,10 @@ const SECTIONS: [Section, string][] = [
   ['generic', 'Dump/Restore options:\n\n* Generic:'],
   ['external', '* External resources support:'],
   ['special', '* Special resources support:'],
-  ['check', 'Check options:\n  Without options, "criu check" checks availability of absolutely required\n  kernel features, critical for performing dump and restore.'],
+  [
+    'check',
+    'Check options:\n  Without options, "criu check" checks availability of absolutely required\n  kernel features, critical for performing dump and restore.',
+  ],
   ['logging', '* Logging:'],
   ['memory', '* Memory dumping options:'],
   ['server', 'Page/Service server options:'],
@@ -63,9 +66,11 @@ function entry(o: Opt): string {
 
 /** `criu --help`. */
 export function fullHelp(features: readonly string[] = []): string {
-  const out: string[] = [HEAD,
+  const out: string[] = [
+    HEAD,
     'Most of the true / false long options (the ones without arguments) can be\nprefixed with --no- to negate the option (example: --display-stats and\n--no-display-stats).\n',
-    'criu-ts: [criu-ts: ...] says on which commands this tool acts on an option; an option\nCRIU acts on and this tool does not is refused with "not supported yet: --OPTION";\none CRIU ignores on a command is accepted there (said at -v4).\n'];
+    'criu-ts: [criu-ts: ...] says on which commands this tool acts on an option; an option\nCRIU acts on and this tool does not is refused with "not supported yet: --OPTION";\none CRIU ignores on a command is accepted there (said at -v4).\n',
+  ];
   for (const [sec, title] of SECTIONS) {
     out.push(title);
     for (const o of OPTS.filter((x) => x.section === sec && x.help !== undefined)) {
@@ -73,12 +78,16 @@ export function fullHelp(features: readonly string[] = []): string {
       if (o.long === 'feature' && features.length) out.push(`${' '.repeat(24)}one of: ${features.join(', ')}`);
     }
     if (sec === 'logging') {
-      out.push(['  -v[v...]|--verbosity  increase verbosity (can use multiple v)',
-        '  -vNUM|--verbosity=NUM set verbosity to NUM (higher level means more output):',
-        '                          -v1 - only errors and messages',
-        '                          -v2 - also warnings (default level)',
-        '                          -v3 - also information messages and timestamps',
-        '                          -v4 - lots of debug'].join('\n'));
+      out.push(
+        [
+          '  -v[v...]|--verbosity  increase verbosity (can use multiple v)',
+          '  -vNUM|--verbosity=NUM set verbosity to NUM (higher level means more output):',
+          '                          -v1 - only errors and messages',
+          '                          -v2 - also warnings (default level)',
+          '                          -v3 - also information messages and timestamps',
+          '                          -v4 - lots of debug',
+        ].join('\n'),
+      );
     }
     out.push('');
   }

@@ -13,12 +13,23 @@ export const COMMANDS = CRIU_COMMANDS;
 /** A command line CRIU refuses with its usage text after the message (exit code 1). */
 export class UsageError extends CriuError {
   /** `raw`: getopt's own line, printed as is to stderr (else the message is logged as an error) */
-  constructor(message: string, readonly raw?: string, more?: ErrorDetails) { super(message, more); }
+  constructor(
+    message: string,
+    readonly raw?: string,
+    more?: ErrorDetails,
+  ) {
+    super(message, more);
+  }
 }
 /** --help or --version: print `out` to stdout and exit with `code`, as CRIU does at that point
  * (not a failure; a CriuError only so that everything thrown is of the one family). */
 export class ExitRequest extends CriuError {
-  constructor(readonly what: 'help' | 'version', readonly code = 0) { super(what); }
+  constructor(
+    readonly what: 'help' | 'version',
+    readonly code = 0,
+  ) {
+    super(what);
+  }
 }
 
 export const VERSION = '4.2';
@@ -27,7 +38,13 @@ export const VERSION = '4.2';
 // and then require "GitID: vX.Y", so an id of our own would break them.
 export const versionText = (): string => `Version: ${VERSION}\n`;
 
-interface LongName { name: string; opt: Opt; sense: boolean; hasArg: 0 | 1 | 2; ident: string }
+interface LongName {
+  name: string;
+  opt: Opt;
+  sense: boolean;
+  hasArg: 0 | 1 | 2;
+  ident: string;
+}
 const ARG = { none: 0, required: 1, optional: 2 } as const;
 /** getopt_long's long_opts: every option, and the --no- form of each BOOL_OPT */
 export const LONG_NAMES: LongName[] = OPTS.flatMap((o) => {
@@ -41,7 +58,14 @@ export const LONG_NAMES: LongName[] = OPTS.flatMap((o) => {
 const SHORT = new Map(OPTS.filter((o) => o.short).map((o) => [o.short!, o]));
 
 /** One option as getopt returned it, from the command line or a configuration file. */
-export interface Occ { opt: Opt; name: string; short: boolean; value: string | null; sense: boolean; source: string }
+export interface Occ {
+  opt: Opt;
+  name: string;
+  short: boolean;
+  value: string | null;
+  sense: boolean;
+  source: string;
+}
 
 /**
  * GNU getopt_long over one argument vector, in its default (permuting) mode: options and
@@ -52,8 +76,14 @@ export function getopt(args: readonly string[], take: (o: Occ) => void, source =
   const operands: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
-    if (a === '--') { operands.push(...args.slice(i + 1)); break; }
-    if (a.length < 2 || a[0] !== '-') { operands.push(a); continue; }
+    if (a === '--') {
+      operands.push(...args.slice(i + 1));
+      break;
+    }
+    if (a.length < 2 || a[0] !== '-') {
+      operands.push(a);
+      continue;
+    }
     if (a[1] === '-') {
       const body = a.slice(2);
       const eq = body.indexOf('=');
@@ -82,7 +112,10 @@ export function getopt(args: readonly string[], take: (o: Occ) => void, source =
       const o = SHORT.get(c);
       if (!o) throw getoptError(`invalid option -- '${c}'`);
       const tail = a.slice(j + 1);
-      if (o.arg === 'none') { take({ opt: o, name: o.long, short: true, value: null, sense: true, source }); continue; }
+      if (o.arg === 'none') {
+        take({ opt: o, name: o.long, short: true, value: null, sense: true, source });
+        continue;
+      }
       let value: string | null = tail || null;
       if (o.arg === 'required' && !tail) {
         if (i + 1 >= args.length) throw getoptError(`option requires an argument -- '${c}'`);
@@ -121,18 +154,34 @@ const badArg = (o: Occ): CriuError => new CriuError(`invalid argument for ${o.sh
 function checkValue(o: Occ, st: State): void {
   const v = o.value ?? '';
   switch (o.opt.long) {
-    case 'help': throw new ExitRequest('help');
-    case 'version': throw new ExitRequest('version');
-    case 'ms': throw new CriuError('--ms is deprecated; see "Check options" of criu --help');
-    case 'tree': if (atoi(v) <= 0) throw badArg(o); break;
-    case 'port': if (atoi(v) === 0) throw badArg(o); break;
-    case 'veth-pair': if (!v.includes('=')) throw badArg(o); break;
-    case 'ext-mount-map': if (v !== 'auto' && !v.includes(':')) throw badArg(o); break;
-    case 'join-ns': if (!v.includes(':')) throw badArg(o); break;
+    case 'help':
+      throw new ExitRequest('help');
+    case 'version':
+      throw new ExitRequest('version');
+    case 'ms':
+      throw new CriuError('--ms is deprecated; see "Check options" of criu --help');
+    case 'tree':
+      if (atoi(v) <= 0) throw badArg(o);
+      break;
+    case 'port':
+      if (atoi(v) === 0) throw badArg(o);
+      break;
+    case 'veth-pair':
+      if (!v.includes('=')) throw badArg(o);
+      break;
+    case 'ext-mount-map':
+      if (v !== 'auto' && !v.includes(':')) throw badArg(o);
+      break;
+    case 'join-ns':
+      if (!v.includes(':')) throw badArg(o);
+      break;
     case 'ext-unix-sk':
       if (o.value !== null) {
         for (let s = o.value; s;) {
-          if (s[0] === ',') { s = s.slice(1); continue; }
+          if (s[0] === ',') {
+            s = s.slice(1);
+            continue;
+          }
           const m = /^\s*[+-]?\d+/.exec(s);
           if (!m || Number(m[0]) === 0) throw new CriuError(`Can't parse unix socket inode from optarg: ${o.value}`);
           s = s.slice(m[0].length);
@@ -143,19 +192,27 @@ function checkValue(o: Occ, st: State): void {
       // check_add_feature(): an unknown name fails every command (our runner may list several)
       for (const n of v.split(',')) if (!isFeatureName(n)) throw new CriuError(`Unknown feature ${n}`);
       break;
-    case 'cpu-cap': cpuCap(o.value); break;
+    case 'cpu-cap':
+      cpuCap(o.value);
+      break;
     case 'manage-cgroups':
       if (o.value !== null && !['none', 'props', 'soft', 'full', 'strict', 'ignore'].includes(v)) throw new UsageError(`Unknown cgroups mode \`${v}' selected`);
       break;
     case 'file-validation':
       if (!['filesize', 'buildid'].includes(v)) throw new UsageError(`Unknown file validation method \`${v}' selected`);
       break;
-    case 'pre-dump-mode': if (v !== 'read' && v !== 'splice') throw new CriuError('Unable to parse value of --pre-dump-mode'); break;
+    case 'pre-dump-mode':
+      if (v !== 'read' && v !== 'splice') throw new CriuError('Unable to parse value of --pre-dump-mode');
+      break;
     case 'network-lock':
       if (!['iptables', 'nftables', 'skip', 'none'].includes(v)) throw new CriuError(`Invalid value for --network-lock: ${v}`);
       break;
-    case 'status-fd': if (!/^\s*[+-]?\d/.test(v)) throw new CriuError('Unable to parse a value of --status-fd'); break;
-    case 'empty-ns': if (v !== 'net') throw new CriuError(`Unsupported empty namespace: ${v}`); break;
+    case 'status-fd':
+      if (!/^\s*[+-]?\d/.test(v)) throw new CriuError('Unable to parse a value of --status-fd');
+      break;
+    case 'empty-ns':
+      if (v !== 'net') throw new CriuError(`Unsupported empty namespace: ${v}`);
+      break;
     case 'verbosity':
       // -v, -vvv (optarg "vv"), -v4, --verbosity, --verbosity=4
       if (o.value === null) st.level++;
@@ -169,14 +226,19 @@ function checkValue(o: Occ, st: State): void {
 function cpuCap(arg: string | null): void {
   if (arg === null) return;
   for (let s = arg; s;) {
-    if (s[0] === '^' || s[0] === ',') { s = s.slice(1); continue; }
+    if (s[0] === '^' || s[0] === ',') {
+      s = s.slice(1);
+      continue;
+    }
     const w = ['fpu', 'all', 'none', 'cpu', 'ins'].find((x) => s.startsWith(x));
     if (!w) throw new UsageError(`Unknown FPU mode \`${s}' selected`);
     s = s.slice(w.length);
   }
 }
 
-interface State { level: number }
+interface State {
+  level: number;
+}
 
 export interface Parsed {
   /** the first operand, as CRIU takes argv[optind] ('' when there is none); "cpuinfo dump" and "cpuinfo check" are one command */
@@ -214,9 +276,15 @@ export function parseArgs(argv: readonly string[], penv: ParseEnv = {}): Parsed 
   const occ: Occ[] = [];
   const configFiles: string[] = [];
   let operands: string[] = [];
-  const take = (o: Occ) => { checkValue(o, st); occ.push(o); };
+  const take = (o: Occ) => {
+    checkValue(o, st);
+    occ.push(o);
+  };
   for (const src of configSources(argv, { env, globalConfig: penv.globalConfig ?? env.CRIU_TS_GLOBAL_CONFIG ?? DEFAULT_GLOBAL_CONFIG, home: env.HOME })) {
-    if (src.kind === 'argv') { operands = getopt(argv, take); continue; }
+    if (src.kind === 'argv') {
+      operands = getopt(argv, take);
+      continue;
+    }
     const tokens = src.read();
     if (!tokens) continue;
     configFiles.push(src.file);
@@ -225,7 +293,10 @@ export function parseArgs(argv: readonly string[], penv: ParseEnv = {}): Parsed 
   }
   let command = operands[0] ?? '';
   let rest = operands.slice(1);
-  if (command === 'cpuinfo' && (rest[0] === 'dump' || rest[0] === 'check')) { command = `cpuinfo ${rest[0]}`; rest = rest.slice(1); }
+  if (command === 'cpuinfo' && (rest[0] === 'dump' || rest[0] === 'check')) {
+    command = `cpuinfo ${rest[0]}`;
+    rest = rest.slice(1);
+  }
   return { command, rest, occ, opts: effectiveMap(occ, st), logLevel: st.level, configFiles };
 }
 
@@ -275,7 +346,10 @@ function effectiveMap(occ: Occ[], st: State): Map<string, string[]> {
   for (const o of occ) {
     if (o.opt.bool || ['leave-running', 'leave-stopped', 'all'].includes(o.opt.long)) continue;
     let v = o.value ?? '';
-    if (o.opt.long === 'verbosity') { checkValue(o, level); v = String(level.level); }
+    if (o.opt.long === 'verbosity') {
+      checkValue(o, level);
+      v = String(level.level);
+    }
     m.set(o.opt.long, [...(m.get(o.opt.long) ?? []), v]);
   }
   for (const o of OPTS) if ((o.bool || ['leave-running', 'leave-stopped', 'all'].includes(o.long)) && setName({ occ }, o.long) === o.long) m.set(o.long, ['']);
@@ -314,7 +388,10 @@ export function refuseUnsupported(p: Pick<Parsed, 'occ' | 'command'>, cmd = p.co
   const n = c.refused[0];
   if (n) {
     const others = c.refused.slice(1).map((x) => `--${x.name}`);
-    throw new NotSupportedError(`--${n.name}`, `criu-ts does not implement it on criu ${cmd} yet; CRIU acts on it in ${n.opt.where}${others.length ? `; not supported either: ${others.join(' ')}` : ''}`);
+    throw new NotSupportedError(
+      `--${n.name}`,
+      `criu-ts does not implement it on criu ${cmd} yet; CRIU acts on it in ${n.opt.where}${others.length ? `; not supported either: ${others.join(' ')}` : ''}`,
+    );
   }
   return c;
 }

@@ -10,10 +10,36 @@
 //   ignored  CRIU 4.2 ignores it there (`why` names the CRIU source place): accepted, and said
 //            at -v4
 //   rejects  CRIU itself refuses it there (`rejects` holds CRIU's message): so do we
-export const COMMANDS = ['dump', 'pre-dump', 'restore', 'lazy-pages', 'check', 'page-server', 'service', 'swrk', 'dedup', 'cpuinfo dump', 'cpuinfo check', 'exec', 'show'] as const;
-export type Cmd = typeof COMMANDS[number];
+export const COMMANDS = [
+  'dump',
+  'pre-dump',
+  'restore',
+  'lazy-pages',
+  'check',
+  'page-server',
+  'service',
+  'swrk',
+  'dedup',
+  'cpuinfo dump',
+  'cpuinfo check',
+  'exec',
+  'show',
+] as const;
+export type Cmd = (typeof COMMANDS)[number];
 
-const D = 'dump', P = 'pre-dump', R = 'restore', LP = 'lazy-pages', C = 'check', PS = 'page-server', SV = 'service', SW = 'swrk', DD = 'dedup', CD = 'cpuinfo dump', CC = 'cpuinfo check', EX = 'exec', SH = 'show';
+const D = 'dump',
+  P = 'pre-dump',
+  R = 'restore',
+  LP = 'lazy-pages',
+  C = 'check',
+  PS = 'page-server',
+  SV = 'service',
+  SW = 'swrk',
+  DD = 'dedup',
+  CD = 'cpuinfo dump',
+  CC = 'cpuinfo check',
+  EX = 'exec',
+  SH = 'show';
 /** every command crtools.c main() runs the common set-up for (all but swrk, which leaves early) */
 const MAIN: readonly Cmd[] = [D, P, R, LP, C, PS, SV, DD, CD, CC, EX, SH];
 /** the commands whose code we run (exec and show only report, as CRIU does, that they are gone) */
@@ -256,22 +282,42 @@ export const OPTS: Opt[] = [
 ];
 
 // exec and show only report that they are gone (crtools.c), so every other option is moot there
-const EXEC_SHOW_KEEP = new Set(['images-dir', 'work-dir', 'log-file', 'verbosity', 'prev-images-dir', 'close', 'config', 'no-default-config', 'help', 'version', 'ms', 'exec-cmd', 'inherit-fd', 'stream', 'mntns-compat-mode']);
+const EXEC_SHOW_KEEP = new Set([
+  'images-dir',
+  'work-dir',
+  'log-file',
+  'verbosity',
+  'prev-images-dir',
+  'close',
+  'config',
+  'no-default-config',
+  'help',
+  'version',
+  'ms',
+  'exec-cmd',
+  'inherit-fd',
+  'stream',
+  'mntns-compat-mode',
+]);
 for (const o of OPTS) {
   if (EXEC_SHOW_KEEP.has(o.long)) continue;
-  o.whyOn = { ...o.whyOn, exec: 'crtools.c: the exec action only reports that it is deprecated', show: 'crtools.c: the show action only reports that it is deprecated' };
+  o.whyOn = {
+    ...o.whyOn,
+    exec: 'crtools.c: the exec action only reports that it is deprecated',
+    show: 'crtools.c: the show action only reports that it is deprecated',
+  };
 }
 
 /** the long_opts[] order of config.c (getopt_long lists an ambiguous abbreviation's candidates in it) */
-export const CRIU_LONG_ORDER = 'tree leave-stopped leave-running restore-detached no-restore-detached restore-sibling no-restore-sibling daemon no-daemon images-dir work-dir log-file join-ns root ext-unix-sk help tcp-established no-tcp-established close log-pid no-log-pid version evasive-devices no-evasive-devices pidfile veth-pair action-script link-remap no-link-remap shell-job no-shell-job file-locks no-file-locks page-server no-page-server address port prev-images-dir ms track-mem no-track-mem auto-dedup no-auto-dedup libdir cpu-cap force-irmap no-force-irmap ext-mount-map exec-cmd manage-cgroups cgroup-root inherit-fd feature skip-mnt enable-fs enable-external-sharing enable-external-masters freeze-cgroup ghost-limit irmap-scan-path lsm-profile timeout external empty-ns lazy-pages extra no-extra experimental no-experimental all cgroup-props cgroup-props-file cgroup-dump-controller skip-in-flight no-skip-in-flight deprecated no-deprecated display-stats no-display-stats weak-sysctls no-weak-sysctls status-fd tcp-close no-tcp-close verbosity ps-socket stream no-stream config no-default-config tls-cacert tls-cacrl tls-cert tls-key tls no-tls tls-no-cn-verify cgroup-yard pre-dump-mode file-validation skip-file-rwx-check no-skip-file-rwx-check lsm-mount-context network-lock mntns-compat-mode no-mntns-compat-mode unprivileged no-unprivileged ghost-fiemap no-ghost-fiemap allow-uprobes no-allow-uprobes'.split(' ');
+export const CRIU_LONG_ORDER =
+  'tree leave-stopped leave-running restore-detached no-restore-detached restore-sibling no-restore-sibling daemon no-daemon images-dir work-dir log-file join-ns root ext-unix-sk help tcp-established no-tcp-established close log-pid no-log-pid version evasive-devices no-evasive-devices pidfile veth-pair action-script link-remap no-link-remap shell-job no-shell-job file-locks no-file-locks page-server no-page-server address port prev-images-dir ms track-mem no-track-mem auto-dedup no-auto-dedup libdir cpu-cap force-irmap no-force-irmap ext-mount-map exec-cmd manage-cgroups cgroup-root inherit-fd feature skip-mnt enable-fs enable-external-sharing enable-external-masters freeze-cgroup ghost-limit irmap-scan-path lsm-profile timeout external empty-ns lazy-pages extra no-extra experimental no-experimental all cgroup-props cgroup-props-file cgroup-dump-controller skip-in-flight no-skip-in-flight deprecated no-deprecated display-stats no-display-stats weak-sysctls no-weak-sysctls status-fd tcp-close no-tcp-close verbosity ps-socket stream no-stream config no-default-config tls-cacert tls-cacrl tls-cert tls-key tls no-tls tls-no-cn-verify cgroup-yard pre-dump-mode file-validation skip-file-rwx-check no-skip-file-rwx-check lsm-mount-context network-lock mntns-compat-mode no-mntns-compat-mode unprivileged no-unprivileged ghost-fiemap no-ghost-fiemap allow-uprobes no-allow-uprobes'.split(
+    ' ',
+  );
 
 export const byLong = new Map(OPTS.map((o) => [o.long, o]));
 
 export type Verdict =
-  | { kind: 'acts' }
-  | { kind: 'refused' }
-  | { kind: 'ignored'; why: string; warn?: string }
-  | { kind: 'rejects'; msg: string; usage: boolean };
+  { kind: 'acts' } | { kind: 'refused' } | { kind: 'ignored'; why: string; warn?: string } | { kind: 'rejects'; msg: string; usage: boolean };
 
 /** What happens to option `o` on command `cmd` (with `set` telling which other options are in effect). */
 export function verdict(o: Opt, cmd: Cmd, set: (long: string) => boolean = () => false): Verdict {

@@ -6,19 +6,54 @@ import { Injector, findSyscallInsn, type BatchCall } from '../ptrace/inject.js';
 import { PTRACE, SIG, SIGMAX } from '../ptrace/consts.js';
 import { ptraceRaw, big } from '../sys/libc.js';
 import { arch } from '../sys/arch.js';
-import { readStat, readStatus, readLimits, readSmaps, readAuxv, readTimers, type ProcStat, type ProcStatus, type SmapsVma, type Rlimit } from '../proc/index.js';
+import {
+  readStat,
+  readStatus,
+  readLimits,
+  readSmaps,
+  readAuxv,
+  readTimers,
+  type ProcStat,
+  type ProcStatus,
+  type SmapsVma,
+  type Rlimit,
+} from '../proc/index.js';
 import { NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
 import { faultPoint } from '../fault.js';
 import type { Frozen } from './freeze.js';
 
-export interface SigactionRec { handler: bigint; flags: bigint; restorer: bigint; mask: bigint }
-export interface ItimerRec { isec: bigint; iusec: bigint; vsec: bigint; vusec: bigint }
-export interface PosixTimerRec {
-  it_id: number; clock_id: number; si_signo: number; it_sigev_notify: number; sival_ptr: bigint; overrun: number;
-  isec: bigint; insec: bigint; vsec: bigint; vnsec: bigint; notify_thread_id?: number;
+export interface SigactionRec {
+  handler: bigint;
+  flags: bigint;
+  restorer: bigint;
+  mask: bigint;
 }
-export interface UserDesc { entry_number: number; base_addr: number; limit: number; flags: number }
+export interface ItimerRec {
+  isec: bigint;
+  iusec: bigint;
+  vsec: bigint;
+  vusec: bigint;
+}
+export interface PosixTimerRec {
+  it_id: number;
+  clock_id: number;
+  si_signo: number;
+  it_sigev_notify: number;
+  sival_ptr: bigint;
+  overrun: number;
+  isec: bigint;
+  insec: bigint;
+  vsec: bigint;
+  vnsec: bigint;
+  notify_thread_id?: number;
+}
+export interface UserDesc {
+  entry_number: number;
+  base_addr: number;
+  limit: number;
+  flags: number;
+}
 
 export interface ThreadState {
   tid: number;
@@ -49,7 +84,7 @@ export interface TaskState {
   status: ProcStatus;
   threads: ThreadState[];
   sigactions: SigactionRec[]; // index sig-1, SIGKILL/SIGSTOP included as zeros
-  itimers: ItimerRec[];       // real, virt, prof
+  itimers: ItimerRec[]; // real, virt, prof
   posixTimers: PosixTimerRec[];
   rlimits: Rlimit[];
   sharedPending: Buffer[];
@@ -73,7 +108,11 @@ export interface TaskState {
 const PR = { GET_PDEATHSIG: 2, GET_DUMPABLE: 3, GET_SECUREBITS: 27, GET_TID_ADDRESS: 40, GET_CHILD_SUBREAPER: 37, GET_THP_DISABLE: 42 };
 
 function readInt(path: string, dflt: number): number {
-  try { return parseInt(fs.readFileSync(path, 'utf8').trim(), 10); } catch { return dflt; }
+  try {
+    return parseInt(fs.readFileSync(path, 'utf8').trim(), 10);
+  } catch {
+    return dflt;
+  }
 }
 
 /** The GDT TLS slots of an x86_64 thread (PTRACE_GET_THREAD_AREA), as CRIU stores them. */
@@ -83,7 +122,10 @@ function readTls(tid: number): UserDesc[] {
   for (let idx = 12; idx <= 14; idx++) {
     const b = Buffer.alloc(16);
     const r = ptraceRaw(25 /* PTRACE_GET_THREAD_AREA */, tid, idx, b);
-    if (big(r) < 0n) { out.push({ entry_number: idx, base_addr: 0, limit: 0, flags: 0x28 }); continue; }
+    if (big(r) < 0n) {
+      out.push({ entry_number: idx, base_addr: 0, limit: 0, flags: 0x28 });
+      continue;
+    }
     out.push({ entry_number: b.readUInt32LE(0), base_addr: b.readUInt32LE(4), limit: b.readUInt32LE(8), flags: b.readUInt32LE(12) });
   }
   return out;
@@ -121,7 +163,15 @@ export function collectThread(pid: number, t: Tracee, inj: Injector, scratch: bi
   const prio = out.readInt32LE(56);
 
   return {
-    tid, regs, fpu, status, stat, pdeathSig, secbits, comm: stat.comm, seccomp,
+    tid,
+    regs,
+    fpu,
+    status,
+    stat,
+    pdeathSig,
+    secbits,
+    comm: stat.comm,
+    seccomp,
     sigmask: inj.savedMask,
     pending: t.peekSiginfo(false),
     rseq: rc && rc.rseq_abi_pointer ? { ptr: rc.rseq_abi_pointer, size: rc.rseq_abi_size, sig: rc.signature } : null,
@@ -136,7 +186,10 @@ export function collectThread(pid: number, t: Tracee, inj: Injector, scratch: bi
 }
 
 /** Process-level state read by injection into the main thread (inj is begun on it). */
-export function collectProcessInside(inj: Injector, scratch: bigint): Pick<TaskState, 'sigactions' | 'itimers' | 'posixTimers' | 'brk' | 'childSubreaper' | 'dumpable' | 'thpDisabled'> {
+export function collectProcessInside(
+  inj: Injector,
+  scratch: bigint,
+): Pick<TaskState, 'sigactions' | 'itimers' | 'posixTimers' | 'brk' | 'childSubreaper' | 'dumpable' | 'thpDisabled'> {
   // one batch: every sigaction (32 bytes each at scratch + 32 * (sig - 1)), the three itimers
   // after them, brk, child subreaper, dumpable, THP
   const calls: BatchCall[] = [];
@@ -146,15 +199,27 @@ export function collectProcessInside(inj: Injector, scratch: bigint): Pick<TaskS
   const itOff = 32 * SIGMAX;
   for (let which = 0; which < 3; which++) calls.push({ name: 'getitimer', args: [which, scratch + BigInt(itOff + 32 * which)] });
   const subOff = itOff + 96;
-  calls.push({ name: 'brk', args: [0] }, { name: 'prctl', args: [PR.GET_CHILD_SUBREAPER, scratch + BigInt(subOff)] },
-    { name: 'prctl', args: [PR.GET_DUMPABLE] }, { name: 'prctl', args: [PR.GET_THP_DISABLE] });
+  calls.push(
+    { name: 'brk', args: [0] },
+    { name: 'prctl', args: [PR.GET_CHILD_SUBREAPER, scratch + BigInt(subOff)] },
+    { name: 'prctl', args: [PR.GET_DUMPABLE] },
+    { name: 'prctl', args: [PR.GET_THP_DISABLE] },
+  );
   const res = inj.mustBatch(calls);
   const buf = inj.read(scratch, subOff + 8);
   const sigactions: SigactionRec[] = [];
   for (let s = 1; s <= SIGMAX; s++) {
-    if (s === SIG.KILL || s === SIG.STOP) { sigactions.push({ handler: 0n, flags: 0n, restorer: 0n, mask: 0n }); continue; }
+    if (s === SIG.KILL || s === SIG.STOP) {
+      sigactions.push({ handler: 0n, flags: 0n, restorer: 0n, mask: 0n });
+      continue;
+    }
     const o = 32 * (s - 1);
-    sigactions.push({ handler: buf.readBigUInt64LE(o), flags: buf.readBigUInt64LE(o + 8), restorer: buf.readBigUInt64LE(o + 16), mask: buf.readBigUInt64LE(o + 24) });
+    sigactions.push({
+      handler: buf.readBigUInt64LE(o),
+      flags: buf.readBigUInt64LE(o + 8),
+      restorer: buf.readBigUInt64LE(o + 16),
+      mask: buf.readBigUInt64LE(o + 24),
+    });
   }
   const itimers: ItimerRec[] = [];
   for (let which = 0; which < 3; which++) {
@@ -171,8 +236,16 @@ export function collectProcessInside(inj: Injector, scratch: bigint): Pick<TaskS
     const b = inj.read(scratch, 32);
     const overrun = Number(inj.must('timer_getoverrun', t.id));
     return {
-      it_id: t.id, clock_id: t.clockId, si_signo: t.signo, it_sigev_notify: t.sigevNotify, sival_ptr: t.sigval, overrun,
-      isec: b.readBigInt64LE(0), insec: b.readBigInt64LE(8), vsec: b.readBigInt64LE(16), vnsec: b.readBigInt64LE(24),
+      it_id: t.id,
+      clock_id: t.clockId,
+      si_signo: t.signo,
+      it_sigev_notify: t.sigevNotify,
+      sival_ptr: t.sigval,
+      overrun,
+      isec: b.readBigInt64LE(0),
+      insec: b.readBigInt64LE(8),
+      vsec: b.readBigInt64LE(16),
+      vnsec: b.readBigInt64LE(24),
       ...(t.threadId ? { notify_thread_id: t.notifyPid } : {}),
     };
   });
@@ -187,11 +260,18 @@ function liveDir(pid: number, which: 'cwd' | 'root'): string {
 }
 
 /** Everything of one process that /proc shows from outside. */
-export function collectProcessOutside(pid: number): Omit<TaskState, 'stopSig' | 'threads' | 'sigactions' | 'itimers' | 'posixTimers' | 'brk' | 'childSubreaper' | 'dumpable' | 'thpDisabled' | 'sharedPending' | 'gadget'> {
+export function collectProcessOutside(
+  pid: number,
+): Omit<
+  TaskState,
+  'stopSig' | 'threads' | 'sigactions' | 'itimers' | 'posixTimers' | 'brk' | 'childSubreaper' | 'dumpable' | 'thpDisabled' | 'sharedPending' | 'gadget'
+> {
   const stat = readStat(pid);
   const status = readStatus(pid);
   return {
-    pid, stat, status,
+    pid,
+    stat,
+    status,
     rlimits: readLimits(pid),
     personality: parseInt(fs.readFileSync(`/proc/${pid}/personality`, 'utf8'), 16),
     oomScoreAdj: readInt(`/proc/${pid}/oom_score_adj`, 0),
@@ -210,9 +290,21 @@ export class Injections {
   /** undo what the injections left in the task: the scratch mapping, then registers and mask */
   undo(): void {
     for (const inj of this.active.reverse()) {
-      try { inj.unmapBatchArea(); } catch { /* the task is gone */ }
-      try { inj.unmapScratch(); } catch { /* the task is gone */ }
-      try { inj.end(); } catch { /* the task is gone */ }
+      try {
+        inj.unmapBatchArea();
+      } catch {
+        /* the task is gone */
+      }
+      try {
+        inj.unmapScratch();
+      } catch {
+        /* the task is gone */
+      }
+      try {
+        inj.end();
+      } catch {
+        /* the task is gone */
+      }
     }
   }
 }

@@ -61,8 +61,15 @@ export function dump(opts: DumpOptions): void {
     faultPoint(4, 'memory');
     const tm = now();
     const mem: MemStats = { pagesScanned: 0n, pagesWritten: 0n, pagesLazy: 0n };
-    const pages = dumpPages(opts.imagesDir, tf.perTask.map((t) => ({ pid: t.task.pid, gadget: t.task.gadget, vmas: t.vmas })),
-      live.map((f) => f.tracees[0]), tf.lastPagesId, mem, out.written, injections);
+    const pages = dumpPages(
+      opts.imagesDir,
+      tf.perTask.map((t) => ({ pid: t.task.pid, gadget: t.task.gadget, vmas: t.vmas })),
+      live.map((f) => f.tracees[0]),
+      tf.lastPagesId,
+      mem,
+      out.written,
+      injections,
+    );
     const memdumpUs = usSince(tm);
     progress.done();
     log.info(`Dumped ${mem.pagesWritten} pages of ${mem.pagesScanned} scanned (${memdumpUs} us)`);

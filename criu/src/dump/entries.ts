@@ -9,8 +9,23 @@ import { CriuError, NotSupportedError } from '../errors.js';
 import { onlineCpus, cpuListToWords, timensOffsets } from '../proc/index.js';
 import { clockNs, CLOCK } from '../sys/libc.js';
 import type {
-  CoreEntry, CredsEntry, DumpStatsEntry, FsEntry, InventoryEntry, MmEntry, PagemapEntry, PstreeEntry, SeccompFilter,
-  SignalQueueEntry, TaskCoreEntry, TaskKobjIdsEntry, ThreadCoreEntry, ThreadInfoX86, TimensEntry, Timespec, UserX86RegsEntry,
+  CoreEntry,
+  CredsEntry,
+  DumpStatsEntry,
+  FsEntry,
+  InventoryEntry,
+  MmEntry,
+  PagemapEntry,
+  PstreeEntry,
+  SeccompFilter,
+  SignalQueueEntry,
+  TaskCoreEntry,
+  TaskKobjIdsEntry,
+  ThreadCoreEntry,
+  ThreadInfoX86,
+  TimensEntry,
+  Timespec,
+  UserX86RegsEntry,
 } from '../images/index.js';
 
 const NS_ORDER = ['pid', 'net', 'ipc', 'uts', 'time', 'mnt', 'user', 'cgroup'] as const;
@@ -32,7 +47,11 @@ export class Namespaces {
   constructor() {
     NS_ORDER.forEach((ns, i) => {
       this.tool[ns] = i + 1;
-      try { this.mine.set(ns, fs.readlinkSync(`/proc/self/ns/${ns}`)); } catch { /* not in this kernel */ }
+      try {
+        this.mine.set(ns, fs.readlinkSync(`/proc/self/ns/${ns}`));
+      } catch {
+        /* not in this kernel */
+      }
     });
   }
 
@@ -43,7 +62,11 @@ export class Namespaces {
       const mine = this.mine.get(ns);
       if (mine === undefined) continue;
       let theirs: string;
-      try { theirs = fs.readlinkSync(`/proc/${pid}/ns/${ns}`); } catch { continue; }
+      try {
+        theirs = fs.readlinkSync(`/proc/${pid}/ns/${ns}`);
+      } catch {
+        continue;
+      }
       if (mine === theirs) continue;
       if (ns !== 'time') throw new NotSupportedError(`task ${pid}: its own ${ns} namespace (${theirs})`, 'namespaces are not dumped yet');
       ids.time = this.ownTime(pid, theirs);
@@ -53,13 +76,23 @@ export class Namespaces {
 
   private ownTime(pid: number, link: string): number {
     let children: string;
-    try { children = fs.readlinkSync(`/proc/${pid}/ns/time_for_children`); } catch { children = link; }
+    try {
+      children = fs.readlinkSync(`/proc/${pid}/ns/time_for_children`);
+    } catch {
+      children = link;
+    }
     if (children !== link) {
-      throw new NotSupportedError(`task ${pid}: nested time namespace (its children get ${children}, it lives in ${link})`, 'nested time namespaces are dumped with containers, not yet');
+      throw new NotSupportedError(
+        `task ${pid}: nested time namespace (its children get ${children}, it lives in ${link})`,
+        'nested time namespaces are dumped with containers, not yet',
+      );
     }
     if (!this.time) this.time = { link, id: NS_ORDER.length + 1, pid };
     else if (this.time.link !== link) {
-      throw new NotSupportedError(`task ${pid}: time namespace ${link}, not the one of task ${this.time.pid} (${this.time.link})`, 'nested time namespaces are dumped with containers, not yet');
+      throw new NotSupportedError(
+        `task ${pid}: time namespace ${link}, not the one of task ${this.time.pid} (${this.time.link})`,
+        'nested time namespaces are dumped with containers, not yet',
+      );
     }
     return this.time.id;
   }
@@ -67,16 +100,32 @@ export class Namespaces {
 
 export function buildIds(ns: NsIds, objId = 2): TaskKobjIdsEntry {
   return {
-    vm_id: objId, files_id: objId, fs_id: objId, sighand_id: objId,
-    pid_ns_id: ns.pid, net_ns_id: ns.net, ipc_ns_id: ns.ipc, uts_ns_id: ns.uts, mnt_ns_id: ns.mnt,
-    user_ns_id: ns.user, cgroup_ns_id: ns.cgroup, time_ns_id: ns.time,
+    vm_id: objId,
+    files_id: objId,
+    fs_id: objId,
+    sighand_id: objId,
+    pid_ns_id: ns.pid,
+    net_ns_id: ns.net,
+    ipc_ns_id: ns.ipc,
+    uts_ns_id: ns.uts,
+    mnt_ns_id: ns.mnt,
+    user_ns_id: ns.user,
+    cgroup_ns_id: ns.cgroup,
+    time_ns_id: ns.time,
   };
 }
 
 export function buildInventory(ns: NsIds, runId: string): InventoryEntry {
   return {
-    img_version: 2, fdinfo_per_id: true, root_ids: buildIds(ns, 1), ns_per_id: true, root_cg_set: 1,
-    lsmtype: 0, network_lock_method: 0, plugins_entry: {}, dump_criu_run_id: runId,
+    img_version: 2,
+    fdinfo_per_id: true,
+    root_ids: buildIds(ns, 1),
+    ns_per_id: true,
+    root_cg_set: 1,
+    lsmtype: 0,
+    network_lock_method: 0,
+    plugins_entry: {},
+    dump_criu_run_id: runId,
   };
 }
 
@@ -85,10 +134,22 @@ const caps = (v: bigint): number[] => [Number(v & 0xffffffffn), Number(v >> 32n)
 function creds(th: ThreadState): CredsEntry {
   const s = th.status;
   return {
-    uid: s.uid[0], gid: s.gid[0], euid: s.uid[1], egid: s.gid[1], suid: s.uid[2], sgid: s.gid[2],
-    fsuid: s.uid[3], fsgid: s.gid[3],
-    cap_inh: caps(s.capInh), cap_prm: caps(s.capPrm), cap_eff: caps(s.capEff), cap_bnd: caps(s.capBnd),
-    secbits: th.secbits, groups: s.groups, ...(s.noNewPrivs ? { no_new_privs: 1 } : {}), cap_amb: caps(s.capAmb),
+    uid: s.uid[0],
+    gid: s.gid[0],
+    euid: s.uid[1],
+    egid: s.gid[1],
+    suid: s.uid[2],
+    sgid: s.gid[2],
+    fsuid: s.uid[3],
+    fsgid: s.gid[3],
+    cap_inh: caps(s.capInh),
+    cap_prm: caps(s.capPrm),
+    cap_eff: caps(s.capEff),
+    cap_bnd: caps(s.capBnd),
+    secbits: th.secbits,
+    groups: s.groups,
+    ...(s.noNewPrivs ? { no_new_privs: 1 } : {}),
+    cap_amb: caps(s.capAmb),
   };
 }
 
@@ -113,9 +174,15 @@ function threadInfo(th: ThreadState): ThreadInfoX86 {
     gpregs,
     fpregs,
     tls: th.tls.map((d) => ({
-      entry_number: d.entry_number, base_addr: d.base_addr, limit: d.limit,
-      seg_32bit: !!(d.flags & 1), contents_h: !!(d.flags & 4), contents_l: !!(d.flags & 2),
-      read_exec_only: !!(d.flags & 8), limit_in_pages: !!(d.flags & 16), seg_not_present: !!(d.flags & 32),
+      entry_number: d.entry_number,
+      base_addr: d.base_addr,
+      limit: d.limit,
+      seg_32bit: !!(d.flags & 1),
+      contents_h: !!(d.flags & 4),
+      contents_l: !!(d.flags & 2),
+      read_exec_only: !!(d.flags & 8),
+      limit_in_pages: !!(d.flags & 16),
+      seg_not_present: !!(d.flags & 32),
       usable: !!(d.flags & 64),
     })),
   };
@@ -139,8 +206,10 @@ export class SeccompImage {
 
 function threadCore(th: ThreadState, isLeader: boolean, seccompPos?: number): ThreadCoreEntry {
   return {
-    futex_rla: th.robust.head, futex_rla_len: th.robust.len,
-    sched_nice: th.nice, sched_policy: th.schedPolicy,
+    futex_rla: th.robust.head,
+    futex_rla_len: th.robust.len,
+    sched_nice: th.nice,
+    sched_policy: th.schedPolicy,
     ...(th.schedPolicy === 1 || th.schedPolicy === 2 ? { sched_prio: th.schedPrio } : {}),
     ...(isLeader ? {} : { blk_sigset: th.sigmask }),
     sas: { ss_sp: th.sas.sp, ss_size: th.sas.size, ss_flags: th.sas.flags },
@@ -164,15 +233,30 @@ function pinned(cpus: number[]): boolean {
 function taskCore(t: TaskState, th: ThreadState): TaskCoreEntry {
   const itimer = (i: number) => t.itimers[i];
   return {
-    task_state: t.stopSig ? 3 /* TASK_STOPPED */ : 1 /* TASK_ALIVE */, exit_code: 0, personality: t.personality, flags: t.stat.flags,
-    blk_sigset: th.sigmask, comm: t.stat.comm,
+    task_state: t.stopSig ? 3 /* TASK_STOPPED */ : 1 /* TASK_ALIVE */,
+    exit_code: 0,
+    personality: t.personality,
+    flags: t.stat.flags,
+    blk_sigset: th.sigmask,
+    comm: t.stat.comm,
     timers: { real: itimer(0), virt: itimer(1), prof: itimer(2), posix: t.posixTimers },
     rlimits: { rlimits: t.rlimits.map((r) => ({ cur: r.cur, max: r.max })) },
     signals_s: sigqueue(t.sharedPending),
-    loginuid: t.loginuid, oom_score_adj: t.oomScoreAdj,
-    sigactions: t.sigactions.flatMap((a, i) => (i + 1 === 9 || i + 1 === 19 ? [] : [{
-      sigaction: a.handler, flags: a.flags, restorer: a.restorer, mask: a.mask, compat_sigaction: false,
-    }])),
+    loginuid: t.loginuid,
+    oom_score_adj: t.oomScoreAdj,
+    sigactions: t.sigactions.flatMap((a, i) =>
+      i + 1 === 9 || i + 1 === 19
+        ? []
+        : [
+            {
+              sigaction: a.handler,
+              flags: a.flags,
+              restorer: a.restorer,
+              mask: a.mask,
+              compat_sigaction: false,
+            },
+          ],
+    ),
     child_subreaper: t.childSubreaper,
     ...(t.stopSig ? { stop_signo: t.stopSig } : {}),
   };
@@ -191,15 +275,33 @@ export function buildMm(t: TaskState, vmas: VmaRec[], exeId: number): MmEntry {
   for (let o = 0; o + 8 <= t.auxv.length; o += 8) auxv.push(t.auxv.readBigUInt64LE(o));
   while (auxv.length >= 2 && auxv[auxv.length - 1] === 0n && auxv[auxv.length - 2] === 0n) auxv.length -= 2;
   return {
-    mm_start_code: s.start_code, mm_end_code: s.end_code, mm_start_data: s.start_data, mm_end_data: s.end_data,
-    mm_start_stack: s.start_stack, mm_start_brk: s.start_brk, mm_brk: t.brk, mm_arg_start: s.arg_start,
-    mm_arg_end: s.arg_end, mm_env_start: s.env_start, mm_env_end: s.env_end, exe_file_id: exeId,
+    mm_start_code: s.start_code,
+    mm_end_code: s.end_code,
+    mm_start_data: s.start_data,
+    mm_end_data: s.end_data,
+    mm_start_stack: s.start_stack,
+    mm_start_brk: s.start_brk,
+    mm_brk: t.brk,
+    mm_arg_start: s.arg_start,
+    mm_arg_end: s.arg_end,
+    mm_env_start: s.env_start,
+    mm_env_end: s.env_end,
+    exe_file_id: exeId,
     mm_saved_auxv: auxv,
     vmas: vmas.map((v) => ({
-      start: v.start, end: v.end, pgoff: v.pgoff, shmid: BigInt(v.shmid), prot: v.prot, flags: v.flags,
-      status: v.status, fd: -1n, madv: v.madv, ...(v.fdflags !== undefined ? { fdflags: v.fdflags } : {}),
+      start: v.start,
+      end: v.end,
+      pgoff: v.pgoff,
+      shmid: BigInt(v.shmid),
+      prot: v.prot,
+      flags: v.flags,
+      status: v.status,
+      fd: -1n,
+      madv: v.madv,
+      ...(v.fdflags !== undefined ? { fdflags: v.fdflags } : {}),
     })),
-    dumpable: t.dumpable, thp_disabled: t.thpDisabled,
+    dumpable: t.dumpable,
+    thp_disabled: t.thpDisabled,
   };
 }
 
@@ -213,13 +315,24 @@ export function buildFs(t: TaskState, cwdId: number, rootId: number): FsEntry {
 }
 
 /** What is left of a zombie: its exit status, comm and session */
-export interface ZombieRec { exitCode: number; comm: string; pgid: number; sid: number }
+export interface ZombieRec {
+  exitCode: number;
+  comm: string;
+  pgid: number;
+  sid: number;
+}
 
 /** A zombie's core: the exit status and nothing else, as CRIU writes it. */
 export function buildZombieCore(z: ZombieRec): CoreEntry {
   return {
-    mtype: arch.criuMtype, tc: {
-      task_state: 2 /* TASK_DEAD */, exit_code: z.exitCode, personality: 0, flags: 0, blk_sigset: 0n, comm: z.comm,
+    mtype: arch.criuMtype,
+    tc: {
+      task_state: 2 /* TASK_DEAD */,
+      exit_code: z.exitCode,
+      personality: 0,
+      flags: 0,
+      blk_sigset: 0n,
+      comm: z.comm,
     },
   };
 }
@@ -227,7 +340,10 @@ export function buildZombieCore(z: ZombieRec): CoreEntry {
 /** One task of pstree.img: a live one (`t`) or a zombie (`z`); the root has no parent. */
 export function buildPstreeEntry(pid: number, ppid: number, t: TaskState | undefined, z: ZombieRec | undefined): PstreeEntry {
   return {
-    pid, ppid, pgid: t ? t.stat.pgrp : z!.pgid, sid: t ? t.stat.session : z!.sid,
+    pid,
+    ppid,
+    pgid: t ? t.stat.pgrp : z!.pgid,
+    sid: t ? t.stat.session : z!.sid,
     threads: t ? t.threads.map((x) => x.tid) : [pid],
   };
 }
@@ -244,12 +360,26 @@ export function buildTimens(inNs?: number): TimensEntry {
 }
 
 /** stats-dump's numbers (times in microseconds); what this tool does not do is 0 */
-export interface DumpTimes { freezing: number; frozen: number; memdump: number }
+export interface DumpTimes {
+  freezing: number;
+  frozen: number;
+  memdump: number;
+}
 export function buildDumpStats(us: DumpTimes, pages: { scanned: bigint; written: bigint }): DumpStatsEntry {
   return {
-    freezing_time: us.freezing, frozen_time: us.frozen, memdump_time: us.memdump, memwrite_time: us.memdump,
-    pages_scanned: pages.scanned, pages_skipped_parent: 0n, pages_written: pages.written,
-    irmap_resolve: 0, pages_lazy: 0n, page_pipes: 0n, page_pipe_bufs: 0n,
-    shpages_scanned: 0n, shpages_skipped_parent: 0n, shpages_written: 0n,
+    freezing_time: us.freezing,
+    frozen_time: us.frozen,
+    memdump_time: us.memdump,
+    memwrite_time: us.memdump,
+    pages_scanned: pages.scanned,
+    pages_skipped_parent: 0n,
+    pages_written: pages.written,
+    irmap_resolve: 0,
+    pages_lazy: 0n,
+    page_pipes: 0n,
+    page_pipe_bufs: 0n,
+    shpages_scanned: 0n,
+    shpages_skipped_parent: 0n,
+    shpages_written: 0n,
   };
 }

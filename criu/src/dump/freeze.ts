@@ -12,7 +12,13 @@ import { log } from '../log.js';
 import type { ZombieRec } from './entries.js';
 
 /** A task of the tree, held: its threads seized (main thread first), or a zombie. */
-export interface Frozen { pid: number; ppid: number; tracees: Tracee[]; stopSig?: number; zombie?: ZombieRec }
+export interface Frozen {
+  pid: number;
+  ppid: number;
+  tracees: Tracee[];
+  stopSig?: number;
+  zombie?: ZombieRec;
+}
 
 /** The tree under rootPid held still: with --freeze-cgroup through the cgroup, else task by task. */
 export function freezeTree(rootPid: number, timeoutMs: number, freezeCgroup?: string): Frozen[] {
@@ -23,11 +29,23 @@ export function freezeTree(rootPid: number, timeoutMs: number, freezeCgroup?: st
 class FrozenSet {
   readonly list: Frozen[] = [];
   readonly byPid = new Map<number, Frozen>();
-  add(f: Frozen): void { this.list.push(f); this.byPid.set(f.pid, f); }
-  forget(f: Frozen): void { this.list.splice(this.list.indexOf(f), 1); this.byPid.delete(f.pid); }
+  add(f: Frozen): void {
+    this.list.push(f);
+    this.byPid.set(f.pid, f);
+  }
+  forget(f: Frozen): void {
+    this.list.splice(this.list.indexOf(f), 1);
+    this.byPid.delete(f.pid);
+  }
 }
 
-const tidsOf = (pid: number): number[] => { try { return listTids(pid); } catch { return []; } };
+const tidsOf = (pid: number): number[] => {
+  try {
+    return listTids(pid);
+  } catch {
+    return [];
+  }
+};
 
 /** Seize and stop every thread of every task of the tree, parents first, until no new task shows up. */
 function freeze(rootPid: number, timeoutMs: number): Frozen[] {
@@ -36,7 +54,10 @@ function freeze(rootPid: number, timeoutMs: number): Frozen[] {
   try {
     for (let round = 0; ; round++) {
       if (Date.now() > deadline || round > 64) {
-        throw new CriuError(`task ${rootPid}: the tree did not hold still within ${timeoutMs / 1000} s (${set.list.length} tasks frozen so far)`, 'raise --timeout, or stop what keeps forking');
+        throw new CriuError(
+          `task ${rootPid}: the tree did not hold still within ${timeoutMs / 1000} s (${set.list.length} tasks frozen so far)`,
+          'raise --timeout, or stop what keeps forking',
+        );
       }
       const tree = walkTree(rootPid);
       const fresh = tree.all.filter((n: TaskNode) => !set.byPid.has(n.pid));
@@ -45,7 +66,11 @@ function freeze(rootPid: number, timeoutMs: number): Frozen[] {
       for (const node of fresh) {
         const f: Frozen = { pid: node.pid, ppid: node.ppid, tracees: [] };
         if (!markZombie(f, rootPid)) {
-          try { readStat(node.pid); } catch { continue; } // ended since the listing: not part of the tree
+          try {
+            readStat(node.pid);
+          } catch {
+            continue;
+          } // ended since the listing: not part of the tree
         }
         set.add(f);
       }
@@ -69,7 +94,11 @@ function freeze(rootPid: number, timeoutMs: number): Frozen[] {
 /** Seize and stop the threads of f not seized yet. */
 function seizeThreads(f: Frozen, rootPid: number, set: FrozenSet): void {
   let tids: number[];
-  try { tids = listTids(f.pid); } catch { tids = []; }
+  try {
+    tids = listTids(f.pid);
+  } catch {
+    tids = [];
+  }
   for (const tid of tids) {
     if (f.tracees.some((x) => x.tid === tid)) continue;
     let t: Tracee;
@@ -120,7 +149,11 @@ function dropGone(set: FrozenSet, rootPid: number): void {
   for (const f of [...set.list]) {
     if (f.zombie) {
       let st;
-      try { st = readStat(f.pid); } catch { st = null; }
+      try {
+        st = readStat(f.pid);
+      } catch {
+        st = null;
+      }
       if (st?.state !== 'Z') set.forget(f);
       continue;
     }
@@ -146,7 +179,10 @@ class Freezer {
   freeze(deadline: number): void {
     fs.writeFileSync(path.join(this.dir, this.v2 ? 'cgroup.freeze' : 'freezer.state'), this.v2 ? '1' : 'FROZEN');
     while (!this.frozen()) {
-      if (Date.now() > deadline) { this.thaw(); throw new CriuError(`--freeze-cgroup ${this.dir}: did not freeze in time`, 'raise --timeout'); }
+      if (Date.now() > deadline) {
+        this.thaw();
+        throw new CriuError(`--freeze-cgroup ${this.dir}: did not freeze in time`, 'raise --timeout');
+      }
       nap(5);
     }
   }
@@ -169,7 +205,8 @@ function freezeWithCgroup(rootPid: number, dir: string, timeoutMs: number): Froz
   try {
     const inCg = fz.pids();
     for (const node of walkTree(rootPid).all) {
-      if (!inCg.has(node.pid)) throw new CriuError(`task ${node.pid}: not in the freezer cgroup ${dir}`, 'the whole tree must be in the cgroup given to --freeze-cgroup');
+      if (!inCg.has(node.pid))
+        throw new CriuError(`task ${node.pid}: not in the freezer cgroup ${dir}`, 'the whole tree must be in the cgroup given to --freeze-cgroup');
       const f: Frozen = { pid: node.pid, ppid: node.ppid, tracees: [] };
       frozen.push(f);
       if (markZombie(f, rootPid)) continue;
@@ -219,12 +256,18 @@ function walkTree(rootPid: number): ReturnType<typeof collectTree> {
 }
 
 /** Sleeps ms milliseconds, holding the (tracer) thread. */
-const nap = (ms: number): void => { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms); };
+const nap = (ms: number): void => {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+};
 
 /** If the task is a zombie, note its exit status and say so. */
 function markZombie(f: Frozen, rootPid: number): boolean {
   let st;
-  try { st = readStat(f.pid); } catch { return false; }
+  try {
+    st = readStat(f.pid);
+  } catch {
+    return false;
+  }
   if (st.state !== 'Z') return false;
   // a dead main thread with others still running is a zombie leader, not a zombie task (the
   // threads of a process in exit_group() go within moments: only those that stay count)
@@ -232,8 +275,10 @@ function markZombie(f: Frozen, rootPid: number): boolean {
   let others = tidsLeft();
   for (const end = Date.now() + 200; others.length && Date.now() < end; others = tidsLeft()) nap(5);
   if (others.length) {
-    throw new NotSupportedError(`task ${f.pid}: its main thread has exited while thread${others.length > 1 ? 's' : ''} ${others.join(', ')} run${others.length > 1 ? '' : 's'} on`,
-      'a process whose main thread called pthread_exit() cannot be dumped yet');
+    throw new NotSupportedError(
+      `task ${f.pid}: its main thread has exited while thread${others.length > 1 ? 's' : ''} ${others.join(', ')} run${others.length > 1 ? '' : 's'} on`,
+      'a process whose main thread called pthread_exit() cannot be dumped yet',
+    );
   }
   if (f.pid === rootPid) throw new CriuError(`task ${rootPid}: is a zombie`, 'there is nothing left to dump');
   f.zombie = { exitCode: st.exit_code, comm: st.comm, pgid: st.pgrp, sid: st.session };
@@ -246,7 +291,11 @@ export function release(frozen: Frozen[], kill: boolean): void {
     if (kill) tryKill(f.pid, 9);
     else if (f.stopSig) tryKill(f.pid, f.stopSig);
     for (const t of f.tracees) {
-      try { t.detach(0); } catch { /* gone */ }
+      try {
+        t.detach(0);
+      } catch {
+        /* gone */
+      }
     }
   }
 }

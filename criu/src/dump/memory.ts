@@ -21,8 +21,16 @@ import { PE } from '../images/consts.js';
 export { PE };
 export const PAGE_SIZE = 4096;
 
-export interface PagemapRec { vaddr: bigint; nr_pages: bigint; flags: number }
-export interface MemStats { pagesScanned: bigint; pagesWritten: bigint; pagesLazy: bigint }
+export interface PagemapRec {
+  vaddr: bigint;
+  nr_pages: bigint;
+  flags: number;
+}
+export interface MemStats {
+  pagesScanned: bigint;
+  pagesWritten: bigint;
+  pagesLazy: bigint;
+}
 
 const CHUNK = 4 << 20;
 let moved = 0;
@@ -39,7 +47,12 @@ export interface PageMover {
  * at `off`, `ready` (when given) completes the reads before a buffer-full is written out.
  * A sparse memory of many one-page runs costs few writes.
  */
-function fillAndWrite(runs: { a: bigint; l: bigint }[], out: number, piece: (buf: Buffer, a: bigint, len: number, off: number) => void, ready?: () => void): void {
+function fillAndWrite(
+  runs: { a: bigint; l: bigint }[],
+  out: number,
+  piece: (buf: Buffer, a: bigint, len: number, off: number) => void,
+  ready?: () => void,
+): void {
   buffer ??= Buffer.allocUnsafe(CHUNK);
   const buf = buffer;
   let filled = 0;
@@ -65,7 +78,9 @@ function fillAndWrite(runs: { a: bigint; l: bigint }[], out: number, piece: (buf
 /** Through /proc/PID/mem and one reused buffer: works on any mapping, readable or not. */
 export class MemFileMover implements PageMover {
   private fd: number;
-  constructor(readonly pid: number) { this.fd = fs.openSync(`/proc/${pid}/mem`, 'r'); }
+  constructor(readonly pid: number) {
+    this.fd = fs.openSync(`/proc/${pid}/mem`, 'r');
+  }
   move(runs: { a: bigint; l: bigint }[], out: number): void {
     fillAndWrite(runs, out, (buf, a, len, off) => this.readInto(buf, off, len, a));
   }
@@ -75,11 +90,20 @@ export class MemFileMover implements PageMover {
     try {
       got = fs.readSync(this.fd, buf, off, len, Number(a));
     } catch (e) {
-      throw new CriuError(`task ${this.pid}: short read of memory at 0x${a.toString(16)} (0 of ${len} bytes: ${(e as { code?: string }).code ?? e})`, { task: this.pid, object: `memory at 0x${a.toString(16)}` });
+      throw new CriuError(`task ${this.pid}: short read of memory at 0x${a.toString(16)} (0 of ${len} bytes: ${(e as { code?: string }).code ?? e})`, {
+        task: this.pid,
+        object: `memory at 0x${a.toString(16)}`,
+      });
     }
-    if (got !== len) throw new CriuError(`task ${this.pid}: short read of memory at 0x${a.toString(16)} (${got} of ${len} bytes)`, { task: this.pid, object: `memory at 0x${a.toString(16)}` });
+    if (got !== len)
+      throw new CriuError(`task ${this.pid}: short read of memory at 0x${a.toString(16)} (${got} of ${len} bytes)`, {
+        task: this.pid,
+        object: `memory at 0x${a.toString(16)}`,
+      });
   }
-  close(): void { fs.closeSync(this.fd); }
+  close(): void {
+    fs.closeSync(this.fd);
+  }
 }
 
 const IOV_MAX = 1024;
@@ -94,22 +118,32 @@ const IOV_MAX = 1024;
 export class ReadvMover implements PageMover {
   private readonly riov = Buffer.alloc(16 * IOV_MAX);
   private readonly liov = Buffer.alloc(16);
-  constructor(readonly pid: number, private readonly slow: MemFileMover) {}
+  constructor(
+    readonly pid: number,
+    private readonly slow: MemFileMover,
+  ) {}
   move(runs: { a: bigint; l: bigint }[], out: number): void {
     const riov = this.riov;
-    let n = 0, start = 0, want = 0; // pieces pending, where in the buffer they begin, their bytes
+    let n = 0,
+      start = 0,
+      want = 0; // pieces pending, where in the buffer they begin, their bytes
     let buf: Buffer | null = null;
     const read = (): void => {
       if (!n || !buf) return;
       this.liov.writeBigUInt64LE(addrOf(buf) + BigInt(start), 0);
       this.liov.writeBigUInt64LE(BigInt(want), 8);
       let got = 0;
-      try { got = vmReadv(this.pid, this.liov, 1, riov, n); } catch { got = 0; }
+      try {
+        got = vmReadv(this.pid, this.liov, 1, riov, n);
+      } catch {
+        got = 0;
+      }
       if (got < want) {
         // the rest, run by run, the slow way
         let off = start;
         for (let k = 0; k < n; k++) {
-          const a = riov.readBigUInt64LE(16 * k), l = Number(riov.readBigUInt64LE(16 * k + 8));
+          const a = riov.readBigUInt64LE(16 * k),
+            l = Number(riov.readBigUInt64LE(16 * k + 8));
           const skip = Math.max(0, Math.min(l, start + got - off));
           if (skip < l) this.slow.readInto(buf, off + skip, l - skip, a + BigInt(skip));
           off += l;
@@ -118,16 +152,26 @@ export class ReadvMover implements PageMover {
       n = 0;
       want = 0;
     };
-    fillAndWrite(runs, out, (b, a, len, off) => {
-      if (n === IOV_MAX) read();
-      if (!n) { buf = b; start = off; }
-      riov.writeBigUInt64LE(a, 16 * n);
-      riov.writeBigUInt64LE(BigInt(len), 16 * n + 8);
-      n++;
-      want += len;
-    }, read);
+    fillAndWrite(
+      runs,
+      out,
+      (b, a, len, off) => {
+        if (n === IOV_MAX) read();
+        if (!n) {
+          buf = b;
+          start = off;
+        }
+        riov.writeBigUInt64LE(a, 16 * n);
+        riov.writeBigUInt64LE(BigInt(len), 16 * n + 8);
+        n++;
+        want += len;
+      },
+      read,
+    );
   }
-  close(): void { /* the slow mover is closed by its owner */ }
+  close(): void {
+    /* the slow mover is closed by its owner */
+  }
 }
 
 /**
@@ -137,7 +181,11 @@ export class ReadvMover implements PageMover {
  * file. Readable mappings only.
  */
 export class VmspliceMover implements PageMover {
-  private r = -1; private w = -1; private mine = -1; private pidfd = -1; private size = 0;
+  private r = -1;
+  private w = -1;
+  private mine = -1;
+  private pidfd = -1;
+  private size = 0;
   constructor(readonly inj: Injector) {
     const s = inj.scratch;
     inj.must('pipe2', s, 0o2000000 /* O_CLOEXEC */);
@@ -153,10 +201,12 @@ export class VmspliceMover implements PageMover {
   move(runs: { a: bigint; l: bigint }[], out: number): void {
     const max = Math.min(1024, Math.floor(this.inj.scratchSize / 16));
     const pipeSize = BigInt(this.size);
-    let i = 0, done = 0n; // run i, bytes of it already moved
+    let i = 0,
+      done = 0n; // run i, bytes of it already moved
     while (i < runs.length) {
       const iov = Buffer.alloc(16 * max);
-      let n = 0, total = 0n;
+      let n = 0,
+        total = 0n;
       for (let k = i, skip = done; k < runs.length && n < max && total < pipeSize; k++, skip = 0n) {
         const l0 = runs[k].l - skip;
         const l = l0 < pipeSize - total ? l0 : pipeSize - total;
@@ -172,7 +222,14 @@ export class VmspliceMover implements PageMover {
       let left = got;
       while (left > 0n) {
         const rest = runs[i].l - done;
-        if (left >= rest) { left -= rest; i++; done = 0n; } else { done += left; left = 0n; }
+        if (left >= rest) {
+          left -= rest;
+          i++;
+          done = 0n;
+        } else {
+          done += left;
+          left = 0n;
+        }
       }
     }
   }
@@ -207,9 +264,12 @@ export function dumpMemory(pid: number, vmas: VmaRec[], pagesFd: number, stats: 
     for (const v of vmas) {
       stats.pagesScanned += (v.end - v.start) / BigInt(PAGE_SIZE);
       if (!v.dumpPages) continue;
-      const flags = v.status & (VMA.VDSO) || v.fileBacked ? PE.PRESENT : PE.LAZY | PE.PRESENT;
+      const flags = v.status & VMA.VDSO || v.fileBacked ? PE.PRESENT : PE.LAZY | PE.PRESENT;
       const readable = (v.prot & 1) !== 0;
-      if (readable !== batchFast) { flush(); batchFast = readable; }
+      if (readable !== batchFast) {
+        flush();
+        batchFast = readable;
+      }
       while (ri < all.length && all[ri].end <= v.start) ri++;
       const mine: PageRegion[] = [];
       const rule = privateDumpQuery(v.fileBacked);
@@ -236,7 +296,12 @@ export function dumpMemory(pid: number, vmas: VmaRec[], pagesFd: number, stats: 
   return out;
 }
 
-export interface ShmemObject { shmid: number; pid: number; start: bigint; end: bigint }
+export interface ShmemObject {
+  shmid: number;
+  pid: number;
+  start: bigint;
+  end: bigint;
+}
 
 /**
  * The pages of one shared anonymous object, found by SEEK_DATA/SEEK_HOLE on the object itself
@@ -244,7 +309,8 @@ export interface ShmemObject { shmid: number; pid: number; start: bigint; end: b
  * recorded at their offsets in the object, as CRIU's pagemap-shmem images do.
  */
 export function dumpShmem(o: ShmemObject, pagesFd: number, stats: MemStats): PagemapRec[] {
-  const SEEK_DATA = 3, SEEK_HOLE = 4;
+  const SEEK_DATA = 3,
+    SEEK_HOLE = 4;
   const fd = fs.openSync(`/proc/${o.pid}/map_files/${o.start.toString(16)}-${o.end.toString(16)}`, 'r');
   const out: PagemapRec[] = [];
   buffer ??= Buffer.allocUnsafe(CHUNK);
@@ -281,18 +347,32 @@ export function dumpShmem(o: ShmemObject, pagesFd: number, stats: MemStats): Pag
 }
 
 /** A shared anonymous object's pagemap: its pages file and runs. */
-export interface ShmemMap { shmid: number; pagesId: number; entries: PagemapRec[] }
+export interface ShmemMap {
+  shmid: number;
+  pagesId: number;
+  entries: PagemapRec[];
+}
 
 /** What the memory step wrote: per task its runs (in pages-1..N), then the shared objects'. */
-export interface TreePages { pagemaps: PagemapRec[][]; shmemMaps: ShmemMap[] }
+export interface TreePages {
+  pagemaps: PagemapRec[][];
+  shmemMaps: ShmemMap[];
+}
 
 /**
  * Every task's private memory, one pages file per task in pstree order, then the shared anonymous
  * objects, once each. `tracees[i]`: task i's main thread (for CRIU_PAGE_MOVER=vmsplice);
  * `written` gets each file as it is created; `injections` holds an injector while it is begun.
  */
-export function dumpPages(dir: string, tasks: { pid: number; gadget: bigint; vmas: VmaRec[] }[], tracees: Tracee[], lastPagesId: number,
-  stats: MemStats, written: string[], injections: Injections): TreePages {
+export function dumpPages(
+  dir: string,
+  tasks: { pid: number; gadget: bigint; vmas: VmaRec[] }[],
+  tracees: Tracee[],
+  lastPagesId: number,
+  stats: MemStats,
+  written: string[],
+  injections: Injections,
+): TreePages {
   const pagemaps: PagemapRec[][] = [];
   tasks.forEach((t, i) => {
     const pagesName = `pages-${i + 1}.img`;
@@ -329,7 +409,8 @@ export function dumpPages(dir: string, tasks: { pid: number; gadget: bigint; vma
 function dumpShmems(dir: string, tasks: { pid: number; vmas: VmaRec[] }[], lastPagesId: number, stats: MemStats, written: string[]): ShmemMap[] {
   const shmems = new Map<number, ShmemObject>();
   for (const t of tasks) {
-    for (const v of t.vmas) if (v.status & VMA.ANON_SHARED && !shmems.has(v.shmid)) shmems.set(v.shmid, { shmid: v.shmid, pid: t.pid, start: v.start, end: v.end });
+    for (const v of t.vmas)
+      if (v.status & VMA.ANON_SHARED && !shmems.has(v.shmid)) shmems.set(v.shmid, { shmid: v.shmid, pid: t.pid, start: v.start, end: v.end });
   }
   let pagesId = lastPagesId;
   const shmemMaps: ShmemMap[] = [];

@@ -17,7 +17,11 @@ class ObjIds {
   private next: Record<string, number> = { VM: 2, FILES: 2, FS: 2, SIGHAND: 2 };
   id(kind: 'VM' | 'FILES' | 'FS' | 'SIGHAND', pid: number): number {
     for (const s of this.seen[kind]) {
-      try { if (kcmp(pid, s.pid, KCMP[kind]) === 0) return s.id; } catch { /* not comparable: different */ }
+      try {
+        if (kcmp(pid, s.pid, KCMP[kind]) === 0) return s.id;
+      } catch {
+        /* not comparable: different */
+      }
     }
     const id = this.next[kind]++;
     this.seen[kind].push({ pid, id });
@@ -59,12 +63,18 @@ export function collectFiles(tasks: TaskState[], ghostLimit: number): TreeFiles 
     const pid = task.pid;
     const ns = namespaces.of(pid); // the tool's namespaces, or a time namespace of the tree's own
     const exeId = files.dumpPath(task.exe, `/proc/${pid}/exe`);
-    const vmas: VmaRec[] = toVmaRecs(pid, task.vmas, (v: SmapsVma) =>
-      files.dumpPath(v.path, `/proc/${pid}/map_files/${v.start.toString(16)}-${v.end.toString(16)}`),
-    (v: SmapsVma, flags: number) => files.dumpMapped({ extra, allocPagesId }, { pid, start: v.start, end: v.end, name: v.name, flags }));
+    const vmas: VmaRec[] = toVmaRecs(
+      pid,
+      task.vmas,
+      (v: SmapsVma) => files.dumpPath(v.path, `/proc/${pid}/map_files/${v.start.toString(16)}-${v.end.toString(16)}`),
+      (v: SmapsVma, flags: number) => files.dumpMapped({ extra, allocPagesId }, { pid, start: v.start, end: v.end, name: v.name, flags }),
+    );
     const ids: TaskKobjIdsEntry = {
-      ...buildIds(ns), vm_id: objIds.id('VM', pid), files_id: objIds.id('FILES', pid),
-      fs_id: objIds.id('FS', pid), sighand_id: objIds.id('SIGHAND', pid),
+      ...buildIds(ns),
+      vm_id: objIds.id('VM', pid),
+      files_id: objIds.id('FILES', pid),
+      fs_id: objIds.id('FS', pid),
+      sighand_id: objIds.id('SIGHAND', pid),
     };
     const fdinfos = dumpFds(pid, files, extra, ghostLimit, allocPagesId);
     const cwdId = files.dumpPlace(extra, 'cwd', task.cwd, `/proc/${pid}/cwd`);

@@ -8,8 +8,16 @@ import { VMA, MAP, madvBits } from '../images/consts.js';
 export { VMA, MAP, madvBits };
 
 export interface VmaRec {
-  start: bigint; end: bigint; pgoff: bigint; shmid: number; prot: number; flags: number; status: number;
-  fd: bigint; madv: bigint; fdflags?: number;
+  start: bigint;
+  end: bigint;
+  pgoff: bigint;
+  shmid: number;
+  prot: number;
+  flags: number;
+  status: number;
+  fd: bigint;
+  madv: bigint;
+  fdflags?: number;
   /** path of the mapped file, for file VMAs */
   path?: string;
   /** private pages may be dumped from this VMA */
@@ -19,14 +27,20 @@ export interface VmaRec {
 }
 
 /** Convert the VMAs of a task; `fileId(path, vma)` gives the reg-file id of a mapped file. */
-export function toVmaRecs(pid: number, vmas: SmapsVma[], fileId: (v: SmapsVma) => number,
-  memfdId?: (v: SmapsVma, flags: number) => number): VmaRec[] {
+export function toVmaRecs(pid: number, vmas: SmapsVma[], fileId: (v: SmapsVma) => number, memfdId?: (v: SmapsVma, flags: number) => number): VmaRec[] {
   const out: VmaRec[] = [];
   for (const v of vmas) {
     const where = `task ${pid}: VMA ${v.start.toString(16)}-${v.end.toString(16)} ${v.name}`;
     const base = {
-      start: v.start, end: v.end, pgoff: 0n, shmid: 0, prot: v.prot, fd: -1n, madv: madvBits(v.vmFlags),
-      dumpPages: true, fileBacked: false,
+      start: v.start,
+      end: v.end,
+      pgoff: 0n,
+      shmid: 0,
+      prot: v.prot,
+      fd: -1n,
+      madv: madvBits(v.vmFlags),
+      dumpPages: true,
+      fileBacked: false,
     };
     const growsdown = v.vmFlags.includes('gd') ? MAP.GROWSDOWN : 0;
     switch (v.kind) {
@@ -34,43 +48,61 @@ export function toVmaRecs(pid: number, vmas: SmapsVma[], fileId: (v: SmapsVma) =
         // not REGULAR: CRIU leaves the kernel's vsyscall page alone
         out.push({ ...base, flags: MAP.PRIVATE | MAP.ANON, status: VMA.VSYSCALL | VMA.ANON_PRIVATE, dumpPages: false });
         break;
-      case 'vvar': case 'vvar_vclock': {
+      case 'vvar':
+      case 'vvar_vclock': {
         const prev = out[out.length - 1];
-        if (prev && prev.status & VMA.VVAR && prev.end === v.start) { prev.end = v.end; break; }
+        if (prev && prev.status & VMA.VVAR && prev.end === v.start) {
+          prev.end = v.end;
+          break;
+        }
         out.push({ ...base, flags: MAP.PRIVATE | MAP.ANON, status: VMA.REGULAR | VMA.ANON_PRIVATE | VMA.VVAR, dumpPages: false });
         break;
       }
       case 'vdso':
         out.push({ ...base, flags: MAP.PRIVATE | MAP.ANON, status: VMA.REGULAR | VMA.VDSO | VMA.ANON_PRIVATE });
         break;
-      case 'anon': case 'anon_named': case 'heap': case 'stack':
+      case 'anon':
+      case 'anon_named':
+      case 'heap':
+      case 'stack':
         if (v.shared) throw new NotSupportedError(`${where}: shared anonymous memory`);
-        out.push({ ...base, flags: MAP.PRIVATE | MAP.ANON | growsdown,
-          status: VMA.REGULAR | VMA.ANON_PRIVATE | (v.kind === 'heap' ? VMA.HEAP : 0) });
+        out.push({ ...base, flags: MAP.PRIVATE | MAP.ANON | growsdown, status: VMA.REGULAR | VMA.ANON_PRIVATE | (v.kind === 'heap' ? VMA.HEAP : 0) });
         break;
       case 'shmem':
         // MAP_SHARED|MAP_ANONYMOUS: one shmem object (its inode is the shmid) that every
         // mapping of it shares; its pages are dumped once, to pagemap-shmem-SHMID.img
         if (!v.shared || v.name.startsWith('[anon_shmem:')) throw new NotSupportedError(`${where} (shmem mapping)`);
-        out.push({ ...base, pgoff: v.offset, shmid: v.inode, flags: MAP.SHARED | MAP.ANON,
-          status: VMA.REGULAR | VMA.ANON_SHARED, dumpPages: false });
+        out.push({ ...base, pgoff: v.offset, shmid: v.inode, flags: MAP.SHARED | MAP.ANON, status: VMA.REGULAR | VMA.ANON_SHARED, dumpPages: false });
         break;
       case 'memfd': {
         // the memfd is a file of files.img (memfd_file_entry), its content dumped once per inode
         if (!memfdId) throw new NotSupportedError(`${where} (memfd mapping)`);
-        const fdflags = v.shared && (v.prot & 2) ? 2 /* O_RDWR */ : 0;
-        out.push({ ...base, pgoff: v.offset, shmid: memfdId(v, fdflags), path: v.path,
+        const fdflags = v.shared && v.prot & 2 ? 2 /* O_RDWR */ : 0;
+        out.push({
+          ...base,
+          pgoff: v.offset,
+          shmid: memfdId(v, fdflags),
+          path: v.path,
           flags: (v.shared ? MAP.SHARED : MAP.PRIVATE) | growsdown,
           status: VMA.REGULAR | VMA.MEMFD | (v.shared ? VMA.FILE_SHARED : VMA.FILE_PRIVATE),
-          fdflags, dumpPages: !v.shared, fileBacked: true });
+          fdflags,
+          dumpPages: !v.shared,
+          fileBacked: true,
+        });
         break;
       }
       case 'file':
-        out.push({ ...base, pgoff: v.offset, shmid: fileId(v), path: v.path,
+        out.push({
+          ...base,
+          pgoff: v.offset,
+          shmid: fileId(v),
+          path: v.path,
           flags: (v.shared ? MAP.SHARED : MAP.PRIVATE) | growsdown,
           status: VMA.REGULAR | (v.shared ? VMA.FILE_SHARED : VMA.FILE_PRIVATE),
-          fdflags: v.shared && (v.prot & 2) ? 2 /* O_RDWR */ : 0,
-          dumpPages: !v.shared, fileBacked: true });
+          fdflags: v.shared && v.prot & 2 ? 2 /* O_RDWR */ : 0,
+          dumpPages: !v.shared,
+          fileBacked: true,
+        });
         break;
       default:
         throw new NotSupportedError(`${where} (${v.kind} mapping)`);

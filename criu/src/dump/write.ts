@@ -43,13 +43,20 @@ export function writeImages(out: ImageDir, frozen: Frozen[], tasks: TaskState[],
   const seccomp = new SeccompImage();
   writeTaskImages(out, tf.perTask, pages, seccomp);
   out.put('files.img', 'FILES', tf.files.entries);
-  for (const name of writeExtraImages(out.dir, tf.extra)) { out.written.push(name); log.debug(`Wrote ${name}`); }
+  for (const name of writeExtraImages(out.dir, tf.extra)) {
+    out.written.push(name);
+    log.debug(`Wrote ${name}`);
+  }
   // zombies: a core with the exit status and nothing else, as CRIU writes them
   for (const f of frozen) {
     if (f.zombie) out.put(`core-${f.pid}.img`, 'CORE', [buildZombieCore(f.zombie)]);
   }
   const taskOf = new Map(tasks.map((t) => [t.pid, t]));
-  out.put('pstree.img', 'PSTREE', frozen.map((f, i) => buildPstreeEntry(f.pid, i === 0 ? 0 : f.ppid, taskOf.get(f.pid), f.zombie)));
+  out.put(
+    'pstree.img',
+    'PSTREE',
+    frozen.map((f, i) => buildPstreeEntry(f.pid, i === 0 ? 0 : f.ppid, taskOf.get(f.pid), f.zombie)),
+  );
   out.put('seccomp.img', 'SECCOMP', [{ seccomp_filters: seccomp.filters }]);
   // the clocks of the tree: the host's (timens-0.img), or those of its own time namespace
   const ownTime = tf.namespaces.time;
@@ -81,7 +88,11 @@ function writeTaskImages(out: ImageDir, perTask: TaskFiles[], pages: TreePages, 
 export function uuid4(): string {
   const b = Buffer.alloc(16);
   const fd = fs.openSync('/dev/urandom', 'r');
-  try { fs.readSync(fd, b, 0, 16, null); } finally { fs.closeSync(fd); }
+  try {
+    fs.readSync(fd, b, 0, 16, null);
+  } finally {
+    fs.closeSync(fd);
+  }
   b[6] = (b[6] & 0x0f) | 0x40;
   b[8] = (b[8] & 0x3f) | 0x80;
   const h = b.toString('hex');

@@ -25,7 +25,14 @@ export function dumpFds(pid: number, files: FileTable, extra: ExtraImages, ghost
       if (id === undefined) {
         id = files.allocId();
         const ctx: DumpFdCtx = {
-          pid, fd, link, info, files, extra, ghostLimit, allocPagesId,
+          pid,
+          fd,
+          link,
+          info,
+          files,
+          extra,
+          ghostLimit,
+          allocPagesId,
           takeFd: () => {
             if (pidfd < 0) pidfd = pidfdOpen(pid);
             const mine = pidfdGetfd(pidfd, fd);

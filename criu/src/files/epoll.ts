@@ -53,8 +53,10 @@ function checkTarget(ctx: DumpFdCtx, t: { tfd: number }, toff: number): void {
     same = -1;
   }
   if (same !== 0) {
-    throw new NotSupportedError(`${where(ctx, 'epoll')}: watched fd ${t.tfd} is closed in the task or is now another file`,
-      'an epoll watching a file that the task no longer has at that fd number cannot be checkpointed yet');
+    throw new NotSupportedError(
+      `${where(ctx, 'epoll')}: watched fd ${t.tfd} is closed in the task or is now another file`,
+      'an epoll watching a file that the task no longer has at that fd number cannot be checkpointed yet',
+    );
   }
 }
 
@@ -106,8 +108,10 @@ export function addEpollTargets(ctx: RestoreFdCtx, e: FileEntry, fd: number, p: 
     p.inj.write(ev, epollEvent(t.events, BigInt(t.data)));
     const r = p.inj.call('epoll_ctl', fd, EPOLL_CTL_ADD, t.tfd, ev);
     if (r < 0n) {
-      throw new FileError(who, `epoll ${epfd.id} at fd ${fd}: cannot watch fd ${t.tfd} (events 0x${(t.events >>> 0).toString(16)}): ${errnoName(Number(-r))}`,
-        { object: `epoll ${epfd.id}`, hint: 'the watched fd must be restored in the same task' });
+      throw new FileError(who, `epoll ${epfd.id} at fd ${fd}: cannot watch fd ${t.tfd} (events 0x${(t.events >>> 0).toString(16)}): ${errnoName(Number(-r))}`, {
+        object: `epoll ${epfd.id}`,
+        hint: 'the watched fd must be restored in the same task',
+      });
     }
   }
   const evSize = arch.name === 'x86_64' ? 12 : 16;

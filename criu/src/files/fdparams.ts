@@ -10,12 +10,21 @@ export const O_CLOEXEC = 0o2000000;
 export const O_NONBLOCK = fs.constants.O_NONBLOCK;
 const FASYNC = 0o20000;
 /** The flags F_SETFL can change (the kernel's SETFL_MASK). */
-export const SETFL_MASK = fs.constants.O_APPEND | fs.constants.O_NONBLOCK | FASYNC |
-  (fs.constants.O_DIRECT ?? 0) | (fs.constants.O_NOATIME ?? 0);
-const F_GETFL = 3, F_SETFL = 4, F_GETOWN = 9, F_SETSIG = 10, F_GETSIG = 11;
+export const SETFL_MASK = fs.constants.O_APPEND | fs.constants.O_NONBLOCK | FASYNC | (fs.constants.O_DIRECT ?? 0) | (fs.constants.O_NOATIME ?? 0);
+const F_GETFL = 3,
+  F_SETFL = 4,
+  F_GETOWN = 9,
+  F_SETSIG = 10,
+  F_GETSIG = 11;
 export const F_DUPFD_CLOEXEC = 1030;
 
-export interface Fown { uid: number; euid: number; signum: number; pid_type: number; pid: number }
+export interface Fown {
+  uid: number;
+  euid: number;
+  signum: number;
+  pid_type: number;
+  pid: number;
+}
 export const zeroFown = (): Fown => ({ uid: 0, euid: 0, signum: 0, pid_type: 0, pid: 0 });
 
 /** The status flags of a file as CRIU stores them: the fdinfo flags without O_CLOEXEC (an fd flag). */
@@ -32,8 +41,10 @@ export const where = (ctx: DumpFdCtx, what: string): string => `task ${ctx.pid} 
 export function dumpFown(ctx: DumpFdCtx, fd: number, what: string): Fown {
   const owner = fcntl(fd, F_GETOWN, 0);
   if (owner !== 0) {
-    throw new NotSupportedError(`${where(ctx, what)}: the file has an owner for SIGIO (F_SETOWN ${owner})`,
-      'a task that asked for SIGIO/SIGURG on this file cannot be checkpointed yet');
+    throw new NotSupportedError(
+      `${where(ctx, what)}: the file has an owner for SIGIO (F_SETOWN ${owner})`,
+      'a task that asked for SIGIO/SIGURG on this file cannot be checkpointed yet',
+    );
   }
   const f = zeroFown();
   f.signum = fcntl(fd, F_GETSIG, 0);

@@ -17,7 +17,8 @@ import { dumpFown, where, O_CLOEXEC, O_NONBLOCK } from './fdparams.js';
 import { FdTypes, type FileEntry, type FifoEntry, type PipeDataEntry } from '../images/gen/types.js';
 
 const F_SETPIPE_SZ = 1031;
-const S_IFMT = 0o170000, S_IFIFO = 0o010000;
+const S_IFMT = 0o170000,
+  S_IFIFO = 0o010000;
 export const FIFO_DATA = 'fifo-data.img';
 
 /** Is this fd a FIFO? Seen through /proc/PID/fd/N when the caller says which fd, else by its path. */
@@ -41,7 +42,10 @@ function dumpFifoData(ctx: DumpFdCtx, pipeId: number): void {
   if (ctx.files.seen.has(key)) return;
   const { pid, fd } = ctx;
   if ((ctx.info.flags & O.ACCMODE) === 1) {
-    if (!ctx.extra.deferred.has(key)) ctx.extra.deferred.set(key, () => { if (!ctx.files.seen.has(key)) readFifoData(ctx, pid, fd, pipeId, key); });
+    if (!ctx.extra.deferred.has(key))
+      ctx.extra.deferred.set(key, () => {
+        if (!ctx.files.seen.has(key)) readFifoData(ctx, pid, fd, pipeId, key);
+      });
     return;
   }
   readFifoData(ctx, pid, fd, pipeId, key);
@@ -63,7 +67,8 @@ function readFifoData(ctx: DumpFdCtx, pid: number, fd: number, pipeId: number, k
 export function dumpFifo(ctx: DumpFdCtx, id: number): FileEntry {
   const statPath = `/proc/${ctx.pid}/fd/${ctx.fd}`;
   const st = fs.statSync(statPath);
-  if ((st.mode & S_IFMT) !== S_IFIFO) throw new NotSupportedError(`${where(ctx, ctx.link.raw)}: not a FIFO any more`, { task: ctx.pid, object: `fd ${ctx.fd}` });
+  if ((st.mode & S_IFMT) !== S_IFIFO)
+    throw new NotSupportedError(`${where(ctx, ctx.link.raw)}: not a FIFO any more`, { task: ctx.pid, object: `fd ${ctx.fd}` });
   const pipeId = st.ino;
   const fd = ctx.takeFd();
   const rfId = ctx.files.allocId();
@@ -87,7 +92,10 @@ export function openFifo(ctx: RestoreFdCtx, e: FileEntry, s: FifoState, who: str
   try {
     keep = fs.openSync(reg.name, fs.constants.O_RDWR | O_NONBLOCK | O_CLOEXEC);
   } catch (err) {
-    throw new FileError(who, `cannot open FIFO ${reg.name}: ${(err as Error).message}`, { object: reg.name, hint: 'the FIFO must exist at the same path as at dump time' });
+    throw new FileError(who, `cannot open FIFO ${reg.name}: ${(err as Error).message}`, {
+      object: reg.name,
+      hint: 'the FIFO must exist at the same path as at dump time',
+    });
   }
   try {
     if (!fs.fstatSync(keep).isFIFO()) throw new FileError(who, `${reg.name} is not a FIFO any more`, { object: reg.name });
@@ -98,8 +106,18 @@ export function openFifo(ctx: RestoreFdCtx, e: FileEntry, s: FifoState, who: str
       const rec = (ctx.image(FIFO_DATA, 'FIFO_DATA') ?? []).find((x) => Number(x.msg.pipe_id) === fifo.pipe_id);
       if (rec) {
         const data = rec.blob ?? Buffer.alloc(0);
-        if (data.length !== Number(rec.msg.bytes)) throw new FileError(who, `FIFO ${reg.name}: ${FIFO_DATA} holds ${data.length} bytes, the entry says ${rec.msg.bytes}`, { object: FIFO_DATA, hint: 'the image is damaged' });
-        if (rec.msg.size && data.length) { try { fcntl(keep, F_SETPIPE_SZ, Number(rec.msg.size)); } catch { /* above pipe-max-size */ } }
+        if (data.length !== Number(rec.msg.bytes))
+          throw new FileError(who, `FIFO ${reg.name}: ${FIFO_DATA} holds ${data.length} bytes, the entry says ${rec.msg.bytes}`, {
+            object: FIFO_DATA,
+            hint: 'the image is damaged',
+          });
+        if (rec.msg.size && data.length) {
+          try {
+            fcntl(keep, F_SETPIPE_SZ, Number(rec.msg.size));
+          } catch {
+            /* above pipe-max-size */
+          }
+        }
         let off = 0;
         while (off < data.length) off += writeFd(keep, data.subarray(off));
       }

@@ -32,9 +32,13 @@ export const ghostImage = (id: number): string => `ghost-file-${id.toString(16)}
 export const GHOST_CHUNKS_THRESH = 3 * 4096;
 /** remap_id bit of images older than remap_type */
 const REMAP_GHOST_BIT = 0x80000000;
-const SEEK_DATA = 3, SEEK_HOLE = 4;
+const SEEK_DATA = 3,
+  SEEK_HOLE = 4;
 
-interface GhostDumpState { next: number; byInode: Map<string, number> }
+interface GhostDumpState {
+  next: number;
+  byInode: Map<string, number>;
+}
 const dumpState = new WeakMap<FileTable, GhostDumpState>();
 
 /** The (off, len) data ranges of a file, by SEEK_DATA/SEEK_HOLE (one range if the fs cannot tell). */
@@ -62,7 +66,10 @@ function readAt(fd: number, off: bigint, len: bigint): Buffer {
   let got = 0;
   while (got < b.length) {
     const n = fs.readSync(fd, b, got, b.length - got, Number(off) + got);
-    if (n === 0) throw new FileError('', `ghost file shrank while it was saved (${got} of ${len} bytes at ${off})`, { hint: 'a task outside the frozen tree writes to it' });
+    if (n === 0)
+      throw new FileError('', `ghost file shrank while it was saved (${got} of ${len} bytes at ${off})`, {
+        hint: 'a task outside the frozen tree writes to it',
+      });
     got += n;
   }
   return b;
@@ -73,9 +80,13 @@ function dumpGhostFile(ctx: DumpFdCtx, gid: number, fd: number, st: fs.BigIntSta
   const file = ghostImage(gid);
   const us = (ns: bigint): { tv_sec: bigint; tv_usec: bigint } => ({ tv_sec: ns / 1_000_000_000n, tv_usec: (ns % 1_000_000_000n) / 1000n });
   const gfe: GhostFileEntry = {
-    uid: Number(st.uid), gid: Number(st.gid), mode: Number(st.mode),
-    dev: kernelDev(st.dev), ino: st.ino, // CRIU's MKKDEV(major, minor)
-    atim: us(st.atimeNs), mtim: us(st.mtimeNs),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    mode: Number(st.mode),
+    dev: kernelDev(st.dev),
+    ino: st.ino, // CRIU's MKKDEV(major, minor)
+    atim: us(st.atimeNs),
+    mtim: us(st.mtimeNs),
   };
   // reopen for reading: the task's own fd may be write-only
   const r = fs.openSync(`/proc/self/fd/${fd}`, fs.constants.O_RDONLY | O_CLOEXEC);
@@ -106,23 +117,34 @@ export function dumpGhost(ctx: DumpFdCtx, id: number): FileEntry {
         partOf(e, 'reg', where(ctx, 'file')).fown = dumpFown(ctx, fd, 'file');
         return e;
       }
-    } catch { /* not there */ }
-    throw new NotSupportedError(`${where(ctx, ctx.link.raw)}: the name was removed but the file has ${st.nlink} other link(s) (a linked remap)`,
-      'files removed from one directory but still linked elsewhere cannot be checkpointed yet');
+    } catch {
+      /* not there */
+    }
+    throw new NotSupportedError(
+      `${where(ctx, ctx.link.raw)}: the name was removed but the file has ${st.nlink} other link(s) (a linked remap)`,
+      'files removed from one directory but still linked elsewhere cannot be checkpointed yet',
+    );
   }
   if (!st.isFile()) {
-    throw new NotSupportedError(`${where(ctx, ctx.link.raw)}: an unlinked file of mode 0${st.mode.toString(8)}`,
-      'only unlinked regular files are saved (as ghost files)');
+    throw new NotSupportedError(
+      `${where(ctx, ctx.link.raw)}: an unlinked file of mode 0${st.mode.toString(8)}`,
+      'only unlinked regular files are saved (as ghost files)',
+    );
   }
   const used = st.blocks * 512n;
   if (used > BigInt(ctx.ghostLimit)) {
-    throw new NotSupportedError(`${where(ctx, ctx.link.raw)}: an unlinked file of ${used} bytes on disk, above the ghost limit of ${ctx.ghostLimit}`,
-      'raise --ghost-limit to save it in the images');
+    throw new NotSupportedError(
+      `${where(ctx, ctx.link.raw)}: an unlinked file of ${used} bytes on disk, above the ghost limit of ${ctx.ghostLimit}`,
+      'raise --ghost-limit to save it in the images',
+    );
   }
   const e = dumpReg(id, ctx.link.path!, statPath, ctx.info.flags, ctx.info.pos);
   partOf(e, 'reg', where(ctx, 'ghost file')).fown = dumpFown(ctx, fd, 'ghost file');
   let s = dumpState.get(ctx.files);
-  if (!s) { s = { next: 1, byInode: new Map() }; dumpState.set(ctx.files, s); }
+  if (!s) {
+    s = { next: 1, byInode: new Map() };
+    dumpState.set(ctx.files, s);
+  }
   const key = `${st.dev}:${st.ino}`;
   let gid = s.byInode.get(key);
   if (gid === undefined) {
@@ -137,12 +159,17 @@ export function dumpGhost(ctx: DumpFdCtx, id: number): FileEntry {
 
 // ---------------------------------------------------------------- restore
 
-interface Ghost { path: string; users: number }
+interface Ghost {
+  path: string;
+  users: number;
+}
 /** What the ghost kind keeps during a restore: the ghost files on disk and the directories it made. */
-export interface GhostState { files: Map<number, Ghost>; dirs: Map<number, string> }
+export interface GhostState {
+  files: Map<number, Ghost>;
+  dirs: Map<number, string>;
+}
 
-const remapTypeOf = (m: RemapFilePathEntry): number =>
-  m.remap_type ?? ((m.remap_id >>> 0) & REMAP_GHOST_BIT ? RemapType.GHOST : RemapType.LINKED);
+const remapTypeOf = (m: RemapFilePathEntry): number => m.remap_type ?? ((m.remap_id >>> 0) & REMAP_GHOST_BIT ? RemapType.GHOST : RemapType.LINKED);
 
 function remapOf(ctx: RestoreFdCtx, id: number): { remapId: number; type: number } | undefined {
   for (const r of ctx.image(REMAP_FPATH, 'REMAP_FPATH') ?? []) {
@@ -160,7 +187,7 @@ function ghostUsers(ctx: RestoreFdCtx, remapId: number): number {
   let n = 0;
   for (const r of ctx.image(REMAP_FPATH, 'REMAP_FPATH') ?? []) {
     const m = r.msg;
-    if (remapTypeOf(m) === RemapType.GHOST && ((m.remap_id & ~REMAP_GHOST_BIT) >>> 0) === remapId) n++;
+    if (remapTypeOf(m) === RemapType.GHOST && (m.remap_id & ~REMAP_GHOST_BIT) >>> 0 === remapId) n++;
   }
   return n;
 }
@@ -172,7 +199,8 @@ function makeGhost(ctx: RestoreFdCtx, remapId: number, reg: RegFileEntry, who: s
   if (!img) throw new FileError(who, `${name} is missing for ${reg.name}`, { object: name, hint: 'the images are incomplete' });
   const gfe = img.head;
   const mode = Number(gfe.mode);
-  if ((mode & 0o170000) !== 0o100000) throw new NotSupportedError(`${who}: ghost ${remapId} of mode 0${mode.toString(8)} (only regular ghost files are restored)`, { object: name });
+  if ((mode & 0o170000) !== 0o100000)
+    throw new NotSupportedError(`${who}: ghost ${remapId} of mode 0${mode.toString(8)} (only regular ghost files are restored)`, { object: name });
   const p = `${reg.name}.cr.${remapId.toString(16)}.ghost`;
   const flags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_CLOEXEC;
   let fd: number;
@@ -180,7 +208,10 @@ function makeGhost(ctx: RestoreFdCtx, remapId: number, reg: RegFileEntry, who: s
     fd = fs.openSync(p, flags, mode & 0o7777);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
-      throw new FileError(who, `cannot create ghost file ${p}: ${(e as Error).message}`, { object: p, hint: `the directory ${path.dirname(reg.name)} must exist and be writable` });
+      throw new FileError(who, `cannot create ghost file ${p}: ${(e as Error).message}`, {
+        object: p,
+        hint: `the directory ${path.dirname(reg.name)} must exist and be writable`,
+      });
     }
     fs.unlinkSync(p); // ours, left by an earlier failed restore
     fd = fs.openSync(p, flags, mode & 0o7777);
@@ -192,7 +223,11 @@ function makeGhost(ctx: RestoreFdCtx, remapId: number, reg: RegFileEntry, who: s
       fs.ftruncateSync(fd, Number(gfe.size));
       for (const c of img.chunks) {
         const data = c.blob ?? Buffer.alloc(0);
-        if (BigInt(data.length) !== BigInt(c.msg.len)) throw new FileError(who, `${name}: chunk at ${c.msg.off} holds ${data.length} bytes, not ${c.msg.len}`, { object: name, hint: 'the image is damaged' });
+        if (BigInt(data.length) !== BigInt(c.msg.len))
+          throw new FileError(who, `${name}: chunk at ${c.msg.off} holds ${data.length} bytes, not ${c.msg.len}`, {
+            object: name,
+            hint: 'the image is damaged',
+          });
         write(data, Number(c.msg.off));
       }
     } else {
@@ -218,16 +253,23 @@ export function openGhost(ctx: RestoreFdCtx, e: FileEntry, s: GhostState, who: s
   const remap = remapOf(ctx, e.id);
   if (!remap) throw new FileError(who, `file id ${e.id} (${reg.name}) has no remap`, { object: REMAP_FPATH });
   if (remap.type !== RemapType.GHOST) {
-    throw new NotSupportedError(`${who}: ${reg.name}: a ${remap.type === RemapType.LINKED ? 'linked' : 'procfs'} remap`,
-      { object: reg.name, hint: 'only ghost files (unlinked files saved in the images) are restored' });
+    throw new NotSupportedError(`${who}: ${reg.name}: a ${remap.type === RemapType.LINKED ? 'linked' : 'procfs'} remap`, {
+      object: reg.name,
+      hint: 'only ghost files (unlinked files saved in the images) are restored',
+    });
   }
   let g = s.files.get(remap.remapId);
-  if (!g) { g = makeGhost(ctx, remap.remapId, reg, who); s.files.set(remap.remapId, g); }
+  if (!g) {
+    g = makeGhost(ctx, remap.remapId, reg, who);
+    s.files.set(remap.remapId, g);
+  }
   try {
     fs.linkSync(g.path, reg.name);
   } catch (err) {
-    throw new FileError(who, `cannot give the ghost file back its name ${reg.name}: ${(err as Error).message}`,
-      { object: reg.name, hint: (err as NodeJS.ErrnoException).code === 'EEXIST' ? 'another file now has that name' : undefined });
+    throw new FileError(who, `cannot give the ghost file back its name ${reg.name}: ${(err as Error).message}`, {
+      object: reg.name,
+      hint: (err as NodeJS.ErrnoException).code === 'EEXIST' ? 'another file now has that name' : undefined,
+    });
   }
   let fd: number;
   try {
@@ -256,7 +298,10 @@ export function isGhostLink(link: FdLink, info: Fdinfo): boolean {
  */
 export function dumpGhostDir(env: DumpEnv, id: number, st: fs.BigIntStats): void {
   let s = dumpState.get(env.files);
-  if (!s) { s = { next: 1, byInode: new Map() }; dumpState.set(env.files, s); }
+  if (!s) {
+    s = { next: 1, byInode: new Map() };
+    dumpState.set(env.files, s);
+  }
   const key = `${st.dev}:${st.ino}`;
   let gid = s.byInode.get(key);
   if (gid === undefined) {
@@ -264,8 +309,13 @@ export function dumpGhostDir(env: DumpEnv, id: number, st: fs.BigIntStats): void
     s.byInode.set(key, gid);
     const us = (ns: bigint): { tv_sec: bigint; tv_usec: bigint } => ({ tv_sec: ns / 1_000_000_000n, tv_usec: (ns % 1_000_000_000n) / 1000n });
     const gfe: GhostFileEntry = {
-      uid: Number(st.uid), gid: Number(st.gid), mode: Number(st.mode), dev: kernelDev(st.dev), ino: st.ino,
-      atim: us(st.atimeNs), mtim: us(st.mtimeNs),
+      uid: Number(st.uid),
+      gid: Number(st.gid),
+      mode: Number(st.mode),
+      dev: kernelDev(st.dev),
+      ino: st.ino,
+      atim: us(st.atimeNs),
+      mtim: us(st.mtimeNs),
     };
     env.extra.add('GHOST_FILE', ghostImage(gid), gfe, Buffer.alloc(0));
   }
@@ -288,8 +338,10 @@ function makeGhostDir(ctx: RestoreFdCtx, s: GhostState, id: number, path: string
   try {
     fs.mkdirSync(path, { mode: Number(gfe.mode) & 0o7777 });
   } catch (e) {
-    throw new FileError(who, `cannot make the removed directory ${path} again: ${(e as Error).message}`,
-      { object: path, hint: (e as NodeJS.ErrnoException).code === 'EEXIST' ? 'another directory now has that name' : 'its parent directory must exist' });
+    throw new FileError(who, `cannot make the removed directory ${path} again: ${(e as Error).message}`, {
+      object: path,
+      hint: (e as NodeJS.ErrnoException).code === 'EEXIST' ? 'another directory now has that name' : 'its parent directory must exist',
+    });
   }
   s.dirs.set(remap.remapId, path);
   fs.chownSync(path, Number(gfe.uid), Number(gfe.gid));
@@ -309,7 +361,13 @@ export const ghostKind: FileKind<GhostState> = {
     create: () => ({ files: new Map(), dirs: new Map() }),
     // the directories made for a chdir, then the ghost files some fd never took (or all, on failure)
     close: (s) => {
-      for (const d of s.dirs.values()) { try { fs.rmdirSync(d); } catch { /* gone already */ } }
+      for (const d of s.dirs.values()) {
+        try {
+          fs.rmdirSync(d);
+        } catch {
+          /* gone already */
+        }
+      }
       s.dirs.clear();
       for (const g of s.files.values()) fs.rmSync(g.path, { force: true });
       s.files.clear();

@@ -18,14 +18,18 @@ import { log } from '../log.js';
 import { fileFlags, dumpFown, restoreFileParams, where, kernelDev, O_CLOEXEC, O_NONBLOCK } from './fdparams.js';
 import { FdTypes, type FileEntry, type InotifyFileEntry, type InotifyWdEntry, type FhEntry } from '../images/gen/types.js';
 
-const IN_CLOEXEC = O_CLOEXEC, IN_NONBLOCK = O_NONBLOCK;
-const IN_ALL_EVENTS = 0xfff, IN_EXCL_UNLINK = 0x04000000, IN_ONESHOT = 0x80000000;
+const IN_CLOEXEC = O_CLOEXEC,
+  IN_NONBLOCK = O_NONBLOCK;
+const IN_ALL_EVENTS = 0xfff,
+  IN_EXCL_UNLINK = 0x04000000,
+  IN_ONESHOT = 0x80000000;
 /** The mask bits a watch keeps: its events, and the two flags the kernel shows in fdinfo. */
 export const WATCH_MASK = (IN_ALL_EVENTS | IN_EXCL_UNLINK | IN_ONESHOT) >>> 0;
 /** _IOW('I', 0, __s32) */
 const INOTIFY_IOC_SETNEXTWD = 0x40044900;
 const FIONREAD = 0x541b;
-const O_PATH = 0o10000000, O_DIRECTORY = fs.constants.O_DIRECTORY;
+const O_PATH = 0o10000000,
+  O_DIRECTORY = fs.constants.O_DIRECTORY;
 /** fh_entry carries the handle in 16 u64 words (CRIU's FH_ENTRY_SIZES__min_entries) */
 const FH_WORDS = 16;
 
@@ -45,11 +49,21 @@ function openByHandle(mountFd: number, fh: Buffer): number {
 /** Open the inode of a handle through one of `mounts` (those of its device), O_PATH; -1 if none works. */
 function openHandleVia(mounts: MountInfo[], dev: number, fh: Buffer, root: string): number {
   for (const m of mounts) {
-    if ((((m.major << 20) | m.minor) >>> 0) !== dev) continue;
+    if (((m.major << 20) | m.minor) >>> 0 !== dev) continue;
     let mfd: number;
     // not O_PATH: open_by_handle_at takes no O_PATH fd for its mount
-    try { mfd = fs.openSync(`${root}${m.mountPoint}`, fs.constants.O_RDONLY | O_DIRECTORY | O_CLOEXEC); } catch { continue; }
-    try { return openByHandle(mfd, fh); } catch { /* not this mount (another subtree of the fs) */ } finally { fs.closeSync(mfd); }
+    try {
+      mfd = fs.openSync(`${root}${m.mountPoint}`, fs.constants.O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    } catch {
+      continue;
+    }
+    try {
+      return openByHandle(mfd, fh);
+    } catch {
+      /* not this mount (another subtree of the fs) */
+    } finally {
+      fs.closeSync(mfd);
+    }
   }
   return -1;
 }
@@ -59,7 +73,7 @@ function watchPath(pid: number, w: InotifyWd, mounts: MountInfo[]): string | und
   const fh = fileHandle(w.fhandleBytes!, w.fhandleType!, w.fhandle!);
   const root = `/proc/${pid}/root`;
   for (const m of mounts) {
-    if ((((m.major << 20) | m.minor) >>> 0) !== w.sdev) continue;
+    if (((m.major << 20) | m.minor) >>> 0 !== w.sdev) continue;
     const fd = openHandleVia([m], w.sdev, fh, root);
     if (fd < 0) continue;
     try {
@@ -67,7 +81,11 @@ function watchPath(pid: number, w: InotifyWd, mounts: MountInfo[]): string | und
       if (!p.startsWith('/') || p.endsWith(' (deleted)')) continue;
       const st = fs.statSync(`${root}${p}`, { bigint: true });
       if (st.ino === BigInt(w.ino) && kernelDev(st.dev) === w.sdev) return p;
-    } catch { /* not reachable by that name */ } finally { close(fd); }
+    } catch {
+      /* not reachable by that name */
+    } finally {
+      close(fd);
+    }
   }
   return undefined;
 }
@@ -84,18 +102,24 @@ export function dumpInotify(ctx: DumpFdCtx, id: number): FileEntry {
   try {
     ioctl(fd, FIONREAD, pending);
     if (pending.readInt32LE(0) > 0) log.warn(`${where(ctx, 'inotify')}: ${pending.readInt32LE(0)} bytes of queued events will be dropped`);
-  } catch { /* no count: nothing to say */ }
+  } catch {
+    /* no count: nothing to say */
+  }
   const wds = ctx.info.inotify?.wds ?? [];
   const mounts = wds.length ? readMountinfo(ctx.pid) : [];
   const wd: InotifyWdEntry[] = wds.map((w) => {
     if (w.fhandle === undefined || w.fhandleBytes === undefined || w.fhandleType === undefined) {
-      throw new NotSupportedError(`${where(ctx, 'inotify')}: watch ${w.wd} has no file handle in fdinfo`,
-        'the file system of the watched inode cannot make file handles');
+      throw new NotSupportedError(
+        `${where(ctx, 'inotify')}: watch ${w.wd} has no file handle in fdinfo`,
+        'the file system of the watched inode cannot make file handles',
+      );
     }
     const p = watchPath(ctx.pid, w, mounts);
     if (p === undefined) {
-      throw new NotSupportedError(`${where(ctx, 'inotify')}: watch ${w.wd} on inode ${w.ino} of device 0x${w.sdev.toString(16)} has no path the tool can find`,
-        'the watched file may be unlinked, or on a mount the task cannot see');
+      throw new NotSupportedError(
+        `${where(ctx, 'inotify')}: watch ${w.wd} on inode ${w.ino} of device 0x${w.sdev.toString(16)} has no path the tool can find`,
+        'the watched file may be unlinked, or on a mount the task cannot see',
+      );
     }
     const f_handle: FhEntry = { bytes: w.fhandleBytes, type: w.fhandleType, handle: handleWords(w.fhandle), path: p };
     return { id: 0, i_ino: BigInt(w.ino), mask: w.mask >>> 0, ignored_mask: w.ignoredMask >>> 0, s_dev: w.sdev, wd: w.wd, f_handle };
@@ -111,14 +135,20 @@ function openWatchTarget(who: string, w: InotifyWdEntry): number {
     try {
       return fs.openSync(fh.path, O_PATH | O_CLOEXEC);
     } catch (e) {
-      throw new FileError(who, `inotify watch ${w.wd}: cannot open ${fh.path}: ${(e as Error).message}`, { object: fh.path, hint: 'the watched file must exist at the same path' });
+      throw new FileError(who, `inotify watch ${w.wd}: cannot open ${fh.path}: ${(e as Error).message}`, {
+        object: fh.path,
+        hint: 'the watched file must exist at the same path',
+      });
     }
   }
   const words = fh.handle ?? [];
   const h = Buffer.alloc(words.length * 8);
   words.forEach((v, i) => h.writeBigUInt64LE(BigInt.asUintN(64, BigInt(v)), i * 8));
   const fd = openHandleVia(readMountinfo(process.pid), w.s_dev, fileHandle(fh.bytes, fh.type, h.subarray(0, fh.bytes)), '');
-  if (fd < 0) throw new FileError(who, `inotify watch ${w.wd}: no path and the file handle opens on no mount of device 0x${w.s_dev.toString(16)}`, { object: `inotify watch ${w.wd}` });
+  if (fd < 0)
+    throw new FileError(who, `inotify watch ${w.wd}: no path and the file handle opens on no mount of device 0x${w.s_dev.toString(16)}`, {
+      object: `inotify watch ${w.wd}`,
+    });
   return fd;
 }
 
@@ -136,7 +166,11 @@ export function openInotify(who: string, ify: InotifyFileEntry): number {
       const target = openWatchTarget(who, w);
       try {
         if (setNext) {
-          try { ioctl(fd, INOTIFY_IOC_SETNEXTWD, w.wd); } catch { setNext = false; }
+          try {
+            ioctl(fd, INOTIFY_IOC_SETNEXTWD, w.wd);
+          } catch {
+            setNext = false;
+          }
         }
         const mask = (Number(w.mask) & WATCH_MASK) >>> 0;
         for (;;) {
@@ -147,7 +181,10 @@ export function openInotify(who: string, ify: InotifyFileEntry): number {
           syscall('inotify_rm_watch', fd, got);
         }
       } catch (e) {
-        if (e instanceof SysError) throw new FileError(who, `inotify watch ${w.wd} on ${w.f_handle.path ?? 'a file handle'}: ${errnoName(e.errno)}`, { object: w.f_handle.path ?? `inotify watch ${w.wd}` });
+        if (e instanceof SysError)
+          throw new FileError(who, `inotify watch ${w.wd} on ${w.f_handle.path ?? 'a file handle'}: ${errnoName(e.errno)}`, {
+            object: w.f_handle.path ?? `inotify watch ${w.wd}`,
+          });
         throw e;
       } finally {
         close(target);

@@ -24,7 +24,11 @@ import type { Entry, EntryOf, PlainKind, Ghost, Pagemap } from '../images/typed.
 import { CriuError, type ErrorDetails } from '../errors.js';
 
 /** What a kind may do in the task being restored: run syscalls there, with a scratch area for their arguments. */
-export interface TaskAccess { readonly pid: number; readonly inj: Injector; readonly scratch: bigint }
+export interface TaskAccess {
+  readonly pid: number;
+  readonly inj: Injector;
+  readonly scratch: bigint;
+}
 
 /** The part of a file_entry that holds one kind (reg, pipe, efd …). */
 export type Part = Exclude<keyof FileEntry, 'type' | 'id'>;
@@ -57,12 +61,18 @@ export function partOf<F extends Part>(e: FileEntry, field: F, who: string): Non
 /** Image kinds a dump writes besides files.img: plain ones, ghost files, shmem pagemaps, raw pages. */
 export type ExtraKind = PlainKind | 'GHOST_FILE' | 'PAGEMAP' | 'RAW';
 /** The messages of an extra image of kind K. */
-export type ExtraMsg<K extends ExtraKind> =
-  K extends PlainKind ? EntryOf<K>
-    : K extends 'GHOST_FILE' ? GhostFileEntry | GhostChunkEntry
-      : K extends 'PAGEMAP' ? PagemapHead | PagemapEntry
-        : Record<string, never>;
-export interface ExtraImage { readonly kind: ExtraKind; readonly entries: ExtraMsg<ExtraKind>[]; readonly blobs: (Buffer | undefined)[] }
+export type ExtraMsg<K extends ExtraKind> = K extends PlainKind
+  ? EntryOf<K>
+  : K extends 'GHOST_FILE'
+    ? GhostFileEntry | GhostChunkEntry
+    : K extends 'PAGEMAP'
+      ? PagemapHead | PagemapEntry
+      : Record<string, never>;
+export interface ExtraImage {
+  readonly kind: ExtraKind;
+  readonly entries: ExtraMsg<ExtraKind>[];
+  readonly blobs: (Buffer | undefined)[];
+}
 
 /** Entries for image files other than files.img (pipes-data.img, ghost files …), written at the end of a dump. */
 export class ExtraImages {
@@ -71,7 +81,10 @@ export class ExtraImages {
   readonly deferred = new Map<string, () => void>();
   add<K extends ExtraKind>(kind: K, file: string, entry: ExtraMsg<K>, blob?: Buffer): void {
     let img = this.images.get(file);
-    if (!img) { img = { kind, entries: [], blobs: [] }; this.images.set(file, img); }
+    if (!img) {
+      img = { kind, entries: [], blobs: [] };
+      this.images.set(file, img);
+    }
     if (img.kind !== kind) throw new FileError('', `${file} is written as ${img.kind} and as ${kind}`, { object: file });
     img.entries.push(entry as ExtraMsg<ExtraKind>);
     img.blobs.push(blob);
@@ -95,7 +108,11 @@ export interface DumpFdCtx {
 }
 
 /** Where a dump's extra entries go, and how pages ids are handed out (for mapped objects). */
-export interface DumpEnv { files: FileTable; extra: ExtraImages; allocPagesId?: () => number }
+export interface DumpEnv {
+  files: FileTable;
+  extra: ExtraImages;
+  allocPagesId?: () => number;
+}
 
 export interface RestoreFdCtx {
   readonly dir: string;
@@ -119,8 +136,14 @@ export interface KindState<S> {
 /** The engine's own places of a task: opened by path, not held as fds. */
 export type PathUse = 'exe' | 'cwd' | 'root';
 
-export interface DumpHookArgs { pid: number; imagesDir: string }
-export interface EndHookArgs { imagesDir: string; ok: boolean }
+export interface DumpHookArgs {
+  pid: number;
+  imagesDir: string;
+}
+export interface EndHookArgs {
+  imagesDir: string;
+  ok: boolean;
+}
 
 /** Calls at the edges of a dump or restore (all optional; in priority order, see registry.ts). */
 export interface FileHooks {
@@ -181,4 +204,10 @@ export interface FileKind<S = unknown> {
 export type AnyKind = FileKind<unknown>;
 
 /** A mapping of a task whose object is a file of some kind. */
-export interface MappedObject { pid: number; start: bigint; end: bigint; name: string; flags: number }
+export interface MappedObject {
+  pid: number;
+  start: bigint;
+  end: bigint;
+  name: string;
+  flags: number;
+}

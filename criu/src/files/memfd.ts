@@ -24,10 +24,16 @@ export const MEMFD_PREFIX = '/memfd:';
 export const MEMFD_IMG = 'memfd.img';
 export const shmemPagemap = (shmid: number): string => `pagemap-shmem-${shmid}.img`;
 const PAGE = 4096;
-const PE_PARENT = 1, PE_PRESENT = 4;
-const F_ADD_SEALS = 1033, F_GET_SEALS = 1034, F_SEAL_SEAL = 1;
-const MFD_CLOEXEC = 1, MFD_ALLOW_SEALING = 2, MFD_EXEC = 0x10;
-const SEEK_DATA = 3, SEEK_HOLE = 4;
+const PE_PARENT = 1,
+  PE_PRESENT = 4;
+const F_ADD_SEALS = 1033,
+  F_GET_SEALS = 1034,
+  F_SEAL_SEAL = 1;
+const MFD_CLOEXEC = 1,
+  MFD_ALLOW_SEALING = 2,
+  MFD_EXEC = 0x10;
+const SEEK_DATA = 3,
+  SEEK_HOLE = 4;
 /**
  * pages-N.img ids of memfd contents, until the dump engine hands out pages ids for shmem
  * (DumpFdCtx.allocPagesId): far above the ids of the tasks' own pages-N.img (1, 2 … per task).
@@ -44,12 +50,20 @@ let shmemDev: bigint | undefined;
 export function shmemDevice(): bigint {
   if (shmemDev === undefined) {
     const fd = memfdCreate('criu-shmem-probe', MFD_CLOEXEC);
-    try { shmemDev = fs.fstatSync(fd, { bigint: true }).dev; } finally { fs.closeSync(fd); }
+    try {
+      shmemDev = fs.fstatSync(fd, { bigint: true }).dev;
+    } finally {
+      fs.closeSync(fd);
+    }
   }
   return shmemDev;
 }
 
-interface MemfdDumpState { nextInode: number; nextPages: number; byInode: Map<string, number> }
+interface MemfdDumpState {
+  nextInode: number;
+  nextPages: number;
+  byInode: Map<string, number>;
+}
 const dumpState = new WeakMap<FileTable, MemfdDumpState>();
 
 /** Where memfd entries go, and how pages ids are handed out. */
@@ -105,8 +119,14 @@ function dumpMemfdInode(env: MemfdDumpEnv, s: MemfdDumpState, fd: number, name: 
       env.extra.add('RAW', `pages-${pagesId}.img`, {}, Buffer.concat(chunks));
     }
     const mie: MemfdInodeEntry = {
-      name, uid: Number(st.uid), gid: Number(st.gid), size: st.size, shmid, seals,
-      inode_id: BigInt(inodeId), mode: Number(st.mode),
+      name,
+      uid: Number(st.uid),
+      gid: Number(st.gid),
+      size: st.size,
+      shmid,
+      seals,
+      inode_id: BigInt(inodeId),
+      mode: Number(st.mode),
     };
     env.extra.add('MEMFD_INODE', MEMFD_IMG, mie);
   } finally {
@@ -126,7 +146,10 @@ export function memfdEntry(env: MemfdDumpEnv, id: number, fd: number, linkPath: 
     throw new NotSupportedError(`${who}: ${linkPath} is not a shmem memfd (hugetlb memfds are not supported yet)`, { object: linkPath });
   }
   let s = dumpState.get(env.files);
-  if (!s) { s = { nextInode: 1, nextPages: 1, byInode: new Map() }; dumpState.set(env.files, s); }
+  if (!s) {
+    s = { nextInode: 1, nextPages: 1, byInode: new Map() };
+    dumpState.set(env.files, s);
+  }
   const key = `${st.dev}:${st.ino}`;
   let inodeId = s.byInode.get(key);
   if (inodeId === undefined) {
@@ -153,8 +176,7 @@ export function dumpMemfd(ctx: DumpFdCtx, id: number): FileEntry {
 function dumpMemfdVma(env: MemfdDumpEnv, id: number, pid: number, start: bigint, end: bigint, path: string, flags: number): FileEntry {
   const fd = fs.openSync(`/proc/${pid}/map_files/${start.toString(16)}-${end.toString(16)}`, fs.constants.O_RDONLY | O_CLOEXEC);
   try {
-    return memfdEntry(env, id, fd, path.replace(/ \(deleted\)$/, ''), flags, 0n, zeroFown(),
-      `task ${pid}: VMA ${start.toString(16)}-${end.toString(16)}`);
+    return memfdEntry(env, id, fd, path.replace(/ \(deleted\)$/, ''), flags, 0n, zeroFown(), `task ${pid}: VMA ${start.toString(16)}-${end.toString(16)}`);
   } finally {
     fs.closeSync(fd);
   }
@@ -162,7 +184,11 @@ function dumpMemfdVma(env: MemfdDumpEnv, id: number, pid: number, start: bigint,
 
 // ---------------------------------------------------------------- restore
 
-interface MemfdInode { fd: number; openedRw: boolean; mie: MemfdInodeEntry }
+interface MemfdInode {
+  fd: number;
+  openedRw: boolean;
+  mie: MemfdInodeEntry;
+}
 /** The memfds the tool made, by inode id: kept for the whole restore (every fd and mapping of one inode shares it). */
 export type MemfdState = Map<number, MemfdInode>;
 
@@ -219,7 +245,8 @@ function memfdInode(ctx: RestoreFdCtx, s: MemfdState, inodeId: number, who: stri
     // ask for an executable memfd (a later fchmod sets the real mode; F_SEAL_EXEC comes with the seals)
     fd = memfdCreate(mie.name, flags | MFD_EXEC);
   } catch (e) {
-    if (!(e instanceof SysError && e.errno === E.EINVAL)) throw new FileError(who, `cannot create memfd:${mie.name}: ${(e as Error).message}`, { object: `memfd:${mie.name}` });
+    if (!(e instanceof SysError && e.errno === E.EINVAL))
+      throw new FileError(who, `cannot create memfd:${mie.name}: ${(e as Error).message}`, { object: `memfd:${mie.name}` });
     fd = memfdCreate(mie.name, flags); // kernels before 6.3 know no MFD_EXEC
   }
   try {
@@ -276,7 +303,16 @@ export const memfdKind: FileKind<MemfdState> = {
   state: {
     create: () => new Map(),
     // the memfds the tool keeps for the whole restore (one per inode)
-    close: (s) => { for (const ino of s.values()) { try { fs.closeSync(ino.fd); } catch { /* closed */ } } s.clear(); },
+    close: (s) => {
+      for (const ino of s.values()) {
+        try {
+          fs.closeSync(ino.fd);
+        } catch {
+          /* closed */
+        }
+      }
+      s.clear();
+    },
   },
   open: openMemfd,
   openMapped: (ctx, e, flags, s, who) => openMemfdForMap(ctx, s, e, flags, who),

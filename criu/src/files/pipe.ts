@@ -9,7 +9,11 @@ import { pipe2, close, fcntl, syscall, readFd, writeFd, E, SysError } from '../s
 import { FdTypes, type PipeDataEntry } from '../images/gen/types.js';
 import { zeroFown } from './fdparams.js';
 
-const F_SETFL = 4, F_GETPIPE_SZ = 1032, F_SETPIPE_SZ = 1031, O_NONBLOCK = 0o4000, O_CLOEXEC = 0o2000000;
+const F_SETFL = 4,
+  F_GETPIPE_SZ = 1032,
+  F_SETPIPE_SZ = 1031,
+  O_NONBLOCK = 0o4000,
+  O_CLOEXEC = 0o2000000;
 const SPLICE_F_NONBLOCK = 2;
 
 /** Copy what is buffered in a pipe without taking it out: tee into a pipe of ours, then read that. */
@@ -29,7 +33,8 @@ export function peekPipe(fd: number): { data: Buffer; size: number } {
     while (got < n) got += readFd(r, data.subarray(got), n - got);
     return { data, size };
   } finally {
-    close(r); close(w);
+    close(r);
+    close(w);
   }
 }
 
@@ -43,7 +48,9 @@ function dumpPipeData(ctx: DumpFdCtx, pipeId: number, file: string, seen: string
   if ((ctx.info.flags & 3) !== 0) {
     if (!ctx.extra.deferred.has(key)) {
       const { pid, fd } = ctx;
-      ctx.extra.deferred.set(key, () => { if (!ctx.files.seen.has(key)) readPipeData({ ...ctx, pid, fd }, pipeId, file, key); });
+      ctx.extra.deferred.set(key, () => {
+        if (!ctx.files.seen.has(key)) readPipeData({ ...ctx, pid, fd }, pipeId, file, key);
+      });
     }
     return;
   }
@@ -85,7 +92,14 @@ export const pipeKind: FileKind<PipeState> = {
 };
 
 export function closePipes(s: PipeState): void {
-  for (const p of s.values()) for (const fd of [p.r, p.w]) { try { close(fd); } catch { /* closed */ } }
+  for (const p of s.values())
+    for (const fd of [p.r, p.w]) {
+      try {
+        close(fd);
+      } catch {
+        /* closed */
+      }
+    }
   s.clear();
 }
 
@@ -99,10 +113,19 @@ export function openPipeEnd(ctx: RestoreFdCtx, s: PipeState, pipeId: number, fla
     s.set(pipeId, p);
     const rec = (ctx.image(dataFile, 'PIPES_DATA') ?? []).find((x) => Number(x.msg.pipe_id) === pipeId);
     if (rec) {
-      if (rec.msg.size) { try { fcntl(w, F_SETPIPE_SZ, rec.msg.size); } catch { /* above pipe-max-size */ } }
+      if (rec.msg.size) {
+        try {
+          fcntl(w, F_SETPIPE_SZ, rec.msg.size);
+        } catch {
+          /* above pipe-max-size */
+        }
+      }
       const data = rec.blob ?? Buffer.alloc(0);
       if (data.length !== rec.msg.bytes) {
-        throw new FileError(who, `pipe ${pipeId}: ${dataFile} holds ${data.length} bytes, the entry says ${rec.msg.bytes}`, { object: dataFile, hint: 'the image is damaged' });
+        throw new FileError(who, `pipe ${pipeId}: ${dataFile} holds ${data.length} bytes, the entry says ${rec.msg.bytes}`, {
+          object: dataFile,
+          hint: 'the image is damaged',
+        });
       }
       let off = 0;
       while (off < data.length) off += writeFd(w, data.subarray(off));

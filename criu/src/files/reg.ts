@@ -5,7 +5,19 @@ import { lseek } from '../sys/libc.js';
 import { FileError, partOf, type FileKind } from './kind.js';
 import { zeroFown } from './fdparams.js';
 
-export const O = { ACCMODE: 3, RDWR: 2, CREAT: 0o100, EXCL: 0o200, NOCTTY: 0o400, TRUNC: 0o1000, APPEND: 0o2000, LARGEFILE: 0o100000, DIRECTORY: 0o200000, CLOEXEC: 0o2000000, PATH: 0o10000000 } as const;
+export const O = {
+  ACCMODE: 3,
+  RDWR: 2,
+  CREAT: 0o100,
+  EXCL: 0o200,
+  NOCTTY: 0o400,
+  TRUNC: 0o1000,
+  APPEND: 0o2000,
+  LARGEFILE: 0o100000,
+  DIRECTORY: 0o200000,
+  CLOEXEC: 0o2000000,
+  PATH: 0o10000000,
+} as const;
 
 /** A reg_file_entry for `path` as seen through `statPath` (a /proc/PID/fd/N link, or the path). */
 export function dumpReg(id: number, path: string, statPath: string, flags: number, pos: bigint): FileEntry {
@@ -26,13 +38,18 @@ export function dumpReg(id: number, path: string, statPath: string, flags: numbe
  */
 export function elfBuildId(file: string): number[] | null {
   let fd: number;
-  try { fd = fs.openSync(file, 'r'); } catch { return null; }
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch {
+    return null;
+  }
   try {
     const eh = Buffer.alloc(64);
     if (fs.readSync(fd, eh, 0, 64, 0) < 52 || eh.readUInt32BE(0) !== 0x7f454c46 || eh[5] !== 1) return null;
     const is64 = eh[4] === 2;
     const phoff = is64 ? Number(eh.readBigUInt64LE(32)) : eh.readUInt32LE(28);
-    const phentsize = eh.readUInt16LE(is64 ? 54 : 42), phnum = eh.readUInt16LE(is64 ? 56 : 44);
+    const phentsize = eh.readUInt16LE(is64 ? 54 : 42),
+      phnum = eh.readUInt16LE(is64 ? 56 : 44);
     const ph = Buffer.alloc(phentsize * phnum);
     if (fs.readSync(fd, ph, 0, ph.length, phoff) !== ph.length) return null;
     for (let i = 0; i < phnum; i++) {
@@ -44,7 +61,9 @@ export function elfBuildId(file: string): number[] | null {
       const notes = Buffer.alloc(size);
       fs.readSync(fd, notes, 0, size, off);
       for (let n = 0; n + 12 <= size;) {
-        const namesz = notes.readUInt32LE(n), descsz = notes.readUInt32LE(n + 4), type = notes.readUInt32LE(n + 8);
+        const namesz = notes.readUInt32LE(n),
+          descsz = notes.readUInt32LE(n + 4),
+          type = notes.readUInt32LE(n + 8);
         const name = notes.subarray(n + 12, n + 12 + namesz);
         const desc = n + 12 + ((namesz + 3) & ~3);
         if (type === 3 /* NT_GNU_BUILD_ID */ && name.toString('latin1') === 'GNU\0' && desc + descsz <= size) {
@@ -65,18 +84,24 @@ export function elfBuildId(file: string): number[] | null {
 
 /** Open the file of a reg_file_entry in the tool, at its position, ready to be sent to a task. */
 export function openReg(reg: RegFileEntry, who: string): number {
-  const flags = reg.flags & ~(O.CREAT | O.EXCL | O.TRUNC | O.NOCTTY) | O.CLOEXEC;
+  const flags = (reg.flags & ~(O.CREAT | O.EXCL | O.TRUNC | O.NOCTTY)) | O.CLOEXEC;
   let fd: number;
   try {
     fd = fs.openSync(reg.name, flags);
   } catch (e) {
-    throw new FileError(who, `cannot open ${reg.name}: ${(e as Error).message}`, { object: reg.name, hint: 'the file must exist at the same path as at dump time' });
+    throw new FileError(who, `cannot open ${reg.name}: ${(e as Error).message}`, {
+      object: reg.name,
+      hint: 'the file must exist at the same path as at dump time',
+    });
   }
   if (reg.build_id?.length) {
     const now = elfBuildId(`/proc/self/fd/${fd}`);
     if (!now || now.join() !== reg.build_id.join()) {
       fs.closeSync(fd);
-      throw new FileError(who, `${reg.name} has another ELF build-id than at dump time`, { object: reg.name, hint: 'the executable or library was replaced after the dump' });
+      throw new FileError(who, `${reg.name} has another ELF build-id than at dump time`, {
+        object: reg.name,
+        hint: 'the executable or library was replaced after the dump',
+      });
     }
   }
   const st = fs.fstatSync(fd, { bigint: true });

@@ -54,10 +54,16 @@ export class KindRegistry {
   }
 
   /** Runs a hook of every kind that has it, in priority order. */
-  beforeFreeze(a: DumpHookArgs): void { this.run('beforeFreeze', (h) => h.beforeFreeze?.(a), false); }
+  beforeFreeze(a: DumpHookArgs): void {
+    this.run('beforeFreeze', (h) => h.beforeFreeze?.(a), false);
+  }
   /** After a dump or restore: on failure every hook runs and a failing one is logged, not thrown. */
-  afterDump(a: EndHookArgs): void { this.run('afterDump', (h) => h.afterDump?.(a), !a.ok); }
-  afterRestore(a: EndHookArgs): void { this.run('afterRestore', (h) => h.afterRestore?.(a), !a.ok); }
+  afterDump(a: EndHookArgs): void {
+    this.run('afterDump', (h) => h.afterDump?.(a), !a.ok);
+  }
+  afterRestore(a: EndHookArgs): void {
+    this.run('afterRestore', (h) => h.afterRestore?.(a), !a.ok);
+  }
   private run(hook: keyof FileHooks, call: (h: FileHooks) => void, tolerant: boolean): void {
     for (const k of this.kinds) {
       if (!k.hooks?.[hook]) continue;
@@ -73,8 +79,17 @@ export class KindRegistry {
 
 /** Every fd kind; the registry orders them by priority. */
 export const FILES = new KindRegistry([
-  eventfdKind, epollKind, signalfdKind, timerfdKind, inotifyKind, memfdKind, fifoKind, ghostKind,
-  regKind, pipeKind, unixKind,
+  eventfdKind,
+  epollKind,
+  signalfdKind,
+  timerfdKind,
+  inotifyKind,
+  memfdKind,
+  fifoKind,
+  ghostKind,
+  regKind,
+  pipeKind,
+  unixKind,
 ]);
 
 /** The kinds, highest priority first. */

@@ -21,7 +21,12 @@ export class FileCtx implements RestoreFdCtx {
   private states = new Map<AnyKind, unknown>();
   private images = new Map<string, unknown>();
   private failed = false;
-  constructor(private img: { dir: string; files: Map<number, unknown> }, private kinds: KindRegistry = FILES) { this.dir = img.dir; }
+  constructor(
+    private img: { dir: string; files: Map<number, unknown> },
+    private kinds: KindRegistry = FILES,
+  ) {
+    this.dir = img.dir;
+  }
 
   private cached<T>(name: string, read: () => T): T {
     if (!this.images.has(name)) this.images.set(name, read());
@@ -38,7 +43,9 @@ export class FileCtx implements RestoreFdCtx {
     const p = path.join(this.dir, name);
     return this.cached(`PAGEMAP:${name}`, () => (fs.existsSync(p) ? readPagemap(p, { name }) : null));
   }
-  file(id: number): FileEntry | undefined { return this.img.files.get(id) as FileEntry | undefined; }
+  file(id: number): FileEntry | undefined {
+    return this.img.files.get(id) as FileEntry | undefined;
+  }
 
   /** The state of `kind` for this restore, made on first use. */
   stateOf<S>(kind: AnyKind & { state?: { create(): S } }): S {
@@ -59,12 +66,23 @@ export class FileCtx implements RestoreFdCtx {
   open(id: number, who: string): { fd: number; kind: AnyKind; e: FileEntry } {
     const known = this.opened.get(id);
     if (known) return { ...known, e: this.file(id)! };
-    const order = stagedOrder([id], {
-      waitsFor: (x) => { const { e, kind } = this.entry(x, who); return kind.waitsFor?.(this, e) ?? []; },
-      has: (x) => this.file(x) !== undefined,
-      done: (x) => this.opened.has(x),
-      describe: (x) => { const e = this.file(x); const k = e && this.kinds.forEntry(this, e); return `file id ${x}${k ? ` (${k.name})` : ''}`; },
-    }, who);
+    const order = stagedOrder(
+      [id],
+      {
+        waitsFor: (x) => {
+          const { e, kind } = this.entry(x, who);
+          return kind.waitsFor?.(this, e) ?? [];
+        },
+        has: (x) => this.file(x) !== undefined,
+        done: (x) => this.opened.has(x),
+        describe: (x) => {
+          const e = this.file(x);
+          const k = e && this.kinds.forEntry(this, e);
+          return `file id ${x}${k ? ` (${k.name})` : ''}`;
+        },
+      },
+      who,
+    );
     for (const x of order) {
       const { e, kind } = this.entry(x, who);
       const by = x === id ? who : `${who}: file id ${x}, wanted first by file id ${id}`;
@@ -114,20 +132,41 @@ export class FileCtx implements RestoreFdCtx {
   readonly shmem = new Map<number, number>();
 
   /** The restore failed: the kinds' cleanups and hooks are told so. */
-  markFailed(): void { this.failed = true; }
+  markFailed(): void {
+    this.failed = true;
+  }
 
   /** Ends the restore: every kind's state is closed (its cleanup), then the fds of the tool. */
   close(): void {
-    if (this.standInFd >= 0) { fs.closeSync(this.standInFd); this.standInFd = -1; }
+    if (this.standInFd >= 0) {
+      fs.closeSync(this.standInFd);
+      this.standInFd = -1;
+    }
     for (const kind of this.kinds.kinds) {
       if (!this.states.has(kind)) continue;
       const s = this.states.get(kind);
       this.states.delete(kind);
-      try { kind.state!.close(s, this.failed); } catch (e) { log.warn(`fd kind ${kind.name}: cleanup failed: ${(e as Error).message}`); }
+      try {
+        kind.state!.close(s, this.failed);
+      } catch (e) {
+        log.warn(`fd kind ${kind.name}: cleanup failed: ${(e as Error).message}`);
+      }
     }
-    for (const o of this.opened.values()) { try { close(o.fd); } catch { /* closed */ } }
+    for (const o of this.opened.values()) {
+      try {
+        close(o.fd);
+      } catch {
+        /* closed */
+      }
+    }
     this.opened.clear();
-    for (const fd of this.shmem.values()) { try { close(fd); } catch { /* closed */ } }
+    for (const fd of this.shmem.values()) {
+      try {
+        close(fd);
+      } catch {
+        /* closed */
+      }
+    }
     this.shmem.clear();
     this.kinds.afterRestore({ imagesDir: this.dir, ok: !this.failed });
   }

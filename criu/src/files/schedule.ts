@@ -24,14 +24,19 @@ export function stagedOrder(want: readonly number[], g: StagedGraph, who: string
   const visit = (id: number, by: number | undefined): void => {
     if (g.done(id) || state.get(id) === 'placed') return;
     if (!g.has(id)) {
-      if (by === undefined) throw new FileError(who, `file id ${id} is not in files.img`, { object: `file id ${id}`, hint: 'the image is damaged or incomplete' });
-      throw new FileError(who, `${g.describe(by)} waits for file id ${id}, which is not in files.img`,
-        { object: `file id ${id}`, hint: 'the image is damaged or incomplete' });
+      if (by === undefined)
+        throw new FileError(who, `file id ${id} is not in files.img`, { object: `file id ${id}`, hint: 'the image is damaged or incomplete' });
+      throw new FileError(who, `${g.describe(by)} waits for file id ${id}, which is not in files.img`, {
+        object: `file id ${id}`,
+        hint: 'the image is damaged or incomplete',
+      });
     }
     if (state.get(id) === 'open') {
       const cycle = [...path.slice(path.indexOf(id)), id].map((x) => g.describe(x));
-      throw new FileError(who, `the opens wait for each other in a cycle: ${cycle.join(' waits for ')}`,
-        { object: g.describe(id), hint: 'the image is damaged' });
+      throw new FileError(who, `the opens wait for each other in a cycle: ${cycle.join(' waits for ')}`, {
+        object: g.describe(id),
+        hint: 'the image is damaged',
+      });
     }
     state.set(id, 'open');
     path.push(id);

@@ -17,8 +17,13 @@ export class FileTable {
   /** objects whose extra data is already dumped (a pipe's buffer once per pipe, …) */
   readonly seen = new Set<string>();
 
-  allocId(): number { return this.nextId++; }
-  add(e: FileEntry): number { this.entries.push(e); return e.id; }
+  allocId(): number {
+    return this.nextId++;
+  }
+  add(e: FileEntry): number {
+    this.entries.push(e);
+    return e.id;
+  }
 
   /** An id for a path opened by the tool's own rules (exe, mapped files, cwd, root). */
   pathId(path: string, make: (id: number) => FileEntry): number {
@@ -74,17 +79,26 @@ export class FileTable {
     for (const k of this.byFd.get(ino) ?? []) {
       try {
         if (kcmp(pid, k.pid, KCMP.FILE, fd, k.fd) === 0) return k.id;
-      } catch { /* the other task or fd is gone: not the same */ }
+      } catch {
+        /* the other task or fd is gone: not the same */
+      }
     }
     return undefined;
   }
   noteFd(pid: number, fd: number, ino: number, id: number): void {
     let g = this.byFd.get(ino);
-    if (!g) { g = []; this.byFd.set(ino, g); }
+    if (!g) {
+      g = [];
+      this.byFd.set(ino, g);
+    }
     g.push({ pid, fd, id });
   }
 }
 
 export function fstatPath(path: string): fs.Stats | null {
-  try { return fs.statSync(path); } catch { return null; }
+  try {
+    return fs.statSync(path);
+  } catch {
+    return null;
+  }
 }

@@ -31,9 +31,16 @@ export const timerfdKind: FileKind = {
     const t = ctx.info.timerfd;
     if (!t) throw new NotSupportedError(`${where(ctx, 'timerfd')}: no clockid/it_value lines in its fdinfo`);
     const tfd: TimerfdEntry = {
-      id, flags: fileFlags(ctx), fown: dumpFown(ctx, ctx.takeFd(), 'timerfd'),
-      clockid: t.clockid, ticks: t.ticks, settime_flags: t.settimeFlags,
-      vsec: t.itValue.sec, vnsec: t.itValue.nsec, isec: t.itInterval.sec, insec: t.itInterval.nsec,
+      id,
+      flags: fileFlags(ctx),
+      fown: dumpFown(ctx, ctx.takeFd(), 'timerfd'),
+      clockid: t.clockid,
+      ticks: t.ticks,
+      settime_flags: t.settimeFlags,
+      vsec: t.itValue.sec,
+      vnsec: t.itValue.nsec,
+      isec: t.itInterval.sec,
+      insec: t.itInterval.nsec,
     };
     return { type: FdTypes.TIMERFD, id, tfd };
   },
@@ -46,13 +53,17 @@ export const timerfdKind: FileKind = {
       throw new FileError(who, `cannot create timerfd ${t.id} on clock ${t.clockid}: ${(err as Error).message}`, { object: `timerfd ${t.id}` });
     }
     restoreFileParams(fd, t.flags, t.fown);
-    let vsec = BigInt(t.vsec), vnsec = BigInt(t.vnsec);
+    let vsec = BigInt(t.vsec),
+      vnsec = BigInt(t.vnsec);
     const armed = vsec !== 0n || vnsec !== 0n;
-    if (armed && (t.settime_flags & TFD_TIMER_ABSTIME)) {
+    if (armed && t.settime_flags & TFD_TIMER_ABSTIME) {
       const now = clockNow(t.clockid);
       vsec += now.sec;
       vnsec += now.nsec;
-      if (vnsec >= NSEC) { vsec += 1n; vnsec -= NSEC; }
+      if (vnsec >= NSEC) {
+        vsec += 1n;
+        vnsec -= NSEC;
+      }
     }
     if (armed) {
       const its = Buffer.alloc(32); // struct itimerspec { it_interval, it_value }
@@ -68,8 +79,10 @@ export const timerfdKind: FileKind = {
       try {
         ioctl(fd, TFD_IOC_SET_TICKS, ticks);
       } catch (err) {
-        throw new FileError(who, `cannot put back ${t.ticks} ticks of timerfd ${t.id}: ${(err as Error).message}`,
-          { object: `timerfd ${t.id}`, hint: 'the kernel needs CONFIG_CHECKPOINT_RESTORE for TFD_IOC_SET_TICKS' });
+        throw new FileError(who, `cannot put back ${t.ticks} ticks of timerfd ${t.id}: ${(err as Error).message}`, {
+          object: `timerfd ${t.id}`,
+          hint: 'the kernel needs CONFIG_CHECKPOINT_RESTORE for TFD_IOC_SET_TICKS',
+        });
       }
     }
     return fd;

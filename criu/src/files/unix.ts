@@ -11,9 +11,21 @@ import { zeroFown, fileFlags, where, O_NONBLOCK, F_DUPFD_CLOEXEC } from './fdpar
 import { socketpair, getsockoptInt, getsockopt, setsockopt, recvmsg, send, shutdown, fcntl, addrOf, close, SysError, E } from '../sys/libc.js';
 import { NotSupportedError } from '../errors.js';
 
-const AF_UNIX = 1, SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_SEQPACKET = 5, SOCK_CLOEXEC = 0o2000000;
-const SOL_SOCKET = 1, SO_SNDBUF = 7, SO_RCVBUF = 8, SO_PASSCRED = 16, SO_RCVTIMEO = 20, SO_SNDTIMEO = 21, SO_PEEK_OFF = 42;
-const MSG_PEEK = 2, MSG_DONTWAIT = 0x40, MSG_CTRUNC = 8;
+const AF_UNIX = 1,
+  SOCK_STREAM = 1,
+  SOCK_DGRAM = 2,
+  SOCK_SEQPACKET = 5,
+  SOCK_CLOEXEC = 0o2000000;
+const SOL_SOCKET = 1,
+  SO_SNDBUF = 7,
+  SO_RCVBUF = 8,
+  SO_PASSCRED = 16,
+  SO_RCVTIMEO = 20,
+  SO_SNDTIMEO = 21,
+  SO_PEEK_OFF = 42;
+const MSG_PEEK = 2,
+  MSG_DONTWAIT = 0x40,
+  MSG_CTRUNC = 8;
 const TCP_ESTABLISHED = 1;
 export const SK_QUEUES = 'sk-queues.img';
 
@@ -26,7 +38,8 @@ function unixDiag(ino: number): UnixDiag | undefined {
 
 /** The queued messages of a socket, peeked: one buffer for a stream, one per datagram otherwise. */
 function peekQueue(fd: number, type: number, who: string): Buffer[] {
-  const buf = Buffer.alloc(1 << 20), ctl = Buffer.alloc(256);
+  const buf = Buffer.alloc(1 << 20),
+    ctl = Buffer.alloc(256);
   const iov = Buffer.alloc(16);
   iov.writeBigUInt64LE(addrOf(buf), 0);
   iov.writeBigUInt64LE(BigInt(buf.length), 8);
@@ -47,7 +60,7 @@ function peekQueue(fd: number, type: number, who: string): Buffer[] {
         if (e instanceof SysError && e.errno === E.EAGAIN) break;
         throw e;
       }
-      if (m.readBigUInt64LE(40) > 0n || (m.readInt32LE(48) & MSG_CTRUNC)) {
+      if (m.readBigUInt64LE(40) > 0n || m.readInt32LE(48) & MSG_CTRUNC) {
         throw new NotSupportedError(`${who}: a queued message carries fds or credentials`);
       }
       if (stream && n === buf.length) throw new NotSupportedError(`${who}: more than ${buf.length} bytes queued`);
@@ -61,7 +74,11 @@ function peekQueue(fd: number, type: number, who: string): Buffer[] {
   return out;
 }
 
-function int32(v: number): Buffer { const b = Buffer.alloc(4); b.writeInt32LE(v); return b; }
+function int32(v: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeInt32LE(v);
+  return b;
+}
 function timeval(fd: number, opt: number): [bigint, bigint] {
   const b = Buffer.alloc(16);
   getsockopt(fd, SOL_SOCKET, opt, b);
@@ -77,10 +94,15 @@ function dumpUnix(ctx: DumpFdCtx, id: number): FileEntry {
   if (!d.peer || d.state !== TCP_ESTABLISHED) throw new NotSupportedError(`${who}: an unconnected unix socket (state ${d.state})`);
   if (![SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET].includes(d.type)) throw new NotSupportedError(`${who}: unix socket type ${d.type}`);
   const fd = ctx.takeFd();
-  const [sts, stu] = timeval(fd, SO_SNDTIMEO), [rts, rtu] = timeval(fd, SO_RCVTIMEO);
+  const [sts, stu] = timeval(fd, SO_SNDTIMEO),
+    [rts, rtu] = timeval(fd, SO_RCVTIMEO);
   const opts: SkOptsEntry = {
-    so_sndbuf: getsockoptInt(fd, SOL_SOCKET, SO_SNDBUF), so_rcvbuf: getsockoptInt(fd, SOL_SOCKET, SO_RCVBUF),
-    so_snd_tmo_sec: sts, so_snd_tmo_usec: stu, so_rcv_tmo_sec: rts, so_rcv_tmo_usec: rtu,
+    so_sndbuf: getsockoptInt(fd, SOL_SOCKET, SO_SNDBUF),
+    so_rcvbuf: getsockoptInt(fd, SOL_SOCKET, SO_RCVBUF),
+    so_snd_tmo_sec: sts,
+    so_snd_tmo_usec: stu,
+    so_rcv_tmo_sec: rts,
+    so_rcv_tmo_usec: rtu,
     so_passcred: getsockoptInt(fd, SOL_SOCKET, SO_PASSCRED) !== 0,
   };
   for (const p of peekQueue(fd, d.type, who)) {
@@ -93,20 +115,36 @@ function dumpUnix(ctx: DumpFdCtx, id: number): FileEntry {
   if (!ctx.extra.deferred.has(peerKey)) {
     ctx.extra.deferred.set(peerKey, () => {
       if (!ctx.files.seen.has(`unix:${d.peer}`)) {
-        throw new NotSupportedError(`${who}: its peer (socket:[${d.peer}]) is outside the dumped tree`, 'external unix sockets (--ext-unix-sk) are not supported yet');
+        throw new NotSupportedError(
+          `${who}: its peer (socket:[${d.peer}]) is outside the dumped tree`,
+          'external unix sockets (--ext-unix-sk) are not supported yet',
+        );
       }
     });
   }
   return {
-    type: FdTypes.UNIXSK, id,
+    type: FdTypes.UNIXSK,
+    id,
     usk: {
-      id, ino, type: d.type, state: d.state, flags: fileFlags(ctx), uflags: 0, backlog: 0, peer: d.peer,
-      fown: zeroFown(), opts, name: Buffer.alloc(0), ...(d.shutdown ? { shutdown: d.shutdown } : {}),
+      id,
+      ino,
+      type: d.type,
+      state: d.state,
+      flags: fileFlags(ctx),
+      uflags: 0,
+      backlog: 0,
+      peer: d.peer,
+      fown: zeroFown(),
+      opts,
+      name: Buffer.alloc(0),
+      ...(d.shutdown ? { shutdown: d.shutdown } : {}),
     },
   };
 }
 
-interface Pair { ends: Map<number, number> }
+interface Pair {
+  ends: Map<number, number>;
+}
 /** The socketpairs the tool made, by the lower inode of the two ends. */
 export type UnixState = Map<number, Pair>;
 
@@ -117,7 +155,12 @@ function openUnix(ctx: RestoreFdCtx, e: FileEntry, s: UnixState, who: string): n
   let pair = s.get(key);
   if (!pair) {
     const [a, b] = socketpair(AF_UNIX, u.type | SOCK_CLOEXEC);
-    pair = { ends: new Map([[u.ino, a], [u.peer, b]]) };
+    pair = {
+      ends: new Map([
+        [u.ino, a],
+        [u.peer, b],
+      ]),
+    };
     s.set(key, pair);
     // every queued message goes in through the other end of the socket it was queued on
     for (const q of ctx.image(SK_QUEUES, 'SK_QUEUES') ?? []) {
@@ -125,15 +168,21 @@ function openUnix(ctx: RestoreFdCtx, e: FileEntry, s: UnixState, who: string): n
       if (owner !== u.ino && owner !== u.peer) continue;
       const via = pair.ends.get(owner === u.ino ? u.peer : u.ino)!;
       const data = q.blob ?? Buffer.alloc(0);
-      if (send(via, data, MSG_DONTWAIT) !== data.length) throw new FileError(who, `could not queue ${data.length} bytes back on socket ${owner}`, { object: `socket:[${owner}]` });
+      if (send(via, data, MSG_DONTWAIT) !== data.length)
+        throw new FileError(who, `could not queue ${data.length} bytes back on socket ${owner}`, { object: `socket:[${owner}]` });
     }
   }
   const end = pair.ends.get(u.ino);
   if (end === undefined) throw new FileError(who, `socket ${u.ino} is not a side of its pair`, { object: `socket:[${u.ino}]`, hint: 'the image is damaged' });
   if (u.opts?.so_passcred) setsockopt(end, SOL_SOCKET, SO_PASSCRED, int32(1));
-  for (const [opt, sec, usec] of [[SO_SNDTIMEO, u.opts?.so_snd_tmo_sec, u.opts?.so_snd_tmo_usec], [SO_RCVTIMEO, u.opts?.so_rcv_tmo_sec, u.opts?.so_rcv_tmo_usec]] as const) {
+  for (const [opt, sec, usec] of [
+    [SO_SNDTIMEO, u.opts?.so_snd_tmo_sec, u.opts?.so_snd_tmo_usec],
+    [SO_RCVTIMEO, u.opts?.so_rcv_tmo_sec, u.opts?.so_rcv_tmo_usec],
+  ] as const) {
     if (BigInt(sec ?? 0) || BigInt(usec ?? 0)) {
-      const tv = Buffer.alloc(16); tv.writeBigInt64LE(BigInt(sec ?? 0), 0); tv.writeBigInt64LE(BigInt(usec ?? 0), 8);
+      const tv = Buffer.alloc(16);
+      tv.writeBigInt64LE(BigInt(sec ?? 0), 0);
+      tv.writeBigInt64LE(BigInt(usec ?? 0), 8);
       setsockopt(end, SOL_SOCKET, opt, tv);
     }
   }
@@ -154,7 +203,14 @@ export const unixKind: FileKind<UnixState> = {
   state: {
     create: () => new Map(),
     close: (s) => {
-      for (const p of s.values()) for (const fd of p.ends.values()) { try { close(fd); } catch { /* closed */ } }
+      for (const p of s.values())
+        for (const fd of p.ends.values()) {
+          try {
+            close(fd);
+          } catch {
+            /* closed */
+          }
+        }
       s.clear();
     },
   },

@@ -32,7 +32,11 @@ const MAX_DEPTH = 64;
 
 class Cursor {
   pos: number;
-  constructor(readonly buf: Buffer, start: number, readonly end: number) {
+  constructor(
+    readonly buf: Buffer,
+    start: number,
+    readonly end: number,
+  ) {
     this.pos = start;
   }
 
@@ -140,52 +144,52 @@ function decodeInto(info: MessageInfo, buf: Buffer, start: number, end: number, 
   // the field being read, for the error's path (set once its tag is known)
   let cur: FieldInfo | undefined;
   try {
-  while (c.pos < end) {
-    cur = undefined;
-    const tagPos = c.pos;
-    const tag = c.varint();
-    const t = typeof tag === 'number' ? tag : Number(tag & 0xffffffffn);
-    if (typeof tag !== 'number' && tag > 0xffffffffn) throw new ProtoError('field tag out of range', tagPos);
-    const id = t >>> 3;
-    const wire = t & 7;
-    if (id === 0) throw new ProtoError(`invalid field number 0 in ${info.name}`, tagPos);
-    const f = info.byId.get(id);
-    cur = f;
-    if (wire !== 0 && wire !== 1 && wire !== 2 && wire !== 5) {
-      throw new ProtoError(`invalid wire type ${wire} for field ${id} of ${info.name}`, tagPos);
-    }
-    if (!f) {
-      skipField(c, wire, id, info.name, tagPos);
-      (unknown ??= []).push({ id, wire, raw: Buffer.from(buf.subarray(tagPos, c.pos)) });
-      continue;
-    }
-    const want = expectedWire(f);
-    if (wire === want) {
-      let value: unknown;
-      if (wire === 2) {
+    while (c.pos < end) {
+      cur = undefined;
+      const tagPos = c.pos;
+      const tag = c.varint();
+      const t = typeof tag === 'number' ? tag : Number(tag & 0xffffffffn);
+      if (typeof tag !== 'number' && tag > 0xffffffffn) throw new ProtoError('field tag out of range', tagPos);
+      const id = t >>> 3;
+      const wire = t & 7;
+      if (id === 0) throw new ProtoError(`invalid field number 0 in ${info.name}`, tagPos);
+      const f = info.byId.get(id);
+      cur = f;
+      if (wire !== 0 && wire !== 1 && wire !== 2 && wire !== 5) {
+        throw new ProtoError(`invalid wire type ${wire} for field ${id} of ${info.name}`, tagPos);
+      }
+      if (!f) {
+        skipField(c, wire, id, info.name, tagPos);
+        (unknown ??= []).push({ id, wire, raw: Buffer.from(buf.subarray(tagPos, c.pos)) });
+        continue;
+      }
+      const want = expectedWire(f);
+      if (wire === want) {
+        let value: unknown;
+        if (wire === 2) {
+          const len = c.u32();
+          const p = c.pos;
+          c.skip(len);
+          if (f.type === 'message') value = decodeInto(messageInfo(f.ref!), buf, p, p + len, depth + 1);
+          else if (f.type === 'string') value = buf.toString('utf8', p, p + len);
+          else value = Buffer.from(buf.subarray(p, p + len));
+        } else {
+          value = readScalar(c, f, wire);
+        }
+        if (f.label === 'repeated') (out[f.name] as unknown[]).push(value);
+        else out[f.name] = value;
+      } else if (wire === 2 && f.label === 'repeated' && want !== 2) {
+        // packed repeated scalars
         const len = c.u32();
         const p = c.pos;
         c.skip(len);
-        if (f.type === 'message') value = decodeInto(messageInfo(f.ref!), buf, p, p + len, depth + 1);
-        else if (f.type === 'string') value = buf.toString('utf8', p, p + len);
-        else value = Buffer.from(buf.subarray(p, p + len));
+        const sub = new Cursor(buf, p, p + len);
+        const arr = out[f.name] as unknown[];
+        while (sub.pos < sub.end) arr.push(readScalar(sub, f, want));
       } else {
-        value = readScalar(c, f, wire);
+        throw new ProtoError(`${info.name}.${f.name}: wire type ${wire}, expected ${want}`, tagPos);
       }
-      if (f.label === 'repeated') (out[f.name] as unknown[]).push(value);
-      else out[f.name] = value;
-    } else if (wire === 2 && f.label === 'repeated' && want !== 2) {
-      // packed repeated scalars
-      const len = c.u32();
-      const p = c.pos;
-      c.skip(len);
-      const sub = new Cursor(buf, p, p + len);
-      const arr = out[f.name] as unknown[];
-      while (sub.pos < sub.end) arr.push(readScalar(sub, f, want));
-    } else {
-      throw new ProtoError(`${info.name}.${f.name}: wire type ${wire}, expected ${want}`, tagPos);
     }
-  }
   } catch (e) {
     if (e instanceof ProtoError && cur) {
       const n = cur.label === 'repeated' ? (out[cur.name] as unknown[]).length : -1;
@@ -297,10 +301,17 @@ const RANGES: Record<string, [bigint, bigint]> = {
 
 /** Number bounds of each integer type; 64-bit ones are checked exactly on bigints. */
 const NUM_RANGES: Record<string, [number, number]> = {
-  int32: [-(2 ** 31), 2 ** 31 - 1], sint32: [-(2 ** 31), 2 ** 31 - 1], sfixed32: [-(2 ** 31), 2 ** 31 - 1], enum: [-(2 ** 31), 2 ** 31 - 1],
-  uint32: [0, 2 ** 32 - 1], fixed32: [0, 2 ** 32 - 1],
-  int64: [-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER], sint64: [-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
-  sfixed64: [-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER], uint64: [0, Number.MAX_SAFE_INTEGER], fixed64: [0, Number.MAX_SAFE_INTEGER],
+  int32: [-(2 ** 31), 2 ** 31 - 1],
+  sint32: [-(2 ** 31), 2 ** 31 - 1],
+  sfixed32: [-(2 ** 31), 2 ** 31 - 1],
+  enum: [-(2 ** 31), 2 ** 31 - 1],
+  uint32: [0, 2 ** 32 - 1],
+  fixed32: [0, 2 ** 32 - 1],
+  int64: [-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+  sint64: [-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+  sfixed64: [-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+  uint64: [0, Number.MAX_SAFE_INTEGER],
+  fixed64: [0, Number.MAX_SAFE_INTEGER],
 };
 
 /** Where a field is, for errors only (built when one is thrown). */

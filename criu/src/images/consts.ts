@@ -3,11 +3,28 @@
 
 /** vma_entry.status bits */
 export const VMA = {
-  REGULAR: 1 << 0, STACK: 1 << 1, VSYSCALL: 1 << 2, VDSO: 1 << 3, HEAP: 1 << 5,
-  FILE_PRIVATE: 1 << 6, FILE_SHARED: 1 << 7, ANON_SHARED: 1 << 8, ANON_PRIVATE: 1 << 9,
-  SYSVIPC: 1 << 10, SOCKET: 1 << 11, VVAR: 1 << 12, AIORING: 1 << 13, MEMFD: 1 << 14,
-  SHSTK: 1 << 15, GUARD: 1 << 16, UPROBES: 1 << 17,
-  EXT_PLUGIN: 1 << 27, CLOSE: 1 << 28, NO_PROT_WRITE: 1 << 29, PREMMAPED: 1 << 30, UNSUPP: 2 ** 31,
+  REGULAR: 1 << 0,
+  STACK: 1 << 1,
+  VSYSCALL: 1 << 2,
+  VDSO: 1 << 3,
+  HEAP: 1 << 5,
+  FILE_PRIVATE: 1 << 6,
+  FILE_SHARED: 1 << 7,
+  ANON_SHARED: 1 << 8,
+  ANON_PRIVATE: 1 << 9,
+  SYSVIPC: 1 << 10,
+  SOCKET: 1 << 11,
+  VVAR: 1 << 12,
+  AIORING: 1 << 13,
+  MEMFD: 1 << 14,
+  SHSTK: 1 << 15,
+  GUARD: 1 << 16,
+  UPROBES: 1 << 17,
+  EXT_PLUGIN: 1 << 27,
+  CLOSE: 1 << 28,
+  NO_PROT_WRITE: 1 << 29,
+  PREMMAPED: 1 << 30,
+  UNSUPP: 2 ** 31,
 } as const;
 /** every status bit CRIU 4.2 defines: 0-3, 5-17, 27-31 */
 export const VMA_STATUS_KNOWN = (0b1111 | (0x1fff << 5) | (0x1f << 27)) >>> 0;

@@ -24,7 +24,11 @@ export class ImageError extends CriuError {
 export class ProtoError extends CriuError {
   /** Where in the message: field names from the outermost in ("thread_info", "fpregs", "xsave"). */
   readonly path: string[] = [];
-  constructor(message: string, readonly pos?: number, more?: ErrorDetails) {
+  constructor(
+    message: string,
+    readonly pos?: number,
+    more?: ErrorDetails,
+  ) {
     super(message, more);
     this.name = 'ProtoError';
   }

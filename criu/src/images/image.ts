@@ -10,15 +10,7 @@ import { writeAll } from '../sys/io.js';
 import { decodeMessage, encodeMessage, type Message } from './codec.js';
 import { ImageError, ProtoError } from './errors.js';
 import { CriuError } from '../errors.js';
-import {
-  IMG_COMMON_MAGIC,
-  IMG_SERVICE_MAGIC,
-  INVENTORY_MAGIC,
-  kindByMagic,
-  kindByName,
-  kindForFileName,
-  type ImageKind,
-} from './magic.js';
+import { IMG_COMMON_MAGIC, IMG_SERVICE_MAGIC, INVENTORY_MAGIC, kindByMagic, kindByName, kindForFileName, type ImageKind } from './magic.js';
 
 /** One entry of an image file. */
 export interface ImageEntry<T = Message> {
@@ -137,7 +129,13 @@ export function payloadSize(kind: ImageKind, msg: Message): number {
 
 /** The field(s) of an entry that give the size of its payload, for errors. */
 const PAYLOAD_FIELD: Record<string, string> = {
-  pipe: 'bytes', skq: 'length', tcp: 'inq_len + outq_len', bpf: 'keys_bytes + values_bytes', sem: 'nsems', shm: 'size', msg: 'qnum',
+  pipe: 'bytes',
+  skq: 'length',
+  tcp: 'inq_len + outq_len',
+  bpf: 'keys_bytes + values_bytes',
+  sem: 'nsems',
+  shm: 'size',
+  msg: 'qnum',
 };
 
 /** Message type of the entry at position `index` of an image of this kind. */
@@ -163,7 +161,11 @@ export class ImageReader implements IterableIterator<ImageEntry> {
   private ghostChunks = false;
   private done = false;
 
-  private constructor(private readonly src: Source, name: string, expect?: string) {
+  private constructor(
+    private readonly src: Source,
+    name: string,
+    expect?: string,
+  ) {
     this.name = name;
     const size = src.size;
     if (size < 4) {
@@ -253,7 +255,9 @@ export class ImageReader implements IterableIterator<ImageEntry> {
       msg = decodeMessage(type, body);
     } catch (e) {
       if (e instanceof ProtoError) {
-        const where = [ent, e.field !== undefined ? `field ${e.field}` : '', e.pos !== undefined ? `byte ${e.pos} of the message` : ''].filter(Boolean).join(', ');
+        const where = [ent, e.field !== undefined ? `field ${e.field}` : '', e.pos !== undefined ? `byte ${e.pos} of the message` : '']
+          .filter(Boolean)
+          .join(', ');
         this.fail(`bad ${type} entry: ${e.message} (${where})`, at);
       }
       throw e;
@@ -467,7 +471,9 @@ export class ImageWriter {
     this.len += b.length;
   }
 
-  private writeAll(b: Buffer): void { writeAll(this.fd!, b); }
+  private writeAll(b: Buffer): void {
+    writeAll(this.fd!, b);
+  }
 
   /** Writes buffered bytes to the file. */
   flush(): void {
@@ -529,7 +535,11 @@ export function writeImage(
 }
 
 /** Writes entries as returned by readImage() (keeping types and payloads). */
-export function writeImageEntries(file: string, image: { kind: ImageKind | string; entries: ReadonlyArray<{ msg: object; blob?: Buffer; type?: string }> }, opts: { mode?: number } = {}): void {
+export function writeImageEntries(
+  file: string,
+  image: { kind: ImageKind | string; entries: ReadonlyArray<{ msg: object; blob?: Buffer; type?: string }> },
+  opts: { mode?: number } = {},
+): void {
   const kind = typeof image.kind === 'string' ? image.kind : image.kind.name;
   const w = ImageWriter.create(file, { kind, mode: opts.mode });
   try {

@@ -185,7 +185,9 @@ function extraIn(kind: ImageKind, msg: Message, x: JsonValue | undefined, where:
         len.writeUInt32LE(body.length);
         const size = num(im.msize);
         const data = Buffer.alloc(Math.ceil(size / 8) * 8);
-        fromBase64(x[i + 1], `${where}.extra[${i + 1}]`).subarray(0, size).copy(data);
+        fromBase64(x[i + 1], `${where}.extra[${i + 1}]`)
+          .subarray(0, size)
+          .copy(data);
         parts.push(len, body, data);
       }
       return Buffer.concat(parts);
@@ -227,4 +229,3 @@ export function jsonToImageBytes(text: string): Buffer {
   const img = dictToImage(parseJson(text));
   return encodeImage(img.kind, img.entries);
 }
-

@@ -3,8 +3,21 @@ import { SCHEMA } from './gen/descriptor.js';
 import { CriuError } from '../errors.js';
 
 export type ScalarType =
-  | 'double' | 'float' | 'int32' | 'int64' | 'uint32' | 'uint64' | 'sint32' | 'sint64'
-  | 'fixed32' | 'fixed64' | 'sfixed32' | 'sfixed64' | 'bool' | 'string' | 'bytes';
+  | 'double'
+  | 'float'
+  | 'int32'
+  | 'int64'
+  | 'uint32'
+  | 'uint64'
+  | 'sint32'
+  | 'sint64'
+  | 'fixed32'
+  | 'fixed64'
+  | 'sfixed32'
+  | 'sfixed64'
+  | 'bool'
+  | 'string'
+  | 'bytes';
 
 /** Formatting hints of a field, from the (criu) field option. */
 export interface CriuOpts {
@@ -56,9 +69,15 @@ export interface EnumInfo {
 }
 
 const WIRE: Record<string, number> = {
-  double: 1, fixed64: 1, sfixed64: 1,
-  float: 5, fixed32: 5, sfixed32: 5,
-  string: 2, bytes: 2, message: 2,
+  double: 1,
+  fixed64: 1,
+  sfixed64: 1,
+  float: 5,
+  fixed32: 5,
+  sfixed32: 5,
+  string: 2,
+  bytes: 2,
+  message: 2,
 };
 const INT64 = new Set(['int64', 'uint64', 'sint64', 'fixed64', 'sfixed64']);
 
@@ -68,7 +87,7 @@ const enums = new Map<string, EnumInfo>();
 for (const [name, fields] of Object.entries(SCHEMA.messages)) {
   const infos: FieldInfo[] = fields.map((f) => ({
     ...f,
-    wire: f.label === 'repeated' && f.packed ? 2 : WIRE[f.type] ?? 0,
+    wire: f.label === 'repeated' && f.packed ? 2 : (WIRE[f.type] ?? 0),
     is64: INT64.has(f.type),
   }));
   messages.set(name, {

@@ -13,7 +13,10 @@ export type PlainKind = Exclude<KindName, 'PAGEMAP' | 'GHOST_FILE'>;
 /** The generated type of an entry of image kind K. */
 export type EntryOf<K extends KindName> = MessageTypes[(typeof KIND_MESSAGE)[K]];
 /** One entry with the raw payload that follows it in the file (pipe data, queues …). */
-export interface Entry<K extends KindName> { msg: EntryOf<K>; blob?: Buffer }
+export interface Entry<K extends KindName> {
+  msg: EntryOf<K>;
+  blob?: Buffer;
+}
 
 export interface ReadOptions {
   /** name used in error messages (default: the path) */
@@ -60,7 +63,10 @@ export function readOne<K extends PlainKind>(file: string, kind: K, opts: ReadOp
 }
 
 /** A pagemap-N.img: its head, then one entry per run of pages. */
-export interface Pagemap { head: PagemapHead; entries: PagemapEntry[] }
+export interface Pagemap {
+  head: PagemapHead;
+  entries: PagemapEntry[];
+}
 
 export function readPagemap(file: string, opts: ReadOptions = {}): Pagemap {
   const r = open(file, 'PAGEMAP', opts);
@@ -74,7 +80,11 @@ export function readPagemap(file: string, opts: ReadOptions = {}): Pagemap {
 }
 
 /** A ghost-file-N.img: its head, then (when the head says chunks) the chunks with their bytes. */
-export interface Ghost { head: GhostFileEntry; chunks: { msg: GhostChunkEntry; blob?: Buffer }[]; blob?: Buffer }
+export interface Ghost {
+  head: GhostFileEntry;
+  chunks: { msg: GhostChunkEntry; blob?: Buffer }[];
+  blob?: Buffer;
+}
 
 export function readGhost(file: string, opts: ReadOptions = {}): Ghost {
   const r = open(file, 'GHOST_FILE', opts);
@@ -107,7 +117,13 @@ export function writeEntries<K extends PlainKind>(dir: string, name: string, kin
 
 /** Writes dir/name from messages alone. */
 export function writeMessages<K extends PlainKind>(dir: string, name: string, kind: K, msgs: ReadonlyArray<EntryOf<K>>, opts: WriteOptions = {}): string {
-  return writeEntries(dir, name, kind, msgs.map((msg) => ({ msg })), opts);
+  return writeEntries(
+    dir,
+    name,
+    kind,
+    msgs.map((msg) => ({ msg })),
+    opts,
+  );
 }
 
 /** Writes a pagemap-N.img: the head, then the entries. */

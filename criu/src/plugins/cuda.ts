@@ -71,7 +71,11 @@ export interface CudaPluginOptions {
   threads?: RestoreThreadControl;
 }
 
-interface Tracked { pid: number; checkpointed: boolean; initial: CudaState }
+interface Tracked {
+  pid: number;
+  checkpointed: boolean;
+  initial: CudaState;
+}
 
 /** CRIU's cuda_plugin: its state lives here, one instance per descriptor. */
 class CudaPlugin {

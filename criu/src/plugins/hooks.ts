@@ -40,9 +40,14 @@ export const HOOK_MAX = 15;
 export const HOOK_NAMES = Object.keys(HOOK) as HookName[];
 
 /** UPDATE_VMA_MAP's two out-parameters */
-export interface VmaMapOut { newPgoff: bigint; pluginFd: number }
+export interface VmaMapOut {
+  newPgoff: bigint;
+  pluginFd: number;
+}
 /** RESTORE_EXT_MOUNT's is_file out-parameter (CRIU passes none: null) */
-export interface IsFileOut { value: number }
+export interface IsFileOut {
+  value: number;
+}
 
 /** each hook's arguments; every hook answers a number: 0 done (or an fd), -errno, -ENOTSUP "not mine" */
 export interface HookArgs {

@@ -35,8 +35,12 @@ export class InventoryPlugins {
   }
 
   /** the names still recorded: at dump, what inventory.img's plugins_entry.plugins gets; at restore, what is missing */
-  list(): string[] { return this.names ? [...this.names] : []; }
+  list(): string[] {
+    return this.names ? [...this.names] : [];
+  }
 
   /** whether the images said nothing about plugins */
-  get everyPluginEnabled(): boolean { return this.names === null; }
+  get everyPluginEnabled(): boolean {
+    return this.names === null;
+  }
 }

@@ -52,7 +52,10 @@ export function useHost(path: string, to: HostSink, loglevel: number, imageDirFd
     try {
       lib = koffi.load(path, { global: true });
     } catch (e) {
-      throw new CriuError(`cannot load the plugin host library ${path}: ${(e as Error).message}`, { object: path, hint: 'rebuild native/ (make -C native) so that libcriu-plugin-host.so is there' });
+      throw new CriuError(`cannot load the plugin host library ${path}: ${(e as Error).message}`, {
+        object: path,
+        hint: 'rebuild native/ (make -C native) so that libcriu-plugin-host.so is there',
+      });
     }
     const h: HostLib = {
       setLog: lib.func('void cph_set_log(cph_log_cb *cb, unsigned int level)') as HostLib['setLog'],
@@ -63,7 +66,10 @@ export function useHost(path: string, to: HostSink, loglevel: number, imageDirFd
     // registered once for the life of the process: they read the current sink
     const logCb = koffi.register((level: number, text: string) => sink?.log(level, text), koffi.pointer(LogCb));
     const addCb = koffi.register((name: string) => (sink ? sink.addInventoryPlugin(name) : -1), koffi.pointer(AddCb));
-    const checkCb = koffi.register((name: string, n: number | bigint) => (sink ? (sink.checkAndRemoveInventoryPlugin(name, Number(n)) ? 1 : 0) : 1), koffi.pointer(CheckCb));
+    const checkCb = koffi.register(
+      (name: string, n: number | bigint) => (sink ? (sink.checkAndRemoveInventoryPlugin(name, Number(n)) ? 1 : 0) : 1),
+      koffi.pointer(CheckCb),
+    );
     h.setLog(logCb, loglevel);
     h.setInventory(addCb, checkCb);
     host = h;
@@ -73,7 +79,9 @@ export function useHost(path: string, to: HostSink, loglevel: number, imageDirFd
   host.setImageDir(imageDirFd);
 }
 
-export function setHostImageDir(fd: number): void { host?.setImageDir(fd); }
+export function setHostImageDir(fd: number): void {
+  host?.setImageDir(fd);
+}
 
 /** A C plugin's descriptor, read from its CR_PLUGIN_DESC (or generated for an old-style plugin). */
 export interface CDesc {
@@ -88,13 +96,20 @@ export interface CDesc {
 
 /** the function names an old-style plugin exports its hooks under */
 const OLD_NAMES: Record<HookName, string> = {
-  DUMP_UNIX_SK: 'cr_plugin_dump_unix_sk', RESTORE_UNIX_SK: 'cr_plugin_restore_unix_sk',
-  DUMP_EXT_FILE: 'cr_plugin_dump_file', RESTORE_EXT_FILE: 'cr_plugin_restore_file',
-  DUMP_EXT_MOUNT: 'cr_plugin_dump_ext_mount', RESTORE_EXT_MOUNT: 'cr_plugin_restore_ext_mount',
-  DUMP_EXT_LINK: 'cr_plugin_dump_ext_link', HANDLE_DEVICE_VMA: 'cr_plugin_handle_device_vma',
-  UPDATE_VMA_MAP: 'cr_plugin_update_vma_map', RESUME_DEVICES_LATE: 'cr_plugin_resume_devices_late',
-  PAUSE_DEVICES: 'cr_plugin_pause_devices', CHECKPOINT_DEVICES: 'cr_plugin_checkpoint_devices',
-  POST_FORKING: 'cr_plugin_post_forking', RESTORE_INIT: 'cr_plugin_restore_init',
+  DUMP_UNIX_SK: 'cr_plugin_dump_unix_sk',
+  RESTORE_UNIX_SK: 'cr_plugin_restore_unix_sk',
+  DUMP_EXT_FILE: 'cr_plugin_dump_file',
+  RESTORE_EXT_FILE: 'cr_plugin_restore_file',
+  DUMP_EXT_MOUNT: 'cr_plugin_dump_ext_mount',
+  RESTORE_EXT_MOUNT: 'cr_plugin_restore_ext_mount',
+  DUMP_EXT_LINK: 'cr_plugin_dump_ext_link',
+  HANDLE_DEVICE_VMA: 'cr_plugin_handle_device_vma',
+  UPDATE_VMA_MAP: 'cr_plugin_update_vma_map',
+  RESUME_DEVICES_LATE: 'cr_plugin_resume_devices_late',
+  PAUSE_DEVICES: 'cr_plugin_pause_devices',
+  CHECKPOINT_DEVICES: 'cr_plugin_checkpoint_devices',
+  POST_FORKING: 'cr_plugin_post_forking',
+  RESTORE_INIT: 'cr_plugin_restore_init',
   DUMP_DEVICES_LATE: 'cr_plugin_dump_devices_late',
 };
 
@@ -112,7 +127,10 @@ export function openCPlugin(path: string): { desc: CDesc; old: boolean } {
   try {
     lib = koffi.load(path, { lazy: true });
   } catch (e) {
-    throw new CriuError(`Unable to load ${path}: ${(e as Error).message}`, { object: path, hint: 'a plugin may call only what criu-plugin.h and criu-log.h declare' });
+    throw new CriuError(`Unable to load ${path}: ${(e as Error).message}`, {
+      object: path,
+      hint: 'a plugin may call only what criu-plugin.h and criu-log.h declare',
+    });
   }
   const d = symbol(lib, 'CR_PLUGIN_DESC');
   if (d) {
@@ -123,23 +141,41 @@ export function openCPlugin(path: string): { desc: CDesc; old: boolean } {
   }
   const hooks = HOOK_NAMES.map((h) => symbol(lib, OLD_NAMES[h]));
   return {
-    desc: { name: path, version: CRIU_PLUGIN_VERSION_OLD, maxHooks: HOOK_MAX, init: symbol(lib, 'cr_plugin_init'), exit: symbol(lib, 'cr_plugin_fini'), hooks, lib },
+    desc: {
+      name: path,
+      version: CRIU_PLUGIN_VERSION_OLD,
+      maxHooks: HOOK_MAX,
+      init: symbol(lib, 'cr_plugin_init'),
+      exit: symbol(lib, 'cr_plugin_fini'),
+      hooks,
+      lib,
+    },
     old: true,
   };
 }
 
-export function callInit(fn: Fn, stage: Stage): number { return koffi.call(fn, InitFn, stage) as number; }
-export function callExit(fn: Fn, stage: Stage, ret: number): void { koffi.call(fn, ExitFn, stage, ret); }
+export function callInit(fn: Fn, stage: Stage): number {
+  return koffi.call(fn, InitFn, stage) as number;
+}
+export function callExit(fn: Fn, stage: Stage, ret: number): void {
+  koffi.call(fn, ExitFn, stage, ret);
+}
 
 /** Call a C hook with CRIU's argument types; out-parameters are written back into `args`. */
 export function callCHook<H extends HookName>(hook: H, fn: Fn, args: HookArgs[H]): number {
   const a = args as HookArgs[HookName] as unknown[];
   const c = (proto: unknown, ...xs: unknown[]): number => koffi.call(fn, proto as never, ...xs) as number;
   switch (HOOK[hook]) {
-    case HOOK.DUMP_UNIX_SK: case HOOK.DUMP_EXT_FILE: return c(P.fdId, a[0], a[1]);
-    case HOOK.RESTORE_UNIX_SK: case HOOK.DUMP_DEVICES_LATE: return c(P.id, a[0]);
-    case HOOK.RESTORE_EXT_FILE: return c(P.idRetry, a[0], Buffer.alloc(8));
-    case HOOK.DUMP_EXT_MOUNT: return c(P.strId, a[0], a[1]);
+    case HOOK.DUMP_UNIX_SK:
+    case HOOK.DUMP_EXT_FILE:
+      return c(P.fdId, a[0], a[1]);
+    case HOOK.RESTORE_UNIX_SK:
+    case HOOK.DUMP_DEVICES_LATE:
+      return c(P.id, a[0]);
+    case HOOK.RESTORE_EXT_FILE:
+      return c(P.idRetry, a[0], Buffer.alloc(8));
+    case HOOK.DUMP_EXT_MOUNT:
+      return c(P.strId, a[0], a[1]);
     case HOOK.RESTORE_EXT_MOUNT: {
       const [id, mp, oldRoot, isFile] = args as HookArgs['RESTORE_EXT_MOUNT'];
       const b = isFile ? Buffer.alloc(4) : null;
@@ -148,11 +184,14 @@ export function callCHook<H extends HookName>(hook: H, fn: Fn, args: HookArgs[H]
       if (b && isFile) isFile.value = b.readInt32LE(0);
       return r;
     }
-    case HOOK.DUMP_EXT_LINK: return c(P.extLink, a[0], a[1], a[2]);
-    case HOOK.HANDLE_DEVICE_VMA: return c(P.devVma, a[0], encodeStat(a[1] as BigIntStats));
+    case HOOK.DUMP_EXT_LINK:
+      return c(P.extLink, a[0], a[1], a[2]);
+    case HOOK.HANDLE_DEVICE_VMA:
+      return c(P.devVma, a[0], encodeStat(a[1] as BigIntStats));
     case HOOK.UPDATE_VMA_MAP: {
       const [path, addr, oldPgoff, out] = args as HookArgs['UPDATE_VMA_MAP'];
-      const pg = Buffer.alloc(8), fd = Buffer.alloc(4);
+      const pg = Buffer.alloc(8),
+        fd = Buffer.alloc(4);
       pg.writeBigUInt64LE(out.newPgoff, 0);
       fd.writeInt32LE(out.pluginFd, 0);
       const r = c(P.vmaMap, path, addr, oldPgoff, pg, fd);
@@ -160,8 +199,13 @@ export function callCHook<H extends HookName>(hook: H, fn: Fn, args: HookArgs[H]
       out.pluginFd = fd.readInt32LE(0);
       return r;
     }
-    case HOOK.RESUME_DEVICES_LATE: case HOOK.PAUSE_DEVICES: case HOOK.CHECKPOINT_DEVICES: return c(P.pid, a[0]);
-    case HOOK.POST_FORKING: case HOOK.RESTORE_INIT: return c(P.none);
+    case HOOK.RESUME_DEVICES_LATE:
+    case HOOK.PAUSE_DEVICES:
+    case HOOK.CHECKPOINT_DEVICES:
+      return c(P.pid, a[0]);
+    case HOOK.POST_FORKING:
+    case HOOK.RESTORE_INIT:
+      return c(P.none);
   }
   throw new CriuError(`no such plugin hook ${String(hook)}`);
 }
@@ -174,23 +218,43 @@ export function encodeStat(st: BigIntStats): Buffer {
   };
   if (process.arch === 'x64') {
     const b = Buffer.alloc(144);
-    b.writeBigUInt64LE(st.dev, 0); b.writeBigUInt64LE(st.ino, 8); b.writeBigUInt64LE(st.nlink, 16);
-    b.writeUInt32LE(Number(st.mode), 24); b.writeUInt32LE(Number(st.uid), 28); b.writeUInt32LE(Number(st.gid), 32);
-    b.writeBigUInt64LE(st.rdev, 40); b.writeBigInt64LE(st.size, 48); b.writeBigInt64LE(st.blksize, 56); b.writeBigInt64LE(st.blocks, 64);
-    ts(b, 72, st.atimeNs); ts(b, 88, st.mtimeNs); ts(b, 104, st.ctimeNs);
+    b.writeBigUInt64LE(st.dev, 0);
+    b.writeBigUInt64LE(st.ino, 8);
+    b.writeBigUInt64LE(st.nlink, 16);
+    b.writeUInt32LE(Number(st.mode), 24);
+    b.writeUInt32LE(Number(st.uid), 28);
+    b.writeUInt32LE(Number(st.gid), 32);
+    b.writeBigUInt64LE(st.rdev, 40);
+    b.writeBigInt64LE(st.size, 48);
+    b.writeBigInt64LE(st.blksize, 56);
+    b.writeBigInt64LE(st.blocks, 64);
+    ts(b, 72, st.atimeNs);
+    ts(b, 88, st.mtimeNs);
+    ts(b, 104, st.ctimeNs);
     return b;
   }
   // the generic layout (aarch64, riscv64 …)
   const b = Buffer.alloc(128);
-  b.writeBigUInt64LE(st.dev, 0); b.writeBigUInt64LE(st.ino, 8); b.writeUInt32LE(Number(st.mode), 16); b.writeUInt32LE(Number(st.nlink), 20);
-  b.writeUInt32LE(Number(st.uid), 24); b.writeUInt32LE(Number(st.gid), 28); b.writeBigUInt64LE(st.rdev, 32);
-  b.writeBigInt64LE(st.size, 48); b.writeInt32LE(Number(st.blksize), 56); b.writeBigInt64LE(st.blocks, 64);
-  ts(b, 72, st.atimeNs); ts(b, 88, st.mtimeNs); ts(b, 104, st.ctimeNs);
+  b.writeBigUInt64LE(st.dev, 0);
+  b.writeBigUInt64LE(st.ino, 8);
+  b.writeUInt32LE(Number(st.mode), 16);
+  b.writeUInt32LE(Number(st.nlink), 20);
+  b.writeUInt32LE(Number(st.uid), 24);
+  b.writeUInt32LE(Number(st.gid), 28);
+  b.writeBigUInt64LE(st.rdev, 32);
+  b.writeBigInt64LE(st.size, 48);
+  b.writeInt32LE(Number(st.blksize), 56);
+  b.writeBigInt64LE(st.blocks, 64);
+  ts(b, 72, st.atimeNs);
+  ts(b, 88, st.mtimeNs);
+  ts(b, 104, st.ctimeNs);
   return b;
 }
 
 export function unloadCPlugin(desc: CDesc): void {
   try {
     desc.lib.unload();
-  } catch { /* already gone */ }
+  } catch {
+    /* already gone */
+  }
 }

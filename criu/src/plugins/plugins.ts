@@ -14,8 +14,19 @@ import * as typedImages from '../images/typed.js';
 import * as rawImages from '../images/image.js';
 import type { InventoryEntry } from '../images/gen/types.js';
 import {
-  CRIU_PLUGIN_VERSION, CRIU_PLUGIN_VERSION_OLD, HOOK, HOOK_MAX, HOOK_NAMES, TS_HOOK_METHOD, stageName,
-  type HookArgs, type HookName, type PluginHost, type PluginRunOptions, type Stage, type TsPluginDesc,
+  CRIU_PLUGIN_VERSION,
+  CRIU_PLUGIN_VERSION_OLD,
+  HOOK,
+  HOOK_MAX,
+  HOOK_NAMES,
+  TS_HOOK_METHOD,
+  stageName,
+  type HookArgs,
+  type HookName,
+  type PluginHost,
+  type PluginRunOptions,
+  type Stage,
+  type TsPluginDesc,
 } from './hooks.js';
 import { InventoryPlugins } from './inventory.js';
 import { callCHook, callExit, callInit, openCPlugin, setHostImageDir, unloadCPlugin, useHost, type CDesc, type HostSink } from './native.js';
@@ -23,7 +34,11 @@ import { callCHook, callExit, callInit, openCPlugin, setHostImageDir, unloadCPlu
 export const ENOTSUP = 95;
 
 /** Where the plugins come from: -L/--libdir, else $CRIU_LIBS_DIR, else /usr/lib/criu/ when it exists (else none). */
-export function pluginDir(libdir: string | null | undefined, env: NodeJS.ProcessEnv = process.env, dflt = defaultPluginDir): { dir: string; from: 'option' | 'env' | 'default' } | null {
+export function pluginDir(
+  libdir: string | null | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+  dflt = defaultPluginDir,
+): { dir: string; from: 'option' | 'env' | 'default' } | null {
   if (libdir) return { dir: libdir, from: 'option' };
   if (env.CRIU_LIBS_DIR) return { dir: env.CRIU_LIBS_DIR, from: 'env' };
   return fs.existsSync(dflt) ? { dir: dflt, from: 'default' } : null;
@@ -69,14 +84,24 @@ export class Plugins implements PluginHost {
   interruptOnly = false;
   private finished = false;
 
-  constructor(readonly stage: Stage, readonly dir: string | null, o: LoadOptions) {
+  constructor(
+    readonly stage: Stage,
+    readonly dir: string | null,
+    o: LoadOptions,
+  ) {
     this.inventory = o.stage === 2 ? InventoryPlugins.fromInventory(o.inventory) : new InventoryPlugins();
     this.options = { timeout: o.options?.timeout ?? 10, leaveRunning: o.options?.leaveRunning ?? false };
   }
 
-  addInventoryPlugin(name: string): number { return this.inventory.add(name); }
-  checkAndRemoveInventoryPlugin(name: string, n?: number): boolean { return this.inventory.checkAndRemove(name, n); }
-  setInterruptOnlyMode(): void { this.interruptOnly = true; }
+  addInventoryPlugin(name: string): number {
+    return this.inventory.add(name);
+  }
+  checkAndRemoveInventoryPlugin(name: string, n?: number): boolean {
+    return this.inventory.checkAndRemove(name, n);
+  }
+  setInterruptOnlyMode(): void {
+    this.interruptOnly = true;
+  }
 
   /** where libcriu-plugin-host.so sends a C plugin's calls */
   hostSink(): HostSink {
@@ -95,7 +120,9 @@ export class Plugins implements PluginHost {
   }
 
   /** whether some plugin has this hook */
-  has(hook: HookName): boolean { return this.list.some((p) => p.hooks[HOOK[hook]]); }
+  has(hook: HookName): boolean {
+    return this.list.some((p) => p.hooks[HOOK[hook]]);
+  }
 
   /** run_plugins(): the first answer that is not -ENOTSUP, and who gave it; -ENOTSUP when no plugin took it */
   dispatch<H extends HookName>(hook: H, ...args: HookArgs[H]): { ret: number; plugin: string | null } {
@@ -107,7 +134,10 @@ export class Plugins implements PluginHost {
       try {
         ret = fn(...args);
       } catch (e) {
-        throw new CriuError(`plugin ${p.name}: its ${hook} hook failed: ${describe(e)}`, { object: p.path, hint: 'see the plugin\'s messages above in the log' });
+        throw new CriuError(`plugin ${p.name}: its ${hook} hook failed: ${describe(e)}`, {
+          object: p.path,
+          hint: "see the plugin's messages above in the log",
+        });
       }
       if (ret === -ENOTSUP) continue;
       return { ret, plugin: p.name };
@@ -115,10 +145,14 @@ export class Plugins implements PluginHost {
     return { ret: -ENOTSUP, plugin: null };
   }
 
-  run<H extends HookName>(hook: H, ...args: HookArgs[H]): number { return this.dispatch(hook, ...args).ret; }
+  run<H extends HookName>(hook: H, ...args: HookArgs[H]): number {
+    return this.dispatch(hook, ...args).ret;
+  }
 
   /** inventory.img's plugins_entry.plugins at the end of a dump */
-  inventoryPlugins(): string[] { return this.inventory.list(); }
+  inventoryPlugins(): string[] {
+    return this.inventory.list();
+  }
 
   /** cr_plugin_fini(): every plugin's exit(stage, ret) in load order, then unloaded. Once. */
   fini(ret: number): void {
@@ -136,9 +170,15 @@ export class Plugins implements PluginHost {
 
   /** load one file of the folder: init(stage), then its hooks chained (cr_lib_load) */
   add(p: Loaded, init: (() => number) | null): void {
-    if (p.version > CRIU_PLUGIN_VERSION) throw new CriuError(`Corrupted plugin ${p.path}: its version 0x${p.version.toString(16)} is newer than 0x${CRIU_PLUGIN_VERSION.toString(16)}, the newest criu-ts knows`, { object: p.path, hint: 'build the plugin against criu-ts\'s include/criu headers or CRIU 4.2\'s' });
+    if (p.version > CRIU_PLUGIN_VERSION)
+      throw new CriuError(
+        `Corrupted plugin ${p.path}: its version 0x${p.version.toString(16)} is newer than 0x${CRIU_PLUGIN_VERSION.toString(16)}, the newest criu-ts knows`,
+        { object: p.path, hint: "build the plugin against criu-ts's include/criu headers or CRIU 4.2's" },
+      );
     log.debug(`Plugin "${p.name}" (version ${p.version} hooks ${p.hooks.length})`);
-    p.hooks.forEach((h, i) => { if (h) log.debug(`\t${String(i).padStart(4)} -> ${HOOK_NAMES[i]}`); });
+    p.hooks.forEach((h, i) => {
+      if (h) log.debug(`\t${String(i).padStart(4)} -> ${HOOK_NAMES[i]}`);
+    });
     let r: number;
     try {
       r = init ? init() : 0;
@@ -148,7 +188,10 @@ export class Plugins implements PluginHost {
     }
     if (r) {
       p.unload();
-      throw new CriuError(`Failed in init(${this.stage}) of "${p.name}" (it answered ${r})`, { object: p.path, hint: 'see the plugin\'s messages above in the log, or take it out of the plugin folder' });
+      throw new CriuError(`Failed in init(${this.stage}) of "${p.name}" (it answered ${r})`, {
+        object: p.path,
+        hint: "see the plugin's messages above in the log, or take it out of the plugin folder",
+      });
     }
     this.list.push(p);
   }
@@ -160,10 +203,16 @@ function fromC(file: string, desc: CDesc, stage: Stage): Loaded {
     throw new CriuError(`Corrupted plugin ${file}: it has ${desc.maxHooks} hooks, criu-ts knows ${HOOK_MAX}`, { object: file });
   }
   const hooks: (AnyHook | null)[] = new Array<AnyHook | null>(HOOK_MAX).fill(null);
-  desc.hooks.forEach((fn, i) => { if (fn) hooks[i] = (...args) => callCHook(HOOK_NAMES[i], fn, args); });
+  desc.hooks.forEach((fn, i) => {
+    if (fn) hooks[i] = (...args) => callCHook(HOOK_NAMES[i], fn, args);
+  });
   const exit = desc.exit;
   return {
-    name: desc.name, path: file, kind: 'c', version: desc.version, hooks,
+    name: desc.name,
+    path: file,
+    kind: 'c',
+    version: desc.version,
+    hooks,
     exit: exit ? (ret) => callExit(exit, stage, ret) : null,
     unload: () => unloadCPlugin(desc),
   };
@@ -177,7 +226,11 @@ function fromTs(file: string, d: TsPluginDesc, stage: Stage): Loaded {
     return (...args: HookArgs[HookName]) => (fn as AnyHook).apply(d, args);
   });
   return {
-    name: d.name, path: file, kind: 'ts', version: d.version ?? CRIU_PLUGIN_VERSION, hooks,
+    name: d.name,
+    path: file,
+    kind: 'ts',
+    version: d.version ?? CRIU_PLUGIN_VERSION,
+    hooks,
     exit: d.exit ? (ret) => d.exit?.(stage, ret) : null,
     unload: () => {},
   };
@@ -225,9 +278,16 @@ export async function loadPlugins(o: LoadOptions): Promise<Plugins> {
   let files: string[] = [];
   if (where) {
     try {
-      files = fs.readdirSync(where.dir).filter((f) => isC(f) || isTs(f)).sort().map((f) => path.join(where.dir, f));
+      files = fs
+        .readdirSync(where.dir)
+        .filter((f) => isC(f) || isTs(f))
+        .sort()
+        .map((f) => path.join(where.dir, f));
     } catch (e) {
-      throw new CriuError(`Unable to open directory ${where.dir}: ${describe(e)}`, { object: where.dir, hint: `the plugin folder comes from ${where.from === 'option' ? '-L/--libdir' : where.from === 'env' ? '$CRIU_LIBS_DIR' : 'the default'}` });
+      throw new CriuError(`Unable to open directory ${where.dir}: ${describe(e)}`, {
+        object: where.dir,
+        hint: `the plugin folder comes from ${where.from === 'option' ? '-L/--libdir' : where.from === 'env' ? '$CRIU_LIBS_DIR' : 'the default'}`,
+      });
     }
   }
   if (files.some(isC)) useHost(o.hostLib ?? pluginHostLib, set.hostSink(), log.level, -1);
@@ -249,10 +309,14 @@ function restoreChecks(set: Plugins): void {
   const missing = set.inventory.list();
   if (missing.length) {
     for (const m of missing) log.error(`Missing required plugin: ${m}`);
-    throw new CriuError(`Missing required plugin: ${missing.join(', ')}`, { object: 'inventory.img (plugins_entry)', hint: `the images were dumped with ${missing.length > 1 ? 'these plugins' : 'this plugin'}; put it in the plugin folder${set.dir ? ` (${set.dir})` : ''} or name one with -L DIR` });
+    throw new CriuError(`Missing required plugin: ${missing.join(', ')}`, {
+      object: 'inventory.img (plugins_entry)',
+      hint: `the images were dumped with ${missing.length > 1 ? 'these plugins' : 'this plugin'}; put it in the plugin folder${set.dir ? ` (${set.dir})` : ''} or name one with -L DIR`,
+    });
   }
   const r = set.dispatch('RESTORE_INIT');
-  if (r.ret < 0 && r.ret !== -ENOTSUP) throw new CriuError(`plugin ${r.plugin}: its RESTORE_INIT hook failed (${r.ret})`, { hint: 'see the plugin\'s messages above in the log' });
+  if (r.ret < 0 && r.ret !== -ENOTSUP)
+    throw new CriuError(`plugin ${r.plugin}: its RESTORE_INIT hook failed (${r.ret})`, { hint: "see the plugin's messages above in the log" });
 }
 
 export { CRIU_PLUGIN_VERSION_OLD };

@@ -12,14 +12,26 @@ export interface EpollTfd {
   sdev: number;
 }
 export interface InotifyWd {
-  wd: number; ino: number; sdev: number; mask: number; ignoredMask: number;
-  fhandleBytes?: number; fhandleType?: number; fhandle?: Buffer;
+  wd: number;
+  ino: number;
+  sdev: number;
+  mask: number;
+  ignoredMask: number;
+  fhandleBytes?: number;
+  fhandleType?: number;
+  fhandle?: Buffer;
 }
 export interface FanotifyMark {
   kind: 'inode' | 'mount' | 'sb';
-  ino?: number; sdev?: number; mntId?: number;
-  mflags: number; mask: number; ignoredMask: number;
-  fhandleBytes?: number; fhandleType?: number; fhandle?: Buffer;
+  ino?: number;
+  sdev?: number;
+  mntId?: number;
+  mflags: number;
+  mask: number;
+  ignoredMask: number;
+  fhandleBytes?: number;
+  fhandleType?: number;
+  fhandle?: Buffer;
 }
 export interface Fdinfo {
   pos: bigint;
@@ -31,8 +43,11 @@ export interface Fdinfo {
   epoll?: { tfds: EpollTfd[] };
   signalfd?: { sigmask: bigint };
   timerfd?: {
-    clockid: number; ticks: bigint; settimeFlags: number;
-    itValue: { sec: bigint; nsec: bigint }; itInterval: { sec: bigint; nsec: bigint };
+    clockid: number;
+    ticks: bigint;
+    settimeFlags: number;
+    itValue: { sec: bigint; nsec: bigint };
+    itInterval: { sec: bigint; nsec: bigint };
   };
   inotify?: { wds: InotifyWd[] };
   fanotify?: { flags: number; eventFlags: number; marks: FanotifyMark[] };
@@ -56,8 +71,9 @@ function kv(s: string): Record<string, string> {
 }
 const hx = (s: string | undefined): number => (s === undefined ? 0 : parseInt(s, 16));
 const fh = (o: Record<string, string>): Pick<InotifyWd, 'fhandleBytes' | 'fhandleType' | 'fhandle'> =>
-  o['fhandle-bytes'] === undefined ? {} :
-    { fhandleBytes: hx(o['fhandle-bytes']), fhandleType: hx(o['fhandle-type']), fhandle: Buffer.from(o.f_handle ?? '', 'hex') };
+  o['fhandle-bytes'] === undefined
+    ? {}
+    : { fhandleBytes: hx(o['fhandle-bytes']), fhandleType: hx(o['fhandle-type']), fhandle: Buffer.from(o.f_handle ?? '', 'hex') };
 
 const TFD_RE = /^tfd:\s*(\d+)\s+events:\s*([0-9a-f]+)\s+data:\s*([0-9a-f]+)\s+pos:\s*(-?\d+)\s+ino:\s*([0-9a-f]+)\s+sdev:\s*([0-9a-f]+)/;
 const PAIR_RE = /^\(\s*(\d+),\s*(\d+)\s*\)$/;
@@ -69,8 +85,12 @@ function parseObjectLine(o: Fdinfo, l: string, bad: Bad): boolean {
   if (l.startsWith('tfd:')) {
     const m = TFD_RE.exec(l) ?? bad('bad epoll tfd line');
     (o.epoll ??= { tfds: [] }).tfds.push({
-      tfd: Number(m[1]), events: parseInt(m[2], 16), data: BigInt('0x' + m[3]),
-      pos: BigInt(m[4]), ino: parseInt(m[5], 16), sdev: parseInt(m[6], 16),
+      tfd: Number(m[1]),
+      events: parseInt(m[2], 16),
+      data: BigInt('0x' + m[3]),
+      pos: BigInt(m[4]),
+      ino: parseInt(m[5], 16),
+      sdev: parseInt(m[6], 16),
     });
     return true;
   }
@@ -78,21 +98,33 @@ function parseObjectLine(o: Fdinfo, l: string, bad: Bad): boolean {
     const k = kv(l.slice(8));
     if (k.wd === undefined) bad('inotify line without wd');
     (o.inotify ??= { wds: [] }).wds.push({
-      wd: hx(k.wd), ino: hx(k.ino), sdev: hx(k.sdev), mask: hx(k.mask), ignoredMask: hx(k.ignored_mask), ...fh(k),
+      wd: hx(k.wd),
+      ino: hx(k.ino),
+      sdev: hx(k.sdev),
+      mask: hx(k.mask),
+      ignoredMask: hx(k.ignored_mask),
+      ...fh(k),
     });
     return true;
   }
   if (l.startsWith('fanotify ')) {
     const k = kv(l.slice(9));
     const fa = (o.fanotify ??= { flags: 0, eventFlags: 0, marks: [] });
-    if (k['event-flags'] !== undefined) { fa.flags = hx(k.flags); fa.eventFlags = hx(k['event-flags']); return true; }
+    if (k['event-flags'] !== undefined) {
+      fa.flags = hx(k.flags);
+      fa.eventFlags = hx(k['event-flags']);
+      return true;
+    }
     const kind = k.ino !== undefined ? 'inode' : k.mnt_id !== undefined ? 'mount' : 'sb';
     fa.marks.push({
       kind,
       ...(k.ino !== undefined ? { ino: hx(k.ino) } : {}),
       ...(k.sdev !== undefined ? { sdev: hx(k.sdev) } : {}),
       ...(k.mnt_id !== undefined ? { mntId: hx(k.mnt_id) } : {}),
-      mflags: hx(k.mflags), mask: hx(k.mask), ignoredMask: hx(k.ignored_mask), ...fh(k),
+      mflags: hx(k.mflags),
+      mask: hx(k.mask),
+      ignoredMask: hx(k.ignored_mask),
+      ...fh(k),
     });
     return true;
   }
@@ -111,15 +143,35 @@ function parseKeyLine(o: Fdinfo, l: string, bad: Bad): string {
   };
   const big = (s: string, hex = false): bigint => ((hex ? /^[0-9a-f]+$/i : /^-?\d+$/).test(s) ? BigInt(hex ? '0x' + s : s) : bad(`bad ${key}`));
   switch (key) {
-    case 'pos': o.pos = big(v); break;
-    case 'flags': o.flags = int(v, 8); break;
-    case 'mnt_id': o.mntId = int(v); break;
-    case 'ino': o.ino = int(v); break;
-    case 'eventfd-count': (o.eventfd ??= { count: 0n }).count = big(v, true); break;
-    case 'eventfd-id': (o.eventfd ??= { count: 0n }).id = int(v); break;
-    case 'eventfd-semaphore': (o.eventfd ??= { count: 0n }).semaphore = int(v) !== 0; break;
-    case 'sigmask': o.signalfd = { sigmask: big(v, true) }; break;
-    case 'clockid': case 'ticks': case 'settime flags': case 'it_value': case 'it_interval': {
+    case 'pos':
+      o.pos = big(v);
+      break;
+    case 'flags':
+      o.flags = int(v, 8);
+      break;
+    case 'mnt_id':
+      o.mntId = int(v);
+      break;
+    case 'ino':
+      o.ino = int(v);
+      break;
+    case 'eventfd-count':
+      (o.eventfd ??= { count: 0n }).count = big(v, true);
+      break;
+    case 'eventfd-id':
+      (o.eventfd ??= { count: 0n }).id = int(v);
+      break;
+    case 'eventfd-semaphore':
+      (o.eventfd ??= { count: 0n }).semaphore = int(v) !== 0;
+      break;
+    case 'sigmask':
+      o.signalfd = { sigmask: big(v, true) };
+      break;
+    case 'clockid':
+    case 'ticks':
+    case 'settime flags':
+    case 'it_value':
+    case 'it_interval': {
       const t = (o.timerfd ??= { clockid: 0, ticks: 0n, settimeFlags: 0, itValue: { sec: 0n, nsec: 0n }, itInterval: { sec: 0n, nsec: 0n } });
       if (key === 'clockid') t.clockid = int(v);
       else if (key === 'ticks') t.ticks = big(v);
@@ -127,15 +179,25 @@ function parseKeyLine(o: Fdinfo, l: string, bad: Bad): string {
       else {
         const m = PAIR_RE.exec(v) ?? bad(`bad ${key}`);
         const p = { sec: BigInt(m[1]), nsec: BigInt(m[2]) };
-        if (key === 'it_value') t.itValue = p; else t.itInterval = p;
+        if (key === 'it_value') t.itValue = p;
+        else t.itInterval = p;
       }
       break;
     }
-    case 'Pid': (o.pidfd ??= { pid: 0, nspid: [] }).pid = int(v); break;
-    case 'NSpid': (o.pidfd ??= { pid: 0, nspid: [] }).nspid = v.split(/\s+/).map((s) => int(s)); break;
-    case 'tty-index': o.ttyIndex = int(v); break;
-    case 'lock': o.locks.push(v); break;
-    default: o.other[key] = v;
+    case 'Pid':
+      (o.pidfd ??= { pid: 0, nspid: [] }).pid = int(v);
+      break;
+    case 'NSpid':
+      (o.pidfd ??= { pid: 0, nspid: [] }).nspid = v.split(/\s+/).map((s) => int(s));
+      break;
+    case 'tty-index':
+      o.ttyIndex = int(v);
+      break;
+    case 'lock':
+      o.locks.push(v);
+      break;
+    default:
+      o.other[key] = v;
   }
   return key;
 }
@@ -148,7 +210,9 @@ export function parseFdinfo(text: string, file = 'fdinfo'): Fdinfo {
   for (let i = 0; i < ls.length; i++) {
     const l = ls[i];
     if (l === '') continue;
-    const bad = (why: string): never => { throw new ProcParseError(file, i + 1, l, why); };
+    const bad = (why: string): never => {
+      throw new ProcParseError(file, i + 1, l, why);
+    };
     if (parseObjectLine(o, l, bad)) continue;
     seen.add(parseKeyLine(o, l, bad));
   }

@@ -4,15 +4,40 @@ import { readProcText, ProcParseError } from './util.js';
 export const RLIM_INFINITY = 0xffffffffffffffffn;
 /** Names in the kernel's lnames[] order, which is RLIMIT_* index order. */
 export const RLIMIT_NAMES = [
-  'RLIMIT_CPU', 'RLIMIT_FSIZE', 'RLIMIT_DATA', 'RLIMIT_STACK', 'RLIMIT_CORE', 'RLIMIT_RSS',
-  'RLIMIT_NPROC', 'RLIMIT_NOFILE', 'RLIMIT_MEMLOCK', 'RLIMIT_AS', 'RLIMIT_LOCKS',
-  'RLIMIT_SIGPENDING', 'RLIMIT_MSGQUEUE', 'RLIMIT_NICE', 'RLIMIT_RTPRIO', 'RLIMIT_RTTIME',
+  'RLIMIT_CPU',
+  'RLIMIT_FSIZE',
+  'RLIMIT_DATA',
+  'RLIMIT_STACK',
+  'RLIMIT_CORE',
+  'RLIMIT_RSS',
+  'RLIMIT_NPROC',
+  'RLIMIT_NOFILE',
+  'RLIMIT_MEMLOCK',
+  'RLIMIT_AS',
+  'RLIMIT_LOCKS',
+  'RLIMIT_SIGPENDING',
+  'RLIMIT_MSGQUEUE',
+  'RLIMIT_NICE',
+  'RLIMIT_RTPRIO',
+  'RLIMIT_RTTIME',
 ] as const;
 const LABELS = [
-  'Max cpu time', 'Max file size', 'Max data size', 'Max stack size', 'Max core file size',
-  'Max resident set', 'Max processes', 'Max open files', 'Max locked memory', 'Max address space',
-  'Max file locks', 'Max pending signals', 'Max msgqueue size', 'Max nice priority',
-  'Max realtime priority', 'Max realtime timeout',
+  'Max cpu time',
+  'Max file size',
+  'Max data size',
+  'Max stack size',
+  'Max core file size',
+  'Max resident set',
+  'Max processes',
+  'Max open files',
+  'Max locked memory',
+  'Max address space',
+  'Max file locks',
+  'Max pending signals',
+  'Max msgqueue size',
+  'Max nice priority',
+  'Max realtime priority',
+  'Max realtime timeout',
 ];
 const INDEX = new Map(LABELS.map((l, i) => [l, i]));
 

@@ -14,5 +14,7 @@ export function readMapFileLink(pid: number, start: bigint, end: bigint): string
 export function openMapFile(pid: number, start: bigint, end: bigint, flags: number = constants.O_RDONLY): number {
   try {
     return openSync(`/proc/${pid}/map_files/${mapFileName(start, end)}`, flags);
-  } catch (e) { rethrowGone(e, pid); }
+  } catch (e) {
+    rethrowGone(e, pid);
+  }
 }

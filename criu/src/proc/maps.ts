@@ -1,7 +1,9 @@
 // /proc/PID/maps and /proc/PID/smaps: one entry per VMA, with the kind of mapping the path says.
 import { readProcText, ProcParseError } from './util.js';
 
-export const PROT_READ = 1, PROT_WRITE = 2, PROT_EXEC = 4;
+export const PROT_READ = 1,
+  PROT_WRITE = 2,
+  PROT_EXEC = 4;
 
 /**
  * What a VMA maps, from its path field:
@@ -13,9 +15,7 @@ export const PROT_READ = 1, PROT_WRITE = 2, PROT_EXEC = 4;
  * - special: any other bracketed name (e.g. "[uprobes]").
  */
 export type VmaKind =
-  | 'file' | 'deleted' | 'memfd' | 'shmem' | 'sysv'
-  | 'anon' | 'anon_named'
-  | 'heap' | 'stack' | 'vdso' | 'vvar' | 'vvar_vclock' | 'vsyscall' | 'special';
+  'file' | 'deleted' | 'memfd' | 'shmem' | 'sysv' | 'anon' | 'anon_named' | 'heap' | 'stack' | 'vdso' | 'vvar' | 'vvar_vclock' | 'vsyscall' | 'special';
 
 export interface Vma {
   start: bigint;
@@ -44,16 +44,27 @@ export interface SmapsVma extends Vma {
   /** Every "Key: N kB" line in kB (Size, Rss, Pss, Anonymous, Swap, Locked …), and unit-less
    *  numeric ones (THPeligible, ProtectionKey) as is. */
   kb: Record<string, number>;
-  size: number; rss: number; pss: number; anonymous: number; swap: number;
-  sharedClean: number; sharedDirty: number; privateClean: number; privateDirty: number;
+  size: number;
+  rss: number;
+  pss: number;
+  anonymous: number;
+  swap: number;
+  sharedClean: number;
+  sharedDirty: number;
+  privateClean: number;
+  privateDirty: number;
   locked: number;
   /** Two-letter VmFlags mnemonics, in kernel order (rd wr ex sh mr mw me ms gd …). */
   vmFlags: string[];
 }
 
 const BRACKETED: Record<string, VmaKind> = {
-  '[heap]': 'heap', '[stack]': 'stack', '[vdso]': 'vdso', '[vvar]': 'vvar',
-  '[vvar_vclock]': 'vvar_vclock', '[vsyscall]': 'vsyscall',
+  '[heap]': 'heap',
+  '[stack]': 'stack',
+  '[vdso]': 'vdso',
+  '[vvar]': 'vvar',
+  '[vvar_vclock]': 'vvar_vclock',
+  '[vsyscall]': 'vsyscall',
 };
 const DELETED = ' (deleted)';
 
@@ -101,14 +112,19 @@ export function parseMapsLine(line: string, file = 'maps', lineNo = 0): Vma {
   const inode = Number(line.slice(s4 + 1, s5));
   const start = BigInt('0x' + line.slice(0, dash));
   const end = BigInt('0x' + line.slice(dash + 1, s1));
-  const major = hexNum(line, s3 + 1, colon), minor = hexNum(line, colon + 1, s4);
+  const major = hexNum(line, s3 + 1, colon),
+    minor = hexNum(line, colon + 1, s4);
   if (Number.isNaN(major) || Number.isNaN(minor) || Number.isNaN(inode)) throw new ProcParseError(file, lineNo, line, 'bad device or inode');
   return {
-    start, end,
+    start,
+    end,
     prot: (perms[0] === 'r' ? PROT_READ : 0) | (perms[1] === 'w' ? PROT_WRITE : 0) | (perms[2] === 'x' ? PROT_EXEC : 0),
     shared,
     offset: BigInt('0x' + line.slice(s2 + 1, s3)),
-    major, minor, inode, name,
+    major,
+    minor,
+    inode,
+    name,
     ...classifyPath(name, shared),
   };
 }
@@ -116,13 +132,16 @@ export function parseMapsLine(line: string, file = 'maps', lineNo = 0): Vma {
 /** Parse the text of /proc/PID/maps. */
 export function parseMaps(text: string, file = 'maps'): Vma[] {
   const out: Vma[] = [];
-  let pos = 0, lineNo = 0;
+  let pos = 0,
+    lineNo = 0;
   while (pos < text.length) {
     let nl = text.indexOf('\n', pos);
     if (nl < 0) nl = text.length;
     lineNo++;
     if (nl > pos) {
-      try { out.push(parseMapsLine(text.slice(pos, nl), file, lineNo)); } catch (e) {
+      try {
+        out.push(parseMapsLine(text.slice(pos, nl), file, lineNo));
+      } catch (e) {
         if (e instanceof ProcParseError) throw e;
         throw new ProcParseError(file, lineNo, text.slice(pos, nl), String(e));
       }
@@ -139,8 +158,16 @@ export function readMaps(pid: number): Vma[] {
 function smapsVma(v: Vma): SmapsVma {
   const o = v as SmapsVma;
   o.kb = {};
-  o.size = 0; o.rss = 0; o.pss = 0; o.anonymous = 0; o.swap = 0;
-  o.sharedClean = 0; o.sharedDirty = 0; o.privateClean = 0; o.privateDirty = 0; o.locked = 0;
+  o.size = 0;
+  o.rss = 0;
+  o.pss = 0;
+  o.anonymous = 0;
+  o.swap = 0;
+  o.sharedClean = 0;
+  o.sharedDirty = 0;
+  o.privateClean = 0;
+  o.privateDirty = 0;
+  o.locked = 0;
   o.vmFlags = [];
   return o;
 }
@@ -149,14 +176,18 @@ function smapsVma(v: Vma): SmapsVma {
 export function parseSmaps(text: string, file = 'smaps'): SmapsVma[] {
   const out: SmapsVma[] = [];
   let cur: SmapsVma | null = null;
-  let pos = 0, lineNo = 0;
+  let pos = 0,
+    lineNo = 0;
   const n = text.length;
   while (pos < n) {
     let nl = text.indexOf('\n', pos);
     if (nl < 0) nl = n;
     lineNo++;
     const c = text.charCodeAt(pos);
-    if (nl === pos) { pos = nl + 1; continue; }
+    if (nl === pos) {
+      pos = nl + 1;
+      continue;
+    }
     if (c >= 65 && c <= 90 /* A-Z: a "Key:" line; VMA headers start with a lower-case hex digit */) {
       const colon = text.indexOf(':', pos);
       if (!cur || colon < 0 || colon > nl) {
@@ -169,8 +200,12 @@ export function parseSmaps(text: string, file = 'smaps'): SmapsVma[] {
         const fl = text.slice(p, nl).split(' ');
         for (const f of fl) if (f !== '') cur.vmFlags.push(f);
       } else {
-        let v = 0, digits = 0;
-        for (let d = text.charCodeAt(p); d >= 48 && d <= 57; d = text.charCodeAt(++p)) { v = v * 10 + (d - 48); digits++; }
+        let v = 0,
+          digits = 0;
+        for (let d = text.charCodeAt(p); d >= 48 && d <= 57; d = text.charCodeAt(++p)) {
+          v = v * 10 + (d - 48);
+          digits++;
+        }
         if (!digits) throw new ProcParseError(file, lineNo, text.slice(pos, nl), `bad value of ${key}`);
         cur.kb[key] = v;
       }
@@ -182,9 +217,16 @@ export function parseSmaps(text: string, file = 'smaps'): SmapsVma[] {
   }
   for (const v of out) {
     const k = v.kb;
-    v.size = k.Size ?? 0; v.rss = k.Rss ?? 0; v.pss = k.Pss ?? 0; v.anonymous = k.Anonymous ?? 0; v.swap = k.Swap ?? 0;
-    v.sharedClean = k.Shared_Clean ?? 0; v.sharedDirty = k.Shared_Dirty ?? 0;
-    v.privateClean = k.Private_Clean ?? 0; v.privateDirty = k.Private_Dirty ?? 0; v.locked = k.Locked ?? 0;
+    v.size = k.Size ?? 0;
+    v.rss = k.Rss ?? 0;
+    v.pss = k.Pss ?? 0;
+    v.anonymous = k.Anonymous ?? 0;
+    v.swap = k.Swap ?? 0;
+    v.sharedClean = k.Shared_Clean ?? 0;
+    v.sharedDirty = k.Shared_Dirty ?? 0;
+    v.privateClean = k.Private_Clean ?? 0;
+    v.privateDirty = k.Private_Dirty ?? 0;
+    v.locked = k.Locked ?? 0;
   }
   return out;
 }
@@ -195,11 +237,39 @@ export function readSmaps(pid: number): SmapsVma[] {
 
 /** VmFlags mnemonics CRIU cares about (fs/proc/task_mmu.c show_smap_vma_flags). */
 export const VMFLAG = {
-  READ: 'rd', WRITE: 'wr', EXEC: 'ex', SHARED: 'sh', MAYREAD: 'mr', MAYWRITE: 'mw', MAYEXEC: 'me',
-  MAYSHARE: 'ms', GROWSDOWN: 'gd', PFNMAP: 'pf', LOCKED: 'lo', IO: 'io', SEQ_READ: 'sr',
-  RAND_READ: 'rr', DONTCOPY: 'dc', DONTEXPAND: 'de', LOCKONFAULT: 'lf', ACCOUNT: 'ac',
-  NORESERVE: 'nr', HUGETLB: 'ht', SYNC: 'sf', ARCH_1: 'ar', WIPEONFORK: 'wf', DONTDUMP: 'dd',
-  SOFTDIRTY: 'sd', MIXEDMAP: 'mm', HUGEPAGE: 'hg', NOHUGEPAGE: 'nh', MERGEABLE: 'mg',
-  UFFD_MISSING: 'um', UFFD_WP: 'uw', UFFD_MINOR: 'ui', SHADOW_STACK: 'ss', SEALED: 'sl',
+  READ: 'rd',
+  WRITE: 'wr',
+  EXEC: 'ex',
+  SHARED: 'sh',
+  MAYREAD: 'mr',
+  MAYWRITE: 'mw',
+  MAYEXEC: 'me',
+  MAYSHARE: 'ms',
+  GROWSDOWN: 'gd',
+  PFNMAP: 'pf',
+  LOCKED: 'lo',
+  IO: 'io',
+  SEQ_READ: 'sr',
+  RAND_READ: 'rr',
+  DONTCOPY: 'dc',
+  DONTEXPAND: 'de',
+  LOCKONFAULT: 'lf',
+  ACCOUNT: 'ac',
+  NORESERVE: 'nr',
+  HUGETLB: 'ht',
+  SYNC: 'sf',
+  ARCH_1: 'ar',
+  WIPEONFORK: 'wf',
+  DONTDUMP: 'dd',
+  SOFTDIRTY: 'sd',
+  MIXEDMAP: 'mm',
+  HUGEPAGE: 'hg',
+  NOHUGEPAGE: 'nh',
+  MERGEABLE: 'mg',
+  UFFD_MISSING: 'um',
+  UFFD_WP: 'uw',
+  UFFD_MINOR: 'ui',
+  SHADOW_STACK: 'ss',
+  SEALED: 'sl',
   GUARD: 'gu',
 } as const;

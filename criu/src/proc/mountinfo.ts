@@ -30,14 +30,23 @@ export function parseMountinfoLine(line: string, file = 'mountinfo', lineNo = 0)
   const sep = f.indexOf('-', 6);
   if (f.length < 10 || sep < 0 || f.length < sep + 4) throw new ProcParseError(file, lineNo, line, 'not a mountinfo line');
   const [maj, min] = f[2].split(':').map(Number);
-  const mntId = Number(f[0]), parentId = Number(f[1]);
+  const mntId = Number(f[0]),
+    parentId = Number(f[1]);
   if (![mntId, parentId, maj, min].every(Number.isInteger)) throw new ProcParseError(file, lineNo, line, 'bad ids');
   const optional = f.slice(6, sep);
   const m: MountInfo = {
-    mntId, parentId, major: maj, minor: min,
-    root: unescapeOctal(f[3]), mountPoint: unescapeOctal(f[4]), options: f[5],
-    optional, unbindable: false,
-    fstype: unescapeOctal(f[sep + 1]), source: unescapeOctal(f[sep + 2]), superOptions: f.slice(sep + 3).join(' '),
+    mntId,
+    parentId,
+    major: maj,
+    minor: min,
+    root: unescapeOctal(f[3]),
+    mountPoint: unescapeOctal(f[4]),
+    options: f[5],
+    optional,
+    unbindable: false,
+    fstype: unescapeOctal(f[sep + 1]),
+    source: unescapeOctal(f[sep + 2]),
+    superOptions: f.slice(sep + 3).join(' '),
   };
   for (const o of optional) {
     const c = o.indexOf(':');

@@ -42,7 +42,11 @@ export const PM_SWAP = 1n << 62n;
 export const PM_PRESENT = 1n << 63n;
 
 /** One run of pages [start, end) whose categories (& return mask) are equal. */
-export interface PageRegion { start: bigint; end: bigint; categories: number }
+export interface PageRegion {
+  start: bigint;
+  end: bigint;
+  categories: number;
+}
 
 /** The page selection of PAGEMAP_SCAN: a page matches when, with `categoryInverted` bits flipped,
  *  it has every bit of `categoryMask` and (if non-zero) at least one bit of `anyofMask`. */
@@ -61,7 +65,8 @@ export interface ScanQuery {
 /** The kernel's pagemap_scan_is_interesting_page(). */
 export function pageMatches(categories: number, q: ScanQuery): boolean {
   const c = categories ^ (q.categoryInverted ?? 0);
-  const mask = q.categoryMask ?? 0, any = q.anyofMask ?? 0;
+  const mask = q.categoryMask ?? 0,
+    any = q.anyofMask ?? 0;
   if ((c & mask) !== mask) return false;
   if (any && !(c & any)) return false;
   return true;
@@ -83,7 +88,8 @@ export function mergeRegions(regions: readonly PageRegion[], start?: bigint, end
   // the kernel returns regions in address order: sort only when they are not
   let sorted = true;
   for (let i = 1; i < rs.length && sorted; i++) {
-    const a = rs[i - 1], b = rs[i];
+    const a = rs[i - 1],
+      b = rs[i];
     if (a.start > b.start || (a.start === b.start && a.end > b.end)) sorted = false;
   }
   if (!sorted) rs.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : a.end < b.end ? -1 : a.end > b.end ? 1 : 0));
@@ -122,12 +128,19 @@ export type ScanCall = (start: bigint, end: bigint) => { regions: PageRegion[]; 
  */
 export function scanLoop(start: bigint, end: bigint, call: ScanCall, maxPages = 0): PageRegion[] {
   const acc: PageRegion[] = [];
-  let cur = start, pages = 0n;
+  let cur = start,
+    pages = 0n;
   while (cur < end) {
     const { regions, walkEnd } = call(cur, end);
-    for (const r of regions) { acc.push(r); pages += (r.end - r.start) >> PAGE_SHIFT; }
+    for (const r of regions) {
+      acc.push(r);
+      pages += (r.end - r.start) >> PAGE_SHIFT;
+    }
     const next = nextScanStart(walkEnd, regions, cur);
-    if (next <= cur) throw new CriuError(`PAGEMAP_SCAN made no progress at 0x${cur.toString(16)} (walk_end 0x${walkEnd.toString(16)})`, { object: `pages at 0x${cur.toString(16)}` });
+    if (next <= cur)
+      throw new CriuError(`PAGEMAP_SCAN made no progress at 0x${cur.toString(16)} (walk_end 0x${walkEnd.toString(16)})`, {
+        object: `pages at 0x${cur.toString(16)}`,
+      });
     cur = next;
     if (maxPages && pages >= BigInt(maxPages)) break;
   }
@@ -183,8 +196,12 @@ export function zeroPfn(): number | null {
         // Trust it only when /proc/kpageflags says KPF_ZERO_PAGE: some kernels (this 6.18 VM)
         // give a read fault a fresh anonymous page, whose PFN is reused once we unmap it.
         if (e & PM_PRESENT && pfn !== 0 && isZeroPagePfn(pfn)) zeroPfnCache = pfn;
-      } finally { closeSync(fd); }
-    } finally { munmap(p, PAGE_SIZE); }
+      } finally {
+        closeSync(fd);
+      }
+    } finally {
+      munmap(p, PAGE_SIZE);
+    }
   }
   return zeroPfnCache;
 }
@@ -192,12 +209,20 @@ export function zeroPfn(): number | null {
 const KPF_ZERO_PAGE = 24;
 function isZeroPagePfn(pfn: number): boolean {
   let fd: number;
-  try { fd = openSync('/proc/kpageflags', 'r'); } catch { return false; }
+  try {
+    fd = openSync('/proc/kpageflags', 'r');
+  } catch {
+    return false;
+  }
   try {
     const b = Buffer.alloc(8);
     if (pread(fd, b, 8, pfn * 8) !== 8) return false;
-    return (b.readBigUInt64LE(0) >> BigInt(KPF_ZERO_PAGE) & 1n) === 1n;
-  } catch { return false; } finally { closeSync(fd); }
+    return ((b.readBigUInt64LE(0) >> BigInt(KPF_ZERO_PAGE)) & 1n) === 1n;
+  } catch {
+    return false;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 let chunk: Buffer | undefined;
@@ -210,14 +235,18 @@ const CHUNK_ENTRIES = 1 << 17; // 1 MiB of entries = 512 MiB of address space pe
  */
 export function regionsFromPagemapFd(fd: number, start: bigint, end: bigint, q: ScanQuery): PageRegion[] {
   const used = (q.categoryMask ?? 0) | (q.categoryInverted ?? 0) | (q.anyofMask ?? 0) | (q.returnMask ?? DEFAULT_RETURN);
-  if (used & ~FALLBACK_CATEGORIES) throw new CriuError(`pagemap fallback cannot tell categories 0x${(used & ~FALLBACK_CATEGORIES).toString(16)} (WPALLOWED/HUGE/GUARD need PAGEMAP_SCAN)`);
+  if (used & ~FALLBACK_CATEGORIES)
+    throw new CriuError(`pagemap fallback cannot tell categories 0x${(used & ~FALLBACK_CATEGORIES).toString(16)} (WPALLOWED/HUGE/GUARD need PAGEMAP_SCAN)`);
   const ret = q.returnMask ?? DEFAULT_RETURN;
   const zp = used & PAGE_IS_PFNZERO ? zeroPfn() : null;
-  const zlo = zp === null ? -1 : zp % 0x100000000, zhi = zp === null ? -1 : Math.floor(zp / 0x100000000);
+  const zlo = zp === null ? -1 : zp % 0x100000000,
+    zhi = zp === null ? -1 : Math.floor(zp / 0x100000000);
   const buf = (chunk ??= Buffer.alloc(CHUNK_ENTRIES * 8));
   const out: PageRegion[] = [];
-  let runStart = -1, runCats = 0;
-  const startPg = Number(start >> PAGE_SHIFT), endPg = Number((end + BigInt(PAGE_SIZE - 1)) >> PAGE_SHIFT);
+  let runStart = -1,
+    runCats = 0;
+  const startPg = Number(start >> PAGE_SHIFT),
+    endPg = Number((end + BigInt(PAGE_SIZE - 1)) >> PAGE_SHIFT);
   const maxPages = q.maxPages ?? 0;
   let matched = 0;
   const flush = (pg: number): void => {
@@ -243,8 +272,14 @@ export function regionsFromPagemapFd(fd: number, start: bigint, end: bigint, q: 
       if (pageMatches(cats, q)) {
         const rc = cats & ret;
         if (runStart >= 0 && rc !== runCats) flush(pg);
-        if (runStart < 0) { runStart = pg; runCats = rc; }
-        if (maxPages && ++matched >= maxPages) { flush(pg + 1); return out; }
+        if (runStart < 0) {
+          runStart = pg;
+          runCats = rc;
+        }
+        if (maxPages && ++matched >= maxPages) {
+          flush(pg + 1);
+          return out;
+        }
       } else if (runStart >= 0) {
         flush(pg);
       }
@@ -268,12 +303,21 @@ export class Pagemap {
   private vmas?: Pick<Vma, 'start' | 'end' | 'kind'>[];
 
   /** `vecLen`: page_region slots per ioctl (small values exercise the resume path). */
-  constructor(readonly pid: number, opts: { vecLen?: number } = {}) {
-    try { this.fd = openSync(`/proc/${pid}/pagemap`, 'r'); } catch (e) { rethrowGone(e, pid); }
+  constructor(
+    readonly pid: number,
+    opts: { vecLen?: number } = {},
+  ) {
+    try {
+      this.fd = openSync(`/proc/${pid}/pagemap`, 'r');
+    } catch (e) {
+      rethrowGone(e, pid);
+    }
     this.vecLen = opts.vecLen ?? 4096;
     this.vec = Buffer.alloc(this.vecLen * PAGE_REGION_SIZE);
   }
-  close(): void { closeSync(this.fd); }
+  close(): void {
+    closeSync(this.fd);
+  }
 
   /** PAGEMAP_SCAN when the kernel has it, else the pagemap entries. */
   scan(start: bigint, end: bigint, q: ScanQuery = {}): PageRegion[] {
@@ -325,7 +369,8 @@ export class Pagemap {
     let left = q.maxPages ?? 0;
     for (const v of vs) {
       if (v.end <= start || v.start >= end) continue;
-      const s = v.start > start ? v.start : start, e = v.end < end ? v.end : end;
+      const s = v.start > start ? v.start : start,
+        e = v.end < end ? v.end : end;
       const rs = regionsFromPagemapFd(this.fd, s, e, left ? { ...q, maxPages: left } : q);
       out.push(...rs);
       if (left) {

@@ -8,41 +8,113 @@ export interface ProcStat {
   comm: string;
   /** One letter: R S D Z T t X I P … */
   state: string;
-  ppid: number; pgrp: number; session: number; tty_nr: number; tpgid: number;
+  ppid: number;
+  pgrp: number;
+  session: number;
+  tty_nr: number;
+  tpgid: number;
   /** PF_* flags of the task */
   flags: number;
-  minflt: number; cminflt: number; majflt: number; cmajflt: number;
-  utime: number; stime: number; cutime: number; cstime: number;
-  priority: number; nice: number; num_threads: number; itrealvalue: number;
+  minflt: number;
+  cminflt: number;
+  majflt: number;
+  cmajflt: number;
+  utime: number;
+  stime: number;
+  cutime: number;
+  cstime: number;
+  priority: number;
+  nice: number;
+  num_threads: number;
+  itrealvalue: number;
   /** clock ticks after boot */
   start_time: number;
-  vsize: number; rss: number;
+  vsize: number;
+  rss: number;
   rsslim: bigint;
-  start_code: bigint; end_code: bigint; start_stack: bigint; kstkesp: bigint; kstkeip: bigint;
+  start_code: bigint;
+  end_code: bigint;
+  start_stack: bigint;
+  kstkesp: bigint;
+  kstkeip: bigint;
   /** obsolete decimal signal bitmaps: use status for these */
-  signal: bigint; blocked: bigint; sigignore: bigint; sigcatch: bigint;
+  signal: bigint;
+  blocked: bigint;
+  sigignore: bigint;
+  sigcatch: bigint;
   wchan: bigint;
-  nswap: number; cnswap: number;
-  exit_signal: number; processor: number; rt_priority: number; policy: number;
-  delayacct_blkio_ticks: number; guest_time: number; cguest_time: number;
-  start_data: bigint; end_data: bigint; start_brk: bigint;
-  arg_start: bigint; arg_end: bigint; env_start: bigint; env_end: bigint;
+  nswap: number;
+  cnswap: number;
+  exit_signal: number;
+  processor: number;
+  rt_priority: number;
+  policy: number;
+  delayacct_blkio_ticks: number;
+  guest_time: number;
+  cguest_time: number;
+  start_data: bigint;
+  end_data: bigint;
+  start_brk: bigint;
+  arg_start: bigint;
+  arg_end: bigint;
+  env_start: bigint;
+  env_end: bigint;
   exit_code: number;
 }
 
 type Kind = 'n' | 'b';
 // The fields after ")" in order (field 3 onwards); 'b' = bigint.
 const FIELDS: [keyof ProcStat, Kind][] = [
-  ['state', 'n'], ['ppid', 'n'], ['pgrp', 'n'], ['session', 'n'], ['tty_nr', 'n'], ['tpgid', 'n'],
-  ['flags', 'n'], ['minflt', 'n'], ['cminflt', 'n'], ['majflt', 'n'], ['cmajflt', 'n'],
-  ['utime', 'n'], ['stime', 'n'], ['cutime', 'n'], ['cstime', 'n'], ['priority', 'n'], ['nice', 'n'],
-  ['num_threads', 'n'], ['itrealvalue', 'n'], ['start_time', 'n'], ['vsize', 'n'], ['rss', 'n'],
-  ['rsslim', 'b'], ['start_code', 'b'], ['end_code', 'b'], ['start_stack', 'b'], ['kstkesp', 'b'],
-  ['kstkeip', 'b'], ['signal', 'b'], ['blocked', 'b'], ['sigignore', 'b'], ['sigcatch', 'b'],
-  ['wchan', 'b'], ['nswap', 'n'], ['cnswap', 'n'], ['exit_signal', 'n'], ['processor', 'n'],
-  ['rt_priority', 'n'], ['policy', 'n'], ['delayacct_blkio_ticks', 'n'], ['guest_time', 'n'],
-  ['cguest_time', 'n'], ['start_data', 'b'], ['end_data', 'b'], ['start_brk', 'b'],
-  ['arg_start', 'b'], ['arg_end', 'b'], ['env_start', 'b'], ['env_end', 'b'], ['exit_code', 'n'],
+  ['state', 'n'],
+  ['ppid', 'n'],
+  ['pgrp', 'n'],
+  ['session', 'n'],
+  ['tty_nr', 'n'],
+  ['tpgid', 'n'],
+  ['flags', 'n'],
+  ['minflt', 'n'],
+  ['cminflt', 'n'],
+  ['majflt', 'n'],
+  ['cmajflt', 'n'],
+  ['utime', 'n'],
+  ['stime', 'n'],
+  ['cutime', 'n'],
+  ['cstime', 'n'],
+  ['priority', 'n'],
+  ['nice', 'n'],
+  ['num_threads', 'n'],
+  ['itrealvalue', 'n'],
+  ['start_time', 'n'],
+  ['vsize', 'n'],
+  ['rss', 'n'],
+  ['rsslim', 'b'],
+  ['start_code', 'b'],
+  ['end_code', 'b'],
+  ['start_stack', 'b'],
+  ['kstkesp', 'b'],
+  ['kstkeip', 'b'],
+  ['signal', 'b'],
+  ['blocked', 'b'],
+  ['sigignore', 'b'],
+  ['sigcatch', 'b'],
+  ['wchan', 'b'],
+  ['nswap', 'n'],
+  ['cnswap', 'n'],
+  ['exit_signal', 'n'],
+  ['processor', 'n'],
+  ['rt_priority', 'n'],
+  ['policy', 'n'],
+  ['delayacct_blkio_ticks', 'n'],
+  ['guest_time', 'n'],
+  ['cguest_time', 'n'],
+  ['start_data', 'b'],
+  ['end_data', 'b'],
+  ['start_brk', 'b'],
+  ['arg_start', 'b'],
+  ['arg_end', 'b'],
+  ['env_start', 'b'],
+  ['env_end', 'b'],
+  ['exit_code', 'n'],
 ];
 /** Fields up to exit_code exist since 3.5; older kernels end earlier. */
 const MIN_FIELDS = FIELDS.findIndex(([k]) => k === 'exit_signal') + 1;
@@ -61,8 +133,14 @@ export function parseStat(text: string, file = 'stat'): ProcStat {
   for (let i = 0; i < FIELDS.length; i++) {
     const [k, kind] = FIELDS[i];
     const s = rest[i];
-    if (s === undefined) { o[k] = kind === 'b' ? 0n : 0; continue; }
-    if (k === 'state') { o[k] = s; continue; }
+    if (s === undefined) {
+      o[k] = kind === 'b' ? 0n : 0;
+      continue;
+    }
+    if (k === 'state') {
+      o[k] = s;
+      continue;
+    }
     if (kind === 'b') {
       if (!/^-?\d+$/.test(s)) throw new ProcParseError(file, 1, line, `bad ${k} ${JSON.stringify(s)}`);
       o[k] = BigInt(s);

@@ -10,18 +10,33 @@ export interface ProcStatus {
   state: string;
   /** the word in parentheses ("sleeping") */
   stateName: string;
-  tgid: number; ngid: number; pid: number; ppid: number; tracerPid: number;
+  tgid: number;
+  ngid: number;
+  pid: number;
+  ppid: number;
+  tracerPid: number;
   /** real, effective, saved, filesystem */
   uid: [number, number, number, number];
   gid: [number, number, number, number];
   fdSize: number;
   groups: number[];
   /** innermost-last: [outer ns id, …, own ns id]; [pid] on kernels without NS* lines */
-  nstgid: number[]; nspid: number[]; nspgid: number[]; nssid: number[];
+  nstgid: number[];
+  nspid: number[];
+  nspgid: number[];
+  nssid: number[];
   threads: number;
   sigQ: { queued: number; limit: number };
-  sigPnd: bigint; shdPnd: bigint; sigBlk: bigint; sigIgn: bigint; sigCgt: bigint;
-  capInh: bigint; capPrm: bigint; capEff: bigint; capBnd: bigint; capAmb: bigint;
+  sigPnd: bigint;
+  shdPnd: bigint;
+  sigBlk: bigint;
+  sigIgn: bigint;
+  sigCgt: bigint;
+  capInh: bigint;
+  capPrm: bigint;
+  capEff: bigint;
+  capBnd: bigint;
+  capAmb: bigint;
   noNewPrivs: number;
   /** 0 disabled, 1 strict, 2 filter */
   seccomp: number;
@@ -43,8 +58,12 @@ export function parseCpuList(s: string): number[] {
   for (const part of s.trim().split(',')) {
     if (part === '') continue;
     const d = part.indexOf('-');
-    if (d < 0) { out.push(Number(part)); continue; }
-    const a = Number(part.slice(0, d)), b = Number(part.slice(d + 1));
+    if (d < 0) {
+      out.push(Number(part));
+      continue;
+    }
+    const a = Number(part.slice(0, d)),
+      b = Number(part.slice(d + 1));
     for (let i = a; i <= b; i++) out.push(i);
   }
   return out;
@@ -54,7 +73,11 @@ export function parseCpuList(s: string): number[] {
 let online: number[] | undefined;
 export function onlineCpus(): number[] {
   if (!online) {
-    try { online = parseCpuList(fs.readFileSync('/sys/devices/system/cpu/online', 'utf8')); } catch { online = []; }
+    try {
+      online = parseCpuList(fs.readFileSync('/sys/devices/system/cpu/online', 'utf8'));
+    } catch {
+      online = [];
+    }
   }
   return online;
 }
@@ -115,7 +138,9 @@ function statusFields(text: string, file: string): Fields {
 
 /** Readers of one field each, failing with the field's line. */
 function fieldReaders({ raw, lineOf }: Fields, file: string) {
-  const err = (k: string, why: string): never => { throw new ProcParseError(file, lineOf[k] ?? 0, `${k}:\t${raw[k] ?? ''}`, why); };
+  const err = (k: string, why: string): never => {
+    throw new ProcParseError(file, lineOf[k] ?? 0, `${k}:\t${raw[k] ?? ''}`, why);
+  };
   const need = (k: string): string => (raw[k] === undefined ? err(k, `missing ${k}`) : raw[k]);
   const num = (k: string, dflt?: number): number => {
     if (raw[k] === undefined && dflt !== undefined) return dflt;
@@ -158,16 +183,31 @@ export function parseStatus(text: string, file = 'status'): ProcStatus {
     umask: raw.Umask === undefined ? null : parseInt(raw.Umask, 8),
     state: st.charAt(0),
     stateName: st.replace(/^.\s*\(?/, '').replace(/\)$/, ''),
-    tgid: num('Tgid'), ngid: num('Ngid', 0), pid, ppid: num('PPid'), tracerPid: num('TracerPid'),
-    uid: quad('Uid'), gid: quad('Gid'),
+    tgid: num('Tgid'),
+    ngid: num('Ngid', 0),
+    pid,
+    ppid: num('PPid'),
+    tracerPid: num('TracerPid'),
+    uid: quad('Uid'),
+    gid: quad('Gid'),
     fdSize: num('FDSize', 0),
     groups: nums('Groups'),
-    nstgid: nsOr('NStgid', num('Tgid')), nspid: nsOr('NSpid', pid),
-    nspgid: nsOr('NSpgid', 0), nssid: nsOr('NSsid', 0),
+    nstgid: nsOr('NStgid', num('Tgid')),
+    nspid: nsOr('NSpid', pid),
+    nspgid: nsOr('NSpgid', 0),
+    nssid: nsOr('NSsid', 0),
     threads: num('Threads'),
     sigQ: { queued: Number(sq[0]), limit: Number(sq[1]) },
-    sigPnd: hex('SigPnd'), shdPnd: hex('ShdPnd'), sigBlk: hex('SigBlk'), sigIgn: hex('SigIgn'), sigCgt: hex('SigCgt'),
-    capInh: hex('CapInh'), capPrm: hex('CapPrm'), capEff: hex('CapEff'), capBnd: hex('CapBnd'), capAmb: hex('CapAmb'),
+    sigPnd: hex('SigPnd'),
+    shdPnd: hex('ShdPnd'),
+    sigBlk: hex('SigBlk'),
+    sigIgn: hex('SigIgn'),
+    sigCgt: hex('SigCgt'),
+    capInh: hex('CapInh'),
+    capPrm: hex('CapPrm'),
+    capEff: hex('CapEff'),
+    capBnd: hex('CapBnd'),
+    capAmb: hex('CapAmb'),
     noNewPrivs: num('NoNewPrivs', 0),
     seccomp: num('Seccomp', 0),
     seccompFilters: num('Seccomp_filters', 0),
@@ -175,7 +215,8 @@ export function parseStatus(text: string, file = 'status'): ProcStatus {
     memsAllowed: parseCpuList(raw.Mems_allowed_list ?? ''),
     voluntaryCtxtSwitches: num('voluntary_ctxt_switches', 0),
     nonvoluntaryCtxtSwitches: num('nonvoluntary_ctxt_switches', 0),
-    kb, raw,
+    kb,
+    raw,
   };
 }
 

@@ -39,7 +39,10 @@ export function processChildren(pid: number): number[] {
     if (key === prev) return cur;
     prev = key;
   }
-  throw new CriuError(`task ${pid}: children keep changing`, { task: pid, hint: 'the tree forks or exits too fast to be listed; try again, or freeze it first (--freeze-cgroup)' });
+  throw new CriuError(`task ${pid}: children keep changing`, {
+    task: pid,
+    hint: 'the tree forks or exits too fast to be listed; try again, or freeze it first (--freeze-cgroup)',
+  });
 }
 
 export interface TaskNode {
@@ -75,7 +78,10 @@ export function collectTree(rootPid: number, maxRounds = 16): TaskTree {
         kids = processChildren(n.pid);
         if (n !== root) n.tids = listTids(n.pid);
       } catch (e) {
-        if (e instanceof ProcGoneError && n !== root) { all.pop(); continue; }
+        if (e instanceof ProcGoneError && n !== root) {
+          all.pop();
+          continue;
+        }
         throw e;
       }
       for (const c of kids) {
@@ -93,5 +99,8 @@ export function collectTree(rootPid: number, maxRounds = 16): TaskTree {
     if (key === prev) return { root, all };
     prev = key;
   }
-  throw new CriuError(`task ${rootPid}: process tree keeps changing`, { task: rootPid, hint: 'the tree forks or exits too fast to be listed; try again, or freeze it first (--freeze-cgroup)' });
+  throw new CriuError(`task ${rootPid}: process tree keeps changing`, {
+    task: rootPid,
+    hint: 'the tree forks or exits too fast to be listed; try again, or freeze it first (--freeze-cgroup)',
+  });
 }

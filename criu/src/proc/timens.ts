@@ -2,7 +2,10 @@
 // (its own one too unless it unshared a new one since).
 import { readProcText, ProcParseError } from './util.js';
 
-export interface TimensOffsets { monotonic: bigint; boottime: bigint }
+export interface TimensOffsets {
+  monotonic: bigint;
+  boottime: bigint;
+}
 
 /** "monotonic S NS" / "boottime S NS" lines (clock names, or numbers on old kernels) → ns. */
 export function parseTimensOffsets(text: string, file = 'timens_offsets'): TimensOffsets {

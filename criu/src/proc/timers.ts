@@ -1,7 +1,10 @@
 // /proc/PID/timers: the POSIX timers of a process (values come from an injected timer_gettime).
 import { readProcText, ProcParseError } from './util.js';
 
-export const SIGEV_SIGNAL = 0, SIGEV_NONE = 1, SIGEV_THREAD = 2, SIGEV_THREAD_ID = 4;
+export const SIGEV_SIGNAL = 0,
+  SIGEV_NONE = 1,
+  SIGEV_THREAD = 2,
+  SIGEV_THREAD_ID = 4;
 
 export interface PosixTimer {
   id: number;
@@ -26,10 +29,13 @@ export function parseTimers(text: string, file = 'timers'): PosixTimer[] {
   for (let i = 0; i < ls.length; i++) {
     const l = ls[i];
     if (l === '') continue;
-    const bad = (why: string): never => { throw new ProcParseError(file, i + 1, l, why); };
+    const bad = (why: string): never => {
+      throw new ProcParseError(file, i + 1, l, why);
+    };
     const c = l.indexOf(':');
     if (c < 0) bad('no colon');
-    const key = l.slice(0, c), v = l.slice(c + 1).trim();
+    const key = l.slice(0, c),
+      v = l.slice(c + 1).trim();
     if (key === 'ID') {
       cur = { id: Number(v) };
       out.push(cur as PosixTimer);
@@ -39,7 +45,8 @@ export function parseTimers(text: string, file = 'timers'): PosixTimer[] {
     const t = cur as PosixTimer;
     if (key === 'signal') {
       const m = /^(\d+)\/(?:0x)?([0-9a-f]+)$/.exec(v) ?? bad('bad signal');
-      t.signo = Number(m[1]); t.sigval = BigInt('0x' + m[2]);
+      t.signo = Number(m[1]);
+      t.sigval = BigInt('0x' + m[2]);
     } else if (key === 'notify') {
       const m = /^(signal|none|thread)\/(pid|tid)\.(\d+)$/.exec(v) ?? bad('bad notify');
       t.notify = m[1] as PosixTimer['notify'];

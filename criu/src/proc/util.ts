@@ -6,16 +6,28 @@ import { CriuError, details, type ErrorDetails } from '../errors.js';
 /** The task (or thread) has no /proc directory any more: it exited, or never existed. */
 export class ProcGoneError extends CriuError {
   readonly code = 'ESRCH';
-  constructor(readonly pid: number, readonly dir: string, more?: ErrorDetails) {
+  constructor(
+    readonly pid: number,
+    readonly dir: string,
+    more?: ErrorDetails,
+  ) {
     super(`task ${pid}: gone (no ${dir})`, details({ task: pid, object: dir }, more));
   }
 }
 
 /** A /proc file did not look like the kernel's format: names the file, the line and why. */
 export class ProcParseError extends CriuError {
-  constructor(readonly file: string, readonly lineNo: number, readonly line: string, why: string, more?: ErrorDetails) {
-    super(`${file}:${lineNo}: ${why}: ${JSON.stringify(line.length > 200 ? line.slice(0, 200) + '…' : line)}`,
-      details({ task: procTask(file), object: `${file}:${lineNo}` }, more));
+  constructor(
+    readonly file: string,
+    readonly lineNo: number,
+    readonly line: string,
+    why: string,
+    more?: ErrorDetails,
+  ) {
+    super(
+      `${file}:${lineNo}: ${why}: ${JSON.stringify(line.length > 200 ? line.slice(0, 200) + '…' : line)}`,
+      details({ task: procTask(file), object: `${file}:${lineNo}` }, more),
+    );
   }
 }
 
@@ -26,8 +38,7 @@ function procTask(file: string): number | undefined {
 }
 
 /** "/proc/PID" or "/proc/PID/task/TID". */
-export const taskDir = (pid: number, tid?: number): string =>
-  tid === undefined || tid === pid ? `/proc/${pid}` : `/proc/${pid}/task/${tid}`;
+export const taskDir = (pid: number, tid?: number): string => (tid === undefined || tid === pid ? `/proc/${pid}` : `/proc/${pid}/task/${tid}`);
 
 function gone(e: unknown, pid: number, tid: number | undefined): never {
   const code = (e as NodeJS.ErrnoException).code;
@@ -46,25 +57,35 @@ function gone(e: unknown, pid: number, tid: number | undefined): never {
 export function readProcText(pid: number, name: string, tid?: number): string {
   try {
     return readFileSync(`${taskDir(pid, tid)}/${name}`, 'utf8');
-  } catch (e) { gone(e, pid, tid); }
+  } catch (e) {
+    gone(e, pid, tid);
+  }
 }
 export function readProcBuf(pid: number, name: string, tid?: number): Buffer {
   try {
     return readFileSync(`${taskDir(pid, tid)}/${name}`);
-  } catch (e) { gone(e, pid, tid); }
+  } catch (e) {
+    gone(e, pid, tid);
+  }
 }
 export function readProcDir(pid: number, name: string, tid?: number): string[] {
   try {
     return readdirSync(`${taskDir(pid, tid)}/${name}`);
-  } catch (e) { gone(e, pid, tid); }
+  } catch (e) {
+    gone(e, pid, tid);
+  }
 }
 export function readProcLink(pid: number, name: string, tid?: number): string {
   try {
     return readlinkSync(`${taskDir(pid, tid)}/${name}`);
-  } catch (e) { gone(e, pid, tid); }
+  } catch (e) {
+    gone(e, pid, tid);
+  }
 }
 /** Rethrow an fs error on a path under /proc/PID as ProcGoneError when the task went away. */
-export function rethrowGone(e: unknown, pid: number, tid?: number): never { gone(e, pid, tid); }
+export function rethrowGone(e: unknown, pid: number, tid?: number): never {
+  gone(e, pid, tid);
+}
 
 /** Numeric directory entries (pids, tids, fds), sorted ascending. */
 export function numericEntries(names: string[]): number[] {

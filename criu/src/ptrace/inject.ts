@@ -9,17 +9,31 @@ import { NT } from './consts.js';
 import { CriuError, details, type ErrorDetails } from '../errors.js';
 
 export class InjectError extends CriuError {
-  constructor(readonly tid: number, readonly call: string, readonly ret: bigint, detail = '', where?: ErrorDetails) {
-    super(`task ${tid}: injected ${call} failed: ${ret < 0n && ret > -4096n ? errnoName(Number(-ret)) : `returned ${ret}`}${detail}`, details({ task: tid }, where));
+  constructor(
+    readonly tid: number,
+    readonly call: string,
+    readonly ret: bigint,
+    detail = '',
+    where?: ErrorDetails,
+  ) {
+    super(
+      `task ${tid}: injected ${call} failed: ${ret < 0n && ret > -4096n ? errnoName(Number(-ret)) : `returned ${ret}`}${detail}`,
+      details({ task: tid }, where),
+    );
   }
 }
 
 /** Find a syscall instruction in an executable mapping of the task: [vdso] first. */
 export function findSyscallInsn(pid: number): bigint {
-  const maps = fs.readFileSync(`/proc/${pid}/maps`, 'utf8').trim().split('\n').map((l) => {
-    const m = /^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+\s*(.*)$/.exec(l)!;
-    return { start: BigInt('0x' + m[1]), end: BigInt('0x' + m[2]), perms: m[3], path: m[4] };
-  }).filter((m) => m.perms[0] === 'r' && m.perms[2] === 'x' && m.path !== '[vsyscall]');
+  const maps = fs
+    .readFileSync(`/proc/${pid}/maps`, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => {
+      const m = /^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+\s*(.*)$/.exec(l)!;
+      return { start: BigInt('0x' + m[1]), end: BigInt('0x' + m[2]), perms: m[3], path: m[4] };
+    })
+    .filter((m) => m.perms[0] === 'r' && m.perms[2] === 'x' && m.path !== '[vsyscall]');
   maps.sort((a, b) => Number(b.path === '[vdso]') - Number(a.path === '[vdso]'));
   const insn = arch.syscallInsn;
   for (const m of maps) {
@@ -27,14 +41,21 @@ export function findSyscallInsn(pid: number): bigint {
     for (let a = m.start; a < m.end; a += BigInt(chunk)) {
       const len = Number(m.end - a < BigInt(chunk) ? m.end - a : BigInt(chunk));
       const buf = Buffer.alloc(len);
-      try { vmRead(pid, a, buf); } catch { break; }
+      try {
+        vmRead(pid, a, buf);
+      } catch {
+        break;
+      }
       for (let i = buf.indexOf(insn); i >= 0; i = buf.indexOf(insn, i + 1)) {
         if (arch.name === 'aarch64' && i % 4) continue;
         return a + BigInt(i);
       }
     }
   }
-  throw new CriuError(`task ${pid}: no syscall instruction found in any executable mapping`, { task: pid, hint: 'the tool injects system calls through an existing syscall instruction ([vdso] or libc); a task without one cannot be handled' });
+  throw new CriuError(`task ${pid}: no syscall instruction found in any executable mapping`, {
+    task: pid,
+    hint: 'the tool injects system calls through an existing syscall instruction ([vdso] or libc); a task without one cannot be handled',
+  });
 }
 
 export class Injector {
@@ -48,8 +69,13 @@ export class Injector {
   scratch = 0n;
   scratchSize = 0;
 
-  constructor(readonly t: Tracee, public gadget: bigint) {}
-  get tid(): number { return this.t.tid; }
+  constructor(
+    readonly t: Tracee,
+    public gadget: bigint,
+  ) {}
+  get tid(): number {
+    return this.t.tid;
+  }
 
   /** Save registers and signal mask, then block every signal so none is delivered on our frame. */
   begin(regs?: Regs): void {
@@ -84,7 +110,8 @@ export class Injector {
     arch.abi.args.forEach((r, i) => w.set(r, args[i] ?? 0));
     this.t.setRegs(w);
     if (arch.name === 'aarch64') {
-      const b = Buffer.alloc(4); b.writeInt32LE(-1);
+      const b = Buffer.alloc(4);
+      b.writeInt32LE(-1);
       this.t.setRegset(NT.ARM_SYSTEM_CALL, b);
     }
     this.t.singlestep();
@@ -126,7 +153,8 @@ export class Injector {
       this.t.setRegs(w);
       this.t.cont(0);
       const st = waitStop(this.tid);
-      if (st.kind !== 'trap') throw new InjectError(this.tid, `batch of ${part.length} calls`, -1n, ` (stopped by ${st.kind} ${st.sig} instead of the batch's trap)`);
+      if (st.kind !== 'trap')
+        throw new InjectError(this.tid, `batch of ${part.length} calls`, -1n, ` (stopped by ${st.kind} ${st.sig} instead of the batch's trap)`);
       this.t.getRegset(NT.PRSTATUS, w.buf);
       const pc = w.get(arch.abi.pc);
       if (pc !== area.code + BigInt(code.length)) {
@@ -154,7 +182,9 @@ export class Injector {
   /** Map a batch area in the task: code pages (read+exec, written through /proc/PID/mem) and a results page. */
   mapBatchArea(): BatchArea | null {
     if (arch.name !== 'x86_64') return null;
-    const PROT_RX = 5, PROT_RW = 3, MAP_PRIVATE_ANON = 0x22;
+    const PROT_RX = 5,
+      PROT_RW = 3,
+      MAP_PRIVATE_ANON = 0x22;
     const code = this.must('mmap', 0, BATCH_CODE, PROT_RX, MAP_PRIVATE_ANON, -1, 0);
     const results = this.must('mmap', 0, 4096, PROT_RW, MAP_PRIVATE_ANON, -1, 0);
     this.batchArea = new BatchArea(this.tid, code, results);
@@ -178,7 +208,8 @@ export class Injector {
 
   /** mmap a private rw area in the task for syscall arguments. */
   mapScratch(size = 4096 * 4): bigint {
-    const PROT_RW = 3, MAP_PRIVATE_ANON = 0x22;
+    const PROT_RW = 3,
+      MAP_PRIVATE_ANON = 0x22;
     const a = this.must('mmap', 0, size, PROT_RW, MAP_PRIVATE_ANON, -1, 0);
     this.scratch = a;
     this.scratchSize = size;
@@ -192,8 +223,10 @@ export class Injector {
     // arguments go into the scratch area: more than it holds would land on the task's own memory
     const end = this.scratch + BigInt(this.scratchSize);
     if (this.scratch && addr >= this.scratch && addr < end && addr + BigInt(data.length) > end) {
-      throw new CriuError(`task ${this.tid}: ${data.length} bytes of arguments at scratch+${addr - this.scratch} overrun its ${this.scratchSize}-byte area`,
-        'a repeated field of the images is longer than a restore can pass in one call');
+      throw new CriuError(
+        `task ${this.tid}: ${data.length} bytes of arguments at scratch+${addr - this.scratch} overrun its ${this.scratchSize}-byte area`,
+        'a repeated field of the images is longer than a restore can pass in one call',
+      );
     }
     vmWrite(this.tid, addr, data);
   }
@@ -213,7 +246,10 @@ export class Injector {
 
 const fmt = (a: number | bigint): string => (big(a) > 0xffffn ? `0x${big(a).toString(16)}` : String(a));
 
-export interface BatchCall { name: keyof typeof SYS; args: (number | bigint)[] }
+export interface BatchCall {
+  name: keyof typeof SYS;
+  args: (number | bigint)[];
+}
 
 const BATCH_CODE = 4096 * 4;
 const X86_CALL_BYTES = 7 * 10 + 2 + 10;
@@ -222,11 +258,16 @@ const X86_CALL_BYTES = 7 * 10 + 2 + 10;
 export class BatchArea {
   private fd = -1;
   readonly maxCalls = Math.min(4096 / 8, Math.floor((BATCH_CODE - 1) / X86_CALL_BYTES));
-  constructor(readonly tid: number, readonly code: bigint, readonly results: bigint) {}
+  constructor(
+    readonly tid: number,
+    readonly code: bigint,
+    readonly results: bigint,
+  ) {}
   /** The code pages are not writable in the task: written the way a debugger plants breakpoints. */
   writeCode(b: Buffer): void {
     if (this.fd < 0) this.fd = fs.openSync(`/proc/${this.tid}/mem`, 'r+');
-    if (fs.writeSync(this.fd, b, 0, b.length, Number(this.code)) !== b.length) throw new CriuError(`task ${this.tid}: short write of batch code`, { task: this.tid, object: `/proc/${this.tid}/mem` });
+    if (fs.writeSync(this.fd, b, 0, b.length, Number(this.code)) !== b.length)
+      throw new CriuError(`task ${this.tid}: short write of batch code`, { task: this.tid, object: `/proc/${this.tid}/mem` });
   }
   close(): void {
     if (this.fd >= 0) fs.closeSync(this.fd);
@@ -242,8 +283,10 @@ export function encodeX86Batch(calls: BatchCall[], results: bigint): Buffer {
   const b = Buffer.alloc(calls.length * X86_CALL_BYTES + 1);
   let o = 0;
   const movImm = (rex: number, op: number, v: bigint): void => {
-    b[o++] = rex; b[o++] = op;
-    b.writeBigUInt64LE(BigInt.asUintN(64, v), o); o += 8;
+    b[o++] = rex;
+    b[o++] = op;
+    b.writeBigUInt64LE(BigInt.asUintN(64, v), o);
+    o += 8;
   };
   calls.forEach((c, k) => {
     const a = (i: number): bigint => BigInt(c.args[i] ?? 0);
@@ -254,7 +297,8 @@ export function encodeX86Batch(calls: BatchCall[], results: bigint): Buffer {
     movImm(0x49, 0xba, a(3)); // r10
     movImm(0x49, 0xb8, a(4)); // r8
     movImm(0x49, 0xb9, a(5)); // r9
-    b[o++] = 0x0f; b[o++] = 0x05; // syscall
+    b[o++] = 0x0f;
+    b[o++] = 0x05; // syscall
     movImm(0x48, 0xa3, results + BigInt(8 * k)); // movabs [imm64], rax
   });
   b[o++] = 0xcc; // int3

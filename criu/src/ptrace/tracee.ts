@@ -6,11 +6,21 @@ import { PTRACE, PTRACE_EVENT, PTRACE_PEEKSIGINFO_SHARED, NT, SIG, SIGINFO_SIZE 
 import { CriuError, details, type ErrorDetails } from '../errors.js';
 
 export class TaskGoneError extends CriuError {
-  constructor(readonly tid: number, what: string, where?: ErrorDetails) { super(`task ${tid}: ${what}`, details({ task: tid }, where)); }
+  constructor(
+    readonly tid: number,
+    what: string,
+    where?: ErrorDetails,
+  ) {
+    super(`task ${tid}: ${what}`, details({ task: tid }, where));
+  }
 }
 
 export type StopKind = 'interrupt' | 'group-stop' | 'signal' | 'trap' | 'event';
-export interface Stop { kind: StopKind; sig: number; event: number }
+export interface Stop {
+  kind: StopKind;
+  sig: number;
+  event: number;
+}
 
 /** Wait for the next stop of tid; an exit or death becomes TaskGoneError. */
 export function waitStop(tid: number): Stop {
@@ -36,14 +46,29 @@ export class Regs {
     if (i < 0) throw new CriuError(`no register ${name} on ${arch.name}`, { object: `register ${name}` });
     return i * 8;
   }
-  get(name: string): bigint { return this.buf.readBigUInt64LE(this.off(name)); }
-  set(name: string, v: bigint | number): void { this.buf.writeBigUInt64LE(BigInt.asUintN(64, big(v)), this.off(name)); }
-  clone(): Regs { return new Regs(Buffer.from(this.buf)); }
-  get pc(): bigint { return this.get(arch.abi.pc); }
-  get sp(): bigint { return this.get(arch.abi.sp); }
+  get(name: string): bigint {
+    return this.buf.readBigUInt64LE(this.off(name));
+  }
+  set(name: string, v: bigint | number): void {
+    this.buf.writeBigUInt64LE(BigInt.asUintN(64, big(v)), this.off(name));
+  }
+  clone(): Regs {
+    return new Regs(Buffer.from(this.buf));
+  }
+  get pc(): bigint {
+    return this.get(arch.abi.pc);
+  }
+  get sp(): bigint {
+    return this.get(arch.abi.sp);
+  }
 }
 
-export interface RseqConf { rseq_abi_pointer: bigint; rseq_abi_size: number; signature: number; flags: number }
+export interface RseqConf {
+  rseq_abi_pointer: bigint;
+  rseq_abi_size: number;
+  signature: number;
+  flags: number;
+}
 
 export class Tracee {
   constructor(readonly tid: number) {}
@@ -58,12 +83,24 @@ export class Tracee {
     return new Tracee(tid);
   }
 
-  interrupt(): void { ptrace(PTRACE.INTERRUPT, this.tid, null, null, 'PTRACE_INTERRUPT'); }
-  setOptions(opts: number): void { ptrace(PTRACE.SETOPTIONS, this.tid, null, opts, 'PTRACE_SETOPTIONS'); }
-  cont(sig = 0): void { ptrace(PTRACE.CONT, this.tid, null, sig, 'PTRACE_CONT'); }
-  singlestep(sig = 0): void { ptrace(PTRACE.SINGLESTEP, this.tid, null, sig, 'PTRACE_SINGLESTEP'); }
-  detach(sig = 0): void { ptrace(PTRACE.DETACH, this.tid, null, sig, 'PTRACE_DETACH'); }
-  listen(): void { ptrace(PTRACE.LISTEN, this.tid, null, null, 'PTRACE_LISTEN'); }
+  interrupt(): void {
+    ptrace(PTRACE.INTERRUPT, this.tid, null, null, 'PTRACE_INTERRUPT');
+  }
+  setOptions(opts: number): void {
+    ptrace(PTRACE.SETOPTIONS, this.tid, null, opts, 'PTRACE_SETOPTIONS');
+  }
+  cont(sig = 0): void {
+    ptrace(PTRACE.CONT, this.tid, null, sig, 'PTRACE_CONT');
+  }
+  singlestep(sig = 0): void {
+    ptrace(PTRACE.SINGLESTEP, this.tid, null, sig, 'PTRACE_SINGLESTEP');
+  }
+  detach(sig = 0): void {
+    ptrace(PTRACE.DETACH, this.tid, null, sig, 'PTRACE_DETACH');
+  }
+  listen(): void {
+    ptrace(PTRACE.LISTEN, this.tid, null, null, 'PTRACE_LISTEN');
+  }
   eventMsg(): bigint {
     const b = Buffer.alloc(8);
     ptrace(PTRACE.GETEVENTMSG, this.tid, null, b, 'PTRACE_GETEVENTMSG');
@@ -79,7 +116,10 @@ export class Tracee {
     for (;;) {
       const s = waitStop(this.tid);
       if (s.kind === 'interrupt' || s.kind === 'group-stop') return s;
-      if (s.kind === 'signal') { this.cont(s.sig); continue; }
+      if (s.kind === 'signal') {
+        this.cont(s.sig);
+        continue;
+      }
       this.cont(0);
     }
   }
@@ -98,14 +138,18 @@ export class Tracee {
     this.getRegset(NT.PRSTATUS, r.buf);
     return r;
   }
-  setRegs(r: Regs): void { this.setRegset(NT.PRSTATUS, r.buf); }
+  setRegs(r: Regs): void {
+    this.setRegset(NT.PRSTATUS, r.buf);
+  }
   /** The full FPU/vector state (xsave area on x86_64), trimmed to what the kernel filled. */
   getFpState(): Buffer {
     const b = Buffer.alloc(arch.name === 'x86_64' ? 16384 : 1024);
     const n = this.getRegset(arch.fpRegset, b);
     return Buffer.from(b.subarray(0, n));
   }
-  setFpState(b: Buffer): void { this.setRegset(arch.fpRegset, b); }
+  setFpState(b: Buffer): void {
+    this.setRegset(arch.fpRegset, b);
+  }
 
   /** One x86 GDT TLS slot (struct user_desc of 16 bytes), as set_thread_area would. */
   setThreadArea(idx: number, desc: Buffer): void {
@@ -148,8 +192,10 @@ export class Tracee {
       throw new SysError('PTRACE_GET_RSEQ_CONFIGURATION', e, [this.tid]);
     }
     return {
-      rseq_abi_pointer: b.readBigUInt64LE(0), rseq_abi_size: b.readUInt32LE(8),
-      signature: b.readUInt32LE(12), flags: b.readUInt32LE(16),
+      rseq_abi_pointer: b.readBigUInt64LE(0),
+      rseq_abi_size: b.readUInt32LE(8),
+      signature: b.readUInt32LE(12),
+      flags: b.readUInt32LE(16),
     };
   }
 

@@ -25,7 +25,7 @@ export function installFds(p: Puppet, t: TaskImages, plan: RestorePlan, files: F
   }
   const after: After = [];
   const holes: number[] = []; // stand-ins keep the gaps filled until every fd is in place
-  const steps = tableDone ? [] : plan.fdTables.get(t.ids.files_id)?.steps ?? [];
+  const steps = tableDone ? [] : (plan.fdTables.get(t.ids.files_id)?.steps ?? []);
   for (const step of steps) {
     if ('single' in step) {
       const fi = step.single;
@@ -53,7 +53,10 @@ function installBatch(p: Puppet, who: string, batch: (PlannedFd | null)[], files
   const got = p.receiveFds(fds);
   got.forEach((g, k) => {
     const fi = batch[k];
-    if (!fi) { holes.push(g); return; }
+    if (!fi) {
+      holes.push(g);
+      return;
+    }
     if (g !== fi.fd) throw new CriuError(`${who}: fd ${fi.fd} arrived as ${g}`);
     if (fi.cloexec) p.inj.must('fcntl', g, 2 /* F_SETFD */, 1);
   });

@@ -12,12 +12,22 @@ import { log } from '../log.js';
 import { display, formatRestoreStats } from '../stats.js';
 
 export interface ReleaseOptions {
-  imagesDir: string; detached: boolean; pidfile?: string; workDir?: string; displayStats?: boolean;
+  imagesDir: string;
+  detached: boolean;
+  pidfile?: string;
+  workDir?: string;
+  displayStats?: boolean;
 }
 
 /** Every task goes free, children first, then the pidfile and stats-restore; gives the exit status. */
-export function release(tasks: Task[], root: { pid: number; transport: number }, launcher: Launcher, savedAffinity: Buffer,
-  opts: ReleaseOptions, times: { t0: bigint; tForked: bigint }): number {
+export function release(
+  tasks: Task[],
+  root: { pid: number; transport: number },
+  launcher: Launcher,
+  savedAffinity: Buffer,
+  opts: ReleaseOptions,
+  times: { t0: bigint; tForked: bigint },
+): number {
   const { pid, transport } = root;
   if (!opts.detached && launcher.external) launcher.waitRoot(pid);
   for (const task of [...tasks].reverse()) {
@@ -34,8 +44,11 @@ export function release(tasks: Task[], root: { pid: number; transport: number },
   if (opts.pidfile) fs.writeFileSync(opts.pidfile, `${pid}\n`);
   const us = (a: bigint, b: bigint): number => Number((b - a) / 1000n);
   const rstats = {
-    pages_compared: pageStats.compared, pages_skipped_cow: pageStats.skippedCow, forking_time: us(times.t0, times.tForked),
-    restore_time: us(times.t0, process.hrtime.bigint()), pages_restored: pageStats.restored,
+    pages_compared: pageStats.compared,
+    pages_skipped_cow: pageStats.skippedCow,
+    forking_time: us(times.t0, times.tForked),
+    restore_time: us(times.t0, process.hrtime.bigint()),
+    pages_restored: pageStats.restored,
   };
   writeImage(opts.workDir ?? opts.imagesDir, 'stats-restore', [{ restore: rstats }]);
   if (opts.displayStats) display(formatRestoreStats(rstats));
@@ -57,7 +70,9 @@ export function killAndReap(tasks: Task[], zombies: Task[]): void {
         // late in a restore the parent has its own mask back: a SIGCHLD would stop the call
         parent.p.t.setSigmask(~0n);
         parent.p.inj.call('wait4', task.t.pid, 0, 0x40000000 /* __WALL */, 0);
-      } catch { /* parent gone */ }
+      } catch {
+        /* parent gone */
+      }
     }
   }
 }
@@ -68,4 +83,3 @@ function waitRootHere(pid: number): number {
   if (st.kind === 'signaled') return 128 + st.sig;
   return 1;
 }
-

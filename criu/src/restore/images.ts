@@ -3,7 +3,20 @@ import { VMA, VMA_STATUS_KNOWN, PE } from '../images/consts.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ImageError } from '../images/index.js';
-import type { CoreEntry, MmEntry, PstreeEntry, TaskKobjIdsEntry, FsEntry, FdinfoEntry, FileEntry, InventoryEntry, PagemapHead, PagemapEntry, UserDescT, VmaEntry } from '../images/index.js';
+import type {
+  CoreEntry,
+  MmEntry,
+  PstreeEntry,
+  TaskKobjIdsEntry,
+  FsEntry,
+  FdinfoEntry,
+  FileEntry,
+  InventoryEntry,
+  PagemapHead,
+  PagemapEntry,
+  UserDescT,
+  VmaEntry,
+} from '../images/index.js';
 import { readOne, readMessagesOf, readPagemapLoose } from '../images/typed.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { onlineCpus, cpuWordsToList, formatCpuList } from '../proc/index.js';
@@ -40,21 +53,42 @@ function need(dir: string, name: string): string {
 
 /** What a zombie keeps of the images a live task has: nothing (its core holds its exit status). */
 const ZOMBIE_MM: MmEntry = {
-  mm_start_code: 0n, mm_end_code: 0n, mm_start_data: 0n, mm_end_data: 0n, mm_start_stack: 0n, mm_start_brk: 0n, mm_brk: 0n,
-  mm_arg_start: 0n, mm_arg_end: 0n, mm_env_start: 0n, mm_env_end: 0n, exe_file_id: 0,
+  mm_start_code: 0n,
+  mm_end_code: 0n,
+  mm_start_data: 0n,
+  mm_end_data: 0n,
+  mm_start_stack: 0n,
+  mm_start_brk: 0n,
+  mm_brk: 0n,
+  mm_arg_start: 0n,
+  mm_arg_end: 0n,
+  mm_env_start: 0n,
+  mm_env_end: 0n,
+  exe_file_id: 0,
 };
 
 function loadTask(dir: string, p: PstreeEntry): TaskImages {
   const pid = p.pid;
   const core = readOne(need(dir, `core-${pid}.img`), 'CORE');
   if (core.tc && core.tc.task_state === 2) {
-    return { pid, pstree: p, core, mm: { ...ZOMBIE_MM }, pagemap: { entries: [] }, ids: { vm_id: 0, files_id: 0, fs_id: 0, sighand_id: 0 },
-      fs: { cwd_id: 0, root_id: 0 }, fdinfo: [], threads: [], zombie: true };
+    return {
+      pid,
+      pstree: p,
+      core,
+      mm: { ...ZOMBIE_MM },
+      pagemap: { entries: [] },
+      ids: { vm_id: 0, files_id: 0, fs_id: 0, sighand_id: 0 },
+      fs: { cwd_id: 0, root_id: 0 },
+      fdinfo: [],
+      threads: [],
+      zombie: true,
+    };
   }
   const ids = readOne(need(dir, `ids-${pid}.img`), 'IDS');
   const fdName = `fdinfo-${ids.files_id}.img`;
   return {
-    pid, pstree: p,
+    pid,
+    pstree: p,
     core,
     mm: readOne(need(dir, `mm-${pid}.img`), 'MM'),
     pagemap: readPagemapLoose(need(dir, `pagemap-${pid}.img`)),
@@ -68,7 +102,11 @@ function loadTask(dir: string, p: PstreeEntry): TaskImages {
 export function loadImages(dir: string): DumpImages {
   try {
     const inventory = readOne(need(dir, 'inventory.img'), 'INVENTORY');
-    if (inventory.img_version !== 2) throw new CriuError(`bad image: inventory.img: entry 0: img_version ${inventory.img_version} is not 2, the only version known`, 'the images are damaged, or made by a CRIU of another image format');
+    if (inventory.img_version !== 2)
+      throw new CriuError(
+        `bad image: inventory.img: entry 0: img_version ${inventory.img_version} is not 2, the only version known`,
+        'the images are damaged, or made by a CRIU of another image format',
+      );
     const pstree = readMessagesOf(need(dir, 'pstree.img'), 'PSTREE');
     if (!pstree.length) throw new CriuError('pstree.img has no task');
     checkPstree(pstree);
@@ -98,8 +136,10 @@ export function checkSupported(img: DumpImages): void {
     for (const th of [{ tid: t.pid, core: t.core }, ...t.threads]) {
       const cpus = allowedCpus(th.core);
       if (cpus && !cpus.some((c) => onlineCpus().includes(c))) {
-        throw new CriuError(`task ${t.pid}: thread ${th.tid}: CPU affinity ${formatCpuList(cpus)} names no CPU online here (online: ${formatCpuList(onlineCpus())})`,
-          'restore on a machine with one of those CPUs online, or bring one online');
+        throw new CriuError(
+          `task ${t.pid}: thread ${th.tid}: CPU affinity ${formatCpuList(cpus)} names no CPU online here (online: ${formatCpuList(onlineCpus())})`,
+          'restore on a machine with one of those CPUs online, or bring one online',
+        );
       }
       // the xstate is converted for this CPU now too: a component in use that it lacks is refused by name
       if (arch.name === 'x86_64' && th.core.thread_info?.fpregs) xsaveFromImage(th.core.thread_info.fpregs, { who: `task ${t.pid} thread ${th.tid}` });
@@ -125,14 +165,34 @@ const USER_TOP = 1n << 56n;
 
 /** The file_entry field holding each fd type's own entry. */
 const FILE_FIELD: Record<number, Exclude<keyof FileEntry, 'type' | 'id'>> = {
-  1: 'reg', 2: 'pipe', 3: 'fifo', 4: 'isk', 5: 'usk', 6: 'efd', 7: 'epfd', 8: 'ify', 9: 'sgfd', 10: 'psk', 11: 'tty',
-  12: 'ffy', 13: 'nlsk', 14: 'nsf', 15: 'tunf', 16: 'ext', 17: 'tfd', 18: 'memfd', 19: 'bpf', 20: 'pidfd',
+  1: 'reg',
+  2: 'pipe',
+  3: 'fifo',
+  4: 'isk',
+  5: 'usk',
+  6: 'efd',
+  7: 'epfd',
+  8: 'ify',
+  9: 'sgfd',
+  10: 'psk',
+  11: 'tty',
+  12: 'ffy',
+  13: 'nlsk',
+  14: 'nsf',
+  15: 'tunf',
+  16: 'ext',
+  17: 'tfd',
+  18: 'memfd',
+  19: 'bpf',
+  20: 'pidfd',
 };
 
 export class BadImage extends CriuError {
   constructor(file: string, entry: number | undefined, field: string, what: string) {
-    super(`bad image: ${file}: ${entry !== undefined ? `entry ${entry}: ` : ''}${field} ${what}`,
-      { object: `${file}: ${entry !== undefined ? `entry ${entry}: ` : ''}${field}`, hint: 'the images are damaged or not CRIU images' });
+    super(`bad image: ${file}: ${entry !== undefined ? `entry ${entry}: ` : ''}${field} ${what}`, {
+      object: `${file}: ${entry !== undefined ? `entry ${entry}: ` : ''}${field}`,
+      hint: 'the images are damaged or not CRIU images',
+    });
   }
 }
 
@@ -169,10 +229,17 @@ function checkPstree(pstree: PstreeEntry[]): void {
   const byPid = new Map(pstree.map((p, i) => [p.pid, i]));
   pstree.forEach((p, i) => {
     if (i === 0) return;
-    let cur = p, steps = 0;
+    let cur = p,
+      steps = 0;
     while (cur !== pstree[0]) {
       const up = byPid.get(cur.ppid);
-      if (up === undefined) throw new BadImage('pstree.img', i, 'ppid', `${p.ppid}: ${cur === p ? 'the parent is' : `ancestor ${cur.pid}'s parent ${cur.ppid} is`} not in the tree`);
+      if (up === undefined)
+        throw new BadImage(
+          'pstree.img',
+          i,
+          'ppid',
+          `${p.ppid}: ${cur === p ? 'the parent is' : `ancestor ${cur.pid}'s parent ${cur.ppid} is`} not in the tree`,
+        );
       if (++steps > pstree.length) throw new BadImage('pstree.img', i, 'ppid', `${p.ppid}: the parents make a loop that misses the root task ${pstree[0].pid}`);
       cur = pstree[up];
     }
@@ -181,7 +248,15 @@ function checkPstree(pstree: PstreeEntry[]): void {
 
 /** The kernel's empty TLS slot: nothing but read_exec_only and seg_not_present (base and limit 0). */
 type TlsFlag = 'seg_32bit' | 'contents_h' | 'contents_l' | 'read_exec_only' | 'limit_in_pages' | 'seg_not_present' | 'usable';
-const EMPTY_TLS: Record<TlsFlag, boolean> = { seg_32bit: false, contents_h: false, contents_l: false, read_exec_only: true, limit_in_pages: false, seg_not_present: true, usable: false };
+const EMPTY_TLS: Record<TlsFlag, boolean> = {
+  seg_32bit: false,
+  contents_h: false,
+  contents_l: false,
+  read_exec_only: true,
+  limit_in_pages: false,
+  seg_not_present: true,
+  usable: false,
+};
 
 /**
  * x86 GDT TLS slots as the kernel's set_thread_area takes them (tls_desc_okay): slots 12-14; a
@@ -195,7 +270,13 @@ function checkTls(file: string, tls: UserDescT[]): void {
       const off = (Object.keys(EMPTY_TLS) as TlsFlag[]).filter((flag) => !!d[flag] !== EMPTY_TLS[flag]);
       if (!off.length) return;
       // no segment (base 0, limit 0) yet not empty: name what differs from the empty slot
-      if (d.seg_not_present || !d.seg_32bit) throw new BadImage(file, 0, `${f}.${off[0]}`, `is ${String(!!d[off[0]])} in a slot of base 0 and limit 0: neither the empty slot nor a present 32-bit segment`);
+      if (d.seg_not_present || !d.seg_32bit)
+        throw new BadImage(
+          file,
+          0,
+          `${f}.${off[0]}`,
+          `is ${String(!!d[off[0]])} in a slot of base 0 and limit 0: neither the empty slot nor a present 32-bit segment`,
+        );
     }
     if (!d.seg_32bit) throw new BadImage(file, 0, `${f}.seg_32bit`, 'is false in a used slot: the kernel takes only 32-bit TLS segments');
     if (d.contents_h) throw new BadImage(file, 0, `${f}.contents_h`, 'is set: a TLS slot holds a data segment only');
@@ -244,7 +325,10 @@ function checkCores(t: TaskImages): void {
     // the legacy FXSAVE area: 16-bit control words, 8 x87 and 16 SSE registers
     const fp = ti.fpregs;
     for (const k of ['cwd', 'swd', 'twd', 'fop'] as const) if (fp[k] !== undefined) intIn(name, 0, `thread_info.fpregs.${k}`, fp[k], 0, 0xffff);
-    for (const [k, n] of [['st_space', 32], ['xmm_space', 64]] as const) {
+    for (const [k, n] of [
+      ['st_space', 32],
+      ['xmm_space', 64],
+    ] as const) {
       const words = fp[k];
       if ((words?.length ?? 0) > n) throw new BadImage(name, 0, `thread_info.fpregs.${k}`, `has ${words?.length} words, the FXSAVE area holds ${n}`);
     }
@@ -252,7 +336,7 @@ function checkCores(t: TaskImages): void {
     const g = c.core.thread_core?.creds?.groups;
     if ((g?.length ?? 0) > 65536) throw new BadImage(name, 0, 'thread_core.creds.groups', `has ${g?.length} groups, more than NGROUPS_MAX (65536)`);
   }
-  if (!t.core.tc) throw new BadImage(`core-${t.pid}.img`, 0, 'tc', 'is missing (the task\'s state)');
+  if (!t.core.tc) throw new BadImage(`core-${t.pid}.img`, 0, 'tc', "is missing (the task's state)");
   // 64 signals less SIGKILL and SIGSTOP
   const sa = t.core.tc.sigactions;
   if ((sa?.length ?? 0) > 62) throw new BadImage(`core-${t.pid}.img`, 0, 'tc.sigactions', `has ${sa?.length} entries, there are 62 signals with actions`);
@@ -280,9 +364,11 @@ function checkVmas(img: DumpImages, t: TaskImages, vmas: VmaEntry[]): void {
   if (auxv.length > 128) throw new BadImage(mmName, 0, 'mm_saved_auxv', `has ${auxv.length} words, more than any kernel keeps`);
   let prevEnd = 0n;
   vmas.forEach((v, i) => {
-    const s = big(v.start), e = big(v.end);
+    const s = big(v.start),
+      e = big(v.end);
     const f = `vmas[${i}]`;
-    if (v.status & ~VMA_STATUS_KNOWN) throw new BadImage(mmName, 0, `${f}.status`, `${hex(big(v.status))} has bits no CRIU image uses (${hex(BigInt((v.status & ~VMA_STATUS_KNOWN) >>> 0))})`);
+    if (v.status & ~VMA_STATUS_KNOWN)
+      throw new BadImage(mmName, 0, `${f}.status`, `${hex(big(v.status))} has bits no CRIU image uses (${hex(BigInt((v.status & ~VMA_STATUS_KNOWN) >>> 0))})`);
     if (v.status & VMA.VSYSCALL) return;
     if (s % PAGE || e % PAGE) throw new BadImage(mmName, 0, `${f}.start`, `${hex(s)}-${hex(e)} is not page-aligned`);
     if (s >= e) throw new BadImage(mmName, 0, `${f}.end`, `${hex(e)} is not above start ${hex(s)}`);
@@ -291,7 +377,8 @@ function checkVmas(img: DumpImages, t: TaskImages, vmas: VmaEntry[]): void {
     if (big(v.pgoff) % PAGE) throw new BadImage(mmName, 0, `${f}.pgoff`, `${hex(big(v.pgoff))} is not page-aligned`);
     // a file or memfd mapping names its file by id in shmid
     const part = v.status & VMA.MEMFD ? 'memfd' : v.status & (VMA.FILE_PRIVATE | VMA.FILE_SHARED) ? 'reg' : null;
-    if (part && !img.files.get(Number(v.shmid))?.[part]) throw new BadImage(mmName, 0, `${f}.shmid`, `${String(v.shmid)}: no ${part} file of that id in files.img for the VMA at ${hex(s)}`);
+    if (part && !img.files.get(Number(v.shmid))?.[part])
+      throw new BadImage(mmName, 0, `${f}.shmid`, `${String(v.shmid)}: no ${part} file of that id in files.img for the VMA at ${hex(s)}`);
     prevEnd = e;
   });
 }
@@ -305,7 +392,9 @@ function checkPagemap(img: DumpImages, t: TaskImages, vmas: VmaEntry[]): void {
   const pagesName = `pages-${head.pages_id}.img`;
   const pagesPath = path.join(img.dir, pagesName);
   if (!fs.existsSync(pagesPath)) throw new BadImage(pmName, 0, 'pages_id', `${head.pages_id}: ${pagesName} is missing`);
-  let present = 0n, prev = 0n, vi = 0;
+  let present = 0n,
+    prev = 0n,
+    vi = 0;
   const live = vmas.filter((v) => !(v.status & VMA.VSYSCALL));
   entries.forEach((e, k) => {
     const i = k + 1;
@@ -328,6 +417,11 @@ function checkPagemap(img: DumpImages, t: TaskImages, vmas: VmaEntry[]): void {
   });
   const have = BigInt(fs.statSync(pagesPath).size);
   if (present * PAGE > have) {
-    throw new BadImage(pmName, undefined, 'nr_pages', `of the present entries add up to ${present} pages, but ${pagesName} holds ${have / PAGE} (${have} bytes)`);
+    throw new BadImage(
+      pmName,
+      undefined,
+      'nr_pages',
+      `of the present entries add up to ${present} pages, but ${pagesName} holds ${have / PAGE} (${have} bytes)`,
+    );
   }
 }

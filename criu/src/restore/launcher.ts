@@ -8,12 +8,21 @@ import { launcherBin } from '../paths.js';
 import { socketpair, sendmsg, recvmsg, close, fdMessage, SysError } from '../sys/libc.js';
 import { CriuError } from '../errors.js';
 
-const AF_UNIX = 1, SOCK_STREAM = 1, SOCK_SEQPACKET = 5, SOCK_CLOEXEC = 0o2000000;
+const AF_UNIX = 1,
+  SOCK_STREAM = 1,
+  SOCK_SEQPACKET = 5,
+  SOCK_CLOEXEC = 0o2000000;
 export const LOP = { SPAWN: 1, WAIT_ROOT: 2, TIMENS: 3 } as const;
 export const LF = { SIBLING: 1 } as const;
-const REQ_SIZE = 192, RESP_SIZE = 40;
+const REQ_SIZE = 192,
+  RESP_SIZE = 40;
 
-export interface SpawnRequest { pid: number; sibling?: boolean; transportFd: number; cloneFlags?: bigint }
+export interface SpawnRequest {
+  pid: number;
+  sibling?: boolean;
+  transportFd: number;
+  cloneFlags?: bigint;
+}
 
 export class Launcher {
   private sk: number;
@@ -38,7 +47,15 @@ export class Launcher {
     }
   }
 
-  private request(op: number, pid: number, flags: number, transport: number, transportFd: number, cloneFlags = 0n, clocks?: bigint[]): { result: number; resp: Buffer } {
+  private request(
+    op: number,
+    pid: number,
+    flags: number,
+    transport: number,
+    transportFd: number,
+    cloneFlags = 0n,
+    clocks?: bigint[],
+  ): { result: number; resp: Buffer } {
     const rq = Buffer.alloc(REQ_SIZE);
     clocks?.forEach((v, i) => rq.writeBigInt64LE(v, 160 + 8 * i));
     rq.writeUInt32LE(op, 0);
@@ -55,7 +72,11 @@ export class Launcher {
     const r = fdMessage(rs, -1);
     const n = recvmsg(this.sk, r.msg);
     void keep;
-    if (n < 4) throw new CriuError('the criu launcher closed its socket (did it die?)', { object: 'the launcher socket', hint: 'the launcher process (native/launcher.c) exited or was killed' });
+    if (n < 4)
+      throw new CriuError('the criu launcher closed its socket (did it die?)', {
+        object: 'the launcher socket',
+        hint: 'the launcher process (native/launcher.c) exited or was killed',
+      });
     return { result: rs.readInt32LE(0), resp: rs };
   }
 

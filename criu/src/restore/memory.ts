@@ -28,9 +28,11 @@ export function buildMemory(p: Puppet, t: TaskImages, pt: PlanTask, img: DumpIma
   // a forked child keeps the private VMAs it shares with its parent, so that their pages stay
   // shared copy-on-write as they were in the dumped tree
   const kept = p.forkedChild ? inheritedVmas(own as SmapsVma[], pt.vmas, img) : new Set<number>();
-  const keep: Range[] = [{ s: p.gadgetArea, e: p.gadgetArea + GADGET_PAGES * PAGE }, ...special.map((v) => ({ s: v.start, e: v.end })),
-    ...[...kept].map((i) => ({ s: pt.vmas[i].start, e: pt.vmas[i].end }))]
-    .sort((a, b) => (a.s < b.s ? -1 : 1));
+  const keep: Range[] = [
+    { s: p.gadgetArea, e: p.gadgetArea + GADGET_PAGES * PAGE },
+    ...special.map((v) => ({ s: v.start, e: v.end })),
+    ...[...kept].map((i) => ({ s: pt.vmas[i].start, e: pt.vmas[i].end })),
+  ].sort((a, b) => (a.s < b.s ? -1 : 1));
   let cur = MMAP_MIN;
   for (const k of [...keep, { s: TASK_TOP, e: TASK_TOP }]) {
     if (k.s > cur) p.inj.must('munmap', cur, k.s - cur);
@@ -45,7 +47,8 @@ export function buildMemory(p: Puppet, t: TaskImages, pt: PlanTask, img: DumpIma
   fillPages(p, t, img, vmas, kept);
   const prots: BatchCall[] = [];
   for (const v of pt.vmas) {
-    if (v.how.how !== 'special' && !kept.has(v.index) && v.filled && (v.prot & 3) !== 3) prots.push({ name: 'mprotect', args: [v.start, v.end - v.start, v.prot] });
+    if (v.how.how !== 'special' && !kept.has(v.index) && v.filled && (v.prot & 3) !== 3)
+      prots.push({ name: 'mprotect', args: [v.start, v.end - v.start, v.prot] });
   }
   p.inj.mustBatch(prots);
 }
@@ -72,7 +75,8 @@ function mapVmas(p: Puppet, t: TaskImages, pt: PlanTask, img: DumpImages, files:
   for (const v of pt.vmas) {
     if (v.how.how === 'special' || kept.has(v.index)) continue;
     const status = (t.mm.vmas ?? [])[v.index].status;
-    const start = v.start, len = v.end - v.start;
+    const start = v.start,
+      len = v.end - v.start;
     if (v.how.how === 'anon') {
       checks.push({ k: pending.length, start, end: v.end });
       pending.push({ name: 'mmap', args: [start, len, v.mapProt, MAP.FIXED | v.mapFlags, -1, 0] });
@@ -92,7 +96,8 @@ function mapVmas(p: Puppet, t: TaskImages, pt: PlanTask, img: DumpImages, files:
 /** One VMA other than a plain anonymous one mapped in place; gives mmap's (or mremap's) result. */
 function mapOne(p: Puppet, who: string, v: PlannedVma, status: number, img: DumpImages, files: FileCtx): bigint {
   const inj = p.inj;
-  const start = v.start, len = v.end - v.start;
+  const start = v.start,
+    len = v.end - v.start;
   // a file-backed VMA: the tool's fd on the object goes into the task and is mapped there
   const mapOurs = (ours: number, keepOurs: boolean): bigint => {
     const fd = p.receiveFd(ours);
@@ -114,7 +119,8 @@ function mapOne(p: Puppet, who: string, v: PlannedVma, status: number, img: Dump
       return mapOurs(files.openMapped(h.fileId, who, h.openFlags), false);
     }
     // the object's fd stays with the tool for the other mappings of it
-    case 'shmem': return mapOurs(shmemObject(p, h.shmid, img, files), true);
+    case 'shmem':
+      return mapOurs(shmemObject(p, h.shmid, img, files), true);
     case 'anon-moved': {
       // two separate anonymous VMAs side by side: mapped in place the kernel would merge
       // them into one; one made elsewhere and moved here keeps its own page offset, and so
@@ -142,7 +148,7 @@ function inheritedVmas(own: SmapsVma[], vmas: PlannedVma[], img: DumpImages): Se
     const o = byStart.get(v.start);
     if (!o || o.end !== v.end || o.prot !== v.prot || o.shared) continue;
     if (madvBits(o.vmFlags) !== v.madv) continue;
-    if ((o.vmFlags.includes('gd')) !== v.growsdown) continue;
+    if (o.vmFlags.includes('gd') !== v.growsdown) continue;
     if (v.cow === 'anon') {
       if (['anon', 'anon_named', 'heap', 'stack'].includes(o.kind)) out.add(v.index);
     } else if (v.cow === 'file') {
@@ -162,14 +168,21 @@ function moveVdso(p: Puppet, own: { start: bigint; end: bigint }[], vmas: VmaEnt
   const ts = img.reduce((a, v) => (BigInt(v.start) < a ? BigInt(v.start) : a), BigInt(img[0].start));
   const te = img.reduce((a, v) => (BigInt(v.end) > a ? BigInt(v.end) : a), BigInt(img[0].end));
   if (pe - ps !== te - ts) {
-    throw new NotSupportedError(`task ${p.pid}: vdso/vvar block of ${te - ts} bytes in the image, ${pe - ps} on this kernel`, 'restore on the kernel the dump was made on');
+    throw new NotSupportedError(
+      `task ${p.pid}: vdso/vvar block of ${te - ts} bytes in the image, ${pe - ps} on this kernel`,
+      'restore on the kernel the dump was made on',
+    );
   }
   if (ps === ts) return;
-  const MREMAP_MAYMOVE = 1, MREMAP_FIXED = 2;
+  const MREMAP_MAYMOVE = 1,
+    MREMAP_FIXED = 2;
   const hops: bigint[] = [];
   if (ts < pe && ps < te) {
-    const taken = [...vmas.map((v) => ({ s: BigInt(v.start), e: BigInt(v.end) })), { s: ps, e: pe },
-      { s: p.gadgetArea, e: p.gadgetArea + GADGET_PAGES * PAGE }];
+    const taken = [
+      ...vmas.map((v) => ({ s: BigInt(v.start), e: BigInt(v.end) })),
+      { s: ps, e: pe },
+      { s: p.gadgetArea, e: p.gadgetArea + GADGET_PAGES * PAGE },
+    ];
     hops.push(findHole(taken, pe - ps));
   }
   hops.push(ts);
@@ -177,7 +190,8 @@ function moveVdso(p: Puppet, own: { start: bigint; end: bigint }[], vmas: VmaEnt
   const parts = [...own].sort((a, b) => (a.start < b.start ? -1 : 1));
   for (const to of hops) {
     for (const v of parts) {
-      const s = v.start - ps + from, l = v.end - v.start;
+      const s = v.start - ps + from,
+        l = v.end - v.start;
       p.inj.must('mremap', s, l, l, MREMAP_MAYMOVE | MREMAP_FIXED, s - from + to);
     }
     from = to;
@@ -187,7 +201,11 @@ function moveVdso(p: Puppet, own: { start: bigint; end: bigint }[], vmas: VmaEnt
 /** Fault in one page of a task (through /proc/PID/mem, whatever its protection) by writing a zero byte. */
 function touchPage(pid: number, addr: bigint): void {
   const fd = fs.openSync(`/proc/${pid}/mem`, 'r+');
-  try { fs.writeSync(fd, Buffer.alloc(1), 0, 1, Number(addr)); } finally { fs.closeSync(fd); }
+  try {
+    fs.writeSync(fd, Buffer.alloc(1), 0, 1, Number(addr));
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /**
@@ -237,19 +255,35 @@ export function setMm(p: Puppet, t: TaskImages, img: DumpImages, files: FileCtx)
   auxv.forEach((v, i) => auxBuf.writeBigUInt64LE(BigInt.asUintN(64, v), i * 8));
   const s = p.scratch;
   const map = Buffer.alloc(104);
-  const fields = ['mm_start_code', 'mm_end_code', 'mm_start_data', 'mm_end_data', 'mm_start_brk', 'mm_brk', 'mm_start_stack',
-    'mm_arg_start', 'mm_arg_end', 'mm_env_start', 'mm_env_end'] as const;
+  const fields = [
+    'mm_start_code',
+    'mm_end_code',
+    'mm_start_data',
+    'mm_end_data',
+    'mm_start_brk',
+    'mm_brk',
+    'mm_start_stack',
+    'mm_arg_start',
+    'mm_arg_end',
+    'mm_env_start',
+    'mm_env_end',
+  ] as const;
   fields.forEach((f, i) => map.writeBigUInt64LE(BigInt(mm[f]), i * 8));
   map.writeBigUInt64LE(s + 1024n, 88);
   map.writeUInt32LE(auxBuf.length, 96);
   map.writeInt32LE(exeFd, 100);
   inj.write(s + 1024n, auxBuf);
   inj.write(s, map);
-  const PR_SET_MM = 35, PR_SET_MM_MAP = 14;
+  const PR_SET_MM = 35,
+    PR_SET_MM_MAP = 14;
   const r = inj.call('prctl', PR_SET_MM, PR_SET_MM_MAP, s, 104, 0);
-  if (r < 0n) throw new CriuError(`task ${t.pid}: prctl(PR_SET_MM_MAP) failed: ${errnoName(Number(-r))}`, { task: t.pid, object: 'mm_struct (PR_SET_MM_MAP)', hint: 'the tool needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN' });
+  if (r < 0n)
+    throw new CriuError(`task ${t.pid}: prctl(PR_SET_MM_MAP) failed: ${errnoName(Number(-r))}`, {
+      task: t.pid,
+      object: 'mm_struct (PR_SET_MM_MAP)',
+      hint: 'the tool needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN',
+    });
   if (exeFd >= 0) inj.must('close', exeFd);
   if (mm.dumpable !== undefined) inj.call('prctl', 4 /* PR_SET_DUMPABLE */, mm.dumpable);
   if (mm.thp_disabled) inj.must('prctl', 41 /* PR_SET_THP_DISABLE */, 1);
 }
-

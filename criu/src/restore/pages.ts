@@ -50,20 +50,28 @@ export function preadvRuns(p: Puppet, who: string, pagesPath: string, runs: Run[
   for (let i = 0; i < runs.length;) {
     const batch = [runs[i]];
     while (i + batch.length < runs.length && batch.length < max) {
-      const last = batch[batch.length - 1], next = runs[i + batch.length];
+      const last = batch[batch.length - 1],
+        next = runs[i + batch.length];
       if (next.o !== last.o + last.l) break;
       batch.push(next);
     }
     const iov = Buffer.alloc(16 * batch.length);
     let want = 0n;
-    batch.forEach((r, k) => { iov.writeBigUInt64LE(r.a, 16 * k); iov.writeBigUInt64LE(r.l, 16 * k + 8); want += r.l; });
+    batch.forEach((r, k) => {
+      iov.writeBigUInt64LE(r.a, 16 * k);
+      iov.writeBigUInt64LE(r.l, 16 * k + 8);
+      want += r.l;
+    });
     p.inj.write(p.scratch, iov);
     const got = p.inj.must('preadv', fd, p.scratch, batch.length, batch[0].o, 0);
     if (got !== want) {
       // a short read (over 2 GiB or a signal): continue where it stopped
       if (got <= 0n) throw new CriuError(`${who}: reading pages at offset ${batch[0].o} gave ${got} of ${want} bytes`);
       let left = got;
-      while (left > 0n && left >= runs[i].l) { left -= runs[i].l; i++; }
+      while (left > 0n && left >= runs[i].l) {
+        left -= runs[i].l;
+        i++;
+      }
       if (left > 0n) runs[i] = { a: runs[i].a + left, l: runs[i].l - left, o: runs[i].o + left };
       continue;
     }
@@ -116,7 +124,8 @@ function dropExtraPages(p: Puppet, ranges: { s: bigint; e: bigint; file: boolean
 /** Split runs of pages into those inside the given ranges and the rest. */
 export function splitRuns(runs: Run[], ranges: Range[]): { inside: Run[]; outside: Run[] } {
   const rs = [...ranges].sort((a, b) => (a.s < b.s ? -1 : a.s > b.s ? 1 : 0));
-  const inside: Run[] = [], outside: Run[] = [];
+  const inside: Run[] = [],
+    outside: Run[] = [];
   for (const r of runs) {
     let a = r.a;
     const end = r.a + r.l;
@@ -143,11 +152,13 @@ export function splitRuns(runs: Run[], ranges: Range[]): { inside: Run[]; outsid
  * rest stays shared copy-on-write.
  */
 function patchInherited(pid: number, who: string, pagesPath: string, runs: Run[]): { compared: bigint; skipped: bigint } {
-  let compared = 0n, skipped = 0n;
+  let compared = 0n,
+    skipped = 0n;
   const pages = fs.openSync(pagesPath, 'r');
   const mem = fs.openSync(`/proc/${pid}/mem`, 'r+');
   const CH = 1 << 20;
-  const want = Buffer.allocUnsafe(CH), have = Buffer.allocUnsafe(CH);
+  const want = Buffer.allocUnsafe(CH),
+    have = Buffer.allocUnsafe(CH);
   try {
     for (const r of runs) {
       for (let done = 0n; done < r.l;) {
@@ -156,7 +167,10 @@ function patchInherited(pid: number, who: string, pagesPath: string, runs: Run[]
         fs.readSync(mem, have, 0, len, Number(r.a + done));
         for (let off = 0; off < len; off += 4096) {
           compared++;
-          if (want.compare(have, off, off + 4096, off, off + 4096) === 0) { skipped++; continue; }
+          if (want.compare(have, off, off + 4096, off, off + 4096) === 0) {
+            skipped++;
+            continue;
+          }
           fs.writeSync(mem, want, off, 4096, Number(r.a + done) + off);
         }
         done += BigInt(len);
@@ -168,4 +182,3 @@ function patchInherited(pid: number, who: string, pagesPath: string, runs: Run[]
   }
   return { compared, skipped };
 }
-

@@ -9,13 +9,26 @@ function vmaLine(v: PlannedVma, forked: boolean): string {
   const h = v.how;
   let what: string;
   switch (h.how) {
-    case 'special': what = `${h.what} (the kernel's)`; break;
-    case 'anon': what = 'anonymous private'; break;
-    case 'anon-moved': what = 'anonymous private, mapped elsewhere and moved (keeps its boundary)'; break;
-    case 'file': what = `file ${h.shared ? 'shared' : 'private'} id ${h.fileId} ${h.path ?? '?'} pgoff 0x${hx(v.pgoff)}`; break;
-    case 'memfd': what = `memfd id ${h.fileId} pgoff 0x${hx(v.pgoff)}`; break;
-    case 'shmem': what = `shared anonymous shmid ${h.shmid}`; break;
-    default: what = 'not supported';
+    case 'special':
+      what = `${h.what} (the kernel's)`;
+      break;
+    case 'anon':
+      what = 'anonymous private';
+      break;
+    case 'anon-moved':
+      what = 'anonymous private, mapped elsewhere and moved (keeps its boundary)';
+      break;
+    case 'file':
+      what = `file ${h.shared ? 'shared' : 'private'} id ${h.fileId} ${h.path ?? '?'} pgoff 0x${hx(v.pgoff)}`;
+      break;
+    case 'memfd':
+      what = `memfd id ${h.fileId} pgoff 0x${hx(v.pgoff)}`;
+      break;
+    case 'shmem':
+      what = `shared anonymous shmid ${h.shmid}`;
+      break;
+    default:
+      what = 'not supported';
   }
   const cow = forked && v.cow && h.how !== 'special' ? ', kept from the parent copy-on-write if inherited' : '';
   return `    ${hx(v.start)}-${hx(v.end)} ${PROTS(v.prot)} ${what}${v.filled ? ', pages' : ''}${cow}`;
@@ -37,9 +50,12 @@ function stepLine(img: DumpImages | undefined, s: FdStep): string {
 function taskLines(t: PlanTask): string[] {
   const how = t.parent === null ? 'root, made by the launcher' : `forked from ${t.parent}${t.sharesFiles ? ' with CLONE_FILES' : ''}`;
   const out = [`task ${t.pid}: ${how}${t.zombie ? ', zombie' : ''}; threads ${t.threads.join(' ') || '-'}; fd table ${t.filesId ?? '-'}`];
-  const sg = [t.session ?? '', t.joinGroup ? `joins group ${t.joinGroup.pgid}${t.joinGroup.leaderInTree ? '' : ' (through a helper if its leader is gone)'}` : ''].filter(Boolean);
+  const sg = [
+    t.session ?? '',
+    t.joinGroup ? `joins group ${t.joinGroup.pgid}${t.joinGroup.leaderInTree ? '' : ' (through a helper if its leader is gone)'}` : '',
+  ].filter(Boolean);
   if (sg.length) out.push(`  session/group: ${sg.join(', ')}`);
-  if (!t.sessionOk) out.push('  session: neither its own nor its parent\'s (refused)');
+  if (!t.sessionOk) out.push("  session: neither its own nor its parent's (refused)");
   if (t.vmas.length) out.push('  vmas:', ...t.vmas.map((v) => vmaLine(v, t.parent !== null)));
   return out;
 }
@@ -53,7 +69,10 @@ export function formatPlan(plan: RestorePlan, img?: DumpImages): string {
   }
   out.push(`transport fd: ${plan.transportFd}`);
   for (const s of plan.shared) out.push(`shared file id ${s.id} (${s.kind}): ${s.holders.map((h) => `table ${h.filesId} fd ${h.fd}`).join(', ')}`);
-  out.push(plan.gadget.hole === null ? 'gadget: no hole outside the images\' VMAs'
-    : `gadget: ${plan.gadget.pages / 4096n} pages at 0x${hx(plan.gadget.hole)} (or above, past the puppet's own mappings)`);
+  out.push(
+    plan.gadget.hole === null
+      ? "gadget: no hole outside the images' VMAs"
+      : `gadget: ${plan.gadget.pages / 4096n} pages at 0x${hx(plan.gadget.hole)} (or above, past the puppet's own mappings)`,
+  );
   return out.join('\n') + '\n';
 }

@@ -49,7 +49,12 @@ export interface PlannedVma {
 }
 
 /** One fd to install: its number, its file id and kind, close-on-exec. */
-export interface PlannedFd { fd: number; id: number; kind: string; cloexec: boolean }
+export interface PlannedFd {
+  fd: number;
+  id: number;
+  kind: string;
+  cloexec: boolean;
+}
 /** fds received at once (null: a stand-in that fills a gap, closed once all are in), or one put in place by dup. */
 export type FdStep = { batch: (PlannedFd | null)[] } | { single: PlannedFd };
 
@@ -81,7 +86,11 @@ export interface PlanTask {
 }
 
 /** A file id that several fds hold (in one table or several). */
-export interface SharedFile { id: number; kind: string; holders: { filesId: number; fd: number }[] }
+export interface SharedFile {
+  id: number;
+  kind: string;
+  holders: { filesId: number; fd: number }[];
+}
 
 export interface RestorePlan {
   dir: string;
@@ -96,12 +105,32 @@ export interface RestorePlan {
 }
 
 const FILE_KIND: Record<number, string> = {
-  1: 'reg', 2: 'pipe', 3: 'fifo', 4: 'inet', 5: 'unix', 6: 'eventfd', 7: 'eventpoll', 8: 'inotify', 9: 'signalfd', 10: 'packet', 11: 'tty',
-  12: 'fanotify', 13: 'netlink', 14: 'ns', 15: 'tun', 16: 'ext', 17: 'timerfd', 18: 'memfd', 19: 'bpf', 20: 'pidfd',
+  1: 'reg',
+  2: 'pipe',
+  3: 'fifo',
+  4: 'inet',
+  5: 'unix',
+  6: 'eventfd',
+  7: 'eventpoll',
+  8: 'inotify',
+  9: 'signalfd',
+  10: 'packet',
+  11: 'tty',
+  12: 'fanotify',
+  13: 'netlink',
+  14: 'ns',
+  15: 'tun',
+  16: 'ext',
+  17: 'timerfd',
+  18: 'memfd',
+  19: 'bpf',
+  20: 'pidfd',
 };
 export const fileKind = (type: number): string => FILE_KIND[type] ?? `type ${type}`;
 
-export function isSpecial(v: VmaEntry): boolean { return (v.status & (VMA.VDSO | VMA.VVAR | VMA.VSYSCALL)) !== 0; }
+export function isSpecial(v: VmaEntry): boolean {
+  return (v.status & (VMA.VDSO | VMA.VVAR | VMA.VSYSCALL)) !== 0;
+}
 
 /** Which VMAs receive pages (and so must be writable while they are filled). */
 export function pageCoverage(vmas: VmaEntry[], entries: TaskImages['pagemap']['entries']): boolean[] {
@@ -109,7 +138,8 @@ export function pageCoverage(vmas: VmaEntry[], entries: TaskImages['pagemap']['e
   let vi = 0;
   for (const e of entries) {
     if (!((e.flags ?? 0) & PE.PRESENT)) continue;
-    const s = BigInt(e.vaddr), end = s + BigInt(e.nr_pages ?? e.compat_nr_pages) * PAGE;
+    const s = BigInt(e.vaddr),
+      end = s + BigInt(e.nr_pages ?? e.compat_nr_pages) * PAGE;
     while (vi < vmas.length && BigInt(vmas[vi].end) <= s) vi++;
     for (let k = vi; k < vmas.length && BigInt(vmas[k].start) < end; k++) has[k] = true;
   }
@@ -138,12 +168,28 @@ function planVmas(t: TaskImages, img: DumpImages): PlannedVma[] {
   return vmas.map((v, i) => {
     const how = howMapped(vmas, i, img);
     const mapProt = how.how === 'shmem' ? v.prot : v.prot | (filled[i] ? PROT.READ | PROT.WRITE : 0);
-    const mapFlags = how.how === 'shmem' ? MAP.SHARED
-      : how.how === 'file' || how.how === 'memfd' ? v.flags & (MAP.SHARED | MAP.PRIVATE | MAP.GROWSDOWN)
-        : MAP.PRIVATE | MAP.ANON | (v.flags & (MAP.GROWSDOWN | MAP.NORESERVE));
+    const mapFlags =
+      how.how === 'shmem'
+        ? MAP.SHARED
+        : how.how === 'file' || how.how === 'memfd'
+          ? v.flags & (MAP.SHARED | MAP.PRIVATE | MAP.GROWSDOWN)
+          : MAP.PRIVATE | MAP.ANON | (v.flags & (MAP.GROWSDOWN | MAP.NORESERVE));
     const cow = v.status & VMA.ANON_PRIVATE && !isSpecial(v) ? 'anon' : v.status & VMA.FILE_PRIVATE ? 'file' : null;
-    return { index: i, start: BigInt(v.start), end: BigInt(v.end), mapProt, prot: v.prot, mapFlags, pgoff: BigInt(v.pgoff),
-      madv: BigInt(v.madv ?? 0), growsdown: (v.flags & MAP.GROWSDOWN) !== 0, fileId: Number(v.shmid), filled: filled[i], how, cow };
+    return {
+      index: i,
+      start: BigInt(v.start),
+      end: BigInt(v.end),
+      mapProt,
+      prot: v.prot,
+      mapFlags,
+      pgoff: BigInt(v.pgoff),
+      madv: BigInt(v.madv ?? 0),
+      growsdown: (v.flags & MAP.GROWSDOWN) !== 0,
+      fileId: Number(v.shmid),
+      filled: filled[i],
+      how,
+      cow,
+    };
   });
 }
 
@@ -158,7 +204,10 @@ export function fdSteps(fdinfo: FdinfoEntry[], transportFd: number): FdStep[] {
   const steps: FdStep[] = [];
   const installed = new Set<number>();
   let lowest = 0;
-  const nextFree = (): number => { while (installed.has(lowest) || lowest === transportFd) lowest++; return lowest; };
+  const nextFree = (): number => {
+    while (installed.has(lowest) || lowest === transportFd) lowest++;
+    return lowest;
+  };
   for (let i = 0; i < wanted.length;) {
     const batch: (PlannedFd | null)[] = [];
     let taken = 0;
@@ -204,12 +253,19 @@ function planTask(t: TaskImages, parent: TaskImages | null, img: DumpImages, liv
   const sessionOk = t === img.tasks[0] || ps.sid === t.pid || ps.sid === imgParent?.pstree.sid;
   const liveParent = live.find((x) => x.pid === ps.ppid);
   const inherited = liveParent ? liveParent.pstree.pgid : -1;
-  const joinGroup = t.zombie || ps.pgid === t.pid || ps.pgid === inherited || ps.sid === t.pid ? null
-    : { pgid: ps.pgid, leaderInTree: live.some((x) => x.pid === ps.pgid) };
+  const joinGroup =
+    t.zombie || ps.pgid === t.pid || ps.pgid === inherited || ps.sid === t.pid ? null : { pgid: ps.pgid, leaderInTree: live.some((x) => x.pid === ps.pgid) };
   return {
-    pid: t.pid, ppid: ps.ppid, parent: parent?.pid ?? null, zombie: !!t.zombie, threads: ps.threads ?? [],
-    sharesFiles, filesId: t.zombie ? undefined : t.ids.files_id,
-    session: ps.sid === t.pid ? 'setsid' : ps.pgid === t.pid ? 'setpgid' : null, sessionOk, joinGroup,
+    pid: t.pid,
+    ppid: ps.ppid,
+    parent: parent?.pid ?? null,
+    zombie: !!t.zombie,
+    threads: ps.threads ?? [],
+    sharesFiles,
+    filesId: t.zombie ? undefined : t.ids.files_id,
+    session: ps.sid === t.pid ? 'setsid' : ps.pgid === t.pid ? 'setpgid' : null,
+    sessionOk,
+    joinGroup,
     vmas: t.zombie ? [] : planVmas(t, img),
   };
 }
@@ -238,13 +294,20 @@ export function planRestore(img: DumpImages): RestorePlan {
   const fdTables = new Map<number, FdTable>();
   for (const t of live) {
     const tb = fdTables.get(t.ids.files_id);
-    if (tb) { tb.users.push(t.pid); continue; }
+    if (tb) {
+      tb.users.push(t.pid);
+      continue;
+    }
     fdTables.set(t.ids.files_id, { filesId: t.ids.files_id, owner: t.pid, users: [t.pid], steps: fdSteps(t.fdinfo, transportFd) });
   }
   const taken = img.tasks.flatMap((x) => (x.mm.vmas ?? []).filter((v) => !(v.status & VMA.VSYSCALL)).map((v) => ({ s: BigInt(v.start), e: BigInt(v.end) })));
   const pages = GADGET_PAGES * PAGE;
   let hole: bigint | null = null;
-  try { hole = findHole(taken, pages); } catch { /* refused by the engine, once the puppet's own mappings are known */ }
+  try {
+    hole = findHole(taken, pages);
+  } catch {
+    /* refused by the engine, once the puppet's own mappings are known */
+  }
   return { dir: img.dir, order, transportFd, fdTables, shared: sharedFiles(img, fdTables), gadget: { taken, hole, pages } };
 }
 

@@ -23,8 +23,14 @@ export class Puppet {
   /** the other threads, once cloned */
   threads: Tracee[] = [];
 
-  private constructor(readonly pid: number, readonly transport: number, readonly transportFd: number,
-    readonly ownChild: boolean, t: Tracee, gadget: bigint) {
+  private constructor(
+    readonly pid: number,
+    readonly transport: number,
+    readonly transportFd: number,
+    readonly ownChild: boolean,
+    t: Tracee,
+    gadget: bigint,
+  ) {
     this.t = t;
     this.inj = new Injector(t, gadget);
     this.inj.begin();
@@ -53,11 +59,16 @@ export class Puppet {
     return p;
   }
 
-  get scratch(): bigint { return this.gadgetArea + PAGE; }
+  get scratch(): bigint {
+    return this.gadgetArea + PAGE;
+  }
 
   /** Map the gadget area at `at` and run every later injection from it. */
   placeGadget(at: bigint): void {
-    const PROT_RW = 3, PROT_RX = 5, MAP_FIXED_NOREPLACE = 0x100000, MAP_PRIVATE_ANON = 0x22;
+    const PROT_RW = 3,
+      PROT_RX = 5,
+      MAP_FIXED_NOREPLACE = 0x100000,
+      MAP_PRIVATE_ANON = 0x22;
     const r = this.inj.must('mmap', at, GADGET_PAGES * PAGE, PROT_RW, MAP_PRIVATE_ANON | MAP_FIXED_NOREPLACE, -1, 0);
     if (r !== at) throw new CriuError(`task ${this.pid}: gadget page landed at 0x${r.toString(16)}, not 0x${at.toString(16)}`);
     const code = Buffer.alloc(16, arch.name === 'x86_64' ? 0xcc : 0);
@@ -90,9 +101,12 @@ export class Puppet {
     const s = this.scratch;
     const ctlLen = (16 + 4 * ourFds.length + 7) & ~7;
     const hdr = Buffer.alloc(192);
-    hdr.writeBigUInt64LE(s + 64n, 16); hdr.writeBigUInt64LE(1n, 24);
-    hdr.writeBigUInt64LE(s + 192n, 32); hdr.writeBigUInt64LE(BigInt(ctlLen), 40);
-    hdr.writeBigUInt64LE(s + 128n, 64); hdr.writeBigUInt64LE(1n, 72);
+    hdr.writeBigUInt64LE(s + 64n, 16);
+    hdr.writeBigUInt64LE(1n, 24);
+    hdr.writeBigUInt64LE(s + 192n, 32);
+    hdr.writeBigUInt64LE(BigInt(ctlLen), 40);
+    hdr.writeBigUInt64LE(s + 128n, 64);
+    hdr.writeBigUInt64LE(1n, 72);
     this.inj.write(s, hdr);
     this.inj.must('recvmsg', this.transportFd, s, 0);
     const ctl = this.inj.read(s + 192n, ctlLen);
@@ -117,13 +131,27 @@ export class Puppet {
   /** A failed restore: the puppet is killed and reaped, and nothing of it is left. */
   kill(): void {
     tryKill(this.pid, 9);
-    if (!this.forkedChild) { try { close(this.transport); } catch { /* already */ } }
+    if (!this.forkedChild) {
+      try {
+        close(this.transport);
+      } catch {
+        /* already */
+      }
+    }
     if (this.ownChild) {
-      try { waitpid(this.pid, __WALL); } catch { /* reaped */ }
+      try {
+        waitpid(this.pid, __WALL);
+      } catch {
+        /* reaped */
+      }
     } else {
       // the launcher reaps it; wait until the pid is free so a retry can take it
       for (let i = 0; i < 2000; i++) {
-        try { if (waitpid(this.pid, __WALL | WNOHANG).pid === this.pid) break; } catch { break; }
+        try {
+          if (waitpid(this.pid, __WALL | WNOHANG).pid === this.pid) break;
+        } catch {
+          break;
+        }
       }
     }
   }

@@ -96,7 +96,8 @@ export function restore(opts: RestoreOptions): number {
 /** What the tree needs before anything is made: the root leads its session, every PID is free, sessions are inherited. */
 function checkTree(img: DumpImages, plan: RestorePlan): void {
   const root = img.tasks[0];
-  if (root.pstree.sid !== root.pid) throw new NotSupportedError(`task ${root.pid}: session ${root.pstree.sid} is not its own`, 'a shell job needs -j/--shell-job, which is not supported yet');
+  if (root.pstree.sid !== root.pid)
+    throw new NotSupportedError(`task ${root.pid}: session ${root.pstree.sid} is not its own`, 'a shell job needs -j/--shell-job, which is not supported yet');
   const sessionOk = new Map(plan.order.map((t) => [t.pid, t.sessionOk]));
   for (const t of img.tasks) {
     for (const id of [t.pid, ...t.threads.map((x) => x.tid)]) {

@@ -17,7 +17,11 @@ import { CriuError } from '../errors.js';
 import { log } from '../log.js';
 
 /** One call of a batch, what it sets, and what its failure means. */
-interface Step { call: BatchCall; why: string; onFail: 'throw' | 'warn' | 'ignore' }
+interface Step {
+  call: BatchCall;
+  why: string;
+  onFail: 'throw' | 'warn' | 'ignore';
+}
 
 /** Runs the steps in one batch: a failed 'throw' step fails the restore, a 'warn' one is logged. */
 function runSteps(inj: Injector, who: string, steps: Step[]): void {
@@ -30,7 +34,8 @@ function runSteps(inj: Injector, who: string, steps: Step[]): void {
 }
 
 export function restoreProcessState(p: Puppet, t: TaskImages): void {
-  const inj = p.inj, s = p.scratch;
+  const inj = p.inj,
+    s = p.scratch;
   const tc: Partial<TaskCoreEntry> = t.core.tc ?? {};
   const who = `task ${t.pid}`;
   // one write of every argument into the scratch pages, then one batch of calls:
@@ -41,8 +46,10 @@ export function restoreProcessState(p: Puppet, t: TaskImages): void {
   for (const sa of tc.sigactions ?? []) {
     while (sig === SIG.KILL || sig === SIG.STOP) sig++;
     const o = 32 * (sig - 1);
-    args.writeBigUInt64LE(BigInt(sa.sigaction), o); args.writeBigUInt64LE(BigInt(sa.flags), o + 8);
-    args.writeBigUInt64LE(BigInt(sa.restorer), o + 16); args.writeBigUInt64LE(BigInt(sa.mask), o + 24);
+    args.writeBigUInt64LE(BigInt(sa.sigaction), o);
+    args.writeBigUInt64LE(BigInt(sa.flags), o + 8);
+    args.writeBigUInt64LE(BigInt(sa.restorer), o + 16);
+    args.writeBigUInt64LE(BigInt(sa.mask), o + 24);
     steps.push({ call: { name: 'rt_sigaction', args: [sig, s + BigInt(o), 0, 8] }, why: `sigaction of signal ${sig}`, onFail: 'throw' });
     sig++;
   }
@@ -57,15 +64,18 @@ export function restoreProcessState(p: Puppet, t: TaskImages): void {
       let v = BigInt(it.vsec) * 1_000_000n + BigInt(it.vusec);
       const tick = which ? BigInt(cpuItimerTickUs()) : 0n;
       if (v > tick) v -= tick;
-      args.writeBigUInt64LE(BigInt(it.isec), o); args.writeBigUInt64LE(BigInt(it.iusec), o + 8);
-      args.writeBigUInt64LE(v / 1_000_000n, o + 16); args.writeBigUInt64LE(v % 1_000_000n, o + 24);
+      args.writeBigUInt64LE(BigInt(it.isec), o);
+      args.writeBigUInt64LE(BigInt(it.iusec), o + 8);
+      args.writeBigUInt64LE(v / 1_000_000n, o + 16);
+      args.writeBigUInt64LE(v % 1_000_000n, o + 24);
       steps.push({ call: { name: 'setitimer', args: [which, s + BigInt(o), 0] }, why: `itimer ${k}`, onFail: 'throw' });
     });
   }
   // rlimits: a hard limit above ours cannot be set without CAP_SYS_RESOURCE (DESIGN rule 16)
   (tc.rlimits?.rlimits ?? []).slice(0, 32).forEach((rl, res) => {
     const o = 32 * 64 + 32 * 3 + 16 * res;
-    args.writeBigUInt64LE(BigInt(rl.cur), o); args.writeBigUInt64LE(BigInt(rl.max), o + 8);
+    args.writeBigUInt64LE(BigInt(rl.cur), o);
+    args.writeBigUInt64LE(BigInt(rl.max), o + 8);
     steps.push({ call: { name: 'prlimit64', args: [0, res, s + BigInt(o), 0] }, why: `rlimit ${res} (${rl.cur}/${rl.max})`, onFail: 'warn' });
   });
   if (tc.personality !== undefined) steps.push({ call: { name: 'personality', args: [tc.personality] }, why: 'personality', onFail: 'warn' });
@@ -73,7 +83,9 @@ export function restoreProcessState(p: Puppet, t: TaskImages): void {
   inj.write(s, args);
   runSteps(inj, who, steps);
   if (tc.oom_score_adj !== undefined) {
-    try { fs.writeFileSync(`/proc/${p.pid}/oom_score_adj`, String(tc.oom_score_adj)); } catch (e) {
+    try {
+      fs.writeFileSync(`/proc/${p.pid}/oom_score_adj`, String(tc.oom_score_adj));
+    } catch (e) {
       log.warn(`${who}: cannot set oom_score_adj ${tc.oom_score_adj}: ${(e as Error).message}`);
     }
   }
@@ -89,7 +101,9 @@ export function restoreProcessState(p: Puppet, t: TaskImages): void {
 /** What each thread has of its own: name, altstack, robust list, clear_child_tid, scheduling, private signals. */
 export function restoreThreadState(th: Thread, pid: number, s: bigint): void {
   const inj = th.inj;
-  const core = th.core, tc: Partial<TaskCoreEntry> = core.tc ?? {}, tcore: Partial<ThreadCoreEntry> = core.thread_core ?? {};
+  const core = th.core,
+    tc: Partial<TaskCoreEntry> = core.tc ?? {},
+    tcore: Partial<ThreadCoreEntry> = core.thread_core ?? {};
   const who = `task ${pid}: thread ${th.tid}`;
   // one write of the arguments, one batch: name, altstack, robust list, clear_child_tid, scheduling
   const args = Buffer.alloc(128);
@@ -100,17 +114,25 @@ export function restoreThreadState(th: Thread, pid: number, s: bigint): void {
     steps.push({ call: { name: 'prctl', args: [15 /* PR_SET_NAME */, s] }, why: `name ${comm}`, onFail: 'throw' });
   }
   if (tcore.sas) {
-    args.writeBigUInt64LE(BigInt(tcore.sas.ss_sp), 64); args.writeInt32LE(tcore.sas.ss_flags, 72); args.writeBigUInt64LE(BigInt(tcore.sas.ss_size), 80);
+    args.writeBigUInt64LE(BigInt(tcore.sas.ss_sp), 64);
+    args.writeInt32LE(tcore.sas.ss_flags, 72);
+    args.writeBigUInt64LE(BigInt(tcore.sas.ss_size), 80);
     steps.push({ call: { name: 'sigaltstack', args: [s + 64n, 0] }, why: 'signal altstack', onFail: 'throw' });
   }
-  if (BigInt(tcore.futex_rla ?? 0)) steps.push({ call: { name: 'set_robust_list', args: [BigInt(tcore.futex_rla ?? 0), tcore.futex_rla_len ?? 0] }, why: 'robust list', onFail: 'throw' });
+  if (BigInt(tcore.futex_rla ?? 0))
+    steps.push({ call: { name: 'set_robust_list', args: [BigInt(tcore.futex_rla ?? 0), tcore.futex_rla_len ?? 0] }, why: 'robust list', onFail: 'throw' });
   const clearTid = BigInt(core.thread_info?.clear_tid_addr ?? 0);
   if (clearTid) steps.push({ call: { name: 'set_tid_address', args: [clearTid] }, why: 'clear_child_tid', onFail: 'throw' });
   if (tcore.sched_policy !== undefined) {
     args.writeInt32LE(tcore.sched_prio ?? 0, 96);
-    steps.push({ call: { name: 'sched_setscheduler', args: [0, tcore.sched_policy, s + 96n] }, why: `scheduling policy ${tcore.sched_policy}`, onFail: 'warn' });
+    steps.push({
+      call: { name: 'sched_setscheduler', args: [0, tcore.sched_policy, s + 96n] },
+      why: `scheduling policy ${tcore.sched_policy}`,
+      onFail: 'warn',
+    });
   }
-  if (tcore.sched_nice !== undefined) steps.push({ call: { name: 'setpriority', args: [0 /* PRIO_PROCESS */, th.tid, tcore.sched_nice] }, why: `nice ${tcore.sched_nice}`, onFail: 'ignore' });
+  if (tcore.sched_nice !== undefined)
+    steps.push({ call: { name: 'setpriority', args: [0 /* PRIO_PROCESS */, th.tid, tcore.sched_nice] }, why: `nice ${tcore.sched_nice}`, onFail: 'ignore' });
   inj.write(s, args);
   runSteps(inj, who, steps);
   for (const e of tcore.signals_p?.signals ?? []) {
@@ -124,14 +146,16 @@ export function restoreThreadState(th: Thread, pid: number, s: bigint): void {
 export function restoreCreds(th: Thread, pid: number, s: bigint, mm: MmEntry): void {
   const c = th.core.thread_core?.creds;
   if (!c) return;
-  const inj = th.inj, who = `task ${pid}: thread ${th.tid}`;
+  const inj = th.inj,
+    who = `task ${pid}: thread ${th.tid}`;
   const cap64 = (a: number[] | undefined): bigint => (a?.length ? BigInt(a[0] >>> 0) | (BigInt((a[1] ?? 0) >>> 0) << 32n) : 0n);
   const bnd = cap64(c.cap_bnd);
   const lastCap = Number(fs.readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8'));
   for (let cap = 0; cap <= lastCap; cap++) {
     if (!(bnd & (1n << BigInt(cap)))) inj.must('prctl', 24 /* PR_CAPBSET_DROP */, cap);
   }
-  const SECBIT_KEEP_CAPS = 0x10, SECBIT_KEEP_CAPS_LOCKED = 0x20;
+  const SECBIT_KEEP_CAPS = 0x10,
+    SECBIT_KEEP_CAPS_LOCKED = 0x20;
   inj.must('prctl', 28 /* PR_SET_SECUREBITS */, c.secbits | (c.secbits & SECBIT_KEEP_CAPS_LOCKED ? 0 : SECBIT_KEEP_CAPS));
   const groups = c.groups ?? [];
   const gb = Buffer.alloc(Math.max(4, groups.length * 4));
@@ -143,23 +167,33 @@ export function restoreCreds(th: Thread, pid: number, s: bigint, mm: MmEntry): v
   inj.call('setfsgid', c.fsgid);
   inj.call('setfsuid', c.fsuid);
   // capset v3: header {version, pid}, two data words {effective, permitted, inheritable}
-  const hdr = Buffer.alloc(8); hdr.writeUInt32LE(0x20080522, 0);
+  const hdr = Buffer.alloc(8);
+  hdr.writeUInt32LE(0x20080522, 0);
   const data = Buffer.alloc(24);
-  const eff = cap64(c.cap_eff), prm = cap64(c.cap_prm), inh = cap64(c.cap_inh);
+  const eff = cap64(c.cap_eff),
+    prm = cap64(c.cap_prm),
+    inh = cap64(c.cap_inh);
   for (let w = 0; w < 2; w++) {
-    const sh = BigInt(32 * w), m = 0xffffffffn;
+    const sh = BigInt(32 * w),
+      m = 0xffffffffn;
     data.writeUInt32LE(Number((eff >> sh) & m), 12 * w);
     data.writeUInt32LE(Number((prm >> sh) & m), 12 * w + 4);
     data.writeUInt32LE(Number((inh >> sh) & m), 12 * w + 8);
   }
-  inj.write(s, hdr); inj.write(s + 8n, data);
+  inj.write(s, hdr);
+  inj.write(s + 8n, data);
   const r = inj.call('capset', s, s + 8n);
-  if (r < 0n) throw new CriuError(`${who}: capset failed: ${errnoName(Number(-r))}`, { task: pid, object: 'capabilities', hint: r === -1n ? 'the saved capabilities include one the tool itself does not have; run it with every capability' : undefined });
+  if (r < 0n)
+    throw new CriuError(`${who}: capset failed: ${errnoName(Number(-r))}`, {
+      task: pid,
+      object: 'capabilities',
+      hint: r === -1n ? 'the saved capabilities include one the tool itself does not have; run it with every capability' : undefined,
+    });
   const amb = cap64(c.cap_amb);
   for (let cap = 0; cap <= lastCap; cap++) {
     if (amb & (1n << BigInt(cap))) inj.must('prctl', 47 /* PR_CAP_AMBIENT */, 2 /* RAISE */, cap, 0, 0);
   }
-  if (!(c.secbits & SECBIT_KEEP_CAPS_LOCKED)) inj.must('prctl', 8 /* PR_SET_KEEPCAPS */, (c.secbits & SECBIT_KEEP_CAPS) ? 1 : 0);
+  if (!(c.secbits & SECBIT_KEEP_CAPS_LOCKED)) inj.must('prctl', 8 /* PR_SET_KEEPCAPS */, c.secbits & SECBIT_KEEP_CAPS ? 1 : 0);
   if (c.no_new_privs) inj.must('prctl', 38 /* PR_SET_NO_NEW_PRIVS */, 1, 0, 0, 0);
   // a credential change clears the parent-death signal and resets the dumpable flag: set them now
   const pdeath = th.core.thread_core?.pdeath_sig;
@@ -201,7 +235,9 @@ export function restoreSeccomp(th: Thread, pid: number, s: bigint, files: FileCt
 export function restorePosixTimers(p: Puppet, t: TaskImages): void {
   const timers = t.core.tc?.timers?.posix ?? [];
   if (!timers.length) return;
-  const inj = p.inj, s = p.scratch, who = `task ${t.pid}`;
+  const inj = p.inj,
+    s = p.scratch,
+    who = `task ${t.pid}`;
   const PR_TIMER_CREATE_RESTORE_IDS = 77;
   const byId = inj.call('prctl', PR_TIMER_CREATE_RESTORE_IDS, 1, 0, 0, 0) === 0n;
   for (const tm of [...timers].sort((a, b) => a.it_id - b.it_id)) {
@@ -218,11 +254,16 @@ export function restorePosixTimers(p: Puppet, t: TaskImages): void {
     if (r < 0n) throw new CriuError(`${who}: cannot create POSIX timer ${tm.it_id} (clock ${tm.clock_id}): ${errnoName(Number(-r))}`);
     const got = inj.read(s + 64n, 4).readInt32LE(0);
     if (got !== tm.it_id) {
-      throw new CriuError(`${who}: POSIX timer ${tm.it_id} came back as id ${got}`, byId ? undefined : 'this kernel lacks PR_TIMER_CREATE_RESTORE_IDS (Linux 6.17+)');
+      throw new CriuError(
+        `${who}: POSIX timer ${tm.it_id} came back as id ${got}`,
+        byId ? undefined : 'this kernel lacks PR_TIMER_CREATE_RESTORE_IDS (Linux 6.17+)',
+      );
     }
     const spec = Buffer.alloc(32);
-    spec.writeBigInt64LE(BigInt(tm.isec), 0); spec.writeBigInt64LE(BigInt(tm.insec), 8);
-    spec.writeBigInt64LE(BigInt(tm.vsec), 16); spec.writeBigInt64LE(BigInt(tm.vnsec), 24);
+    spec.writeBigInt64LE(BigInt(tm.isec), 0);
+    spec.writeBigInt64LE(BigInt(tm.insec), 8);
+    spec.writeBigInt64LE(BigInt(tm.vsec), 16);
+    spec.writeBigInt64LE(BigInt(tm.vnsec), 24);
     if (BigInt(tm.vsec) || BigInt(tm.vnsec)) {
       inj.write(s, spec);
       inj.must('timer_settime', got, 0, s, 0);
@@ -272,8 +313,10 @@ function setRegisters(t: Tracee, core: CoreEntry): void {
       t.setThreadArea(idx, desc);
     } catch (e) {
       if (!(e instanceof SysError)) throw e;
-      throw new CriuError(`bad image: core-${t.tid}.img: entry 0: thread_info.tls: the kernel refuses GDT TLS slot ${idx} (${e.code})`,
-        'the images are damaged, or were made on a kernel that allows a TLS descriptor this one does not');
+      throw new CriuError(
+        `bad image: core-${t.tid}.img: entry 0: thread_info.tls: the kernel refuses GDT TLS slot ${idx} (${e.code})`,
+        'the images are damaged, or were made on a kernel that allows a TLS descriptor this one does not',
+      );
     }
   }
   // images of an interrupted syscall are normally rewound already (CRIU's and ours); older
@@ -293,4 +336,3 @@ export function affinityMask(core: CoreEntry, dflt: Buffer): Buffer {
   words.forEach((w, i) => m.writeBigUInt64LE(BigInt(w), 8 * i));
   return m;
 }
-

@@ -11,15 +11,32 @@ export const TASK_TOP = 0x7ffffffff000n;
 export const MMAP_MIN = 0x10000n;
 export const PROT = { READ: 1, WRITE: 2, EXEC: 4 };
 
-export interface Range { s: bigint; e: bigint }
+export interface Range {
+  s: bigint;
+  e: bigint;
+}
 /** A run of pages: where it goes (a), its length (l), where it lies in the pages file (o). */
-export interface Run { a: bigint; l: bigint; o: bigint }
+export interface Run {
+  a: bigint;
+  l: bigint;
+  o: bigint;
+}
 
 /** One thread of a task being restored, once cloned. */
-export interface Thread { t: Tracee; inj: Injector; core: CoreEntry; tid: number }
+export interface Thread {
+  t: Tracee;
+  inj: Injector;
+  core: CoreEntry;
+  tid: number;
+}
 
 /** One task being restored: its puppet, its images, its threads once cloned. */
-export interface Task { p: Puppet; t: TaskImages; threads: Thread[]; afterInstall: (() => void)[] }
+export interface Task {
+  p: Puppet;
+  t: TaskImages;
+  threads: Thread[];
+  afterInstall: (() => void)[];
+}
 
 /** The lowest gap of `size` bytes (with a guard page each side) outside every range. */
 export function findHole(ranges: Range[], size: bigint, lo = MMAP_MIN): bigint {

@@ -38,8 +38,10 @@ export function planClocks(img: DumpImages, kernelHasTimens = fs.existsSync('/pr
   const own = root.ids?.time_ns_id;
   for (const t of img.tasks) {
     if (t.zombie || t.ids?.time_ns_id === undefined || t.ids.time_ns_id === own) continue;
-    throw new NotSupportedError(`task ${t.pid}: time namespace ${t.ids.time_ns_id}, not the one of the root task ${root.pid} (${own})`,
-      'nested time namespaces are restored with containers, not yet');
+    throw new NotSupportedError(
+      `task ${t.pid}: time namespace ${t.ids.time_ns_id}, not the one of the root task ${root.pid} (${own})`,
+      'nested time namespaces are restored with containers, not yet',
+    );
   }
   const hostId = img.inventory.root_ids?.time_ns_id;
   const id = own !== undefined && hostId !== undefined && own !== hostId ? own : 0;
@@ -63,7 +65,12 @@ export function planClocks(img: DumpImages, kernelHasTimens = fs.existsSync('/pr
   }
   const e = entries[0];
   // a clock the kernel cannot be set to: nanoseconds past a second, seconds past KTIME_SEC_MAX
-  for (const [clock, field, max] of [['monotonic', 'tv_sec', 4611686018n], ['monotonic', 'tv_nsec', G - 1n], ['boottime', 'tv_sec', 4611686018n], ['boottime', 'tv_nsec', G - 1n]] as const) {
+  for (const [clock, field, max] of [
+    ['monotonic', 'tv_sec', 4611686018n],
+    ['monotonic', 'tv_nsec', G - 1n],
+    ['boottime', 'tv_sec', 4611686018n],
+    ['boottime', 'tv_nsec', G - 1n],
+  ] as const) {
     const v = BigInt(e[clock]?.[field] ?? 0);
     if (v > max) throw new BadImage(name, 0, `${clock}.${field}`, `${v} is out of range (0..${max})`);
   }
@@ -71,7 +78,8 @@ export function planClocks(img: DumpImages, kernelHasTimens = fs.existsSync('/pr
 }
 
 const fmt = (v: bigint): string => {
-  const neg = v < 0n, a = neg ? -v : v;
+  const neg = v < 0n,
+    a = neg ? -v : v;
   return `${neg ? '-' : ''}${a / G}.${String(a % G).padStart(9, '0')}`;
 };
 
@@ -85,9 +93,13 @@ export function enterClocks(plan: ClockPlan, launcher: Launcher): void {
   try {
     off = launcher.enterTimens(plan.monotonic, plan.boottime);
   } catch (e) {
-    throw new CriuError(`${plan.image}: cannot make a time namespace whose clocks go on from monotonic ${fmt(plan.monotonic)} s, boottime ${fmt(plan.boottime)} s: ${(e as Error).message}`,
-      'the tool needs CAP_SYS_ADMIN and CAP_SYS_TIME; a clock far ahead of this host may be out of the range the kernel accepts');
+    throw new CriuError(
+      `${plan.image}: cannot make a time namespace whose clocks go on from monotonic ${fmt(plan.monotonic)} s, boottime ${fmt(plan.boottime)} s: ${(e as Error).message}`,
+      'the tool needs CAP_SYS_ADMIN and CAP_SYS_TIME; a clock far ahead of this host may be out of the range the kernel accepts',
+    );
   }
-  log.debug(`timens: a new time namespace from ${plan.image}: clocks go on from monotonic ${fmt(plan.monotonic)} s, boottime ${fmt(plan.boottime)} s `
-    + `(offsets to this host: monotonic ${fmt(off.monotonic)} s, boottime ${fmt(off.boottime)} s)`);
+  log.debug(
+    `timens: a new time namespace from ${plan.image}: clocks go on from monotonic ${fmt(plan.monotonic)} s, boottime ${fmt(plan.boottime)} s ` +
+      `(offsets to this host: monotonic ${fmt(off.monotonic)} s, boottime ${fmt(off.boottime)} s)`,
+  );
 }

@@ -33,7 +33,8 @@ export function prepareRoot(p: Puppet, plan: RestorePlan): void {
 export function die(task: { p: Puppet; t: { pid: number; core: CoreEntry } }): void {
   const { p, t } = task;
   const status: number = t.core.tc?.exit_code ?? 0;
-  const sig = status & 0x7f, code = (status >> 8) & 0xff;
+  const sig = status & 0x7f,
+    code = (status >> 8) & 0xff;
   const regs = p.inj.savedRegs.clone();
   regs.set(arch.abi.pc, p.inj.gadget);
   if (arch.name === 'x86_64') regs.set('orig_ax', -1n);
@@ -94,8 +95,10 @@ export function drainSigchld(p: Puppet, t: TaskImages): void {
   const pending = t.core.tc?.signals_s?.signals ?? [];
   if (pending.some((e) => e.siginfo.readInt32LE(0) === SIG.CHLD)) return;
   const s = p.scratch;
-  const set = Buffer.alloc(8); set.writeBigUInt64LE(1n << BigInt(SIG.CHLD - 1));
-  p.inj.write(s, set); p.inj.write(s + 16n, Buffer.alloc(16));
+  const set = Buffer.alloc(8);
+  set.writeBigUInt64LE(1n << BigInt(SIG.CHLD - 1));
+  p.inj.write(s, set);
+  p.inj.write(s + 16n, Buffer.alloc(16));
   while (p.inj.call('rt_sigtimedwait', s, 0, s + 16n, 8) > 0n);
 }
 
@@ -103,7 +106,8 @@ export function drainSigchld(p: Puppet, t: TaskImages): void {
 export const CLONE_FILES = 0x400n;
 
 export function forkChild(parent: Puppet, pid: number, flags = 0n): Puppet {
-  const inj = parent.inj, s = parent.scratch;
+  const inj = parent.inj,
+    s = parent.scratch;
   const args = Buffer.alloc(96);
   args.writeBigUInt64LE(flags, 0);
   args.writeBigUInt64LE(17n, 32); // exit_signal SIGCHLD
@@ -112,7 +116,11 @@ export function forkChild(parent: Puppet, pid: number, flags = 0n): Puppet {
   args.writeInt32LE(pid, 88);
   inj.write(s, args);
   const r = inj.call('clone3', s, 88);
-  if (r < 0n) throw new CriuError(`task ${pid}: cannot fork it from ${parent.pid}: clone3 failed: ${errnoName(Number(-r))}`, r === -17n ? `PID ${pid} is taken` : undefined);
+  if (r < 0n)
+    throw new CriuError(
+      `task ${pid}: cannot fork it from ${parent.pid}: clone3 failed: ${errnoName(Number(-r))}`,
+      r === -17n ? `PID ${pid} is taken` : undefined,
+    );
   if (Number(r) !== pid) throw new CriuError(`task ${pid}: came up as ${r}`);
   return Puppet.forked(parent, pid);
 }
@@ -121,7 +129,8 @@ const CLONE_THREAD_FLAGS = 0x100n | 0x200n | 0x400n | 0x800n | 0x10000n | 0x4000
 
 /** An injected clone3 in the leader makes thread `tid`; it starts stopped, traced by us. */
 export function cloneThread(p: Puppet, tid: number, core: CoreEntry): Thread {
-  const inj = p.inj, s = p.scratch;
+  const inj = p.inj,
+    s = p.scratch;
   const args = Buffer.alloc(88 + 8);
   args.writeBigUInt64LE(CLONE_THREAD_FLAGS, 0);
   args.writeBigUInt64LE(s + 88n, 64); // set_tid
@@ -130,7 +139,12 @@ export function cloneThread(p: Puppet, tid: number, core: CoreEntry): Thread {
   inj.write(s, args);
   inj.events.length = 0;
   const r = inj.call('clone3', s, 88);
-  if (r < 0n) throw new CriuError(`task ${p.pid}: cannot create thread ${tid}: clone3 failed: ${errnoName(Number(-r))}`, { task: p.pid, object: `thread ${tid}`, hint: r === -17n ? `TID ${tid} is taken` : undefined });
+  if (r < 0n)
+    throw new CriuError(`task ${p.pid}: cannot create thread ${tid}: clone3 failed: ${errnoName(Number(-r))}`, {
+      task: p.pid,
+      object: `thread ${tid}`,
+      hint: r === -17n ? `TID ${tid} is taken` : undefined,
+    });
   if (Number(r) !== tid) throw new CriuError(`task ${p.pid}: thread came up as ${r}, not ${tid}`);
   const t = new Tracee(tid);
   const st = waitStop(tid);

@@ -19,7 +19,7 @@ export class CriuError extends Error {
   readonly hint?: string;
   constructor(message: string, details?: string | ErrorDetails) {
     super(message);
-    const d: ErrorDetails = typeof details === 'string' ? { hint: details } : details ?? {};
+    const d: ErrorDetails = typeof details === 'string' ? { hint: details } : (details ?? {});
     if (d.task !== undefined) this.task = d.task;
     if (d.object !== undefined) this.object = d.object;
     if (d.hint !== undefined) this.hint = d.hint;
@@ -28,7 +28,9 @@ export class CriuError extends Error {
 
 /** State the tool cannot checkpoint or restore yet: the operation stops before touching anything. */
 export class NotSupportedError extends CriuError {
-  constructor(what: string, details?: string | ErrorDetails) { super(`not supported yet: ${what}`, details); }
+  constructor(what: string, details?: string | ErrorDetails) {
+    super(`not supported yet: ${what}`, details);
+  }
 }
 
 /** Details merged: the later ones win where they say something. */

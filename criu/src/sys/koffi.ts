@@ -12,7 +12,9 @@ function load(): Koffi {
     try {
       const native = require(`koffi/build/koffi/${triplet}/koffi.node`) as Koffi & { version?: string };
       if (native.version === (require('koffi/package.json') as { version: string }).version) return native;
-    } catch { /* musl, another layout: the package knows */ }
+    } catch {
+      /* musl, another layout: the package knows */
+    }
   }
   return require('koffi') as Koffi;
 }

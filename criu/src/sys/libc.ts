@@ -9,8 +9,7 @@ import { CriuError, type ErrorDetails } from './errors.js';
 export { koffi };
 export const libc = koffi.load('libc.so.6');
 
-const errnoNames: Record<number, string> = Object.fromEntries(
-  Object.entries(os.constants.errno).map(([k, v]) => [v, k]));
+const errnoNames: Record<number, string> = Object.fromEntries(Object.entries(os.constants.errno).map(([k, v]) => [v, k]));
 export const errnoName = (e: number): string => errnoNames[e] ?? `errno ${e}`;
 export const E = os.constants.errno;
 
@@ -19,7 +18,12 @@ const strerror_ = libc.func('const char *strerror(int e)');
 /** A failed system call: names the call, its arguments and the errno. */
 export class SysError extends CriuError {
   readonly code: string;
-  constructor(readonly call: string, readonly errno: number, readonly args: unknown[] = [], where?: ErrorDetails) {
+  constructor(
+    readonly call: string,
+    readonly errno: number,
+    readonly args: unknown[] = [],
+    where?: ErrorDetails,
+  ) {
     super(`${call}(${args.map(fmtArg).join(', ')}): ${errnoName(errno)} (${strerror_(errno)})`, where);
     this.code = errnoName(errno);
   }
@@ -114,7 +118,9 @@ export function ptrace(req: number, pid: number, addr: Ptr, data: Ptr, what = `p
   return big(r);
 }
 
-export const WNOHANG = 1, __WALL = 0x40000000, __WNOTHREAD = 0x20000000;
+export const WNOHANG = 1,
+  __WALL = 0x40000000,
+  __WNOTHREAD = 0x20000000;
 const statusBuf = new Int32Array(1);
 /** waitpid on one pid (never -1 while tracing), retrying on EINTR. Returns pid 0 for WNOHANG-nothing. */
 export function waitpid(pid: number, options = __WALL): { pid: number; status: number } {
@@ -130,10 +136,7 @@ export function waitpid(pid: number, options = __WALL): { pid: number; status: n
 }
 
 export type WaitStatus =
-  | { kind: 'exited'; code: number }
-  | { kind: 'signaled'; sig: number; core: boolean }
-  | { kind: 'stopped'; sig: number; event: number }
-  | { kind: 'continued' };
+  { kind: 'exited'; code: number } | { kind: 'signaled'; sig: number; core: boolean } | { kind: 'stopped'; sig: number; event: number } | { kind: 'continued' };
 export function decodeWait(st: number): WaitStatus {
   if ((st & 0x7f) === 0) return { kind: 'exited', code: (st >> 8) & 0xff };
   if ((st & 0xff) === 0x7f) return { kind: 'stopped', sig: (st >> 8) & 0xff, event: (st >> 16) & 0xff };
@@ -221,7 +224,8 @@ export function recvmsg(fd: number, msg: Buffer, flags = 0): number {
   return Number(check(f.recvmsg(fd, msg, flags) as number, 'recvmsg', [fd]));
 }
 
-const SOL_SOCKET = 1, SCM_RIGHTS = 1;
+const SOL_SOCKET = 1,
+  SCM_RIGHTS = 1;
 
 /** A msghdr with `data` and, when any are given, the fds as one SCM_RIGHTS message. */
 export function fdMessage(data: Buffer, fds: number | number[]): { msg: Buffer; keep: Buffer[] } {
@@ -277,7 +281,10 @@ export function memfdCreate(name: string, flags = 0): number {
 // iovec arrays in our own memory
 export function iovecs(parts: { base: bigint; len: number | bigint }[]): Buffer {
   const b = Buffer.alloc(16 * parts.length);
-  parts.forEach((p, i) => { b.writeBigUInt64LE(p.base, i * 16); b.writeBigUInt64LE(big(p.len), i * 16 + 8); });
+  parts.forEach((p, i) => {
+    b.writeBigUInt64LE(p.base, i * 16);
+    b.writeBigUInt64LE(big(p.len), i * 16 + 8);
+  });
   return b;
 }
 
@@ -314,7 +321,9 @@ let tickUs: number | undefined;
  */
 export function cpuItimerTickUs(): number {
   if (tickUs !== undefined) return tickUs;
-  const set = Buffer.alloc(32), old = Buffer.alloc(32), cur = Buffer.alloc(32);
+  const set = Buffer.alloc(32),
+    old = Buffer.alloc(32),
+    cur = Buffer.alloc(32);
   set.writeBigInt64LE(1000n, 16);
   syscallBuf('setitimer', 1, set, addrOf(old));
   try {

@@ -3,7 +3,22 @@ import type { Message } from '../codec.js';
 import { ImageError } from '../errors.js';
 import { enumInfo, messageInfo, type FieldInfo } from '../schema.js';
 import type { JsonObject, JsonValue } from './text.js';
-import { base64Lines, DICT_MAPS, FLAG_MAPS, formatDev, formatFlags, formatIp, fromBase64, hex, parseDev, parseIp, parsePyInt, qpDecode, qpEncode, unmapFlags } from './flags.js';
+import {
+  base64Lines,
+  DICT_MAPS,
+  FLAG_MAPS,
+  formatDev,
+  formatFlags,
+  formatIp,
+  fromBase64,
+  hex,
+  parseDev,
+  parseIp,
+  parsePyInt,
+  qpDecode,
+  qpEncode,
+  unmapFlags,
+} from './flags.js';
 
 function intOut(f: FieldInfo, v: number | bigint, pretty: boolean, isHex: boolean): JsonValue {
   if (!pretty) return v;
@@ -140,4 +155,3 @@ export function dictToMessage(type: string, d: JsonObject, where: string = type)
   }
   return out;
 }
-

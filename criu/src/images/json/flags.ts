@@ -3,10 +3,19 @@
 import { ImageError } from '../errors.js';
 import type { JsonValue } from './text.js';
 
-
 export const FLAG_MAPS: Record<string, Array<[string, bigint]>> = {
-  'mmap.prot': [['PROT_READ', 0x1n], ['PROT_WRITE', 0x2n], ['PROT_EXEC', 0x4n]],
-  'mmap.flags': [['MAP_SHARED', 0x1n], ['MAP_PRIVATE', 0x2n], ['MAP_DROPPABLE', 0x8n], ['MAP_ANON', 0x20n], ['MAP_GROWSDOWN', 0x100n]],
+  'mmap.prot': [
+    ['PROT_READ', 0x1n],
+    ['PROT_WRITE', 0x2n],
+    ['PROT_EXEC', 0x4n],
+  ],
+  'mmap.flags': [
+    ['MAP_SHARED', 0x1n],
+    ['MAP_PRIVATE', 0x2n],
+    ['MAP_DROPPABLE', 0x8n],
+    ['MAP_ANON', 0x20n],
+    ['MAP_GROWSDOWN', 0x100n],
+  ],
   'mmap.status': [
     ['VMA_AREA_NONE', 0n],
     ['VMA_AREA_REGULAR', 1n << 0n],
@@ -45,8 +54,18 @@ export const FLAG_MAPS: Record<string, Array<[string, bigint]>> = {
     ['O_NOATIME', 0o1000000n],
     ['O_CLOEXEC', 0o2000000n],
   ],
-  'pmap.flags': [['PE_PARENT', 1n], ['PE_LAZY', 2n], ['PE_PRESENT', 4n]],
-  'seals.flags': [['F_SEAL_SEAL', 0x1n], ['F_SEAL_SHRINK', 0x2n], ['F_SEAL_GROW', 0x4n], ['F_SEAL_WRITE', 0x8n], ['F_SEAL_FUTURE_WRITE', 0x10n]],
+  'pmap.flags': [
+    ['PE_PARENT', 1n],
+    ['PE_LAZY', 2n],
+    ['PE_PRESENT', 4n],
+  ],
+  'seals.flags': [
+    ['F_SEAL_SEAL', 0x1n],
+    ['F_SEAL_SHRINK', 0x2n],
+    ['F_SEAL_GROW', 0x4n],
+    ['F_SEAL_WRITE', 0x8n],
+    ['F_SEAL_FUTURE_WRITE', 0x10n],
+  ],
 };
 
 /** Formats a flags value with a named table: "MAP_PRIVATE | MAP_ANON", leftovers as hex. */
@@ -93,7 +112,18 @@ export const DICT_MAPS: Record<string, Record<string, Record<number, string>>> =
   sk: {
     family: { 1: 'UNIX', 2: 'INET', 10: 'INET6', 16: 'NETLINK', 17: 'PACKET' },
     type: { 1: 'STREAM', 2: 'DGRAM', 3: 'RAW', 5: 'SEQPACKET', 10: 'PACKET' },
-    state: { 1: 'ESTABLISHED', 2: 'SYN_SENT', 3: 'SYN_RECV', 4: 'FIN_WAIT1', 5: 'FIN_WAIT2', 6: 'TIME_WAIT', 7: 'CLOSE', 8: 'CLOSE_WAIT', 9: 'LAST_ACK', 10: 'LISTEN' },
+    state: {
+      1: 'ESTABLISHED',
+      2: 'SYN_SENT',
+      3: 'SYN_RECV',
+      4: 'FIN_WAIT1',
+      5: 'FIN_WAIT2',
+      6: 'TIME_WAIT',
+      7: 'CLOSE',
+      8: 'CLOSE_WAIT',
+      9: 'LAST_ACK',
+      10: 'LISTEN',
+    },
     proto: { 0: 'IP', 6: 'TCP', 17: 'UDP', 136: 'UDPLITE' },
   },
 };
@@ -134,7 +164,7 @@ export function formatIp(words: Array<number | bigint>): string {
   if (h.slice(0, 5).every((x) => x === 0) && h[5] === 0xffff) return `::ffff:${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
   let bestAt = -1;
   let bestLen = 0;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (h[i] !== 0) {
       i++;
       continue;
@@ -282,4 +312,3 @@ export function fromBase64(v: JsonValue, where: string): Buffer {
   if (typeof v !== 'string') throw new ImageError(`${where}: expected a base64 string`);
   return Buffer.from(v, 'base64');
 }
-

@@ -64,7 +64,9 @@ export function parseJson(text: string): JsonValue {
 class JsonParser {
   i = 0;
   private readonly n: number;
-  constructor(private readonly text: string) { this.n = text.length; }
+  constructor(private readonly text: string) {
+    this.n = text.length;
+  }
 
   fail(what: string): never {
     let line = 1;
