@@ -1,7 +1,8 @@
 // The habits that keep the house in order, run by every `npm test`: the sources and the tests
 // type-check (`npm run typecheck`), the lint passes (`npm run lint`: typescript-eslint's
 // recommended rules, no new `any`, and the layers of criu/src, see "Layers" in
-// criu/ARCHITECTURE.md), and the generated image types are those of proto/.
+// criu/ARCHITECTURE.md), the generated image types are those of proto/, the sources are
+// formatted by prettier and no file or function is over the size limits.
 import { test, expect } from '@playwright/test';
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
@@ -62,4 +63,23 @@ test('criu/src/images/gen is what proto/gen.mjs makes of proto/*.proto, and is c
     genOnly,
     `criu/src/images/gen differs from the committed files while proto/ does not: the committed gen is stale; commit the regenerated files:\n${g.output}`,
   ).toBe(false);
+});
+
+test('every source is formatted as prettier formats it (npm run format:check; npm run format fixes it)', () => {
+  test.setTimeout(300_000);
+  const r = run('npm', ['run', '-s', 'format:check']);
+  expect(r.code, `npm run format:check failed: run npm run format and commit:\n${r.output}`).toBe(0);
+  test.info().annotations.push({ type: 'time', description: `format:check: ${r.ms} ms` });
+});
+
+test('no hand-written file of criu/src is longer than 600 lines, and no file is excepted from the size rules', async () => {
+  const { KNOWN_LONG, KNOWN_UNSAFE } = (await import(path.join(repo, 'eslint.config.mjs'))) as { KNOWN_LONG: string[]; KNOWN_UNSAFE: string[] };
+  expect(KNOWN_LONG, 'a file or function over the size limits: split it').toEqual([]);
+  expect(KNOWN_UNSAFE, 'a file casting untyped values away: type it').toEqual([]);
+  const long = run('sh', ['-c', "find criu/src -name '*.ts' -not -path 'criu/src/images/gen/*' | xargs wc -l | grep -v ' total$'"])
+    .output.split('\n')
+    .filter(Boolean)
+    .map((l) => l.trim().split(/\s+/))
+    .filter(([n]) => Number(n) > 600);
+  expect(long, 'files over 600 lines').toEqual([]);
 });
