@@ -2,7 +2,7 @@
 // command-line compatible with CRIU's crit.
 import fs from 'node:fs';
 import path from 'node:path';
-import { CriuError } from '../errors.js';
+import { CriuError, describe } from '../errors.js';
 import {
   ImageError,
   jsonToImageBytes,
@@ -73,14 +73,15 @@ positional arguments:
 options:
   -h, --help  show this help message and exit
 `,
-  x: `usage: crit x [-h] dir {ps,fds,mems,rss,plan}
+  x: `usage: crit x [-h] [-o OUT] dir {ps,fds,mems,rss,plan,html}
 
 positional arguments:
   dir
-  {ps,fds,mems,rss,plan}
+  {ps,fds,mems,rss,plan,html}
 
 options:
   -h, --help         show this help message and exit
+  -o OUT, --out OUT  where to put the html page (stdout by default)
 `,
   show: `usage: crit show [-h] [--nopl] in
 
@@ -128,7 +129,7 @@ function parseArgs(argv: string[]): Opts {
     else if ((o.cmd === 'decode' || o.cmd === 'encode') && (a === '-i' || a.startsWith('--in') || (a.startsWith('-i') && a.length > 2))) {
       if (a.startsWith('--') && !/^--in(=|$)/.test(a)) throw new CritError(`unrecognized arguments: ${a}`);
       o.in = value('-i/--in');
-    } else if ((o.cmd === 'decode' || o.cmd === 'encode') && (a === '-o' || a.startsWith('--out') || (a.startsWith('-o') && a.length > 2))) {
+    } else if ((o.cmd === 'decode' || o.cmd === 'encode' || o.cmd === 'x') && (a === '-o' || a.startsWith('--out') || (a.startsWith('-o') && a.length > 2))) {
       if (a.startsWith('--') && !/^--out(=|$)/.test(a)) throw new CritError(`unrecognized arguments: ${a}`);
       o.out = value('-o/--out');
     } else if (a === '--') {
@@ -152,11 +153,12 @@ function parseArgs(argv: string[]): Opts {
       if (o.cmd === 'show') o.pretty = true;
       break;
     case 'x':
-      if (positional.length !== 2) throw new CritError('x: expected an images directory and one of ps, fds, mems, rss');
+      if (positional.length !== 2) throw new CritError('x: expected an images directory and one of ps, fds, mems, rss, plan, html');
       [o.dir, o.what] = positional;
-      if (!['ps', 'fds', 'mems', 'rss', 'plan'].includes(o.what)) {
-        throw new CritError(`argument what: invalid choice: '${o.what}' (choose from 'ps', 'fds', 'mems', 'rss', 'plan')`);
+      if (!['ps', 'fds', 'mems', 'rss', 'plan', 'html'].includes(o.what)) {
+        throw new CritError(`argument what: invalid choice: '${o.what}' (choose from 'ps', 'fds', 'mems', 'rss', 'plan', 'html')`);
       }
+      if (o.out !== undefined && o.what !== 'html') throw new CritError(`argument -o/--out: only x DIR html writes to a file, not x DIR ${o.what}`);
       break;
     default:
       throw new CritError(`invalid choice: '${o.cmd}' (choose from 'decode', 'encode', 'info', 'x', 'show')`);
@@ -464,6 +466,12 @@ async function explore(o: Opts): Promise<void> {
     await writeStdout(formatPlan(planRestore(img), img));
     return;
   }
+  if (o.what === 'html') {
+    // one self-contained page of the folder (cli/html.ts)
+    const { dumpHtml } = await import('./html.js');
+    await writeOutput(o.out, dumpHtml(o.dir!));
+    return;
+  }
   const ex = new Explorer(o.dir!);
   const fn = { ps: explorePs, fds: exploreFds, mems: exploreMems, rss: exploreRss }[o.what as 'ps'];
   const lines = fn(ex);
@@ -501,6 +509,8 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   } catch (e) {
     let msg: string;
     if (e instanceof ImageError || e instanceof CritError) msg = e.message;
+    else if (e instanceof CriuError)
+      msg = describe(e); // from the image checks of x DIR plan|html
     else if (e instanceof Error && 'code' in e && typeof (e as NodeJS.ErrnoException).code === 'string') msg = e.message;
     else msg = `internal error: ${e instanceof Error ? e.message : String(e)}`;
     if (process.env.CRIT_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
