@@ -240,3 +240,52 @@ test('a comm and a path holding markup are shown as text, not run', async () => 
   await expect(page.locator(`#task-${root} tr.fd[data-fd="9"] td.what`)).toHaveText(new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} pos 4096`));
   await page.close();
 });
+
+test('a unix socket pair between two tasks is drawn as a link; an eventfd shows its counter', async () => {
+  // the tree fixture with the pipe between the root (fd 4) and its children (fd 3) turned into
+  // a connected unix socket pair, and the children's fd 6 into an eventfd
+  const dir = path.join(tmp, 'sockets');
+  fs.cpSync(TREE, dir, { recursive: true });
+  for (const f of fs.readdirSync(dir)) fs.chmodSync(path.join(dir, f), 0o644);
+  const files = readMessagesOf(path.join(dir, 'files.img'), 'FILES');
+  const fown = { uid: 0, euid: 0, signum: 0, pid_type: 0, pid: 0 };
+  const opts = { so_sndbuf: 212992, so_rcvbuf: 212992, so_snd_tmo_sec: 0n, so_snd_tmo_usec: 0n, so_rcv_tmo_sec: 0n, so_rcv_tmo_usec: 0n };
+  const usk = (id: number, ino: number, peer: number) => ({
+    id,
+    ino,
+    type: 1,
+    state: 1,
+    flags: 2,
+    uflags: 0,
+    backlog: 0,
+    peer,
+    fown,
+    opts,
+    name: Buffer.alloc(0),
+  });
+  const [rootEnd, kidEnd, kidEfd] = [3, 10, 11].map((id) => files.findIndex((f) => f.id === id));
+  expect([files[rootEnd].pipe, files[kidEnd].pipe, files[kidEfd].pipe].every(Boolean)).toBe(true);
+  files[rootEnd] = { type: 5, id: 3, usk: usk(3, 777001, 777002) };
+  files[kidEnd] = { type: 5, id: 10, usk: usk(10, 777002, 777001) };
+  files[kidEfd] = { type: 6, id: 11, efd: { id: 11, flags: 2, fown, counter: 12345n } };
+  writeMessages(dir, 'files.img', 'FILES', files);
+  for (const n of [2, 3, 4]) {
+    const fds = readMessagesOf(path.join(dir, `fdinfo-${n}.img`), 'FDINFO');
+    for (const fd of fds) if (fd.id === 3 || fd.id === 10) fd.type = 5;
+    for (const fd of fds) if (fd.id === 11) fd.type = 6;
+    writeMessages(dir, `fdinfo-${n}.img`, 'FDINFO', fds);
+  }
+  const pids = pstreeOf(dir).map((p) => p.pid);
+  const { page } = await open(pageOf(dir));
+  const link = page.locator('svg.links g.link[data-object="unix:777001-777002"]');
+  await expect(link).toBeVisible();
+  expect((await link.getAttribute('data-pids'))!.split(' ').map(Number)).toEqual(pids);
+  // the unix pair and pipe 1634037; pipe 1634036 is left to the root alone, which joins nothing
+  await expect(page.locator('svg.links g.link')).toHaveCount(2);
+  await expect(page.locator('svg.links g.link[data-object="pipe:1634036"]')).toHaveCount(0);
+  await expect(page.locator(`#task-${pids[0]} tr.fd[data-fd="4"] td.what`)).toHaveText('unix stream socket:[777001] peer socket:[777002]');
+  await expect(page.locator(`#task-${pids[1]} tr.fd[data-fd="3"] td.what`)).toHaveText('unix stream socket:[777002] peer socket:[777001]');
+  await expect(page.locator(`#task-${pids[1]} tr.fd[data-fd="6"] td.what`)).toHaveText('eventfd counter 12345');
+  await expect(page.locator(`#task-${pids[1]} tr.fd[data-fd="6"] td`).nth(1)).toHaveText('EVENTFD');
+  await page.close();
+});
