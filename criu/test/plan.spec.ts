@@ -118,5 +118,5 @@ test('crit x DIR plan prints the plan', () => {
   expect(out).toContain('shared file id 5 (pipe): table 2 fd 7, table 3 fd 7, table 4 fd 7\n');
   expect(out).toContain('    400000-401000 r-- file private id 1 /tmp/criu-fixture/bin/fixture-prog pgoff 0x0\n');
   const bad = spawnSync(process.execPath, [path.join(repoRoot, 'criu', 'bin', 'crit.js'), 'x', path.join(FIX, 'tree'), 'nope']);
-  expect(bad.stderr.toString()).toContain("(choose from 'ps', 'fds', 'mems', 'rss', 'plan')");
+  expect(bad.stderr.toString()).toContain("(choose from 'ps', 'fds', 'mems', 'rss', 'plan', 'html')");
 });
