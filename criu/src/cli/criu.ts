@@ -16,6 +16,7 @@ import {
   ExitRequest,
   COMMANDS,
   type Parsed,
+  type Classified,
   type Cmd,
 } from './options.js';
 import { IMPLEMENTED } from './opttable.js';
@@ -72,9 +73,10 @@ async function run(argv: string[]): Promise<number> {
   if (p.command === 'cpuinfo') throw new UsageError(p.rest.length ? `unknown cpuinfo sub-command: ${p.rest[0]}` : 'cpuinfo requires an action: dump or check');
   if (!(COMMANDS as readonly string[]).includes(p.command)) throw new UsageError(`unknown command: ${p.command}`);
   const cmd = p.command as Cmd;
-  const early = checkCommand(p, cmd);
+  const c = classify(p, cmd);
+  const early = checkCommand(p, cmd, c);
   if (early !== undefined) return early;
-  const dirs = setUp(p, cmd);
+  const dirs = setUp(p, cmd, c);
   return dispatch(p, cmd, dirs);
 }
 
@@ -83,7 +85,7 @@ async function run(argv: string[]): Promise<number> {
  * an option on this command, then the command, then the options we cannot honour yet. Returns
  * an exit code when the command ends here.
  */
-function checkCommand(p: Parsed, cmd: Cmd): number | undefined {
+function checkCommand(p: Parsed, cmd: Cmd, c: Classified): number | undefined {
   const word = cmd.split(' ')[0];
   if (cmd === 'swrk') {
     if (p.rest.length !== 1) {
@@ -98,7 +100,7 @@ function checkCommand(p: Parsed, cmd: Cmd): number | undefined {
     if (flag(p, 'restore-detached') || flag(p, 'daemon')) throw new UsageError('--restore-detached and --exec-cmd cannot be used together');
   } else if (p.rest.length) throw new UsageError(`excessive parameter${p.rest.length > 1 ? 's' : ''} for command ${word}`);
 
-  if (classify(p, cmd).rejects.length) refuseUnsupported(p, cmd);
+  if (c.rejects.length) refuseUnsupported(p, cmd);
   if (!IMPLEMENTED.includes(cmd)) throw new NotSupportedError(`criu ${cmd}`);
   refuseUnsupported(p, cmd);
   return undefined;
@@ -110,8 +112,7 @@ interface Dirs {
 }
 
 /** The images and work directories, the log, and what the log says of ignored options. */
-function setUp(p: Parsed, cmd: Cmd): Dirs {
-  const c = classify(p, cmd);
+function setUp(p: Parsed, cmd: Cmd, c: Classified): Dirs {
   const imagesDir = path.resolve(one(p, 'images-dir') ?? '.');
   const workDir = path.resolve(one(p, 'work-dir') ?? imagesDir);
   if (cmd === 'dump') fs.mkdirSync(workDir, { recursive: true });

@@ -22,31 +22,13 @@ import { NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
 import { faultPoint } from '../fault.js';
 import type { Frozen } from './freeze.js';
+import type { ItimerEntry, PosixTimerEntry } from '../images/index.js';
 
 export interface SigactionRec {
   handler: bigint;
   flags: bigint;
   restorer: bigint;
   mask: bigint;
-}
-export interface ItimerRec {
-  isec: bigint;
-  iusec: bigint;
-  vsec: bigint;
-  vusec: bigint;
-}
-export interface PosixTimerRec {
-  it_id: number;
-  clock_id: number;
-  si_signo: number;
-  it_sigev_notify: number;
-  sival_ptr: bigint;
-  overrun: number;
-  isec: bigint;
-  insec: bigint;
-  vsec: bigint;
-  vnsec: bigint;
-  notify_thread_id?: number;
 }
 export interface UserDesc {
   entry_number: number;
@@ -84,8 +66,8 @@ export interface TaskState {
   status: ProcStatus;
   threads: ThreadState[];
   sigactions: SigactionRec[]; // index sig-1, SIGKILL/SIGSTOP included as zeros
-  itimers: ItimerRec[]; // real, virt, prof
-  posixTimers: PosixTimerRec[];
+  itimers: ItimerEntry[]; // real, virt, prof
+  posixTimers: PosixTimerEntry[];
   rlimits: Rlimit[];
   sharedPending: Buffer[];
   personality: number;
@@ -221,7 +203,7 @@ export function collectProcessInside(
       mask: buf.readBigUInt64LE(o + 24),
     });
   }
-  const itimers: ItimerRec[] = [];
+  const itimers: ItimerEntry[] = [];
   for (let which = 0; which < 3; which++) {
     const o = itOff + 32 * which;
     itimers.push({ isec: buf.readBigUInt64LE(o), iusec: buf.readBigUInt64LE(o + 8), vsec: buf.readBigUInt64LE(o + 16), vusec: buf.readBigUInt64LE(o + 24) });
@@ -231,7 +213,7 @@ export function collectProcessInside(
   const dumpable = Number(dumpableR);
   const thpDisabled = Number(thpR) !== 0;
   // POSIX timers: ids, clocks and notification from /proc, times and overruns from inside
-  const posixTimers: PosixTimerRec[] = readTimers(inj.tid).map((t) => {
+  const posixTimers: PosixTimerEntry[] = readTimers(inj.tid).map((t) => {
     inj.must('timer_gettime', t.id, scratch);
     const b = inj.read(scratch, 32);
     const overrun = Number(inj.must('timer_getoverrun', t.id));

@@ -18,14 +18,13 @@ import { fcntl, lseek, memfdCreate, SysError, E } from '../sys/libc.js';
 import { NotSupportedError } from '../errors.js';
 import { fileFlags, dumpFown, restoreFileParams, where, zeroFown, O_CLOEXEC, F_DUPFD_CLOEXEC, type Fown } from './fdparams.js';
 import { O } from './reg.js';
+import { PE } from '../images/consts.js';
 import { FdTypes, type FileEntry, type MemfdFileEntry, type MemfdInodeEntry, type PagemapEntry, type PagemapHead } from '../images/gen/types.js';
 
 export const MEMFD_PREFIX = '/memfd:';
 export const MEMFD_IMG = 'memfd.img';
 export const shmemPagemap = (shmid: number): string => `pagemap-shmem-${shmid}.img`;
 const PAGE = 4096;
-const PE_PARENT = 1,
-  PE_PRESENT = 4;
 const F_ADD_SEALS = 1033,
   F_GET_SEALS = 1034,
   F_SEAL_SEAL = 1;
@@ -105,7 +104,7 @@ function dumpMemfdInode(env: MemfdDumpEnv, s: MemfdDumpState, fd: number, name: 
       env.extra.add('PAGEMAP', file, head);
       const chunks: Buffer[] = [];
       for (const [first, n] of dataRuns(r, st.size)) {
-        const pe: PagemapEntry = { vaddr: BigInt(first * PAGE), compat_nr_pages: 0, flags: PE_PRESENT, nr_pages: BigInt(n) };
+        const pe: PagemapEntry = { vaddr: BigInt(first * PAGE), compat_nr_pages: 0, flags: PE.PRESENT, nr_pages: BigInt(n) };
         env.extra.add('PAGEMAP', file, pe);
         const b = Buffer.alloc(n * PAGE);
         let got = 0;
@@ -209,10 +208,10 @@ function restoreContents(ctx: RestoreFdCtx, fd: number, mie: MemfdInodeEntry, wh
   try {
     let off = 0;
     for (const pe of pm.entries) {
-      const flags = pe.flags ?? PE_PRESENT;
+      const flags = pe.flags ?? PE.PRESENT;
       const n = Number(pe.nr_pages ?? pe.compat_nr_pages);
-      if (flags & PE_PARENT) throw new NotSupportedError(`${who}: memfd ${mie.name}: pages in a parent images dir`, { object: pmName });
-      if (!(flags & PE_PRESENT)) continue;
+      if (flags & PE.PARENT) throw new NotSupportedError(`${who}: memfd ${mie.name}: pages in a parent images dir`, { object: pmName });
+      if (!(flags & PE.PRESENT)) continue;
       const at = Number(pe.vaddr);
       const b = Buffer.alloc(n * PAGE);
       let got = 0;

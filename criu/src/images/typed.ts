@@ -69,14 +69,9 @@ export interface Pagemap {
 }
 
 export function readPagemap(file: string, opts: ReadOptions = {}): Pagemap {
-  const r = open(file, 'PAGEMAP', opts);
-  try {
-    const all = [...r];
-    if (!all.length) throw new ImageError('pagemap image has no head', opts.name ?? file);
-    return { head: all[0].msg as unknown as PagemapHead, entries: all.slice(1).map((e) => e.msg as unknown as PagemapEntry) };
-  } finally {
-    r.close();
-  }
+  const { head, entries } = readPagemapLoose(file, opts);
+  if (!head) throw new ImageError('pagemap image has no head', opts.name ?? file);
+  return { head, entries };
 }
 
 /** A ghost-file-N.img: its head, then (when the head says chunks) the chunks with their bytes. */

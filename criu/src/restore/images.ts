@@ -99,8 +99,18 @@ function loadTask(dir: string, p: PstreeEntry): TaskImages {
   };
 }
 
-export function loadImages(dir: string): DumpImages {
+/** What `read` returns; an image it cannot decode is said as a bad image, with what to check. */
+export function asBadImage<T>(read: () => T): T {
   try {
+    return read();
+  } catch (e) {
+    if (e instanceof ImageError) throw new CriuError(`bad image: ${e.message}`, 'the images are damaged or not CRIU images');
+    throw e;
+  }
+}
+
+export function loadImages(dir: string): DumpImages {
+  return asBadImage(() => {
     const inventory = readOne(need(dir, 'inventory.img'), 'INVENTORY');
     if (inventory.img_version !== 2)
       throw new CriuError(
@@ -116,10 +126,7 @@ export function loadImages(dir: string): DumpImages {
     const img = { dir, inventory, files, tasks };
     checkImages(img);
     return img;
-  } catch (e) {
-    if (e instanceof ImageError) throw new CriuError(`bad image: ${e.message}`, 'the images are damaged or not CRIU images');
-    throw e;
-  }
+  });
 }
 
 /** Refuse what this restore cannot do yet, before any process is created. */

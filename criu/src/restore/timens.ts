@@ -5,11 +5,11 @@
 // no task is inside).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ImageError, type TimensEntry, type Timespec } from '../images/index.js';
+import type { TimensEntry, Timespec } from '../images/index.js';
 import { readMessagesOf } from '../images/typed.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
-import { BadImage, type DumpImages } from './images.js';
+import { BadImage, asBadImage, type DumpImages } from './images.js';
 import type { Launcher } from './launcher.js';
 
 type Clock = Partial<Timespec> | undefined;
@@ -52,13 +52,7 @@ export function planClocks(img: DumpImages, kernelHasTimens = fs.existsSync('/pr
     if (id !== 0) throw new CriuError(`task ${root.pid}: image ${name} of its time namespace is missing in ${img.dir}`, 'was the dump complete?');
     return { image: null, monotonic: 0n, boottime: 0n, why: `${name} is not in the images (clocks were not dumped)` };
   }
-  let entries: Partial<TimensEntry>[];
-  try {
-    entries = readMessagesOf(file, 'TIMENS');
-  } catch (e) {
-    if (e instanceof ImageError) throw new CriuError(`bad image: ${e.message}`, 'the images are damaged or not CRIU images');
-    throw e;
-  }
+  const entries: Partial<TimensEntry>[] = asBadImage(() => readMessagesOf(file, 'TIMENS'));
   if (!entries.length) {
     if (id !== 0) throw new CriuError(`${name}: no timens_entry`, 'the images are damaged');
     return { image: null, monotonic: 0n, boottime: 0n, why: `${name} is empty (clocks were not dumped)` };
