@@ -1,0 +1,72 @@
+// Objects no fd kind handles right yet are refused by name before anything is written, and the
+// tree runs on: a file lock (CRIU needs --file-locks for it) and a terminal (a pty's path opened
+// again would be another terminal). A plain file, and /dev/null, are still dumped.
+import { test, expect } from '@playwright/test';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { criu, tmpdir, alive, waitFile } from './lib.js';
+
+const kids: ChildProcess[] = [];
+test.afterAll(() => {
+  for (const k of kids) k.kill('SIGKILL');
+});
+
+/** A python3 program that sets something up, says "ready" in `out`, then sleeps. */
+async function holder(dir: string, setup: string): Promise<number> {
+  const out = path.join(dir, 'ready');
+  const prog = `import os, fcntl, time\n${setup}\nopen(${JSON.stringify(out)}, 'w').write('ready\\n')\ntime.sleep(600)\n`;
+  const err = fs.openSync(path.join(dir, 'stderr'), 'w');
+  const k = spawn('/usr/bin/python3', ['-c', prog], { stdio: ['ignore', 'ignore', err], detached: true });
+  fs.closeSync(err);
+  kids.push(k);
+  await waitFile(out);
+  return k.pid!;
+}
+
+function refused(dir: string, pid: number): string {
+  const img = path.join(dir, 'img');
+  const r = criu(['dump', '-t', String(pid), '-D', img, '-o', 'dump.log']);
+  expect(r.code).not.toBe(0);
+  expect(alive(pid)).toBe(true);
+  // nothing but the log is left
+  expect(fs.readdirSync(img).filter((f) => f !== 'dump.log')).toEqual([]);
+  return r.stderr;
+}
+
+test('a held flock() is refused by task, fd and lock, naming --file-locks; the task runs on', async () => {
+  const dir = tmpdir('refuse-flock');
+  const lockf = path.join(dir, 'lockfile');
+  const pid = await holder(dir, `f = open(${JSON.stringify(lockf)}, 'w')\nfcntl.flock(f, fcntl.LOCK_EX)`);
+  const err = refused(dir, pid);
+  expect(err).toMatch(new RegExp(`not supported yet: task ${pid}: fd \\d+ \\(${lockf.replace(/[/.]/g, '\\$&')}\\) holds a file lock \\(.*FLOCK.*WRITE`));
+  expect(err).toContain('--file-locks');
+  // the lock is still held by the task: a second exclusive flock fails at once
+  const probe = spawn('flock', ['-n', lockf, 'true']);
+  const code = await new Promise<number | null>((r) => probe.on('exit', r));
+  expect(code).not.toBe(0);
+});
+
+test('a POSIX record lock is refused the same way', async () => {
+  const dir = tmpdir('refuse-posix-lock');
+  const lockf = path.join(dir, 'lockfile');
+  const pid = await holder(dir, `f = open(${JSON.stringify(lockf)}, 'w')\nfcntl.lockf(f, fcntl.LOCK_EX)`);
+  expect(refused(dir, pid)).toMatch(/holds a file lock \(.*POSIX/);
+});
+
+test('a pty is refused as a terminal instead of being reopened by its path', async () => {
+  const dir = tmpdir('refuse-pty');
+  const pid = await holder(dir, 'm, s = os.openpty()');
+  const err = refused(dir, pid);
+  expect(err).toMatch(new RegExp(`not supported yet: task ${pid}: fd \\d+ \\((/dev/ptmx|/dev/pts/\\d+)\\): a terminal`));
+  expect(err).toContain('--shell-job');
+});
+
+test('the same program holding a plain file and /dev/null is dumped', async () => {
+  const dir = tmpdir('refuse-none');
+  const pid = await holder(dir, `f = open(${JSON.stringify(path.join(dir, 'plain'))}, 'w')\nn = open('/dev/null')`);
+  const r = criu(['dump', '-t', String(pid), '-D', path.join(dir, 'img'), '-o', 'dump.log', '-R']);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  expect(alive(pid)).toBe(true);
+});
