@@ -20,10 +20,15 @@ export function statusReady(): number {
   if (statusFd < 0) return 0;
   const fd = statusFd;
   statusFd = -1;
+  let n = 0;
   try {
-    if (fs.writeSync(fd, Buffer.alloc(1)) !== 1) throw new Error('short write');
+    n = fs.writeSync(fd, Buffer.alloc(1));
   } catch (e) {
     log.error(`Unable to write into the status fd ${fd}: ${(e as Error).message}`);
+    return -1;
+  }
+  if (n !== 1) {
+    log.error(`Unable to write into the status fd ${fd}: nothing written`);
     return -1;
   }
   try {
