@@ -9,7 +9,11 @@ enum launcher_op {
 	LOP_WAIT_ROOT = 2, /* after the tool exits 0, wait for req.pid and exit with its status */
 	LOP_TIMENS = 3,    /* unshare(CLONE_NEWTIME) with offsets that make the clocks read req.clocks
 	                      now: the puppets spawned after it are inside; resp.offsets says how */
+	LOP_EXEC = 4,      /* --exec-cmd: after the tool exits 0, execvp() the command that follows the
+	                      request in the same message (its arguments, each ended by a NUL) */
 };
+
+#define LAUNCHER_EXEC_MAX 65536 /* the most bytes a LOP_EXEC command line may take */
 
 enum launcher_flags {
 	LF_SIBLING = 1,    /* CLONE_PARENT: the puppet becomes a child of the launcher's parent */

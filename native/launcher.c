@@ -37,6 +37,10 @@
 static char self_dir[PATH_MAX];
 static pid_t tool_pid;
 
+/* --exec-cmd: what LOP_EXEC asked to become once the tool is done (NULL: nothing) */
+static char exec_buf[LAUNCHER_EXEC_MAX + 1];
+static char **exec_argv;
+
 struct exited { pid_t pid; int status; };
 static struct exited exited[64];
 static int nr_exited;
@@ -178,14 +182,31 @@ static int set_timens(const struct launcher_req *rq, struct launcher_resp *rs)
 	return 0;
 }
 
+/* LOP_EXEC: the NUL-ended arguments in exec_buf[0 .. len) become exec_argv */
+static int set_exec(size_t len)
+{
+	size_t n = 0;
+	if (!len || exec_buf[len - 1] != 0)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++)
+		n += !exec_buf[i];
+	free(exec_argv);
+	exec_argv = calloc(n + 1, sizeof(char *));
+	if (!exec_argv)
+		return -ENOMEM;
+	for (size_t i = 0, k = 0; i < len; i += strlen(exec_buf + i) + 1)
+		exec_argv[k++] = exec_buf + i;
+	return 0;
+}
+
 /* one request; returns 0 to go on, -1 when the peer closed */
 static int serve_one(int sk, int force_parent, pid_t *wait_root)
 {
 	struct launcher_req rq;
 	struct launcher_resp rs = { 0, 0, { 0 } };
 	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { &rq, sizeof rq };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf };
+	struct iovec iov[2] = { { &rq, sizeof rq }, { exec_buf, LAUNCHER_EXEC_MAX } };
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2, .msg_control = cbuf, .msg_controllen = sizeof cbuf };
 	int fd = -1;
 
 	memset(&rq, 0, sizeof rq);
@@ -207,6 +228,9 @@ static int serve_one(int sk, int force_parent, pid_t *wait_root)
 		break;
 	case LOP_TIMENS:
 		rs.result = set_timens(&rq, &rs);
+		break;
+	case LOP_EXEC:
+		rs.result = (size_t)n > sizeof rq && !(mh.msg_flags & MSG_TRUNC) && !force_parent ? set_exec((size_t)n - sizeof rq) : -EINVAL;
 		break;
 	default:
 		rs.result = -EINVAL;
@@ -314,6 +338,15 @@ static int run_tool(int argc, char **argv)
 	if (tool_status == -1) {
 		while (waitpid(tool_pid, &tool_status, 0) < 0 && errno == EINTR)
 			;
+	}
+	if (exit_code(tool_status) == 0 && exec_argv) {
+		/* --exec-cmd: become the command, keeping the restored root as our child (CRIU
+		 * execvp()s in the process that forked the root) */
+		close(sfd);
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		execvp(exec_argv[0], exec_argv);
+		fprintf(stderr, "Error (criu): Failed to exec command %s: %s\n", exec_argv[0], strerror(errno));
+		return 1;
 	}
 	if (exit_code(tool_status) != 0 || !wait_root)
 		return exit_code(tool_status);

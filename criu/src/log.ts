@@ -6,18 +6,22 @@ export const LOG = { ERROR: 1, WARN: 2, INFO: 3, DEBUG: 4 } as const;
 
 class Logger {
   level = 2;
-  private fd = 2;
+  private fdNo = 2;
   private t0 = process.hrtime.bigint();
   private ownFd = false;
 
   setFile(path: string | null): void {
-    if (this.ownFd) fs.closeSync(this.fd);
+    if (this.ownFd) fs.closeSync(this.fdNo);
     this.ownFd = false;
-    this.fd = 2;
+    this.fdNo = 2;
     if (path && path !== '-') {
-      this.fd = fs.openSync(path, 'w', 0o600);
+      this.fdNo = fs.openSync(path, 'w', 0o600);
       this.ownFd = true;
     }
+  }
+  /** the fd the log is written to (the -o file, else stderr): where action scripts write */
+  get fd(): number {
+    return this.fdNo;
   }
   get toFile(): boolean {
     return this.ownFd;
@@ -31,7 +35,7 @@ class Logger {
   }
   private out(lvl: number, text: string): void {
     if (lvl > this.level) return;
-    fs.writeSync(this.fd, `${this.stamp()}${text}\n`);
+    fs.writeSync(this.fdNo, `${this.stamp()}${text}\n`);
   }
   error(text: string, where = caller()): void {
     this.out(LOG.ERROR, `Error (${where}): ${text}`);

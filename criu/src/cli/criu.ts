@@ -23,6 +23,8 @@ import { IMPLEMENTED } from './opttable.js';
 import { fullHelp, shortUsage } from './help.js';
 import { CriuError, NotSupportedError, describe } from '../errors.js';
 import { log } from '../log.js';
+import { addScript, setScriptEnv, ScriptError } from '../notify.js';
+import { setStatusFd } from '../status.js';
 
 function resolveIn(dir: string, f: string): string {
   return path.isAbsolute(f) || f === '-' ? f : path.join(dir, f);
@@ -125,6 +127,12 @@ function setUp(p: Parsed, cmd: Cmd, c: Classified): Dirs {
     if (i.warn) log.warn(i.warn);
     log.debug(`--${i.name} is ignored by criu ${cmd}, as CRIU does (${i.why})`);
   }
+  // the listeners of the notifications (action-scripts.c add_script; scripts run in the work
+  // dir, CRIU's cwd) and --status-fd (checked by the parser, read with sscanf("%d"))
+  for (const f of p.opts.get('action-script') ?? []) addScript(f);
+  setScriptEnv({ workDir });
+  const sfd = one(p, 'status-fd');
+  if (sfd !== undefined) setStatusFd(parseInt(sfd, 10));
   // check_options() of crtools.c, once the log is open
   if (flag(p, 'restore-sibling') && !flag(p, 'restore-detached') && !flag(p, 'daemon'))
     throw new CriuError('--restore-sibling only makes sense with --restore-detached');
@@ -164,6 +172,7 @@ async function dispatch(p: Parsed, cmd: Cmd, { imagesDir, workDir }: Dirs): Prom
         sibling: flag(p, 'restore-sibling'),
         pidfile: pf ? resolveIn(workDir, pf) : undefined,
         displayStats: flag(p, 'display-stats'),
+        execCmd: isSet(p, 'exec-cmd') ? p.rest : undefined,
       });
     }
     case 'check': {
@@ -220,6 +229,7 @@ main(process.argv.slice(2)).then(
     fail(e);
     if (process.env.CRIU_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
     log.close();
-    process.exitCode = 1;
+    // a listener that said no: CRIU's code (255 for post-dump)
+    process.exitCode = e instanceof ScriptError ? e.exitCode : 1;
   },
 );

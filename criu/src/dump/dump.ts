@@ -13,6 +13,7 @@ import { ImageDir, writeImages, uuid4 } from './write.js';
 import { buildDumpStats, buildInventory, type NsIds } from './entries.js';
 import { log } from '../log.js';
 import { faultPoint } from '../fault.js';
+import { preDump, postDump, releaseEarly } from './scripts.js';
 import { progress } from '../progress.js';
 import { display, formatDumpStats } from '../stats.js';
 import type { DumpStatsEntry } from '../images/index.js';
@@ -38,6 +39,7 @@ export function dump(opts: DumpOptions): void {
   const t0 = now();
   fs.mkdirSync(opts.imagesDir, { recursive: true });
   log.info(`Dumping processes (pid: ${opts.pid})`);
+  preDump(opts.pid, opts.imagesDir);
   FILES.beforeFreeze({ pid: opts.pid, imagesDir: opts.imagesDir });
   faultPoint(1, 'freeze');
   const frozen = freezeTree(opts.pid, opts.timeoutMs ?? 10_000, opts.freezeCgroup);
@@ -78,7 +80,7 @@ export function dump(opts: DumpOptions): void {
     // and written (a failure from here on leaves it running, as it was); one that is killed or
     // left stopped waits until they are all safe
     let tReleased: bigint | undefined;
-    if (opts.leaveRunning) {
+    if (releaseEarly(opts.leaveRunning)) {
       release(frozen, false);
       released = true;
       tReleased = now();
@@ -98,6 +100,7 @@ export function dump(opts: DumpOptions): void {
     FILES.afterDump({ imagesDir: opts.imagesDir, ok: false });
     throw e;
   }
+  postDump(frozen, opts, released);
   finish(frozen, opts);
   FILES.afterDump({ imagesDir: opts.imagesDir, ok: true });
   if (opts.displayStats) display(formatDumpStats(dumpStats));

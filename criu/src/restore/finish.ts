@@ -10,6 +10,7 @@ import { writeImage } from '../images/index.js';
 import { tgkill, schedSetaffinity, close, waitpid, decodeWait, __WALL } from '../sys/libc.js';
 import { log } from '../log.js';
 import { display, formatRestoreStats } from '../stats.js';
+import { postRestore, resumeNote } from './scripts.js';
 
 export interface ReleaseOptions {
   imagesDir: string;
@@ -17,6 +18,7 @@ export interface ReleaseOptions {
   pidfile?: string;
   workDir?: string;
   displayStats?: boolean;
+  execCmd?: string[];
 }
 
 /** Every task goes free, children first, then the pidfile and stats-restore; gives the exit status. */
@@ -29,7 +31,12 @@ export function release(
   times: { t0: bigint; tForked: bigint },
 ): number {
   const { pid, transport } = root;
-  if (!opts.detached && launcher.external) launcher.waitRoot(pid);
+  postRestore();
+  // --exec-cmd: the launcher, the root's parent, becomes the command once we exit 0 (CRIU
+  // exec()s in the process that forked the root); else without -d it waits for the root
+  if (opts.execCmd) launcher.execAfter(opts.execCmd);
+  else if (!opts.detached && launcher.external) launcher.waitRoot(pid);
+  resumeNote('pre-resume');
   for (const task of [...tasks].reverse()) {
     // every thread gets its own mask back: the dumped one, or the one criu was started with
     for (const th of task.threads) schedSetaffinity(th.tid, affinityMask(th.core, savedAffinity));
@@ -53,6 +60,7 @@ export function release(
   writeImage(opts.workDir ?? opts.imagesDir, 'stats-restore', [{ restore: rstats }]);
   if (opts.displayStats) display(formatRestoreStats(rstats));
   log.info(`Restore finished successfully. Tasks resumed.`);
+  resumeNote('post-resume');
   if (!opts.detached && !launcher.external) return waitRootHere(pid);
   return 0;
 }

@@ -6,16 +6,18 @@ import { createRequire } from 'node:module';
 import type { ChildProcess } from 'node:child_process';
 import { launcherBin } from '../paths.js';
 import { socketpair, sendmsg, recvmsg, close, fdMessage, SysError } from '../sys/libc.js';
-import { CriuError } from '../errors.js';
+import { CriuError, NotSupportedError } from '../errors.js';
 
 const AF_UNIX = 1,
   SOCK_STREAM = 1,
   SOCK_SEQPACKET = 5,
   SOCK_CLOEXEC = 0o2000000;
-export const LOP = { SPAWN: 1, WAIT_ROOT: 2, TIMENS: 3 } as const;
+export const LOP = { SPAWN: 1, WAIT_ROOT: 2, TIMENS: 3, EXEC: 4 } as const;
 export const LF = { SIBLING: 1 } as const;
 const REQ_SIZE = 192,
-  RESP_SIZE = 40;
+  RESP_SIZE = 40,
+  /** the most a LOP_EXEC command line may take (native/common.h LAUNCHER_EXEC_MAX) */
+  EXEC_MAX = 65536;
 
 export interface SpawnRequest {
   pid: number;
@@ -55,8 +57,10 @@ export class Launcher {
     transportFd: number,
     cloneFlags = 0n,
     clocks?: bigint[],
+    payload?: Buffer,
   ): { result: number; resp: Buffer } {
-    const rq = Buffer.alloc(REQ_SIZE);
+    const head = Buffer.alloc(REQ_SIZE);
+    const rq = payload ? Buffer.concat([head, payload]) : head;
     clocks?.forEach((v, i) => rq.writeBigInt64LE(v, 160 + 8 * i));
     rq.writeUInt32LE(op, 0);
     rq.writeUInt32LE(flags, 4);
@@ -113,6 +117,18 @@ export class Launcher {
   waitRoot(pid: number): void {
     if (!this.external) return;
     this.request(LOP.WAIT_ROOT, pid, 0, -1, 0);
+  }
+
+  /**
+   * --exec-cmd: once we exit 0, the `criu` launcher (the parent of the root it spawned)
+   * exec()s argv, which so becomes the restored root's parent, as with CRIU.
+   */
+  execAfter(argv: string[]): void {
+    if (!this.external) throw new NotSupportedError('--exec-cmd without the criu launcher');
+    const payload = Buffer.from(argv.map((a) => `${a}\0`).join(''));
+    if (payload.length > EXEC_MAX) throw new CriuError(`--exec-cmd: the command is ${payload.length} bytes, more than ${EXEC_MAX}`);
+    const { result } = this.request(LOP.EXEC, 0, 0, -1, 0, 0n, undefined, payload);
+    if (result < 0) throw new SysError('--exec-cmd: hand the command to the criu launcher', -result, []);
   }
 
   close(): void {

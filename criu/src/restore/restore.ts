@@ -16,6 +16,7 @@ import { pageStats } from './pages.js';
 import { installFds, restoreFs } from './fds.js';
 import { restoreProcessState, restoreThreadState, restorePosixTimers, restoreSeccomp, restoreCreds, finalRegisters } from './state.js';
 import { release, killAndReap } from './finish.js';
+import { preRestore, rootMade } from './scripts.js';
 import { FileCtx } from '../files/restore-ctx.js';
 import { schedGetaffinity, schedSetaffinity, sched_getcpu } from '../sys/libc.js';
 import { CriuError, NotSupportedError } from '../errors.js';
@@ -35,6 +36,8 @@ export interface RestoreOptions {
   workDir?: string;
   /** --display-stats: print stats-restore once the tree runs, as CRIU does */
   displayStats?: boolean;
+  /** --exec-cmd: the criu launcher exec()s it once the tree runs, as the root's parent */
+  execCmd?: string[];
 }
 
 export function restore(opts: RestoreOptions): number {
@@ -46,6 +49,7 @@ export function restore(opts: RestoreOptions): number {
   checkTree(img, plan);
   const root = img.tasks[0];
   const clocks = planClocks(img);
+  preRestore(opts);
   const launcher = new Launcher();
   const savedAffinity = schedGetaffinity(0);
   const tasks: Task[] = [];
@@ -59,6 +63,7 @@ export function restore(opts: RestoreOptions): number {
     log.info(`Forked puppet for task ${pid}`);
     const rootPuppet = Puppet.spawned(pid, transport, plan.transportFd, !launcher.external);
     tasks.push({ p: rootPuppet, t: root, threads: [], afterInstall: [] });
+    rootMade(pid, img);
 
     // the tree: each task gets its memory, then forks its children, which inherit it
     prepareRoot(rootPuppet, plan);
