@@ -4,7 +4,8 @@
 // collect.ts (each task's state), task-files.ts (what it has open and shares), memory.ts (its
 // pages), entries.ts and write.ts (the images).
 import * as fs from 'node:fs';
-import { freezeTree, release, finish } from './freeze.js';
+import { freezeTree, release, finish, checkpointDevices } from './freeze.js';
+import { pluginCalls } from '../hooks.js';
 import { collectTask, Injections, type TaskState } from './collect.js';
 import { collectFiles } from './task-files.js';
 import { FILES } from '../files/registry.js';
@@ -48,6 +49,7 @@ export function dump(opts: DumpOptions): void {
   let released = false;
   let dumpStats: DumpStatsEntry;
   try {
+    checkpointDevices(frozen);
     // everything of every task, while the tree is frozen
     faultPoint(2, 'collect');
     const live = frozen.filter((f) => !f.zombie);
@@ -72,6 +74,7 @@ export function dump(opts: DumpOptions): void {
     );
     const memdumpUs = usSince(tm);
     progress.done();
+    pluginCalls().dumpDevicesLate(opts.pid);
     log.info(`Dumped ${mem.pagesWritten} pages of ${mem.pagesScanned} scanned (${memdumpUs} us)`);
 
     // everything is read: a tree that runs on (-R) is let go before the images are encoded
@@ -79,6 +82,7 @@ export function dump(opts: DumpOptions): void {
     // left stopped waits until they are all safe
     let tReleased: bigint | undefined;
     if (opts.leaveRunning) {
+      pluginCalls().finish(0); // the plugins' exit while the tree is held (CRIU's cr_plugin_fini)
       release(frozen, false);
       released = true;
       tReleased = now();
@@ -93,11 +97,13 @@ export function dump(opts: DumpOptions): void {
     out.put('inventory.img', 'INVENTORY', [buildInventory(tf.namespaces.tool, uuid4())]);
   } catch (e) {
     injections.undo();
+    pluginCalls().finish(-1);
     if (!released) release(frozen, false);
     out.removeAll();
     FILES.afterDump({ imagesDir: opts.imagesDir, ok: false });
     throw e;
   }
+  pluginCalls().finish(0);
   finish(frozen, opts);
   FILES.afterDump({ imagesDir: opts.imagesDir, ok: true });
   if (opts.displayStats) display(formatDumpStats(dumpStats));

@@ -10,6 +10,7 @@ import { writeImage } from '../images/index.js';
 import { tgkill, schedSetaffinity, close, waitpid, decodeWait, __WALL } from '../sys/libc.js';
 import { log } from '../log.js';
 import { display, formatRestoreStats } from '../stats.js';
+import { pluginCalls } from '../hooks.js';
 
 export interface ReleaseOptions {
   imagesDir: string;
@@ -30,6 +31,9 @@ export function release(
 ): number {
   const { pid, transport } = root;
   if (!opts.detached && launcher.external) launcher.waitRoot(pid);
+  // the late trigger for devices, every task still traced, as CRIU's restore_root_task runs it
+  log.info('Run late stage hook from criu master for external devices');
+  for (const task of tasks) pluginCalls().resumeDevicesLate(task.t.pid);
   for (const task of [...tasks].reverse()) {
     // every thread gets its own mask back: the dumped one, or the one criu was started with
     for (const th of task.threads) schedSetaffinity(th.tid, affinityMask(th.core, savedAffinity));
