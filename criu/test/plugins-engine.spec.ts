@@ -229,3 +229,9 @@ for (const step of ['get-state', 'lock', 'checkpoint']) {
     expect(await verdict(c.pid, c.out)).toBe('PASS no perf fd');
   });
 }
+
+// HANDLE_DEVICE_VMA (dump, dump/vmas.ts: VMA_EXT_PLUGIN) and UPDATE_VMA_MAP (restore,
+// restore/memory.ts) need a task mapping a character device other than /dev/zero; this machine
+// has none that can be mapped (no /dev/mem, GPU, DRM, framebuffer or uio device; /dev/zero is
+// CRIU's own case and takes no plugin).
+test.fixme('a device plugin takes a mapped character device (HANDLE_DEVICE_VMA, VMA_EXT_PLUGIN) and maps it again at restore (UPDATE_VMA_MAP)', () => {});
