@@ -6,6 +6,7 @@
 // Errors: a hook that fails throws (a CriuError naming the plugin); "not mine" is not an error.
 
 import type { BigIntStats } from 'node:fs';
+import { CriuError } from './errors.js';
 
 /** the stat of a mapped device, as HANDLE_DEVICE_VMA gets it (fs.fstatSync(fd, { bigint: true })) */
 export type DeviceStat = BigIntStats;
@@ -44,7 +45,7 @@ export const NO_PLUGINS: PluginCalls = {
   dumpDevicesLate: () => {},
   dumpExtFile: () => false,
   restoreExtFile: (id) => {
-    throw new Error(`no plugin is loaded to restore ext file ${id}`);
+    throw new CriuError(`no plugin is loaded to restore ext file ${id}`, { hint: 'the images were dumped with a plugin: name its folder with -L DIR' });
   },
   handleDeviceVma: () => false,
   updateVmaMap: () => null,
