@@ -47,6 +47,9 @@ if (src === null) {
   }
   // the build makes the cache after a run that loads every command's code (criu/bundle.mjs)
   if (process.env.CRIU_CODE_CACHE_WRITE) process.on('exit', () => fs.writeFileSync(cacheFile, script.createCachedData()));
+  // a script run by vm has no import() of its own: TypeScript plugins (ES modules in the plugin
+  // folder) are loaded through this one (criu/src/plugins/plugins.ts)
+  globalThis[Symbol.for('criu-ts.import')] = (url) => import(url);
   const mod = { exports: {} };
   script.runInThisContext()(mod.exports, createRequire(file), mod, file, dist);
 }

@@ -143,38 +143,10 @@ function setUp(p: Parsed, cmd: Cmd, c: Classified): Dirs {
 /** The command itself. */
 async function dispatch(p: Parsed, cmd: Cmd, { imagesDir, workDir }: Dirs): Promise<number> {
   switch (cmd) {
-    case 'dump': {
-      const t = one(p, 'tree');
-      if (t === undefined) throw new CriuError('pid not specified', 'criu dump -t PID -D DIR');
-      const { dump } = await import('../dump/dump.js');
-      // CRIU takes --timeout with atoi(), and -R/-s set one final state: the last one given wins
-      const timeout = one(p, 'timeout');
-      const gl = one(p, 'ghost-limit');
-      dump({
-        pid: atoi(t),
-        imagesDir,
-        leaveRunning: flag(p, 'leave-running'),
-        leaveStopped: flag(p, 'leave-stopped'),
-        timeoutMs: timeout !== undefined ? atoi(timeout) * 1000 : 10_000,
-        freezeCgroup: one(p, 'freeze-cgroup'),
-        ghostLimit: gl !== undefined ? parseSize(gl) : undefined,
-        displayStats: flag(p, 'display-stats'),
-      });
-      return 0;
-    }
-    case 'restore': {
-      const { restore } = await import('../restore/restore.js');
-      const pf = one(p, 'pidfile');
-      return restore({
-        imagesDir,
-        workDir,
-        detached: flag(p, 'restore-detached') || flag(p, 'daemon'),
-        sibling: flag(p, 'restore-sibling'),
-        pidfile: pf ? resolveIn(workDir, pf) : undefined,
-        displayStats: flag(p, 'display-stats'),
-        execCmd: isSet(p, 'exec-cmd') ? p.rest : undefined,
-      });
-    }
+    case 'dump':
+      return runDump(p, imagesDir);
+    case 'restore':
+      return runRestore(p, imagesDir, workDir);
     case 'check': {
       const { check } = await import('../check.js');
       return check({ feature: p.opts.get('feature'), all: flag(p, 'all') });
@@ -188,6 +160,64 @@ async function dispatch(p: Parsed, cmd: Cmd, { imagesDir, workDir }: Dirs): Prom
       return 255;
   }
   return 1;
+}
+
+/** `criu dump`: the plugins loaded first (init), their exit(ret) at the end, also when the dump fails. */
+async function runDump(p: Parsed, imagesDir: string): Promise<number> {
+  const t = one(p, 'tree');
+  if (t === undefined) throw new CriuError('pid not specified', 'criu dump -t PID -D DIR');
+  const [{ dump }, { startPlugins, stopPlugins }] = await Promise.all([import('../dump/dump.js'), import('../plugins/calls.js')]);
+  // CRIU takes --timeout with atoi(), and -R/-s set one final state: the last one given wins
+  const timeout = one(p, 'timeout');
+  const gl = one(p, 'ghost-limit');
+  const leaveRunning = flag(p, 'leave-running');
+  const plugins = await startPlugins({
+    stage: 0 /* dump */,
+    libdir: one(p, 'libdir'),
+    imagesDir,
+    timeoutS: timeout !== undefined ? atoi(timeout) : 10,
+    leaveRunning,
+  });
+  let ret = -1;
+  try {
+    dump({
+      pid: atoi(t),
+      imagesDir,
+      leaveRunning,
+      leaveStopped: flag(p, 'leave-stopped'),
+      timeoutMs: timeout !== undefined ? atoi(timeout) * 1000 : 10_000,
+      freezeCgroup: one(p, 'freeze-cgroup'),
+      ghostLimit: gl !== undefined ? parseSize(gl) : undefined,
+      displayStats: flag(p, 'display-stats'),
+    });
+    ret = 0;
+  } finally {
+    stopPlugins(plugins, ret);
+  }
+  return 0;
+}
+
+/** `criu restore`: the inventory read and the plugins loaded first (a missing required plugin stops it before anything is made). */
+async function runRestore(p: Parsed, imagesDir: string, workDir: string): Promise<number> {
+  const [{ restore }, { startPlugins, stopPlugins }] = await Promise.all([import('../restore/restore.js'), import('../plugins/calls.js')]);
+  const pf = one(p, 'pidfile');
+  const plugins = await startPlugins({ stage: 2 /* restore */, libdir: one(p, 'libdir'), imagesDir });
+  let ok = false;
+  try {
+    const code = restore({
+      imagesDir,
+      workDir,
+      detached: flag(p, 'restore-detached') || flag(p, 'daemon'),
+      sibling: flag(p, 'restore-sibling'),
+      pidfile: pf ? resolveIn(workDir, pf) : undefined,
+      displayStats: flag(p, 'display-stats'),
+      execCmd: isSet(p, 'exec-cmd') ? p.rest : undefined,
+    });
+    ok = true;
+    return code;
+  } finally {
+    stopPlugins(plugins, ok ? 0 : -1);
+  }
 }
 
 /** The build's practice run: `sleep` dumped with -R, dumped again (killed), restored, killed. */

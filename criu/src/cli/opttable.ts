@@ -164,7 +164,7 @@ export const OPTS: Opt[] = [
   { long: 'file-locks', short: 'l', arg: 'none', bool: { field: 'handle_file_locks', def: false, no: true }, section: 'special', help: 'handle file locks, for safety, only used for container',
     criu: [D, R], where: 'file-lock.c: dump_file_locks, note_file_lock, prepare_file_locks', why: 'file-lock.c: only dump and restore read it' },
   { long: 'libdir', short: 'L', arg: 'required', section: 'special', metavar: 'DIR', help: 'path to a plugin directory (by default /usr/lib/criu/)',
-    criu: [D, P, R], where: 'plugin.c: cr_plugin_init (cr_dump_tasks, cr_pre_dump_tasks, cr_restore_tasks)', why: 'plugin.c: plugins are loaded by dump, pre-dump and restore only' },
+    criu: [D, P, R], where: 'plugin.c: cr_plugin_init (cr_dump_tasks, cr_pre_dump_tasks, cr_restore_tasks)', ours: [D, R], why: 'plugin.c: plugins are loaded by dump, pre-dump and restore only' },
   { long: 'timeout', arg: 'required', section: 'special', metavar: 'NUM', help: 'a timeout (in seconds) on collecting tasks during dump\n(default 10 seconds)',
     criu: [D, P], where: 'seize.c: collect_pstree/freeze_processes', ours: [D], why: 'seize.c: only dump and pre-dump seize a tree' },
   { long: 'force-irmap', arg: 'none', bool: { field: 'force_irmap', def: false, no: true }, section: 'special', help: 'force resolving names for inotify/fsnotify watches',

@@ -4,7 +4,8 @@
 // collect.ts (each task's state), task-files.ts (what it has open and shares), memory.ts (its
 // pages), entries.ts and write.ts (the images).
 import * as fs from 'node:fs';
-import { freezeTree, release, finish } from './freeze.js';
+import { freezeTree, release, finish, checkpointDevices } from './freeze.js';
+import { pluginCalls } from '../hooks.js';
 import { collectTask, Injections, type TaskState } from './collect.js';
 import { collectFiles } from './task-files.js';
 import { FILES } from '../files/registry.js';
@@ -50,6 +51,7 @@ export function dump(opts: DumpOptions): void {
   let released = false;
   let dumpStats: DumpStatsEntry;
   try {
+    checkpointDevices(frozen);
     // everything of every task, while the tree is frozen
     faultPoint(2, 'collect');
     const live = frozen.filter((f) => !f.zombie);
@@ -74,6 +76,7 @@ export function dump(opts: DumpOptions): void {
     );
     const memdumpUs = usSince(tm);
     progress.done();
+    pluginCalls().dumpDevicesLate(opts.pid);
     log.info(`Dumped ${mem.pagesWritten} pages of ${mem.pagesScanned} scanned (${memdumpUs} us)`);
 
     // everything is read: a tree that runs on (-R) is let go before the images are encoded
@@ -81,6 +84,7 @@ export function dump(opts: DumpOptions): void {
     // left stopped waits until they are all safe
     let tReleased: bigint | undefined;
     if (releaseEarly(opts.leaveRunning)) {
+      pluginCalls().finish(0); // the plugins' exit while the tree is held (CRIU's cr_plugin_fini)
       release(frozen, false);
       released = true;
       tReleased = now();
@@ -95,12 +99,14 @@ export function dump(opts: DumpOptions): void {
     out.put('inventory.img', 'INVENTORY', [buildInventory(tf.namespaces.tool, uuid4())]);
   } catch (e) {
     injections.undo();
+    pluginCalls().finish(-1);
     if (!released) release(frozen, false);
     out.removeAll();
     FILES.afterDump({ imagesDir: opts.imagesDir, ok: false });
     throw e;
   }
-  postDump(frozen, opts, released);
+  postDump(frozen, opts, released); // CRIU: post-dump scripts, then cr_plugin_fini
+  pluginCalls().finish(0);
   finish(frozen, opts);
   FILES.afterDump({ imagesDir: opts.imagesDir, ok: true });
   if (opts.displayStats) display(formatDumpStats(dumpStats));

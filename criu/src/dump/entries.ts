@@ -6,6 +6,7 @@ import type { TaskState, ThreadState } from './collect.js';
 import type { VmaRec } from './vmas.js';
 import type { PagemapRec } from './memory.js';
 import { CriuError, NotSupportedError } from '../errors.js';
+import { pluginCalls } from '../hooks.js';
 import { onlineCpus, cpuListToWords, timensOffsets } from '../proc/index.js';
 import { clockNs, CLOCK } from '../sys/libc.js';
 import type {
@@ -124,7 +125,7 @@ export function buildInventory(ns: NsIds, runId: string): InventoryEntry {
     root_cg_set: 1,
     lsmtype: 0,
     network_lock_method: 0,
-    plugins_entry: {},
+    plugins_entry: { plugins: pluginCalls().inventoryPlugins() },
     dump_criu_run_id: runId,
   };
 }

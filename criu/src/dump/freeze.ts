@@ -10,6 +10,7 @@ import { tryKill, SysError, E } from '../sys/libc.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
 import type { ZombieRec } from './entries.js';
+import { pluginCalls } from '../hooks.js';
 
 /** A task of the tree, held: its threads seized (main thread first), or a zombie. */
 export interface Frozen {
@@ -71,6 +72,8 @@ function freeze(rootPid: number, timeoutMs: number): Frozen[] {
           } catch {
             continue;
           } // ended since the listing: not part of the tree
+          // PAUSE_DEVICES before the task is seized, as CRIU's seize.c (a GPU task locked first)
+          pluginCalls().pauseDevices(node.pid);
         }
         set.add(f);
       }
@@ -83,6 +86,7 @@ function freeze(rootPid: number, timeoutMs: number): Frozen[] {
     }
     return set.list;
   } catch (e) {
+    pluginCalls().finish(-1); // exit(-1) while the tasks seized so far are still held
     release(set.list, false);
     if (e instanceof TaskGoneError || (e as { code?: string }).code === 'ESRCH') {
       throw new CriuError(`task ${rootPid}: cannot freeze the tree: ${(e as Error).message}`, 'is the PID right and the process alive?');
@@ -201,6 +205,7 @@ class Freezer {
 function freezeWithCgroup(rootPid: number, dir: string, timeoutMs: number): Frozen[] {
   const fz = new Freezer(dir);
   const frozen: Frozen[] = [];
+  pluginCalls().pauseDevices(rootPid); // seize.c: once, before the cgroup is frozen
   fz.freeze(Date.now() + timeoutMs);
   try {
     const inCg = fz.pids();
@@ -283,6 +288,11 @@ function markZombie(f: Frozen, rootPid: number): boolean {
   if (f.pid === rootPid) throw new CriuError(`task ${rootPid}: is a zombie`, 'there is nothing left to dump');
   f.zombie = { exitCode: st.exit_code, comm: st.comm, pgid: st.pgrp, sid: st.session };
   return true;
+}
+
+/** CHECKPOINT_DEVICES: every live task, once the whole tree is held (seize.c checkpoint_devices). */
+export function checkpointDevices(frozen: Frozen[]): void {
+  for (const f of frozen) if (!f.zombie) pluginCalls().checkpointDevices(f.pid);
 }
 
 /** Detach every task: killed first (`kill`), or stopped again when it was stopped. */

@@ -1,7 +1,9 @@
 // /proc VMAs → CRIU vma_entry records (status bits, flags, madvise bitmap), as CRIU 4.2 writes
 // them: [vvar] and [vvar_vclock] become one VVAR VMA, the stack is MAP_GROWSDOWN.
+import * as fs from 'node:fs';
 import type { SmapsVma } from '../proc/index.js';
 import { NotSupportedError } from '../errors.js';
+import { pluginCalls } from '../hooks.js';
 
 import { VMA, MAP, madvBits } from '../images/consts.js';
 
@@ -24,6 +26,55 @@ export interface VmaRec {
   dumpPages: boolean;
   /** private file mapping: only anonymous (COWed) pages are the task's own */
   fileBacked: boolean;
+}
+
+const S_IFMT = 0o170000n,
+  S_IFCHR = 0o020000n;
+/** /dev/zero's device number (1:5 in glibc's dev_t encoding) */
+const DEVZERO = (1n << 8n) | 5n;
+
+/**
+ * A file VMA on a character device other than /dev/zero (proc_parse.c): a plugin must take it
+ * (HANDLE_DEVICE_VMA with an fd of the tool on the object), the VMA then carries VMA_EXT_PLUGIN;
+ * without one it is refused. False for every other file.
+ */
+function deviceVma(pid: number, v: SmapsVma, where: string): boolean {
+  const mf = `/proc/${pid}/map_files/${v.start.toString(16)}-${v.end.toString(16)}`;
+  let st: fs.BigIntStats;
+  try {
+    st = fs.statSync(mf, { bigint: true });
+  } catch {
+    return false; // the file layer reports what it cannot reach
+  }
+  if ((st.mode & S_IFMT) !== S_IFCHR || st.rdev === DEVZERO) return false;
+  const plugins = pluginCalls();
+  const fd = fs.openSync(mf, v.shared && v.prot & 2 ? 'r+' : 'r');
+  try {
+    if (plugins.handleDeviceVma(fd, st)) return true;
+  } finally {
+    fs.closeSync(fd);
+  }
+  throw new NotSupportedError(`${where}: a mapping of character device ${st.rdev >> 8n}:${st.rdev & 0xffn}`, {
+    task: pid,
+    hint: `no plugin took it (HANDLE_DEVICE_VMA): ${plugins.describe()}`,
+  });
+}
+
+/** A file mapping (a device one taken by a plugin carries VMA_EXT_PLUGIN). */
+function fileVma(pid: number, v: SmapsVma, base: Omit<VmaRec, 'flags' | 'status'>, growsdown: number, where: string, fileId: (v: SmapsVma) => number): VmaRec {
+  const plugin = deviceVma(pid, v, where);
+  return {
+    ...base,
+    pgoff: v.offset,
+    shmid: fileId(v),
+    path: v.path,
+    flags: (v.shared ? MAP.SHARED : MAP.PRIVATE) | growsdown,
+    status: VMA.REGULAR | (v.shared ? VMA.FILE_SHARED : VMA.FILE_PRIVATE) | (plugin ? VMA.EXT_PLUGIN : 0),
+    fdflags: v.shared && v.prot & 2 ? 2 /* O_RDWR */ : 0,
+    // a device plugin saves what the mapping holds: only its metadata is dumped
+    dumpPages: !v.shared && !plugin,
+    fileBacked: true,
+  };
 }
 
 /** Convert the VMAs of a task; `fileId(path, vma)` gives the reg-file id of a mapped file. */
@@ -92,17 +143,7 @@ export function toVmaRecs(pid: number, vmas: SmapsVma[], fileId: (v: SmapsVma) =
         break;
       }
       case 'file':
-        out.push({
-          ...base,
-          pgoff: v.offset,
-          shmid: fileId(v),
-          path: v.path,
-          flags: (v.shared ? MAP.SHARED : MAP.PRIVATE) | growsdown,
-          status: VMA.REGULAR | (v.shared ? VMA.FILE_SHARED : VMA.FILE_PRIVATE),
-          fdflags: v.shared && v.prot & 2 ? 2 /* O_RDWR */ : 0,
-          dumpPages: !v.shared,
-          fileBacked: true,
-        });
+        out.push(fileVma(pid, v, base, growsdown, where, fileId));
         break;
       default:
         throw new NotSupportedError(`${where} (${v.kind} mapping)`);

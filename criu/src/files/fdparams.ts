@@ -59,6 +59,11 @@ export function restoreFileParams(fd: number, flags: number, fown?: Partial<Fown
   if (fown?.signum) fcntl(fd, F_SETSIG, fown.signum);
 }
 
+/** Only the fown signal (CRIU's restore_fown): for a file whose status flags its maker chose (a plugin's). */
+export function restoreFown(fd: number, fown?: Partial<Fown>): void {
+  if (fown?.signum) fcntl(fd, F_SETSIG, fown.signum);
+}
+
 /** A glibc dev_t (as stat gives it) in the kernel's encoding (major << 20 | minor), as fdinfo prints s_dev and CRIU stores devices. */
 export function kernelDev(dev: bigint): number {
   const major = Number(((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn));

@@ -6,6 +6,7 @@ import type { BigIntStats } from 'node:fs';
 import type { log } from '../log.js';
 import type * as typedImages from '../images/typed.js';
 import type * as rawImages from '../images/image.js';
+import type * as libc from '../sys/libc.js';
 
 /** CRIU_PLUGIN_GEN_VERSION(0, 2, 0): the newest descriptor version accepted */
 export const CRIU_PLUGIN_VERSION = (0 << 16) + (2 << 8) + 0;
@@ -101,6 +102,8 @@ export interface PluginHost {
   readonly log: typeof log;
   /** the typed image readers/writers, and the raw image API, for images of the plugin's own */
   readonly images: { typed: typeof typedImages; raw: typeof rawImages };
+  /** the tool's system calls (syscall, kcmp, perfEventOpen, pidfdGetfd …), what a C plugin has in libc */
+  readonly sys: typeof libc;
   /** the run's options a plugin may need (CRIU's opts.timeout, opts.final_state) */
   readonly options: PluginRunOptions;
   /** add_inventory_plugin(): record NAME in inventory.img's plugins_entry (dump) */

@@ -12,6 +12,7 @@ import { CriuError, describe } from '../errors.js';
 import { defaultPluginDir, pluginHostLib } from '../paths.js';
 import * as typedImages from '../images/typed.js';
 import * as rawImages from '../images/image.js';
+import * as libc from '../sys/libc.js';
 import type { InventoryEntry } from '../images/gen/types.js';
 import {
   CRIU_PLUGIN_VERSION,
@@ -78,6 +79,7 @@ export class Plugins implements PluginHost {
   readonly inventory: InventoryPlugins;
   readonly log = log;
   readonly images = { typed: typedImages, raw: rawImages };
+  readonly sys = libc;
   readonly options: PluginRunOptions;
   imageDir: string | null = null;
   imageDirFd = -1;
@@ -240,7 +242,10 @@ function fromTs(file: string, d: TsPluginDesc, stage: Stage): Loaded {
 async function importTs(file: string): Promise<TsPluginDesc> {
   let mod: { default?: unknown; CR_PLUGIN_DESC?: unknown };
   try {
-    mod = (await import(pathToFileURL(file).href)) as typeof mod;
+    const url = pathToFileURL(file).href;
+    // the bundled CLI runs as a vm.Script, which has no import() of its own: criu-boot.cjs lends its one
+    const lent = (globalThis as Record<symbol, unknown>)[Symbol.for('criu-ts.import')] as ((u: string) => Promise<unknown>) | undefined;
+    mod = (await (lent ? lent(url) : import(url))) as typeof mod;
   } catch (e) {
     throw new CriuError(`Unable to load ${file}: ${describe(e)}`, { object: file });
   }

@@ -11,6 +11,7 @@ import { tgkill, schedSetaffinity, close, waitpid, decodeWait, __WALL } from '..
 import { log } from '../log.js';
 import { display, formatRestoreStats } from '../stats.js';
 import { postRestore, resumeNote } from './scripts.js';
+import { pluginCalls } from '../hooks.js';
 
 export interface ReleaseOptions {
   imagesDir: string;
@@ -36,6 +37,9 @@ export function release(
   // exec()s in the process that forked the root); else without -d it waits for the root
   if (opts.execCmd) launcher.execAfter(opts.execCmd);
   else if (!opts.detached && launcher.external) launcher.waitRoot(pid);
+  // the late trigger for devices, every task still traced, as CRIU's restore_root_task runs it
+  log.info('Run late stage hook from criu master for external devices');
+  for (const task of tasks) pluginCalls().resumeDevicesLate(task.t.pid);
   resumeNote('pre-resume');
   for (const task of [...tasks].reverse()) {
     // every thread gets its own mask back: the dumped one, or the one criu was started with

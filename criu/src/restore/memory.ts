@@ -18,6 +18,7 @@ import { errnoName, close } from '../sys/libc.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
 import { faultPoint } from '../fault.js';
+import { pluginCalls } from '../hooks.js';
 
 /** Replace the puppet's memory with the task's: unmap, move the vdso, map every VMA, fill pages. */
 export function buildMemory(p: Puppet, t: TaskImages, pt: PlanTask, img: DumpImages, files: FileCtx): void {
@@ -99,10 +100,10 @@ function mapOne(p: Puppet, who: string, v: PlannedVma, status: number, img: Dump
   const start = v.start,
     len = v.end - v.start;
   // a file-backed VMA: the tool's fd on the object goes into the task and is mapped there
-  const mapOurs = (ours: number, keepOurs: boolean): bigint => {
+  const mapOurs = (ours: number, keepOurs: boolean, pgoff = v.pgoff): bigint => {
     const fd = p.receiveFd(ours);
     if (!keepOurs) close(ours);
-    const m = inj.call('mmap', start, len, v.mapProt, MAP.FIXED | v.mapFlags, fd, v.pgoff);
+    const m = inj.call('mmap', start, len, v.mapProt, MAP.FIXED | v.mapFlags, fd, pgoff);
     inj.must('close', fd);
     return m;
   };
@@ -116,6 +117,12 @@ function mapOne(p: Puppet, who: string, v: PlannedVma, status: number, img: Dump
     case 'file': {
       const f = img.files.get(h.fileId);
       if (!f?.reg) throw new CriuError(`${who}: VMA ${start.toString(16)}: file id ${h.fileId} is not in files.img`);
+      if (status & VMA.EXT_PLUGIN) {
+        // a device plugin may move the mapping's offset or lend the fd it must be made from (files-reg.c)
+        const u = pluginCalls().updateVmaMap(f.reg.name, start, v.pgoff);
+        if (u && u.fd >= 0) return mapOurs(u.fd, true, u.pgoff);
+        if (u) return mapOurs(files.openMapped(h.fileId, who, h.openFlags), false, u.pgoff);
+      }
       return mapOurs(files.openMapped(h.fileId, who, h.openFlags), false);
     }
     // the object's fd stays with the tool for the other mappings of it

@@ -23,6 +23,7 @@ import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
 import { faultPoint } from '../fault.js';
 import { progress } from '../progress.js';
+import { pluginCalls } from '../hooks.js';
 
 export { findHole } from './task.js';
 export { splitRuns } from './pages.js';
@@ -68,6 +69,7 @@ export function restore(opts: RestoreOptions): number {
     // the tree: each task gets its memory, then forks its children, which inherit it
     prepareRoot(rootPuppet, plan);
     forkTree(tasks, zombies, plan, img, files);
+    pluginCalls().postForking();
     const tForked = process.hrtime.bigint();
 
     // each task's own state, then process groups, then creds, then registers

@@ -62,6 +62,7 @@ const sys = {
   setfsgid: 152,
   pidfd_open: 434,
   pidfd_getfd: 438,
+  perf_event_open: 241,
   kcmp: 272,
   userfaultfd: 282,
   memfd_create: 279,

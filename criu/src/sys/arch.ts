@@ -64,6 +64,7 @@ export interface ArchSyscalls {
   setfsgid: number;
   pidfd_open: number;
   pidfd_getfd: number;
+  perf_event_open: number;
   kcmp: number;
   userfaultfd: number;
   memfd_create: number;

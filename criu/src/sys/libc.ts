@@ -269,6 +269,10 @@ export function pidfdOpen(pid: number, flags = 0): number {
 export function pidfdGetfd(pidfd: number, fd: number): number {
   return Number(syscall('pidfd_getfd', pidfd, fd, 0));
 }
+/** perf_event_open(2): `attr` is a struct perf_event_attr (its size field filled in) */
+export function perfEventOpen(attr: Buffer, pid: number, cpu = -1, groupFd = -1, flags = 0): number {
+  return Number(syscall('perf_event_open', addrOf(attr), pid, cpu, groupFd, flags));
+}
 export const KCMP = { FILE: 0, VM: 1, FILES: 2, FS: 3, SIGHAND: 4, IO: 5, SYSVSEM: 6, EPOLL_TFD: 7 } as const;
 export function kcmp(pid1: number, pid2: number, type: number, idx1: number | bigint = 0, idx2: number | bigint = 0): number {
   return Number(syscall('kcmp', pid1, pid2, type, idx1, idx2));

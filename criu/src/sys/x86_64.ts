@@ -98,6 +98,7 @@ const sys = {
   clone3: 435,
   close_range: 436,
   pidfd_getfd: 438,
+  perf_event_open: 298,
   openat: 257,
   waitid: 247,
   timerfd_settime: 286,
