@@ -1,0 +1,93 @@
+#!/usr/bin/python3
+# A CRIU RPC client that is not criu-ts's code: Debian's python3-protobuf over proto/rpc.proto
+# compiled by Debian's protoc, speaking SOCK_SEQPACKET as runc, libcriu and pycriu do.
+#
+#   client.py PB_DIR swrk CRIU_BIN  < steps.json   a socketpair, `CRIU_BIN swrk FD` on its other end
+#   client.py PB_DIR service SOCKET < steps.json   a connection to `criu service` for each step
+#
+# steps.json is a list; each step is one of
+#   {"req": {...criu_req as JSON...}, "images_dir": PATH, "fail_notify": [ACTION...]}
+#       send the request (with images_dir_fd set to an fd of ours open on PATH, when given),
+#       answer every NOTIFY (success unless its action is listed), until the final answer
+#   {"raw": "HEX"}   send these bytes as one packet, read one answer
+# and prints one JSON line a step: {"resp": ..., "notify": [[action, pid, got_fd]...]} or
+# {"closed": true} when criu closed the socket without answering; then {"exit": CODE} for swrk.
+import json
+import os
+import socket
+import subprocess
+import sys
+
+sys.path.insert(0, sys.argv[1])
+import rpc_pb2  # noqa: E402  (made by protoc --python_out=PB_DIR)
+from google.protobuf import json_format  # noqa: E402
+
+
+def recv(sk):
+    fds = []
+    data, anc, _flags, _addr = sk.recvmsg(1 << 20, socket.CMSG_SPACE(4 * 8))
+    for level, kind, payload in anc:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds += [int.from_bytes(payload[i:i + 4], "little") for i in range(0, len(payload) - len(payload) % 4, 4)]
+    return data, fds
+
+
+def step(sk, s):
+    out = {"notify": []}
+    if "raw" in s:
+        sk.send(bytes.fromhex(s["raw"]))
+    else:
+        req = json_format.ParseDict(s["req"], rpc_pb2.criu_req())
+        dirfd = None
+        if "images_dir" in s:
+            dirfd = os.open(s["images_dir"], os.O_RDONLY | os.O_DIRECTORY)
+            req.opts.images_dir_fd = dirfd
+        sk.send(req.SerializeToString())
+    while True:
+        data, fds = recv(sk)
+        for fd in fds:
+            os.close(fd)
+        if not data:
+            out["closed"] = True
+            break
+        resp = rpc_pb2.criu_resp()
+        resp.ParseFromString(data)
+        if resp.type == rpc_pb2.NOTIFY:
+            act = resp.notify.script
+            out["notify"].append([act, resp.notify.pid if resp.notify.HasField("pid") else None, len(fds) > 0])
+            ans = rpc_pb2.criu_req(type=rpc_pb2.NOTIFY, notify_success=act not in s.get("fail_notify", []))
+            sk.send(ans.SerializeToString())
+            continue
+        out["resp"] = json_format.MessageToDict(resp, preserving_proto_field_name=True)
+        break
+    if "raw" not in s and dirfd is not None:
+        os.close(dirfd)
+    return out
+
+
+def main():
+    mode, target = sys.argv[2], sys.argv[3]
+    steps = json.load(sys.stdin)
+    proc = None
+    if mode == "swrk":
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        proc = subprocess.Popen([target, "swrk", str(theirs.fileno())], pass_fds=[theirs.fileno()])
+        theirs.close()
+    for s in steps:
+        if mode == "service":
+            sk = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            sk.connect(target)
+        else:
+            sk = ours
+        try:
+            print(json.dumps(step(sk, s)), flush=True)
+        except (ConnectionResetError, BrokenPipeError):
+            print(json.dumps({"closed": True}), flush=True)
+        if mode == "service":
+            sk.close()
+    if proc:
+        ours.close()
+        print(json.dumps({"exit": proc.wait(timeout=60)}), flush=True)
+
+
+main()
