@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CriuError } from '../errors.js';
-import { readMessagesOf } from '../images/typed.js';
+import { readMessagesOf, readOne, readOptional } from '../images/typed.js';
 
 export interface Peer {
   pid: number;
@@ -88,7 +88,9 @@ export function mayRestore(peer: Peer, imagesDir: string): void {
   if (!mustCheck(peer)) return;
   ownDir(peer, imagesDir, 'the images directory');
   for (const t of readMessagesOf(path.join(imagesDir, 'pstree.img'), 'PSTREE')) {
-    const c = readMessagesOf(path.join(imagesDir, `creds-${t.pid}.img`), 'CREDS')[0];
+    // the creds are the core's (thread_core.creds), or creds-PID.img in images of old CRIUs
+    const c = readOne(path.join(imagesDir, `core-${t.pid}.img`), 'CORE').thread_core?.creds ?? readOptional(imagesDir, `creds-${t.pid}.img`, 'CREDS')?.[0]?.msg;
+    if (!c) throw new CallerRefused(`task ${t.pid}: the images hold no credentials to check the caller against`, { task: t.pid, hint: 'restore as root' });
     const u = [c.uid, c.euid, c.suid, c.fsuid],
       g = [c.gid, c.egid, c.sgid, c.fsgid];
     if (u.some((x) => x !== peer.uid) || g.some((x) => x !== peer.gid))

@@ -21,7 +21,7 @@ const TYPE_NAME = Object.fromEntries(Object.entries(T).map(([k, v]) => [v, k])) 
 /** the requests a caller may follow with another on the same socket (chk_keepopen_req) */
 const KEEP_OPEN_OK: number[] = [T.PAGE_SERVER, T.PAGE_SERVER_CHLD, T.CPUINFO_DUMP, T.CPUINFO_CHECK, T.FEATURE_CHECK, T.VERSION];
 
-interface Session {
+export interface Session {
   sk: number;
   peer: Peer;
   service: boolean;
@@ -211,7 +211,7 @@ async function operation(s: Session, kind: 'dump' | 'restore', opts: CriuOpts | 
  * answer, which must be a NOTIFY with notify_success. query-ext-files' answer may name external
  * objects (opts.external), which criu-ts does not take yet.
  */
-function notifier(s: Session, rootPid: () => number | undefined): Notifier {
+export function notifier(s: Session, rootPid: () => number | undefined): Notifier {
   return (action: Action, fd: number): number => {
     const withPid = action === 'setup-namespaces' || action === 'post-restore';
     const pid = rootPid();

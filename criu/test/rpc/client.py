@@ -10,7 +10,8 @@
 #       send the request (with images_dir_fd set to an fd of ours open on PATH, when given),
 #       answer every NOTIFY (success unless its action is listed), until the final answer
 #   {"raw": "HEX"}   send these bytes as one packet, read one answer
-# and prints one JSON line a step: {"resp": ..., "notify": [[action, pid, got_fd]...]} or
+# and prints one JSON line a step: {"resp": ..., "notify": [[action, pid, got_fd]...]} (and
+# "child_of_client" when a restore's root is alive: whether its parent is this client), or
 # {"closed": true} when criu closed the socket without answering; then {"exit": CODE} for swrk.
 import json
 import os
@@ -38,6 +39,8 @@ def step(sk, s):
         sk.send(bytes.fromhex(s["raw"]))
     else:
         req = json_format.ParseDict(s["req"], rpc_pb2.criu_req())
+        if req.HasField("opts") and not req.opts.HasField("images_dir_fd"):
+            req.opts.images_dir_fd = -1  # required, -1 unless an fd is given (as pycriu and libcriu do)
         dirfd = None
         if "images_dir" in s:
             dirfd = os.open(s["images_dir"], os.O_RDONLY | os.O_DIRECTORY)
@@ -59,6 +62,12 @@ def step(sk, s):
             sk.send(ans.SerializeToString())
             continue
         out["resp"] = json_format.MessageToDict(resp, preserving_proto_field_name=True)
+        if resp.HasField("restore") and resp.restore.pid > 0:
+            try:
+                with open(f"/proc/{resp.restore.pid}/stat") as f:
+                    out["child_of_client"] = int(f.read().rsplit(")", 1)[1].split()[1]) == os.getpid()
+            except OSError:
+                pass
         break
     if "raw" not in s and dirfd is not None:
         os.close(dirfd)
