@@ -21,6 +21,7 @@ interface Step {
   raw?: string;
   images_dir?: string;
   fail_notify?: string[];
+  stdio_of_tool?: boolean;
 }
 interface Resp {
   type: string;
@@ -38,6 +39,7 @@ interface Out {
   closed?: boolean;
   exit?: number;
   child_of_client?: boolean;
+  stdio?: string[];
 }
 
 test.beforeAll(() => {
@@ -48,9 +50,9 @@ test.beforeAll(() => {
 });
 
 /** Run the Python client over these steps; one Out a step (and, for swrk, its exit code last). */
-function talk(mode: 'swrk' | 'service', target: string, steps: Step[], asUser?: number): Out[] {
+function talk(mode: 'swrk' | 'service', target: string, steps: Step[], asUser?: number, extra: string[] = []): Out[] {
   const pre = asUser !== undefined ? ['setpriv', `--reuid=${asUser}`, `--regid=${asUser}`, '--clear-groups', PY] : [PY];
-  const r = spawnSync(pre[0], [...pre.slice(1), client, pbDir, mode, target], { input: JSON.stringify(steps), encoding: 'utf8', timeout: 90_000 });
+  const r = spawnSync(pre[0], [...pre.slice(1), client, pbDir, mode, target, ...extra], { input: JSON.stringify(steps), encoding: 'utf8', timeout: 90_000 });
   expect(r.status, `client: ${r.stderr}`).toBe(0);
   return r.stdout
     .trim()
@@ -99,6 +101,15 @@ test('a DUMP and a RESTORE through swrk: the restored program is alive and right
   expect(alive(pid)).toBe(true);
   expect(fs.readFileSync(path.join(img, 'restore.log'), 'utf8')).toContain('Restore finished successfully');
   expect(await verdict(pid, out)).toBe('PASS');
+});
+
+test("swrk started with fds 0-2 closed (as pycriu starts it): the tool's stdio is /dev/null, not the launcher's socket", () => {
+  const outs = talk('swrk', criuBin, [{ req: { type: 'VERSION', keep_open: true } }, { stdio_of_tool: true }, { req: { type: 'CHECK' } }], undefined, [
+    'close-stdio',
+  ]);
+  expect(outs[0].resp).toMatchObject({ type: 'VERSION', success: true });
+  expect(outs[1].stdio).toEqual(['/dev/null', '/dev/null', '/dev/null']);
+  expect(outs[2].resp).toMatchObject({ type: 'CHECK', success: true });
 });
 
 test("rst_sibling under swrk restores the root as the caller's child; WAIT_PID of a task not ours fails with ECHILD", async () => {

@@ -2,7 +2,8 @@
 # A CRIU RPC client that is not criu-ts's code: Debian's python3-protobuf over proto/rpc.proto
 # compiled by Debian's protoc, speaking SOCK_SEQPACKET as runc, libcriu and pycriu do.
 #
-#   client.py PB_DIR swrk CRIU_BIN  < steps.json   a socketpair, `CRIU_BIN swrk FD` on its other end
+#   client.py PB_DIR swrk CRIU_BIN [close-stdio] < steps.json
+#                                        a socketpair, `CRIU_BIN swrk FD` on its other end
 #   client.py PB_DIR service SOCKET < steps.json   a connection to `criu service` for each step
 #
 # steps.json is a list; each step is one of
@@ -10,6 +11,7 @@
 #       send the request (with images_dir_fd set to an fd of ours open on PATH, when given),
 #       answer every NOTIFY (success unless its action is listed), until the final answer
 #   {"raw": "HEX"}   send these bytes as one packet, read one answer
+#   {"stdio_of_tool": true}   (swrk) print {"stdio": [fd 0, 1, 2 of the tool as /proc shows them]}
 # and prints one JSON line a step: {"resp": ..., "notify": [[action, pid, got_fd]...]} (and
 # "child_of_client" when a restore's root is alive: whether its parent is this client), or
 # {"closed": true} when criu closed the socket without answering; then {"exit": CODE} for swrk.
@@ -80,9 +82,18 @@ def main():
     proc = None
     if mode == "swrk":
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        proc = subprocess.Popen([target, "swrk", str(theirs.fileno())], pass_fds=[theirs.fileno()])
+        # close-stdio: start criu with fds 0, 1 and 2 closed, as pycriu does
+        closed = len(sys.argv) > 4 and sys.argv[4] == "close-stdio"
+        pre = (lambda: [os.close(fd) for fd in (0, 1, 2)]) if closed else None
+        proc = subprocess.Popen([target, "swrk", str(theirs.fileno())], pass_fds=[theirs.fileno()], preexec_fn=pre)
         theirs.close()
     for s in steps:
+        if "stdio_of_tool" in s:
+            # where fds 0-2 of the tool (the launcher's child) point
+            with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
+                tool = int(f.read().split()[0])
+            print(json.dumps({"stdio": [os.readlink(f"/proc/{tool}/fd/{fd}") for fd in (0, 1, 2)]}), flush=True)
+            continue
         if mode == "service":
             sk = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             sk.connect(target)
