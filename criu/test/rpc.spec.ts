@@ -131,7 +131,7 @@ test('an option criu-ts does not support yet is refused naming it, before anythi
   expect(o.resp).toMatchObject({ type: 'DUMP', success: false, cr_errno: 56 });
   expect(o.resp!.cr_errmsg).toContain('not supported yet: --tcp-established (criu_opts.tcp_established)');
   const [e] = swrk([{ req: { type: 'DUMP', opts: { pid, exec_cmd: ['true'] } }, images_dir: img }]);
-  expect(e.resp!.cr_errmsg).toContain('not supported yet: exec_cmd');
+  expect(e.resp!.cr_errmsg).toContain('not supported yet: a command run once the tree is restored (criu restore --exec-cmd) (criu_opts.exec_cmd)');
   const [k] = swrk([{ req: { type: 'DUMP', keep_open: true, opts: { pid } }, images_dir: img }]);
   expect(k.resp!.cr_errmsg).toContain('keep_open is not allowed with a DUMP request');
   expect(alive(pid)).toBe(true);
@@ -345,4 +345,47 @@ test('notify_scripts: every notification a host tree gets, in CRIU order, answer
   ]);
   expect(await verdict(pid, out)).toBe('PASS');
   void waitFile;
+});
+
+test('every criu_opts field is taken: as the options it stands for (which the command line parses), by the RPC itself, or refused by name', async () => {
+  const { rpcArgs } = await import('../src/cli/rpc-opts.js');
+  const { parseArgs } = await import('../src/cli/options.js');
+  const { messageInfo } = await import('../src/images/index.js');
+  const sample: Record<string, unknown> = {
+    veths: [{ if_in: 'a', if_out: 'b' }],
+    ext_mnt: [{ key: 'k', val: 'v' }],
+    join_ns: [{ ns: 'net', ns_file: '/proc/1/ns/net', extra_opt: 'x' }],
+    inherit_fd: [{ key: 'pipe[1]', fd: 3 }],
+    cg_root: [{ ctrl: 'cpu', path: '/x' }],
+    unix_sk_ino: [{ inode: 7 }],
+    empty_ns: 0x40000000,
+    images_dir_fd: 5,
+  };
+  const refused = ['ps', 'exec_cmd', 'config_file', 'pidfd_store_sk'];
+  for (const f of messageInfo('criu_opts').fields) {
+    const v =
+      sample[f.name] ??
+      (f.type === 'bool' ? true : f.type === 'string' ? 'x' : f.type === 'enum' ? 1 : f.label === 'repeated' ? ['x'] : f.type === 'message' ? {} : 1);
+    const opts = { images_dir_fd: -1, images_dir: '/tmp', pid: 1, [f.name]: f.label === 'repeated' && !Array.isArray(v) ? [v] : v };
+    const run = () => rpcArgs(opts as never, { kind: 'dump', peerPid: 1, service: false });
+    if (refused.includes(f.name)) {
+      expect(run, f.name).toThrow(`(criu_opts.${f.name})`);
+      continue;
+    }
+    const a = run();
+    expect(() => parseArgs(['dump', '--no-default-config', ...a.argv]), `${f.name}: ${a.argv.join(' ')}`).not.toThrow();
+    const own = [
+      'images_dir_fd',
+      'images_dir',
+      'work_dir_fd',
+      'log_file',
+      'log_level',
+      'log_to_stderr',
+      'notify_scripts',
+      'status_fd',
+      'orphan_pts_master',
+      'unix_sk_ino',
+    ];
+    if (!own.includes(f.name) && f.name !== 'pid') expect([...a.origin.values()], f.name).toContain(f.name);
+  }
 });

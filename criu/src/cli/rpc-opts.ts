@@ -71,14 +71,14 @@ const FIELDS: Record<keyof CriuOpts, Conv | 'images' | 'rpc'> = {
   weak_sysctls: bool('weak-sysctls'), evasive_devices: bool('evasive-devices'), shell_job: bool('shell-job'),
   skip_file_rwx_check: bool('skip-file-rwx-check'), file_locks: bool('file-locks'), track_mem: bool('track-mem'),
   link_remap: bool('link-remap'), auto_dedup: bool('auto-dedup'), force_irmap: bool('force-irmap'),
-  exec_cmd: notYet('exec_cmd (criu --exec-cmd over RPC: run a command once the tree is restored)'),
+  exec_cmd: notYet('a command run once the tree is restored (criu restore --exec-cmd)'),
   lazy_pages: (v: boolean) => (v ? ['--lazy-pages'] : []),
   pre_dump_mode: (v: number) => ['--pre-dump-mode', v === 2 ? 'read' : 'splice'],
   network_lock: (v: number) => {
     if (!NET_LOCK[v]) throw new RpcOptsError(`criu_opts.network_lock: unknown method ${v}`);
     return ['--network-lock', NET_LOCK[v]];
   },
-  ps: notYet('ps (a page server: criu dump --page-server)'),
+  ps: notYet('a page server (criu dump --page-server)'),
   notify_scripts: 'rpc',
   veths: (v: { if_in: string; if_out: string }[]) => v.flatMap((x) => ['--veth-pair', `${x.if_in}=${x.if_out}`]),
   ext_mnt: (v: { key: string; val: string }[]) => v.flatMap((x) => ['--ext-mount-map', `${x.key}:${x.val}`]),
@@ -113,10 +113,10 @@ const FIELDS: Record<keyof CriuOpts, Conv | 'images' | 'rpc'> = {
   status_fd: 'rpc',
   orphan_pts_master: 'rpc',
   display_stats: bool('display-stats'),
-  config_file: notYet('config_file (an RPC configuration file that overrides the request)'),
+  config_file: notYet('an RPC configuration file that overrides the request'),
   parent_img: value('prev-images-dir'),
   irmap_scan_paths: list('irmap-scan-path'),
-  pidfd_store_sk: notYet('pidfd_store_sk (a pidfd store for pre-dumps)'),
+  pidfd_store_sk: notYet('a pidfd store for pre-dumps'),
   mntns_compat_mode: (v: boolean) => (v ? ['--mntns-compat-mode'] : []),
 };
 
@@ -135,7 +135,7 @@ export function rpcArgs(o: CriuOpts, c: RpcContext): RpcArgs {
     try {
       args = conv(v as never, o, c);
     } catch (e) {
-      if (e instanceof NotSupportedError && !e.message.includes(field))
+      if (e instanceof NotSupportedError && !e.message.includes(`criu_opts.${field}`))
         throw new NotSupportedError(`${e.message.replace('not supported yet: ', '')} (criu_opts.${field})`, e.hint);
       throw e;
     }
