@@ -10,6 +10,9 @@ const need = [
   { pkg: 'libc6-dev', ok: () => fs.existsSync('/usr/include/stdio.h') && fs.readdirSync('/usr/lib').some(() => true) && hasStaticLibc() },
   { pkg: 'util-linux', ok: () => fs.existsSync('/usr/bin/setpriv') },
   { pkg: 'chromium', ok: () => fs.existsSync('/usr/bin/chromium') },
+  // the RPC tests' client (criu/test/rpc/client.py): Debian's Python protobuf over rpc.proto compiled by Debian's protoc
+  { pkg: 'protobuf-compiler', ok: () => fs.existsSync('/usr/bin/protoc') },
+  { pkg: 'python3-protobuf', ok: () => fs.existsSync('/usr/lib/python3/dist-packages/google/protobuf') },
 ];
 
 function hasStaticLibc() {
@@ -24,8 +27,8 @@ if (missing.length) {
     process.exit(1);
   }
   console.log(`pretest: installing ${missing.join(' ')}`);
-  await $`apt-get update -qq`;
-  await $({ env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } })`apt-get install -y -qq --no-install-recommends ${missing}`;
+  await $`apt-get -o DPkg::Lock::Timeout=600 update -qq`;
+  await $({ env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } })`apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends ${missing}`;
 }
 await $`make -s -C native`;
 await $`npm run -s build:ts`;

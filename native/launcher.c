@@ -387,6 +387,12 @@ int main(int argc, char **argv)
 	*slash = 0;
 	snprintf(self_dir, sizeof self_dir, "%s", exe);
 
+	/* a caller may start us with 0, 1 or 2 closed (pycriu closes all three before it runs
+	 * `criu swrk`): they would be taken by our sockets, and the tool's output would go there */
+	for (int fd = 0; fd < 3; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF && open("/dev/null", O_RDWR) < 0)
+			return 1;
+
 	if (argc == 3 && !strcmp(argv[1], "--puppet-server"))
 		return run_server(atoi(argv[2]));
 	return run_tool(argc, argv);

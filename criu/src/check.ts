@@ -189,22 +189,41 @@ const probes: Probe[] = [
   },
 ];
 
-export function check(o: { feature?: string[]; all: boolean }): number {
+/** Where check's report goes: stdout and stderr for the command line, the log for the RPC. */
+export interface CheckOutput {
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+const STDIO: CheckOutput = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
+
+/** Whether `criu check --feature NAME` says supported (silently): the RPC's FEATURE_CHECK asks it. */
+export function featureSupported(name: string): boolean {
+  const pr = probes.find((x) => x.name === name);
+  if (!pr) return false;
+  try {
+    pr.run();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function check(o: { feature?: string[]; all: boolean }, w: CheckOutput = STDIO): number {
   if (o.feature?.length) {
     let rc = 0;
     for (const name of o.feature.flatMap((f) => f.split(','))) {
       const pr = probes.find((x) => x.name === name);
       if (!pr) {
         // a name of CRIU's list (the parser refused any other) for what criu-ts does not do yet
-        process.stdout.write(`${name} is not supported: criu-ts does not checkpoint or restore what it stands for yet\n`);
+        w.out(`${name} is not supported: criu-ts does not checkpoint or restore what it stands for yet\n`);
         rc = 1;
         continue;
       }
       try {
         pr.run();
-        process.stdout.write(`${name} is supported\n`);
+        w.out(`${name} is supported\n`);
       } catch (e) {
-        process.stdout.write(`${name} is not supported: ${(e as Error).message}\n`);
+        w.out(`${name} is not supported: ${(e as Error).message}\n`);
         rc = 1;
       }
     }
@@ -219,16 +238,16 @@ export function check(o: { feature?: string[]; all: boolean }): number {
     } catch (e) {
       err = e instanceof SysError ? e.code : (e as Error).message;
     }
-    if (o.all) process.stdout.write(`${err ? 'no ' : 'yes'} ${pr.name.padEnd(16)} ${pr.what}${err ? ` (${err})` : ''}\n`);
+    if (o.all) w.out(`${err ? 'no ' : 'yes'} ${pr.name.padEnd(16)} ${pr.what}${err ? ` (${err})` : ''}\n`);
     if (err && pr.required) {
       bad++;
-      process.stderr.write(`Error: ${pr.name} (${pr.what}) is not available: ${err}\n`);
+      w.err(`Error: ${pr.name} (${pr.what}) is not available: ${err}\n`);
     }
     if (err && !pr.required) missing.push(pr);
   }
   if (bad) return 1;
-  for (const m of missing) process.stdout.write(`Warn: ${m.name} is missing: ${m.cost ?? m.what}\n`);
-  process.stdout.write('Looks good.\n');
+  for (const m of missing) w.out(`Warn: ${m.name} is missing: ${m.cost ?? m.what}\n`);
+  w.out('Looks good.\n');
   void E;
   void tryKill;
   return 0;

@@ -124,6 +124,9 @@ function dropImagesDirFd(): void {
   state.ownImagesDirFd = false;
 }
 
+/** an RPC caller listens (rpc_query_external_files() asks only it) */
+export const hasRpcNotifier = (): boolean => state.rpc !== null;
+
 export const hasListeners = (): boolean => state.rpc !== null || state.scripts.length > 0;
 
 /**

@@ -1,34 +1,12 @@
 // The `criu` command (started by native/launcher.c): CRIU's commands and options.
 import * as path from 'node:path';
-import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
-import {
-  parseArgs,
-  refuseUnsupported,
-  classify,
-  isSet,
-  one,
-  flag,
-  atoi,
-  parseSize,
-  versionText,
-  UsageError,
-  ExitRequest,
-  COMMANDS,
-  type Parsed,
-  type Classified,
-  type Cmd,
-} from './options.js';
-import { IMPLEMENTED } from './opttable.js';
+import { parseArgs, classify, atoi, versionText, UsageError, ExitRequest, COMMANDS, type Parsed, type Cmd } from './options.js';
 import { fullHelp, shortUsage } from './help.js';
-import { CriuError, NotSupportedError, describe } from '../errors.js';
+import { checkCommand, setUp, dispatch } from './commands.js';
+import { describe } from '../errors.js';
 import { log } from '../log.js';
-import { addScript, setScriptEnv, ScriptError } from '../notify.js';
-import { setStatusFd } from '../status.js';
-
-function resolveIn(dir: string, f: string): string {
-  return path.isAbsolute(f) || f === '-' ? f : path.join(dir, f);
-}
+import { ScriptError } from '../notify.js';
 
 async function main(argv: string[]): Promise<number> {
   // the build's code-cache run (criu/bundle.mjs): load every command's code, then stop
@@ -78,146 +56,16 @@ async function run(argv: string[]): Promise<number> {
   const c = classify(p, cmd);
   const early = checkCommand(p, cmd, c);
   if (early !== undefined) return early;
-  const dirs = setUp(p, cmd, c);
-  return dispatch(p, cmd, dirs);
-}
-
-/**
- * What CRIU refuses before anything is touched: the command's arguments, CRIU's own refusals of
- * an option on this command, then the command, then the options we cannot honour yet. Returns
- * an exit code when the command ends here.
- */
-function checkCommand(p: Parsed, cmd: Cmd, c: Classified): number | undefined {
-  const word = cmd.split(' ')[0];
   if (cmd === 'swrk') {
-    if (p.rest.length !== 1) {
-      process.stderr.write('Usage: criu swrk <fd>\n');
-      return 1;
-    }
-    throw new NotSupportedError('criu swrk', 'the RPC service of libcriu, go-criu and runc is not implemented');
+    const { serveRpc } = await import('./rpc.js');
+    return serveRpc(atoi(p.rest[0]), process.env.CRIU_TS_SERVICE_WORKER === '1');
   }
-  if (isSet(p, 'exec-cmd')) {
-    if (!p.rest.length) throw new UsageError('--exec-cmd requires a command');
-    if (cmd !== 'restore') throw new UsageError('--exec-cmd is available for the restore command only');
-    if (flag(p, 'restore-detached') || flag(p, 'daemon')) throw new UsageError('--restore-detached and --exec-cmd cannot be used together');
-  } else if (p.rest.length) throw new UsageError(`excessive parameter${p.rest.length > 1 ? 's' : ''} for command ${word}`);
-
-  if (c.rejects.length) refuseUnsupported(p, cmd);
-  if (!IMPLEMENTED.includes(cmd)) throw new NotSupportedError(`criu ${cmd}`);
-  refuseUnsupported(p, cmd);
-  return undefined;
-}
-
-interface Dirs {
-  imagesDir: string;
-  workDir: string;
-}
-
-/** The images and work directories, the log, and what the log says of ignored options. */
-function setUp(p: Parsed, cmd: Cmd, c: Classified): Dirs {
-  const imagesDir = path.resolve(one(p, 'images-dir') ?? '.');
-  const workDir = path.resolve(one(p, 'work-dir') ?? imagesDir);
-  if (cmd === 'dump') fs.mkdirSync(workDir, { recursive: true });
-  else if (!fs.existsSync(imagesDir))
-    throw new CriuError(cmd === 'restore' ? `images directory ${imagesDir} does not exist` : `Couldn't open image dir ${imagesDir}`);
-  const logFile = one(p, 'log-file');
-  if (logFile) log.setFile(resolveIn(workDir, logFile));
-  for (const f of p.configFiles) log.debug(`Parsing config file ${f}`);
-  for (const i of c.ignored) {
-    if (i.warn) log.warn(i.warn);
-    log.debug(`--${i.name} is ignored by criu ${cmd}, as CRIU does (${i.why})`);
+  const dirs = setUp(p, cmd, c);
+  if (cmd === 'service') {
+    const { service } = await import('./service.js');
+    return service(p, dirs);
   }
-  // the listeners of the notifications (action-scripts.c add_script; scripts run in the work
-  // dir, CRIU's cwd) and --status-fd (checked by the parser, read with sscanf("%d"))
-  for (const f of p.opts.get('action-script') ?? []) addScript(f);
-  setScriptEnv({ workDir });
-  const sfd = one(p, 'status-fd');
-  if (sfd !== undefined) setStatusFd(parseInt(sfd, 10));
-  // check_options() of crtools.c, once the log is open
-  if (flag(p, 'restore-sibling') && !flag(p, 'restore-detached') && !flag(p, 'daemon'))
-    throw new CriuError('--restore-sibling only makes sense with --restore-detached');
-
-  return { imagesDir, workDir };
-}
-
-/** The command itself. */
-async function dispatch(p: Parsed, cmd: Cmd, { imagesDir, workDir }: Dirs): Promise<number> {
-  switch (cmd) {
-    case 'dump':
-      return runDump(p, imagesDir);
-    case 'restore':
-      return runRestore(p, imagesDir, workDir);
-    case 'check': {
-      const { check } = await import('../check.js');
-      return check({ feature: p.opts.get('feature'), all: flag(p, 'all') });
-    }
-    case 'exec':
-      log.error('The "exec" action is deprecated by the Compel library.');
-      return 255;
-    case 'show':
-      log.error('The "show" action is deprecated by the CRIT utility.');
-      log.error('To view an image use the "crit decode -i $name --pretty" command.');
-      return 255;
-  }
-  return 1;
-}
-
-/** `criu dump`: the plugins loaded first (init), their exit(ret) at the end, also when the dump fails. */
-async function runDump(p: Parsed, imagesDir: string): Promise<number> {
-  const t = one(p, 'tree');
-  if (t === undefined) throw new CriuError('pid not specified', 'criu dump -t PID -D DIR');
-  const [{ dump }, { startPlugins, stopPlugins }] = await Promise.all([import('../dump/dump.js'), import('../plugins/calls.js')]);
-  // CRIU takes --timeout with atoi(), and -R/-s set one final state: the last one given wins
-  const timeout = one(p, 'timeout');
-  const gl = one(p, 'ghost-limit');
-  const leaveRunning = flag(p, 'leave-running');
-  const plugins = await startPlugins({
-    stage: 0 /* dump */,
-    libdir: one(p, 'libdir'),
-    imagesDir,
-    timeoutS: timeout !== undefined ? atoi(timeout) : 10,
-    leaveRunning,
-  });
-  let ret = -1;
-  try {
-    dump({
-      pid: atoi(t),
-      imagesDir,
-      leaveRunning,
-      leaveStopped: flag(p, 'leave-stopped'),
-      timeoutMs: timeout !== undefined ? atoi(timeout) * 1000 : 10_000,
-      freezeCgroup: one(p, 'freeze-cgroup'),
-      ghostLimit: gl !== undefined ? parseSize(gl) : undefined,
-      displayStats: flag(p, 'display-stats'),
-    });
-    ret = 0;
-  } finally {
-    stopPlugins(plugins, ret);
-  }
-  return 0;
-}
-
-/** `criu restore`: the inventory read and the plugins loaded first (a missing required plugin stops it before anything is made). */
-async function runRestore(p: Parsed, imagesDir: string, workDir: string): Promise<number> {
-  const [{ restore }, { startPlugins, stopPlugins }] = await Promise.all([import('../restore/restore.js'), import('../plugins/calls.js')]);
-  const pf = one(p, 'pidfile');
-  const plugins = await startPlugins({ stage: 2 /* restore */, libdir: one(p, 'libdir'), imagesDir });
-  let ok = false;
-  try {
-    const code = restore({
-      imagesDir,
-      workDir,
-      detached: flag(p, 'restore-detached') || flag(p, 'daemon'),
-      sibling: flag(p, 'restore-sibling'),
-      pidfile: pf ? resolveIn(workDir, pf) : undefined,
-      displayStats: flag(p, 'display-stats'),
-      execCmd: isSet(p, 'exec-cmd') ? p.rest : undefined,
-    });
-    ok = true;
-    return code;
-  } finally {
-    stopPlugins(plugins, ok ? 0 : -1);
-  }
+  return dispatch(p, cmd, dirs);
 }
 
 /** The build's practice run: `sleep` dumped with -R, dumped again (killed), restored, killed. */

@@ -43,7 +43,7 @@ const D = 'dump',
 /** every command crtools.c main() runs the common set-up for (all but swrk, which leaves early) */
 const MAIN: readonly Cmd[] = [D, P, R, LP, C, PS, SV, DD, CD, CC, EX, SH];
 /** the commands whose code we run (exec and show only report, as CRIU does, that they are gone) */
-export const IMPLEMENTED: readonly Cmd[] = [D, R, C, EX, SH];
+export const IMPLEMENTED: readonly Cmd[] = [D, R, C, SV, EX, SH];
 
 export type Arity = 'none' | 'required' | 'optional';
 export type Section = 'generic' | 'external' | 'special' | 'check' | 'logging' | 'memory' | 'server' | 'config' | 'other';
@@ -88,7 +88,7 @@ export const OPTS: Opt[] = [
     why: 'crtools.c: only dump and pre-dump read opts.tree_id',
     warnOn: { restore: 'Using -t with criu restore is obsoleted' } },
   { long: 'restore-detached', short: 'd', arg: 'none', bool: { field: 'restore_detach', def: false, no: true }, section: 'generic', help: 'detach after restore',
-    criu: [R, PS, LP, SV], where: 'cr-restore.c: restore_root_task; crtools.c: the same field is daemon_mode of page-server, lazy-pages and service', ours: [R],
+    criu: [R, PS, LP, SV], where: 'cr-restore.c: restore_root_task; crtools.c: the same field is daemon_mode of page-server, lazy-pages and service', ours: [R, SV],
     why: 'crtools.c: opts.restore_detach (daemon_mode) is read by restore, page-server, lazy-pages and service only' },
   { long: 'restore-sibling', short: 'S', arg: 'none', bool: { field: 'restore_sibling', def: false, no: true }, section: 'generic', help: 'restore root task as sibling',
     criu: [R], where: 'cr-restore.c: maybe_clone_parent', ours: [R], why: 'cr-restore.c: only restore reads opts.restore_sibling' },
@@ -104,10 +104,10 @@ export const OPTS: Opt[] = [
     criu: [D, P, R, LP, C, PS, DD, CD, CC, EX, SH], where: 'crtools.c: open_image_dir(opts.imgs_dir)', ours: [D, R, C, EX, SH],
     why: 'crtools.c: the images dir is opened by every command but service', whyOn: { swrk } },
   { long: 'pidfile', arg: 'required', section: 'generic', metavar: 'FILE', help: 'write root task, service or page-server pid to FILE',
-    criu: [R, PS, LP, SV], where: 'cr-restore.c write_restored_pid; util.c run_tcp_server; uffd.c cr_lazy_pages; cr-service.c cr_service', ours: [R],
+    criu: [R, PS, LP, SV], where: 'cr-restore.c write_restored_pid; util.c run_tcp_server; uffd.c cr_lazy_pages; cr-service.c cr_service', ours: [R, SV],
     why: 'log.c write_pidfile: only restore, page-server, lazy-pages and service write opts.pidfile' },
   { long: 'work-dir', short: 'W', arg: 'required', section: 'generic', metavar: 'DIR', help: 'directory to cd and write logs/pidfiles/stats to\n(if not specified, value of --images-dir is used)',
-    criu: MAIN, where: 'crtools.c: chdir(opts.work_dir)', ours: [D, R, C, EX, SH], why: swrk, whyOn: { swrk } },
+    criu: MAIN, where: 'crtools.c: chdir(opts.work_dir)', ours: [D, R, C, SV, EX, SH], why: swrk, whyOn: { swrk } },
   { long: 'cpu-cap', arg: 'optional', section: 'generic', metavar: 'CAP', help: 'CPU capabilities to write/check. CAP is comma-separated\nlist of: cpu, fpu, all, ins, none. To disable\na capability, use ^CAP. Empty argument implies all',
     criu: [D, R, CC], where: 'cr-dump.c cr_dump_tasks (cpuinfo.img); cr-restore.c cr_restore_tasks; cpu.c cpuinfo_check',
     why: 'cr-dump.c, cr-restore.c, cpu.c: only dump, restore and cpuinfo check read opts.cpu_cap' },
@@ -228,11 +228,11 @@ export const OPTS: Opt[] = [
     criu: [C], where: 'cr-check.c: check_add_feature, cr_check', ours: [C], why: 'cr-check.c: only check runs the chosen feature (CRIU still rejects an unknown name on any command)' },
   // ---- Logging
   { long: 'log-file', short: 'o', arg: 'required', section: 'logging', metavar: 'FILE', help: 'log file name',
-    criu: MAIN, where: 'crtools.c: log_init(opts.output)', ours: [D, R, C, EX, SH], why: swrk, whyOn: { swrk } },
+    criu: MAIN, where: 'crtools.c: log_init(opts.output)', ours: [D, R, C, SV, EX, SH], why: swrk, whyOn: { swrk } },
   { long: 'log-pid', arg: 'none', bool: { field: 'log_file_per_pid', def: false, no: true }, section: 'logging', help: 'enable per-process logging to separate FILE.pid files',
     criu: [R], where: 'log.c log_init_by_pid, from cr-restore.c restore_task_with_children', why: 'log.c: only restore forks criu processes per task that call log_init_by_pid' },
   { long: 'verbosity', short: 'v', arg: 'optional', section: 'logging', metavar: 'NUM',
-    criu: MAIN, where: 'crtools.c: log_set_loglevel(opts.log_level)', ours: [D, R, C, EX, SH], why: swrk, whyOn: { swrk } },
+    criu: MAIN, where: 'crtools.c: log_set_loglevel(opts.log_level)', ours: [D, R, C, SV, EX, SH], why: swrk, whyOn: { swrk } },
   { long: 'display-stats', arg: 'none', bool: { field: 'display_stats', def: false, no: true }, section: 'logging', help: 'print out dump/restore stats',
     criu: [D, P, R], where: 'stats.c: write_stats', ours: [D, R], why: 'stats.c: only dump, pre-dump and restore write stats' },
   // ---- Memory
@@ -249,7 +249,7 @@ export const OPTS: Opt[] = [
     criu: [P], where: 'mem.c: generate_vma_iovs, parasite_dump_pages_seized (mdc->pre_dump)', why: 'mem.c: only pre-dump (mdc->pre_dump) reads opts.pre_dump_mode' },
   // ---- Page/Service server
   { long: 'address', arg: 'required', section: 'server', metavar: 'ADDR', help: 'address of server or service',
-    criu: [D, P, LP, PS, SV], where: 'page-xfer.c cr_page_server, connect_to_page_server; cr-service.c (socket path)', why: 'page-xfer.c, cr-service.c: only a page server, its clients and service read opts.addr',
+    criu: [D, P, LP, PS, SV], where: 'page-xfer.c cr_page_server, connect_to_page_server; cr-service.c (socket path)', ours: [SV], why: 'page-xfer.c, cr-service.c: only a page server, its clients and service read opts.addr',
     onlyWith: { opt: 'page-server', on: [D, P, LP] } },
   { long: 'port', arg: 'required', section: 'server', metavar: 'PORT', help: 'port of page server',
     criu: [D, P, LP, PS], where: 'page-xfer.c cr_page_server; util.c setup_tcp_client', why: 'page-xfer.c: only a page server and its clients read opts.port',
@@ -258,10 +258,10 @@ export const OPTS: Opt[] = [
     criu: [D, P, LP, PS], where: 'page-xfer.c: cr_page_server, connect_to_page_server', why: 'page-xfer.c: only a page server and its clients read opts.ps_socket',
     onlyWith: { opt: 'page-server', on: [D, P, LP] } },
   { long: 'daemon', arg: 'none', bool: { field: 'restore_detach', def: false, no: true }, section: 'server', help: 'run in the background after creating socket',
-    criu: [R, PS, LP, SV], where: 'crtools.c: opts.daemon_mode (the same field as --restore-detached)', ours: [R],
+    criu: [R, PS, LP, SV], where: 'crtools.c: opts.daemon_mode (the same field as --restore-detached)', ours: [R, SV],
     why: 'crtools.c: opts.daemon_mode (restore_detach) is read by restore, page-server, lazy-pages and service only' },
   { long: 'status-fd', arg: 'required', section: 'server', metavar: 'FD', help: 'write \\0 to the FD and close it once process is ready\nto handle requests',
-    criu: [PS, LP, SV], where: 'util.c: status_ready (page server, lazy-pages, service)', why: 'util.c: status_ready() is called by page-server, lazy-pages and service only' },
+    criu: [PS, LP, SV], where: 'util.c: status_ready (page server, lazy-pages, service)', ours: [SV], why: 'util.c: status_ready() is called by page-server, lazy-pages and service only' },
   ...(['tls-cacert', 'tls-cacrl', 'tls-cert', 'tls-key'] as const).map((long): Opt => ({
     long, arg: 'required', section: 'server', metavar: 'FILE',
     help: { 'tls-cacert': 'trust certificates signed only by this CA', 'tls-cacrl': 'path to CA certificate revocation list file', 'tls-cert': 'path to TLS certificate file', 'tls-key': 'path to TLS private key file' }[long],

@@ -14,7 +14,7 @@ import { ImageDir, writeImages, uuid4 } from './write.js';
 import { buildDumpStats, buildInventory, type NsIds } from './entries.js';
 import { log } from '../log.js';
 import { faultPoint } from '../fault.js';
-import { preDump, postDump, releaseEarly } from './scripts.js';
+import { preDump, queryExtFiles, postDump, releaseEarly } from './scripts.js';
 import { progress } from '../progress.js';
 import { display, formatDumpStats } from '../stats.js';
 import type { DumpStatsEntry } from '../images/index.js';
@@ -52,6 +52,7 @@ export function dump(opts: DumpOptions): void {
   let dumpStats: DumpStatsEntry;
   try {
     checkpointDevices(frozen);
+    queryExtFiles(opts.pid);
     // everything of every task, while the tree is frozen
     faultPoint(2, 'collect');
     const live = frozen.filter((f) => !f.zombie);

@@ -2,7 +2,7 @@
 // images are written and while the tree is still held. network-lock / network-unlock are not
 // sent: CRIU sends them only for a tree in a network namespace of its own (net.c
 // network_lock: root_ns_mask & CLONE_NEWNET), which the dump does not take yet.
-import { runScripts, setScriptEnv, hasListeners, ScriptError } from '../notify.js';
+import { runScripts, rpcSendFd, setScriptEnv, hasListeners, hasRpcNotifier, ScriptError } from '../notify.js';
 import { release, type Frozen } from './freeze.js';
 import { FILES } from '../files/registry.js';
 import { log } from '../log.js';
@@ -15,6 +15,17 @@ export function preDump(pid: number, imagesDir: string): void {
   if (r !== 0) {
     throw new ScriptError(`Pre dump script failed with ${r}: task ${pid} was not touched`, 1, 'see what the action script (or RPC caller) said in the log');
   }
+}
+
+/**
+ * query-ext-files (cr-dump.c rpc_query_external_files, once the tree is seized): only an RPC
+ * caller is asked; a refusal (or an answer naming external objects, rpc.ts) fails the dump.
+ */
+export function queryExtFiles(pid: number): void {
+  if (!hasRpcNotifier()) return;
+  const r = rpcSendFd('query-ext-files', -1);
+  if (r !== 0)
+    throw new ScriptError(`query-ext-files failed (${r}): the dump of task ${pid} is given up, the tree runs on`, 1, 'see what the RPC caller said in the log');
 }
 
 /**
