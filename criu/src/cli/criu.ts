@@ -151,6 +151,8 @@ async function dispatch(p: Parsed, cmd: Cmd, { imagesDir, workDir }: Dirs): Prom
         freezeCgroup: one(p, 'freeze-cgroup'),
         ghostLimit: gl !== undefined ? parseSize(gl) : undefined,
         displayStats: flag(p, 'display-stats'),
+        tcpEstablished: flag(p, 'tcp-established'),
+        skipInFlight: flag(p, 'skip-in-flight'),
       });
       return 0;
     }

@@ -17,6 +17,7 @@ import { memfdKind } from './memfd.js';
 import { fifoKind } from './fifo.js';
 import { ghostKind } from './ghost.js';
 import { unixKind } from './unix.js';
+import { inetKind } from './inet.js';
 import { FileError } from './kind.js';
 import { log } from '../log.js';
 
@@ -90,6 +91,7 @@ export const FILES = new KindRegistry([
   regKind,
   pipeKind,
   unixKind,
+  inetKind,
 ]);
 
 /** The kinds, highest priority first. */
