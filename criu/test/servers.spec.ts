@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { criu, repo, tmpdir, waitGone, sleep, alive } from './lib.js';
+import { criu, criuBin, run, repo, tmpdir, waitGone, sleep, alive } from './lib.js';
 
 const started: number[] = [];
 let inetskBin = '';
@@ -216,3 +216,15 @@ for (const [mode, what] of [
     process.kill(pid, 'SIGKILL');
   });
 }
+
+test('criu check --feature tcp_repair probes TCP_REPAIR for real: supported as root, not without CAP_NET_ADMIN', () => {
+  for (const f of ['tcp_repair', 'tcp_half_closed']) {
+    const r = criu(['check', '--feature', f]);
+    expect(r.stdout).toBe(`${f} is supported\n`);
+    expect(r.code).toBe(0);
+    const d = run('setpriv', ['--bounding-set', '-net_admin', '--inh-caps', '-net_admin', criuBin, 'check', '--feature', f]);
+    // setsockopt(fd, SOL_TCP, TCP_REPAIR) refused: the probe really asked the kernel
+    expect(d.stdout).toMatch(new RegExp(`^${f} is not supported: setsockopt\\(\\d+, 6, 19\\): EPERM \\(Operation not permitted\\)\n$`));
+    expect(d.code).toBe(1);
+  }
+});
