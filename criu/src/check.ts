@@ -2,6 +2,8 @@
 // feature (a puppet is seized and a syscall injected; a PID is asked of clone3 …).
 import * as fs from 'node:fs';
 import { addrOf, syscall, kcmp, KCMP, pidfdOpen, pidfdGetfd, close, ioctl, E, getpid, tryKill, SysError, prctl } from './sys/libc.js';
+import { socket, setsockopt, getsockopt, shutdown } from './sys/libc.js';
+import { AF_INET, bind, listen, connect, getsockname } from './sys/net.js';
 import { arch } from './sys/arch.js';
 import { hasPagemapScan } from './proc/pagemap.js';
 import { Launcher } from './restore/launcher.js';
@@ -34,6 +36,25 @@ function withPuppet(fn: (p: Puppet) => void, pid = 0): void {
   } finally {
     p?.kill();
     l.close();
+  }
+}
+
+const SOL_TCP = 6,
+  TCP_REPAIR = 19,
+  TCP_TIMESTAMP = 24,
+  TCP_REPAIR_WINDOW = 29;
+function int32(v: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeInt32LE(v);
+  return b;
+}
+/** A fresh IPv4 TCP socket for the probe, closed after it. */
+function withTcp(fn: (fd: number) => void): void {
+  const fd = socket(AF_INET, 1 /* SOCK_STREAM */ | 0o2000000, 6);
+  try {
+    fn(fd);
+  } finally {
+    close(fd);
   }
 }
 
@@ -178,6 +199,36 @@ const probes: Probe[] = [
       d.writeUInt32LE(12, 0);
       syscall('get_thread_area', addrOf(d));
     },
+  },
+  {
+    // CRIU's check_tcp and check_tcp_window: repair mode on a fresh TCP socket, its timestamp and window
+    name: 'tcp_repair',
+    required: false,
+    what: 'TCP_REPAIR, TCP_TIMESTAMP and TCP_REPAIR_WINDOW (needs CAP_NET_ADMIN)',
+    cost: 'established TCP connections cannot be dumped (--tcp-established)',
+    run: () =>
+      withTcp((sk) => {
+        setsockopt(sk, SOL_TCP, TCP_REPAIR, int32(1));
+        getsockopt(sk, SOL_TCP, TCP_TIMESTAMP, Buffer.alloc(4));
+        getsockopt(sk, SOL_TCP, TCP_REPAIR_WINDOW, Buffer.alloc(20));
+      }),
+  },
+  {
+    // CRIU's kerndat_has_tcp_half_closed: repair mode on a connection shut down for writing
+    name: 'tcp_half_closed',
+    required: false,
+    what: 'TCP_REPAIR on a half-closed connection',
+    cost: 'half-closed TCP connections cannot be dumped',
+    run: () =>
+      withTcp((l) => {
+        bind(l, { family: AF_INET, port: 0, addr: Buffer.from([127, 0, 0, 1]) });
+        listen(l, 1);
+        withTcp((c) => {
+          connect(c, getsockname(l)!);
+          shutdown(c, 1);
+          setsockopt(c, SOL_TCP, TCP_REPAIR, int32(1));
+        });
+      }),
   },
   {
     name: 'no_new_privs',

@@ -123,6 +123,8 @@ async function runDump(p: Parsed, imagesDir: string): Promise<number> {
       freezeCgroup: one(p, 'freeze-cgroup'),
       ghostLimit: gl !== undefined ? parseSize(gl) : undefined,
       displayStats: flag(p, 'display-stats'),
+      tcpEstablished: flag(p, 'tcp-established'),
+      skipInFlight: flag(p, 'skip-in-flight'),
     });
     ret = 0;
   } finally {

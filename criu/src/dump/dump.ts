@@ -29,6 +29,9 @@ export interface DumpOptions {
   /** a freezer cgroup holding the tree (--freeze-cgroup): frozen first, so nothing moves while tasks are seized */
   freezeCgroup?: string;
   ghostLimit?: number;
+  /** --tcp-established (refused by name at a connected socket for now) and --skip-in-flight */
+  tcpEstablished?: boolean;
+  skipInFlight?: boolean;
   /** --display-stats: print stats-dump at the end, as CRIU does */
   displayStats?: boolean;
 }
@@ -60,7 +63,7 @@ export function dump(opts: DumpOptions): void {
 
     // files: per task the exe, mapped files, fds, cwd and root, ids in CRIU's order
     faultPoint(3, 'files');
-    const tf = collectFiles(tasks, opts.ghostLimit ?? 1 << 20);
+    const tf = collectFiles(tasks, opts.ghostLimit ?? 1 << 20, { tcpEstablished: opts.tcpEstablished ?? false, skipInFlight: opts.skipInFlight ?? false });
 
     // memory: one pages file per task, in pstree order, then the shared anonymous objects
     faultPoint(4, 'memory');

@@ -50,8 +50,14 @@ export interface TreeFiles {
   lastPagesId: number;
 }
 
+/** --tcp-established and --skip-in-flight */
+export interface TcpOpts {
+  tcpEstablished: boolean;
+  skipInFlight: boolean;
+}
+
 /** Walks the files of every task, in pstree order; ghostLimit: --ghost-limit. */
-export function collectFiles(tasks: TaskState[], ghostLimit: number): TreeFiles {
+export function collectFiles(tasks: TaskState[], ghostLimit: number, tcp: TcpOpts = { tcpEstablished: false, skipInFlight: false }): TreeFiles {
   const files = new FileTable();
   const extra = new ExtraImages();
   const objIds = new ObjIds();
@@ -76,7 +82,7 @@ export function collectFiles(tasks: TaskState[], ghostLimit: number): TreeFiles 
       fs_id: objIds.id('FS', pid),
       sighand_id: objIds.id('SIGHAND', pid),
     };
-    const fdinfos = dumpFds(pid, files, extra, ghostLimit, allocPagesId);
+    const fdinfos = dumpFds(pid, files, extra, ghostLimit, allocPagesId, { ...tcp, netNsId: ns.net });
     const cwdId = files.dumpPlace(extra, 'cwd', task.cwd, `/proc/${pid}/cwd`);
     const rootId = files.dumpPlace(extra, 'root', task.root, `/proc/${pid}/root`);
     return { task, exeId, vmas, ids, fdinfos, cwdId, rootId };

@@ -43,7 +43,14 @@ function refuseUnhandled(pid: number, fd: number, raw: string, locks: string[]):
 }
 
 /** The fdinfo entries of task `pid`, its new file descriptions added to `files`. */
-export function dumpFds(pid: number, files: FileTable, extra: ExtraImages, ghostLimit: number, allocPagesId: () => number): FdinfoEntry[] {
+export function dumpFds(
+  pid: number,
+  files: FileTable,
+  extra: ExtraImages,
+  ghostLimit: number,
+  allocPagesId: () => number,
+  inet?: DumpFdCtx['inet'],
+): FdinfoEntry[] {
   const out: FdinfoEntry[] = [];
   let pidfd = -1;
   const taken: number[] = [];
@@ -67,6 +74,7 @@ export function dumpFds(pid: number, files: FileTable, extra: ExtraImages, ghost
           extra,
           ghostLimit,
           allocPagesId,
+          inet,
           takeFd: () => {
             if (pidfd < 0) pidfd = pidfdOpen(pid);
             const mine = pidfdGetfd(pidfd, fd);

@@ -103,6 +103,8 @@ export interface DumpFdCtx {
   /** the tool's own copy of the task's fd (pidfd_getfd); the caller closes it */
   takeFd(): number;
   ghostLimit: number;
+  /** the command line's TCP options and the tool's network namespace id (inet sockets) */
+  inet?: { tcpEstablished: boolean; skipInFlight: boolean; netNsId: number };
   /** a fresh pages-N.img number (memfd contents), shared with the rest of the dump */
   allocPagesId?: () => number;
 }

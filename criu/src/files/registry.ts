@@ -18,6 +18,7 @@ import { fifoKind } from './fifo.js';
 import { ghostKind } from './ghost.js';
 import { unixKind } from './unix.js';
 import { extKind } from './ext.js';
+import { inetKind } from './inet.js';
 import { FileError } from './kind.js';
 import { log } from '../log.js';
 
@@ -92,6 +93,7 @@ export const FILES = new KindRegistry([
   pipeKind,
   unixKind,
   extKind,
+  inetKind,
 ]);
 
 /** The kinds, highest priority first. */
