@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 
 export const LOG = { ERROR: 1, WARN: 2, INFO: 3, DEBUG: 4 } as const;
 
-class Logger {
+export class Logger {
   level = 2;
   private fdNo = 2;
   private t0 = process.hrtime.bigint();

@@ -259,6 +259,8 @@ export interface ParseEnv {
   env?: NodeJS.ProcessEnv;
   /** the global configuration file, /etc/criu/default.conf unless told (tests) */
   globalConfig?: string;
+  /** the argument vector only, no configuration file (the Node API, as libcriu's requests) */
+  noConfig?: boolean;
 }
 
 export const DEFAULT_GLOBAL_CONFIG = '/etc/criu/default.conf';
@@ -280,7 +282,10 @@ export function parseArgs(argv: readonly string[], penv: ParseEnv = {}): Parsed 
     checkValue(o, st);
     occ.push(o);
   };
-  for (const src of configSources(argv, { env, globalConfig: penv.globalConfig ?? env.CRIU_TS_GLOBAL_CONFIG ?? DEFAULT_GLOBAL_CONFIG, home: env.HOME })) {
+  const sources = penv.noConfig
+    ? [{ kind: 'argv' as const }]
+    : configSources(argv, { env, globalConfig: penv.globalConfig ?? env.CRIU_TS_GLOBAL_CONFIG ?? DEFAULT_GLOBAL_CONFIG, home: env.HOME });
+  for (const src of sources) {
     if (src.kind === 'argv') {
       operands = getopt(argv, take);
       continue;

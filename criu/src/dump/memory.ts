@@ -61,7 +61,7 @@ function fillAndWrite(
     writeAll(out, buf, filled);
     moved += filled;
     filled = 0;
-    progress.show(`criu: ${(moved / 1048576).toFixed(0)} MiB of pages written`);
+    progress.show(`criu: ${(moved / 1048576).toFixed(0)} MiB of pages written`, false, { kind: 'pages', bytes: moved });
   };
   for (const r of runs) {
     for (let a = r.a, end = r.a + r.l; a < end;) {

@@ -75,7 +75,8 @@ export function restore(opts: RestoreOptions): number {
     // each task's own state, then process groups, then creds, then registers
     const planOf = new Map(plan.order.map((t) => [t.pid, t]));
     tasks.forEach((task, i) => {
-      progress.show(`criu: restoring task ${i + 1} of ${tasks.length} (${task.t.pid})`, true);
+      const report = { kind: 'task', index: i + 1, of: tasks.length, pid: task.t.pid } as const;
+      progress.show(`criu: restoring task ${i + 1} of ${tasks.length} (${task.t.pid})`, true, report);
       finishTask(task, plan, img, files);
     });
     progress.done();
