@@ -27,11 +27,8 @@ import { socket, close, ioctl, pidfdOpen, pidfdGetfd, getsockopt, shutdown } fro
 import { AF_INET, AF_INET6, bind, listen, connect, getsockname, getpeername, pollNow, ifNameToIndex, formatAddr, type SockAddr } from '../sys/net.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
+import { SOCK_CLOEXEC, SOCK_DGRAM, SOCK_RAW, SOCK_STREAM } from '../sys/socket-consts.js';
 
-const SOCK_STREAM = 1,
-  SOCK_DGRAM = 2,
-  SOCK_RAW = 3,
-  SOCK_CLOEXEC = 0o2000000;
 const IPPROTO_ICMP = 1,
   IPPROTO_ICMPV6 = 58,
   IPPROTO_MPTCP = 262;

@@ -3,19 +3,11 @@
 // network namespace, asked as CRIU's collect_sockets asks (TCP in the listening and connected
 // states, UDP and UDP-Lite in all). A socket that is not hashed (a TCP socket that is only bound
 // or not even that, an unbound UDP socket) is not there: it is read from the socket itself.
-import { socket, sendmsg, recvmsg, close, fdMessage, errnoName } from '../sys/libc.js';
+import { errnoName } from '../sys/libc.js';
+import { sockDiagDump, eachAttr, NLMSG_HDR } from './diag.js';
 import { AF_INET, AF_INET6 } from '../sys/net.js';
 import { FileError } from './kind.js';
 
-const AF_NETLINK = 16,
-  SOCK_DGRAM = 2,
-  SOCK_CLOEXEC = 0o2000000,
-  NETLINK_SOCK_DIAG = 4;
-const SOCK_DIAG_BY_FAMILY = 20,
-  NLM_F_REQUEST = 1,
-  NLM_F_DUMP = 0x300,
-  NLMSG_DONE = 3,
-  NLMSG_ERROR = 2;
 const INET_DIAG_SHUTDOWN = 8;
 export const IPPROTO_TCP = 6,
   IPPROTO_UDP = 17,
@@ -65,44 +57,20 @@ export interface InetDiag {
 
 /** The sockets of one family and protocol; UDP-Lite may be absent from the kernel (an empty map). */
 function dumpOne(family: number, proto: number, states: number, out: Map<number, InetDiag>): void {
-  const fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-  try {
-    const req = Buffer.alloc(16 + 56);
-    req.writeUInt32LE(req.length, 0);
-    req.writeUInt16LE(SOCK_DIAG_BY_FAMILY, 4);
-    req.writeUInt16LE(NLM_F_REQUEST | NLM_F_DUMP, 6);
-    req.writeUInt32LE(1, 8);
-    req[16] = family;
-    req[17] = proto;
-    req.writeUInt32LE(states >>> 0, 20);
-    sendmsg(fd, fdMessage(req, []).msg);
-    const buf = Buffer.alloc(1 << 16);
-    for (;;) {
-      const n = recvmsg(fd, fdMessage(buf, []).msg);
-      if (n === 0) return;
-      for (let o = 0; o + 16 <= n;) {
-        const len = buf.readUInt32LE(o),
-          type = buf.readUInt16LE(o + 4);
-        if (type === NLMSG_DONE) return;
-        if (type === NLMSG_ERROR) {
-          const err = -buf.readInt32LE(o + 16);
-          if (proto === IPPROTO_UDPLITE) return;
-          throw new FileError('', `sock_diag: error ${errnoName(err)} for ${family === AF_INET ? 'IPv4' : 'IPv6'} protocol ${proto}`, {
-            object: 'NETLINK_SOCK_DIAG (inet sockets)',
-            hint: 'the kernel needs CONFIG_INET_DIAG (and CONFIG_INET_TCP_DIAG, CONFIG_INET_UDP_DIAG) to show TCP and UDP sockets',
-          });
-        }
-        out.set(...parse(buf, o, len, proto));
-        o += (len + 3) & ~3;
-      }
-    }
-  } finally {
-    close(fd);
-  }
+  const body = Buffer.alloc(56);
+  body[0] = family;
+  body[1] = proto;
+  body.writeUInt32LE(states >>> 0, 4);
+  const err = sockDiagDump(body, (buf, o, len) => out.set(...parse(buf, o, len, proto)));
+  if (err === 0 || proto === IPPROTO_UDPLITE) return;
+  throw new FileError('', `sock_diag: error ${errnoName(err)} for ${family === AF_INET ? 'IPv4' : 'IPv6'} protocol ${proto}`, {
+    object: 'NETLINK_SOCK_DIAG (inet sockets)',
+    hint: 'the kernel needs CONFIG_INET_DIAG (and CONFIG_INET_TCP_DIAG, CONFIG_INET_UDP_DIAG) to show TCP and UDP sockets',
+  });
 }
 
 function parse(buf: Buffer, o: number, len: number, proto: number): [number, InetDiag] {
-  const p = o + 16;
+  const p = o + NLMSG_HDR;
   const d: InetDiag = {
     family: buf[p],
     state: buf[p + 1],
@@ -116,13 +84,9 @@ function parse(buf: Buffer, o: number, len: number, proto: number): [number, Ine
     ino: buf.readUInt32LE(p + 68),
     shutdown: 0,
   };
-  for (let a = p + 72; a + 4 <= o + len;) {
-    const alen = buf.readUInt16LE(a),
-      atype = buf.readUInt16LE(a + 2);
-    if (alen < 4) break;
-    if (atype === INET_DIAG_SHUTDOWN) d.shutdown = buf[a + 4];
-    a += (alen + 3) & ~3;
-  }
+  eachAttr(buf, p + 72, o + len, (atype, v) => {
+    if (atype === INET_DIAG_SHUTDOWN) d.shutdown = buf[v];
+  });
   return [d.ino, d];
 }
 

@@ -10,14 +10,9 @@ import { unixSockets, type UnixDiag } from './sockdiag.js';
 import { zeroFown, fileFlags, where, O_NONBLOCK, F_DUPFD_CLOEXEC } from './fdparams.js';
 import { socketpair, getsockoptInt, getsockopt, setsockopt, recvmsg, send, shutdown, fcntl, addrOf, close, SysError, E } from '../sys/libc.js';
 import { NotSupportedError } from '../errors.js';
+import { AF_UNIX, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM, SOL_SOCKET } from '../sys/socket-consts.js';
 
-const AF_UNIX = 1,
-  SOCK_STREAM = 1,
-  SOCK_DGRAM = 2,
-  SOCK_SEQPACKET = 5,
-  SOCK_CLOEXEC = 0o2000000;
-const SOL_SOCKET = 1,
-  SO_SNDBUF = 7,
+const SO_SNDBUF = 7,
   SO_RCVBUF = 8,
   SO_PASSCRED = 16,
   SO_RCVTIMEO = 20,

@@ -7,11 +7,8 @@ import type { ChildProcess } from 'node:child_process';
 import { launcherBin } from '../paths.js';
 import { socketpair, sendmsg, recvmsg, close, fdMessage, SysError } from '../sys/libc.js';
 import { CriuError, NotSupportedError } from '../errors.js';
+import { AF_UNIX, SOCK_CLOEXEC, SOCK_SEQPACKET, SOCK_STREAM } from '../sys/socket-consts.js';
 
-const AF_UNIX = 1,
-  SOCK_STREAM = 1,
-  SOCK_SEQPACKET = 5,
-  SOCK_CLOEXEC = 0o2000000;
 export const LOP = { SPAWN: 1, WAIT_ROOT: 2, TIMENS: 3, EXEC: 4 } as const;
 export const LF = { SIBLING: 1 } as const;
 const REQ_SIZE = 192,

@@ -5,6 +5,7 @@ import koffi from './koffi.js';
 import * as os from 'node:os';
 import { SYS } from './arch.js';
 import { CriuError, type ErrorDetails } from './errors.js';
+import { SCM_RIGHTS, SOL_SOCKET } from './socket-consts.js';
 
 export { koffi };
 export const libc = koffi.load('libc.so.6');
@@ -223,9 +224,6 @@ export function sendmsg(fd: number, msg: Buffer, flags = 0): number {
 export function recvmsg(fd: number, msg: Buffer, flags = 0): number {
   return Number(check(f.recvmsg(fd, msg, flags) as number, 'recvmsg', [fd]));
 }
-
-const SOL_SOCKET = 1,
-  SCM_RIGHTS = 1;
 
 /** A msghdr with `data` and, when any are given, the fds as one SCM_RIGHTS message. */
 export function fdMessage(data: Buffer, fds: number | number[]): { msg: Buffer; keep: Buffer[] } {

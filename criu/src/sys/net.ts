@@ -2,6 +2,8 @@
 // encoding, through koffi as in libc.ts.
 import { libc, check, SysError } from './libc.js';
 import koffi from './koffi.js';
+import { AF_INET, AF_INET6 } from './socket-consts.js';
+export { AF_INET, AF_INET6 } from './socket-consts.js';
 
 const f = {
   bind: libc.func('int bind(int fd, void *addr, uint32_t len)'),
@@ -12,9 +14,6 @@ const f = {
   poll: libc.func('int poll(_Inout_ void *fds, unsigned long n, int timeout)'),
   if_nametoindex: libc.func('unsigned int if_nametoindex(const char *name)'),
 };
-
-export const AF_INET = 2,
-  AF_INET6 = 10;
 
 /** An address as CRIU keeps it: the port, and the address bytes (4 or 16). */
 export interface SockAddr {

@@ -3,13 +3,10 @@
 // loop keeps running), one packet in and out with its SCM_RIGHTS fds, the peer's credentials.
 import koffi from './koffi.js';
 import { libc, SysError, check, close, fdMessage, getsockopt, addrOf } from './libc.js';
+import { AF_UNIX, SCM_RIGHTS, SOCK_CLOEXEC, SOCK_SEQPACKET, SOL_SOCKET } from './socket-consts.js';
+export { AF_UNIX, SOCK_CLOEXEC, SOCK_SEQPACKET } from './socket-consts.js';
 
-export const AF_UNIX = 1,
-  SOCK_SEQPACKET = 5,
-  SOCK_CLOEXEC = 0o2000000;
-const SOL_SOCKET = 1,
-  SO_PEERCRED = 17,
-  SCM_RIGHTS = 1,
+const SO_PEERCRED = 17,
   MSG_PEEK = 2,
   MSG_TRUNC = 0x20,
   MSG_CMSG_CLOEXEC = 0x40000000,
