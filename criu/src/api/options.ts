@@ -4,13 +4,13 @@
 // become an argument vector that goes through the CLI's own parser and refusals, so a value CRIU
 // refuses, or an option criu-ts does not implement yet, fails here with the CLI's message before
 // anything is touched. What the API passes on to the engines is read from that parse.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs, refuseUnsupported, one, flag, atoi, parseSize, type Parsed, type Cmd } from '../cli/options.js';
 import { byLong, type Opt } from '../cli/opttable.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import type { DumpOptions as EngineDump } from '../dump/dump.js';
 import type { RestoreOptions as EngineRestore } from '../restore/restore.js';
+import { dirsOf, checkOptions as checkCliOptions, resolveIn } from '../cli/commands.js';
 
 /** A value an option takes: a flag's boolean, an argument, or a list option's arguments. */
 export type OptionValue = boolean | number | string | readonly (string | number)[] | undefined;
@@ -92,14 +92,10 @@ export function prepare(cmd: 'dump' | 'restore' | 'check', opts: object): Prepar
       `--${notHandled.long} through the Node API`,
       `criu-ts acts on it on criu ${cmd}, the Node API does not pass it on yet; run the criu command`,
     );
-  const imagesDir = path.resolve(one(p, 'images-dir') ?? '.');
-  const workDir = path.resolve(one(p, 'work-dir') ?? imagesDir);
-  if (cmd === 'dump') fs.mkdirSync(workDir, { recursive: true });
-  else if (!fs.existsSync(imagesDir))
-    throw new CriuError(cmd === 'restore' ? `images directory ${imagesDir} does not exist` : `Couldn't open image dir ${imagesDir}`);
+  const { imagesDir, workDir } = dirsOf(p, cmd as Cmd);
   const lf = one(p, 'log-file');
-  const logFile = lf && lf !== '-' ? (path.isAbsolute(lf) ? lf : path.join(workDir, lf)) : undefined;
-  if (flag(p, 'restore-sibling') && !flag(p, 'restore-detached')) throw new CriuError('--restore-sibling only makes sense with --restore-detached');
+  const logFile = lf && lf !== '-' ? resolveIn(workDir, lf) : undefined;
+  checkCliOptions(p);
   return {
     p,
     imagesDir,

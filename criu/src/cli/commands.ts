@@ -47,13 +47,25 @@ export interface Dirs {
   workDir: string;
 }
 
-/** The images and work directories, the log, and what the log says of ignored options. */
-export function setUp(p: Parsed, cmd: Cmd, c: Classified): Dirs {
+/** The images and work directories as crtools.c sets them up: a dump makes the work dir, the others need the images dir. */
+export function dirsOf(p: Parsed, cmd: Cmd): Dirs {
   const imagesDir = path.resolve(one(p, 'images-dir') ?? '.');
   const workDir = path.resolve(one(p, 'work-dir') ?? imagesDir);
   if (cmd === 'dump') fs.mkdirSync(workDir, { recursive: true });
   else if (!fs.existsSync(imagesDir))
     throw new CriuError(cmd === 'restore' ? `images directory ${imagesDir} does not exist` : `Couldn't open image dir ${imagesDir}`);
+  return { imagesDir, workDir };
+}
+
+/** check_options() of crtools.c, once the log is open. */
+export function checkOptions(p: Parsed): void {
+  if (flag(p, 'restore-sibling') && !flag(p, 'restore-detached') && !flag(p, 'daemon'))
+    throw new CriuError('--restore-sibling only makes sense with --restore-detached');
+}
+
+/** The images and work directories, the log, and what the log says of ignored options. */
+export function setUp(p: Parsed, cmd: Cmd, c: Classified): Dirs {
+  const { imagesDir, workDir } = dirsOf(p, cmd);
   const logFile = one(p, 'log-file');
   if (logFile) log.setFile(resolveIn(workDir, logFile));
   for (const f of p.configFiles) log.debug(`Parsing config file ${f}`);
@@ -67,10 +79,7 @@ export function setUp(p: Parsed, cmd: Cmd, c: Classified): Dirs {
   setScriptEnv({ workDir });
   const sfd = one(p, 'status-fd');
   if (sfd !== undefined) setStatusFd(parseInt(sfd, 10));
-  // check_options() of crtools.c, once the log is open
-  if (flag(p, 'restore-sibling') && !flag(p, 'restore-detached') && !flag(p, 'daemon'))
-    throw new CriuError('--restore-sibling only makes sense with --restore-detached');
-
+  checkOptions(p);
   return { imagesDir, workDir };
 }
 

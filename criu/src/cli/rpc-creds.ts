@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CriuError } from '../errors.js';
 import { readMessagesOf, readOne, readOptional } from '../images/typed.js';
+import { collectTree } from '../proc/tasks.js';
 
 export interface Peer {
   pid: number;
@@ -28,25 +29,13 @@ function ids(pid: number, key: 'Uid' | 'Gid'): number[] {
   return m ? m[1].trim().split(/\s+/).map(Number) : [];
 }
 
-/** The task and its descendants, as /proc shows them now. */
+/** The task and its descendants, as /proc shows them now (gone: none). */
 function tree(pid: number): number[] {
-  const out = [pid];
-  for (let i = 0; i < out.length; i++) {
-    let tids: string[] = [];
-    try {
-      tids = fs.readdirSync(`/proc/${out[i]}/task`);
-    } catch {
-      continue;
-    }
-    for (const t of tids) {
-      try {
-        for (const c of fs.readFileSync(`/proc/${out[i]}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) out.push(Number(c));
-      } catch {
-        /* gone */
-      }
-    }
+  try {
+    return collectTree(pid).all.map((t) => t.pid);
+  } catch {
+    return [pid];
   }
-  return out;
 }
 
 function ownDir(peer: Peer, dir: string, what: string): void {
