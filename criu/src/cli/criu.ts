@@ -158,6 +158,7 @@ async function dispatch(p: Parsed, cmd: Cmd, { imagesDir, workDir }: Dirs): Prom
         timeoutMs: timeout !== undefined ? atoi(timeout) * 1000 : 10_000,
         freezeCgroup: one(p, 'freeze-cgroup'),
         ghostLimit: gl !== undefined ? parseSize(gl) : undefined,
+        fileLocks: isSet(p, 'file-locks'),
         displayStats: flag(p, 'display-stats'),
       });
       return 0;
@@ -173,6 +174,7 @@ async function dispatch(p: Parsed, cmd: Cmd, { imagesDir, workDir }: Dirs): Prom
         pidfile: pf ? resolveIn(workDir, pf) : undefined,
         displayStats: flag(p, 'display-stats'),
         execCmd: isSet(p, 'exec-cmd') ? p.rest : undefined,
+        fileLocks: isSet(p, 'file-locks'),
       });
     }
     case 'check': {

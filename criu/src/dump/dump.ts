@@ -28,6 +28,8 @@ export interface DumpOptions {
   /** a freezer cgroup holding the tree (--freeze-cgroup): frozen first, so nothing moves while tasks are seized */
   freezeCgroup?: string;
   ghostLimit?: number;
+  /** --file-locks: dump the locks held through the tree's fds (without it they are refused) */
+  fileLocks?: boolean;
   /** --display-stats: print stats-dump at the end, as CRIU does */
   displayStats?: boolean;
 }
@@ -57,7 +59,7 @@ export function dump(opts: DumpOptions): void {
 
     // files: per task the exe, mapped files, fds, cwd and root, ids in CRIU's order
     faultPoint(3, 'files');
-    const tf = collectFiles(tasks, opts.ghostLimit ?? 1 << 20);
+    const tf = collectFiles(tasks, opts.ghostLimit ?? 1 << 20, opts.fileLocks);
 
     // memory: one pages file per task, in pstree order, then the shared anonymous objects
     faultPoint(4, 'memory');

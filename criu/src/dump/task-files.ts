@@ -50,8 +50,8 @@ export interface TreeFiles {
   lastPagesId: number;
 }
 
-/** Walks the files of every task, in pstree order; ghostLimit: --ghost-limit. */
-export function collectFiles(tasks: TaskState[], ghostLimit: number): TreeFiles {
+/** Walks the files of every task, in pstree order; ghostLimit: --ghost-limit, fileLocks: --file-locks. */
+export function collectFiles(tasks: TaskState[], ghostLimit: number, fileLocks = false): TreeFiles {
   const files = new FileTable();
   const extra = new ExtraImages();
   const objIds = new ObjIds();
@@ -76,7 +76,7 @@ export function collectFiles(tasks: TaskState[], ghostLimit: number): TreeFiles 
       fs_id: objIds.id('FS', pid),
       sighand_id: objIds.id('SIGHAND', pid),
     };
-    const fdinfos = dumpFds(pid, files, extra, ghostLimit, allocPagesId);
+    const fdinfos = dumpFds(pid, files, extra, ghostLimit, allocPagesId, fileLocks);
     const cwdId = files.dumpPlace(extra, 'cwd', task.cwd, `/proc/${pid}/cwd`);
     const rootId = files.dumpPlace(extra, 'root', task.root, `/proc/${pid}/root`);
     return { task, exeId, vmas, ids, fdinfos, cwdId, rootId };

@@ -87,6 +87,7 @@ export interface ArchSyscalls {
   fchown: number;
   fchmod: number;
   ftruncate: number;
+  flock: number;
   unshare: number;
   setns: number;
   getuid: number;
