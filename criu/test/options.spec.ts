@@ -439,8 +439,8 @@ test("criu: a configuration file in $HOME and CRIU_CONFIG_FILE are read, --no-de
   expect(criu(['restore', '-D', img], env).stderr).toContain('not supported yet: --tcp-close');
   expect(criu(['restore', '-D', img, '--no-default-config'], env).stderr).not.toContain('not supported yet');
   const envf = path.join(dir, 'env.conf');
-  fs.writeFileSync(envf, 'file-locks\n');
-  expect(criu(['restore', '-D', img, '--no-default-config'], { ...env, CRIU_CONFIG_FILE: envf }).stderr).toContain('not supported yet: --file-locks');
+  fs.writeFileSync(envf, 'auto-dedup\n');
+  expect(criu(['restore', '-D', img, '--no-default-config'], { ...env, CRIU_CONFIG_FILE: envf }).stderr).toContain('not supported yet: --auto-dedup');
   // the global file, made injectable for tests
   const g = path.join(dir, 'global.conf');
   fs.writeFileSync(g, 'shell-job\n');

@@ -134,6 +134,7 @@ async function runDump(p: Parsed, imagesDir: string): Promise<number> {
       displayStats: flag(p, 'display-stats'),
       tcpEstablished: flag(p, 'tcp-established'),
       skipInFlight: flag(p, 'skip-in-flight'),
+      fileLocks: isSet(p, 'file-locks'),
     });
     ret = 0;
   } finally {
@@ -157,6 +158,7 @@ async function runRestore(p: Parsed, imagesDir: string, workDir: string): Promis
       pidfile: pf ? resolveIn(workDir, pf) : undefined,
       displayStats: flag(p, 'display-stats'),
       execCmd: isSet(p, 'exec-cmd') ? p.rest : undefined,
+      fileLocks: isSet(p, 'file-locks'),
     });
     ok = true;
     return code;

@@ -162,7 +162,7 @@ export const OPTS: Opt[] = [
   { long: 'shell-job', short: 'j', arg: 'none', bool: { field: 'shell_job', def: false, no: true }, section: 'special', help: 'allow one to dump and restore shell jobs',
     criu: [D, R], where: 'pstree.c dump_pstree checks sessions, tty.c (dump); pstree.c prepare_pstree_for_shell_job (restore)', why: 'pstree.c, tty.c: only dump and restore read opts.shell_job' },
   { long: 'file-locks', short: 'l', arg: 'none', bool: { field: 'handle_file_locks', def: false, no: true }, section: 'special', help: 'handle file locks, for safety, only used for container',
-    criu: [D, R], where: 'file-lock.c: dump_file_locks, note_file_lock, prepare_file_locks', why: 'file-lock.c: only dump and restore read it' },
+    criu: [D, R], where: 'file-lock.c: dump_file_locks, note_file_lock, prepare_file_locks', ours: [D, R], why: 'file-lock.c: only dump and restore read it' },
   { long: 'libdir', short: 'L', arg: 'required', section: 'special', metavar: 'DIR', help: 'path to a plugin directory (by default /usr/lib/criu/)',
     criu: [D, P, R], where: 'plugin.c: cr_plugin_init (cr_dump_tasks, cr_pre_dump_tasks, cr_restore_tasks)', ours: [D, R], why: 'plugin.c: plugins are loaded by dump, pre-dump and restore only' },
   { long: 'timeout', arg: 'required', section: 'special', metavar: 'NUM', help: 'a timeout (in seconds) on collecting tasks during dump\n(default 10 seconds)',

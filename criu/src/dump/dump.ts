@@ -32,6 +32,8 @@ export interface DumpOptions {
   /** --tcp-established (refused by name at a connected socket for now) and --skip-in-flight */
   tcpEstablished?: boolean;
   skipInFlight?: boolean;
+  /** --file-locks: dump the locks held through the tree's fds (without it they are refused) */
+  fileLocks?: boolean;
   /** --display-stats: print stats-dump at the end, as CRIU does */
   displayStats?: boolean;
 }
@@ -63,7 +65,11 @@ export function dump(opts: DumpOptions): void {
 
     // files: per task the exe, mapped files, fds, cwd and root, ids in CRIU's order
     faultPoint(3, 'files');
-    const tf = collectFiles(tasks, opts.ghostLimit ?? 1 << 20, { tcpEstablished: opts.tcpEstablished ?? false, skipInFlight: opts.skipInFlight ?? false });
+    const tf = collectFiles(tasks, opts.ghostLimit ?? 1 << 20, {
+      tcpEstablished: opts.tcpEstablished ?? false,
+      skipInFlight: opts.skipInFlight ?? false,
+      fileLocks: opts.fileLocks ?? false,
+    });
 
     // memory: one pages file per task, in pstree order, then the shared anonymous objects
     faultPoint(4, 'memory');

@@ -50,14 +50,19 @@ export interface TreeFiles {
   lastPagesId: number;
 }
 
-/** --tcp-established and --skip-in-flight */
-export interface TcpOpts {
+/** --tcp-established, --skip-in-flight and --file-locks */
+export interface FileOpts {
   tcpEstablished: boolean;
   skipInFlight: boolean;
+  fileLocks: boolean;
 }
 
 /** Walks the files of every task, in pstree order; ghostLimit: --ghost-limit. */
-export function collectFiles(tasks: TaskState[], ghostLimit: number, tcp: TcpOpts = { tcpEstablished: false, skipInFlight: false }): TreeFiles {
+export function collectFiles(
+  tasks: TaskState[],
+  ghostLimit: number,
+  o: FileOpts = { tcpEstablished: false, skipInFlight: false, fileLocks: false },
+): TreeFiles {
   const files = new FileTable();
   const extra = new ExtraImages();
   const objIds = new ObjIds();
@@ -82,7 +87,15 @@ export function collectFiles(tasks: TaskState[], ghostLimit: number, tcp: TcpOpt
       fs_id: objIds.id('FS', pid),
       sighand_id: objIds.id('SIGHAND', pid),
     };
-    const fdinfos = dumpFds(pid, files, extra, ghostLimit, allocPagesId, { ...tcp, netNsId: ns.net });
+    const fdinfos = dumpFds(
+      pid,
+      files,
+      extra,
+      ghostLimit,
+      allocPagesId,
+      { tcpEstablished: o.tcpEstablished, skipInFlight: o.skipInFlight, netNsId: ns.net },
+      o.fileLocks,
+    );
     const cwdId = files.dumpPlace(extra, 'cwd', task.cwd, `/proc/${pid}/cwd`);
     const rootId = files.dumpPlace(extra, 'root', task.root, `/proc/${pid}/root`);
     return { task, exeId, vmas, ids, fdinfos, cwdId, rootId };

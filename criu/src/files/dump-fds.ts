@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import type { FileTable } from './table.js';
 import type { DumpFdCtx, ExtraImages } from './kind.js';
 import { kindFor } from './registry.js';
+import { noteLocks } from './locks.js';
 import { listFds, readFdLink, readFdinfo } from '../proc/index.js';
 import { pidfdOpen, pidfdGetfd, close } from '../sys/libc.js';
 import { NotSupportedError } from '../errors.js';
@@ -14,18 +15,10 @@ import { log } from '../log.js';
 const isTtyMajor = (major: number): boolean => major === 4 || major === 5 || (major >= 136 && major <= 143);
 
 /**
- * What every kind would otherwise take wrong: a file lock held through the fd (CRIU refuses it
- * without --file-locks: it would be lost) and a terminal (its path opened again is another
- * pty, without its termios, session or queued input).
+ * What every kind would otherwise take wrong: a terminal (its path opened again is another
+ * pty, without its termios, session or queued input). File locks are locks.ts's.
  */
-function refuseUnhandled(pid: number, fd: number, raw: string, locks: string[]): void {
-  if (locks.length) {
-    throw new NotSupportedError(`task ${pid}: fd ${fd} (${raw}) holds a file lock (${locks[0].trim()})`, {
-      task: pid,
-      object: `fd ${fd}`,
-      hint: 'CRIU dumps file locks only with --file-locks, which is not supported yet; release the lock before the dump',
-    });
-  }
+function refuseUnhandled(pid: number, fd: number, raw: string): void {
   if (!raw.startsWith('/')) return;
   let st: fs.BigIntStats;
   try {
@@ -42,7 +35,10 @@ function refuseUnhandled(pid: number, fd: number, raw: string, locks: string[]):
   }
 }
 
-/** The fdinfo entries of task `pid`, its new file descriptions added to `files`. */
+/**
+ * The fdinfo entries of task `pid`, its new file descriptions added to `files`, the locks held
+ * through its fds to filelocks.img (`fileLocks`: --file-locks; without it a lock is refused).
+ */
 export function dumpFds(
   pid: number,
   files: FileTable,
@@ -50,6 +46,7 @@ export function dumpFds(
   ghostLimit: number,
   allocPagesId: () => number,
   inet?: DumpFdCtx['inet'],
+  fileLocks = false,
 ): FdinfoEntry[] {
   const out: FdinfoEntry[] = [];
   let pidfd = -1;
@@ -61,8 +58,9 @@ export function dumpFds(
       const cloexec = (info.flags & 0o2000000) !== 0 ? 1 : 0;
       const kind = kindFor(link, info, { pid, fd });
       if (!kind) throw new NotSupportedError(`task ${pid}: fd ${fd} (${link.raw})`, { task: pid, object: `fd ${fd}` });
-      refuseUnhandled(pid, fd, link.raw, info.locks);
+      refuseUnhandled(pid, fd, link.raw);
       let id = files.sameAs(pid, fd, info.ino);
+      const fresh = id === undefined;
       if (id === undefined) {
         id = files.allocId();
         const ctx: DumpFdCtx = {
@@ -86,6 +84,7 @@ export function dumpFds(
         files.noteFd(pid, fd, info.ino, id);
         log.debug(`task ${pid}: fd ${fd} (${link.raw}) -> ${kind.name} file id ${id}`);
       }
+      if (info.locks.length) noteLocks({ pid, fd, raw: link.raw, fileId: id, fresh }, info.locks, extra, fileLocks);
       out.push({ id, flags: cloexec, type: kind.type, fd });
     }
   } finally {

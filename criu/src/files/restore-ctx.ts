@@ -128,6 +128,8 @@ export class FileCtx implements RestoreFdCtx {
   /** fd tables (files_id) already filled, and those whose transport fd is closed */
   readonly tables = new Set<number>();
   readonly transportClosed = new Set<number>();
+  /** --file-locks: the locks of filelocks.img are taken again (CRIU ignores the image without it) */
+  fileLocks = false;
   /** the tool's fds on shared anonymous memory objects, by shmid (made by the restore engine) */
   readonly shmem = new Map<number, number>();
 

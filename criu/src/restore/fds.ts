@@ -1,11 +1,12 @@
 // File descriptors: each fd table is installed by the first task that has it, in the batches
-// the plan says; then the task's cwd, root and umask.
+// the plan says, then the task's file locks (--file-locks); then its cwd, root and umask.
 import type { Puppet } from './puppet.js';
 import type { DumpImages, TaskImages } from './images.js';
 import type { RestorePlan, PlannedFd } from './plan.js';
 import type { FileCtx } from '../files/restore-ctx.js';
 import type { AnyKind as FileKind } from '../files/kind.js';
 import type { FileEntry } from '../images/gen/types.js';
+import { restoreLocks } from '../files/locks.js';
 import { errnoName } from '../sys/libc.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
@@ -38,6 +39,8 @@ export function installFds(p: Puppet, t: TaskImages, plan: RestorePlan, files: F
   }
   for (const h of holes) inj.must('close', h);
   for (const a of after) files.afterInstall(a.kind, a.e, a.fd, p, `${who}: fd ${a.fd}`);
+  // the task's file locks, on its fds now in place (before anything can run or close them)
+  restoreLocks(files, p, t.fdinfo, files.fileLocks);
 }
 
 /** One batch: the objects are opened (stand-ins fill the gaps), passed at once, checked in place. */

@@ -39,6 +39,8 @@ export interface RestoreOptions {
   displayStats?: boolean;
   /** --exec-cmd: the criu launcher exec()s it once the tree runs, as the root's parent */
   execCmd?: string[];
+  /** --file-locks: the dumped file locks are taken again (without it filelocks.img is ignored, as in CRIU) */
+  fileLocks?: boolean;
 }
 
 export function restore(opts: RestoreOptions): number {
@@ -56,6 +58,7 @@ export function restore(opts: RestoreOptions): number {
   const tasks: Task[] = [];
   const zombies: Task[] = [];
   const files = new FileCtx(img);
+  files.fileLocks = opts.fileLocks ?? false;
   try {
     pinToOneCpu(savedAffinity);
     faultPoint(101, 'spawn');

@@ -86,6 +86,7 @@ const sys = {
   fchown: 55,
   fchmod: 52,
   ftruncate: 46,
+  flock: 32,
   unshare: 97,
   setns: 268,
   getuid: 174,

@@ -88,6 +88,7 @@ export interface ArchSyscalls {
   fchown: number;
   fchmod: number;
   ftruncate: number;
+  flock: number;
   unshare: number;
   setns: number;
   getuid: number;

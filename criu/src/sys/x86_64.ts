@@ -28,6 +28,7 @@ const sys = {
   kill: 62,
   fcntl: 72,
   ftruncate: 77,
+  flock: 73,
   chdir: 80,
   fchdir: 81,
   fchmod: 91,

@@ -1,0 +1,199 @@
+// File locks (`--file-locks`, CRIU's file-lock.c), dump and restore side by side.
+//
+// Dump: the locks are read from each fd's fdinfo `lock:` lines (CRIU's path on every kernel
+// that has them, kdat.has_fdinfo_lock): the kernel lists there the flock and OFD locks of the
+// open file description and the POSIX locks the task (its fd table) holds through it, so the
+// fd that shows a lock is its holder. Blocked waiters are never in fdinfo (CRIU skips them
+// in /proc/locks too: a frozen task waits for nothing; its interrupted flock()/F_SETLKW is
+// restarted once it runs again). As CRIU's discard_dup_locks_tail, an fd whose open file
+// description was already dumped adds no flock or OFD lock (it is the same lock); a POSIX
+// lock is kept per task (CRIU drops it too, losing a lock a child took on an inherited fd).
+// Without --file-locks a held lock is refused, with CRIU's message. Leases are refused by name.
+//
+// Restore: each lock is taken again by the task that held it, on its fd, by injected
+// flock(LOCK_NB) / fcntl(F_SETLK / F_OFD_SETLK) once the task's fds are in place; one that
+// cannot be taken (another process holds the file now) fails the restore, which kills the
+// tree and so drops every lock it took. CRIU blocks there (flock without LOCK_NB, F_SETLKW);
+// waiting for another process here would hang the restore, so it fails at once instead.
+import type { ExtraImages, RestoreFdCtx, TaskAccess } from './kind.js';
+import { FileError } from './kind.js';
+import type { FileLockEntry, FdinfoEntry } from '../images/gen/types.js';
+import { CriuError, NotSupportedError } from '../errors.js';
+import { errnoName } from '../sys/libc.js';
+import { log } from '../log.js';
+
+export const FILE_LOCKS_IMG = 'filelocks.img';
+
+/** file_lock_entry.flag (CRIU's FL_*) */
+export const FL = { POSIX: 1, FLOCK: 2, OFD: 4, LEASE: 8 } as const;
+/** file_lock_entry.type for POSIX/OFD/flock: F_RDLCK, F_WRLCK, F_UNLCK */
+export const LT = { READ: 0, WRITE: 1, UNLCK: 2 } as const;
+
+const KIND_OF: Record<string, number> = { POSIX: FL.POSIX, FLOCK: FL.FLOCK, OFDLCK: FL.OFD, LEASE: FL.LEASE };
+const TYPE_OF: Record<string, number> = { READ: LT.READ, WRITE: LT.WRITE, UNLCK: LT.UNLCK };
+const KIND_NAME: Record<number, string> = { [FL.POSIX]: 'POSIX', [FL.FLOCK]: 'FLOCK', [FL.OFD]: 'OFD' };
+
+/** One lock line of fdinfo or /proc/locks: "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF". */
+export interface LockLine {
+  kind: string;
+  mode: string;
+  type: string;
+  owner: number;
+  ino: number;
+  start: bigint;
+  /** the last byte, or null for EOF */
+  end: bigint | null;
+  blocked: boolean;
+}
+
+const LINE = /^\s*\d+:\s*(->\s*)?(\S+)\s+(\S+)\s+(\S+)\s+(-?\d+)\s+[0-9a-f]+:[0-9a-f]+:(\d+)\s+(\d+)\s+(EOF|\d+)\s*$/;
+
+/** A lock line parsed; null for what CRIU cannot parse either. */
+export function parseLockLine(s: string): LockLine | null {
+  const m = LINE.exec(s);
+  if (!m) return null;
+  return {
+    blocked: m[1] !== undefined,
+    kind: m[2],
+    mode: m[3],
+    type: m[4],
+    owner: Number(m[5]),
+    ino: Number(m[6]),
+    start: BigInt(m[7]),
+    end: m[8] === 'EOF' ? null : BigInt(m[8]),
+  };
+}
+
+/** "POSIX WRITE lock (bytes 0-99)" / "OFD READ lock (bytes 100-EOF)" / "FLOCK READ lock" (for messages). */
+export function describeLock(e: Pick<FileLockEntry, 'flag' | 'type' | 'start' | 'len'>): string {
+  const kind = KIND_NAME[e.flag] ?? `flag ${e.flag}`;
+  const type = e.type === LT.READ ? 'READ' : e.type === LT.WRITE ? 'WRITE' : `type ${e.type}`;
+  if (e.flag === FL.FLOCK) return `${kind} ${type} lock`;
+  return `${kind} ${type} lock (bytes ${e.start}-${e.len === 0n ? 'EOF' : e.start + e.len - 1n})`;
+}
+
+// ---------------------------------------------------------------- dump
+
+/** Where lock lines were seen: the task, its fd, the fd's file id and whether this fd dumped it first. */
+export interface LockSite {
+  pid: number;
+  fd: number;
+  raw: string;
+  fileId: number;
+  fresh: boolean;
+}
+
+const seenPosix = new WeakMap<ExtraImages, Set<string>>();
+
+/** The fd's lock lines into filelocks.img (through `extra`), or the refusal CRIU makes without --file-locks. */
+export function noteLocks(site: LockSite, lines: readonly string[], extra: ExtraImages, handle: boolean): void {
+  const who = `task ${site.pid}: fd ${site.fd} (${site.raw})`;
+  for (const text of lines) {
+    if (!text.trim()) continue; // an owner outside our pid namespace (kernels before 4.19), as CRIU
+    const l = parseLockLine(text);
+    const kind = l ? KIND_OF[l.kind] : undefined;
+    if (!l || kind === undefined || l.type === 'MSNFS')
+      throw new CriuError(`${who}: unknown file lock (${text.trim()})`, { task: site.pid, object: `fd ${site.fd}`, hint: 'CRIU fails on it too' });
+    if (l.blocked) continue;
+    if (kind === FL.LEASE) {
+      throw new NotSupportedError(`${who} holds a lease (F_SETLEASE: ${text.trim()})`, {
+        task: site.pid,
+        object: `fd ${site.fd}`,
+        hint: 'leases are not dumped yet; release the lease (F_SETLEASE F_UNLCK) before the dump',
+      });
+    }
+    if (!handle) {
+      throw new CriuError(`${who} holds a file lock (${text.trim()}): Some file locks are hold by dumping tasks! You can try --file-locks to dump them.`, {
+        task: site.pid,
+        object: `fd ${site.fd}`,
+        hint: 'dump with --file-locks (and restore with it), or release the lock before the dump',
+      });
+    }
+    const type = TYPE_OF[l.type];
+    if (type === undefined) throw new CriuError(`${who}: unknown file lock type ${l.type} (${text.trim()})`, { task: site.pid, object: `fd ${site.fd}` });
+    const e: FileLockEntry = { flag: kind, type, pid: site.pid, fd: site.fd, start: l.start, len: l.end === null ? 0n : l.end + 1n - l.start };
+    // the same open file description again: its flock and OFD locks are dumped already, a
+    // POSIX lock once per task (a dup()ed fd shows it too)
+    if (!site.fresh && kind !== FL.POSIX) continue;
+    if (kind === FL.POSIX) {
+      let seen = seenPosix.get(extra);
+      if (!seen) seenPosix.set(extra, (seen = new Set()));
+      const key = `${site.pid}/${site.fileId}/${e.type}/${e.start}/${e.len}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+    }
+    log.info(`${who}: ${describeLock(e)} (file id ${site.fileId})`);
+    extra.add('FILE_LOCKS', FILE_LOCKS_IMG, e);
+  }
+}
+
+// ---------------------------------------------------------------- restore
+
+const LOCK_SH = 1,
+  LOCK_EX = 2,
+  LOCK_NB = 4;
+const F_SETLK = 6,
+  F_OFD_SETLK = 37;
+const SEEK_SET = 0;
+
+/** struct flock (x86_64, aarch64): l_type, l_whence (short), l_start, l_len (off_t), l_pid. */
+export function packFlock(type: number, start: bigint, len: bigint, pid = 0): Buffer {
+  const b = Buffer.alloc(32);
+  b.writeInt16LE(type, 0);
+  b.writeInt16LE(SEEK_SET, 2);
+  b.writeBigInt64LE(start, 8);
+  b.writeBigInt64LE(len, 16);
+  b.writeInt32LE(pid, 24);
+  return b;
+}
+
+/** The locks of filelocks.img task `pid` held, in the image's order. */
+export function locksOf(ctx: RestoreFdCtx, pid: number): FileLockEntry[] {
+  return (ctx.image(FILE_LOCKS_IMG, 'FILE_LOCKS') ?? []).map((r) => r.msg).filter((e) => e.pid === pid);
+}
+
+/** The file an fd of the task names in files.img, for messages. */
+function fileName(ctx: RestoreFdCtx, fdinfo: readonly FdinfoEntry[], fd: number): string {
+  const id = fdinfo.find((f) => f.fd === fd)?.id;
+  const e = id === undefined ? undefined : ctx.file(id);
+  return e?.reg?.name ?? (id === undefined ? 'no such fd in the image' : `file id ${id}`);
+}
+
+/** Takes task `pid`'s locks again in the task, on their fds; `handle`: --file-locks was given. */
+export function restoreLocks(ctx: RestoreFdCtx, task: TaskAccess, fdinfo: readonly FdinfoEntry[], handle: boolean): void {
+  const locks = locksOf(ctx, task.pid);
+  if (!locks.length) return;
+  if (!handle) {
+    // CRIU's prepare_file_locks reads the image only with the option
+    log.warn(`task ${task.pid}: ${locks.length} file lock(s) in ${FILE_LOCKS_IMG} are not taken again without --file-locks (as in CRIU)`);
+    return;
+  }
+  for (const e of locks) {
+    const who = `task ${task.pid}: fd ${e.fd}`;
+    const what = `${describeLock(e)} on ${fileName(ctx, fdinfo, e.fd)}`;
+    if (!fdinfo.some((f) => f.fd === e.fd))
+      throw new FileError(who, `the ${what} is on an fd the task does not have`, { object: FILE_LOCKS_IMG, hint: 'the image is damaged' });
+    let r: bigint;
+    if (e.flag === FL.FLOCK) {
+      if (e.type !== LT.READ && e.type !== LT.WRITE) throw new FileError(who, `${what}: unknown flock type ${e.type}`, { object: FILE_LOCKS_IMG });
+      r = task.inj.call('flock', e.fd, (e.type === LT.READ ? LOCK_SH : LOCK_EX) | LOCK_NB);
+    } else if (e.flag === FL.POSIX || e.flag === FL.OFD) {
+      task.inj.write(task.scratch, packFlock(e.type, e.start, e.len));
+      r = task.inj.call('fcntl', e.fd, e.flag === FL.POSIX ? F_SETLK : F_OFD_SETLK, task.scratch);
+    } else {
+      throw new NotSupportedError(`${who}: file lock of flag ${e.flag} (${e.flag === FL.LEASE ? 'a lease' : 'unknown'}) in ${FILE_LOCKS_IMG}`, {
+        task: task.pid,
+        object: `fd ${e.fd}`,
+      });
+    }
+    if (r < 0n) {
+      const err = errnoName(Number(-r));
+      const held = err === 'EAGAIN' || err === 'EWOULDBLOCK' || err === 'EACCES';
+      throw new FileError(who, `cannot take its ${what} again: ${err}`, {
+        object: `fd ${e.fd}`,
+        hint: held ? 'another process holds a conflicting lock on that file now; stop it (or let it release the lock) and restore again' : undefined,
+      });
+    }
+    log.debug(`${who}: ${what} taken again`);
+  }
+}
