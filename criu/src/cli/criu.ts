@@ -11,11 +11,11 @@ import { ScriptError } from '../notify.js';
 async function main(argv: string[]): Promise<number> {
   // the build's code-cache run (criu/bundle.mjs): load every command's code, then stop
   if (process.env.CRIU_CODE_CACHE_WARM === '1') {
-    const [{ dump }, { restore }] = await Promise.all([import('../dump/dump.js'), import('../restore/restore.js'), import('../check.js')]);
+    await Promise.all([import('../dump/dump.js'), import('../restore/restore.js'), import('../check.js'), import('../plugins/calls.js')]);
     // and, given a directory to practise in, a real dump and restore of a sleeping child of
     // ours, so that the cache holds the code they run, compiled
     const dir = process.env.CRIU_CODE_CACHE_TRAIN;
-    if (dir) await practise(dir, dump, restore);
+    if (dir) await practise(dir);
     return 0;
   }
   try {
@@ -69,19 +69,23 @@ async function run(argv: string[]): Promise<number> {
 }
 
 /** The build's practice run: `sleep` dumped with -R, dumped again (killed), restored, killed. */
-async function practise(dir: string, dump: typeof import('../dump/dump.js').dump, restore: typeof import('../restore/restore.js').restore): Promise<void> {
+async function practise(dir: string): Promise<void> {
   const { spawn } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
   const { waitpid, tryKill } = await import('../sys/libc.js');
   const child = spawn('sleep', ['60'], { stdio: 'ignore' });
   const pid = child.pid!;
   let restored = false;
+  // through the commands' own dispatch, so that what runs around the engines (the plugins, the
+  // notifications) is compiled into the cache too
+  const run = (cmd: 'dump' | 'restore', args: string[], imagesDir: string): Promise<number> =>
+    dispatch(parseArgs([cmd, ...args, '-D', imagesDir], { noConfig: true }), cmd, { imagesDir, workDir: imagesDir });
   try {
     await new Promise((r) => setTimeout(r, 50));
-    dump({ pid, imagesDir: path.join(dir, 'r'), leaveRunning: true, leaveStopped: false });
-    dump({ pid, imagesDir: path.join(dir, 'k'), leaveRunning: false, leaveStopped: false });
+    await run('dump', ['-t', String(pid), '-R'], path.join(dir, 'r'));
+    await run('dump', ['-t', String(pid)], path.join(dir, 'k'));
     waitpid(pid);
     restored = true;
-    restore({ imagesDir: path.join(dir, 'k'), detached: true, sibling: false });
+    await run('restore', ['-d'], path.join(dir, 'k'));
   } catch {
     /* the cache is still good */
   } finally {
