@@ -14,10 +14,13 @@
 // for `ls` and `cd`, even when the caller gave it as an fd); CRTOOLS_INIT_PID is the root's pid
 // from the first script run after it is known (a dump: the -t pid from pre-dump on; a restore:
 // from the moment the root exists, so not at pre-restore).
-import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import * as fs from 'node:fs';
 import { CriuError } from './errors.js';
 import { log } from './log.js';
+
+/** node:child_process, loaded only when a program is run: it pulls in net and friends, milliseconds on the dump path */
+const childProcess = (): typeof import('node:child_process') => createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
 
 export const ACTIONS = [
   'pre-stream',
@@ -185,7 +188,7 @@ function imageDirEnv(): string | null {
 
 function runOne(file: string, env: NodeJS.ProcessEnv): number {
   const out = log.fd;
-  const r = spawnSync(file, [], { env, cwd: state.workDir ?? undefined, stdio: ['ignore', out, out] });
+  const r = childProcess().spawnSync(file, [], { env, cwd: state.workDir ?? undefined, stdio: ['ignore', out, out] });
   if (r.error) {
     log.error(`execvp("${file}", ...) failed: ${r.error.message}`);
     return -1;

@@ -83,3 +83,12 @@ test('no hand-written file of criu/src is longer than 600 lines, and no file is 
     .filter(([n]) => Number(n) > 600);
   expect(long, 'files over 600 lines').toEqual([]);
 });
+
+test("the dump and restore path loads none of Node's heavy built-ins (child_process pulls in net: milliseconds of every small dump)", () => {
+  const mods = ['cli/commands.js', 'dump/dump.js', 'restore/restore.js', 'plugins/calls.js'];
+  const prog = `for (const m of ${JSON.stringify(mods)}) await import('./dist/criu/src/' + m);
+console.log(JSON.stringify(process.moduleLoadList.filter((m) => /^NativeModule (child_process|net|crypto|https?|zlib|tls|dgram|worker_threads)$/.test(m))));`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', prog], { cwd: repo, encoding: 'utf8' });
+  expect(r.stderr).toBe('');
+  expect(JSON.parse(r.stdout)).toEqual([]);
+});

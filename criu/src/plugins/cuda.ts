@@ -14,11 +14,14 @@
 // works: it gets every signal blocked but SIGTRAP and no ptrace options, is continued, and is
 // interrupted again afterwards with the engine's options and its own signal mask back.
 import * as fs from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { Tracee, waitStop } from '../ptrace/tracee.js';
 import { PTRACE_O } from '../ptrace/consts.js';
 import { log } from '../log.js';
 import { STAGE, type PluginHost, type Stage, type TsPluginDesc } from './hooks.js';
+
+/** node:child_process, loaded only when a program is run: it pulls in net and friends, milliseconds on the dump path */
+const childProcess = (): typeof import('node:child_process') => createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
 
 export const CUDA_PLUGIN_NAME = 'cuda_plugin';
 const P = 'cuda_plugin: ';
@@ -95,7 +98,7 @@ class CudaPlugin {
 
   /** run cuda-checkpoint: its exit code (-1 when it could not run or was killed) and its output */
   private launch(args: string[]): { code: number; out: string } {
-    const r = spawnSync(this.tool, args, { env: this.env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 600_000 });
+    const r = childProcess().spawnSync(this.tool, args, { env: this.env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 600_000 });
     const out = `${r.stdout ?? ''}${r.stderr ?? ''}`;
     if (r.error) return { code: -1, out: `${this.tool}: ${r.error.message}` };
     if (r.signal) {
