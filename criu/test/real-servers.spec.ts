@@ -10,7 +10,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { criu, repo, tmpdir, waitGone, sleep, alive } from './lib.js';
+import { criu, crit, repo, tmpdir, waitGone, sleep, alive } from './lib.js';
 
 const started: number[] = [];
 test.afterAll(() => {
@@ -208,43 +208,65 @@ test.fixme("nginx's channel socketpairs keep O_ASYNC and their SIGIO owner acros
   process.kill(master, 'SIGKILL');
 });
 
-test('a TCP listener with an owner for SIGIO (F_SETOWN, F_SETSIG) gets its signals after the restore', async () => {
-  const dir = tmpdir('sigio');
-  const out = path.join(dir, 'out');
-  const pid = startDetached('python3', [path.join(repo, 'criu', 'test', 'progs', 'sigio-listener.py')], out);
-  const [plain, sig] = await until('ready', () => {
-    const m = /ready (\d+) (\d+)/.exec(fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : '');
-    return m ? [Number(m[1]), Number(m[2])] : undefined;
+/** The fown of each INETSK entry of a dump's files.img (crit's JSON). */
+function inetOwners(img: string): { uid: number; euid: number; signum: number; pid_type: number; pid: number }[] {
+  const r = crit(['show', path.join(img, 'files.img')]);
+  expect(r.code, r.stderr).toBe(0);
+  const j = JSON.parse(r.stdout) as {
+    entries: { type: string; isk?: { fown: { uid: number; euid: number; signum: number; pid_type: number; pid: number } } }[];
+  };
+  return j.entries.filter((e) => e.type === 'INETSK').map((e) => e.isk!.fown);
+}
+
+for (const who of ['root', 'nobody'] as const) {
+  test(`a TCP listener with an owner for SIGIO (F_SETOWN, F_SETSIG) set as ${who} gets its signals after the restore`, async () => {
+    const dir = tmpdir(`sigio-${who}`);
+    const out = path.join(dir, 'out');
+    const pid = startDetached('python3', [path.join(repo, 'criu', 'test', 'progs', 'sigio-listener.py'), ...(who === 'nobody' ? ['nobody'] : [])], out);
+    const [plain, sig] = await until('ready', () => {
+      const m = /ready (\d+) (\d+)/.exec(fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : '');
+      return m ? [Number(m[1]), Number(m[2])] : undefined;
+    });
+    const knock = async (port: number): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const c = net.connect(port, '127.0.0.1');
+        let got = '';
+        c.on('data', (d) => (got += d.toString()));
+        c.on('end', () => resolve(got));
+        c.on('error', reject);
+        c.setTimeout(10_000, () => c.destroy(new Error(`no answer on ${port}`)));
+      });
+    const lines = async (n: number): Promise<string[]> =>
+      until(`${n} signals`, () => {
+        const l = fs
+          .readFileSync(out, 'utf8')
+          .split('\n')
+          .filter((x) => x.startsWith('signal'));
+        return l.length >= n ? l : undefined;
+      });
+    expect(await knock(plain)).toBe('hello\n');
+    expect(await knock(sig)).toBe('hello\n');
+    await lines(2);
+    const id = who === 'nobody' ? 65534 : 0;
+    const owners = [
+      { uid: id, euid: id, signum: 0, pid_type: 1 /* F_OWNER_PID */, pid },
+      { uid: id, euid: id, signum: 10 /* SIGUSR1 */, pid_type: 1, pid },
+    ];
+    await dumpRestore(pid, path.join(dir, 'img'));
+    expect(inetOwners(path.join(dir, 'img'))).toEqual(owners);
+    // the signal is how it learns of a connection: without the owner back it would never answer
+    expect(await knock(plain)).toBe('hello\n');
+    expect(await knock(sig)).toBe('hello\n');
+    expect(await lines(4)).toEqual([
+      `signal SIGIO accepted on ${plain}`,
+      `signal SIGUSR1 accepted on ${sig}`,
+      `signal SIGIO accepted on ${plain}`,
+      `signal SIGUSR1 accepted on ${sig}`,
+    ]);
+    // the owner was set again under the uid that set it first: a second dump reads the same
+    const again = criu(['dump', '-t', String(pid), '-D', path.join(dir, 'img2'), '-R', '-v4', '-o', 'dump.log']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(inetOwners(path.join(dir, 'img2'))).toEqual(owners);
+    process.kill(pid, 'SIGKILL');
   });
-  const knock = async (port: number): Promise<string> =>
-    new Promise((resolve, reject) => {
-      const c = net.connect(port, '127.0.0.1');
-      let got = '';
-      c.on('data', (d) => (got += d.toString()));
-      c.on('end', () => resolve(got));
-      c.on('error', reject);
-      c.setTimeout(10_000, () => c.destroy(new Error(`no answer on ${port}`)));
-    });
-  const lines = async (n: number): Promise<string[]> =>
-    until(`${n} signals`, () => {
-      const l = fs
-        .readFileSync(out, 'utf8')
-        .split('\n')
-        .filter((s) => s.startsWith('signal'));
-      return l.length >= n ? l : undefined;
-    });
-  expect(await knock(plain)).toBe('hello\n');
-  expect(await knock(sig)).toBe('hello\n');
-  await lines(2);
-  await dumpRestore(pid, path.join(dir, 'img'));
-  // the signal is how it learns of a connection: without the owner back it would never answer
-  expect(await knock(plain)).toBe('hello\n');
-  expect(await knock(sig)).toBe('hello\n');
-  expect(await lines(4)).toEqual([
-    `signal SIGIO accepted on ${plain}`,
-    `signal SIGUSR1 accepted on ${sig}`,
-    `signal SIGIO accepted on ${plain}`,
-    `signal SIGUSR1 accepted on ${sig}`,
-  ]);
-  process.kill(pid, 'SIGKILL');
-});
+}

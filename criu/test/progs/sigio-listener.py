@@ -1,5 +1,7 @@
 # A TCP listener that asked for SIGIO (O_ASYNC, F_SETOWN to itself, F_SETSIG SIGUSR1 on a
-# second one): each signal and each connection accepted is printed. Used by real-servers.spec.ts.
+# second one): each signal and each connection accepted is printed. With the argument `nobody`
+# it drops to uid/gid 65534 before it asks (the kernel records that uid with the owner). Used by
+# real-servers.spec.ts.
 import fcntl, os, signal, socket, sys
 
 def listener():
@@ -10,11 +12,20 @@ def listener():
     s.bind(('127.0.0.1', 0))
     s.listen(8)
     s.setblocking(False)
+    return s
+
+def owned(s):
     fcntl.fcntl(s, fcntl.F_SETOWN, os.getpid())
     fcntl.fcntl(s, fcntl.F_SETFL, fcntl.fcntl(s, fcntl.F_GETFL) | os.O_ASYNC)
     return s
 
 plain, sig = listener(), listener()
+if sys.argv[1:] == ['nobody']:
+    os.setgroups([])
+    os.setresgid(65534, 65534, 65534)
+    os.setresuid(65534, 65534, 65534)
+owned(plain)
+owned(sig)
 fcntl.fcntl(sig, 10, signal.SIGUSR1)  # F_SETSIG
 
 def on(signum, _frame):
