@@ -205,7 +205,7 @@ test.fixme("nginx's channel socketpairs keep O_ASYNC and their SIGIO owner acros
   expect(Object.values(before[0]).some((f) => (parseInt(f, 8) & 0o20000) !== 0)).toBe(true);
   await dumpRestore(master, path.join(dir, 'img'), [master, ...workers]);
   expect([master, ...workers].map(fdFlags)).toEqual(before);
-  process.kill(master, 'SIGKILL');
+  for (const p of [master, ...workers]) process.kill(p, 'SIGKILL');
 });
 
 /** The fown of each INETSK entry of a dump's files.img (crit's JSON). */
