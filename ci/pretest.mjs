@@ -13,6 +13,11 @@ const need = [
   // the RPC tests' client (criu/test/rpc/client.py): Debian's Python protobuf over rpc.proto compiled by Debian's protoc
   { pkg: 'protobuf-compiler', ok: () => fs.existsSync('/usr/bin/protoc') },
   { pkg: 'python3-protobuf', ok: () => fs.existsSync('/usr/lib/python3/dist-packages/google/protobuf') },
+  // the real servers of criu/test/real-servers.spec.ts
+  { pkg: 'redis-server', ok: () => fs.existsSync('/usr/bin/redis-server') },
+  { pkg: 'redis-tools', ok: () => fs.existsSync('/usr/bin/redis-cli') },
+  { pkg: 'nginx-light', ok: () => fs.existsSync('/usr/sbin/nginx') },
+  { pkg: 'curl', ok: () => fs.existsSync('/usr/bin/curl') },
 ];
 
 function hasStaticLibc() {

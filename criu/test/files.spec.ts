@@ -13,7 +13,7 @@ import { kindFor, kindsOfType, FILE_KINDS } from '../src/files/registry.js';
 import { FileCtx } from '../src/files/restore-ctx.js';
 import { writeExtraImages } from '../src/files/extra.js';
 import { readFdLink, readFdinfo, listFds } from '../src/proc/index.js';
-import { pidfdOpen, pidfdGetfd, close } from '../src/sys/libc.js';
+import { pidfdOpen, pidfdGetfd, close, fcntl } from '../src/sys/libc.js';
 import { readImage, writeImage, type GhostFileEntry } from '../src/images/index.js';
 import { NotSupportedError } from '../src/errors.js';
 
@@ -176,7 +176,9 @@ test('eventfd, signalfd and timerfd: entries from fdinfo, and the objects made a
     const efd = d.dump(fds.pid, fds.efd);
     expect(efd.type).toBe(6);
     expect(efd.efd).toMatchObject({ id: efd.id, counter: 5n, flags: 0o4002 | 1 /* EFD_SEMAPHORE in bit 0 */ });
-    expect(refusal(() => d.dump(fds.pid, fds.owned))).toMatch(new RegExp(`task ${fds.pid} fd ${fds.owned} .*F_SETOWN`));
+    // an owner for SIGIO (F_SETOWN getpid()): a process, set by root
+    const owned = d.dump(fds.pid, fds.owned);
+    expect(owned.efd.fown).toEqual({ uid: 0, euid: 0, signum: 0, pid_type: 1 /* F_OWNER_PID */, pid: fds.pid });
     const sg = d.dump(fds.pid, fds.sfd);
     expect(sg.sgfd).toMatchObject({ flags: 0o4002, sigmask: (1n << 9n) | (1n << 11n) });
     const rel = d.dump(fds.pid, fds.trel),
@@ -194,6 +196,7 @@ test('eventfd, signalfd and timerfd: entries from fdinfo, and the objects made a
       const e2 = r.open(efd.id);
       expect(fdinfoOf('self', e2)).toMatchObject({ 'eventfd-count': expect.stringMatching(/^0*5$/), 'eventfd-semaphore': '1' });
       expect(flagsOf('self', e2)).toBe(0o4002);
+      expect(fcntl(r.open(owned.id), 9 /* F_GETOWN */, 0)).toBe(fds.pid);
       const s2 = r.open(sg.id);
       expect(fdinfoOf('self', s2).sigmask).toBe('0000000000000a00');
       expect(flagsOf('self', s2)).toBe(0o4002);

@@ -69,6 +69,7 @@ const f = {
   gettid: libc.func('int gettid()'),
   open: libc.func('int open(const char *path, int flags, int mode)'),
   fcntl: libc.func('int fcntl(int fd, int cmd, long arg)'),
+  fcntlBuf: libc.func('int fcntl(int fd, int cmd, void *arg)'),
   lseek: libc.func('long lseek(int fd, long off, int whence)'),
   socket: libc.func('int socket(int domain, int type, int proto)'),
   getsockopt: libc.func('int getsockopt(int fd, int level, int name, _Inout_ void *val, _Inout_ uint32_t *len)'),
@@ -175,6 +176,10 @@ export function prctl(op: number, a2: number | bigint = 0, a3: number | bigint =
 }
 export function fcntl(fd: number, cmd: number, arg: number): number {
   return check(f.fcntl(fd, cmd, arg) as number, 'fcntl', [fd, cmd, arg]);
+}
+/** fcntl whose argument is a pointer to our own memory (F_GETOWN_EX, F_SETOWN_EX, F_GETOWNER_UIDS). */
+export function fcntlBuf(fd: number, cmd: number, buf: Buffer): number {
+  return check(f.fcntlBuf(fd, cmd, buf) as number, 'fcntl', [fd, cmd]);
 }
 export function lseek(fd: number, off: number | bigint, whence = 0): bigint {
   return big(check(f.lseek(fd, off as never, whence) as number, 'lseek', [fd, off, whence]));
