@@ -17,7 +17,7 @@ import { bindRaw, connectRaw, listen } from '../sys/net.js';
 import { NotSupportedError } from '../errors.js';
 import { AF_UNIX, SOCK_CLOEXEC, SOCK_DGRAM } from '../sys/socket-consts.js';
 import { pluginCalls } from '../hooks.js';
-import { MSG_DONTWAIT, SK_QUEUES, TCP_ESTABLISHED, TCP_LISTEN, USK_CALLBACK, nameText, restoreUnixCommon, sockaddrUn } from './unix-sk.js';
+import { MSG_DONTWAIT, SK_QUEUES, TCP_ESTABLISHED, TCP_LISTEN, USK_CALLBACK, nameText, pathOf, restoreUnixCommon, sockaddrUn } from './unix-sk.js';
 
 /** What the restore of unix sockets keeps: the socketpairs it made (the fd of each end by inode), by the lower inode of the two. */
 export interface UnixState {
@@ -60,7 +60,7 @@ export function unixWaitsFor(ctx: RestoreFdCtx, e: FileEntry): number[] {
 const bindsName = (u: UnixSkEntry): boolean => u.name.length > 0 && (u.type === SOCK_DGRAM || u.state !== TCP_ESTABLISHED);
 
 function bindName(fd: number, u: UnixSkEntry, who: string): void {
-  const path = u.name[0] !== 0 ? u.name.toString() : null;
+  const path = pathOf(u.name);
   const what = nameText(u.name);
   if (path !== null) {
     if (!path.startsWith('/')) throw new NotSupportedError(`${who}: a unix socket bound to the relative path ${path}`, { object: `socket:[${u.ino}]` });

@@ -35,8 +35,15 @@ function timeval(fd: number, opt: number): [bigint, bigint] {
   return [b.readBigInt64LE(0), b.readBigInt64LE(8)];
 }
 
+/** The path of a path-bound socket (the kernel keeps its NUL at the end), null for none or an abstract name. */
+export function pathOf(name: Buffer): string | null {
+  if (!name.length || name[0] === 0) return null;
+  const end = name.indexOf(0);
+  return name.subarray(0, end < 0 ? name.length : end).toString();
+}
+
 /** The name for messages: a path as it is, an abstract name with '@' for its NUL bytes. */
-export const nameText = (name: Buffer): string => name.toString('latin1').replace(/\0/g, '@');
+export const nameText = (name: Buffer): string => pathOf(name) ?? name.toString('latin1').replace(/\0/g, '@');
 
 /** struct sockaddr_un for `name` (the length the kernel gave it, so an abstract name keeps its size) */
 export function sockaddrUn(name: Buffer): Buffer {

@@ -16,7 +16,7 @@ import { fcntl, close } from '../sys/libc.js';
 import { NotSupportedError } from '../errors.js';
 import { SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM } from '../sys/socket-consts.js';
 import { pluginCalls } from '../hooks.js';
-import { SK_QUEUES, TCP_ESTABLISHED, TCP_LISTEN, USK_CALLBACK, dumpUnixOpts, nameText, peekQueue } from './unix-sk.js';
+import { SK_QUEUES, TCP_ESTABLISHED, TCP_LISTEN, USK_CALLBACK, dumpUnixOpts, nameText, pathOf, peekQueue } from './unix-sk.js';
 import { openUnix, unixWaitsFor, closeUnixState, type UnixState } from './unix-restore.js';
 
 export { SK_QUEUES } from './unix-sk.js';
@@ -38,8 +38,8 @@ const noSuchPath = (e: unknown): boolean => (e as NodeJS.ErrnoException).code ==
 
 /** The owner and mode of the socket file of a path-bound socket; a path deleted or replaced since is refused. */
 function boundFile(ctx: DumpFdCtx, d: UnixDiag, name: Buffer, who: string): FilePermsEntry | undefined {
-  if (!name.length || name[0] === 0) return undefined; // unnamed, or abstract
-  const p = name.toString();
+  const p = pathOf(name);
+  if (p === null) return undefined; // unnamed, or abstract
   if (!p.startsWith('/'))
     throw new NotSupportedError(
       `${who}: a unix socket bound to the relative path ${p}`,
