@@ -49,7 +49,7 @@ static void expect(int fd, const char *want, const char *what)
 	struct pollfd p = { .fd = fd, .events = POLLIN };
 	int n;
 
-	if (poll(&p, 1, 5000) != 1)
+	if (poll(&p, 1, 2000) != 1)
 		fail("%s: nothing to read", what);
 	n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
 	if (n != (int)strlen(want) || memcmp(buf, want, n))

@@ -45,15 +45,16 @@ function boundFile(ctx: DumpFdCtx, d: UnixDiag, name: Buffer, who: string): File
       `${who}: a unix socket bound to the relative path ${p}`,
       'CRIU finds the directory of a relative name (name_dir); criu-ts does not yet',
     );
-  // an accepted socket carries its listener's name but is not bound to it at restore (as CRIU)
-  if (d.state === TCP_ESTABLISHED && d.type !== SOCK_DGRAM) return undefined;
   let st: fs.Stats | null = null;
   try {
     st = fs.statSync(`/proc/${ctx.pid}/root${p}`);
   } catch (e) {
     if (!noSuchPath(e)) throw e;
   }
-  if (!st || st.ino !== d.vfsIno)
+  const same = st !== null && st.ino === d.vfsIno;
+  // an accepted socket carries its listener's name but is not bound to it at restore (as CRIU)
+  if (d.state === TCP_ESTABLISHED && d.type !== SOCK_DGRAM) return same ? { mode: st!.mode, uid: st!.uid, gid: st!.gid } : undefined;
+  if (!st || !same)
     throw new NotSupportedError(
       `${who}: a unix socket bound to ${p}, a path ${st ? 'replaced by another file' : 'deleted'} since`,
       'CRIU restores those through a ghost socket file; criu-ts does not yet',
