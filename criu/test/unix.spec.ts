@@ -81,6 +81,30 @@ test('a Node.js net.Server on a unix socket path with a client in its tree: afte
   expect(await verdict(pid, out)).toMatch(/^PASS ticks=\d+/);
 });
 
+test('a connection not accepted yet that has sent bytes is refused by name, as CRIU refuses it, and the tree runs on', async () => {
+  const dir = tmpdir('unix-icon');
+  const sock = path.join(dir, 'srv.sock'),
+    pidFile = path.join(dir, 'pid');
+  const py = `import os, socket, signal, time
+l = socket.socket(socket.AF_UNIX); l.bind(${JSON.stringify(sock)}); l.listen(2)
+c = socket.socket(socket.AF_UNIX); c.connect(${JSON.stringify(sock)}); c.send(b'early')
+open(${JSON.stringify(pidFile)} + '.tmp', 'w').write('%d\\n' % os.getpid()); os.rename(${JSON.stringify(pidFile)} + '.tmp', ${JSON.stringify(pidFile)})
+while True: time.sleep(1)
+`;
+  spawn('/bin/sh', ['-c', 'setsid "$0" "$@" </dev/null >/dev/null 2>&1 &', 'python3', '-c', py], { stdio: 'ignore' });
+  const pid = Number((await waitFile(pidFile)).trim());
+  started.push(pid);
+  const d = criu(['dump', '-t', String(pid), '-D', path.join(dir, 'img')]);
+  expect(d.code).toBe(1);
+  expect(d.stderr).toMatch(
+    new RegExp(
+      `not supported yet: task ${pid} fd \\d+ \\(socket:\\[\\d+\\]\\): data sent on a connection not accepted yet \\(\\d+ bytes of send buffer in use\\)`,
+    ),
+  );
+  expect(alive(pid)).toBe(true);
+  expect(fs.readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/TracerPid:\s+0/);
+});
+
 /** a server of the test's own on a unix path, and a Node.js program connected to it: its peer is outside its tree */
 async function outsidePeer(tag: string): Promise<{ dir: string; pid: number; out: string; srv: net.Server }> {
   const dir = tmpdir(tag);

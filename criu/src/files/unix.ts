@@ -77,7 +77,10 @@ function peerOf(d: UnixDiag, name: Buffer, who: string): number {
   if (!l) throw new NotSupportedError(`${who}: a connected unix socket whose peer is gone (a semi-closed connection)`);
   if (l.state !== TCP_LISTEN) throw new NotSupportedError(`${who}: a connection queued on socket ${l.ino}, which does not listen`);
   if (d.wqueue)
-    throw new NotSupportedError(`${who}: ${d.wqueue} bytes sent on a connection not accepted yet`, 'CRIU refuses it too: that data cannot be read back');
+    throw new NotSupportedError(
+      `${who}: data sent on a connection not accepted yet (${d.wqueue} bytes of send buffer in use)`,
+      'CRIU refuses it too: that data cannot be read back',
+    );
   return l.ino;
 }
 
