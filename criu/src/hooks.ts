@@ -22,6 +22,10 @@ export interface PluginCalls {
   dumpExtFile(fd: number, id: number): boolean;
   /** RESTORE_EXT_FILE: the fd (of the tool) a plugin made for the ext file `id` */
   restoreExtFile(id: number): number;
+  /** DUMP_UNIX_SK: a unix socket whose peer is outside the tree (fd of the tool on it, its inode); true when a plugin dumped it (sk-unix.c __dump_external_socket) */
+  dumpUnixSk(fd: number, ino: number): boolean;
+  /** RESTORE_UNIX_SK: the fd (of the tool) a plugin made for the unix socket of inode `ino` it dumped */
+  restoreUnixSk(ino: number): number;
   /** HANDLE_DEVICE_VMA: a mapped character device (fd of the tool on it); true when a plugin takes it */
   handleDeviceVma(fd: number, st: DeviceStat): boolean;
   /** UPDATE_VMA_MAP: a plugin's new pgoff and fd for a VMA_EXT_PLUGIN mapping, or null to map it as dumped */
@@ -46,6 +50,10 @@ export const NO_PLUGINS: PluginCalls = {
   dumpExtFile: () => false,
   restoreExtFile: (id) => {
     throw new CriuError(`no plugin is loaded to restore ext file ${id}`, { hint: 'the images were dumped with a plugin: name its folder with -L DIR' });
+  },
+  dumpUnixSk: () => false,
+  restoreUnixSk: (ino) => {
+    throw new CriuError(`no plugin is loaded to restore unix socket ${ino}`, { hint: 'the images were dumped with a plugin: name its folder with -L DIR' });
   },
   handleDeviceVma: () => false,
   updateVmaMap: () => null,

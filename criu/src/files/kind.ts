@@ -126,6 +126,8 @@ export interface RestoreFdCtx {
   pagemap(name: string): Pagemap | null;
   /** a file_entry of files.img by id */
   file(id: number): FileEntry | undefined;
+  /** every file_entry of files.img (a unix socket finds its peer by inode) */
+  entries(): Iterable<FileEntry>;
 }
 
 /** What a kind keeps for one restore: made on first use, closed once when the restore ends. */

@@ -46,6 +46,9 @@ export class FileCtx implements RestoreFdCtx {
   file(id: number): FileEntry | undefined {
     return this.img.files.get(id) as FileEntry | undefined;
   }
+  entries(): Iterable<FileEntry> {
+    return this.img.files.values() as Iterable<FileEntry>;
+  }
 
   /** The state of `kind` for this restore, made on first use. */
   stateOf<S>(kind: AnyKind & { state?: { create(): S } }): S {

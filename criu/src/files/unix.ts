@@ -1,28 +1,25 @@
-// Unix sockets connected to a peer that is in the dumped tree too (socketpairs, and what Node.js
-// uses for a child's stdio): type, state, options, shutdown, and the bytes or datagrams queued
-// in each direction, read without consuming them. On restore the tool makes the pair again,
-// puts the queued data back through the other end, and hands each end to its tasks.
-// Bound, listening and unconnected sockets, peers outside the tree and queued fds are refused.
-import type { FileKind, DumpFdCtx, RestoreFdCtx } from './kind.js';
-import { FileError, partOf } from './kind.js';
-import { FdTypes, type FileEntry, type SkOptsEntry, type SkPacketEntry } from '../images/gen/types.js';
+// Unix sockets, as CRIU 4.2's sk-unix.c keeps them (unix_sk_entry): stream, datagram and
+// seqpacket; unnamed, bound to a path or to an abstract name; listening with their backlog, and
+// the connections queued on a listener and not accepted yet (the client's peer is then the
+// listener: it connects again at restore); connected to a peer in the dumped tree (socketpairs,
+// a client and the socket accepted for it) or a datagram socket connected to a named one; the
+// bytes or datagrams queued, read without consuming them. The restore is in unix-restore.ts.
+// A peer outside the tree goes to the plugins (DUMP_UNIX_SK) and is refused when none takes it
+// (--ext-unix-sk is not supported yet); so are paths since deleted or replaced, relative names,
+// queued fds and credentials.
+import * as fs from 'node:fs';
+import type { FileKind, DumpFdCtx } from './kind.js';
+import { FdTypes, type FileEntry, type FilePermsEntry, type SkPacketEntry, type UnixSkEntry } from '../images/gen/types.js';
 import { unixSockets, type UnixDiag } from './sockdiag.js';
-import { zeroFown, fileFlags, where, O_NONBLOCK, F_DUPFD_CLOEXEC } from './fdparams.js';
-import { socketpair, getsockoptInt, getsockopt, setsockopt, recvmsg, send, shutdown, fcntl, addrOf, close, SysError, E } from '../sys/libc.js';
+import { zeroFown, fileFlags, where, F_DUPFD_CLOEXEC } from './fdparams.js';
+import { fcntl, close } from '../sys/libc.js';
 import { NotSupportedError } from '../errors.js';
-import { AF_UNIX, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM, SOL_SOCKET } from '../sys/socket-consts.js';
+import { SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM } from '../sys/socket-consts.js';
+import { pluginCalls } from '../hooks.js';
+import { SK_QUEUES, TCP_ESTABLISHED, TCP_LISTEN, USK_CALLBACK, dumpUnixOpts, nameText, pathOf, peekQueue } from './unix-sk.js';
+import { openUnix, unixWaitsFor, closeUnixState, type UnixState } from './unix-restore.js';
 
-const SO_SNDBUF = 7,
-  SO_RCVBUF = 8,
-  SO_PASSCRED = 16,
-  SO_RCVTIMEO = 20,
-  SO_SNDTIMEO = 21,
-  SO_PEEK_OFF = 42;
-const MSG_PEEK = 2,
-  MSG_DONTWAIT = 0x40,
-  MSG_CTRUNC = 8;
-const TCP_ESTABLISHED = 1;
-export const SK_QUEUES = 'sk-queues.img';
+export { SK_QUEUES } from './unix-sk.js';
 
 let diag: { at: number; map: Map<number, UnixDiag> } | null = null;
 /** sock_diag's view, read again when older than the current dump step */
@@ -31,53 +28,60 @@ function unixDiag(ino: number): UnixDiag | undefined {
   return diag.map.get(ino);
 }
 
-/** The queued messages of a socket, peeked: one buffer for a stream, one per datagram otherwise. */
-function peekQueue(fd: number, type: number, who: string): Buffer[] {
-  const buf = Buffer.alloc(1 << 20),
-    ctl = Buffer.alloc(256);
-  const iov = Buffer.alloc(16);
-  iov.writeBigUInt64LE(addrOf(buf), 0);
-  iov.writeBigUInt64LE(BigInt(buf.length), 8);
-  const out: Buffer[] = [];
-  const stream = type === SOCK_STREAM;
-  if (!stream) setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, int32(0));
-  try {
-    for (;;) {
-      const m = Buffer.alloc(56);
-      m.writeBigUInt64LE(addrOf(iov), 16);
-      m.writeBigUInt64LE(1n, 24);
-      m.writeBigUInt64LE(addrOf(ctl), 32);
-      m.writeBigUInt64LE(BigInt(ctl.length), 40);
-      let n: number;
-      try {
-        n = recvmsg(fd, m, MSG_PEEK | MSG_DONTWAIT);
-      } catch (e) {
-        if (e instanceof SysError && e.errno === E.EAGAIN) break;
-        throw e;
-      }
-      if (m.readBigUInt64LE(40) > 0n || m.readInt32LE(48) & MSG_CTRUNC) {
-        throw new NotSupportedError(`${who}: a queued message carries fds or credentials`);
-      }
-      if (stream && n === buf.length) throw new NotSupportedError(`${who}: more than ${buf.length} bytes queued`);
-      if (stream && n === 0) break;
-      out.push(Buffer.from(buf.subarray(0, n)));
-      if (stream) break;
-    }
-  } finally {
-    if (!stream) setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, int32(-1));
-  }
-  return out;
+/** the listener a connection not accepted yet waits on (its client's inode is in the listener's icons) */
+function listenerOf(ino: number): UnixDiag | undefined {
+  for (const d of diag?.map.values() ?? []) if (d.icons?.includes(ino)) return d;
+  return undefined;
 }
 
-function int32(v: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeInt32LE(v);
-  return b;
+const noSuchPath = (e: unknown): boolean => (e as NodeJS.ErrnoException).code === 'ENOENT';
+
+/** The owner and mode of the socket file of a path-bound socket; a path deleted or replaced since is refused. */
+function boundFile(ctx: DumpFdCtx, d: UnixDiag, name: Buffer, who: string): FilePermsEntry | undefined {
+  const p = pathOf(name);
+  if (p === null) return undefined; // unnamed, or abstract
+  if (!p.startsWith('/'))
+    throw new NotSupportedError(
+      `${who}: a unix socket bound to the relative path ${p}`,
+      'CRIU finds the directory of a relative name (name_dir); criu-ts does not yet',
+    );
+  let st: fs.Stats | null = null;
+  try {
+    st = fs.statSync(`/proc/${ctx.pid}/root${p}`);
+  } catch (e) {
+    if (!noSuchPath(e)) throw e;
+  }
+  const same = st !== null && st.ino === d.vfsIno;
+  // an accepted socket carries its listener's name but is not bound to it at restore (as CRIU)
+  if (d.state === TCP_ESTABLISHED && d.type !== SOCK_DGRAM) return same ? { mode: st!.mode, uid: st!.uid, gid: st!.gid } : undefined;
+  if (!st || !same)
+    throw new NotSupportedError(
+      `${who}: a unix socket bound to ${p}, a path ${st ? 'replaced by another file' : 'deleted'} since`,
+      'CRIU restores those through a ghost socket file; criu-ts does not yet',
+    );
+  return { mode: st.mode, uid: st.uid, gid: st.gid };
 }
-function timeval(fd: number, opt: number): [bigint, bigint] {
-  const b = Buffer.alloc(16);
-  getsockopt(fd, SOL_SOCKET, opt, b);
-  return [b.readBigInt64LE(0), b.readBigInt64LE(8)];
+
+/** the peer of `d` as the image keeps it: its own, or for a connection not accepted yet the listener */
+function peerOf(d: UnixDiag, name: Buffer, who: string): number {
+  if (d.state === TCP_LISTEN) {
+    if (d.icons?.includes(0))
+      throw new NotSupportedError(
+        `${who}: a connection queued on the listener ${nameText(name)} whose client is closed`,
+        'CRIU refuses it too: what it sent cannot be read',
+      );
+    return 0;
+  }
+  if (d.peer || d.state !== TCP_ESTABLISHED || d.type === SOCK_DGRAM) return d.peer;
+  const l = listenerOf(d.ino);
+  if (!l) throw new NotSupportedError(`${who}: a connected unix socket whose peer is gone (a semi-closed connection)`);
+  if (l.state !== TCP_LISTEN) throw new NotSupportedError(`${who}: a connection queued on socket ${l.ino}, which does not listen`);
+  if (d.wqueue)
+    throw new NotSupportedError(
+      `${who}: data sent on a connection not accepted yet (${d.wqueue} bytes of send buffer in use)`,
+      'CRIU refuses it too: that data cannot be read back',
+    );
+  return l.ino;
 }
 
 function dumpUnix(ctx: DumpFdCtx, id: number): FileEntry {
@@ -85,107 +89,59 @@ function dumpUnix(ctx: DumpFdCtx, id: number): FileEntry {
   const who = where(ctx, ctx.link.raw);
   const d = unixDiag(ino);
   if (!d) throw new NotSupportedError(`${who}: a socket sock_diag does not know`);
-  if (d.name?.length) throw new NotSupportedError(`${who}: a bound unix socket (${d.name.toString('latin1').replace(/\0/g, '@')})`);
-  if (!d.peer || d.state !== TCP_ESTABLISHED) throw new NotSupportedError(`${who}: an unconnected unix socket (state ${d.state})`);
   if (![SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET].includes(d.type)) throw new NotSupportedError(`${who}: unix socket type ${d.type}`);
+  const name = d.name ?? Buffer.alloc(0);
+  const perms = boundFile(ctx, d, name, who);
+  const peer = peerOf(d, name, who);
+  if (peer && peer !== ino) {
+    const p = unixDiag(peer);
+    if (p && p.peer !== ino && !p.name?.length) throw new NotSupportedError(`${who}: its peer socket ${peer} has neither it as peer nor a name to connect to`);
+  }
   const fd = ctx.takeFd();
-  const [sts, stu] = timeval(fd, SO_SNDTIMEO),
-    [rts, rtu] = timeval(fd, SO_RCVTIMEO);
-  const opts: SkOptsEntry = {
-    so_sndbuf: getsockoptInt(fd, SOL_SOCKET, SO_SNDBUF),
-    so_rcvbuf: getsockoptInt(fd, SOL_SOCKET, SO_RCVBUF),
-    so_snd_tmo_sec: sts,
-    so_snd_tmo_usec: stu,
-    so_rcv_tmo_sec: rts,
-    so_rcv_tmo_usec: rtu,
-    so_passcred: getsockoptInt(fd, SOL_SOCKET, SO_PASSCRED) !== 0,
-  };
-  for (const p of peekQueue(fd, d.type, who)) {
-    const q: SkPacketEntry = { id_for: id, length: p.length };
-    ctx.extra.add('SK_QUEUES', SK_QUEUES, q, p);
-  }
-  // the peer must be dumped too: checked once every fd of the tree is seen
-  const peerKey = `unix-peer:${d.peer}`;
-  ctx.files.seen.add(`unix:${ino}`);
-  if (!ctx.extra.deferred.has(peerKey)) {
-    ctx.extra.deferred.set(peerKey, () => {
-      if (!ctx.files.seen.has(`unix:${d.peer}`)) {
-        throw new NotSupportedError(
-          `${who}: its peer (socket:[${d.peer}]) is outside the dumped tree`,
-          'external unix sockets (--ext-unix-sk) are not supported yet',
-        );
-      }
-    });
-  }
-  return {
-    type: FdTypes.UNIXSK,
+  const opts = dumpUnixOpts(fd);
+  if (d.state !== TCP_LISTEN)
+    for (const p of peekQueue(fd, d.type, who)) {
+      const q: SkPacketEntry = { id_for: id, length: p.length };
+      ctx.extra.add('SK_QUEUES', SK_QUEUES, q, p);
+    }
+  const usk: UnixSkEntry = {
     id,
-    usk: {
-      id,
-      ino,
-      type: d.type,
-      state: d.state,
-      flags: fileFlags(ctx),
-      uflags: 0,
-      backlog: 0,
-      peer: d.peer,
-      fown: zeroFown(),
-      opts,
-      name: Buffer.alloc(0),
-      ...(d.shutdown ? { shutdown: d.shutdown } : {}),
-    },
+    ino,
+    type: d.type,
+    state: d.state,
+    flags: fileFlags(ctx),
+    uflags: 0,
+    backlog: d.state === TCP_LISTEN ? d.wqueue : 0,
+    peer,
+    fown: zeroFown(),
+    opts,
+    name,
+    ...(d.shutdown ? { shutdown: d.shutdown } : {}),
+    ...(perms ? { file_perms: perms } : {}),
   };
+  ctx.files.seen.add(`unix:${ino}`);
+  if (peer && !ctx.files.seen.has(`unix:${peer}`)) checkPeerLater(ctx, usk, fd, who);
+  return { type: FdTypes.UNIXSK, id, usk };
 }
 
-interface Pair {
-  ends: Map<number, number>;
-}
-/** The socketpairs the tool made, by the lower inode of the two ends. */
-export type UnixState = Map<number, Pair>;
-
-function openUnix(ctx: RestoreFdCtx, e: FileEntry, s: UnixState, who: string): number {
-  const u = partOf(e, 'usk', who);
-  if (u.name?.length || !u.peer) throw new NotSupportedError(`${who}: a bound or unconnected unix socket`, { object: `socket:[${u.ino}]` });
-  const key = Math.min(u.ino, u.peer);
-  let pair = s.get(key);
-  if (!pair) {
-    const [a, b] = socketpair(AF_UNIX, u.type | SOCK_CLOEXEC);
-    pair = {
-      ends: new Map([
-        [u.ino, a],
-        [u.peer, b],
-      ]),
-    };
-    s.set(key, pair);
-    // every queued message goes in through the other end of the socket it was queued on
-    for (const q of ctx.image(SK_QUEUES, 'SK_QUEUES') ?? []) {
-      const owner = ctx.file(q.msg.id_for)?.usk?.ino;
-      if (owner !== u.ino && owner !== u.peer) continue;
-      const via = pair.ends.get(owner === u.ino ? u.peer : u.ino)!;
-      const data = q.blob ?? Buffer.alloc(0);
-      if (send(via, data, MSG_DONTWAIT) !== data.length)
-        throw new FileError(who, `could not queue ${data.length} bytes back on socket ${owner}`, { object: `socket:[${owner}]` });
+/** Once every fd of the tree is seen: a peer outside it goes to the plugins (DUMP_UNIX_SK), or is refused. */
+function checkPeerLater(ctx: DumpFdCtx, usk: UnixSkEntry, fd: number, who: string): void {
+  const keep = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  ctx.extra.deferred.set(`unix-peer:${usk.ino}`, () => {
+    try {
+      if (ctx.files.seen.has(`unix:${usk.peer}`)) return;
+      if (pluginCalls().dumpUnixSk(keep, usk.ino)) {
+        usk.uflags |= USK_CALLBACK;
+        return;
+      }
+      throw new NotSupportedError(
+        `${who}: its peer (socket:[${usk.peer}]) is outside the dumped tree`,
+        'external unix sockets (--ext-unix-sk) are not supported yet',
+      );
+    } finally {
+      close(keep);
     }
-  }
-  const end = pair.ends.get(u.ino);
-  if (end === undefined) throw new FileError(who, `socket ${u.ino} is not a side of its pair`, { object: `socket:[${u.ino}]`, hint: 'the image is damaged' });
-  if (u.opts?.so_passcred) setsockopt(end, SOL_SOCKET, SO_PASSCRED, int32(1));
-  for (const [opt, sec, usec] of [
-    [SO_SNDTIMEO, u.opts?.so_snd_tmo_sec, u.opts?.so_snd_tmo_usec],
-    [SO_RCVTIMEO, u.opts?.so_rcv_tmo_sec, u.opts?.so_rcv_tmo_usec],
-  ] as const) {
-    if (BigInt(sec ?? 0) || BigInt(usec ?? 0)) {
-      const tv = Buffer.alloc(16);
-      tv.writeBigInt64LE(BigInt(sec ?? 0), 0);
-      tv.writeBigInt64LE(BigInt(usec ?? 0), 8);
-      setsockopt(end, SOL_SOCKET, opt, tv);
-    }
-  }
-  // sk_shutdown bits: 1 receive, 2 send
-  const sh = Number(u.shutdown ?? 0);
-  if (sh) shutdown(end, sh === 1 ? 0 : sh === 2 ? 1 : 2);
-  fcntl(end, 4 /* F_SETFL */, u.flags & O_NONBLOCK);
-  return fcntl(end, F_DUPFD_CLOEXEC, 3);
+  });
 }
 
 export const unixKind: FileKind<UnixState> = {
@@ -196,18 +152,9 @@ export const unixKind: FileKind<UnixState> = {
   match: (link) => link.kind === 'socket' && link.ino !== undefined && unixDiag(link.ino) !== undefined,
   dump: dumpUnix,
   state: {
-    create: () => new Map(),
-    close: (s) => {
-      for (const p of s.values())
-        for (const fd of p.ends.values()) {
-          try {
-            close(fd);
-          } catch {
-            /* closed */
-          }
-        }
-      s.clear();
-    },
+    create: () => ({ pairs: new Map() }),
+    close: closeUnixState,
   },
+  waitsFor: unixWaitsFor,
   open: openUnix,
 };

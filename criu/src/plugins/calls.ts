@@ -68,6 +68,21 @@ export class PluginSet implements PluginCalls {
       });
     return r.ret;
   }
+  dumpUnixSk(fd: number, ino: number): boolean {
+    const r = this.set.dispatch('DUMP_UNIX_SK', fd, ino);
+    this.must('DUMP_UNIX_SK', `unix socket ${ino}`, r);
+    if (r.ret === 0) log.debug(`unix socket ${ino}: dumped by plugin ${r.plugin}`);
+    return r.ret === 0;
+  }
+  restoreUnixSk(ino: number): number {
+    const r = this.set.dispatch('RESTORE_UNIX_SK', ino);
+    if (r.ret < 0)
+      throw new CriuError(`unix socket ${ino}: ${r.plugin ? `plugin ${r.plugin} answered ${r.ret}` : 'no plugin restores it'}`, {
+        object: `socket:[${ino}]`,
+        hint: r.plugin ? "see the plugin's messages above in the log" : `the images were dumped with a plugin (USK_CALLBACK); ${this.describe()}`,
+      });
+    return r.ret;
+  }
   handleDeviceVma(fd: number, st: DeviceStat): boolean {
     const r = this.set.dispatch('HANDLE_DEVICE_VMA', fd, st);
     return r.ret >= 0;

@@ -59,6 +59,15 @@ export function connect(fd: number, a: SockAddr): void {
   check(f.connect(fd, b, b.length) as number, 'connect', [fd, formatAddr(a)]);
 }
 
+/** bind to a sockaddr already encoded (a unix socket's sockaddr_un); `what` names it in an error */
+export function bindRaw(fd: number, sa: Buffer, what: string): void {
+  check(f.bind(fd, sa, sa.length) as number, 'bind', [fd, what]);
+}
+/** connect to a sockaddr already encoded (a unix socket's sockaddr_un); `what` names it in an error */
+export function connectRaw(fd: number, sa: Buffer, what: string): void {
+  check(f.connect(fd, sa, sa.length) as number, 'connect', [fd, what]);
+}
+
 function name(call: 'getsockname' | 'getpeername', fd: number): SockAddr | null {
   const b = Buffer.alloc(128);
   const len = new Uint32Array([b.length]);

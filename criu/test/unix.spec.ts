@@ -1,0 +1,179 @@
+// Unix sockets beyond socketpairs in real dumps and restores (`native/build/criu`): a Node.js
+// net.Server on a unix socket path with a client process in its tree (progs/unix_server.mjs),
+// which keeps serving that client and serves new ones after the restore; a socket whose peer is
+// outside the tree, refused by name without a plugin, and dumped and restored through a plugin's
+// DUMP_UNIX_SK / RESTORE_UNIX_SK hooks with one. The C programs are zdtm's sk_unix_*. Runs as root.
+import { test, expect } from '@playwright/test';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { repo, criu, tmpdir, alive, waitGone, waitFile, verdict, sleep } from './lib.js';
+import { readMessagesOf } from '../src/images/typed.js';
+
+test.describe.configure({ mode: 'serial' });
+
+const progs = path.join(repo, 'criu', 'test', 'progs');
+const started: number[] = [];
+test.afterAll(() => {
+  for (const pid of started) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+});
+
+/** a Node.js program of progs/ in a session of its own; its pid once it wrote args[1] */
+async function startNode(prog: string, ...args: string[]): Promise<number> {
+  const pidFile = args[1];
+  // through a shell that exits: the program is nobody's child here, so it leaves no zombie behind once dumped
+  spawn('/bin/sh', ['-c', 'setsid "$0" "$@" </dev/null >/dev/null 2>&1 &', process.execPath, path.join(progs, prog), ...args], { stdio: 'ignore' });
+  const pid = Number((await waitFile(pidFile)).trim());
+  started.push(pid);
+  return pid;
+}
+
+/** one request line on a new connection to the unix socket `sock`, its answer line */
+function ask(sock: string, line: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const c = net.connect(sock);
+    let buf = '';
+    c.on('connect', () => c.write(`${line}\n`));
+    c.on('data', (d) => {
+      buf += d.toString();
+      if (buf.includes('\n')) {
+        c.end();
+        resolve(buf.trim());
+      }
+    });
+    c.on('error', reject);
+  });
+}
+
+const logOf = (img: string, name: string): string => fs.readFileSync(path.join(img, name), 'utf8');
+
+test('a Node.js net.Server on a unix socket path with a client in its tree: after the restore it still serves that client (its count goes on) and serves a new one', async () => {
+  const dir = tmpdir('unix-node');
+  const sock = path.join(dir, 'srv.sock'),
+    out = path.join(dir, 'out');
+  const pid = await startNode('unix_server.mjs', sock, path.join(dir, 'pid'), out);
+  await sleep(100);
+  const img = path.join(dir, 'img');
+  const d = criu(['dump', '-t', String(pid), '-D', img, '-v4', '-o', 'dump.log']);
+  expect(d.code, d.stderr).toBe(0);
+  await waitGone(pid);
+  // the listener and the pair of the child's connection are in the images
+  const usk = readMessagesOf(path.join(img, 'files.img'), 'FILES').flatMap((e) => (e.usk ? [e.usk] : []));
+  expect(usk.filter((u) => u.state === 10).map((u) => u.name.toString().replace(/\0+$/, ''))).toEqual([sock]);
+  expect(usk.filter((u) => u.state === 1 && u.type === 1)).toHaveLength(2);
+  expect(fs.existsSync(sock)).toBe(true); // the stale socket file, unlinked by the restore
+
+  const r = criu(['restore', '-D', img, '-d', '-v4', '-o', 'restore.log']);
+  expect(r.code, r.stderr + logOf(img, 'restore.log')).toBe(0);
+  expect(alive(pid)).toBe(true);
+  const n1 = Number(await ask(sock, 'count'));
+  await sleep(300);
+  const n2 = Number(await ask(sock, 'count'));
+  expect(n1).toBeGreaterThan(0);
+  expect(n2, 'the child in the tree goes on ticking over its restored connection').toBeGreaterThan(n1);
+  expect(await verdict(pid, out)).toMatch(/^PASS ticks=\d+/);
+});
+
+test('a connection not accepted yet that has sent bytes is refused by name, as CRIU refuses it, and the tree runs on', async () => {
+  const dir = tmpdir('unix-icon');
+  const sock = path.join(dir, 'srv.sock'),
+    pidFile = path.join(dir, 'pid');
+  const py = `import os, socket, signal, time
+l = socket.socket(socket.AF_UNIX); l.bind(${JSON.stringify(sock)}); l.listen(2)
+c = socket.socket(socket.AF_UNIX); c.connect(${JSON.stringify(sock)}); c.send(b'early')
+open(${JSON.stringify(pidFile)} + '.tmp', 'w').write('%d\\n' % os.getpid()); os.rename(${JSON.stringify(pidFile)} + '.tmp', ${JSON.stringify(pidFile)})
+while True: time.sleep(1)
+`;
+  spawn('/bin/sh', ['-c', 'setsid "$0" "$@" </dev/null >/dev/null 2>&1 &', 'python3', '-c', py], { stdio: 'ignore' });
+  const pid = Number((await waitFile(pidFile)).trim());
+  started.push(pid);
+  const d = criu(['dump', '-t', String(pid), '-D', path.join(dir, 'img')]);
+  expect(d.code).toBe(1);
+  expect(d.stderr).toMatch(
+    new RegExp(
+      `not supported yet: task ${pid} fd \\d+ \\(socket:\\[\\d+\\]\\): data sent on a connection not accepted yet \\(\\d+ bytes of send buffer in use\\)`,
+    ),
+  );
+  expect(alive(pid)).toBe(true);
+  expect(fs.readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/TracerPid:\s+0/);
+});
+
+/** a server of the test's own on a unix path, and a Node.js program connected to it: its peer is outside its tree */
+async function outsidePeer(tag: string): Promise<{ dir: string; pid: number; out: string; srv: net.Server }> {
+  const dir = tmpdir(tag);
+  const sock = path.join(dir, 'outside.sock');
+  const srv = net.createServer((c) => c.on('error', () => {}));
+  await new Promise<void>((res) => srv.listen(sock, res));
+  const out = path.join(dir, 'out');
+  const pid = await startNode('unix_client.mjs', sock, path.join(dir, 'pid'), out);
+  return { dir, pid, out, srv };
+}
+
+test('a unix socket whose peer is outside the tree is refused by name (--ext-unix-sk not supported yet) and the tree runs on', async () => {
+  const t = await outsidePeer('unix-ext');
+  try {
+    const d = criu(['dump', '-t', String(t.pid), '-D', path.join(t.dir, 'img')]);
+    expect(d.code).toBe(1);
+    expect(d.stderr).toMatch(
+      new RegExp(`not supported yet: task ${t.pid} fd \\d+ \\(socket:\\[\\d+\\]\\): its peer \\(socket:\\[\\d+\\]\\) is outside the dumped tree`),
+    );
+    expect(d.stderr).toContain('--ext-unix-sk');
+    expect(fs.existsSync(path.join(t.dir, 'img', 'inventory.img'))).toBe(false);
+    expect(alive(t.pid)).toBe(true);
+    expect(await verdict(t.pid, t.out)).toBe('PASS');
+  } finally {
+    t.srv.close();
+  }
+});
+
+// takes every external unix socket at DUMP_UNIX_SK; RESTORE_UNIX_SK gives one end of a new socketpair
+const UNIX_PLUGIN = `
+let host;
+export default {
+  name: 'unixsk',
+  init(stage, h) { host = h; return 0; },
+  dumpUnixSk(fd, ino) { host.log.info('unixsk: dump ' + ino + ' fd ' + fd); return 0; },
+  restoreUnixSk(ino) {
+    const [a] = host.sys.socketpair(1, 1 | 0o2000000);
+    host.log.info('unixsk: restore ' + ino);
+    return a;
+  },
+};
+`;
+
+test("a plugin's DUMP_UNIX_SK takes a socket whose peer is outside the tree (USK_CALLBACK in the image) and its RESTORE_UNIX_SK gives the restored task its socket", async () => {
+  const t = await outsidePeer('unix-plugin');
+  const plugins = tmpdir('unix-plugin-dir');
+  fs.writeFileSync(path.join(plugins, 'unixsk.mjs'), UNIX_PLUGIN);
+  const img = path.join(t.dir, 'img');
+  try {
+    const d = criu(['dump', '-t', String(t.pid), '-D', img, '-L', plugins, '-v4', '-o', 'dump.log']);
+    expect(d.code, d.stderr).toBe(0);
+    await waitGone(t.pid);
+    const m = /unixsk: dump (\d+) fd \d+/.exec(logOf(img, 'dump.log'));
+    expect(m).not.toBeNull();
+    const ino = Number(m![1]);
+    const u = readMessagesOf(path.join(img, 'files.img'), 'FILES').find((e) => e.usk?.ino === ino)?.usk;
+    expect(u?.uflags).toBe(4); // USK_CALLBACK
+
+    const bare = criu(['restore', '-D', img, '-d', '-v4', '-o', 'bare.log'], { CRIU_LIBS_DIR: '' });
+    expect(bare.code).toBe(1);
+    expect(bare.stderr).toContain(`unix socket ${ino}`);
+    expect(alive(t.pid)).toBe(false);
+
+    const r = criu(['restore', '-D', img, '-d', '-L', plugins, '-v4', '-o', 'restore.log']);
+    expect(r.code, r.stderr + logOf(img, 'restore.log')).toBe(0);
+    expect(logOf(img, 'restore.log')).toContain(`unixsk: restore ${ino}`);
+    expect(alive(t.pid)).toBe(true);
+    expect(await verdict(t.pid, t.out)).toBe('PASS');
+  } finally {
+    t.srv.close();
+  }
+});
