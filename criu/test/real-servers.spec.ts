@@ -193,11 +193,9 @@ const fdFlags = (pid: number): Record<string, string> =>
   );
 
 // nginx puts O_ASYNC (FIOASYNC) and F_SETOWN(master) on the master's end of each worker's channel
-// socketpair. files/unix.ts (being extended in another branch) writes a zero fown and restores
-// only O_NONBLOCK of a unix socket: both are lost silently. The fix belongs in unix.ts: `fown:
-// dumpFown(ctx, fd, ...)` in its dump and `restoreFileParams(end, u.flags, u.fown)` in its open
-// (files/fdparams.ts now dumps and restores owners, as the TCP test below shows).
-test.fixme("nginx's channel socketpairs keep O_ASYNC and their SIGIO owner across the restore", async () => {
+// socketpair: the unix kind dumps the fown (dumpFown) and restores flags and owner
+// (restoreFileParams) as every other kind does; before, both were lost silently.
+test("nginx's channel socketpairs keep O_ASYNC and their SIGIO owner across the restore", async () => {
   const dir = tmpdir('nginx-fown');
   const port = await freePort();
   const { master, workers } = await startNginx(dir, port);

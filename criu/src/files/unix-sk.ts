@@ -2,10 +2,10 @@
 // queued messages read without consuming them, and the sockaddr_un of a name (a path, or an
 // abstract name starting with a NUL byte, as sock_diag gives it and unix_sk_entry.name keeps it).
 import type { SkOptsEntry, UnixSkEntry } from '../images/gen/types.js';
-import { getsockoptInt, getsockopt, setsockopt, recvmsg, shutdown, fcntl, addrOf, SysError, E } from '../sys/libc.js';
+import { getsockoptInt, getsockopt, setsockopt, recvmsg, shutdown, addrOf, SysError, E } from '../sys/libc.js';
 import { NotSupportedError } from '../errors.js';
 import { AF_UNIX, SOCK_STREAM, SOL_SOCKET } from '../sys/socket-consts.js';
-import { O_NONBLOCK } from './fdparams.js';
+import { restoreFileParams } from './fdparams.js';
 
 const SO_SNDBUF = 7,
   SO_RCVBUF = 8,
@@ -85,7 +85,8 @@ export function restoreUnixCommon(fd: number, u: UnixSkEntry): void {
   // sk_shutdown bits: 1 receive, 2 send
   const sh = Number(u.shutdown ?? 0);
   if (sh) shutdown(fd, sh === 1 ? 0 : sh === 2 ? 1 : 2);
-  fcntl(fd, 4 /* F_SETFL */, u.flags & O_NONBLOCK);
+  // status flags (O_NONBLOCK, O_ASYNC) and the SIGIO owner and signal
+  restoreFileParams(fd, u.flags, u.fown);
 }
 
 /** The queued messages of a socket, peeked: one buffer for a stream, one per datagram otherwise. */

@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import type { FileKind, DumpFdCtx } from './kind.js';
 import { FdTypes, type FileEntry, type FilePermsEntry, type SkPacketEntry, type UnixSkEntry } from '../images/gen/types.js';
 import { unixSockets, type UnixDiag } from './sockdiag.js';
-import { zeroFown, fileFlags, where, F_DUPFD_CLOEXEC } from './fdparams.js';
+import { dumpFown, fileFlags, where, F_DUPFD_CLOEXEC } from './fdparams.js';
 import { fcntl, close } from '../sys/libc.js';
 import { NotSupportedError } from '../errors.js';
 import { SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM } from '../sys/socket-consts.js';
@@ -113,7 +113,7 @@ function dumpUnix(ctx: DumpFdCtx, id: number): FileEntry {
     uflags: 0,
     backlog: d.state === TCP_LISTEN ? d.wqueue : 0,
     peer,
-    fown: zeroFown(),
+    fown: dumpFown(ctx, fd, 'unix socket'),
     opts,
     name,
     ...(d.shutdown ? { shutdown: d.shutdown } : {}),
