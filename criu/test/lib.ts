@@ -2,6 +2,7 @@
 // PIDs to free up, read verdicts.
 import { spawnSync, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -212,4 +213,13 @@ export function cpuHasComponent(field: string, flags = cpuFlags()): boolean {
     default:
       return false; // MPX (bndreg_state, bndcsr_state): Linux dropped it in 5.6
   }
+}
+
+/** A TCP port on 127.0.0.1 nobody listens on now. */
+export async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
 }

@@ -10,7 +10,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { criu, crit, repo, tmpdir, waitGone, sleep, alive } from './lib.js';
+import { criu, crit, repo, tmpdir, waitGone, sleep, alive, freePort } from './lib.js';
 
 const started: number[] = [];
 test.afterAll(() => {
@@ -42,14 +42,6 @@ async function until<T>(what: string, f: () => T | undefined, ms = 15_000): Prom
     if (Date.now() > end) throw new Error(`no ${what} within ${ms} ms`);
     await sleep(20);
   }
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 const children = (pid: number): number[] =>

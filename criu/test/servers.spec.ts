@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { criu, criuBin, run, repo, tmpdir, waitGone, sleep, alive } from './lib.js';
+import { criu, criuBin, run, repo, tmpdir, waitGone, sleep, alive, freePort } from './lib.js';
 
 const started: number[] = [];
 let inetskBin = '';
@@ -49,15 +49,6 @@ async function waitLine(file: string, re: RegExp, ms = 15_000): Promise<RegExpEx
     if (Date.now() > end) throw new Error(`${file}: no ${re} within ${ms} ms: ${fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : ''}`);
     await sleep(20);
   }
-}
-
-/** A port nobody listens on now. */
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 /** GET / with the connection closed afterwards (no keep-alive agent). */
