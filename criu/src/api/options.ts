@@ -4,13 +4,12 @@
 // become an argument vector that goes through the CLI's own parser and refusals, so a value CRIU
 // refuses, or an option criu-ts does not implement yet, fails here with the CLI's message before
 // anything is touched. What the API passes on to the engines is read from that parse.
-import * as path from 'node:path';
-import { parseArgs, refuseUnsupported, one, flag, atoi, parseSize, type Parsed, type Cmd } from '../cli/options.js';
+import { parseArgs, refuseUnsupported, one, flag, type Parsed, type Cmd } from '../cli/options.js';
 import { byLong, type Opt } from '../cli/opttable.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import type { DumpOptions as EngineDump } from '../dump/dump.js';
 import type { RestoreOptions as EngineRestore } from '../restore/restore.js';
-import { dirsOf, checkOptions as checkCliOptions, resolveIn } from '../cli/commands.js';
+import { dirsOf, checkOptions as checkCliOptions, resolveIn, dumpOptionsOf, restoreOptionsOf } from '../cli/commands.js';
 
 /** A value an option takes: a flag's boolean, an argument, or a list option's arguments. */
 export type OptionValue = boolean | number | string | readonly (string | number)[] | undefined;
@@ -108,36 +107,12 @@ export function prepare(cmd: 'dump' | 'restore' | 'check', opts: object): Prepar
 
 /** What the dump engine gets, as `criu dump` gives it. */
 export function dumpOptions(pr: Prepared): EngineDump {
-  const { p } = pr;
-  const t = one(p, 'tree');
-  if (t === undefined) throw new CriuError('pid not specified', "dump({ pid, imagesDir }): the tree's root pid");
-  const timeout = one(p, 'timeout');
-  const gl = one(p, 'ghost-limit');
-  return {
-    pid: atoi(t),
-    imagesDir: pr.imagesDir,
-    leaveRunning: flag(p, 'leave-running'),
-    leaveStopped: flag(p, 'leave-stopped'),
-    timeoutMs: timeout !== undefined ? atoi(timeout) * 1000 : 10_000,
-    freezeCgroup: one(p, 'freeze-cgroup'),
-    ghostLimit: gl !== undefined ? parseSize(gl) : undefined,
-    displayStats: flag(p, 'display-stats'),
-  };
+  return dumpOptionsOf(pr.p, pr.imagesDir, "dump({ pid, imagesDir }): the tree's root pid");
 }
 
 /** What the restore engine gets. The engine never waits for the root: the API does (see index.ts). */
 export function restoreOptions(pr: Prepared): EngineRestore & { waitRoot: boolean } {
-  const { p } = pr;
-  const pf = one(p, 'pidfile');
-  return {
-    imagesDir: pr.imagesDir,
-    workDir: pr.workDir,
-    detached: true,
-    waitRoot: !flag(p, 'restore-detached'),
-    sibling: flag(p, 'restore-sibling'),
-    pidfile: pf ? (path.isAbsolute(pf) ? pf : path.join(pr.workDir, pf)) : undefined,
-    displayStats: flag(p, 'display-stats'),
-  };
+  return { ...restoreOptionsOf(pr.p, pr.imagesDir, pr.workDir), detached: true, waitRoot: !flag(pr.p, 'restore-detached') };
 }
 
 export function checkOptions(pr: Prepared): { feature?: string[]; all: boolean } {

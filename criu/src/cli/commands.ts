@@ -9,6 +9,8 @@ import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
 import { addScript, setScriptEnv } from '../notify.js';
 import { setStatusFd } from '../status.js';
+import type { DumpOptions } from '../dump/dump.js';
+import type { RestoreOptions } from '../restore/restore.js';
 
 export function resolveIn(dir: string, f: string): string {
   return path.isAbsolute(f) || f === '-' ? f : path.join(dir, f);
@@ -105,37 +107,60 @@ export async function dispatch(p: Parsed, cmd: Cmd, { imagesDir, workDir }: Dirs
   return 1;
 }
 
-/** `criu dump`: the plugins loaded first (init), their exit(ret) at the end, also when the dump fails. */
-async function runDump(p: Parsed, imagesDir: string): Promise<number> {
+/**
+ * What the dump engine gets of the options, as `criu dump` gives it (the Node API gives the same);
+ * `usage` is the hint when -t is missing.
+ */
+export function dumpOptionsOf(p: Parsed, imagesDir: string, usage = 'criu dump -t PID -D DIR'): DumpOptions {
   const t = one(p, 'tree');
-  if (t === undefined) throw new CriuError('pid not specified', 'criu dump -t PID -D DIR');
-  const [{ dump }, { startPlugins, stopPlugins }] = await Promise.all([import('../dump/dump.js'), import('../plugins/calls.js')]);
+  if (t === undefined) throw new CriuError('pid not specified', usage);
   // CRIU takes --timeout with atoi(), and -R/-s set one final state: the last one given wins
   const timeout = one(p, 'timeout');
   const gl = one(p, 'ghost-limit');
-  const leaveRunning = flag(p, 'leave-running');
+  return {
+    pid: atoi(t),
+    imagesDir,
+    leaveRunning: flag(p, 'leave-running'),
+    leaveStopped: flag(p, 'leave-stopped'),
+    timeoutMs: timeout !== undefined ? atoi(timeout) * 1000 : 10_000,
+    freezeCgroup: one(p, 'freeze-cgroup'),
+    ghostLimit: gl !== undefined ? parseSize(gl) : undefined,
+    displayStats: flag(p, 'display-stats'),
+    tcpEstablished: flag(p, 'tcp-established'),
+    skipInFlight: flag(p, 'skip-in-flight'),
+    fileLocks: isSet(p, 'file-locks'),
+  };
+}
+
+/** What the restore engine gets of the options, as `criu restore` gives it. */
+export function restoreOptionsOf(p: Parsed, imagesDir: string, workDir: string): RestoreOptions {
+  const pf = one(p, 'pidfile');
+  return {
+    imagesDir,
+    workDir,
+    detached: flag(p, 'restore-detached') || flag(p, 'daemon'),
+    sibling: flag(p, 'restore-sibling'),
+    pidfile: pf ? resolveIn(workDir, pf) : undefined,
+    displayStats: flag(p, 'display-stats'),
+    execCmd: isSet(p, 'exec-cmd') ? p.rest : undefined,
+    fileLocks: isSet(p, 'file-locks'),
+  };
+}
+
+/** `criu dump`: the plugins loaded first (init), their exit(ret) at the end, also when the dump fails. */
+async function runDump(p: Parsed, imagesDir: string): Promise<number> {
+  const o = dumpOptionsOf(p, imagesDir);
+  const [{ dump }, { startPlugins, stopPlugins }] = await Promise.all([import('../dump/dump.js'), import('../plugins/calls.js')]);
   const plugins = await startPlugins({
     stage: 0 /* dump */,
     libdir: one(p, 'libdir'),
     imagesDir,
-    timeoutS: timeout !== undefined ? atoi(timeout) : 10,
-    leaveRunning,
+    timeoutS: o.timeoutMs! / 1000,
+    leaveRunning: o.leaveRunning,
   });
   let ret = -1;
   try {
-    dump({
-      pid: atoi(t),
-      imagesDir,
-      leaveRunning,
-      leaveStopped: flag(p, 'leave-stopped'),
-      timeoutMs: timeout !== undefined ? atoi(timeout) * 1000 : 10_000,
-      freezeCgroup: one(p, 'freeze-cgroup'),
-      ghostLimit: gl !== undefined ? parseSize(gl) : undefined,
-      displayStats: flag(p, 'display-stats'),
-      tcpEstablished: flag(p, 'tcp-established'),
-      skipInFlight: flag(p, 'skip-in-flight'),
-      fileLocks: isSet(p, 'file-locks'),
-    });
+    dump(o);
     ret = 0;
   } finally {
     stopPlugins(plugins, ret);
@@ -145,21 +170,12 @@ async function runDump(p: Parsed, imagesDir: string): Promise<number> {
 
 /** `criu restore`: the inventory read and the plugins loaded first (a missing required plugin stops it before anything is made). */
 async function runRestore(p: Parsed, imagesDir: string, workDir: string): Promise<number> {
+  const o = restoreOptionsOf(p, imagesDir, workDir);
   const [{ restore }, { startPlugins, stopPlugins }] = await Promise.all([import('../restore/restore.js'), import('../plugins/calls.js')]);
-  const pf = one(p, 'pidfile');
   const plugins = await startPlugins({ stage: 2 /* restore */, libdir: one(p, 'libdir'), imagesDir });
   let ok = false;
   try {
-    const code = restore({
-      imagesDir,
-      workDir,
-      detached: flag(p, 'restore-detached') || flag(p, 'daemon'),
-      sibling: flag(p, 'restore-sibling'),
-      pidfile: pf ? resolveIn(workDir, pf) : undefined,
-      displayStats: flag(p, 'display-stats'),
-      execCmd: isSet(p, 'exec-cmd') ? p.rest : undefined,
-      fileLocks: isSet(p, 'file-locks'),
-    });
+    const code = restore(o);
     ok = true;
     return code;
   } finally {
