@@ -2,7 +2,8 @@
 // a listening socket at a path, accept (blocking, or on koffi's worker thread so that the event
 // loop keeps running), one packet in and out with its SCM_RIGHTS fds, the peer's credentials.
 import koffi from './koffi.js';
-import { libc, SysError, check, close, fdMessage, getsockopt, addrOf } from './libc.js';
+import { libc, SysError, check, close, fdMessage, getsockopt, addrOf, socket } from './libc.js';
+import { bindRaw, listen } from './net.js';
 import { AF_UNIX, SCM_RIGHTS, SOCK_CLOEXEC, SOCK_SEQPACKET, SOL_SOCKET } from './socket-consts.js';
 export { AF_UNIX, SOCK_CLOEXEC, SOCK_SEQPACKET } from './socket-consts.js';
 
@@ -13,9 +14,6 @@ const SO_PEERCRED = 17,
   MSG_NOSIGNAL = 0x4000;
 
 const f = {
-  socket: libc.func('int socket(int domain, int type, int proto)'),
-  bind: libc.func('int bind(int fd, void *addr, uint32_t len)'),
-  listen: libc.func('int listen(int fd, int backlog)'),
   accept4: libc.func('int accept4(int fd, void *addr, void *len, int flags)'),
   recv: libc.func('long recv(int fd, void *buf, unsigned long len, int flags)'),
   recvmsg: libc.func('long recvmsg(int fd, void *msg, int flags)'),
@@ -33,11 +31,11 @@ function sockaddrUn(file: string): Buffer {
 
 /** socket + bind + listen: a SOCK_SEQPACKET socket listening at `file` (which must not exist). */
 export function listenSeqpacket(file: string, backlog = 16): number {
-  const fd = check(f.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0) as number, 'socket', ['AF_UNIX', 'SOCK_SEQPACKET']);
+  const fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC);
   try {
     const a = sockaddrUn(file);
-    check(f.bind(fd, a, a.length) as number, 'bind', [file]);
-    check(f.listen(fd, backlog) as number, 'listen', [fd, backlog]);
+    bindRaw(fd, a, file);
+    listen(fd, backlog);
   } catch (e) {
     close(fd);
     throw e;
