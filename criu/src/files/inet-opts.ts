@@ -4,11 +4,10 @@
 // rules, so that the images are the same as CRIU's.
 import type { SkOptsEntry, IpOptsEntry, TcpOptsEntry } from '../images/gen/types.js';
 import { getsockopt, getsockoptInt, setsockopt, SysError, E } from '../sys/libc.js';
-import { AF_INET6 } from '../sys/net.js';
+import { AF_INET6, SOL_SOCKET } from '../sys/socket-consts.js';
 import { NotSupportedError } from '../errors.js';
 
-export const SOL_SOCKET = 1,
-  SOL_IP = 0,
+export const SOL_IP = 0,
   SOL_IPV6 = 41,
   SOL_TCP = 6,
   SOL_UDP = 17;

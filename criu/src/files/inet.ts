@@ -21,13 +21,13 @@ import { FileError, partOf } from './kind.js';
 import { FdTypes, type FileEntry, type InetSkEntry } from '../images/gen/types.js';
 import { inetSockets, TCP, tcpStateName, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE, type InetDiag } from './inetdiag.js';
 import { dumpFown, fileFlags, where, restoreFileParams } from './fdparams.js';
-import { SOL_SOCKET, SOL_IP, SOL_IPV6, SOL_UDP, SO, IPV6_V6ONLY, UDP_CORK, geti, seti, boundDev } from './inet-opts.js';
+import { SOL_IP, SOL_IPV6, SOL_UDP, SO, IPV6_V6ONLY, UDP_CORK, geti, seti, boundDev } from './inet-opts.js';
 import { dumpSkOpts, restoreSkOpts, dumpIpOpts, restoreIpOpts, dumpTcpOpts, restoreTcpOpts } from './inet-opts.js';
 import { socket, close, ioctl, pidfdOpen, pidfdGetfd, getsockopt, shutdown } from '../sys/libc.js';
 import { AF_INET, AF_INET6, bind, listen, connect, getsockname, getpeername, pollNow, ifNameToIndex, formatAddr, type SockAddr } from '../sys/net.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
-import { SOCK_CLOEXEC, SOCK_DGRAM, SOCK_RAW, SOCK_STREAM } from '../sys/socket-consts.js';
+import { SOCK_CLOEXEC, SOCK_DGRAM, SOCK_RAW, SOCK_STREAM, SOL_SOCKET } from '../sys/socket-consts.js';
 
 const IPPROTO_ICMP = 1,
   IPPROTO_ICMPV6 = 58,
