@@ -9,7 +9,7 @@ import tseslint from 'typescript-eslint';
 const LEAVES = ['errors', 'log', 'paths', 'features', 'fault', 'progress', 'stats'];
 /** leaves that do not import sys, so sys may import them */
 const SYS_LEAVES = ['errors', 'log', 'paths', 'features', 'fault'];
-const LAYERS = [['sys'], ['proc', 'ptrace', 'images'], ['files', 'arch'], ['dump', 'restore', 'ns', 'plugins'], ['check'], ['cli'], ['api']];
+const LAYERS = [['sys'], ['proc', 'ptrace', 'images', 'net'], ['files', 'arch'], ['dump', 'restore', 'ns', 'plugins'], ['check'], ['cli'], ['api']];
 /** modules of criu/src that are one file at its top rather than a directory */
 const FILE_MODULES = new Set(['check']);
 

@@ -127,6 +127,8 @@ export function dumpOptionsOf(p: Parsed, imagesDir: string, usage = 'criu dump -
     ghostLimit: gl !== undefined ? parseSize(gl) : undefined,
     displayStats: flag(p, 'display-stats'),
     tcpEstablished: flag(p, 'tcp-established'),
+    tcpClose: flag(p, 'tcp-close'),
+    networkLock: networkLockOf(one(p, 'network-lock')),
     skipInFlight: flag(p, 'skip-in-flight'),
     fileLocks: isSet(p, 'file-locks'),
   };
@@ -144,7 +146,14 @@ export function restoreOptionsOf(p: Parsed, imagesDir: string, workDir: string):
     displayStats: flag(p, 'display-stats'),
     execCmd: isSet(p, 'exec-cmd') ? p.rest : undefined,
     fileLocks: isSet(p, 'file-locks'),
+    tcpEstablished: flag(p, 'tcp-established'),
+    tcpClose: flag(p, 'tcp-close'),
   };
+}
+
+/** --network-lock: CRIU takes "none" for "skip" */
+function networkLockOf(v: string | undefined): 'iptables' | 'nftables' | 'skip' | undefined {
+  return v === undefined ? undefined : v === 'none' ? 'skip' : (v as 'iptables' | 'nftables' | 'skip');
 }
 
 /** `criu dump`: the plugins loaded first (init), their exit(ret) at the end, also when the dump fails. */

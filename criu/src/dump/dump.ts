@@ -17,6 +17,9 @@ import { faultPoint } from '../fault.js';
 import { preDump, queryExtFiles, postDump, releaseEarly } from './scripts.js';
 import { progress } from '../progress.js';
 import { display, formatDumpStats } from '../stats.js';
+import type { DumpHookArgs } from '../files/kind.js';
+import type { Frozen } from './freeze.js';
+import { DEFAULT_LOCK, lockMethodValue, type LockMethod } from '../net/lock.js';
 import type { DumpStatsEntry } from '../images/index.js';
 
 export interface DumpOptions {
@@ -29,9 +32,11 @@ export interface DumpOptions {
   /** a freezer cgroup holding the tree (--freeze-cgroup): frozen first, so nothing moves while tasks are seized */
   freezeCgroup?: string;
   ghostLimit?: number;
-  /** --tcp-established (refused by name at a connected socket for now) and --skip-in-flight */
+  /** --tcp-established, --tcp-close, --skip-in-flight and --network-lock */
   tcpEstablished?: boolean;
+  tcpClose?: boolean;
   skipInFlight?: boolean;
+  networkLock?: LockMethod;
   /** --file-locks: dump the locks held through the tree's fds (without it they are refused) */
   fileLocks?: boolean;
   /** --display-stats: print stats-dump at the end, as CRIU does */
@@ -46,9 +51,10 @@ export function dump(opts: DumpOptions): void {
   fs.mkdirSync(opts.imagesDir, { recursive: true });
   log.info(`Dumping processes (pid: ${opts.pid})`);
   preDump(opts.pid, opts.imagesDir);
-  FILES.beforeFreeze({ pid: opts.pid, imagesDir: opts.imagesDir });
-  faultPoint(1, 'freeze');
-  const frozen = freezeTree(opts.pid, opts.timeoutMs ?? 10_000, opts.freezeCgroup);
+  const runId = uuid4();
+  const lockMethod = opts.networkLock ?? DEFAULT_LOCK;
+  const net = { tcpEstablished: opts.tcpEstablished ?? false, tcpClose: opts.tcpClose ?? false, lockMethod, runId };
+  const frozen = freeze(opts, net);
   const tFrozen = now();
   log.info(`Frozen ${frozen.length} task(s), ${frozen.reduce((n, f) => n + f.tracees.length, 0)} thread(s)`);
   const injections = new Injections();
@@ -69,6 +75,7 @@ export function dump(opts: DumpOptions): void {
       tcpEstablished: opts.tcpEstablished ?? false,
       skipInFlight: opts.skipInFlight ?? false,
       fileLocks: opts.fileLocks ?? false,
+      tcpClose: net.tcpClose,
     });
 
     // memory: one pages file per task, in pstree order, then the shared anonymous objects
@@ -106,7 +113,9 @@ export function dump(opts: DumpOptions): void {
     dumpStats = buildDumpStats(times, { scanned: mem.pagesScanned, written: mem.pagesWritten });
     out.put('stats-dump', 'STATS', [{ dump: dumpStats }]);
     faultPoint(6, 'inventory');
-    out.put('inventory.img', 'INVENTORY', [buildInventory(tf.namespaces.tool, uuid4())]);
+    out.put('inventory.img', 'INVENTORY', [
+      buildInventory(tf.namespaces.tool, runId, { networkLockMethod: lockMethodValue(lockMethod), tcpClose: net.tcpClose }),
+    ]);
   } catch (e) {
     injections.undo();
     pluginCalls().finish(-1);
@@ -120,6 +129,18 @@ export function dump(opts: DumpOptions): void {
   finish(frozen, opts);
   FILES.afterDump({ imagesDir: opts.imagesDir, ok: true });
   if (opts.displayStats) display(formatDumpStats(dumpStats));
+}
+
+/** The fd kinds' holds (network lock) first, then the tree; the holds are let go if the freeze fails. */
+function freeze(opts: DumpOptions, net: DumpHookArgs['net']): Frozen[] {
+  FILES.beforeFreeze({ pid: opts.pid, imagesDir: opts.imagesDir, net });
+  try {
+    faultPoint(1, 'freeze');
+    return freezeTree(opts.pid, opts.timeoutMs ?? 10_000, opts.freezeCgroup);
+  } catch (e) {
+    FILES.afterDump({ imagesDir: opts.imagesDir, ok: false });
+    throw e;
+  }
 }
 
 export { uuid4 };

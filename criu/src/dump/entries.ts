@@ -116,15 +116,20 @@ export function buildIds(ns: NsIds, objId = 2): TaskKobjIdsEntry {
   };
 }
 
-export function buildInventory(ns: NsIds, runId: string): InventoryEntry {
+export function buildInventory(
+  ns: NsIds,
+  runId: string,
+  net: { networkLockMethod: number; tcpClose: boolean } = { networkLockMethod: 0, tcpClose: false },
+): InventoryEntry {
   return {
+    ...(net.tcpClose ? { tcp_close: true } : {}),
     img_version: 2,
     fdinfo_per_id: true,
     root_ids: buildIds(ns, 1),
     ns_per_id: true,
     root_cg_set: 1,
     lsmtype: 0,
-    network_lock_method: 0,
+    network_lock_method: net.networkLockMethod,
     plugins_entry: { plugins: pluginCalls().inventoryPlugins() },
     dump_criu_run_id: runId,
   };

@@ -11,6 +11,7 @@ import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
 import type { ZombieRec } from './entries.js';
 import { pluginCalls } from '../hooks.js';
+import { FILES } from '../files/registry.js';
 
 /** A task of the tree, held: its threads seized (main thread first), or a zombie. */
 export interface Frozen {
@@ -296,7 +297,9 @@ export function checkpointDevices(frozen: Frozen[]): void {
 }
 
 /** Detach every task: killed first (`kill`), or stopped again when it was stopped. */
-export function release(frozen: Frozen[], kill: boolean): void {
+export function release(frozen: Frozen[], kill: boolean, stopped = false): void {
+  // the fd kinds let go what they held for the dump (TCP repair, the network lock) before it runs
+  if (!kill && !stopped) FILES.beforeResume();
   for (const f of frozen) {
     if (kill) tryKill(f.pid, 9);
     else if (f.stopSig) tryKill(f.pid, f.stopSig);
@@ -314,7 +317,7 @@ export function release(frozen: Frozen[], kill: boolean): void {
 export function finish(frozen: Frozen[], how: { leaveStopped: boolean; leaveRunning: boolean }): void {
   if (how.leaveStopped) {
     for (const f of frozen) if (!f.zombie && !f.stopSig) f.stopSig = SIG.STOP;
-    release(frozen, false);
+    release(frozen, false, true);
     log.info('Dumping finished successfully (tree left stopped)');
   } else if (how.leaveRunning) {
     log.info('Dumping finished successfully (tree left running)');

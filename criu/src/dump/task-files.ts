@@ -55,6 +55,7 @@ export interface FileOpts {
   tcpEstablished: boolean;
   skipInFlight: boolean;
   fileLocks: boolean;
+  tcpClose?: boolean;
 }
 
 /** Walks the files of every task, in pstree order; ghostLimit: --ghost-limit. */
@@ -93,7 +94,7 @@ export function collectFiles(
       extra,
       ghostLimit,
       allocPagesId,
-      { tcpEstablished: o.tcpEstablished, skipInFlight: o.skipInFlight, netNsId: ns.net },
+      { tcpEstablished: o.tcpEstablished, skipInFlight: o.skipInFlight, netNsId: ns.net, tcpClose: o.tcpClose },
       o.fileLocks,
     );
     const cwdId = files.dumpPlace(extra, 'cwd', task.cwd, `/proc/${pid}/cwd`);

@@ -8,7 +8,7 @@
 // As CRIU: a listening socket with connections not yet accepted is refused unless
 // --skip-in-flight (then they are lost); a UDP socket's receive queue is dropped with a
 // warning; a corked UDP socket is refused; a connected TCP socket needs --tcp-established
-// (TCP_REPAIR), not done yet. On restore the socket is made in the tool with SO_REUSEADDR and
+// (TCP_REPAIR, tcp.ts) or --tcp-close. On restore the socket is made in the tool with SO_REUSEADDR and
 // SO_REUSEPORT on, bound, made to listen with its backlog or connected (UDP), given its options,
 // and sent to its tasks; SO_REUSEADDR and SO_REUSEPORT get their own values back once every
 // socket of the images on that port is open (CRIU's port users).
@@ -26,6 +26,7 @@ import { dumpSkOpts, restoreSkOpts, dumpIpOpts, restoreIpOpts, dumpTcpOpts, rest
 import { socket, close, ioctl, pidfdOpen, pidfdGetfd, getsockopt, shutdown } from '../sys/libc.js';
 import { AF_INET, AF_INET6, bind, listen, connect, getsockname, getpeername, pollNow, ifNameToIndex, formatAddr, type SockAddr } from '../sys/net.js';
 import { CriuError, NotSupportedError } from '../errors.js';
+import { dumpTcpConn, restoreTcpConn, noteListener, tcpHooks } from './tcp.js';
 import { log } from '../log.js';
 import { SOCK_CLOEXEC, SOCK_DGRAM, SOCK_RAW, SOCK_STREAM, SOL_SOCKET } from '../sys/socket-consts.js';
 
@@ -57,6 +58,7 @@ export interface InetDumpOpts {
   tcpEstablished: boolean;
   skipInFlight: boolean;
   netNsId: number;
+  tcpClose?: boolean;
 }
 
 let diag: { at: number; map: Map<number, InetDiag> } | null = null;
@@ -189,11 +191,10 @@ function canDump(ctx: DumpFdCtx, type: number, d: Desc, what: string, who: strin
     case TCP.CLOSE_WAIT:
     case TCP.LAST_ACK:
     case TCP.CLOSING:
-      if (o?.tcpEstablished)
-        throw new NotSupportedError(`--tcp-established: ${who}: ${what}`, { object: `socket:[${ctx.link.ino}]`, hint: 'TCP_REPAIR is not done yet' });
+      if (o?.tcpEstablished || o?.tcpClose) return;
       throw new CriuError(`${who}: a connected TCP socket (${what})`, {
         object: `socket:[${ctx.link.ino}]`,
-        hint: 'CRIU dumps it with --tcp-established, which criu-ts does not support yet; close the connection first',
+        hint: 'consider using --tcp-established (or --tcp-close, which restores it closed)',
       });
     default:
       throw new CriuError(`${who}: ${what}: unknown state ${d.state}`, { object: `socket:[${ctx.link.ino}]` });
@@ -232,6 +233,9 @@ function dumpInet(ctx: DumpFdCtx, id: number): FileEntry {
     });
   const what = describe(family, proto, type, d);
   canDump(ctx, type, d, what, who);
+  if (proto === IPPROTO_TCP && d.state === TCP.LISTEN) noteListener(family, d.src, d.srcPort);
+  // a connection: locked and repaired (tcp.ts) before its options are read; the state is the repaired socket's
+  if (proto === IPPROTO_TCP && d.dstPort && d.state !== TCP.CLOSE) d.state = dumpTcpConn(ctx, fd, { family, ...d }, what, who);
   const ie: InetSkEntry = {
     id,
     ino: ctx.link.ino!,
@@ -296,8 +300,6 @@ function checkEntry(ie: InetSkEntry, who: string): void {
   const n = ie.family === AF_INET6 ? 4 : 1;
   if ((ie.src_addr?.length ?? 0) < n || (ie.dst_addr?.length ?? 0) < n || (ie.family === AF_INET6 && (ie.src_addr!.length !== 4 || ie.dst_addr!.length !== 4)))
     throw new FileError(who, `socket ${ie.ino}: address length does not fit family ${ie.family}`, { ...obj, hint: 'the image is damaged' });
-  if (ie.proto === IPPROTO_TCP && ie.dst_port)
-    throw new NotSupportedError(`--tcp-established: ${who}: a connected TCP socket in the image (state ${tcpStateName(ie.state)})`, obj);
   if (ie.state === TCP.LISTEN && ie.proto !== IPPROTO_TCP)
     throw new FileError(who, `socket ${ie.ino}: protocol ${ie.proto} in the listen state`, { ...obj, hint: 'the image is damaged' });
 }
@@ -338,14 +340,18 @@ function openInet(ctx: RestoreFdCtx, e: FileEntry, s: InetState, who: string): n
     // on until every socket of the images on this port is open (post_open_inet_sk)
     seti(fd, SOL_SOCKET, SO.REUSEADDR, 1);
     seti(fd, SOL_SOCKET, SO.REUSEPORT, 1);
-    if (ie.src_port) bindSaved(fd, ie, who);
-    if (ie.state === TCP.LISTEN) listen(fd, ie.backlog);
-    if (ie.dst_port) connect(fd, { family: ie.family, port: ie.dst_port, addr: bytesOf(ie.dst_addr, ie.family) });
+    const tcpConn = ie.proto === IPPROTO_TCP && ie.dst_port !== 0 && ie.state !== TCP.CLOSE && ie.state !== TCP.LISTEN;
+    if (tcpConn) restoreTcpConn(ctx, fd, ie, who);
+    else {
+      if (ie.src_port) bindSaved(fd, ie, who);
+      if (ie.state === TCP.LISTEN) listen(fd, ie.backlog);
+      if (ie.dst_port) connect(fd, { family: ie.family, port: ie.dst_port, addr: bytesOf(ie.dst_addr, ie.family) });
+    }
     restoreFileParams(fd, ie.flags, ie.fown);
     if (ie.ip_opts) restoreIpOpts(fd, ie.family, ie.ip_opts);
     restoreSkOpts(fd, ie.opts);
     if (ie.proto === IPPROTO_TCP && ie.tcp_opts) restoreTcpOpts(fd, ie.tcp_opts);
-    if (ie.shutdown) shutdownSaved(fd, ie, who);
+    if (ie.shutdown && !tcpConn) shutdownSaved(fd, ie, who);
     portOpened(s, fd, ie);
     return fd; // sent to the tasks; the restore's FileCtx closes the tool's copy at the end
   } catch (err) {
@@ -393,4 +399,5 @@ export const inetKind: FileKind<InetState> = {
     },
   },
   open: openInet,
+  hooks: tcpHooks,
 };

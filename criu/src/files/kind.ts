@@ -104,7 +104,7 @@ export interface DumpFdCtx {
   takeFd(): number;
   ghostLimit: number;
   /** the command line's TCP options and the tool's network namespace id (inet sockets) */
-  inet?: { tcpEstablished: boolean; skipInFlight: boolean; netNsId: number };
+  inet?: { tcpEstablished: boolean; skipInFlight: boolean; netNsId: number; tcpClose?: boolean };
   /** a fresh pages-N.img number (memfd contents), shared with the rest of the dump */
   allocPagesId?: () => number;
 }
@@ -128,6 +128,8 @@ export interface RestoreFdCtx {
   file(id: number): FileEntry | undefined;
   /** every file_entry of files.img (a unix socket finds its peer by inode) */
   entries(): Iterable<FileEntry>;
+  /** the restore's --tcp-established and --tcp-close */
+  readonly tcp?: { established: boolean; close: boolean };
 }
 
 /** What a kind keeps for one restore: made on first use, closed once when the restore ends. */
@@ -143,6 +145,8 @@ export type PathUse = 'exe' | 'cwd' | 'root';
 export interface DumpHookArgs {
   pid: number;
   imagesDir: string;
+  /** TCP connections and the network lock: --tcp-established, --tcp-close, --network-lock, the dump's run id */
+  net?: { tcpEstablished: boolean; tcpClose: boolean; lockMethod: 'iptables' | 'nftables' | 'skip'; runId: string };
 }
 export interface EndHookArgs {
   imagesDir: string;
@@ -155,6 +159,10 @@ export interface FileHooks {
   beforeFreeze?(a: DumpHookArgs): void;
   /** once the dump is over, written (ok) or undone (!ok) */
   afterDump?(a: EndHookArgs): void;
+  /** a dumped tree is about to run on (-R, or a failed dump): whatever was held for the dump is let go first */
+  beforeResume?(): void;
+  /** a restored tree is about to be let go (the restore succeeded so far): TCP repair off, network unlocked */
+  beforeRestoredRun?(a: { imagesDir: string }): void;
   /** once the restore is over, the tree running (ok) or killed (!ok) */
   afterRestore?(a: EndHookArgs): void;
 }

@@ -63,6 +63,12 @@ export class KindRegistry {
   afterDump(a: EndHookArgs): void {
     this.run('afterDump', (h) => h.afterDump?.(a), !a.ok);
   }
+  beforeResume(): void {
+    this.run('beforeResume', (h) => h.beforeResume?.(), true);
+  }
+  beforeRestoredRun(a: { imagesDir: string }): void {
+    this.run('beforeRestoredRun', (h) => h.beforeRestoredRun?.(a), false);
+  }
   afterRestore(a: EndHookArgs): void {
     this.run('afterRestore', (h) => h.afterRestore?.(a), !a.ok);
   }

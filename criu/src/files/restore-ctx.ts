@@ -133,6 +133,12 @@ export class FileCtx implements RestoreFdCtx {
   readonly transportClosed = new Set<number>();
   /** --file-locks: the locks of filelocks.img are taken again (CRIU ignores the image without it) */
   fileLocks = false;
+  /** --tcp-established / --tcp-close of the restore */
+  tcp = { established: false, close: false };
+  /** the tree is about to be let go: the kinds' last word (TCP repair off, network unlocked) */
+  beforeRun(): void {
+    this.kinds.beforeRestoredRun({ imagesDir: this.dir });
+  }
   /** the tool's fds on shared anonymous memory objects, by shmid (made by the restore engine) */
   readonly shmem = new Map<number, number>();
 

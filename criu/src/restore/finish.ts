@@ -20,6 +20,8 @@ export interface ReleaseOptions {
   workDir?: string;
   displayStats?: boolean;
   execCmd?: string[];
+  /** right before the tree is let go (CRIU's network_unlock, then TCP repair off) */
+  beforeRun?: () => void;
 }
 
 /** Every task goes free, children first, then the pidfile and stats-restore; gives the exit status. */
@@ -33,6 +35,7 @@ export function release(
 ): number {
   const { pid, transport } = root;
   postRestore();
+  opts.beforeRun?.();
   // --exec-cmd: the launcher, the root's parent, becomes the command once we exit 0 (CRIU
   // exec()s in the process that forked the root); else without -d it waits for the root
   if (opts.execCmd) launcher.execAfter(opts.execCmd);

@@ -41,6 +41,9 @@ export interface RestoreOptions {
   execCmd?: string[];
   /** --file-locks: the dumped file locks are taken again (without it filelocks.img is ignored, as in CRIU) */
   fileLocks?: boolean;
+  /** --tcp-established / --tcp-close: connections in the images are repaired / restored closed */
+  tcpEstablished?: boolean;
+  tcpClose?: boolean;
 }
 
 export function restore(opts: RestoreOptions): number {
@@ -59,6 +62,7 @@ export function restore(opts: RestoreOptions): number {
   const zombies: Task[] = [];
   const files = new FileCtx(img);
   files.fileLocks = opts.fileLocks ?? false;
+  files.tcp = { established: opts.tcpEstablished ?? false, close: opts.tcpClose ?? false };
   try {
     pinToOneCpu(savedAffinity);
     faultPoint(101, 'spawn');
@@ -92,7 +96,7 @@ export function restore(opts: RestoreOptions): number {
     for (const task of tasks) finalRegisters(task, files);
 
     faultPoint(110, 'release');
-    return release(tasks, { pid, transport }, launcher, savedAffinity, opts, { t0, tForked });
+    return release(tasks, { pid, transport }, launcher, savedAffinity, { ...opts, beforeRun: () => files.beforeRun() }, { t0, tForked });
   } catch (e) {
     files.markFailed();
     killAndReap(tasks, zombies);

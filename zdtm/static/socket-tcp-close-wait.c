@@ -1,0 +1,2 @@
+#define ZDTM_CLOSE_WAIT
+#include "socket-tcp.c"

@@ -1,0 +1,2 @@
+#define ZDTM_IPV6
+#include "socket-tcp.c"
