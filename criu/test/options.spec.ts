@@ -128,11 +128,12 @@ test('what CRIU ignores and acts on, where the brief names it', () => {
   expect(v('leave-stopped', 'restore')).toBe('refused'); // cr-restore.c stops the restored tasks
   expect(v('shell-job', 'dump')).toBe('refused');
   expect(v('shell-job', 'check')).toBe('ignored');
-  expect(v('tcp-established', 'dump')).toBe('acts'); // a connected TCP socket is refused at the socket (sk-inet.c)
+  expect(v('tcp-established', 'dump')).toBe('acts'); // a connected TCP socket is repaired (sk-tcp.c)
   expect(v('tcp-established', 'restore')).toBe('acts');
   expect(v('skip-in-flight', 'dump')).toBe('acts');
-  expect(v('tcp-close', 'dump')).toBe('refused');
-  expect(v('tcp-close', 'restore')).toBe('refused');
+  expect(v('tcp-close', 'dump')).toBe('acts');
+  expect(v('tcp-close', 'restore')).toBe('acts');
+  expect(v('network-lock', 'dump', ['nftables'])).toBe('acts');
   expect(v('ext-unix-sk', 'restore')).toBe('refused');
   expect(v('link-remap', 'restore')).toBe('ignored');
   expect(v('ghost-limit', 'dump', ['1M'])).toBe('acts');
@@ -284,7 +285,7 @@ test("--version prints CRIU's format, and --help comes from the table", () => {
   for (const o of OPTS.filter((x) => x.help !== undefined)) expect(h, o.long).toContain(`--${o.long}`);
   expect(h).toMatch(/--tcp-established +checkpoint\/restore established TCP connections\n +\[criu-ts: dump, restore\]/);
   expect(h).toMatch(
-    /--tcp-close +don't dump the state of, or block, established tcp\n +connections, and restore them in closed state.\n +\[criu-ts: not supported yet\]/,
+    /--tcp-close +don't dump the state of, or block, established tcp\n +connections, and restore them in closed state.\n +\[criu-ts: dump, restore\]/,
   );
 });
 
@@ -356,10 +357,10 @@ test("configuration files: CRIU's sources, order and precedence", () => {
   // an optional argument in a file needs '=': "verbosity 4" is --verbosity and a stray word
   fs.writeFileSync(cfg, 'verbosity 4\n');
   expect(P(['dump', '--config', cfg], penv()).logLevel).toBe(3);
-  fs.writeFileSync(cfg, 'verbosity=4\ntcp-close\n');
+  fs.writeFileSync(cfg, 'verbosity=4\nlazy-pages\n');
   p = P(['dump', '--config', cfg], penv());
   expect(p.logLevel).toBe(4);
-  expect(() => refuseUnsupported(p)).toThrow('not supported yet: --tcp-close');
+  expect(() => refuseUnsupported(p)).toThrow('not supported yet: --lazy-pages');
   // a broken file stops criu, but --help on the command line still shows the help
   fs.writeFileSync(cfg, 'log-file "x\n');
   expect(() => P(['dump', '--config', cfg], penv())).toThrow('Unsupported configuration file format');
@@ -419,9 +420,9 @@ test('criu: ignored options are accepted and said at -v4, refused ones are named
   const rr = criu(['restore', '-D', img, '--leave-running', '-v4', '-o', 'restore.log'], env);
   expect(rr.stderr).not.toContain('not supported yet: --leave-running');
   expect(fs.readFileSync(path.join(img, 'restore.log'), 'utf8')).toContain('--leave-running is ignored by criu restore, as CRIU does (cr-restore.c');
-  const d = criu(['dump', '-t', '1', '--tcp-close', '-D', img], env);
+  const d = criu(['dump', '-t', '1', '--lazy-pages', '-D', img], env);
   expect(d.code).toBe(1);
-  expect(d.stderr).toContain('not supported yet: --tcp-close');
+  expect(d.stderr).toContain('not supported yet: --lazy-pages');
   expect(criu(['restore', '-D', img, '--leave-stopped'], env).stderr).toContain('not supported yet: --leave-stopped');
   expect(criu(['dump', '-t', '1', '-D', img, '--inherit-fd', 'fd[1]:x'], env).stderr).toContain('--inherit-fd is restore-only option');
   expect(criu(['pre-dump', '-t', '1', '-D', img], env).stderr).toContain('not supported yet: criu pre-dump');
@@ -432,11 +433,11 @@ test("criu: a configuration file in $HOME and CRIU_CONFIG_FILE are read, --no-de
   const dir = tmpdir('cfgrun');
   const home = path.join(dir, 'home');
   fs.mkdirSync(path.join(home, '.criu'), { recursive: true });
-  fs.writeFileSync(path.join(home, '.criu', 'default.conf'), 'tcp-close\n');
+  fs.writeFileSync(path.join(home, '.criu', 'default.conf'), 'lazy-pages\n');
   const img = path.join(dir, 'img');
   fs.mkdirSync(img);
   const env = { HOME: home, CRIU_TS_GLOBAL_CONFIG: path.join(dir, 'none.conf') };
-  expect(criu(['restore', '-D', img], env).stderr).toContain('not supported yet: --tcp-close');
+  expect(criu(['restore', '-D', img], env).stderr).toContain('not supported yet: --lazy-pages');
   expect(criu(['restore', '-D', img, '--no-default-config'], env).stderr).not.toContain('not supported yet');
   const envf = path.join(dir, 'env.conf');
   fs.writeFileSync(envf, 'auto-dedup\n');
