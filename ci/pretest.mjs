@@ -18,6 +18,9 @@ const need = [
   { pkg: 'redis-tools', ok: () => fs.existsSync('/usr/bin/redis-cli') },
   { pkg: 'nginx-light', ok: () => fs.existsSync('/usr/sbin/nginx') },
   { pkg: 'curl', ok: () => fs.existsSync('/usr/bin/curl') },
+  // the network lock of --tcp-established (criu/test/tcp.spec.ts, zdtm socket-tcp*)
+  { pkg: 'iptables', ok: () => fs.existsSync('/usr/sbin/iptables') },
+  { pkg: 'nftables', ok: () => fs.existsSync('/usr/sbin/nft') },
 ];
 
 function hasStaticLibc() {

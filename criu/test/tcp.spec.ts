@@ -1,0 +1,322 @@
+// Established TCP connections with one end outside the tree (--tcp-established, files/tcp.ts),
+// the network lock (net/lock.ts) with both methods, --tcp-close, and what every failure leaves:
+// a TCP line server (progs/tcp-counter.mjs, answering each line with a counter) is dumped while
+// this test process holds a connection to it; the connection is locked while the tree is gone,
+// and after the restore the same connection goes on with the counter. A client that connects
+// while the tree is dumped is served after the restore (its SYNs are held by the lock). After
+// every run, passing or failing, `iptables-save`, `ip6tables-save` and `nft list tables` are as
+// before (the rules of the server's port, and every CRIU nftables table). Runs as root; needs iptables and nftables (ci/pretest.mjs installs them).
+import { test, expect } from '@playwright/test';
+import { spawn, execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { criu, repo, tmpdir, waitGone, sleep, alive } from './lib.js';
+
+test.describe.configure({ mode: 'serial' });
+
+const started: number[] = [];
+test.afterAll(() => {
+  for (const pid of started) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+});
+
+/**
+ * The host's netfilter rules that concern a port (other tests may add their own meanwhile), and
+ * every CRIU nftables table: '' when nothing is locked.
+ */
+function rules(port: number): string {
+  const q = (cmd: string, args: string[]): string => {
+    try {
+      return execFileSync(cmd, args, { encoding: 'utf8' });
+    } catch (e) {
+      return `${cmd}: ${(e as Error).message}`;
+    }
+  };
+  const ipt = [q('iptables-save', []), q('ip6tables-save', [])]
+    .join('\n')
+    .split('\n')
+    .filter((l) => !l.startsWith('#') && new RegExp(`port ${port}\\b`).test(l));
+  const nft = q('nft', ['list', 'tables'])
+    .split('\n')
+    .filter((l) => l.includes('CRIU-'));
+  return [...ipt, ...nft].join('\n');
+}
+
+async function waitLine(file: string, re: RegExp, ms = 15_000): Promise<RegExpExecArray> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const m = re.exec(fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '');
+    if (m) return m;
+    if (Date.now() > end) throw new Error(`${file}: no ${re} within ${ms} ms`);
+    await sleep(20);
+  }
+}
+
+/** The counter server in a session of its own; its pid, port and output file. */
+async function server(name: string, host = '127.0.0.1'): Promise<{ pid: number; port: number; dir: string; out: string }> {
+  const dir = tmpdir(`tcp-${name}`);
+  const out = path.join(dir, 'out');
+  const fd = fs.openSync(out, 'w');
+  const c = spawn(process.execPath, [path.join(repo, 'criu', 'test', 'progs', 'tcp-counter.mjs'), host], { detached: true, stdio: ['ignore', fd, fd] });
+  fs.closeSync(fd);
+  c.unref();
+  started.push(c.pid!);
+  const port = Number((await waitLine(out, /port (\d+)/))[1]);
+  return { pid: c.pid!, port, dir, out };
+}
+
+/** A client connection that reads answers line by line. */
+class Client {
+  private lines: string[] = [];
+  private waiters: ((l: string) => void)[] = [];
+  closed = false;
+  readonly sock: net.Socket;
+  constructor(port: number, host = '127.0.0.1') {
+    this.sock = net.connect(port, host);
+    let buf = '';
+    this.sock.setEncoding('utf8');
+    this.sock.on('data', (d: string) => {
+      buf += d;
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const l = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        const w = this.waiters.shift();
+        if (w) w(l);
+        else this.lines.push(l);
+      }
+    });
+    this.sock.on('error', () => {});
+    this.sock.on('close', () => (this.closed = true));
+  }
+  connected(): Promise<void> {
+    return new Promise((r, j) => {
+      this.sock.once('connect', () => r());
+      this.sock.once('error', j);
+    });
+  }
+  /** one line sent, its answer */
+  ask(ms = 15_000): Promise<string> {
+    this.sock.write('x\n');
+    return this.next(ms);
+  }
+  /** the next answer */
+  next(ms = 15_000): Promise<string> {
+    const l = this.lines.shift();
+    if (l !== undefined) return Promise.resolve(l);
+    return new Promise((r, j) => {
+      const t = setTimeout(() => j(new Error(`no answer in ${ms} ms`)), ms);
+      this.waiters.push((x) => {
+        clearTimeout(t);
+        r(x);
+      });
+    });
+  }
+  end(): void {
+    this.sock.destroy();
+  }
+}
+
+const logOf = (dir: string, f: string): string => (fs.existsSync(path.join(dir, f)) ? fs.readFileSync(path.join(dir, f), 'utf8').slice(-4000) : '');
+
+function dump(pid: number, img: string, args: string[], env?: NodeJS.ProcessEnv): { code: number; stderr: string } {
+  const d = criu(['dump', '-t', String(pid), '-D', img, '-v4', '-o', 'dump.log', ...args], env);
+  return { code: d.code, stderr: `${d.stderr}\n${logOf(img, 'dump.log')}` };
+}
+function restore(img: string, args: string[], env?: NodeJS.ProcessEnv): { code: number; stderr: string } {
+  const r = criu(['restore', '-d', '-D', img, '-v4', '-o', 'restore.log', ...args], env);
+  return { code: r.code, stderr: `${r.stderr}\n${logOf(img, 'restore.log')}` };
+}
+
+for (const lock of ['iptables', 'nftables'] as const) {
+  test(`a connection from outside the tree goes on after a dump and a restore (--network-lock ${lock})`, async () => {
+    const s = await server(`out-${lock}`);
+    const c = new Client(s.port);
+    await c.connected();
+    expect(await c.ask()).toBe('1');
+    const img = path.join(s.dir, 'img');
+    const d = dump(s.pid, img, ['--tcp-established', '--network-lock', lock]);
+    expect(d.code, d.stderr).toBe(0);
+    await waitGone(s.pid);
+    // while the tree is gone the connection is held: locked, not reset
+    const held = rules(s.port);
+    expect(held).not.toBe('');
+    if (lock === 'nftables') {
+      const t = /table inet (CRIU-[0-9a-f-]{36})/.exec(held);
+      expect(t, held).not.toBeNull();
+      const body = execFileSync('nft', ['list', 'table', 'inet', t![1]], { encoding: 'utf8' });
+      expect(body).toMatch(/meta mark 0x0000c114 accept/);
+      expect(body).toContain(`127.0.0.1 . ${s.port}`);
+    } else {
+      expect(held).toMatch(/--sport \d+ --dport \d+ -j DROP/);
+      expect(held).toContain('0xc114');
+    }
+    c.sock.write('x\n'); // sent while the server is away: retransmitted until the restore
+    await sleep(300);
+    expect(c.closed).toBe(false);
+    // and a new client meanwhile: its SYNs are held, it is served after the restore
+    const late = new Client(s.port);
+    await sleep(300);
+    const r = restore(img, ['--tcp-established']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(alive(s.pid)).toBe(true);
+    await late.connected();
+    expect(await c.next()).toBe('2'); // the answer to the line sent while dumped
+    expect(await c.ask()).toBe('3');
+    expect(await late.ask()).toBe('4');
+    expect(rules(s.port)).toBe('');
+    c.end();
+    late.end();
+    process.kill(s.pid, 'SIGKILL');
+  });
+}
+
+test('with -R the tree and its connection run on at once, and the lock is gone', async () => {
+  const s = await server('leave-running');
+  const c = new Client(s.port);
+  await c.connected();
+  expect(await c.ask()).toBe('1');
+  for (const lock of ['iptables', 'nftables']) {
+    const d = dump(s.pid, path.join(s.dir, `img-${lock}`), ['--tcp-established', '-R', '--network-lock', lock]);
+    expect(d.code, d.stderr).toBe(0);
+    expect(rules(s.port)).toBe('');
+    expect(await c.ask()).toBe(lock === 'iptables' ? '2' : '3');
+  }
+  c.end();
+  process.kill(s.pid, 'SIGKILL');
+});
+
+test('a failed dump leaves the connection working as before and no rule behind (every fault point)', async () => {
+  const s = await server('dump-faults');
+  const c = new Client(s.port);
+  await c.connected();
+  let n = 0;
+  expect(await c.ask()).toBe(String(++n));
+  for (const lock of ['iptables', 'nftables']) {
+    for (const fault of [1, 2, 3, 4, 5, 6, 7, 8]) {
+      for (const opt of [[], ['-R']]) {
+        const d = dump(s.pid, path.join(s.dir, `img-${lock}-${fault}`), ['--tcp-established', '--network-lock', lock, ...opt], { CRIU_FAULT: String(fault) });
+        expect(d.code, `${lock} fault ${fault} ${opt.join(' ')}: ${d.stderr}`).toBe(1);
+        expect(d.stderr).toContain(`fault injected at step ${fault}`);
+        expect(rules(s.port), `${lock} fault ${fault}`).toBe('');
+        expect(alive(s.pid)).toBe(true);
+        expect(await c.ask(), `${lock} fault ${fault}`).toBe(String(++n));
+      }
+    }
+  }
+  c.end();
+  process.kill(s.pid, 'SIGKILL');
+});
+
+test('a failed restore kills what it made and removes the lock', async () => {
+  for (const [lock, fault] of [
+    ['iptables', 101],
+    ['nftables', 107],
+    ['iptables', 110],
+  ] as const) {
+    const s = await server(`rst-fault-${fault}`);
+    const c = new Client(s.port);
+    await c.connected();
+    expect(await c.ask()).toBe('1');
+    const img = path.join(s.dir, 'img');
+    const d = dump(s.pid, img, ['--tcp-established', '--network-lock', lock]);
+    expect(d.code, d.stderr).toBe(0);
+    await waitGone(s.pid);
+    expect(rules(s.port)).not.toBe('');
+    const r = restore(img, ['--tcp-established'], { CRIU_FAULT: String(fault) });
+    expect(r.code, r.stderr).not.toBe(0);
+    expect(r.stderr).toContain(`fault injected at step ${fault}`);
+    expect(alive(s.pid)).toBe(false);
+    expect(rules(s.port), `${lock} fault ${fault}`).toBe('');
+    c.end();
+  }
+});
+
+test('a restore of a connection without --tcp-established is refused by name, and the lock is removed', async () => {
+  const s = await server('rst-refused');
+  const c = new Client(s.port);
+  await c.connected();
+  expect(await c.ask()).toBe('1');
+  const img = path.join(s.dir, 'img');
+  expect(dump(s.pid, img, ['--tcp-established']).code).toBe(0);
+  await waitGone(s.pid);
+  const r = restore(img, []);
+  expect(r.code).not.toBe(0);
+  expect(r.stderr).toContain('a connected TCP socket in the image (ESTABLISHED)');
+  expect(r.stderr).toContain('--tcp-established');
+  expect(rules(s.port)).toBe(''); // a failed restore removes the lock too (the peer then resets)
+  c.end();
+});
+
+test('--tcp-close: the connection is dumped without its state and restored closed; the server goes on', async () => {
+  const s = await server('tcp-close');
+  const c = new Client(s.port);
+  await c.connected();
+  expect(await c.ask()).toBe('1');
+  const img = path.join(s.dir, 'img');
+  const d = dump(s.pid, img, ['--tcp-close']);
+  expect(d.code, d.stderr).toBe(0);
+  expect(fs.readdirSync(img).filter((f) => f.startsWith('tcp-stream-'))).toEqual([]);
+  await waitGone(s.pid);
+  expect(rules(s.port)).toBe(''); // nothing locked (iptables, the default)
+  const r0 = restore(img, ['--tcp-established']);
+  expect(r0.code).not.toBe(0);
+  expect(r0.stderr).toContain('Need to set the --tcp-close options.');
+  const r = restore(img, ['--tcp-close']);
+  expect(r.code, r.stderr).toBe(0);
+  // the restored server sees its connection end, and serves a new one with its counter
+  await waitLine(s.out, /closed/);
+  const c2 = new Client(s.port);
+  await c2.connected();
+  expect(await c2.ask()).toBe('2');
+  c.end();
+  c2.end();
+  expect(rules(s.port)).toBe('');
+  process.kill(s.pid, 'SIGKILL');
+});
+
+test('an IPv6 connection from outside the tree goes on (ip6tables)', async () => {
+  const s = await server('v6', '::1');
+  const c = new Client(s.port, '::1');
+  await c.connected();
+  expect(await c.ask()).toBe('1');
+  const img = path.join(s.dir, 'img');
+  const d = dump(s.pid, img, ['--tcp-established']);
+  expect(d.code, d.stderr).toBe(0);
+  await waitGone(s.pid);
+  expect(execFileSync('ip6tables-save', { encoding: 'utf8' })).toContain('0xc114');
+  const r = restore(img, ['--tcp-established']);
+  expect(r.code, r.stderr).toBe(0);
+  expect(await c.ask()).toBe('2');
+  expect(rules(s.port)).toBe('');
+  c.end();
+  process.kill(s.pid, 'SIGKILL');
+});
+
+test('in the host network namespace no network-lock or network-unlock notification is sent (as CRIU)', async () => {
+  const s = await server('notify');
+  const c = new Client(s.port);
+  await c.connected();
+  expect(await c.ask()).toBe('1');
+  const log = path.join(s.dir, 'actions');
+  const script = path.join(s.dir, 'a.sh');
+  fs.writeFileSync(script, `#!/bin/sh\necho "$CRTOOLS_SCRIPT_ACTION" >> ${log}\n`, { mode: 0o755 });
+  const img = path.join(s.dir, 'img');
+  expect(dump(s.pid, img, ['--tcp-established', '--action-script', script]).code).toBe(0);
+  await waitGone(s.pid);
+  expect(restore(img, ['--tcp-established', '--action-script', script]).code).toBe(0);
+  expect(await c.ask()).toBe('2');
+  const actions = fs.readFileSync(log, 'utf8').trim().split('\n');
+  expect(actions).toContain('post-dump');
+  expect(actions).toContain('post-restore');
+  expect(actions).not.toContain('network-lock');
+  expect(actions).not.toContain('network-unlock');
+  c.end();
+  process.kill(s.pid, 'SIGKILL');
+});
