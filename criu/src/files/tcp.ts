@@ -237,14 +237,14 @@ export function dumpTcpConn(ctx: DumpFdCtx, fd: number, d: TcpDesc, what: string
   }
   run.conns.push(rep);
   faultPoint(8, 'tcp-repair');
-  const { entry, data } = saveConn(rfd, who, what, obj.object);
+  const { entry, data, state } = saveConn(rfd, who, what, obj.object);
   ctx.extra.add('TCP_STREAM', streamImage(ino), entry, data);
   log.info(`${who}: ${what}: in ${entry.inq_len} bytes, out ${entry.outq_len} (${entry.unsq_len} not sent)`);
-  return d.state === TCP.ESTABLISHED ? R.tcpInfo(rfd).state : d.state;
+  return state; // CRIU's sk->state = data.state: as the socket says in repair mode
 }
 
 /** libsoccr_save: the connection's numbers and its queues (the socket is in repair mode). */
-function saveConn(fd: number, who: string, what: string, object: string): { entry: TcpStreamEntry; data: Buffer } {
+function saveConn(fd: number, who: string, what: string, object: string): { entry: TcpStreamEntry; data: Buffer; state: number } {
   const ti = R.tcpInfo(fd);
   if (!REPAIRABLE.includes(ti.state as (typeof REPAIRABLE)[number]))
     throw new NotSupportedError(`--tcp-established: ${who}: ${what} is now in TCP state ${tcpStateName(ti.state)}`, { object });
@@ -287,7 +287,7 @@ function saveConn(fd: number, who: string, what: string, object: string): { entr
   R.setRepairQueue(fd, R.TCP_NO_QUEUE);
   e.inq_seq = rq.seq;
   e.outq_seq = sq.seq;
-  return { entry: e, data: Buffer.concat([rq.bytes, sq.bytes]) };
+  return { entry: e, data: Buffer.concat([rq.bytes, sq.bytes]), state: ti.state };
 }
 
 // ---------------------------------------------------------------- restore
