@@ -313,13 +313,15 @@ function unlockRestore(dir: string): void {
   if (method === 'skip') return;
   const lock = new NetLock(method, inv.dump_criu_run_id ?? 'unknown');
   const files = fs.existsSync(path.join(dir, 'files.img')) ? readEntries(path.join(dir, 'files.img'), 'FILES') : [];
+  let held = false; // a listener: its SYNs may be held (only then is iptables-save asked)
   for (const { msg } of files) {
     const ie = msg.type === FdTypes.INETSK ? msg.isk : undefined;
     if (!ie || ie.proto !== 6) continue;
     const ep = (w: number[] | undefined, port: number): Endpoint => endpoint(ie.family, wordsToBytes(w, ie.family), port);
-    if (ie.state === TCP.LISTEN) lock.releaseSyns(ep(ie.src_addr, ie.src_port));
+    if (ie.state === TCP.LISTEN) held = true;
     else if (ie.dst_port && !inv.tcp_close) lock.unlockConnection({ src: ep(ie.src_addr, ie.src_port), dst: ep(ie.dst_addr, ie.dst_port) });
   }
+  if (held) lock.releaseHeldSyns();
   if (method === 'nftables') lock.unlockAll();
 }
 

@@ -171,8 +171,39 @@ export class NetLock {
     const cmd = family === AF_INET ? 'iptables' : 'ip6tables';
     const args = ['-w', '-t', 'filter', op, 'INPUT', '--protocol', 'tcp', '--syn', '-m', 'mark', '!', '--mark', '0xC114'];
     if (!isAny(l) && family === l.family) args.push('--destination', ntop(l));
-    args.push('--dport', String(l.port), '-j', 'DROP');
+    args.push('--dport', String(l.port), '-m', 'comment', '--comment', this.synTag, '-j', 'DROP');
     return run(cmd, args, mayFail);
+  }
+  /** the comment of this dump's SYN rules, so that a restore finds exactly them */
+  private get synTag(): string {
+    return `criu-ts:${this.runId}`;
+  }
+
+  /** (restore) the SYN rules this dump left with iptables: found by their comment, deleted */
+  releaseHeldSyns(): void {
+    if (this.method !== 'iptables') return;
+    for (const cmd of ['iptables', 'ip6tables']) {
+      const r = childProcess().spawnSync(`${cmd}-save`, ['-t', 'filter'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 30_000 });
+      if (r.error || r.status !== 0) continue;
+      for (const line of r.stdout.split('\n')) {
+        if (!line.startsWith('-A INPUT ') || !line.split(' ').some((w) => w.replace(/"/g, '') === this.synTag)) continue;
+        run(
+          cmd,
+          [
+            '-w',
+            '-t',
+            'filter',
+            '-D',
+            ...line
+              .slice(3)
+              .split(' ')
+              .map((w) => w.replace(/^"(.*)"$/, '$1')),
+          ],
+          true,
+        );
+        log.info(`Released new connections held by ${cmd}: ${line}`);
+      }
+    }
   }
   /** an IPv6 listener on :: takes IPv4 too: hold both */
   private synFamilies(l: Endpoint): number[] {
