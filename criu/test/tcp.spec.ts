@@ -320,3 +320,86 @@ test('in the host network namespace no network-lock or network-unlock notificati
   c.end();
   process.kill(s.pid, 'SIGKILL');
 });
+
+// Half-closed connections whose peer is this test process: the peer's ACKs (small packets with no
+// other flag; a duplicate's D-SACK makes them longer than 52 bytes) are dropped by a
+// rule of the test's own (not by the lock), so that the server's FIN stays unacknowledged while
+// it is dumped (FIN_WAIT1, LAST_ACK); once the rule is gone the connection finishes closing.
+let halfBin = '';
+async function halfServer(name: string): Promise<{ pid: number; port: number; dir: string; out: string }> {
+  if (!halfBin) {
+    halfBin = path.join(tmpdir('tcp-halfclose-bin'), 'tcp-halfclose');
+    execFileSync('gcc', ['-O1', '-Wall', '-o', halfBin, path.join(repo, 'criu', 'test', 'progs', 'tcp-halfclose.c')]);
+  }
+  const dir = tmpdir(`tcp-${name}`);
+  const out = path.join(dir, 'out');
+  const fd = fs.openSync(out, 'w');
+  const c = spawn(halfBin, [], { detached: true, stdio: ['ignore', fd, fd] });
+  fs.closeSync(fd);
+  c.unref();
+  started.push(c.pid!);
+  const port = Number((await waitLine(out, /port (\d+)/))[1]);
+  return { pid: c.pid!, port, dir, out };
+}
+function dropAcks(op: '-I' | '-D', from: number, to: number): void {
+  execFileSync(
+    'iptables',
+    ['-w', op, 'INPUT', '-p', 'tcp', '-s', '127.0.0.1', '--sport', String(from), '-d', '127.0.0.1', '--dport', String(to)].concat([
+      '--tcp-flags',
+      'FIN,SYN,RST,ACK',
+      'ACK',
+      '-m',
+      'length',
+      '--length',
+      '0:100',
+      '-j',
+      'DROP',
+    ]),
+  );
+}
+
+for (const [state, num, after] of [
+  ['FIN_WAIT1', 4, 5],
+  ['LAST_ACK', 9, 7],
+] as const) {
+  test(`a connection in ${state} with its peer outside the tree finishes closing after the restore`, async () => {
+    const s = await halfServer(state.toLowerCase());
+    const c = net.connect({ port: s.port, host: '127.0.0.1', allowHalfOpen: true });
+    c.on('error', () => {});
+    await new Promise<void>((r) => c.once('connect', () => r()));
+    await waitLine(s.out, /state 1\n/);
+    c.write('hello\n');
+    await waitLine(s.out, /data hello\n/);
+    const cport = c.localPort!;
+    dropAcks('-I', cport, s.port);
+    let dropping = true;
+    try {
+      if (state === 'FIN_WAIT1') process.kill(s.pid, 'SIGUSR1');
+      else c.end();
+      await waitLine(s.out, new RegExp(`state ${num}\\n`));
+      const img = path.join(s.dir, 'img');
+      const d = dump(s.pid, img, ['--tcp-established']);
+      expect(d.code, d.stderr).toBe(0);
+      expect(d.stderr).toContain(`, ${state}: in `);
+      await waitGone(s.pid);
+      const r = restore(img, ['--tcp-established']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(alive(s.pid)).toBe(true);
+      dropAcks('-D', cport, s.port);
+      dropping = false;
+      await waitLine(s.out, new RegExp(`state ${num}\\n[^]*state ${after}\\n`), 30_000);
+      if (state === 'FIN_WAIT1') {
+        // half-closed: the server still reads
+        c.write('after\n');
+        await waitLine(s.out, /data after\n/);
+        c.end();
+        await waitLine(s.out, /eof\n/);
+      }
+    } finally {
+      if (dropping) dropAcks('-D', cport, s.port);
+    }
+    expect(rules(s.port)).toBe('');
+    c.destroy();
+    process.kill(s.pid, 'SIGKILL');
+  });
+}
