@@ -11,7 +11,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { criu, repo, tmpdir, waitGone, sleep, alive } from './lib.js';
+import { criu, repo, tmpdir, waitGone, sleep, alive, freePort } from './lib.js';
 
 test.describe.configure({ mode: 'serial' });
 
@@ -403,3 +403,45 @@ for (const [state, num, after] of [
     process.kill(s.pid, 'SIGKILL');
   });
 }
+
+test('a connection in SYN_SENT (its SYNs dropped by the test) connects after the restore once a listener answers', async () => {
+  const bin = path.join(tmpdir('tcp-synsent-bin'), 'tcp-synsent');
+  execFileSync('gcc', ['-O1', '-Wall', '-o', bin, path.join(repo, 'criu', 'test', 'progs', 'tcp-synsent.c')]);
+  const port = await freePort();
+  const drop = (op: string): void =>
+    void execFileSync('iptables', ['-w', op, 'INPUT', '-p', 'tcp', '-d', '127.0.0.1', '--dport', String(port), '--syn', '-j', 'DROP']);
+  const dir = tmpdir('tcp-synsent');
+  const out = path.join(dir, 'out');
+  drop('-I');
+  let dropping = true;
+  let pid = 0;
+  try {
+    const fd = fs.openSync(out, 'w');
+    const c = spawn(bin, [String(port)], { detached: true, stdio: ['ignore', fd, fd] });
+    fs.closeSync(fd);
+    c.unref();
+    pid = c.pid!;
+    started.push(pid);
+    await waitLine(out, /state 2\n/);
+    const img = path.join(dir, 'img');
+    const d = dump(pid, img, ['--tcp-established']);
+    expect(d.code, d.stderr).toBe(0);
+    expect(d.stderr).toContain(', SYN_SENT: in ');
+    await waitGone(pid);
+    const r = restore(img, ['--tcp-established']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(alive(pid)).toBe(true);
+    drop('-D');
+    dropping = false;
+    const server = net.createServer((s) => s.on('error', () => {}));
+    await new Promise<void>((res) => server.listen(port, '127.0.0.1', res));
+    const accepted = new Promise<void>((res) => server.once('connection', () => res()));
+    await accepted; // the restored client's SYN, retransmitted
+    await waitLine(out, /state 2\n[^]*state 1\n/, 30_000);
+    server.close();
+  } finally {
+    if (dropping) drop('-D');
+  }
+  expect(rules(port)).toBe('');
+  process.kill(pid, 'SIGKILL');
+});

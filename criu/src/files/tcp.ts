@@ -30,7 +30,7 @@ import { readOptional, readEntries } from '../images/typed.js';
 import { TCP, tcpStateName, inetSockets } from './inetdiag.js';
 import { NetLock, DEFAULT_LOCK, lockMethodOf, type LockMethod, type Endpoint, type Conn } from '../net/lock.js';
 import * as R from '../sys/tcp-repair.js';
-import { close, fcntl, shutdown, setsockopt, getsockoptInt } from '../sys/libc.js';
+import { close, fcntl, shutdown, setsockopt, getsockoptInt, SysError, E } from '../sys/libc.js';
 import { bind, connect, AF_INET6, type SockAddr } from '../sys/net.js';
 import { SOL_SOCKET } from '../sys/socket-consts.js';
 import { CriuError, NotSupportedError } from '../errors.js';
@@ -40,10 +40,13 @@ import { faultPoint } from '../fault.js';
 const SO_REUSEADDR = 2,
   SO_SNDBUFFORCE = 32,
   SO_RCVBUFFORCE = 33;
-const F_DUPFD_CLOEXEC = 1030;
+const F_DUPFD_CLOEXEC = 1030,
+  F_GETFL = 3,
+  F_SETFL = 4,
+  O_NONBLOCK = 0o4000;
 const bit = (s: number): number => 1 << s;
-/** the states of a connection that soccr dumps (refresh_sk), SYN_SENT and CLOSE aside */
-const REPAIRABLE = [TCP.ESTABLISHED, TCP.FIN_WAIT1, TCP.FIN_WAIT2, TCP.CLOSE_WAIT, TCP.LAST_ACK, TCP.CLOSING];
+/** the states of a connection that soccr dumps (refresh_sk), CLOSE aside */
+const REPAIRABLE = [TCP.ESTABLISHED, TCP.SYN_SENT, TCP.FIN_WAIT1, TCP.FIN_WAIT2, TCP.CLOSE_WAIT, TCP.LAST_ACK, TCP.CLOSING];
 // where the FINs are, by state (soccr.c)
 const SNDQ_FIRST_FIN = bit(TCP.FIN_WAIT1) | bit(TCP.FIN_WAIT2) | bit(TCP.CLOSING);
 const SNDQ_SECOND_FIN = bit(TCP.LAST_ACK) | bit(TCP.CLOSE);
@@ -416,9 +419,14 @@ function restoreConn(fd: number, ie: InetSkEntry, t: TcpStreamEntry, data: Buffe
   R.setRepairQueue(fd, R.TCP_RECV_QUEUE);
   R.setQueueSeq(fd, u32(inqSeq - t.inq_len));
   R.setRepairQueue(fd, R.TCP_SEND_QUEUE);
-  R.setQueueSeq(fd, u32(outqSeq - t.outq_len));
-  connect(fd, peer);
-  R.setRepairOptions(fd, { optMask: t.opt_mask, sndWscale: t.snd_wscale, rcvWscale: t.rcv_wscale ?? 0, mssClamp: t.mss_clamp });
+  const synSent = ie.state === TCP.SYN_SENT;
+  // a SYN_SENT socket's send sequence is its SYN's; it connects for real (the lock holds the SYN)
+  R.setQueueSeq(fd, u32(outqSeq - t.outq_len - (synSent ? 1 : 0)));
+  if (synSent) connectForReal(fd, peer);
+  else {
+    connect(fd, peer);
+    R.setRepairOptions(fd, { optMask: t.opt_mask, sndWscale: t.snd_wscale, rcvWscale: t.rcv_wscale ?? 0, mssClamp: t.mss_clamp });
+  }
   if (t.opt_mask & R.TCPI_OPT_TIMESTAMPS) R.setTimestamp(fd, t.timestamp!);
   // the receive queue, then the send queue: the sent part in repair mode, the unsent part sent for real (the lock holds it)
   if (t.inq_len) {
@@ -456,6 +464,20 @@ function restoreConn(fd: number, ie: InetSkEntry, t: TcpStreamEntry, data: Buffe
     outqSeq = u32(outqSeq + 1);
     seg(R.TH_ACK, inqSeq, outqSeq);
   }
+}
+
+/** repair off, a non-blocking connect (EINPROGRESS: the SYN is sent), repair on */
+function connectForReal(fd: number, peer: SockAddr): void {
+  const flags = fcntl(fd, F_GETFL, 0);
+  fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+  R.repairOff(fd);
+  try {
+    connect(fd, peer);
+  } catch (e) {
+    if (!(e instanceof SysError && e.errno === E.EINPROGRESS)) throw e;
+  }
+  R.repairOn(fd);
+  fcntl(fd, F_SETFL, flags);
 }
 
 /** restore_fin_in_snd_queue: our FIN, as sent (acked) or queued */
