@@ -270,14 +270,41 @@ test('--tcp-close: the connection is dumped without its state and restored close
   expect(r0.stderr).toContain('Need to set the --tcp-close options.');
   const r = restore(img, ['--tcp-close']);
   expect(r.code, r.stderr).toBe(0);
-  // the restored server sees its connection end, and serves a new one with its counter
-  await waitLine(s.out, /closed/);
+  // the restored server sees its connection end (end of file), and serves a new one with its counter
+  await waitLine(s.out, /ended/);
   const c2 = new Client(s.port);
   await c2.connected();
   expect(await c2.ask()).toBe('2');
   c.end();
   c2.end();
   expect(rules(s.port)).toBe('');
+  process.kill(s.pid, 'SIGKILL');
+});
+
+test('an IPv4 client of an IPv6 listener on :: (IPv4-mapped addresses) goes on, half-closed too', async () => {
+  const s = await server('mapped', '::');
+  const c = new Client(s.port, '127.0.0.1');
+  await c.connected();
+  expect(await c.ask()).toBe('1');
+  c.sock.end(); // the server's side is in CLOSE_WAIT (the counter server allows half-open)
+  await sleep(200);
+  const img = path.join(s.dir, 'img');
+  const d = dump(s.pid, img, ['--tcp-established']);
+  expect(d.code, d.stderr).toBe(0);
+  expect(d.stderr).toContain('-> [::ffff:7f00:1]:');
+  await waitGone(s.pid);
+  expect(rules(s.port)).toContain('-s 127.0.0.1/32'); // locked as IPv4
+  const r = restore(img, ['--tcp-established']);
+  expect(r.code, r.stderr).toBe(0);
+  // another client asks the server to answer everyone: the half-closed connection gets it too
+  const b = new Client(s.port, '127.0.0.1');
+  await b.connected();
+  b.sock.write('all\n');
+  expect(await b.next()).toBe('2');
+  expect(await c.next()).toBe('2');
+  expect(rules(s.port)).toBe('');
+  c.end();
+  b.end();
   process.kill(s.pid, 'SIGKILL');
 });
 

@@ -167,6 +167,13 @@ export function sendAsPeer(
   peer: { addr: Buffer; port: number },
   seg: { seq: number; ack: number; flags: number; window: number },
 ): void {
+  // IPv4 inside IPv6 (::ffff:a.b.c.d) goes as IPv4, as soccr sends it
+  const mapped = (a: Buffer): boolean => a.length >= 16 && a.readBigUInt64BE(0) === 0n && a.readUInt32BE(8) === 0xffff;
+  if (family === AF_INET6 && mapped(self.addr) && mapped(peer.addr)) {
+    family = AF_INET;
+    self = { addr: self.addr.subarray(12, 16), port: self.port };
+    peer = { addr: peer.addr.subarray(12, 16), port: peer.port };
+  }
   const tcp = Buffer.alloc(20);
   tcp.writeUInt16BE(peer.port, 0);
   tcp.writeUInt16BE(self.port, 2);
