@@ -127,9 +127,9 @@ test("rst_sibling under swrk restores the root as the caller's child; WAIT_PID o
 
 test('an option criu-ts does not support yet is refused naming it, before anything is touched', async () => {
   const { pid, img } = await fixture('rpc-unsup');
-  const [o] = swrk([{ req: { type: 'DUMP', opts: { pid, tcp_close: true } }, images_dir: img }]);
+  const [o] = swrk([{ req: { type: 'DUMP', opts: { pid, lazy_pages: true } }, images_dir: img }]);
   expect(o.resp).toMatchObject({ type: 'DUMP', success: false, cr_errno: 56 });
-  expect(o.resp!.cr_errmsg).toContain('not supported yet: --tcp-close (criu_opts.tcp_close)');
+  expect(o.resp!.cr_errmsg).toContain('not supported yet: --lazy-pages (criu_opts.lazy_pages)');
   const [e] = swrk([{ req: { type: 'DUMP', opts: { pid, exec_cmd: ['true'] } }, images_dir: img }]);
   expect(e.resp!.cr_errmsg).toContain('not supported yet: a command run once the tree is restored (criu restore --exec-cmd) (criu_opts.exec_cmd)');
   const [k] = swrk([{ req: { type: 'DUMP', keep_open: true, opts: { pid } }, images_dir: img }]);
