@@ -24,6 +24,7 @@ import { log } from '../log.js';
 import { faultPoint } from '../fault.js';
 import { progress } from '../progress.js';
 import { pluginCalls } from '../hooks.js';
+import { Inherited, type InheritSpec } from '../files/inherit.js';
 
 export { findHole } from './task.js';
 export { splitRuns } from './pages.js';
@@ -41,6 +42,8 @@ export interface RestoreOptions {
   execCmd?: string[];
   /** --file-locks: the dumped file locks are taken again (without it filelocks.img is ignored, as in CRIU) */
   fileLocks?: boolean;
+  /** --inherit-fd: the caller's fds that stand for objects of the images (files/inherit.ts) */
+  inheritFds?: InheritSpec[];
 }
 
 export function restore(opts: RestoreOptions): number {
@@ -52,6 +55,8 @@ export function restore(opts: RestoreOptions): number {
   checkTree(img, plan);
   const root = img.tasks[0];
   const clocks = planClocks(img);
+  // the caller's fds checked and put aside before anything is made (CRIU's fdstore)
+  const inherit = opts.inheritFds?.length ? new Inherited(opts.inheritFds) : undefined;
   preRestore(opts);
   const launcher = new Launcher();
   const savedAffinity = schedGetaffinity(0);
@@ -59,6 +64,7 @@ export function restore(opts: RestoreOptions): number {
   const zombies: Task[] = [];
   const files = new FileCtx(img);
   files.fileLocks = opts.fileLocks ?? false;
+  files.inherit = inherit;
   try {
     pinToOneCpu(savedAffinity);
     faultPoint(101, 'spawn');
