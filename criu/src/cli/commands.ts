@@ -11,6 +11,7 @@ import { addScript, setScriptEnv } from '../notify.js';
 import { setStatusFd } from '../status.js';
 import type { DumpOptions } from '../dump/dump.js';
 import type { RestoreOptions } from '../restore/restore.js';
+import { parseExternals } from '../files/external.js';
 
 export function resolveIn(dir: string, f: string): string {
   return path.isAbsolute(f) || f === '-' ? f : path.join(dir, f);
@@ -129,6 +130,7 @@ export function dumpOptionsOf(p: Parsed, imagesDir: string, usage = 'criu dump -
     tcpEstablished: flag(p, 'tcp-established'),
     skipInFlight: flag(p, 'skip-in-flight'),
     fileLocks: isSet(p, 'file-locks'),
+    externals: parseExternals(p.opts.get('external') ?? [], p.opts.get('ext-unix-sk')),
   };
 }
 
@@ -144,6 +146,7 @@ export function restoreOptionsOf(p: Parsed, imagesDir: string, workDir: string):
     displayStats: flag(p, 'display-stats'),
     execCmd: isSet(p, 'exec-cmd') ? p.rest : undefined,
     fileLocks: isSet(p, 'file-locks'),
+    externals: parseExternals(p.opts.get('external') ?? [], p.opts.get('ext-unix-sk')),
   };
 }
 
