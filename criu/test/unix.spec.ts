@@ -105,6 +105,26 @@ while True: time.sleep(1)
   expect(fs.readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/TracerPid:\s+0/);
 });
 
+test('messages queued on a socket with SO_PASSCRED (credentials) are refused by name, as CRIU refuses them, and the tree runs on', async () => {
+  const dir = tmpdir('unix-cred');
+  const pidFile = path.join(dir, 'pid');
+  const py = `import os, socket, time
+a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+b.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1); a.send(b'who')
+open(${JSON.stringify(pidFile)} + '.tmp', 'w').write('%d\\n' % os.getpid()); os.rename(${JSON.stringify(pidFile)} + '.tmp', ${JSON.stringify(pidFile)})
+while True: time.sleep(1)
+`;
+  spawn('/bin/sh', ['-c', 'setsid "$0" "$@" </dev/null >/dev/null 2>&1 &', 'python3', '-c', py], { stdio: 'ignore' });
+  const pid = Number((await waitFile(pidFile)).trim());
+  started.push(pid);
+  const d = criu(['dump', '-t', String(pid), '-D', path.join(dir, 'img')]);
+  expect(d.code).toBe(1);
+  expect(d.stderr).toMatch(new RegExp(`not supported yet: task ${pid} fd \\d+ \\(socket:\\[\\d+\\]\\): queued credentials \\(SCM_CREDENTIALS`));
+  expect(d.stderr).toContain('Control messages in queue, not supported');
+  expect(alive(pid)).toBe(true);
+  expect(fs.readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/TracerPid:\s+0/);
+});
+
 /** a server of the test's own on a unix path, and a Node.js program connected to it: its peer is outside its tree */
 async function outsidePeer(tag: string): Promise<{ dir: string; pid: number; out: string; srv: net.Server }> {
   const dir = tmpdir(tag);
@@ -195,6 +215,45 @@ test("a unix socket whose peer is outside the tree: refused naming --ext-unix-sk
     expect(v).toMatch(/^PASS answers=\d+/);
   } finally {
     t.srv.close();
+  }
+});
+
+test("a datagram socket connected to a named receiver outside the tree goes with plain --ext-unix-sk (CRIU's legacy case) and sends to it again after the restore", async () => {
+  const dir = tmpdir('unix-ext-dgram');
+  const sock = path.join(dir, 'recv.sock'),
+    count = path.join(dir, 'count'),
+    pidFile = path.join(dir, 'pid');
+  // the receiver: outside the tree, it counts the datagrams it gets
+  const recv = `import os, socket
+r = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); r.bind(${JSON.stringify(sock)}); n = 0
+open(${JSON.stringify(count)}, 'w').write('0\\n')
+while True:
+    r.recv(64); n += 1; open(${JSON.stringify(count)} + '.tmp', 'w').write('%d\\n' % n); os.rename(${JSON.stringify(count)} + '.tmp', ${JSON.stringify(count)})
+`;
+  const rp = spawn('python3', ['-c', recv], { stdio: 'ignore', detached: true });
+  await waitFile(count);
+  const send = `import os, socket, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.connect(${JSON.stringify(sock)})
+open(${JSON.stringify(pidFile)} + '.tmp', 'w').write('%d\\n' % os.getpid()); os.rename(${JSON.stringify(pidFile)} + '.tmp', ${JSON.stringify(pidFile)})
+while True: s.send(b'tick'); time.sleep(0.02)
+`;
+  spawn('/bin/sh', ['-c', 'setsid "$0" "$@" </dev/null >/dev/null 2>&1 &', 'python3', '-c', send], { stdio: 'ignore' });
+  const pid = Number((await waitFile(pidFile)).trim());
+  started.push(pid);
+  const got = (): number => Number(fs.readFileSync(count, 'utf8').trim() || 0);
+  try {
+    await until('datagrams', () => got() > 2);
+    const img = path.join(dir, 'img');
+    const d = criu(['dump', '-t', String(pid), '-D', img, '--ext-unix-sk', '-v4', '-o', 'dump.log']);
+    expect(d.code, d.stderr + logOf(img, 'dump.log')).toBe(0);
+    await waitGone(pid);
+    const n0 = got();
+    const r = criu(['restore', '-D', img, '-d', '-x', '-v4', '-o', 'restore.log']);
+    expect(r.code, r.stderr + logOf(img, 'restore.log')).toBe(0);
+    expect(alive(pid)).toBe(true);
+    await until('datagrams from the restored sender', () => got() > n0 + 5);
+  } finally {
+    rp.kill('SIGKILL');
   }
 });
 
