@@ -13,6 +13,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#ifndef CARRIER
+#define CARRIER SOCK_DGRAM
+#endif
+
 static void send_fds(int sk, const char *tag, int *fds, int n)
 {
 	char ctl[CMSG_SPACE(sizeof(int) * 4)];
@@ -54,7 +58,7 @@ int main(int argc, char **argv)
 	test_init(argc, argv);
 	if (!test_filename)
 		fail("--filename is required");
-	if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) || pipe(p) || socketpair(AF_UNIX, SOCK_STREAM, 0, q))
+	if (socketpair(AF_UNIX, CARRIER, 0, sv) || pipe(p) || socketpair(AF_UNIX, SOCK_STREAM, 0, q))
 		fail("socketpair/pipe: %m");
 	f = open(test_filename, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	if (f < 0 || write(f, "hello", 5) != 5 || lseek(f, 2, SEEK_SET) != 2)
