@@ -12,6 +12,7 @@ import { setStatusFd } from '../status.js';
 import { parseInheritFd } from '../files/inherit.js';
 import type { DumpOptions } from '../dump/dump.js';
 import type { RestoreOptions } from '../restore/restore.js';
+import { parseExternals } from '../files/external.js';
 
 export function resolveIn(dir: string, f: string): string {
   return path.isAbsolute(f) || f === '-' ? f : path.join(dir, f);
@@ -130,6 +131,7 @@ export function dumpOptionsOf(p: Parsed, imagesDir: string, usage = 'criu dump -
     tcpEstablished: flag(p, 'tcp-established'),
     skipInFlight: flag(p, 'skip-in-flight'),
     fileLocks: isSet(p, 'file-locks'),
+    externals: parseExternals(p.opts.get('external') ?? [], p.opts.get('ext-unix-sk')),
   };
 }
 
@@ -146,6 +148,7 @@ export function restoreOptionsOf(p: Parsed, imagesDir: string, workDir: string):
     execCmd: isSet(p, 'exec-cmd') ? p.rest : undefined,
     fileLocks: isSet(p, 'file-locks'),
     inheritFds: (p.opts.get('inherit-fd') ?? []).map(parseInheritFd).filter((x) => x !== null),
+    externals: parseExternals(p.opts.get('external') ?? [], p.opts.get('ext-unix-sk')),
   };
 }
 

@@ -128,6 +128,8 @@ export interface RestoreFdCtx {
   file(id: number): FileEntry | undefined;
   /** every file_entry of files.img (a unix socket finds its peer by inode) */
   entries(): Iterable<FileEntry>;
+  /** the tool's fd on the object of file `id`, opened once as for a task (the files a queue carries in SCM_RIGHTS) */
+  openFile(id: number, who: string): number;
 }
 
 /** What a kind keeps for one restore: made on first use, closed once when the restore ends. */
