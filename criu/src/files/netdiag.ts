@@ -3,6 +3,7 @@
 // packet sockets with their info, multicast list, fanout and ring config, raw IPv4/IPv6 sockets
 // of every protocol (inet_diag with IPPROTO_RAW). A family whose diag module is missing answers
 // an error, given back to the caller.
+import * as fs from 'node:fs';
 import { sockDiagDump, eachAttr, NLMSG_HDR } from './diag.js';
 import { AF_NETLINK, AF_INET, AF_INET6 } from '../sys/socket-consts.js';
 
@@ -187,4 +188,49 @@ export function familyDiagPresent(family: number): boolean {
   const body = Buffer.alloc(2);
   body[0] = family;
   return sockDiagDump(body, () => undefined) === 22;
+}
+
+/**
+ * The raw sockets of /proc/net/raw and /proc/net/raw6, by inode: what a kernel without raw diag
+ * (CONFIG_INET_RAW_DIAG off) still shows (state, addresses, queues), as ss falls back to it.
+ */
+export function rawSocketsFromProc(): Map<number, RawDiag> {
+  const out = new Map<number, RawDiag>();
+  const addr = (hex: string): Buffer => {
+    const b = Buffer.alloc(16);
+    for (let i = 0; i * 8 < hex.length; i++) b.writeUInt32LE(parseInt(hex.slice(i * 8, i * 8 + 8), 16) >>> 0, i * 4);
+    return b;
+  };
+  for (const [file, family] of [
+    ['/proc/net/raw', AF_INET],
+    ['/proc/net/raw6', AF_INET6],
+  ] as const) {
+    let text = '';
+    try {
+      text = fs.readFileSync(file, 'latin1');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 10) continue;
+      const [src, sport] = f[1].split(':'),
+        [dst, dport] = f[2].split(':'),
+        [tx, rx] = f[4].split(':');
+      const ino = Number(f[9]);
+      out.set(ino, {
+        ino,
+        family,
+        state: parseInt(f[3], 16),
+        src: addr(src),
+        srcPort: parseInt(sport, 16),
+        dst: addr(dst),
+        dstPort: parseInt(dport, 16),
+        wqueue: parseInt(tx, 16),
+        rqueue: parseInt(rx, 16),
+        shutdown: 0,
+      });
+    }
+  }
+  return out;
 }
