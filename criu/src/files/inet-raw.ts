@@ -6,9 +6,11 @@
 // IP_NODEFRAG, and ICMP_FILTER / ICMPV6_FILTER for ICMP protocols); tcp_opts is empty.
 //
 // Beyond CRIU 4.2: a connected raw socket (state ESTABLISHED; CRIU refuses it without
-// --tcp-established and then restores it unconnected) is connected again to its saved peer, and
-// a ping socket is bound again to its address and identifier (CRIU leaves it unbound, so the
-// identifier changes). Queued datagrams are dropped with a warning, as CRIU drops them.
+// --tcp-established and then restores it unconnected) is connected again to its saved peer; a
+// ping socket is bound again to its address and identifier (CRIU leaves it unbound, so the
+// identifier changes), and a connected one, which getpeername does not show (its port is 0),
+// is found connected in /proc/net/icmp and connected again. Without raw diag in the kernel
+// (CONFIG_INET_RAW_DIAG off, as on this project's VM) a raw socket is read from /proc/net/raw. Queued datagrams are dropped with a warning, as CRIU drops them.
 import type { DumpFdCtx } from './kind.js';
 import { FdTypes, type FileEntry, type InetSkEntry, type IpOptsRawEntry } from '../images/gen/types.js';
 import { rawSockets, rawSocketsFromProc, type RawDiag } from './netdiag.js';
@@ -147,13 +149,15 @@ export function dumpInetRaw(ctx: DumpFdCtx, id: number, fd: number, who: string)
   const family = geti(fd, SOL_SOCKET, SO.DOMAIN),
     type = geti(fd, SOL_SOCKET, SO.TYPE),
     proto = geti(fd, SOL_SOCKET, SO.PROTOCOL);
-  const found = type === SOCK_RAW ? rawDiag(ino) : undefined;
+  // a ping socket: /proc/net/icmp tells whether it is connected (getpeername does not when the port is 0)
+  const ping = type === SOCK_RAW ? undefined : rawSocketsFromProc('icmp').get(ino);
+  const found = type === SOCK_RAW ? rawDiag(ino) : ping && { ...ping, fromDiag: false };
   const d: Desc = found && found.family === family ? found : fromSocket(fd);
   const a = (b: Buffer, port: number): string => formatAddr({ family, port, addr: b.subarray(0, family === AF_INET6 ? 16 : 4) });
   const what =
     type === SOCK_RAW
       ? `a raw ${famName(family)} socket (protocol ${proto}) on ${a(d.src, 0).replace(/:0$/, '')}${d.state === TCP_ESTABLISHED ? ` connected to ${a(d.dst, 0).replace(/:0$/, '')}` : ''}`
-      : `an ${famName(family)} ICMP socket ${a(d.src, d.srcPort)}${d.dstPort ? ` -> ${a(d.dst, d.dstPort)}` : ''}`;
+      : `an ${famName(family)} ICMP socket ${a(d.src, d.srcPort)}${d.state === TCP_ESTABLISHED ? ` -> ${a(d.dst, d.dstPort)}` : ''}`;
   if (d.wqueue) log.warn(`${who}: the write queue of ${what} is not empty (${d.wqueue} bytes)`);
   if (d.rqueue) log.warn(`${who}: the read queue of ${what} (${d.rqueue} bytes) is dropped, as CRIU does`);
   const ie: InetSkEntry = {
@@ -238,7 +242,7 @@ export function openInetRaw(ie: InetSkEntry, who: string, opened: (fd: number) =
         });
       }
     }
-    if (ie.dst_port || (ie.type === SOCK_RAW && ie.state === TCP_ESTABLISHED))
+    if (ie.dst_port || ie.state === TCP_ESTABLISHED)
       connect(fd, { family: ie.family, port: ie.type === SOCK_RAW ? 0 : ie.dst_port, addr: bytesOf(ie.dst_addr, ie.family) });
     opened(fd);
     restoreFileParams(fd, ie.flags, ie.fown);

@@ -191,10 +191,11 @@ export function familyDiagPresent(family: number): boolean {
 }
 
 /**
- * The raw sockets of /proc/net/raw and /proc/net/raw6, by inode: what a kernel without raw diag
- * (CONFIG_INET_RAW_DIAG off) still shows (state, addresses, queues), as ss falls back to it.
+ * The raw sockets of /proc/net/raw and /proc/net/raw6 (or the ping sockets of /proc/net/icmp and
+ * icmp6, which no diag shows), by inode: what the kernel shows without raw diag
+ * (CONFIG_INET_RAW_DIAG off): state, addresses, queues, as ss falls back to it.
  */
-export function rawSocketsFromProc(): Map<number, RawDiag> {
+export function rawSocketsFromProc(what: 'raw' | 'icmp' = 'raw'): Map<number, RawDiag> {
   const out = new Map<number, RawDiag>();
   const addr = (hex: string): Buffer => {
     const b = Buffer.alloc(16);
@@ -202,8 +203,8 @@ export function rawSocketsFromProc(): Map<number, RawDiag> {
     return b;
   };
   for (const [file, family] of [
-    ['/proc/net/raw', AF_INET],
-    ['/proc/net/raw6', AF_INET6],
+    [`/proc/net/${what}`, AF_INET],
+    [`/proc/net/${what}6`, AF_INET6],
   ] as const) {
     let text = '';
     try {
