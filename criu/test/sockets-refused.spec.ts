@@ -41,14 +41,18 @@ test('a netlink socket with an answer queued is refused as CRIU refuses it; the 
   // RTM_GETLINK for lo, the answer left unread
   const pid = await holder(dir, `${route}s.send(struct.pack('=IHHII', 32, 18, 1, 1, 0) + struct.pack('=BxHiII', 0, 0, 1, 0, 0))\ntime.sleep(0.2)`);
   const err = refused(dir, pid);
-  expect(err).toMatch(new RegExp(`not supported yet: task ${pid} fd \\d+ \\(socket:\\[\\d+\\]\\): a netlink route socket \\(port id \\d+\\) with messages queued to be read`));
+  expect(err).toMatch(
+    new RegExp(`not supported yet: task ${pid} fd \\d+ \\(socket:\\[\\d+\\]\\): a netlink route socket \\(port id \\d+\\) with messages queued to be read`),
+  );
   expect(err).toContain('The socket has data to read');
 });
 
 test('a netlink socket with NETLINK_NO_ENOBUFS is refused by name', async () => {
   const dir = tmpdir('refuse-nl-noenobufs');
   const pid = await holder(dir, `${route}s.setsockopt(270, 5, 1)`);
-  expect(refused(dir, pid)).toMatch(new RegExp(`not supported yet: task ${pid} fd \\d+ \\(socket:\\[\\d+\\]\\): a netlink route socket .* with NETLINK_NO_ENOBUFS`));
+  expect(refused(dir, pid)).toMatch(
+    new RegExp(`not supported yet: task ${pid} fd \\d+ \\(socket:\\[\\d+\\]\\): a netlink route socket .* with NETLINK_NO_ENOBUFS`),
+  );
 });
 
 test('a packet socket with a PACKET_RX_RING is refused by name', async () => {
