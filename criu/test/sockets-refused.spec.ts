@@ -1,7 +1,8 @@
 // Netlink and packet sockets in states the images cannot hold are refused by name (task, fd,
 // socket, what), nothing but the log is left, and the tree runs on: a netlink socket with an
 // answer queued (CRIU 4.2 refuses it too), one with NETLINK_NO_ENOBUFS (netlink_sk_entry has no
-// field for it), a packet socket with a PACKET_RX_RING ring.
+// field for it), a packet socket with a PACKET_RX_RING ring, a raw IPv6 socket with
+// IPV6_CHECKSUM (ip_opts_raw_entry cannot hold its offset).
 import { test, expect } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -62,4 +63,12 @@ test('a packet socket with a PACKET_RX_RING is refused by name', async () => {
   const err = refused(dir, pid);
   expect(err).toMatch(new RegExp(`not supported yet: task ${pid} fd \\d+ \\(socket:\\[\\d+\\]\\): a packet SOCK_RAW socket .* with a PACKET_RX_RING ring`));
   expect(err).toContain('packet rings and their mappings are not dumped yet');
+});
+
+test('a raw IPv6 socket with IPV6_CHECKSUM is refused by name', async () => {
+  const dir = tmpdir('refuse-raw6-checksum');
+  const pid = await holder(dir, `r = socket.socket(socket.AF_INET6, socket.SOCK_RAW, 253)\nr.setsockopt(41, 7, 2)`);
+  expect(refused(dir, pid)).toMatch(
+    new RegExp(`not supported yet: task ${pid} fd \\d+ \\(socket:\\[\\d+\\]\\): a raw IPv6 socket \\(protocol 253\\) .* with IPV6_CHECKSUM at offset 2`),
+  );
 });

@@ -20,7 +20,7 @@ import { checkSockNetNs } from './sk-family.js';
 import { socket, close, getsockopt, setsockopt, SysError, E } from '../sys/libc.js';
 import { AF_INET, AF_INET6, bind, connect, getsockname, getpeername, ifNameToIndex, formatAddr, type SockAddr } from '../sys/net.js';
 import { SOCK_CLOEXEC, SOCK_DGRAM, SOCK_RAW, SOL_SOCKET } from '../sys/socket-consts.js';
-import { CriuError } from '../errors.js';
+import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
 
 const IPPROTO_ICMP = 1,
@@ -34,7 +34,8 @@ const SOL_RAW = 255,
   ICMPV6_FILTER = 1,
   IP_HDRINCL = 3,
   IP_NODEFRAG = 22,
-  IPV6_HDRINCL = 36;
+  IPV6_HDRINCL = 36,
+  IPV6_CHECKSUM = 7;
 const TCP_ESTABLISHED = 1,
   TCP_CLOSE = 7;
 
@@ -158,6 +159,12 @@ export function dumpInetRaw(ctx: DumpFdCtx, id: number, fd: number, who: string)
     type === SOCK_RAW
       ? `a raw ${famName(family)} socket (protocol ${proto}) on ${a(d.src, 0).replace(/:0$/, '')}${d.state === TCP_ESTABLISHED ? ` connected to ${a(d.dst, 0).replace(/:0$/, '')}` : ''}`
       : `an ${famName(family)} ICMP socket ${a(d.src, d.srcPort)}${d.state === TCP_ESTABLISHED ? ` -> ${a(d.dst, d.dstPort)}` : ''}`;
+  // the checksum offset the kernel fills in on a raw IPv6 socket: ip_opts_raw_entry has only a flag, which CRIU 4.2 does not write
+  if (type === SOCK_RAW && family === AF_INET6 && proto !== IPPROTO_ICMPV6 && opt(fd, SOL_IPV6, IPV6_CHECKSUM) !== -1)
+    throw new NotSupportedError(`${who}: ${what} with IPV6_CHECKSUM at offset ${opt(fd, SOL_IPV6, IPV6_CHECKSUM)}`, {
+      object: `socket:[${ino}]`,
+      hint: 'ip_opts_raw_entry cannot hold the offset (CRIU 4.2 loses it)',
+    });
   if (d.wqueue) log.warn(`${who}: the write queue of ${what} is not empty (${d.wqueue} bytes)`);
   if (d.rqueue) log.warn(`${who}: the read queue of ${what} (${d.rqueue} bytes) is dropped, as CRIU does`);
   const ie: InetSkEntry = {
