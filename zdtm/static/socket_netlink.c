@@ -1,7 +1,7 @@
 /* Netlink sockets: a route socket bound (port id chosen by the kernel) to groups below 32 and,
  * by NETLINK_ADD_MEMBERSHIP, to one above 32; an unbound route socket; a route socket connected
  * to the kernel; a sock_diag socket bound to a port id of its own. After the restore each has
- * its name, its groups and its peer again, and each still works: the route sockets ask the
+ * its name, its groups, its peer and its options (SO_RCVBUF, SO_PASSCRED) again, and each still works: the route sockets ask the
  * kernel for `lo` and the sock_diag socket for the netlink sockets, and the answers come back
  * addressed to their port ids. The groups are DECnet's and MCTP's, which nothing here sends to
  * (a message queued at the dump would make it refuse, as CRIU does). */
@@ -45,6 +45,15 @@ static struct sockaddr_nl peer_of(int fd)
 	if (getpeername(fd, (void *)&a, &l))
 		fail("getpeername: %m");
 	return a;
+}
+
+static int sockopt(int fd, int opt)
+{
+	int v = 0;
+	socklen_t l = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, opt, &v, &l))
+		fail("getsockopt(%d): %m", opt);
+	return v;
 }
 
 static int memberships(int fd, unsigned int *g, int n)
@@ -114,7 +123,7 @@ int main(int argc, char **argv)
 {
 	struct sockaddr_nl a = { .nl_family = AF_NETLINK, .nl_groups = GROUPS }, n1, n3, p3, n4, x;
 	unsigned int g0[4], g1[4];
-	int rt1, rt2, rt3, dg, high = HIGH_GROUP, l0, l1;
+	int rt1, rt2, rt3, dg, high = HIGH_GROUP, l0, l1, rcvbuf;
 
 	test_init(argc, argv);
 	rt1 = nl(NETLINK_ROUTE);
@@ -124,6 +133,9 @@ int main(int argc, char **argv)
 		fail("NETLINK_ADD_MEMBERSHIP: %m");
 	n1 = name_of(rt1);
 	l0 = memberships(rt1, g0, 4);
+	if (setsockopt(rt1, SOL_SOCKET, SO_RCVBUF, &(int){ 65536 }, sizeof(int)))
+		fail("SO_RCVBUF: %m");
+	rcvbuf = sockopt(rt1, SO_RCVBUF);
 
 	rt2 = nl(NETLINK_ROUTE);
 
@@ -140,6 +152,8 @@ int main(int argc, char **argv)
 	if (bind(dg, (void *)&a, sizeof(a)))
 		fail("bind sock_diag: %m");
 	n4 = name_of(dg);
+	if (setsockopt(dg, SOL_SOCKET, SO_PASSCRED, &(int){ 1 }, sizeof(int)))
+		fail("SO_PASSCRED: %m");
 	test_msg("route socket port id %u groups %#x, connected one %u, sock_diag %u\n", n1.nl_pid, n1.nl_groups, n3.nl_pid, n4.nl_pid);
 
 	test_daemon();
@@ -156,6 +170,10 @@ int main(int argc, char **argv)
 	l1 = memberships(rt1, g1, 4);
 	if (l1 != l0 || memcmp(g0, g1, l0 < (int)sizeof(g0) ? l0 : (int)sizeof(g0)))
 		fail("the route socket's groups are %#x %#x, they were %#x %#x", g1[0], g1[1], g0[0], g0[1]);
+	if (sockopt(rt1, SO_RCVBUF) != rcvbuf)
+		fail("SO_RCVBUF is %d, it was %d", sockopt(rt1, SO_RCVBUF), rcvbuf);
+	if (!sockopt(dg, SO_PASSCRED))
+		fail("SO_PASSCRED is off on the sock_diag socket");
 	x = name_of(rt2);
 	if (x.nl_pid != 0 || x.nl_groups != 0)
 		fail("the unbound socket is bound to %u/%#x", x.nl_pid, x.nl_groups);
