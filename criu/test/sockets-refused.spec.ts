@@ -2,7 +2,8 @@
 // socket, what), nothing but the log is left, and the tree runs on: a netlink socket with an
 // answer queued (CRIU 4.2 refuses it too), one with NETLINK_NO_ENOBUFS (netlink_sk_entry has no
 // field for it), a packet socket with a PACKET_RX_RING ring, a raw IPv6 socket with
-// IPV6_CHECKSUM (ip_opts_raw_entry cannot hold its offset).
+// IPV6_CHECKSUM (ip_opts_raw_entry cannot hold its offset), a packet ring mapped after its socket
+// was closed (dump/vmas.ts: a mapping of an object without a path).
 import { test, expect } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -70,5 +71,23 @@ test('a raw IPv6 socket with IPV6_CHECKSUM is refused by name', async () => {
   const pid = await holder(dir, `r = socket.socket(socket.AF_INET6, socket.SOCK_RAW, 253)\nr.setsockopt(41, 7, 2)`);
   expect(refused(dir, pid)).toMatch(
     new RegExp(`not supported yet: task ${pid} fd \\d+ \\(socket:\\[\\d+\\]\\): a raw IPv6 socket \\(protocol 253\\) .* with IPV6_CHECKSUM at offset 2`),
+  );
+});
+
+test('a packet ring still mapped after its socket was closed is refused by name', async () => {
+  const dir = tmpdir('refuse-packet-ring-map');
+  const setup = [
+    'import ctypes',
+    'libc = ctypes.CDLL(None, use_errno=True)',
+    'libc.mmap.restype = ctypes.c_void_p',
+    'libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]',
+    'p = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)',
+    "p.setsockopt(263, 5, struct.pack('IIII', 4096, 1, 2048, 2))",
+    'a = libc.mmap(None, 4096, 3, 1, p.fileno(), 0)',
+    'p.close()',
+  ].join('\n');
+  const pid = await holder(dir, setup);
+  expect(refused(dir, pid)).toMatch(
+    new RegExp(`not supported yet: task ${pid}: VMA [0-9a-f]+-[0-9a-f]+ socket:\\[\\d+\\]: a mapping of socket:\\[\\d+\\] \\(a packet socket ring\\)`),
   );
 });
