@@ -9,8 +9,10 @@ import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
 import { addScript, setScriptEnv } from '../notify.js';
 import { setStatusFd } from '../status.js';
+import { parseInheritFd } from '../files/inherit.js';
 import type { DumpOptions } from '../dump/dump.js';
 import type { RestoreOptions } from '../restore/restore.js';
+import { parseExternals } from '../files/external.js';
 
 export function resolveIn(dir: string, f: string): string {
   return path.isAbsolute(f) || f === '-' ? f : path.join(dir, f);
@@ -131,6 +133,7 @@ export function dumpOptionsOf(p: Parsed, imagesDir: string, usage = 'criu dump -
     networkLock: networkLockOf(one(p, 'network-lock')),
     skipInFlight: flag(p, 'skip-in-flight'),
     fileLocks: isSet(p, 'file-locks'),
+    externals: parseExternals(p.opts.get('external') ?? [], p.opts.get('ext-unix-sk')),
   };
 }
 
@@ -148,6 +151,8 @@ export function restoreOptionsOf(p: Parsed, imagesDir: string, workDir: string):
     fileLocks: isSet(p, 'file-locks'),
     tcpEstablished: flag(p, 'tcp-established'),
     tcpClose: flag(p, 'tcp-close'),
+    inheritFds: (p.opts.get('inherit-fd') ?? []).map(parseInheritFd).filter((x) => x !== null),
+    externals: parseExternals(p.opts.get('external') ?? [], p.opts.get('ext-unix-sk')),
   };
 }
 

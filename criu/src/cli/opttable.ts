@@ -137,10 +137,10 @@ export const OPTS: Opt[] = [
     criu: [D, R], where: 'proc_parse.c handle_vma (dump); image.c check_img_inventory (restore)', why: 'proc_parse.c, image.c: only dump and restore read opts.allow_uprobes' },
   // ---- External resources
   { long: 'external', arg: 'required', list: true, section: 'external', metavar: 'RES', help: 'dump objects from this list as external resources:\nFormats of RES on dump:\n    tty[rdev:dev]\n    file[mnt_id:inode]\n    dev[major/minor]:NAME\n    unix[ino]\n    mnt[MOUNTPOINT]:COOKIE\n    mnt[]{:AUTO_OPTIONS}\nFormats of RES on restore:\n    dev[NAME]:DEVPATH\n    veth[IFNAME]:OUTNAME{@BRIDGE}\n    macvlan[IFNAME]:OUTNAME\n    mnt[COOKIE]:ROOT\n    netdev[IFNAME]:ORIGNAME',
-    criu: [D, R], where: 'external.c: external_lookup_* (files, ttys, mounts, unix sockets, net devices)', why: 'external.c: only dump and restore look externals up' },
+    criu: [D, R], where: 'external.c: external_lookup_* (files, ttys, mounts, unix sockets, net devices)', ours: [D, R], why: 'external.c: only dump and restore look externals up' },
   // ---- Special resources
   { long: 'ext-unix-sk', short: 'x', arg: 'optional', section: 'special', metavar: 'INO,...', help: 'allow external unix connections (optionally only those of\nthe given inodes)',
-    criu: [D, R], where: 'sk-unix.c: __dump_external_socket (dump), open_unixsk_standalone (restore)', why: 'sk-unix.c: only dump and restore of unix sockets read opts.ext_unix_sk' },
+    criu: [D, R], where: 'sk-unix.c: __dump_external_socket (dump), open_unixsk_standalone (restore)', ours: [D, R], why: 'sk-unix.c: only dump and restore of unix sockets read opts.ext_unix_sk' },
   { long: 'tcp-established', arg: 'none', bool: { field: 'tcp_established_ok', def: false, no: true }, section: 'special', help: 'checkpoint/restore established TCP connections',
     criu: [D, R], where: 'sk-inet.c: can_dump_inet_sk, open_inet_sk', ours: [D, R], why: 'sk-inet.c: only dump and restore of sockets read it' },
   { long: 'skip-in-flight', arg: 'none', bool: { field: 'tcp_skip_in_flight', def: false, no: true }, section: 'special', help: 'skip (ignore) in-flight TCP connections',
@@ -199,7 +199,7 @@ export const OPTS: Opt[] = [
   { long: 'enable-external-masters', arg: 'none', bool: { field: 'enable_external_masters', def: false, no: false }, section: 'special', help: 'allow autodetected external mounts with master groups',
     criu: [D], where: 'mount.c: resolve_external_mounts', why: 'mount.c: only dump resolves external mounts' },
   { long: 'inherit-fd', arg: 'required', list: true, section: 'special', metavar: 'fd[NUM]:RES', help: 'Inherit file descriptors, treating fd NUM as being\nalready opened via an existing RES, which can be:\n    tty[rdev:dev]\n    pipe[inode]\n    socket[inode]\n    file[mnt_id:inode]\n    /memfd:name\n    path/to/file',
-    criu: [R], where: 'files.c: inherit_fd_lookup_id', why: 'crtools.c: restore only',
+    criu: [R], where: 'files.c: inherit_fd_lookup_id', ours: [R], why: 'crtools.c: restore only',
     rejects: { on: 'others', msg: '--inherit-fd is restore-only option' } },
   { long: 'empty-ns', arg: 'required', list: true, section: 'special', metavar: 'net', help: "Create a namespace, but don't restore its properties\n(assuming it will be restored by action scripts)",
     criu: [D, R], where: 'net.c dump_net_ns (dump); cr-restore.c, net.c prepare_net_ns_* (restore)', why: 'net.c: only dump and restore of a net namespace read opts.empty_ns' },

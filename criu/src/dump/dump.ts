@@ -3,6 +3,7 @@
 // The steps live in their own modules: freeze.ts (holding and letting go of the tree),
 // collect.ts (each task's state), task-files.ts (what it has open and shares), memory.ts (its
 // pages), entries.ts and write.ts (the images).
+import { useExternals, type Externals } from '../files/external.js';
 import * as fs from 'node:fs';
 import { freezeTree, release, finish, checkpointDevices } from './freeze.js';
 import { pluginCalls } from '../hooks.js';
@@ -39,6 +40,8 @@ export interface DumpOptions {
   networkLock?: LockMethod;
   /** --file-locks: dump the locks held through the tree's fds (without it they are refused) */
   fileLocks?: boolean;
+  /** --external unix[INO] and -x/--ext-unix-sk (files/external.ts) */
+  externals?: Externals;
   /** --display-stats: print stats-dump at the end, as CRIU does */
   displayStats?: boolean;
 }
@@ -51,6 +54,7 @@ export function dump(opts: DumpOptions): void {
   fs.mkdirSync(opts.imagesDir, { recursive: true });
   log.info(`Dumping processes (pid: ${opts.pid})`);
   preDump(opts.pid, opts.imagesDir);
+  useExternals(opts.externals);
   const runId = uuid4();
   const lockMethod = opts.networkLock ?? DEFAULT_LOCK;
   const net = { tcpEstablished: opts.tcpEstablished ?? false, tcpClose: opts.tcpClose ?? false, lockMethod, runId };

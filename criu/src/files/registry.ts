@@ -19,6 +19,8 @@ import { ghostKind } from './ghost.js';
 import { unixKind } from './unix.js';
 import { extKind } from './ext.js';
 import { inetKind } from './inet.js';
+import { netlinkKind } from './netlink.js';
+import { packetKind } from './packet.js';
 import { FileError } from './kind.js';
 import { log } from '../log.js';
 
@@ -100,6 +102,8 @@ export const FILES = new KindRegistry([
   unixKind,
   extKind,
   inetKind,
+  netlinkKind,
+  packetKind,
 ]);
 
 /** The kinds, highest priority first. */

@@ -3,6 +3,7 @@
 // goes, the dumped VMAs are mapped and filled straight from the pages file, fds are passed in
 // over its transport socket, then signal state, creds and finally registers are set and it is
 // let go. A failure kills the puppet: nothing half-restored is left.
+import { useExternals, type Externals } from '../files/external.js';
 import * as fs from 'node:fs';
 import { Launcher } from './launcher.js';
 import { planClocks, enterClocks } from './timens.js';
@@ -24,6 +25,7 @@ import { log } from '../log.js';
 import { faultPoint } from '../fault.js';
 import { progress } from '../progress.js';
 import { pluginCalls } from '../hooks.js';
+import { Inherited, type InheritSpec } from '../files/inherit.js';
 
 export { findHole } from './task.js';
 export { splitRuns } from './pages.js';
@@ -44,6 +46,10 @@ export interface RestoreOptions {
   /** --tcp-established / --tcp-close: connections in the images are repaired / restored closed */
   tcpEstablished?: boolean;
   tcpClose?: boolean;
+  /** --inherit-fd: the caller's fds that stand for objects of the images (files/inherit.ts) */
+  inheritFds?: InheritSpec[];
+  /** --external unix[INO] and -x/--ext-unix-sk (files/external.ts) */
+  externals?: Externals;
 }
 
 export function restore(opts: RestoreOptions): number {
@@ -55,6 +61,8 @@ export function restore(opts: RestoreOptions): number {
   checkTree(img, plan);
   const root = img.tasks[0];
   const clocks = planClocks(img);
+  // the caller's fds checked and put aside before anything is made (CRIU's fdstore)
+  const inherit = opts.inheritFds?.length ? new Inherited(opts.inheritFds) : undefined;
   preRestore(opts);
   const launcher = new Launcher();
   const savedAffinity = schedGetaffinity(0);
@@ -63,6 +71,8 @@ export function restore(opts: RestoreOptions): number {
   const files = new FileCtx(img);
   files.fileLocks = opts.fileLocks ?? false;
   files.tcp = { established: opts.tcpEstablished ?? false, close: opts.tcpClose ?? false };
+  files.inherit = inherit;
+  useExternals(opts.externals);
   try {
     pinToOneCpu(savedAffinity);
     faultPoint(101, 'spawn');
