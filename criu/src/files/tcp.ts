@@ -135,16 +135,14 @@ function beforeFreeze(a: DumpHookArgs): void {
   }
   if (!a.net.tcpEstablished || a.net.lockMethod === 'skip') return;
   const mine = treeSocketInodes(a.pid);
-  try {
-    for (const d of inetSockets().values()) {
-      if (d.state !== TCP.LISTEN || !mine.has(d.ino)) continue;
-      const l = endpoint(d.family, d.src, d.srcPort);
-      run.lock.holdSyns(l);
-      run.listeners.push(l);
+  for (const d of inetSockets().values()) {
+    if (d.state !== TCP.LISTEN || !mine.has(d.ino)) continue;
+    try {
+      run.lock.holdSyns(endpoint(d.family, d.src, d.srcPort));
+    } catch (e) {
+      // beyond CRIU, so never a reason to fail: the listener's clients are then served by the kernel meanwhile
+      log.warn(`cannot hold new connections to a listener of the tree: ${(e as Error).message}`);
     }
-  } catch (e) {
-    unlockDump(run);
-    throw e;
   }
 }
 
