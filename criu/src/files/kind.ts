@@ -13,8 +13,8 @@
 //  - `waitsFor`: staged opens, as CRIU's: the file ids whose objects must be open before this
 //    one (a tty slave after its master, a connect after its peer listens); the restore's
 //    scheduler (schedule.ts) opens them first and names a cycle or a missing one;
-//  - `hooks`: before the freeze, after the dump and after the restore (network locks, TCP
-//    repair, plugins);
+//  - `hooks`: before the freeze, after the dump, before a dumped tree runs on, before a restored
+//    tree is let go and after the restore (network locks, TCP repair, plugins);
 //  - optionally the opens of the engine's own files: exe, cwd/root, file-backed mappings.
 import type { FdLink, Fdinfo } from '../proc/index.js';
 import type { FileTable } from './table.js';
