@@ -472,3 +472,55 @@ test('a connection in SYN_SENT (its SYNs dropped by the test) connects after the
   expect(rules(port)).toBe('');
   process.kill(pid, 'SIGKILL');
 });
+
+test('a connection in CLOSING (both FINs sent, neither acknowledged) with its peer outside the tree finishes closing after the restore', async () => {
+  const s = await halfServer('closing');
+  const c = net.connect({ port: s.port, host: '127.0.0.1', allowHalfOpen: true });
+  c.on('error', () => {});
+  await new Promise<void>((r) => c.once('connect', () => r()));
+  await waitLine(s.out, /state 1\n/);
+  const cport = c.localPort!;
+  // everything the server sends is dropped: its FIN never reaches the client, so the client's FIN crosses it
+  const drop = (op: string): void =>
+    void execFileSync('iptables', [
+      '-w',
+      op,
+      'INPUT',
+      '-p',
+      'tcp',
+      '-s',
+      '127.0.0.1',
+      '--sport',
+      String(s.port),
+      '-d',
+      '127.0.0.1',
+      '--dport',
+      String(cport),
+      '-j',
+      'DROP',
+    ]);
+  drop('-I');
+  let dropping = true;
+  try {
+    process.kill(s.pid, 'SIGUSR1');
+    await waitLine(s.out, /state 4\n/);
+    c.end();
+    await waitLine(s.out, /state 11\n/);
+    const img = path.join(s.dir, 'img');
+    const d = dump(s.pid, img, ['--tcp-established']);
+    expect(d.code, d.stderr).toBe(0);
+    expect(d.stderr).toContain(', CLOSING: in ');
+    await waitGone(s.pid);
+    const r = restore(img, ['--tcp-established']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(alive(s.pid)).toBe(true);
+    drop('-D');
+    dropping = false;
+    await waitLine(s.out, /state 11\n[^]*state 7\n/, 30_000);
+  } finally {
+    if (dropping) drop('-D');
+  }
+  expect(rules(s.port)).toBe('');
+  c.destroy();
+  process.kill(s.pid, 'SIGKILL');
+});
