@@ -13,8 +13,8 @@
 // and sent to its tasks; SO_REUSEADDR and SO_REUSEPORT get their own values back once every
 // socket of the images on that port is open (CRIU's port users).
 //
-// Other socket families (netlink, packet …) reach this kind too, below unix in priority, and are
-// refused by name.
+// Raw and ping sockets go to inet-raw.ts; netlink and packet sockets have kinds of their own
+// (netlink.ts, packet.ts); any other family reaching this kind is refused by name.
 import * as fs from 'node:fs';
 import type { FileKind, DumpFdCtx, RestoreFdCtx } from './kind.js';
 import { FileError, partOf } from './kind.js';
@@ -31,9 +31,7 @@ import { log } from '../log.js';
 import { SOCK_CLOEXEC, SOCK_DGRAM, SOCK_RAW, SOCK_STREAM, SOL_SOCKET } from '../sys/socket-consts.js';
 import { isRawOrPing, isRawOrPingEntry, dumpInetRaw, openInetRaw } from './inet-raw.js';
 
-const IPPROTO_ICMP = 1,
-  IPPROTO_ICMPV6 = 58,
-  IPPROTO_MPTCP = 262;
+const IPPROTO_MPTCP = 262;
 const SIOCGSKNS = 0x894c,
   TCP_INFO = 11,
   IP_FREEBIND = 15;
@@ -209,8 +207,6 @@ function kindOf(fd: number, who: string): { family: number; type: number; proto:
   checkNetNs(fd, who);
   const type = geti(fd, SOL_SOCKET, SO.TYPE),
     proto = geti(fd, SOL_SOCKET, SO.PROTOCOL);
-  if (type === SOCK_RAW) throw new NotSupportedError(`${who}: a raw ${familyName(family)} socket (protocol ${proto})`);
-  if (proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6) throw new NotSupportedError(`${who}: an ${familyName(family)} ICMP socket`);
   if (proto === IPPROTO_MPTCP)
     throw new NotSupportedError(
       `${who}: an MPTCP socket (protocol 262)`,
