@@ -129,6 +129,7 @@ export function dumpOptionsOf(p: Parsed, imagesDir: string, usage = 'criu dump -
     tcpEstablished: flag(p, 'tcp-established'),
     skipInFlight: flag(p, 'skip-in-flight'),
     fileLocks: isSet(p, 'file-locks'),
+    shellJob: flag(p, 'shell-job'),
   };
 }
 
@@ -144,6 +145,7 @@ export function restoreOptionsOf(p: Parsed, imagesDir: string, workDir: string):
     displayStats: flag(p, 'display-stats'),
     execCmd: isSet(p, 'exec-cmd') ? p.rest : undefined,
     fileLocks: isSet(p, 'file-locks'),
+    shellJob: flag(p, 'shell-job'),
   };
 }
 

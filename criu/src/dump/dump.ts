@@ -36,6 +36,8 @@ export interface DumpOptions {
   fileLocks?: boolean;
   /** --display-stats: print stats-dump at the end, as CRIU does */
   displayStats?: boolean;
+  /** -j/--shell-job: the root may be a shell's job (files/tty.ts finishTtyDump) */
+  shellJob?: boolean;
 }
 
 const now = (): bigint => process.hrtime.bigint();
@@ -69,6 +71,8 @@ export function dump(opts: DumpOptions): void {
       tcpEstablished: opts.tcpEstablished ?? false,
       skipInFlight: opts.skipInFlight ?? false,
       fileLocks: opts.fileLocks ?? false,
+      shellJob: opts.shellJob ?? false,
+      treeLivesOn: opts.leaveRunning || opts.leaveStopped,
     });
 
     // memory: one pages file per task, in pstree order, then the shared anonymous objects

@@ -7,6 +7,7 @@ import { toVmaRecs, type VmaRec } from './vmas.js';
 import { FileTable } from '../files/table.js';
 import { ExtraImages } from '../files/kind.js';
 import { dumpFds } from '../files/dump-fds.js';
+import { finishTtyDump } from '../files/tty.js';
 import { buildIds, Namespaces } from './entries.js';
 import { kcmp, KCMP } from '../sys/libc.js';
 import type { FdinfoEntry, TaskKobjIdsEntry } from '../images/index.js';
@@ -55,6 +56,9 @@ export interface FileOpts {
   tcpEstablished: boolean;
   skipInFlight: boolean;
   fileLocks: boolean;
+  /** -j/--shell-job, and whether the tree runs on after the dump (queued tty data written back) */
+  shellJob?: boolean;
+  treeLivesOn?: boolean;
 }
 
 /** Walks the files of every task, in pstree order; ghostLimit: --ghost-limit. */
@@ -102,5 +106,6 @@ export function collectFiles(
   });
 
   for (const finish of extra.deferred.values()) finish();
+  finishTtyDump(files, extra, tasks.map((t) => ({ pid: t.pid, sid: t.stat.session })), { shellJob: o.shellJob ?? false, treeLivesOn: o.treeLivesOn ?? false });
   return { perTask, files, extra, namespaces, lastPagesId };
 }

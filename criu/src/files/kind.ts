@@ -128,6 +128,8 @@ export interface RestoreFdCtx {
   file(id: number): FileEntry | undefined;
   /** every file_entry of files.img (a unix socket finds its peer by inode) */
   entries(): Iterable<FileEntry>;
+  /** -j/--shell-job: a terminal whose master is outside the tree is the restoring criu's own (tty.ts) */
+  readonly shellJob?: boolean;
 }
 
 /** What a kind keeps for one restore: made on first use, closed once when the restore ends. */

@@ -133,6 +133,8 @@ export class FileCtx implements RestoreFdCtx {
   readonly transportClosed = new Set<number>();
   /** --file-locks: the locks of filelocks.img are taken again (CRIU ignores the image without it) */
   fileLocks = false;
+  /** -j/--shell-job (the tty kind hands out criu's own terminal for the shell's) */
+  shellJob = false;
   /** the tool's fds on shared anonymous memory objects, by shmid (made by the restore engine) */
   readonly shmem = new Map<number, number>();
 
