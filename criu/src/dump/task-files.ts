@@ -106,6 +106,11 @@ export function collectFiles(
   });
 
   for (const finish of extra.deferred.values()) finish();
-  finishTtyDump(files, extra, tasks.map((t) => ({ pid: t.pid, sid: t.stat.session })), { shellJob: o.shellJob ?? false, treeLivesOn: o.treeLivesOn ?? false });
+  finishTtyDump(
+    files,
+    extra,
+    tasks.map((t) => ({ pid: t.pid, sid: t.stat.session })),
+    { shellJob: o.shellJob ?? false, treeLivesOn: o.treeLivesOn ?? false },
+  );
   return { perTask, files, extra, namespaces, lastPagesId };
 }

@@ -46,7 +46,14 @@ export function driverOf(rdev: number): Driver | null {
   if (major >= 136 && major <= 143) return 'pts';
   return null;
 }
-const TYPE: Record<Driver, number> = { ptmx: TtyType.PTY, pts: TtyType.PTY, console: TtyType.CONSOLE, ctty: TtyType.CTTY, vt: TtyType.VT, serial: TtyType.SERIAL };
+const TYPE: Record<Driver, number> = {
+  ptmx: TtyType.PTY,
+  pts: TtyType.PTY,
+  console: TtyType.CONSOLE,
+  ctty: TtyType.CTTY,
+  vt: TtyType.VT,
+  serial: TtyType.SERIAL,
+};
 const isMasterDriver = (d: Driver): boolean => d !== 'pts';
 
 function statFd(pid: number, fd: number): fs.BigIntStats | null {
@@ -120,7 +127,11 @@ function dumpInfo(ctx: DumpFdCtx, lfd: number, infoId: number, driver: Driver, i
   const t = getTermios(lfd, TIOC.TCGETS),
     tl = getTermios(lfd, TIOC.TIOCGLCKTRMIOS),
     w = getWinsize(lfd);
-  for (const [what, v] of [['termios', t], ['locked termios', tl], ['window size', w]] as const) {
+  for (const [what, v] of [
+    ['termios', t],
+    ['locked termios', tl],
+    ['window size', w],
+  ] as const) {
     if (typeof v === 'number') throw new FileError(where, `cannot read the terminal's ${what}: ${errnoName(v)}`, { object: ctx.link.raw });
   }
   info.termios = t as Exclude<typeof t, number>;
@@ -152,7 +163,8 @@ function dumpTty(ctx: DumpFdCtx, id: number): FileEntry {
     if (!m) throw new FileError(where, `unexpected pts path ${ctx.link.raw}`, { object: ctx.link.raw });
     index = Number(m[1]);
   } else index = INDEX[driver];
-  if ((driver === 'ptmx' || driver === 'pts') && index > MAX_PTY_INDEX) throw new FileError(where, `pty index ${index} is too big (CRIU's limit is ${MAX_PTY_INDEX})`);
+  if ((driver === 'ptmx' || driver === 'pts') && index > MAX_PTY_INDEX)
+    throw new FileError(where, `pty index ${index} is too big (CRIU's limit is ${MAX_PTY_INDEX})`);
   const infoId = (index << 1) + (isMasterDriver(driver) ? 1 : 0);
   const regId = ctx.files.allocId();
   ctx.files.add(dumpReg(regId, ctx.link.path!, `/proc/${ctx.pid}/fd/${ctx.fd}`, ctx.info.flags, ctx.info.pos));
@@ -315,7 +327,8 @@ export function ttyInfoOf(ctx: RestoreFdCtx, infoId: number, who: string): TtyIn
   if (!r) throw new FileError(who, `tty info ${infoId} is not in tty-info.img`, { object: `tty info ${infoId}`, hint: 'the image is damaged or incomplete' });
   return r.msg;
 }
-const queued = (ctx: RestoreFdCtx, infoId: number): Buffer | undefined => (ctx.image('tty-data.img', 'TTY_DATA') ?? []).find((x) => x.msg.tty_id === infoId)?.msg.data;
+const queued = (ctx: RestoreFdCtx, infoId: number): Buffer | undefined =>
+  (ctx.image('tty-data.img', 'TTY_DATA') ?? []).find((x) => x.msg.tty_id === infoId)?.msg.data;
 
 /** The TTY entries of the images whose tty_info_id is `infoId`. */
 export function ttyFilesOf(ctx: RestoreFdCtx, infoId: number): FileEntry[] {
@@ -401,7 +414,8 @@ export function withUnlocked<T>(s: TtyRestore, index: number, f: () => T): T {
   }
 }
 
-const slavePath = (ptmx: string, index: number): string => (ptmx.endsWith('/ptmx') ? `${ptmx.slice(0, -'ptmx'.length)}${ptmx.startsWith('/dev/pts/') ? '' : 'pts/'}${index}` : `/dev/pts/${index}`);
+const slavePath = (ptmx: string, index: number): string =>
+  ptmx.endsWith('/ptmx') ? `${ptmx.slice(0, -'ptmx'.length)}${ptmx.startsWith('/dev/pts/') ? '' : 'pts/'}${index}` : `/dev/pts/${index}`;
 
 function openMaster(ctx: RestoreFdCtx, e: FileEntry, tfe: TtyFileEntry, tie: TtyInfoEntry, s: TtyRestore, who: string): number {
   const index = tie.pty!.index;

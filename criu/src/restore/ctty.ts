@@ -10,7 +10,8 @@ import type { FileCtx } from '../files/restore-ctx.js';
 import { ttyKind, ttyFilesOf, withUnlocked, type TtyRestore } from '../files/tty.js';
 import { TIOC, ioctlErr, ownSession, ownGroup } from '../files/tty-ioctl.js';
 import { TtyType, type TtyInfoEntry } from '../images/gen/types.js';
-import { errnoName, isatty } from '../sys/libc.js';
+import * as fs from 'node:fs';
+import { errnoName, isatty, syscall } from '../sys/libc.js';
 import { CriuError } from '../errors.js';
 import { log } from '../log.js';
 
@@ -70,7 +71,11 @@ function onTerminal(task: Task, path: string, req: number, arg: bigint | number,
   if (fd < 0n) throw new CriuError(`${who}: cannot open ${path}: ${errnoName(Number(-fd))}`, { task: task.t.pid, object: path });
   const r = inj.call('ioctl', fd, req, arg);
   inj.call('close', fd);
-  if (r < 0n) throw new CriuError(`${who}: ioctl ${req === TIOC.TIOCSCTTY ? 'TIOCSCTTY' : 'TIOCSPGRP'} on ${path} failed: ${errnoName(Number(-r))}`, { task: task.t.pid, object: path });
+  if (r < 0n)
+    throw new CriuError(`${who}: ioctl ${req === TIOC.TIOCSCTTY ? 'TIOCSCTTY' : 'TIOCSPGRP'} on ${path} failed: ${errnoName(Number(-r))}`, {
+      task: task.t.pid,
+      object: path,
+    });
 }
 
 /** A session leader takes its controlling terminal right after its setsid (the terminal's master opened first). */
@@ -137,4 +142,23 @@ export function foregroundGroups(tasks: Task[], files: FileCtx, img: DumpImages)
   const err = ioctlErr(0, TIOC.TIOCSPGRP, b);
   if (err) throw new CriuError(`Failed to set group ${pg} on criu's terminal: ${errnoName(err)}`, { object: 'stdin' });
   log.info(`the shell job's group ${pg} is in the foreground of criu's terminal`);
+}
+
+/**
+ * Node puts back, when it exits, the terminal modes its stdio had at its start (its ResetStdio,
+ * on every fd 0-2 still on the same file), which would undo the job's modes set on criu's
+ * terminal: once the job runs, criu's own fds on that terminal are moved to /dev/null.
+ */
+export function leaveTerminal(files: FileCtx): void {
+  if (!files.shellJob || !files.stateOf<TtyRestore>(ttyKind).inherited || !isatty(0)) return;
+  const rdev = fs.fstatSync(0).rdev;
+  log.info("criu's stdio leaves the job's terminal (Node would reset its modes at exit)");
+  const nul = fs.openSync('/dev/null', 'r+');
+  try {
+    for (const fd of [0, 1, 2]) {
+      if (isatty(fd) && fs.fstatSync(fd).rdev === rdev) syscall('dup3', nul, fd, 0);
+    }
+  } finally {
+    fs.closeSync(nul);
+  }
 }

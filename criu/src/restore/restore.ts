@@ -17,7 +17,7 @@ import { installFds, restoreFs } from './fds.js';
 import { restoreProcessState, restoreThreadState, restorePosixTimers, restoreSeccomp, restoreCreds, finalRegisters } from './state.js';
 import { release, killAndReap } from './finish.js';
 import { preRestore, rootMade } from './scripts.js';
-import { adoptCallerSession, takeTerminal, foregroundGroups } from './ctty.js';
+import { adoptCallerSession, takeTerminal, foregroundGroups, leaveTerminal } from './ctty.js';
 import { FileCtx } from '../files/restore-ctx.js';
 import { schedGetaffinity, schedSetaffinity, sched_getcpu } from '../sys/libc.js';
 import { CriuError, NotSupportedError } from '../errors.js';
@@ -98,7 +98,9 @@ export function restore(opts: RestoreOptions): number {
     for (const task of tasks) finalRegisters(task, files);
 
     faultPoint(110, 'release');
-    return release(tasks, { pid, transport }, launcher, savedAffinity, opts, { t0, tForked });
+    const status = release(tasks, { pid, transport }, launcher, savedAffinity, opts, { t0, tForked });
+    leaveTerminal(files);
+    return status;
   } catch (e) {
     files.markFailed();
     killAndReap(tasks, zombies);

@@ -1,0 +1,152 @@
+// Terminals driven for real through node-pty: a shell job (a raw-mode program in the foreground
+// of an interactive bash) dumped with -j and restored with -j inside another terminal, where it
+// goes on answering keys in the foreground; without -j the same dump is refused with CRIU's
+// message and the job runs on. A detached tmux server (its ptys have both ends in the tree) is
+// dumped and restored and its shell keeps its variables. Runs as root.
+import { test, expect } from '@playwright/test';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { criu, criuBin, repo, tmpdir, alive, waitGone, sleep } from './lib.js';
+
+const pty = createRequire(import.meta.url)('node-pty') as typeof import('node-pty');
+type Pty = import('node-pty').IPty;
+
+/** A terminal and everything written on it so far. */
+class Term {
+  screen = '';
+  exit: Promise<number>;
+  constructor(readonly p: Pty) {
+    p.onData((d) => {
+      this.screen += d;
+    });
+    this.exit = new Promise((res) => p.onExit((e) => res(e.exitCode)));
+  }
+  static spawn(file: string, args: string[], cwd: string): Term {
+    return new Term(pty.spawn(file, args, { cols: 100, rows: 30, cwd, env: { ...process.env, PS1: '$ ', TERM: 'xterm', CI: '' } as Record<string, string> }));
+  }
+  async until(re: RegExp, ms = 10_000): Promise<RegExpExecArray> {
+    const end = Date.now() + ms;
+    for (;;) {
+      const m = re.exec(this.screen);
+      if (m) return m;
+      if (Date.now() > end) throw new Error(`no ${String(re)} on the terminal; it shows:\n${this.screen}`);
+      await sleep(20);
+    }
+  }
+}
+
+let keysBin = '';
+const terms: Term[] = [];
+test.beforeAll(() => {
+  const dir = tmpdir('tty-progs');
+  keysBin = path.join(dir, 'keys');
+  execFileSync('gcc', ['-O1', '-Wall', '-o', keysBin, path.join(repo, 'criu', 'test', 'progs', 'keys.c')]);
+});
+test.afterAll(() => {
+  for (const t of terms) t.p.kill('SIGKILL');
+});
+
+/** bash on a new terminal running keys in its foreground; the job's pid. */
+async function shellJob(dir: string): Promise<{ bash: Term; pid: number }> {
+  const bash = Term.spawn('/bin/bash', ['--norc', '--noprofile', '-i'], dir);
+  terms.push(bash);
+  await bash.until(/\$ /);
+  bash.p.write(`${keysBin}\r`);
+  const pid = Number((await bash.until(/ready pid=(\d+)/))[1]);
+  bash.p.write('a');
+  await bash.until(/key:a fg=1 n=1/);
+  return { bash, pid };
+}
+
+test('a shell job is refused without -j, with CRIU message, and runs on', async () => {
+  const dir = tmpdir('tty-shelljob-refused');
+  const { bash, pid } = await shellJob(dir);
+  const r = criu(['dump', '-t', String(pid), '-D', path.join(dir, 'img'), '-o', 'dump.log']);
+  expect(r.code).not.toBe(0);
+  expect(r.stderr).toContain(`The root process ${pid} is not a session leader. Consider using --shell-job option`);
+  expect(alive(pid)).toBe(true);
+  bash.p.write('q');
+  await bash.until(/key:q fg=1 n=2/);
+  await waitGone(pid);
+});
+
+test('a shell job dumped with -j comes back with -j in the foreground of the terminal criu runs in', async () => {
+  const dir = tmpdir('tty-shelljob');
+  const img = path.join(dir, 'img');
+  const { bash, pid } = await shellJob(dir);
+  const d = criu(['dump', '-j', '-t', String(pid), '-D', img, '-o', 'dump.log']);
+  expect(d.code, d.stderr + fs.readFileSync(path.join(img, 'dump.log'), 'utf8')).toBe(0);
+  await waitGone(pid);
+  bash.p.write('exit\r');
+
+  // the restore runs in a new terminal: the job reads its keys from there
+  const term = Term.spawn(criuBin, ['restore', '-j', '-D', img, '-o', 'restore.log'], dir);
+  terms.push(term);
+  const end = Date.now() + 10_000;
+  while (!alive(pid) && Date.now() < end) await sleep(20);
+  expect(alive(pid), term.screen).toBe(true);
+  // its keys so far are kept (n goes on), it is in the foreground, its terminal is raw
+  let answered = false;
+  for (let i = 0; i < 100 && !answered; i++) {
+    term.p.write('b');
+    answered = /key:b fg=1 n=2/.test(term.screen);
+    if (!answered) await sleep(50);
+  }
+  expect(term.screen, fs.readFileSync(path.join(img, 'restore.log'), 'utf8')).toMatch(/key:b fg=1 n=2/);
+  // its terminal is the one criu runs in, and it is its controlling terminal
+  expect(fs.readlinkSync(`/proc/${pid}/fd/0`)).toBe(fs.readlinkSync(`/proc/${term.p.pid}/fd/0`));
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const ttyNr = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[4]);
+  expect(ttyNr).toBe(Number(fs.statSync(`/proc/${pid}/fd/0`).rdev));
+  term.p.write('q');
+  await term.until(/key:q fg=1 n=\d+/);
+  // criu restore without -d waits for the job and exits with its status
+  expect(await term.exit).toBe(0);
+  await waitGone(pid);
+});
+
+/** tmux on socket `sock`: its output, or throws with its stderr. */
+function tmux(sock: string, args: string[]): string {
+  const r = spawnSync('tmux', ['-S', sock, ...args], { encoding: 'utf8', timeout: 10_000 });
+  if (r.status !== 0) throw new Error(`tmux ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+async function paneShows(sock: string, re: RegExp, ms = 10_000): Promise<string> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const s = tmux(sock, ['capture-pane', '-p']);
+    if (re.test(s)) return s;
+    if (Date.now() > end) throw new Error(`the pane does not show ${String(re)}:\n${s}`);
+    await sleep(50);
+  }
+}
+
+test('a detached tmux server and the shell in it keep their state through a dump and restore', async () => {
+  const dir = tmpdir('tty-tmux');
+  const sock = path.join(dir, 'sock');
+  const img = path.join(dir, 'img');
+  tmux(sock, ['-f', '/dev/null', 'new-session', '-d', '-x', '80', '-y', '24', 'env -i PS1="$ " TERM=screen /bin/bash --norc --noprofile -i']);
+  const server = Number(tmux(sock, ['display-message', '-p', '#{pid}']).trim());
+  await paneShows(sock, /^\$/m);
+  tmux(sock, ['send-keys', 'X=42', 'Enter']);
+  tmux(sock, ['send-keys', 'echo set:$X', 'Enter']);
+  await paneShows(sock, /^set:42$/m);
+  const d = criu(['dump', '-t', String(server), '-D', img, '-o', 'dump.log']);
+  const log = fs.existsSync(path.join(img, 'dump.log')) ? fs.readFileSync(path.join(img, 'dump.log'), 'utf8') : '';
+  if (d.code !== 0 && /unix|socket/i.test(d.stderr)) {
+    // the tmux server's unix sockets are files/unix.ts's; what they still refuse is reported here
+    test.fixme(true, `tmux's sockets: ${d.stderr.trim()}`);
+    return;
+  }
+  expect(d.code, d.stderr + log).toBe(0);
+  await waitGone(server);
+  const r = criu(['restore', '-d', '-D', img, '-o', 'restore.log']);
+  expect(r.code, r.stderr + fs.readFileSync(path.join(img, 'restore.log'), 'utf8')).toBe(0);
+  expect(alive(server)).toBe(true);
+  tmux(sock, ['send-keys', 'echo again:$X', 'Enter']);
+  await paneShows(sock, /^again:42$/m);
+  tmux(sock, ['kill-server']);
+  await waitGone(server);
+});
