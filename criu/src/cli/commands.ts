@@ -9,6 +9,7 @@ import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
 import { addScript, setScriptEnv } from '../notify.js';
 import { setStatusFd } from '../status.js';
+import { parseInheritFd } from '../files/inherit.js';
 import type { DumpOptions } from '../dump/dump.js';
 import type { RestoreOptions } from '../restore/restore.js';
 
@@ -146,6 +147,7 @@ export function restoreOptionsOf(p: Parsed, imagesDir: string, workDir: string):
     execCmd: isSet(p, 'exec-cmd') ? p.rest : undefined,
     fileLocks: isSet(p, 'file-locks'),
     shellJob: flag(p, 'shell-job'),
+    inheritFds: (p.opts.get('inherit-fd') ?? []).map(parseInheritFd).filter((x) => x !== null),
   };
 }
 

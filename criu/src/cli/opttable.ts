@@ -199,7 +199,7 @@ export const OPTS: Opt[] = [
   { long: 'enable-external-masters', arg: 'none', bool: { field: 'enable_external_masters', def: false, no: false }, section: 'special', help: 'allow autodetected external mounts with master groups',
     criu: [D], where: 'mount.c: resolve_external_mounts', why: 'mount.c: only dump resolves external mounts' },
   { long: 'inherit-fd', arg: 'required', list: true, section: 'special', metavar: 'fd[NUM]:RES', help: 'Inherit file descriptors, treating fd NUM as being\nalready opened via an existing RES, which can be:\n    tty[rdev:dev]\n    pipe[inode]\n    socket[inode]\n    file[mnt_id:inode]\n    /memfd:name\n    path/to/file',
-    criu: [R], where: 'files.c: inherit_fd_lookup_id', why: 'crtools.c: restore only',
+    criu: [R], where: 'files.c: inherit_fd_lookup_id', ours: [R], why: 'crtools.c: restore only',
     rejects: { on: 'others', msg: '--inherit-fd is restore-only option' } },
   { long: 'empty-ns', arg: 'required', list: true, section: 'special', metavar: 'net', help: "Create a namespace, but don't restore its properties\n(assuming it will be restored by action scripts)",
     criu: [D, R], where: 'net.c dump_net_ns (dump); cr-restore.c, net.c prepare_net_ns_* (restore)', why: 'net.c: only dump and restore of a net namespace read opts.empty_ns' },

@@ -193,6 +193,14 @@ export interface FileKind<S = unknown> {
   waitsFor?(ctx: RestoreFdCtx, e: FileEntry): number[];
   /** open the object in the tool, ready to send to a task; called once per file id */
   open(ctx: RestoreFdCtx, e: FileEntry, s: S, who: string): number;
+  /**
+   * the object's name for `--inherit-fd` (CRIU's file_desc_ops `name`: `pipe:[ID]`,
+   * `socket:[INO]` …): when the caller passed an fd for it, that fd is used and `open` (and
+   * what the object waits for) is skipped
+   */
+  inheritKey?(ctx: RestoreFdCtx, e: FileEntry): string | undefined;
+  /** the tool's fd for `e` from the caller's `fd` (default: `fd` as it is); a pipe reopens it with the entry's flags */
+  openInherited?(ctx: RestoreFdCtx, e: FileEntry, fd: number, who: string): number;
   /** after every fd of the task is in place (epoll targets, …) */
   afterInstall?(ctx: RestoreFdCtx, e: FileEntry, fd: number, task: TaskAccess, s: S, who: string): void;
   /** a new fd of the tool on the object of `e`, to map it with `flags` (vma_entry.fdflags) */

@@ -298,6 +298,12 @@ export const memfdKind: FileKind<MemfdState> = {
   priority: 900,
   match: isMemfdLink,
   dump: dumpMemfd,
+  // CRIU's memfd_d_name: /memfd:NAME
+  inheritKey: (ctx, e) => {
+    const id = e.memfd ? Number(e.memfd.inode_id) : -1;
+    const rec = (ctx.image(MEMFD_IMG, 'MEMFD_INODE') ?? []).find((r) => Number(r.msg.inode_id) === id);
+    return rec ? `${MEMFD_PREFIX}${rec.msg.name}` : undefined;
+  },
   dumpMapped: (env, id, m) => dumpMemfdVma(env, id, m.pid, m.start, m.end, m.name, m.flags),
   state: {
     create: () => new Map(),

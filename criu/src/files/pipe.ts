@@ -89,7 +89,22 @@ export const pipeKind: FileKind<PipeState> = {
     const p = partOf(e, 'pipe', who);
     return openPipeEnd(ctx, s, p.pipe_id, p.flags, who);
   },
+  // CRIU's pipe_d_name; an inherited pipe is reopened with this end's flags (its data is the caller's)
+  inheritKey: (_ctx, e) => (e.pipe ? `pipe:[${e.pipe.pipe_id}]` : undefined),
+  openInherited: (_ctx, e, fd, who) => reopenInherited(fd, partOf(e, 'pipe', who).flags, who),
 };
+
+/** The caller's fd reopened through /proc/self/fd with `flags` (access mode and status flags), as CRIU reopens an inherited pipe. */
+export function reopenInherited(fd: number, flags: number, who: string): number {
+  try {
+    return fs.openSync(`/proc/self/fd/${fd}`, flags & ~O_CLOEXEC);
+  } catch (e) {
+    throw new FileError(who, `cannot reopen the inherited fd ${fd}: ${(e as Error).message}`, {
+      object: `/proc/self/fd/${fd}`,
+      hint: 'pass an fd of the same kind of object as the image has (--inherit-fd)',
+    });
+  }
+}
 
 export function closePipes(s: PipeState): void {
   for (const p of s.values())

@@ -127,6 +127,8 @@ export const regKind: FileKind = {
     lseek(fd, BigInt(reg.pos), 0); // O_APPEND writes go to the end, but the offset is still read back
     return fd;
   },
+  // CRIU's reg_file_path: the image path without its leading '/'; the caller's file is used as it is
+  inheritKey: (_ctx, e) => e.reg?.name.replace(/^\//, ''),
   // a mapped file is opened with the mapping's flags, and may have grown since the dump
   openMapped: (_ctx, e, flags, _s, who) => openReg({ ...partOf(e, 'reg', who), flags, size: undefined }, who),
   // the exe is opened to be set as the task's exe; a cwd or root is used by its path

@@ -12,6 +12,7 @@ import { readOptional, readGhost, readPagemap, type Entry, type Ghost, type Page
 import { close } from '../sys/libc.js';
 import { NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
+import type { Inherited } from './inherit.js';
 import * as path from 'node:path';
 
 /** The objects behind file ids, opened once in the tool and sent to every task that has them. */
@@ -74,6 +75,7 @@ export class FileCtx implements RestoreFdCtx {
       {
         waitsFor: (x) => {
           const { e, kind } = this.entry(x, who);
+          if (this.inheritedKey(kind, e) !== undefined) return [];
           return kind.waitsFor?.(this, e) ?? [];
         },
         has: (x) => this.file(x) !== undefined,
@@ -89,11 +91,33 @@ export class FileCtx implements RestoreFdCtx {
     for (const x of order) {
       const { e, kind } = this.entry(x, who);
       const by = x === id ? who : `${who}: file id ${x}, wanted first by file id ${id}`;
-      const fd = kind.open(this, e, this.stateOf(kind), by);
+      const key = this.inheritedKey(kind, e);
+      const fd = key !== undefined ? this.openInherited(kind, e, key, by) : kind.open(this, e, this.stateOf(kind), by);
       this.opened.set(x, { fd, kind });
     }
     const o = this.opened.get(id)!;
     return { ...o, e: this.file(id)! };
+  }
+
+  /** --inherit-fd: the caller's fds, by the name of the object each stands for */
+  inherit?: Inherited;
+
+  /** The key of `e` when the caller passed an fd for it. */
+  private inheritedKey(kind: AnyKind, e: FileEntry): string | undefined {
+    if (!this.inherit?.size || !kind.inheritKey) return undefined;
+    const key = kind.inheritKey(this, e);
+    return key !== undefined && this.inherit.has(key) ? key : undefined;
+  }
+
+  private openInherited(kind: AnyKind, e: FileEntry, key: string, who: string): number {
+    const fd = this.inherit!.take(key)!;
+    log.info(`${who}: file id ${e.id} (${kind.name}) is the caller's inherited fd for ${key}`);
+    if (!kind.openInherited) return fd;
+    try {
+      return kind.openInherited(this, e, fd, who);
+    } finally {
+      close(fd);
+    }
   }
 
   /** The kind's work once every fd of the task is in place (epoll targets …). */
@@ -175,6 +199,10 @@ export class FileCtx implements RestoreFdCtx {
       }
     }
     this.shmem.clear();
+    if (this.inherit) {
+      for (const k of this.inherit.unused()) log.warn(`--inherit-fd: no file of the images is ${k}; that fd was not used`);
+      this.inherit.close();
+    }
     this.kinds.afterRestore({ imagesDir: this.dir, ok: !this.failed });
   }
 }

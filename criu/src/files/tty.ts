@@ -330,6 +330,9 @@ export function ttyInfoOf(ctx: RestoreFdCtx, infoId: number, who: string): TtyIn
 const queued = (ctx: RestoreFdCtx, infoId: number): Buffer | undefined =>
   (ctx.image('tty-data.img', 'TTY_DATA') ?? []).find((x) => x.msg.tty_id === infoId)?.msg.data;
 
+/** A terminal's name as CRIU prints it (tty_d_name), the key of `--inherit-fd fd[N]:tty[RDEV:DEV]`. */
+export const ttyName = (tie: TtyInfoEntry): string => `tty[${(tie.rdev >>> 0).toString(16)}:${((tie.dev ?? 0) >>> 0).toString(16)}]`;
+
 /** The TTY entries of the images whose tty_info_id is `infoId`. */
 export function ttyFilesOf(ctx: RestoreFdCtx, infoId: number): FileEntry[] {
   return [...ctx.entries()].filter((e) => e.type === FdTypes.TTY && e.tty?.tty_info_id === infoId);
@@ -535,6 +538,22 @@ export const ttyKind: FileKind<TtyRestore> = {
       default:
         throw new NotSupportedError(`${who}: a terminal of type ${tie.type} (${pathOf(ctx, tfe, tie)})`, { object: `tty info ${tie.id}` });
     }
+  },
+  // CRIU's tty_d_name: `tty[RDEV:DEV]` in hex; the caller's terminal gets the dumped modes (open_ext_tty)
+  inheritKey: (ctx, e) => {
+    const tie = e.tty && (ctx.image('tty-info.img', 'TTY_INFO') ?? []).find((x) => x.msg.id === e.tty!.tty_info_id)?.msg;
+    return tie ? ttyName(tie) : undefined;
+  },
+  openInherited: (ctx, e, fd, who) => {
+    const tie = ttyInfoOf(ctx, partOf(e, 'tty', who).tty_info_id, who);
+    const mine = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    try {
+      if (tie.termios) restoreTtyParams(mine, tie, who, false);
+    } catch (err) {
+      close(mine);
+      throw err;
+    }
+    return mine;
   },
   afterInstall: (ctx, e, fd, task, _s, who) => {
     const tfe = partOf(e, 'tty', who);

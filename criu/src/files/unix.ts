@@ -157,4 +157,6 @@ export const unixKind: FileKind<UnixState> = {
   },
   waitsFor: unixWaitsFor,
   open: openUnix,
+  // CRIU's socket_d_name: the caller's socket is used as it is
+  inheritKey: (_ctx, e) => (e.usk ? `socket:[${e.usk.ino}]` : undefined),
 };

@@ -25,6 +25,7 @@ import { log } from '../log.js';
 import { faultPoint } from '../fault.js';
 import { progress } from '../progress.js';
 import { pluginCalls } from '../hooks.js';
+import { Inherited, type InheritSpec } from '../files/inherit.js';
 
 export { findHole } from './task.js';
 export { splitRuns } from './pages.js';
@@ -44,6 +45,8 @@ export interface RestoreOptions {
   fileLocks?: boolean;
   /** -j/--shell-job: a shell's job joins criu's session and terminal (restore/ctty.ts) */
   shellJob?: boolean;
+  /** --inherit-fd: the caller's fds that stand for objects of the images (files/inherit.ts) */
+  inheritFds?: InheritSpec[];
 }
 
 export function restore(opts: RestoreOptions): number {
@@ -56,6 +59,8 @@ export function restore(opts: RestoreOptions): number {
   checkTree(img, plan, opts.shellJob);
   const root = img.tasks[0];
   const clocks = planClocks(img);
+  // the caller's fds checked and put aside before anything is made (CRIU's fdstore)
+  const inherit = opts.inheritFds?.length ? new Inherited(opts.inheritFds) : undefined;
   preRestore(opts);
   const launcher = new Launcher();
   const savedAffinity = schedGetaffinity(0);
@@ -64,6 +69,7 @@ export function restore(opts: RestoreOptions): number {
   const files = new FileCtx(img);
   files.fileLocks = opts.fileLocks ?? false;
   files.shellJob = opts.shellJob ?? false;
+  files.inherit = inherit;
   try {
     pinToOneCpu(savedAffinity);
     faultPoint(101, 'spawn');
