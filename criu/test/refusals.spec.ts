@@ -64,7 +64,11 @@ test("a pty slave whose master is outside the tree is refused with CRIU's messag
   // a terminal of the test's own: its master stays here, the holder opens its slave
   const term = pty.spawn('/bin/sleep', ['600'], {});
   try {
-    const slave = fs.readlinkSync(`/proc/${term.pid}/fd/0`);
+    let slave = '';
+    for (let i = 0; i < 500 && !slave.startsWith('/dev/pts/'); i++) {
+      slave = fs.readlinkSync(`/proc/${term.pid}/fd/0`); // node-pty's child gets its pts a moment after the spawn
+      if (!slave.startsWith('/dev/pts/')) await new Promise((r) => setTimeout(r, 10));
+    }
     const index = Number(path.basename(slave));
     // (node-pty leaves its master fds inheritable: the holder closes what it did not open)
     const pid = await holder(dir, `os.closerange(3, 4096)\nt = os.open(${JSON.stringify(slave)}, os.O_RDWR | os.O_NOCTTY)`);

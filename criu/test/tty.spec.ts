@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { criu, criuBin, repo, tmpdir, alive, waitGone, sleep } from './lib.js';
+import { criu, crit, criuBin, repo, tmpdir, alive, waitGone, sleep } from './lib.js';
 
 const pty = createRequire(import.meta.url)('node-pty') as typeof import('node-pty');
 type Pty = import('node-pty').IPty;
@@ -35,6 +35,16 @@ class Term {
       await sleep(20);
     }
   }
+}
+
+/** The pts a node-pty child has as its stdin, once it has it (right after the spawn it may not yet). */
+export async function ptsOf(pid: number): Promise<string> {
+  for (let i = 0; i < 500; i++) {
+    const l = fs.readlinkSync(`/proc/${pid}/fd/0`);
+    if (l.startsWith('/dev/pts/')) return l;
+    await sleep(10);
+  }
+  throw new Error(`task ${pid} has no pts on its stdin`);
 }
 
 let keysBin = '';
@@ -96,7 +106,7 @@ test('a shell job dumped with -j comes back with -j in the foreground of the ter
   }
   expect(term.screen, fs.readFileSync(path.join(img, 'restore.log'), 'utf8')).toMatch(/key:b fg=1 n=2/);
   // its terminal is the one criu runs in, and it is its controlling terminal
-  expect(fs.readlinkSync(`/proc/${pid}/fd/0`)).toBe(fs.readlinkSync(`/proc/${term.p.pid}/fd/0`));
+  expect(fs.readlinkSync(`/proc/${pid}/fd/0`)).toBe(await ptsOf(term.p.pid));
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const ttyNr = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[4]);
   expect(ttyNr).toBe(Number(fs.statSync(`/proc/${pid}/fd/0`).rdev));
@@ -107,9 +117,48 @@ test('a shell job dumped with -j comes back with -j in the foreground of the ter
   await waitGone(pid);
 });
 
+test("--inherit-fd fd[N]:tty[RDEV:DEV] gives the job the caller's terminal, with the job's modes", async () => {
+  const dir = tmpdir('tty-inherit');
+  const img = path.join(dir, 'img');
+  const { bash, pid } = await shellJob(dir);
+  const d = criu(['dump', '-j', '-t', String(pid), '-D', img, '-o', 'dump.log']);
+  expect(d.code, d.stderr).toBe(0);
+  await waitGone(pid);
+  bash.p.write('exit\r');
+  // the key is CRIU's name of the job's terminal: tty[rdev:dev] in hex, from tty-info.img
+  const infos = (JSON.parse(crit(['show', path.join(img, 'tty-info.img')]).stdout) as { entries: { id: number; rdev: number; dev: number }[] }).entries;
+  const slaveInfo = infos.find((t) => t.id % 2 === 0)!;
+  const key = `tty[${slaveInfo.rdev.toString(16)}:${slaveInfo.dev.toString(16)}]`;
+  const other = Term.spawn('/bin/sleep', ['600'], dir);
+  terms.push(other);
+  const slave = await ptsOf(other.p.pid);
+  const fd = fs.openSync(slave, fs.constants.O_RDWR | fs.constants.O_NOCTTY);
+  try {
+    const r = spawnSync(criuBin, ['restore', '-j', '-d', '-D', img, '-o', 'restore.log', '-v4', '--inherit-fd', `fd[3]:${key}`], {
+      stdio: ['ignore', 'pipe', 'pipe', fd],
+      encoding: 'utf8',
+    });
+    const log = fs.readFileSync(path.join(img, 'restore.log'), 'utf8');
+    expect(r.status, r.stderr + log).toBe(0);
+    expect(log).toContain(`File ${key} will be restored from inherit fd`);
+  } finally {
+    fs.closeSync(fd);
+  }
+  expect(alive(pid)).toBe(true);
+  for (const n of [0, 1, 2]) expect(fs.readlinkSync(`/proc/${pid}/fd/${n}`)).toBe(slave);
+  // the job's raw mode is on that terminal now
+  const stty = spawnSync('stty', ['-F', slave, '-a'], { encoding: 'utf8' }).stdout;
+  expect(stty).toMatch(/-icanon/);
+  expect(stty).toMatch(/-echo /);
+  process.kill(pid, 'SIGKILL');
+  await waitGone(pid);
+});
+
 /** tmux on socket `sock`: its output, or throws with its stderr. */
 function tmux(sock: string, args: string[]): string {
-  const r = spawnSync('tmux', ['-S', sock, ...args], { encoding: 'utf8', timeout: 10_000 });
+  // the server starts from here: without the fds node-pty leaves inheritable (its masters)
+  const closed = ['-c', 'import os, sys; os.closerange(3, 4096); os.execvp(sys.argv[1], sys.argv[1:])', 'tmux'];
+  const r = spawnSync('/usr/bin/python3', [...closed, '-S', sock, ...args], { encoding: 'utf8', timeout: 10_000 });
   if (r.status !== 0) throw new Error(`tmux ${args.join(' ')}: ${r.stderr}`);
   return r.stdout;
 }

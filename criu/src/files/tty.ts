@@ -548,6 +548,7 @@ export const ttyKind: FileKind<TtyRestore> = {
     const tie = ttyInfoOf(ctx, partOf(e, 'tty', who).tty_info_id, who);
     const mine = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     try {
+      if (!isatty(mine)) throw new FileError(who, `the inherited fd for ${ttyName(tie)} is not a terminal`, { object: ttyName(tie) });
       if (tie.termios) restoreTtyParams(mine, tie, who, false);
     } catch (err) {
       close(mine);
