@@ -7,7 +7,7 @@ import { toVmaRecs, type VmaRec } from './vmas.js';
 import { FileTable } from '../files/table.js';
 import { ExtraImages } from '../files/kind.js';
 import { dumpFds } from '../files/dump-fds.js';
-import { finishTtyDump } from '../files/tty.js';
+import { finishTtyDump } from '../files/tty-dump.js';
 import { buildIds, Namespaces } from './entries.js';
 import { kcmp, KCMP } from '../sys/libc.js';
 import type { FdinfoEntry, TaskKobjIdsEntry } from '../images/index.js';

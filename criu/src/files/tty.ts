@@ -18,17 +18,23 @@ import { dumpReg } from './reg.js';
 import { fileFlags, dumpFown, restoreFileParams, O_CLOEXEC, O_NONBLOCK, F_DUPFD_CLOEXEC } from './fdparams.js';
 import { TIOC, ioctlErr, getInt, setInt, getTermios, getWinsize, termiosBuf, winsizeBuf } from './tty-ioctl.js';
 import { readStat } from '../proc/index.js';
-import { close, fcntl, readFd, writeFd, isatty, errnoName, E } from '../sys/libc.js';
-import { CriuError, NotSupportedError } from '../errors.js';
+import { close, fcntl, writeFd, isatty, errnoName, E } from '../sys/libc.js';
+import { NotSupportedError } from '../errors.js';
+import { hasRpcNotifier, rpcSendFd } from '../notify.js';
 import { log } from '../log.js';
 
 const O_RDWR = 2,
-  O_NOCTTY = 0o400,
-  F_GETFL = 3,
-  F_SETFL = 4;
+  O_NOCTTY = 0o400;
 /** CRIU's limits: a pty index above MAX_PTY_INDEX is refused */
 const MAX_PTY_INDEX = 1000;
 const INDEX = { console: 1002, vt: 1004, ctty: 1006 } as const;
+
+/**
+ * The RPC's `orphan_pts_master` (no command-line option in CRIU): a slave whose master is outside
+ * the tree is dumped, and restored on a new pty of its index whose master goes to the RPC caller
+ * (the `orphan-pts-master` notification, with the fd), as runc's console socket wants.
+ */
+export const ttyRpc = { orphanPtsMaster: false };
 
 export type Driver = 'ptmx' | 'pts' | 'console' | 'ctty' | 'vt' | 'serial';
 
@@ -83,6 +89,8 @@ export interface DumpedTty {
   data?: Buffer;
 }
 const dumped = new WeakMap<FileTable, DumpedTty[]>();
+/** The dump is over: the list goes (its fds are closed by tty-dump.ts). */
+export const forgetTtys = (files: FileTable): boolean => dumped.delete(files);
 /** The terminals a dump saw (in the order their infos were written). */
 export const dumpedTtys = (files: FileTable): DumpedTty[] => dumped.get(files) ?? [];
 
@@ -194,130 +202,14 @@ function dumpTty(ctx: DumpFdCtx, id: number): FileEntry {
   return { type: FdTypes.TTY, id, tty };
 }
 
-/**
- * Reads what is queued on an end (non-blocking for the read only); CRIU's 16 KiB limit. A master
- * in packet mode starts each read with a status byte: it is not data (CRIU keeps it, and its
- * restore then queues it as data).
- */
-function readQueued(t: DumpedTty, packet: boolean): Buffer | undefined {
-  const cur = fcntl(t.lfd, F_GETFL, 0);
-  if ((cur & O_NONBLOCK) === 0) fcntl(t.lfd, F_SETFL, cur | O_NONBLOCK);
-  const size = 16384;
-  const buf = Buffer.alloc(size);
-  let off = 0;
-  try {
-    while (off < size) {
-      let n: number;
-      try {
-        n = readFd(t.lfd, buf.subarray(off), size - off);
-      } catch {
-        break; // EAGAIN: nothing more (or EIO: hung up)
-      }
-      if (n <= 0) break;
-      if (packet) {
-        buf.copy(buf, off, off + 1, off + n);
-        n--;
-      }
-      off += n;
-    }
-  } finally {
-    if ((cur & O_NONBLOCK) === 0) fcntl(t.lfd, F_SETFL, cur);
-  }
-  if (off >= size) log.warn(`tty: the queued data of tty ${t.infoId} (${t.path}) overflows CRIU's ${size} bytes limit`);
-  return off ? Buffer.from(buf.subarray(0, off)) : undefined;
-}
-
-/** Once every fd is seen: the data queued in each pty whose both ends the tree holds (CRIU's tty_dump_queued_data). */
-function dumpQueuedData(files: FileTable, extra: DumpFdCtx['extra']): void {
-  const list = dumpedTtys(files);
-  for (const m of list) {
-    if (m.driver !== 'ptmx' || m.hung) continue;
-    const s = list.find((x) => x.driver === 'pts' && x.index === m.index && !x.hung);
-    if (!s) continue;
-    const packet = getInt(m.lfd, TIOC.TIOCGPKT) === 1;
-    for (const end of [m, s]) {
-      end.data = readQueued(end, end === m && packet);
-      if (end.data) {
-        extra.add('TTY_DATA', 'tty-data.img', { tty_id: end.infoId, data: end.data });
-        log.debug(`tty: ${end.data.length} bytes queued on ${end.path} (tty ${end.infoId})`);
-      }
-    }
-  }
-}
-
-/** A task of the dumped tree as the session checks see it. */
-export interface TreeTask {
-  pid: number;
-  sid: number;
-}
-
-/**
- * Once every fd of the tree is seen (CRIU's dump_pstree session check, dump_verify_tty_sids,
- * tty_verify_active_pairs and tty_dump_queued_data): without -j the root must lead its session,
- * every terminal's session must be led by a task of the tree and every pty slave must have its
- * master in the tree; with -j one slave may be the shell's terminal. Then the queued data of
- * each pty is read, and written back at once when the tree lives on (-R, -s).
- */
-export function finishTtyDump(files: FileTable, extra: DumpFdCtx['extra'], tree: TreeTask[], o: { shellJob: boolean; treeLivesOn: boolean }): void {
-  const list = dumpedTtys(files);
-  try {
-    const root = tree[0];
-    if (root && root.sid !== root.pid && !o.shellJob) {
-      throw new CriuError(`The root process ${root.pid} is not a session leader. Consider using --shell-job option`, {
-        task: root.pid,
-        hint: 'a job started from an interactive shell is dumped and restored with -j/--shell-job',
-      });
-    }
-    for (const t of list) {
-      if (!t.sid || o.shellJob) continue;
-      if (!tree.some((x) => x.pid === t.sid && x.sid === t.sid)) {
-        throw new CriuError(`Found dangling tty with sid ${t.sid} pgid ${t.pgrp} (${t.driver}) on peer fd ${t.fd}.`, {
-          task: t.pid,
-          object: t.path,
-          hint: 'Task attached to shell terminal. Consider using --shell-job option. More details on http://criu.org/Simple_loop',
-        });
-      }
-    }
-    let unpaired = 0;
-    for (const t of list) {
-      if (t.driver !== 'pts' || t.hung) continue;
-      if (list.some((x) => x.driver === 'ptmx' && x.index === t.index)) continue;
-      if (!o.shellJob) {
-        throw new CriuError(`Found slave peer index ${t.index} without correspond master peer`, {
-          task: t.pid,
-          object: t.path,
-          hint: "the pty's master is outside the tree: a shell job's terminal is dumped with -j/--shell-job",
-        });
-      }
-      if (++unpaired > 1) throw new CriuError(`Only one slave external peer is allowed (index ${t.index})`, { task: t.pid, object: t.path });
-    }
-    dumpQueuedData(files, extra);
-    if (o.treeLivesOn) writeBack(list);
-  } finally {
-    for (const t of list) if (t.lfd >= 0) close(t.lfd);
-    dumped.delete(files);
-  }
-}
-
-/** The queued data goes back to the end it was read from (through its peer), for a tree that runs on. */
-function writeBack(list: DumpedTty[]): void {
-  for (const t of list) {
-    if (!t.data) continue;
-    const peer = list.find((x) => x !== t && x.index === t.index && (x.driver === 'ptmx' || x.driver === 'pts') && x.lfd >= 0);
-    try {
-      if (peer) writeFd(peer.lfd, t.data);
-    } catch (e) {
-      log.warn(`tty: cannot write the queued data of ${t.path} back: ${(e as Error).message}`);
-    }
-  }
-}
-
 // ---------------------------------------------------------------- restore
 
 /** What the kind keeps during one restore: the masters it opened (by index), whether it handed out criu's own terminal. */
 export interface TtyRestore {
   masters: Map<number, { fd: number; locked: boolean }>;
   inherited: boolean;
+  /** the masters made for slaves whose master was outside (sent to the RPC caller), closed at the end */
+  orphans: number[];
   dataDone: Set<number>;
 }
 
@@ -477,6 +369,10 @@ function openSlave(ctx: RestoreFdCtx, tfe: TtyFileEntry, tie: TtyInfoEntry, s: T
       close(m);
     }
   }
+  if (ttyRpc.orphanPtsMaster && hasRpcNotifier() && (tie.sid || ctx.shellJob)) {
+    const fd = orphanSlave(p, index, tfe, tie, s, who);
+    if (fd >= 0) return fd;
+  }
   if (!ctx.shellJob) {
     throw new FileError(who, `no task found with sid ${tie.sid}: ${p} has no master in the images`, {
       object: p,
@@ -488,6 +384,29 @@ function openSlave(ctx: RestoreFdCtx, tfe: TtyFileEntry, tie: TtyInfoEntry, s: T
   restoreTtyParams(fd, tie, who, false);
   s.inherited = true;
   log.info(`${who}: migrated slave peer ${tfe.id} (${p}) to criu's terminal`);
+  return fd;
+}
+
+/**
+ * orphan-pts-master (CRIU's pty_open_unpaired_slave): a new pty on the slave's index whose master
+ * goes to the RPC caller; -1 when the caller refuses it (then -j's way is tried). The tool keeps
+ * its copy of the master until the restore ends, so the slave can be opened meanwhile.
+ */
+function orphanSlave(p: string, index: number, tfe: TtyFileEntry, tie: TtyInfoEntry, s: TtyRestore, who: string): number {
+  const ptmx = p.replace(/[^/]+$/, 'ptmx');
+  const m = openPtmxIndex(fs.existsSync(ptmx) ? ptmx : '/dev/ptmx', index, O_RDWR, who);
+  s.orphans.push(m);
+  setInt(m, TIOC.TIOCSPTLCK, 0);
+  if (rpcSendFd('orphan-pts-master', m) !== 0) return -1;
+  const fd = openPath(p, tfe.flags, who);
+  try {
+    restoreTtyParams(fd, tie, who);
+    restoreFileParams(fd, tfe.flags, tfe.fown);
+  } catch (err) {
+    close(fd);
+    throw err;
+  }
+  log.info(`${who}: ${p} is on a new pty whose master went to the RPC caller (orphan-pts-master)`);
   return fd;
 }
 
@@ -508,9 +427,10 @@ export const ttyKind: FileKind<TtyRestore> = {
   },
   dump: dumpTty,
   state: {
-    create: () => ({ masters: new Map(), inherited: false, dataDone: new Set() }),
-    close: () => {
-      /* the masters are fds FileCtx closes */
+    create: () => ({ masters: new Map(), inherited: false, dataDone: new Set(), orphans: [] }),
+    close: (s) => {
+      // the masters in `masters` are fds FileCtx closes
+      for (const fd of s.orphans) close(fd);
     },
   },
   waitsFor: (ctx, e) => {

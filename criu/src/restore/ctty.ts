@@ -7,7 +7,7 @@ import type { DumpImages } from './images.js';
 import type { Task } from './task.js';
 import type { PlanTask } from './plan.js';
 import type { FileCtx } from '../files/restore-ctx.js';
-import { ttyKind, ttyFilesOf, withUnlocked, type TtyRestore } from '../files/tty.js';
+import { ttyKind, ttyFilesOf, withUnlocked, ttyRpc, type TtyRestore } from '../files/tty.js';
 import { TIOC, ioctlErr, ownSession, ownGroup } from '../files/tty-ioctl.js';
 import { TtyType, type TtyInfoEntry } from '../images/gen/types.js';
 import * as fs from 'node:fs';
@@ -90,12 +90,14 @@ export function takeTerminal(task: Task, pt: PlanTask, files: FileCtx): void {
   if (tie.type === TtyType.PTY) {
     const index = tie.pty?.index ?? 0;
     const master = ttyFilesOf(files, (index << 1) | 1)[0];
-    if (!master) {
+    const slave = ttyFilesOf(files, index << 1)[0];
+    if (master) files.open(master.id, `${who}: controlling terminal`);
+    else if (slave && ttyRpc.orphanPtsMaster)
+      files.open(slave.id, `${who}: controlling terminal`); // its master goes to the RPC caller
+    else {
       log.info(`${who}: its terminal /dev/pts/${index} has no master in the images: not restored as its controlling terminal`);
       return;
     }
-    files.open(master.id, `${who}: controlling terminal`);
-    const slave = ttyFilesOf(files, index << 1)[0];
     const reg = slave?.tty?.regf_id !== undefined ? files.file(slave.tty.regf_id)?.reg : undefined;
     path = reg?.name ?? `/dev/pts/${index}`;
     withUnlocked(s, index, () => onTerminal(task, path, TIOC.TIOCSCTTY, 1, who));
