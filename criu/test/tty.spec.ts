@@ -6,9 +6,9 @@
 import { test, expect } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { criu, crit, criuBin, repo, tmpdir, alive, waitGone, sleep } from './lib.js';
+import { criu, crit, criuBin, repo, tmpdir, alive, waitGone, waitFile, sleep } from './lib.js';
 
 const pty = createRequire(import.meta.url)('node-pty') as typeof import('node-pty');
 type Pty = import('node-pty').IPty;
@@ -152,6 +152,74 @@ test("--inherit-fd fd[N]:tty[RDEV:DEV] gives the job the caller's terminal, with
   expect(stty).toMatch(/-echo /);
   process.kill(pid, 'SIGKILL');
   await waitGone(pid);
+});
+
+test('RPC orphan_pts_master: a session whose terminal master is outside comes back on that index, the new master sent to the caller', async () => {
+  const dir = tmpdir('tty-orphan');
+  fs.chmodSync(dir, 0o755);
+  const img = path.join(dir, 'img');
+  fs.mkdirSync(img);
+  const pb = path.join(dir, 'pb');
+  fs.mkdirSync(pb);
+  execFileSync('/usr/bin/protoc', [`--python_out=${pb}`, '-I', path.join(repo, 'proto'), path.join(repo, 'proto', 'rpc.proto')]);
+  // the parent keeps the master (outside the dumped tree); the child leads a session whose terminal is the slave
+  const ready = path.join(dir, 'ready');
+  const prog = [
+    'import os, signal, time',
+    'os.closerange(3, 4096)',
+    'm, s = os.openpty()',
+    'name = os.ttyname(s)',
+    'pid = os.fork()',
+    'if pid == 0:',
+    '    os.setsid()',
+    '    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the test client closes the new master at once: a hangup',
+    '    os.close(m); t = os.open(name, os.O_RDWR); os.close(s)',
+    `    open(${JSON.stringify(ready)} + '.tmp', 'w').write(name + '\\n')`,
+    `    os.rename(${JSON.stringify(ready)} + '.tmp', ${JSON.stringify(ready)})`,
+    '    time.sleep(600)',
+    'os.close(s)',
+    'time.sleep(600)',
+  ].join('\n');
+  const holder = spawn('/usr/bin/python3', ['-c', prog], { stdio: 'ignore', detached: true });
+  const name = (await waitFile(ready)).trim();
+  const child = Number(fs.readFileSync(`/proc/${holder.pid}/task/${holder.pid}/children`, 'utf8').trim());
+  const client = path.join(repo, 'criu', 'test', 'rpc', 'client.py');
+  const talk = (
+    steps: unknown[],
+  ): { resp?: { success: boolean; cr_errmsg?: string; restore?: { pid: number } }; notify: [string, number | null, boolean][] }[] => {
+    const r = spawnSync('/usr/bin/python3', [client, pb, 'swrk', criuBin], { input: JSON.stringify(steps), encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    return r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { resp?: { success: boolean }; notify: [string, number | null, boolean][] });
+  };
+  try {
+    // without it the slave is refused as CRIU refuses it
+    const [no] = talk([{ req: { type: 'DUMP', opts: { pid: child, log_file: 'dump0.log', leave_running: true } }, images_dir: img }]);
+    expect(no.resp?.success).toBe(false);
+    expect(fs.readFileSync(path.join(img, 'dump0.log'), 'utf8')).toContain('without correspond master peer');
+    const [d] = talk([{ req: { type: 'DUMP', opts: { pid: child, log_file: 'dump.log', orphan_pts_master: true } }, images_dir: img }]);
+    expect(d.resp?.success, JSON.stringify(d)).toBe(true);
+  } finally {
+    process.kill(-holder.pid!, 'SIGKILL'); // the old master goes: its index is free again
+  }
+  await waitGone(holder.pid!);
+  await waitGone(child); // a zombie until its parent is gone
+  const [r] = talk([
+    { req: { type: 'RESTORE', opts: { log_file: 'restore.log', log_level: 4, notify_scripts: true, orphan_pts_master: true } }, images_dir: img },
+  ]);
+  expect(r.resp?.success, JSON.stringify(r) + fs.readFileSync(path.join(img, 'restore.log'), 'utf8')).toBe(true);
+  expect(r.notify).toContainEqual(['orphan-pts-master', null, true]);
+  expect(alive(child)).toBe(true);
+  // the session's terminal is a pty of the same index (hung up now: the client closed the master it got)
+  const fds = fs.readdirSync(`/proc/${child}/fd`).map((f) => fs.readlinkSync(`/proc/${child}/fd/${f}`));
+  expect(
+    fds.some((l) => l === name || l === `${name} (deleted)`),
+    fds.join(' '),
+  ).toBe(true);
+  process.kill(child, 'SIGKILL');
+  await waitGone(child);
 });
 
 /** tmux on socket `sock`: its output, or throws with its stderr. */
