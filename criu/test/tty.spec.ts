@@ -222,6 +222,37 @@ test('RPC orphan_pts_master: a session whose terminal master is outside comes ba
   await waitGone(child);
 });
 
+test('a virtual terminal and /dev/console are opened again by their paths, with their modes', async () => {
+  const paths = ['/dev/tty1', '/dev/console'].filter((p) => fs.existsSync(p));
+  test.skip(paths.length === 0, 'no virtual terminal and no /dev/console here');
+  const dir = tmpdir('tty-vt');
+  const img = path.join(dir, 'img');
+  const ready = path.join(dir, 'ready');
+  const prog = [
+    'import os, time',
+    'os.closerange(3, 4096)',
+    ...paths.map((p) => `os.open(${JSON.stringify(p)}, os.O_RDONLY | os.O_NOCTTY)`),
+    `open(${JSON.stringify(ready)}, 'w').write('ready\\n')`,
+    'time.sleep(600)',
+  ].join('\n');
+  const k = spawn('/usr/bin/python3', ['-c', prog], { stdio: 'ignore', detached: true });
+  await waitFile(ready);
+  const pid = k.pid!;
+  const before = fs.readdirSync(`/proc/${pid}/fd`).map((f) => `${f}:${fs.readlinkSync(`/proc/${pid}/fd/${f}`)}`);
+  const d = criu(['dump', '-t', String(pid), '-D', img, '-o', 'dump.log']);
+  expect(d.code, d.stderr).toBe(0);
+  await waitGone(pid);
+  const infos = (JSON.parse(crit(['show', path.join(img, 'tty-info.img')]).stdout) as { entries: { type: string }[] }).entries.map((e) => e.type);
+  if (paths.includes('/dev/tty1')) expect(infos).toContain('VT');
+  if (paths.includes('/dev/console')) expect(infos).toContain('CONSOLE');
+  const r = criu(['restore', '-d', '-D', img, '-o', 'restore.log']);
+  expect(r.code, r.stderr + fs.readFileSync(path.join(img, 'restore.log'), 'utf8')).toBe(0);
+  const after = fs.readdirSync(`/proc/${pid}/fd`).map((f) => `${f}:${fs.readlinkSync(`/proc/${pid}/fd/${f}`)}`);
+  expect(after).toEqual(before);
+  process.kill(pid, 'SIGKILL');
+  await waitGone(pid);
+});
+
 /** tmux on socket `sock`: its output, or throws with its stderr. */
 function tmux(sock: string, args: string[]): string {
   // the server starts from here: without the fds node-pty leaves inheritable (its masters)
