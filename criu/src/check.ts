@@ -9,6 +9,7 @@ import { hasPagemapScan } from './proc/pagemap.js';
 import { Launcher } from './restore/launcher.js';
 import { Puppet } from './restore/puppet.js';
 import { CriuError } from './errors.js';
+import { socketProbes } from './files/sk-probes.js';
 
 interface Probe {
   name: string;
@@ -230,6 +231,7 @@ const probes: Probe[] = [
         });
       }),
   },
+  ...socketProbes,
   {
     name: 'no_new_privs',
     required: false,

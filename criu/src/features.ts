@@ -50,6 +50,17 @@ export const CRIU_FEATURES = [
 ] as const;
 
 /** probes of criu-ts that CRIU does not have */
-export const OWN_FEATURES = ['ptrace_seize', 'pidfd_getfd', 'kcmp', 'mm_map', 'uffd_wp_async', 'gdt_tls', 'no_new_privs', 'tcp_repair'] as const;
+export const OWN_FEATURES = [
+  'ptrace_seize',
+  'pidfd_getfd',
+  'kcmp',
+  'mm_map',
+  'uffd_wp_async',
+  'gdt_tls',
+  'no_new_privs',
+  'tcp_repair',
+  'netlink_diag',
+  'packet_diag',
+] as const;
 
 export const isFeatureName = (n: string): boolean => (CRIU_FEATURES as readonly string[]).includes(n) || (OWN_FEATURES as readonly string[]).includes(n);

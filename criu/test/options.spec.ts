@@ -133,7 +133,9 @@ test('what CRIU ignores and acts on, where the brief names it', () => {
   expect(v('skip-in-flight', 'dump')).toBe('acts');
   expect(v('tcp-close', 'dump')).toBe('refused');
   expect(v('tcp-close', 'restore')).toBe('refused');
-  expect(v('ext-unix-sk', 'restore')).toBe('refused');
+  expect(v('ext-unix-sk', 'restore')).toBe('acts');
+  expect(v('ext-unix-sk', 'dump')).toBe('acts');
+  expect(v('external', 'dump', ['unix[5]'])).toBe('acts'); // other kinds of resource: 'not supported yet: --external KIND[...]' (files/external.ts)
   expect(v('link-remap', 'restore')).toBe('ignored');
   expect(v('ghost-limit', 'dump', ['1M'])).toBe('acts');
   expect(v('evasive-devices', 'restore')).toBe('ignored');

@@ -12,6 +12,7 @@ import { setStatusFd } from '../status.js';
 import { parseInheritFd } from '../files/inherit.js';
 import type { DumpOptions } from '../dump/dump.js';
 import type { RestoreOptions } from '../restore/restore.js';
+import { parseExternals } from '../files/external.js';
 
 export function resolveIn(dir: string, f: string): string {
   return path.isAbsolute(f) || f === '-' ? f : path.join(dir, f);
@@ -131,6 +132,7 @@ export function dumpOptionsOf(p: Parsed, imagesDir: string, usage = 'criu dump -
     skipInFlight: flag(p, 'skip-in-flight'),
     fileLocks: isSet(p, 'file-locks'),
     shellJob: flag(p, 'shell-job'),
+    externals: parseExternals(p.opts.get('external') ?? [], p.opts.get('ext-unix-sk')),
   };
 }
 
@@ -148,6 +150,7 @@ export function restoreOptionsOf(p: Parsed, imagesDir: string, workDir: string):
     fileLocks: isSet(p, 'file-locks'),
     shellJob: flag(p, 'shell-job'),
     inheritFds: (p.opts.get('inherit-fd') ?? []).map(parseInheritFd).filter((x) => x !== null),
+    externals: parseExternals(p.opts.get('external') ?? [], p.opts.get('ext-unix-sk')),
   };
 }
 

@@ -137,10 +137,10 @@ export const OPTS: Opt[] = [
     criu: [D, R], where: 'proc_parse.c handle_vma (dump); image.c check_img_inventory (restore)', why: 'proc_parse.c, image.c: only dump and restore read opts.allow_uprobes' },
   // ---- External resources
   { long: 'external', arg: 'required', list: true, section: 'external', metavar: 'RES', help: 'dump objects from this list as external resources:\nFormats of RES on dump:\n    tty[rdev:dev]\n    file[mnt_id:inode]\n    dev[major/minor]:NAME\n    unix[ino]\n    mnt[MOUNTPOINT]:COOKIE\n    mnt[]{:AUTO_OPTIONS}\nFormats of RES on restore:\n    dev[NAME]:DEVPATH\n    veth[IFNAME]:OUTNAME{@BRIDGE}\n    macvlan[IFNAME]:OUTNAME\n    mnt[COOKIE]:ROOT\n    netdev[IFNAME]:ORIGNAME',
-    criu: [D, R], where: 'external.c: external_lookup_* (files, ttys, mounts, unix sockets, net devices)', why: 'external.c: only dump and restore look externals up' },
+    criu: [D, R], where: 'external.c: external_lookup_* (files, ttys, mounts, unix sockets, net devices)', ours: [D, R], why: 'external.c: only dump and restore look externals up' },
   // ---- Special resources
   { long: 'ext-unix-sk', short: 'x', arg: 'optional', section: 'special', metavar: 'INO,...', help: 'allow external unix connections (optionally only those of\nthe given inodes)',
-    criu: [D, R], where: 'sk-unix.c: __dump_external_socket (dump), open_unixsk_standalone (restore)', why: 'sk-unix.c: only dump and restore of unix sockets read opts.ext_unix_sk' },
+    criu: [D, R], where: 'sk-unix.c: __dump_external_socket (dump), open_unixsk_standalone (restore)', ours: [D, R], why: 'sk-unix.c: only dump and restore of unix sockets read opts.ext_unix_sk' },
   { long: 'tcp-established', arg: 'none', bool: { field: 'tcp_established_ok', def: false, no: true }, section: 'special', help: 'checkpoint/restore established TCP connections',
     criu: [D, R], where: 'sk-inet.c: can_dump_inet_sk, open_inet_sk', ours: [D, R], why: 'sk-inet.c: only dump and restore of sockets read it' },
   { long: 'skip-in-flight', arg: 'none', bool: { field: 'tcp_skip_in_flight', def: false, no: true }, section: 'special', help: 'skip (ignore) in-flight TCP connections',

@@ -3,6 +3,7 @@
 // The steps live in their own modules: freeze.ts (holding and letting go of the tree),
 // collect.ts (each task's state), task-files.ts (what it has open and shares), memory.ts (its
 // pages), entries.ts and write.ts (the images).
+import { useExternals, type Externals } from '../files/external.js';
 import * as fs from 'node:fs';
 import { freezeTree, release, finish, checkpointDevices } from './freeze.js';
 import { pluginCalls } from '../hooks.js';
@@ -34,6 +35,8 @@ export interface DumpOptions {
   skipInFlight?: boolean;
   /** --file-locks: dump the locks held through the tree's fds (without it they are refused) */
   fileLocks?: boolean;
+  /** --external unix[INO] and -x/--ext-unix-sk (files/external.ts) */
+  externals?: Externals;
   /** --display-stats: print stats-dump at the end, as CRIU does */
   displayStats?: boolean;
   /** -j/--shell-job: the root may be a shell's job (files/tty.ts finishTtyDump) */
@@ -48,6 +51,7 @@ export function dump(opts: DumpOptions): void {
   fs.mkdirSync(opts.imagesDir, { recursive: true });
   log.info(`Dumping processes (pid: ${opts.pid})`);
   preDump(opts.pid, opts.imagesDir);
+  useExternals(opts.externals);
   FILES.beforeFreeze({ pid: opts.pid, imagesDir: opts.imagesDir });
   faultPoint(1, 'freeze');
   const frozen = freezeTree(opts.pid, opts.timeoutMs ?? 10_000, opts.freezeCgroup);

@@ -143,6 +143,9 @@ export function toVmaRecs(pid: number, vmas: SmapsVma[], fileId: (v: SmapsVma) =
         break;
       }
       case 'file':
+        // an object without a path (a packet socket's ring, socket:[N]; an anon inode): nothing can map it again
+        if (!v.path.startsWith('/'))
+          throw new NotSupportedError(`${where}: a mapping of ${v.path}${v.path.startsWith('socket:') ? ' (a packet socket ring)' : ''}`, { task: pid });
         out.push(fileVma(pid, v, base, growsdown, where, fileId));
         break;
       default:

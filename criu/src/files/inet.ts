@@ -28,6 +28,7 @@ import { AF_INET, AF_INET6, bind, listen, connect, getsockname, getpeername, pol
 import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
 import { SOCK_CLOEXEC, SOCK_DGRAM, SOCK_RAW, SOCK_STREAM, SOL_SOCKET } from '../sys/socket-consts.js';
+import { isRawOrPing, isRawOrPingEntry, dumpInetRaw, openInetRaw } from './inet-raw.js';
 
 const IPPROTO_ICMP = 1,
   IPPROTO_ICMPV6 = 58,
@@ -222,6 +223,7 @@ function kindOf(fd: number, who: string): { family: number; type: number; proto:
 function dumpInet(ctx: DumpFdCtx, id: number): FileEntry {
   const who = where(ctx, ctx.link.raw);
   const fd = ctx.takeFd();
+  if (isRawOrPing(fd)) return dumpInetRaw(ctx, id, fd, who);
   const { family, type, proto } = kindOf(fd, who);
   const found = inetDiag(ctx.link.ino!);
   const d: Desc = found && found.family === family && found.proto === proto ? { ...found, fromDiag: true } : unhashed(fd, proto, type, who);
@@ -330,8 +332,9 @@ function bindSaved(fd: number, ie: InetSkEntry, who: string): void {
 
 function openInet(ctx: RestoreFdCtx, e: FileEntry, s: InetState, who: string): number {
   const ie: InetSkEntry = { ...partOf(e, 'isk', who) };
-  checkEntry(ie, who);
   if (!s.ports) s.ports = portsOf(ctx);
+  if (isRawOrPingEntry(ie)) return openInetRaw(ie, who, (fd) => portOpened(s, fd, ie));
+  checkEntry(ie, who);
   const fd = socket(ie.family, ie.type | SOCK_CLOEXEC, ie.proto);
   try {
     if (ie.v6only) seti(fd, SOL_IPV6, IPV6_V6ONLY, 1);

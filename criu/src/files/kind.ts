@@ -130,6 +130,8 @@ export interface RestoreFdCtx {
   entries(): Iterable<FileEntry>;
   /** -j/--shell-job: a terminal whose master is outside the tree is the restoring criu's own (tty.ts) */
   readonly shellJob?: boolean;
+  /** the tool's fd on the object of file `id`, opened once as for a task (the files a queue carries in SCM_RIGHTS) */
+  openFile(id: number, who: string): number;
 }
 
 /** What a kind keeps for one restore: made on first use, closed once when the restore ends. */

@@ -20,6 +20,8 @@ import { unixKind } from './unix.js';
 import { extKind } from './ext.js';
 import { inetKind } from './inet.js';
 import { ttyKind } from './tty.js';
+import { netlinkKind } from './netlink.js';
+import { packetKind } from './packet.js';
 import { FileError } from './kind.js';
 import { log } from '../log.js';
 
@@ -96,6 +98,8 @@ export const FILES = new KindRegistry([
   extKind,
   inetKind,
   ttyKind,
+  netlinkKind,
+  packetKind,
 ]);
 
 /** The kinds, highest priority first. */

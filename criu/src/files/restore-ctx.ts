@@ -51,6 +51,10 @@ export class FileCtx implements RestoreFdCtx {
     return this.img.files.values() as Iterable<FileEntry>;
   }
 
+  openFile(id: number, who: string): number {
+    return this.open(id, who).fd;
+  }
+
   /** The state of `kind` for this restore, made on first use. */
   stateOf<S>(kind: AnyKind & { state?: { create(): S } }): S {
     if (!kind.state) return undefined as S;

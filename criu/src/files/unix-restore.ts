@@ -1,27 +1,34 @@
 // The restore of unix sockets (dumped by unix.ts), as CRIU's sk-unix.c does it: two sockets that
-// are each other's peer are made again as a socketpair, with their queued data put back through
-// the other end (a client and the socket accepted for it too: neither is bound again, as in
-// CRIU); any other socket is made alone: bound to its name (a stale socket file on its path is
-// unlinked first, then its owner and mode are set back), put to listen with its backlog, and
-// connected to its peer's name once the peer is open (a datagram socket to a named receiver, a
-// connection not accepted yet to its listener, which queues it again). The datagrams queued on a
-// socket made alone come back through a socket of the tool that is gone afterwards, as CRIU's
-// fake queuer. A socket a plugin dumped (USK_CALLBACK) comes from its RESTORE_UNIX_SK.
-import * as fs from 'node:fs';
+// are each other's peer are made again as a socketpair, with their queued messages put back
+// through the other end (a client and the socket accepted for it too: neither is bound again,
+// as in CRIU); any other socket is made alone: bound to its name (unix-name.ts: a stale socket
+// file on its path unlinked first, owner and mode set back, a relative name from its name_dir,
+// a deleted one as a ghost), put to listen with its backlog, and connected to its peer's name
+// once the peer is open (a datagram socket to a named receiver, a connection not accepted yet
+// to its listener, which queues it again, a socket whose peer is outside the tree to that
+// peer's name: --ext-unix-sk). The messages queued on a socket made alone come back through a
+// socket of the tool that is gone afterwards, as CRIU's fake queuer; the fds a message carried
+// are the tool's fds on those files (opened first: waitsFor), sent with it. A socket a plugin
+// dumped (USK_CALLBACK) comes from its RESTORE_UNIX_SK. Options, the SIGIO owner and shutdown
+// go on last (CRIU's restore_sk_common), after the queues.
 import type { RestoreFdCtx } from './kind.js';
 import { FileError, partOf } from './kind.js';
 import type { FileEntry, UnixSkEntry } from '../images/gen/types.js';
 import { F_DUPFD_CLOEXEC } from './fdparams.js';
-import { socket, socketpair, send, fcntl, close, SysError } from '../sys/libc.js';
-import { bindRaw, connectRaw, listen } from '../sys/net.js';
-import { NotSupportedError } from '../errors.js';
+import { socket, socketpair, fcntl, close } from '../sys/libc.js';
+import { connectRaw, listen } from '../sys/net.js';
+import { CriuError, NotSupportedError } from '../errors.js';
 import { AF_UNIX, SOCK_CLOEXEC, SOCK_DGRAM } from '../sys/socket-consts.js';
 import { pluginCalls } from '../hooks.js';
-import { MSG_DONTWAIT, SK_QUEUES, TCP_ESTABLISHED, TCP_LISTEN, USK_CALLBACK, nameText, pathOf, restoreUnixCommon, sockaddrUn } from './unix-sk.js';
+import { SK_QUEUES, TCP_ESTABLISHED, TCP_LISTEN, USK_CALLBACK, USK_EXTERN, restoreUnixCommon } from './unix-sk.js';
+import { bindName, connectName, unlinkStale } from './unix-name.js';
+import { rightsOf, sendQueued } from './unix-queue.js';
+import { externals } from './external.js';
 
-/** What the restore of unix sockets keeps: the socketpairs it made (the fd of each end by inode), by the lower inode of the two. */
+/** What the restore of unix sockets keeps: the socketpairs it made (the fd of each end by inode, by the lower inode of the two), and the ghosts' O_PATH fds by inode. */
 export interface UnixState {
   pairs: Map<number, Map<number, number>>;
+  ghosts: Map<number, number>;
 }
 
 const byIno = new WeakMap<RestoreFdCtx, Map<number, FileEntry>>();
@@ -36,6 +43,8 @@ function entryOf(ctx: RestoreFdCtx, ino: number): FileEntry | undefined {
   return m.get(ino);
 }
 
+const isExtern = (u: UnixSkEntry | undefined): boolean => ((u?.uflags ?? 0) & USK_EXTERN) !== 0;
+
 /** the peer's entry, when the two are each other's peer (a pair to make with socketpair) or not */
 function peerOf(ctx: RestoreFdCtx, u: UnixSkEntry, who: string): { e: FileEntry; mutual: boolean } | null {
   if (!u.peer) return null;
@@ -43,98 +52,100 @@ function peerOf(ctx: RestoreFdCtx, u: UnixSkEntry, who: string): { e: FileEntry;
   if (!e?.usk)
     throw new FileError(who, `its peer, unix socket ${u.peer}, is not in the images`, {
       object: `socket:[${u.ino}]`,
-      hint: 'external unix sockets (--ext-unix-sk) are not supported yet',
+      hint: 'the image is damaged',
     });
   return { e, mutual: u.peer !== u.ino && e.usk.peer === u.ino && u.state !== TCP_LISTEN && e.usk.state !== TCP_LISTEN };
 }
 
-/** Staged opens: a socket made alone connects once its peer is open (bound, listening). */
+/** the packets queued on the socket of file id `id` */
+const queueOf = (ctx: RestoreFdCtx, id: number) => (ctx.image(SK_QUEUES, 'SK_QUEUES') ?? []).filter((q) => q.msg.id_for === id);
+
+/** Staged opens: a socket made alone connects once its peer is open (bound, listening); the files its queue (and its pair's) carries are opened first. */
 export function unixWaitsFor(ctx: RestoreFdCtx, e: FileEntry): number[] {
   const u = e.usk;
-  if (!u || u.uflags & USK_CALLBACK || u.peer === u.ino) return [];
-  const p = peerOf(ctx, u, `socket:[${u.ino}]`);
-  return p && !p.mutual ? [p.e.id] : [];
+  if (!u || u.uflags & (USK_CALLBACK | USK_EXTERN)) return [];
+  const p = u.peer === u.ino ? null : u.peer ? peerOf(ctx, u, `socket:[${u.ino}]`) : null;
+  const own = new Set([e.id, ...(p?.mutual ? [p.e.id] : [])]);
+  const out: number[] = [];
+  if (p && !p.mutual && !isExtern(p.e.usk)) out.push(p.e.id);
+  for (const id of own) for (const q of queueOf(ctx, id)) for (const r of rightsOf(q.msg)) if (!own.has(r) && !out.includes(r)) out.push(r);
+  return out;
 }
 
 /** a connected stream or seqpacket socket is not bound again: its name is its listener's (CRIU's bind_unix_sk) */
 const bindsName = (u: UnixSkEntry): boolean => u.name.length > 0 && (u.type === SOCK_DGRAM || u.state !== TCP_ESTABLISHED);
 
-function bindName(fd: number, u: UnixSkEntry, who: string): void {
-  const path = pathOf(u.name);
-  const what = nameText(u.name);
-  if (path !== null) {
-    if (!path.startsWith('/')) throw new NotSupportedError(`${who}: a unix socket bound to the relative path ${path}`, { object: `socket:[${u.ino}]` });
-    // a socket file left on the path (the dumped socket's own) is stale: CRIU unlinks it
-    try {
-      if (fs.lstatSync(path).isSocket()) fs.unlinkSync(path);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    }
-  }
-  try {
-    bindRaw(fd, sockaddrUn(u.name), what);
-  } catch (e) {
-    if (!(e instanceof SysError)) throw e;
-    throw new FileError(who, `cannot bind unix socket ${u.ino} to ${what}: ${e.message}`, {
-      object: what,
-      hint: path
-        ? "the path's directory must exist and nothing but a socket file may be on it"
-        : 'another socket holds the abstract name: is the dumped tree still running?',
-    });
-  }
-  if (path !== null && u.file_perms) {
-    fs.chownSync(path, u.file_perms.uid, u.file_perms.gid);
-    fs.chmodSync(path, u.file_perms.mode & 0o7777);
+function bind(fd: number, u: UnixSkEntry, s: UnixState, who: string): void {
+  if (!bindsName(u)) return;
+  unlinkStale(u);
+  const ghost = bindName(fd, u, who);
+  if (ghost >= 0) s.ghosts.set(u.ino, ghost);
+}
+
+/** Sends the queue of socket `owner` (file id `id`) through `via`; `mine` gives the fds of files the tool already has at hand (the pair's ends). */
+function sendQueue(ctx: RestoreFdCtx, id: number, owner: number, via: number, mine: Map<number, number>, who: string): void {
+  for (const q of queueOf(ctx, id)) {
+    const fds = rightsOf(q.msg).map((r) => mine.get(r) ?? ctx.openFile(r, who));
+    sendQueued(via, q.msg, q.blob ?? Buffer.alloc(0), fds, who, owner);
   }
 }
 
-/** A socket of its own: the datagrams queued on it put back first (a socket of the tool sends them, then is gone). */
-function makeAlone(ctx: RestoreFdCtx, u: UnixSkEntry, who: string): number {
-  const queued = (ctx.image(SK_QUEUES, 'SK_QUEUES') ?? []).filter((q) => q.msg.id_for === u.id);
-  if (!queued.length) return socket(AF_UNIX, u.type | SOCK_CLOEXEC);
+/** A socket of its own: the messages queued on it put back first (a socket of the tool sends them, then is gone). */
+function makeAlone(ctx: RestoreFdCtx, e: FileEntry, u: UnixSkEntry, who: string): number {
+  if (!queueOf(ctx, e.id).length) return socket(AF_UNIX, u.type | SOCK_CLOEXEC);
   if (u.type !== SOCK_DGRAM)
     throw new NotSupportedError(`${who}: data queued on unix socket ${u.ino}, which has no peer in the images`, { object: `socket:[${u.ino}]` });
   const [fd, via] = socketpair(AF_UNIX, u.type | SOCK_CLOEXEC);
   try {
     // AF_UNSPEC undoes the pair's connection on this side only: `via` still sends to it
     connectRaw(fd, Buffer.alloc(2), 'AF_UNSPEC');
-    for (const q of queued) {
-      const data = q.blob ?? Buffer.alloc(0);
-      if (send(via, data, MSG_DONTWAIT) !== data.length)
-        throw new FileError(who, `could not queue ${data.length} bytes back on socket ${u.ino}`, { object: `socket:[${u.ino}]` });
-    }
-  } catch (e) {
+    sendQueue(ctx, e.id, u.ino, via, new Map([[e.id, fd]]), who);
+  } catch (err) {
     close(fd);
-    throw e;
+    throw err;
   } finally {
     close(via);
   }
   return fd;
 }
 
-function openAlone(ctx: RestoreFdCtx, u: UnixSkEntry, peer: FileEntry | undefined, who: string): number {
-  const fd = makeAlone(ctx, u, who);
+/** The peer to connect to, checked: one outside the tree needs --ext-unix-sk and a name (CRIU's open_unixsk_standalone). */
+function peerToConnect(p: FileEntry | undefined, u: UnixSkEntry, who: string): UnixSkEntry | undefined {
+  const to = p?.usk;
+  if (!to) return undefined;
+  if (isExtern(to) && !externals().extUnixSk)
+    throw new CriuError(`${who}: its peer socket:[${to.ino}] was outside the dumped tree: External socket found in image`, {
+      object: `socket:[${u.ino}]`,
+      hint: 'Consider using the --ext-unix-sk option to allow restoring it',
+    });
+  if (!to.name.length) {
+    if (isExtern(to))
+      throw new CriuError(`${who}: unix socket ${u.ino} whose peer outside the tree (socket:[${to.ino}]) has no name to connect to`, {
+        object: `socket:[${u.ino}]`,
+        hint: `pass a socket for it with --inherit-fd fd[N]:socket:[${u.ino}], as CRIU needs`,
+      });
+    throw new FileError(who, `its peer, unix socket ${to.ino}, has no name to connect to`, { object: `socket:[${u.ino}]`, hint: 'the image is damaged' });
+  }
+  return to;
+}
+
+function openAlone(ctx: RestoreFdCtx, e: FileEntry, u: UnixSkEntry, peer: FileEntry | undefined, s: UnixState, who: string): number {
+  const to = peerToConnect(peer, u, who);
+  const fd = makeAlone(ctx, e, u, who);
   try {
-    if (bindsName(u)) bindName(fd, u, who);
+    bind(fd, u, s, who);
     if (u.state === TCP_LISTEN) listen(fd, u.backlog);
-    if (peer?.usk) {
-      const to = peer.usk.name;
-      if (!to.length)
-        throw new FileError(who, `its peer, unix socket ${peer.usk.ino}, has no name to connect to`, {
-          object: `socket:[${u.ino}]`,
-          hint: 'the image is damaged',
-        });
-      connectRaw(fd, sockaddrUn(to), nameText(to));
-    }
+    if (to) connectName(fd, to, s.ghosts.get(to.ino));
     restoreUnixCommon(fd, u);
     return fd;
-  } catch (e) {
+  } catch (err) {
     close(fd);
-    throw e;
+    throw err;
   }
 }
 
-function openPairEnd(ctx: RestoreFdCtx, u: UnixSkEntry, p: UnixSkEntry, s: UnixState, who: string): number {
+function openPairEnd(ctx: RestoreFdCtx, e: FileEntry, u: UnixSkEntry, pe: FileEntry, s: UnixState, who: string): number {
+  const p = pe.usk!;
   const key = Math.min(u.ino, u.peer);
   let pair = s.pairs.get(key);
   if (!pair) {
@@ -144,17 +155,15 @@ function openPairEnd(ctx: RestoreFdCtx, u: UnixSkEntry, p: UnixSkEntry, s: UnixS
       [u.peer, b],
     ]);
     s.pairs.set(key, pair);
-    if (bindsName(u)) bindName(a, u, who);
-    if (bindsName(p)) bindName(b, p, who);
+    bind(a, u, s, who);
+    bind(b, p, s, who);
     // every queued message goes in through the other end of the socket it was queued on
-    for (const q of ctx.image(SK_QUEUES, 'SK_QUEUES') ?? []) {
-      const owner = ctx.file(q.msg.id_for)?.usk?.ino;
-      if (owner !== u.ino && owner !== u.peer) continue;
-      const via = pair.get(owner === u.ino ? u.peer : u.ino)!;
-      const data = q.blob ?? Buffer.alloc(0);
-      if (send(via, data, MSG_DONTWAIT) !== data.length)
-        throw new FileError(who, `could not queue ${data.length} bytes back on socket ${owner}`, { object: `socket:[${owner}]` });
-    }
+    const mine = new Map([
+      [e.id, a],
+      [pe.id, b],
+    ]);
+    sendQueue(ctx, e.id, u.ino, b, mine, who);
+    sendQueue(ctx, pe.id, p.ino, a, mine, who);
   }
   const end = pair.get(u.ino);
   if (end === undefined) throw new FileError(who, `socket ${u.ino} is not a side of its pair`, { object: `socket:[${u.ino}]`, hint: 'the image is damaged' });
@@ -164,24 +173,30 @@ function openPairEnd(ctx: RestoreFdCtx, u: UnixSkEntry, p: UnixSkEntry, s: UnixS
 
 export function openUnix(ctx: RestoreFdCtx, e: FileEntry, s: UnixState, who: string): number {
   const u = partOf(e, 'usk', who);
+  if (u.uflags & USK_EXTERN)
+    throw new FileError(who, `unix socket ${u.ino} is the peer outside the tree of a dumped socket, not a socket of the tree`, {
+      object: `socket:[${u.ino}]`,
+      hint: 'the image is damaged',
+    });
   if (u.uflags & USK_CALLBACK) {
     const fd = pluginCalls().restoreUnixSk(u.ino);
     restoreUnixCommon(fd, u);
     return fd;
   }
   const p = peerOf(ctx, u, who);
-  if (p?.mutual) return openPairEnd(ctx, u, p.e.usk!, s, who);
-  return openAlone(ctx, u, u.peer === u.ino ? e : p?.e, who);
+  if (p?.mutual) return openPairEnd(ctx, e, u, p.e, s, who);
+  return openAlone(ctx, e, u, u.peer === u.ino ? e : p?.e, s, who);
 }
 
 export function closeUnixState(s: UnixState): void {
-  for (const p of s.pairs.values())
-    for (const fd of p.values()) {
-      try {
-        close(fd);
-      } catch {
-        /* closed */
-      }
+  const fds = [...[...s.pairs.values()].flatMap((p) => [...p.values()]), ...s.ghosts.values()];
+  for (const fd of fds) {
+    try {
+      close(fd);
+    } catch {
+      /* closed */
     }
+  }
   s.pairs.clear();
+  s.ghosts.clear();
 }

@@ -1,20 +1,14 @@
 // What the dump and the restore of unix sockets share: the options CRIU keeps for them, the
-// queued messages read without consuming them, and the sockaddr_un of a name (a path, or an
+// constants of the image, and the sockaddr_un of a name (a path, or an
 // abstract name starting with a NUL byte, as sock_diag gives it and unix_sk_entry.name keeps it).
 import type { SkOptsEntry, UnixSkEntry } from '../images/gen/types.js';
-import { getsockoptInt, getsockopt, setsockopt, recvmsg, shutdown, addrOf, SysError, E } from '../sys/libc.js';
-import { NotSupportedError } from '../errors.js';
-import { AF_UNIX, SOCK_STREAM, SOL_SOCKET } from '../sys/socket-consts.js';
+import { getsockoptInt, setsockopt, shutdown } from '../sys/libc.js';
+import { AF_UNIX, SOL_SOCKET } from '../sys/socket-consts.js';
 import { restoreFileParams } from './fdparams.js';
+import { dumpSkOpts, restoreSkOpts } from './inet-opts.js';
 
-const SO_SNDBUF = 7,
-  SO_RCVBUF = 8,
-  SO_PASSCRED = 16,
-  SO_RCVTIMEO = 20,
-  SO_SNDTIMEO = 21,
-  SO_PEEK_OFF = 42;
-const MSG_PEEK = 2,
-  MSG_CTRUNC = 8;
+const SO_PASSCRED = 16,
+  SO_PASSSEC = 34;
 export const MSG_DONTWAIT = 0x40;
 /** sk_state values sock_diag shows for unix sockets */
 export const TCP_ESTABLISHED = 1,
@@ -22,17 +16,14 @@ export const TCP_ESTABLISHED = 1,
   TCP_LISTEN = 10;
 /** unix_sk_entry.uflags: dumped by a plugin's DUMP_UNIX_SK (CRIU's USK_CALLBACK) */
 export const USK_CALLBACK = 1 << 2;
-export const SK_QUEUES = 'sk-queues.img';
+export { SK_QUEUES } from './unix-queue.js';
+/** unix_sk_entry.uflags: a peer outside the tree, written for the sockets connected to it (CRIU's USK_EXTERN) */
+export const USK_EXTERN = 1 << 0;
 
 export function int32(v: number): Buffer {
   const b = Buffer.alloc(4);
   b.writeInt32LE(v);
   return b;
-}
-function timeval(fd: number, opt: number): [bigint, bigint] {
-  const b = Buffer.alloc(16);
-  getsockopt(fd, SOL_SOCKET, opt, b);
-  return [b.readBigInt64LE(0), b.readBigInt64LE(8)];
 }
 
 /** The path of a path-bound socket (the kernel keeps its NUL at the end), null for none or an abstract name. */
@@ -53,76 +44,25 @@ export function sockaddrUn(name: Buffer): Buffer {
   return sa;
 }
 
-/** The socket options CRIU keeps for a unix socket. */
-export function dumpUnixOpts(fd: number): SkOptsEntry {
-  const [sts, stu] = timeval(fd, SO_SNDTIMEO),
-    [rts, rtu] = timeval(fd, SO_RCVTIMEO);
+/** The socket options CRIU keeps for a unix socket (dump_socket_opts, with SO_PASSCRED and SO_PASSSEC for AF_UNIX). */
+export function dumpUnixOpts(fd: number, who: string): SkOptsEntry {
   return {
-    so_sndbuf: getsockoptInt(fd, SOL_SOCKET, SO_SNDBUF),
-    so_rcvbuf: getsockoptInt(fd, SOL_SOCKET, SO_RCVBUF),
-    so_snd_tmo_sec: sts,
-    so_snd_tmo_usec: stu,
-    so_rcv_tmo_sec: rts,
-    so_rcv_tmo_usec: rtu,
+    ...dumpSkOpts(fd, who),
     so_passcred: getsockoptInt(fd, SOL_SOCKET, SO_PASSCRED) !== 0,
+    so_passsec: getsockoptInt(fd, SOL_SOCKET, SO_PASSSEC) !== 0,
   };
 }
 
-/** The options, the shutdown state and the status flags back on a restored socket (CRIU's restore_sk_common). */
+/** The status flags and owner, the options and the shutdown state back on a restored socket (CRIU's restore_sk_common, in its order). */
 export function restoreUnixCommon(fd: number, u: UnixSkEntry): void {
-  if (u.opts?.so_passcred) setsockopt(fd, SOL_SOCKET, SO_PASSCRED, int32(1));
-  for (const [opt, sec, usec] of [
-    [SO_SNDTIMEO, u.opts?.so_snd_tmo_sec, u.opts?.so_snd_tmo_usec],
-    [SO_RCVTIMEO, u.opts?.so_rcv_tmo_sec, u.opts?.so_rcv_tmo_usec],
-  ] as const) {
-    if (BigInt(sec ?? 0) || BigInt(usec ?? 0)) {
-      const tv = Buffer.alloc(16);
-      tv.writeBigInt64LE(BigInt(sec ?? 0), 0);
-      tv.writeBigInt64LE(BigInt(usec ?? 0), 8);
-      setsockopt(fd, SOL_SOCKET, opt, tv);
-    }
-  }
-  // sk_shutdown bits: 1 receive, 2 send
-  const sh = Number(u.shutdown ?? 0);
-  if (sh) shutdown(fd, sh === 1 ? 0 : sh === 2 ? 1 : 2);
   // status flags (O_NONBLOCK, O_ASYNC) and the SIGIO owner and signal
   restoreFileParams(fd, u.flags, u.fown);
-}
-
-/** The queued messages of a socket, peeked: one buffer for a stream, one per datagram otherwise. */
-export function peekQueue(fd: number, type: number, who: string): Buffer[] {
-  const buf = Buffer.alloc(1 << 20),
-    ctl = Buffer.alloc(256);
-  const iov = Buffer.alloc(16);
-  iov.writeBigUInt64LE(addrOf(buf), 0);
-  iov.writeBigUInt64LE(BigInt(buf.length), 8);
-  const out: Buffer[] = [];
-  const stream = type === SOCK_STREAM;
-  if (!stream) setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, int32(0));
-  try {
-    for (;;) {
-      const m = Buffer.alloc(56);
-      m.writeBigUInt64LE(addrOf(iov), 16);
-      m.writeBigUInt64LE(1n, 24);
-      m.writeBigUInt64LE(addrOf(ctl), 32);
-      m.writeBigUInt64LE(BigInt(ctl.length), 40);
-      let n: number;
-      try {
-        n = recvmsg(fd, m, MSG_PEEK | MSG_DONTWAIT);
-      } catch (e) {
-        if (e instanceof SysError && e.errno === E.EAGAIN) break;
-        throw e;
-      }
-      if (m.readBigUInt64LE(40) > 0n || m.readInt32LE(48) & MSG_CTRUNC) {
-        throw new NotSupportedError(`${who}: a queued message carries fds or credentials`);
-      }
-      if (stream && n === buf.length) throw new NotSupportedError(`${who}: more than ${buf.length} bytes queued`);
-      if (stream && n === 0) break;
-      out.push(Buffer.from(buf.subarray(0, n)));
-      if (stream) break;
-    }
-  } finally {
-    if (!stream) setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, int32(-1));
+  if (u.opts) {
+    restoreSkOpts(fd, u.opts);
+    if (u.opts.so_passcred) setsockopt(fd, SOL_SOCKET, SO_PASSCRED, int32(1));
+    if (u.opts.so_passsec) setsockopt(fd, SOL_SOCKET, SO_PASSSEC, int32(1));
   }
-  return out;
+  // sk_shutdown: 1 read, 2 write, 3 both (SHUT_RD 0, SHUT_WR 1, SHUT_RDWR 2)
+  const sh = Number(u.shutdown ?? 0);
+  if (sh) shutdown(fd, sh - 1);
 }

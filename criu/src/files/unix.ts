@@ -1,25 +1,30 @@
 // Unix sockets, as CRIU 4.2's sk-unix.c keeps them (unix_sk_entry): stream, datagram and
-// seqpacket; unnamed, bound to a path or to an abstract name; listening with their backlog, and
-// the connections queued on a listener and not accepted yet (the client's peer is then the
+// seqpacket; unnamed, bound to a path (relative ones with their name_dir, deleted ones marked
+// `deleted`: unix-name.ts) or to an abstract name; listening with their backlog, and the
+// connections queued on a listener and not accepted yet (the client's peer is then the
 // listener: it connects again at restore); connected to a peer in the dumped tree (socketpairs,
 // a client and the socket accepted for it) or a datagram socket connected to a named one; the
-// bytes or datagrams queued, read without consuming them. The restore is in unix-restore.ts.
-// A peer outside the tree goes to the plugins (DUMP_UNIX_SK) and is refused when none takes it
-// (--ext-unix-sk is not supported yet); so are paths since deleted or replaced, relative names,
-// queued fds and credentials.
-import * as fs from 'node:fs';
+// queued messages with the fds they carry (unix-queue.ts), read once every fd of the tree is
+// seen. The restore is in unix-restore.ts. A peer outside the tree goes to the plugins
+// (DUMP_UNIX_SK), else it is allowed by --ext-unix-sk (a named datagram receiver) or by
+// naming the tree's socket (--ext-unix-sk=INO, --external unix[INO]) and written as CRIU's
+// USK_EXTERN entry; otherwise refused as CRIU refuses it.
 import type { FileKind, DumpFdCtx } from './kind.js';
-import { FdTypes, type FileEntry, type FilePermsEntry, type SkPacketEntry, type UnixSkEntry } from '../images/gen/types.js';
+import { FdTypes, type FileEntry, type UnixSkEntry } from '../images/gen/types.js';
 import { unixSockets, type UnixDiag } from './sockdiag.js';
 import { dumpFown, fileFlags, where, F_DUPFD_CLOEXEC } from './fdparams.js';
 import { fcntl, close } from '../sys/libc.js';
-import { NotSupportedError } from '../errors.js';
+import { CriuError, NotSupportedError } from '../errors.js';
+import { log } from '../log.js';
 import { SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM } from '../sys/socket-consts.js';
 import { pluginCalls } from '../hooks.js';
-import { SK_QUEUES, TCP_ESTABLISHED, TCP_LISTEN, USK_CALLBACK, dumpUnixOpts, nameText, pathOf, peekQueue } from './unix-sk.js';
+import { TCP_ESTABLISHED, TCP_LISTEN, USK_CALLBACK, USK_EXTERN, dumpUnixOpts, nameText } from './unix-sk.js';
+import { resolveName } from './unix-name.js';
+import { closeHeld, dumpQueue } from './unix-queue.js';
+import { externals, unixException } from './external.js';
 import { openUnix, unixWaitsFor, closeUnixState, type UnixState } from './unix-restore.js';
 
-export { SK_QUEUES } from './unix-sk.js';
+export { SK_QUEUES } from './unix-queue.js';
 
 let diag: { at: number; map: Map<number, UnixDiag> } | null = null;
 /** sock_diag's view, read again when older than the current dump step */
@@ -34,34 +39,6 @@ function listenerOf(ino: number): UnixDiag | undefined {
   return undefined;
 }
 
-const noSuchPath = (e: unknown): boolean => (e as NodeJS.ErrnoException).code === 'ENOENT';
-
-/** The owner and mode of the socket file of a path-bound socket; a path deleted or replaced since is refused. */
-function boundFile(ctx: DumpFdCtx, d: UnixDiag, name: Buffer, who: string): FilePermsEntry | undefined {
-  const p = pathOf(name);
-  if (p === null) return undefined; // unnamed, or abstract
-  if (!p.startsWith('/'))
-    throw new NotSupportedError(
-      `${who}: a unix socket bound to the relative path ${p}`,
-      'CRIU finds the directory of a relative name (name_dir); criu-ts does not yet',
-    );
-  let st: fs.Stats | null = null;
-  try {
-    st = fs.statSync(`/proc/${ctx.pid}/root${p}`);
-  } catch (e) {
-    if (!noSuchPath(e)) throw e;
-  }
-  const same = st !== null && st.ino === d.vfsIno;
-  // an accepted socket carries its listener's name but is not bound to it at restore (as CRIU)
-  if (d.state === TCP_ESTABLISHED && d.type !== SOCK_DGRAM) return same ? { mode: st!.mode, uid: st!.uid, gid: st!.gid } : undefined;
-  if (!st || !same)
-    throw new NotSupportedError(
-      `${who}: a unix socket bound to ${p}, a path ${st ? 'replaced by another file' : 'deleted'} since`,
-      'CRIU restores those through a ghost socket file; criu-ts does not yet',
-    );
-  return { mode: st.mode, uid: st.uid, gid: st.gid };
-}
-
 /** the peer of `d` as the image keeps it: its own, or for a connection not accepted yet the listener */
 function peerOf(d: UnixDiag, name: Buffer, who: string): number {
   if (d.state === TCP_LISTEN) {
@@ -70,6 +47,11 @@ function peerOf(d: UnixDiag, name: Buffer, who: string): number {
         `${who}: a connection queued on the listener ${nameText(name)} whose client is closed`,
         'CRIU refuses it too: what it sent cannot be read',
       );
+    return 0;
+  }
+  if (d.type === SOCK_DGRAM && d.peer && !unixDiag(d.peer)) {
+    // its receiver is closed: the kernel drops the link at the next send (ECONNREFUSED); it is unconnected now
+    log.info(`${who}: the datagram socket it was connected to (socket:[${d.peer}]) is closed: dumped as unconnected`);
     return 0;
   }
   if (d.peer || d.state !== TCP_ESTABLISHED || d.type === SOCK_DGRAM) return d.peer;
@@ -84,6 +66,8 @@ function peerOf(d: UnixDiag, name: Buffer, who: string): number {
   return l.ino;
 }
 
+let pendingQueues = 0;
+
 function dumpUnix(ctx: DumpFdCtx, id: number): FileEntry {
   const ino = ctx.link.ino!;
   const who = where(ctx, ctx.link.raw);
@@ -91,19 +75,13 @@ function dumpUnix(ctx: DumpFdCtx, id: number): FileEntry {
   if (!d) throw new NotSupportedError(`${who}: a socket sock_diag does not know`);
   if (![SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET].includes(d.type)) throw new NotSupportedError(`${who}: unix socket type ${d.type}`);
   const name = d.name ?? Buffer.alloc(0);
-  const perms = boundFile(ctx, d, name, who);
   const peer = peerOf(d, name, who);
   if (peer && peer !== ino) {
     const p = unixDiag(peer);
     if (p && p.peer !== ino && !p.name?.length) throw new NotSupportedError(`${who}: its peer socket ${peer} has neither it as peer nor a name to connect to`);
   }
   const fd = ctx.takeFd();
-  const opts = dumpUnixOpts(fd);
-  if (d.state !== TCP_LISTEN)
-    for (const p of peekQueue(fd, d.type, who)) {
-      const q: SkPacketEntry = { id_for: id, length: p.length };
-      ctx.extra.add('SK_QUEUES', SK_QUEUES, q, p);
-    }
+  const named = resolveName(fd, name, who);
   const usk: UnixSkEntry = {
     id,
     ino,
@@ -114,34 +92,96 @@ function dumpUnix(ctx: DumpFdCtx, id: number): FileEntry {
     backlog: d.state === TCP_LISTEN ? d.wqueue : 0,
     peer,
     fown: dumpFown(ctx, fd, 'unix socket'),
-    opts,
+    opts: dumpUnixOpts(fd, who),
     name,
     ...(d.shutdown ? { shutdown: d.shutdown } : {}),
-    ...(perms ? { file_perms: perms } : {}),
+    ...(named.perms ? { file_perms: named.perms } : {}),
+    ...(named.nameDir !== undefined ? { name_dir: named.nameDir } : {}),
+    ...(named.deleted ? { deleted: true } : {}),
   };
   ctx.files.seen.add(`unix:${ino}`);
+  // the queue once every fd of the tree is seen: the fds in it are found as the tasks' own
+  if (d.state !== TCP_LISTEN && d.rqueue) queueLater(ctx, fd, id, who);
   if (peer && !ctx.files.seen.has(`unix:${peer}`)) checkPeerLater(ctx, usk, fd, who);
   return { type: FdTypes.UNIXSK, id, usk };
 }
 
-/** Once every fd of the tree is seen: a peer outside it goes to the plugins (DUMP_UNIX_SK), or is refused. */
-function checkPeerLater(ctx: DumpFdCtx, usk: UnixSkEntry, fd: number, who: string): void {
+function queueLater(ctx: DumpFdCtx, fd: number, id: number, who: string): void {
   const keep = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-  ctx.extra.deferred.set(`unix-peer:${usk.ino}`, () => {
+  pendingQueues++;
+  ctx.extra.deferred.set(`unix-queue:${id}`, () => {
+    pendingQueues--;
     try {
-      if (ctx.files.seen.has(`unix:${usk.peer}`)) return;
-      if (pluginCalls().dumpUnixSk(keep, usk.ino)) {
-        usk.uflags |= USK_CALLBACK;
-        return;
-      }
-      throw new NotSupportedError(
-        `${who}: its peer (socket:[${usk.peer}]) is outside the dumped tree`,
-        'external unix sockets (--ext-unix-sk) are not supported yet',
-      );
+      dumpQueue(ctx, keep, id, who);
     } finally {
       close(keep);
     }
   });
+}
+
+/** CRIU's extern entry for a peer outside the tree (fix_external_unix_sockets): once per peer. */
+function externEntry(ctx: DumpFdCtx, ino: number): void {
+  if (ctx.files.seen.has(`unix-ext:${ino}`)) return;
+  ctx.files.seen.add(`unix-ext:${ino}`);
+  const id = ctx.files.allocId();
+  const usk: UnixSkEntry = {
+    id,
+    ino,
+    type: SOCK_DGRAM,
+    state: TCP_LISTEN,
+    flags: 0,
+    uflags: USK_EXTERN,
+    backlog: 0,
+    peer: 0,
+    fown: { uid: 0, euid: 0, signum: 0, pid_type: 0, pid: 0 },
+    opts: { so_sndbuf: 0, so_rcvbuf: 0, so_snd_tmo_sec: 0n, so_snd_tmo_usec: 0n, so_rcv_tmo_sec: 0n, so_rcv_tmo_usec: 0n },
+    name: unixDiag(ino)?.name ?? Buffer.alloc(0),
+  };
+  ctx.files.add({ type: FdTypes.UNIXSK, id, usk });
+}
+
+/** A socket whose peer is outside the tree, as CRIU's __dump_external_socket lets it be dumped or refuses it. */
+function dumpExternal(ctx: DumpFdCtx, usk: UnixSkEntry, fd: number, who: string): void {
+  const p = unixDiag(usk.peer);
+  externEntry(ctx, usk.peer);
+  if (pluginCalls().dumpUnixSk(fd, usk.ino)) {
+    usk.uflags |= USK_CALLBACK;
+    return;
+  }
+  if (unixException(usk.ino)) return; // named by --ext-unix-sk=INO or --external unix[INO]
+  const peerText = `socket:[${usk.peer}]${p?.name?.length ? ` (${nameText(p.name)})` : ''}`;
+  if (!externals().extUnixSk)
+    throw new CriuError(`${who}: its peer ${peerText} is outside the dumped tree: External socket is used`, {
+      object: `socket:[${usk.ino}]`,
+      hint: `Consider using --ext-unix-sk option (or --ext-unix-sk=${usk.ino} / --external unix[${usk.ino}] for this socket alone)`,
+    });
+  if (p?.type !== SOCK_DGRAM)
+    throw new CriuError(`${who}: its peer ${peerText} is outside the dumped tree: Can't dump half of stream unix connection`, {
+      object: `socket:[${usk.ino}]`,
+      hint: `name this socket to let it go (--ext-unix-sk=${usk.ino} or --external unix[${usk.ino}]): it connects to the peer's name again at restore`,
+    });
+  if (!p.name?.length)
+    throw new CriuError(`${who}: its peer ${peerText} is outside the dumped tree: Can't dump name-less external socket`, { object: `socket:[${usk.ino}]` });
+}
+
+/** Once every fd of the tree (and every queue) is seen: a peer outside it is an external one. */
+function checkPeerLater(ctx: DumpFdCtx, usk: UnixSkEntry, fd: number, who: string): void {
+  const keep = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  const key = `unix-peer:${usk.ino}`;
+  const check = (): void => {
+    // a peer may be an fd in flight in a queue not dumped yet: check after the queues
+    if (pendingQueues > 0) {
+      ctx.extra.deferred.delete(key);
+      ctx.extra.deferred.set(key, check);
+      return;
+    }
+    try {
+      if (!ctx.files.seen.has(`unix:${usk.peer}`)) dumpExternal(ctx, usk, keep, who);
+    } finally {
+      close(keep);
+    }
+  };
+  ctx.extra.deferred.set(key, check);
 }
 
 export const unixKind: FileKind<UnixState> = {
@@ -152,11 +192,18 @@ export const unixKind: FileKind<UnixState> = {
   match: (link) => link.kind === 'socket' && link.ino !== undefined && unixDiag(link.ino) !== undefined,
   dump: dumpUnix,
   state: {
-    create: () => ({ pairs: new Map() }),
+    create: () => ({ pairs: new Map(), ghosts: new Map() }),
     close: closeUnixState,
   },
   waitsFor: unixWaitsFor,
   open: openUnix,
   // CRIU's socket_d_name: the caller's socket is used as it is
   inheritKey: (_ctx, e) => (e.usk ? `socket:[${e.usk.ino}]` : undefined),
+  hooks: {
+    beforeFreeze: () => {
+      pendingQueues = 0;
+      closeHeld();
+    },
+    afterDump: () => closeHeld(),
+  },
 };

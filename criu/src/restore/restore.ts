@@ -3,6 +3,7 @@
 // goes, the dumped VMAs are mapped and filled straight from the pages file, fds are passed in
 // over its transport socket, then signal state, creds and finally registers are set and it is
 // let go. A failure kills the puppet: nothing half-restored is left.
+import { useExternals, type Externals } from '../files/external.js';
 import * as fs from 'node:fs';
 import { Launcher } from './launcher.js';
 import { planClocks, enterClocks } from './timens.js';
@@ -47,6 +48,8 @@ export interface RestoreOptions {
   shellJob?: boolean;
   /** --inherit-fd: the caller's fds that stand for objects of the images (files/inherit.ts) */
   inheritFds?: InheritSpec[];
+  /** --external unix[INO] and -x/--ext-unix-sk (files/external.ts) */
+  externals?: Externals;
 }
 
 export function restore(opts: RestoreOptions): number {
@@ -70,6 +73,7 @@ export function restore(opts: RestoreOptions): number {
   files.fileLocks = opts.fileLocks ?? false;
   files.shellJob = opts.shellJob ?? false;
   files.inherit = inherit;
+  useExternals(opts.externals);
   try {
     pinToOneCpu(savedAffinity);
     faultPoint(101, 'spawn');
