@@ -154,6 +154,40 @@ test("--inherit-fd fd[N]:tty[RDEV:DEV] gives the job the caller's terminal, with
   await waitGone(pid);
 });
 
+test('--external tty[RDEV:DEV] on dump: the terminal is not restored unless the caller gives it with --inherit-fd', async () => {
+  const dir = tmpdir('tty-external');
+  const img = path.join(dir, 'img');
+  const { bash, pid } = await shellJob(dir);
+  const st = fs.statSync(`/proc/${pid}/fd/0`);
+  const key = `tty[${st.rdev.toString(16)}:${st.dev.toString(16)}]`;
+  const d = criu(['dump', '-j', '-t', String(pid), '-D', img, '-o', 'dump.log', '--external', key]);
+  expect(d.code, d.stderr).toBe(0);
+  await waitGone(pid);
+  bash.p.write('exit\r');
+  const infos = (JSON.parse(crit(['show', path.join(img, 'tty-info.img')]).stdout) as { entries: { id: number; type: string; pty?: unknown }[] }).entries;
+  expect(infos).toEqual([expect.objectContaining({ id: (1013 << 1) | 1, type: 'EXT_TTY' })]);
+  expect(infos[0].pty).toBeUndefined();
+  const no = criu(['restore', '-j', '-d', '-D', img, '-o', 'restore0.log']);
+  expect(no.code).not.toBe(0);
+  expect(no.stderr).toContain(`the external terminal ${key} is not given`);
+  const other = Term.spawn('/bin/sleep', ['600'], dir);
+  terms.push(other);
+  const slave = await ptsOf(other.p.pid);
+  const fd = fs.openSync(slave, fs.constants.O_RDWR | fs.constants.O_NOCTTY);
+  try {
+    const r = spawnSync(criuBin, ['restore', '-j', '-d', '-D', img, '-o', 'restore.log', '--inherit-fd', `fd[3]:${key}`], {
+      stdio: ['ignore', 'pipe', 'pipe', fd],
+      encoding: 'utf8',
+    });
+    expect(r.status, r.stderr).toBe(0);
+  } finally {
+    fs.closeSync(fd);
+  }
+  for (const n of [0, 1, 2]) expect(fs.readlinkSync(`/proc/${pid}/fd/${n}`)).toBe(slave);
+  process.kill(pid, 'SIGKILL');
+  await waitGone(pid);
+});
+
 test('RPC orphan_pts_master: a session whose terminal master is outside comes back on that index, the new master sent to the caller', async () => {
   const dir = tmpdir('tty-orphan');
   fs.chmodSync(dir, 0o755);

@@ -21,6 +21,7 @@ import { readStat } from '../proc/index.js';
 import { close, fcntl, writeFd, isatty, errnoName, E } from '../sys/libc.js';
 import { NotSupportedError } from '../errors.js';
 import { hasRpcNotifier, rpcSendFd } from '../notify.js';
+import { externals } from './external.js';
 import { log } from '../log.js';
 
 const O_RDWR = 2,
@@ -36,7 +37,7 @@ const INDEX = { console: 1002, vt: 1004, ctty: 1006 } as const;
  */
 export const ttyRpc = { orphanPtsMaster: false };
 
-export type Driver = 'ptmx' | 'pts' | 'console' | 'ctty' | 'vt' | 'serial';
+export type Driver = 'ptmx' | 'pts' | 'console' | 'ctty' | 'vt' | 'serial' | 'ext';
 
 export const devMajor = (d: number): number => ((d >>> 8) & 0xfff) >>> 0;
 export const devMinor = (d: number): number => ((d & 0xff) | ((d >>> 12) & ~0xff)) >>> 0;
@@ -59,7 +60,12 @@ const TYPE: Record<Driver, number> = {
   ctty: TtyType.CTTY,
   vt: TtyType.VT,
   serial: TtyType.SERIAL,
+  ext: TtyType.EXT_TTY,
 };
+/** CRIU's ETTY_INDEX: external terminals are numbered from here, one more each (ext_fd_get_index) */
+const ETTY_INDEX = 1012,
+  ETTY_INDEX_MAX = 1076;
+const extIndex = new WeakMap<FileTable, number>();
 const isMasterDriver = (d: Driver): boolean => d !== 'pts';
 
 function statFd(pid: number, fd: number): fs.BigIntStats | null {
@@ -151,7 +157,9 @@ function dumpInfo(ctx: DumpFdCtx, lfd: number, infoId: number, driver: Driver, i
 function dumpTty(ctx: DumpFdCtx, id: number): FileEntry {
   const where = `task ${ctx.pid}: fd ${ctx.fd} (${ctx.link.raw})`;
   const st = statFd(ctx.pid, ctx.fd);
-  const driver = st && driverOf(Number(st.rdev) >>> 0);
+  const name = st ? `tty[${(Number(st.rdev) >>> 0).toString(16)}:${(Number(st.dev) >>> 0).toString(16)}]` : '';
+  // --external tty[RDEV:DEV]: restored only from --inherit-fd (CRIU's ext driver)
+  const driver: Driver | null = st && (externals().ttys?.includes(name) ? 'ext' : driverOf(Number(st.rdev) >>> 0));
   if (!st || !driver) throw new FileError(where, 'is not a terminal any more', { object: ctx.link.raw });
   if (driver === 'serial') {
     throw new NotSupportedError(`${where}: a serial terminal`, {
@@ -170,12 +178,17 @@ function dumpTty(ctx: DumpFdCtx, id: number): FileEntry {
     const m = /\/(\d+)$/.exec(ctx.link.path ?? '');
     if (!m) throw new FileError(where, `unexpected pts path ${ctx.link.raw}`, { object: ctx.link.raw });
     index = Number(m[1]);
+  } else if (driver === 'ext') {
+    index = ETTY_INDEX + (extIndex.get(ctx.files) ?? 0) + 1;
+    extIndex.set(ctx.files, index - ETTY_INDEX);
+    if (index > ETTY_INDEX_MAX) throw new FileError(where, 'Too many external terminals', { object: name });
   } else index = INDEX[driver];
   if ((driver === 'ptmx' || driver === 'pts') && index > MAX_PTY_INDEX)
     throw new FileError(where, `pty index ${index} is too big (CRIU's limit is ${MAX_PTY_INDEX})`);
   const infoId = (index << 1) + (isMasterDriver(driver) ? 1 : 0);
-  const regId = ctx.files.allocId();
-  ctx.files.add(dumpReg(regId, ctx.link.path!, `/proc/${ctx.pid}/fd/${ctx.fd}`, ctx.info.flags, ctx.info.pos));
+  // an external terminal has no REG entry: it is inherited on restore
+  const regId = driver === 'ext' ? undefined : ctx.files.allocId();
+  if (regId !== undefined) ctx.files.add(dumpReg(regId, ctx.link.path!, `/proc/${ctx.pid}/fd/${ctx.fd}`, ctx.info.flags, ctx.info.pos));
   const key = `tty-info:${infoId}`;
   if (!ctx.files.seen.has(key)) {
     ctx.files.seen.add(key);
@@ -198,7 +211,8 @@ function dumpTty(ctx: DumpFdCtx, id: number): FileEntry {
       flags: ctx.info.flags & ~O_CLOEXEC,
     });
   }
-  const tty: TtyFileEntry = { id, tty_info_id: infoId, flags: fileFlags(ctx), fown: dumpFown(ctx, lfd, 'tty'), regf_id: regId };
+  const tty: TtyFileEntry = { id, tty_info_id: infoId, flags: fileFlags(ctx), fown: dumpFown(ctx, lfd, 'tty') };
+  if (regId !== undefined) tty.regf_id = regId;
   return { type: FdTypes.TTY, id, tty };
 }
 
@@ -455,6 +469,11 @@ export const ttyKind: FileKind<TtyRestore> = {
         restoreFileParams(fd, tfe.flags, tfe.fown);
         return fd;
       }
+      case TtyType.EXT_TTY:
+        throw new FileError(who, `the external terminal ${ttyName(tie)} is not given`, {
+          object: ttyName(tie),
+          hint: `it was dumped with --external ${ttyName(tie)}: restore with --inherit-fd fd[N]:${ttyName(tie)}`,
+        });
       default:
         throw new NotSupportedError(`${who}: a terminal of type ${tie.type} (${pathOf(ctx, tfe, tie)})`, { object: `tty info ${tie.id}` });
     }
