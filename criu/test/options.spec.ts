@@ -126,7 +126,7 @@ test('what CRIU ignores and acts on, where the brief names it', () => {
   expect(v('leave-running', 'restore')).toBe('ignored');
   expect(v('leave-running', 'dump')).toBe('acts');
   expect(v('leave-stopped', 'restore')).toBe('refused'); // cr-restore.c stops the restored tasks
-  expect(v('shell-job', 'dump')).toBe('refused');
+  expect(v('shell-job', 'dump')).toBe('acts');
   expect(v('shell-job', 'check')).toBe('ignored');
   expect(v('tcp-established', 'dump')).toBe('acts'); // a connected TCP socket is repaired (sk-tcp.c)
   expect(v('tcp-established', 'restore')).toBe('acts');
@@ -446,8 +446,8 @@ test("criu: a configuration file in $HOME and CRIU_CONFIG_FILE are read, --no-de
   expect(criu(['restore', '-D', img, '--no-default-config'], { ...env, CRIU_CONFIG_FILE: envf }).stderr).toContain('not supported yet: --auto-dedup');
   // the global file, made injectable for tests
   const g = path.join(dir, 'global.conf');
-  fs.writeFileSync(g, 'shell-job\n');
-  expect(criu(['restore', '-D', img], { HOME: path.join(dir, 'x'), CRIU_TS_GLOBAL_CONFIG: g }).stderr).toContain('not supported yet: --shell-job');
+  fs.writeFileSync(g, 'auto-dedup\n');
+  expect(criu(['restore', '-D', img], { HOME: path.join(dir, 'x'), CRIU_TS_GLOBAL_CONFIG: g }).stderr).toContain('not supported yet: --auto-dedup');
   fs.rmSync(dir, { recursive: true, force: true });
 });
 

@@ -1,12 +1,15 @@
 // Objects no fd kind handles right yet are refused by name before anything is written, and the
 // tree runs on: a file lock without --file-locks (CRIU's refusal, with its message) and a
-// terminal (a pty's path opened again would be another terminal). A plain file, and
-// /dev/null, are still dumped.
+// pty slave whose master is outside the tree (CRIU's refusal; -j takes it as a shell job's
+// terminal). A plain file, /dev/null and a pty pair of the task's own are dumped.
 import { test, expect } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { criu, tmpdir, alive, waitFile } from './lib.js';
+
+const pty = createRequire(import.meta.url)('node-pty') as typeof import('node-pty');
 
 const kids: ChildProcess[] = [];
 test.afterAll(() => {
@@ -56,12 +59,35 @@ test('a POSIX record lock is refused the same way', async () => {
   expect(refused(dir, pid)).toMatch(/holds a file lock \(.*POSIX/);
 });
 
-test('a pty is refused as a terminal instead of being reopened by its path', async () => {
+test("a pty slave whose master is outside the tree is refused with CRIU's message (-j takes one)", async () => {
   const dir = tmpdir('refuse-pty');
+  // a terminal of the test's own: its master stays here, the holder opens its slave
+  const term = pty.spawn('/bin/sleep', ['600'], {});
+  try {
+    let slave = '';
+    for (let i = 0; i < 500 && !slave.startsWith('/dev/pts/'); i++) {
+      slave = fs.readlinkSync(`/proc/${term.pid}/fd/0`); // node-pty's child gets its pts a moment after the spawn
+      if (!slave.startsWith('/dev/pts/')) await new Promise((r) => setTimeout(r, 10));
+    }
+    const index = Number(path.basename(slave));
+    // (node-pty leaves its master fds inheritable: the holder closes what it did not open)
+    const pid = await holder(dir, `os.closerange(3, 4096)\nt = os.open(${JSON.stringify(slave)}, os.O_RDWR | os.O_NOCTTY)`);
+    const err = refused(dir, pid);
+    expect(err).toContain(`Found slave peer index ${index} without correspond master peer`);
+    expect(err).toContain('--shell-job');
+  } finally {
+    term.kill('SIGKILL');
+  }
+});
+
+test('a pty pair of its own is dumped (both ends in the tree)', async () => {
+  const dir = tmpdir('refuse-pty-pair');
   const pid = await holder(dir, 'm, s = os.openpty()');
-  const err = refused(dir, pid);
-  expect(err).toMatch(new RegExp(`not supported yet: task ${pid}: fd \\d+ \\((/dev/ptmx|/dev/pts/\\d+)\\): a terminal`));
-  expect(err).toContain('--shell-job');
+  const r = criu(['dump', '-t', String(pid), '-D', path.join(dir, 'img'), '-o', 'dump.log', '-R']);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  expect(alive(pid)).toBe(true);
+  expect(fs.existsSync(path.join(dir, 'img', 'tty-info.img'))).toBe(true);
 });
 
 test('the same program holding a plain file and /dev/null is dumped', async () => {

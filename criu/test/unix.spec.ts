@@ -186,9 +186,9 @@ test("a unix socket whose peer is outside the tree: refused naming --ext-unix-sk
     expect(x.code).toBe(1);
     expect(x.stderr).toContain("Can't dump half of stream unix connection");
     // other external resources are not handled yet
-    const tty = criu(['dump', '-t', String(t.pid), '-D', img, '--external', 'tty[88:1]']);
-    expect(tty.code).toBe(1);
-    expect(tty.stderr).toContain('not supported yet: --external tty[...]');
+    const file = criu(['dump', '-t', String(t.pid), '-D', img, '--external', 'file[88:1]']);
+    expect(file.code).toBe(1);
+    expect(file.stderr).toContain('not supported yet: --external file[...]');
     const before = t.ticks[0];
     await until('ticks after the refusals', () => t.ticks[0] > before + 2);
     expect(t.ticks).toHaveLength(1);

@@ -133,6 +133,7 @@ export function dumpOptionsOf(p: Parsed, imagesDir: string, usage = 'criu dump -
     networkLock: networkLockOf(one(p, 'network-lock')),
     skipInFlight: flag(p, 'skip-in-flight'),
     fileLocks: isSet(p, 'file-locks'),
+    shellJob: flag(p, 'shell-job'),
     externals: parseExternals(p.opts.get('external') ?? [], p.opts.get('ext-unix-sk')),
   };
 }
@@ -151,6 +152,7 @@ export function restoreOptionsOf(p: Parsed, imagesDir: string, workDir: string):
     fileLocks: isSet(p, 'file-locks'),
     tcpEstablished: flag(p, 'tcp-established'),
     tcpClose: flag(p, 'tcp-close'),
+    shellJob: flag(p, 'shell-job'),
     inheritFds: (p.opts.get('inherit-fd') ?? []).map(parseInheritFd).filter((x) => x !== null),
     externals: parseExternals(p.opts.get('external') ?? [], p.opts.get('ext-unix-sk')),
   };

@@ -160,7 +160,7 @@ export const OPTS: Opt[] = [
   { long: 'action-script', arg: 'required', list: true, section: 'special', metavar: 'FILE', help: 'add an external action script',
     criu: [D, R, PS, LP, SV], where: 'action-scripts.c run_scripts: cr-dump.c, cr-restore.c, net.c, util.c status_ready', ours: [D, R], why: 'action-scripts.c: no run_scripts() on this command (pre-dump runs one only with --stream, img-streamer.c)' },
   { long: 'shell-job', short: 'j', arg: 'none', bool: { field: 'shell_job', def: false, no: true }, section: 'special', help: 'allow one to dump and restore shell jobs',
-    criu: [D, R], where: 'pstree.c dump_pstree checks sessions, tty.c (dump); pstree.c prepare_pstree_for_shell_job (restore)', why: 'pstree.c, tty.c: only dump and restore read opts.shell_job' },
+    criu: [D, R], where: 'pstree.c dump_pstree checks sessions, tty.c (dump); pstree.c prepare_pstree_for_shell_job (restore)', ours: [D, R], why: 'pstree.c, tty.c: only dump and restore read opts.shell_job' },
   { long: 'file-locks', short: 'l', arg: 'none', bool: { field: 'handle_file_locks', def: false, no: true }, section: 'special', help: 'handle file locks, for safety, only used for container',
     criu: [D, R], where: 'file-lock.c: dump_file_locks, note_file_lock, prepare_file_locks', ours: [D, R], why: 'file-lock.c: only dump and restore read it' },
   { long: 'libdir', short: 'L', arg: 'required', section: 'special', metavar: 'DIR', help: 'path to a plugin directory (by default /usr/lib/criu/)',

@@ -16,6 +16,7 @@ import { parseArgs, classify, one, UsageError, VERSION, type Cmd } from './optio
 import { checkCommand, setUp, dispatch } from './commands.js';
 import { rpcArgs, RpcOptsError, EBADRQC, type RpcContext } from './rpc-opts.js';
 import { mayDump, mayRestore, CallerRefused, EPERM, type Peer } from './rpc-creds.js';
+import { ttyRpc } from '../files/tty.js';
 
 const TYPE_NAME = Object.fromEntries(Object.entries(T).map(([k, v]) => [v, k])) as Record<number, string>;
 /** the requests a caller may follow with another on the same socket (chk_keepopen_req) */
@@ -167,6 +168,7 @@ function waitPid(pid: number | undefined): CriuResp {
 function prepare(s: Session, kind: RpcContext['kind'], opts: CriuOpts) {
   const ctx: RpcContext = { kind, peerPid: s.peer.pid, service: s.service };
   const a = rpcArgs(opts, ctx);
+  ttyRpc.orphanPtsMaster = a.orphanPtsMaster;
   // restore_using_req: "we force the detached restore under the cr service task"
   const p = parseArgs([kind, ...a.argv, ...(kind === 'restore' ? ['--restore-detached'] : [])]);
   log.level = p.logLevel;

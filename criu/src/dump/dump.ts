@@ -44,6 +44,8 @@ export interface DumpOptions {
   externals?: Externals;
   /** --display-stats: print stats-dump at the end, as CRIU does */
   displayStats?: boolean;
+  /** -j/--shell-job: the root may be a shell's job (files/tty.ts finishTtyDump) */
+  shellJob?: boolean;
 }
 
 const now = (): bigint => process.hrtime.bigint();
@@ -80,6 +82,8 @@ export function dump(opts: DumpOptions): void {
       skipInFlight: opts.skipInFlight ?? false,
       fileLocks: opts.fileLocks ?? false,
       tcpClose: net.tcpClose,
+      shellJob: opts.shellJob ?? false,
+      treeLivesOn: opts.leaveRunning || opts.leaveStopped,
     });
 
     // memory: one pages file per task, in pstree order, then the shared anonymous objects

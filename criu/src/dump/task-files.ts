@@ -7,6 +7,7 @@ import { toVmaRecs, type VmaRec } from './vmas.js';
 import { FileTable } from '../files/table.js';
 import { ExtraImages } from '../files/kind.js';
 import { dumpFds } from '../files/dump-fds.js';
+import { finishTtyDump } from '../files/tty-dump.js';
 import { buildIds, Namespaces } from './entries.js';
 import { kcmp, KCMP } from '../sys/libc.js';
 import type { FdinfoEntry, TaskKobjIdsEntry } from '../images/index.js';
@@ -56,6 +57,9 @@ export interface FileOpts {
   skipInFlight: boolean;
   fileLocks: boolean;
   tcpClose?: boolean;
+  /** -j/--shell-job, and whether the tree runs on after the dump (queued tty data written back) */
+  shellJob?: boolean;
+  treeLivesOn?: boolean;
 }
 
 /** Walks the files of every task, in pstree order; ghostLimit: --ghost-limit. */
@@ -103,5 +107,11 @@ export function collectFiles(
   });
 
   for (const finish of extra.deferred.values()) finish();
+  finishTtyDump(
+    files,
+    extra,
+    tasks.map((t) => ({ pid: t.pid, sid: t.stat.session })),
+    { shellJob: o.shellJob ?? false, treeLivesOn: o.treeLivesOn ?? false },
+  );
   return { perTask, files, extra, namespaces, lastPagesId };
 }

@@ -1,6 +1,5 @@
 // The dump's side of the fd kinds: each fd of a task, read from /proc, claimed by its kind and
-// given the id of its open file description (shared ones found by kcmp).
-import * as fs from 'node:fs';
+// given the id of its open file description (shared ones found by kcmp). Terminals are tty.ts's.
 import type { FileTable } from './table.js';
 import type { DumpFdCtx, ExtraImages } from './kind.js';
 import { kindFor } from './registry.js';
@@ -10,30 +9,6 @@ import { pidfdOpen, pidfdGetfd, close } from '../sys/libc.js';
 import { NotSupportedError } from '../errors.js';
 import type { FdinfoEntry } from '../images/gen/types.js';
 import { log } from '../log.js';
-
-/** tty majors: 4 (virtual consoles, serial), 5 (/dev/tty, /dev/console, /dev/ptmx), 136-143 (/dev/pts/N) */
-const isTtyMajor = (major: number): boolean => major === 4 || major === 5 || (major >= 136 && major <= 143);
-
-/**
- * What every kind would otherwise take wrong: a terminal (its path opened again is another
- * pty, without its termios, session or queued input). File locks are locks.ts's.
- */
-function refuseUnhandled(pid: number, fd: number, raw: string): void {
-  if (!raw.startsWith('/')) return;
-  let st: fs.BigIntStats;
-  try {
-    st = fs.statSync(`/proc/${pid}/fd/${fd}`, { bigint: true });
-  } catch {
-    return;
-  }
-  if (st.isCharacterDevice() && isTtyMajor(Number(st.rdev >> 8n) & 0xfff)) {
-    throw new NotSupportedError(`task ${pid}: fd ${fd} (${raw}): a terminal`, {
-      task: pid,
-      object: `fd ${fd}`,
-      hint: 'terminals and shell jobs (-j/--shell-job) are not supported yet; start the program with its stdio on files, pipes or /dev/null',
-    });
-  }
-}
 
 /**
  * The fdinfo entries of task `pid`, its new file descriptions added to `files`, the locks held
@@ -58,7 +33,6 @@ export function dumpFds(
       const cloexec = (info.flags & 0o2000000) !== 0 ? 1 : 0;
       const kind = kindFor(link, info, { pid, fd });
       if (!kind) throw new NotSupportedError(`task ${pid}: fd ${fd} (${link.raw})`, { task: pid, object: `fd ${fd}` });
-      refuseUnhandled(pid, fd, link.raw);
       let id = files.sameAs(pid, fd, info.ino);
       const fresh = id === undefined;
       if (id === undefined) {

@@ -11,9 +11,11 @@ export interface Externals {
   extUnixSk: boolean;
   /** the unix sockets (their inodes) named by `unix[INO]` or --ext-unix-sk=INO */
   unixInodes: number[];
+  /** the terminals named by `tty[RDEV:DEV]` (hex, as CRIU's tty_d_name prints them): dumped as external (tty.ts) */
+  ttys?: string[];
 }
 
-export const noExternals = (): Externals => ({ extUnixSk: false, unixInodes: [] });
+export const noExternals = (): Externals => ({ extUnixSk: false, unixInodes: [], ttys: [] });
 
 let current: Externals = noExternals();
 
@@ -31,7 +33,7 @@ export const unixException = (ino: number): boolean => current.unixInodes.includ
  * line. A resource of a kind other than unix is refused: `not supported yet: --external KIND[...]`.
  */
 export function parseExternals(external: readonly string[], extUnixSk: readonly string[] | undefined): Externals {
-  const out: Externals = { extUnixSk: extUnixSk !== undefined, unixInodes: [] };
+  const out: Externals = { extUnixSk: extUnixSk !== undefined, unixInodes: [], ttys: [] };
   for (const v of extUnixSk ?? []) {
     for (const part of v.split(',')) {
       if (!part.trim()) continue;
@@ -43,7 +45,12 @@ export function parseExternals(external: readonly string[], extUnixSk: readonly 
   for (const r of external) {
     const m = /^([a-z]+)\[(.*)\](.*)$/s.exec(r);
     const kind = m?.[1] ?? r.split(/[[:]/)[0];
-    if (kind !== 'unix') throw new NotSupportedError(`--external ${kind}[...]`, { object: r, hint: 'only unix[INO] external resources are handled yet' });
+    if (kind === 'tty' && m && m[3] === '') {
+      out.ttys!.push(r); // CRIU keeps the string and compares it whole (external_lookup_id)
+      continue;
+    }
+    if (kind !== 'unix')
+      throw new NotSupportedError(`--external ${kind}[...]`, { object: r, hint: 'only unix[INO] and tty[RDEV:DEV] external resources are handled yet' });
     const ino = Number(m?.[2]);
     if (!m || m[3] !== '' || !Number.isInteger(ino) || ino <= 0) throw new CriuError(`Invalid external resource ${r}: expected unix[INODE]`);
     out.unixInodes.push(ino);

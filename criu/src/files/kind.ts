@@ -130,6 +130,8 @@ export interface RestoreFdCtx {
   entries(): Iterable<FileEntry>;
   /** the restore's --tcp-established and --tcp-close */
   readonly tcp?: { established: boolean; close: boolean };
+  /** -j/--shell-job: a terminal whose master is outside the tree is the restoring criu's own (tty.ts) */
+  readonly shellJob?: boolean;
   /** the tool's fd on the object of file `id`, opened once as for a task (the files a queue carries in SCM_RIGHTS) */
   openFile(id: number, who: string): number;
 }

@@ -19,6 +19,7 @@ import { ghostKind } from './ghost.js';
 import { unixKind } from './unix.js';
 import { extKind } from './ext.js';
 import { inetKind } from './inet.js';
+import { ttyKind } from './tty.js';
 import { netlinkKind } from './netlink.js';
 import { packetKind } from './packet.js';
 import { FileError } from './kind.js';
@@ -102,6 +103,7 @@ export const FILES = new KindRegistry([
   unixKind,
   extKind,
   inetKind,
+  ttyKind,
   netlinkKind,
   packetKind,
 ]);

@@ -167,6 +167,8 @@ export class FileCtx implements RestoreFdCtx {
   beforeRun(): void {
     this.kinds.beforeRestoredRun({ imagesDir: this.dir });
   }
+  /** -j/--shell-job (the tty kind hands out criu's own terminal for the shell's) */
+  shellJob = false;
   /** the tool's fds on shared anonymous memory objects, by shmid (made by the restore engine) */
   readonly shmem = new Map<number, number>();
 

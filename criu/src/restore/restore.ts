@@ -18,6 +18,7 @@ import { installFds, restoreFs } from './fds.js';
 import { restoreProcessState, restoreThreadState, restorePosixTimers, restoreSeccomp, restoreCreds, finalRegisters } from './state.js';
 import { release, killAndReap } from './finish.js';
 import { preRestore, rootMade } from './scripts.js';
+import { adoptCallerSession, takeTerminal, foregroundGroups, leaveTerminal } from './ctty.js';
 import { FileCtx } from '../files/restore-ctx.js';
 import { schedGetaffinity, schedSetaffinity, sched_getcpu } from '../sys/libc.js';
 import { CriuError, NotSupportedError } from '../errors.js';
@@ -46,6 +47,8 @@ export interface RestoreOptions {
   /** --tcp-established / --tcp-close: connections in the images are repaired / restored closed */
   tcpEstablished?: boolean;
   tcpClose?: boolean;
+  /** -j/--shell-job: a shell's job joins criu's session and terminal (restore/ctty.ts) */
+  shellJob?: boolean;
   /** --inherit-fd: the caller's fds that stand for objects of the images (files/inherit.ts) */
   inheritFds?: InheritSpec[];
   /** --external unix[INO] and -x/--ext-unix-sk (files/external.ts) */
@@ -57,8 +60,9 @@ export function restore(opts: RestoreOptions): number {
   pageStats.restored = pageStats.compared = pageStats.skippedCow = 0n;
   const img = loadImages(opts.imagesDir);
   checkSupported(img);
+  if (opts.shellJob) adoptCallerSession(img);
   const plan = planRestore(img);
-  checkTree(img, plan);
+  checkTree(img, plan, opts.shellJob);
   const root = img.tasks[0];
   const clocks = planClocks(img);
   // the caller's fds checked and put aside before anything is made (CRIU's fdstore)
@@ -71,6 +75,7 @@ export function restore(opts: RestoreOptions): number {
   const files = new FileCtx(img);
   files.fileLocks = opts.fileLocks ?? false;
   files.tcp = { established: opts.tcpEstablished ?? false, close: opts.tcpClose ?? false };
+  files.shellJob = opts.shellJob ?? false;
   files.inherit = inherit;
   useExternals(opts.externals);
   try {
@@ -98,6 +103,7 @@ export function restore(opts: RestoreOptions): number {
     });
     progress.done();
     for (const task of tasks) setGroup(task, planOf.get(task.t.pid)!);
+    foregroundGroups(tasks, files, img);
     for (const task of tasks) {
       for (const th of task.threads.slice(1)) restoreCreds(th, task.t.pid, task.p.scratch, task.t.mm);
       restoreCreds(task.threads[0], task.t.pid, task.p.scratch, task.t.mm);
@@ -106,7 +112,9 @@ export function restore(opts: RestoreOptions): number {
     for (const task of tasks) finalRegisters(task, files);
 
     faultPoint(110, 'release');
-    return release(tasks, { pid, transport }, launcher, savedAffinity, { ...opts, beforeRun: () => files.beforeRun() }, { t0, tForked });
+    const status = release(tasks, { pid, transport }, launcher, savedAffinity, { ...opts, beforeRun: () => files.beforeRun() }, { t0, tForked });
+    leaveTerminal(files);
+    return status;
   } catch (e) {
     files.markFailed();
     killAndReap(tasks, zombies);
@@ -119,10 +127,10 @@ export function restore(opts: RestoreOptions): number {
 }
 
 /** What the tree needs before anything is made: the root leads its session, every PID is free, sessions are inherited. */
-function checkTree(img: DumpImages, plan: RestorePlan): void {
+function checkTree(img: DumpImages, plan: RestorePlan, shellJob = false): void {
   const root = img.tasks[0];
-  if (root.pstree.sid !== root.pid)
-    throw new NotSupportedError(`task ${root.pid}: session ${root.pstree.sid} is not its own`, 'a shell job needs -j/--shell-job, which is not supported yet');
+  if (root.pstree.sid !== root.pid && !shellJob)
+    throw new CriuError(`task ${root.pid}: session ${root.pstree.sid} is not its own`, 'a shell job is restored with -j/--shell-job');
   const sessionOk = new Map(plan.order.map((t) => [t.pid, t.sessionOk]));
   for (const t of img.tasks) {
     for (const id of [t.pid, ...t.threads.map((x) => x.tid)]) {
@@ -172,6 +180,7 @@ function forkTree(tasks: Task[], zombies: Task[], plan: RestorePlan, img: DumpIm
       byPid.set(pt.pid, task);
     }
     setSession(task, pt);
+    takeTerminal(task, pt, files);
     buildMemory(task.p, task.t, pt, img, files);
   }
 }
