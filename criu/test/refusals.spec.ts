@@ -72,3 +72,34 @@ test('the same program holding a plain file and /dev/null is dumped', async () =
   expect(r.code).toBe(0);
   expect(alive(pid)).toBe(true);
 });
+
+// objects of the kernel that no fd kind handles: refused naming the program, the fd and the object
+const USE_LIBC = 'import ctypes, struct\nlibc = ctypes.CDLL(None, use_errno=True)\n';
+for (const [what, setup, link, object] of [
+  ['io_uring', `${USE_LIBC}p = ctypes.create_string_buffer(120)\nfd = libc.syscall(425, 4, p)\nassert fd >= 0`, 'anon_inode:\\[io_uring\\]', 'io_uring'],
+  ['userfaultfd', `${USE_LIBC}fd = libc.syscall(323, 0o2000000)\nassert fd >= 0`, 'anon_inode:\\[userfaultfd\\]', 'userfaultfd'],
+  [
+    'a bpf map',
+    `${USE_LIBC}a = ctypes.create_string_buffer(struct.pack('IIII', 2, 4, 4, 1) + bytes(112))\nfd = libc.syscall(321, 0, a, 128)\nassert fd >= 0`,
+    'anon_inode:bpf-map',
+    'bpf map',
+  ],
+] as const) {
+  test(`${what} is refused by program, fd and object kind; the task runs on`, async () => {
+    const dir = tmpdir(`refuse-${what.replace(/ /g, '-')}`);
+    const pid = await holder(dir, setup);
+    const err = refused(dir, pid);
+    expect(err).toMatch(new RegExp(`not supported yet: task ${pid} \\(python3\\): fd \\d+ \\(${link}\\): ${object}`));
+  });
+}
+
+test('a pidfd of a task outside the dumped tree is refused by name; the task runs on', async () => {
+  const dir = tmpdir('refuse-pidfd');
+  const pid = await holder(dir, 'p = os.pidfd_open(os.getppid())');
+  const err = refused(dir, pid);
+  expect(err).toMatch(
+    new RegExp(
+      `not supported yet: task ${pid} \\(python3\\): fd \\d+ \\(anon_inode:\\[pidfd\\]\\): a pidfd of task ${process.pid}, which is not in the dumped tree`,
+    ),
+  );
+});

@@ -19,6 +19,7 @@ import { ghostKind } from './ghost.js';
 import { unixKind } from './unix.js';
 import { extKind } from './ext.js';
 import { inetKind } from './inet.js';
+import { pidfdKind } from './pidfd.js';
 import { FileError } from './kind.js';
 import { log } from '../log.js';
 
@@ -94,6 +95,7 @@ export const FILES = new KindRegistry([
   unixKind,
   extKind,
   inetKind,
+  pidfdKind,
 ]);
 
 /** The kinds, highest priority first. */
