@@ -119,3 +119,13 @@ for (const [what, setup, message] of [
     expect(refused(dir, pid)).toMatch(new RegExp(`not supported yet: task ${pid}: VMA [0-9a-f]+-[0-9a-f]+ .*${message}`));
   });
 }
+
+test('a /proc file of a task that has exited is refused by name (reopened, it would name another task or none)', async () => {
+  const dir = tmpdir('refuse-dead-proc');
+  const setup =
+    'k = os.fork()\nif k == 0:\n    time.sleep(0.3)\n    os._exit(0)\nf = os.open("/proc/%d/status" % k, os.O_RDONLY)\nd = os.open("/proc/%d" % k, os.O_RDONLY)\nos.waitpid(k, 0)';
+  const pid = await holder(dir, setup);
+  expect(refused(dir, pid)).toMatch(
+    new RegExp(`not supported yet: task ${pid} \\(python3\\): fd \\d+ \\(/proc/(\\d+)/status\\): a /proc file of task \\1, which has exited`),
+  );
+});

@@ -20,6 +20,7 @@ import { unixKind } from './unix.js';
 import { extKind } from './ext.js';
 import { inetKind } from './inet.js';
 import { pidfdKind } from './pidfd.js';
+import { procfileKind } from './procfile.js';
 import { FileError } from './kind.js';
 import { log } from '../log.js';
 
@@ -96,6 +97,7 @@ export const FILES = new KindRegistry([
   extKind,
   inetKind,
   pidfdKind,
+  procfileKind,
 ]);
 
 /** The kinds, highest priority first. */
