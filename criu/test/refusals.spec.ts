@@ -129,3 +129,10 @@ test('a /proc file of a task that has exited is refused by name (reopened, it wo
     new RegExp(`not supported yet: task ${pid} \\(python3\\): fd \\d+ \\(/proc/(\\d+)/status\\): a /proc file of task \\1, which has exited`),
   );
 });
+
+test('a fanotify filesystem mark (FAN_MARK_FILESYSTEM) is refused by name: CRIU has inode and mount marks only', async () => {
+  const dir = tmpdir('refuse-fanotify-sb');
+  const setup = `${USE_LIBC}g = libc.syscall(300, 0, os.O_RDONLY)\nassert g >= 0\nassert libc.syscall(301, g, 0x1 | 0x100, ctypes.c_ulonglong(0x8), -100, b${JSON.stringify(dir)}) == 0`;
+  const pid = await holder(dir, setup);
+  expect(refused(dir, pid)).toMatch(new RegExp(`not supported yet: task ${pid} fd \\d+ \\(fanotify\\): a filesystem mark \\(FAN_MARK_FILESYSTEM\\)`));
+});

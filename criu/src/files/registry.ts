@@ -21,6 +21,7 @@ import { extKind } from './ext.js';
 import { inetKind } from './inet.js';
 import { pidfdKind } from './pidfd.js';
 import { procfileKind } from './procfile.js';
+import { fanotifyKind } from './fanotify.js';
 import { FileError } from './kind.js';
 import { log } from '../log.js';
 
@@ -98,6 +99,7 @@ export const FILES = new KindRegistry([
   inetKind,
   pidfdKind,
   procfileKind,
+  fanotifyKind,
 ]);
 
 /** The kinds, highest priority first. */
