@@ -42,6 +42,13 @@ function dumpPidfd(ctx: DumpFdCtx, id: number): FileEntry {
       hint: 'the task it names would not exist after the restore; dump a tree that contains it',
     });
   }
+  // the restore opens the pid from the tool's own pid namespace: the one it sees must be the one restored
+  if (p.pid !== -1 && p.nspid.length > 1)
+    throw new NotSupportedError(`${what}: a pidfd of task ${p.pid}, which is in a nested pid namespace (pid ${p.nspid[p.nspid.length - 1]} there)`, {
+      task: ctx.pid,
+      object: `fd ${ctx.fd}`,
+      hint: 'pid namespaces are not restored yet',
+    });
   const pidfd: PidfdEntry = {
     id,
     ino: ctx.info.ino >>> 0,
