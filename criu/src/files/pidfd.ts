@@ -11,7 +11,7 @@
 import { spawn } from 'node:child_process';
 import type { FileKind, DumpFdCtx, RestoreFdCtx } from './kind.js';
 import { FileError, partOf } from './kind.js';
-import { syscall, errnoName, SysError, close } from '../sys/libc.js';
+import { syscall, errnoName, SysError, close, E } from '../sys/libc.js';
 import { NotSupportedError } from '../errors.js';
 import { fileFlags, dumpFown, restoreFileParams, O_NONBLOCK } from './fdparams.js';
 import { taskName } from './ext.js';
@@ -94,7 +94,12 @@ function openDead(ctx: RestoreFdCtx, s: PidfdState, ino: number, who: string): v
     }
     syscall('pidfd_send_signal', helper, SIGKILL, 0, 0);
     // reaped here, so the pidfds name no pid; libuv's own wait finds nothing (ECHILD) and lets it be
-    syscall('waitid', P_PIDFD, helper, 0, WEXITED, 0);
+    try {
+      syscall('waitid', P_PIDFD, helper, 0, WEXITED, 0);
+    } catch (e) {
+      // reaped by someone else already: dead all the same
+      if (!(e instanceof SysError && e.errno === E.ECHILD)) throw e;
+    }
   } catch (e) {
     for (const f of made) close(f);
     for (const pe of group) s.delete(pe.id);
