@@ -136,3 +136,12 @@ test('a fanotify filesystem mark (FAN_MARK_FILESYSTEM) is refused by name: CRIU 
   const pid = await holder(dir, setup);
   expect(refused(dir, pid)).toMatch(new RegExp(`not supported yet: task ${pid} fd \\d+ \\(fanotify\\): a filesystem mark \\(FAN_MARK_FILESYSTEM\\)`));
 });
+
+test('a writable shared mapping of a memfd sealed with F_SEAL_FUTURE_WRITE after it was mapped is refused by name', async () => {
+  const dir = tmpdir('refuse-future-write');
+  const setup = `import mmap\nfd = os.memfd_create('fw', os.MFD_ALLOW_SEALING)\nos.ftruncate(fd, 4096)\nm = mmap.mmap(fd, 4096, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)\nfcntl.fcntl(fd, 1033, 0x10)`;
+  const pid = await holder(dir, setup);
+  expect(refused(dir, pid)).toMatch(
+    new RegExp(`not supported yet: task ${pid}: VMA [0-9a-f]+-[0-9a-f]+: a writable shared mapping of /memfd:fw \\(deleted\\) made before F_SEAL_FUTURE_WRITE`),
+  );
+});

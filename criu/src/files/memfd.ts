@@ -27,7 +27,8 @@ export const shmemPagemap = (shmid: number): string => `pagemap-shmem-${shmid}.i
 const PAGE = 4096;
 const F_ADD_SEALS = 1033,
   F_GET_SEALS = 1034,
-  F_SEAL_SEAL = 1;
+  F_SEAL_SEAL = 1,
+  F_SEAL_FUTURE_WRITE = 0x10;
 const MFD_CLOEXEC = 1,
   MFD_ALLOW_SEALING = 2,
   MFD_EXEC = 0x10;
@@ -195,8 +196,16 @@ export function dumpMemfd(ctx: DumpFdCtx, id: number): FileEntry {
  */
 function dumpMemfdVma(env: MemfdDumpEnv, id: number, pid: number, start: bigint, end: bigint, path: string, flags: number): FileEntry {
   const fd = fs.openSync(`/proc/${pid}/map_files/${start.toString(16)}-${end.toString(16)}`, fs.constants.O_RDONLY | O_CLOEXEC);
+  const who = `task ${pid}: VMA ${start.toString(16)}-${end.toString(16)}`;
   try {
-    return memfdEntry(env, id, fd, path.replace(/ \(deleted\)$/, ''), flags, 0n, zeroFown(), `task ${pid}: VMA ${start.toString(16)}-${end.toString(16)}`);
+    // the restore seals the memfd before it is mapped: F_SEAL_FUTURE_WRITE would then forbid this mapping
+    if ((flags & O.ACCMODE) === O.RDWR && fcntl(fd, F_GET_SEALS, 0) & F_SEAL_FUTURE_WRITE) {
+      throw new NotSupportedError(`${who}: a writable shared mapping of ${path} made before F_SEAL_FUTURE_WRITE`, {
+        task: pid,
+        hint: 'the seal would refuse the mapping on restore',
+      });
+    }
+    return memfdEntry(env, id, fd, path.replace(/ \(deleted\)$/, ''), flags, 0n, zeroFown(), who);
   } finally {
     fs.closeSync(fd);
   }
