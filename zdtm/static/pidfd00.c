@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,7 +40,8 @@ static int fdinfo_pid(int fd)
 
 int main(int argc, char **argv)
 {
-	int live, nb, dead, st;
+	int live, nb, dead, dead2, st;
+	struct stat s1, s2;
 	pid_t kid, gone;
 	struct pollfd pfd;
 	siginfo_t si;
@@ -62,7 +64,8 @@ int main(int argc, char **argv)
 	if (gone == 0)
 		_exit(7);
 	dead = sys_pidfd_open(gone, 0);
-	if (dead < 0)
+	dead2 = sys_pidfd_open(gone, PIDFD_NONBLOCK);
+	if (dead < 0 || dead2 < 0)
 		fail("pidfd_open of the exiting child: %m");
 	if (waitpid(gone, &st, 0) != gone)
 		fail("waitpid: %m");
@@ -83,6 +86,13 @@ int main(int argc, char **argv)
 		fail("the blocking pidfd became non-blocking");
 	if (fdinfo_pid(dead) != -1)
 		fail("the pidfd of the reaped child names pid %d", fdinfo_pid(dead));
+	/* two pidfds of one dead task: one task (inode) again, each with its own flags */
+	if (fstat(dead, &s1) || fstat(dead2, &s2) || s1.st_ino != s2.st_ino)
+		fail("the two pidfds of the reaped child name different tasks");
+	if (fstat(live, &s2) || s1.st_ino == s2.st_ino)
+		fail("the dead and the live pidfds name the same task");
+	if (!(fcntl(dead2, F_GETFL) & O_NONBLOCK) || fdinfo_pid(dead2) != -1)
+		fail("the second dead pidfd lost PIDFD_NONBLOCK or names a pid");
 	pfd.fd = dead;
 	pfd.events = POLLIN;
 	if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLIN))
