@@ -98,3 +98,76 @@ test('the same program holding a plain file and /dev/null is dumped', async () =
   expect(r.code).toBe(0);
   expect(alive(pid)).toBe(true);
 });
+
+// objects of the kernel that no fd kind handles: refused naming the program, the fd and the object
+const USE_LIBC = 'import ctypes, struct\nlibc = ctypes.CDLL(None, use_errno=True)\n';
+for (const [what, setup, link, object] of [
+  ['io_uring', `${USE_LIBC}p = ctypes.create_string_buffer(120)\nfd = libc.syscall(425, 4, p)\nassert fd >= 0`, 'anon_inode:\\[io_uring\\]', 'io_uring'],
+  ['userfaultfd', `${USE_LIBC}fd = libc.syscall(323, 0o2000000)\nassert fd >= 0`, 'anon_inode:\\[userfaultfd\\]', 'userfaultfd'],
+  [
+    'a bpf map',
+    `${USE_LIBC}a = ctypes.create_string_buffer(struct.pack('IIII', 2, 4, 4, 1) + bytes(112))\nfd = libc.syscall(321, 0, a, 128)\nassert fd >= 0`,
+    'anon_inode:bpf-map',
+    'bpf map',
+  ],
+] as const) {
+  test(`${what} is refused by program, fd and object kind; the task runs on`, async () => {
+    const dir = tmpdir(`refuse-${what.replace(/ /g, '-')}`);
+    const pid = await holder(dir, setup);
+    const err = refused(dir, pid);
+    expect(err).toMatch(new RegExp(`not supported yet: task ${pid} \\(python3\\): fd \\d+ \\(${link}\\): ${object}`));
+  });
+}
+
+test('a pidfd of a task outside the dumped tree is refused by name; the task runs on', async () => {
+  const dir = tmpdir('refuse-pidfd');
+  const pid = await holder(dir, 'p = os.pidfd_open(os.getppid())');
+  const err = refused(dir, pid);
+  expect(err).toMatch(
+    new RegExp(
+      `not supported yet: task ${pid} \\(python3\\): fd \\d+ \\(anon_inode:\\[pidfd\\]\\): a pidfd of task ${process.pid}, which is not in the dumped tree`,
+    ),
+  );
+});
+
+// mappings no code restores yet (x86_64 syscall numbers): refused naming the VMA and what it is
+for (const [what, setup, message] of [
+  ['an aio ring', `${USE_LIBC}ctx = ctypes.c_ulong(0)\nassert libc.syscall(206, 8, ctypes.byref(ctx)) == 0`, ': an aio ring \\(io_setup\\)'],
+  [
+    'a guard region',
+    `${USE_LIBC}libc.mmap.restype = ctypes.c_void_p\na = libc.mmap(None, 16 * 4096, 3, 0x22, -1, 0)\nassert libc.madvise(ctypes.c_void_p(a + 4096), 2 * 4096, 102) == 0`,
+    ': guard regions \\(MADV_GUARD_INSTALL\\)',
+  ],
+] as const) {
+  test(`${what} is refused by VMA; the task runs on`, async () => {
+    const dir = tmpdir(`refuse-${what.replace(/ /g, '-')}`);
+    const pid = await holder(dir, setup);
+    expect(refused(dir, pid)).toMatch(new RegExp(`not supported yet: task ${pid}: VMA [0-9a-f]+-[0-9a-f]+ .*${message}`));
+  });
+}
+
+test('a /proc file of a task that has exited is refused by name (reopened, it would name another task or none)', async () => {
+  const dir = tmpdir('refuse-dead-proc');
+  const setup =
+    'k = os.fork()\nif k == 0:\n    time.sleep(0.3)\n    os._exit(0)\nf = os.open("/proc/%d/status" % k, os.O_RDONLY)\nd = os.open("/proc/%d" % k, os.O_RDONLY)\nos.waitpid(k, 0)';
+  const pid = await holder(dir, setup);
+  expect(refused(dir, pid)).toMatch(
+    new RegExp(`not supported yet: task ${pid} \\(python3\\): fd \\d+ \\(/proc/(\\d+)/status\\): a /proc file of task \\1, which has exited`),
+  );
+});
+
+test('a fanotify filesystem mark (FAN_MARK_FILESYSTEM) is refused by name: CRIU has inode and mount marks only', async () => {
+  const dir = tmpdir('refuse-fanotify-sb');
+  const setup = `${USE_LIBC}g = libc.syscall(300, 0, os.O_RDONLY)\nassert g >= 0\nassert libc.syscall(301, g, 0x1 | 0x100, ctypes.c_ulonglong(0x8), -100, b${JSON.stringify(dir)}) == 0`;
+  const pid = await holder(dir, setup);
+  expect(refused(dir, pid)).toMatch(new RegExp(`not supported yet: task ${pid} fd \\d+ \\(fanotify\\): a filesystem mark \\(FAN_MARK_FILESYSTEM\\)`));
+});
+
+test('a writable shared mapping of a memfd sealed with F_SEAL_FUTURE_WRITE after it was mapped is refused by name', async () => {
+  const dir = tmpdir('refuse-future-write');
+  const setup = `import mmap\nfd = os.memfd_create('fw', os.MFD_ALLOW_SEALING)\nos.ftruncate(fd, 4096)\nm = mmap.mmap(fd, 4096, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)\nfcntl.fcntl(fd, 1033, 0x10)`;
+  const pid = await holder(dir, setup);
+  expect(refused(dir, pid)).toMatch(
+    new RegExp(`not supported yet: task ${pid}: VMA [0-9a-f]+-[0-9a-f]+: a writable shared mapping of /memfd:fw \\(deleted\\) made before F_SEAL_FUTURE_WRITE`),
+  );
+});

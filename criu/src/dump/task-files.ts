@@ -69,6 +69,7 @@ export function collectFiles(
   o: FileOpts = { tcpEstablished: false, skipInFlight: false, fileLocks: false },
 ): TreeFiles {
   const files = new FileTable();
+  files.tree = new Set(tasks.map((t) => t.pid));
   const extra = new ExtraImages();
   const objIds = new ObjIds();
   const namespaces = new Namespaces();

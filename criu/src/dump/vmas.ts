@@ -4,6 +4,8 @@ import * as fs from 'node:fs';
 import type { SmapsVma } from '../proc/index.js';
 import { NotSupportedError } from '../errors.js';
 import { pluginCalls } from '../hooks.js';
+import { PAGEMAP_SCAN, PAGE_IS_GUARD, PM_SCAN_ARG_SIZE, PAGE_REGION_SIZE } from '../proc/pagemap.js';
+import { ioctl, addrOf } from '../sys/libc.js';
 
 import { VMA, MAP, madvBits } from '../images/consts.js';
 
@@ -77,6 +79,62 @@ function fileVma(pid: number, v: SmapsVma, base: Omit<VmaRec, 'flags' | 'status'
   };
 }
 
+/**
+ * What the VmFlags of a VMA add to its vma_entry, or refuse (CRIU's parse_vmflags): `lo`
+ * (mlock(), MAP_LOCKED) is MAP_LOCKED in the flags, restored locked. A hugetlb mapping (`ht`)
+ * and an aio ring ("/[aio]", io_setup) are refused by name: the first needs huge pages
+ * reserved on the restoring host and its pages dumped by huge page, the second CRIU's
+ * AioRingEntry with the ring's events (neither done yet).
+ */
+export function vmFlagsExtra(pid: number, v: SmapsVma, where: string): number {
+  if (v.path === '/[aio]' || v.name.startsWith('/[aio]')) {
+    throw new NotSupportedError(`${where}: an aio ring (io_setup)`, { task: pid, hint: 'AIO contexts (io_setup/io_submit) cannot be checkpointed yet' });
+  }
+  if (v.vmFlags.includes('ht')) {
+    throw new NotSupportedError(`${where}: a hugetlb mapping (MAP_HUGETLB or a hugetlbfs file)`, {
+      task: pid,
+      hint: 'hugetlb memory cannot be checkpointed yet; map it without MAP_HUGETLB (transparent huge pages, MADV_HUGEPAGE, are supported)',
+    });
+  }
+  if (v.vmFlags.includes('gu') && hasGuardPages(pid, v)) {
+    throw new NotSupportedError(`${where}: guard regions (MADV_GUARD_INSTALL)`, {
+      task: pid,
+      hint: 'pages guarded with MADV_GUARD_INSTALL cannot be checkpointed yet (they would come back as ordinary memory)',
+    });
+  }
+  return v.vmFlags.includes('lo') ? MAP.LOCKED : 0;
+}
+
+/**
+ * Does VMA `v` (VmFlags `gu`: guard regions were installed in it once) still hold guard pages?
+ * One PAGEMAP_SCAN asking for the first PAGE_IS_GUARD page; a kernel that cannot tell counts as yes.
+ */
+function hasGuardPages(pid: number, v: SmapsVma): boolean {
+  let fd: number;
+  try {
+    fd = fs.openSync(`/proc/${pid}/pagemap`, 'r');
+  } catch {
+    return true;
+  }
+  try {
+    const vec = Buffer.alloc(PAGE_REGION_SIZE);
+    const arg = Buffer.alloc(PM_SCAN_ARG_SIZE);
+    arg.writeBigUInt64LE(BigInt(PM_SCAN_ARG_SIZE), 0);
+    arg.writeBigUInt64LE(v.start, 16);
+    arg.writeBigUInt64LE(v.end, 24);
+    arg.writeBigUInt64LE(addrOf(vec), 40);
+    arg.writeBigUInt64LE(1n, 48); // vec_len
+    arg.writeBigUInt64LE(1n, 56); // max_pages
+    arg.writeBigUInt64LE(BigInt(PAGE_IS_GUARD), 72); // category_mask
+    arg.writeBigUInt64LE(BigInt(PAGE_IS_GUARD), 88); // return_mask
+    return ioctl(fd, PAGEMAP_SCAN, arg) > 0;
+  } catch {
+    return true;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** Convert the VMAs of a task; `fileId(path, vma)` gives the reg-file id of a mapped file. */
 export function toVmaRecs(pid: number, vmas: SmapsVma[], fileId: (v: SmapsVma) => number, memfdId?: (v: SmapsVma, flags: number) => number): VmaRec[] {
   const out: VmaRec[] = [];
@@ -94,6 +152,8 @@ export function toVmaRecs(pid: number, vmas: SmapsVma[], fileId: (v: SmapsVma) =
       fileBacked: false,
     };
     const growsdown = v.vmFlags.includes('gd') ? MAP.GROWSDOWN : 0;
+    const locked = vmFlagsExtra(pid, v, where);
+    const count = out.length;
     switch (v.kind) {
       case 'vsyscall':
         // not REGULAR: CRIU leaves the kernel's vsyscall page alone
@@ -151,6 +211,7 @@ export function toVmaRecs(pid: number, vmas: SmapsVma[], fileId: (v: SmapsVma) =
       default:
         throw new NotSupportedError(`${where} (${v.kind} mapping)`);
     }
+    if (locked && out.length > count) out[out.length - 1].flags |= locked;
   }
   return out;
 }

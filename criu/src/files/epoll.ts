@@ -11,7 +11,10 @@
 // (one injected epoll_pwait; level-triggered ones are queued again by the kernel as they were).
 // That "nothing pending" mark goes in bit 0 of the epoll's `flags` (O_WRONLY, which an epoll
 // never has: its access mode is O_RDWR); CRIU ignores that bit on restore, and without the mark
-// (images from CRIU) nothing is drained, which is CRIU's behaviour.
+// (images from CRIU) nothing is drained, which is CRIU's behaviour. An epoll may watch another
+// epoll (zdtm epoll01): the targets are added fd by fd and the drains wait until every epoll of
+// the task is filled, so an inner epoll filled after its watcher queues no event that stays.
+import * as fs from 'node:fs';
 import type { FileKind, DumpFdCtx, RestoreFdCtx, TaskAccess } from './kind.js';
 import { FileError, partOf } from './kind.js';
 import { syscall, kcmp, KCMP, addrOf, errnoName } from '../sys/libc.js';
@@ -98,33 +101,80 @@ function epollEvent(events: number, data: bigint): Buffer {
 /** Add the watched targets to the epoll at `fd` in the task, by injected epoll_ctl calls. */
 export function addEpollTargets(ctx: RestoreFdCtx, e: FileEntry, fd: number, p: TaskAccess, s: EpollState, who: string): void {
   const epfd = partOf(e, 'epfd', who);
+  const task = taskState(s, p.pid);
+  task.seen++;
   // one description shared by several tasks (or fds) is filled once: the first task to get it
   // is the one that was dumped first, whose fd numbers the targets name
-  if (s.has(epfd.id)) return;
-  s.set(epfd.id, p.pid);
-  const ev = p.scratch;
-  const targets = epollTargets(ctx, epfd);
-  for (const t of targets) {
-    p.inj.write(ev, epollEvent(t.events, BigInt(t.data)));
-    const r = p.inj.call('epoll_ctl', fd, EPOLL_CTL_ADD, t.tfd, ev);
-    if (r < 0n) {
-      throw new FileError(who, `epoll ${epfd.id} at fd ${fd}: cannot watch fd ${t.tfd} (events 0x${(t.events >>> 0).toString(16)}): ${errnoName(Number(-r))}`, {
-        object: `epoll ${epfd.id}`,
-        hint: 'the watched fd must be restored in the same task',
-      });
+  if (!s.filled.has(epfd.id)) {
+    s.filled.set(epfd.id, p.pid);
+    const ev = p.scratch;
+    const targets = epollTargets(ctx, epfd);
+    for (const t of targets) {
+      p.inj.write(ev, epollEvent(t.events, BigInt(t.data)));
+      const r = p.inj.call('epoll_ctl', fd, EPOLL_CTL_ADD, t.tfd, ev);
+      if (r < 0n) {
+        throw new FileError(
+          who,
+          `epoll ${epfd.id} at fd ${fd}: cannot watch fd ${t.tfd} (events 0x${(t.events >>> 0).toString(16)}): ${errnoName(Number(-r))}`,
+          {
+            object: `epoll ${epfd.id}`,
+            hint: 'the watched fd must be restored in the same task',
+          },
+        );
+      }
+    }
+    if (epfd.flags & EPOLL_QUIET && targets.length) task.drains.push({ fd, n: targets.length, id: epfd.id });
+  }
+  // an epoll may watch another epoll (nested): the false events are drained once every epoll
+  // of the task has its targets, so that an inner one filled later cannot queue one again
+  if (task.seen >= task.expected) drainEpolls(p, task, who);
+}
+
+/** The epoll fds of the restored task, all in place by the time the first afterInstall runs. */
+function countEpolls(pid: number): number {
+  let n = 0;
+  for (const f of fs.readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      if (fs.readlinkSync(`/proc/${pid}/fd/${f}`) === 'anon_inode:[eventpoll]') n++;
+    } catch {
+      /* gone */
     }
   }
+  return n;
+}
+
+function taskState(s: EpollState, pid: number): EpollTask {
+  let t = s.tasks.get(pid);
+  if (!t) {
+    t = { seen: 0, expected: countEpolls(pid), drains: [] };
+    s.tasks.set(pid, t);
+  }
+  return t;
+}
+
+function drainEpolls(p: TaskAccess, task: EpollTask, who: string): void {
   const evSize = arch.name === 'x86_64' ? 12 : 16;
   const max = Math.floor((SCRATCH - 64) / evSize);
-  if (epfd.flags & EPOLL_QUIET && targets.length && targets.length <= max) {
+  for (const d of task.drains.splice(0)) {
+    if (d.n > max) continue;
     // each queued event is reported once by one call; edge-triggered and one-shot ones go
-    const r = p.inj.call('epoll_pwait', fd, ev + 64n, targets.length, 0, 0, 8);
-    if (r < 0n) throw new FileError(who, `epoll ${epfd.id} at fd ${fd}: epoll_pwait: ${errnoName(Number(-r))}`, { object: `epoll ${epfd.id}` });
+    const r = p.inj.call('epoll_pwait', d.fd, p.scratch + 64n, d.n, 0, 0, 8);
+    if (r < 0n) throw new FileError(who, `epoll ${d.id} at fd ${d.fd}: epoll_pwait: ${errnoName(Number(-r))}`, { object: `epoll ${d.id}` });
   }
 }
 
-/** The epolls whose targets are added already: epoll id → the task that added them. */
-export type EpollState = Map<number, number>;
+interface EpollTask {
+  /** epoll fds of the task handled so far, of `expected` */
+  seen: number;
+  expected: number;
+  /** quiet epolls whose re-added events are to be drained */
+  drains: { fd: number; n: number; id: number }[];
+}
+/** The epolls whose targets are added already (epoll id → the task that added them), and per task the drains to do. */
+export interface EpollState {
+  filled: Map<number, number>;
+  tasks: Map<number, EpollTask>;
+}
 
 export const epollKind: FileKind<EpollState> = {
   name: 'epoll',
@@ -133,7 +183,13 @@ export const epollKind: FileKind<EpollState> = {
   priority: 440,
   match: (link) => link.kind === 'anon_inode' && link.anonType === 'eventpoll',
   dump: dumpEpoll,
-  state: { create: () => new Map(), close: (s) => s.clear() },
+  state: {
+    create: () => ({ filled: new Map(), tasks: new Map() }),
+    close: (s) => {
+      s.filled.clear();
+      s.tasks.clear();
+    },
+  },
   open: (_ctx, e, _s, who) => {
     const epfd = partOf(e, 'epfd', who);
     const fd = Number(syscall('epoll_create1', O_CLOEXEC));

@@ -34,7 +34,7 @@ const O_PATH = 0o10000000,
 const FH_WORDS = 16;
 
 /** struct file_handle { u32 handle_bytes; int handle_type; u8 f_handle[] } */
-function fileHandle(bytes: number, type: number, handle: Buffer): Buffer {
+export function fileHandle(bytes: number, type: number, handle: Buffer): Buffer {
   const b = Buffer.alloc(8 + Math.max(bytes, handle.length));
   b.writeUInt32LE(bytes, 0);
   b.writeInt32LE(type, 4);
@@ -47,7 +47,7 @@ function openByHandle(mountFd: number, fh: Buffer): number {
 }
 
 /** Open the inode of a handle through one of `mounts` (those of its device), O_PATH; -1 if none works. */
-function openHandleVia(mounts: MountInfo[], dev: number, fh: Buffer, root: string): number {
+export function openHandleVia(mounts: MountInfo[], dev: number, fh: Buffer, root: string): number {
   for (const m of mounts) {
     if (((m.major << 20) | m.minor) >>> 0 !== dev) continue;
     let mfd: number;
@@ -68,8 +68,12 @@ function openHandleVia(mounts: MountInfo[], dev: number, fh: Buffer, root: strin
   return -1;
 }
 
-/** A path, valid in the task's root, to the inode a watch is on; undefined if none is found. */
-function watchPath(pid: number, w: InotifyWd, mounts: MountInfo[]): string | undefined {
+/** A path, valid in the task's root, to the inode a watch (or a fanotify mark) is on; undefined if none is found. */
+export function watchPath(
+  pid: number,
+  w: Pick<InotifyWd, 'ino' | 'sdev' | 'fhandleBytes' | 'fhandleType' | 'fhandle'>,
+  mounts: MountInfo[],
+): string | undefined {
   const fh = fileHandle(w.fhandleBytes!, w.fhandleType!, w.fhandle!);
   const root = `/proc/${pid}/root`;
   for (const m of mounts) {
@@ -90,7 +94,7 @@ function watchPath(pid: number, w: InotifyWd, mounts: MountInfo[]): string | und
   return undefined;
 }
 
-function handleWords(h: Buffer | undefined): bigint[] {
+export function handleWords(h: Buffer | undefined): bigint[] {
   const b = Buffer.alloc(FH_WORDS * 8);
   h?.copy(b, 0, 0, Math.min(h.length, b.length));
   return Array.from({ length: FH_WORDS }, (_, i) => b.readBigUInt64LE(i * 8));

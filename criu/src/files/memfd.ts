@@ -27,7 +27,8 @@ export const shmemPagemap = (shmid: number): string => `pagemap-shmem-${shmid}.i
 const PAGE = 4096;
 const F_ADD_SEALS = 1033,
   F_GET_SEALS = 1034,
-  F_SEAL_SEAL = 1;
+  F_SEAL_SEAL = 1,
+  F_SEAL_FUTURE_WRITE = 0x10;
 const MFD_CLOEXEC = 1,
   MFD_ALLOW_SEALING = 2,
   MFD_EXEC = 0x10;
@@ -90,14 +91,15 @@ function dataRuns(fd: number, size: bigint): [number, number][] {
 }
 
 /** memfd.img entry and shmem pages of one memfd inode, read through the tool's fd `fd`. */
-function dumpMemfdInode(env: MemfdDumpEnv, s: MemfdDumpState, fd: number, name: string, st: fs.BigIntStats): number {
+function dumpMemfdInode(env: MemfdDumpEnv, s: MemfdDumpState, fd: number, name: string, st: fs.BigIntStats, hugetlbFlag?: number): number {
   const inodeId = s.nextInode++;
   const shmid = Number(st.ino & 0xffffffffn);
   // reopen for reading: the task's own fd may be write-only
   const r = fs.openSync(`/proc/self/fd/${fd}`, fs.constants.O_RDONLY | O_CLOEXEC);
   try {
     const seals = fcntl(r, F_GET_SEALS, 0);
-    if (st.size > 0n) {
+    // a hugetlb memfd is dumped only while it holds no page (see hugetlbFlagOf): nothing to read
+    if (st.size > 0n && hugetlbFlag === undefined) {
       const pagesId = env.allocPagesId ? env.allocPagesId() : MEMFD_PAGES_ID_BASE + s.nextPages++;
       const head: PagemapHead = { pages_id: pagesId };
       const file = shmemPagemap(shmid);
@@ -126,12 +128,34 @@ function dumpMemfdInode(env: MemfdDumpEnv, s: MemfdDumpState, fd: number, name: 
       seals,
       inode_id: BigInt(inodeId),
       mode: Number(st.mode),
+      ...(hugetlbFlag !== undefined ? { hugetlb_flag: hugetlbFlag } : {}),
     };
     env.extra.add('MEMFD_INODE', MEMFD_IMG, mie);
   } finally {
     fs.closeSync(r);
   }
   return inodeId;
+}
+
+const HUGETLBFS_MAGIC = 0x958458f6;
+const MFD_HUGETLB = 4,
+  MFD_HUGE_SHIFT = 26;
+
+/**
+ * A memfd made with MFD_HUGETLB: CRIU's hugetlb_flag (MFD_HUGETLB | log2(huge page size) << 26).
+ * Its size, seals, owner and mode are kept; one that holds pages is refused (their contents
+ * would have to be read and written back by huge page, through a mapping: not done yet).
+ */
+function hugetlbFlagOf(fd: number, st: fs.BigIntStats, linkPath: string, who: string): number {
+  const fsInfo = fs.statfsSync(`/proc/self/fd/${fd}`);
+  if (fsInfo.type !== HUGETLBFS_MAGIC) throw new NotSupportedError(`${who}: ${linkPath} is neither a shmem nor a hugetlb memfd`, { object: linkPath });
+  if (st.blocks > 0n) {
+    throw new NotSupportedError(`${who}: ${linkPath}: a hugetlb memfd with pages in it (${st.blocks * 512n} bytes)`, {
+      object: linkPath,
+      hint: 'the contents of hugetlb memfds cannot be checkpointed yet (an empty one can)',
+    });
+  }
+  return (MFD_HUGETLB | (Math.log2(fsInfo.bsize) << MFD_HUGE_SHIFT)) >>> 0;
 }
 
 /**
@@ -141,9 +165,7 @@ function dumpMemfdInode(env: MemfdDumpEnv, s: MemfdDumpState, fd: number, name: 
  */
 export function memfdEntry(env: MemfdDumpEnv, id: number, fd: number, linkPath: string, flags: number, pos: bigint, fown: Fown, who: string): FileEntry {
   const st = fs.fstatSync(fd, { bigint: true });
-  if (st.dev !== shmemDevice()) {
-    throw new NotSupportedError(`${who}: ${linkPath} is not a shmem memfd (hugetlb memfds are not supported yet)`, { object: linkPath });
-  }
+  const hugetlb = st.dev !== shmemDevice() ? hugetlbFlagOf(fd, st, linkPath, who) : undefined;
   let s = dumpState.get(env.files);
   if (!s) {
     s = { nextInode: 1, nextPages: 1, byInode: new Map() };
@@ -152,7 +174,7 @@ export function memfdEntry(env: MemfdDumpEnv, id: number, fd: number, linkPath: 
   const key = `${st.dev}:${st.ino}`;
   let inodeId = s.byInode.get(key);
   if (inodeId === undefined) {
-    inodeId = dumpMemfdInode(env, s, fd, linkPath.slice(MEMFD_PREFIX.length), st);
+    inodeId = dumpMemfdInode(env, s, fd, linkPath.slice(MEMFD_PREFIX.length), st, hugetlb);
     s.byInode.set(key, inodeId);
   }
   const memfd: MemfdFileEntry = { id, flags, pos, fown, inode_id: inodeId };
@@ -174,8 +196,16 @@ export function dumpMemfd(ctx: DumpFdCtx, id: number): FileEntry {
  */
 function dumpMemfdVma(env: MemfdDumpEnv, id: number, pid: number, start: bigint, end: bigint, path: string, flags: number): FileEntry {
   const fd = fs.openSync(`/proc/${pid}/map_files/${start.toString(16)}-${end.toString(16)}`, fs.constants.O_RDONLY | O_CLOEXEC);
+  const who = `task ${pid}: VMA ${start.toString(16)}-${end.toString(16)}`;
   try {
-    return memfdEntry(env, id, fd, path.replace(/ \(deleted\)$/, ''), flags, 0n, zeroFown(), `task ${pid}: VMA ${start.toString(16)}-${end.toString(16)}`);
+    // the restore seals the memfd before it is mapped: F_SEAL_FUTURE_WRITE would then forbid this mapping
+    if ((flags & O.ACCMODE) === O.RDWR && fcntl(fd, F_GET_SEALS, 0) & F_SEAL_FUTURE_WRITE) {
+      throw new NotSupportedError(`${who}: a writable shared mapping of ${path} made before F_SEAL_FUTURE_WRITE`, {
+        task: pid,
+        hint: 'the seal would refuse the mapping on restore',
+      });
+    }
+    return memfdEntry(env, id, fd, path.replace(/ \(deleted\)$/, ''), flags, 0n, zeroFown(), who);
   } finally {
     fs.closeSync(fd);
   }
@@ -197,6 +227,7 @@ function restoreContents(ctx: RestoreFdCtx, fd: number, mie: MemfdInodeEntry, wh
   if (size === 0) return;
   const pmName = shmemPagemap(mie.shmid);
   const pm = ctx.pagemap(pmName);
+  if (!pm && mie.hugetlb_flag) return; // an empty hugetlb memfd: its size only
   if (!pm) throw new FileError(who, `memfd ${mie.name}: ${pmName} is missing`, { object: pmName, hint: 'the images are incomplete' });
   const pagesFile = path.join(ctx.dir, `pages-${pm.head.pages_id}.img`);
   let pages: number;

@@ -22,6 +22,9 @@ import { inetKind } from './inet.js';
 import { ttyKind } from './tty.js';
 import { netlinkKind } from './netlink.js';
 import { packetKind } from './packet.js';
+import { pidfdKind } from './pidfd.js';
+import { procfileKind } from './procfile.js';
+import { fanotifyKind } from './fanotify.js';
 import { FileError } from './kind.js';
 import { log } from '../log.js';
 
@@ -106,6 +109,9 @@ export const FILES = new KindRegistry([
   ttyKind,
   netlinkKind,
   packetKind,
+  pidfdKind,
+  procfileKind,
+  fanotifyKind,
 ]);
 
 /** The kinds, highest priority first. */

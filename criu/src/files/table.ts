@@ -16,6 +16,8 @@ export class FileTable {
   private nextId = 1;
   /** objects whose extra data is already dumped (a pipe's buffer once per pipe, …) */
   readonly seen = new Set<string>();
+  /** the pids of the dumped tree (a pidfd must name one of them) */
+  tree: ReadonlySet<number> = new Set();
 
   allocId(): number {
     return this.nextId++;

@@ -1,7 +1,9 @@
 // timerfd: clock, settime flags, ticks not yet read, the time left and the interval, all from
 // fdinfo (the kernel shows the time left, also for TFD_TIMER_ABSTIME timers). On restore the tool
 // makes the timer, arms it with the time that was left (for an absolute timer: now + that), then
-// puts the unread ticks back with TFD_IOC_SET_TICKS, as CRIU does (settime clears them).
+// puts the unread ticks back with TFD_IOC_SET_TICKS, as CRIU does (settime clears them). The
+// settime flags go back as they were: TFD_TIMER_ABSTIME and TFD_TIMER_CANCEL_ON_SET (zdtm
+// timerfd_cancel).
 import type { FileKind } from './kind.js';
 import { syscall, addrOf, ioctl } from '../sys/libc.js';
 import { NotSupportedError } from '../errors.js';
@@ -11,6 +13,8 @@ import { FdTypes, type FileEntry, type TimerfdEntry } from '../images/gen/types.
 
 const TFD_CLOEXEC = O_CLOEXEC;
 export const TFD_TIMER_ABSTIME = 1;
+/** a CLOCK_REALTIME absolute timer whose read fails with ECANCELED once the clock is set */
+export const TFD_TIMER_CANCEL_ON_SET = 2;
 /** _IOW('T', 0, u64) */
 const TFD_IOC_SET_TICKS = 0x40085400;
 const NSEC = 1_000_000_000n;
@@ -65,7 +69,8 @@ export const timerfdKind: FileKind = {
         vnsec -= NSEC;
       }
     }
-    if (armed) {
+    // a disarmed timer keeps its cancel-on-set mark (the kernel's might_cancel) only through a settime
+    if (armed || t.settime_flags & TFD_TIMER_CANCEL_ON_SET) {
       const its = Buffer.alloc(32); // struct itimerspec { it_interval, it_value }
       its.writeBigInt64LE(BigInt(t.isec), 0);
       its.writeBigInt64LE(BigInt(t.insec), 8);

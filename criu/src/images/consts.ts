@@ -30,7 +30,7 @@ export const VMA = {
 export const VMA_STATUS_KNOWN = (0b1111 | (0x1fff << 5) | (0x1f << 27)) >>> 0;
 
 /** vma_entry.flags: the mmap flags */
-export const MAP = { SHARED: 0x1, PRIVATE: 0x2, FIXED: 0x10, ANON: 0x20, GROWSDOWN: 0x100, NORESERVE: 0x4000 } as const;
+export const MAP = { SHARED: 0x1, PRIVATE: 0x2, FIXED: 0x10, ANON: 0x20, GROWSDOWN: 0x100, LOCKED: 0x2000, NORESERVE: 0x4000, HUGETLB: 0x40000 } as const;
 
 /** pagemap_entry.flags */
 export const PE = { PARENT: 1, LAZY: 2, PRESENT: 4 } as const;

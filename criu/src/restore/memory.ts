@@ -52,6 +52,26 @@ export function buildMemory(p: Puppet, t: TaskImages, pt: PlanTask, img: DumpIma
       prots.push({ name: 'mprotect', args: [v.start, v.end - v.start, v.prot] });
   }
   p.inj.mustBatch(prots);
+  lockVmas(p, t, pt);
+}
+
+/**
+ * VMAs that were locked (mlock, MAP_LOCKED: MAP_LOCKED in the image's flags, as CRIU writes it)
+ * are locked again once their pages are in place; a forked child's inherited ones too (a lock
+ * is not inherited across fork). The tool's CAP_IPC_LOCK lets it pass RLIMIT_MEMLOCK.
+ */
+function lockVmas(p: Puppet, t: TaskImages, pt: PlanTask): void {
+  const vmas = t.mm.vmas ?? [];
+  for (const v of pt.vmas) {
+    if (v.how.how === 'special' || !(vmas[v.index].flags & MAP.LOCKED)) continue;
+    const r = p.inj.call('mlock2', v.start, v.end - v.start, 0);
+    if (r < 0n)
+      throw new CriuError(`task ${t.pid}: cannot lock VMA ${v.start.toString(16)}-${v.end.toString(16)} (mlock): ${errnoName(Number(-r))}`, {
+        task: t.pid,
+        object: `VMA ${v.start.toString(16)}`,
+        hint: 'locked memory needs CAP_IPC_LOCK or a large enough RLIMIT_MEMLOCK',
+      });
+  }
 }
 
 /**

@@ -63,6 +63,11 @@ export interface ArchSyscalls {
   setfsuid: number;
   setfsgid: number;
   pidfd_open: number;
+  pidfd_send_signal: number;
+  fanotify_init: number;
+  fanotify_mark: number;
+  mlock2: number;
+  munlock: number;
   pidfd_getfd: number;
   perf_event_open: number;
   kcmp: number;
