@@ -104,13 +104,13 @@ test('an aborted restore leaves nothing; the next one restores the tree', async 
 test('an option not supported yet is refused with the CLI’s message, before anything is touched', async () => {
   const { pid, out, dir } = await memFixture('api-refuse', '1');
   const img = path.join(dir, 'img');
-  const cli = criu(['dump', '-t', String(pid), '-D', img, '--tcp-close']);
+  const cli = criu(['dump', '-t', String(pid), '-D', img, '--lazy-pages']);
   expect(cli.code).toBe(1);
   let err: unknown;
-  await dump({ pid, imagesDir: img, tcpClose: true }).catch((e: unknown) => (err = e));
+  await dump({ pid, imagesDir: img, ...({ lazyPages: true } as object) }).catch((e: unknown) => (err = e));
   expect(err).toBeInstanceOf(NotSupportedError);
   const e = err as NotSupportedError;
-  expect(e.message).toBe('not supported yet: --tcp-close');
+  expect(e.message).toBe('not supported yet: --lazy-pages');
   expect(cli.stderr).toContain(`${e.message} (${e.hint})`);
   // a bad value: CRIU's own message, as the CLI gives it
   const bad = await dump({ pid: 0, imagesDir: img }).catch((x: unknown) => x);
