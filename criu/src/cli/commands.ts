@@ -130,6 +130,9 @@ export function dumpOptionsOf(p: Parsed, imagesDir: string, usage = 'criu dump -
     tcpEstablished: flag(p, 'tcp-established'),
     skipInFlight: flag(p, 'skip-in-flight'),
     fileLocks: isSet(p, 'file-locks'),
+    linkRemap: isSet(p, 'link-remap'),
+    evasiveDevices: isSet(p, 'evasive-devices'),
+    external: p.opts.get('external') ?? [],
   };
 }
 

@@ -137,7 +137,7 @@ export const OPTS: Opt[] = [
     criu: [D, R], where: 'proc_parse.c handle_vma (dump); image.c check_img_inventory (restore)', why: 'proc_parse.c, image.c: only dump and restore read opts.allow_uprobes' },
   // ---- External resources
   { long: 'external', arg: 'required', list: true, section: 'external', metavar: 'RES', help: 'dump objects from this list as external resources:\nFormats of RES on dump:\n    tty[rdev:dev]\n    file[mnt_id:inode]\n    dev[major/minor]:NAME\n    unix[ino]\n    mnt[MOUNTPOINT]:COOKIE\n    mnt[]{:AUTO_OPTIONS}\nFormats of RES on restore:\n    dev[NAME]:DEVPATH\n    veth[IFNAME]:OUTNAME{@BRIDGE}\n    macvlan[IFNAME]:OUTNAME\n    mnt[COOKIE]:ROOT\n    netdev[IFNAME]:ORIGNAME',
-    criu: [D, R], where: 'external.c: external_lookup_* (files, ttys, mounts, unix sockets, net devices)', why: 'external.c: only dump and restore look externals up' },
+    criu: [D, R], where: 'external.c: external_lookup_* (files, ttys, mounts, unix sockets, net devices)', ours: [D], why: 'external.c: only dump and restore look externals up' },
   // ---- Special resources
   { long: 'ext-unix-sk', short: 'x', arg: 'optional', section: 'special', metavar: 'INO,...', help: 'allow external unix connections (optionally only those of\nthe given inodes)',
     criu: [D, R], where: 'sk-unix.c: __dump_external_socket (dump), open_unixsk_standalone (restore)', why: 'sk-unix.c: only dump and restore of unix sockets read opts.ext_unix_sk' },
@@ -150,9 +150,9 @@ export const OPTS: Opt[] = [
   { long: 'root', short: 'r', arg: 'required', section: 'special', metavar: 'PATH', help: 'change the root filesystem (when run in mount namespace)',
     criu: [D, R], where: 'mount.c prepare_mnt_ns/do_mount_one (restore); sysfs_parse.c fixup_aufs_vma_fd (dump)', why: 'mount.c, sysfs_parse.c: only dump (AUFS paths) and restore (mounts) read opts.root' },
   { long: 'evasive-devices', arg: 'none', bool: { field: 'evasive_devices', def: false, no: true }, section: 'special', help: 'use any path to a device file if the original one\nis inaccessible',
-    criu: [D], where: 'files-reg.c: check_path_remap', why: 'files-reg.c: only dump reads it' },
+    criu: [D], where: 'files-reg.c: check_path_remap', ours: [D], why: 'files-reg.c: only dump reads it' },
   { long: 'link-remap', arg: 'none', bool: { field: 'link_remap_ok', def: false, no: true }, section: 'special', help: 'allow one to link unlinked files back when possible',
-    criu: [D], where: 'files-reg.c: create_link_remap', why: 'files-reg.c: only dump reads opts.link_remap_ok' },
+    criu: [D], where: 'files-reg.c: create_link_remap', ours: [D], why: 'files-reg.c: only dump reads opts.link_remap_ok' },
   { long: 'ghost-limit', arg: 'required', section: 'special', metavar: 'size', help: 'limit max size of deleted file contents inside image',
     criu: [D], where: 'files-reg.c: dump_ghost_remap', ours: [D], why: 'files-reg.c: only dump reads opts.ghost_limit' },
   { long: 'ghost-fiemap', arg: 'none', bool: { field: 'ghost_fiemap', def: true, no: true }, section: 'special', help: 'enable dumping of deleted files using fiemap',

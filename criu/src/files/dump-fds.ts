@@ -5,6 +5,7 @@ import type { FileTable } from './table.js';
 import type { DumpFdCtx, ExtraImages } from './kind.js';
 import { kindFor } from './registry.js';
 import { noteLocks } from './locks.js';
+import { refuseDevice } from './chardev.js';
 import { listFds, readFdLink, readFdinfo } from '../proc/index.js';
 import { pidfdOpen, pidfdGetfd, close } from '../sys/libc.js';
 import { NotSupportedError } from '../errors.js';
@@ -33,6 +34,7 @@ function refuseUnhandled(pid: number, fd: number, raw: string): void {
       hint: 'terminals and shell jobs (-j/--shell-job) are not supported yet; start the program with its stdio on files, pipes or /dev/null',
     });
   }
+  refuseDevice(pid, fd, raw, st); // tun, block and other devices without a handler (chardev.ts)
 }
 
 /**
