@@ -332,19 +332,29 @@ function openRemapped(ctx: RestoreFdCtx, e: FileEntry, s: GhostState, who: strin
     g = makeGhost(ctx, remap.remapId, reg, who);
     s.files.set(remap.remapId, g);
   }
-  try {
-    fs.linkSync(g.path, reg.name);
-  } catch (err) {
-    throw new FileError(who, `cannot give the ghost file back its name ${reg.name}: ${(err as Error).message}`, {
-      object: reg.name,
-      hint: (err as NodeJS.ErrnoException).code === 'EEXIST' ? 'another file now has that name' : undefined,
-    });
+  // another file has that name now (a library upgraded since): a name beside it, as CRIU's
+  // open_path does ("<path>.cr_link"); the fd and the mapping then show that name
+  let at = reg.name;
+  for (;;) {
+    try {
+      fs.linkSync(g.path, at);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST' && at === reg.name) {
+        at = `${reg.name}.cr_link`;
+        continue;
+      }
+      throw new FileError(who, `cannot give the ghost file back its name ${at}: ${(err as Error).message}`, {
+        object: reg.name,
+        hint: (err as NodeJS.ErrnoException).code === 'EEXIST' ? `${reg.name} and ${at} both exist now` : `the directory ${path.dirname(reg.name)} must exist`,
+      });
+    }
   }
   let fd: number;
   try {
-    fd = open(reg.name);
+    fd = open(at);
   } finally {
-    fs.unlinkSync(reg.name);
+    fs.unlinkSync(at);
   }
   // the ghost goes once every fd on it is open; one a task maps or runs stays to the end
   if (fdUse && --g.users <= 0) {
