@@ -322,3 +322,55 @@ test('a file reopened by its name must be the same kind of file (CRIU checks the
   expect(r.stderr).toMatch(new RegExp(`File ${dir}/F has bad mode 040755 \\(expect 0100644\\)`));
   expect(alive(pid)).toBe(false);
 });
+
+test('a dump that leaves the tree running (-R) removes its link remaps again, as CRIU', async () => {
+  const dir = tmpdir('remap-running');
+  const pid = await startPy(dir, ["f = os.open(d + '/f', os.O_RDWR | os.O_CREAT, 0o600)", "os.link(d + '/f', d + '/g')", "os.unlink(d + '/f')"]);
+  const d = criu(['dump', '-t', String(pid), '-D', path.join(dir, 'img'), '--link-remap', '-R']);
+  expect(d.stderr).toBe('');
+  expect(d.status).toBe(0);
+  expect(alive(pid)).toBe(true);
+  expect(fs.readdirSync(dir).filter((n) => n.startsWith('link_remap'))).toEqual([]);
+  expect(fs.statSync(path.join(dir, 'g')).nlink).toBe(1);
+  process.kill(pid, 'SIGKILL');
+});
+
+test('a copy of python3 removed while it runs: over the ghost limit it is refused naming the exe; with a bigger one it comes back running', async () => {
+  const dir = tmpdir('remap-python');
+  const py = path.join(dir, 'python3');
+  fs.copyFileSync(fs.realpathSync('/usr/bin/python3'), py);
+  fs.chmodSync(py, 0o755);
+  const prog = [
+    'import os, time',
+    "out = os.open(os.environ['OUT'], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)",
+    'i = 0',
+    'while True:',
+    "    os.write(out, b'tick %d\\n' % i)",
+    '    i += 1',
+    '    time.sleep(0.05)',
+  ].join('\n');
+  spawnSync('/bin/bash', ['-c', `OUT=${dir}/out setsid ${py} -c "$0" </dev/null >/dev/null 2>&1 & echo $! > ${dir}/pid`, prog]);
+  const pid = Number(fs.readFileSync(path.join(dir, 'pid'), 'utf8'));
+  pids.push(pid);
+  await until('it ticks', () => (ticks(path.join(dir, 'out')).length > 2 ? true : undefined));
+  fs.unlinkSync(py);
+  expect(fs.readlinkSync(`/proc/${pid}/exe`)).toBe(`${py} (deleted)`);
+  const img = path.join(dir, 'img');
+  const small = criu(['dump', '-t', String(pid), '-D', img]);
+  expect(small.status).toBe(1);
+  expect(small.stderr).toMatch(new RegExp(`Can't dump ghost file ${py} of \\d+ size, increase limit \\(--ghost-limit is 1048576\\)`));
+  expect(alive(pid)).toBe(true);
+  const d = criu(['dump', '-t', String(pid), '-D', img, '--ghost-limit', '64M']);
+  expect(d.stderr).toBe('');
+  expect(d.status).toBe(0);
+  await waitGone(pid);
+  const last = Math.max(...ticks(path.join(dir, 'out')));
+  const r = criu(['restore', '-d', '-D', img]);
+  expect(r.stderr).toBe('');
+  expect(r.status).toBe(0);
+  await goesOn(dir, last);
+  expect(fs.readlinkSync(`/proc/${pid}/exe`)).toBe(`${py} (deleted)`);
+  expect(fs.readFileSync(`/proc/${pid}/maps`, 'utf8')).toContain(`${py} (deleted)`);
+  expect(fs.readdirSync(dir).filter((n) => n.includes('python3'))).toEqual([]);
+  process.kill(pid, 'SIGKILL');
+});
