@@ -308,16 +308,29 @@ test('a program whose shared library is replaced underneath it keeps the old one
   process.kill(pid, 'SIGKILL');
 });
 
-test('a file reopened by its name must be the same kind of file (CRIU checks the mode at restore)', async () => {
+test('a file reopened by its name must have its mode (CRIU checks it at restore; --skip-file-rwx-check leaves out the rwx bits)', async () => {
   const dir = tmpdir('remap-mode');
   const pid = await startPy(dir, ["f = os.open(d + '/F', os.O_RDONLY | os.O_CREAT, 0o644)"]);
   const img = path.join(dir, 'img');
   const d = criu(['dump', '-t', String(pid), '-D', img]);
   expect(d.status).toBe(0);
   await waitGone(pid);
+  // the rwx bits changed: refused, unless --skip-file-rwx-check
+  fs.chmodSync(path.join(dir, 'F'), 0o600);
+  const rwx = criu(['restore', '-d', '-D', img]);
+  expect(rwx.status).toBe(1);
+  expect(rwx.stderr).toContain(`File ${dir}/F has bad mode 0100600 (expect 0100644)`);
+  expect(rwx.stderr).toContain('--skip-file-rwx-check');
+  expect(alive(pid)).toBe(false);
+  const skip = criu(['restore', '-d', '-D', img, '--skip-file-rwx-check']);
+  expect(skip.stderr).toBe('');
+  expect(skip.status).toBe(0);
+  process.kill(pid, 'SIGKILL');
+  await waitGone(pid);
+  // another kind of file: refused even so
   fs.rmSync(path.join(dir, 'F'));
   fs.mkdirSync(path.join(dir, 'F'));
-  const r = criu(['restore', '-d', '-D', img]);
+  const r = criu(['restore', '-d', '-D', img, '--skip-file-rwx-check']);
   expect(r.status).toBe(1);
   expect(r.stderr).toMatch(new RegExp(`File ${dir}/F has bad mode 040755 \\(expect 0100644\\)`));
   expect(alive(pid)).toBe(false);

@@ -37,7 +37,7 @@ const HANDLED: Record<'dump' | 'restore' | 'check', readonly string[]> = {
     'evasive-devices',
     'external',
   ],
-  restore: ['images-dir', 'work-dir', 'log-file', 'verbosity', 'restore-detached', 'restore-sibling', 'pidfile', 'display-stats'],
+  restore: ['images-dir', 'work-dir', 'log-file', 'verbosity', 'restore-detached', 'restore-sibling', 'pidfile', 'display-stats', 'skip-file-rwx-check'],
   check: ['images-dir', 'work-dir', 'log-file', 'verbosity', 'feature', 'all'],
 };
 

@@ -149,6 +149,7 @@ export function restoreOptionsOf(p: Parsed, imagesDir: string, workDir: string):
     execCmd: isSet(p, 'exec-cmd') ? p.rest : undefined,
     fileLocks: isSet(p, 'file-locks'),
     inheritFds: (p.opts.get('inherit-fd') ?? []).map(parseInheritFd).filter((x) => x !== null),
+    skipFileRwxCheck: isSet(p, 'skip-file-rwx-check'),
   };
 }
 

@@ -210,7 +210,7 @@ export const OPTS: Opt[] = [
   { long: 'file-validation', arg: 'required', section: 'special', metavar: 'METHOD', help: "pass the validation method to be used; argument\ncan be 'filesize' or 'buildid' (default).",
     criu: [D, R], where: 'files-reg.c: store_validation_data (dump), validate_file (restore)', why: 'files-reg.c: only dump and restore of regular files read it' },
   { long: 'skip-file-rwx-check', arg: 'none', bool: { field: 'skip_file_rwx_check', def: false, no: true }, section: 'special', help: 'Skip checking file permissions\n(r/w/x for u/g/o) on restore.',
-    criu: [R], where: 'files-reg.c: open_path', why: 'files-reg.c: only restore opens files by path' },
+    criu: [R], where: 'files-reg.c: open_path', ours: [R], why: 'files-reg.c: only restore opens files by path' },
   { long: 'deprecated', arg: 'none', bool: { field: 'deprecated_ok', def: false, no: true }, section: 'special', help: 'allow deprecated image formats (also CRIU_DEPRECATED=1)',
     criu: [R], where: 'config.c deprecated_ok(), asked by cr-restore.c, timer.c, eventpoll.c, fsnotify.c, tty.c when reading old images', why: 'config.c deprecated_ok() is asked only while restoring old images' },
   { long: 'close', arg: 'required', list: true, section: 'other', metavar: 'FD',

@@ -1,5 +1,5 @@
-// The command line's options for regular files, devices and their remaps on dump, set once by
-// the dump engine when it starts (dump/dump.ts), read by reg.ts, ghost.ts, link-remap.ts and
+// The command line's options for regular files, devices and their remaps, set once by the dump
+// engine when it starts (dump/dump.ts; the restore's --skip-file-rwx-check by restore/restore.ts), read by reg.ts, ghost.ts, link-remap.ts and
 // chardev.ts: --link-remap, --evasive-devices, --ghost-limit, -R (link remaps are removed again
 // when the tree runs on, as CRIU's cr_dump_finish does) and the `--external file[…]` keys.
 
@@ -35,4 +35,16 @@ export function setRegDumpOptions(o: Partial<RegDumpOptions>): void {
 
 export function regDumpOptions(): RegDumpOptions {
   return current;
+}
+
+/** The restore's: --skip-file-rwx-check (CRIU's open_path then compares the file type bits only). */
+export interface RegRestoreOptions {
+  skipFileRwxCheck: boolean;
+}
+let restoreCurrent: RegRestoreOptions = { skipFileRwxCheck: false };
+export function setRegRestoreOptions(o: Partial<RegRestoreOptions>): void {
+  restoreCurrent = { skipFileRwxCheck: false, ...o };
+}
+export function regRestoreOptions(): RegRestoreOptions {
+  return restoreCurrent;
 }

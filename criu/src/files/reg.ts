@@ -8,7 +8,7 @@ import { FileError, partOf, type FileKind } from './kind.js';
 import { zeroFown } from './fdparams.js';
 import { devicePos, checkDevice, NO_POS } from './chardev.js';
 import { dumpLinkRemap } from './link-remap.js';
-import { regDumpOptions } from './reg-opts.js';
+import { regDumpOptions, regRestoreOptions } from './reg-opts.js';
 import { externalFileKey } from './external-file.js';
 import type { DumpFdCtx } from './kind.js';
 
@@ -30,7 +30,9 @@ export const O = {
 export function dumpReg(id: number, path: string, statPath: string, flags: number, pos: bigint): FileEntry {
   const st = fs.statSync(statPath, { bigint: true });
   const reg: RegFileEntry = { id, flags: flags & ~O.CLOEXEC, pos: devicePos(st, flags, pos), fown: zeroFown(), name: path };
-  if ((st.mode & 0o170000n) === 0o100000n) {
+  // CRIU's should_check_size: a write-only append file (a log) may grow, its size is not kept
+  const log = (flags & O.ACCMODE) === 1 && (flags & O.APPEND) !== 0;
+  if ((st.mode & 0o170000n) === 0o100000n && !log) {
     reg.size = st.size;
     const id = elfBuildId(statPath);
     if (id) reg.build_id = id;
@@ -112,13 +114,17 @@ export function openReg(reg: RegFileEntry, who: string): number {
     }
   }
   const st = fs.fstatSync(fd, { bigint: true });
-  // CRIU's open_path checks the mode; the file type at least must be the same (a device: its rdev)
-  if (reg.mode !== undefined && (Number(st.mode) & 0o170000) !== (reg.mode & 0o170000)) {
-    fs.closeSync(fd);
-    throw new FileError(who, `File ${reg.name} has bad mode 0${st.mode.toString(8)} (expect 0${reg.mode.toString(8)})`, {
-      object: reg.name,
-      hint: 'another kind of file has that name now',
-    });
+  // CRIU's open_path checks the mode (without the rwx bits with --skip-file-rwx-check); a device: its rdev too
+  if (reg.mode !== undefined) {
+    const mask = regRestoreOptions().skipFileRwxCheck ? ~0o777 : ~0;
+    if ((Number(st.mode) & mask) !== (reg.mode & mask)) {
+      fs.closeSync(fd);
+      const sameType = (Number(st.mode) & 0o170000) === (reg.mode & 0o170000);
+      throw new FileError(who, `File ${reg.name} has bad mode 0${st.mode.toString(8)} (expect 0${reg.mode.toString(8)})`, {
+        object: reg.name,
+        hint: sameType ? 'File r/w/x checks can be skipped with the --skip-file-rwx-check option' : 'another kind of file has that name now',
+      });
+    }
   }
   try {
     checkDevice(reg.name, reg.mode, st, who);

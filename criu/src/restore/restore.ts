@@ -25,6 +25,7 @@ import { faultPoint } from '../fault.js';
 import { progress } from '../progress.js';
 import { pluginCalls } from '../hooks.js';
 import { Inherited, type InheritSpec } from '../files/inherit.js';
+import { setRegRestoreOptions } from '../files/reg-opts.js';
 
 export { findHole } from './task.js';
 export { splitRuns } from './pages.js';
@@ -42,6 +43,8 @@ export interface RestoreOptions {
   execCmd?: string[];
   /** --file-locks: the dumped file locks are taken again (without it filelocks.img is ignored, as in CRIU) */
   fileLocks?: boolean;
+  /** --skip-file-rwx-check: files reopened by path are checked without their rwx bits */
+  skipFileRwxCheck?: boolean;
   /** --inherit-fd: the caller's fds that stand for objects of the images (files/inherit.ts) */
   inheritFds?: InheritSpec[];
 }
@@ -64,6 +67,7 @@ export function restore(opts: RestoreOptions): number {
   const zombies: Task[] = [];
   const files = new FileCtx(img);
   files.fileLocks = opts.fileLocks ?? false;
+  setRegRestoreOptions({ skipFileRwxCheck: opts.skipFileRwxCheck ?? false });
   files.inherit = inherit;
   try {
     pinToOneCpu(savedAffinity);
