@@ -25,7 +25,7 @@ import { dumpFown, where, kernelDev, O_CLOEXEC } from './fdparams.js';
 import { RemapType, type GhostFileEntry, type RemapFilePathEntry } from '../images/index.js';
 import type { FdLink, Fdinfo } from '../proc/index.js';
 import { isMemfdLink } from './memfd.js';
-import { dumpLinkRemap, afterDumpLinkRemaps, openLinked, closeLinked, type LinkedState } from './link-remap.js';
+import { dumpLinkRemap, afterDumpLinkRemaps, openLinked, closeLinked, mkParents, rmParents, type LinkedState } from './link-remap.js';
 import { regDumpOptions } from './reg-opts.js';
 import { mknod } from '../sys/fsops.js';
 
@@ -244,7 +244,10 @@ function makeGhost(ctx: RestoreFdCtx, remapId: number, reg: RegFileEntry, who: s
   if (!img) throw new FileError(who, `${name} is missing for ${reg.name}`, { object: name, hint: 'the images are incomplete' });
   const gfe = img.head;
   const mode = Number(gfe.mode);
-  const p = `${reg.name}.cr.${remapId.toString(16)}.ghost`;
+  // in its old directory, or the nearest one that still exists (CRIU's trim_last_parent)
+  let dir = path.dirname(reg.name);
+  while (dir !== '/' && !fs.existsSync(dir)) dir = path.dirname(dir);
+  const p = path.join(dir, `${path.basename(reg.name)}.cr.${remapId.toString(16)}.ghost`);
   const fmt = mode & 0o170000;
   if (fmt === 0o020000 || fmt === 0o060000) return makeGhostNode(ctx, remapId, p, gfe, who);
   if (fmt !== 0o100000)
@@ -335,6 +338,8 @@ function openRemapped(ctx: RestoreFdCtx, e: FileEntry, s: GhostState, who: strin
   // another file has that name now (a library upgraded since): a name beside it, as CRIU's
   // open_path does ("<path>.cr_link"); the fd and the mapping then show that name
   let at = reg.name;
+  // its directory may be gone too: made for the open and removed again (CRIU's make_parent_dirs_if_need)
+  const made = mkParents(path.dirname(reg.name), who);
   for (;;) {
     try {
       fs.linkSync(g.path, at);
@@ -344,9 +349,10 @@ function openRemapped(ctx: RestoreFdCtx, e: FileEntry, s: GhostState, who: strin
         at = `${reg.name}.cr_link`;
         continue;
       }
+      rmParents(made);
       throw new FileError(who, `cannot give the ghost file back its name ${at}: ${(err as Error).message}`, {
         object: reg.name,
-        hint: (err as NodeJS.ErrnoException).code === 'EEXIST' ? `${reg.name} and ${at} both exist now` : `the directory ${path.dirname(reg.name)} must exist`,
+        hint: (err as NodeJS.ErrnoException).code === 'EEXIST' ? `${reg.name} and ${at} both exist now` : undefined,
       });
     }
   }
@@ -355,6 +361,7 @@ function openRemapped(ctx: RestoreFdCtx, e: FileEntry, s: GhostState, who: strin
     fd = open(at);
   } finally {
     fs.unlinkSync(at);
+    rmParents(made);
   }
   // the ghost goes once every fd on it is open; one a task maps or runs stays to the end
   if (fdUse && --g.users <= 0) {

@@ -136,7 +136,7 @@ export function closeLinked(s: LinkedState, failed: boolean): void {
 }
 
 /** The parent directories of a path made for it (CRIU's make_parent_dirs_if_need), deepest last. */
-function mkParents(dir: string, who: string): string[] {
+export function mkParents(dir: string, who: string): string[] {
   const missing: string[] = [];
   for (let d = dir; !fs.existsSync(d); d = path.dirname(d)) missing.unshift(d);
   for (const d of missing) {
@@ -150,7 +150,7 @@ function mkParents(dir: string, who: string): string[] {
   return missing;
 }
 
-function rmParents(dirs: string[]): void {
+export function rmParents(dirs: string[]): void {
   for (const d of [...dirs].reverse()) {
     try {
       fs.rmdirSync(d);
