@@ -43,8 +43,8 @@ export interface NotYetOptions {
   tcpClose?: boolean;
   extUnixSk?: boolean | string;
   fileLocks?: boolean;
-  linkRemap?: boolean;
   manageCgroups?: boolean | string;
+  /** taken by dump for `file[MNT_ID:INODE]` keys (other kinds refused); refused by restore */
   external?: string[];
   inheritFd?: string[];
   actionScript?: string[];
@@ -67,6 +67,10 @@ export interface DumpOptions extends CallOptions, LogOptions, NotYetOptions {
   ghostLimit?: number | string;
   /** --display-stats: print stats-dump on stdout at the end */
   displayStats?: boolean;
+  /** --link-remap: a removed name still linked elsewhere gets a link_remap.N name until the restore */
+  linkRemap?: boolean;
+  /** --evasive-devices: a device node replaced at its path by one of the same rdev is taken */
+  evasiveDevices?: boolean;
 }
 
 export interface RestoreOptions extends CallOptions, LogOptions, NotYetOptions {
@@ -84,6 +88,8 @@ export interface RestoreOptions extends CallOptions, LogOptions, NotYetOptions {
   pidfile?: string;
   /** --display-stats */
   displayStats?: boolean;
+  /** --skip-file-rwx-check: files reopened by path are checked without their rwx bits */
+  skipFileRwxCheck?: boolean;
 }
 
 export interface CheckOptions extends CallOptions, LogOptions {

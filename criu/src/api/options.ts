@@ -33,8 +33,11 @@ const HANDLED: Record<'dump' | 'restore' | 'check', readonly string[]> = {
     'freeze-cgroup',
     'ghost-limit',
     'display-stats',
+    'link-remap',
+    'evasive-devices',
+    'external',
   ],
-  restore: ['images-dir', 'work-dir', 'log-file', 'verbosity', 'restore-detached', 'restore-sibling', 'pidfile', 'display-stats'],
+  restore: ['images-dir', 'work-dir', 'log-file', 'verbosity', 'restore-detached', 'restore-sibling', 'pidfile', 'display-stats', 'skip-file-rwx-check'],
   check: ['images-dir', 'work-dir', 'log-file', 'verbosity', 'feature', 'all'],
 };
 

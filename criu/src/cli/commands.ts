@@ -135,6 +135,9 @@ export function dumpOptionsOf(p: Parsed, imagesDir: string, usage = 'criu dump -
     fileLocks: isSet(p, 'file-locks'),
     shellJob: flag(p, 'shell-job'),
     externals: parseExternals(p.opts.get('external') ?? [], p.opts.get('ext-unix-sk')),
+    linkRemap: isSet(p, 'link-remap'),
+    evasiveDevices: isSet(p, 'evasive-devices'),
+    external: p.opts.get('external') ?? [],
   };
 }
 
@@ -155,6 +158,7 @@ export function restoreOptionsOf(p: Parsed, imagesDir: string, workDir: string):
     shellJob: flag(p, 'shell-job'),
     inheritFds: (p.opts.get('inherit-fd') ?? []).map(parseInheritFd).filter((x) => x !== null),
     externals: parseExternals(p.opts.get('external') ?? [], p.opts.get('ext-unix-sk')),
+    skipFileRwxCheck: isSet(p, 'skip-file-rwx-check'),
   };
 }
 

@@ -10,6 +10,7 @@ import { pluginCalls } from '../hooks.js';
 import { collectTask, Injections, type TaskState } from './collect.js';
 import { collectFiles } from './task-files.js';
 import { FILES } from '../files/registry.js';
+import { configureRegDump } from '../files/external-file.js';
 import { dumpPages, type MemStats } from './memory.js';
 import { ImageDir, writeImages, uuid4 } from './write.js';
 import { buildDumpStats, buildInventory, type NsIds } from './entries.js';
@@ -46,6 +47,10 @@ export interface DumpOptions {
   displayStats?: boolean;
   /** -j/--shell-job: the root may be a shell's job (files/tty.ts finishTtyDump) */
   shellJob?: boolean;
+  /** --link-remap, --evasive-devices, --external (files/reg-opts.ts) */
+  linkRemap?: boolean;
+  evasiveDevices?: boolean;
+  external?: string[];
 }
 
 const now = (): bigint => process.hrtime.bigint();
@@ -53,6 +58,7 @@ const usSince = (t: bigint, until = now()): number => Number((until - t) / 1000n
 
 export function dump(opts: DumpOptions): void {
   const t0 = now();
+  configureRegDump(opts);
   fs.mkdirSync(opts.imagesDir, { recursive: true });
   log.info(`Dumping processes (pid: ${opts.pid})`);
   preDump(opts.pid, opts.imagesDir);

@@ -79,11 +79,18 @@ export function collectFiles(
   const perTask = tasks.map((task): TaskFiles => {
     const pid = task.pid;
     const ns = namespaces.of(pid); // the tool's namespaces, or a time namespace of the tree's own
-    const exeId = files.dumpPath(task.exe, `/proc/${pid}/exe`);
+    // a removed exe or mapped file (" (deleted)") is dumped with its remap (files/ghost.ts)
+    const exeId = task.exe.endsWith(' (deleted)')
+      ? files.dumpDeleted(extra, task.exe, `/proc/${pid}/exe`, `task ${pid}: exe`)
+      : files.dumpPath(task.exe, `/proc/${pid}/exe`);
+    const mapFile = (v: SmapsVma): string => `/proc/${pid}/map_files/${v.start.toString(16)}-${v.end.toString(16)}`;
     const vmas: VmaRec[] = toVmaRecs(
       pid,
       task.vmas,
-      (v: SmapsVma) => files.dumpPath(v.path, `/proc/${pid}/map_files/${v.start.toString(16)}-${v.end.toString(16)}`),
+      (v: SmapsVma) =>
+        v.deleted
+          ? files.dumpDeleted(extra, v.name, mapFile(v), `task ${pid}: VMA ${v.start.toString(16)}-${v.end.toString(16)} ${v.name}`)
+          : files.dumpPath(v.path, mapFile(v)),
       (v: SmapsVma, flags: number) => files.dumpMapped({ extra, allocPagesId }, { pid, start: v.start, end: v.end, name: v.name, flags }),
     );
     const ids: TaskKobjIdsEntry = {

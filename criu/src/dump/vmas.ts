@@ -208,6 +208,13 @@ export function toVmaRecs(pid: number, vmas: SmapsVma[], fileId: (v: SmapsVma) =
           throw new NotSupportedError(`${where}: a mapping of ${v.path}${v.path.startsWith('socket:') ? ' (a packet socket ring)' : ''}`, { task: pid });
         out.push(fileVma(pid, v, base, growsdown, where, fileId));
         break;
+      case 'deleted':
+        // a file removed since it was mapped (a library or program upgraded underneath): its
+        // entry carries a ghost or link remap, read through map_files (files/ghost.ts)
+        if (v.path === '/[aio]') throw new NotSupportedError(`${where}: an AIO ring (io_setup)`, { task: pid, hint: 'AIO contexts are not dumped yet' });
+        if (v.path.startsWith('/anon_hugepage')) throw new NotSupportedError(`${where}: shared hugetlb memory`, { task: pid });
+        out.push(fileVma(pid, v, base, growsdown, where, fileId));
+        break;
       default:
         throw new NotSupportedError(`${where} (${v.kind} mapping)`);
     }

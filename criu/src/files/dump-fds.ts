@@ -1,14 +1,28 @@
 // The dump's side of the fd kinds: each fd of a task, read from /proc, claimed by its kind and
 // given the id of its open file description (shared ones found by kcmp). Terminals are tty.ts's.
+import * as fs from 'node:fs';
 import type { FileTable } from './table.js';
 import type { DumpFdCtx, ExtraImages } from './kind.js';
 import { kindFor } from './registry.js';
 import { noteLocks } from './locks.js';
+import { refuseDevice } from './chardev.js';
 import { listFds, readFdLink, readFdinfo } from '../proc/index.js';
 import { pidfdOpen, pidfdGetfd, close } from '../sys/libc.js';
 import { NotSupportedError } from '../errors.js';
 import type { FdinfoEntry } from '../images/gen/types.js';
 import { log } from '../log.js';
+
+/** Devices no kind restores right (tun, block and other devices without a handler: chardev.ts); terminals are tty.ts's. */
+function refuseUnhandled(pid: number, fd: number, raw: string): void {
+  if (!raw.startsWith('/')) return;
+  let st: fs.BigIntStats;
+  try {
+    st = fs.statSync(`/proc/${pid}/fd/${fd}`, { bigint: true });
+  } catch {
+    return;
+  }
+  refuseDevice(pid, fd, raw, st);
+}
 
 /**
  * The fdinfo entries of task `pid`, its new file descriptions added to `files`, the locks held
@@ -33,6 +47,7 @@ export function dumpFds(
       const cloexec = (info.flags & 0o2000000) !== 0 ? 1 : 0;
       const kind = kindFor(link, info, { pid, fd });
       if (!kind) throw new NotSupportedError(`task ${pid}: fd ${fd} (${link.raw})`, { task: pid, object: `fd ${fd}` });
+      refuseUnhandled(pid, fd, link.raw);
       let id = files.sameAs(pid, fd, info.ino);
       const fresh = id === undefined;
       if (id === undefined) {

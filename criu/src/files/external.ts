@@ -49,8 +49,12 @@ export function parseExternals(external: readonly string[], extUnixSk: readonly 
       out.ttys!.push(r); // CRIU keeps the string and compares it whole (external_lookup_id)
       continue;
     }
+    if (kind === 'file') continue; // external-file.ts (a dump's reg files)
     if (kind !== 'unix')
-      throw new NotSupportedError(`--external ${kind}[...]`, { object: r, hint: 'only unix[INO] and tty[RDEV:DEV] external resources are handled yet' });
+      throw new NotSupportedError(`--external ${kind}[...]`, {
+        object: r,
+        hint: 'only unix[INO], tty[RDEV:DEV] and file[MNT_ID:INODE] external resources are handled yet',
+      });
     const ino = Number(m?.[2]);
     if (!m || m[3] !== '' || !Number.isInteger(ino) || ino <= 0) throw new CriuError(`Invalid external resource ${r}: expected unix[INODE]`);
     out.unixInodes.push(ino);

@@ -15,7 +15,7 @@ import * as fs from 'node:fs';
 import { writeAll } from '../sys/io.js';
 import * as path from 'node:path';
 import type { FileTable } from './table.js';
-import type { FileKind, DumpFdCtx, RestoreFdCtx, DumpEnv } from './kind.js';
+import type { FileKind, DumpFdCtx, RestoreFdCtx, DumpEnv, ExtraImages } from './kind.js';
 import { FileError, partOf } from './kind.js';
 import { dumpReg, openReg, O } from './reg.js';
 import { lseek, SysError, E } from '../sys/libc.js';
@@ -25,6 +25,9 @@ import { dumpFown, where, kernelDev, O_CLOEXEC } from './fdparams.js';
 import { RemapType, type GhostFileEntry, type RemapFilePathEntry } from '../images/index.js';
 import type { FdLink, Fdinfo } from '../proc/index.js';
 import { isMemfdLink } from './memfd.js';
+import { dumpLinkRemap, afterDumpLinkRemaps, openLinked, closeLinked, mkParents, rmParents, type LinkedState } from './link-remap.js';
+import { regDumpOptions } from './reg-opts.js';
+import { mknod } from '../sys/fsops.js';
 
 export const REMAP_FPATH = 'remap-fpath.img';
 export const ghostImage = (id: number): string => `ghost-file-${id.toString(16)}.img`;
@@ -75,87 +78,127 @@ function readAt(fd: number, off: bigint, len: bigint): Buffer {
   return b;
 }
 
-/** Write ghost-file-ID.img for the file open at the tool's fd `fd`. */
-function dumpGhostFile(ctx: DumpFdCtx, gid: number, fd: number, st: fs.BigIntStats): void {
+/** Write ghost-file-ID.img for the file open at the tool's fd `fd` (a device node: its rdev, no contents). */
+function dumpGhostFile(extra: ExtraImages, gid: number, fd: number, st: fs.BigIntStats): void {
   const file = ghostImage(gid);
-  const us = (ns: bigint): { tv_sec: bigint; tv_usec: bigint } => ({ tv_sec: ns / 1_000_000_000n, tv_usec: (ns % 1_000_000_000n) / 1000n });
   const gfe: GhostFileEntry = {
     uid: Number(st.uid),
     gid: Number(st.gid),
     mode: Number(st.mode),
     dev: kernelDev(st.dev),
     ino: st.ino, // CRIU's MKKDEV(major, minor)
-    atim: us(st.atimeNs),
-    mtim: us(st.mtimeNs),
+    atim: usOf(st.atimeNs),
+    mtim: usOf(st.mtimeNs),
   };
-  // reopen for reading: the task's own fd may be write-only
+  if (st.isCharacterDevice() || st.isBlockDevice()) {
+    gfe.rdev = Number(st.rdev & 0xffffffffn); // st_rdev as CRIU stores it
+    extra.add('GHOST_FILE', file, gfe, Buffer.alloc(0));
+    return;
+  }
+  // reopen for reading: the task's own fd may be write-only (or an O_PATH one of the tool)
   const r = fs.openSync(`/proc/self/fd/${fd}`, fs.constants.O_RDONLY | O_CLOEXEC);
   try {
     if (st.size < BigInt(GHOST_CHUNKS_THRESH)) {
-      ctx.extra.add('GHOST_FILE', file, gfe, readAt(r, 0n, st.size));
+      extra.add('GHOST_FILE', file, gfe, readAt(r, 0n, st.size));
       return;
     }
     gfe.chunks = true;
     gfe.size = st.size;
-    ctx.extra.add('GHOST_FILE', file, gfe);
-    for (const c of dataRanges(r, st.size)) ctx.extra.add('GHOST_FILE', file, { len: c.len, off: c.off }, readAt(r, c.off, c.len));
+    extra.add('GHOST_FILE', file, gfe);
+    for (const c of dataRanges(r, st.size)) extra.add('GHOST_FILE', file, { len: c.len, off: c.off }, readAt(r, c.off, c.len));
   } finally {
     fs.closeSync(r);
   }
+}
+
+const usOf = (ns: bigint): { tv_sec: bigint; tv_usec: bigint } => ({ tv_sec: ns / 1_000_000_000n, tv_usec: (ns % 1_000_000_000n) / 1000n });
+
+function stateOf(files: FileTable): GhostDumpState {
+  let s = dumpState.get(files);
+  if (!s) {
+    s = { next: 1, byInode: new Map() };
+    dumpState.set(files, s);
+  }
+  return s;
+}
+
+/** Whether the file at `st` is really named `raw` (a name that ends in " (deleted)"). */
+function reallyNamed(raw: string, st: fs.BigIntStats): boolean {
+  try {
+    const o = fs.statSync(raw, { bigint: true });
+    return o.ino === st.ino && o.dev === st.dev;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The remap of file entry `id`, a file whose name `p` is gone, held by the tool at `fd` (CRIU's
+ * check_path_remap): nlink 0, a ghost (its contents, or a device's rdev, in the images, up to
+ * --ghost-limit); still linked elsewhere, a link remap (link-remap.ts, with --link-remap).
+ */
+function remapRemoved(env: DumpEnv, who: string, id: number, p: string, fd: number, st: fs.BigIntStats, ghostLimit: number): void {
+  if (st.nlink > 0n) {
+    dumpLinkRemap(env, who, id, p, fd);
+    return;
+  }
+  const device = st.isCharacterDevice() || st.isBlockDevice();
+  if (!st.isFile() && !device) {
+    throw new NotSupportedError(`${who}: an unlinked file of mode 0${st.mode.toString(8)}`, {
+      object: p,
+      hint: 'only unlinked regular files and device nodes are saved (as ghost files)',
+    });
+  }
+  const used = st.blocks * 512n;
+  if (!device && used > BigInt(ghostLimit)) {
+    // CRIU's message (dump_ghost_remap), with the limit and what to try
+    throw new FileError(who, `Can't dump ghost file ${p} of ${used} size, increase limit (--ghost-limit is ${ghostLimit})`, {
+      object: p,
+      hint: `give --ghost-limit ${used} or more to save its contents in the images; its last name is gone, so it cannot be linked again (--link-remap does not apply)`,
+    });
+  }
+  const s = stateOf(env.files);
+  const key = `${st.dev}:${st.ino}`;
+  let gid = s.byInode.get(key);
+  if (gid === undefined) {
+    gid = s.next++;
+    dumpGhostFile(env.extra, gid, fd, st);
+    s.byInode.set(key, gid);
+  }
+  const rpe: RemapFilePathEntry = { orig_id: id, remap_id: gid, remap_type: RemapType.GHOST };
+  env.extra.add('REMAP_FPATH', REMAP_FPATH, rpe);
 }
 
 export function dumpGhost(ctx: DumpFdCtx, id: number): FileEntry {
   const statPath = `/proc/${ctx.pid}/fd/${ctx.fd}`;
   const st = fs.statSync(statPath, { bigint: true });
   const fd = ctx.takeFd();
-  if (st.nlink > 0n) {
-    // a file that is really named "… (deleted)"
-    try {
-      const o = fs.statSync(ctx.link.raw, { bigint: true });
-      if (o.ino === st.ino && o.dev === st.dev) {
-        const e = dumpReg(id, ctx.link.raw, statPath, ctx.info.flags, ctx.info.pos);
-        partOf(e, 'reg', where(ctx, 'file')).fown = dumpFown(ctx, fd, 'file');
-        return e;
-      }
-    } catch {
-      /* not there */
-    }
-    throw new NotSupportedError(
-      `${where(ctx, ctx.link.raw)}: the name was removed but the file has ${st.nlink} other link(s) (a linked remap)`,
-      'files removed from one directory but still linked elsewhere cannot be checkpointed yet',
-    );
-  }
-  if (!st.isFile()) {
-    throw new NotSupportedError(
-      `${where(ctx, ctx.link.raw)}: an unlinked file of mode 0${st.mode.toString(8)}`,
-      'only unlinked regular files are saved (as ghost files)',
-    );
-  }
-  const used = st.blocks * 512n;
-  if (used > BigInt(ctx.ghostLimit)) {
-    throw new NotSupportedError(
-      `${where(ctx, ctx.link.raw)}: an unlinked file of ${used} bytes on disk, above the ghost limit of ${ctx.ghostLimit}`,
-      'raise --ghost-limit to save it in the images',
-    );
-  }
-  const e = dumpReg(id, ctx.link.path!, statPath, ctx.info.flags, ctx.info.pos);
-  partOf(e, 'reg', where(ctx, 'ghost file')).fown = dumpFown(ctx, fd, 'ghost file');
-  let s = dumpState.get(ctx.files);
-  if (!s) {
-    s = { next: 1, byInode: new Map() };
-    dumpState.set(ctx.files, s);
-  }
-  const key = `${st.dev}:${st.ino}`;
-  let gid = s.byInode.get(key);
-  if (gid === undefined) {
-    gid = s.next++;
-    dumpGhostFile(ctx, gid, fd, st);
-    s.byInode.set(key, gid);
-  }
-  const rpe: RemapFilePathEntry = { orig_id: id, remap_id: gid, remap_type: RemapType.GHOST };
-  ctx.extra.add('REMAP_FPATH', REMAP_FPATH, rpe);
+  // a file that is really named "… (deleted)"
+  const real = st.nlink > 0n && reallyNamed(ctx.link.raw, st);
+  const e = dumpReg(id, real ? ctx.link.raw : ctx.link.path!, statPath, ctx.info.flags, ctx.info.pos);
+  partOf(e, 'reg', where(ctx, 'file')).fown = dumpFown(ctx, fd, 'file');
+  if (!real) remapRemoved(ctx, where(ctx, ctx.link.raw), id, ctx.link.path!, fd, st, ctx.ghostLimit);
   return e;
 }
+
+/**
+ * A removed file a task maps or runs (a "… (deleted)" VMA through /proc/PID/map_files, or its
+ * exe): a reg_file_entry of its old path and its remap, as for an fd.
+ */
+export function dumpDeletedPath(env: DumpEnv, id: number, raw: string, statPath: string, who: string): FileEntry {
+  const st = fs.statSync(statPath, { bigint: true });
+  if (st.nlink > 0n && reallyNamed(raw, st)) return dumpReg(id, raw, statPath, 0, 0n);
+  const p = raw.endsWith(DELETED) ? raw.slice(0, -DELETED.length) : raw;
+  const e = dumpReg(id, p, statPath, 0, 0n);
+  const fd = fs.openSync(statPath, O.PATH | O_CLOEXEC);
+  try {
+    remapRemoved(env, who, id, p, fd, st, regDumpOptions().ghostLimit);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return e;
+}
+const DELETED = ' (deleted)';
 
 // ---------------------------------------------------------------- restore
 
@@ -167,6 +210,8 @@ interface Ghost {
 export interface GhostState {
   files: Map<number, Ghost>;
   dirs: Map<number, string>;
+  /** the link_remap names of LINKED remaps used (removed when the restore succeeded) */
+  linked: LinkedState;
 }
 
 const remapTypeOf = (m: RemapFilePathEntry): number => m.remap_type ?? ((m.remap_id >>> 0) & REMAP_GHOST_BIT ? RemapType.GHOST : RemapType.LINKED);
@@ -199,9 +244,14 @@ function makeGhost(ctx: RestoreFdCtx, remapId: number, reg: RegFileEntry, who: s
   if (!img) throw new FileError(who, `${name} is missing for ${reg.name}`, { object: name, hint: 'the images are incomplete' });
   const gfe = img.head;
   const mode = Number(gfe.mode);
-  if ((mode & 0o170000) !== 0o100000)
-    throw new NotSupportedError(`${who}: ghost ${remapId} of mode 0${mode.toString(8)} (only regular ghost files are restored)`, { object: name });
-  const p = `${reg.name}.cr.${remapId.toString(16)}.ghost`;
+  // in its old directory, or the nearest one that still exists (CRIU's trim_last_parent)
+  let dir = path.dirname(reg.name);
+  while (dir !== '/' && !fs.existsSync(dir)) dir = path.dirname(dir);
+  const p = path.join(dir, `${path.basename(reg.name)}.cr.${remapId.toString(16)}.ghost`);
+  const fmt = mode & 0o170000;
+  if (fmt === 0o020000 || fmt === 0o060000) return makeGhostNode(ctx, remapId, p, gfe, who);
+  if (fmt !== 0o100000)
+    throw new NotSupportedError(`${who}: ghost ${remapId} of mode 0${mode.toString(8)} (only regular ghost files and devices are restored)`, { object: name });
   const flags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_CLOEXEC;
   let fd: number;
   try {
@@ -248,14 +298,36 @@ function makeGhost(ctx: RestoreFdCtx, remapId: number, reg: RegFileEntry, who: s
   return { path: p, users: ghostUsers(ctx, remapId) };
 }
 
-export function openGhost(ctx: RestoreFdCtx, e: FileEntry, s: GhostState, who: string): number {
+/** A ghost device node (CRIU's create_ghost_dentry: mknod with the saved rdev). */
+function makeGhostNode(ctx: RestoreFdCtx, remapId: number, p: string, gfe: GhostFileEntry, who: string): Ghost {
+  if (gfe.rdev === undefined)
+    throw new FileError(who, `${ghostImage(remapId)}: a ghost device without its rdev`, { object: ghostImage(remapId), hint: 'the image is damaged' });
+  fs.rmSync(p, { force: true }); // ours, left by an earlier failed restore
+  try {
+    mknod(p, Number(gfe.mode), gfe.rdev);
+    fs.chownSync(p, Number(gfe.uid), Number(gfe.gid));
+    fs.chmodSync(p, Number(gfe.mode) & 0o7777);
+  } catch (e) {
+    fs.rmSync(p, { force: true });
+    throw new FileError(who, `cannot make the ghost device ${p}: ${(e as Error).message}`, { object: p, hint: 'making device nodes needs CAP_MKNOD' });
+  }
+  return { path: p, users: ghostUsers(ctx, remapId) };
+}
+
+/**
+ * `open(at)` on the file of a remapped entry, through a name at its old path removed again at
+ * once (the ghost made first; a linked remap through link-remap.ts); undefined for an entry
+ * without a remap. `fdUse`: an fd's open, which counts the ghost's users down.
+ */
+function openRemapped(ctx: RestoreFdCtx, e: FileEntry, s: GhostState, who: string, open: (at: string) => number, fdUse: boolean): number | undefined {
   const reg = partOf(e, 'reg', who);
   const remap = remapOf(ctx, e.id);
-  if (!remap) throw new FileError(who, `file id ${e.id} (${reg.name}) has no remap`, { object: REMAP_FPATH });
+  if (!remap) return undefined;
+  if (remap.type === RemapType.LINKED) return openLinked(ctx, reg, remap.remapId, s.linked, who, open);
   if (remap.type !== RemapType.GHOST) {
-    throw new NotSupportedError(`${who}: ${reg.name}: a ${remap.type === RemapType.LINKED ? 'linked' : 'procfs'} remap`, {
+    throw new NotSupportedError(`${who}: ${reg.name}: a procfs remap (a file of a dead task's /proc)`, {
       object: reg.name,
-      hint: 'only ghost files (unlinked files saved in the images) are restored',
+      hint: 'only ghost files and link remaps are restored',
     });
   }
   let g = s.files.get(remap.remapId);
@@ -263,25 +335,47 @@ export function openGhost(ctx: RestoreFdCtx, e: FileEntry, s: GhostState, who: s
     g = makeGhost(ctx, remap.remapId, reg, who);
     s.files.set(remap.remapId, g);
   }
-  try {
-    fs.linkSync(g.path, reg.name);
-  } catch (err) {
-    throw new FileError(who, `cannot give the ghost file back its name ${reg.name}: ${(err as Error).message}`, {
-      object: reg.name,
-      hint: (err as NodeJS.ErrnoException).code === 'EEXIST' ? 'another file now has that name' : undefined,
-    });
+  // another file has that name now (a library upgraded since): a name beside it, as CRIU's
+  // open_path does ("<path>.cr_link"); the fd and the mapping then show that name
+  let at = reg.name;
+  // its directory may be gone too: made for the open and removed again (CRIU's make_parent_dirs_if_need)
+  const made = mkParents(path.dirname(reg.name), who);
+  for (;;) {
+    try {
+      fs.linkSync(g.path, at);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST' && at === reg.name) {
+        at = `${reg.name}.cr_link`;
+        continue;
+      }
+      rmParents(made);
+      throw new FileError(who, `cannot give the ghost file back its name ${at}: ${(err as Error).message}`, {
+        object: reg.name,
+        hint: (err as NodeJS.ErrnoException).code === 'EEXIST' ? `${reg.name} and ${at} both exist now` : undefined,
+      });
+    }
   }
   let fd: number;
   try {
-    fd = openReg(reg, who);
+    fd = open(at);
   } finally {
-    fs.unlinkSync(reg.name);
+    fs.unlinkSync(at);
+    rmParents(made);
   }
-  if (!(reg.flags & O.APPEND)) lseek(fd, BigInt(reg.pos), 0);
-  if (--g.users <= 0) {
+  // the ghost goes once every fd on it is open; one a task maps or runs stays to the end
+  if (fdUse && --g.users <= 0) {
     fs.rmSync(g.path, { force: true });
     s.files.delete(remap.remapId);
   }
+  return fd;
+}
+
+export function openGhost(ctx: RestoreFdCtx, e: FileEntry, s: GhostState, who: string): number {
+  const reg = partOf(e, 'reg', who);
+  const fd = openRemapped(ctx, e, s, who, (at) => openReg({ ...reg, name: at }, who), true);
+  if (fd === undefined) throw new FileError(who, `file id ${e.id} (${reg.name}) has no remap`, { object: REMAP_FPATH });
+  if (!(reg.flags & O.APPEND)) lseek(fd, BigInt(reg.pos), 0);
   return fd;
 }
 
@@ -356,11 +450,13 @@ export const ghostKind: FileKind<GhostState> = {
   match: isGhostLink,
   dump: dumpGhost,
   dumpRemovedDir: (env, id, _path, statPath) => dumpGhostDir(env, id, fs.statSync(statPath, { bigint: true })),
+  dumpDeletedPath,
   claims: (ctx, e) => remapOf(ctx, e.id) !== undefined,
   state: {
-    create: () => ({ files: new Map(), dirs: new Map() }),
-    // the directories made for a chdir, then the ghost files some fd never took (or all, on failure)
-    close: (s) => {
+    create: () => ({ files: new Map(), dirs: new Map(), linked: new Set() }),
+    // the directories made for a chdir, then the ghost files some fd never took (or all, on
+    // failure), and the link remaps once the restore succeeded
+    close: (s, failed) => {
       for (const d of s.dirs.values()) {
         try {
           fs.rmdirSync(d);
@@ -371,11 +467,21 @@ export const ghostKind: FileKind<GhostState> = {
       s.dirs.clear();
       for (const g of s.files.values()) fs.rmSync(g.path, { force: true });
       s.files.clear();
+      closeLinked(s.linked, failed);
     },
   },
   open: openGhost,
-  openPath: (ctx, e, use, s, who) => {
-    if (use === 'exe') return undefined;
-    return makeGhostDir(ctx, s, e.id, partOf(e, 'reg', who).name, who) ? -1 : undefined;
+  // a removed file a task maps: opened with the mapping's flags, and it may have grown since
+  openMapped: (ctx, e, flags, s, who) => {
+    const reg = partOf(e, 'reg', who);
+    const fd = openRemapped(ctx, e, s, who, (at) => openReg({ ...reg, name: at, flags, size: undefined }, who), false);
+    if (fd === undefined) throw new FileError(who, `file id ${e.id} (${reg.name}) has no remap`, { object: REMAP_FPATH });
+    return fd;
   },
+  openPath: (ctx, e, use, s, who) => {
+    const reg = partOf(e, 'reg', who);
+    if (use === 'exe') return openRemapped(ctx, e, s, who, (at) => openReg({ ...reg, name: at, flags: 0, size: undefined }, who), false);
+    return makeGhostDir(ctx, s, e.id, reg.name, who) ? -1 : undefined;
+  },
+  hooks: { afterDump: (a) => afterDumpLinkRemaps(a.ok) },
 };

@@ -192,6 +192,8 @@ export interface FileKind<S = unknown> {
   dumpPath?(id: number, path: string, statPath: string): FileEntry;
   /** a removed directory still used as a task's cwd: its remap, for the entry `id` of dumpPath */
   dumpRemovedDir?(env: DumpEnv, id: number, path: string, statPath: string): void;
+  /** the entry of a removed file a task maps or runs ("… (deleted)"), seen through statPath, with its remap */
+  dumpDeletedPath?(env: DumpEnv, id: number, raw: string, statPath: string, who: string): FileEntry;
   /** the entry of an object a task maps (a memfd VMA), read through /proc/PID/map_files */
   dumpMapped?(env: DumpEnv, id: number, m: MappedObject): FileEntry;
 

@@ -1,9 +1,16 @@
 // Regular files, directories and device nodes opened by path: dump and restore side by side.
 import * as fs from 'node:fs';
 import { FdTypes, type FileEntry, type RegFileEntry } from '../images/gen/types.js';
-import { lseek } from '../sys/libc.js';
+import { lseek, fcntl } from '../sys/libc.js';
+
+const F_DUPFD_CLOEXEC = 1030;
 import { FileError, partOf, type FileKind } from './kind.js';
 import { zeroFown } from './fdparams.js';
+import { devicePos, checkDevice, NO_POS } from './chardev.js';
+import { dumpLinkRemap } from './link-remap.js';
+import { regDumpOptions, regRestoreOptions } from './reg-opts.js';
+import { externalFileKey } from './external-file.js';
+import type { DumpFdCtx } from './kind.js';
 
 export const O = {
   ACCMODE: 3,
@@ -22,8 +29,10 @@ export const O = {
 /** A reg_file_entry for `path` as seen through `statPath` (a /proc/PID/fd/N link, or the path). */
 export function dumpReg(id: number, path: string, statPath: string, flags: number, pos: bigint): FileEntry {
   const st = fs.statSync(statPath, { bigint: true });
-  const reg: RegFileEntry = { id, flags: flags & ~O.CLOEXEC, pos, fown: zeroFown(), name: path };
-  if ((st.mode & 0o170000n) === 0o100000n) {
+  const reg: RegFileEntry = { id, flags: flags & ~O.CLOEXEC, pos: devicePos(st, flags, pos), fown: zeroFown(), name: path };
+  // CRIU's should_check_size: a write-only append file (a log) may grow, its size is not kept
+  const log = (flags & O.ACCMODE) === 1 && (flags & O.APPEND) !== 0;
+  if ((st.mode & 0o170000n) === 0o100000n && !log) {
     reg.size = st.size;
     const id = elfBuildId(statPath);
     if (id) reg.build_id = id;
@@ -105,6 +114,24 @@ export function openReg(reg: RegFileEntry, who: string): number {
     }
   }
   const st = fs.fstatSync(fd, { bigint: true });
+  // CRIU's open_path checks the mode (without the rwx bits with --skip-file-rwx-check); a device: its rdev too
+  if (reg.mode !== undefined) {
+    const mask = regRestoreOptions().skipFileRwxCheck ? ~0o777 : ~0;
+    if ((Number(st.mode) & mask) !== (reg.mode & mask)) {
+      fs.closeSync(fd);
+      const sameType = (Number(st.mode) & 0o170000) === (reg.mode & 0o170000);
+      throw new FileError(who, `File ${reg.name} has bad mode 0${st.mode.toString(8)} (expect 0${reg.mode.toString(8)})`, {
+        object: reg.name,
+        hint: sameType ? 'File r/w/x checks can be skipped with the --skip-file-rwx-check option' : 'another kind of file has that name now',
+      });
+    }
+  }
+  try {
+    checkDevice(reg.name, reg.mode, st, who);
+  } catch (e) {
+    fs.closeSync(fd);
+    throw e;
+  }
   if (reg.size !== undefined && (st.mode & 0o170000n) === 0o100000n && st.size !== BigInt(reg.size)) {
     fs.closeSync(fd);
     throw new FileError(who, `${reg.name} has size ${st.size}, the image says ${reg.size}`, { object: reg.name, hint: 'the file changed after the dump' });
@@ -112,6 +139,61 @@ export function openReg(reg: RegFileEntry, who: string): number {
   return fd;
 }
 
+const PROC_SUPER_MAGIC = 0x9fa0,
+  DEVPTS_SUPER_MAGIC = 0x1cd1;
+
+/**
+ * An fd on a file by a name it still has (CRIU's dump_one_reg_file): an `--external file[…]`
+ * one is recorded by its key; otherwise the name must still lead to the file (check_path_remap):
+ * gone, it is link-remapped (--link-remap); another file there is refused, unless it is a device
+ * node of the same rdev and --evasive-devices is given.
+ */
+function dumpRegFd(ctx: DumpFdCtx, id: number): FileEntry {
+  const statPath = `/proc/${ctx.pid}/fd/${ctx.fd}`;
+  const who = `task ${ctx.pid}: fd ${ctx.fd} (${ctx.link.raw})`;
+  const p = ctx.link.path!;
+  const st = fs.statSync(statPath, { bigint: true });
+  const o = regDumpOptions();
+  const key = externalFileKey(ctx.info.mntId, st.ino);
+  if (o.externalFiles.has(key)) {
+    const e = dumpReg(id, key, statPath, ctx.info.flags, ctx.info.pos);
+    e.reg!.ext = true;
+    return e;
+  }
+  let magic = 0;
+  try {
+    magic = Number(fs.statfsSync(statPath).type);
+  } catch {
+    /* the kernel answers for /proc/PID/fd */
+  }
+  if (magic !== PROC_SUPER_MAGIC && magic !== DEVPTS_SUPER_MAGIC && p.startsWith('/')) {
+    let now: fs.BigIntStats | undefined;
+    try {
+      now = fs.lstatSync(p, { bigint: true });
+      if (now.isSymbolicLink() && !st.isSymbolicLink()) now = fs.statSync(p, { bigint: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    if (!now) {
+      // still linked, but not by this name: a link remap
+      const e = dumpReg(id, p, statPath, ctx.info.flags, ctx.info.pos);
+      dumpLinkRemap(ctx, who, id, p, ctx.takeFd());
+      return e;
+    }
+    if (now.ino !== st.ino || now.dev !== st.dev) {
+      const device = st.isCharacterDevice() || st.isBlockDevice();
+      if (!(o.evasiveDevices && device && now.rdev === st.rdev)) {
+        throw new FileError(who, `Unaccessible path opened ${st.dev}:${st.ino}, need ${now.dev}:${now.ino}: ${p} is another file now`, {
+          object: p,
+          hint: device
+            ? '--evasive-devices takes the device node now at that path when it has the same rdev'
+            : 'something is mounted over it or it was replaced; the fd cannot be reopened by its name',
+        });
+      }
+    }
+  }
+  return dumpReg(id, p, statPath, ctx.info.flags, ctx.info.pos);
+}
 /** Regular files, directories and devices opened by path (the REG entries without a remap: see ghost.ts). */
 export const regKind: FileKind = {
   name: 'reg',
@@ -119,16 +201,33 @@ export const regKind: FileKind = {
   field: 'reg',
   priority: 100,
   match: (link) => link.kind === 'path' && !link.deleted,
-  dump: (ctx, id) => dumpReg(id, ctx.link.path!, `/proc/${ctx.pid}/fd/${ctx.fd}`, ctx.info.flags, ctx.info.pos),
+  dump: dumpRegFd,
   dumpPath: (id, path, statPath) => dumpReg(id, path, statPath, 0, 0n),
   open: (_ctx, e, _s, who) => {
     const reg = partOf(e, 'reg', who);
+    if (reg.ext) {
+      throw new FileError(who, `${reg.name} was dumped as external (--external ${reg.name}) and no --inherit-fd gives it`, {
+        object: reg.name,
+        hint: `pass the file with --inherit-fd fd[N]:${reg.name}`,
+      });
+    }
     const fd = openReg(reg, who);
-    lseek(fd, BigInt(reg.pos), 0); // O_APPEND writes go to the end, but the offset is still read back
+    // O_APPEND writes go to the end, but the offset is still read back; -1: kmsg's, left alone
+    if (BigInt(reg.pos) !== NO_POS) lseek(fd, BigInt(reg.pos), 0);
     return fd;
   },
-  // CRIU's reg_file_path: the image path without its leading '/'; the caller's file is used as it is
-  inheritKey: (_ctx, e) => e.reg?.name.replace(/^\//, ''),
+  // CRIU's reg_file_path: the image path without its leading '/' (an external file: its key,
+  // file[MNT_ID:INODE]); the caller's file is used as it is
+  inheritKey: (_ctx, e) => (e.reg?.ext ? e.reg.name : e.reg?.name.replace(/^\//, '')),
+  openInherited: (_ctx, e, fd, who) => {
+    const reg = partOf(e, 'reg', who);
+    // a file given for its path is used as it is (CRIU's inherited_fd); an external one is
+    // reopened through /proc/self/fd with the image's flags and position (CRIU's open_path)
+    if (!reg.ext) return fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    const mine = openReg({ ...reg, name: `/proc/self/fd/${fd}`, build_id: reg.build_id }, who);
+    if (BigInt(reg.pos) !== NO_POS) lseek(mine, BigInt(reg.pos), 0);
+    return mine;
+  },
   // a mapped file is opened with the mapping's flags, and may have grown since the dump
   openMapped: (_ctx, e, flags, _s, who) => openReg({ ...partOf(e, 'reg', who), flags, size: undefined }, who),
   // the exe is opened to be set as the task's exe; a cwd or root is used by its path

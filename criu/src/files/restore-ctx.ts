@@ -133,7 +133,7 @@ export class FileCtx implements RestoreFdCtx {
   openMapped(id: number, who: string, flags: number): number {
     const e = this.file(id);
     if (!e) throw new FileError(who, `file id ${id} is not in files.img`, { object: `file id ${id}` });
-    const kind = this.kinds.ofType(e.type).find((k) => k.openMapped);
+    const kind = this.kinds.ofType(e.type).find((k) => k.openMapped && (k.claims?.(this, e) ?? true));
     if (!kind?.openMapped) throw new NotSupportedError(`${who}: a mapping of a file of type ${e.type}`, { object: `file id ${id}` });
     return kind.openMapped(this, e, flags, this.stateOf(kind), who);
   }

@@ -45,6 +45,20 @@ export class FileTable {
   }
 
   /**
+   * The id of a removed file a task maps or runs (`raw` ends in " (deleted)"), one per inode,
+   * dumped with its remap (a ghost or a link remap) by the kind that has dumpDeletedPath.
+   */
+  dumpDeleted(extra: ExtraImages, raw: string, statPath: string, who: string): number {
+    const k = FILES.withMethod('dumpDeletedPath');
+    if (!k) throw new FileError(who, `no fd kind dumps removed files (${raw})`, { object: raw });
+    const st = fs.statSync(statPath, { bigint: true });
+    return this.pathId(`\0deleted:${st.dev}:${st.ino}`, (id) => k.dumpDeletedPath(this.envOf(extra), id, raw, statPath, who));
+  }
+  private envOf(extra: ExtraImages): DumpEnv {
+    return { files: this, extra };
+  }
+
+  /**
    * A new id for a task's cwd or root, `link` as /proc shows it (a cwd whose directory was
    * removed ends in " (deleted)" and is remapped to a ghost directory).
    */

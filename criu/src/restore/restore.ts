@@ -27,6 +27,7 @@ import { faultPoint } from '../fault.js';
 import { progress } from '../progress.js';
 import { pluginCalls } from '../hooks.js';
 import { Inherited, type InheritSpec } from '../files/inherit.js';
+import { setRegRestoreOptions } from '../files/reg-opts.js';
 
 export { findHole } from './task.js';
 export { splitRuns } from './pages.js';
@@ -49,6 +50,8 @@ export interface RestoreOptions {
   tcpClose?: boolean;
   /** -j/--shell-job: a shell's job joins criu's session and terminal (restore/ctty.ts) */
   shellJob?: boolean;
+  /** --skip-file-rwx-check: files reopened by path are checked without their rwx bits */
+  skipFileRwxCheck?: boolean;
   /** --inherit-fd: the caller's fds that stand for objects of the images (files/inherit.ts) */
   inheritFds?: InheritSpec[];
   /** --external unix[INO] and -x/--ext-unix-sk (files/external.ts) */
@@ -76,6 +79,7 @@ export function restore(opts: RestoreOptions): number {
   files.fileLocks = opts.fileLocks ?? false;
   files.tcp = { established: opts.tcpEstablished ?? false, close: opts.tcpClose ?? false };
   files.shellJob = opts.shellJob ?? false;
+  setRegRestoreOptions({ skipFileRwxCheck: opts.skipFileRwxCheck ?? false });
   files.inherit = inherit;
   useExternals(opts.externals);
   try {
