@@ -186,9 +186,9 @@ test("a unix socket whose peer is outside the tree: refused naming --ext-unix-sk
     expect(x.code).toBe(1);
     expect(x.stderr).toContain("Can't dump half of stream unix connection");
     // other external resources are not handled yet
-    const file = criu(['dump', '-t', String(t.pid), '-D', img, '--external', 'file[88:1]']);
+    const file = criu(['dump', '-t', String(t.pid), '-D', img, '--external', 'mnt[/mnt]:cookie']);
     expect(file.code).toBe(1);
-    expect(file.stderr).toContain('not supported yet: --external file[...]');
+    expect(file.stderr).toContain('not supported yet: --external mnt[...]');
     const before = t.ticks[0];
     await until('ticks after the refusals', () => t.ticks[0] > before + 2);
     expect(t.ticks).toHaveLength(1);
