@@ -8,7 +8,7 @@
 // made), opened with pidfd_open. A dead one is what CRIU makes: a helper process the tool
 // starts, one pidfd_open per description of that inode while it lives, then SIGKILL and a reap
 // (waitid on the pidfd), so every pidfd of it says "exited" and names no pid (Pid: -1).
-import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
 import type { FileKind, DumpFdCtx, RestoreFdCtx } from './kind.js';
 import { FileError, partOf } from './kind.js';
 import { syscall, errnoName, SysError, close, E } from '../sys/libc.js';
@@ -16,6 +16,9 @@ import { NotSupportedError } from '../errors.js';
 import { fileFlags, dumpFown, restoreFileParams, O_NONBLOCK } from './fdparams.js';
 import { taskName } from './ext.js';
 import { FdTypes, type FileEntry, type PidfdEntry } from '../images/gen/types.js';
+
+// loaded only when a dead pidfd needs its helper: child_process pulls in net and dgram, milliseconds of every dump
+const childProcess = (): typeof import('node:child_process') => createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
 
 const O_RDWR = 2;
 /** PIDFD_THREAD is O_EXCL */
@@ -80,7 +83,7 @@ export type PidfdState = Map<number, number>;
 function openDead(ctx: RestoreFdCtx, s: PidfdState, ino: number, who: string): void {
   const group: PidfdEntry[] = [];
   for (const e of ctx.entries()) if (e.type === FdTypes.PIDFD && e.pidfd && e.pidfd.nspid === -1 && e.pidfd.ino === ino) group.push(e.pidfd);
-  const child = spawn('/bin/sleep', ['3600'], { stdio: 'ignore' });
+  const child = childProcess().spawn('/bin/sleep', ['3600'], { stdio: 'ignore' });
   child.unref();
   const pid = child.pid;
   if (pid === undefined) throw new FileError(who, `pidfd of a dead task (inode ${ino}): cannot start a helper process`, { object: `pidfd inode ${ino}` });

@@ -11,7 +11,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { FilePermsEntry, UnixSkEntry } from '../images/gen/types.js';
-import { ioctl, close, syscall, addrOf, SysError, E } from '../sys/libc.js';
+import { ioctl, close, syscall, addrOf, SysError, E, errnoName } from '../sys/libc.js';
 import { bindRaw, connectRaw } from '../sys/net.js';
 import { FileError } from './kind.js';
 import { nameText, pathOf, sockaddrUn } from './unix-sk.js';
@@ -66,7 +66,7 @@ export function inDir<T>(dir: string | undefined, fn: () => T): T {
   try {
     const b = Buffer.from(`${dir}\0`);
     const r = Number(syscall('chdir', addrOf(b)));
-    if (r < 0) throw new FileError('', `cannot change to ${dir} (the directory of a relative unix socket name): errno ${-r}`, { object: dir });
+    if (r < 0) throw new FileError('', `cannot change to ${dir} (the directory of a relative unix socket name): ${errnoName(-r)}`, { object: dir });
     try {
       return fn();
     } finally {
