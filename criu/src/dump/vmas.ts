@@ -148,6 +148,11 @@ export function toVmaRecs(pid: number, vmas: SmapsVma[], fileId: (v: SmapsVma) =
           throw new NotSupportedError(`${where}: a mapping of ${v.path}${v.path.startsWith('socket:') ? ' (a packet socket ring)' : ''}`, { task: pid });
         out.push(fileVma(pid, v, base, growsdown, where, fileId));
         break;
+      case 'sysv':
+        throw new NotSupportedError(`${where}: an attached SysV shm segment (${v.path.slice(1)})`, {
+          task: pid,
+          hint: 'attached SysV shared memory is not restored yet (a segment detached at the dump is, with its IPC namespace)',
+        });
       default:
         throw new NotSupportedError(`${where} (${v.kind} mapping)`);
     }
