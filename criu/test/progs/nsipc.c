@@ -58,6 +58,17 @@ int main(int argc, char **argv)
 	if (argc < 4) return 2;
 	const char *mode = argv[3];
 	int brk = argc > 4 && !strcmp(argv[4], "break");
+	/* the parent (unshare exec()ed us) is in the caller's namespaces */
+	char mine[64] = "", theirs[64] = "", pp[64];
+	snprintf(pp, sizeof pp, "/proc/%d/ns/uts", getppid());
+	int same_uts = readlink("/proc/self/ns/uts", mine, sizeof mine - 1) < 0 || readlink(pp, theirs, sizeof theirs - 1) < 0 || !strcmp(mine, theirs);
+	snprintf(pp, sizeof pp, "/proc/%d/ns/ipc", getppid());
+	memset(mine, 0, sizeof mine), memset(theirs, 0, sizeof theirs);
+	int same_ipc = readlink("/proc/self/ns/ipc", mine, sizeof mine - 1) < 0 || readlink(pp, theirs, sizeof theirs - 1) < 0 || !strcmp(mine, theirs);
+	if (same_uts || same_ipc) {
+		fprintf(stderr, "nsipc: run me under unshare --uts --ipc (I change the hostname and IPC sysctls)\n");
+		return 2;
+	}
 	if (fork()) return 0; /* the caller goes on; the program is its own session's leader */
 	setsid();
 	out = fopen(argv[1], "w");
@@ -98,7 +109,7 @@ int main(int argc, char **argv)
 	}
 
 	char pb[32];
-	snprintf(pb, sizeof pb, "%d", getpid());
+	snprintf(pb, sizeof pb, "%d\n", getpid());
 	FILE *pf = fopen(argv[2], "w");
 	fputs(pb, pf);
 	fclose(pf);
