@@ -120,9 +120,9 @@ test('break mode: a hostname changed after the restore FAILs', async () => {
   }
 });
 
-test('refused by name, the tree running on: an attached SysV shm segment; a child in a UTS namespace of its own', async () => {
+test('refused by name, the tree running on: an attached SysV shm segment; a child in a UTS namespace of its own; a POSIX message queue', async () => {
   test.setTimeout(60_000);
-  for (const mode of ['attached', 'nested']) {
+  for (const mode of ['attached', 'nested', 'mqueue']) {
     const { pid, out, dir } = await start(mode);
     const kids = mode === 'nested' ? await childrenOf(pid, 1) : [];
     try {
@@ -130,6 +130,8 @@ test('refused by name, the tree running on: an attached SysV shm segment; a chil
       const d = criu(['dump', '-t', String(pid), '-D', img]);
       expect(d.code).not.toBe(0);
       if (mode === 'attached') expect(d.stderr).toMatch(new RegExp(`not supported yet: .*an attached SysV shm segment \\(SYSV${SHM_KEY.toString(16)}`));
+      else if (mode === 'mqueue')
+        expect(d.stderr).toMatch(new RegExp(`not supported yet: task ${pid}: fd \\d+: a POSIX message queue \\(/criu-ts-nsipc \\(deleted\\)\\)`));
       else expect(d.stderr).toMatch(new RegExp(`not supported yet: task ${kids[0]}: its own uts namespace \\(uts:\\[\\d+\\]; the root task ${pid} is in uts:`));
       expect(fs.existsSync(path.join(img, 'inventory.img'))).toBe(false);
       expect(alive(pid)).toBe(true);

@@ -21,6 +21,7 @@ import { extKind } from './ext.js';
 import { inetKind } from './inet.js';
 import { netlinkKind } from './netlink.js';
 import { packetKind } from './packet.js';
+import { mqueueKind } from './mqueue.js';
 import { FileError } from './kind.js';
 import { log } from '../log.js';
 
@@ -98,6 +99,7 @@ export const FILES = new KindRegistry([
   inetKind,
   netlinkKind,
   packetKind,
+  mqueueKind,
 ]);
 
 /** The kinds, highest priority first. */

@@ -5,11 +5,12 @@
  * everything and writes PASS or FAIL to the outfile.
  *   nsipc OUTFILE PIDFILE MODE [break]
  * MODE: plain; attached (the segment stays attached: the dump refuses it); nested (a child in a
- * UTS namespace of its own: the dump refuses it). break: the hostname is changed at SIGTERM,
+ * UTS namespace of its own: the dump refuses it); mqueue (an open POSIX message queue: refused). break: the hostname is changed at SIGTERM,
  * before the checks, so the program FAILs. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <mqueue.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -102,6 +103,11 @@ int main(int argc, char **argv)
 		if (msgsnd(mq, &m, strlen(texts[i]) + 1, 0)) { perror("msgsnd"); return 2; }
 	}
 
+	if (!strcmp(mode, "mqueue")) {
+		mqd_t q = mq_open("/criu-ts-nsipc", O_CREAT | O_RDWR, 0600, NULL);
+		if (q < 0) { perror("mq_open"); return 2; }
+		mq_unlink("/criu-ts-nsipc");
+	}
 	if (!strcmp(mode, "nested") && fork() == 0) {
 		unshare(CLONE_NEWUTS);
 		while (!stop) pause();
