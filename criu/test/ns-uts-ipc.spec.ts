@@ -10,6 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { writeImage, readSingle } from '../src/images/index.js';
+import { readPagemap } from '../src/images/typed.js';
 import { loadImages } from '../src/restore/images.js';
 import { planNamespaces } from '../src/ns/index.js';
 import { repo, criu, crit, fixtures, tmpdir, waitFile, waitGone, verdict, alive, childrenOf } from './lib.js';
@@ -76,10 +77,15 @@ test('a tree in its own UTS and IPC namespaces is dumped to CRIU images and rest
       expect((v.sem_ctls as number[]).length).toBe(4);
       const shm = decode(img, `ipcns-shm-${ids.ipc_ns_id}.img`);
       expect(shm).toHaveLength(1);
-      expect(shm[0]).toMatchObject({ desc: { key: SHM_KEY, mode: 0o640 }, size: 20000, in_pagemaps: false });
-      const data = Buffer.from(String(shm[0].extra), 'base64');
-      expect(data.length).toBe(20000);
-      expect([data[0], data[1], data[19999]]).toEqual([3, 10, (19999 * 7 + 3) & 0xff]);
+      // as CRIU 4.2 writes it: the contents in pagemap-shmem-SHMID.img and its pages file
+      expect(shm[0]).toMatchObject({ desc: { key: SHM_KEY, mode: 0o640 }, size: 20000, in_pagemaps: true });
+      expect(shm[0].extra).toBeUndefined();
+      const shmId = (shm[0].desc as { id: number }).id;
+      const pm = decode(img, `pagemap-shmem-${shmId}.img`) as { pages_id?: number; vaddr?: number; nr_pages?: number; flags?: number }[];
+      expect(pm[1]).toMatchObject({ vaddr: 0, nr_pages: 5, flags: 4 /* PE_PRESENT */ });
+      const data = fs.readFileSync(path.join(img, `pages-${pm[0].pages_id}.img`));
+      expect(data.length).toBe(5 * 4096);
+      expect([data[0], data[1], data[19999], data[20000]]).toEqual([3, 10, (19999 * 7 + 3) & 0xff, 0]);
       expect(decode(img, `ipcns-sem-${ids.ipc_ns_id}.img`)).toMatchObject([{ desc: { key: SHM_KEY + 1, mode: 0o600 }, nsems: 3, extra: [7, 42, 1000] }]);
       const msg = decode(img, `ipcns-msg-${ids.ipc_ns_id}.img`);
       expect(msg).toMatchObject([{ desc: { key: SHM_KEY + 2, id: 12345, mode: 0o660 }, qnum: 3, qbytes: 32768 }]);
@@ -142,7 +148,7 @@ test('refused by name, the tree running on: an attached SysV shm segment; a chil
   }
 });
 
-test('a restore failing after the namespaces were made leaves nothing; the images restore after it', async () => {
+test('a restore failing after the namespaces were made leaves nothing; the images (shm contents in the older form) restore after it', async () => {
   test.setTimeout(60_000);
   const hostName = os.hostname();
   const msgmnb = hostMsgmnb();
@@ -161,6 +167,14 @@ test('a restore failing after the namespaces were made leaves nothing; the image
       expect(hostMsgmnb()).toBe(msgmnb);
       expect(hostKeys()).not.toMatch(new RegExp(`^\\s*${SHM_KEY}\\s`, 'm'));
     }
+    // the older form of ipcns-shm (contents after the entry, in_pagemaps false) restores too
+    const shmImg = [fs.readdirSync(img).find((f) => f.startsWith('ipcns-shm-'))!];
+    const seg = readSingle<{ desc: { id: number }; size: bigint }>(path.join(img, shmImg[0]));
+    const pmFile = path.join(img, `pagemap-shmem-${seg.desc.id}.img`);
+    const pagesId = readPagemap(pmFile).head.pages_id;
+    const contents = fs.readFileSync(path.join(img, `pages-${pagesId}.img`)).subarray(0, 20000);
+    writeImage(img, shmImg[0], [{ ...seg, in_pagemaps: false }], { blobs: [contents] });
+    fs.rmSync(pmFile);
     expect(criu(['restore', '-D', img, '-d']).code).toBe(0);
     expect(await verdict(pid, out)).toBe('PASS');
   } finally {

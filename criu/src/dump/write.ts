@@ -63,7 +63,8 @@ export function writeImages(out: ImageDir, frozen: Frozen[], tasks: TaskState[],
   const ownTime = tf.namespaces.time;
   out.put(`timens-${ownTime ? ownTime.id : 0}.img`, 'TIMENS', [buildTimens(ownTime?.pid)]);
   // the root's own UTS and IPC namespaces (ns/)
-  for (const name of writeNsImages(out.dir, tf.namespaces)) out.written.push(name);
+  const firstPagesId = Math.max(tf.lastPagesId, ...pages.shmemMaps.map((m) => m.pagesId)) + 1;
+  for (const name of writeNsImages(out.dir, tf.namespaces, firstPagesId)) out.written.push(name);
 }
 
 /** Per task its threads' cores, mm, pagemap, ids, fs and (once per fd table) fdinfo; then the shared memory's pagemaps. */

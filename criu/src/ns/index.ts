@@ -15,9 +15,10 @@ import { inNamespaces } from './sysv.js';
 export { Namespaces, NS_ORDER, type NsIds } from './ids.js';
 export { KINDS, type OwnNs } from './kinds.js';
 
-/** the images of the root's own namespaces; returns the names written */
-export function writeNsImages(dir: string, ns: Namespaces): string[] {
-  return ns.own.flatMap((o) => o.kind.write(dir, o.id, o.data));
+/** the images of the root's own namespaces (pages files from pages-`firstPagesId`.img on); returns the names written */
+export function writeNsImages(dir: string, ns: Namespaces, firstPagesId: number): string[] {
+  let next = firstPagesId;
+  return ns.own.flatMap((o) => o.kind.write(dir, o.id, o.data, () => next++));
 }
 
 export interface NsPlan {

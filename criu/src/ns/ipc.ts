@@ -5,10 +5,12 @@
 // queues (each followed by its messages: a length-prefixed ipc_msg and the text padded to 8).
 // The restore recreates every object with its id (kernel/{shm,sem,msg}_next_id written before
 // each create), owner and mode, then its contents, values and messages in order.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { IpcDescEntry, IpcMsg, IpcMsgEntry, IpcShmEntry, IpcVarEntry } from '../images/index.js';
 import { decodeMessage, encodeMessage } from '../images/index.js';
-import { readEntries, readMessagesOf, writeEntries, writeMessages, type Entry } from '../images/typed.js';
+import { readEntries, readMessagesOf, readPagemap, writeEntries, writeMessages, writePagemap, type Entry } from '../images/typed.js';
+import { PE } from '../images/consts.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
 import * as S from './sysv.js';
@@ -94,6 +96,39 @@ function dumpIpc(): IpcDump {
   return { vars, shm, sem, msg };
 }
 
+const PAGE = 4096;
+
+/** a segment's contents from pagemap-shmem-ID.img and its pages file (absent pages read as zeroes) */
+function shmPages(dir: string, e: IpcShmEntry): Buffer {
+  const size = Number(e.size);
+  const out = Buffer.alloc(size);
+  const pmName = `pagemap-shmem-${e.desc.id}.img`;
+  if (!fs.existsSync(path.join(dir, pmName))) {
+    if (size === 0) return out;
+    throw new CriuError(`SysV shm segment ${e.desc.id}: ${pmName} is missing`, { object: pmName, hint: 'the images are incomplete' });
+  }
+  const pm = readPagemap(path.join(dir, pmName));
+  const pagesFile = path.join(dir, `pages-${pm.head.pages_id}.img`);
+  const fd = fs.openSync(pagesFile, 'r');
+  try {
+    let off = 0;
+    for (const pe of pm.entries) {
+      const flags = pe.flags ?? PE.PRESENT;
+      const n = Number(pe.nr_pages ?? pe.compat_nr_pages);
+      if (flags & PE.PARENT) throw new NotSupportedError(`${pmName}: SysV shm segment ${e.desc.id}: pages in a parent images dir`, { object: pmName });
+      if (!(flags & PE.PRESENT)) continue;
+      const b = Buffer.alloc(n * PAGE);
+      if (fs.readSync(fd, b, 0, b.length, off) !== b.length) throw badImage(pagesFile, `segment ${e.desc.id}:`, 'ends early');
+      off += b.length;
+      const at = Number(pe.vaddr);
+      b.copy(out, at, 0, Math.max(0, Math.min(b.length, size - at)));
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return out;
+}
+
 const names = (id: number) => ({ vars: `ipcns-var-${id}.img`, shm: `ipcns-shm-${id}.img`, sem: `ipcns-sem-${id}.img`, msg: `ipcns-msg-${id}.img` });
 
 /** the messages that follow a queue's entry */
@@ -174,13 +209,26 @@ export const ipc: NsKind<IpcDump> = {
   name: 'ipc',
   cloneFlag: S.CLONE_NEWIPC,
   dump: dumpIpc,
-  write(dir, id, d) {
+  write(dir, id, d, pagesIdOf) {
     const n = names(id);
     writeMessages(dir, n.vars, 'IPC_VAR', [d.vars]);
-    writeEntries(dir, n.shm, 'IPCNS_SHM', d.shm);
+    const written: string[] = [];
+    const shm = d.shm.map((s): Entry<'IPCNS_SHM'> => {
+      if (!s.blob || s.msg.in_pagemaps !== false) return s;
+      const data = s.blob.subarray(0, Number(s.msg.size));
+      const pagesId = pagesIdOf();
+      const nr = Math.ceil(data.length / PAGE);
+      const pagesName = `pages-${pagesId}.img`;
+      const pm = `pagemap-shmem-${s.msg.desc.id}.img`;
+      fs.writeFileSync(path.join(dir, pagesName), padded(data, nr * PAGE), { mode: 0o600 });
+      writePagemap(dir, pm, { head: { pages_id: pagesId }, entries: nr ? [{ vaddr: 0n, compat_nr_pages: 0, flags: PE.PRESENT, nr_pages: BigInt(nr) }] : [] });
+      written.push(pm, pagesName);
+      return { msg: { ...s.msg, in_pagemaps: true } };
+    });
+    writeEntries(dir, n.shm, 'IPCNS_SHM', shm);
     writeEntries(dir, n.sem, 'IPCNS_SEM', d.sem);
     writeEntries(dir, n.msg, 'IPCNS_MSG', d.msg);
-    return [n.vars, n.shm, n.sem, n.msg];
+    return [n.vars, n.shm, n.sem, n.msg, ...written];
   },
   load(dir, id) {
     const n = names(id);
@@ -192,14 +240,7 @@ export const ipc: NsKind<IpcDump> = {
       sem: readEntries(path.join(dir, n.sem), 'IPCNS_SEM'),
       msg: readEntries(path.join(dir, n.msg), 'IPCNS_MSG'),
     };
-    for (const s of d.shm) {
-      if (s.msg.in_pagemaps) {
-        throw new NotSupportedError(
-          `${n.shm}: SysV shm segment ${s.msg.desc.id} with its contents in pagemap-shmem images (in_pagemaps, as CRIU writes them)`,
-          'only contents that follow the entry are read yet',
-        );
-      }
-    }
+    d.shm = d.shm.map((s) => (s.msg.in_pagemaps ? { msg: s.msg, blob: shmPages(dir, s.msg) } : s));
     for (const q of d.msg) messagesOf(q, n.msg);
     return d;
   },

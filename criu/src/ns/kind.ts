@@ -8,8 +8,8 @@ export interface NsKind<D> {
   name: 'uts' | 'ipc';
   cloneFlag: bigint;
   dump(): D;
-  /** writes the images of namespace `id` into dir; returns the names written */
-  write(dir: string, id: number, d: D): string[];
+  /** writes the images of namespace `id` into dir (pagesId: a fresh pages-N.img number); returns the names written */
+  write(dir: string, id: number, d: D, pagesId: () => number): string[];
   load(dir: string, id: number): D;
   restore(d: D): void;
   /** a line for the log */
