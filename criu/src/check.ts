@@ -190,6 +190,14 @@ const probes: Probe[] = [
   { name: 'userns', required: false, what: 'user namespaces', run: nsExists('user') },
   { name: 'ns_pid', required: false, what: 'pid namespaces', run: nsExists('pid') },
   {
+    // cr-check.c check_ipc (part of CRIU's basic check): ns/ipc.ts recreates SysV objects on their ids through it
+    name: 'ipc_next_id',
+    required: false,
+    what: '/proc/sys/kernel/sem_next_id readable and writable (SysV IPC objects restored with their ids)',
+    cost: 'a tree in an IPC namespace of its own cannot be restored',
+    run: () => fs.accessSync('/proc/sys/kernel/sem_next_id', fs.constants.R_OK | fs.constants.W_OK),
+  },
+  {
     // x86 GDT TLS slots: set_thread_area exists only with 32-bit emulation in the kernel
     name: 'gdt_tls',
     required: false,

@@ -1,5 +1,4 @@
 // Collected task state → image entries, field for field as CRIU 4.2 writes them.
-import * as fs from 'node:fs';
 import { arch } from '../sys/arch.js';
 import { regsToImage, xsaveToImage, restartFixup, type UserX86Regs } from '../arch/x86_64.js';
 import type { TaskState, ThreadState } from './collect.js';
@@ -29,75 +28,9 @@ import type {
   UserX86RegsEntry,
 } from '../images/index.js';
 
-const NS_ORDER = ['pid', 'net', 'ipc', 'uts', 'time', 'mnt', 'user', 'cgroup'] as const;
-export type NsIds = Record<(typeof NS_ORDER)[number], number>;
-
-/**
- * Namespace ids as CRIU numbers them: the tool's own namespaces first (1..8 in NS_ORDER, the
- * inventory's root_ids), then the namespaces of the tree met in the images. The tree may live
- * in a time namespace of its own (every tree restored by CRIU or by us does): it gets the next
- * id and its clocks go to timens-ID.img. Any other namespace of its own is refused.
- */
-export class Namespaces {
-  readonly tool = {} as NsIds;
-  /** the tool's own namespaces as /proc links (absent: a kind this kernel does not have) */
-  private readonly mine = new Map<string, string>();
-  /** the tree's own time namespace: its /proc link and id, once a task in it was met */
-  time?: { link: string; id: number; pid: number };
-
-  constructor() {
-    NS_ORDER.forEach((ns, i) => {
-      this.tool[ns] = i + 1;
-      try {
-        this.mine.set(ns, fs.readlinkSync(`/proc/self/ns/${ns}`));
-      } catch {
-        /* not in this kernel */
-      }
-    });
-  }
-
-  /** the ids of one task's namespaces */
-  of(pid: number): NsIds {
-    const ids = { ...this.tool };
-    for (const ns of NS_ORDER) {
-      const mine = this.mine.get(ns);
-      if (mine === undefined) continue;
-      let theirs: string;
-      try {
-        theirs = fs.readlinkSync(`/proc/${pid}/ns/${ns}`);
-      } catch {
-        continue;
-      }
-      if (mine === theirs) continue;
-      if (ns !== 'time') throw new NotSupportedError(`task ${pid}: its own ${ns} namespace (${theirs})`, 'namespaces are not dumped yet');
-      ids.time = this.ownTime(pid, theirs);
-    }
-    return ids;
-  }
-
-  private ownTime(pid: number, link: string): number {
-    let children: string;
-    try {
-      children = fs.readlinkSync(`/proc/${pid}/ns/time_for_children`);
-    } catch {
-      children = link;
-    }
-    if (children !== link) {
-      throw new NotSupportedError(
-        `task ${pid}: nested time namespace (its children get ${children}, it lives in ${link})`,
-        'nested time namespaces are dumped with containers, not yet',
-      );
-    }
-    if (!this.time) this.time = { link, id: NS_ORDER.length + 1, pid };
-    else if (this.time.link !== link) {
-      throw new NotSupportedError(
-        `task ${pid}: time namespace ${link}, not the one of task ${this.time.pid} (${this.time.link})`,
-        'nested time namespaces are dumped with containers, not yet',
-      );
-    }
-    return this.time.id;
-  }
-}
+// the numbering of namespaces lives in ns/ (ns/ids.ts); its callers keep importing it from here
+export { Namespaces, type NsIds } from '../ns/index.js';
+import type { NsIds } from '../ns/index.js';
 
 export function buildIds(ns: NsIds, objId = 2): TaskKobjIdsEntry {
   return {

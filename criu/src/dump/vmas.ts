@@ -215,6 +215,11 @@ export function toVmaRecs(pid: number, vmas: SmapsVma[], fileId: (v: SmapsVma) =
         if (v.path.startsWith('/anon_hugepage')) throw new NotSupportedError(`${where}: shared hugetlb memory`, { task: pid });
         out.push(fileVma(pid, v, base, growsdown, where, fileId));
         break;
+      case 'sysv':
+        throw new NotSupportedError(`${where}: an attached SysV shm segment (${v.path.slice(1)})`, {
+          task: pid,
+          hint: 'attached SysV shared memory is not restored yet (a segment detached at the dump is, with its IPC namespace)',
+        });
       default:
         throw new NotSupportedError(`${where} (${v.kind} mapping)`);
     }

@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeMessages, writePagemap, type EntryOf, type Pagemap, type PlainKind } from '../images/index.js';
 import { writeExtraImages } from '../files/extra.js';
+import { writeNsImages } from '../ns/index.js';
 import { log } from '../log.js';
 import type { Frozen } from './freeze.js';
 import type { TaskState } from './collect.js';
@@ -61,6 +62,9 @@ export function writeImages(out: ImageDir, frozen: Frozen[], tasks: TaskState[],
   // the clocks of the tree: the host's (timens-0.img), or those of its own time namespace
   const ownTime = tf.namespaces.time;
   out.put(`timens-${ownTime ? ownTime.id : 0}.img`, 'TIMENS', [buildTimens(ownTime?.pid)]);
+  // the root's own UTS and IPC namespaces (ns/)
+  const firstPagesId = Math.max(tf.lastPagesId, ...pages.shmemMaps.map((m) => m.pagesId)) + 1;
+  for (const name of writeNsImages(out.dir, tf.namespaces, firstPagesId)) out.written.push(name);
 }
 
 /** Per task its threads' cores, mm, pagemap, ids, fs and (once per fd table) fdinfo; then the shared memory's pagemaps. */

@@ -25,6 +25,7 @@ import { packetKind } from './packet.js';
 import { pidfdKind } from './pidfd.js';
 import { procfileKind } from './procfile.js';
 import { fanotifyKind } from './fanotify.js';
+import { mqueueKind } from './mqueue.js';
 import { FileError } from './kind.js';
 import { log } from '../log.js';
 
@@ -112,6 +113,7 @@ export const FILES = new KindRegistry([
   pidfdKind,
   procfileKind,
   fanotifyKind,
+  mqueueKind,
 ]);
 
 /** The kinds, highest priority first. */

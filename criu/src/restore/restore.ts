@@ -7,6 +7,7 @@ import { useExternals, type Externals } from '../files/external.js';
 import * as fs from 'node:fs';
 import { Launcher } from './launcher.js';
 import { planClocks, enterClocks } from './timens.js';
+import { planNamespaces, restoreNamespaces } from '../ns/index.js';
 import { Puppet } from './puppet.js';
 import { loadImages, checkSupported, type DumpImages, type TaskImages } from './images.js';
 import { planRestore, type RestorePlan } from './plan.js';
@@ -68,6 +69,7 @@ export function restore(opts: RestoreOptions): number {
   checkTree(img, plan, opts.shellJob);
   const root = img.tasks[0];
   const clocks = planClocks(img);
+  const nsPlan = planNamespaces(img);
   // the caller's fds checked and put aside before anything is made (CRIU's fdstore)
   const inherit = opts.inheritFds?.length ? new Inherited(opts.inheritFds) : undefined;
   preRestore(opts);
@@ -86,10 +88,11 @@ export function restore(opts: RestoreOptions): number {
     pinToOneCpu(savedAffinity);
     faultPoint(101, 'spawn');
     enterClocks(clocks, launcher);
-    const { pid, transport } = launcher.spawnPuppet({ pid: root.pid, sibling: opts.sibling, transportFd: plan.transportFd });
+    const { pid, transport } = launcher.spawnPuppet({ pid: root.pid, sibling: opts.sibling, transportFd: plan.transportFd, cloneFlags: nsPlan.cloneFlags });
     log.info(`Forked puppet for task ${pid}`);
     const rootPuppet = Puppet.spawned(pid, transport, plan.transportFd, !launcher.external);
     tasks.push({ p: rootPuppet, t: root, threads: [], afterInstall: [] });
+    restoreNamespaces(nsPlan, pid);
     rootMade(pid, img);
 
     // the tree: each task gets its memory, then forks its children, which inherit it

@@ -1,0 +1,16 @@
+// The namespace kinds whose contents are dumped and restored (one module each).
+import type { NsKind } from './kind.js';
+import { uts } from './uts.js';
+import { ipc } from './ipc.js';
+
+export const KINDS: NsKind<unknown>[] = [ipc as NsKind<unknown>, uts as NsKind<unknown>];
+
+/** A namespace of the tree's own, met at its root at the dump. */
+export interface OwnNs {
+  kind: NsKind<unknown>;
+  /** its /proc link (uts:[4026…]) */
+  link: string;
+  id: number;
+  pid: number;
+  data: unknown;
+}

@@ -1,0 +1,265 @@
+// The System V IPC calls and the namespace switch the namespace kinds need, as raw syscalls made
+// by this (main) thread: setns(2) of a UTS or IPC namespace moves only the calling thread, so
+// the tool steps into the tree's namespace, reads or makes its objects, and steps back.
+// Layouts are x86_64's (struct ipc64_perm, shmid64_ds, semid64_ds, msqid64_ds).
+import * as fs from 'node:fs';
+import { libc, koffi, SysError, vmRead, vmWrite, big } from '../sys/libc.js';
+import { arch } from '../sys/arch.js';
+import { CriuError, NotSupportedError } from '../errors.js';
+
+const NR = {
+  shmget: 29,
+  shmat: 30,
+  shmctl: 31,
+  semget: 64,
+  semctl: 66,
+  shmdt: 67,
+  msgget: 68,
+  msgsnd: 69,
+  msgrcv: 70,
+  msgctl: 71,
+  sethostname: 170,
+  setdomainname: 171,
+  setns: 308,
+} as const;
+
+type Fn = (...a: unknown[]) => unknown;
+/** a syscall prototype; the call pads the arguments to six (koffi wants every one) */
+const proto = (args: string[]): ((...a: unknown[]) => unknown) => {
+  const fn = libc.func('syscall', 'long', args) as Fn;
+  return (...a: unknown[]) => fn(...a, ...new Array<number>(args.length - a.length).fill(0));
+};
+const sc = {
+  ints: proto(['long', 'long', 'long', 'long', 'long', 'long']),
+  /** the n-th argument a pointer */
+  p1: proto(['long', 'void *', 'long', 'long', 'long', 'long']),
+  p2: proto(['long', 'long', 'void *', 'long', 'long', 'long']),
+  p3: proto(['long', 'long', 'long', 'void *', 'long', 'long']),
+  p4: proto(['long', 'long', 'long', 'long', 'void *', 'long']),
+};
+
+function ret(r: unknown, call: string, args: unknown[]): bigint {
+  const v = big(r as number | bigint);
+  if (v < 0n) throw new SysError(call, koffi.errno(), args);
+  return v;
+}
+
+export const IPC = { CREAT: 0o1000, EXCL: 0o2000, NOWAIT: 0o4000, RMID: 0, SET: 1, STAT: 2 } as const;
+const SHM_STAT = 13,
+  SHM_INFO = 14,
+  SEM_STAT = 18,
+  SEM_INFO = 19,
+  MSG_STAT = 11,
+  MSG_INFO = 12,
+  GETALL = 13,
+  SETALL = 17,
+  SHM_RDONLY = 0o10000,
+  MSG_COPY = 0o40000;
+export const CLONE_NEWUTS = 0x04000000n,
+  CLONE_NEWIPC = 0x08000000n;
+
+export interface Perm {
+  key: number;
+  uid: number;
+  gid: number;
+  cuid: number;
+  cgid: number;
+  mode: number;
+}
+const perm = (b: Buffer): Perm => ({
+  key: b.readInt32LE(0),
+  uid: b.readUInt32LE(4),
+  gid: b.readUInt32LE(8),
+  cuid: b.readUInt32LE(12),
+  cgid: b.readUInt32LE(16),
+  mode: b.readUInt32LE(20) & 0o777,
+});
+
+function x86only(what: string): void {
+  if (arch.name !== 'x86_64') throw new NotSupportedError(`${what} on ${arch.name}`, 'the SysV IPC layouts are written for x86_64 only');
+}
+
+export interface ShmSeg extends Perm {
+  id: number;
+  size: bigint;
+  nattch: bigint;
+}
+export interface SemSet extends Perm {
+  id: number;
+  nsems: number;
+}
+export interface MsgQueue extends Perm {
+  id: number;
+  qbytes: number;
+  qnum: number;
+}
+
+/** every object of one kind in the current IPC namespace: the slots up to the INFO call's max index, STATed */
+function each<T>(info: number, stat: number, call: (slot: number, cmd: number, buf: Buffer) => bigint, parse: (id: number, b: Buffer) => T): T[] {
+  const b = Buffer.alloc(256);
+  const maxIdx = Number(call(0, info, b));
+  const out: T[] = [];
+  for (let i = 0; i <= maxIdx; i++) {
+    b.fill(0);
+    let id: bigint;
+    try {
+      id = call(i, stat, b);
+    } catch (e) {
+      if (e instanceof SysError && e.code === 'EINVAL') continue;
+      throw e;
+    }
+    out.push(parse(Number(id), b));
+  }
+  return out;
+}
+
+export function listShm(): ShmSeg[] {
+  x86only('SysV shared memory');
+  return each(
+    SHM_INFO,
+    SHM_STAT,
+    (s, c, b) => ret(sc.p3(NR.shmctl, s, c, b), 'shmctl', [s, c]),
+    (id, b) => ({ ...perm(b), id, size: b.readBigUInt64LE(48), nattch: b.readBigUInt64LE(88) }),
+  );
+}
+export function listSem(): SemSet[] {
+  x86only('SysV semaphores');
+  return each(
+    SEM_INFO,
+    SEM_STAT,
+    (s, c, b) => ret(sc.p4(NR.semctl, s, 0, c, b), 'semctl', [s, 0, c]),
+    (id, b) => ({ ...perm(b), id, nsems: Number(b.readBigUInt64LE(80)) }),
+  );
+}
+export function listMsg(): MsgQueue[] {
+  x86only('SysV message queues');
+  return each(
+    MSG_INFO,
+    MSG_STAT,
+    (s, c, b) => ret(sc.p3(NR.msgctl, s, c, b), 'msgctl', [s, c]),
+    (id, b) => ({
+      ...perm(b),
+      id,
+      qnum: Number(b.readBigUInt64LE(80)),
+      qbytes: Number(b.readBigUInt64LE(88)),
+    }),
+  );
+}
+
+/** the contents of a segment, attached read-only for the copy */
+export function shmRead(id: number, size: number): Buffer {
+  const addr = ret(sc.ints(NR.shmat, id, 0, SHM_RDONLY, 0, 0), 'shmat', [id, 0, 'SHM_RDONLY']);
+  try {
+    const b = Buffer.alloc(size);
+    if (size) vmRead(process.pid, addr, b);
+    return b;
+  } finally {
+    sc.ints(NR.shmdt, addr, 0, 0, 0, 0);
+  }
+}
+export function shmWrite(id: number, data: Buffer): void {
+  const addr = ret(sc.ints(NR.shmat, id, 0, 0, 0, 0), 'shmat', [id, 0, 0]);
+  try {
+    if (data.length) vmWrite(process.pid, addr, data);
+  } finally {
+    sc.ints(NR.shmdt, addr, 0, 0, 0, 0);
+  }
+}
+
+export function semValues(id: number, nsems: number): number[] {
+  const b = Buffer.alloc(2 * nsems + 8);
+  ret(sc.p4(NR.semctl, id, 0, GETALL, b), 'semctl', [id, 0, 'GETALL']);
+  return Array.from({ length: nsems }, (_, i) => b.readUInt16LE(2 * i));
+}
+export function semSetAll(id: number, values: number[]): void {
+  const b = Buffer.alloc(2 * values.length + 8);
+  values.forEach((v, i) => b.writeUInt16LE(v, 2 * i));
+  ret(sc.p4(NR.semctl, id, 0, SETALL, b), 'semctl', [id, 0, 'SETALL']);
+}
+
+/** the messages of a queue in order, copied (MSG_COPY) so that the queue keeps them */
+export function msgCopyAll(id: number, qnum: number, msgmax: number): { mtype: bigint; text: Buffer }[] {
+  const b = Buffer.alloc(8 + msgmax);
+  const out: { mtype: bigint; text: Buffer }[] = [];
+  for (let i = 0; i < qnum; i++) {
+    const n = Number(ret(sc.p2(NR.msgrcv, id, b, msgmax, i, IPC.NOWAIT | MSG_COPY), 'msgrcv', [id, msgmax, i, 'IPC_NOWAIT|MSG_COPY']));
+    out.push({ mtype: b.readBigInt64LE(0), text: Buffer.from(b.subarray(8, 8 + n)) });
+  }
+  return out;
+}
+export function msgSend(id: number, mtype: bigint, text: Buffer): void {
+  const b = Buffer.alloc(8 + text.length);
+  b.writeBigInt64LE(mtype, 0);
+  text.copy(b, 8);
+  ret(sc.p2(NR.msgsnd, id, b, text.length, IPC.NOWAIT, 0), 'msgsnd', [id, text.length]);
+}
+
+export const shmGet = (key: number, size: bigint, flags: number): number =>
+  Number(ret(sc.ints(NR.shmget, key, size, flags, 0, 0), 'shmget', [key, size, flags]));
+export const semGet = (key: number, nsems: number, flags: number): number =>
+  Number(ret(sc.ints(NR.semget, key, nsems, flags, 0, 0), 'semget', [key, nsems, flags]));
+export const msgGet = (key: number, flags: number): number => Number(ret(sc.ints(NR.msgget, key, flags, 0, 0, 0), 'msgget', [key, flags]));
+
+/** IPC_SET of owner and mode (and a queue's qbytes); the creator's ids stay the tool's, as with CRIU */
+export function ipcSet(kind: 'shm' | 'sem' | 'msg', id: number, p: Perm, qbytes?: number): void {
+  const b = Buffer.alloc(256);
+  if (kind === 'msg') ret(sc.p3(NR.msgctl, id, IPC.STAT, b), 'msgctl', [id, 'IPC_STAT']);
+  b.writeUInt32LE(p.uid, 4);
+  b.writeUInt32LE(p.gid, 8);
+  b.writeUInt32LE(p.mode, 20);
+  if (kind === 'shm') ret(sc.p3(NR.shmctl, id, IPC.SET, b), 'shmctl', [id, 'IPC_SET']);
+  else if (kind === 'sem') ret(sc.p4(NR.semctl, id, 0, IPC.SET, b), 'semctl', [id, 0, 'IPC_SET']);
+  else {
+    if (qbytes !== undefined) b.writeBigUInt64LE(BigInt(qbytes), 88);
+    ret(sc.p3(NR.msgctl, id, IPC.SET, b), 'msgctl', [id, 'IPC_SET']);
+  }
+}
+
+export function setHostname(kind: 'sethostname' | 'setdomainname', name: string): void {
+  const b = Buffer.from(name);
+  ret(sc.p1(NR[kind], b, b.length, 0, 0, 0), kind, [name]);
+}
+
+/**
+ * Run fn with this thread in the namespaces (`uts`, `ipc`) of task pid, and come back to ours
+ * whatever happens; failing to come back is fatal, as nothing the tool does after it would be
+ * where it thinks.
+ */
+export function inNamespaces<T>(pid: number, kinds: ('uts' | 'ipc')[], fn: () => T): T {
+  const flag = { uts: CLONE_NEWUTS, ipc: CLONE_NEWIPC };
+  const mine = kinds.map((k) => fs.openSync(`/proc/thread-self/ns/${k}`, 'r'));
+  const theirs: number[] = [];
+  try {
+    for (const k of kinds) theirs.push(fs.openSync(`/proc/${pid}/ns/${k}`, 'r'));
+    kinds.forEach((k, i) => ret(sc.ints(NR.setns, theirs[i], flag[k], 0, 0, 0), 'setns', [`/proc/${pid}/ns/${k}`, k]));
+    return fn();
+  } finally {
+    kinds.forEach((k, i) => {
+      const r = big(sc.ints(NR.setns, mine[i], flag[k], 0, 0, 0) as number | bigint);
+      if (r < 0n) {
+        process.stderr.write(`Error (criu): cannot return to the tool's own ${k} namespace (errno ${koffi.errno()}): stopping\n`);
+        process.exit(1);
+      }
+    });
+    for (const fd of [...mine, ...theirs]) fs.closeSync(fd);
+  }
+}
+
+/** A sysctl of the current namespace as text (trimmed), or undefined when this kernel has none. */
+export function sysctlRead(name: string): string | undefined {
+  try {
+    return fs.readFileSync(`/proc/sys/${name}`, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+export function sysctlWrite(name: string, value: string): void {
+  try {
+    fs.writeFileSync(`/proc/sys/${name}`, value);
+  } catch (e) {
+    throw new CriuError(
+      `cannot write ${value} to /proc/sys/${name} in the restored IPC namespace: ${(e as Error).message}`,
+      "the tool needs CAP_SYS_ADMIN; a value over this host's limit is refused by the kernel",
+    );
+  }
+}
