@@ -9,6 +9,15 @@ import * as path from 'node:path';
 import { execFileSync, spawnSync, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { criu, crit, criuBin, repo, tmpdir, alive, waitGone, waitFile, sleep } from './lib.js';
+import { ptyLock, type Held } from '../../zdtm/runner/lock.js';
+
+// ptys are numbered machine-wide: none is made while a zdtm pty test has its index free (lock.ts)
+let ptyHeld: Held | undefined;
+test.beforeEach(async () => {
+  ptyHeld = await ptyLock(`unit-${path.basename(test.info().file)}-${test.info().title}`);
+  test.info().setTimeout(test.info().timeout + ptyHeld.waitedMs);
+});
+test.afterEach(() => ptyHeld?.release());
 
 const pty = createRequire(import.meta.url)('node-pty') as typeof import('node-pty');
 type Pty = import('node-pty').IPty;

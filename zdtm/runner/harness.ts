@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { repo, fixmeCandidates, findSkip, readExpected } from './catalog.mjs';
 import { Subreaper } from './subreaper.js';
 import { alive, compareTrees, recordTree, startTime, type TreeState } from './state.js';
-import { acquire } from './lock.js';
+import { acquire, ptyLock } from './lock.js';
 
 export const nsLaunchBin = path.join(repo, 'native', 'build', 'zdtm-ns-launch');
 export const ZDTM_UID = 18943;
@@ -98,7 +98,9 @@ export async function runZdtmTest(t: ZdtmTest, flavor: string, o: ZdtmOptions, t
   for (const [k, why] of Object.entries(desc.exempt)) testInfo.annotations.push({ type: `exempt: ${k}`, description: why });
 
   const lock = await acquire(path.join(o.work, '.locks'), excl, `${flavor}-${t.name}`);
-  testInfo.setTimeout(base + lock.waitedMs);
+  // a test of terminals: no other pty is made while its pty's index is free between dump and restore
+  const pty = desc.flags.includes('pty') && cr ? await ptyLock(`${flavor}-${t.name}`) : undefined;
+  testInfo.setTimeout(base + lock.waitedMs + (pty?.waitedMs ?? 0));
 
   const dir = path.join(o.work, flavor, t.name);
   const tmp = path.join(dir, 'tmp');
@@ -294,6 +296,7 @@ export async function runZdtmTest(t: ZdtmTest, flavor: string, o: ZdtmOptions, t
   } finally {
     await sr.quit();
     lock.release();
+    pty?.release();
   }
 
   await attach('outfile', outfile);

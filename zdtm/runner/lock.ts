@@ -70,3 +70,12 @@ export async function acquire(dir: string, exclusive: boolean, id: string): Prom
     waitedMs: Date.now() - t0,
   };
 }
+
+/**
+ * Terminals are numbered machine-wide (the host's devpts gives the lowest free index), and a
+ * restored pty must get its dumped index back: every test that dumps and restores a pty, or
+ * opens ptys while another may be dumped (node-pty), holds this lock, across workers, projects
+ * and runs of the same machine.
+ */
+export const PTY_LOCK_DIR = '/tmp/criu-ts-locks/pty';
+export const ptyLock = (id: string): Promise<Held> => acquire(PTY_LOCK_DIR, true, id);

@@ -135,6 +135,35 @@ function hasGuardPages(pid: number, v: SmapsVma): boolean {
   }
 }
 
+/** A memfd mapping: the memfd is a file of files.img (memfd_file_entry), its content dumped once per inode. */
+function memfdVma(
+  v: SmapsVma,
+  base: Omit<VmaRec, 'flags' | 'status'>,
+  growsdown: number,
+  where: string,
+  memfdId?: (v: SmapsVma, flags: number) => number,
+): VmaRec {
+  if (!memfdId) throw new NotSupportedError(`${where} (memfd mapping)`);
+  const fdflags = v.shared && v.prot & 2 ? 2 /* O_RDWR */ : 0;
+  return {
+    ...base,
+    pgoff: v.offset,
+    shmid: memfdId(v, fdflags),
+    path: v.path,
+    flags: (v.shared ? MAP.SHARED : MAP.PRIVATE) | growsdown,
+    status: VMA.REGULAR | VMA.MEMFD | (v.shared ? VMA.FILE_SHARED : VMA.FILE_PRIVATE),
+    fdflags,
+    dumpPages: !v.shared,
+    fileBacked: true,
+  };
+}
+
+/** The kernel's own objects that show as deleted files: refused by name. */
+function refuseDeletedSpecial(pid: number, v: SmapsVma, where: string): void {
+  if (v.path === '/[aio]') throw new NotSupportedError(`${where}: an AIO ring (io_setup)`, { task: pid, hint: 'AIO contexts are not dumped yet' });
+  if (v.path.startsWith('/anon_hugepage')) throw new NotSupportedError(`${where}: shared hugetlb memory`, { task: pid });
+}
+
 /** Convert the VMAs of a task; `fileId(path, vma)` gives the reg-file id of a mapped file. */
 export function toVmaRecs(pid: number, vmas: SmapsVma[], fileId: (v: SmapsVma) => number, memfdId?: (v: SmapsVma, flags: number) => number): VmaRec[] {
   const out: VmaRec[] = [];
@@ -185,23 +214,9 @@ export function toVmaRecs(pid: number, vmas: SmapsVma[], fileId: (v: SmapsVma) =
         if (!v.shared || v.name.startsWith('[anon_shmem:')) throw new NotSupportedError(`${where} (shmem mapping)`);
         out.push({ ...base, pgoff: v.offset, shmid: v.inode, flags: MAP.SHARED | MAP.ANON, status: VMA.REGULAR | VMA.ANON_SHARED, dumpPages: false });
         break;
-      case 'memfd': {
-        // the memfd is a file of files.img (memfd_file_entry), its content dumped once per inode
-        if (!memfdId) throw new NotSupportedError(`${where} (memfd mapping)`);
-        const fdflags = v.shared && v.prot & 2 ? 2 /* O_RDWR */ : 0;
-        out.push({
-          ...base,
-          pgoff: v.offset,
-          shmid: memfdId(v, fdflags),
-          path: v.path,
-          flags: (v.shared ? MAP.SHARED : MAP.PRIVATE) | growsdown,
-          status: VMA.REGULAR | VMA.MEMFD | (v.shared ? VMA.FILE_SHARED : VMA.FILE_PRIVATE),
-          fdflags,
-          dumpPages: !v.shared,
-          fileBacked: true,
-        });
+      case 'memfd':
+        out.push(memfdVma(v, base, growsdown, where, memfdId));
         break;
-      }
       case 'file':
         // an object without a path (a packet socket's ring, socket:[N]; an anon inode): nothing can map it again
         if (!v.path.startsWith('/'))
@@ -211,8 +226,7 @@ export function toVmaRecs(pid: number, vmas: SmapsVma[], fileId: (v: SmapsVma) =
       case 'deleted':
         // a file removed since it was mapped (a library or program upgraded underneath): its
         // entry carries a ghost or link remap, read through map_files (files/ghost.ts)
-        if (v.path === '/[aio]') throw new NotSupportedError(`${where}: an AIO ring (io_setup)`, { task: pid, hint: 'AIO contexts are not dumped yet' });
-        if (v.path.startsWith('/anon_hugepage')) throw new NotSupportedError(`${where}: shared hugetlb memory`, { task: pid });
+        refuseDeletedSpecial(pid, v, where);
         out.push(fileVma(pid, v, base, growsdown, where, fileId));
         break;
       case 'sysv':
