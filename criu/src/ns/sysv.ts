@@ -3,7 +3,7 @@
 // the tool steps into the tree's namespace, reads or makes its objects, and steps back.
 // Layouts are x86_64's (struct ipc64_perm, shmid64_ds, semid64_ds, msqid64_ds).
 import * as fs from 'node:fs';
-import { libc, koffi, SysError, vmRead, vmWrite, big } from '../sys/libc.js';
+import { libc, koffi, SysError, vmRead, vmWrite, big, errnoName } from '../sys/libc.js';
 import { arch } from '../sys/arch.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 
@@ -237,7 +237,7 @@ export function inNamespaces<T>(pid: number, kinds: ('uts' | 'ipc')[], fn: () =>
     kinds.forEach((k, i) => {
       const r = big(sc.ints(NR.setns, mine[i], flag[k], 0, 0, 0) as number | bigint);
       if (r < 0n) {
-        process.stderr.write(`Error (criu): cannot return to the tool's own ${k} namespace (errno ${koffi.errno()}): stopping\n`);
+        process.stderr.write(`Error (criu): cannot return to the tool's own ${k} namespace (${errnoName(koffi.errno())}): stopping\n`);
         process.exit(1);
       }
     });
