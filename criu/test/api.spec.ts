@@ -4,7 +4,7 @@
 import { test, expect } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import { dump, restore, check, waitRestored, NotSupportedError, CriuError, AbortError, type ProgressEvent } from 'criu-ts';
 import { criu, memFixture, waitGone, verdict, alive } from './lib.js';
 
@@ -153,5 +153,49 @@ test('a child of this process started by child_process is refused, not hung (Nod
     expect(imagesIn(dir)).toEqual([]);
   } finally {
     child.kill('SIGKILL');
+  }
+});
+
+test('options for the objects a tree holds pass through the API as on the command line: fileLocks, tcpEstablished', async () => {
+  const dir = fs.mkdtempSync('/tmp/criu-api-objects-');
+  const ready = path.join(dir, 'ready');
+  // a python3 program holding a flock and an established connection to a listener of its own
+  const prog = [
+    'import fcntl, socket, time, sys',
+    `f = open(${JSON.stringify(path.join(dir, 'locked'))}, 'w+')`,
+    'fcntl.flock(f, fcntl.LOCK_EX)',
+    "l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(1)",
+    'c = socket.create_connection(l.getsockname()); a, _ = l.accept()',
+    `open(${JSON.stringify(ready)}, 'w').write('ready\\n')`,
+    'n = 0',
+    'while True:',
+    "    c.sendall(b'x'); assert a.recv(1) == b'x'; n += 1",
+    `    open(${JSON.stringify(path.join(dir, 'n'))}, 'w').write(str(n)); time.sleep(0.02)`,
+  ].join('\n');
+  // a grandchild, as the README says: a child of this process cannot be dumped from it
+  const pid = Number(execFileSync('/bin/sh', ['-c', 'setsid /usr/bin/python3 -c "$0" </dev/null >/dev/null 2>&1 & echo $!', prog], { encoding: 'utf8' }));
+  for (let i = 0; i < 200 && !fs.existsSync(ready); i++) await new Promise((r) => setTimeout(r, 25));
+  const img = path.join(dir, 'img');
+  try {
+    // without the options: the CLI's refusals
+    await expect(dump({ pid, imagesDir: img, leaveRunning: true, tcpEstablished: true })).rejects.toThrow(/--file-locks/);
+    await expect(dump({ pid, imagesDir: img, leaveRunning: true, fileLocks: true })).rejects.toMatchObject({
+      message: expect.stringContaining('a connected TCP socket') as unknown,
+      hint: expect.stringContaining('--tcp-established') as unknown,
+    });
+    expect(alive(pid)).toBe(true);
+    await dump({ pid, imagesDir: img, fileLocks: true, tcpEstablished: true });
+    await waitGone(pid);
+    expect(fs.existsSync(path.join(img, 'filelocks.img'))).toBe(true);
+    expect(fs.readdirSync(img).some((f) => f.startsWith('tcp-stream-'))).toBe(true);
+    expect(await restore({ imagesDir: img, detached: true, fileLocks: true, tcpEstablished: true })).toBe(pid);
+    // the loop goes on (a broken connection would end it): both ends of the connection and the lock are back
+    const count = (): number => Number(fs.readFileSync(path.join(dir, 'n'), 'utf8') || 0);
+    const n0 = count();
+    for (let i = 0; i < 100 && count() < n0 + 5; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(count()).toBeGreaterThanOrEqual(n0 + 5);
+    expect(fs.readFileSync('/proc/locks', 'utf8')).toMatch(new RegExp(`FLOCK\\s+ADVISORY\\s+WRITE\\s+${pid} `));
+  } finally {
+    if (alive(pid)) process.kill(pid, 'SIGKILL');
   }
 });

@@ -32,20 +32,34 @@ export interface LogOptions {
   workDir?: string;
 }
 
-/**
- * Options of CRIU's command line that criu-ts refuses today ("not supported yet: --OPTION"), typed
- * so that a caller may pass them and be told. Any other option of CRIU's table may be given by its
- * long name in camelCase too (from JavaScript, or cast): it is treated as the CLI treats it.
- */
-export interface NotYetOptions {
-  shellJob?: boolean;
+/** The objects a tree holds that need an option of CRIU's, as on the command line. */
+export interface ObjectOptions {
+  /** --tcp-established: connections dumped through TCP_REPAIR (the network locked meanwhile) */
   tcpEstablished?: boolean;
+  /** --tcp-close: connections restored closed */
   tcpClose?: boolean;
-  extUnixSk?: boolean | string;
+  /** --skip-in-flight (dump): connections not yet accepted are dropped */
+  skipInFlight?: boolean;
+  /** --network-lock (dump): 'iptables' (CRIU's default), 'nftables' or 'skip' */
+  networkLock?: string;
+  /** -l/--file-locks */
   fileLocks?: boolean;
-  manageCgroups?: boolean | string;
-  /** taken by dump for `file[MNT_ID:INODE]` keys (other kinds refused); refused by restore */
+  /** -x/--ext-unix-sk[=INO,...]: unix sockets whose peer is outside the tree */
+  extUnixSk?: boolean | string;
+  /** --external: unix[INO], tty[RDEV:DEV] and (dump) file[MNT_ID:INODE]; other kinds refused */
   external?: string[];
+}
+
+/**
+ * Options of CRIU's command line that the Node API refuses today ("not supported yet: --OPTION"),
+ * typed so that a caller may pass them and be told: -j and --inherit-fd act on the calling
+ * process's own terminal and fds, which the API's worker does not have. Any other option of
+ * CRIU's table may be given by its long name in camelCase too (from JavaScript, or cast): it is
+ * treated as the CLI treats it.
+ */
+export interface NotYetOptions extends ObjectOptions {
+  shellJob?: boolean;
+  manageCgroups?: boolean | string;
   inheritFd?: string[];
   actionScript?: string[];
 }
