@@ -15,7 +15,6 @@
 //
 // Raw and ping sockets go to inet-raw.ts; netlink and packet sockets have kinds of their own
 // (netlink.ts, packet.ts); any other family reaching this kind is refused by name.
-import * as fs from 'node:fs';
 import type { FileKind, DumpFdCtx, RestoreFdCtx } from './kind.js';
 import { FileError, partOf } from './kind.js';
 import { FdTypes, type FileEntry, type InetSkEntry } from '../images/gen/types.js';
@@ -23,17 +22,17 @@ import { inetSockets, TCP, tcpStateName, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLI
 import { dumpFown, fileFlags, where, restoreFileParams } from './fdparams.js';
 import { SOL_IP, SOL_IPV6, SOL_UDP, SO, IPV6_V6ONLY, UDP_CORK, geti, seti, boundDev } from './inet-opts.js';
 import { dumpSkOpts, restoreSkOpts, dumpIpOpts, restoreIpOpts, dumpTcpOpts, restoreTcpOpts } from './inet-opts.js';
-import { socket, close, ioctl, pidfdOpen, pidfdGetfd, getsockopt, shutdown } from '../sys/libc.js';
+import { socket, close, pidfdOpen, pidfdGetfd, getsockopt, shutdown } from '../sys/libc.js';
 import { AF_INET, AF_INET6, bind, listen, connect, getsockname, getpeername, pollNow, ifNameToIndex, formatAddr, type SockAddr } from '../sys/net.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { dumpTcpConn, restoreTcpConn, noteListener, tcpHooks } from './tcp.js';
 import { log } from '../log.js';
 import { SOCK_CLOEXEC, SOCK_DGRAM, SOCK_RAW, SOCK_STREAM, SOL_SOCKET } from '../sys/socket-consts.js';
 import { isRawOrPing, isRawOrPingEntry, dumpInetRaw, openInetRaw } from './inet-raw.js';
+import { checkSockNetNs } from './sk-family.js';
 
 const IPPROTO_MPTCP = 262;
-const SIOCGSKNS = 0x894c,
-  TCP_INFO = 11,
+const TCP_INFO = 11,
   IP_FREEBIND = 15;
 const POLLHUP = 0x10,
   POLLRDHUP = 0x2000;
@@ -79,22 +78,6 @@ function socketFamily(pid: number, fd: number): number | undefined {
   } finally {
     if (mine >= 0) close(mine);
     if (pidfd >= 0) close(pidfd);
-  }
-}
-
-/** The socket's network namespace is the tool's, or a refusal naming it. */
-function checkNetNs(fd: number, who: string): void {
-  const ns = ioctl(fd, SIOCGSKNS, null);
-  try {
-    const theirs = fs.fstatSync(ns).ino,
-      mine = fs.statSync('/proc/self/ns/net').ino;
-    if (theirs !== mine)
-      throw new NotSupportedError(
-        `${who}: a socket of another network namespace (net:[${theirs}], the tool's is net:[${mine}])`,
-        'network namespaces are not dumped yet',
-      );
-  } finally {
-    close(ns);
   }
 }
 
@@ -204,7 +187,7 @@ function canDump(ctx: DumpFdCtx, type: number, d: Desc, what: string, who: strin
 function kindOf(fd: number, who: string): { family: number; type: number; proto: number } {
   const family = geti(fd, SOL_SOCKET, SO.DOMAIN);
   if (family !== AF_INET && family !== AF_INET6) throw new NotSupportedError(`${who}: a ${familyName(family)} socket`);
-  checkNetNs(fd, who);
+  checkSockNetNs(fd, who);
   const type = geti(fd, SOL_SOCKET, SO.TYPE),
     proto = geti(fd, SOL_SOCKET, SO.PROTOCOL);
   if (proto === IPPROTO_MPTCP)

@@ -61,7 +61,7 @@ function dumpOne(family: number, proto: number, states: number, out: Map<number,
   body[0] = family;
   body[1] = proto;
   body.writeUInt32LE(states >>> 0, 4);
-  const err = sockDiagDump(body, (buf, o, len) => out.set(...parse(buf, o, len, proto)));
+  const err = sockDiagDump(body, (buf, o, len) => out.set(...parseInetDiag(buf, o, len, proto)));
   if (err === 0 || proto === IPPROTO_UDPLITE) return;
   throw new FileError('', `sock_diag: error ${errnoName(err)} for ${family === AF_INET ? 'IPv4' : 'IPv6'} protocol ${proto}`, {
     object: 'NETLINK_SOCK_DIAG (inet sockets)',
@@ -69,7 +69,8 @@ function dumpOne(family: number, proto: number, states: number, out: Map<number,
   });
 }
 
-function parse(buf: Buffer, o: number, len: number, proto: number): [number, InetDiag] {
+/** One inet_diag_msg (with its shutdown attribute) of a sock_diag answer, and the socket's inode. */
+export function parseInetDiag(buf: Buffer, o: number, len: number, proto: number): [number, InetDiag] {
   const p = o + NLMSG_HDR;
   const d: InetDiag = {
     family: buf[p],

@@ -5,6 +5,7 @@
 // an error, given back to the caller.
 import * as fs from 'node:fs';
 import { sockDiagDump, eachAttr, NLMSG_HDR } from './diag.js';
+import { parseInetDiag } from './inetdiag.js';
 import { AF_NETLINK, AF_INET, AF_INET6 } from '../sys/socket-consts.js';
 
 export const AF_PACKET = 17;
@@ -134,8 +135,7 @@ export function packetSockets(): Map<number, PacketDiag> | number {
   return err === 0 ? out : err;
 }
 
-const IPPROTO_RAW = 255,
-  INET_DIAG_SHUTDOWN = 8;
+const IPPROTO_RAW = 255;
 
 /** A raw socket as inet_diag shows it (the port is its protocol) */
 export interface RawDiag {
@@ -159,25 +159,7 @@ export function rawSockets(): Map<number, RawDiag> | number {
     body[0] = family;
     body[1] = IPPROTO_RAW; // sdiag_raw_protocol (the pad byte) 0: every protocol
     body.writeUInt32LE(0xffffffff, 4);
-    const err = sockDiagDump(body, (buf, o, len) => {
-      const p = o + NLMSG_HDR;
-      const d: RawDiag = {
-        family: buf[p],
-        state: buf[p + 1],
-        srcPort: buf.readUInt16BE(p + 4),
-        dstPort: buf.readUInt16BE(p + 6),
-        src: Buffer.from(buf.subarray(p + 8, p + 24)),
-        dst: Buffer.from(buf.subarray(p + 24, p + 40)),
-        rqueue: buf.readUInt32LE(p + 56),
-        wqueue: buf.readUInt32LE(p + 60),
-        ino: buf.readUInt32LE(p + 68),
-        shutdown: 0,
-      };
-      eachAttr(buf, p + 72, o + len, (t, v) => {
-        if (t === INET_DIAG_SHUTDOWN) d.shutdown = buf[v];
-      });
-      out.set(d.ino, d);
-    });
+    const err = sockDiagDump(body, (buf, o, len) => out.set(...parseInetDiag(buf, o, len, IPPROTO_RAW)));
     if (err !== 0) return err;
   }
   return out;
