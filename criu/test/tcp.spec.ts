@@ -192,6 +192,28 @@ test('with -R the tree and its connection run on at once, and the lock is gone',
   process.kill(s.pid, 'SIGKILL');
 });
 
+test('without --network-lock the lock is nftables where nft is installed (else iptables), kept in inventory.img for the restore', async () => {
+  const s = await server('default-lock');
+  const c = new Client(s.port);
+  await c.connected();
+  expect(await c.ask()).toBe('1');
+  const img = path.join(s.dir, 'img-default');
+  const d = dump(s.pid, img, ['--tcp-established', '-R', '-v4', '-o', 'dump.log']);
+  expect(d.code, d.stderr).toBe(0);
+  const inv = JSON.parse(
+    execFileSync(process.execPath, [path.join(repo, 'criu', 'bin', 'crit.js'), 'decode', '-i', path.join(img, 'inventory.img')], { encoding: 'utf8' }),
+  ) as {
+    entries: { network_lock_method?: number }[];
+  };
+  const nft = ['/usr/sbin/nft', '/sbin/nft', '/usr/bin/nft'].some((f) => fs.existsSync(f));
+  expect(inv.entries[0].network_lock_method).toBe(nft ? 1 : 0);
+  expect(fs.readFileSync(path.join(img, 'dump.log'), 'utf8')).toContain(nft ? 'nft' : 'iptables');
+  expect(rules(s.port)).toBe('');
+  expect(await c.ask()).toBe('2');
+  c.end();
+  process.kill(s.pid, 'SIGKILL');
+});
+
 test('a failed dump leaves the connection working as before and no rule behind (every fault point)', async () => {
   const s = await server('dump-faults');
   const c = new Client(s.port);
@@ -264,7 +286,7 @@ test('--tcp-close: the connection is dumped without its state and restored close
   expect(d.code, d.stderr).toBe(0);
   expect(fs.readdirSync(img).filter((f) => f.startsWith('tcp-stream-'))).toEqual([]);
   await waitGone(s.pid);
-  expect(rules(s.port)).toBe(''); // nothing locked (iptables, the default)
+  expect(rules(s.port)).toBe(''); // nothing locked (--tcp-close locks nothing, whatever the method)
   const r0 = restore(img, ['--tcp-established']);
   expect(r0.code).not.toBe(0);
   expect(r0.stderr).toContain('Need to set the --tcp-close options.');
@@ -289,7 +311,7 @@ test('an IPv4 client of an IPv6 listener on :: (IPv4-mapped addresses) goes on, 
   c.sock.end(); // the server's side is in CLOSE_WAIT (the counter server allows half-open)
   await sleep(200);
   const img = path.join(s.dir, 'img');
-  const d = dump(s.pid, img, ['--tcp-established']);
+  const d = dump(s.pid, img, ['--tcp-established', '--network-lock', 'iptables']);
   expect(d.code, d.stderr).toBe(0);
   expect(d.stderr).toContain('-> [::ffff:7f00:1]:');
   await waitGone(s.pid);
@@ -314,7 +336,7 @@ test('an IPv6 connection from outside the tree goes on (ip6tables)', async () =>
   await c.connected();
   expect(await c.ask()).toBe('1');
   const img = path.join(s.dir, 'img');
-  const d = dump(s.pid, img, ['--tcp-established']);
+  const d = dump(s.pid, img, ['--tcp-established', '--network-lock', 'iptables']);
   expect(d.code, d.stderr).toBe(0);
   await waitGone(s.pid);
   expect(execFileSync('ip6tables-save', { encoding: 'utf8' })).toContain('0xc114');

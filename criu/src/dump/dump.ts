@@ -21,7 +21,7 @@ import { progress } from '../progress.js';
 import { display, formatDumpStats } from '../stats.js';
 import type { DumpHookArgs } from '../files/kind.js';
 import type { Frozen } from './freeze.js';
-import { DEFAULT_LOCK, lockMethodValue, type LockMethod } from '../net/lock.js';
+import { defaultLock, lockMethodValue, type LockMethod } from '../net/lock.js';
 import type { DumpStatsEntry } from '../images/index.js';
 
 export interface DumpOptions {
@@ -64,7 +64,7 @@ export function dump(opts: DumpOptions): void {
   preDump(opts.pid, opts.imagesDir);
   useExternals(opts.externals);
   const runId = uuid4();
-  const lockMethod = opts.networkLock ?? DEFAULT_LOCK;
+  const lockMethod = opts.networkLock ?? defaultLock();
   const net = { tcpEstablished: opts.tcpEstablished ?? false, tcpClose: opts.tcpClose ?? false, lockMethod, runId };
   const frozen = freeze(opts, net);
   const tFrozen = now();

@@ -28,7 +28,7 @@ import type { InetSkEntry, TcpStreamEntry } from '../images/gen/types.js';
 import { FdTypes } from '../images/gen/types.js';
 import { readOptional, readEntries } from '../images/typed.js';
 import { TCP, tcpStateName, inetSockets } from './inetdiag.js';
-import { NetLock, DEFAULT_LOCK, lockMethodOf, type LockMethod, type Endpoint, type Conn } from '../net/lock.js';
+import { NetLock, defaultLock, lockMethodOf, type LockMethod, type Endpoint, type Conn } from '../net/lock.js';
 import * as R from '../sys/tcp-repair.js';
 import { close, fcntl, shutdown, setsockopt, getsockoptInt, SysError, E } from '../sys/libc.js';
 import { bind, connect, AF_INET6, type SockAddr } from '../sys/net.js';
@@ -83,7 +83,7 @@ let dumping: DumpRun | null = null;
 
 function dumpRun(o?: Partial<TcpDumpOpts>): DumpRun {
   if (!dumping || dumping.done) {
-    const opts: TcpDumpOpts = { tcpEstablished: false, tcpClose: false, lockMethod: DEFAULT_LOCK, runId: 'unknown', ...o };
+    const opts: TcpDumpOpts = { tcpEstablished: false, tcpClose: false, lockMethod: defaultLock(), runId: 'unknown', ...o };
     dumping = { opts, lock: new NetLock(opts.lockMethod, opts.runId), conns: [], listeners: [], done: false };
   }
   return dumping;
@@ -122,17 +122,14 @@ function treeSocketInodes(root: number): Set<number> {
   return out;
 }
 
-/** Before the freeze: the nftables table (CRIU makes it for every dump with that method), and SYNs held for the tree's listeners. */
+/** Before the freeze: the run's options, and SYNs held for the tree's listeners. */
 function beforeFreeze(a: DumpHookArgs): void {
   dumping = null;
   const run = dumpRun(a.net);
   if (!a.net) return;
-  try {
-    run.lock.init();
-  } catch (e) {
-    // CRIU's network_lock() goes on without it: locking a connection then fails by name
-    log.error(`network lock: ${(e as Error).message}`);
-  }
+  // CRIU's network_lock() makes the nftables table for every dump; ours is made with the first
+  // connection or listener it holds (lockConnection, holdSyns), so a dump that locks nothing
+  // leaves no empty table behind (which a dump never restored would keep forever)
   if (!a.net.tcpEstablished || a.net.lockMethod === 'skip') return;
   const mine = treeSocketInodes(a.pid);
   for (const d of inetSockets().values()) {

@@ -3,11 +3,11 @@
 // dropped, so that the peer sees silence (it retransmits) rather than a reset. Only the tool's
 // own packets, marked SOCCR_MARK (0xC114), pass.
 //
-//  - iptables (CRIU's default): per connection, a DROP rule in INPUT and one in OUTPUT
+//  - iptables (CRIU 4.2's built-in default; ours where nft is missing): per connection, a DROP rule in INPUT and one in OUTPUT
 //    (`iptables -w -t filter -I INPUT --protocol tcp -m mark ! --mark 0xC114 --source PEER
 //    --sport P --destination SELF --dport P -j DROP` and its mirror), ip6tables for IPv6;
 //    removed with -D once the connection is repaired off.
-//  - nftables: one table `inet CRIU-<run id>` (the dump's run id, which inventory.img keeps as
+//  - nftables (our default where nft is installed): one table `inet CRIU-<run id>` (the dump's run id, which inventory.img keeps as
 //    dump_criu_run_id) with chains input and output (mark accept first) and sets conns4/conns6 of
 //    (saddr . sport . daddr . dport) whose elements are dropped; made when the dump starts,
 //    deleted at the restore's end (or at once after a -R or failed dump).
@@ -23,6 +23,7 @@
 // (network_lock() returns before run_scripts without CLONE_NEWNET): neither do we; a tree with a
 // network namespace of its own would lock through `lockNetns` (the whole namespace, CRIU's
 // network_lock_internal) after those notifications.
+import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { log } from '../log.js';
 import { CriuError } from '../errors.js';
@@ -40,8 +41,16 @@ export function lockMethodOf(v: number | undefined): LockMethod {
   if (!m) throw new CriuError(`inventory.img: unknown network_lock_method ${v}`, 'the image is damaged, or of a newer CRIU');
   return m;
 }
-/** CRIU 4.2's default (NETWORK_LOCK_DEFAULT) */
-export const DEFAULT_LOCK: LockMethod = 'iptables';
+/**
+ * The method when --network-lock is not given: nftables where `nft` is installed, else iptables.
+ * CRIU 4.2 builds in iptables (NETWORK_LOCK_DEFAULT), which a distribution may change at build
+ * time; nftables is the one that needs no per-connection rules and is what current systems have.
+ * The method is written to inventory.img, so a restore uses the dump's whichever the default.
+ */
+export function defaultLock(): LockMethod {
+  const dirs = (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').concat(['/usr/sbin', '/sbin']);
+  return dirs.some((d) => d && fs.existsSync(`${d}/nft`)) ? 'nftables' : 'iptables';
+}
 
 /** One end of a connection or a listener: family, the address bytes (4 or 16), the port. */
 export interface Endpoint {
