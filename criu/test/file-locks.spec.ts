@@ -1,7 +1,8 @@
 // --file-locks: flock, POSIX and OFD locks dumped to filelocks.img (CRIU's values) and taken
 // again by the restored task on its fds; without the option a lock is refused at dump time; a
 // lock that cannot be taken again fails the restore naming task, fd, file and lock, and the
-// tree is gone; a lease is refused by name.
+// tree is gone; a read lease is dumped (FL_LEASE), a lease being broken is refused by name
+// (zdtm file_lease00 restores read and write leases).
 import { test, expect } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -125,7 +126,7 @@ test('a restore without --file-locks takes no lock again (as CRIU) and says so i
   process.kill(pid, 'SIGKILL');
 });
 
-test('without --file-locks a POSIX and an OFD lock are refused as CRIU refuses them; a lease is refused by name even with it', async () => {
+test('without --file-locks a POSIX and an OFD lock are refused as CRIU refuses them', async () => {
   const dir = tmpdir('locks-refused');
   const pid = await holder(dir);
   const img = path.join(dir, 'img');
@@ -135,17 +136,48 @@ test('without --file-locks a POSIX and an OFD lock are refused as CRIU refuses t
   expect(alive(pid)).toBe(true);
   expect(fs.readdirSync(img).filter((f) => f !== 'dump.log')).toEqual([]);
   process.kill(pid, 'SIGKILL');
+});
 
+/** A python3 program holding a read lease on `dir`/leased (SIGIO ignored: a break sends it). */
+async function leaseHolder(dir: string): Promise<{ pid: number; lease: string }> {
   const lease = path.join(dir, 'leased');
   fs.writeFileSync(lease, 'x');
-  const prog = `import fcntl, time\nf = open(${JSON.stringify(lease)}, 'r')\nfcntl.fcntl(f, 1024, fcntl.F_RDLCK)\nopen(${JSON.stringify(path.join(dir, 'lready'))}, 'w').write('ready\\n')\ntime.sleep(600)`;
-  const k = spawn('/usr/bin/python3', ['-c', prog], { stdio: 'ignore' });
+  const prog = `import fcntl, signal, time\nsignal.signal(signal.SIGIO, signal.SIG_IGN)\nf = open(${JSON.stringify(lease)}, 'r')\nfcntl.fcntl(f, 1024, fcntl.F_RDLCK)\nopen(${JSON.stringify(path.join(dir, 'lready'))}, 'w').write('ready\\n')\ntime.sleep(600)`;
+  const k = spawn('/usr/bin/python3', ['-c', prog], { stdio: 'ignore', detached: true });
   kids.push(k);
   await waitFile(path.join(dir, 'lready'));
-  const l = criu(['dump', '-t', String(k.pid), '-D', path.join(dir, 'limg'), '-o', 'dump.log', '--file-locks']);
+  return { pid: k.pid!, lease };
+}
+
+test('with --file-locks a read lease is dumped with CRIU values (FL_LEASE 8, F_RDLCK 0), without the dump breaking it', async () => {
+  const dir = tmpdir('lease-dump');
+  const { pid } = await leaseHolder(dir);
+  const img = path.join(dir, 'img');
+  const r = criu(['dump', '-t', String(pid), '-D', img, '-o', 'dump.log', '--file-locks', '-R']);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  const entries = (JSON.parse(crit(['decode', '-i', path.join(img, 'filelocks.img')]).stdout) as { entries: Record<string, number>[] }).entries;
+  expect(entries.map((e) => [e.flag, e.type, e.pid, e.start, e.len])).toEqual([[8, 0, pid, 0, 0]]);
+  // the dump read the file through its fd: the lease is still active, not breaking
+  expect(locksOf(pid).join('\n')).toMatch(/LEASE ACTIVE READ/);
+  process.kill(pid, 'SIGKILL');
+});
+
+test('a lease being broken is refused by name, even with --file-locks', async () => {
+  const dir = tmpdir('lease-breaking');
+  const { pid, lease } = await leaseHolder(dir);
+  // a writer's non-blocking open starts the break (EWOULDBLOCK); it lasts lease-break-time
+  const b = spawnSync('/usr/bin/python3', [
+    '-c',
+    `import os\ntry:\n  os.open(${JSON.stringify(lease)}, os.O_WRONLY | os.O_NONBLOCK)\nexcept BlockingIOError:\n  print('broken')`,
+  ]);
+  expect(b.stdout.toString()).toContain('broken');
+  expect(locksOf(pid).join('\n')).toMatch(/LEASE BREAKING/);
+  const l = criu(['dump', '-t', String(pid), '-D', path.join(dir, 'limg'), '-o', 'dump.log', '--file-locks']);
   expect(l.code).not.toBe(0);
   expect(l.stderr).toMatch(
-    new RegExp(`not supported yet: task ${k.pid}: fd \\d+ \\(${lease.replace(/[/.]/g, '\\$&')}\\) holds a lease \\(F_SETLEASE: .*LEASE`),
+    new RegExp(`not supported yet: task ${pid}: fd \\d+ \\(${lease.replace(/[/.]/g, '\\$&')}\\) holds a lease being broken \\(BREAKING: .*LEASE`),
   );
-  expect(alive(k.pid!)).toBe(true);
+  expect(alive(pid)).toBe(true);
+  process.kill(pid, 'SIGKILL');
 });

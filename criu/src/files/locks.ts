@@ -8,13 +8,18 @@
 // restarted once it runs again). As CRIU's discard_dup_locks_tail, an fd whose open file
 // description was already dumped adds no flock or OFD lock (it is the same lock); a POSIX
 // lock is kept per task (CRIU drops it too, losing a lock a child took on an inherited fd).
-// Without --file-locks a held lock is refused, with CRIU's message. Leases are refused by name.
+// Without --file-locks a held lock is refused, with CRIU's message. A lease (F_SETLEASE,
+// `LEASE  ACTIVE  READ|WRITE`) is dumped as CRIU does (flag FL_LEASE, type F_RDLCK/F_WRLCK),
+// once per open file description like a flock; a lease being broken (`BREAKING`, CRIU's
+// type | LEASE_BREAKING) is refused by name.
 //
 // Restore: each lock is taken again by the task that held it, on its fd, by injected
 // flock(LOCK_NB) / fcntl(F_SETLK / F_OFD_SETLK) once the task's fds are in place; one that
 // cannot be taken (another process holds the file now) fails the restore, which kills the
 // tree and so drops every lock it took. CRIU blocks there (flock without LOCK_NB, F_SETLKW);
-// waiting for another process here would hang the restore, so it fails at once instead.
+// waiting for another process here would hang the restore, so it fails at once instead. A
+// lease is set again by injected fcntl(F_SETLEASE): the task is still root then (CAP_LEASE),
+// so CRIU's setfsuid to the file's owner is not needed.
 import type { ExtraImages, RestoreFdCtx, TaskAccess } from './kind.js';
 import { FileError } from './kind.js';
 import type { FileLockEntry, FdinfoEntry } from '../images/gen/types.js';
@@ -31,7 +36,9 @@ export const LT = { READ: 0, WRITE: 1, UNLCK: 2 } as const;
 
 const KIND_OF: Record<string, number> = { POSIX: FL.POSIX, FLOCK: FL.FLOCK, OFDLCK: FL.OFD, LEASE: FL.LEASE };
 const TYPE_OF: Record<string, number> = { READ: LT.READ, WRITE: LT.WRITE, UNLCK: LT.UNLCK };
-const KIND_NAME: Record<number, string> = { [FL.POSIX]: 'POSIX', [FL.FLOCK]: 'FLOCK', [FL.OFD]: 'OFD' };
+const KIND_NAME: Record<number, string> = { [FL.POSIX]: 'POSIX', [FL.FLOCK]: 'FLOCK', [FL.OFD]: 'OFD', [FL.LEASE]: 'LEASE' };
+/** CRIU's LEASE_BREAKING bit of file_lock_entry.type for a lease being broken */
+export const LEASE_BREAKING = 4;
 
 /** One lock line of fdinfo or /proc/locks: "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF". */
 export interface LockLine {
@@ -69,6 +76,7 @@ export function describeLock(e: Pick<FileLockEntry, 'flag' | 'type' | 'start' | 
   const kind = KIND_NAME[e.flag] ?? `flag ${e.flag}`;
   const type = e.type === LT.READ ? 'READ' : e.type === LT.WRITE ? 'WRITE' : `type ${e.type}`;
   if (e.flag === FL.FLOCK) return `${kind} ${type} lock`;
+  if (e.flag === FL.LEASE) return `${type} lease`;
   return `${kind} ${type} lock (bytes ${e.start}-${e.len === 0n ? 'EOF' : e.start + e.len - 1n})`;
 }
 
@@ -95,11 +103,11 @@ export function noteLocks(site: LockSite, lines: readonly string[], extra: Extra
     if (!l || kind === undefined || l.type === 'MSNFS')
       throw new CriuError(`${who}: unknown file lock (${text.trim()})`, { task: site.pid, object: `fd ${site.fd}`, hint: 'CRIU fails on it too' });
     if (l.blocked) continue;
-    if (kind === FL.LEASE) {
-      throw new NotSupportedError(`${who} holds a lease (F_SETLEASE: ${text.trim()})`, {
+    if (kind === FL.LEASE && l.mode !== 'ACTIVE') {
+      throw new NotSupportedError(`${who} holds a lease being broken (${l.mode}: ${text.trim()})`, {
         task: site.pid,
         object: `fd ${site.fd}`,
-        hint: 'leases are not dumped yet; release the lease (F_SETLEASE F_UNLCK) before the dump',
+        hint: 'leases being broken are not dumped yet; let the holder finish the break (F_SETLEASE F_UNLCK, or its lease-break-time pass) before the dump',
       });
     }
     if (!handle) {
@@ -110,9 +118,10 @@ export function noteLocks(site: LockSite, lines: readonly string[], extra: Extra
       });
     }
     const type = TYPE_OF[l.type];
-    if (type === undefined) throw new CriuError(`${who}: unknown file lock type ${l.type} (${text.trim()})`, { task: site.pid, object: `fd ${site.fd}` });
+    if (type === undefined || (kind === FL.LEASE && type === LT.UNLCK))
+      throw new CriuError(`${who}: unknown file lock type ${l.type} (${text.trim()})`, { task: site.pid, object: `fd ${site.fd}` });
     const e: FileLockEntry = { flag: kind, type, pid: site.pid, fd: site.fd, start: l.start, len: l.end === null ? 0n : l.end + 1n - l.start };
-    // the same open file description again: its flock and OFD locks are dumped already, a
+    // the same open file description again: its flock, OFD locks and lease are dumped already, a
     // POSIX lock once per task (a dup()ed fd shows it too)
     if (!site.fresh && kind !== FL.POSIX) continue;
     if (kind === FL.POSIX) {
@@ -133,7 +142,8 @@ const LOCK_SH = 1,
   LOCK_EX = 2,
   LOCK_NB = 4;
 const F_SETLK = 6,
-  F_OFD_SETLK = 37;
+  F_OFD_SETLK = 37,
+  F_SETLEASE = 1024;
 const SEEK_SET = 0;
 
 /** struct flock (x86_64, aarch64): l_type, l_whence (short), l_start, l_len (off_t), l_pid. */
@@ -180,8 +190,17 @@ export function restoreLocks(ctx: RestoreFdCtx, task: TaskAccess, fdinfo: readon
     } else if (e.flag === FL.POSIX || e.flag === FL.OFD) {
       task.inj.write(task.scratch, packFlock(e.type, e.start, e.len));
       r = task.inj.call('fcntl', e.fd, e.flag === FL.POSIX ? F_SETLK : F_OFD_SETLK, task.scratch);
+    } else if (e.flag === FL.LEASE) {
+      if (e.type & LEASE_BREAKING)
+        throw new NotSupportedError(`${who}: a lease being broken (type ${e.type}, LEASE_BREAKING) on ${fileName(ctx, fdinfo, e.fd)} in ${FILE_LOCKS_IMG}`, {
+          task: task.pid,
+          object: `fd ${e.fd}`,
+          hint: 'leases being broken are not restored yet',
+        });
+      if (e.type !== LT.READ && e.type !== LT.WRITE) throw new FileError(who, `${what}: unknown lease type ${e.type}`, { object: FILE_LOCKS_IMG });
+      r = task.inj.call('fcntl', e.fd, F_SETLEASE, e.type);
     } else {
-      throw new NotSupportedError(`${who}: file lock of flag ${e.flag} (${e.flag === FL.LEASE ? 'a lease' : 'unknown'}) in ${FILE_LOCKS_IMG}`, {
+      throw new NotSupportedError(`${who}: file lock of unknown flag ${e.flag} in ${FILE_LOCKS_IMG}`, {
         task: task.pid,
         object: `fd ${e.fd}`,
       });
@@ -191,7 +210,12 @@ export function restoreLocks(ctx: RestoreFdCtx, task: TaskAccess, fdinfo: readon
       const held = err === 'EAGAIN' || err === 'EWOULDBLOCK' || err === 'EACCES';
       throw new FileError(who, `cannot take its ${what} again: ${err}`, {
         object: `fd ${e.fd}`,
-        hint: held ? 'another process holds a conflicting lock on that file now; stop it (or let it release the lock) and restore again' : undefined,
+        hint:
+          e.flag === FL.LEASE && err === 'EAGAIN'
+            ? 'another open of that file conflicts with the lease now (a writer for a read lease, any other open for a write lease); close it and restore again'
+            : held
+              ? 'another process holds a conflicting lock on that file now; stop it (or let it release the lock) and restore again'
+              : undefined,
       });
     }
     log.debug(`${who}: ${what} taken again`);

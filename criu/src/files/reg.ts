@@ -26,15 +26,19 @@ export const O = {
   PATH: 0o10000000,
 } as const;
 
-/** A reg_file_entry for `path` as seen through `statPath` (a /proc/PID/fd/N link, or the path). */
-export function dumpReg(id: number, path: string, statPath: string, flags: number, pos: bigint): FileEntry {
+/**
+ * A reg_file_entry for `path` as seen through `statPath` (a /proc/PID/fd/N link, or the path);
+ * `readFd`: the build id is read through this fd (a pidfd_getfd copy) instead of opening
+ * `statPath` again, which would break a lease on the file (as CRIU reads it through its copy).
+ */
+export function dumpReg(id: number, path: string, statPath: string, flags: number, pos: bigint, readFd?: () => number): FileEntry {
   const st = fs.statSync(statPath, { bigint: true });
   const reg: RegFileEntry = { id, flags: flags & ~O.CLOEXEC, pos: devicePos(st, flags, pos), fown: zeroFown(), name: path };
   // CRIU's should_check_size: a write-only append file (a log) may grow, its size is not kept
   const log = (flags & O.ACCMODE) === 1 && (flags & O.APPEND) !== 0;
   if ((st.mode & 0o170000n) === 0o100000n && !log) {
     reg.size = st.size;
-    const id = elfBuildId(statPath);
+    const id = elfBuildId(readFd ? readFd() : statPath);
     if (id) reg.build_id = id;
   }
   reg.mode = Number(st.mode);
@@ -45,10 +49,10 @@ export function dumpReg(id: number, path: string, statPath: string, flags: numbe
  * The GNU build-id note of an ELF file, as CRIU keeps it to check at restore that an executable
  * is still the same: the note's bytes as little-endian 32-bit words. null for anything else.
  */
-export function elfBuildId(file: string): number[] | null {
+export function elfBuildId(file: string | number): number[] | null {
   let fd: number;
   try {
-    fd = fs.openSync(file, 'r');
+    fd = typeof file === 'number' ? file : fs.openSync(file, 'r');
   } catch {
     return null;
   }
@@ -87,7 +91,7 @@ export function elfBuildId(file: string): number[] | null {
   } catch {
     return null;
   } finally {
-    fs.closeSync(fd);
+    if (typeof file !== 'number') fs.closeSync(fd);
   }
 }
 
@@ -192,7 +196,9 @@ function dumpRegFd(ctx: DumpFdCtx, id: number): FileEntry {
       }
     }
   }
-  return dumpReg(id, p, statPath, ctx.info.flags, ctx.info.pos);
+  // a leased file is not opened again (that would break the lease): read through the fd's copy
+  const leased = ctx.info.locks.some((l) => /^\s*\d+:\s*LEASE\s/.test(l));
+  return dumpReg(id, p, statPath, ctx.info.flags, ctx.info.pos, leased ? ctx.takeFd : undefined);
 }
 /** Regular files, directories and devices opened by path (the REG entries without a remap: see ghost.ts). */
 export const regKind: FileKind = {
