@@ -4,7 +4,7 @@
 // field for it), a SOCK_PACKET socket (obsolete; packet_sock_entry keeps it, we do not restore it),
 // a raw IPv6 socket with IPV6_CHECKSUM (ip_opts_raw_entry cannot hold its offset), a packet ring
 // mapped after its socket was closed (files/packet.ts packetRingMaps: CRIU maps a ring only from
-// an fd of its socket). A ring with its socket open is dumped (zdtm/static/packet_ring).
+// an fd of its socket), a ring mapped in part. A ring with its socket open is dumped (zdtm/static/packet_ring).
 import { test, expect } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -89,5 +89,26 @@ test('a packet ring still mapped after its socket was closed is refused by name'
   const pid = await holder(dir, setup);
   expect(refused(dir, pid)).toMatch(
     new RegExp(`not supported yet: task ${pid}: VMA [0-9a-f]+-[0-9a-f]+ socket:\\[\\d+\\]: a packet socket ring mapped after its socket was closed`),
+  );
+});
+
+test('a packet ring mapped in part is refused by name', async () => {
+  const dir = tmpdir('refuse-packet-ring-part');
+  const setup = [
+    'import ctypes',
+    'libc = ctypes.CDLL(None, use_errno=True)',
+    'libc.mmap.restype = ctypes.c_void_p',
+    'libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]',
+    'libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]',
+    'p = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)',
+    "p.setsockopt(263, 5, struct.pack('IIII', 4096, 2, 2048, 4))",
+    'a = libc.mmap(None, 8192, 3, 1, p.fileno(), 0)',
+    'libc.munmap(a, 4096)',
+  ].join('\n');
+  const pid = await holder(dir, setup);
+  expect(refused(dir, pid)).toMatch(
+    new RegExp(
+      `not supported yet: task ${pid}: VMA [0-9a-f]+-[0-9a-f]+ socket:\\[\\d+\\]: a part of a packet socket ring \\(0x1000 bytes at offset 0x1000 of 0x2000\\)`,
+    ),
   );
 });

@@ -9,7 +9,7 @@
 // PACKET_DIAG_RX_RING/_TX_RING in rx_ring/tx_ring, set again after PACKET_VERSION on restore;
 // a task's mapping of a ring is a VMA_AREA_SOCKET VMA whose shmid is the socket's file id
 // (packetRingMaps), its frames not dumped, mapped again from the socket (openMapped).
-// A ring mapped by a task that holds no fd on its socket is refused.
+// A ring mapped by a task that holds no fd on its socket, or mapped in part, is refused.
 //
 // Refused by name: SOCK_PACKET sockets, and what the kernel shows only by getsockopt
 // and the image cannot keep: PACKET_QDISC_BYPASS, PACKET_IGNORE_OUTGOING, PACKET_TX_HAS_OFF, a
@@ -165,7 +165,11 @@ function dumpPacket(ctx: DumpFdCtx, id: number): FileEntry {
  * dump_socket_map: the ring VMAs of task `pid` (VMA_AREA_SOCKET) get the file id of the packet
  * socket they map, once its fds are dumped; a ring whose socket the task no longer holds is refused.
  */
-export function packetRingMaps(pid: number, vmas: { start: bigint; end: bigint; status: number; shmid: number; path?: string }[], files: FileTable): void {
+export function packetRingMaps(
+  pid: number,
+  vmas: { start: bigint; end: bigint; pgoff: bigint; status: number; shmid: number; path?: string }[],
+  files: FileTable,
+): void {
   for (const v of vmas) {
     if (!(v.status & VMA.SOCKET)) continue;
     const where = `task ${pid}: VMA ${v.start.toString(16)}-${v.end.toString(16)} ${v.path ?? ''}`;
@@ -180,6 +184,17 @@ export function packetRingMaps(pid: number, vmas: { start: bigint; end: bigint; 
         object: v.path,
         hint: 'CRIU too maps a ring only from an open fd of its socket',
       });
+    // the kernel maps a ring only whole and from its start (packet_mmap): a part of one cannot come back
+    const ringSize = [e.psk?.rx_ring, e.psk?.tx_ring].reduce((n, r) => n + (r ? BigInt(r.block_size) * BigInt(r.block_nr) : 0n), 0n);
+    if (v.pgoff !== 0n || v.end - v.start !== ringSize)
+      throw new NotSupportedError(
+        `${where}: a part of a packet socket ring (0x${(v.end - v.start).toString(16)} bytes at offset 0x${v.pgoff.toString(16)} of 0x${ringSize.toString(16)})`,
+        {
+          task: pid,
+          object: v.path,
+          hint: 'a ring can be mapped again only whole, from its start',
+        },
+      );
     v.shmid = id!;
   }
 }
