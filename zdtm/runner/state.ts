@@ -78,11 +78,14 @@ export function treePids(root: number): number[] {
  * inode (a restored tmpfs/shmem object gets a new inode), with adjacent compatible VMAs merged
  * as CRIU's zdtm does: the kernel keeps two such VMAs apart only for reasons that are not
  * visible state (different anon_vma origins) and may merge them on restore.
- * Compatible: same perms, same path, and for a file contiguous offsets.
+ * Compatible: same perms, same path, and for a file contiguous offsets. A socket:[INO] path
+ * (a packet ring) is compared without its inode.
  */
 export function normMaps(text: string): string[] {
   const out: MapsEntry[] = [];
-  for (const v of parseMapsText(text)) {
+  for (const m of parseMapsText(text)) {
+    // a packet ring's path names its socket's inode, new after a restore like every inode
+    const v = m.path.startsWith('socket:[') ? { ...m, path: 'socket:[*]' } : m;
     const last = out.at(-1);
     if (
       last &&

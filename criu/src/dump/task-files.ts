@@ -4,6 +4,7 @@
 import type { SmapsVma } from '../proc/index.js';
 import type { TaskState } from './collect.js';
 import { toVmaRecs, type VmaRec } from './vmas.js';
+import { packetRingMaps } from '../files/packet.js';
 import { FileTable } from '../files/table.js';
 import { ExtraImages } from '../files/kind.js';
 import { dumpFds } from '../files/dump-fds.js';
@@ -109,6 +110,7 @@ export function collectFiles(
       { tcpEstablished: o.tcpEstablished, skipInFlight: o.skipInFlight, netNsId: ns.net, tcpClose: o.tcpClose },
       o.fileLocks,
     );
+    packetRingMaps(pid, vmas, files);
     const cwdId = files.dumpPlace(extra, 'cwd', task.cwd, `/proc/${pid}/cwd`);
     const rootId = files.dumpPlace(extra, 'root', task.root, `/proc/${pid}/root`);
     return { task, exeId, vmas, ids, fdinfos, cwdId, rootId };

@@ -218,9 +218,14 @@ export function toVmaRecs(pid: number, vmas: SmapsVma[], fileId: (v: SmapsVma) =
         out.push(memfdVma(v, base, growsdown, where, memfdId));
         break;
       case 'file':
-        // an object without a path (a packet socket's ring, socket:[N]; an anon inode): nothing can map it again
-        if (!v.path.startsWith('/'))
-          throw new NotSupportedError(`${where}: a mapping of ${v.path}${v.path.startsWith('socket:') ? ' (a packet socket ring)' : ''}`, { task: pid });
+        // a packet socket's ring (socket:[N]): VMA_AREA_SOCKET, its pages not dumped; shmid is
+        // the socket's file id, set once the fds are dumped (files/packet.ts packetRingMaps)
+        if (v.path.startsWith('socket:[')) {
+          out.push({ ...base, pgoff: v.offset, path: v.path, flags: v.shared ? MAP.SHARED : MAP.PRIVATE, status: VMA.REGULAR | VMA.SOCKET, dumpPages: false });
+          break;
+        }
+        // an object without a path (an anon inode): nothing can map it again
+        if (!v.path.startsWith('/')) throw new NotSupportedError(`${where}: a mapping of ${v.path}`, { task: pid });
         out.push(fileVma(pid, v, base, growsdown, where, fileId));
         break;
       case 'deleted':

@@ -5,19 +5,26 @@
 // all from packet diag (PACKET_DIAG_INFO, _MCLIST, _FANOUT), as CRIU collects them; fown and the
 // socket options. A membership added n times is written n times (CRIU refuses it).
 //
-// Refused by name: SOCK_PACKET sockets, rings (PACKET_RX_RING/PACKET_TX_RING: their frames and
-// their mapping in the task are not dumped yet), and what the kernel shows only by getsockopt
+// Rings (PACKET_RX_RING/PACKET_TX_RING) are kept as CRIU keeps them: their tpacket_req from
+// PACKET_DIAG_RX_RING/_TX_RING in rx_ring/tx_ring, set again after PACKET_VERSION on restore;
+// a task's mapping of a ring is a VMA_AREA_SOCKET VMA whose shmid is the socket's file id
+// (packetRingMaps), its frames not dumped, mapped again from the socket (openMapped).
+// A ring mapped by a task that holds no fd on its socket, or mapped in part, is refused.
+//
+// Refused by name: SOCK_PACKET sockets, and what the kernel shows only by getsockopt
 // and the image cannot keep: PACKET_QDISC_BYPASS, PACKET_IGNORE_OUTGOING, PACKET_TX_HAS_OFF, a
 // virtio header of another size than PACKET_VNET_HDR's, fanout flags and fanout programs. Packets
 // queued on the socket are dropped with a warning (CRIU drops them without one).
 import type { FileKind, DumpFdCtx, RestoreFdCtx } from './kind.js';
 import { partOf } from './kind.js';
-import { FdTypes, type FileEntry, type PacketSockEntry, type PacketMclist } from '../images/gen/types.js';
+import { FdTypes, type FileEntry, type PacketSockEntry, type PacketMclist, type PacketRing } from '../images/gen/types.js';
+import type { FileTable } from './table.js';
+import { VMA } from '../images/consts.js';
 import { packetSockets, AF_PACKET, type PacketDiag } from './netdiag.js';
-import { dumpFown, fileFlags, where, restoreFileParams } from './fdparams.js';
+import { dumpFown, fileFlags, where, restoreFileParams, F_DUPFD_CLOEXEC } from './fdparams.js';
 import { dumpSkOpts, restoreSkOpts, seti } from './inet-opts.js';
 import { socketFamilyAt, checkSockNetNs } from './sk-family.js';
-import { socket, close, errnoName, setsockopt, getsockopt, SysError, E } from '../sys/libc.js';
+import { socket, close, errnoName, setsockopt, getsockopt, fcntl, SysError, E } from '../sys/libc.js';
 import { bindRaw, pollNow } from '../sys/net.js';
 import { SOCK_CLOEXEC, SOCK_DGRAM, SOCK_RAW } from '../sys/socket-consts.js';
 import { CriuError, NotSupportedError } from '../errors.js';
@@ -30,6 +37,8 @@ const PACKET = {
   AUXDATA: 8,
   ORIGDEV: 9,
   VERSION: 10,
+  RX_RING: 5,
+  TX_RING: 13,
   RESERVE: 12,
   LOSS: 14,
   VNET_HDR: 15,
@@ -88,7 +97,6 @@ function refuseUnkept(fd: number, d: PacketDiag, what: string, who: string, ino:
     throw new NotSupportedError(`${who}: ${what} ${how}`, { object: `socket:[${ino}]`, hint: hint ?? 'packet_sock_entry has no field for it' });
   };
   if (d.type === SOCK_PACKET) refuse('(the obsolete SOCK_PACKET type)');
-  if (d.rx || d.tx) refuse(`with a ${d.rx ? 'PACKET_RX_RING' : 'PACKET_TX_RING'} ring`, 'packet rings and their mappings are not dumped yet');
   if (optional(fd, PACKET.QDISC_BYPASS)) refuse('with PACKET_QDISC_BYPASS');
   if (optional(fd, PACKET.IGNORE_OUTGOING)) refuse('with PACKET_IGNORE_OUTGOING');
   if (optional(fd, PACKET.TX_HAS_OFF)) refuse('with PACKET_TX_HAS_OFF');
@@ -146,9 +154,66 @@ function dumpPacket(ctx: DumpFdCtx, id: number): FileEntry {
     mclist: mclist(d, what, who),
   };
   if (d.fanout !== undefined && d.fanout >>> 0 !== NO_FANOUT) pe.fanout = d.fanout;
+  if (d.rx) pe.rx_ring = { ...d.rx };
+  if (d.tx) pe.tx_ring = { ...d.tx };
   if (ctx.inet) pe.ns_id = ctx.inet.netNsId;
   log.debug(`${who}: ${what}`);
   return { type: FdTypes.PACKETSK, id, psk: pe };
+}
+
+/**
+ * dump_socket_map: the ring VMAs of task `pid` (VMA_AREA_SOCKET) get the file id of the packet
+ * socket they map, once its fds are dumped; a ring whose socket the task no longer holds is refused.
+ */
+export function packetRingMaps(
+  pid: number,
+  vmas: { start: bigint; end: bigint; pgoff: bigint; status: number; shmid: number; path?: string }[],
+  files: FileTable,
+): void {
+  for (const v of vmas) {
+    if (!(v.status & VMA.SOCKET)) continue;
+    const where = `task ${pid}: VMA ${v.start.toString(16)}-${v.end.toString(16)} ${v.path ?? ''}`;
+    const ino = Number(/^socket:\[(\d+)\]/.exec(v.path ?? '')?.[1] ?? -1);
+    const id = ino >= 0 ? files.idOfIno(ino) : undefined;
+    const e = id === undefined ? undefined : files.entries.find((x) => x.id === id);
+    if (e && e.type !== FdTypes.PACKETSK)
+      throw new NotSupportedError(`${where}: a mapping of a socket other than a packet socket's ring`, { task: pid, object: v.path });
+    if (!e)
+      throw new NotSupportedError(`${where}: a packet socket ring mapped after its socket was closed (no fd on it in this task or one dumped before)`, {
+        task: pid,
+        object: v.path,
+        hint: 'CRIU too maps a ring only from an open fd of its socket',
+      });
+    // the kernel maps a ring only whole and from its start (packet_mmap): a part of one cannot come back
+    const ringSize = [e.psk?.rx_ring, e.psk?.tx_ring].reduce((n, r) => n + (r ? BigInt(r.block_size) * BigInt(r.block_nr) : 0n), 0n);
+    if (v.pgoff !== 0n || v.end - v.start !== ringSize)
+      throw new NotSupportedError(
+        `${where}: a part of a packet socket ring (0x${(v.end - v.start).toString(16)} bytes at offset 0x${v.pgoff.toString(16)} of 0x${ringSize.toString(16)})`,
+        {
+          task: pid,
+          object: v.path,
+          hint: 'a ring can be mapped again only whole, from its start',
+        },
+      );
+    v.shmid = id!;
+  }
+}
+
+/** setsockopt(PACKET_RX_RING/TX_RING) with the saved tpacket_req3 */
+function setRing(fd: number, opt: number, r: PacketRing, who: string, object: string): void {
+  const b = Buffer.alloc(28);
+  [r.block_size, r.block_nr, r.frame_size, r.frame_nr, r.retire_tmo, r.sizeof_priv, r.features].forEach((x, i) => b.writeUInt32LE(x >>> 0, 4 * i));
+  try {
+    setsockopt(fd, SOL_PACKET, opt, b);
+  } catch (err) {
+    throw new CriuError(
+      `${who}: cannot set the ${opt === PACKET.RX_RING ? 'PACKET_RX_RING' : 'PACKET_TX_RING'} ring (${r.block_nr} blocks of ${r.block_size}): ${(err as Error).message}`,
+      {
+        object,
+        hint: 'the kernel refused the ring the image holds (memory limits?)',
+      },
+    );
+  }
 }
 
 // ---------------------------------------------------------------- restore
@@ -157,7 +222,6 @@ function openPacket(_ctx: RestoreFdCtx, e: FileEntry, _s: unknown, who: string):
   const pe = partOf(e, 'psk', who);
   const obj = { object: `packet socket id ${pe.id}` };
   if (pe.type !== SOCK_RAW && pe.type !== SOCK_DGRAM) throw new NotSupportedError(`${who}: a packet socket of ${typeName(pe.type)} in the image`, obj);
-  if (pe.rx_ring || pe.tx_ring) throw new NotSupportedError(`${who}: a packet socket with a ring in the image`, obj);
   const fd = socket(AF_PACKET, pe.type | SOCK_CLOEXEC, pe.protocol);
   try {
     const sll = Buffer.alloc(20);
@@ -179,6 +243,9 @@ function openPacket(_ctx: RestoreFdCtx, e: FileEntry, _s: unknown, who: string):
     if (pe.orig_dev) seti(fd, SOL_PACKET, PACKET.ORIGDEV, 1);
     if (pe.vnet_hdr) seti(fd, SOL_PACKET, PACKET.VNET_HDR, 1);
     if (pe.loss) seti(fd, SOL_PACKET, PACKET.LOSS, 1);
+    // after PACKET_VERSION and PACKET_RESERVE, which a socket with a ring refuses (EBUSY)
+    if (pe.rx_ring) setRing(fd, PACKET.RX_RING, pe.rx_ring, who, obj.object);
+    if (pe.tx_ring) setRing(fd, PACKET.TX_RING, pe.tx_ring, who, obj.object);
     for (const m of pe.mclist ?? []) {
       if (m.addr.length > 32)
         throw new CriuError(`${who}: packet socket ${pe.id}: a membership address of ${m.addr.length} bytes`, { ...obj, hint: 'the image is damaged' });
@@ -208,4 +275,6 @@ export const packetKind: FileKind = {
   match: (link, _info, at) => link.kind === 'socket' && link.ino !== undefined && at !== undefined && socketFamilyAt(at.pid, at.fd) === AF_PACKET,
   dump: dumpPacket,
   open: openPacket,
+  // a ring's mapping: a new fd on the task's socket (opened once, its rings set)
+  openMapped: (ctx, e, _flags, _s, who) => fcntl(ctx.openFile(e.id, who), F_DUPFD_CLOEXEC, 0),
 };

@@ -101,6 +101,10 @@ export class FileTable {
     }
     return undefined;
   }
+  /** The file id of an fd on inode `ino` already dumped (a packet socket a ring maps), if any. */
+  idOfIno(ino: number): number | undefined {
+    return this.byFd.get(ino)?.[0]?.id;
+  }
   noteFd(pid: number, fd: number, ino: number, id: number): void {
     let g = this.byFd.get(ino);
     if (!g) {

@@ -145,6 +145,9 @@ function mapOne(p: Puppet, who: string, v: PlannedVma, status: number, img: Dump
       }
       return mapOurs(files.openMapped(h.fileId, who, h.openFlags), false);
     }
+    // a packet socket's ring, mapped from a new fd on the socket (its rings set when it was opened)
+    case 'socket':
+      return mapOurs(files.openMapped(h.fileId, who, 0), false);
     // the object's fd stays with the tool for the other mappings of it
     case 'shmem':
       return mapOurs(shmemObject(p, h.shmid, img, files), true);

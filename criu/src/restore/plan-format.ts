@@ -24,6 +24,9 @@ function vmaLine(v: PlannedVma, forked: boolean): string {
     case 'memfd':
       what = `memfd id ${h.fileId} pgoff 0x${hx(v.pgoff)}`;
       break;
+    case 'socket':
+      what = `packet ring of socket id ${h.fileId}`;
+      break;
     case 'shmem':
       what = `shared anonymous shmid ${h.shmid}`;
       break;

@@ -23,6 +23,8 @@ export type VmaHow =
   | { how: 'memfd'; fileId: number; openFlags: number }
   /** shared anonymous memory: one object per shmid, mapped by every task that has it */
   | { how: 'shmem'; shmid: number }
+  /** a packet socket's ring (VMA_AREA_SOCKET): mapped from the socket of file id fileId */
+  | { how: 'socket'; fileId: number }
   /** a kind of VMA this restore does not make (refused when the engine reaches it) */
   | { how: 'unsupported' };
 
@@ -152,6 +154,7 @@ function howMapped(vmas: VmaEntry[], i: number, img: DumpImages): VmaHow {
   if (isSpecial(v)) return { how: 'special', what: v.status & VMA.VDSO ? 'vdso' : v.status & VMA.VVAR ? 'vvar' : 'vsyscall' };
   const prev = vmas[i - 1];
   const afterAnon = !!prev && BigInt(prev.end) === BigInt(v.start) && (prev.status & VMA.ANON_PRIVATE) !== 0 && !isSpecial(prev);
+  if (v.status & VMA.SOCKET) return { how: 'socket', fileId: Number(v.shmid) };
   if (v.status & VMA.MEMFD) return { how: 'memfd', fileId: Number(v.shmid), openFlags: v.fdflags ?? 0 };
   if (v.status & (VMA.FILE_PRIVATE | VMA.FILE_SHARED)) {
     const openFlags = v.fdflags ?? (v.status & VMA.FILE_SHARED && v.prot & PROT.WRITE ? O.RDWR : 0);
@@ -171,7 +174,7 @@ function planVmas(t: TaskImages, img: DumpImages): PlannedVma[] {
     const mapFlags =
       how.how === 'shmem'
         ? MAP.SHARED
-        : how.how === 'file' || how.how === 'memfd'
+        : how.how === 'file' || how.how === 'memfd' || how.how === 'socket'
           ? v.flags & (MAP.SHARED | MAP.PRIVATE | MAP.GROWSDOWN)
           : MAP.PRIVATE | MAP.ANON | (v.flags & (MAP.GROWSDOWN | MAP.NORESERVE));
     const cow = v.status & VMA.ANON_PRIVATE && !isSpecial(v) ? 'anon' : v.status & VMA.FILE_PRIVATE ? 'file' : null;
