@@ -21,7 +21,8 @@ import { progress } from '../progress.js';
 import { display, formatDumpStats } from '../stats.js';
 import type { DumpHookArgs } from '../files/kind.js';
 import type { Frozen } from './freeze.js';
-import { defaultLock, lockMethodValue, type LockMethod } from '../net/lock.js';
+import { defaultLock, lockMethodValue, recordedLock, type LockMethod } from '../net/lock.js';
+import { dumpLockUsed } from '../files/tcp.js';
 import type { DumpStatsEntry } from '../images/index.js';
 
 export interface DumpOptions {
@@ -127,9 +128,7 @@ export function dump(opts: DumpOptions): void {
     dumpStats = buildDumpStats(times, { scanned: mem.pagesScanned, written: mem.pagesWritten });
     out.put('stats-dump', 'STATS', [{ dump: dumpStats }]);
     faultPoint(6, 'inventory');
-    out.put('inventory.img', 'INVENTORY', [
-      buildInventory(tf.namespaces.tool, runId, { networkLockMethod: lockMethodValue(lockMethod), tcpClose: net.tcpClose }),
-    ]);
+    out.put('inventory.img', 'INVENTORY', [inventoryOf(tf.namespaces.tool, runId, opts.networkLock, lockMethod, net.tcpClose)]);
   } catch (e) {
     injections.undo();
     pluginCalls().finish(-1);
@@ -146,6 +145,11 @@ export function dump(opts: DumpOptions): void {
 }
 
 /** The fd kinds' holds (network lock) first, then the tree; the holds are let go if the freeze fails. */
+/** inventory.img's entry; the lock method as recordedLock says (a default that locked nothing is CRIU's iptables). */
+function inventoryOf(tool: Parameters<typeof buildInventory>[0], runId: string, given: LockMethod | undefined, used: LockMethod, tcpClose: boolean) {
+  return buildInventory(tool, runId, { networkLockMethod: lockMethodValue(recordedLock(given, used, dumpLockUsed())), tcpClose });
+}
+
 function freeze(opts: DumpOptions, net: DumpHookArgs['net']): Frozen[] {
   FILES.beforeFreeze({ pid: opts.pid, imagesDir: opts.imagesDir, net });
   try {

@@ -143,6 +143,9 @@ function beforeFreeze(a: DumpHookArgs): void {
   }
 }
 
+/** Whether this dump's network lock held anything (a connection or a listener's SYNs). */
+export const dumpLockUsed = (): boolean => dumping?.lock.used ?? false;
+
 /** A listener the dump wrote (its SYNs stay held until the restore ends). */
 export function noteListener(family: number, addr: Buffer, port: number): void {
   dumping?.listeners.push(endpoint(family, addr, port));

@@ -45,7 +45,9 @@ export function lockMethodOf(v: number | undefined): LockMethod {
  * The method when --network-lock is not given: nftables where `nft` is installed, else iptables.
  * CRIU 4.2 builds in iptables (NETWORK_LOCK_DEFAULT), which a distribution may change at build
  * time; nftables is the one that needs no per-connection rules and is what current systems have.
- * The method is written to inventory.img, so a restore uses the dump's whichever the default.
+ * The method is written to inventory.img, so a restore uses the dump's whichever the default;
+ * a default that locked nothing is written as CRIU 4.2's iptables (`recordedLock`), so such
+ * images stay those CRIU writes and a CRIU built without nftables restores them.
  */
 export function defaultLock(): LockMethod {
   const dirs = (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').concat(['/usr/sbin', '/sbin']);
@@ -101,6 +103,8 @@ const isAny = (e: Endpoint): boolean => e.addr.every((b) => b === 0);
 
 export class NetLock {
   private tableMade = false;
+  /** whether this lock holds (or held) anything: a connection or a listener's SYNs */
+  used = false;
   private readonly syns: Endpoint[] = [];
   constructor(
     readonly method: LockMethod,
@@ -162,6 +166,7 @@ export class NetLock {
       this.nft(`add element ${this.table} ${set} { ${ntop(dst)} . ${dst.port} . ${ntop(src)} . ${src.port} }`);
       this.nft(`add element ${this.table} ${set} { ${ntop(src)} . ${src.port} . ${ntop(dst)} . ${dst.port} }`);
     }
+    this.used = this.method !== 'skip';
     log.info(`Locked ${ntop(src)}:${src.port} - ${ntop(dst)}:${dst.port} connection (${this.method})`);
   }
 
@@ -240,6 +245,7 @@ export class NetLock {
       this.nft(`add rule ${this.table} input ${match}tcp dport ${l.port} tcp flags & (syn | ack) == syn drop`);
     }
     this.syns.push(l);
+    this.used = true;
     log.info(`Holding new connections to ${ntop(l)}:${l.port} (${this.method})`);
   }
 
@@ -275,4 +281,10 @@ export class NetLock {
  */
 export function lockNetns(method: LockMethod): never {
   throw new CriuError(`locking a network namespace (${method})`, 'network namespaces are not dumped yet');
+}
+
+/** The method inventory.img records: the one given, or the default if it locked something, else CRIU 4.2's iptables. */
+export function recordedLock(given: LockMethod | undefined, used: LockMethod, lockedSomething: boolean): LockMethod {
+  if (given) return given;
+  return lockedSomething ? used : 'iptables';
 }
