@@ -144,12 +144,12 @@ export function dump(opts: DumpOptions): void {
   if (opts.displayStats) display(formatDumpStats(dumpStats));
 }
 
-/** The fd kinds' holds (network lock) first, then the tree; the holds are let go if the freeze fails. */
 /** inventory.img's entry; the lock method as recordedLock says (a default that locked nothing is CRIU's iptables). */
 function inventoryOf(tool: Parameters<typeof buildInventory>[0], runId: string, given: LockMethod | undefined, used: LockMethod, tcpClose: boolean) {
   return buildInventory(tool, runId, { networkLockMethod: lockMethodValue(recordedLock(given, used, dumpLockUsed())), tcpClose });
 }
 
+/** The fd kinds' holds (network lock) first, then the tree; the holds are let go if the freeze fails. */
 function freeze(opts: DumpOptions, net: DumpHookArgs['net']): Frozen[] {
   FILES.beforeFreeze({ pid: opts.pid, imagesDir: opts.imagesDir, net });
   try {

@@ -323,7 +323,7 @@ function unlockRestore(dir: string): void {
     else if (ie.dst_port && !inv.tcp_close) lock.unlockConnection({ src: ep(ie.src_addr, ie.src_port), dst: ep(ie.dst_addr, ie.dst_port) });
   }
   if (held) lock.releaseHeldSyns();
-  if (method === 'nftables') lock.unlockAll();
+  if (method === 'nftables') lock.unlockAll(true);
 }
 
 function wordsToBytes(w: number[] | undefined, family: number): Buffer {

@@ -267,9 +267,14 @@ export class NetLock {
     this.tableMade = false;
   }
 
-  /** network_unlock for the host namespace: nftables deletes its table (each iptables rule goes with its connection) */
-  unlockAll(): void {
-    if (this.method === 'nftables') this.removeTable();
+  /**
+   * network_unlock for the host namespace: nftables deletes its table (each iptables rule goes
+   * with its connection): the one this run made, or with `dumped` the one the dump of the images
+   * made (a restore). A dump that made none runs no nft at all (child_process and nft cost a
+   * small dump tens of milliseconds).
+   */
+  unlockAll(dumped = false): void {
+    if (this.method === 'nftables' && (this.tableMade || dumped)) this.removeTable();
     for (const l of [...this.syns]) this.releaseSyns(l);
   }
 }
