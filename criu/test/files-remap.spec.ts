@@ -10,22 +10,12 @@ import { test, expect } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync, execFileSync } from 'node:child_process';
-import { criuBin, critBin, tmpdir, alive, waitGone, sleep } from './lib.js';
+import { criuBin, critBin, tmpdir, alive, waitGone, until } from './lib.js';
 
 const pids: number[] = [];
 test.afterAll(() => {
   for (const p of pids) if (alive(p)) process.kill(p, 'SIGKILL');
 });
-
-async function until<T>(what: string, f: () => T | undefined, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
-    await sleep(20);
-  }
-}
 
 const ticks = (f: string): number[] =>
   fs.existsSync(f)

@@ -8,7 +8,7 @@ import { test, expect } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { criuBin, tmpdir, alive, waitGone, sleep } from './lib.js';
+import { criuBin, tmpdir, alive, waitGone, until } from './lib.js';
 
 const kids: ChildProcess[] = [];
 const pids: number[] = [];
@@ -28,16 +28,6 @@ const PROG = [
   '    i += 1',
   '    time.sleep(0.05)',
 ].join('\n');
-
-async function until<T>(what: string, f: () => T | undefined, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
-    await sleep(20);
-  }
-}
 
 const ticks = (f: string): number[] =>
   fs.existsSync(f)

@@ -8,7 +8,7 @@ import { test, expect } from '@playwright/test';
 import { spawn, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { criu, crit, tmpdir, waitGone, sleep, alive } from './lib.js';
+import { criu, crit, tmpdir, waitGone, sleep, alive, until } from './lib.js';
 
 const IP = '/usr/sbin/ip';
 const started: number[] = [];
@@ -29,14 +29,6 @@ test.afterAll(() => {
     }
   }
 });
-
-async function until(what: string, f: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!f()) {
-    if (Date.now() > end) throw new Error(`no ${what} within ${ms} ms`);
-    await sleep(20);
-  }
-}
 
 /** an address on lo and back off, each step seen in `out` */
 async function event(out: string, addr: string): Promise<void> {

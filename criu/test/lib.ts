@@ -32,6 +32,17 @@ export async function sleep(ms: number): Promise<void> {
   await new Promise((r) => setTimeout(r, ms));
 }
 
+/** Polls `f` every 20 ms until it gives a value (anything but undefined or false); fails naming `what` after `ms`. */
+export async function until<T>(what: string, f: () => T | undefined | false, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = f();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
+    await sleep(20);
+  }
+}
+
 /** Wait until pid is gone from /proc (killed tasks stay until they are reaped). */
 export async function waitGone(pid: number, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;

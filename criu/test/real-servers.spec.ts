@@ -10,7 +10,10 @@ import { spawn, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { criu, crit, repo, tmpdir, waitGone, sleep, alive, freePort } from './lib.js';
+import { criu, crit, repo, tmpdir, waitGone, alive, freePort, until as untilMs } from './lib.js';
+
+/** the lib's until with this file's 15 s (servers start slowly on a loaded machine) */
+const until = <T>(what: string, f: () => T | undefined, ms = 15_000): Promise<T> => untilMs(what, f, ms);
 
 const started: number[] = [];
 test.afterAll(() => {
@@ -32,16 +35,6 @@ function startDetached(cmd: string, args: string[], out: string): number {
   c.unref();
   started.push(c.pid!);
   return c.pid!;
-}
-
-async function until<T>(what: string, f: () => T | undefined, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`no ${what} within ${ms} ms`);
-    await sleep(20);
-  }
 }
 
 const children = (pid: number): number[] =>

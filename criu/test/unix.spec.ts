@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { repo, criu, tmpdir, alive, waitGone, waitFile, verdict, sleep } from './lib.js';
+import { repo, criu, tmpdir, alive, waitGone, waitFile, verdict, sleep, until } from './lib.js';
 import { readMessagesOf } from '../src/images/typed.js';
 
 test.describe.configure({ mode: 'serial' });
@@ -162,14 +162,13 @@ async function talkingPeer(tag: string): Promise<{ dir: string; sock: string; pi
   return { dir, sock, pid, out, srv, ticks };
 }
 
-async function until(what: string, cond: () => boolean, ms = 5000): Promise<void> {
-  for (const end = Date.now() + ms; !cond(); await sleep(20)) if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-}
+/** the lib's until with this file's 5 s */
+const untilSoon = (what: string, cond: () => boolean): Promise<true> => until(what, cond, 5000);
 
 test("a unix socket whose peer is outside the tree: refused naming --ext-unix-sk (the tree runs on); a stream one is let go only by its inode (--external unix[INO]); restored with --ext-unix-sk it connects to the peer's name again and keeps talking", async () => {
   const t = await talkingPeer('unix-ext');
   try {
-    await until('the first ticks', () => (t.ticks[0] ?? 0) > 2);
+    await untilSoon('the first ticks', () => (t.ticks[0] ?? 0) > 2);
     const img = path.join(t.dir, 'img');
     const d = criu(['dump', '-t', String(t.pid), '-D', img]);
     expect(d.code).toBe(1);
@@ -190,7 +189,7 @@ test("a unix socket whose peer is outside the tree: refused naming --ext-unix-sk
     expect(file.code).toBe(1);
     expect(file.stderr).toContain('not supported yet: --external mnt[...]');
     const before = t.ticks[0];
-    await until('ticks after the refusals', () => t.ticks[0] > before + 2);
+    await untilSoon('ticks after the refusals', () => t.ticks[0] > before + 2);
     expect(t.ticks).toHaveLength(1);
 
     const ok = criu(['dump', '-t', String(t.pid), '-D', img, '--external', `unix[${ino}]`, '-v4', '-o', 'dump.log']);
@@ -210,7 +209,7 @@ test("a unix socket whose peer is outside the tree: refused naming --ext-unix-sk
     const r = criu(['restore', '-D', img, '-d', '--ext-unix-sk', '-v4', '-o', 'restore.log']);
     expect(r.code, r.stderr + logOf(img, 'restore.log')).toBe(0);
     expect(alive(t.pid)).toBe(true);
-    await until('a new connection from the restored client that keeps ticking', () => t.ticks.length === 2 && t.ticks[1] > 5);
+    await untilSoon('a new connection from the restored client that keeps ticking', () => t.ticks.length === 2 && t.ticks[1] > 5);
     const v = await verdict(t.pid, t.out);
     expect(v).toMatch(/^PASS answers=\d+/);
   } finally {
@@ -242,7 +241,7 @@ while True: s.send(b'tick'); time.sleep(0.02)
   started.push(pid);
   const got = (): number => Number(fs.readFileSync(count, 'utf8').trim() || 0);
   try {
-    await until('datagrams', () => got() > 2);
+    await untilSoon('datagrams', () => got() > 2);
     const img = path.join(dir, 'img');
     const d = criu(['dump', '-t', String(pid), '-D', img, '--ext-unix-sk', '-v4', '-o', 'dump.log']);
     expect(d.code, d.stderr + logOf(img, 'dump.log')).toBe(0);
@@ -251,7 +250,7 @@ while True: s.send(b'tick'); time.sleep(0.02)
     const r = criu(['restore', '-D', img, '-d', '-x', '-v4', '-o', 'restore.log']);
     expect(r.code, r.stderr + logOf(img, 'restore.log')).toBe(0);
     expect(alive(pid)).toBe(true);
-    await until('datagrams from the restored sender', () => got() > n0 + 5);
+    await untilSoon('datagrams from the restored sender', () => got() > n0 + 5);
   } finally {
     rp.kill('SIGKILL');
   }
