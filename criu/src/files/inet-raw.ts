@@ -14,9 +14,10 @@
 import type { DumpFdCtx } from './kind.js';
 import { FdTypes, type FileEntry, type InetSkEntry, type IpOptsRawEntry } from '../images/gen/types.js';
 import { rawSockets, rawSocketsFromProc, type RawDiag } from './netdiag.js';
-import { dumpFown, fileFlags, restoreFileParams } from './fdparams.js';
-import { SOL_IP, SOL_IPV6, SO, IPV6_V6ONLY, geti, seti, boundDev, dumpSkOpts, restoreSkOpts, dumpIpOpts, restoreIpOpts } from './inet-opts.js';
+import { restoreFileParams } from './fdparams.js';
+import { SOL_IP, SOL_IPV6, SO, IPV6_V6ONLY, geti, seti, restoreSkOpts, dumpIpOpts, restoreIpOpts } from './inet-opts.js';
 import { checkSockNetNs } from './sk-family.js';
+import { inetSkEntry, bytesOf } from './inet-entry.js';
 import { socket, close, getsockopt, setsockopt, SysError, E } from '../sys/libc.js';
 import { AF_INET, AF_INET6, bind, connect, getsockname, getpeername, ifNameToIndex, formatAddr, type SockAddr } from '../sys/net.js';
 import { SOCK_CLOEXEC, SOCK_DGRAM, SOCK_RAW, SOL_SOCKET } from '../sys/socket-consts.js';
@@ -103,17 +104,6 @@ function fromSocket(fd: number): Desc {
   return d;
 }
 
-const words = (b: Buffer, family: number): number[] => Array.from({ length: family === AF_INET6 ? 4 : 1 }, (_, i) => b.readUInt32LE(i * 4));
-const bytesOf = (w: number[] | undefined, family: number): Buffer => {
-  const b = Buffer.alloc(16);
-  (w ?? []).slice(0, family === AF_INET6 ? 4 : 1).forEach((x, i) => b.writeUInt32LE(x >>> 0, i * 4));
-  return b;
-};
-function needsScopeId(a: Buffer): boolean {
-  if (a[0] === 0xff && (a[1] & 0x0f) <= 2 && (a[1] & 0x03) !== 0) return true;
-  return a[0] === 0xfe && (a[1] & 0xc0) === 0x80;
-}
-
 /** an option of this family, 0 when the kernel does not have it for this socket */
 function opt(fd: number, level: number, name: number): number {
   try {
@@ -167,33 +157,8 @@ export function dumpInetRaw(ctx: DumpFdCtx, id: number, fd: number, who: string)
     });
   if (d.wqueue) log.warn(`${who}: the write queue of ${what} is not empty (${d.wqueue} bytes)`);
   if (d.rqueue) log.warn(`${who}: the read queue of ${what} (${d.rqueue} bytes) is dropped, as CRIU does`);
-  const ie: InetSkEntry = {
-    id,
-    ino,
-    family,
-    type,
-    proto,
-    state: d.state,
-    src_port: d.srcPort,
-    dst_port: d.dstPort,
-    flags: fileFlags(ctx),
-    backlog: d.wqueue,
-    src_addr: words(d.src, family),
-    dst_addr: words(d.dst, family),
-    fown: dumpFown(ctx, fd, ctx.link.raw),
-    opts: dumpSkOpts(fd, who),
-    ip_opts: { ...dumpIpOpts(fd, family), ...(type === SOCK_RAW ? { raw: rawOpts(fd, family, proto) } : {}) },
-    tcp_opts: {},
-  };
-  if (d.fromDiag && ctx.inet) ie.ns_id = ctx.inet.netNsId;
-  if (family === AF_INET6) {
-    ie.v6only = geti(fd, SOL_IPV6, IPV6_V6ONLY) !== 0;
-    if (d.srcPort && needsScopeId(d.src)) {
-      const dev = boundDev(fd);
-      if (!dev) throw new CriuError(`${who}: ${what}: bound to a link-local address, but to no interface`, { object: `socket:[${ino}]` });
-      ie.ifname = dev;
-    }
-  }
+  const ip_opts = { ...dumpIpOpts(fd, family), ...(type === SOCK_RAW ? { raw: rawOpts(fd, family, proto) } : {}) };
+  const ie = inetSkEntry(ctx, fd, id, { family, type, proto }, d, { ip_opts, tcp_opts: {} }, what, who);
   // as CRIU: a UDP socket (here a raw one of that protocol) always says its shutdown, a TCP one when shut down
   if (type === SOCK_RAW && (proto === IPPROTO_UDP || proto === IPPROTO_UDPLITE)) ie.shutdown = d.shutdown;
   else if (type === SOCK_RAW && proto === IPPROTO_TCP && d.shutdown) ie.shutdown = d.shutdown;

@@ -19,9 +19,9 @@ import type { FileKind, DumpFdCtx, RestoreFdCtx } from './kind.js';
 import { FileError, partOf } from './kind.js';
 import { FdTypes, type FileEntry, type InetSkEntry } from '../images/gen/types.js';
 import { inetSockets, TCP, tcpStateName, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE, type InetDiag } from './inetdiag.js';
-import { dumpFown, fileFlags, where, restoreFileParams } from './fdparams.js';
-import { SOL_IP, SOL_IPV6, SOL_UDP, SO, IPV6_V6ONLY, UDP_CORK, geti, seti, boundDev } from './inet-opts.js';
-import { dumpSkOpts, restoreSkOpts, dumpIpOpts, restoreIpOpts, dumpTcpOpts, restoreTcpOpts } from './inet-opts.js';
+import { where, restoreFileParams } from './fdparams.js';
+import { SOL_IP, SOL_IPV6, SOL_UDP, SO, IPV6_V6ONLY, UDP_CORK, geti, seti } from './inet-opts.js';
+import { restoreSkOpts, dumpIpOpts, restoreIpOpts, dumpTcpOpts, restoreTcpOpts } from './inet-opts.js';
 import { socket, close, pidfdOpen, pidfdGetfd, getsockopt, shutdown } from '../sys/libc.js';
 import { AF_INET, AF_INET6, bind, listen, connect, getsockname, getpeername, pollNow, ifNameToIndex, formatAddr, type SockAddr } from '../sys/net.js';
 import { CriuError, NotSupportedError } from '../errors.js';
@@ -30,6 +30,7 @@ import { log } from '../log.js';
 import { SOCK_CLOEXEC, SOCK_DGRAM, SOCK_RAW, SOCK_STREAM, SOL_SOCKET } from '../sys/socket-consts.js';
 import { isRawOrPing, isRawOrPingEntry, dumpInetRaw, openInetRaw } from './inet-raw.js';
 import { checkSockNetNs } from './sk-family.js';
+import { inetSkEntry, bytesOf } from './inet-entry.js';
 
 const IPPROTO_MPTCP = 262;
 const TCP_INFO = 11,
@@ -79,20 +80,6 @@ function socketFamily(pid: number, fd: number): number | undefined {
     if (mine >= 0) close(mine);
     if (pidfd >= 0) close(pidfd);
   }
-}
-
-/** Addresses as inet_sk_entry keeps them: 32-bit words of the address bytes as they lie in memory. */
-const words = (b: Buffer, family: number): number[] => Array.from({ length: family === AF_INET6 ? 4 : 1 }, (_, i) => b.readUInt32LE(i * 4));
-const bytesOf = (w: number[] | undefined, family: number): Buffer => {
-  const b = Buffer.alloc(16);
-  (w ?? []).slice(0, family === AF_INET6 ? 4 : 1).forEach((x, i) => b.writeUInt32LE(x >>> 0, i * 4));
-  return b;
-};
-
-/** link-local (fe80::/10) and link/node-scoped multicast addresses need the interface to bind */
-function needsScopeId(a: Buffer): boolean {
-  if (a[0] === 0xff && (a[1] & 0x0f) <= 2 && (a[1] & 0x03) !== 0) return true;
-  return a[0] === 0xfe && (a[1] & 0xc0) === 0x80;
 }
 
 /** A socket as CRIU's inet_sk_desc: from inet_diag, or read from the socket when it is not hashed. */
@@ -217,34 +204,16 @@ function dumpInet(ctx: DumpFdCtx, id: number): FileEntry {
   if (proto === IPPROTO_TCP && d.state === TCP.LISTEN) noteListener(family, d.src, d.srcPort);
   // a connection: locked and repaired (tcp.ts) before its options are read; the state is the repaired socket's
   if (proto === IPPROTO_TCP && d.dstPort && d.state !== TCP.CLOSE) d.state = dumpTcpConn(ctx, fd, { family, ...d }, what, who);
-  const ie: InetSkEntry = {
+  const ie = inetSkEntry(
+    ctx,
+    fd,
     id,
-    ino: ctx.link.ino!,
-    family,
-    type,
-    proto,
-    state: d.state,
-    src_port: d.srcPort,
-    dst_port: d.dstPort,
-    flags: fileFlags(ctx),
-    backlog: d.wqueue,
-    src_addr: words(d.src, family),
-    dst_addr: words(d.dst, family),
-    fown: dumpFown(ctx, fd, ctx.link.raw),
-    opts: dumpSkOpts(fd, who),
-    ip_opts: dumpIpOpts(fd, family),
-    tcp_opts: proto === IPPROTO_TCP ? dumpTcpOpts(fd) : {},
-  };
-  // CRIU names the network namespace of the sockets inet_diag showed
-  if (d.fromDiag && ctx.inet) ie.ns_id = ctx.inet.netNsId;
-  if (family === AF_INET6) {
-    ie.v6only = geti(fd, SOL_IPV6, IPV6_V6ONLY) !== 0;
-    if (d.srcPort && needsScopeId(d.src)) {
-      const dev = boundDev(fd);
-      if (!dev) throw new CriuError(`${who}: ${what}: bound to a link-local address, but to no interface`, { object: `socket:[${ctx.link.ino}]` });
-      ie.ifname = dev;
-    }
-  }
+    { family, type, proto },
+    d,
+    { ip_opts: dumpIpOpts(fd, family), tcp_opts: proto === IPPROTO_TCP ? dumpTcpOpts(fd) : {} },
+    what,
+    who,
+  );
   if (d.shutdown) ie.shutdown = d.shutdown;
   log.debug(`${who}: ${what}`);
   return { type: FdTypes.INETSK, id, isk: ie };

@@ -28,6 +28,7 @@ import type { InetSkEntry, TcpStreamEntry } from '../images/gen/types.js';
 import { FdTypes } from '../images/gen/types.js';
 import { readOptional, readEntries } from '../images/typed.js';
 import { TCP, tcpStateName, inetSockets } from './inetdiag.js';
+import { bytesOf } from './inet-entry.js';
 import { NetLock, defaultLock, lockMethodOf, type LockMethod, type Endpoint, type Conn } from '../net/lock.js';
 import * as R from '../sys/tcp-repair.js';
 import { close, fcntl, shutdown, setsockopt, getsockoptInt, SysError, E } from '../sys/libc.js';
@@ -318,18 +319,12 @@ function unlockRestore(dir: string): void {
   for (const { msg } of files) {
     const ie = msg.type === FdTypes.INETSK ? msg.isk : undefined;
     if (!ie || ie.proto !== 6) continue;
-    const ep = (w: number[] | undefined, port: number): Endpoint => endpoint(ie.family, wordsToBytes(w, ie.family), port);
+    const ep = (w: number[] | undefined, port: number): Endpoint => endpoint(ie.family, bytesOf(w, ie.family), port);
     if (ie.state === TCP.LISTEN) held = true;
     else if (ie.dst_port && !inv.tcp_close) lock.unlockConnection({ src: ep(ie.src_addr, ie.src_port), dst: ep(ie.dst_addr, ie.dst_port) });
   }
   if (held) lock.releaseHeldSyns();
   if (method === 'nftables') lock.unlockAll(true);
-}
-
-function wordsToBytes(w: number[] | undefined, family: number): Buffer {
-  const b = Buffer.alloc(16);
-  (w ?? []).slice(0, family === AF_INET6 ? 4 : 1).forEach((x, i) => b.writeUInt32LE(x >>> 0, i * 4));
-  return b;
 }
 
 /** Right before the restored tree runs: the network unlocked, then every restored connection out of repair mode. */
@@ -403,8 +398,8 @@ export function restoreTcpConn(ctx: RestoreFdCtx, fd: number, ie: InetSkEntry, w
 /** libsoccr_set_sk_data_noq + libsoccr_restore */
 function restoreConn(fd: number, ie: InetSkEntry, t: TcpStreamEntry, data: Buffer): void {
   const fam = ie.family;
-  const self: SockAddr = { family: fam, port: ie.src_port, addr: wordsToBytes(ie.src_addr, fam) };
-  const peer: SockAddr = { family: fam, port: ie.dst_port, addr: wordsToBytes(ie.dst_addr, fam) };
+  const self: SockAddr = { family: fam, port: ie.src_port, addr: bytesOf(ie.src_addr, fam) };
+  const peer: SockAddr = { family: fam, port: ie.dst_port, addr: bytesOf(ie.dst_addr, fam) };
   const m = bit(ie.state);
   // the buffers as dumped first (the kernel doubles what it is given), so that the queues fit
   setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, Buffer.from(Int32Array.of(Math.floor(ie.opts.so_sndbuf / 2)).buffer));
