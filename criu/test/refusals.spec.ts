@@ -7,7 +7,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { criu, tmpdir, alive, waitFile } from './lib.js';
+import { criu, tmpdir, alive } from './lib.js';
+import { pyHolder, refusedDump } from './refuse-lib.js';
 import { ptyLock, type Held } from '../../zdtm/runner/lock.js';
 
 // ptys are numbered machine-wide: none is made while a zdtm pty test has its index free (lock.ts)
@@ -25,27 +26,8 @@ test.afterAll(() => {
   for (const k of kids) k.kill('SIGKILL');
 });
 
-/** A python3 program that sets something up, says "ready" in `out`, then sleeps. */
-async function holder(dir: string, setup: string): Promise<number> {
-  const out = path.join(dir, 'ready');
-  const prog = `import os, fcntl, time\n${setup}\nopen(${JSON.stringify(out)}, 'w').write('ready\\n')\ntime.sleep(600)\n`;
-  const err = fs.openSync(path.join(dir, 'stderr'), 'w');
-  const k = spawn('/usr/bin/python3', ['-c', prog], { stdio: ['ignore', 'ignore', err], detached: true });
-  fs.closeSync(err);
-  kids.push(k);
-  await waitFile(out);
-  return k.pid!;
-}
-
-function refused(dir: string, pid: number): string {
-  const img = path.join(dir, 'img');
-  const r = criu(['dump', '-t', String(pid), '-D', img, '-o', 'dump.log']);
-  expect(r.code).not.toBe(0);
-  expect(alive(pid)).toBe(true);
-  // nothing but the log is left
-  expect(fs.readdirSync(img).filter((f) => f !== 'dump.log')).toEqual([]);
-  return r.stderr;
-}
+const holder = (dir: string, setup: string): Promise<number> => pyHolder(dir, setup, kids);
+const refused = refusedDump;
 
 test("without --file-locks a held flock() is refused by task, fd and lock, with CRIU's message; the task runs on", async () => {
   const dir = tmpdir('refuse-flock');

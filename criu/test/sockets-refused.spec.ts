@@ -6,36 +6,17 @@
 // mapped after its socket was closed (files/packet.ts packetRingMaps: CRIU maps a ring only from
 // an fd of its socket), a ring mapped in part. A ring with its socket open is dumped (zdtm/static/packet_ring).
 import { test, expect } from '@playwright/test';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { criu, tmpdir, alive, waitFile } from './lib.js';
+import { type ChildProcess } from 'node:child_process';
+import { tmpdir } from './lib.js';
+import { pyHolder, refusedDump } from './refuse-lib.js';
 
 const kids: ChildProcess[] = [];
 test.afterAll(() => {
   for (const k of kids) k.kill('SIGKILL');
 });
 
-/** A python3 program that sets something up, says "ready" in `out`, then sleeps. */
-async function holder(dir: string, setup: string): Promise<number> {
-  const out = path.join(dir, 'ready');
-  const prog = `import os, socket, struct, time\n${setup}\nopen(${JSON.stringify(out)}, 'w').write('ready\\n')\ntime.sleep(600)\n`;
-  const err = fs.openSync(path.join(dir, 'stderr'), 'w');
-  const k = spawn('/usr/bin/python3', ['-c', prog], { stdio: ['ignore', 'ignore', err], detached: true });
-  fs.closeSync(err);
-  kids.push(k);
-  await waitFile(out);
-  return k.pid!;
-}
-
-function refused(dir: string, pid: number): string {
-  const img = path.join(dir, 'img');
-  const r = criu(['dump', '-t', String(pid), '-D', img, '-o', 'dump.log']);
-  expect(r.code).not.toBe(0);
-  expect(alive(pid)).toBe(true);
-  expect(fs.readdirSync(img).filter((f) => f !== 'dump.log')).toEqual([]);
-  return r.stderr;
-}
+const holder = (dir: string, setup: string): Promise<number> => pyHolder(dir, setup, kids);
+const refused = refusedDump;
 
 const route = `s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)\ns.bind((0, 0))\n`;
 
