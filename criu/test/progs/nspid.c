@@ -1,0 +1,178 @@
+/* A program for criu/test/ns-pid.spec.ts, started as init of a pid namespace of its own
+ * (`unshare --pid --fork nspid …`; it refuses to run as anything but pid 1). It makes a session,
+ * forks child A (pid 2, leader of process group 2), child B (pid 3, in A's group), child C
+ * (pid 4, exits with 7 and stays a zombie), a thread, and in MODE nested child N: init of a pid
+ * namespace below (clone(CLONE_NEWPID)) with a child of its own there. Every task saves
+ * getpid()/getppid()/gettid()/getpgrp() at start, writes its host pid (readlink /proc/self:
+ * the host's /proc) to PIDFILE (the root) and waits for SIGTERM; then each checks its values
+ * again, the root reaps the zombie (status 7) and its children (their exit codes: failed
+ * checks) and writes PASS or FAIL to OUTFILE.
+ *   nspid OUTFILE PIDFILE MODE [break]
+ * MODE: plain or nested. break: the root's saved pid of A is wrong, so the program FAILs. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stop;
+static void on_term(int s) { (void)s; stop = 1; }
+
+static char msgs[8192];
+static int fails;
+#define CHECK(c, ...)                                                                          \
+	do {                                                                                   \
+		if (!(c)) {                                                                    \
+			fails++;                                                               \
+			snprintf(msgs + strlen(msgs), sizeof msgs - strlen(msgs), "FAIL: " __VA_ARGS__); \
+			strncat(msgs, "\n", sizeof msgs - strlen(msgs) - 1);                 \
+		}                                                                              \
+	} while (0)
+
+struct ids { pid_t pid, ppid, pgrp, sid; };
+static struct ids now(void) { return (struct ids){ getpid(), getppid(), getpgrp(), getsid(0) }; }
+
+static void check_ids(const char *who, struct ids want)
+{
+	struct ids got = now();
+	CHECK(got.pid == want.pid, "%s: getpid() %d, was %d", who, got.pid, want.pid);
+	CHECK(got.ppid == want.ppid, "%s: getppid() %d, was %d", who, got.ppid, want.ppid);
+	CHECK(got.pgrp == want.pgrp, "%s: getpgrp() %d, was %d", who, got.pgrp, want.pgrp);
+	CHECK(got.sid == want.sid, "%s: getsid() %d, was %d", who, got.sid, want.sid);
+}
+
+static void wait_term(void)
+{
+	while (!stop) pause();
+}
+
+/* a child: saves its ids, waits, checks them; its exit code is its failures */
+static void child_body(const char *who)
+{
+	struct ids saved = now();
+	wait_term();
+	check_ids(who, saved);
+	if (fails) fputs(msgs, stderr);
+	_exit(fails);
+}
+
+static pid_t thread_tid_saved, thread_tid_now;
+static volatile int thread_go;
+static void *thread_fn(void *a)
+{
+	(void)a;
+	thread_tid_saved = (pid_t)syscall(SYS_gettid);
+	while (!thread_go) usleep(1000);
+	thread_tid_now = (pid_t)syscall(SYS_gettid);
+	return NULL;
+}
+
+static pid_t fork_child(const char *who, int group)
+{
+	pid_t p = fork();
+	if (p < 0) { perror("fork"); exit(2); }
+	if (p == 0) {
+		if (group == 0) setpgid(0, 0);
+		else if (group > 0) setpgid(0, group);
+		child_body(who);
+	}
+	if (group == 0) setpgid(p, p);
+	else if (group > 0) setpgid(p, group);
+	return p;
+}
+
+/* N: init of a pid namespace below the root's, with one child there */
+static char nested_stack[1 << 16] __attribute__((aligned(16)));
+static int nested_init(void *a)
+{
+	(void)a;
+	signal(SIGTERM, on_term);
+	struct ids saved = now();
+	pid_t k = fork_child("nested child", -1);
+	wait_term();
+	check_ids("nested init", saved);
+	CHECK(k == 2, "nested init: its child is %d, not 2", k);
+	kill(k, SIGTERM);
+	int st;
+	CHECK(waitpid(k, &st, 0) == k && WIFEXITED(st) && WEXITSTATUS(st) == 0, "nested init: its child %d failed (status 0x%x)", k, st);
+	if (fails) fputs(msgs, stderr);
+	return fails;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 4) { fprintf(stderr, "usage: nspid OUTFILE PIDFILE MODE [break]\n"); return 2; }
+	const char *outfile = argv[1], *pidfile = argv[2], *mode = argv[3];
+	int brk = argc > 4 && !strcmp(argv[4], "break");
+	int nested = !strcmp(mode, "nested");
+	if (getpid() != 1) { fprintf(stderr, "nspid: pid %d: not init of its own pid namespace (run it under unshare --pid --fork)\n", getpid()); return 2; }
+	signal(SIGTERM, on_term);
+	if (setsid() < 0) { perror("setsid"); return 2; }
+	int devnull = open("/dev/null", O_RDWR);
+	dup2(devnull, 0);
+
+	pid_t a = fork_child("child A", 0);
+	pid_t b = fork_child("child B", a);
+	pid_t c = fork();
+	if (c == 0) _exit(7);
+	pid_t n = 0;
+	if (nested) {
+		n = clone(nested_init, nested_stack + sizeof nested_stack, CLONE_NEWPID | SIGCHLD, NULL);
+		if (n < 0) { perror("clone(CLONE_NEWPID)"); return 2; }
+	}
+	pthread_t th;
+	pthread_create(&th, NULL, thread_fn, NULL);
+	while (!thread_tid_saved) usleep(1000);
+	/* the zombie is there before the pid is written */
+	siginfo_t si;
+	memset(&si, 0, sizeof si);
+	while (waitid(P_PID, c, &si, WEXITED | WNOWAIT) < 0 && errno == EINTR);
+	struct ids saved = now();
+	pid_t saved_a = brk ? a + 1 : a;
+
+	char self[64] = "";
+	if (readlink("/proc/self", self, sizeof self - 1) < 0) { perror("readlink /proc/self"); return 2; }
+	char tmp[4096];
+	snprintf(tmp, sizeof tmp, "%s.tmp", pidfile);
+	FILE *pf = fopen(tmp, "w");
+	if (!pf) { perror(tmp); return 2; }
+	fprintf(pf, "%s\n", self);
+	fclose(pf);
+	rename(tmp, pidfile);
+
+	wait_term();
+	check_ids("root", saved);
+	CHECK(saved.pid == 1 && saved.ppid == 0, "root: pid %d ppid %d at start", saved.pid, saved.ppid);
+	CHECK(a == 2 && b == 3 && c == 4, "children %d %d %d, not 2 3 4", a, b, c);
+	CHECK(a == saved_a, "child A is %d, %d was saved", a, saved_a);
+	thread_go = 1;
+	pthread_join(th, NULL);
+	CHECK(thread_tid_now == thread_tid_saved, "thread: gettid() %d, was %d", thread_tid_now, thread_tid_saved);
+	int st;
+	CHECK(waitpid(c, &st, WNOHANG) == c && WIFEXITED(st) && WEXITSTATUS(st) == 7, "zombie %d: not reaped with status 7 (0x%x)", c, st);
+	pid_t kids[3] = { a, b, n };
+	const char *names[3] = { "child A", "child B", "nested init" };
+	for (int i = 0; i < 3; i++) {
+		if (!kids[i]) continue;
+		kill(kids[i], SIGTERM);
+		st = 0;
+		pid_t r = waitpid(kids[i], &st, 0);
+		CHECK(r == kids[i] && WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s (%d): %d failed check(s) (status 0x%x)", names[i], kids[i],
+		      WIFEXITED(st) ? WEXITSTATUS(st) : -1, st);
+	}
+	snprintf(tmp, sizeof tmp, "%s.tmp", outfile);
+	FILE *o = fopen(tmp, "w");
+	if (!o) return 2;
+	fputs(msgs, o);
+	fprintf(o, "%s\n", fails ? "FAIL" : "PASS");
+	fclose(o);
+	rename(tmp, outfile);
+	return fails ? 1 : 0;
+}
