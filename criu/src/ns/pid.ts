@@ -121,6 +121,8 @@ interface Levels {
   host: number;
   /** pids below the root's pid namespace, outermost first */
   inner: number[];
+  /** init of a pid namespace below the root's, forked with CLONE_NEWPID */
+  nestedInit?: boolean;
 }
 
 const table = new Map<number, Levels>();
@@ -163,6 +165,7 @@ export function planPids(img: PidImages, own: boolean): void {
     const pl = parent ? table.get(parent.pid) : undefined;
     const nestedInit = l.inner[l.inner.length - 1] === 1 && (pl?.inner.length ?? 0) === l.inner.length - 1;
     const sameNs = (pl?.inner.length ?? 0) === l.inner.length;
+    l.nestedInit = nestedInit;
     if (!nestedInit && !sameNs)
       throw new NotSupportedError(
         `task ${t.pid}: pid namespace ${l.inner.length} level(s) below the root's, its parent ${parent?.pid} ${pl?.inner.length ?? 0}`,
@@ -185,10 +188,7 @@ export function seenBy(x: number, viewer: number): number {
 export const ownPid = (x: number): number => seenBy(x, x);
 
 /** Whether task `x` is init of a pid namespace below the root's. */
-export const isNestedInit = (x: number): boolean => {
-  const inner = table.get(x)?.inner ?? [];
-  return inner.length > 0 && inner[inner.length - 1] === 1;
-};
+export const isNestedInit = (x: number): boolean => table.get(x)?.nestedInit ?? false;
 
 /**
  * clone3's set_tid for task or thread `x` (innermost first), with its host pid when it is

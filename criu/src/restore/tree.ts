@@ -114,18 +114,27 @@ export const CLONE_FILES = 0x400n;
  */
 export function forkChild(parent: Puppet, pid: number, flags = 0n, parentPid?: number): Puppet {
   const nested = isNestedInit(pid);
-  let r = cloneWithTids(parent, flags | (nested ? CLONE_NEWPID : 0n), setTidOf(pid));
-  if (r === -17n && treePids.own) r = cloneWithTids(parent, flags | (nested ? CLONE_NEWPID : 0n), setTidOf(pid, false)); // its host pid was taken meanwhile
+  let tids = setTidOf(pid);
+  let r = cloneWithTids(parent, flags | (nested ? CLONE_NEWPID : 0n), tids);
+  if (r === -17n && treePids.own) r = cloneWithTids(parent, flags | (nested ? CLONE_NEWPID : 0n), (tids = setTidOf(pid, false))); // its host pid was taken meanwhile
   if (r < 0n)
     throw new CriuError(
       `task ${pid}: cannot fork it from ${parent.pid}: clone3 failed: ${errnoName(Number(-r))}`,
-      r === -17n ? `PID ${pid} is taken` : undefined,
+      r === -17n
+        ? tids.length > 1
+          ? `a pid of set_tid [${tids.join(', ')}] (innermost first) is taken${treePids.own ? ' in the new pid namespaces' : ''}`
+          : `PID ${pid} is taken`
+        : undefined,
     );
   const want = parentPid === undefined ? pid : seenBy(pid, parentPid);
-  if (Number(r) !== want) throw new CriuError(`task ${pid}: came up as ${r}, not ${want}`);
   const host = hostOfNew(parent.inj, pid);
+  const child = Puppet.forked(parent, host);
+  if (Number(r) !== want) {
+    child.kill(); // not left traced: a pid namespace's init waits for its children as it dies
+    throw new CriuError(`task ${pid}: came up as ${r}, not ${want}`);
+  }
   pidMade(pid, host);
-  return Puppet.forked(parent, host);
+  return child;
 }
 
 /** an injected clone3 with set_tid `tids` (innermost first) */
