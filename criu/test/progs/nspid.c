@@ -8,9 +8,11 @@
  * again, the root reaps the zombie (status 7) and its children (their exit codes: failed
  * checks) and writes PASS or FAIL to OUTFILE.
  *   nspid OUTFILE PIDFILE MODE [break]
- * MODE: plain or nested. break: the root's saved pid of A is wrong, so the program FAILs. */
+ * MODE: plain or nested. break: the root's saved pid of A is wrong, so the program FAILs.
+ *   nspid --hold PID: a process on host pid PID, for a test that needs it taken. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
@@ -106,8 +108,28 @@ static int nested_init(void *a)
 	return fails;
 }
 
+/* nspid --hold PID: a process on host pid PID (clone3 set_tid), left running, for a test that
+ * needs a pid taken */
+static int hold(pid_t want)
+{
+	struct { uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size; } ca;
+	memset(&ca, 0, sizeof ca);
+	ca.exit_signal = SIGCHLD;
+	ca.set_tid = (uint64_t)(uintptr_t)&want;
+	ca.set_tid_size = 1;
+	long r = syscall(SYS_clone3, &ca, sizeof ca);
+	if (r < 0) { perror("clone3(set_tid)"); return 2; }
+	if (r == 0) {
+		for (int fd = 0; fd < 3; fd++) close(fd);
+		for (;;) pause();
+	}
+	printf("%ld\n", r);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 3 && !strcmp(argv[1], "--hold")) return hold(atoi(argv[2]));
 	if (argc < 4) { fprintf(stderr, "usage: nspid OUTFILE PIDFILE MODE [break]\n"); return 2; }
 	const char *outfile = argv[1], *pidfile = argv[2], *mode = argv[3];
 	int brk = argc > 4 && !strcmp(argv[4], "break");
