@@ -77,20 +77,38 @@ export const pid: NsKind<PidNsDump | null> = {
   describe: (d) => (d ? `the root is its init, ${d.depth} level(s) below the tool's` : 'made with the root'),
 };
 
+/** NSpid of each task and thread of the tree, read while it is frozen (noteTree) */
+const nspids = new Map<number, number[]>();
+
+/**
+ * Dump, while the tree is still frozen (a tree that runs on is let go before the images are
+ * written): every task's and thread's NSpid, process group and session.
+ */
+export function noteTree(tasks: { pid: number; tids: number[]; zombie: boolean }[]): void {
+  nspids.clear();
+  for (const t of tasks) {
+    noteGroups(t.pid);
+    if (!t.zombie) checkForChildren(t.pid);
+    for (const tid of new Set([t.pid, ...t.tids])) {
+      const ns = tid === t.pid || t.zombie ? nspidOf(t.pid) : nspidOf(t.pid, tid);
+      nspids.set(tid, ns);
+      if (treePids.own) treePids.note(tid, ns[treePids.depth] ?? 0);
+    }
+  }
+}
+
 /** Dump: a pstree entry built from host pids, as the images hold it (unchanged outside pid namespaces). */
 export function pstreeImage(e: PstreeEntry, zombie: boolean): PstreeEntry {
-  noteGroups(e.pid);
   const depth = treePids.depth;
   const threads = e.threads ?? [e.pid];
   const levels: PstreePidLevels[] = threads.map((tid) => {
-    const ns = zombie ? nspidOf(e.pid) : nspidOf(e.pid, tid);
+    const ns = nspids.get(tid) ?? (zombie ? nspidOf(e.pid) : nspidOf(e.pid, tid));
     const l: PstreePidLevels = {};
     if (depth > 0) l.host = tid;
     const inner = ns.slice(depth + 1);
     if (inner.length) l.inner = inner;
     return l;
   });
-  if (!zombie) checkForChildren(e.pid);
   const v = (x: number): number => treePids.image(x);
   const out: PstreeEntry = { pid: v(e.pid), ppid: v(e.ppid), pgid: v(e.pgid), sid: v(e.sid), threads: threads.map(v) };
   if (levels.some((l) => l.host !== undefined || l.inner?.length)) out.levels = levels;
