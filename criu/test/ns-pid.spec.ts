@@ -4,7 +4,8 @@
 // below with a child there. It is dumped with the CLI (pstree.img as CRIU writes it: the pids
 // the root sees; the host and inner pids in the criu-ts field `levels`), restored into a new
 // pid namespace on the same pids at every level, dumped and restored again, and every task
-// checks its getpid()/getppid()/getpgrp()/getsid()/gettid() at SIGTERM. Also: images without
+// checks its getpid()/getppid()/getpgrp()/getsid()/gettid() at SIGTERM, the root its pidfd, its
+// socket's SIGIO owner and the holder of a POSIX lock (--file-locks). Also: images without
 // `levels` (CRIU's own) restore on other host pids; a taken host pid is left to the kernel; a
 // pid taken inside fails naming it and leaves nothing; break mode FAILs.
 import { test, expect } from '@playwright/test';
@@ -73,7 +74,7 @@ test('a tree whose root is init of its own pid namespace keeps its pids inside a
     const hostPidNs = fs.readlinkSync('/proc/self/ns/pid');
     for (let i = 0; i < 2; i++) {
       const img = path.join(dir, `img${i}`);
-      const d = criu(['dump', '-t', String(pid), '-D', img, '-v4', '-o', 'dump.log']);
+      const d = criu(['dump', '--file-locks', '-t', String(pid), '-D', img, '-v4', '-o', 'dump.log']);
       expect(d.code, d.stderr).toBe(0);
       // as CRIU writes them: the pids the root sees, named by them; host pids in the extra field
       const ps = decode(img, 'pstree.img') as unknown as PstreeEntry[];
@@ -87,6 +88,11 @@ test('a tree whose root is init of its own pid namespace keeps its pids inside a
       expect(ps.map((e) => e.levels?.[0]?.host)).toEqual(before.map((t) => t.pid));
       for (const f of ['core-1.img', 'core-4.img', `core-${ps[0].threads![1]}.img`, 'mm-3.img', 'ids-2.img'])
         expect(fs.existsSync(path.join(img, f))).toBe(true);
+      // pids held elsewhere: the socket's SIGIO owner and the pidfd name A, the lock's holder B
+      const files = JSON.stringify(decode(img, 'files.img'));
+      expect(files).toMatch(/"usk":\{[^]*"fown":\{[^}]*"pid":2\}/);
+      expect(files).toMatch(/"pidfd":\{[^}]*"nspid":2,/);
+      expect(decode(img, 'filelocks.img')).toMatchObject([{ pid: 3 }]);
       const ids = decode(img, 'ids-1.img')[0] as Record<string, number>;
       const inv = decode(img, 'inventory.img')[0] as { root_ids: Record<string, number> };
       expect(ids.pid_ns_id).not.toBe(inv.root_ids.pid_ns_id);
@@ -94,7 +100,7 @@ test('a tree whose root is init of its own pid namespace keeps its pids inside a
 
       await waitGone(pid);
       const pidfile = path.join(img, 'restored.pid');
-      const r = criu(['restore', '-D', img, '-d', '-v4', '-o', 'restore.log', '--pidfile', pidfile]);
+      const r = criu(['restore', '--file-locks', '-D', img, '-d', '-v4', '-o', 'restore.log', '--pidfile', pidfile]);
       expect(r.code, fs.readFileSync(path.join(img, 'restore.log'), 'utf8').slice(-3000)).toBe(0);
       expect(Number(fs.readFileSync(pidfile, 'utf8'))).toBe(pid);
       expect(fs.readlinkSync(`/proc/${pid}/ns/pid`)).not.toBe(hostPidNs);
@@ -115,7 +121,7 @@ test('a pid namespace nested below the root’s: its init and its child keep the
     const before = treeOf(pid);
     expect(before.filter((t) => t.nspid.length === 3).map((t) => t.nspid[2])).toEqual([1, 2]);
     const img = path.join(dir, 'img');
-    const d = criu(['dump', '-t', String(pid), '-D', img, '-v4', '-o', 'dump.log']);
+    const d = criu(['dump', '--file-locks', '-t', String(pid), '-D', img, '-v4', '-o', 'dump.log']);
     expect(d.code, d.stderr).toBe(0);
     const ps = decode(img, 'pstree.img') as unknown as PstreeEntry[];
     const inner = ps.filter((e) => e.levels?.[0]?.inner?.length).map((e) => [e.pid, e.levels![0].inner]);
@@ -126,7 +132,7 @@ test('a pid namespace nested below the root’s: its init and its child keep the
     const idsOf = (p: number): number => (decode(img, `ids-${p}.img`)[0] as Record<string, number>).pid_ns_id;
     expect(idsOf(nestedInit.nspid[1])).not.toBe(idsOf(1));
     await waitGone(pid);
-    const r = criu(['restore', '-D', img, '-d', '-v4', '-o', 'restore.log']);
+    const r = criu(['restore', '--file-locks', '-D', img, '-d', '-v4', '-o', 'restore.log']);
     expect(r.code, fs.readFileSync(path.join(img, 'restore.log'), 'utf8').slice(-3000)).toBe(0);
     expect(treeOf(pid)).toEqual(before);
     expect(await verdict(pid, out)).toBe('PASS');
@@ -145,14 +151,14 @@ test('CRIU-style images (no host pids) restore on other host pids; a taken host 
     const before = treeOf(pid);
     const inside = (t: ReturnType<typeof treeOf>): number[][][] => t.map((x) => [x.nspid.slice(1), x.pgid.slice(1), x.sid.slice(1)]);
     const img = path.join(dir, 'img');
-    expect(criu(['dump', '-t', String(pid), '-D', img]).code).toBe(0);
+    expect(criu(['dump', '--file-locks', '-t', String(pid), '-D', img]).code).toBe(0);
     await waitGone(pid);
     // the root's host pid is taken by a process of ours: the kernel gives it another one, its
     // children keep theirs
     holder = Number(execFileSync(bin, ['--hold', String(pid)], { encoding: 'utf8' }).trim());
     expect(holder).toBe(pid);
     const pidfile = path.join(img, 'restored.pid');
-    const r = criu(['restore', '-D', img, '-d', '-v4', '-o', 'restore.log', '--pidfile', pidfile]);
+    const r = criu(['restore', '--file-locks', '-D', img, '-d', '-v4', '-o', 'restore.log', '--pidfile', pidfile]);
     const rlog = fs.readFileSync(path.join(img, 'restore.log'), 'utf8');
     expect(r.code, rlog.slice(-3000)).toBe(0);
     expect(rlog).toContain(`task 1: host pid ${pid} is taken`);
@@ -172,7 +178,7 @@ test('CRIU-style images (no host pids) restore on other host pids; a taken host 
       ps.map(({ levels, ...e }) => (void levels, e)),
     );
     fs.rmSync(out);
-    const r2 = criu(['restore', '-D', img, '-d', '--pidfile', pidfile]);
+    const r2 = criu(['restore', '--file-locks', '-D', img, '-d', '--pidfile', pidfile]);
     expect(r2.code, r2.stderr).toBe(0);
     restored = Number(fs.readFileSync(pidfile, 'utf8'));
     expect(inside(treeOf(restored))).toEqual(inside(before));
@@ -190,14 +196,14 @@ test('a pid taken inside the new namespace fails the restore naming it and leave
     const nestedInit = await until('the nested init', () => treeOf(pid).find((t) => t.nspid.length === 3 && t.nspid[2] === 1));
     await until('its child', () => fs.readFileSync(`/proc/${nestedInit.pid}/task/${nestedInit.pid}/children`, 'utf8').trim() !== '' || undefined);
     const img = path.join(dir, 'img');
-    expect(criu(['dump', '-t', String(pid), '-D', img]).code).toBe(0);
+    expect(criu(['dump', '--file-locks', '-t', String(pid), '-D', img]).code).toBe(0);
     await waitGone(pid);
     // the nested init's child claims pid 1 of that namespace, which its init holds
     const ps = readMessages<PstreeEntry>(path.join(img, 'pstree.img'));
     const child = ps.find((e) => e.levels?.[0]?.inner?.[0] === 2)!;
     child.levels![0].inner = [1];
     writeImage(img, 'pstree.img', ps);
-    const r = criu(['restore', '-D', img, '-d']);
+    const r = criu(['restore', '--file-locks', '-D', img, '-d']);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(
       new RegExp(
@@ -211,9 +217,9 @@ test('a pid taken inside the new namespace fails the restore naming it and leave
     try {
       await childrenOf(pid, 4);
       const img = path.join(dir, 'img');
-      expect(criu(['dump', '-t', String(pid), '-D', img]).code).toBe(0);
+      expect(criu(['dump', '--file-locks', '-t', String(pid), '-D', img]).code).toBe(0);
       await waitGone(pid);
-      expect(criu(['restore', '-D', img, '-d']).code).toBe(0);
+      expect(criu(['restore', '--file-locks', '-D', img, '-d']).code).toBe(0);
       expect(await verdict(pid, out)).toBe('FAIL');
       expect(fs.readFileSync(out, 'utf8')).toMatch(/FAIL: child A is 2, 3 was saved/);
     } finally {
@@ -229,7 +235,7 @@ test('refused by name, the tree running on: a root that is not init of its pid n
     await childrenOf(pid, 4);
     const a = treeOf(pid)[1];
     const dir = tmpdir('nspid-refused');
-    const d = criu(['dump', '-t', String(a.pid), '-D', dir]);
+    const d = criu(['dump', '--file-locks', '-t', String(a.pid), '-D', dir]);
     expect(d.code).not.toBe(0);
     expect(d.stderr).toMatch(new RegExp(`not supported yet: task ${a.pid}: pid 2 of its own pid namespace, not its init \\(pid 1\\)`));
     expect(fs.existsSync(path.join(dir, 'inventory.img'))).toBe(false);

@@ -6,7 +6,9 @@
  * getpid()/getppid()/gettid()/getpgrp() at start, writes its host pid (readlink /proc/self:
  * the host's /proc) to PIDFILE (the root) and waits for SIGTERM; then each checks its values
  * again, the root reaps the zombie (status 7) and its children (their exit codes: failed
- * checks) and writes PASS or FAIL to OUTFILE.
+ * checks) and writes PASS or FAIL to OUTFILE. The root also holds a pidfd of A and a unix socket
+ * whose SIGIO owner is A, and B a POSIX lock on OUTFILE.lock (dumped with --file-locks): the images
+ * hold their pids, checked after the restore.
  *   nspid OUTFILE PIDFILE MODE [break]
  * MODE: plain or nested. break: the root's saved pid of A is wrong, so the program FAILs.
  *   nspid --hold PID: a process on host pid PID, for a test that needs it taken. */
@@ -20,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -76,15 +79,30 @@ static void *thread_fn(void *a)
 	return NULL;
 }
 
+static const char *lock_path; /* child B holds a POSIX lock on it (fork_child's lock) */
+
 static pid_t fork_child(const char *who, int group)
 {
+	int ready[2];
+	if (pipe(ready)) { perror("pipe"); exit(2); }
 	pid_t p = fork();
 	if (p < 0) { perror("fork"); exit(2); }
 	if (p == 0) {
 		if (group == 0) setpgid(0, 0);
 		else if (group > 0) setpgid(0, group);
+		if (group > 0 && lock_path) {
+			int fd = open(lock_path, O_RDWR | O_CREAT, 0600);
+			struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 10 };
+			if (fd < 0 || fcntl(fd, F_SETLK, &fl)) { perror(lock_path); _exit(100); }
+		}
+		close(ready[0]);
+		close(ready[1]);
 		child_body(who);
 	}
+	close(ready[1]);
+	char c;
+	while (read(ready[0], &c, 1) < 0 && errno == EINTR);	/* EOF once the child is set up */
+	close(ready[0]);
 	if (group == 0) setpgid(p, p);
 	else if (group > 0) setpgid(p, group);
 	return p;
@@ -140,6 +158,9 @@ int main(int argc, char **argv)
 	int devnull = open("/dev/null", O_RDWR);
 	dup2(devnull, 0);
 
+	char lockfile[4096];
+	snprintf(lockfile, sizeof lockfile, "%s.lock", outfile);
+	lock_path = lockfile;
 	pid_t a = fork_child("child A", 0);
 	pid_t b = fork_child("child B", a);
 	pid_t c = fork();
@@ -149,6 +170,11 @@ int main(int argc, char **argv)
 		n = clone(nested_init, nested_stack + sizeof nested_stack, CLONE_NEWPID | SIGCHLD, NULL);
 		if (n < 0) { perror("clone(CLONE_NEWPID)"); return 2; }
 	}
+	/* a pidfd of A and a unix socket whose owner for SIGIO is A: pids the images hold */
+	int pidfd = (int)syscall(SYS_pidfd_open, a, 0);
+	if (pidfd < 0) { perror("pidfd_open"); return 2; }
+	int sio[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sio) || fcntl(sio[0], F_SETOWN, a)) { perror("F_SETOWN"); return 2; }
 	pthread_t th;
 	pthread_create(&th, NULL, thread_fn, NULL);
 	while (!thread_tid_saved) usleep(1000);
@@ -174,6 +200,18 @@ int main(int argc, char **argv)
 	CHECK(saved.pid == 1 && saved.ppid == 0, "root: pid %d ppid %d at start", saved.pid, saved.ppid);
 	CHECK(a == 2 && b == 3 && c == 4, "children %d %d %d, not 2 3 4", a, b, c);
 	CHECK(a == saved_a, "child A is %d, %d was saved", a, saved_a);
+	CHECK(fcntl(sio[0], F_GETOWN) == a, "socket: F_GETOWN %d, not child A %d", fcntl(sio[0], F_GETOWN), a);
+	char info[256], line[256];
+	snprintf(info, sizeof info, "/proc/self/fdinfo/%d", pidfd);
+	FILE *fi = fopen(info, "r");
+	int nspid_last = -1;
+	while (fi && fgets(line, sizeof line, fi))
+		if (!strncmp(line, "NSpid:", 6)) { char *sp = strrchr(line, '\t'); if (!sp) sp = strrchr(line, ' '); nspid_last = atoi(sp ? sp + 1 : line + 6); }
+	if (fi) fclose(fi);
+	CHECK(nspid_last == a, "pidfd: NSpid ends in %d, not child A %d", nspid_last, a);
+	int lfd = open(lockfile, O_RDWR);
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 10 };
+	CHECK(lfd >= 0 && fcntl(lfd, F_GETLK, &fl) == 0 && fl.l_type == F_WRLCK && fl.l_pid == b, "lock: held by %d (type %d), not child B %d", fl.l_pid, fl.l_type, b);
 	thread_go = 1;
 	pthread_join(th, NULL);
 	CHECK(thread_tid_now == thread_tid_saved, "thread: gettid() %d, was %d", thread_tid_now, thread_tid_saved);
