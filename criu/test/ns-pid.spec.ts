@@ -13,9 +13,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn, execFileSync } from 'node:child_process';
-import { writeImage, readMessages } from '../src/images/index.js';
+import { writeImage, readMessages, readSingle } from '../src/images/index.js';
+import { loadImages } from '../src/restore/images.js';
+import { planNamespaces, rootSpawn, setTidOf } from '../src/ns/index.js';
 import type { PstreeEntry } from '../src/images/index.js';
-import { repo, criu, crit, tmpdir, waitFile, waitGone, verdict, alive, childrenOf, until } from './lib.js';
+import { repo, criu, crit, fixtures, tmpdir, waitFile, waitGone, verdict, alive, childrenOf, until } from './lib.js';
 
 const bin = path.join(os.tmpdir(), 'criu-ts-nspid');
 
@@ -244,4 +246,43 @@ test('refused by name, the tree running on: a root that is not init of its pid n
   } finally {
     await killTree(pid);
   }
+});
+
+test('the plan: a root in a pid namespace of its own is made with CLONE_NEWPID and set_tid [1, HOST]; what cannot be restored is refused', () => {
+  const dir = tmpdir('nspid-plan');
+  fs.cpSync(path.join(fixtures, 'tree'), dir, { recursive: true });
+  const tasks = loadImages(dir).tasks;
+  const setIds = (pid: number, v: Record<string, number>): void => {
+    const ids = readSingle<Record<string, unknown>>(path.join(dir, `ids-${pid}.img`));
+    writeImage(dir, `ids-${pid}.img`, [{ ...ids, ...v }]);
+  };
+  for (const t of tasks) setIds(t.pid, { pid_ns_id: 10 });
+  // CRIU restores a pid namespace from its init only
+  expect(() => planNamespaces(loadImages(dir))).toThrow(/task 3999302: the root of a tree in its own pid namespace is not its init \(pid 1\)/);
+  // the same tree as the root's pid namespace shows it: pids 1, 2, 3 (files renamed), with host pids
+  const ps = readMessages<PstreeEntry>(path.join(dir, 'pstree.img'));
+  const inNs = new Map(ps.map((e, i) => [e.pid, i + 1]));
+  const v = (x: number): number => inNs.get(x) ?? 0;
+  writeImage(
+    dir,
+    'pstree.img',
+    ps.map((e) => ({ pid: v(e.pid), ppid: v(e.ppid), pgid: v(e.pgid), sid: v(e.sid), threads: [v(e.pid)], levels: [{ host: e.pid }] })),
+  );
+  for (const f of fs.readdirSync(dir)) {
+    const m = f.match(/^(core|mm|pagemap|ids|fs)-(\d+)\.img$/);
+    if (m && inNs.has(Number(m[2]))) fs.renameSync(path.join(dir, f), path.join(dir, `${m[1]}-${v(Number(m[2]))}.img`));
+  }
+  const plan = planNamespaces(loadImages(dir));
+  expect(plan.cloneFlags).toBe(0x20000000n);
+  expect(plan.items.map((i) => [i.kind.name, i.id])).toEqual([['pid', 10]]);
+  // (a host pid taken on this machine is left out)
+  const host = (p: number): number[] => (fs.existsSync(`/proc/${p}`) ? [] : [p]);
+  expect(rootSpawn(1)).toEqual({ pid: 0, setTid: [1, ...host(ps[0].pid)] });
+  expect(setTidOf(2)).toEqual([2, ...host(ps[1].pid)]);
+  expect(setTidOf(3, false)).toEqual([3]);
+  // a task two pid namespaces below its parent's
+  const bad = readMessages<PstreeEntry>(path.join(dir, 'pstree.img'));
+  bad[2].levels = [{ host: ps[2].pid, inner: [5, 1] }];
+  writeImage(dir, 'pstree.img', bad);
+  expect(() => planNamespaces(loadImages(dir))).toThrow(/task 3: pid namespace 2 level\(s\) below the root's, its parent 1 0/);
 });
