@@ -4,6 +4,8 @@ import { NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
 import { inNamespaces } from './sysv.js';
 import { KINDS, type OwnNs } from './kinds.js';
+import { treePids } from '../proc/nspid.js';
+import { noteGroups } from './pid.js';
 
 export const NS_ORDER = ['pid', 'net', 'ipc', 'uts', 'time', 'mnt', 'user', 'cgroup'] as const;
 export type NsIds = Record<(typeof NS_ORDER)[number], number>;
@@ -29,6 +31,7 @@ export class Namespaces {
   private nextId = NS_ORDER.length + 2;
 
   constructor() {
+    treePids.reset(); // a new dump: host pids are the images' until the root's pid namespace says otherwise
     NS_ORDER.forEach((ns, i) => {
       this.tool[ns] = i + 1;
       try {
@@ -66,6 +69,11 @@ export class Namespaces {
       }
       const kind = KINDS.find((k) => k.name === ns);
       if (!kind) throw new NotSupportedError(`task ${pid}: its own ${ns} namespace (${theirs})`, 'namespaces are not dumped yet');
+      if (!isRoot && kind.nested) {
+        kind.nested(pid, theirs);
+        ids[ns] = this.nestedId(theirs);
+        continue;
+      }
       if (!isRoot) {
         const rootHas = own ? `the root task ${this.root} is in ${own.link}` : `the root task ${this.root} shares the tool's`;
         throw new NotSupportedError(
@@ -79,21 +87,32 @@ export class Namespaces {
       ids[ns] = o.id;
     }
     if (fresh.length) this.read(pid, fresh);
+    noteGroups(pid); // its process group and session as the images hold them (ns/pid.ts)
     return ids;
   }
 
-  /** the contents of the root's own namespaces, read with the tool's thread in them */
+  /** the contents of the root's own namespaces, read with the tool's thread in them (a kind read `outside` first) */
   private read(pid: number, fresh: OwnNs[]): void {
+    const dump = (o: OwnNs): void => {
+      o.data = o.kind.dump(pid);
+      log.debug(`task ${pid}: its own ${o.kind.name} namespace ${o.id} (${o.link}): ${o.kind.describe(o.data)}`);
+    };
+    fresh.filter((o) => o.kind.outside).forEach(dump);
+    const inside = fresh.filter((o) => !o.kind.outside);
+    if (!inside.length) return;
     inNamespaces(
       pid,
-      fresh.map((o) => o.kind.name),
-      () => {
-        for (const o of fresh) {
-          o.data = o.kind.dump();
-          log.debug(`task ${pid}: its own ${o.kind.name} namespace ${o.id} (${o.link}): ${o.kind.describe(o.data)}`);
-        }
-      },
+      inside.map((o) => o.kind.name as 'uts' | 'ipc'),
+      () => inside.forEach(dump),
     );
+  }
+
+  /** namespaces below the root's (pid): one id per namespace */
+  private readonly nestedIds = new Map<string, number>();
+  private nestedId(link: string): number {
+    let id = this.nestedIds.get(link);
+    if (id === undefined) this.nestedIds.set(link, (id = this.nextId++));
+    return id;
   }
 
   private ownTime(pid: number, link: string): number {

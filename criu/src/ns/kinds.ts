@@ -2,8 +2,11 @@
 import type { NsKind } from './kind.js';
 import { uts } from './uts.js';
 import { ipc } from './ipc.js';
+import { pid } from './pid.js';
 
 export const KINDS: NsKind<unknown>[] = [ipc as NsKind<unknown>, uts as NsKind<unknown>];
+// pid namespaces (ns/pid.ts): no contents, the root's made with it, nested ones allowed
+KINDS.push(pid as NsKind<unknown>);
 
 /** A namespace of the tree's own, met at its root at the dump. */
 export interface OwnNs {

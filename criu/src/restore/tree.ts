@@ -7,7 +7,7 @@ import type { RestorePlan, PlanTask } from './plan.js';
 import { findHole, type Range, type Task, type Thread } from './task.js';
 import { readMaps } from '../proc/index.js';
 import { Injector } from '../ptrace/inject.js';
-import { SIG } from '../ptrace/consts.js';
+import { SIG, PTRACE_EVENT } from '../ptrace/consts.js';
 import { Tracee, waitStop } from '../ptrace/tracee.js';
 import type { CoreEntry } from '../images/index.js';
 import { errnoName, waitpid, decodeWait, __WALL } from '../sys/libc.js';
@@ -15,6 +15,8 @@ import { SYS, arch } from '../sys/arch.js';
 import { CriuError } from '../errors.js';
 import { log } from '../log.js';
 import { faultPoint } from '../fault.js';
+import { treePids } from '../proc/nspid.js';
+import { setTidOf, seenBy, ownPid, isNestedInit, pidMade, CLONE_NEWPID } from '../ns/index.js';
 
 /** Unregister the root puppet's rseq and place the gadget where no task of the image has anything. */
 export function prepareRoot(p: Puppet, plan: RestorePlan): void {
@@ -44,7 +46,7 @@ export function die(task: { p: Puppet; t: { pid: number; core: CoreEntry } }): v
     if (sig !== SIG.KILL && sig !== SIG.STOP) p.inj.must('rt_sigaction', sig, p.scratch, 0, 8);
     p.t.setSigmask(0n);
     regs.set(arch.abi.nr, SYS.kill);
-    regs.set(arch.abi.args[0], t.pid);
+    regs.set(arch.abi.args[0], ownPid(t.pid)); // its pid in its own pid namespace
     regs.set(arch.abi.args[1], sig);
   } else {
     regs.set(arch.abi.nr, SYS.exit_group);
@@ -53,7 +55,7 @@ export function die(task: { p: Puppet; t: { pid: number; core: CoreEntry } }): v
   p.t.setRegs(regs);
   p.t.cont(0);
   for (;;) {
-    const st = decodeWait(waitpid(t.pid, __WALL).status);
+    const st = decodeWait(waitpid(p.pid, __WALL).status);
     if (st.kind === 'exited' || st.kind === 'signaled') break;
     if (st.kind === 'stopped') p.t.cont(st.event ? 0 : st.sig);
   }
@@ -72,13 +74,14 @@ export function setGroup(task: Task, pt: PlanTask): void {
   const { p, t } = task;
   if (!pt.joinGroup) return;
   const pgid = pt.joinGroup.pgid;
-  if (pt.joinGroup.leaderInTree || fs.existsSync(`/proc/${pgid}`)) {
-    p.inj.must('setpgid', 0, pgid);
+  // (a tree in its own pid namespace has nothing outside it there: ns/pid.ts)
+  if (pt.joinGroup.leaderInTree || (!treePids.own && fs.existsSync(`/proc/${pgid}`))) {
+    p.inj.must('setpgid', 0, seenBy(pgid, t.pid));
     return;
   }
   // the group's leader is gone: a helper on its PID makes the group, the task joins it, and
   // the helper exits and is reaped by the task, as CRIU's helper tasks do
-  const helper = forkChild(p, pgid);
+  const helper = forkChild(p, pgid, 0n, t.pid);
   helper.inj.must('setpgid', 0, 0);
   p.inj.must('setpgid', 0, pgid);
   die({ p: helper, t: { pid: pgid, core: { mtype: 1, tc: HELPER_TC } } });
@@ -105,24 +108,56 @@ export function drainSigchld(p: Puppet, t: TaskImages): void {
 /** An injected fork (clone3 with set_tid) in the parent puppet; the child starts stopped, traced. */
 export const CLONE_FILES = 0x400n;
 
-export function forkChild(parent: Puppet, pid: number, flags = 0n): Puppet {
-  const inj = parent.inj,
-    s = parent.scratch;
-  const args = Buffer.alloc(96);
-  args.writeBigUInt64LE(flags, 0);
-  args.writeBigUInt64LE(17n, 32); // exit_signal SIGCHLD
-  args.writeBigUInt64LE(s + 88n, 64); // set_tid
-  args.writeBigUInt64LE(1n, 72);
-  args.writeInt32LE(pid, 88);
-  inj.write(s, args);
-  const r = inj.call('clone3', s, 88);
+/**
+ * `pid` is the images' pid, `parentPid` the parent's (ns/pid.ts: set_tid for every pid
+ * namespace level, CLONE_NEWPID for a nested init); the puppet returned has the host pid.
+ */
+export function forkChild(parent: Puppet, pid: number, flags = 0n, parentPid?: number): Puppet {
+  const nested = isNestedInit(pid);
+  let tids = setTidOf(pid);
+  let r = cloneWithTids(parent, flags | (nested ? CLONE_NEWPID : 0n), tids);
+  if (r === -17n && treePids.own) r = cloneWithTids(parent, flags | (nested ? CLONE_NEWPID : 0n), (tids = setTidOf(pid, false))); // its host pid was taken meanwhile
   if (r < 0n)
     throw new CriuError(
       `task ${pid}: cannot fork it from ${parent.pid}: clone3 failed: ${errnoName(Number(-r))}`,
-      r === -17n ? `PID ${pid} is taken` : undefined,
+      r === -17n
+        ? tids.length > 1
+          ? `a pid of set_tid [${tids.join(', ')}] (innermost first) is taken${treePids.own ? ' in the new pid namespaces' : ''}`
+          : `PID ${pid} is taken`
+        : undefined,
     );
-  if (Number(r) !== pid) throw new CriuError(`task ${pid}: came up as ${r}`);
-  return Puppet.forked(parent, pid);
+  const want = parentPid === undefined ? pid : seenBy(pid, parentPid);
+  const host = hostOfNew(parent.inj, pid);
+  const child = Puppet.forked(parent, host);
+  if (Number(r) !== want) {
+    child.kill(); // not left traced: a pid namespace's init waits for its children as it dies
+    throw new CriuError(`task ${pid}: came up as ${r}, not ${want}`);
+  }
+  pidMade(pid, host);
+  return child;
+}
+
+/** an injected clone3 with set_tid `tids` (innermost first) */
+function cloneWithTids(parent: Puppet, flags: bigint, tids: number[]): bigint {
+  const inj = parent.inj,
+    s = parent.scratch;
+  const args = Buffer.alloc(88 + 4 * tids.length);
+  args.writeBigUInt64LE(flags, 0);
+  if (!(flags & 0x10000n)) args.writeBigUInt64LE(17n, 32); // exit_signal SIGCHLD (none for a CLONE_THREAD)
+  args.writeBigUInt64LE(s + 88n, 64); // set_tid
+  args.writeBigUInt64LE(BigInt(tids.length), 72);
+  tids.forEach((v, i) => args.writeInt32LE(v, 88 + 4 * i));
+  inj.write(s, args);
+  inj.events.length = 0;
+  return inj.call('clone3', s, 88);
+}
+
+/** The host pid of the task or thread the last injected clone3 made (its ptrace event's message). */
+function hostOfNew(inj: Injector, pid: number): number {
+  if (!treePids.own && !isNestedInit(pid) && !inj.events.length) return pid;
+  const ev = inj.events.find((e) => e.event === PTRACE_EVENT.FORK || e.event === PTRACE_EVENT.CLONE);
+  if (!ev) throw new CriuError(`task ${pid}: its clone3 reported no ptrace event with its host pid`);
+  return Number(ev.msg);
 }
 
 const CLONE_THREAD_FLAGS = 0x100n | 0x200n | 0x400n | 0x800n | 0x10000n | 0x40000n; // VM FS FILES SIGHAND THREAD SYSVSEM
@@ -131,23 +166,20 @@ const CLONE_THREAD_FLAGS = 0x100n | 0x200n | 0x400n | 0x800n | 0x10000n | 0x4000
 export function cloneThread(p: Puppet, tid: number, core: CoreEntry): Thread {
   const inj = p.inj,
     s = p.scratch;
-  const args = Buffer.alloc(88 + 8);
-  args.writeBigUInt64LE(CLONE_THREAD_FLAGS, 0);
-  args.writeBigUInt64LE(s + 88n, 64); // set_tid
-  args.writeBigUInt64LE(1n, 72);
-  args.writeInt32LE(tid, 88);
-  inj.write(s, args);
-  inj.events.length = 0;
-  const r = inj.call('clone3', s, 88);
+  void s;
+  let r = cloneWithTids(p, CLONE_THREAD_FLAGS, setTidOf(tid));
+  if (r === -17n && treePids.own) r = cloneWithTids(p, CLONE_THREAD_FLAGS, setTidOf(tid, false));
   if (r < 0n)
     throw new CriuError(`task ${p.pid}: cannot create thread ${tid}: clone3 failed: ${errnoName(Number(-r))}`, {
       task: p.pid,
       object: `thread ${tid}`,
       hint: r === -17n ? `TID ${tid} is taken` : undefined,
     });
-  if (Number(r) !== tid) throw new CriuError(`task ${p.pid}: thread came up as ${r}, not ${tid}`);
-  const t = new Tracee(tid);
-  const st = waitStop(tid);
+  if (Number(r) !== ownPid(tid)) throw new CriuError(`task ${p.pid}: thread came up as ${r}, not ${ownPid(tid)}`);
+  const host = hostOfNew(inj, tid);
+  pidMade(tid, host);
+  const t = new Tracee(host);
+  const st = waitStop(host);
   if (st.kind !== 'interrupt' && st.kind !== 'group-stop') throw new CriuError(`thread ${tid}: unexpected first stop ${st.kind}`);
   const ti = new Injector(t, inj.gadget);
   ti.begin();
