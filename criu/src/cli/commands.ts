@@ -159,6 +159,7 @@ export function restoreOptionsOf(p: Parsed, imagesDir: string, workDir: string):
     inheritFds: (p.opts.get('inherit-fd') ?? []).map(parseInheritFd).filter((x) => x !== null),
     externals: parseExternals(p.opts.get('external') ?? [], p.opts.get('ext-unix-sk')),
     skipFileRwxCheck: isSet(p, 'skip-file-rwx-check'),
+    ns: { emptyNs: p.opts.get('empty-ns') ?? [], joinNs: p.opts.get('join-ns') ?? [] },
   };
 }
 

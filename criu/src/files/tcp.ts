@@ -29,6 +29,7 @@ import { FdTypes } from '../images/gen/types.js';
 import { readOptional, readEntries } from '../images/typed.js';
 import { TCP, tcpStateName, inetSockets } from './inetdiag.js';
 import { bytesOf } from './inet-entry.js';
+import * as NL from '../net/netns-lock.js';
 import { NetLock, defaultLock, lockMethodOf, type LockMethod, type Endpoint, type Conn } from '../net/lock.js';
 import * as R from '../sys/tcp-repair.js';
 import { close, fcntl, shutdown, setsockopt, getsockoptInt, SysError, E } from '../sys/libc.js';
@@ -480,10 +481,24 @@ function finInSendQueue(fd: number, acked: boolean): void {
   if (acked) R.setRepairQueue(fd, R.TCP_NO_QUEUE);
 }
 
+// a tree in a network namespace of its own is locked there as a whole (net/netns-lock.ts), at the moments of the host's lock
 export const tcpHooks: FileHooks = {
-  beforeFreeze: (a) => beforeFreeze(a),
-  afterDump,
-  beforeResume,
-  beforeRestoredRun,
+  beforeFreeze: (a) => {
+    beforeFreeze(a);
+    if (a.net && NL.lockDumpNetns(a.pid, a.net.lockMethod, a.net.runId)) dumpRun().lock.used = a.net.lockMethod !== 'skip';
+  },
+  afterDump: (a) => {
+    if (!a.ok) NL.unlockDumpNetns();
+    else NL.forgetDumpNetns();
+    afterDump(a);
+  },
+  beforeResume: () => {
+    NL.unlockDumpNetns();
+    beforeResume();
+  },
+  beforeRestoredRun: (a) => {
+    NL.unlockRestoredNetns(a.imagesDir);
+    beforeRestoredRun(a);
+  },
   afterRestore,
 };

@@ -29,6 +29,7 @@ export class Namespaces {
   private nextId = NS_ORDER.length + 2;
 
   constructor() {
+    for (const k of KINDS) k.adopt?.(-1);
     NS_ORDER.forEach((ns, i) => {
       this.tool[ns] = i + 1;
       try {
@@ -89,11 +90,12 @@ export class Namespaces {
       fresh.map((o) => o.kind.name),
       () => {
         for (const o of fresh) {
-          o.data = o.kind.dump();
+          o.data = o.kind.dump(pid);
           log.debug(`task ${pid}: its own ${o.kind.name} namespace ${o.id} (${o.link}): ${o.kind.describe(o.data)}`);
         }
       },
     );
+    for (const o of fresh) o.kind.adopt?.(pid);
   }
 
   private ownTime(pid: number, link: string): number {

@@ -7,7 +7,8 @@ import { useExternals, type Externals } from '../files/external.js';
 import * as fs from 'node:fs';
 import { Launcher } from './launcher.js';
 import { planClocks, enterClocks } from './timens.js';
-import { planNamespaces, restoreNamespaces } from '../ns/index.js';
+import { planNamespaces, restoreNamespaces, endNamespaces, type NsOptions } from '../ns/index.js';
+import { joinNamespaces } from './join-ns.js';
 import { Puppet } from './puppet.js';
 import { loadImages, checkSupported, type DumpImages, type TaskImages } from './images.js';
 import { planRestore, type RestorePlan } from './plan.js';
@@ -57,6 +58,8 @@ export interface RestoreOptions {
   inheritFds?: InheritSpec[];
   /** --external unix[INO] and -x/--ext-unix-sk (files/external.ts) */
   externals?: Externals;
+  /** --empty-ns, --join-ns (ns/index.ts) */
+  ns?: NsOptions;
 }
 
 export function restore(opts: RestoreOptions): number {
@@ -69,7 +72,7 @@ export function restore(opts: RestoreOptions): number {
   checkTree(img, plan, opts.shellJob);
   const root = img.tasks[0];
   const clocks = planClocks(img);
-  const nsPlan = planNamespaces(img);
+  const nsPlan = planNamespaces(img, opts.ns);
   // the caller's fds checked and put aside before anything is made (CRIU's fdstore)
   const inherit = opts.inheritFds?.length ? new Inherited(opts.inheritFds) : undefined;
   preRestore(opts);
@@ -92,8 +95,9 @@ export function restore(opts: RestoreOptions): number {
     log.info(`Forked puppet for task ${pid}`);
     const rootPuppet = Puppet.spawned(pid, transport, plan.transportFd, !launcher.external);
     tasks.push({ p: rootPuppet, t: root, threads: [], afterInstall: [] });
+    joinNamespaces(rootPuppet, nsPlan.join ?? []);
     restoreNamespaces(nsPlan, pid);
-    rootMade(pid, img);
+    rootMade(pid, img, nsPlan);
 
     // the tree: each task gets its memory, then forks its children, which inherit it
     prepareRoot(rootPuppet, plan);
@@ -128,6 +132,7 @@ export function restore(opts: RestoreOptions): number {
     throw e;
   } finally {
     files.close();
+    endNamespaces(nsPlan);
     schedSetaffinity(0, savedAffinity);
     launcher.close();
   }
