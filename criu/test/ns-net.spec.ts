@@ -178,7 +178,7 @@ test('network-lock and network-unlock at CRIU moments: the namespace is locked b
 const setupLo = (pid: string): string =>
   `nsenter --net=/proc/${pid}/ns/net -- sh -c 'ip link set lo up && ip addr add 10.77.0.1/24 dev lo && ip addr add fd00::77/64 dev lo nodad'`;
 
-test('--empty-ns net: a new namespace whose images are not restored, set up by the setup-namespaces script, locked until the tree runs', async () => {
+test('--empty-ns net: a new namespace whose images are not restored, set up by the setup-namespaces script, locked until the tree runs; a dump with --empty-ns net', async () => {
   test.setTimeout(60_000);
   const { pid, out, dir } = await start('empty');
   try {
@@ -200,6 +200,19 @@ test('--empty-ns net: a new namespace whose images are not restored, set up by t
       'post-resume 0',
     ]);
     expect(inNs(pid, ['cat', '/proc/sys/net/unix/max_dgram_qlen']).trim()).toBe('10');
+    // dumped with --empty-ns net: the namespace's images hold nothing (as CRIU writes them), restored without the option
+    const img2 = path.join(dir, 'img2');
+    const d2 = criu(['dump', '-t', String(pid), '-D', img2, '--empty-ns', 'net']);
+    expect(d2.code, d2.stderr).toBe(0);
+    const id = (decode(img2, `ids-${pid}.img`)[0] as Record<string, number>).net_ns_id;
+    expect(decode(img2, `netns-${id}.img`)).toEqual([]);
+    expect(decode(img2, `netdev-${id}.img`)).toEqual([]);
+    expect(fs.statSync(path.join(img2, `ifaddr-${id}.img`)).size).toBe(0);
+    await waitGone(pid);
+    fs.unlinkSync(s.log);
+    const r2 = criu(['restore', '-D', img2, '-d', '--action-script', s.file, '-v4', '-o', 'restore.log']);
+    expect(r2.code, r2.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(img2, 'restore.log'), 'utf8')).toMatch(/the images hold an empty network namespace \(dumped with --empty-ns net\)/);
     expect(await verdict(pid, out)).toBe('PASS');
   } finally {
     await kill(pid);

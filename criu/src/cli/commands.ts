@@ -138,6 +138,7 @@ export function dumpOptionsOf(p: Parsed, imagesDir: string, usage = 'criu dump -
     linkRemap: isSet(p, 'link-remap'),
     evasiveDevices: isSet(p, 'evasive-devices'),
     external: p.opts.get('external') ?? [],
+    emptyNs: p.opts.get('empty-ns') ?? [],
   };
 }
 

@@ -202,7 +202,7 @@ export const OPTS: Opt[] = [
     criu: [R], where: 'files.c: inherit_fd_lookup_id', ours: [R], why: 'crtools.c: restore only',
     rejects: { on: 'others', msg: '--inherit-fd is restore-only option' } },
   { long: 'empty-ns', arg: 'required', list: true, section: 'special', metavar: 'net', help: "Create a namespace, but don't restore its properties\n(assuming it will be restored by action scripts)",
-    criu: [D, R], where: 'net.c dump_net_ns (dump); cr-restore.c, net.c prepare_net_ns_* (restore)', ours: [R], why: 'net.c: only dump and restore of a net namespace read opts.empty_ns' },
+    criu: [D, R], where: 'net.c dump_net_ns (dump); cr-restore.c, net.c prepare_net_ns_* (restore)', ours: [D, R], why: 'net.c: only dump and restore of a net namespace read opts.empty_ns' },
   { long: 'join-ns', short: 'J', arg: 'required', list: true, section: 'special', metavar: 'NS:{PID|NS_FILE}[,OPTIONS]', help: 'Join existing namespace and restore process in it.\nNamespace can be specified as either pid or file path.\nOPTIONS can be used to specify parameters for userns:\n    user:PID,UID,GID',
     criu: [R], where: 'namespaces.c: join_namespaces (restore)', ours: [R], why: 'namespaces.c: only restore joins namespaces' },
   { long: 'veth-pair', arg: 'required', list: true, section: 'special', metavar: 'IN=OUT', help: 'restore veth device IN with its peer named OUT',

@@ -19,6 +19,7 @@ import { inNamespaces } from './sysv.js';
 
 export { Namespaces, NS_ORDER, type NsIds } from './ids.js';
 export { KINDS, type OwnNs } from './kinds.js';
+export { setDumpEmptyNet } from './net.js';
 
 /** the images of the root's own namespaces (pages files from pages-`firstPagesId`.img on); returns the names written */
 export function writeNsImages(dir: string, ns: Namespaces, firstPagesId: number): string[] {

@@ -115,6 +115,8 @@ const RAW = ['ifaddr', 'route', 'route6', 'rule', 'iptables', 'ip6tables', 'nfta
 type RawName = (typeof RAW)[number];
 
 export interface NetDump {
+  /** dumped with --empty-ns net: netns-ID.img and netdev-ID.img hold no entry */
+  empty?: boolean;
   netns: NetnsEntry;
   links: NetDeviceEntry[];
   raw: Partial<Record<RawName, Buffer>>;
@@ -426,7 +428,17 @@ function checkFirewall(pid: number, nft: Buffer | undefined, legacy: [string, Bu
 
 const legacySave = (v6: boolean): string => (v6 ? 'ip6tables-legacy-save' : 'iptables-legacy-save');
 
+/** --empty-ns net at the dump (CRIU's opts.empty_ns): the namespace's contents are not dumped, only its (empty) images written */
+let dumpEmpty = false;
+export function setDumpEmptyNet(empty: boolean): void {
+  dumpEmpty = empty;
+}
+
 function dumpNet(pid: number): NetDump {
+  if (dumpEmpty) {
+    log.info(`task ${pid}: its network namespace is dumped empty (--empty-ns net)`);
+    return { netns: {}, links: [], raw: Object.fromEntries(RAW.map((n) => [n, Buffer.alloc(0)])), empty: true };
+  }
   const d: NetDump = { netns: readNetns(), links: [], raw: {} };
   const v6 = fs.existsSync('/proc/net/if_inet6');
   for (const l of links()) {
@@ -466,6 +478,7 @@ function dumpNet(pid: number): NetDump {
 }
 
 function restoreNet(d: NetDump, pid: number): void {
+  if (d.empty) return log.info(`task ${pid}: the images hold an empty network namespace (dumped with --empty-ns net)`);
   restoreNetnsConf(d.netns);
   for (const nde of d.links) {
     if (nde.type !== ND_LOOPBACK)
@@ -502,7 +515,7 @@ export const net: NsKind<NetDump> = {
   write(dir, id, d) {
     // a link's peer is in this namespace (lo's is lo itself): CRIU writes the namespace's id
     const links = d.links.map((l) => ({ ...l, peer_nsid: l.peer_nsid ?? id }));
-    const names = [writeMessages(dir, `netdev-${id}.img`, 'NETDEV', links), writeMessages(dir, `netns-${id}.img`, 'NETNS', [d.netns])];
+    const names = [writeMessages(dir, `netdev-${id}.img`, 'NETDEV', links), writeMessages(dir, `netns-${id}.img`, 'NETNS', d.empty ? [] : [d.netns])];
     for (const n of RAW) {
       const b = d.raw[n];
       if (!b) continue;
@@ -513,7 +526,9 @@ export const net: NsKind<NetDump> = {
   },
   load(dir, id) {
     const ns = readMessagesOf(path.join(dir, `netns-${id}.img`), 'NETNS');
-    if (ns.length !== 1) throw badImage(`netns-${id}.img`, 'entries:', `${ns.length}, one expected`);
+    if (ns.length > 1) throw badImage(`netns-${id}.img`, 'entries:', `${ns.length}, one expected`);
+    // none: dumped with --empty-ns net; restored as a new namespace with lo down (CRIU: read_netns_conf finds no entry)
+    if (!ns.length) return { empty: true, netns: {}, links: [], raw: {} };
     if (ns[0].ext_key) throw new NotSupportedError(`netns-${id}.img: an external network namespace (${ns[0].ext_key})`, 'restore with --join-ns net:PATH');
     const d: NetDump = { netns: ns[0], links: readMessagesOf(path.join(dir, `netdev-${id}.img`), 'NETDEV'), raw: {} };
     for (const n of RAW) {
