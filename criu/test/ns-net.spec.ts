@@ -275,3 +275,47 @@ for (const [mode, what] of [
     }
   });
 }
+
+test('--tcp-established: a connection between two sockets of the tree in its own network namespace is repaired there, locked with the namespace', async () => {
+  test.setTimeout(60_000);
+  const dir = tmpdir('nsnet-tcp');
+  const prog = path.join(dir, 'tcp.py'),
+    out = path.join(dir, 'out');
+  fs.writeFileSync(
+    prog,
+    `import socket, os, sys, time, signal, subprocess
+subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+if os.fork(): sys.exit(0)
+os.setsid()
+for f in (0, 1, 2): os.close(f); os.open("/dev/null", os.O_RDWR)
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); l.bind(("127.0.0.1", 7070)); l.listen(1)
+c = socket.create_connection(("127.0.0.1", 7070)); a, _ = l.accept()
+c.sendall(b"before")
+done = []
+signal.signal(signal.SIGTERM, lambda *x: done.append(1))
+open("${out}.pid", "w").write("%d\\n" % os.getpid())
+while not done: signal.pause()
+got = a.recv(100)
+c.sendall(b"after"); time.sleep(0.1); got2 = a.recv(100)
+open("${out}", "w").write("PASS\\n" if got == b"before" and got2 == b"after" else "FAIL %r %r\\n" % (got, got2))
+`,
+  );
+  execFileSync('unshare', ['--net', 'python3', prog]);
+  const pid = Number((await waitFile(`${out}.pid`)).trim());
+  try {
+    const img = path.join(dir, 'img');
+    const d = criu(['dump', '-t', String(pid), '-D', img, '--tcp-established', '-v4', '-o', 'dump.log']);
+    expect(d.code, d.stderr).toBe(0);
+    const dlog = fs.readFileSync(path.join(img, 'dump.log'), 'utf8');
+    expect(dlog).toMatch(/Locked the network namespace \/proc\/\d+\/ns\/net \(nftables\)/);
+    // no lock of its own in the tool's namespace
+    expect(dlog).not.toMatch(/Locked 127\.0\.0\.1:\d+ - 127\.0\.0\.1:\d+ connection/);
+    await waitGone(pid);
+    const r = criu(['restore', '-D', img, '-d', '--tcp-established']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(hostTables()).not.toMatch(/CRIU/);
+    expect(await verdict(pid, out)).toBe('PASS');
+  } finally {
+    await kill(pid);
+  }
+});
