@@ -11,7 +11,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { repo, criu, crit, tmpdir, waitFile, waitGone, verdict, alive } from './lib.js';
+import { writeImage, readSingle } from '../src/images/index.js';
+import { loadImages } from '../src/restore/images.js';
+import { planNamespaces } from '../src/ns/index.js';
+import { repo, criu, crit, tmpdir, waitFile, waitGone, verdict, alive, fixtures } from './lib.js';
 
 const bin = path.join(os.tmpdir(), 'criu-ts-nsnet');
 
@@ -65,7 +68,7 @@ test('a tree in its own network namespace (lo, addresses, sysctls, TCP and UDP s
       const d = criu(['dump', '-t', String(pid), '-D', img, '-v4', '-o', 'dump.log']);
       expect(d.code, d.stderr).toBe(0);
       const ids = decode(img, `ids-${pid}.img`)[0] as Record<string, number>;
-      const inv = decode(img, 'inventory.img')[0] as { root_ids: Record<string, number>; network_lock_method?: number };
+      const inv = decode(img, 'inventory.img')[0] as { root_ids: Record<string, number>; network_lock_method?: number; dump_criu_run_id: string };
       expect(ids.net_ns_id).not.toBe(inv.root_ids.net_ns_id);
       const id = ids.net_ns_id;
       const lo = decode(img, `netdev-${id}.img`);
@@ -96,7 +99,7 @@ test('a tree in its own network namespace (lo, addresses, sysctls, TCP and UDP s
       expect(fs.readlinkSync(`/proc/${pid}/ns/net`)).not.toBe(hostNet);
       // unlocked, and nothing of it in the tool's namespace
       expect(inNs(pid, ['nft', 'list', 'ruleset'])).not.toMatch(/CRIU/);
-      expect(hostTables()).not.toMatch(/CRIU/);
+      expect(hostTables()).not.toContain(`CRIU-${inv.dump_criu_run_id}`);
       expect(hostLoMtu()).toBe(mtu);
     }
     expect(await verdict(pid, out)).toBe('PASS');
@@ -313,9 +316,33 @@ open("${out}", "w").write("PASS\\n" if got == b"before" and got2 == b"after" els
     await waitGone(pid);
     const r = criu(['restore', '-D', img, '-d', '--tcp-established']);
     expect(r.code, r.stderr).toBe(0);
-    expect(hostTables()).not.toMatch(/CRIU/);
+    expect(hostTables()).not.toContain(`CRIU-${(decode(img, 'inventory.img')[0] as { dump_criu_run_id: string }).dump_criu_run_id}`);
     expect(await verdict(pid, out)).toBe('PASS');
   } finally {
     await kill(pid);
   }
+});
+
+test('the plan: a root in its own network namespace is made with CLONE_NEWNET; --empty-ns reads no image, --join-ns none of that kind; bad values refused', () => {
+  const dir = tmpdir('ns-net-plan');
+  fs.cpSync(path.join(fixtures, 'tree'), dir, { recursive: true });
+  const pids = loadImages(dir).tasks.map((t) => t.pid);
+  for (const p of pids) {
+    const ids = readSingle<Record<string, unknown>>(path.join(dir, `ids-${p}.img`));
+    writeImage(dir, `ids-${p}.img`, [{ ...ids, net_ns_id: 12 }]);
+  }
+  expect(() => planNamespaces(loadImages(dir))).toThrow(/netns-12.img/);
+  const empty = planNamespaces(loadImages(dir), { emptyNs: ['net'] });
+  expect(empty.cloneFlags).toBe(0x40000000n);
+  expect(empty.items.map((i) => [i.kind.name, i.id, i.empty])).toEqual([['net', 12, true]]);
+  const joined = planNamespaces(loadImages(dir), { joinNs: ['net:/proc/self/ns/net'] });
+  expect(joined.cloneFlags).toBe(0n);
+  expect(joined.items).toEqual([]);
+  expect(joined.join?.map((j) => [j.kind, j.path])).toEqual([['net', '/proc/self/ns/net']]);
+  for (const j of joined.join ?? []) fs.closeSync(j.fd);
+  expect(() => planNamespaces(loadImages(dir), { emptyNs: ['pid'] })).toThrow(/not supported yet: --empty-ns pid/);
+  expect(() => planNamespaces(loadImages(dir), { joinNs: ['net'] })).toThrow(/--join-ns net: NS:PID\|PATH expected/);
+  expect(() => planNamespaces(loadImages(dir), { joinNs: ['user:1,0,0'] })).toThrow(/not supported yet: --join-ns user/);
+  expect(() => planNamespaces(loadImages(dir), { joinNs: [`net:${process.pid}`, `net:${process.pid}`] })).toThrow(/net namespace given twice/);
+  expect(() => planNamespaces(loadImages(dir), { joinNs: ['uts:/proc/self/ns/net'] })).toThrow(/is not a uts namespace/);
 });

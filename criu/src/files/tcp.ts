@@ -331,7 +331,8 @@ function unlockRestore(dir: string): void {
       lock.unlockConnection({ src: ep(ie.src_addr, ie.src_port), dst: ep(ie.dst_addr, ie.dst_port) });
   }
   if (held) lock.releaseHeldSyns();
-  if (method === 'nftables') lock.unlockAll(true);
+  // a tree in its own network namespace: its lock was there (net/netns-lock.ts), none in the tool's
+  if (method === 'nftables' && treeNetnsPid() < 0) lock.unlockAll(true);
 }
 
 /** Right before the restored tree runs: the network unlocked, then every restored connection out of repair mode. */
