@@ -67,7 +67,7 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_term);
 
 	if (!empty) {
-		sh("ip link set lo up mtu 16000 && ip addr add 10.77.0.1/24 dev lo && ip addr add fd00::77/64 dev lo");
+		sh("ip link set lo up mtu 16000 && ip addr add 10.77.0.1/24 dev lo && ip addr add fd00::77/64 dev lo nodad");
 		put("/proc/sys/net/unix/max_dgram_qlen", "77");
 		put("/proc/sys/net/ipv4/conf/lo/accept_local", "1");
 		put("/proc/sys/net/ipv4/conf/all/log_martians", "1");
