@@ -3,7 +3,8 @@
  * IPv4 and IPv6 address, changes net sysctls (net.unix.max_dgram_qlen, net.ipv4.conf.lo.
  * accept_local, net.ipv6.conf.all.hop_limit), listens on TCP 10.66.0.1 and binds UDP fd00::66;
  * after the restore it is still in a namespace of its own, lo is as it was, the sysctls hold, a
- * client connects to the listener and a datagram reaches the UDP socket. */
+ * client connects to the listener and a datagram reaches the UDP socket. Flavor h only: in ns and
+ * uns the namespace it makes is nested below the root's (refused as "nested net namespaces"). */
 #define TEST_SUID
 #include "zdtmtst.h"
 #include <arpa/inet.h>
