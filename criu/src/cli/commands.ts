@@ -138,6 +138,7 @@ export function dumpOptionsOf(p: Parsed, imagesDir: string, usage = 'criu dump -
     linkRemap: isSet(p, 'link-remap'),
     evasiveDevices: isSet(p, 'evasive-devices'),
     external: p.opts.get('external') ?? [],
+    emptyNs: p.opts.get('empty-ns') ?? [],
   };
 }
 
@@ -159,6 +160,7 @@ export function restoreOptionsOf(p: Parsed, imagesDir: string, workDir: string):
     inheritFds: (p.opts.get('inherit-fd') ?? []).map(parseInheritFd).filter((x) => x !== null),
     externals: parseExternals(p.opts.get('external') ?? [], p.opts.get('ext-unix-sk')),
     skipFileRwxCheck: isSet(p, 'skip-file-rwx-check'),
+    ns: { emptyNs: p.opts.get('empty-ns') ?? [], joinNs: p.opts.get('join-ns') ?? [] },
   };
 }
 

@@ -24,6 +24,7 @@ import type { DumpHookArgs } from '../files/kind.js';
 import type { Frozen } from './freeze.js';
 import { defaultLock, lockMethodValue, recordedLock, type LockMethod } from '../net/lock.js';
 import { dumpLockUsed } from '../files/tcp.js';
+import { setDumpEmptyNet } from '../ns/index.js';
 import type { DumpStatsEntry } from '../images/index.js';
 
 export interface DumpOptions {
@@ -53,6 +54,8 @@ export interface DumpOptions {
   linkRemap?: boolean;
   evasiveDevices?: boolean;
   external?: string[];
+  /** --empty-ns net: the tree's network namespace is dumped without its contents (ns/net.ts) */
+  emptyNs?: string[];
 }
 
 const now = (): bigint => process.hrtime.bigint();
@@ -61,6 +64,7 @@ const usSince = (t: bigint, until = now()): number => Number((until - t) / 1000n
 export function dump(opts: DumpOptions): void {
   const t0 = now();
   configureRegDump(opts);
+  setDumpEmptyNet(opts.emptyNs?.includes('net') ?? false);
   fs.mkdirSync(opts.imagesDir, { recursive: true });
   log.info(`Dumping processes (pid: ${opts.pid})`);
   preDump(opts.pid, opts.imagesDir);

@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import { close, ioctl, pidfdOpen, pidfdGetfd, getsockoptInt } from '../sys/libc.js';
 import { SOL_SOCKET } from '../sys/socket-consts.js';
 import { NotSupportedError } from '../errors.js';
+import { socketNetnsIno } from '../net/tree-netns.js';
 
 const SO_DOMAIN = 39,
   SIOCGSKNS = 0x894c;
@@ -25,16 +26,16 @@ export function socketFamilyAt(pid: number, fd: number): number | undefined {
   }
 }
 
-/** The socket's network namespace is the tool's, or a refusal naming it. */
+/** The socket's network namespace is the tree's (its root's own, ns/net.ts, or the tool's), or a refusal naming it. */
 export function checkSockNetNs(fd: number, who: string): void {
   const ns = ioctl(fd, SIOCGSKNS, null);
   try {
     const theirs = fs.fstatSync(ns).ino,
-      mine = fs.statSync('/proc/self/ns/net').ino;
+      mine = socketNetnsIno();
     if (theirs !== mine)
       throw new NotSupportedError(
-        `${who}: a socket of another network namespace (net:[${theirs}], the tool's is net:[${mine}])`,
-        'network namespaces are not dumped yet',
+        `${who}: a socket of another network namespace (net:[${theirs}], the tree's is net:[${mine}])`,
+        "sockets of a network namespace other than the root task's are dumped with containers, not yet",
       );
   } finally {
     close(ns);

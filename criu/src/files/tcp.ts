@@ -29,6 +29,8 @@ import { FdTypes } from '../images/gen/types.js';
 import { readOptional, readEntries } from '../images/typed.js';
 import { TCP, tcpStateName, inetSockets } from './inetdiag.js';
 import { bytesOf } from './inet-entry.js';
+import * as NL from '../net/netns-lock.js';
+import { treeNetnsPid } from '../net/tree-netns.js';
 import { NetLock, defaultLock, lockMethodOf, type LockMethod, type Endpoint, type Conn } from '../net/lock.js';
 import * as R from '../sys/tcp-repair.js';
 import { close, fcntl, shutdown, setsockopt, getsockoptInt, SysError, E } from '../sys/libc.js';
@@ -68,6 +70,8 @@ export interface TcpDumpOpts {
 }
 
 interface Repaired {
+  /** locked with the tree's whole network namespace (net/netns-lock.ts), not by itself */
+  inOwnNetns?: boolean;
   fd: number;
   conn: Conn;
   reuseaddr: number;
@@ -158,7 +162,7 @@ function unlockDump(run: DumpRun): void {
   run.done = true;
   for (const c of run.conns) {
     try {
-      run.lock.unlockConnection(c.conn);
+      if (!c.inOwnNetns) run.lock.unlockConnection(c.conn);
       R.repairOff(c.fd);
       setsockopt(c.fd, SOL_SOCKET, SO_REUSEADDR, Buffer.from(Int32Array.of(c.reuseaddr).buffer));
       log.info(`Turned repair off for socket ${c.ino.toString(16)}`);
@@ -222,7 +226,9 @@ export function dumpTcpConn(ctx: DumpFdCtx, fd: number, d: TcpDesc, what: string
   const rfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   const rep: Repaired = { fd: rfd, conn, reuseaddr: getsockoptInt(rfd, SOL_SOCKET, SO_REUSEADDR), ino };
   try {
-    run.lock.lockConnection(conn);
+    // a tree in a network namespace of its own is locked there as a whole (CRIU: no per-connection lock with CLONE_NEWNET)
+    if (treeNetnsPid() < 0) run.lock.lockConnection(conn);
+    else rep.inOwnNetns = true;
   } catch (e) {
     close(rfd);
     throw new FileError(who, `cannot lock ${what}: ${(e as Error).message}`, {
@@ -233,7 +239,7 @@ export function dumpTcpConn(ctx: DumpFdCtx, fd: number, d: TcpDesc, what: string
   try {
     R.repairOn(rfd);
   } catch (e) {
-    run.lock.unlockConnection(conn);
+    if (!rep.inOwnNetns) run.lock.unlockConnection(conn);
     close(rfd);
     throw new FileError(who, `cannot put ${what} in repair mode: ${(e as Error).message}`, { ...obj, hint: 'TCP_REPAIR needs CAP_NET_ADMIN' });
   }
@@ -321,10 +327,12 @@ function unlockRestore(dir: string): void {
     if (!ie || ie.proto !== 6) continue;
     const ep = (w: number[] | undefined, port: number): Endpoint => endpoint(ie.family, bytesOf(w, ie.family), port);
     if (ie.state === TCP.LISTEN) held = true;
-    else if (ie.dst_port && !inv.tcp_close) lock.unlockConnection({ src: ep(ie.src_addr, ie.src_port), dst: ep(ie.dst_addr, ie.dst_port) });
+    else if (ie.dst_port && !inv.tcp_close && treeNetnsPid() < 0)
+      lock.unlockConnection({ src: ep(ie.src_addr, ie.src_port), dst: ep(ie.dst_addr, ie.dst_port) });
   }
   if (held) lock.releaseHeldSyns();
-  if (method === 'nftables') lock.unlockAll(true);
+  // a tree in its own network namespace: its lock was there (net/netns-lock.ts), none in the tool's
+  if (method === 'nftables' && treeNetnsPid() < 0) lock.unlockAll(true);
 }
 
 /** Right before the restored tree runs: the network unlocked, then every restored connection out of repair mode. */
@@ -480,10 +488,24 @@ function finInSendQueue(fd: number, acked: boolean): void {
   if (acked) R.setRepairQueue(fd, R.TCP_NO_QUEUE);
 }
 
+// a tree in a network namespace of its own is locked there as a whole (net/netns-lock.ts), at the moments of the host's lock
 export const tcpHooks: FileHooks = {
-  beforeFreeze: (a) => beforeFreeze(a),
-  afterDump,
-  beforeResume,
-  beforeRestoredRun,
+  beforeFreeze: (a) => {
+    beforeFreeze(a);
+    if (a.net && NL.lockDumpNetns(a.pid, a.net.lockMethod, a.net.runId)) dumpRun().lock.used = a.net.lockMethod !== 'skip';
+  },
+  afterDump: (a) => {
+    if (!a.ok) NL.unlockDumpNetns();
+    else NL.forgetDumpNetns();
+    afterDump(a);
+  },
+  beforeResume: () => {
+    NL.unlockDumpNetns();
+    beforeResume();
+  },
+  beforeRestoredRun: (a) => {
+    NL.unlockRestoredNetns(a.imagesDir);
+    beforeRestoredRun(a);
+  },
   afterRestore,
 };

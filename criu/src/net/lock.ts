@@ -20,9 +20,10 @@
 // retransmitted and served by the restored listener.
 //
 // In the host network namespace CRIU sends no network-lock/network-unlock notification
-// (network_lock() returns before run_scripts without CLONE_NEWNET): neither do we; a tree with a
-// network namespace of its own would lock through `lockNetns` (the whole namespace, CRIU's
-// network_lock_internal) after those notifications.
+// (network_lock() returns before run_scripts without CLONE_NEWNET): neither do we. A tree with a
+// network namespace of its own is locked through `lockNetns` (the whole namespace, CRIU's
+// network_lock_internal) after the network-lock notification, and unlocked after network-unlock
+// (net/netns-lock.ts).
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { log } from '../log.js';
@@ -279,13 +280,71 @@ export class NetLock {
   }
 }
 
+// ---------------------------------------------------------------- a tree in its own network namespace
+
 /**
- * The seam for a tree with a network namespace of its own (CRIU's network_lock_internal /
- * network_unlock_internal after the network-lock / network-unlock notifications): not reached
- * yet, since such a tree is refused before anything is locked.
+ * CRIU's network_lock_internal for a tree with a network namespace of its own: the whole
+ * namespace is locked from inside (every packet dropped but the tool's, marked SOCCR_MARK).
+ * nftables: table `inet CRIU-<run id>` with chains input and output, policy drop, mark accept;
+ * iptables: a chain CRIU (mark accept, then DROP) jumped to first from INPUT and OUTPUT, by
+ * iptables-restore --noflush (and ip6tables-restore). `restore`: the lock is made again in a
+ * restored namespace (--empty-ns net, whose images are not restored); a table already there is fine.
  */
-export function lockNetns(method: LockMethod): never {
-  throw new CriuError(`locking a network namespace (${method})`, 'network namespaces are not dumped yet');
+export function lockNetns(method: LockMethod, nsPath: string, runId: string, restore = false): void {
+  if (method === 'skip') return;
+  if (method === 'nftables') {
+    const t = `inet CRIU-${runId}`;
+    const cmds = [`create table ${t}`];
+    for (const chain of ['output', 'input'])
+      cmds.push(`add chain ${t} ${chain} { type filter hook ${chain} priority 0; policy drop; }`, `add rule ${t} ${chain} meta mark 0xC114 accept`);
+    if (restore && runIn(nsPath, 'nft', ['list', 'table', ...t.split(' ')], true)) return;
+    runIn(nsPath, 'nft', ['-f', '-'], false, cmds.join('\n') + '\n');
+  } else {
+    const conf = '*filter\n:CRIU - [0:0]\n-I INPUT -j CRIU\n-I OUTPUT -j CRIU\n-A CRIU -m mark --mark 0xC114 -j ACCEPT\n-A CRIU -j DROP\nCOMMIT\n';
+    runIn(nsPath, 'iptables-restore', ['-w', '--noflush'], false, conf);
+    if (fs.existsSync('/proc/net/if_inet6')) runIn(nsPath, 'ip6tables-restore', ['-w', '--noflush'], false, conf);
+  }
+  log.info(`Locked the network namespace ${nsPath} (${method})`);
+}
+
+/** CRIU's network_unlock_internal: the lock of lockNetns removed (failures logged: the tree runs on) */
+export function unlockNetns(method: LockMethod, nsPath: string, runId: string): void {
+  if (method === 'skip') return;
+  let ok = true;
+  if (method === 'nftables') ok = runIn(nsPath, 'nft', ['delete', 'table', 'inet', `CRIU-${runId}`], true);
+  else {
+    for (const cmd of fs.existsSync('/proc/net/if_inet6') ? ['iptables-restore', 'ip6tables-restore'] : ['iptables-restore']) {
+      ok = runIn(nsPath, cmd, ['-w', '--noflush'], true, '*filter\n:CRIU - [0:0]\n-D INPUT -j CRIU\n-D OUTPUT -j CRIU\nCOMMIT\n') && ok;
+      ok = runIn(nsPath, cmd, ['-w', '--noflush'], true, '*filter\n:CRIU - [0:0]\n-X CRIU\nCOMMIT\n') && ok;
+    }
+  }
+  if (ok) log.info(`Unlocked the network namespace ${nsPath}`);
+  else log.error(`network unlock of ${nsPath} (${method}) failed: see the log above`);
+}
+
+/** the firewall objects lockNetns makes (ns/net.ts lets them pass at the dump of the namespace) */
+export function netnsLockObjects(method: LockMethod, runId: string): string[] {
+  return method === 'nftables' ? [`inet CRIU-${runId}`] : method === 'iptables' ? ['iptables'] : [];
+}
+
+function runIn(nsPath: string, cmd: string, args: string[], mayFail: boolean, input?: string): boolean {
+  log.debug(`\tRunning ${cmd} ${args.join(' ')} in ${nsPath}`);
+  const r = childProcess().spawnSync('nsenter', [`--net=${nsPath}`, '--', cmd, ...args], {
+    input,
+    encoding: 'utf8',
+    stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    timeout: 30_000,
+  });
+  if (!r.error && r.status === 0) return true;
+  const why = r.error ? r.error.message : (r.stderr || '').trim() || `exit status ${r.status}`;
+  if (mayFail) {
+    log.debug(`${cmd} ${args.join(' ')}: ${why}`);
+    return false;
+  }
+  throw new CriuError(`network lock of ${nsPath}: ${cmd} ${args.join(' ')} failed: ${why}`, {
+    object: cmd,
+    hint: `install ${cmd === 'nft' ? 'nftables' : 'iptables'}, or choose another --network-lock`,
+  });
 }
 
 /** The method inventory.img records: the one given, or the default if it locked something, else CRIU 4.2's iptables. */

@@ -32,6 +32,7 @@ export class Namespaces {
 
   constructor() {
     treePids.reset(); // a new dump: host pids are the images' until the root's pid namespace says otherwise
+    for (const k of KINDS) k.adopt?.(-1);
     NS_ORDER.forEach((ns, i) => {
       this.tool[ns] = i + 1;
       try {
@@ -99,12 +100,13 @@ export class Namespaces {
     };
     fresh.filter((o) => o.kind.outside).forEach(dump);
     const inside = fresh.filter((o) => !o.kind.outside);
-    if (!inside.length) return;
-    inNamespaces(
-      pid,
-      inside.map((o) => o.kind.name as 'uts' | 'ipc'),
-      () => inside.forEach(dump),
-    );
+    if (inside.length)
+      inNamespaces(
+        pid,
+        inside.map((o) => o.kind.name as 'uts' | 'ipc' | 'net'),
+        () => inside.forEach(dump),
+      );
+    for (const o of fresh) o.kind.adopt?.(pid);
   }
 
   /** namespaces below the root's (pid): one id per namespace */

@@ -4,7 +4,12 @@
 // root_ns_mask: the root's ids that differ from the inventory's root_ids); the launcher makes
 // the root puppet with those CLONE_NEW* flags (its children inherit them), and the contents
 // are set from the tool, whose thread joins the namespaces, before any memory is mapped.
-import { NotSupportedError } from '../errors.js';
+import * as fs from 'node:fs';
+import { CriuError, NotSupportedError } from '../errors.js';
+import { ioctl } from '../sys/libc.js';
+
+/** ioctl_ns(2): the CLONE_NEW* type of a namespace file */
+const NS_GET_NSTYPE = 0xb703;
 import { log } from '../log.js';
 import type { PstreeEntry, TaskKobjIdsEntry } from '../images/index.js';
 import { planPids } from './pid.js';
@@ -16,6 +21,7 @@ import { inNamespaces } from './sysv.js';
 export { Namespaces, NS_ORDER, type NsIds } from './ids.js';
 export { KINDS, type OwnNs } from './kinds.js';
 export { pstreeImage, noteTree, noteGroups, setTidOf, seenBy, ownPid, isNestedInit, rootSpawn, made as pidMade, CLONE_NEWPID } from './pid.js';
+export { setDumpEmptyNet } from './net.js';
 
 /** the images of the root's own namespaces (pages files from pages-`firstPagesId`.img on); returns the names written */
 export function writeNsImages(dir: string, ns: Namespaces, firstPagesId: number): string[] {
@@ -26,7 +32,26 @@ export function writeNsImages(dir: string, ns: Namespaces, firstPagesId: number)
 export interface NsPlan {
   /** CLONE_NEW* for the root puppet */
   cloneFlags: bigint;
-  items: { kind: NsKind<unknown>; id: number; data: unknown }[];
+  /** `empty` (--empty-ns): made new, its images not read nor restored */
+  items: { kind: NsKind<unknown>; id: number; data: unknown; empty?: boolean }[];
+  /** --join-ns: namespaces the root joins instead of new ones (restore/join-ns.ts); their images are not restored */
+  join?: JoinNs[];
+}
+
+/** --join-ns NS:PID|PATH: the namespace file, opened by the tool before anything is made */
+export interface JoinNs {
+  kind: string;
+  cloneFlag: bigint;
+  path: string;
+  fd: number;
+}
+
+/** what the restore was told about the tree's namespaces */
+export interface NsOptions {
+  /** --empty-ns (CRIU takes only net) */
+  emptyNs?: string[];
+  /** --join-ns values, NS:PID|PATH[,OPTIONS] */
+  joinNs?: string[];
 }
 
 /** what the plan needs of the restore's images (restore/images.ts DumpImages) */
@@ -36,12 +61,15 @@ export interface NsImages {
   tasks: { pid: number; zombie?: unknown; ids?: Partial<TaskKobjIdsEntry>; pstree?: PstreeEntry }[];
 }
 
-const idField = { uts: 'uts_ns_id', ipc: 'ipc_ns_id', pid: 'pid_ns_id' } as const;
+const idField = { uts: 'uts_ns_id', ipc: 'ipc_ns_id', pid: 'pid_ns_id', net: 'net_ns_id' } as const;
 
 /** Which namespaces the root is made in and what goes into them, read before anything is made. */
-export function planNamespaces(img: NsImages): NsPlan {
+export function planNamespaces(img: NsImages, opts: NsOptions = {}): NsPlan {
   const root = img.tasks[0];
   const plan: NsPlan = { cloneFlags: 0n, items: [] };
+  const join = parseJoinNs(opts.joinNs ?? []);
+  if (join.length) plan.join = join;
+  for (const e of opts.emptyNs ?? []) if (e !== 'net') throw new NotSupportedError(`--empty-ns ${e}`, 'CRIU takes only --empty-ns net');
   for (const kind of KINDS) {
     const f = idField[kind.name];
     const own = root.ids?.[f];
@@ -54,6 +82,12 @@ export function planNamespaces(img: NsImages): NsPlan {
       );
     }
     if (own === undefined || host === undefined || own === host) continue;
+    if (join.some((j) => j.kind === kind.name)) continue;
+    if (opts.emptyNs?.includes(kind.name)) {
+      plan.cloneFlags |= kind.cloneFlag;
+      plan.items.push({ kind, id: own, data: undefined, empty: true });
+      continue;
+    }
     const data = kind.load(img.dir, own);
     plan.cloneFlags |= kind.cloneFlag;
     plan.items.push({ kind, id: own, data });
@@ -66,18 +100,75 @@ export function planNamespaces(img: NsImages): NsPlan {
   return plan;
 }
 
-/** The root puppet exists in its new namespaces: their contents are set. */
+/** The root puppet exists in its new (or joined) namespaces: their contents are set. */
 export function restoreNamespaces(plan: NsPlan, pid: number): void {
-  const items = plan.items.filter((i) => !i.kind.outside);
-  if (!items.length) return;
-  inNamespaces(
-    pid,
-    items.map((i) => i.kind.name as 'uts' | 'ipc'),
-    () => {
-      for (const i of items) {
-        i.kind.restore(i.data);
-        log.debug(`task ${pid}: ${i.kind.name} namespace ${i.id} restored: ${i.kind.describe(i.data)}`);
+  const full = plan.items.filter((i) => !i.empty && !i.kind.outside);
+  if (full.length) {
+    inNamespaces(
+      pid,
+      full.map((i) => i.kind.name as 'uts' | 'ipc' | 'net'),
+      () => {
+        for (const i of full) {
+          i.kind.restore(i.data, pid);
+          log.debug(`task ${pid}: ${i.kind.name} namespace ${i.id} restored: ${i.kind.describe(i.data)}`);
+        }
+      },
+    );
+  }
+  for (const i of plan.items) if (i.empty) log.info(`task ${pid}: ${i.kind.name} namespace ${i.id} made empty (--empty-ns)`);
+  for (const kind of KINDS) if (plan.items.some((i) => i.kind === kind) || plan.join?.some((j) => j.kind === kind.name)) kind.adopt?.(pid);
+}
+
+/** The restore is over (run or failed): the tool's own namespaces again, the --join-ns files closed. */
+export function endNamespaces(plan: NsPlan | undefined): void {
+  for (const kind of KINDS) kind.adopt?.(-1);
+  for (const j of plan?.join ?? []) {
+    if (j.fd >= 0) fs.closeSync(j.fd);
+    j.fd = -1;
+  }
+}
+
+/** CLONE_NEW* of the kinds --join-ns takes (CRIU's join_ns_add: net, uts, ipc, time, user, pid, mnt, cgroup) */
+const JOIN_FLAGS: Record<string, bigint> = { net: 0x40000000n, uts: 0x04000000n, ipc: 0x08000000n };
+
+/** --join-ns NS:PID|PATH[,OPTIONS]: each namespace file opened (and checked to be one of that kind) */
+export function parseJoinNs(values: string[]): JoinNs[] {
+  const out: JoinNs[] = [];
+  try {
+    for (const v of values) {
+      const m = /^([a-z]+):([^,]+)(?:,(.*))?$/.exec(v);
+      if (!m) throw new CriuError(`--join-ns ${v}: NS:PID|PATH expected`, 'for example --join-ns net:/run/netns/NAME or --join-ns net:PID');
+      const [, kind, where, extra] = m;
+      const cloneFlag = JOIN_FLAGS[kind];
+      if (cloneFlag === undefined) throw new NotSupportedError(`--join-ns ${kind}`, 'the restored root joins only net, uts and ipc namespaces yet');
+      if (extra) throw new NotSupportedError(`--join-ns ${v}: options (${extra})`, 'options are for user namespaces');
+      if (out.some((j) => j.kind === kind)) throw new CriuError(`--join-ns: ${kind} namespace given twice`);
+      const file = /^\d+$/.test(where) ? `/proc/${where}/ns/${kind}` : where;
+      let fd: number;
+      try {
+        fd = fs.openSync(file, 'r');
+      } catch (e) {
+        throw new CriuError(
+          `--join-ns ${v}: cannot open ${file}: ${(e as Error).message}`,
+          'give the pid of a running process or a namespace file (/proc/PID/ns/NS, a bind mount of one)',
+        );
       }
-    },
-  );
+      out.push({ kind, cloneFlag, path: file, fd });
+      let type = -1;
+      try {
+        type = ioctl(fd, NS_GET_NSTYPE, null);
+      } catch {
+        /* not a namespace file */
+      }
+      if (BigInt(type) !== cloneFlag)
+        throw new CriuError(
+          `--join-ns ${v}: ${file} is not a ${kind} namespace`,
+          'give /proc/PID/ns/NS or a bind mount of one (ip netns add makes /run/netns/NAME)',
+        );
+    }
+  } catch (e) {
+    for (const j of out) fs.closeSync(j.fd);
+    throw e;
+  }
+  return out;
 }

@@ -5,14 +5,21 @@ import { CriuError } from '../errors.js';
 // new namespace the root puppet was created in. dump() and restore() run with the tool's main
 // thread in that namespace (ns/sysv.ts inNamespaces).
 export interface NsKind<D> {
-  name: 'uts' | 'ipc' | 'pid';
+  name: 'uts' | 'ipc' | 'pid' | 'net';
   cloneFlag: bigint;
   /** read when the root is met (`root`: its pid); inside the namespace unless `outside` */
   dump(root: number): D;
   /** writes the images of namespace `id` into dir (pagesId: a fresh pages-N.img number); returns the names written */
   write(dir: string, id: number, d: D, pagesId: () => number): string[];
   load(dir: string, id: number): D;
-  restore(d: D): void;
+  /** `pid`: the root task, made in the namespace */
+  restore(d: D, pid?: number): void;
+  /**
+   * (optional) the tree lives in a namespace of this kind of its own, the one of task `pid`
+   * (dump: the root met; restore: the root made, also in a joined or empty namespace), until
+   * adopt(-1) at the end of a restore (ns/net.ts: the tool's sockets are made in it)
+   */
+  adopt?(pid: number): void;
   /** a line for the log */
   describe(d: D): string;
   /**

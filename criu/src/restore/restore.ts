@@ -7,8 +7,9 @@ import { useExternals, type Externals } from '../files/external.js';
 import * as fs from 'node:fs';
 import { Launcher } from './launcher.js';
 import { planClocks, enterClocks } from './timens.js';
-import { planNamespaces, restoreNamespaces, rootSpawn, pidMade } from '../ns/index.js';
+import { planNamespaces, restoreNamespaces, endNamespaces, rootSpawn, pidMade, type NsOptions } from '../ns/index.js';
 import { treePids } from '../proc/nspid.js';
+import { joinNamespaces } from './join-ns.js';
 import { Puppet } from './puppet.js';
 import { loadImages, checkSupported, type DumpImages, type TaskImages } from './images.js';
 import { planRestore, type RestorePlan } from './plan.js';
@@ -58,6 +59,8 @@ export interface RestoreOptions {
   inheritFds?: InheritSpec[];
   /** --external unix[INO] and -x/--ext-unix-sk (files/external.ts) */
   externals?: Externals;
+  /** --empty-ns, --join-ns (ns/index.ts) */
+  ns?: NsOptions;
 }
 
 export function restore(opts: RestoreOptions): number {
@@ -67,7 +70,7 @@ export function restore(opts: RestoreOptions): number {
   checkSupported(img);
   if (opts.shellJob) adoptCallerSession(img);
   const plan = planRestore(img);
-  const nsPlan = planNamespaces(img); // before checkTree: a tree in its own pid namespace takes its host pids where free
+  const nsPlan = planNamespaces(img, opts.ns); // before checkTree: a tree in its own pid namespace takes its host pids where free
   checkTree(img, plan, opts.shellJob);
   const root = img.tasks[0];
   const clocks = planClocks(img);
@@ -99,8 +102,9 @@ export function restore(opts: RestoreOptions): number {
     log.info(`Forked puppet for task ${pid}`);
     const rootPuppet = Puppet.spawned(pid, transport, plan.transportFd, !launcher.external);
     tasks.push({ p: rootPuppet, t: root, threads: [], afterInstall: [] });
+    joinNamespaces(rootPuppet, nsPlan.join ?? []);
     restoreNamespaces(nsPlan, pid);
-    rootMade(pid, img);
+    rootMade(pid, img, nsPlan);
 
     // the tree: each task gets its memory, then forks its children, which inherit it
     prepareRoot(rootPuppet, plan);
@@ -135,6 +139,7 @@ export function restore(opts: RestoreOptions): number {
     throw e;
   } finally {
     files.close();
+    endNamespaces(nsPlan);
     schedSetaffinity(0, savedAffinity);
     launcher.close();
   }

@@ -7,12 +7,14 @@
 //   pre-resume             right before the tasks are let go   } failures only logged,
 //   post-resume            once they run                        } as CRIU does
 // CRTOOLS_INIT_PID is set once the root exists (CRIU: root_item->pid->real after its fork).
-// network-unlock is not sent: CRIU sends it only for a tree in a network namespace of its own.
+// network-unlock: for a tree in a network namespace of its own, right before it runs (net/netns-lock.ts).
 import { runScripts, setScriptEnv, ScriptError, type Action } from '../notify.js';
 import type { TaskKobjIdsEntry } from '../images/index.js';
 import type { DumpImages } from './images.js';
 import { NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
+import type { NsPlan } from '../ns/index.js';
+import { relockEmptyNetns } from '../net/netns-lock.js';
 
 const NS_IDS = ['pid_ns_id', 'net_ns_id', 'ipc_ns_id', 'uts_ns_id', 'time_ns_id', 'mnt_ns_id', 'user_ns_id'] as const;
 
@@ -38,12 +40,14 @@ export function preRestore(opts: { imagesDir: string; execCmd?: string[] }): voi
 }
 
 /** The root exists: its pid for the scripts, and the namespace notifications when it has namespaces of its own. */
-export function rootMade(pid: number, img: DumpImages): void {
+export function rootMade(pid: number, img: DumpImages, nsPlan?: NsPlan): void {
   setScriptEnv({ initPid: pid });
   const ns = rootNamespaces(img);
   if (!ns.length) return;
   log.debug(`task ${pid}: restored in namespaces of its own (${ns.join(', ')})`);
   mustPass('setup-namespaces', 'the tree is killed');
+  // --empty-ns net: the lock the dump made is not in the (unrestored) firewall images: made again (net/netns-lock.ts)
+  if (nsPlan?.items.some((i) => i.empty && i.kind.name === 'net')) relockEmptyNetns(pid, img.inventory);
   mustPass('post-setup-namespaces', 'the tree is killed');
 }
 

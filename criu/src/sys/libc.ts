@@ -184,8 +184,15 @@ export function fcntlBuf(fd: number, cmd: number, buf: Buffer): number {
 export function lseek(fd: number, off: number | bigint, whence = 0): bigint {
   return big(check(f.lseek(fd, off as never, whence) as number, 'lseek', [fd, off, whence]));
 }
-export function socket(domain: number, type: number, proto = 0): number {
-  return check(f.socket(domain, type, proto) as number, 'socket', [domain, type, proto]);
+/** where the tool's sockets are made (ns/net.ts socketsIn: a tree's own network namespace), else in the thread's */
+let socketNetns: (<T>(make: () => T) => T) | undefined;
+export function setSocketNetns(wrap: (<T>(make: () => T) => T) | undefined): void {
+  socketNetns = wrap;
+}
+/** `here`: in the calling thread's network namespace whatever setSocketNetns said */
+export function socket(domain: number, type: number, proto = 0, here = false): number {
+  const make = (): number => check(f.socket(domain, type, proto) as number, 'socket', [domain, type, proto]);
+  return socketNetns && !here ? socketNetns(make) : make();
 }
 /** getsockopt into a buffer; returns the length the kernel filled. */
 export function getsockopt(fd: number, level: number, name: number, val: Buffer): number {
@@ -217,7 +224,9 @@ export function pipe2(flags = 0): [number, number] {
 }
 export function socketpair(domain: number, type: number): [number, number] {
   const sv = new Int32Array(2);
-  check(f.socketpair(domain, type, 0, sv) as number, 'socketpair', [domain, type]);
+  const make = (): number => check(f.socketpair(domain, type, 0, sv) as number, 'socketpair', [domain, type]);
+  if (socketNetns) socketNetns(make);
+  else make();
   return [sv[0], sv[1]];
 }
 export function splice(fdIn: number, offIn: Buffer | null, fdOut: number, offOut: Buffer | null, len: number, flags: number): number {

@@ -1,0 +1,543 @@
+// The network namespace of a tree, empty but for lo (CRIU's net.c): netns-ID.img (NetnsEntry:
+// the ipv4/ipv6 conf of `all` and `default`, net.unix.max_dgram_qlen, net.ipv4.ping_group_range),
+// netdev-ID.img (lo: flags, MTU, its own ipv4/ipv6 conf), and as CRIU writes them the raw
+// outputs of the tools it runs inside the namespace: ifaddr-ID.img (`ip addr save`),
+// route-ID.img and route6-ID.img (`ip route save`, `ip -6 route save`), rule-ID.img
+// (`ip rule save`), iptables-ID.img / ip6tables-ID.img (the legacy iptables-save, as a CRIU built
+// with nftables runs it; empty where there is none), nftables-ID.img (`nft list ruleset`),
+// netns-ct-ID.img / netns-exp-ID.img (conntrack: empty).
+// Refused by name: a link other than lo, a route the kernel did not make itself, a rule other
+// than the default ones, a firewall rule other than the dump's own network lock.
+// Restore, in CRIU's order: the namespace's conf, lo (RTM_SETLINK: flags and MTU, then its
+// conf), then `ip addr/route/rule restore`, the firewall (iptables-restore, nft -f).
+// Sockets the tool makes for a tree in its own network namespace are made in it (`adopt`: the
+// socket() wrapper of sys/libc.ts), at the dump (diag sockets) and at the restore.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as os from 'node:os';
+import { createRequire } from 'node:module';
+import type { NetDeviceEntry, NetnsEntry, SysctlEntry } from '../images/index.js';
+import { readMessagesOf, writeMessages } from '../images/typed.js';
+import { socket, sendmsg, recvmsg, close, fdMessage } from '../sys/libc.js';
+import { socketsIn, lockObjectsOf } from '../net/tree-netns.js';
+import { CriuError, NotSupportedError } from '../errors.js';
+import { log } from '../log.js';
+import { sysctlRead, CLONE_NEWNET } from './sysv.js';
+import { badImage, type NsKind } from './kind.js';
+
+const childProcess = (): typeof import('node:child_process') => createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
+
+/** CRIU 4.2's devconfs4, in its order (the image's conf4 arrays follow it) */
+export const DEVCONFS4 = [
+  'accept_local',
+  'accept_redirects',
+  'accept_source_route',
+  'arp_accept',
+  'arp_announce',
+  'arp_filter',
+  'arp_ignore',
+  'arp_notify',
+  'bootp_relay',
+  'disable_policy',
+  'disable_xfrm',
+  'force_igmp_version',
+  'forwarding',
+  'igmpv2_unsolicited_report_interval',
+  'igmpv3_unsolicited_report_interval',
+  'log_martians',
+  'medium_id',
+  'promote_secondaries',
+  'proxy_arp',
+  'proxy_arp_pvlan',
+  'route_localnet',
+  'rp_filter',
+  'secure_redirects',
+  'send_redirects',
+  'shared_media',
+  'src_valid_mark',
+  'tag',
+  'ignore_routes_with_linkdown',
+  'drop_gratuitous_arp',
+  'drop_unicast_in_l2_multicast',
+];
+/** CRIU 4.2's devconfs6, in its order */
+export const DEVCONFS6 = [
+  'accept_dad',
+  'accept_ra',
+  'accept_ra_defrtr',
+  'accept_ra_from_local',
+  'accept_ra_min_hop_limit',
+  'accept_ra_mtu',
+  'accept_ra_pinfo',
+  'accept_ra_rt_info_max_plen',
+  'accept_ra_rtr_pref',
+  'accept_redirects',
+  'accept_source_route',
+  'autoconf',
+  'dad_transmits',
+  'disable_ipv6',
+  'drop_unicast_in_l2_multicast',
+  'drop_unsolicited_na',
+  'force_mld_version',
+  'force_tllao',
+  'forwarding',
+  'hop_limit',
+  'ignore_routes_with_linkdown',
+  'keep_addr_on_down',
+  'max_addresses',
+  'max_desync_factor',
+  'mldv1_unsolicited_report_interval',
+  'mldv2_unsolicited_report_interval',
+  'mtu',
+  'ndisc_notify',
+  'optimistic_dad',
+  'proxy_ndp',
+  'regen_max_retry',
+  'router_probe_interval',
+  'router_solicitation_delay',
+  'router_solicitation_interval',
+  'router_solicitations',
+  'stable_secret',
+  'suppress_frag_ndisc',
+  'temp_prefered_lft',
+  'temp_valid_lft',
+  'use_oif_addrs_only',
+  'use_optimistic',
+  'use_tempaddr',
+];
+const CTL_STR = 5,
+  CTL_32 = 6;
+const ND_LOOPBACK = 1,
+  ARPHRD_LOOPBACK = 772;
+
+/** the raw images, in CRIU's _CR_FD_NETNS order */
+const RAW = ['ifaddr', 'route', 'route6', 'rule', 'iptables', 'ip6tables', 'nftables', 'netns-ct', 'netns-exp'] as const;
+type RawName = (typeof RAW)[number];
+
+export interface NetDump {
+  /** dumped with --empty-ns net: netns-ID.img and netdev-ID.img hold no entry */
+  empty?: boolean;
+  netns: NetnsEntry;
+  links: NetDeviceEntry[];
+  raw: Partial<Record<RawName, Buffer>>;
+}
+
+// ---------------------------------------------------------------- what the tool is told
+
+// ---------------------------------------------------------------- sysctls
+
+function readConf(proto: 'ipv4' | 'ipv6', tgt: string, names: string[]): SysctlEntry[] {
+  return names.map((n) => {
+    const str = proto === 'ipv6' && n === 'stable_secret';
+    const e: SysctlEntry = { type: str ? CTL_STR : CTL_32 };
+    const v = sysctlRead(`net/${proto}/conf/${tgt}/${n}`);
+    if (v === undefined) return e;
+    if (str) e.sarg = v;
+    else e.iarg = Number(v) | 0;
+    return e;
+  });
+}
+
+/** a sysctl of the namespace set when it differs (CRIU writes the same values; one read is cheaper than a failed write) */
+function writeSysctl(name: string, e: SysctlEntry): void {
+  const want = e.type === CTL_STR ? e.sarg : e.iarg === undefined ? undefined : String(e.iarg);
+  if (want === undefined) return;
+  const now = sysctlRead(name);
+  if (now === undefined) {
+    log.warn(`net: /proc/sys/${name} is not in this kernel: ${want} not restored`);
+    return;
+  }
+  if (now.replace(/\s+/g, ' ') === want.replace(/\s+/g, ' ')) return;
+  try {
+    fs.writeFileSync(`/proc/sys/${name}`, want);
+  } catch (err) {
+    throw new CriuError(`cannot write ${JSON.stringify(want)} to /proc/sys/${name} in the restored network namespace: ${(err as Error).message}`, {
+      object: `/proc/sys/${name}`,
+      hint: 'this kernel refuses the dumped value',
+    });
+  }
+}
+
+function writeConf(proto: 'ipv4' | 'ipv6', tgt: string, names: string[], conf: SysctlEntry[] | undefined): void {
+  if (!conf) return;
+  if (conf.length > names.length) log.warn(`net: the image has ${conf.length - names.length} ${proto} sysctls of ${tgt} this tool does not know`);
+  let redirects = -1;
+  names.forEach((n, i) => {
+    if (i >= conf.length) return;
+    // accept_redirects goes last: forwarding changes it
+    if (n === 'accept_redirects') redirects = i;
+    else writeSysctl(`net/${proto}/conf/${tgt}/${n}`, conf[i]);
+  });
+  if (redirects >= 0 && redirects < conf.length) writeSysctl(`net/${proto}/conf/${tgt}/accept_redirects`, conf[redirects]);
+}
+
+function readNetns(): NetnsEntry {
+  const e: NetnsEntry = {
+    def_conf4: readConf('ipv4', 'default', DEVCONFS4),
+    all_conf4: readConf('ipv4', 'all', DEVCONFS4),
+    def_conf6: readConf('ipv6', 'default', DEVCONFS6),
+    all_conf6: readConf('ipv6', 'all', DEVCONFS6),
+  };
+  const qlen = sysctlRead('net/unix/max_dgram_qlen');
+  if (qlen !== undefined) e.unix_conf = [{ type: CTL_32, iarg: Number(qlen) | 0 }];
+  const pgr = sysctlRead('net/ipv4/ping_group_range');
+  if (pgr !== undefined) {
+    // the default "1 0" (no group may make ICMP echo sockets) is left out, as CRIU does
+    const [a, b] = pgr.split(/\s+/).map(Number);
+    e.ipv4_sysctl = [a === 1 && b === 0 ? { type: CTL_STR } : { type: CTL_STR, sarg: `${a}\t${b}` }];
+  }
+  return e;
+}
+
+function restoreNetnsConf(e: NetnsEntry): void {
+  if (e.def_conf && !e.def_conf4)
+    throw new NotSupportedError('netns image: the ipv4 conf in the pre-sysctl_entry form (def_conf)', 'images of CRIU before 3.x');
+  writeConf('ipv4', 'all', DEVCONFS4, e.all_conf4);
+  writeConf('ipv4', 'default', DEVCONFS4, e.def_conf4);
+  writeConf('ipv6', 'all', DEVCONFS6, e.all_conf6);
+  writeConf('ipv6', 'default', DEVCONFS6, e.def_conf6);
+  if (e.unix_conf?.length) writeSysctl('net/unix/max_dgram_qlen', e.unix_conf[0]);
+  if (e.ipv4_sysctl?.length) writeSysctl('net/ipv4/ping_group_range', e.ipv4_sysctl[0]);
+}
+
+// ---------------------------------------------------------------- rtnetlink
+
+const NETLINK_ROUTE = 0,
+  AF_NETLINK = 16,
+  SOCK_RAW = 3,
+  SOCK_CLOEXEC = 0o2000000,
+  NLMSG_HDR = 16,
+  NLMSG_ERROR = 2,
+  NLMSG_DONE = 3,
+  NLM_F_REQUEST = 1,
+  NLM_F_ACK = 4,
+  NLM_F_DUMP = 0x300,
+  RTM_GETLINK = 18,
+  RTM_SETLINK = 19,
+  IFLA_ADDRESS = 1,
+  IFLA_IFNAME = 3,
+  IFLA_MTU = 4,
+  IFLA_LINK = 5,
+  IFLA_MASTER = 10,
+  IFLA_LINKINFO = 18,
+  IFLA_INFO_KIND = 1;
+
+interface Link {
+  index: number;
+  type: number;
+  flags: number;
+  name: string;
+  mtu: number;
+  kind?: string;
+  link?: number;
+  master?: number;
+}
+
+function attrs(b: Buffer, from: number, to: number): Map<number, Buffer> {
+  const m = new Map<number, Buffer>();
+  for (let a = from; a + 4 <= to;) {
+    const len = b.readUInt16LE(a);
+    if (len < 4) break;
+    m.set(b.readUInt16LE(a + 2) & 0x3fff, b.subarray(a + 4, a + len));
+    a += (len + 3) & ~3;
+  }
+  return m;
+}
+const cstr = (b: Buffer | undefined): string => (b ? b.subarray(0, b.indexOf(0) >= 0 ? b.indexOf(0) : b.length).toString() : '');
+
+/** one rtnetlink exchange on a socket of the current thread's namespace: every answer's payload, or the kernel's error */
+function rtnl(type: number, flags: number, body: Buffer, each: (payload: Buffer) => void): void {
+  // made straight from this thread (in the namespace), not through setSocketNetns
+  const fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE, true);
+  try {
+    const req = Buffer.alloc(NLMSG_HDR + body.length);
+    req.writeUInt32LE(req.length, 0);
+    req.writeUInt16LE(type, 4);
+    req.writeUInt16LE(NLM_F_REQUEST | flags, 6);
+    req.writeUInt32LE(1, 8);
+    body.copy(req, NLMSG_HDR);
+    sendmsg(fd, fdMessage(req, []).msg);
+    const buf = Buffer.alloc(1 << 16);
+    for (;;) {
+      const n = recvmsg(fd, fdMessage(buf, []).msg);
+      if (n === 0) return;
+      for (let o = 0; o + NLMSG_HDR <= n;) {
+        const len = buf.readUInt32LE(o),
+          t = buf.readUInt16LE(o + 4);
+        if (t === NLMSG_DONE) return;
+        if (t === NLMSG_ERROR) {
+          const err = -buf.readInt32LE(o + NLMSG_HDR);
+          if (err === 0) return;
+          throw new CriuError(`rtnetlink request ${type} in the network namespace: errno ${err}`, { object: 'rtnetlink' });
+        }
+        each(Buffer.from(buf.subarray(o + NLMSG_HDR, o + len)));
+        o += (len + 3) & ~3;
+      }
+    }
+  } finally {
+    close(fd);
+  }
+}
+
+function links(): Link[] {
+  const out: Link[] = [];
+  const body = Buffer.alloc(16);
+  body[0] = 17; // AF_PACKET
+  rtnl(RTM_GETLINK, NLM_F_DUMP, body, (p) => {
+    const a = attrs(p, 16, p.length);
+    const info = a.get(IFLA_LINKINFO);
+    const kind = info ? cstr(attrs(info, 0, info.length).get(IFLA_INFO_KIND)) : undefined;
+    out.push({
+      index: p.readInt32LE(4),
+      type: p.readUInt16LE(2),
+      flags: p.readUInt32LE(8),
+      name: cstr(a.get(IFLA_IFNAME)),
+      mtu: a.get(IFLA_MTU)?.readUInt32LE(0) ?? 0,
+      kind: kind || undefined,
+      link: a.get(IFLA_LINK)?.readUInt32LE(0),
+      master: a.get(IFLA_MASTER)?.readUInt32LE(0),
+    });
+    void IFLA_ADDRESS;
+  });
+  return out;
+}
+
+/** RTM_SETLINK of lo: its flags (ifi_change 0: all of them, as CRIU's restore_link_parms) and MTU */
+function setLink(nde: NetDeviceEntry): void {
+  const body = Buffer.alloc(16 + 8);
+  body.writeInt32LE(nde.ifindex, 4);
+  body.writeUInt32LE(nde.flags >>> 0, 8);
+  body.writeUInt16LE(8, 16);
+  body.writeUInt16LE(IFLA_MTU, 18);
+  body.writeUInt32LE(nde.mtu >>> 0, 20);
+  rtnl(RTM_SETLINK, NLM_F_ACK, body, () => {});
+}
+
+// ---------------------------------------------------------------- the tools CRIU runs inside
+
+/** a command run inside the network namespace of task `pid` (nsenter), its stdout; undefined when it may fail and did */
+function inNet(pid: number, cmd: string[], opts: { input?: Buffer; mayFail?: boolean } = {}): Buffer | undefined {
+  log.debug(`\tRunning ${cmd.join(' ')} in the network namespace of task ${pid}`);
+  // stdin from a file, as CRIU's restore_ip_dump (a tmpfile): `ip route restore` seeks in it
+  let stdin: number | 'ignore' = 'ignore';
+  if (opts.input) {
+    const f = path.join(os.tmpdir(), `criu-ts-net-${process.pid}-${Date.now()}`);
+    fs.writeFileSync(f, opts.input, { mode: 0o600 });
+    stdin = fs.openSync(f, 'r');
+    fs.unlinkSync(f);
+  }
+  let r: ReturnType<typeof spawnOut>;
+  try {
+    r = spawnOut(pid, cmd, stdin);
+  } finally {
+    if (typeof stdin === 'number') fs.closeSync(stdin);
+  }
+  if (r.error || r.status !== 0) {
+    const why = r.error ? r.error.message : r.stderr.toString().trim() || `exit status ${r.status}`;
+    if (opts.mayFail) {
+      log.debug(`${cmd.join(' ')}: ${why}`);
+      return undefined;
+    }
+    throw new CriuError(`network namespace of task ${pid}: ${cmd.join(' ')} failed: ${why}`, {
+      object: cmd[0],
+      hint: /ENOENT/.test(why)
+        ? `install ${cmd[0] === 'nft' ? 'nftables' : cmd[0].startsWith('ip') && !cmd[0].includes('tables') ? 'iproute2' : 'iptables'}`
+        : 'see the error of the tool',
+    });
+  }
+  return r.stdout;
+}
+
+const spawnOut = (pid: number, cmd: string[], stdin: number | 'ignore') =>
+  childProcess().spawnSync('nsenter', [`--net=/proc/${pid}/ns/net`, '--', ...cmd], { stdio: [stdin, 'pipe', 'pipe'], timeout: 30_000, maxBuffer: 256 << 20 });
+
+const have = (bin: string): boolean =>
+  (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin')
+    .split(':')
+    .concat(['/usr/sbin', '/sbin'])
+    .some((d) => d && fs.existsSync(`${d}/${bin}`));
+
+const json = (b: Buffer | undefined): Record<string, unknown>[] => {
+  const t = b?.toString().trim();
+  return t ? (JSON.parse(t) as Record<string, unknown>[]) : [];
+};
+
+function refuse(pid: number, what: string): never {
+  throw new NotSupportedError(
+    `task ${pid}: its network namespace has ${what}`,
+    'only lo is dumped yet; links, routes, rules and firewalls come with containers',
+  );
+}
+
+/** routes the kernel made (for an address, local and multicast ones) are restored with the addresses; any other is refused */
+function checkRoutes(pid: number, v6: boolean): void {
+  for (const r of json(inNet(pid, ['ip', '-j', '-d', ...(v6 ? ['-6'] : ['-4']), 'route', 'show', 'table', 'all']))) {
+    if (r.protocol === 'kernel') continue;
+    const what = [
+      r.type && r.type !== 'unicast' ? r.type : '',
+      r.dst,
+      r.dev ? `dev ${String(r.dev)}` : '',
+      r.table ? `table ${String(r.table)}` : '',
+      `proto ${String(r.protocol ?? 'boot')}`,
+    ];
+    refuse(pid, `an IPv${v6 ? 6 : 4} route ${what.filter(Boolean).join(' ')}`);
+  }
+}
+
+const DEFAULT_RULES = { 4: ['0 local', '32766 main', '32767 default'], 6: ['0 local', '32766 main'] };
+function checkRules(pid: number, v6: boolean): void {
+  const rules = json(inNet(pid, ['ip', '-j', v6 ? '-6' : '-4', 'rule', 'show'], { mayFail: true }));
+  for (const r of rules) {
+    const keys = Object.keys(r).filter((k) => !['priority', 'src', 'table'].includes(k));
+    const id = `${String(r.priority)} ${String(r.table)}`;
+    if (r.src === 'all' && !keys.length && DEFAULT_RULES[v6 ? 6 : 4].includes(id)) continue;
+    refuse(pid, `an IPv${v6 ? 6 : 4} rule (priority ${String(r.priority)}: ${JSON.stringify(r)})`);
+  }
+}
+
+/** the dump's own lock (CRIU's chain CRIU, or table inet CRIU-…) passes; any other table, chain policy or rule is refused */
+function checkFirewall(pid: number, nft: Buffer | undefined, legacy: [string, Buffer | undefined][]): void {
+  const text = nft?.toString() ?? '';
+  for (const m of text.matchAll(/^table (\S+) (\S+) \{([\s\S]*?)^\}/gm)) {
+    const [, family, name, body] = m;
+    if (lockObjectsOf().includes(`${family} ${name}`)) continue;
+    // iptables-nft's tables (the iptables lock): only the CRIU chain and the jumps to it
+    const lines = body
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && l !== '}' && !/^chain \S+ \{$/.test(l) && !/^type filter hook/.test(l));
+    const lockOnly =
+      lockObjectsOf().includes('iptables') &&
+      lines.every((l) =>
+        /^(counter packets \d+ bytes \d+ )?jump CRIU$|^meta mark 0x0*c114 (counter packets \d+ bytes \d+ )?accept$|^(counter packets \d+ bytes \d+ )?drop$/.test(
+          l,
+        ),
+      );
+    if (lockOnly) continue;
+    refuse(pid, `nftables table ${family} ${name}`);
+  }
+  for (const [cmd, out] of legacy) {
+    for (const l of (out?.toString() ?? '').split('\n')) {
+      const policy = /^:(\S+) (\S+)/.exec(l);
+      if (policy && policy[2] !== 'ACCEPT' && policy[2] !== '-') refuse(pid, `${cmd}: chain ${policy[1]} with policy ${policy[2]}`);
+      if (l.startsWith('-A ') && !(lockObjectsOf().includes('iptables') && /^-A (INPUT|OUTPUT) -j CRIU$|^-A CRIU /.test(l)))
+        refuse(pid, `${cmd}: the rule ${l}`);
+    }
+  }
+}
+
+const legacySave = (v6: boolean): string => (v6 ? 'ip6tables-legacy-save' : 'iptables-legacy-save');
+
+/** --empty-ns net at the dump (CRIU's opts.empty_ns): the namespace's contents are not dumped, only its (empty) images written */
+let dumpEmpty = false;
+export function setDumpEmptyNet(empty: boolean): void {
+  dumpEmpty = empty;
+}
+
+function dumpNet(pid: number): NetDump {
+  if (dumpEmpty) {
+    log.info(`task ${pid}: its network namespace is dumped empty (--empty-ns net)`);
+    return { netns: {}, links: [], raw: Object.fromEntries(RAW.map((n) => [n, Buffer.alloc(0)])), empty: true };
+  }
+  const d: NetDump = { netns: readNetns(), links: [], raw: {} };
+  const v6 = fs.existsSync('/proc/net/if_inet6');
+  for (const l of links()) {
+    if (l.type !== ARPHRD_LOOPBACK) refuse(pid, `the link ${l.name} (${l.kind ?? `type ${l.type}`}, ifindex ${l.index})`);
+    d.links.push({
+      type: ND_LOOPBACK,
+      ifindex: l.index,
+      mtu: l.mtu,
+      flags: l.flags,
+      name: l.name,
+      conf4: readConf('ipv4', l.name, DEVCONFS4),
+      conf6: v6 ? readConf('ipv6', l.name, DEVCONFS6) : [],
+      peer_ifindex: l.link ?? l.index,
+      ...(l.master !== undefined ? { master: l.master } : {}),
+    });
+  }
+  checkRoutes(pid, false);
+  if (v6) checkRoutes(pid, true);
+  checkRules(pid, false);
+  if (v6) checkRules(pid, true);
+  const nft = have('nft') ? inNet(pid, ['nft', 'list', 'ruleset']) : undefined;
+  const legacy: [string, Buffer | undefined][] = [false, true]
+    .filter((six) => (six ? v6 : true) && have(legacySave(six)))
+    .map((six) => [legacySave(six), inNet(pid, [legacySave(six)], { mayFail: true })]);
+  checkFirewall(pid, nft, legacy);
+  d.raw.ifaddr = inNet(pid, ['ip', 'addr', 'save']);
+  d.raw.route = inNet(pid, ['ip', 'route', 'save']);
+  if (v6) d.raw.route6 = inNet(pid, ['ip', '-6', 'route', 'save']);
+  const rule = inNet(pid, ['ip', 'rule', 'save'], { mayFail: true });
+  if (rule) d.raw.rule = rule;
+  else log.warn('Check if "ip rule save" is supported!');
+  for (const [cmd, out] of legacy) d.raw[cmd.startsWith('ip6') ? 'ip6tables' : 'iptables'] = out ?? Buffer.alloc(0);
+  d.raw.nftables = nft ?? Buffer.alloc(0);
+  d.raw['netns-ct'] = Buffer.alloc(0);
+  d.raw['netns-exp'] = Buffer.alloc(0);
+  return d;
+}
+
+function restoreNet(d: NetDump, pid: number): void {
+  if (d.empty) return log.info(`task ${pid}: the images hold an empty network namespace (dumped with --empty-ns net)`);
+  restoreNetnsConf(d.netns);
+  for (const nde of d.links) {
+    if (nde.type !== ND_LOOPBACK)
+      throw new NotSupportedError(`netdev image: link ${nde.name} (type ${nde.type})`, 'only lo is restored yet; links come with containers');
+    setLink(nde);
+    writeConf('ipv4', nde.name, DEVCONFS4, nde.conf4);
+    writeConf('ipv6', nde.name, DEVCONFS6, nde.conf6);
+  }
+  const raw = (n: RawName): Buffer | undefined => (d.raw[n]?.length ? d.raw[n] : undefined);
+  if (raw('ifaddr')) inNet(pid, ['ip', 'addr', 'restore'], { input: raw('ifaddr') });
+  if (raw('route')) inNet(pid, ['ip', 'route', 'restore'], { input: raw('route') });
+  if (raw('route6')) inNet(pid, ['ip', 'route', 'restore'], { input: raw('route6') });
+  if (raw('rule')) {
+    // the kernel's default rules go first, else restore makes them twice (fib_default_rules_init)
+    inNet(pid, ['ip', 'rule', 'flush']);
+    inNet(pid, ['ip', 'rule', 'delete', 'table', 'local']);
+    inNet(pid, ['ip', 'rule', 'restore'], { input: raw('rule') });
+  }
+  if (raw('iptables')) inNet(pid, [have('iptables-legacy-restore') ? 'iptables-legacy-restore' : 'iptables-restore', '-w'], { input: raw('iptables') });
+  if (raw('ip6tables')) inNet(pid, [have('ip6tables-legacy-restore') ? 'ip6tables-legacy-restore' : 'ip6tables-restore', '-w'], { input: raw('ip6tables') });
+  if (raw('nftables')) inNet(pid, ['nft', '-f', '-'], { input: raw('nftables') });
+  for (const n of ['netns-ct', 'netns-exp'] as const)
+    if (raw(n)) throw new NotSupportedError(`${n} image: conntrack entries`, 'conntrack entries are restored with containers, not yet');
+}
+
+const rawName = (n: RawName, id: number): string => `${n}-${id}.img`;
+
+// ---------------------------------------------------------------- sockets of the tree
+
+export const net: NsKind<NetDump> = {
+  name: 'net',
+  cloneFlag: CLONE_NEWNET,
+  dump: (pid) => dumpNet(pid ?? 0),
+  write(dir, id, d) {
+    // a link's peer is in this namespace (lo's is lo itself): CRIU writes the namespace's id
+    const links = d.links.map((l) => ({ ...l, peer_nsid: l.peer_nsid ?? id }));
+    const names = [writeMessages(dir, `netdev-${id}.img`, 'NETDEV', links), writeMessages(dir, `netns-${id}.img`, 'NETNS', d.empty ? [] : [d.netns])];
+    for (const n of RAW) {
+      const b = d.raw[n];
+      if (!b) continue;
+      fs.writeFileSync(path.join(dir, rawName(n, id)), b, { mode: 0o600 });
+      names.push(rawName(n, id));
+    }
+    return names;
+  },
+  load(dir, id) {
+    const ns = readMessagesOf(path.join(dir, `netns-${id}.img`), 'NETNS');
+    if (ns.length > 1) throw badImage(`netns-${id}.img`, 'entries:', `${ns.length}, one expected`);
+    // none: dumped with --empty-ns net; restored as a new namespace with lo down (CRIU: read_netns_conf finds no entry)
+    if (!ns.length) return { empty: true, netns: {}, links: [], raw: {} };
+    if (ns[0].ext_key) throw new NotSupportedError(`netns-${id}.img: an external network namespace (${ns[0].ext_key})`, 'restore with --join-ns net:PATH');
+    const d: NetDump = { netns: ns[0], links: readMessagesOf(path.join(dir, `netdev-${id}.img`), 'NETDEV'), raw: {} };
+    for (const n of RAW) {
+      const f = path.join(dir, rawName(n, id));
+      if (fs.existsSync(f)) d.raw[n] = fs.readFileSync(f);
+    }
+    return d;
+  },
+  restore: (d, pid) => restoreNet(d, pid ?? 0),
+  adopt: (pid) => socketsIn(pid),
+  describe: (d) => `${d.links.map((l) => `${l.name} ${l.flags & 1 ? 'up' : 'down'} mtu ${l.mtu}`).join(', ')}, ${d.raw.ifaddr?.length ?? 0} bytes of addresses`,
+};
