@@ -146,6 +146,14 @@ export function listMsg(): MsgQueue[] {
   );
 }
 
+/** the mode of segment id of this thread's IPC namespace (SHM_DEST, SHM_LOCKED included), or undefined when there is none */
+export function shmMode(id: number): number | undefined {
+  x86only('SysV shared memory');
+  const b = Buffer.alloc(256);
+  const r = big(sc.p3(NR.shmctl, id, IPC.STAT, b) as number | bigint);
+  return r < 0n ? undefined : b.readUInt32LE(20);
+}
+
 /** the contents of a segment, attached read-only for the copy */
 export function shmRead(id: number, size: number): Buffer {
   const addr = ret(sc.ints(NR.shmat, id, 0, SHM_RDONLY, 0, 0), 'shmat', [id, 0, 'SHM_RDONLY']);
