@@ -1,5 +1,6 @@
 // The rest of the namespace objects (helper "nsmisc"): a nested time namespace (ns/ids.ts,
-// restore/timens.ts) with progs/nstime.c under `unshare --time`; in an IPC namespace of the tree's own,
+// restore/timens.ts) with progs/nstime.c under `unshare --time`; a cgroup namespace (ns/cgroup.ts)
+// with progs/nscgroup.c under `unshare --cgroup` in a cgroup of the test's; in an IPC namespace of the tree's own,
 // an attached SysV shm segment (dump/vmas.ts, restore/memory.ts) and POSIX message queues
 // (files/mqueue.ts), with progs/nsipc.c under `unshare --uts --ipc`; the host-namespace cases
 // are zdtm/static/shm_sysv00 and mqueue00.
@@ -12,11 +13,13 @@ import { repo, criu, crit, tmpdir, waitFile, waitGone, verdict, alive } from './
 
 const nsipc = path.join(os.tmpdir(), 'criu-ts-nsmisc-nsipc');
 const nstime = path.join(os.tmpdir(), 'criu-ts-nsmisc-nstime');
+const nscgroup = path.join(os.tmpdir(), 'criu-ts-nsmisc-nscgroup');
 
 test.beforeAll(() => {
   for (const [bin, src] of [
     [nsipc, 'nsipc.c'],
     [nstime, 'nstime.c'],
+    [nscgroup, 'nscgroup.c'],
   ])
     execFileSync('gcc', ['-O1', '-Wall', '-o', bin, path.join(repo, 'criu', 'test', 'progs', src)]);
 });
@@ -151,3 +154,57 @@ test("nested time namespace, break mode: a child moved back into its parent's ti
     await kill([pid, child]);
   }
 });
+
+/** the unified hierarchy's mount (cgroup2), where the tool sees it */
+function cgroup2(): string | undefined {
+  for (const l of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const [pre, post] = l.split(' - ');
+    if (post?.startsWith('cgroup2 ') && pre.split(' ')[3] === '/') return pre.split(' ')[4];
+  }
+  return undefined;
+}
+
+for (const brk of [false, true]) {
+  test(`a root in a cgroup namespace of its own is restored into it: /proc/self/cgroup inside reads as before${brk ? ' (break mode FAILs)' : ''}`, async () => {
+    test.setTimeout(60_000);
+    const mnt = cgroup2();
+    test.skip(!mnt, 'no cgroup2 hierarchy mounted');
+    const top = `/criu-ts-nsmisc-${process.pid}${brk ? 'b' : ''}`;
+    const cg = path.join(mnt!, top);
+    fs.mkdirSync(path.join(cg, 'inner'), { recursive: true });
+    const dir = tmpdir('nsmisc-cgroup');
+    const out = path.join(dir, 'out'),
+      pidfile = path.join(dir, 'pid');
+    execFileSync('sh', ['-c', `echo $$ > ${cg}/cgroup.procs && exec unshare --cgroup ${nscgroup} ${out} ${pidfile} plain ${brk ? 'break' : ''}`], {
+      stdio: 'ignore',
+    });
+    const pid = Number((await waitFile(pidfile)).trim());
+    try {
+      fs.writeFileSync(path.join(cg, 'inner', 'cgroup.procs'), String(pid));
+      await twice(pid, dir, (img) => {
+        const inv = decode(img, 'inventory.img')[0] as { root_ids: Record<string, number> };
+        const ids = decode(img, `ids-${pid}.img`)[0] as Record<string, number>;
+        expect(ids.cgroup_ns_id).not.toBe(inv.root_ids.cgroup_ns_id);
+        const e = decode(img, 'cgroup.img')[0] as { sets: { id: number; ctls: { name: string; path: string; cgns_prefix?: number }[] }[] };
+        // as CRIU 4.2 writes it: the root's set with cgns_prefix, the length of the namespace's root in the path
+        const unified = e.sets.find((x) => x.id === 2)!.ctls.find((c) => c.name === '');
+        expect(unified).toEqual({ name: '', path: `${top}/inner`, cgns_prefix: top.length });
+      });
+      const line = fs
+        .readFileSync(`/proc/${pid}/cgroup`, 'utf8')
+        .split('\n')
+        .find((l) => l.startsWith('0::'));
+      expect(line).toBe(`0::${top}/inner`);
+      expect(await verdict(pid, out)).toBe(brk ? 'FAIL: /proc/self/cgroup reads 0::/inner' : 'PASS');
+    } finally {
+      await kill([pid]);
+      for (const d of [path.join(cg, 'inner'), cg]) {
+        try {
+          fs.rmdirSync(d);
+        } catch {
+          /* still busy */
+        }
+      }
+    }
+  });
+}

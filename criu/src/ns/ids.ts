@@ -95,7 +95,7 @@ export class Namespaces {
       fresh.map((o) => o.kind.name),
       () => {
         for (const o of fresh) {
-          o.data = o.kind.dump();
+          o.data = o.kind.dump(pid);
           log.debug(`task ${pid}: its own ${o.kind.name} namespace ${o.id} (${o.link}): ${o.kind.describe(o.data)}`);
         }
       },

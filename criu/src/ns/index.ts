@@ -34,7 +34,7 @@ export interface NsImages {
   tasks: { pid: number; zombie?: unknown; ids?: Partial<TaskKobjIdsEntry> }[];
 }
 
-const idField = { uts: 'uts_ns_id', ipc: 'ipc_ns_id' } as const;
+const idField = { uts: 'uts_ns_id', ipc: 'ipc_ns_id', cgroup: 'cgroup_ns_id' } as const;
 
 /** Which namespaces the root is made in and what goes into them, read before anything is made. */
 export function planNamespaces(img: NsImages): NsPlan {
@@ -59,14 +59,21 @@ export function planNamespaces(img: NsImages): NsPlan {
   return plan;
 }
 
-/** The root puppet exists in its new namespaces: their contents are set. */
-export function restoreNamespaces(plan: NsPlan, pid: number): void {
-  if (!plan.items.length) return;
+/** The root puppet exists in its new namespaces: their contents are set (a kind that makes its own in the puppet: then). */
+export function restoreNamespaces(plan: NsPlan, pid: number, unshare?: (flags: bigint) => void): void {
+  const inside = plan.items.filter((i) => !i.kind.intoPuppet);
+  for (const i of plan.items) {
+    if (!i.kind.intoPuppet) continue;
+    if (!unshare) throw new NotSupportedError(`task ${pid}: its own ${i.kind.name} namespace`, 'this restore cannot make it');
+    i.kind.intoPuppet(i.data, pid, unshare);
+    log.debug(`task ${pid}: ${i.kind.name} namespace ${i.id} restored: ${i.kind.describe(i.data)}`);
+  }
+  if (!inside.length) return;
   inNamespaces(
     pid,
-    plan.items.map((i) => i.kind.name),
+    inside.map((i) => i.kind.name),
     () => {
-      for (const i of plan.items) {
+      for (const i of inside) {
         i.kind.restore(i.data);
         log.debug(`task ${pid}: ${i.kind.name} namespace ${i.id} restored: ${i.kind.describe(i.data)}`);
       }

@@ -1,17 +1,25 @@
 import { CriuError } from '../errors.js';
 
-// One namespace kind (ns/uts.ts, ns/ipc.ts): what the dump reads in the tree's namespace and
+// One namespace kind (ns/uts.ts, ns/ipc.ts, ns/cgroup.ts): what the dump reads in the tree's namespace and
 // writes to its images, and what the restore loads (before anything is made) and sets in the
 // new namespace the root puppet was created in. dump() and restore() run with the tool's main
 // thread in that namespace (ns/sysv.ts inNamespaces).
 export interface NsKind<D> {
-  name: 'uts' | 'ipc';
+  name: 'uts' | 'ipc' | 'cgroup';
+  /** CLONE_NEW* the root puppet is spawned with (0n: the kind makes its namespace in intoPuppet) */
   cloneFlag: bigint;
-  dump(): D;
+  /** pid: the root task (the tool's thread is in its namespace) */
+  dump(pid: number): D;
   /** writes the images of namespace `id` into dir (pagesId: a fresh pages-N.img number); returns the names written */
   write(dir: string, id: number, d: D, pagesId: () => number): string[];
   load(dir: string, id: number): D;
   restore(d: D): void;
+  /**
+   * instead of restore(), for a kind whose namespace is made by the root puppet itself after
+   * the spawn (cgroup: moved into the namespace's root cgroup first): unshare(flags) is run by
+   * the puppet
+   */
+  intoPuppet?(d: D, pid: number, unshare: (flags: bigint) => void): void;
   /** a line for the log */
   describe(d: D): string;
 }

@@ -56,7 +56,8 @@ const SHM_STAT = 13,
   SHM_RDONLY = 0o10000,
   MSG_COPY = 0o40000;
 export const CLONE_NEWUTS = 0x04000000n,
-  CLONE_NEWIPC = 0x08000000n;
+  CLONE_NEWIPC = 0x08000000n,
+  CLONE_NEWCGROUP = 0x02000000n;
 
 export interface Perm {
   key: number;
@@ -233,8 +234,8 @@ export function setHostname(kind: 'sethostname' | 'setdomainname', name: string)
  * whatever happens; failing to come back is fatal, as nothing the tool does after it would be
  * where it thinks.
  */
-export function inNamespaces<T>(pid: number, kinds: ('uts' | 'ipc')[], fn: () => T): T {
-  const flag = { uts: CLONE_NEWUTS, ipc: CLONE_NEWIPC };
+export function inNamespaces<T>(pid: number, kinds: ('uts' | 'ipc' | 'cgroup')[], fn: () => T): T {
+  const flag = { uts: CLONE_NEWUTS, ipc: CLONE_NEWIPC, cgroup: CLONE_NEWCGROUP };
   const mine = kinds.map((k) => fs.openSync(`/proc/thread-self/ns/${k}`, 'r'));
   const theirs: number[] = [];
   try {

@@ -92,7 +92,7 @@ export function restore(opts: RestoreOptions): number {
     log.info(`Forked puppet for task ${pid}`);
     const rootPuppet = Puppet.spawned(pid, transport, plan.transportFd, !launcher.external);
     tasks.push({ p: rootPuppet, t: root, threads: [], afterInstall: [] });
-    restoreNamespaces(nsPlan, pid);
+    restoreNamespaces(nsPlan, pid, (flags) => void rootPuppet.inj.must('unshare', flags));
     rootMade(pid, img);
 
     // the tree: each task gets its memory, then forks its children, which inherit it
