@@ -208,3 +208,17 @@ for (const brk of [false, true]) {
     }
   });
 }
+
+test('refused by name, the tree running on: a task whose children get a time namespace none of them lives in', async () => {
+  test.setTimeout(30_000);
+  const { pid, out, dir } = await startIn(timeNs, nstime, 'alone');
+  try {
+    const d = criu(['dump', '-t', String(pid), '-D', path.join(dir, 'img')]);
+    expect(d.code).not.toBe(0);
+    expect(d.stderr).toMatch(new RegExp(`not supported yet: task ${pid}: its children get time namespace time:\\[\\d+\\], but none of them lives in it`));
+    expect(alive(pid)).toBe(true);
+    expect(await verdict(pid, out)).toBe('PASS');
+  } finally {
+    await kill([pid]);
+  }
+});

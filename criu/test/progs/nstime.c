@@ -7,7 +7,7 @@
  * have gone back in either task, and the child must still be in the namespace the parent's
  * children get.
  *   nstime OUTFILE PIDFILE MODE [break]
- * MODE: nested. break: the child moves into the parent's time namespace (setns) before the
+ * MODE: nested; alone (no child: the dump refuses a time_for_children no task lives in). break: the child moves into the parent's time namespace (setns) before the
  * dump, so the clocks no longer differ by 49000 s and the program FAILs. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -82,6 +82,17 @@ int main(int argc, char **argv)
 	if (fd < 0 || write(fd, offs, strlen(offs)) < 0) { fprintf(out, "FAIL: timens_offsets: %s\n", strerror(errno)); return 1; }
 	close(fd);
 
+	if (!strcmp(argv[3], "alone")) {
+		signal(SIGTERM, on_term);
+		FILE *pf = fopen(argv[2], "w");
+		fprintf(pf, "%d\n", getpid());
+		fclose(pf);
+		int64_t last_m = now(CLOCK_MONOTONIC), last_b = now(CLOCK_BOOTTIME), deadline = last_m;
+		int back = 0;
+		while (!stop) back |= tick(&last_m, &last_b, &deadline);
+		fprintf(out, back ? "FAIL: a clock went back\n" : "PASS\n");
+		return back;
+	}
 	int req[2], resp[2], ready[2];
 	if (pipe(req) || pipe(resp) || pipe(ready)) return 2;
 	pid_t child = fork();
