@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import { Tracee, Regs } from '../ptrace/tracee.js';
 import { Injector, findSyscallInsn, type BatchCall } from '../ptrace/inject.js';
 import { PTRACE, SIG, SIGMAX } from '../ptrace/consts.js';
-import { ptraceRaw, big } from '../sys/libc.js';
+import { ptraceRaw, big, clockNs, CLOCK } from '../sys/libc.js';
 import { arch } from '../sys/arch.js';
 import {
   readStat,
@@ -85,6 +85,31 @@ export interface TaskState {
   gadget: bigint;
   /** the signal that stopped the task, when it was stopped (group stop) at dump time */
   stopSig?: number;
+  /** in a time namespace other than the tool's: its clocks' offsets to the host's, as measured from inside */
+  timeOffsets?: { monotonic: bigint; boottime: bigint };
+}
+
+/**
+ * The offsets of the task's time namespace, measured: CLOCK_MONOTONIC and CLOCK_BOOTTIME read
+ * by an injected clock_gettime (the syscall applies the namespace's offsets) against the host's
+ * read around it (an error of the injection's few microseconds). /proc/PID/timens_offsets
+ * shows only the namespace the task's children get, which is another one after an unshare.
+ */
+function measureTimeOffsets(pid: number, inj: Injector, scratch: bigint): TaskState['timeOffsets'] {
+  try {
+    if (fs.readlinkSync(`/proc/${pid}/ns/time`) === fs.readlinkSync('/proc/self/ns/time')) return undefined;
+  } catch {
+    return undefined; // no time namespaces in this kernel
+  }
+  const before = [clockNs(CLOCK.MONOTONIC), clockNs(CLOCK.BOOTTIME)];
+  inj.mustBatch([
+    { name: 'clock_gettime', args: [CLOCK.MONOTONIC, scratch] },
+    { name: 'clock_gettime', args: [CLOCK.BOOTTIME, scratch + 16n] },
+  ]);
+  const after = [clockNs(CLOCK.MONOTONIC), clockNs(CLOCK.BOOTTIME)];
+  const b = inj.read(scratch, 32);
+  const ns = (o: number): bigint => b.readBigInt64LE(o) * 1_000_000_000n + b.readBigInt64LE(o + 8);
+  return { monotonic: ns(0) - (before[0] + after[0]) / 2n, boottime: ns(16) - (before[1] + after[1]) / 2n };
 }
 
 const PR = { GET_PDEATHSIG: 2, GET_DUMPABLE: 3, GET_SECUREBITS: 27, GET_TID_ADDRESS: 40, GET_CHILD_SUBREAPER: 37, GET_THP_DISABLE: 42 };
@@ -303,6 +328,7 @@ export function collectTask(f: Frozen, injections: Injections): TaskState {
   const area = inj.mapBatchArea();
   faultPoint(7, 'inject');
   const inside = collectProcessInside(inj, scratch);
+  const timeOffsets = measureTimeOffsets(f.pid, inj, scratch);
   const threads = [collectThread(f.pid, f.tracees[0], inj, scratch)];
   for (const t of f.tracees.slice(1)) {
     const ti = new Injector(t, gadget);
@@ -321,7 +347,7 @@ export function collectTask(f: Frozen, injections: Injections): TaskState {
   // the SIGCONT this tool sent to end a group stop is not the task's own
   const ours = (si: Buffer): boolean => si.readInt32LE(0) === SIG.CONT && si.readInt32LE(16) === process.pid;
   const sharedPending = f.tracees[0].peekSiginfo(true).filter((si) => !(f.stopSig && ours(si)));
-  return { ...outside, ...inside, threads, sharedPending, gadget, stopSig: f.stopSig };
+  return { ...outside, ...inside, threads, sharedPending, gadget, stopSig: f.stopSig, ...(timeOffsets ? { timeOffsets } : {}) };
 }
 
 export { findSyscallInsn, PTRACE };

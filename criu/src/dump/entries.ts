@@ -299,10 +299,13 @@ export function buildPstreeEntry(pid: number, ppid: number, t: TaskState | undef
  * (given a task of the tree's own time namespace) as that namespace reads them, which is the
  * host's plus its offsets.
  */
-export function buildTimens(inNs?: number): TimensEntry {
-  const off = inNs ? timensOffsets(inNs) : { monotonic: 0n, boottime: 0n };
+export function buildTimens(
+  inNs?: number | { monotonic: bigint; boottime: bigint },
+  now = { monotonic: clockNs(CLOCK.MONOTONIC), boottime: clockNs(CLOCK.BOOTTIME) },
+): TimensEntry {
+  const off = typeof inNs === 'number' ? timensOffsets(inNs) : (inNs ?? { monotonic: 0n, boottime: 0n });
   const ts = (v: bigint): Timespec => ({ tv_sec: v / 1_000_000_000n, tv_nsec: v % 1_000_000_000n });
-  return { monotonic: ts(clockNs(CLOCK.MONOTONIC) + off.monotonic), boottime: ts(clockNs(CLOCK.BOOTTIME) + off.boottime) };
+  return { monotonic: ts(now.monotonic + off.monotonic), boottime: ts(now.boottime + off.boottime) };
 }
 
 /** stats-dump's numbers (times in microseconds); what this tool does not do is 0 */

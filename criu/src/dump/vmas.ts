@@ -6,6 +6,7 @@ import { NotSupportedError } from '../errors.js';
 import { pluginCalls } from '../hooks.js';
 import { PAGEMAP_SCAN, PAGE_IS_GUARD, PM_SCAN_ARG_SIZE, PAGE_REGION_SIZE } from '../proc/pagemap.js';
 import { ioctl, addrOf } from '../sys/libc.js';
+import { shmMode, sysctlRead } from '../ns/sysv.js';
 
 import { VMA, MAP, madvBits } from '../images/consts.js';
 
@@ -164,9 +165,68 @@ function refuseDeletedSpecial(pid: number, v: SmapsVma, where: string): void {
   if (v.path.startsWith('/anon_hugepage')) throw new NotSupportedError(`${where}: shared hugetlb memory`, { task: pid });
 }
 
+const SHM_DEST = 0o1000;
+
+/**
+ * An attached SysV shm segment (CRIU's VMA_AREA_SYSVIPC): MAP_SHARED|MAP_ANONYMOUS, shmid the
+ * segment's id (the inode of its file), fdflags O_RDWR unless attached SHM_RDONLY; no pages
+ * (the segment's contents go with its IPC namespace, or stay in the host's). Several VMAs of
+ * one segment (parts mprotected differently) must follow each other from offset 0 to its end,
+ * as one shmat makes them; a hole is refused, as by CRIU. In the tool's own IPC namespace
+ * (which CRIU 4.2 refuses: "doesn't live in IPC ns") the segment outlives the dumped tree and is
+ * attached again at restore, unless it was removed (IPC_RMID): then it dies with the tree.
+ */
+function sysvVma(pid: number, v: SmapsVma, base: Omit<VmaRec, 'flags' | 'status'>, where: string, before: VmaRec[], open: Map<number, string>): VmaRec {
+  const id = v.inode;
+  const mf = `/proc/${pid}/map_files/${v.start.toString(16)}-${v.end.toString(16)}`;
+  let st: fs.Stats, link: fs.Stats;
+  try {
+    st = fs.statSync(mf);
+    link = fs.lstatSync(mf);
+  } catch (e) {
+    throw new NotSupportedError(`${where}: SysV shm segment ${id}: cannot stat ${mf}: ${(e as Error).message}`, { task: pid });
+  }
+  if (!v.shared) throw new NotSupportedError(`${where}: a private mapping of SysV shm segment ${id}`, { task: pid });
+  const prev = before[before.length - 1];
+  const chained = prev && prev.status & VMA.SYSVIPC && prev.shmid === id && prev.end === v.start;
+  if (v.offset !== 0n && (!chained || prev.pgoff + (prev.end - prev.start) !== v.offset)) {
+    throw new NotSupportedError(`${where}: SysV shm segment ${id} attached with a hole (a part at offset ${v.offset} whose first part is not before it)`, {
+      task: pid,
+      hint: 'a segment partly unmapped cannot be attached again as it was (CRIU neither)',
+    });
+  }
+  const size = BigInt(Math.ceil(st.size / 4096) * 4096);
+  // the next VMA must go on with it where this one does not reach the segment's end
+  if (v.offset + (v.end - v.start) < size) open.set(id, where);
+  else open.delete(id);
+  if (v.offset === 0n && fs.readlinkSync(`/proc/${pid}/ns/ipc`) === fs.readlinkSync('/proc/self/ns/ipc')) {
+    const mode = shmMode(id);
+    const forced = sysctlRead('kernel/shm_rmid_forced') === '1';
+    if (mode === undefined || mode & SHM_DEST || forced)
+      throw new NotSupportedError(
+        `${where}: SysV shm segment ${id} of the host's IPC namespace, ${mode === undefined ? 'gone' : forced ? 'with kernel.shm_rmid_forced set' : 'removed (IPC_RMID)'} while attached`,
+        {
+          task: pid,
+          hint: 'it is destroyed with the dumped tree, so nothing could attach it again: run the tree in an IPC namespace of its own',
+        },
+      );
+  }
+  return {
+    ...base,
+    pgoff: v.offset,
+    shmid: id,
+    flags: MAP.SHARED | MAP.ANON,
+    status: VMA.REGULAR | VMA.ANON_SHARED | VMA.SYSVIPC,
+    fdflags: link.mode & 0o200 ? 2 /* O_RDWR */ : 0,
+    dumpPages: false,
+  };
+}
+
 /** Convert the VMAs of a task; `fileId(path, vma)` gives the reg-file id of a mapped file. */
 export function toVmaRecs(pid: number, vmas: SmapsVma[], fileId: (v: SmapsVma) => number, memfdId?: (v: SmapsVma, flags: number) => number): VmaRec[] {
   const out: VmaRec[] = [];
+  /** SysV segments whose VMAs met so far do not reach their end: the VMA that stops short */
+  const sysvParts = new Map<number, string>();
   for (const v of vmas) {
     const where = `task ${pid}: VMA ${v.start.toString(16)}-${v.end.toString(16)} ${v.name}`;
     const base = {
@@ -235,14 +295,17 @@ export function toVmaRecs(pid: number, vmas: SmapsVma[], fileId: (v: SmapsVma) =
         out.push(fileVma(pid, v, base, growsdown, where, fileId));
         break;
       case 'sysv':
-        throw new NotSupportedError(`${where}: an attached SysV shm segment (${v.path.slice(1)})`, {
-          task: pid,
-          hint: 'attached SysV shared memory is not restored yet (a segment detached at the dump is, with its IPC namespace)',
-        });
+        out.push(sysvVma(pid, v, base, where, out, sysvParts));
+        break;
       default:
         throw new NotSupportedError(`${where} (${v.kind} mapping)`);
     }
     if (locked && out.length > count) out[out.length - 1].flags |= locked;
   }
+  for (const [id, where] of sysvParts)
+    throw new NotSupportedError(`${where}: SysV shm segment ${id} not attached up to its end`, {
+      task: pid,
+      hint: 'a segment partly unmapped cannot be attached again as it was (CRIU neither)',
+    });
   return out;
 }

@@ -1,6 +1,9 @@
 // The images of a dump, built from what was collected and written (0600, the typed writers'
 // default) into the images directory; every file written is noted so that a failing dump
 // leaves none behind. inventory.img goes last: its presence says the dump is complete.
+import { CriuError } from '../errors.js';
+import { clockNs, CLOCK } from '../sys/libc.js';
+import { timensOffsets } from '../proc/index.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeMessages, writePagemap, type EntryOf, type Pagemap, type PlainKind } from '../images/index.js';
@@ -62,9 +65,18 @@ export function writeImages(out: ImageDir, frozen: Frozen[], tasks: TaskState[],
     frozen.map((f, i) => pstreeImage(buildPstreeEntry(f.pid, i === 0 ? 0 : f.ppid, taskOf.get(f.pid), f.zombie), !!f.zombie)),
   );
   out.put('seccomp.img', 'SECCOMP', [{ seccomp_filters: seccomp.filters }]);
-  // the clocks of the tree: the host's (timens-0.img), or those of its own time namespace
-  const ownTime = tf.namespaces.time;
-  out.put(`timens-${ownTime ? ownTime.id : 0}.img`, 'TIMENS', [buildTimens(ownTime?.pid)]);
+  // the clocks of the tree: the host's (timens-0.img), or those of its own time namespace, and
+  // of the namespaces below it (offsets from /proc of a task whose children get it, else measured)
+  // (one reading of the host's clocks for all, so that they keep their distances)
+  const nss = tf.namespaces.timeNamespaces((pid) => frozen.find((f) => f.pid === pid)?.ppid);
+  const offs = nss.map((n) => {
+    const off = n.giver !== undefined ? timensOffsets(n.giver) : taskOf.get(n.pid)?.timeOffsets;
+    if (off === undefined) throw new CriuError(`task ${n.pid}: the offsets of its time namespace ${n.id} were not measured`, { task: n.pid });
+    return off;
+  });
+  const now = { monotonic: clockNs(CLOCK.MONOTONIC), boottime: clockNs(CLOCK.BOOTTIME) };
+  if (!tf.namespaces.time) out.put('timens-0.img', 'TIMENS', [buildTimens(undefined, now)]);
+  nss.forEach((n, i) => out.put(`timens-${n.id}.img`, 'TIMENS', [buildTimens(offs[i], now)]));
   // the root's own UTS and IPC namespaces (ns/)
   const firstPagesId = Math.max(tf.lastPagesId, ...pages.shmemMaps.map((m) => m.pagesId)) + 1;
   for (const name of writeNsImages(out.dir, tf.namespaces, firstPagesId)) out.written.push(name);

@@ -14,7 +14,8 @@ export type NsIds = Record<(typeof NS_ORDER)[number], number>;
  * The tool's own namespaces first (1..8 in NS_ORDER, the inventory's root_ids), then the
  * namespaces of the tree met in the images. The tree may live in a time namespace of its own
  * (every tree restored by CRIU or by us does): it gets id 9 and its clocks go to
- * timens-9.img. The root may have UTS and IPC namespaces of its own (ns/uts.ts, ns/ipc.ts):
+ * timens-9.img; a time namespace below it (a task unshared one and forked children into it)
+ * gets the next free id and timens-ID.img (CRIU 4.2 refuses nested time namespaces). The root may have UTS and IPC namespaces of its own (ns/uts.ts, ns/ipc.ts):
  * they get the next ids (10, 11) and their contents are read when the root is met (the tree
  * is frozen then). Any other namespace of its own, or a task in a UTS or IPC namespace other
  * than the root's, is refused.
@@ -23,8 +24,13 @@ export class Namespaces {
   readonly tool = {} as NsIds;
   /** the tool's own namespaces as /proc links (absent: a kind this kernel does not have) */
   private readonly mine = new Map<string, string>();
-  /** the tree's own time namespace: its /proc link and id, once a task in it was met */
+  /** the tree's own time namespace (the root's, when not the tool's): its /proc link and id */
   time?: { link: string; id: number; pid: number };
+  /** time namespaces below the root's (nested): by /proc link, the id and a task in it */
+  readonly nestedTime = new Map<string, { id: number; pid: number }>();
+  /** each task's time namespace id, and the link of the one its children get where that differs */
+  private readonly timeIds = new Map<number, number>();
+  private readonly timeForChildren = new Map<number, string>();
   /** the root's own UTS and IPC namespaces, with what was read in them */
   readonly own: OwnNs[] = [];
   private root?: number;
@@ -63,11 +69,11 @@ export class Namespaces {
         ids[ns] = own.id;
         continue;
       }
-      if (mine === theirs && !own) continue;
       if (ns === 'time') {
-        ids.time = this.ownTime(pid, theirs);
+        ids.time = this.timeOf(pid, theirs, mine, isRoot);
         continue;
       }
+      if (mine === theirs && !own) continue;
       const kind = KINDS.find((k) => k.name === ns);
       if (!kind) throw new NotSupportedError(`task ${pid}: its own ${ns} namespace (${theirs})`, 'namespaces are not dumped yet');
       if (!isRoot && kind.nested) {
@@ -103,7 +109,7 @@ export class Namespaces {
     if (inside.length)
       inNamespaces(
         pid,
-        inside.map((o) => o.kind.name as 'uts' | 'ipc' | 'net'),
+        inside.map((o) => o.kind.name as 'uts' | 'ipc' | 'net' | 'cgroup'),
         () => inside.forEach(dump),
       );
     for (const o of fresh) o.kind.adopt?.(pid);
@@ -117,26 +123,74 @@ export class Namespaces {
     return id;
   }
 
-  private ownTime(pid: number, link: string): number {
+  /** a task's time namespace id: the tool's, the root's own (id 9), or one below it (nested) */
+  private timeOf(pid: number, link: string, mine: string, isRoot: boolean): number {
     let children: string;
     try {
       children = fs.readlinkSync(`/proc/${pid}/ns/time_for_children`);
     } catch {
       children = link;
     }
-    if (children !== link) {
-      throw new NotSupportedError(
-        `task ${pid}: nested time namespace (its children get ${children}, it lives in ${link})`,
-        'nested time namespaces are dumped with containers, not yet',
-      );
+    if (children !== link) this.timeForChildren.set(pid, children);
+    let id: number;
+    if (link === mine) id = this.tool.time;
+    else if (isRoot) id = (this.time = { link, id: NS_ORDER.length + 1, pid }).id;
+    else if (this.time?.link === link) id = this.time.id;
+    else {
+      let n = this.nestedTime.get(link);
+      if (!n) this.nestedTime.set(link, (n = { id: this.nextId++, pid }));
+      id = n.id;
     }
-    if (!this.time) this.time = { link, id: NS_ORDER.length + 1, pid };
-    else if (this.time.link !== link) {
-      throw new NotSupportedError(
-        `task ${pid}: time namespace ${link}, not the one of task ${this.time.pid} (${this.time.link})`,
-        'nested time namespaces are dumped with containers, not yet',
-      );
+    this.timeIds.set(pid, id);
+    return id;
+  }
+
+  /**
+   * Once every task was met: the time namespaces whose clocks go to timens-ID.img, each with a
+   * task in it and, where there is one, a task whose children get it (its /proc timens_offsets
+   * are that namespace's). A task is in its parent's time namespace or in the one its parent's
+   * children get (the parent unshared it before the fork); a parent whose children get another
+   * namespace than its own has all of its children in it, and at least one (the images have no
+   * field for a task's time_for_children alone). Anything else is refused by name.
+   */
+  timeNamespaces(ppidOf: (pid: number) => number | undefined): { id: number; pid: number; giver?: number }[] {
+    const idOfLink = (l: string): number | undefined =>
+      l === this.mine.get('time') ? this.tool.time : l === this.time?.link ? this.time.id : this.nestedTime.get(l)?.id;
+    const kids = new Map<number, number[]>();
+    for (const pid of this.timeIds.keys()) {
+      const pp = ppidOf(pid);
+      if (pp !== undefined && this.timeIds.has(pp)) kids.set(pp, [...(kids.get(pp) ?? []), pid]);
     }
-    return this.time.id;
+    const givers = new Map<number, number>();
+    for (const [pid, link] of this.timeForChildren) {
+      const want = idOfLink(link);
+      const mine = kids.get(pid) ?? [];
+      const off = mine.find((k) => this.timeIds.get(k) !== want);
+      if (want === undefined || !mine.length || off !== undefined) {
+        throw new NotSupportedError(
+          `task ${pid}: its children get time namespace ${link}, ${off !== undefined ? `but its child ${off} lives in another one` : 'but none of them lives in it'}`,
+          'a nested time namespace is dumped with the tasks that live in it, all of the children of the task that made it',
+        );
+      }
+      givers.set(want, pid);
+    }
+    for (const [pid, id] of this.timeIds) {
+      const pp = ppidOf(pid);
+      if (pp === undefined || !this.timeIds.has(pp)) continue;
+      if (id !== this.timeIds.get(pp) && givers.get(id) !== pp)
+        throw new NotSupportedError(
+          `task ${pid}: time namespace ${id}, neither its parent ${pp}'s nor the one ${pp}'s children get`,
+          'was it moved there by setns?',
+        );
+    }
+    const out: { id: number; pid: number; giver?: number }[] = [];
+    if (this.time)
+      out.push({
+        id: this.time.id,
+        pid: this.time.pid,
+        giver: givers.get(this.time.id) ?? (this.timeForChildren.has(this.time.pid) ? undefined : this.time.pid),
+      });
+    for (const n of this.nestedTime.values()) out.push({ id: n.id, pid: n.pid, giver: givers.get(n.id) });
+    return out;
   }
 }

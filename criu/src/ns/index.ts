@@ -61,7 +61,7 @@ export interface NsImages {
   tasks: { pid: number; zombie?: unknown; ids?: Partial<TaskKobjIdsEntry>; pstree?: PstreeEntry }[];
 }
 
-const idField = { uts: 'uts_ns_id', ipc: 'ipc_ns_id', pid: 'pid_ns_id', net: 'net_ns_id' } as const;
+const idField = { uts: 'uts_ns_id', ipc: 'ipc_ns_id', pid: 'pid_ns_id', net: 'net_ns_id', cgroup: 'cgroup_ns_id' } as const;
 
 /** Which namespaces the root is made in and what goes into them, read before anything is made. */
 export function planNamespaces(img: NsImages, opts: NsOptions = {}): NsPlan {
@@ -101,12 +101,19 @@ export function planNamespaces(img: NsImages, opts: NsOptions = {}): NsPlan {
 }
 
 /** The root puppet exists in its new (or joined) namespaces: their contents are set. */
-export function restoreNamespaces(plan: NsPlan, pid: number): void {
-  const full = plan.items.filter((i) => !i.empty && !i.kind.outside);
+export function restoreNamespaces(plan: NsPlan, pid: number, unshare?: (flags: bigint) => void): void {
+  // a kind that makes its own namespace in the puppet (cgroup: moved into the namespace's root cgroup first)
+  for (const i of plan.items) {
+    if (!i.kind.intoPuppet || i.empty) continue;
+    if (!unshare) throw new NotSupportedError(`task ${pid}: its own ${i.kind.name} namespace`, 'this restore cannot make it');
+    i.kind.intoPuppet(i.data, pid, unshare);
+    log.debug(`task ${pid}: ${i.kind.name} namespace ${i.id} restored: ${i.kind.describe(i.data)}`);
+  }
+  const full = plan.items.filter((i) => !i.empty && !i.kind.outside && !i.kind.intoPuppet);
   if (full.length) {
     inNamespaces(
       pid,
-      full.map((i) => i.kind.name as 'uts' | 'ipc' | 'net'),
+      full.map((i) => i.kind.name as 'uts' | 'ipc' | 'net' | 'cgroup'),
       () => {
         for (const i of full) {
           i.kind.restore(i.data, pid);

@@ -1,11 +1,12 @@
 import { CriuError } from '../errors.js';
 
-// One namespace kind (ns/uts.ts, ns/ipc.ts): what the dump reads in the tree's namespace and
+// One namespace kind (ns/uts.ts, ns/ipc.ts, ns/cgroup.ts): what the dump reads in the tree's namespace and
 // writes to its images, and what the restore loads (before anything is made) and sets in the
 // new namespace the root puppet was created in. dump() and restore() run with the tool's main
 // thread in that namespace (ns/sysv.ts inNamespaces).
 export interface NsKind<D> {
-  name: 'uts' | 'ipc' | 'pid' | 'net';
+  name: 'uts' | 'ipc' | 'pid' | 'net' | 'cgroup';
+  /** CLONE_NEW* the root puppet is spawned with (0n: the kind makes its namespace in intoPuppet) */
   cloneFlag: bigint;
   /** read when the root is met (`root`: its pid); inside the namespace unless `outside` */
   dump(root: number): D;
@@ -20,6 +21,12 @@ export interface NsKind<D> {
    * adopt(-1) at the end of a restore (ns/net.ts: the tool's sockets are made in it)
    */
   adopt?(pid: number): void;
+  /**
+   * instead of restore(), for a kind whose namespace is made by the root puppet itself after
+   * the spawn (cgroup: moved into the namespace's root cgroup first): unshare(flags) is run by
+   * the puppet
+   */
+  intoPuppet?(d: D, pid: number, unshare: (flags: bigint) => void): void;
   /** a line for the log */
   describe(d: D): string;
   /**

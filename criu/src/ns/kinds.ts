@@ -4,8 +4,9 @@ import { uts } from './uts.js';
 import { ipc } from './ipc.js';
 import { pid } from './pid.js';
 import { net } from './net.js';
+import { cgroup } from './cgroup.js';
 
-export const KINDS: NsKind<unknown>[] = [ipc as NsKind<unknown>, uts as NsKind<unknown>, net as NsKind<unknown>];
+export const KINDS: NsKind<unknown>[] = [ipc as NsKind<unknown>, uts as NsKind<unknown>, net as NsKind<unknown>, cgroup as NsKind<unknown>];
 // pid namespaces (ns/pid.ts): no contents, the root's made with it, nested ones allowed
 KINDS.push(pid as NsKind<unknown>);
 

@@ -57,7 +57,8 @@ const SHM_STAT = 13,
   MSG_COPY = 0o40000;
 export const CLONE_NEWUTS = 0x04000000n,
   CLONE_NEWIPC = 0x08000000n,
-  CLONE_NEWNET = 0x40000000n;
+  CLONE_NEWNET = 0x40000000n,
+  CLONE_NEWCGROUP = 0x02000000n;
 
 export interface Perm {
   key: number;
@@ -147,6 +148,14 @@ export function listMsg(): MsgQueue[] {
   );
 }
 
+/** the mode of segment id of this thread's IPC namespace (SHM_DEST, SHM_LOCKED included), or undefined when there is none */
+export function shmMode(id: number): number | undefined {
+  x86only('SysV shared memory');
+  const b = Buffer.alloc(256);
+  const r = big(sc.p3(NR.shmctl, id, IPC.STAT, b) as number | bigint);
+  return r < 0n ? undefined : b.readUInt32LE(20);
+}
+
 /** the contents of a segment, attached read-only for the copy */
 export function shmRead(id: number, size: number): Buffer {
   const addr = ret(sc.ints(NR.shmat, id, 0, SHM_RDONLY, 0, 0), 'shmat', [id, 0, 'SHM_RDONLY']);
@@ -226,8 +235,8 @@ export function setHostname(kind: 'sethostname' | 'setdomainname', name: string)
  * whatever happens; failing to come back is fatal, as nothing the tool does after it would be
  * where it thinks.
  */
-export function inNamespaces<T>(pid: number, kinds: ('uts' | 'ipc' | 'net')[], fn: () => T): T {
-  const flag = { uts: CLONE_NEWUTS, ipc: CLONE_NEWIPC, net: CLONE_NEWNET };
+export function inNamespaces<T>(pid: number, kinds: ('uts' | 'ipc' | 'net' | 'cgroup')[], fn: () => T): T {
+  const flag = { uts: CLONE_NEWUTS, ipc: CLONE_NEWIPC, net: CLONE_NEWNET, cgroup: CLONE_NEWCGROUP };
   const mine = kinds.map((k) => fs.openSync(`/proc/thread-self/ns/${k}`, 'r'));
   const theirs: number[] = [];
   try {

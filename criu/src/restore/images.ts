@@ -192,6 +192,8 @@ const FILE_FIELD: Record<number, Exclude<keyof FileEntry, 'type' | 'id'>> = {
   18: 'memfd',
   19: 'bpf',
   20: 'pidfd',
+  // criu-ts's own (files/mqueue.ts), not in CRIU 4.2
+  1001: 'mqueue',
 };
 
 export class BadImage extends CriuError {

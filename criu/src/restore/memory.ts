@@ -48,7 +48,9 @@ export function buildMemory(p: Puppet, t: TaskImages, pt: PlanTask, img: DumpIma
   fillPages(p, t, img, vmas, kept);
   const prots: BatchCall[] = [];
   for (const v of pt.vmas) {
-    if (v.how.how !== 'special' && !kept.has(v.index) && v.filled && (v.prot & 3) !== 3)
+    // a SysV segment is attached read-write or read-only, never executable
+    if (v.how.how === 'sysv') prots.push({ name: 'mprotect', args: [v.start, v.end - v.start, v.prot] });
+    else if (v.how.how !== 'special' && !kept.has(v.index) && v.filled && (v.prot & 3) !== 3)
       prots.push({ name: 'mprotect', args: [v.start, v.end - v.start, v.prot] });
   }
   p.inj.mustBatch(prots);
@@ -148,6 +150,8 @@ function mapOne(p: Puppet, who: string, v: PlannedVma, status: number, img: Dump
     // a packet socket's ring, mapped from a new fd on the socket (its rings set when it was opened)
     case 'socket':
       return mapOurs(files.openMapped(h.fileId, who, 0), false);
+    case 'sysv':
+      return h.attach ? attachSysv(p, who, v, h.shmid, h.write) : start;
     // the object's fd stays with the tool for the other mappings of it
     case 'shmem':
       return mapOurs(shmemObject(p, h.shmid, img, files), true);
@@ -163,6 +167,22 @@ function mapOne(p: Puppet, who: string, v: PlannedVma, status: number, img: Dump
     default:
       throw new NotSupportedError(`${who}: VMA ${start.toString(16)}-${v.end.toString(16)} with status 0x${status.toString(16)}`);
   }
+}
+
+/**
+ * SysV shm segment shmid attached at the VMA's address in the puppet's IPC namespace (the
+ * host's, where it outlived the dumped tree, or the new one ns/ipc.ts made it in with its id).
+ */
+function attachSysv(p: Puppet, who: string, v: PlannedVma, shmid: number, write: boolean): bigint {
+  const SHM_RDONLY = 0o10000;
+  const r = p.inj.call('shmat', shmid, v.start, write ? 0 : SHM_RDONLY);
+  if (r < 0n)
+    throw new CriuError(`${who}: cannot attach SysV shm segment ${shmid} at ${v.start.toString(16)} (shmat): ${errnoName(Number(-r))}`, {
+      task: p.pid,
+      object: `SysV shm ${shmid}`,
+      hint: 'a segment of the host IPC namespace must still exist (ipcs -m) with its id; EACCES: its mode no longer lets the task attach it',
+    });
+  return r;
 }
 
 /** The error of an mmap that failed (r < 0) or put the VMA elsewhere, with what was asked. */

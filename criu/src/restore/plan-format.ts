@@ -30,6 +30,11 @@ function vmaLine(v: PlannedVma, forked: boolean): string {
     case 'shmem':
       what = `shared anonymous shmid ${h.shmid}`;
       break;
+    case 'sysv':
+      what = h.attach
+        ? `SysV shm ${h.shmid} attached (shmat${h.write ? '' : ' SHM_RDONLY'})`
+        : `SysV shm ${h.shmid}, a later part (protected only) pgoff 0x${hx(v.pgoff)}`;
+      break;
     default:
       what = 'not supported';
   }

@@ -25,6 +25,12 @@ export type VmaHow =
   | { how: 'shmem'; shmid: number }
   /** a packet socket's ring (VMA_AREA_SOCKET): mapped from the socket of file id fileId */
   | { how: 'socket'; fileId: number }
+  /**
+   * an attached SysV shm segment (VMA_AREA_SYSVIPC): the part at offset 0 attaches the whole
+   * segment (shmat at its address, read-only unless a part had it O_RDWR), the others are
+   * only protected as they were
+   */
+  | { how: 'sysv'; shmid: number; attach: boolean; write: boolean }
   /** a kind of VMA this restore does not make (refused when the engine reaches it) */
   | { how: 'unsupported' };
 
@@ -159,6 +165,10 @@ function howMapped(vmas: VmaEntry[], i: number, img: DumpImages): VmaHow {
   if (v.status & (VMA.FILE_PRIVATE | VMA.FILE_SHARED)) {
     const openFlags = v.fdflags ?? (v.status & VMA.FILE_SHARED && v.prot & PROT.WRITE ? O.RDWR : 0);
     return { how: 'file', shared: (v.status & VMA.FILE_SHARED) !== 0, fileId: Number(v.shmid), path: img.files.get(Number(v.shmid))?.reg?.name, openFlags };
+  }
+  if (v.status & VMA.SYSVIPC) {
+    const parts = vmas.filter((o) => o.status & VMA.SYSVIPC && o.shmid === v.shmid);
+    return { how: 'sysv', shmid: Number(v.shmid), attach: BigInt(v.pgoff) === 0n, write: parts.some((o) => (o.fdflags ?? O.RDWR) === O.RDWR) };
   }
   if (v.status & VMA.ANON_SHARED) return { how: 'shmem', shmid: Number(v.shmid) };
   if (v.status & VMA.ANON_PRIVATE) return afterAnon ? { how: 'anon-moved' } : { how: 'anon' };

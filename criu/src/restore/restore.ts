@@ -6,7 +6,7 @@
 import { useExternals, type Externals } from '../files/external.js';
 import * as fs from 'node:fs';
 import { Launcher } from './launcher.js';
-import { planClocks, enterClocks } from './timens.js';
+import { planClocks, enterClocks, enterChildClocks, type ClockPlan } from './timens.js';
 import { planNamespaces, restoreNamespaces, endNamespaces, rootSpawn, pidMade, type NsOptions } from '../ns/index.js';
 import { treePids } from '../proc/nspid.js';
 import { joinNamespaces } from './join-ns.js';
@@ -103,12 +103,12 @@ export function restore(opts: RestoreOptions): number {
     const rootPuppet = Puppet.spawned(pid, transport, plan.transportFd, !launcher.external);
     tasks.push({ p: rootPuppet, t: root, threads: [], afterInstall: [] });
     joinNamespaces(rootPuppet, nsPlan.join ?? []);
-    restoreNamespaces(nsPlan, pid);
+    restoreNamespaces(nsPlan, pid, (flags) => void rootPuppet.inj.must('unshare', flags));
     rootMade(pid, img, nsPlan);
 
     // the tree: each task gets its memory, then forks its children, which inherit it
     prepareRoot(rootPuppet, plan);
-    forkTree(tasks, zombies, plan, img, files);
+    forkTree(tasks, zombies, plan, img, files, clocks);
     pluginCalls().postForking();
     const tForked = process.hrtime.bigint();
 
@@ -178,13 +178,14 @@ function pinToOneCpu(savedAffinity: Buffer): void {
 }
 
 /** The tasks in the plan's fork order: each is forked from its parent once the parent's memory is in place. */
-function forkTree(tasks: Task[], zombies: Task[], plan: RestorePlan, img: DumpImages, files: FileCtx): void {
+function forkTree(tasks: Task[], zombies: Task[], plan: RestorePlan, img: DumpImages, files: FileCtx, clocks: ClockPlan): void {
   const byPid = new Map<number, Task>([[tasks[0].t.pid, tasks[0]]]);
   const images = new Map(img.tasks.map((t) => [t.pid, t]));
   for (const pt of plan.order) {
     let task = tasks[0];
     if (pt.parent !== null) {
       const parent = byPid.get(pt.parent)!;
+      enterChildClocks(clocks, parent.p);
       // a child sharing its parent's fd table (CLONE_FILES) is made sharing it again
       const cp = forkChild(parent.p, pt.pid, pt.sharesFiles ? CLONE_FILES : 0n, parent.t.pid);
       log.debug(`task ${pt.pid}: forked from ${pt.parent}`);

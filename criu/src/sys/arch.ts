@@ -67,6 +67,13 @@ export interface ArchSyscalls {
   fanotify_init: number;
   fanotify_mark: number;
   mlock2: number;
+  shmat: number;
+  shmdt: number;
+  mq_open: number;
+  mq_unlink: number;
+  mq_timedsend: number;
+  mq_timedreceive: number;
+  mq_getsetattr: number;
   munlock: number;
   pidfd_getfd: number;
   perf_event_open: number;

@@ -4,8 +4,10 @@
  * through msg_next_id) with 3 messages, writes its pid and waits for SIGTERM; then it checks
  * everything and writes PASS or FAIL to the outfile.
  *   nsipc OUTFILE PIDFILE MODE [break]
- * MODE: plain; attached (the segment stays attached: the dump refuses it); nested (a child in a
- * UTS namespace of its own: the dump refuses it); mqueue (an open POSIX message queue: refused). break: the hostname is changed at SIGTERM,
+ * MODE: plain; attached (the segment stays attached, and is checked to be it after the restore); nested (a child in a
+ * UTS namespace of its own: the dump refuses it); mqueue (an unlinked POSIX message queue with 2
+ * messages and a named one with 1, non-blocking; checked after the restore); mqnotify (the same with an mq_notify
+ * registered on the named one: refused). break: the hostname is changed at SIGTERM,
  * before the checks, so the program FAILs. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -103,10 +105,18 @@ int main(int argc, char **argv)
 		if (msgsnd(mq, &m, strlen(texts[i]) + 1, 0)) { perror("msgsnd"); return 2; }
 	}
 
-	if (!strcmp(mode, "mqueue")) {
-		mqd_t q = mq_open("/criu-ts-nsipc", O_CREAT | O_RDWR, 0600, NULL);
-		if (q < 0) { perror("mq_open"); return 2; }
+	mqd_t mqq = -1, mqn = -1;
+	struct mq_attr mqa = { .mq_maxmsg = 4, .mq_msgsize = 32 };
+	if (!strcmp(mode, "mqueue") || !strcmp(mode, "mqnotify")) {
+		/* an unlinked queue and a named one, in this IPC namespace's mqueue filesystem */
+		mqq = mq_open("/criu-ts-nsipc", O_CREAT | O_RDWR, 0600, &mqa);
+		mqn = mq_open("/criu-ts-nsipc-named", O_CREAT | O_RDWR | O_NONBLOCK, 0640, &mqa);
+		if (mqq < 0 || mqn < 0) { perror("mq_open"); return 2; }
 		mq_unlink("/criu-ts-nsipc");
+		if (mq_send(mqq, "first", 6, 1) || mq_send(mqq, "urgent", 7, 9) || mq_send(mqn, "named", 6, 0)) { perror("mq_send"); return 2; }
+		struct sigevent sev = { .sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGUSR1 };
+		signal(SIGUSR1, SIG_IGN);
+		if (!strcmp(mode, "mqnotify") && mq_notify(mqn, &sev)) { perror("mq_notify"); return 2; }
 	}
 	if (!strcmp(mode, "nested") && fork() == 0) {
 		unshare(CLONE_NEWUTS);
@@ -140,6 +150,13 @@ int main(int argc, char **argv)
 	if (q != (void *)-1)
 		for (int i = 0; i < SHM_SIZE; i++)
 			if (q[i] != (char)(i * 7 + 3)) { CHECK(0, "shm byte %d", i); break; }
+	if (!strcmp(mode, "attached") && q != (void *)-1) {
+		/* still attached where it was, and the segment itself: a write shows through q */
+		for (int i = 0; i < SHM_SIZE; i++)
+			if (p[i] != (char)(i * 7 + 3)) { CHECK(0, "attached shm byte %d", i); break; }
+		p[1] ^= 0x55;
+		CHECK(q[1] == p[1], "the attach at %p is not the segment", (void *)p);
+	}
 
 	int sem2 = semget(SEM_KEY, 0, 0);
 	unsigned short got[3] = { 0 };
@@ -153,6 +170,18 @@ int main(int argc, char **argv)
 		struct msg m;
 		ssize_t n = msgrcv(mq2, &m, sizeof m.text, 0, IPC_NOWAIT);
 		CHECK(n == (ssize_t)strlen(texts[i]) + 1 && m.mtype == i + 1 && !strcmp(m.text, texts[i]), "message %d", i);
+	}
+	if (!strcmp(mode, "mqueue")) {
+		struct mq_attr a;
+		char b[32];
+		unsigned pr;
+		CHECK(mq_getattr(mqq, &a) == 0 && a.mq_maxmsg == 4 && a.mq_msgsize == 32 && a.mq_curmsgs == 2 && a.mq_flags == 0, "unlinked queue attributes");
+		CHECK(mq_getattr(mqn, &a) == 0 && a.mq_curmsgs == 1 && a.mq_flags == O_NONBLOCK, "named queue attributes");
+		CHECK(mq_receive(mqq, b, sizeof b, &pr) == 7 && pr == 9 && !strcmp(b, "urgent"), "unlinked queue: first message");
+		CHECK(mq_receive(mqq, b, sizeof b, &pr) == 6 && pr == 1 && !strcmp(b, "first"), "unlinked queue: second message");
+		mqd_t again = mq_open("/criu-ts-nsipc-named", O_RDONLY | O_NONBLOCK);
+		CHECK(again >= 0 && mq_receive(again, b, sizeof b, &pr) == 6 && !strcmp(b, "named"), "the named queue by its name");
+		CHECK(mq_open("/criu-ts-nsipc", O_RDONLY) < 0, "the unlinked queue has a name");
 	}
 	fprintf(out, fails ? "FAIL\n" : "PASS\n");
 	return fails ? 1 : 0;

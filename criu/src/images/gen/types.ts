@@ -108,6 +108,7 @@ export const FdTypes = {
   MEMFD: 18,
   BPFMAP: 19,
   PIDFD: 20,
+  MQUEUE: 1001,
   CTL_TTY: 65534,
   AUTOFS_PIPE: 65535,
 } as const;
@@ -695,6 +696,7 @@ export interface FileEntry {
   memfd?: MemfdFileEntry;
   bpf?: BpfmapFileEntry;
   pidfd?: PidfdEntry;
+  mqueue?: MqueueFileEntry;
 }
 
 /** message file_lock_entry (file-lock.proto) */
@@ -994,6 +996,28 @@ export interface MntEntry {
   deleted?: boolean;
   sb_flags?: number;
   ext_key?: string;
+}
+
+/** message mqueue_file_entry (mqueue.proto) */
+export interface MqueueFileEntry {
+  id: number;
+  flags: number;
+  name: string;
+  unlinked?: boolean;
+  ino: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  maxmsg: bigint;
+  msgsize: bigint;
+  fown: FownEntry;
+  msgs?: MqueueMsg[];
+}
+
+/** message mqueue_msg (mqueue.proto) */
+export interface MqueueMsg {
+  prio: number;
+  data: Buffer;
 }
 
 /** message net_device_entry (netdev.proto) */
@@ -2140,6 +2164,8 @@ export interface MessageTypes {
   "memfd_inode_entry": MemfdInodeEntry;
   "mm_entry": MmEntry;
   "mnt_entry": MntEntry;
+  "mqueue_file_entry": MqueueFileEntry;
+  "mqueue_msg": MqueueMsg;
   "net_device_entry": NetDeviceEntry;
   "netlink_sk_entry": NetlinkSkEntry;
   "netns_entry": NetnsEntry;

@@ -1,0 +1,148 @@
+// The cgroup namespace of a tree (CRIU's cgroup.c, its cgns part): the root in a cgroup
+// namespace of its own, whose root is the cgroup it (or an ancestor) was in at the unshare.
+// Dump: the root's cgroup as the host sees it (/proc/PID/cgroup read by the tool) and as the
+// namespace sees it (read with the tool's thread in the namespace); the host path ends with
+// the inside one, and what is before it is the namespace's root: cgroup.img as CRIU 4.2 writes
+// it, set 1 the tool's own cgroups, set 2 the root's with `cgns_prefix` (the length of that
+// root in the path), one controller entry per hierarchy. Restore: the root puppet is moved into
+// the namespace's root cgroup, unshares CLONE_NEWCGROUP there, and is moved on to its own
+// cgroup, so that /proc/self/cgroup inside reads as before. cgroup v2 (the unified
+// hierarchy) and v1 hierarchies, each where the tool sees it mounted; the tasks' cgroups other
+// than the root's are not restored (its children are in its cgroups), since the cgroups
+// themselves (--manage-cgroups, issue 16) are not dumped yet.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { CgMemberEntry, CgroupEntry } from '../images/index.js';
+import { readMessagesOf, writeMessages } from '../images/typed.js';
+import { CriuError, NotSupportedError } from '../errors.js';
+import { CLONE_NEWCGROUP } from './sysv.js';
+import { badImage, type NsKind } from './kind.js';
+
+export interface CgnsDump {
+  pid: number;
+  /** the root's cgroups as the namespace sees them, by hierarchy ("" the unified one, "cpu", "name=systemd" …) */
+  inside: Map<string, string>;
+}
+export interface CgnsRestore {
+  /** per hierarchy the root's cgroup as the host sees it, and the length of the namespace's root in it */
+  members: { name: string; path: string; prefix: number }[];
+}
+
+/** the hierarchies of /proc/PID/cgroup ("N:NAME:PATH" lines) as the reading thread's namespace shows them */
+function hierarchies(file: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const l of fs.readFileSync(file, 'utf8').split('\n')) {
+    const m = /^\d+:([^:]*):(.*)$/.exec(l);
+    if (m) out.set(m[1], m[2]);
+  }
+  return out;
+}
+
+/** the cgroup namespace's root in `host` (its path ends with `inside`): CRIU's cgns_prefix */
+export function cgnsPrefix(host: string, inside: string, who: string): number {
+  if (host === inside) return 0;
+  const tail = inside.replace(/^\/+/, '');
+  if (!host.endsWith(tail))
+    throw new CriuError(`${who}: its cgroup ${inside} in its namespace is not the end of ${host}`, { hint: 'an invalid cgroup configuration' });
+  let pos = host.length - tail.length;
+  if (pos > 0 && host[pos - 1] === '/') pos--;
+  return pos;
+}
+
+/** where the tool sees hierarchy `name` mounted: a cgroup2 mount for "", else a cgroup one with its controllers */
+function mountOf(name: string): string | undefined {
+  for (const l of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const [pre, post] = l.split(' - ');
+    if (!post) continue;
+    const f = pre.split(' '),
+      [fstype, , opts] = post.split(' ');
+    if (f[3] !== '/') continue; // a bind of a sub-cgroup
+    if (name === '' ? fstype === 'cgroup2' : fstype === 'cgroup' && name.split(',').every((c) => opts.split(',').includes(c))) return f[4];
+  }
+  return undefined;
+}
+
+function moveInto(pid: number, name: string, p: string, why: string): void {
+  const mnt = mountOf(name);
+  if (!mnt)
+    throw new NotSupportedError(`task ${pid}: cgroup hierarchy ${name || '(unified)'} is not mounted here`, {
+      hint: 'restore where the cgroup hierarchies of the dump are mounted',
+    });
+  const procs = path.join(mnt, p, 'cgroup.procs');
+  try {
+    fs.writeFileSync(procs, String(pid));
+  } catch (e) {
+    throw new CriuError(`task ${pid}: cannot move it into cgroup ${name}:${p || '/'} (${why}): ${(e as Error).message}`, {
+      task: pid,
+      object: procs,
+      hint: 'the cgroup must exist (the cgroups themselves are not restored: --manage-cgroups is not supported yet) and take tasks',
+    });
+  }
+}
+
+export const cgroup: NsKind<CgnsDump | CgnsRestore> = {
+  name: 'cgroup',
+  cloneFlag: 0n,
+  /** with the tool's thread in the root's cgroup namespace */
+  dump: (pid) => ({ pid, inside: hierarchies(`/proc/${pid}/cgroup`) }),
+  write(dir, _id, d) {
+    const { pid, inside } = d as CgnsDump;
+    const who = `task ${pid}`;
+    const host = hierarchies(`/proc/${pid}/cgroup`);
+    for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+      const th = hierarchies(`/proc/${pid}/task/${t}/cgroup`);
+      for (const [n, p] of th)
+        if (host.get(n) !== p)
+          throw new NotSupportedError(`task ${pid}: thread ${t} in cgroup ${n}:${p}, not its task's`, {
+            hint: 'cgroups are not dumped yet (--manage-cgroups)',
+          });
+    }
+    const ctls: CgMemberEntry[] = [...host].map(([name, p]) => {
+      const i = inside.get(name);
+      if (i === undefined) throw new CriuError(`${who}: cgroup hierarchy ${name} is not seen from its namespace`);
+      const prefix = cgnsPrefix(p, i, who);
+      return { name, path: p, ...(prefix > 0 ? { cgns_prefix: prefix } : {}) };
+    });
+    const mine = [...hierarchies('/proc/self/cgroup')].map(([name, p]) => ({ name, path: p }));
+    const e: CgroupEntry = {
+      sets: [
+        { id: 1, ctls: mine },
+        { id: 2, ctls },
+      ],
+      controllers: ctls.map((c) => ({ cnames: c.name.split(','), dirs: [] })),
+    };
+    writeMessages(dir, 'cgroup.img', 'CGROUP', [e]);
+    return ['cgroup.img'];
+  },
+  load(dir) {
+    const name = 'cgroup.img';
+    if (!fs.existsSync(path.join(dir, name)))
+      throw new CriuError(`${name} is missing in ${dir}: the root has a cgroup namespace of its own`, 'was the dump complete?');
+    const all = readMessagesOf(path.join(dir, name), 'CGROUP');
+    if (all.length !== 1) throw badImage(name, 'entries:', `${all.length}, one expected`);
+    // the root's set: the one with the namespace's prefixes (CRIU: the root task's cg_set)
+    const sets = all[0].sets ?? [];
+    const set = sets.find((s) => (s.ctls ?? []).some((c) => (c.cgns_prefix ?? 0) > 0)) ?? sets.find((s) => s.id === 2);
+    if (!set) throw badImage(name, 'sets:', 'has no set of the root task');
+    const members = (set.ctls ?? []).map((c) => {
+      const prefix = c.cgns_prefix ?? 0;
+      if (prefix > c.path.length) throw badImage(name, 'cgns_prefix', `${prefix} is past the end of ${c.path}`);
+      return { name: c.name, path: c.path, prefix };
+    });
+    return { members };
+  },
+  restore() {
+    /* made in intoPuppet */
+  },
+  intoPuppet(d, pid, unshare) {
+    const { members } = d as CgnsRestore;
+    // unshare pins the namespace's root at the cgroups the task is in: those first, then its own
+    for (const m of members) moveInto(pid, m.name, m.path.slice(0, m.prefix) || '/', 'the root of its cgroup namespace');
+    unshare(CLONE_NEWCGROUP);
+    for (const m of members) if (m.path.slice(0, m.prefix) !== m.path) moveInto(pid, m.name, m.path, 'its own cgroup');
+  },
+  describe: (d) =>
+    'inside' in d
+      ? [...d.inside].map(([n, p]) => `${n}:${p}`).join(' ')
+      : d.members.map((m) => `${m.name}:${m.path.slice(0, m.prefix) || '/'} (task in ${m.path})`).join(' '),
+};
