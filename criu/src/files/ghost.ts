@@ -12,6 +12,7 @@
 // The entry is a REG file_entry: this kind outranks regKind (its priority) and claims the REG
 // entries that have a ghost remap; regKind restores the others.
 import * as fs from 'node:fs';
+import { toolPath } from '../sys/tree-root.js';
 import { writeAll } from '../sys/io.js';
 import * as path from 'node:path';
 import type { FileTable } from './table.js';
@@ -246,7 +247,7 @@ function makeGhost(ctx: RestoreFdCtx, remapId: number, reg: RegFileEntry, who: s
   const mode = Number(gfe.mode);
   // in its old directory, or the nearest one that still exists (CRIU's trim_last_parent)
   let dir = path.dirname(reg.name);
-  while (dir !== '/' && !fs.existsSync(dir)) dir = path.dirname(dir);
+  while (dir !== '/' && !fs.existsSync(toolPath(dir))) dir = path.dirname(dir);
   const p = path.join(dir, `${path.basename(reg.name)}.cr.${remapId.toString(16)}.ghost`);
   const fmt = mode & 0o170000;
   if (fmt === 0o020000 || fmt === 0o060000) return makeGhostNode(ctx, remapId, p, gfe, who);
@@ -255,7 +256,7 @@ function makeGhost(ctx: RestoreFdCtx, remapId: number, reg: RegFileEntry, who: s
   const flags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_CLOEXEC;
   let fd: number;
   try {
-    fd = fs.openSync(p, flags, mode & 0o7777);
+    fd = fs.openSync(toolPath(p), flags, mode & 0o7777);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
       throw new FileError(who, `cannot create ghost file ${p}: ${(e as Error).message}`, {
@@ -263,8 +264,8 @@ function makeGhost(ctx: RestoreFdCtx, remapId: number, reg: RegFileEntry, who: s
         hint: `the directory ${path.dirname(reg.name)} must exist and be writable`,
       });
     }
-    fs.unlinkSync(p); // ours, left by an earlier failed restore
-    fd = fs.openSync(p, flags, mode & 0o7777);
+    fs.unlinkSync(toolPath(p)); // ours, left by an earlier failed restore
+    fd = fs.openSync(toolPath(p), flags, mode & 0o7777);
   }
   try {
     const write = (b: Buffer, at: number): void => writeAll(fd, b, b.length, at);
@@ -291,7 +292,7 @@ function makeGhost(ctx: RestoreFdCtx, remapId: number, reg: RegFileEntry, who: s
     }
   } catch (e) {
     fs.closeSync(fd);
-    fs.rmSync(p, { force: true });
+    fs.rmSync(toolPath(p), { force: true });
     throw e;
   }
   fs.closeSync(fd);
@@ -430,7 +431,7 @@ function makeGhostDir(ctx: RestoreFdCtx, s: GhostState, id: number, path: string
   if (!gfe) throw new FileError(who, `${name} is missing`, { object: name, hint: 'the images are incomplete' });
   if ((Number(gfe.mode) & 0o170000) !== 0o040000) throw new NotSupportedError(`${who}: ${path}: a removed cwd or root that is no directory`, { object: path });
   try {
-    fs.mkdirSync(path, { mode: Number(gfe.mode) & 0o7777 });
+    fs.mkdirSync(toolPath(path), { mode: Number(gfe.mode) & 0o7777 });
   } catch (e) {
     throw new FileError(who, `cannot make the removed directory ${path} again: ${(e as Error).message}`, {
       object: path,

@@ -4,6 +4,7 @@ import { NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
 import { inNamespaces } from './sysv.js';
 import { KINDS, type OwnNs } from './kinds.js';
+import { setTreeRoot } from '../sys/tree-root.js';
 
 export const NS_ORDER = ['pid', 'net', 'ipc', 'uts', 'time', 'mnt', 'user', 'cgroup'] as const;
 export type NsIds = Record<(typeof NS_ORDER)[number], number>;
@@ -29,6 +30,7 @@ export class Namespaces {
   private nextId = NS_ORDER.length + 2;
 
   constructor() {
+    setTreeRoot(null); // a dump's files are the tool's paths until a mount namespace of the tree's own is met (ns/mnt.ts)
     NS_ORDER.forEach((ns, i) => {
       this.tool[ns] = i + 1;
       try {
@@ -83,10 +85,16 @@ export class Namespaces {
   }
 
   /** the contents of the root's own namespaces, read with the tool's thread in them */
-  private read(pid: number, fresh: OwnNs[]): void {
+  private read(pid: number, all: OwnNs[]): void {
+    for (const o of all.filter((x) => x.kind.dumpOf)) {
+      o.data = o.kind.dumpOf!(pid);
+      log.debug(`task ${pid}: its own ${o.kind.name} namespace ${o.id} (${o.link}): ${o.kind.describe(o.data)}`);
+    }
+    const fresh = all.filter((x) => !x.kind.dumpOf);
+    if (!fresh.length) return;
     inNamespaces(
       pid,
-      fresh.map((o) => o.kind.name),
+      fresh.map((o) => o.kind.name as 'uts' | 'ipc'),
       () => {
         for (const o of fresh) {
           o.data = o.kind.dump();

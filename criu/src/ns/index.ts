@@ -11,6 +11,7 @@ import { KINDS } from './kinds.js';
 import type { NsKind } from './kind.js';
 import type { Namespaces } from './ids.js';
 import { inNamespaces } from './sysv.js';
+import { setTreeRoot } from '../sys/tree-root.js';
 
 export { Namespaces, NS_ORDER, type NsIds } from './ids.js';
 export { KINDS, type OwnNs } from './kinds.js';
@@ -34,10 +35,11 @@ export interface NsImages {
   tasks: { pid: number; zombie?: unknown; ids?: Partial<TaskKobjIdsEntry> }[];
 }
 
-const idField = { uts: 'uts_ns_id', ipc: 'ipc_ns_id' } as const;
+const idField = { uts: 'uts_ns_id', ipc: 'ipc_ns_id', mnt: 'mnt_ns_id' } as const;
 
 /** Which namespaces the root is made in and what goes into them, read before anything is made. */
 export function planNamespaces(img: NsImages): NsPlan {
+  setTreeRoot(null); // the restore's files are the tool's paths until the tree's mount namespace is built (ns/mnt.ts)
   const root = img.tasks[0];
   const plan: NsPlan = { cloneFlags: 0n, items: [] };
   for (const kind of KINDS) {
@@ -61,12 +63,17 @@ export function planNamespaces(img: NsImages): NsPlan {
 
 /** The root puppet exists in its new namespaces: their contents are set. */
 export function restoreNamespaces(plan: NsPlan, pid: number): void {
-  if (!plan.items.length) return;
+  for (const i of plan.items.filter((x) => x.kind.restoreIn)) {
+    i.kind.restoreIn!(i.data, pid);
+    log.debug(`task ${pid}: ${i.kind.name} namespace ${i.id} restored: ${i.kind.describe(i.data)}`);
+  }
+  const inside = plan.items.filter((x) => !x.kind.restoreIn);
+  if (!inside.length) return;
   inNamespaces(
     pid,
-    plan.items.map((i) => i.kind.name),
+    inside.map((i) => i.kind.name as 'uts' | 'ipc'),
     () => {
-      for (const i of plan.items) {
+      for (const i of inside) {
         i.kind.restore(i.data);
         log.debug(`task ${pid}: ${i.kind.name} namespace ${i.id} restored: ${i.kind.describe(i.data)}`);
       }

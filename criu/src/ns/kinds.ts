@@ -2,8 +2,9 @@
 import type { NsKind } from './kind.js';
 import { uts } from './uts.js';
 import { ipc } from './ipc.js';
+import { mnt } from './mnt.js';
 
-export const KINDS: NsKind<unknown>[] = [ipc as NsKind<unknown>, uts as NsKind<unknown>];
+export const KINDS: NsKind<unknown>[] = [ipc as NsKind<unknown>, uts as NsKind<unknown>, mnt as NsKind<unknown>];
 
 /** A namespace of the tree's own, met at its root at the dump. */
 export interface OwnNs {
