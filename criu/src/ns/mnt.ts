@@ -185,12 +185,12 @@ export function dumpMntNs(pid: number): MntNs {
     const match = m !== rootMnt || base !== 'tmpfs' ? (mntOptions().auto ? bestExternalMatch(mine, m) : undefined) : undefined;
     if (key !== undefined) {
       e.ext_key = key;
-    } else if (m !== rootMnt && internal && base === 'tmpfs') {
-      // a bind of the tree's own tmpfs: made from that mount at the restore
     } else if (match) {
       const cut = cutRoot(m.root, match.root);
       e.ext_key = AUTODETECTED_MOUNT;
       e.source = cut ? path.posix.join(match.mountPoint, cut) : match.mountPoint;
+    } else if (m !== rootMnt && internal && base === 'tmpfs') {
+      // a bind of the tree's own tmpfs: made from that mount at the restore
     } else if (m.root === '/' && base === 'tmpfs') {
       if (!out.tmpfs.some((t) => t.dev === e.root_dev)) out.tmpfs.push({ dev: e.root_dev, mountpoint: m.mountPoint });
     } else if (m !== rootMnt && m.root === '/' && FRESH.has(base)) {
