@@ -28,7 +28,24 @@ export function setTreeRoot(pid: number | null): void {
   for (const fd of dirFds.splice(0)) fs.closeSync(fd);
   rootFd = -1;
   rootPid = pid;
-  if (pid !== null) rootFd = fs.openSync(`/proc/${pid}/root`, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (pid !== null) rootFd = nsRoot(pid);
+}
+
+/**
+ * The root of the mount namespace of `pid`: the names in its /proc/PID/fd, maps and exe links
+ * are relative to it (the tool's root is not on their way up), also when the task is chrooted
+ * below it; `..` from the task's root climbs to it and stays there.
+ */
+function nsRoot(pid: number): number {
+  let fd = fs.openSync(`/proc/${pid}/root`, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  for (let i = 0; i < 4096; i++) {
+    const up = fs.openSync(`/proc/self/fd/${fd}/..`, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    const [a, b] = [fs.fstatSync(fd, { bigint: true }), fs.fstatSync(up, { bigint: true })];
+    fs.closeSync(fd);
+    fd = up;
+    if (a.dev === b.dev && a.ino === b.ino) break;
+  }
+  return fd;
 }
 
 export function treeRootPid(): number | null {
