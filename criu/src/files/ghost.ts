@@ -12,7 +12,7 @@
 // The entry is a REG file_entry: this kind outranks regKind (its priority) and claims the REG
 // entries that have a ghost remap; regKind restores the others.
 import * as fs from 'node:fs';
-import { toolPath } from '../sys/tree-root.js';
+import { toolPath, statInTree } from '../sys/tree-root.js';
 import { writeAll } from '../sys/io.js';
 import * as path from 'node:path';
 import type { FileTable } from './table.js';
@@ -126,7 +126,7 @@ function stateOf(files: FileTable): GhostDumpState {
 /** Whether the file at `st` is really named `raw` (a name that ends in " (deleted)"). */
 function reallyNamed(raw: string, st: fs.BigIntStats): boolean {
   try {
-    const o = fs.statSync(raw, { bigint: true });
+    const o = statInTree(raw);
     return o.ino === st.ino && o.dev === st.dev;
   } catch {
     return false;
@@ -204,6 +204,7 @@ const DELETED = ' (deleted)';
 // ---------------------------------------------------------------- restore
 
 interface Ghost {
+  /** the tool's name of the ghost file (sys/tree-root.ts toolPath) */
   path: string;
   users: number;
 }
@@ -248,7 +249,9 @@ function makeGhost(ctx: RestoreFdCtx, remapId: number, reg: RegFileEntry, who: s
   // in its old directory, or the nearest one that still exists (CRIU's trim_last_parent)
   let dir = path.dirname(reg.name);
   while (dir !== '/' && !fs.existsSync(toolPath(dir))) dir = path.dirname(dir);
-  const p = path.join(dir, `${path.basename(reg.name)}.cr.${remapId.toString(16)}.ghost`);
+  const ghostName = path.join(dir, `${path.basename(reg.name)}.cr.${remapId.toString(16)}.ghost`);
+  // the tool's name of it: its directory resolved in the tree's view (sys/tree-root.ts)
+  const p = toolPath(ghostName);
   const fmt = mode & 0o170000;
   if (fmt === 0o020000 || fmt === 0o060000) return makeGhostNode(ctx, remapId, p, gfe, who);
   if (fmt !== 0o100000)
@@ -256,16 +259,16 @@ function makeGhost(ctx: RestoreFdCtx, remapId: number, reg: RegFileEntry, who: s
   const flags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_CLOEXEC;
   let fd: number;
   try {
-    fd = fs.openSync(toolPath(p), flags, mode & 0o7777);
+    fd = fs.openSync(p, flags, mode & 0o7777);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
-      throw new FileError(who, `cannot create ghost file ${p}: ${(e as Error).message}`, {
-        object: p,
+      throw new FileError(who, `cannot create ghost file ${ghostName}: ${(e as Error).message}`, {
+        object: ghostName,
         hint: `the directory ${path.dirname(reg.name)} must exist and be writable`,
       });
     }
-    fs.unlinkSync(toolPath(p)); // ours, left by an earlier failed restore
-    fd = fs.openSync(toolPath(p), flags, mode & 0o7777);
+    fs.unlinkSync(p); // ours, left by an earlier failed restore
+    fd = fs.openSync(p, flags, mode & 0o7777);
   }
   try {
     const write = (b: Buffer, at: number): void => writeAll(fd, b, b.length, at);
@@ -292,7 +295,7 @@ function makeGhost(ctx: RestoreFdCtx, remapId: number, reg: RegFileEntry, who: s
     }
   } catch (e) {
     fs.closeSync(fd);
-    fs.rmSync(toolPath(p), { force: true });
+    fs.rmSync(p, { force: true });
     throw e;
   }
   fs.closeSync(fd);
@@ -343,7 +346,7 @@ function openRemapped(ctx: RestoreFdCtx, e: FileEntry, s: GhostState, who: strin
   const made = mkParents(path.dirname(reg.name), who);
   for (;;) {
     try {
-      fs.linkSync(g.path, at);
+      fs.linkSync(g.path, toolPath(at));
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST' && at === reg.name) {
@@ -361,7 +364,7 @@ function openRemapped(ctx: RestoreFdCtx, e: FileEntry, s: GhostState, who: strin
   try {
     fd = open(at);
   } finally {
-    fs.unlinkSync(at);
+    fs.unlinkSync(toolPath(at));
     rmParents(made);
   }
   // the ghost goes once every fd on it is open; one a task maps or runs stays to the end
@@ -439,7 +442,7 @@ function makeGhostDir(ctx: RestoreFdCtx, s: GhostState, id: number, path: string
     });
   }
   s.dirs.set(remap.remapId, path);
-  fs.chownSync(path, Number(gfe.uid), Number(gfe.gid));
+  fs.chownSync(toolPath(path), Number(gfe.uid), Number(gfe.gid));
   return true;
 }
 
@@ -460,7 +463,7 @@ export const ghostKind: FileKind<GhostState> = {
     close: (s, failed) => {
       for (const d of s.dirs.values()) {
         try {
-          fs.rmdirSync(d);
+          fs.rmdirSync(toolPath(d));
         } catch {
           /* gone already */
         }

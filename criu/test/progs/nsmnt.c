@@ -9,7 +9,7 @@
  * ptmxmode=0666,mode=0620), /dev/shm and /run tmpfs, /run/sub a bind of /dev/shm/sub, /proc;
  * MODE "ramfs" adds a ramfs at /run/ram (a mount the tool does not handle). It pivots into
  * the new root and exec()s /tmp/nsmnt (HOSTTMP must hold a copy of this program), which holds
- * files open on the tmpfs and on a bind, writes a tmpfs file, works in /run, writes /tmp/pid
+ * files open on the tmpfs and on a bind, a removed one (a ghost) too, writes a tmpfs file, works in /run, writes /tmp/pid
  * and waits for SIGTERM; then checks everything and writes PASS or FAIL to /tmp/out. Break
  * mode truncates a tmpfs file before the checks (FAIL).
  */
@@ -136,6 +136,9 @@ static int stage2(int brk)
 	FILE *c = fopen("/dev/shm/sub/closed", "w");
 	if (!c || fputs("kept contents", c) < 0 || fclose(c)) die("write", "/dev/shm/sub/closed");
 	int devnull = open("/dev/null", O_WRONLY);
+	/* a ghost: removed while held, made again in the tree's view at the restore */
+	int ghost = open("/run/ghost", O_CREAT | O_RDWR, 0600);
+	if (ghost < 0 || write(ghost, "ghost data", 10) != 10 || unlink("/run/ghost")) die("ghost", "/run/ghost");
 	if (chdir("/run")) die("chdir", "/run");
 
 	FILE *pf = fopen("/tmp/pid.tmp", "w");
@@ -145,6 +148,7 @@ static int stage2(int brk)
 	rename("/tmp/pid.tmp", "/tmp/pid");
 
 	while (!stop) pause();
+	struct stat st;
 	if (brk) truncate("/dev/shm/sub/closed", 0);
 
 	CHECK(lseek(data, 0, SEEK_CUR) == 11, "tmpfs fd position %ld", (long)lseek(data, 0, SEEK_CUR));
@@ -161,8 +165,10 @@ static int stage2(int brk)
 	r = open("/run/sub/closed", O_RDONLY);
 	memset(buf, 0, sizeof buf);
 	CHECK(r >= 0 && read(r, buf, sizeof buf - 1) == 13, "/run/sub/closed (the bind of /dev/shm/sub) holds \"%s\"", buf);
+	memset(buf, 0, sizeof buf);
+	CHECK(pread(ghost, buf, sizeof buf - 1, 0) == 10 && !strcmp(buf, "ghost data") && !fstat(ghost, &st) && st.st_nlink == 0 && access("/run/ghost", F_OK) < 0,
+	      "the removed /run/ghost holds \"%s\"", buf);
 	CHECK(getcwd(buf, sizeof buf) && !strcmp(buf, "/run"), "cwd %s", buf);
-	struct stat st;
 	CHECK(!stat("/dev/shm/sub", &st) && (st.st_mode & 07777) == 0750, "/dev/shm/sub mode 0%o", st.st_mode & 07777);
 	CHECK(!stat("/dev/pts/ptmx", &st) && (st.st_mode & 0777) == 0666, "/dev/pts/ptmx mode 0%o (ptmxmode)", st.st_mode & 0777);
 	CHECK(access("/usr/bin", F_OK) == 0 && open("/etc/criu-ts-nsmnt", O_CREAT | O_WRONLY, 0644) < 0 && errno == EROFS, "/etc is not a read-only bind");
