@@ -10,8 +10,9 @@
  *       clone to stdout.
  *
  *   criu-mnt-helper restore PID < SCRIPT
- *       Runs SCRIPT in PID's mount namespace (and, when PID has another pid namespace, in a
- *       child forked in it, so a proc mounted there is that namespace's). SCRIPT is a list
+ *       Runs SCRIPT in PID's mount namespace, and its network namespace (a sysfs is that
+ *       namespace's), and, when PID has another pid namespace, in a child forked in it (so a
+ *       proc mounted there is that namespace's). SCRIPT is a list
  *       of operations, each a letter and its arguments, every token ending in a NUL:
  *         P                          make every mount private (the copy of the launcher's)
  *         O SLOT PATH                open PATH (O_PATH) as SLOT, before anything hides it
@@ -226,18 +227,30 @@ static int run_script(void)
 	return 0;
 }
 
+static int other_ns(int pid, const char *kind)
+{
+	char p[64], a[64] = "", b[64] = "";
+
+	snprintf(p, sizeof(p), "/proc/%d/ns/%s", pid, kind);
+	if (readlink(p, a, sizeof(a) - 1) <= 0)
+		return 0;
+	snprintf(p, sizeof(p), "/proc/self/ns/%s", kind);
+	if (readlink(p, b, sizeof(b) - 1) <= 0)
+		return 0;
+	return strcmp(a, b) != 0;
+}
+
 static int restore(int pid)
 {
-	char p[64], a[64], b[64];
 	int status;
 
 	read_script();
-	snprintf(p, sizeof(p), "/proc/%d/ns/pid", pid);
-	ssize_t na = readlink(p, a, sizeof(a) - 1);
-	ssize_t nb = readlink("/proc/self/ns/pid", b, sizeof(b) - 1);
-	int other_pidns = na > 0 && nb > 0 && (na != nb || memcmp(a, b, na));
+	int other_pidns = other_ns(pid, "pid");
 	if (other_pidns && setns(ns_fd(pid, "pid"), CLONE_NEWPID))
 		fail("setns into the pid namespace of", "the task");
+	/* a sysfs mounted here shows the devices of the net namespace of its mounter */
+	if (other_ns(pid, "net") && setns(ns_fd(pid, "net"), CLONE_NEWNET))
+		fail("setns into the network namespace of", "the task");
 	if (setns(ns_fd(pid, "mnt"), CLONE_NEWNS))
 		fail("setns into the mount namespace of", "the task");
 	if (!other_pidns)
