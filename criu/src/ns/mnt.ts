@@ -395,7 +395,7 @@ export const mnt: NsKind<MntNs> = {
   name: 'mnt',
   cloneFlag: CLONE_NEWNS,
   dump: () => {
-    throw new Error('a mount namespace is read from outside (dumpOf)');
+    throw new CriuError('internal: a mount namespace is read from outside (dumpOf)');
   },
   dumpOf: (pid) => {
     const d = dumpMntNs(pid);
@@ -405,7 +405,7 @@ export const mnt: NsKind<MntNs> = {
   write: (dir, id, d) => writeMntNs(dir, id, d),
   load: loadMntNs,
   restore: () => {
-    throw new Error('a mount namespace is built from outside (restoreIn)');
+    throw new CriuError('internal: a mount namespace is built from outside (restoreIn)');
   },
   restoreIn: (d, pid) => restoreMntNs(d, pid, d.dir ?? '.'),
   describe: (d) =>
