@@ -174,6 +174,8 @@ export async function runZdtmTest(t: ZdtmTest, flavor: string, o: ZdtmOptions, t
     await sleep(t.dir === 'transition' ? 1000 : 300);
     if (!alive(root)) throw new EarlyExit(cr ? 'before the checkpoint' : 'before the SIGTERM');
 
+    // ns/uns: the binds of the host's directories (ns-launch.c) are external mounts, found by the tool (ns/mnt.ts)
+    const nsOpts = flavor === 'h' ? [] : ['--ext-mount-map', 'auto'];
     /**
      * criu dump or restore of iteration i, images in img, its log there (-v4) and its output
      * kept; false when it worked, true when it failed and the test expects that (crfail); any
@@ -201,7 +203,7 @@ export async function runZdtmTest(t: ZdtmTest, flavor: string, o: ZdtmOptions, t
         const dumpPids = prev.tasks.map((x) => x.pid);
         const starts = new Map(prev.tasks.map((x) => [x.pid, x.start]));
         const failed = await test.step(`dump ${i}${o.norst ? ' (--leave-running)' : ''}`, () =>
-          runCr('dump', i, img, ['-t', String(root), ...(o.norst ? ['-R'] : []), ...desc.opts.dump]));
+          runCr('dump', i, img, ['-t', String(root), ...(o.norst ? ['-R'] : []), ...nsOpts, ...desc.opts.dump]));
         if (failed) {
           crFailed = true;
           break;
@@ -228,7 +230,7 @@ export async function runZdtmTest(t: ZdtmTest, flavor: string, o: ZdtmOptions, t
           prev = now;
           continue;
         }
-        const rfailed = await test.step(`restore ${i}`, () => runCr('restore', i, img, ['-d', '--pidfile', 'restore.pid', ...desc.opts.restore]));
+        const rfailed = await test.step(`restore ${i}`, () => runCr('restore', i, img, ['-d', '--pidfile', 'restore.pid', ...nsOpts, ...desc.opts.restore]));
         if (rfailed) {
           crFailed = true;
           break;

@@ -13,6 +13,7 @@ import { parseInheritFd } from '../files/inherit.js';
 import type { DumpOptions } from '../dump/dump.js';
 import type { RestoreOptions } from '../restore/restore.js';
 import { parseExternals } from '../files/external.js';
+import { setMntOptions } from '../ns/mnt-opts.js';
 
 export function resolveIn(dir: string, f: string): string {
   return path.isAbsolute(f) || f === '-' ? f : path.join(dir, f);
@@ -119,6 +120,7 @@ export function dumpOptionsOf(p: Parsed, imagesDir: string, usage = 'criu dump -
   // CRIU takes --timeout with atoi(), and -R/-s set one final state: the last one given wins
   const timeout = one(p, 'timeout');
   const gl = one(p, 'ghost-limit');
+  setMntOptionsOf(p);
   return {
     pid: atoi(t),
     imagesDir,
@@ -145,6 +147,7 @@ export function dumpOptionsOf(p: Parsed, imagesDir: string, usage = 'criu dump -
 /** What the restore engine gets of the options, as `criu restore` gives it. */
 export function restoreOptionsOf(p: Parsed, imagesDir: string, workDir: string): RestoreOptions {
   const pf = one(p, 'pidfile');
+  setMntOptionsOf(p);
   return {
     imagesDir,
     workDir,
@@ -162,6 +165,11 @@ export function restoreOptionsOf(p: Parsed, imagesDir: string, workDir: string):
     skipFileRwxCheck: isSet(p, 'skip-file-rwx-check'),
     ns: { emptyNs: p.opts.get('empty-ns') ?? [], joinNs: p.opts.get('join-ns') ?? [] },
   };
+}
+
+/** the mount options (ns/mnt-opts.ts), set for this dump or restore */
+function setMntOptionsOf(p: Parsed): void {
+  setMntOptions({ external: p.opts.get('external'), extMountMap: p.opts.get('ext-mount-map'), root: one(p, 'root'), skip: p.opts.get('skip-mnt') });
 }
 
 /** --network-lock: CRIU takes "none" for "skip" */

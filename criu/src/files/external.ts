@@ -49,7 +49,7 @@ export function parseExternals(external: readonly string[], extUnixSk: readonly 
       out.ttys!.push(r); // CRIU keeps the string and compares it whole (external_lookup_id)
       continue;
     }
-    if (kind === 'file') continue; // external-file.ts (a dump's reg files)
+    if (kind === 'file' || kind === 'mnt') continue; // external-file.ts (a dump's reg files), ns/mnt.ts (mounts)
     if (kind !== 'unix')
       throw new NotSupportedError(`--external ${kind}[...]`, {
         object: r,

@@ -6,6 +6,7 @@
 // read-write (which never waits and keeps the FIFO alive), opens the wanted end, refills the
 // buffer through its read-write end once per FIFO, then lets it go.
 import * as fs from 'node:fs';
+import { openInTree } from '../sys/tree-root.js';
 import type { FileKind, DumpFdCtx, RestoreFdCtx } from './kind.js';
 import { FileError, partOf } from './kind.js';
 import type { FdLink, Fdinfo } from '../proc/index.js';
@@ -90,7 +91,7 @@ export function openFifo(ctx: RestoreFdCtx, e: FileEntry, s: FifoState, who: str
   if (!reg) throw new FileError(who, `FIFO ${fifo.id}: files.img has no path entry ${regId}`, { object: `file id ${regId}`, hint: 'the image is damaged' });
   let keep: number;
   try {
-    keep = fs.openSync(reg.name, fs.constants.O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    keep = openInTree(reg.name, fs.constants.O_RDWR | O_NONBLOCK | O_CLOEXEC);
   } catch (err) {
     throw new FileError(who, `cannot open FIFO ${reg.name}: ${(err as Error).message}`, {
       object: reg.name,
@@ -100,7 +101,7 @@ export function openFifo(ctx: RestoreFdCtx, e: FileEntry, s: FifoState, who: str
   try {
     if (!fs.fstatSync(keep).isFIFO()) throw new FileError(who, `${reg.name} is not a FIFO any more`, { object: reg.name });
     const flags = (reg.flags & ~(O.CREAT | O.EXCL | O.TRUNC | O.NOCTTY)) | O_CLOEXEC;
-    const fd = fs.openSync(reg.name, flags);
+    const fd = openInTree(reg.name, flags);
     if (!s.has(fifo.pipe_id)) {
       s.add(fifo.pipe_id);
       const rec = (ctx.image(FIFO_DATA, 'FIFO_DATA') ?? []).find((x) => Number(x.msg.pipe_id) === fifo.pipe_id);

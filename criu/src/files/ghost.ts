@@ -12,6 +12,7 @@
 // The entry is a REG file_entry: this kind outranks regKind (its priority) and claims the REG
 // entries that have a ghost remap; regKind restores the others.
 import * as fs from 'node:fs';
+import { toolPath, statInTree } from '../sys/tree-root.js';
 import { writeAll } from '../sys/io.js';
 import * as path from 'node:path';
 import type { FileTable } from './table.js';
@@ -125,7 +126,7 @@ function stateOf(files: FileTable): GhostDumpState {
 /** Whether the file at `st` is really named `raw` (a name that ends in " (deleted)"). */
 function reallyNamed(raw: string, st: fs.BigIntStats): boolean {
   try {
-    const o = fs.statSync(raw, { bigint: true });
+    const o = statInTree(raw);
     return o.ino === st.ino && o.dev === st.dev;
   } catch {
     return false;
@@ -203,6 +204,7 @@ const DELETED = ' (deleted)';
 // ---------------------------------------------------------------- restore
 
 interface Ghost {
+  /** the tool's name of the ghost file (sys/tree-root.ts toolPath) */
   path: string;
   users: number;
 }
@@ -246,8 +248,10 @@ function makeGhost(ctx: RestoreFdCtx, remapId: number, reg: RegFileEntry, who: s
   const mode = Number(gfe.mode);
   // in its old directory, or the nearest one that still exists (CRIU's trim_last_parent)
   let dir = path.dirname(reg.name);
-  while (dir !== '/' && !fs.existsSync(dir)) dir = path.dirname(dir);
-  const p = path.join(dir, `${path.basename(reg.name)}.cr.${remapId.toString(16)}.ghost`);
+  while (dir !== '/' && !fs.existsSync(toolPath(dir))) dir = path.dirname(dir);
+  const ghostName = path.join(dir, `${path.basename(reg.name)}.cr.${remapId.toString(16)}.ghost`);
+  // the tool's name of it: its directory resolved in the tree's view (sys/tree-root.ts)
+  const p = toolPath(ghostName);
   const fmt = mode & 0o170000;
   if (fmt === 0o020000 || fmt === 0o060000) return makeGhostNode(ctx, remapId, p, gfe, who);
   if (fmt !== 0o100000)
@@ -258,8 +262,8 @@ function makeGhost(ctx: RestoreFdCtx, remapId: number, reg: RegFileEntry, who: s
     fd = fs.openSync(p, flags, mode & 0o7777);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
-      throw new FileError(who, `cannot create ghost file ${p}: ${(e as Error).message}`, {
-        object: p,
+      throw new FileError(who, `cannot create ghost file ${ghostName}: ${(e as Error).message}`, {
+        object: ghostName,
         hint: `the directory ${path.dirname(reg.name)} must exist and be writable`,
       });
     }
@@ -342,7 +346,7 @@ function openRemapped(ctx: RestoreFdCtx, e: FileEntry, s: GhostState, who: strin
   const made = mkParents(path.dirname(reg.name), who);
   for (;;) {
     try {
-      fs.linkSync(g.path, at);
+      fs.linkSync(g.path, toolPath(at));
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST' && at === reg.name) {
@@ -360,7 +364,7 @@ function openRemapped(ctx: RestoreFdCtx, e: FileEntry, s: GhostState, who: strin
   try {
     fd = open(at);
   } finally {
-    fs.unlinkSync(at);
+    fs.unlinkSync(toolPath(at));
     rmParents(made);
   }
   // the ghost goes once every fd on it is open; one a task maps or runs stays to the end
@@ -430,7 +434,7 @@ function makeGhostDir(ctx: RestoreFdCtx, s: GhostState, id: number, path: string
   if (!gfe) throw new FileError(who, `${name} is missing`, { object: name, hint: 'the images are incomplete' });
   if ((Number(gfe.mode) & 0o170000) !== 0o040000) throw new NotSupportedError(`${who}: ${path}: a removed cwd or root that is no directory`, { object: path });
   try {
-    fs.mkdirSync(path, { mode: Number(gfe.mode) & 0o7777 });
+    fs.mkdirSync(toolPath(path), { mode: Number(gfe.mode) & 0o7777 });
   } catch (e) {
     throw new FileError(who, `cannot make the removed directory ${path} again: ${(e as Error).message}`, {
       object: path,
@@ -438,7 +442,7 @@ function makeGhostDir(ctx: RestoreFdCtx, s: GhostState, id: number, path: string
     });
   }
   s.dirs.set(remap.remapId, path);
-  fs.chownSync(path, Number(gfe.uid), Number(gfe.gid));
+  fs.chownSync(toolPath(path), Number(gfe.uid), Number(gfe.gid));
   return true;
 }
 
@@ -459,7 +463,7 @@ export const ghostKind: FileKind<GhostState> = {
     close: (s, failed) => {
       for (const d of s.dirs.values()) {
         try {
-          fs.rmdirSync(d);
+          fs.rmdirSync(toolPath(d));
         } catch {
           /* gone already */
         }

@@ -12,6 +12,7 @@
 // "<path> (deleted)". The link_remap.<ID> names are removed once the restore succeeded; after a
 // failed one they stay so the images can be restored again (CRIU cleans only ghosts then).
 import * as fs from 'node:fs';
+import { toolPath } from '../sys/tree-root.js';
 import * as path from 'node:path';
 import { FdTypes, type RegFileEntry } from '../images/gen/types.js';
 import { RemapType, type RemapFilePathEntry } from '../images/index.js';
@@ -46,7 +47,7 @@ export function dumpLinkRemap(env: { files: FileTable; extra: ExtraImages }, who
   for (;;) {
     name = path.join(dir, `link_remap.${lid}`);
     try {
-      linkOpenFile(fd, name);
+      linkOpenFile(fd, toolPath(name));
       break;
     } catch (e) {
       const code = e instanceof SysError ? e.code : '';
@@ -73,7 +74,7 @@ export function afterDumpLinkRemaps(ok: boolean): void {
   for (const n of made.splice(0)) {
     if (!drop) continue;
     try {
-      fs.unlinkSync(n);
+      fs.unlinkSync(toolPath(n));
       log.info(`Removed link remap ${n}`);
     } catch (e) {
       log.warn(`Failed to clean up link remap ${n}: ${(e as Error).message}`);
@@ -99,11 +100,11 @@ export function openLinked(ctx: RestoreFdCtx, reg: RegFileEntry, remapId: number
   const made = mkParents(path.dirname(at), who);
   try {
     try {
-      fs.linkSync(target, at);
+      fs.linkSync(toolPath(target), toolPath(at));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       at = `${reg.name}.cr_link`; // another file has that name now (CRIU's fake link)
-      fs.linkSync(target, at);
+      fs.linkSync(toolPath(target), toolPath(at));
     }
   } catch (e) {
     rmParents(made);
@@ -115,7 +116,7 @@ export function openLinked(ctx: RestoreFdCtx, reg: RegFileEntry, remapId: number
   try {
     return open(at);
   } finally {
-    fs.unlinkSync(at);
+    fs.unlinkSync(toolPath(at));
     rmParents(made);
   }
 }
@@ -125,7 +126,7 @@ export function closeLinked(s: LinkedState, failed: boolean): void {
   if (!failed) {
     for (const n of s) {
       try {
-        fs.unlinkSync(n);
+        fs.unlinkSync(toolPath(n));
         log.info(`Unlink remap ${n}`);
       } catch (e) {
         log.warn(`Couldn't unlink remap ${n}: ${(e as Error).message}`);
@@ -138,10 +139,10 @@ export function closeLinked(s: LinkedState, failed: boolean): void {
 /** The parent directories of a path made for it (CRIU's make_parent_dirs_if_need), deepest last. */
 export function mkParents(dir: string, who: string): string[] {
   const missing: string[] = [];
-  for (let d = dir; !fs.existsSync(d); d = path.dirname(d)) missing.unshift(d);
+  for (let d = dir; !fs.existsSync(toolPath(d)); d = path.dirname(d)) missing.unshift(d);
   for (const d of missing) {
     try {
-      fs.mkdirSync(d);
+      fs.mkdirSync(toolPath(d));
     } catch (e) {
       rmParents(missing.slice(0, missing.indexOf(d)));
       throw new FileError(who, `cannot make the directory ${d}: ${(e as Error).message}`, { object: d });
@@ -153,7 +154,7 @@ export function mkParents(dir: string, who: string): string[] {
 export function rmParents(dirs: string[]): void {
   for (const d of [...dirs].reverse()) {
     try {
-      fs.rmdirSync(d);
+      fs.rmdirSync(toolPath(d));
     } catch {
       /* not empty or gone */
     }

@@ -11,6 +11,7 @@ import { dumpLinkRemap } from './link-remap.js';
 import { regDumpOptions, regRestoreOptions } from './reg-opts.js';
 import { externalFileKey } from './external-file.js';
 import type { DumpFdCtx } from './kind.js';
+import { openInTree, statInTree, lstatInTree } from '../sys/tree-root.js';
 
 export const O = {
   ACCMODE: 3,
@@ -100,7 +101,7 @@ export function openReg(reg: RegFileEntry, who: string): number {
   const flags = (reg.flags & ~(O.CREAT | O.EXCL | O.TRUNC | O.NOCTTY)) | O.CLOEXEC;
   let fd: number;
   try {
-    fd = fs.openSync(reg.name, flags);
+    fd = openInTree(reg.name, flags);
   } catch (e) {
     throw new FileError(who, `cannot open ${reg.name}: ${(e as Error).message}`, {
       object: reg.name,
@@ -173,8 +174,8 @@ function dumpRegFd(ctx: DumpFdCtx, id: number): FileEntry {
   if (magic !== PROC_SUPER_MAGIC && magic !== DEVPTS_SUPER_MAGIC && p.startsWith('/')) {
     let now: fs.BigIntStats | undefined;
     try {
-      now = fs.lstatSync(p, { bigint: true });
-      if (now.isSymbolicLink() && !st.isSymbolicLink()) now = fs.statSync(p, { bigint: true });
+      now = lstatInTree(p);
+      if (now.isSymbolicLink() && !st.isSymbolicLink()) now = statInTree(p);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }

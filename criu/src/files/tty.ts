@@ -12,6 +12,7 @@
 // sessions' controlling terminals are the engine's (restore/ctty.ts, with the helpers below).
 import * as fs from 'node:fs';
 import { treePids } from '../proc/nspid.js';
+import { openInTree } from '../sys/tree-root.js';
 import { FdTypes, TtyType, type FileEntry, type TtyFileEntry, type TtyInfoEntry } from '../images/gen/types.js';
 import { FileError, partOf, type FileKind, type DumpFdCtx, type RestoreFdCtx } from './kind.js';
 import type { FileTable } from './table.js';
@@ -254,7 +255,7 @@ function pathOf(ctx: RestoreFdCtx, tfe: TtyFileEntry, tie: TtyInfoEntry): string
 
 function openPath(p: string, flags: number, who: string): number {
   try {
-    return fs.openSync(p, (flags & ~(O_NONBLOCK | 0o100 | 0o200 | 0o1000)) | O_NOCTTY | O_CLOEXEC);
+    return openInTree(p, (flags & ~(O_NONBLOCK | 0o100 | 0o200 | 0o1000)) | O_NOCTTY | O_CLOEXEC);
   } catch (e) {
     throw new FileError(who, `cannot open ${p}: ${(e as Error).message}`, { object: p });
   }

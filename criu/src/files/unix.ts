@@ -9,6 +9,7 @@
 // (DUMP_UNIX_SK), else it is allowed by --ext-unix-sk (a named datagram receiver) or by
 // naming the tree's socket (--ext-unix-sk=INO, --external unix[INO]) and written as CRIU's
 // USK_EXTERN entry; otherwise refused as CRIU refuses it.
+import { treeRootPid } from '../sys/tree-root.js';
 import type { FileKind, DumpFdCtx } from './kind.js';
 import { FdTypes, type FileEntry, type UnixSkEntry } from '../images/gen/types.js';
 import { unixSockets, type UnixDiag } from './sockdiag.js';
@@ -18,7 +19,7 @@ import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
 import { SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM } from '../sys/socket-consts.js';
 import { pluginCalls } from '../hooks.js';
-import { TCP_ESTABLISHED, TCP_LISTEN, USK_CALLBACK, USK_EXTERN, dumpUnixOpts, nameText } from './unix-sk.js';
+import { TCP_ESTABLISHED, TCP_LISTEN, USK_CALLBACK, USK_EXTERN, dumpUnixOpts, nameText, pathOf } from './unix-sk.js';
 import { resolveName } from './unix-name.js';
 import { closeHeld, dumpQueue } from './unix-queue.js';
 import { externals, unixException } from './external.js';
@@ -80,6 +81,11 @@ function dumpUnix(ctx: DumpFdCtx, id: number): FileEntry {
     const p = unixDiag(peer);
     if (p && p.peer !== ino && !p.name?.length) throw new NotSupportedError(`${who}: its peer socket ${peer} has neither it as peer nor a name to connect to`);
   }
+  if (treeRootPid() !== null && pathOf(name) !== null)
+    throw new NotSupportedError(
+      `${who}: unix socket ${ino} bound to ${nameText(name)} in the tree's own mount namespace`,
+      'the tool binds sockets in its own view of the paths; names in a mount namespace are not restored yet',
+    );
   const fd = ctx.takeFd();
   const named = resolveName(fd, name, who);
   const usk: UnixSkEntry = {

@@ -6,6 +6,7 @@ import { inNamespaces } from './sysv.js';
 import { KINDS, type OwnNs } from './kinds.js';
 import { treePids } from '../proc/nspid.js';
 import { noteGroups } from './pid.js';
+import { setTreeRoot } from '../sys/tree-root.js';
 
 export const NS_ORDER = ['pid', 'net', 'ipc', 'uts', 'time', 'mnt', 'user', 'cgroup'] as const;
 export type NsIds = Record<(typeof NS_ORDER)[number], number>;
@@ -39,6 +40,7 @@ export class Namespaces {
   constructor() {
     treePids.reset(); // a new dump: host pids are the images' until the root's pid namespace says otherwise
     for (const k of KINDS) k.adopt?.(-1);
+    setTreeRoot(null); // a dump's files are the tool's paths until a mount namespace of the tree's own is met (ns/mnt.ts)
     NS_ORDER.forEach((ns, i) => {
       this.tool[ns] = i + 1;
       try {
@@ -101,11 +103,11 @@ export class Namespaces {
   /** the contents of the root's own namespaces, read with the tool's thread in them (a kind read `outside` first) */
   private read(pid: number, fresh: OwnNs[]): void {
     const dump = (o: OwnNs): void => {
-      o.data = o.kind.dump(pid);
+      o.data = o.kind.dumpOf ? o.kind.dumpOf(pid) : o.kind.dump(pid);
       log.debug(`task ${pid}: its own ${o.kind.name} namespace ${o.id} (${o.link}): ${o.kind.describe(o.data)}`);
     };
-    fresh.filter((o) => o.kind.outside).forEach(dump);
-    const inside = fresh.filter((o) => !o.kind.outside);
+    fresh.filter((o) => o.kind.outside || o.kind.dumpOf).forEach(dump);
+    const inside = fresh.filter((o) => !o.kind.outside && !o.kind.dumpOf);
     if (inside.length)
       inNamespaces(
         pid,

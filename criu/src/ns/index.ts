@@ -17,6 +17,7 @@ import { KINDS } from './kinds.js';
 import type { NsKind } from './kind.js';
 import type { Namespaces } from './ids.js';
 import { inNamespaces } from './sysv.js';
+import { setTreeRoot } from '../sys/tree-root.js';
 
 export { Namespaces, NS_ORDER, type NsIds } from './ids.js';
 export { KINDS, type OwnNs } from './kinds.js';
@@ -61,10 +62,11 @@ export interface NsImages {
   tasks: { pid: number; zombie?: unknown; ids?: Partial<TaskKobjIdsEntry>; pstree?: PstreeEntry }[];
 }
 
-const idField = { uts: 'uts_ns_id', ipc: 'ipc_ns_id', pid: 'pid_ns_id', net: 'net_ns_id', cgroup: 'cgroup_ns_id' } as const;
+const idField = { uts: 'uts_ns_id', ipc: 'ipc_ns_id', pid: 'pid_ns_id', net: 'net_ns_id', cgroup: 'cgroup_ns_id', mnt: 'mnt_ns_id' } as const;
 
 /** Which namespaces the root is made in and what goes into them, read before anything is made. */
 export function planNamespaces(img: NsImages, opts: NsOptions = {}): NsPlan {
+  setTreeRoot(null); // the restore's files are the tool's paths until the tree's mount namespace is built (ns/mnt.ts)
   const root = img.tasks[0];
   const plan: NsPlan = { cloneFlags: 0n, items: [] };
   const join = parseJoinNs(opts.joinNs ?? []);
@@ -109,7 +111,12 @@ export function restoreNamespaces(plan: NsPlan, pid: number, unshare?: (flags: b
     i.kind.intoPuppet(i.data, pid, unshare);
     log.debug(`task ${pid}: ${i.kind.name} namespace ${i.id} restored: ${i.kind.describe(i.data)}`);
   }
-  const full = plan.items.filter((i) => !i.empty && !i.kind.outside && !i.kind.intoPuppet);
+  // a kind set from outside (mnt: by a helper that joins the puppet's namespaces)
+  for (const i of plan.items.filter((x) => x.kind.restoreIn && !x.empty)) {
+    i.kind.restoreIn!(i.data, pid);
+    log.debug(`task ${pid}: ${i.kind.name} namespace ${i.id} restored: ${i.kind.describe(i.data)}`);
+  }
+  const full = plan.items.filter((i) => !i.empty && !i.kind.outside && !i.kind.intoPuppet && !i.kind.restoreIn);
   if (full.length) {
     inNamespaces(
       pid,

@@ -5,7 +5,7 @@ import { CriuError } from '../errors.js';
 // new namespace the root puppet was created in. dump() and restore() run with the tool's main
 // thread in that namespace (ns/sysv.ts inNamespaces).
 export interface NsKind<D> {
-  name: 'uts' | 'ipc' | 'pid' | 'net' | 'cgroup';
+  name: 'uts' | 'ipc' | 'pid' | 'net' | 'cgroup' | 'mnt';
   /** CLONE_NEW* the root puppet is spawned with (0n: the kind makes its namespace in intoPuppet) */
   cloneFlag: bigint;
   /** read when the root is met (`root`: its pid); inside the namespace unless `outside` */
@@ -27,6 +27,13 @@ export interface NsKind<D> {
    * the puppet
    */
   intoPuppet?(d: D, pid: number, unshare: (flags: bigint) => void): void;
+  /**
+   * A kind read from outside instead (a mount namespace: setns(2) of one is refused to the
+   * tool's multithreaded process): called with the root task's pid in place of dump().
+   */
+  dumpOf?(pid: number): D;
+  /** likewise for the restore: called with the root puppet's pid in place of restore() */
+  restoreIn?(d: D, pid: number): void;
   /** a line for the log */
   describe(d: D): string;
   /**

@@ -5,8 +5,15 @@ import { ipc } from './ipc.js';
 import { pid } from './pid.js';
 import { net } from './net.js';
 import { cgroup } from './cgroup.js';
+import { mnt } from './mnt.js';
 
-export const KINDS: NsKind<unknown>[] = [ipc as NsKind<unknown>, uts as NsKind<unknown>, net as NsKind<unknown>, cgroup as NsKind<unknown>];
+export const KINDS: NsKind<unknown>[] = [
+  ipc as NsKind<unknown>,
+  uts as NsKind<unknown>,
+  net as NsKind<unknown>,
+  cgroup as NsKind<unknown>,
+  mnt as NsKind<unknown>,
+];
 // pid namespaces (ns/pid.ts): no contents, the root's made with it, nested ones allowed
 KINDS.push(pid as NsKind<unknown>);
 

@@ -1,0 +1,114 @@
+// Paths of the tree's files in the tree's own view (set by ns/mnt.ts; here so files/ may use it). A tree in a mount namespace of its own names
+// its files (fds, cwd, root, exe, mapped files) as that namespace shows them: the same string in
+// the tool's namespace may be another file or none. Every open and stat of such a path goes
+// through here: with a tree root set (the dumped root task, or the root puppet once its mount
+// tree is built), the path is resolved by openat2(RESOLVE_IN_ROOT) from /proc/PID/root, so
+// `..` and absolute symlinks stay inside the tree's root; without one, it is the tool's own path.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { libc, koffi, SysError, big } from './libc.js';
+
+const NR_openat2 = 437,
+  RESOLVE_IN_ROOT = 0x10n,
+  O_PATH = 0o10000000,
+  O_NOFOLLOW = 0o400000,
+  O_CLOEXEC = 0o2000000,
+  O_DIRECTORY = 0o200000;
+
+const openat2 = libc.func('long syscall(long nr, int dirfd, const char *path, void *how, unsigned long size)');
+
+let rootPid: number | null = null;
+let rootFd = -1;
+/** directories opened for toolPath(), closed when the tree root changes */
+const dirFds: number[] = [];
+
+/** The task whose root is the tree's (null: the tool's root is the tree's). */
+export function setTreeRoot(pid: number | null): void {
+  if (rootFd >= 0) fs.closeSync(rootFd);
+  for (const fd of dirFds.splice(0)) fs.closeSync(fd);
+  rootFd = -1;
+  rootPid = pid;
+  if (pid !== null) rootFd = nsRoot(pid);
+}
+
+/**
+ * The root of the mount namespace of `pid`: the names in its /proc/PID/fd, maps and exe links
+ * are relative to it (the tool's root is not on their way up), also when the task is chrooted
+ * below it; `..` from the task's root climbs to it and stays there.
+ */
+function nsRoot(pid: number): number {
+  let fd = fs.openSync(`/proc/${pid}/root`, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  for (let i = 0; i < 4096; i++) {
+    const up = fs.openSync(`/proc/self/fd/${fd}/..`, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    const [a, b] = [fs.fstatSync(fd, { bigint: true }), fs.fstatSync(up, { bigint: true })];
+    fs.closeSync(fd);
+    fd = up;
+    if (a.dev === b.dev && a.ino === b.ino) break;
+  }
+  return fd;
+}
+
+export function treeRootPid(): number | null {
+  return rootPid;
+}
+
+/** open(2) of the tree's path `p` (flags and mode as open's; O_CLOEXEC added in the tree); errors carry `.code` as fs's do */
+export function openInTree(p: string, flags: number, mode = 0): number {
+  if (rootFd < 0) return fs.openSync(p, flags, mode);
+  const how = Buffer.alloc(24);
+  how.writeBigUInt64LE(BigInt(flags | O_CLOEXEC), 0);
+  how.writeBigUInt64LE(BigInt(flags & 0o100 ? mode : 0), 8);
+  how.writeBigUInt64LE(RESOLVE_IN_ROOT, 16);
+  const r = Number(big(openat2(NR_openat2, rootFd, p, how, 24) as number | bigint));
+  if (r < 0) throw new SysError(`openat2 in the root of task ${rootPid}`, koffi.errno(), [p]);
+  return r;
+}
+
+function statVia(p: string, follow: boolean): fs.BigIntStats {
+  if (rootFd < 0) return follow ? fs.statSync(p, { bigint: true }) : fs.lstatSync(p, { bigint: true });
+  const fd = openInTree(p, O_PATH | (follow ? 0 : O_NOFOLLOW));
+  try {
+    return fs.fstatSync(fd, { bigint: true });
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** stat(2) of the tree's path */
+export const statInTree = (p: string): fs.BigIntStats => statVia(p, true);
+/** lstat(2) of the tree's path */
+export const lstatInTree = (p: string): fs.BigIntStats => statVia(p, false);
+
+/** whether the tree's path leads to something */
+export function existsInTree(p: string): boolean {
+  try {
+    statVia(p, false);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** How a log line or an error names the tree's path. */
+export const showTreePath = (p: string): string => (rootPid === null ? p : `${p} (in the root of task ${rootPid})`);
+
+/**
+ * A name of the tree's path `p` for the tool's own fs calls (create, link, unlink, mkdir of
+ * ghosts and link remaps): its directory resolved in the tree's root (openat2
+ * RESOLVE_IN_ROOT), then /proc/self/fd/N/BASENAME, so the last component is acted on as the
+ * call does it (O_EXCL, link, mkdir do not follow it). A directory that does not exist gives a
+ * name that does not either. Without a tree root: `p` itself.
+ */
+export function toolPath(p: string): string {
+  if (rootFd < 0) return p;
+  const norm = path.posix.normalize(p);
+  if (norm === '/') return `/proc/self/fd/${rootFd}`;
+  let fd: number;
+  try {
+    fd = openInTree(path.posix.dirname(norm), O_PATH | O_DIRECTORY);
+  } catch {
+    return `/proc/self/fd/${rootFd}/.criu-no-such-directory/${path.posix.basename(norm)}`;
+  }
+  dirFds.push(fd);
+  return `/proc/self/fd/${fd}/${path.posix.basename(norm)}`;
+}

@@ -1,0 +1,276 @@
+/* criu-mnt-helper: the mount work of a tree's own mount namespace (criu/src/ns/mnt.ts).
+ *
+ * setns(2) into a mount namespace is refused to a multithreaded process (Node is one), so
+ * this single-threaded helper does it:
+ *
+ *   criu-mnt-helper dump-tmpfs PID MOUNTPOINT
+ *       A clone of the one mount at MOUNTPOINT of PID's mount namespace (open_tree
+ *       OPEN_TREE_CLONE made inside that namespace: the mount alone, without the mounts
+ *       over it), then back in the helper's own namespace, tar (as CRIU runs it) of that
+ *       clone to stdout.
+ *
+ *   criu-mnt-helper restore PID < SCRIPT
+ *       Runs SCRIPT in PID's mount namespace, and its network namespace (a sysfs is that
+ *       namespace's), and, when PID has another pid namespace, in a child forked in it (so a
+ *       proc mounted there is that namespace's). SCRIPT is a list
+ *       of operations, each a letter and its arguments, every token ending in a NUL:
+ *         P                          make every mount private (the copy of the launcher's)
+ *         O SLOT PATH                open PATH (O_PATH) as SLOT, before anything hides it
+ *         M SRC TARGET FSTYPE FLAGS DATA   mount(2) a new filesystem
+ *         B SLOT TARGET              bind the file of SLOT at TARGET
+ *         b PATH TARGET              bind PATH (in the namespace being built) at TARGET
+ *         R TARGET FLAGS             remount the bind at TARGET with FLAGS (MS_BIND added)
+ *         T FD TARGET                tar --extract of the image on FD into TARGET
+ *         D PATH                     mkdir PATH (mode 0755) unless it exists
+ *         F PATH                     create an empty file at PATH unless it exists
+ *         X ROOT                     pivot_root to ROOT and detach the old root
+ *       An error names the operation's number and arguments (exit 1).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#define MAX_SLOTS 256
+#define MAX_TOKENS 8192
+
+static int fail(const char *what, const char *arg)
+{
+	fprintf(stderr, "criu-mnt-helper: %s %s: %s\n", what, arg ? arg : "", strerror(errno));
+	exit(1);
+}
+
+static int ns_fd(int pid, const char *kind)
+{
+	char p[64];
+	int fd;
+
+	snprintf(p, sizeof(p), "/proc/%d/ns/%s", pid, kind);
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		fail("open", p);
+	return fd;
+}
+
+static int run_tar(int in, int out, char **argv)
+{
+	int status;
+	pid_t c = fork();
+
+	if (c < 0)
+		fail("fork", "tar");
+	if (c == 0) {
+		if (in >= 0 && dup2(in, 0) < 0)
+			_exit(126);
+		if (out >= 0 && dup2(out, 1) < 0)
+			_exit(126);
+		execvp("tar", argv);
+		fprintf(stderr, "criu-mnt-helper: exec tar: %s\n", strerror(errno));
+		_exit(127);
+	}
+	if (waitpid(c, &status, 0) != c)
+		fail("waitpid", "tar");
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static int dump_tmpfs(int pid, const char *mp)
+{
+	int mine = ns_fd(getpid(), "mnt"), theirs = ns_fd(pid, "mnt"), tree;
+	char dir[64];
+
+	if (setns(theirs, CLONE_NEWNS))
+		fail("setns into the mount namespace of", "the task");
+	tree = syscall(SYS_open_tree, AT_FDCWD, mp, OPEN_TREE_CLONE);
+	if (tree < 0)
+		fail("open_tree(OPEN_TREE_CLONE)", mp);
+	if (setns(mine, CLONE_NEWNS))
+		fail("setns back into", "the helper's mount namespace");
+	snprintf(dir, sizeof(dir), "/proc/self/fd/%d", tree);
+	char *argv[] = { "tar", "--create", "--gzip", "--no-unquote", "--no-wildcards", "--one-file-system",
+			 "--check-links", "--preserve-permissions", "--sparse", "--numeric-owner", "--directory",
+			 dir, ".", NULL };
+	int r = run_tar(-1, -1, argv);
+	if (r)
+		fprintf(stderr, "criu-mnt-helper: tar of %s exited with %d\n", mp, r);
+	return r ? 1 : 0;
+}
+
+static char *tok[MAX_TOKENS];
+static int ntok;
+
+static void read_script(void)
+{
+	static char buf[1 << 20];
+	size_t n = 0;
+	ssize_t r;
+
+	while ((r = read(0, buf + n, sizeof(buf) - 1 - n)) > 0)
+		n += r;
+	if (r < 0)
+		fail("read", "the script");
+	for (size_t i = 0; i < n && ntok < MAX_TOKENS;) {
+		tok[ntok++] = buf + i;
+		i += strlen(buf + i) + 1;
+	}
+}
+
+static int slots[MAX_SLOTS];
+
+static void step_failed(int op, const char *what, const char *a, const char *b)
+{
+	fprintf(stderr, "criu-mnt-helper: step %d: %s %s%s%s: %s\n", op, what, a, b ? " " : "", b ? b : "", strerror(errno));
+	exit(1);
+}
+
+static int run_script(void)
+{
+	int op = 0;
+
+	for (int i = 0; i < ntok; op++) {
+		const char *c = tok[i++];
+#define ARG(k) (i + (k) < ntok ? tok[i + (k)] : (fprintf(stderr, "criu-mnt-helper: step %d: short\n", op), exit(2), ""))
+		switch (c[0]) {
+		case 'P':
+			if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
+				step_failed(op, "make private", "/", NULL);
+			break;
+		case 'O': {
+			int s = atoi(ARG(0));
+			if (s < 0 || s >= MAX_SLOTS)
+				exit(2);
+			slots[s] = open(ARG(1), O_PATH | O_CLOEXEC);
+			if (slots[s] < 0)
+				step_failed(op, "open", ARG(1), NULL);
+			i += 2;
+			break;
+		}
+		case 'M':
+			if (mount(ARG(0), ARG(1), ARG(2), strtoul(ARG(3), NULL, 0), *ARG(4) ? ARG(4) : NULL))
+				step_failed(op, "mount", ARG(2), ARG(1));
+			i += 5;
+			break;
+		case 'B': {
+			char p[64];
+			snprintf(p, sizeof(p), "/proc/self/fd/%d", slots[atoi(ARG(0)) % MAX_SLOTS]);
+			if (mount(p, ARG(1), NULL, MS_BIND, NULL))
+				step_failed(op, "bind at", ARG(1), NULL);
+			i += 2;
+			break;
+		}
+		case 'b':
+			if (mount(ARG(0), ARG(1), NULL, MS_BIND, NULL))
+				step_failed(op, "bind", ARG(0), ARG(1));
+			i += 2;
+			break;
+		case 'R':
+			if (mount(NULL, ARG(0), NULL, MS_REMOUNT | MS_BIND | strtoul(ARG(1), NULL, 0), NULL))
+				step_failed(op, "remount", ARG(0), ARG(1));
+			i += 2;
+			break;
+		case 'T': {
+			char *argv[] = { "tar", "--extract", "--gzip", "--no-unquote", "--no-wildcards", "--directory",
+					 (char *)ARG(1), NULL };
+			int fd = atoi(ARG(0));
+			if (lseek(fd, 0, SEEK_SET) < 0)
+				step_failed(op, "rewind the image for", ARG(1), NULL);
+			if (run_tar(fd, -1, argv)) {
+				errno = EIO;
+				step_failed(op, "tar --extract into", ARG(1), NULL);
+			}
+			i += 2;
+			break;
+		}
+		case 'D':
+			if (mkdir(ARG(0), 0755) && errno != EEXIST)
+				step_failed(op, "mkdir", ARG(0), NULL);
+			i += 1;
+			break;
+		case 'F': {
+			int fd = open(ARG(0), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+			if (fd < 0 && errno != EISDIR)
+				step_failed(op, "create", ARG(0), NULL);
+			if (fd >= 0)
+				close(fd);
+			i += 1;
+			break;
+		}
+		case 'X':
+			if (chdir(ARG(0)))
+				step_failed(op, "chdir", ARG(0), NULL);
+			if (syscall(SYS_pivot_root, ".", "."))
+				step_failed(op, "pivot_root", ARG(0), NULL);
+			if (umount2(".", MNT_DETACH))
+				step_failed(op, "detach the old root", "", NULL);
+			if (chdir("/"))
+				step_failed(op, "chdir", "/", NULL);
+			i += 1;
+			break;
+		default:
+			fprintf(stderr, "criu-mnt-helper: step %d: unknown operation '%s'\n", op, c);
+			exit(2);
+		}
+	}
+	return 0;
+}
+
+static int other_ns(int pid, const char *kind)
+{
+	char p[64], a[64] = "", b[64] = "";
+
+	snprintf(p, sizeof(p), "/proc/%d/ns/%s", pid, kind);
+	if (readlink(p, a, sizeof(a) - 1) <= 0)
+		return 0;
+	snprintf(p, sizeof(p), "/proc/self/ns/%s", kind);
+	if (readlink(p, b, sizeof(b) - 1) <= 0)
+		return 0;
+	return strcmp(a, b) != 0;
+}
+
+static int restore(int pid)
+{
+	int status;
+
+	read_script();
+	int other_pidns = other_ns(pid, "pid");
+	if (other_pidns && setns(ns_fd(pid, "pid"), CLONE_NEWPID))
+		fail("setns into the pid namespace of", "the task");
+	/* a sysfs mounted here shows the devices of the net namespace of its mounter */
+	if (other_ns(pid, "net") && setns(ns_fd(pid, "net"), CLONE_NEWNET))
+		fail("setns into the network namespace of", "the task");
+	if (setns(ns_fd(pid, "mnt"), CLONE_NEWNS))
+		fail("setns into the mount namespace of", "the task");
+	if (!other_pidns)
+		return run_script();
+	pid_t c = fork();
+	if (c < 0)
+		fail("fork", "in the pid namespace");
+	if (c == 0)
+		_exit(run_script());
+	if (waitpid(c, &status, 0) != c)
+		fail("waitpid", "");
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 4 && !strcmp(argv[1], "dump-tmpfs"))
+		return dump_tmpfs(atoi(argv[2]), argv[3]);
+	if (argc == 3 && !strcmp(argv[1], "restore"))
+		return restore(atoi(argv[2]));
+	fprintf(stderr, "usage: criu-mnt-helper dump-tmpfs PID MOUNTPOINT | restore PID < SCRIPT\n");
+	return 2;
+}
