@@ -124,11 +124,6 @@ test('a pidfd of a task outside the dumped tree is refused by name; the task run
 // mappings no code restores yet (x86_64 syscall numbers): refused naming the VMA and what it is
 for (const [what, setup, message] of [
   ['an aio ring', `${USE_LIBC}ctx = ctypes.c_ulong(0)\nassert libc.syscall(206, 8, ctypes.byref(ctx)) == 0`, ': an aio ring \\(io_setup\\)'],
-  [
-    'a guard region',
-    `${USE_LIBC}libc.mmap.restype = ctypes.c_void_p\na = libc.mmap(None, 16 * 4096, 3, 0x22, -1, 0)\nassert libc.madvise(ctypes.c_void_p(a + 4096), 2 * 4096, 102) == 0`,
-    ': guard regions \\(MADV_GUARD_INSTALL\\)',
-  ],
 ] as const) {
   test(`${what} is refused by VMA; the task runs on`, async () => {
     const dir = tmpdir(`refuse-${what.replace(/ /g, '-')}`);

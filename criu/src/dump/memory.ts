@@ -15,6 +15,7 @@ import { writeAll } from '../sys/io.js';
 import { CriuError } from '../errors.js';
 import type { VmaRec } from './vmas.js';
 import { VMA } from './vmas.js';
+import { withoutGuards } from '../mem/guard.js';
 
 import { PE } from '../images/consts.js';
 
@@ -259,7 +260,7 @@ export function dumpMemory(pid: number, vmas: VmaRec[], pagesFd: number, stats: 
     // one scan over every VMA with pages to dump (not one per VMA): present or swapped pages,
     // not the zero page, with PAGE_IS_FILE telling a file mapping's own pages from its COWed ones
     const dumped = vmas.filter((v) => v.dumpPages);
-    const all = dumped.length ? pm.scan(dumped[0].start, dumped[dumped.length - 1].end, PRIVATE_DUMP_SCAN) : [];
+    const all = dumped.length ? pm.scan(dumped[0].start, dumped[dumped.length - 1].end, withoutGuards(PRIVATE_DUMP_SCAN)) : [];
     let ri = 0;
     for (const v of vmas) {
       stats.pagesScanned += (v.end - v.start) / BigInt(PAGE_SIZE);

@@ -4,8 +4,7 @@ import * as fs from 'node:fs';
 import type { SmapsVma } from '../proc/index.js';
 import { NotSupportedError } from '../errors.js';
 import { pluginCalls } from '../hooks.js';
-import { PAGEMAP_SCAN, PAGE_IS_GUARD, PM_SCAN_ARG_SIZE, PAGE_REGION_SIZE } from '../proc/pagemap.js';
-import { ioctl, addrOf } from '../sys/libc.js';
+import { collectGuards, hasGuardScan } from '../mem/guard.js';
 
 import { VMA, MAP, madvBits } from '../images/consts.js';
 
@@ -84,7 +83,8 @@ function fileVma(pid: number, v: SmapsVma, base: Omit<VmaRec, 'flags' | 'status'
  * (mlock(), MAP_LOCKED) is MAP_LOCKED in the flags, restored locked. A hugetlb mapping (`ht`)
  * and an aio ring ("/[aio]", io_setup) are refused by name: the first needs huge pages
  * reserved on the restoring host and its pages dumped by huge page, the second CRIU's
- * AioRingEntry with the ring's events (neither done yet).
+ * AioRingEntry with the ring's events (neither done yet). Guard regions are extra entries
+ * (mem/guard.ts).
  */
 export function vmFlagsExtra(pid: number, v: SmapsVma, where: string): number {
   if (v.path === '/[aio]' || v.name.startsWith('/[aio]')) {
@@ -96,43 +96,15 @@ export function vmFlagsExtra(pid: number, v: SmapsVma, where: string): number {
       hint: 'hugetlb memory cannot be checkpointed yet; map it without MAP_HUGETLB (transparent huge pages, MADV_HUGEPAGE, are supported)',
     });
   }
-  if (v.vmFlags.includes('gu') && hasGuardPages(pid, v)) {
-    throw new NotSupportedError(`${where}: guard regions (MADV_GUARD_INSTALL)`, {
+  // guard markers are collected apart (mem/guard.ts); a kernel whose PAGEMAP_SCAN cannot tell
+  // them would bring them back as ordinary memory
+  if (v.vmFlags.includes('gu') && !hasGuardScan()) {
+    throw new NotSupportedError(`${where}: guard regions (MADV_GUARD_INSTALL) on a kernel whose PAGEMAP_SCAN has no PAGE_IS_GUARD`, {
       task: pid,
-      hint: 'pages guarded with MADV_GUARD_INSTALL cannot be checkpointed yet (they would come back as ordinary memory)',
+      hint: 'dump on a 6.14+ kernel (criu check --feature pagemap_scan_guard_pages)',
     });
   }
   return v.vmFlags.includes('lo') ? MAP.LOCKED : 0;
-}
-
-/**
- * Does VMA `v` (VmFlags `gu`: guard regions were installed in it once) still hold guard pages?
- * One PAGEMAP_SCAN asking for the first PAGE_IS_GUARD page; a kernel that cannot tell counts as yes.
- */
-function hasGuardPages(pid: number, v: SmapsVma): boolean {
-  let fd: number;
-  try {
-    fd = fs.openSync(`/proc/${pid}/pagemap`, 'r');
-  } catch {
-    return true;
-  }
-  try {
-    const vec = Buffer.alloc(PAGE_REGION_SIZE);
-    const arg = Buffer.alloc(PM_SCAN_ARG_SIZE);
-    arg.writeBigUInt64LE(BigInt(PM_SCAN_ARG_SIZE), 0);
-    arg.writeBigUInt64LE(v.start, 16);
-    arg.writeBigUInt64LE(v.end, 24);
-    arg.writeBigUInt64LE(addrOf(vec), 40);
-    arg.writeBigUInt64LE(1n, 48); // vec_len
-    arg.writeBigUInt64LE(1n, 56); // max_pages
-    arg.writeBigUInt64LE(BigInt(PAGE_IS_GUARD), 72); // category_mask
-    arg.writeBigUInt64LE(BigInt(PAGE_IS_GUARD), 88); // return_mask
-    return ioctl(fd, PAGEMAP_SCAN, arg) > 0;
-  } catch {
-    return true;
-  } finally {
-    fs.closeSync(fd);
-  }
 }
 
 /** A memfd mapping: the memfd is a file of files.img (memfd_file_entry), its content dumped once per inode. */
@@ -244,5 +216,7 @@ export function toVmaRecs(pid: number, vmas: SmapsVma[], fileId: (v: SmapsVma) =
     }
     if (locked && out.length > count) out[out.length - 1].flags |= locked;
   }
+  // guard regions: extra entries after every real VMA, as CRIU writes them
+  out.push(...collectGuards(pid));
   return out;
 }

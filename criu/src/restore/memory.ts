@@ -19,6 +19,7 @@ import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
 import { faultPoint } from '../fault.js';
 import { pluginCalls } from '../hooks.js';
+import { installGuards, dropInheritedGuards, guardRanges } from '../mem/guard.js';
 
 /** Replace the puppet's memory with the task's: unmap, move the vdso, map every VMA, fill pages. */
 export function buildMemory(p: Puppet, t: TaskImages, pt: PlanTask, img: DumpImages, files: FileCtx): void {
@@ -45,6 +46,11 @@ export function buildMemory(p: Puppet, t: TaskImages, pt: PlanTask, img: DumpIma
   mapVmas(p, t, pt, img, files, kept);
 
   faultPoint(105, 'pages');
+  if (kept.size && img.tasks.some((x) => guardRanges(x.mm.vmas ?? []).length))
+    dropInheritedGuards(
+      p.inj,
+      [...kept].map((i) => pt.vmas[i]),
+    );
   fillPages(p, t, img, vmas, kept);
   const prots: BatchCall[] = [];
   for (const v of pt.vmas) {
@@ -53,6 +59,7 @@ export function buildMemory(p: Puppet, t: TaskImages, pt: PlanTask, img: DumpIma
   }
   p.inj.mustBatch(prots);
   lockVmas(p, t, pt);
+  installGuards(p.inj, t.pid, pt.guards);
 }
 
 /**

@@ -8,6 +8,7 @@ import { VMA, MAP, PE } from '../images/consts.js';
 import { O } from '../files/reg.js';
 import { PAGE, GADGET_PAGES, MAX_FDS_AT_ONCE } from './puppet.js';
 import { findHole, PROT, type Range } from './task.js';
+import { isGuard, guardRanges } from '../mem/guard.js';
 
 /** How one VMA is made (the engine's choice, from its status bits). */
 export type VmaHow =
@@ -85,6 +86,8 @@ export interface PlanTask {
   /** once every task exists: join this group (leaderInTree: its leader is a task of the tree) */
   joinGroup: { pgid: number; leaderInTree: boolean } | null;
   vmas: PlannedVma[];
+  /** guard regions (VMA_AREA_GUARD entries, after the real VMAs): madvise(MADV_GUARD_INSTALL) once its memory is in place */
+  guards: { start: bigint; end: bigint }[];
 }
 
 /** A file id that several fds hold (in one table or several). */
@@ -168,32 +171,35 @@ function howMapped(vmas: VmaEntry[], i: number, img: DumpImages): VmaHow {
 function planVmas(t: TaskImages, img: DumpImages): PlannedVma[] {
   const vmas = t.mm.vmas ?? [];
   const filled = pageCoverage(vmas, t.pagemap.entries);
-  return vmas.map((v, i) => {
-    const how = howMapped(vmas, i, img);
-    const mapProt = how.how === 'shmem' ? v.prot : v.prot | (filled[i] ? PROT.READ | PROT.WRITE : 0);
-    const mapFlags =
-      how.how === 'shmem'
-        ? MAP.SHARED
-        : how.how === 'file' || how.how === 'memfd' || how.how === 'socket'
-          ? v.flags & (MAP.SHARED | MAP.PRIVATE | MAP.GROWSDOWN)
-          : MAP.PRIVATE | MAP.ANON | (v.flags & (MAP.GROWSDOWN | MAP.NORESERVE));
-    const cow = v.status & VMA.ANON_PRIVATE && !isSpecial(v) ? 'anon' : v.status & VMA.FILE_PRIVATE ? 'file' : null;
-    return {
-      index: i,
-      start: BigInt(v.start),
-      end: BigInt(v.end),
-      mapProt,
-      prot: v.prot,
-      mapFlags,
-      pgoff: BigInt(v.pgoff),
-      madv: BigInt(v.madv ?? 0),
-      growsdown: (v.flags & MAP.GROWSDOWN) !== 0,
-      fileId: Number(v.shmid),
-      filled: filled[i],
-      how,
-      cow,
-    };
-  });
+  // guard entries come after every real VMA (images.ts checks it), so the indices stay mm's
+  return vmas
+    .filter((v) => !isGuard(v))
+    .map((v, i) => {
+      const how = howMapped(vmas, i, img);
+      const mapProt = how.how === 'shmem' ? v.prot : v.prot | (filled[i] ? PROT.READ | PROT.WRITE : 0);
+      const mapFlags =
+        how.how === 'shmem'
+          ? MAP.SHARED
+          : how.how === 'file' || how.how === 'memfd' || how.how === 'socket'
+            ? v.flags & (MAP.SHARED | MAP.PRIVATE | MAP.GROWSDOWN)
+            : MAP.PRIVATE | MAP.ANON | (v.flags & (MAP.GROWSDOWN | MAP.NORESERVE));
+      const cow = v.status & VMA.ANON_PRIVATE && !isSpecial(v) ? 'anon' : v.status & VMA.FILE_PRIVATE ? 'file' : null;
+      return {
+        index: i,
+        start: BigInt(v.start),
+        end: BigInt(v.end),
+        mapProt,
+        prot: v.prot,
+        mapFlags,
+        pgoff: BigInt(v.pgoff),
+        madv: BigInt(v.madv ?? 0),
+        growsdown: (v.flags & MAP.GROWSDOWN) !== 0,
+        fileId: Number(v.shmid),
+        filled: filled[i],
+        how,
+        cow,
+      };
+    });
 }
 
 /**
@@ -270,6 +276,7 @@ function planTask(t: TaskImages, parent: TaskImages | null, img: DumpImages, liv
     sessionOk,
     joinGroup,
     vmas: t.zombie ? [] : planVmas(t, img),
+    guards: t.zombie ? [] : guardRanges(t.mm.vmas ?? []),
   };
 }
 
@@ -303,7 +310,9 @@ export function planRestore(img: DumpImages): RestorePlan {
     }
     fdTables.set(t.ids.files_id, { filesId: t.ids.files_id, owner: t.pid, users: [t.pid], steps: fdSteps(t.fdinfo, transportFd) });
   }
-  const taken = img.tasks.flatMap((x) => (x.mm.vmas ?? []).filter((v) => !(v.status & VMA.VSYSCALL)).map((v) => ({ s: BigInt(v.start), e: BigInt(v.end) })));
+  const taken = img.tasks.flatMap((x) =>
+    (x.mm.vmas ?? []).filter((v) => !(v.status & (VMA.VSYSCALL | VMA.GUARD))).map((v) => ({ s: BigInt(v.start), e: BigInt(v.end) })),
+  );
   const pages = GADGET_PAGES * PAGE;
   let hole: bigint | null = null;
   try {
