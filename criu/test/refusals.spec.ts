@@ -121,9 +121,13 @@ test('a pidfd of a task outside the dumped tree is refused by name; the task run
   );
 });
 
-// mappings no code restores yet (x86_64 syscall numbers): refused naming the VMA and what it is
+// mappings no code restores (x86_64 syscall numbers): refused naming the VMA and what it is
 for (const [what, setup, message] of [
-  ['an aio ring', `${USE_LIBC}ctx = ctypes.c_ulong(0)\nassert libc.syscall(206, 8, ctypes.byref(ctx)) == 0`, ': an aio ring \\(io_setup\\)'],
+  [
+    'an aio ring whose header was overwritten',
+    `${USE_LIBC}ctx = ctypes.c_ulong(0)\nassert libc.syscall(206, 8, ctypes.byref(ctx)) == 0\nctypes.memset(ctx.value + 16, 0, 4)`,
+    ": an aio ring whose header is not the kernel's \\(magic 0,",
+  ],
 ] as const) {
   test(`${what} is refused by VMA; the task runs on`, async () => {
     const dir = tmpdir(`refuse-${what.replace(/ /g, '-')}`);

@@ -265,7 +265,7 @@ export function dumpMemory(pid: number, vmas: VmaRec[], pagesFd: number, stats: 
     for (const v of vmas) {
       stats.pagesScanned += (v.end - v.start) / BigInt(PAGE_SIZE);
       if (!v.dumpPages) continue;
-      const flags = v.status & VMA.VDSO || v.fileBacked ? PE.PRESENT : PE.LAZY | PE.PRESENT;
+      const flags = v.status & (VMA.VDSO | VMA.AIORING) || v.fileBacked ? PE.PRESENT : PE.LAZY | PE.PRESENT;
       const readable = (v.prot & 1) !== 0;
       if (readable !== batchFast) {
         flush();
@@ -279,7 +279,7 @@ export function dumpMemory(pid: number, vmas: VmaRec[], pagesFd: number, stats: 
         if (!pageMatches(r.categories, rule)) continue;
         mine.push({ start: r.start > v.start ? r.start : v.start, end: r.end < v.end ? r.end : v.end, categories: r.categories });
       }
-      const ranges: PageRegion[] = mergeRegions(mine, undefined, undefined, true);
+      const ranges: PageRegion[] = v.dumpAll ? [{ start: v.start, end: v.end, categories: 0 }] : mergeRegions(mine, undefined, undefined, true);
       for (const r of ranges) {
         const n = (r.end - r.start) / BigInt(PAGE_SIZE);
         const last = out[out.length - 1];

@@ -5,6 +5,7 @@ import type { SmapsVma } from '../proc/index.js';
 import { NotSupportedError } from '../errors.js';
 import { pluginCalls } from '../hooks.js';
 import { collectGuards, hasGuardScan } from '../mem/guard.js';
+import { aioVma, isAioRing } from '../mem/aio.js';
 
 import { VMA, MAP, madvBits } from '../images/consts.js';
 
@@ -27,6 +28,8 @@ export interface VmaRec {
   dumpPages: boolean;
   /** private file mapping: only anonymous (COWed) pages are the task's own */
   fileBacked: boolean;
+  /** every page is dumped, present or not (an aio ring: CRIU's should_dump_entire_vma) */
+  dumpAll?: boolean;
 }
 
 const S_IFMT = 0o170000n,
@@ -81,15 +84,11 @@ function fileVma(pid: number, v: SmapsVma, base: Omit<VmaRec, 'flags' | 'status'
 /**
  * What the VmFlags of a VMA add to its vma_entry, or refuse (CRIU's parse_vmflags): `lo`
  * (mlock(), MAP_LOCKED) is MAP_LOCKED in the flags, restored locked. A hugetlb mapping (`ht`)
- * and an aio ring ("/[aio]", io_setup) are refused by name: the first needs huge pages
- * reserved on the restoring host and its pages dumped by huge page, the second CRIU's
- * AioRingEntry with the ring's events (neither done yet). Guard regions are extra entries
- * (mem/guard.ts).
+ * is refused by name: it needs huge pages reserved on the restoring host and its pages dumped
+ * by huge page. Guard regions are extra entries (mem/guard.ts), aio rings VMAs of their own
+ * (mem/aio.ts).
  */
 export function vmFlagsExtra(pid: number, v: SmapsVma, where: string): number {
-  if (v.path === '/[aio]' || v.name.startsWith('/[aio]')) {
-    throw new NotSupportedError(`${where}: an aio ring (io_setup)`, { task: pid, hint: 'AIO contexts (io_setup/io_submit) cannot be checkpointed yet' });
-  }
   if (v.vmFlags.includes('ht')) {
     throw new NotSupportedError(`${where}: a hugetlb mapping (MAP_HUGETLB or a hugetlbfs file)`, {
       task: pid,
@@ -130,9 +129,8 @@ function memfdVma(
   };
 }
 
-/** The kernel's own objects that show as deleted files: refused by name. */
+/** The kernel's own objects that show as deleted files and are not restored: refused by name. */
 function refuseDeletedSpecial(pid: number, v: SmapsVma, where: string): void {
-  if (v.path === '/[aio]') throw new NotSupportedError(`${where}: an AIO ring (io_setup)`, { task: pid, hint: 'AIO contexts are not dumped yet' });
   if (v.path.startsWith('/anon_hugepage')) throw new NotSupportedError(`${where}: shared hugetlb memory`, { task: pid });
 }
 
@@ -204,7 +202,8 @@ export function toVmaRecs(pid: number, vmas: SmapsVma[], fileId: (v: SmapsVma) =
         // a file removed since it was mapped (a library or program upgraded underneath): its
         // entry carries a ghost or link remap, read through map_files (files/ghost.ts)
         refuseDeletedSpecial(pid, v, where);
-        out.push(fileVma(pid, v, base, growsdown, where, fileId));
+        // an aio ring (io_setup) shows as the deleted file "/[aio]" (mem/aio.ts)
+        out.push(isAioRing(v) ? aioVma(pid, v, base, where) : fileVma(pid, v, base, growsdown, where, fileId));
         break;
       case 'sysv':
         throw new NotSupportedError(`${where}: an attached SysV shm segment (${v.path.slice(1)})`, {

@@ -20,6 +20,7 @@ import { log } from '../log.js';
 import { faultPoint } from '../fault.js';
 import { pluginCalls } from '../hooks.js';
 import { installGuards, dropInheritedGuards, guardRanges } from '../mem/guard.js';
+import { restoreAioRings, plannedRings } from '../mem/aio.js';
 
 /** Replace the puppet's memory with the task's: unmap, move the vdso, map every VMA, fill pages. */
 export function buildMemory(p: Puppet, t: TaskImages, pt: PlanTask, img: DumpImages, files: FileCtx): void {
@@ -58,6 +59,7 @@ export function buildMemory(p: Puppet, t: TaskImages, pt: PlanTask, img: DumpIma
       prots.push({ name: 'mprotect', args: [v.start, v.end - v.start, v.prot] });
   }
   p.inj.mustBatch(prots);
+  restoreAioRings(p.inj, t.pid, plannedRings(t.pid, t.mm));
   lockVmas(p, t, pt);
   installGuards(p.inj, t.pid, pt.guards);
 }
@@ -105,10 +107,11 @@ function mapVmas(p: Puppet, t: TaskImages, pt: PlanTask, img: DumpImages, files:
     const status = (t.mm.vmas ?? [])[v.index].status;
     const start = v.start,
       len = v.end - v.start;
-    if (v.how.how === 'anon') {
+    if (v.how.how === 'anon' || v.how.how === 'aio') {
       checks.push({ k: pending.length, start, end: v.end });
       pending.push({ name: 'mmap', args: [start, len, v.mapProt, MAP.FIXED | v.mapFlags, -1, 0] });
-      for (let a = 0; a < 32; a++) if (v.madv & (1n << BigInt(a))) pending.push({ name: 'madvise', args: [start, len, a] });
+      // an aio ring's advice goes to the ring that replaces the stand-in
+      if (v.how.how === 'anon') for (let a = 0; a < 32; a++) if (v.madv & (1n << BigInt(a))) pending.push({ name: 'madvise', args: [start, len, a] });
       log.debug(`${who}: mapped VMA ${start.toString(16)}-${v.end.toString(16)} prot ${v.prot} status 0x${status.toString(16)}`);
       continue;
     }

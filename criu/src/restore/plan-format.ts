@@ -30,6 +30,9 @@ function vmaLine(v: PlannedVma, forked: boolean): string {
     case 'shmem':
       what = `shared anonymous shmid ${h.shmid}`;
       break;
+    case 'aio':
+      what = 'aio ring: an anonymous stand-in, replaced by a new ring (io_setup, mremap)';
+      break;
     default:
       what = 'not supported';
   }

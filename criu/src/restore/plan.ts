@@ -26,6 +26,8 @@ export type VmaHow =
   | { how: 'shmem'; shmid: number }
   /** a packet socket's ring (VMA_AREA_SOCKET): mapped from the socket of file id fileId */
   | { how: 'socket'; fileId: number }
+  /** an aio ring: a private anonymous stand-in filled from the pages, replaced by a new ring (mem/aio.ts) */
+  | { how: 'aio' }
   /** a kind of VMA this restore does not make (refused when the engine reaches it) */
   | { how: 'unsupported' };
 
@@ -158,6 +160,7 @@ function howMapped(vmas: VmaEntry[], i: number, img: DumpImages): VmaHow {
   const prev = vmas[i - 1];
   const afterAnon = !!prev && BigInt(prev.end) === BigInt(v.start) && (prev.status & VMA.ANON_PRIVATE) !== 0 && !isSpecial(prev);
   if (v.status & VMA.SOCKET) return { how: 'socket', fileId: Number(v.shmid) };
+  if (v.status & VMA.AIORING) return { how: 'aio' };
   if (v.status & VMA.MEMFD) return { how: 'memfd', fileId: Number(v.shmid), openFlags: v.fdflags ?? 0 };
   if (v.status & (VMA.FILE_PRIVATE | VMA.FILE_SHARED)) {
     const openFlags = v.fdflags ?? (v.status & VMA.FILE_SHARED && v.prot & PROT.WRITE ? O.RDWR : 0);
