@@ -14,7 +14,7 @@ import { progress } from '../progress.js';
 import { writeAll } from '../sys/io.js';
 import { CriuError } from '../errors.js';
 import type { VmaRec } from './vmas.js';
-import { VMA } from './vmas.js';
+import { VMA, MAP } from './vmas.js';
 import { withoutGuards } from '../mem/guard.js';
 
 import { PE } from '../images/consts.js';
@@ -265,7 +265,8 @@ export function dumpMemory(pid: number, vmas: VmaRec[], pagesFd: number, stats: 
     for (const v of vmas) {
       stats.pagesScanned += (v.end - v.start) / BigInt(PAGE_SIZE);
       if (!v.dumpPages) continue;
-      const flags = v.status & (VMA.VDSO | VMA.AIORING) || v.fileBacked ? PE.PRESENT : PE.LAZY | PE.PRESENT;
+      // as CRIU's vma_entry_can_be_lazy: not the vdso, an aio ring, a file's or hugetlb memory
+      const flags = v.status & (VMA.VDSO | VMA.AIORING) || v.fileBacked || v.flags & MAP.HUGETLB ? PE.PRESENT : PE.LAZY | PE.PRESENT;
       const readable = (v.prot & 1) !== 0;
       if (readable !== batchFast) {
         flush();

@@ -6,6 +6,7 @@ import { NotSupportedError } from '../errors.js';
 import { pluginCalls } from '../hooks.js';
 import { collectGuards, hasGuardScan } from '../mem/guard.js';
 import { aioVma, isAioRing } from '../mem/aio.js';
+import { hugetlbFlag, isAnonHugetlb } from '../mem/hugetlb.js';
 
 import { VMA, MAP, madvBits } from '../images/consts.js';
 
@@ -84,15 +85,14 @@ function fileVma(pid: number, v: SmapsVma, base: Omit<VmaRec, 'flags' | 'status'
 /**
  * What the VmFlags of a VMA add to its vma_entry, or refuse (CRIU's parse_vmflags): `lo`
  * (mlock(), MAP_LOCKED) is MAP_LOCKED in the flags, restored locked. A hugetlb mapping (`ht`)
- * is refused by name: it needs huge pages reserved on the restoring host and its pages dumped
- * by huge page. Guard regions are extra entries (mem/guard.ts), aio rings VMAs of their own
+ * other than anonymous MAP_HUGETLB memory (mem/hugetlb.ts) is refused by name. Guard regions are extra entries (mem/guard.ts), aio rings VMAs of their own
  * (mem/aio.ts).
  */
 export function vmFlagsExtra(pid: number, v: SmapsVma, where: string): number {
-  if (v.vmFlags.includes('ht')) {
-    throw new NotSupportedError(`${where}: a hugetlb mapping (MAP_HUGETLB or a hugetlbfs file)`, {
+  if (v.vmFlags.includes('ht') && !isAnonHugetlb(v) && v.kind !== 'memfd') {
+    throw new NotSupportedError(`${where}: a mapping of a hugetlbfs file`, {
       task: pid,
-      hint: 'hugetlb memory cannot be checkpointed yet; map it without MAP_HUGETLB (transparent huge pages, MADV_HUGEPAGE, are supported)',
+      hint: 'anonymous MAP_HUGETLB memory and hugetlb memfds are supported, mappings of files on a hugetlbfs mount not yet',
     });
   }
   // guard markers are collected apart (mem/guard.ts); a kernel whose PAGEMAP_SCAN cannot tell
@@ -108,6 +108,7 @@ export function vmFlagsExtra(pid: number, v: SmapsVma, where: string): number {
 
 /** A memfd mapping: the memfd is a file of files.img (memfd_file_entry), its content dumped once per inode. */
 function memfdVma(
+  pid: number,
   v: SmapsVma,
   base: Omit<VmaRec, 'flags' | 'status'>,
   growsdown: number,
@@ -121,7 +122,8 @@ function memfdVma(
     pgoff: v.offset,
     shmid: memfdId(v, fdflags),
     path: v.path,
-    flags: (v.shared ? MAP.SHARED : MAP.PRIVATE) | growsdown,
+    // a hugetlb memfd's mapping carries CRIU's hugetlb_flag too
+    flags: (v.shared ? MAP.SHARED : MAP.PRIVATE) | growsdown | (v.vmFlags.includes('ht') ? hugetlbFlag(pid, v, where) : 0),
     status: VMA.REGULAR | VMA.MEMFD | (v.shared ? VMA.FILE_SHARED : VMA.FILE_PRIVATE),
     fdflags,
     dumpPages: !v.shared,
@@ -129,9 +131,14 @@ function memfdVma(
   };
 }
 
-/** The kernel's own objects that show as deleted files and are not restored: refused by name. */
-function refuseDeletedSpecial(pid: number, v: SmapsVma, where: string): void {
-  if (v.path.startsWith('/anon_hugepage')) throw new NotSupportedError(`${where}: shared hugetlb memory`, { task: pid });
+/**
+ * MAP_HUGETLB anonymous memory (mem/hugetlb.ts), as CRIU writes it: anonymous with its
+ * hugetlb_flag; a shared one is a shmem object of its own (its inode the shmid).
+ */
+function hugetlbVma(pid: number, v: SmapsVma, base: Omit<VmaRec, 'flags' | 'status'>, where: string): VmaRec {
+  const hf = hugetlbFlag(pid, v, where);
+  if (v.shared) return { ...base, pgoff: v.offset, shmid: v.inode, flags: MAP.SHARED | MAP.ANON | hf, status: VMA.REGULAR | VMA.ANON_SHARED, dumpPages: false };
+  return { ...base, flags: MAP.PRIVATE | MAP.ANON | hf, status: VMA.REGULAR | VMA.ANON_PRIVATE };
 }
 
 /** Convert the VMAs of a task; `fileId(path, vma)` gives the reg-file id of a mapped file. */
@@ -185,7 +192,7 @@ export function toVmaRecs(pid: number, vmas: SmapsVma[], fileId: (v: SmapsVma) =
         out.push({ ...base, pgoff: v.offset, shmid: v.inode, flags: MAP.SHARED | MAP.ANON, status: VMA.REGULAR | VMA.ANON_SHARED, dumpPages: false });
         break;
       case 'memfd':
-        out.push(memfdVma(v, base, growsdown, where, memfdId));
+        out.push(memfdVma(pid, v, base, growsdown, where, memfdId));
         break;
       case 'file':
         // a packet socket's ring (socket:[N]): VMA_AREA_SOCKET, its pages not dumped; shmid is
@@ -201,7 +208,10 @@ export function toVmaRecs(pid: number, vmas: SmapsVma[], fileId: (v: SmapsVma) =
       case 'deleted':
         // a file removed since it was mapped (a library or program upgraded underneath): its
         // entry carries a ghost or link remap, read through map_files (files/ghost.ts)
-        refuseDeletedSpecial(pid, v, where);
+        if (isAnonHugetlb(v)) {
+          out.push(hugetlbVma(pid, v, base, where));
+          break;
+        }
         // an aio ring (io_setup) shows as the deleted file "/[aio]" (mem/aio.ts)
         out.push(isAioRing(v) ? aioVma(pid, v, base, where) : fileVma(pid, v, base, growsdown, where, fileId));
         break;

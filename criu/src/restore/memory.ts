@@ -21,6 +21,7 @@ import { faultPoint } from '../fault.js';
 import { pluginCalls } from '../hooks.js';
 import { installGuards, dropInheritedGuards, guardRanges } from '../mem/guard.js';
 import { restoreAioRings, plannedRings } from '../mem/aio.js';
+import { HUGETLB_FLAGS, hugetlbHint } from '../mem/hugetlb.js';
 
 /** Replace the puppet's memory with the task's: unmap, move the vdso, map every VMA, fill pages. */
 export function buildMemory(p: Puppet, t: TaskImages, pt: PlanTask, img: DumpImages, files: FileCtx): void {
@@ -91,13 +92,13 @@ function mapVmas(p: Puppet, t: TaskImages, pt: PlanTask, img: DumpImages, files:
   const inj = p.inj;
   const who = `task ${t.pid}`;
   const pending: BatchCall[] = [];
-  const checks: { k: number; start: bigint; end: bigint }[] = [];
+  const checks: { k: number; start: bigint; end: bigint; flags: number }[] = [];
   const flushMaps = (): void => {
     if (!pending.length) return;
     const rs = inj.batch(pending);
     for (const c of checks) {
       const r = rs[c.k];
-      if (r !== c.start) throw mapError(who, c.start, c.end, r);
+      if (r !== c.start) throw mapError(who, c.start, c.end, r, c.flags);
     }
     pending.length = 0;
     checks.length = 0;
@@ -108,7 +109,7 @@ function mapVmas(p: Puppet, t: TaskImages, pt: PlanTask, img: DumpImages, files:
     const start = v.start,
       len = v.end - v.start;
     if (v.how.how === 'anon' || v.how.how === 'aio') {
-      checks.push({ k: pending.length, start, end: v.end });
+      checks.push({ k: pending.length, start, end: v.end, flags: v.mapFlags });
       pending.push({ name: 'mmap', args: [start, len, v.mapProt, MAP.FIXED | v.mapFlags, -1, 0] });
       // an aio ring's advice goes to the ring that replaces the stand-in
       if (v.how.how === 'anon') for (let a = 0; a < 32; a++) if (v.madv & (1n << BigInt(a))) pending.push({ name: 'madvise', args: [start, len, a] });
@@ -175,9 +176,13 @@ function mapOne(p: Puppet, who: string, v: PlannedVma, status: number, img: Dump
   }
 }
 
-/** The error of an mmap that failed (r < 0) or put the VMA elsewhere. */
-function mapError(who: string, start: bigint, end: bigint, r: bigint): CriuError {
-  return new CriuError(`${who}: cannot map VMA ${start.toString(16)}-${end.toString(16)}: ${r < 0n ? errnoName(Number(-r)) : `landed at ${r.toString(16)}`}`);
+/** The error of an mmap that failed (r < 0) or put the VMA elsewhere; a hugetlb one says what it needs. */
+function mapError(who: string, start: bigint, end: bigint, r: bigint, flags = 0): CriuError {
+  const huge = flags & MAP.HUGETLB;
+  return new CriuError(
+    `${who}: cannot map VMA ${start.toString(16)}-${end.toString(16)}${huge ? ' (hugetlb)' : ''}: ${r < 0n ? errnoName(Number(-r)) : `landed at ${r.toString(16)}`}`,
+    huge ? { object: `VMA ${start.toString(16)}`, hint: hugetlbHint(flags, end - start) } : undefined,
+  );
 }
 
 /** Image VMAs (by index) that the child inherited from its parent exactly: same place, protection, backing, advice. */
@@ -257,17 +262,24 @@ function shmemObject(p: Puppet, shmid: number, img: DumpImages, files: FileCtx):
   const known = files.shmem.get(shmid);
   if (known !== undefined) return known;
   const who = `task ${p.pid}: shared memory ${shmid}`;
-  let size = 0n;
+  let size = 0n,
+    huge = 0; // MAP_HUGETLB and its page size: a hugetlb object (mem/hugetlb.ts)
   for (const t of img.tasks) {
     for (const v of t.mm.vmas ?? []) {
       if (v.status & VMA.ANON_SHARED && Number(v.shmid) === shmid) {
         const end = BigInt(v.pgoff) + BigInt(v.end) - BigInt(v.start);
         if (end > size) size = end;
+        huge = v.flags & HUGETLB_FLAGS;
       }
     }
   }
-  const r = p.inj.call('mmap', 0, size, PROT.READ | PROT.WRITE, MAP.SHARED | MAP.ANON, -1, 0);
-  if (r < 0n) throw new CriuError(`${who}: cannot create it (${size} bytes): ${errnoName(Number(-r))}`);
+  const r = p.inj.call('mmap', 0, size, PROT.READ | PROT.WRITE, MAP.SHARED | MAP.ANON | huge, -1, 0);
+  if (r < 0n)
+    throw new CriuError(`${who}: cannot create it (${size} bytes${huge ? ', hugetlb' : ''}): ${errnoName(Number(-r))}`, {
+      task: p.pid,
+      object: `shared memory ${shmid}`,
+      ...(huge ? { hint: hugetlbHint(huge, size) } : {}),
+    });
   const pm = path.join(img.dir, `pagemap-shmem-${shmid}.img`);
   if (fs.existsSync(pm)) {
     const { head, entries } = readPagemapLoose(pm);

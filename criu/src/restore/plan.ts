@@ -9,6 +9,7 @@ import { O } from '../files/reg.js';
 import { PAGE, GADGET_PAGES, MAX_FDS_AT_ONCE } from './puppet.js';
 import { findHole, PROT, type Range } from './task.js';
 import { isGuard, guardRanges } from '../mem/guard.js';
+import { HUGETLB_FLAGS } from '../mem/hugetlb.js';
 
 /** How one VMA is made (the engine's choice, from its status bits). */
 export type VmaHow =
@@ -167,7 +168,8 @@ function howMapped(vmas: VmaEntry[], i: number, img: DumpImages): VmaHow {
     return { how: 'file', shared: (v.status & VMA.FILE_SHARED) !== 0, fileId: Number(v.shmid), path: img.files.get(Number(v.shmid))?.reg?.name, openFlags };
   }
   if (v.status & VMA.ANON_SHARED) return { how: 'shmem', shmid: Number(v.shmid) };
-  if (v.status & VMA.ANON_PRIVATE) return afterAnon ? { how: 'anon-moved' } : { how: 'anon' };
+  // hugetlb memory never merges with its neighbours: mapped in place
+  if (v.status & VMA.ANON_PRIVATE) return afterAnon && !(v.flags & MAP.HUGETLB) ? { how: 'anon-moved' } : { how: 'anon' };
   return { how: 'unsupported' };
 }
 
@@ -185,7 +187,7 @@ function planVmas(t: TaskImages, img: DumpImages): PlannedVma[] {
           ? MAP.SHARED
           : how.how === 'file' || how.how === 'memfd' || how.how === 'socket'
             ? v.flags & (MAP.SHARED | MAP.PRIVATE | MAP.GROWSDOWN)
-            : MAP.PRIVATE | MAP.ANON | (v.flags & (MAP.GROWSDOWN | MAP.NORESERVE));
+            : MAP.PRIVATE | MAP.ANON | (v.flags & (MAP.GROWSDOWN | MAP.NORESERVE | HUGETLB_FLAGS));
       const cow = v.status & VMA.ANON_PRIVATE && !isSpecial(v) ? 'anon' : v.status & VMA.FILE_PRIVATE ? 'file' : null;
       return {
         index: i,
