@@ -63,6 +63,8 @@ function taskLines(t: PlanTask): string[] {
   if (sg.length) out.push(`  session/group: ${sg.join(', ')}`);
   if (!t.sessionOk) out.push("  session: neither its own nor its parent's (refused)");
   if (t.vmas.length) out.push('  vmas:', ...t.vmas.map((v) => vmaLine(v, t.parent !== null)));
+  if (t.guards.length)
+    out.push(`  guard regions (MADV_GUARD_INSTALL once its memory is in place): ${t.guards.map((g) => `${hx(g.start)}-${hx(g.end)}`).join(' ')}`);
   return out;
 }
 
