@@ -136,6 +136,15 @@ for (const [what, setup, message] of [
   });
 }
 
+test('an aio ring a child inherited across fork is refused naming both tasks; the tree runs on', async () => {
+  const dir = tmpdir('refuse-aio-inherited');
+  const setup = `${USE_LIBC}ctx = ctypes.c_ulong(0)\nassert libc.syscall(206, 8, ctypes.byref(ctx)) == 0\nk = os.fork()\nif k == 0:\n    libc.prctl(1, 9)\n    time.sleep(3600)\n    os._exit(0)`;
+  const pid = await holder(dir, setup);
+  expect(refused(dir, pid)).toMatch(
+    new RegExp(`not supported yet: task \\d+: VMA [0-9a-f]+-[0-9a-f]+: an aio ring that task ${pid} maps too \\(inherited across fork\\)`),
+  );
+});
+
 test('a /proc file of a task that has exited is refused by name (reopened, it would name another task or none)', async () => {
   const dir = tmpdir('refuse-dead-proc');
   const setup =

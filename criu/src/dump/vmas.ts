@@ -31,6 +31,8 @@ export interface VmaRec {
   fileBacked: boolean;
   /** every page is dumped, present or not (an aio ring: CRIU's should_dump_entire_vma) */
   dumpAll?: boolean;
+  /** an aio ring's inode (mem/aio.ts refuseInheritedRings) */
+  ringIno?: number;
 }
 
 const S_IFMT = 0o170000n,

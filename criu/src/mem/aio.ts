@@ -93,7 +93,31 @@ export function aioVma(pid: number, v: SmapsVma, base: Omit<VmaRec, 'flags' | 's
       },
     );
   }
-  return { ...base, pgoff: v.offset, flags: MAP.SHARED, status: VMA.AIORING, dumpPages: true, dumpAll: true, fileBacked: false };
+  return { ...base, pgoff: v.offset, flags: MAP.SHARED, status: VMA.AIORING, dumpPages: true, dumpAll: true, fileBacked: false, ringIno: v.inode };
+}
+
+/**
+ * A ring mapped by two tasks of the tree: a child forked after io_setup keeps the ring's mapping
+ * (the same pages) but not the context, which only the task that made it has. Restored, each
+ * would get a ring and a context of its own: refused by name, naming both tasks.
+ */
+export function refuseInheritedRings(tasks: { pid: number; vmas: VmaRec[] }[]): void {
+  const seen = new Map<number, number>();
+  for (const t of tasks) {
+    for (const v of t.vmas) {
+      if (v.ringIno === undefined) continue;
+      const other = seen.get(v.ringIno);
+      if (other !== undefined && other !== t.pid)
+        throw new NotSupportedError(
+          `task ${t.pid}: VMA ${v.start.toString(16)}-${v.end.toString(16)}: an aio ring that task ${other} maps too (inherited across fork)`,
+          {
+            task: t.pid,
+            hint: 'only the task that called io_setup has the context; unmap the ring in the child (or fork before io_setup)',
+          },
+        );
+      seen.set(v.ringIno, t.pid);
+    }
+  }
 }
 
 /** mm's aio_ring_entry list: one per ring, in VMA order (aio.c dump_aio_ring). */
