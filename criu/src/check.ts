@@ -6,6 +6,11 @@ import { socket, setsockopt, getsockopt, shutdown } from './sys/libc.js';
 import { AF_INET, bind, listen, connect, getsockname } from './sys/net.js';
 import { arch } from './sys/arch.js';
 import { hasPagemapScan } from './proc/pagemap.js';
+import { hasGuardScan } from './mem/guard.js';
+import { freeHugePages, defaultHugePageSize } from './mem/hugetlb.js';
+
+/** free huge pages the zdtm hugetlb tests need at once */
+const HUGETLB_TEST_PAGES = 4;
 import { Launcher } from './restore/launcher.js';
 import { Puppet } from './restore/puppet.js';
 import { CriuError } from './errors.js';
@@ -127,6 +132,27 @@ const probes: Probe[] = [
     cost: 'pages are found through /proc/PID/pagemap, slower on large sparse memory',
     run: () => {
       if (!hasPagemapScan()) throw new CriuError('absent');
+    },
+  },
+  {
+    // cr-check.c check_pagemap_scan_guard_pages: guard regions (MADV_GUARD_INSTALL) are found by it
+    name: 'pagemap_scan_guard_pages',
+    required: false,
+    what: 'PAGEMAP_SCAN with PAGE_IS_GUARD (guard regions, MADV_GUARD_INSTALL; 6.14+)',
+    cost: 'a task with guard regions cannot be dumped',
+    run: () => {
+      if (!hasGuardScan()) throw new CriuError('PAGEMAP_SCAN does not know PAGE_IS_GUARD');
+    },
+  },
+  {
+    // not a kernel feature but the host's: the zdtm hugetlb tests map a few huge pages
+    name: 'hugetlb_pages',
+    required: false,
+    what: `${HUGETLB_TEST_PAGES} or more free huge pages of the default size (vm.nr_hugepages)`,
+    cost: 'MAP_HUGETLB memory can be restored only where huge pages are free',
+    run: () => {
+      const free = freeHugePages(defaultHugePageSize());
+      if (free < HUGETLB_TEST_PAGES) throw new CriuError(`${free} free huge pages of ${defaultHugePageSize() / 1024n} kB (vm.nr_hugepages)`);
     },
   },
   {

@@ -61,6 +61,7 @@ export const OWN_FEATURES = [
   'tcp_repair',
   'netlink_diag',
   'packet_diag',
+  'hugetlb_pages',
 ] as const;
 
 export const isFeatureName = (n: string): boolean => (CRIU_FEATURES as readonly string[]).includes(n) || (OWN_FEATURES as readonly string[]).includes(n);

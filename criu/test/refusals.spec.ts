@@ -121,13 +121,12 @@ test('a pidfd of a task outside the dumped tree is refused by name; the task run
   );
 });
 
-// mappings no code restores yet (x86_64 syscall numbers): refused naming the VMA and what it is
+// mappings no code restores (x86_64 syscall numbers): refused naming the VMA and what it is
 for (const [what, setup, message] of [
-  ['an aio ring', `${USE_LIBC}ctx = ctypes.c_ulong(0)\nassert libc.syscall(206, 8, ctypes.byref(ctx)) == 0`, ': an aio ring \\(io_setup\\)'],
   [
-    'a guard region',
-    `${USE_LIBC}libc.mmap.restype = ctypes.c_void_p\na = libc.mmap(None, 16 * 4096, 3, 0x22, -1, 0)\nassert libc.madvise(ctypes.c_void_p(a + 4096), 2 * 4096, 102) == 0`,
-    ': guard regions \\(MADV_GUARD_INSTALL\\)',
+    'an aio ring whose header was overwritten',
+    `${USE_LIBC}ctx = ctypes.c_ulong(0)\nassert libc.syscall(206, 8, ctypes.byref(ctx)) == 0\nctypes.memset(ctx.value + 16, 0, 4)`,
+    ": an aio ring whose header is not the kernel's \\(magic 0,",
   ],
 ] as const) {
   test(`${what} is refused by VMA; the task runs on`, async () => {
@@ -136,6 +135,15 @@ for (const [what, setup, message] of [
     expect(refused(dir, pid)).toMatch(new RegExp(`not supported yet: task ${pid}: VMA [0-9a-f]+-[0-9a-f]+ .*${message}`));
   });
 }
+
+test('an aio ring a child inherited across fork is refused naming both tasks; the tree runs on', async () => {
+  const dir = tmpdir('refuse-aio-inherited');
+  const setup = `${USE_LIBC}ctx = ctypes.c_ulong(0)\nassert libc.syscall(206, 8, ctypes.byref(ctx)) == 0\nk = os.fork()\nif k == 0:\n    libc.prctl(1, 9)\n    time.sleep(3600)\n    os._exit(0)`;
+  const pid = await holder(dir, setup);
+  expect(refused(dir, pid)).toMatch(
+    new RegExp(`not supported yet: task \\d+: VMA [0-9a-f]+-[0-9a-f]+: an aio ring that task ${pid} maps too \\(inherited across fork\\)`),
+  );
+});
 
 test('a /proc file of a task that has exited is refused by name (reopened, it would name another task or none)', async () => {
   const dir = tmpdir('refuse-dead-proc');

@@ -189,6 +189,7 @@ function vmaKind(v: VmaEntry, files: Map<number, FileEntry>): Omit<VmaView, 'vma
   if (st & VMA.STACK || v.flags & 0x100) return { what: '[stack] anon private', label: 'stack', cls: 'stack' };
   if (st & VMA.SOCKET) return { what: `packet socket ring ${id}`, label: 'socket', cls: 'other' };
   if (st & VMA.AIORING) return { what: 'AIO ring', label: 'aio', cls: 'other' };
+  if (st & VMA.GUARD) return { what: 'guard region (MADV_GUARD_INSTALL)', label: 'guard', cls: 'other' };
   return { what: 'anon private', label: 'anon', cls: 'anon' };
 }
 

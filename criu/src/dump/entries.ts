@@ -3,6 +3,7 @@ import { arch } from '../sys/arch.js';
 import { regsToImage, xsaveToImage, restartFixup, type UserX86Regs } from '../arch/x86_64.js';
 import type { TaskState, ThreadState } from './collect.js';
 import type { VmaRec } from './vmas.js';
+import { aioEntries } from '../mem/aio.js';
 import type { PagemapRec } from './memory.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { pluginCalls } from '../hooks.js';
@@ -217,6 +218,7 @@ export function buildCore(t: TaskState, th: ThreadState, isLeader: boolean, secc
 
 export function buildMm(t: TaskState, vmas: VmaRec[], exeId: number): MmEntry {
   const s = t.stat;
+  const aios = aioEntries(vmas);
   const auxv: bigint[] = [];
   for (let o = 0; o + 8 <= t.auxv.length; o += 8) auxv.push(t.auxv.readBigUInt64LE(o));
   while (auxv.length >= 2 && auxv[auxv.length - 1] === 0n && auxv[auxv.length - 2] === 0n) auxv.length -= 2;
@@ -247,6 +249,7 @@ export function buildMm(t: TaskState, vmas: VmaRec[], exeId: number): MmEntry {
       ...(v.fdflags !== undefined ? { fdflags: v.fdflags } : {}),
     })),
     dumpable: t.dumpable,
+    ...(aios.length ? { aios } : {}),
     thp_disabled: t.thpDisabled,
   };
 }

@@ -14,7 +14,8 @@ import { progress } from '../progress.js';
 import { writeAll } from '../sys/io.js';
 import { CriuError } from '../errors.js';
 import type { VmaRec } from './vmas.js';
-import { VMA } from './vmas.js';
+import { VMA, MAP } from './vmas.js';
+import { withoutGuards } from '../mem/guard.js';
 
 import { PE } from '../images/consts.js';
 
@@ -259,12 +260,13 @@ export function dumpMemory(pid: number, vmas: VmaRec[], pagesFd: number, stats: 
     // one scan over every VMA with pages to dump (not one per VMA): present or swapped pages,
     // not the zero page, with PAGE_IS_FILE telling a file mapping's own pages from its COWed ones
     const dumped = vmas.filter((v) => v.dumpPages);
-    const all = dumped.length ? pm.scan(dumped[0].start, dumped[dumped.length - 1].end, PRIVATE_DUMP_SCAN) : [];
+    const all = dumped.length ? pm.scan(dumped[0].start, dumped[dumped.length - 1].end, withoutGuards(PRIVATE_DUMP_SCAN)) : [];
     let ri = 0;
     for (const v of vmas) {
       stats.pagesScanned += (v.end - v.start) / BigInt(PAGE_SIZE);
       if (!v.dumpPages) continue;
-      const flags = v.status & VMA.VDSO || v.fileBacked ? PE.PRESENT : PE.LAZY | PE.PRESENT;
+      // as CRIU's vma_entry_can_be_lazy: not the vdso, an aio ring, a file's or hugetlb memory
+      const flags = v.status & (VMA.VDSO | VMA.AIORING) || v.fileBacked || v.flags & MAP.HUGETLB ? PE.PRESENT : PE.LAZY | PE.PRESENT;
       const readable = (v.prot & 1) !== 0;
       if (readable !== batchFast) {
         flush();
@@ -278,7 +280,7 @@ export function dumpMemory(pid: number, vmas: VmaRec[], pagesFd: number, stats: 
         if (!pageMatches(r.categories, rule)) continue;
         mine.push({ start: r.start > v.start ? r.start : v.start, end: r.end < v.end ? r.end : v.end, categories: r.categories });
       }
-      const ranges: PageRegion[] = mergeRegions(mine, undefined, undefined, true);
+      const ranges: PageRegion[] = v.dumpAll ? [{ start: v.start, end: v.end, categories: 0 }] : mergeRegions(mine, undefined, undefined, true);
       for (const r of ranges) {
         const n = (r.end - r.start) / BigInt(PAGE_SIZE);
         const last = out[out.length - 1];

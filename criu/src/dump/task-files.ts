@@ -4,6 +4,7 @@
 import type { SmapsVma } from '../proc/index.js';
 import type { TaskState } from './collect.js';
 import { toVmaRecs, type VmaRec } from './vmas.js';
+import { refuseInheritedRings } from '../mem/aio.js';
 import { packetRingMaps } from '../files/packet.js';
 import { FileTable } from '../files/table.js';
 import { ExtraImages } from '../files/kind.js';
@@ -116,6 +117,7 @@ export function collectFiles(
     return { task, exeId, vmas, ids, fdinfos, cwdId, rootId };
   });
 
+  refuseInheritedRings(perTask.map((t) => ({ pid: t.task.pid, vmas: t.vmas })));
   for (const finish of extra.deferred.values()) finish();
   finishTtyDump(
     files,

@@ -7,6 +7,9 @@ import { pluginCalls } from '../hooks.js';
 import { PAGEMAP_SCAN, PAGE_IS_GUARD, PM_SCAN_ARG_SIZE, PAGE_REGION_SIZE } from '../proc/pagemap.js';
 import { ioctl, addrOf } from '../sys/libc.js';
 import { shmMode, sysctlRead } from '../ns/sysv.js';
+import { collectGuards, hasGuardScan } from '../mem/guard.js';
+import { aioVma, isAioRing } from '../mem/aio.js';
+import { hugetlbFlag, isAnonHugetlb } from '../mem/hugetlb.js';
 
 import { VMA, MAP, madvBits } from '../images/consts.js';
 
@@ -29,6 +32,10 @@ export interface VmaRec {
   dumpPages: boolean;
   /** private file mapping: only anonymous (COWed) pages are the task's own */
   fileBacked: boolean;
+  /** every page is dumped, present or not (an aio ring: CRIU's should_dump_entire_vma) */
+  dumpAll?: boolean;
+  /** an aio ring's inode (mem/aio.ts refuseInheritedRings) */
+  ringIno?: number;
 }
 
 const S_IFMT = 0o170000n,
@@ -83,61 +90,30 @@ function fileVma(pid: number, v: SmapsVma, base: Omit<VmaRec, 'flags' | 'status'
 /**
  * What the VmFlags of a VMA add to its vma_entry, or refuse (CRIU's parse_vmflags): `lo`
  * (mlock(), MAP_LOCKED) is MAP_LOCKED in the flags, restored locked. A hugetlb mapping (`ht`)
- * and an aio ring ("/[aio]", io_setup) are refused by name: the first needs huge pages
- * reserved on the restoring host and its pages dumped by huge page, the second CRIU's
- * AioRingEntry with the ring's events (neither done yet).
+ * other than anonymous MAP_HUGETLB memory (mem/hugetlb.ts) is refused by name. Guard regions are extra entries (mem/guard.ts), aio rings VMAs of their own
+ * (mem/aio.ts).
  */
 export function vmFlagsExtra(pid: number, v: SmapsVma, where: string): number {
-  if (v.path === '/[aio]' || v.name.startsWith('/[aio]')) {
-    throw new NotSupportedError(`${where}: an aio ring (io_setup)`, { task: pid, hint: 'AIO contexts (io_setup/io_submit) cannot be checkpointed yet' });
-  }
-  if (v.vmFlags.includes('ht')) {
-    throw new NotSupportedError(`${where}: a hugetlb mapping (MAP_HUGETLB or a hugetlbfs file)`, {
+  if (v.vmFlags.includes('ht') && !isAnonHugetlb(v) && v.kind !== 'memfd') {
+    throw new NotSupportedError(`${where}: a mapping of a hugetlbfs file`, {
       task: pid,
-      hint: 'hugetlb memory cannot be checkpointed yet; map it without MAP_HUGETLB (transparent huge pages, MADV_HUGEPAGE, are supported)',
+      hint: 'anonymous MAP_HUGETLB memory and hugetlb memfds are supported, mappings of files on a hugetlbfs mount not yet',
     });
   }
-  if (v.vmFlags.includes('gu') && hasGuardPages(pid, v)) {
-    throw new NotSupportedError(`${where}: guard regions (MADV_GUARD_INSTALL)`, {
+  // guard markers are collected apart (mem/guard.ts); a kernel whose PAGEMAP_SCAN cannot tell
+  // them would bring them back as ordinary memory
+  if (v.vmFlags.includes('gu') && !hasGuardScan()) {
+    throw new NotSupportedError(`${where}: guard regions (MADV_GUARD_INSTALL) on a kernel whose PAGEMAP_SCAN has no PAGE_IS_GUARD`, {
       task: pid,
-      hint: 'pages guarded with MADV_GUARD_INSTALL cannot be checkpointed yet (they would come back as ordinary memory)',
+      hint: 'dump on a 6.14+ kernel (criu check --feature pagemap_scan_guard_pages)',
     });
   }
   return v.vmFlags.includes('lo') ? MAP.LOCKED : 0;
 }
 
-/**
- * Does VMA `v` (VmFlags `gu`: guard regions were installed in it once) still hold guard pages?
- * One PAGEMAP_SCAN asking for the first PAGE_IS_GUARD page; a kernel that cannot tell counts as yes.
- */
-function hasGuardPages(pid: number, v: SmapsVma): boolean {
-  let fd: number;
-  try {
-    fd = fs.openSync(`/proc/${pid}/pagemap`, 'r');
-  } catch {
-    return true;
-  }
-  try {
-    const vec = Buffer.alloc(PAGE_REGION_SIZE);
-    const arg = Buffer.alloc(PM_SCAN_ARG_SIZE);
-    arg.writeBigUInt64LE(BigInt(PM_SCAN_ARG_SIZE), 0);
-    arg.writeBigUInt64LE(v.start, 16);
-    arg.writeBigUInt64LE(v.end, 24);
-    arg.writeBigUInt64LE(addrOf(vec), 40);
-    arg.writeBigUInt64LE(1n, 48); // vec_len
-    arg.writeBigUInt64LE(1n, 56); // max_pages
-    arg.writeBigUInt64LE(BigInt(PAGE_IS_GUARD), 72); // category_mask
-    arg.writeBigUInt64LE(BigInt(PAGE_IS_GUARD), 88); // return_mask
-    return ioctl(fd, PAGEMAP_SCAN, arg) > 0;
-  } catch {
-    return true;
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
 /** A memfd mapping: the memfd is a file of files.img (memfd_file_entry), its content dumped once per inode. */
 function memfdVma(
+  pid: number,
   v: SmapsVma,
   base: Omit<VmaRec, 'flags' | 'status'>,
   growsdown: number,
@@ -151,7 +127,8 @@ function memfdVma(
     pgoff: v.offset,
     shmid: memfdId(v, fdflags),
     path: v.path,
-    flags: (v.shared ? MAP.SHARED : MAP.PRIVATE) | growsdown,
+    // a hugetlb memfd's mapping carries CRIU's hugetlb_flag too
+    flags: (v.shared ? MAP.SHARED : MAP.PRIVATE) | growsdown | (v.vmFlags.includes('ht') ? hugetlbFlag(pid, v, where) : 0),
     status: VMA.REGULAR | VMA.MEMFD | (v.shared ? VMA.FILE_SHARED : VMA.FILE_PRIVATE),
     fdflags,
     dumpPages: !v.shared,
@@ -159,10 +136,14 @@ function memfdVma(
   };
 }
 
-/** The kernel's own objects that show as deleted files: refused by name. */
-function refuseDeletedSpecial(pid: number, v: SmapsVma, where: string): void {
-  if (v.path === '/[aio]') throw new NotSupportedError(`${where}: an AIO ring (io_setup)`, { task: pid, hint: 'AIO contexts are not dumped yet' });
-  if (v.path.startsWith('/anon_hugepage')) throw new NotSupportedError(`${where}: shared hugetlb memory`, { task: pid });
+/**
+ * MAP_HUGETLB anonymous memory (mem/hugetlb.ts), as CRIU writes it: anonymous with its
+ * hugetlb_flag; a shared one is a shmem object of its own (its inode the shmid).
+ */
+function hugetlbVma(pid: number, v: SmapsVma, base: Omit<VmaRec, 'flags' | 'status'>, where: string): VmaRec {
+  const hf = hugetlbFlag(pid, v, where);
+  if (v.shared) return { ...base, pgoff: v.offset, shmid: v.inode, flags: MAP.SHARED | MAP.ANON | hf, status: VMA.REGULAR | VMA.ANON_SHARED, dumpPages: false };
+  return { ...base, flags: MAP.PRIVATE | MAP.ANON | hf, status: VMA.REGULAR | VMA.ANON_PRIVATE };
 }
 
 const SHM_DEST = 0o1000;
@@ -275,7 +256,7 @@ export function toVmaRecs(pid: number, vmas: SmapsVma[], fileId: (v: SmapsVma) =
         out.push({ ...base, pgoff: v.offset, shmid: v.inode, flags: MAP.SHARED | MAP.ANON, status: VMA.REGULAR | VMA.ANON_SHARED, dumpPages: false });
         break;
       case 'memfd':
-        out.push(memfdVma(v, base, growsdown, where, memfdId));
+        out.push(memfdVma(pid, v, base, growsdown, where, memfdId));
         break;
       case 'file':
         // a packet socket's ring (socket:[N]): VMA_AREA_SOCKET, its pages not dumped; shmid is
@@ -291,8 +272,12 @@ export function toVmaRecs(pid: number, vmas: SmapsVma[], fileId: (v: SmapsVma) =
       case 'deleted':
         // a file removed since it was mapped (a library or program upgraded underneath): its
         // entry carries a ghost or link remap, read through map_files (files/ghost.ts)
-        refuseDeletedSpecial(pid, v, where);
-        out.push(fileVma(pid, v, base, growsdown, where, fileId));
+        if (isAnonHugetlb(v)) {
+          out.push(hugetlbVma(pid, v, base, where));
+          break;
+        }
+        // an aio ring (io_setup) shows as the deleted file "/[aio]" (mem/aio.ts)
+        out.push(isAioRing(v) ? aioVma(pid, v, base, where) : fileVma(pid, v, base, growsdown, where, fileId));
         break;
       case 'sysv':
         out.push(sysvVma(pid, v, base, where, out, sysvParts));
@@ -307,5 +292,7 @@ export function toVmaRecs(pid: number, vmas: SmapsVma[], fileId: (v: SmapsVma) =
       task: pid,
       hint: 'a segment partly unmapped cannot be attached again as it was (CRIU neither)',
     });
+  // guard regions: extra entries after every real VMA, as CRIU writes them
+  out.push(...collectGuards(pid));
   return out;
 }

@@ -18,6 +18,7 @@ import { fcntl, lseek, memfdCreate, SysError, E } from '../sys/libc.js';
 import { NotSupportedError } from '../errors.js';
 import { fileFlags, dumpFown, restoreFileParams, where, zeroFown, O_CLOEXEC, F_DUPFD_CLOEXEC, type Fown } from './fdparams.js';
 import { O } from './reg.js';
+import { writeHugetlb } from '../mem/hugetlb.js';
 import { PE } from '../images/consts.js';
 import { FdTypes, type FileEntry, type MemfdFileEntry, type MemfdInodeEntry, type PagemapEntry, type PagemapHead } from '../images/gen/types.js';
 
@@ -90,6 +91,21 @@ function dataRuns(fd: number, size: bigint): [number, number][] {
   return runs;
 }
 
+/** The huge pages of a hugetlb memfd that hold anything but zeroes, as [first page, page count] of 4 KiB pages. */
+function hugetlbRuns(fd: number, size: bigint, hps: bigint): [number, number][] {
+  const runs: [number, number][] = [];
+  const b = Buffer.alloc(Number(hps));
+  const per = Number(hps) / PAGE;
+  for (let k = 0; BigInt(k) * hps < size; k++) {
+    const n = fs.readSync(fd, b, 0, b.length, Number(BigInt(k) * hps));
+    if (!b.subarray(0, n).some((x) => x !== 0)) continue;
+    const last = runs[runs.length - 1];
+    if (last && last[0] + last[1] === k * per) last[1] += per;
+    else runs.push([k * per, per]);
+  }
+  return runs;
+}
+
 /** memfd.img entry and shmem pages of one memfd inode, read through the tool's fd `fd`. */
 function dumpMemfdInode(env: MemfdDumpEnv, s: MemfdDumpState, fd: number, name: string, st: fs.BigIntStats, hugetlbFlag?: number): number {
   const inodeId = s.nextInode++;
@@ -98,14 +114,15 @@ function dumpMemfdInode(env: MemfdDumpEnv, s: MemfdDumpState, fd: number, name: 
   const r = fs.openSync(`/proc/self/fd/${fd}`, fs.constants.O_RDONLY | O_CLOEXEC);
   try {
     const seals = fcntl(r, F_GET_SEALS, 0);
-    // a hugetlb memfd is dumped only while it holds no page (see hugetlbFlagOf): nothing to read
-    if (st.size > 0n && hugetlbFlag === undefined) {
+    // a hugetlb memfd has no SEEK_DATA (its whole size reads as data, missing pages as zeroes):
+    // its runs are the huge pages that are not all zeroes (mem/hugetlb.ts)
+    if (st.size > 0n && (hugetlbFlag === undefined || st.blocks > 0n)) {
       const pagesId = env.allocPagesId ? env.allocPagesId() : MEMFD_PAGES_ID_BASE + s.nextPages++;
       const head: PagemapHead = { pages_id: pagesId };
       const file = shmemPagemap(shmid);
       env.extra.add('PAGEMAP', file, head);
       const chunks: Buffer[] = [];
-      for (const [first, n] of dataRuns(r, st.size)) {
+      for (const [first, n] of hugetlbFlag !== undefined ? hugetlbRuns(r, st.size, BigInt(fs.fstatSync(r).blksize)) : dataRuns(r, st.size)) {
         const pe: PagemapEntry = { vaddr: BigInt(first * PAGE), compat_nr_pages: 0, flags: PE.PRESENT, nr_pages: BigInt(n) };
         env.extra.add('PAGEMAP', file, pe);
         const b = Buffer.alloc(n * PAGE);
@@ -143,18 +160,12 @@ const MFD_HUGETLB = 4,
 
 /**
  * A memfd made with MFD_HUGETLB: CRIU's hugetlb_flag (MFD_HUGETLB | log2(huge page size) << 26).
- * Its size, seals, owner and mode are kept; one that holds pages is refused (their contents
- * would have to be read and written back by huge page, through a mapping: not done yet).
+ * Its size, seals, owner and mode are kept, and its pages by huge page (read() reads it;
+ * the restore writes through a mapping, mem/hugetlb.ts writeHugetlb).
  */
 function hugetlbFlagOf(fd: number, st: fs.BigIntStats, linkPath: string, who: string): number {
   const fsInfo = fs.statfsSync(`/proc/self/fd/${fd}`);
   if (fsInfo.type !== HUGETLBFS_MAGIC) throw new NotSupportedError(`${who}: ${linkPath} is neither a shmem nor a hugetlb memfd`, { object: linkPath });
-  if (st.blocks > 0n) {
-    throw new NotSupportedError(`${who}: ${linkPath}: a hugetlb memfd with pages in it (${st.blocks * 512n} bytes)`, {
-      object: linkPath,
-      hint: 'the contents of hugetlb memfds cannot be checkpointed yet (an empty one can)',
-    });
-  }
   return (MFD_HUGETLB | (Math.log2(fsInfo.bsize) << MFD_HUGE_SHIFT)) >>> 0;
 }
 
@@ -254,7 +265,8 @@ function restoreContents(ctx: RestoreFdCtx, fd: number, mie: MemfdInodeEntry, wh
       off += b.length;
       // pages past the end of the file are not written: they would make it grow
       const len = Math.max(0, Math.min(b.length, size - at));
-      writeAll(fd, b, len, at);
+      if (mie.hugetlb_flag) writeHugetlb(fd, BigInt(at), b.subarray(0, len), BigInt(fs.fstatSync(fd).blksize));
+      else writeAll(fd, b, len, at);
     }
   } finally {
     fs.closeSync(pages);

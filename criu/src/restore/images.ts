@@ -371,7 +371,8 @@ function checkVmas(img: DumpImages, t: TaskImages, vmas: VmaEntry[]): void {
   // the kernel keeps at most AT_VECTOR_SIZE (2 * (3 + 24 + 1) on x86_64) words of auxv
   const auxv = t.mm.mm_saved_auxv ?? [];
   if (auxv.length > 128) throw new BadImage(mmName, 0, 'mm_saved_auxv', `has ${auxv.length} words, more than any kernel keeps`);
-  let prevEnd = 0n;
+  let prevEnd = 0n,
+    guardEnd = 0n;
   vmas.forEach((v, i) => {
     const s = big(v.start),
       e = big(v.end);
@@ -380,6 +381,15 @@ function checkVmas(img: DumpImages, t: TaskImages, vmas: VmaEntry[]): void {
       throw new BadImage(mmName, 0, `${f}.status`, `${hex(big(v.status))} has bits no CRIU image uses (${hex(BigInt((v.status & ~VMA_STATUS_KNOWN) >>> 0))})`);
     if (v.status & VMA.VSYSCALL) return;
     if (s % PAGE || e % PAGE) throw new BadImage(mmName, 0, `${f}.start`, `${hex(s)}-${hex(e)} is not page-aligned`);
+    // guard regions (VMA_AREA_GUARD) follow every real VMA, as CRIU writes them, in order too
+    if (v.status & VMA.GUARD) {
+      if (v.status !== VMA.GUARD) throw new BadImage(mmName, 0, `${f}.status`, `${hex(big(v.status))}: a guard region has no other status bit`);
+      if (s >= e || e > USER_TOP) throw new BadImage(mmName, 0, `${f}.end`, `${hex(s)}-${hex(e)} is not a guard region of the user address space`);
+      if (s < guardEnd) throw new BadImage(mmName, 0, `${f}.start`, `${hex(s)} overlaps the guard region before it`);
+      guardEnd = e;
+      return;
+    }
+    if (guardEnd) throw new BadImage(mmName, 0, `${f}.status`, `VMA at ${hex(s)} after a guard region (guard regions come last)`);
     if (s >= e) throw new BadImage(mmName, 0, `${f}.end`, `${hex(e)} is not above start ${hex(s)}`);
     if (e > USER_TOP) throw new BadImage(mmName, 0, `${f}.end`, `${hex(e)} is beyond the user address space`);
     if (s < prevEnd) throw new BadImage(mmName, 0, `${f}.start`, `${hex(s)} overlaps the VMA before it (or the VMAs are out of order)`);
@@ -404,7 +414,7 @@ function checkPagemap(img: DumpImages, t: TaskImages, vmas: VmaEntry[]): void {
   let present = 0n,
     prev = 0n,
     vi = 0;
-  const live = vmas.filter((v) => !(v.status & VMA.VSYSCALL));
+  const live = vmas.filter((v) => !(v.status & (VMA.VSYSCALL | VMA.GUARD)));
   entries.forEach((e, k) => {
     const i = k + 1;
     const a = big(e.vaddr);

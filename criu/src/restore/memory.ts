@@ -19,6 +19,9 @@ import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
 import { faultPoint } from '../fault.js';
 import { pluginCalls } from '../hooks.js';
+import { installGuards, dropInheritedGuards, guardRanges } from '../mem/guard.js';
+import { restoreAioRings, plannedRings } from '../mem/aio.js';
+import { HUGETLB_FLAGS, hugetlbHint } from '../mem/hugetlb.js';
 
 /** Replace the puppet's memory with the task's: unmap, move the vdso, map every VMA, fill pages. */
 export function buildMemory(p: Puppet, t: TaskImages, pt: PlanTask, img: DumpImages, files: FileCtx): void {
@@ -45,6 +48,11 @@ export function buildMemory(p: Puppet, t: TaskImages, pt: PlanTask, img: DumpIma
   mapVmas(p, t, pt, img, files, kept);
 
   faultPoint(105, 'pages');
+  if (kept.size && img.tasks.some((x) => guardRanges(x.mm.vmas ?? []).length))
+    dropInheritedGuards(
+      p.inj,
+      [...kept].map((i) => pt.vmas[i]),
+    );
   fillPages(p, t, img, vmas, kept);
   const prots: BatchCall[] = [];
   for (const v of pt.vmas) {
@@ -54,7 +62,9 @@ export function buildMemory(p: Puppet, t: TaskImages, pt: PlanTask, img: DumpIma
       prots.push({ name: 'mprotect', args: [v.start, v.end - v.start, v.prot] });
   }
   p.inj.mustBatch(prots);
+  restoreAioRings(p.inj, t.pid, plannedRings(t.pid, t.mm));
   lockVmas(p, t, pt);
+  installGuards(p.inj, t.pid, pt.guards);
 }
 
 /**
@@ -100,10 +110,11 @@ function mapVmas(p: Puppet, t: TaskImages, pt: PlanTask, img: DumpImages, files:
     const status = (t.mm.vmas ?? [])[v.index].status;
     const start = v.start,
       len = v.end - v.start;
-    if (v.how.how === 'anon') {
+    if (v.how.how === 'anon' || v.how.how === 'aio') {
       checks.push({ k: pending.length, v });
       pending.push({ name: 'mmap', args: [start, len, v.mapProt, MAP.FIXED | v.mapFlags, -1, 0] });
-      for (let a = 0; a < 32; a++) if (v.madv & (1n << BigInt(a))) pending.push({ name: 'madvise', args: [start, len, a] });
+      // an aio ring's advice goes to the ring that replaces the stand-in
+      if (v.how.how === 'anon') for (let a = 0; a < 32; a++) if (v.madv & (1n << BigInt(a))) pending.push({ name: 'madvise', args: [start, len, a] });
       log.debug(`${who}: mapped VMA ${start.toString(16)}-${v.end.toString(16)} prot ${v.prot} status 0x${status.toString(16)}`);
       continue;
     }
@@ -185,14 +196,17 @@ function attachSysv(p: Puppet, who: string, v: PlannedVma, shmid: number, write:
   return r;
 }
 
-/** The error of an mmap that failed (r < 0) or put the VMA elsewhere, with what was asked. */
+/** The error of an mmap that failed (r < 0) or put the VMA elsewhere, with what was asked; a hugetlb one says what it needs. */
 function mapError(who: string, v: PlannedVma, r: bigint, how: string): CriuError {
+  const huge = v.mapFlags & MAP.HUGETLB;
   const what = `${r < 0n ? errnoName(Number(-r)) : `landed at ${r.toString(16)}`}`;
   const asked = `prot 0x${v.mapProt.toString(16)} flags 0x${(MAP.FIXED | v.mapFlags).toString(16)}, ${how}`;
-  return new CriuError(`${who}: cannot map VMA ${v.start.toString(16)}-${v.end.toString(16)}: ${what} (${asked})`, {
+  return new CriuError(`${who}: cannot map VMA ${v.start.toString(16)}-${v.end.toString(16)}${huge ? ' (hugetlb)' : ''}: ${what} (${asked})`, {
     task: Number(who.split(' ')[1]),
     object: `VMA ${v.start.toString(16)}`,
-    hint: 'the address range may be taken or the mapping flags refused by this kernel; run with -v4 and look at the mapped VMAs before it',
+    hint: huge
+      ? hugetlbHint(v.mapFlags, v.end - v.start)
+      : 'the address range may be taken or the mapping flags refused by this kernel; run with -v4 and look at the mapped VMAs before it',
   });
 }
 
@@ -273,17 +287,24 @@ function shmemObject(p: Puppet, shmid: number, img: DumpImages, files: FileCtx):
   const known = files.shmem.get(shmid);
   if (known !== undefined) return known;
   const who = `task ${p.pid}: shared memory ${shmid}`;
-  let size = 0n;
+  let size = 0n,
+    huge = 0; // MAP_HUGETLB and its page size: a hugetlb object (mem/hugetlb.ts)
   for (const t of img.tasks) {
     for (const v of t.mm.vmas ?? []) {
       if (v.status & VMA.ANON_SHARED && Number(v.shmid) === shmid) {
         const end = BigInt(v.pgoff) + BigInt(v.end) - BigInt(v.start);
         if (end > size) size = end;
+        huge = v.flags & HUGETLB_FLAGS;
       }
     }
   }
-  const r = p.inj.call('mmap', 0, size, PROT.READ | PROT.WRITE, MAP.SHARED | MAP.ANON, -1, 0);
-  if (r < 0n) throw new CriuError(`${who}: cannot create it (${size} bytes): ${errnoName(Number(-r))}`);
+  const r = p.inj.call('mmap', 0, size, PROT.READ | PROT.WRITE, MAP.SHARED | MAP.ANON | huge, -1, 0);
+  if (r < 0n)
+    throw new CriuError(`${who}: cannot create it (${size} bytes${huge ? ', hugetlb' : ''}): ${errnoName(Number(-r))}`, {
+      task: p.pid,
+      object: `shared memory ${shmid}`,
+      ...(huge ? { hint: hugetlbHint(huge, size) } : {}),
+    });
   const pm = path.join(img.dir, `pagemap-shmem-${shmid}.img`);
   if (fs.existsSync(pm)) {
     const { head, entries } = readPagemapLoose(pm);

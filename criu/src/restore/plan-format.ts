@@ -35,6 +35,9 @@ function vmaLine(v: PlannedVma, forked: boolean): string {
         ? `SysV shm ${h.shmid} attached (shmat${h.write ? '' : ' SHM_RDONLY'})`
         : `SysV shm ${h.shmid}, a later part (protected only) pgoff 0x${hx(v.pgoff)}`;
       break;
+    case 'aio':
+      what = 'aio ring: an anonymous stand-in, replaced by a new ring (io_setup, mremap)';
+      break;
     default:
       what = 'not supported';
   }
@@ -65,6 +68,8 @@ function taskLines(t: PlanTask): string[] {
   if (sg.length) out.push(`  session/group: ${sg.join(', ')}`);
   if (!t.sessionOk) out.push("  session: neither its own nor its parent's (refused)");
   if (t.vmas.length) out.push('  vmas:', ...t.vmas.map((v) => vmaLine(v, t.parent !== null)));
+  if (t.guards.length)
+    out.push(`  guard regions (MADV_GUARD_INSTALL once its memory is in place): ${t.guards.map((g) => `${hx(g.start)}-${hx(g.end)}`).join(' ')}`);
   return out;
 }
 

@@ -8,6 +8,8 @@ import { VMA, MAP, PE } from '../images/consts.js';
 import { O } from '../files/reg.js';
 import { PAGE, GADGET_PAGES, MAX_FDS_AT_ONCE } from './puppet.js';
 import { findHole, PROT, type Range } from './task.js';
+import { isGuard, guardRanges } from '../mem/guard.js';
+import { HUGETLB_FLAGS } from '../mem/hugetlb.js';
 
 /** How one VMA is made (the engine's choice, from its status bits). */
 export type VmaHow =
@@ -31,6 +33,8 @@ export type VmaHow =
    * only protected as they were
    */
   | { how: 'sysv'; shmid: number; attach: boolean; write: boolean }
+  /** an aio ring: a private anonymous stand-in filled from the pages, replaced by a new ring (mem/aio.ts) */
+  | { how: 'aio' }
   /** a kind of VMA this restore does not make (refused when the engine reaches it) */
   | { how: 'unsupported' };
 
@@ -91,6 +95,8 @@ export interface PlanTask {
   /** once every task exists: join this group (leaderInTree: its leader is a task of the tree) */
   joinGroup: { pgid: number; leaderInTree: boolean } | null;
   vmas: PlannedVma[];
+  /** guard regions (VMA_AREA_GUARD entries, after the real VMAs): madvise(MADV_GUARD_INSTALL) once its memory is in place */
+  guards: { start: bigint; end: bigint }[];
 }
 
 /** A file id that several fds hold (in one table or several). */
@@ -161,6 +167,7 @@ function howMapped(vmas: VmaEntry[], i: number, img: DumpImages): VmaHow {
   const prev = vmas[i - 1];
   const afterAnon = !!prev && BigInt(prev.end) === BigInt(v.start) && (prev.status & VMA.ANON_PRIVATE) !== 0 && !isSpecial(prev);
   if (v.status & VMA.SOCKET) return { how: 'socket', fileId: Number(v.shmid) };
+  if (v.status & VMA.AIORING) return { how: 'aio' };
   if (v.status & VMA.MEMFD) return { how: 'memfd', fileId: Number(v.shmid), openFlags: v.fdflags ?? 0 };
   if (v.status & (VMA.FILE_PRIVATE | VMA.FILE_SHARED)) {
     const openFlags = v.fdflags ?? (v.status & VMA.FILE_SHARED && v.prot & PROT.WRITE ? O.RDWR : 0);
@@ -171,39 +178,43 @@ function howMapped(vmas: VmaEntry[], i: number, img: DumpImages): VmaHow {
     return { how: 'sysv', shmid: Number(v.shmid), attach: BigInt(v.pgoff) === 0n, write: parts.some((o) => (o.fdflags ?? O.RDWR) === O.RDWR) };
   }
   if (v.status & VMA.ANON_SHARED) return { how: 'shmem', shmid: Number(v.shmid) };
-  if (v.status & VMA.ANON_PRIVATE) return afterAnon ? { how: 'anon-moved' } : { how: 'anon' };
+  // hugetlb memory never merges with its neighbours: mapped in place
+  if (v.status & VMA.ANON_PRIVATE) return afterAnon && !(v.flags & MAP.HUGETLB) ? { how: 'anon-moved' } : { how: 'anon' };
   return { how: 'unsupported' };
 }
 
 function planVmas(t: TaskImages, img: DumpImages): PlannedVma[] {
   const vmas = t.mm.vmas ?? [];
   const filled = pageCoverage(vmas, t.pagemap.entries);
-  return vmas.map((v, i) => {
-    const how = howMapped(vmas, i, img);
-    const mapProt = how.how === 'shmem' ? v.prot : v.prot | (filled[i] ? PROT.READ | PROT.WRITE : 0);
-    const mapFlags =
-      how.how === 'shmem'
-        ? MAP.SHARED
-        : how.how === 'file' || how.how === 'memfd' || how.how === 'socket'
-          ? v.flags & (MAP.SHARED | MAP.PRIVATE | MAP.GROWSDOWN)
-          : MAP.PRIVATE | MAP.ANON | (v.flags & (MAP.GROWSDOWN | MAP.NORESERVE));
-    const cow = v.status & VMA.ANON_PRIVATE && !isSpecial(v) ? 'anon' : v.status & VMA.FILE_PRIVATE ? 'file' : null;
-    return {
-      index: i,
-      start: BigInt(v.start),
-      end: BigInt(v.end),
-      mapProt,
-      prot: v.prot,
-      mapFlags,
-      pgoff: BigInt(v.pgoff),
-      madv: BigInt(v.madv ?? 0),
-      growsdown: (v.flags & MAP.GROWSDOWN) !== 0,
-      fileId: Number(v.shmid),
-      filled: filled[i],
-      how,
-      cow,
-    };
-  });
+  // guard entries come after every real VMA (images.ts checks it), so the indices stay mm's
+  return vmas
+    .filter((v) => !isGuard(v))
+    .map((v, i) => {
+      const how = howMapped(vmas, i, img);
+      const mapProt = how.how === 'shmem' ? v.prot : v.prot | (filled[i] ? PROT.READ | PROT.WRITE : 0);
+      const mapFlags =
+        how.how === 'shmem'
+          ? MAP.SHARED
+          : how.how === 'file' || how.how === 'memfd' || how.how === 'socket'
+            ? v.flags & (MAP.SHARED | MAP.PRIVATE | MAP.GROWSDOWN)
+            : MAP.PRIVATE | MAP.ANON | (v.flags & (MAP.GROWSDOWN | MAP.NORESERVE | HUGETLB_FLAGS));
+      const cow = v.status & VMA.ANON_PRIVATE && !isSpecial(v) ? 'anon' : v.status & VMA.FILE_PRIVATE ? 'file' : null;
+      return {
+        index: i,
+        start: BigInt(v.start),
+        end: BigInt(v.end),
+        mapProt,
+        prot: v.prot,
+        mapFlags,
+        pgoff: BigInt(v.pgoff),
+        madv: BigInt(v.madv ?? 0),
+        growsdown: (v.flags & MAP.GROWSDOWN) !== 0,
+        fileId: Number(v.shmid),
+        filled: filled[i],
+        how,
+        cow,
+      };
+    });
 }
 
 /**
@@ -280,6 +291,7 @@ function planTask(t: TaskImages, parent: TaskImages | null, img: DumpImages, liv
     sessionOk,
     joinGroup,
     vmas: t.zombie ? [] : planVmas(t, img),
+    guards: t.zombie ? [] : guardRanges(t.mm.vmas ?? []),
   };
 }
 
@@ -313,7 +325,9 @@ export function planRestore(img: DumpImages): RestorePlan {
     }
     fdTables.set(t.ids.files_id, { filesId: t.ids.files_id, owner: t.pid, users: [t.pid], steps: fdSteps(t.fdinfo, transportFd) });
   }
-  const taken = img.tasks.flatMap((x) => (x.mm.vmas ?? []).filter((v) => !(v.status & VMA.VSYSCALL)).map((v) => ({ s: BigInt(v.start), e: BigInt(v.end) })));
+  const taken = img.tasks.flatMap((x) =>
+    (x.mm.vmas ?? []).filter((v) => !(v.status & (VMA.VSYSCALL | VMA.GUARD))).map((v) => ({ s: BigInt(v.start), e: BigInt(v.end) })),
+  );
   const pages = GADGET_PAGES * PAGE;
   let hole: bigint | null = null;
   try {

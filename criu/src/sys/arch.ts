@@ -105,6 +105,9 @@ export interface ArchSyscalls {
   setns: number;
   getuid: number;
   io_uring_setup: number;
+  io_setup: number;
+  io_submit: number;
+  io_getevents: number;
   clock_gettime: number;
   timerfd_create: number;
   eventfd2: number;
