@@ -137,13 +137,16 @@ for (const [what, setup, message] of [
   });
 }
 
-test('a /proc file of a task that has exited is refused by name (reopened, it would name another task or none)', async () => {
-  const dir = tmpdir('refuse-dead-proc');
+test('a /proc file of a thread that has exited, of a task that runs on, is refused by name (CRIU has no helper for it)', async () => {
+  const dir = tmpdir('refuse-dead-thread-proc');
+  // the thread opens its own /proc/PID/task/TID/status and exits; the process keeps the fd
   const setup =
-    'k = os.fork()\nif k == 0:\n    time.sleep(0.3)\n    os._exit(0)\nf = os.open("/proc/%d/status" % k, os.O_RDONLY)\nd = os.open("/proc/%d" % k, os.O_RDONLY)\nos.waitpid(k, 0)';
+    'import threading\nf = None\ndef run():\n    global f\n    f = os.open("/proc/self/task/%d/status" % threading.get_native_id(), os.O_RDONLY)\nth = threading.Thread(target=run)\nth.start()\nth.join()';
   const pid = await holder(dir, setup);
   expect(refused(dir, pid)).toMatch(
-    new RegExp(`not supported yet: task ${pid} \\(python3\\): fd \\d+ \\(/proc/(\\d+)/status\\): a /proc file of task \\1, which has exited`),
+    new RegExp(
+      `not supported yet: task ${pid} \\(python3\\): fd \\d+ \\(/proc/${pid}/task/(\\d+)/status\\): a /proc file of thread \\1 of task ${pid}, which has exited`,
+    ),
   );
 });
 
