@@ -96,10 +96,22 @@ for (const [what, setup, link, object] of [
   ['io_uring', `${USE_LIBC}p = ctypes.create_string_buffer(120)\nfd = libc.syscall(425, 4, p)\nassert fd >= 0`, 'anon_inode:\\[io_uring\\]', 'io_uring'],
   ['userfaultfd', `${USE_LIBC}fd = libc.syscall(323, 0o2000000)\nassert fd >= 0`, 'anon_inode:\\[userfaultfd\\]', 'userfaultfd'],
   [
+    'a userfaultfd of the userfaultfd device',
+    `${USE_LIBC}d = os.open('/dev/userfaultfd', os.O_RDWR)\nfd = fcntl.ioctl(d, 0xaa00, os.O_CLOEXEC)\nassert fd >= 0\nos.close(d)`,
+    'anon_inode:\\[userfaultfd\\]',
+    'userfaultfd',
+  ],
+  [
     'a bpf map',
     `${USE_LIBC}a = ctypes.create_string_buffer(struct.pack('IIII', 2, 4, 4, 1) + bytes(112))\nfd = libc.syscall(321, 0, a, 128)\nassert fd >= 0`,
     'anon_inode:bpf-map',
     'bpf map',
+  ],
+  [
+    'a bpf program',
+    `${USE_LIBC}insns = ctypes.create_string_buffer(bytes.fromhex('b7000000000000009500000000000000'))\nlic = ctypes.create_string_buffer(b'GPL')\na = ctypes.create_string_buffer(struct.pack('IIQQ', 1, 2, ctypes.addressof(insns), ctypes.addressof(lic)) + bytes(120))\nfd = libc.syscall(321, 5, a, 144)\nassert fd >= 0`,
+    'anon_inode:bpf-prog',
+    'bpf program',
   ],
 ] as const) {
   test(`${what} is refused by program, fd and object kind; the task runs on`, async () => {
@@ -128,6 +140,16 @@ for (const [what, setup, message] of [
     'a guard region',
     `${USE_LIBC}libc.mmap.restype = ctypes.c_void_p\na = libc.mmap(None, 16 * 4096, 3, 0x22, -1, 0)\nassert libc.madvise(ctypes.c_void_p(a + 4096), 2 * 4096, 102) == 0`,
     ': guard regions \\(MADV_GUARD_INSTALL\\)',
+  ],
+  [
+    'a mapped io_uring ring',
+    `${USE_LIBC}import mmap\np = ctypes.create_string_buffer(120)\nfd = libc.syscall(425, 4, p)\nassert fd >= 0\nm = mmap.mmap(fd, 4096, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)\nos.close(fd)`,
+    ': a mapping of anon_inode:\\[io_uring\\]',
+  ],
+  [
+    'a mapped bpf map (BPF_F_MMAPABLE)',
+    `${USE_LIBC}import mmap\na = ctypes.create_string_buffer(struct.pack('IIIII', 2, 4, 4096, 1, 1 << 10) + bytes(108))\nfd = libc.syscall(321, 0, a, 128)\nassert fd >= 0\nm = mmap.mmap(fd, 4096, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)\nos.close(fd)`,
+    ': a mapping of anon_inode:bpf-map',
   ],
 ] as const) {
   test(`${what} is refused by VMA; the task runs on`, async () => {
