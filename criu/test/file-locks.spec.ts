@@ -231,3 +231,42 @@ test('a read lease a writer outside the tree is breaking (blocked in open) is du
   expect((await waitFile(released)).trim()).toBe('1');
   process.kill(pid, 'SIGKILL');
 });
+
+test('a lease whose setter has exited (its fd passed to the holder) is restored (its owner for SIGIO, the dead setter, reads as none)', async () => {
+  const dir = tmpdir('lease-dead-owner');
+  const lease = path.join(dir, 'leased');
+  fs.writeFileSync(lease, 'x');
+  const prog = [
+    'import fcntl, os, signal, socket, time',
+    'signal.signal(signal.SIGIO, signal.SIG_IGN)',
+    'a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)',
+    'k = os.fork()',
+    'if k == 0:',
+    `    f = os.open(${JSON.stringify(lease)}, os.O_RDONLY)`,
+    '    fcntl.fcntl(f, 1024, fcntl.F_RDLCK)',
+    "    socket.send_fds(b, [b'x'], [f])",
+    '    os._exit(0)',
+    'msg, fds, _, _ = socket.recv_fds(a, 1, 1)',
+    'os.waitpid(k, 0)',
+    'a.close()',
+    'b.close()',
+    `open(${JSON.stringify(path.join(dir, 'lready'))}, 'w').write('ready\\n')`,
+    'time.sleep(600)',
+  ].join('\n');
+  const k = spawn('/usr/bin/python3', ['-c', prog], { stdio: 'ignore', detached: true });
+  kids.push(k);
+  const pid = k.pid!;
+  await waitFile(path.join(dir, 'lready'));
+  expect(locksOf(pid).join('\n')).toMatch(/LEASE ACTIVE READ/);
+  const img = path.join(dir, 'img');
+  const d = criu(['dump', '-t', String(pid), '-D', img, '-o', 'dump.log', '--file-locks']);
+  expect(d.stderr).toBe('');
+  expect(d.code).toBe(0);
+  await waitGone(pid);
+  const r = criu(['restore', '-D', img, '-o', 'restore.log', '-d', '--file-locks']);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  restored.push(pid);
+  expect(locksOf(pid).join('\n')).toMatch(/LEASE ACTIVE READ/);
+  process.kill(pid, 'SIGKILL');
+});
