@@ -266,8 +266,9 @@ const F_SETOWN_EX = 15;
  * The holder was told of the break before the dump (its lease signal was delivered, or it is
  * among the dumped pending signals), so the break at restore must not signal it again (CRIU's
  * file_lease02 counts a second signal as a ghost): the owner for SIGIO is taken off the
- * description for the open, which then signals nobody, and put back as it was. The break time
- * starts again from the restore (lease-break-time), as with CRIU.
+ * description for the open, which then signals nobody, and put back as it was (restoreFown takes
+ * the images' pid: the tool read a host pid). The break time starts again from the restore
+ * (lease-break-time), as with CRIU.
  */
 function restoreBreakingLease(ctx: RestoreFdCtx, task: TaskAccess, fdinfo: readonly FdinfoEntry[], e: FileLockEntry, who: string, what: string): void {
   const target = e.type & ~LEASE_BREAKING;
@@ -300,7 +301,7 @@ function restoreBreakingLease(ctx: RestoreFdCtx, task: TaskAccess, fdinfo: reado
       broke = code === 'EWOULDBLOCK' || code === 'EAGAIN' ? '' : `the open that breaks it failed: ${(err as Error).message}`;
     }
     if (owner.readInt32LE(4) !== 0)
-      restoreFown(mine, { pid_type: owner.readInt32LE(0), pid: owner.readInt32LE(4), uid: uids.readUInt32LE(0), euid: uids.readUInt32LE(4) });
+      restoreFown(mine, { pid_type: owner.readInt32LE(0), pid: treePids.image(owner.readInt32LE(4)), uid: uids.readUInt32LE(0), euid: uids.readUInt32LE(4) });
     if (broke) throw new FileError(who, `cannot break its ${what} again: ${broke}`, { object: fileName(ctx, fdinfo, e.fd) });
   } finally {
     if (mine >= 0) close(mine);

@@ -25,6 +25,7 @@ import { dumpReg, openReg } from './reg.js';
 import { NO_POS } from './chardev.js';
 import { lseek } from '../sys/libc.js';
 import { ghostKind } from './ghost.js';
+import { treePids } from '../proc/nspid.js';
 import { FdTypes, RemapType, type FileEntry, type RemapFilePathEntry } from '../images/gen/types.js';
 
 const PROC_PID = /^\/proc\/(\d+)(\/|$)/;
@@ -111,6 +112,15 @@ export const procfileKind: FileKind = {
         hint: 'CRIU has no helper for a dead thread of a live process either: close the fd before the dump',
       });
     }
+    if (treePids.own)
+      throw new NotSupportedError(
+        `${taskName(ctx.pid)}: fd ${ctx.fd} (${ctx.link.raw}): a /proc file of task ${pid}, which has exited, in a tree with a pid namespace of its own`,
+        {
+          task: ctx.pid,
+          object: `fd ${ctx.fd}`,
+          hint: 'its helper task would need that pid on the host and in the namespace; close the fd before the dump',
+        },
+      );
     const e = dumpReg(id, path, `/proc/${ctx.pid}/fd/${ctx.fd}`, ctx.info.flags, ctx.info.pos);
     noteDeadPid(ctx.extra, id, pid);
     return e;
@@ -120,6 +130,8 @@ export const procfileKind: FileKind = {
   dumpRemovedDir: (env, id, path, statPath) => {
     const pid = procPid(path);
     if (pid === undefined || !onProcfs(statPath)) return ghostKind.dumpRemovedDir!(env, id, path, statPath);
+    if (treePids.own)
+      throw new NotSupportedError(`a cwd in ${path}, the /proc of a task that has exited, in a tree with a pid namespace of its own`, { object: path });
     noteDeadPid(env.extra, id, pid);
   },
   claims: (ctx, e) => hasProcfsRemap(ctx, e.id),

@@ -11,9 +11,10 @@ import type { DumpImages } from './images.js';
 import type { Puppet } from './puppet.js';
 import type { FileCtx } from '../files/restore-ctx.js';
 import { forkChild, die, drainSigchld } from './tree.js';
-import { deadPids } from '../files/procfile.js';
+import { deadPids, REMAP_FPATH } from '../files/procfile.js';
+import { treePids } from '../proc/nspid.js';
 import { errnoName } from '../sys/libc.js';
-import { CriuError } from '../errors.js';
+import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
 
 /** A helper's core: exit status 0, nothing else. */
@@ -30,6 +31,11 @@ export class DeadPidHelpers {
     const pids = deadPids(files);
     const h = new DeadPidHelpers(root, []);
     if (!pids.length) return h;
+    if (treePids.own)
+      throw new NotSupportedError(`task ${root.t.pid}: /proc files of dead tasks (${pids.join(', ')}) in a tree with a pid namespace of its own`, {
+        task: root.t.pid,
+        object: REMAP_FPATH,
+      });
     const ours = new Map<number, number>();
     for (const t of img.tasks) for (const id of [t.pid, ...t.threads.map((x) => x.tid)]) ours.set(id, t.pid);
     for (const pid of pids) {
@@ -48,7 +54,7 @@ export class DeadPidHelpers {
           object: `/proc/${pid}`,
           hint: 'stop that process, or restore into a new pid namespace',
         });
-      h.helpers.push({ pid, p: forkChild(root.p, pid) });
+      h.helpers.push({ pid, p: forkChild(root.p, pid, 0n, root.t.pid) });
       log.debug(`${who}: helper ${pid} forked for the /proc files of a dead task`);
     }
     return h;
