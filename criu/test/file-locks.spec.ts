@@ -1,13 +1,14 @@
 // --file-locks: flock, POSIX and OFD locks dumped to filelocks.img (CRIU's values) and taken
 // again by the restored task on its fds; without the option a lock is refused at dump time; a
 // lock that cannot be taken again fails the restore naming task, fd, file and lock, and the
-// tree is gone; a read lease is dumped (FL_LEASE), a lease being broken is refused by name
-// (zdtm file_lease00 restores read and write leases).
+// tree is gone; a read lease is dumped (FL_LEASE), one a writer outside the tree is breaking
+// is dumped and restored breaking (zdtm file_lease00 restores read and write leases,
+// file_lease01/02 leases being broken).
 import { test, expect } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { criu, crit, tmpdir, alive, waitFile, waitGone } from './lib.js';
+import { criu, crit, tmpdir, alive, waitFile, waitGone, until } from './lib.js';
 
 const kids: ChildProcess[] = [];
 const restored: number[] = [];
@@ -163,21 +164,109 @@ test('with --file-locks a read lease is dumped with CRIU values (FL_LEASE 8, F_R
   process.kill(pid, 'SIGKILL');
 });
 
-test('a lease being broken is refused by name, even with --file-locks', async () => {
+/** A python3 program blocked in open(`file`, O_WRONLY) (a breaker outside the tree); `opened` appears once it gets in. */
+function breaker(file: string, opened: string): ChildProcess {
+  const prog = `import os\nfd = os.open(${JSON.stringify(file)}, os.O_WRONLY)\nos.close(fd)\nopen(${JSON.stringify(opened)}, 'w').write('opened\\n')`;
+  const k = spawn('/usr/bin/python3', ['-c', prog], { stdio: 'ignore', detached: true });
+  kids.push(k);
+  return k;
+}
+
+/** Whether /proc/locks shows `pid` waiting on a lease it breaks ("-> LEASE  BREAKER"). */
+const waitsOnLease = (pid: number): boolean =>
+  fs
+    .readFileSync('/proc/locks', 'utf8')
+    .split('\n')
+    .some((l) => new RegExp(`-> LEASE\\s+BREAKER\\s+\\S+\\s+${pid}\\s`).test(l));
+
+test('a read lease a writer outside the tree is breaking (blocked in open) is dumped (LEASE_BREAKING | F_UNLCK) and restored breaking; a new writer waits until the holder gives it up', async () => {
   const dir = tmpdir('lease-breaking');
-  const { pid, lease } = await leaseHolder(dir);
-  // a writer's non-blocking open starts the break (EWOULDBLOCK); it lasts lease-break-time
-  const b = spawnSync('/usr/bin/python3', [
-    '-c',
-    `import os\ntry:\n  os.open(${JSON.stringify(lease)}, os.O_WRONLY | os.O_NONBLOCK)\nexcept BlockingIOError:\n  print('broken')`,
-  ]);
-  expect(b.stdout.toString()).toContain('broken');
-  expect(locksOf(pid).join('\n')).toMatch(/LEASE BREAKING/);
-  const l = criu(['dump', '-t', String(pid), '-D', path.join(dir, 'limg'), '-o', 'dump.log', '--file-locks']);
-  expect(l.code).not.toBe(0);
-  expect(l.stderr).toMatch(
-    new RegExp(`not supported yet: task ${pid}: fd \\d+ \\(${lease.replace(/[/.]/g, '\\$&')}\\) holds a lease being broken \\(BREAKING: .*LEASE`),
-  );
-  expect(alive(pid)).toBe(true);
+  const lease = path.join(dir, 'leased');
+  fs.writeFileSync(lease, 'x');
+  const go = path.join(dir, 'go'),
+    released = path.join(dir, 'released');
+  // the holder counts its lease signals and gives the lease up when told to (by `go`)
+  const prog = [
+    'import fcntl, os, signal, time',
+    'got = []',
+    'signal.signal(signal.SIGIO, lambda s, f: got.append(s))',
+    `f = open(${JSON.stringify(lease)}, 'r')`,
+    'fcntl.fcntl(f, 1024, fcntl.F_RDLCK)',
+    `open(${JSON.stringify(path.join(dir, 'lready'))}, 'w').write('ready\\n')`,
+    `while not os.path.exists(${JSON.stringify(go)}):`,
+    '    time.sleep(0.02)',
+    'fcntl.fcntl(f, 1024, fcntl.F_UNLCK)',
+    `open(${JSON.stringify(released)}, 'w').write('%d\\n' % len(got))`,
+    'time.sleep(600)',
+  ].join('\n');
+  const k = spawn('/usr/bin/python3', ['-c', prog], { stdio: 'ignore', detached: true });
+  kids.push(k);
+  const pid = k.pid!;
+  await waitFile(path.join(dir, 'lready'));
+  const b1 = breaker(lease, path.join(dir, 'opened1'));
+  await until('the first writer waits on the lease', () => waitsOnLease(b1.pid!));
+  expect(locksOf(pid).join('\n')).toMatch(/LEASE BREAKING UNLCK/);
+  const img = path.join(dir, 'img');
+  const d = criu(['dump', '-t', String(pid), '-D', img, '-o', 'dump.log', '--file-locks']);
+  expect(d.stderr).toBe('');
+  expect(d.code).toBe(0);
+  await waitGone(pid);
+  // the holder is gone with the dump: the writer got in (and closed the file again)
+  await waitFile(path.join(dir, 'opened1'));
+  const entries = (JSON.parse(crit(['decode', '-i', path.join(img, 'filelocks.img')]).stdout) as { entries: Record<string, number>[] }).entries;
+  // type: LEASE_BREAKING 4 | F_UNLCK 2, the type it is being broken to
+  expect(entries.map((e) => [e.flag, e.type, e.pid, e.start, e.len])).toEqual([[8, 6, pid, 0, 0]]);
+  const r = criu(['restore', '-D', img, '-o', 'restore.log', '-d', '--file-locks']);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  restored.push(pid);
+  expect(locksOf(pid).join('\n')).toMatch(/LEASE BREAKING UNLCK/);
+  // a new writer waits on the restored lease until the holder gives it up
+  const b2 = breaker(lease, path.join(dir, 'opened2'));
+  await until('the second writer waits on the restored lease', () => waitsOnLease(b2.pid!));
+  expect(fs.existsSync(path.join(dir, 'opened2'))).toBe(false);
+  fs.writeFileSync(go, '');
+  await waitFile(path.join(dir, 'opened2'));
+  // one lease signal, for the break before the dump: none for the restore's own break
+  expect((await waitFile(released)).trim()).toBe('1');
+  process.kill(pid, 'SIGKILL');
+});
+
+test('a lease whose setter has exited (its fd passed to the holder) is restored (its owner for SIGIO, the dead setter, reads as none)', async () => {
+  const dir = tmpdir('lease-dead-owner');
+  const lease = path.join(dir, 'leased');
+  fs.writeFileSync(lease, 'x');
+  const prog = [
+    'import fcntl, os, signal, socket, time',
+    'signal.signal(signal.SIGIO, signal.SIG_IGN)',
+    'a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)',
+    'k = os.fork()',
+    'if k == 0:',
+    `    f = os.open(${JSON.stringify(lease)}, os.O_RDONLY)`,
+    '    fcntl.fcntl(f, 1024, fcntl.F_RDLCK)',
+    "    socket.send_fds(b, [b'x'], [f])",
+    '    os._exit(0)',
+    'msg, fds, _, _ = socket.recv_fds(a, 1, 1)',
+    'os.waitpid(k, 0)',
+    'a.close()',
+    'b.close()',
+    `open(${JSON.stringify(path.join(dir, 'lready'))}, 'w').write('ready\\n')`,
+    'time.sleep(600)',
+  ].join('\n');
+  const k = spawn('/usr/bin/python3', ['-c', prog], { stdio: 'ignore', detached: true });
+  kids.push(k);
+  const pid = k.pid!;
+  await waitFile(path.join(dir, 'lready'));
+  expect(locksOf(pid).join('\n')).toMatch(/LEASE ACTIVE READ/);
+  const img = path.join(dir, 'img');
+  const d = criu(['dump', '-t', String(pid), '-D', img, '-o', 'dump.log', '--file-locks']);
+  expect(d.stderr).toBe('');
+  expect(d.code).toBe(0);
+  await waitGone(pid);
+  const r = criu(['restore', '-D', img, '-o', 'restore.log', '-d', '--file-locks']);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  restored.push(pid);
+  expect(locksOf(pid).join('\n')).toMatch(/LEASE ACTIVE READ/);
   process.kill(pid, 'SIGKILL');
 });

@@ -96,10 +96,22 @@ for (const [what, setup, link, object] of [
   ['io_uring', `${USE_LIBC}p = ctypes.create_string_buffer(120)\nfd = libc.syscall(425, 4, p)\nassert fd >= 0`, 'anon_inode:\\[io_uring\\]', 'io_uring'],
   ['userfaultfd', `${USE_LIBC}fd = libc.syscall(323, 0o2000000)\nassert fd >= 0`, 'anon_inode:\\[userfaultfd\\]', 'userfaultfd'],
   [
+    'a userfaultfd of the userfaultfd device',
+    `${USE_LIBC}d = os.open('/dev/userfaultfd', os.O_RDWR)\nfd = fcntl.ioctl(d, 0xaa00, os.O_CLOEXEC)\nassert fd >= 0\nos.close(d)`,
+    'anon_inode:\\[userfaultfd\\]',
+    'userfaultfd',
+  ],
+  [
     'a bpf map',
     `${USE_LIBC}a = ctypes.create_string_buffer(struct.pack('IIII', 2, 4, 4, 1) + bytes(112))\nfd = libc.syscall(321, 0, a, 128)\nassert fd >= 0`,
     'anon_inode:bpf-map',
     'bpf map',
+  ],
+  [
+    'a bpf program',
+    `${USE_LIBC}insns = ctypes.create_string_buffer(bytes.fromhex('b7000000000000009500000000000000'))\nlic = ctypes.create_string_buffer(b'GPL')\na = ctypes.create_string_buffer(struct.pack('IIQQ', 1, 2, ctypes.addressof(insns), ctypes.addressof(lic)) + bytes(120))\nfd = libc.syscall(321, 5, a, 144)\nassert fd >= 0`,
+    'anon_inode:bpf-prog',
+    'bpf program',
   ],
 ] as const) {
   test(`${what} is refused by program, fd and object kind; the task runs on`, async () => {
@@ -128,6 +140,16 @@ for (const [what, setup, message] of [
     `${USE_LIBC}ctx = ctypes.c_ulong(0)\nassert libc.syscall(206, 8, ctypes.byref(ctx)) == 0\nctypes.memset(ctx.value + 16, 0, 4)`,
     ": an aio ring whose header is not the kernel's \\(magic 0,",
   ],
+  [
+    'a mapped io_uring ring',
+    `${USE_LIBC}import mmap\np = ctypes.create_string_buffer(120)\nfd = libc.syscall(425, 4, p)\nassert fd >= 0\nm = mmap.mmap(fd, 4096, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)\nos.close(fd)`,
+    ': a mapping of anon_inode:\\[io_uring\\]',
+  ],
+  [
+    'a mapped bpf map (BPF_F_MMAPABLE)',
+    `${USE_LIBC}import mmap\na = ctypes.create_string_buffer(struct.pack('IIIII', 2, 4, 4096, 1, 1 << 10) + bytes(108))\nfd = libc.syscall(321, 0, a, 128)\nassert fd >= 0\nm = mmap.mmap(fd, 4096, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)\nos.close(fd)`,
+    ': a mapping of anon_inode:bpf-map',
+  ],
 ] as const) {
   test(`${what} is refused by VMA; the task runs on`, async () => {
     const dir = tmpdir(`refuse-${what.replace(/ /g, '-')}`);
@@ -145,13 +167,16 @@ test('an aio ring a child inherited across fork is refused naming both tasks; th
   );
 });
 
-test('a /proc file of a task that has exited is refused by name (reopened, it would name another task or none)', async () => {
-  const dir = tmpdir('refuse-dead-proc');
+test('a /proc file of a thread that has exited, of a task that runs on, is refused by name (CRIU has no helper for it)', async () => {
+  const dir = tmpdir('refuse-dead-thread-proc');
+  // the thread opens its own /proc/PID/task/TID/status and exits; the process keeps the fd
   const setup =
-    'k = os.fork()\nif k == 0:\n    time.sleep(0.3)\n    os._exit(0)\nf = os.open("/proc/%d/status" % k, os.O_RDONLY)\nd = os.open("/proc/%d" % k, os.O_RDONLY)\nos.waitpid(k, 0)';
+    'import threading\nf = None\ndef run():\n    global f\n    f = os.open("/proc/self/task/%d/status" % threading.get_native_id(), os.O_RDONLY)\nth = threading.Thread(target=run)\nth.start()\nth.join()';
   const pid = await holder(dir, setup);
   expect(refused(dir, pid)).toMatch(
-    new RegExp(`not supported yet: task ${pid} \\(python3\\): fd \\d+ \\(/proc/(\\d+)/status\\): a /proc file of task \\1, which has exited`),
+    new RegExp(
+      `not supported yet: task ${pid} \\(python3\\): fd \\d+ \\(/proc/${pid}/task/(\\d+)/status\\): a /proc file of thread \\1 of task ${pid}, which has exited`,
+    ),
   );
 });
 

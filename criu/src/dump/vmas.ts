@@ -4,13 +4,10 @@ import * as fs from 'node:fs';
 import type { SmapsVma } from '../proc/index.js';
 import { NotSupportedError } from '../errors.js';
 import { pluginCalls } from '../hooks.js';
-import { PAGEMAP_SCAN, PAGE_IS_GUARD, PM_SCAN_ARG_SIZE, PAGE_REGION_SIZE } from '../proc/pagemap.js';
-import { ioctl, addrOf } from '../sys/libc.js';
 import { shmMode, sysctlRead } from '../ns/sysv.js';
 import { collectGuards, hasGuardScan } from '../mem/guard.js';
 import { aioVma, isAioRing } from '../mem/aio.js';
 import { hugetlbFlag, isAnonHugetlb } from '../mem/hugetlb.js';
-
 import { VMA, MAP, madvBits } from '../images/consts.js';
 
 export { VMA, MAP, madvBits };
@@ -270,8 +267,7 @@ export function toVmaRecs(pid: number, vmas: SmapsVma[], fileId: (v: SmapsVma) =
         out.push(fileVma(pid, v, base, growsdown, where, fileId));
         break;
       case 'deleted':
-        // a file removed since it was mapped (a library or program upgraded underneath): its
-        // entry carries a ghost or link remap, read through map_files (files/ghost.ts)
+        // a file removed since it was mapped: a ghost or link remap, read through map_files (files/ghost.ts)
         if (isAnonHugetlb(v)) {
           out.push(hugetlbVma(pid, v, base, where));
           break;

@@ -50,6 +50,12 @@ export function dumpFds(
       refuseUnhandled(pid, fd, link.raw);
       let id = files.sameAs(pid, fd, info.ino);
       const fresh = id === undefined;
+      const takeFd = (): number => {
+        if (pidfd < 0) pidfd = pidfdOpen(pid);
+        const mine = pidfdGetfd(pidfd, fd);
+        taken.push(mine);
+        return mine;
+      };
       if (id === undefined) {
         id = files.allocId();
         const ctx: DumpFdCtx = {
@@ -62,18 +68,13 @@ export function dumpFds(
           ghostLimit,
           allocPagesId,
           inet,
-          takeFd: () => {
-            if (pidfd < 0) pidfd = pidfdOpen(pid);
-            const mine = pidfdGetfd(pidfd, fd);
-            taken.push(mine);
-            return mine;
-          },
+          takeFd,
         };
         files.add(kind.dump(ctx, id));
         files.noteFd(pid, fd, info.ino, id);
         log.debug(`task ${pid}: fd ${fd} (${link.raw}) -> ${kind.name} file id ${id}`);
       }
-      if (info.locks.length) noteLocks({ pid, fd, raw: link.raw, fileId: id, fresh }, info.locks, extra, fileLocks);
+      if (info.locks.length) noteLocks({ pid, fd, raw: link.raw, fileId: id, fresh, takeFd }, info.locks, extra, fileLocks);
       out.push({ id, flags: cloexec, type: kind.type, fd });
     }
   } finally {

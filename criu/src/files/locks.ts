@@ -10,8 +10,8 @@
 // lock is kept per task (CRIU drops it too, losing a lock a child took on an inherited fd).
 // Without --file-locks a held lock is refused, with CRIU's message. A lease (F_SETLEASE,
 // `LEASE  ACTIVE  READ|WRITE`) is dumped as CRIU does (flag FL_LEASE, type F_RDLCK/F_WRLCK),
-// once per open file description like a flock; a lease being broken (`BREAKING`, CRIU's
-// type | LEASE_BREAKING) is refused by name.
+// once per open file description like a flock; a lease being broken (`BREAKING`) as CRIU
+// writes it too: LEASE_BREAKING | the type it is being broken to (F_GETLEASE).
 //
 // Restore: each lock is taken again by the task that held it, on its fd, by injected
 // flock(LOCK_NB) / fcntl(F_SETLK / F_OFD_SETLK) once the task's fds are in place; one that
@@ -19,13 +19,16 @@
 // tree and so drops every lock it took. CRIU blocks there (flock without LOCK_NB, F_SETLKW);
 // waiting for another process here would hang the restore, so it fails at once instead. A
 // lease is set again by injected fcntl(F_SETLEASE): the task is still root then (CAP_LEASE),
-// so CRIU's setfsuid to the file's owner is not needed.
+// so CRIU's setfsuid to the file's owner is not needed. A lease being broken is set, then broken
+// again from the tool without a signal to its holder (restoreBreakingLease).
 import type { ExtraImages, RestoreFdCtx, TaskAccess } from './kind.js';
 import { treePids } from '../proc/nspid.js';
 import { FileError } from './kind.js';
 import type { FileLockEntry, FdinfoEntry } from '../images/gen/types.js';
 import { CriuError, NotSupportedError } from '../errors.js';
-import { errnoName } from '../sys/libc.js';
+import * as fs from 'node:fs';
+import { errnoName, fcntl, fcntlBuf, pidfdOpen, pidfdGetfd, close } from '../sys/libc.js';
+import { restoreFown } from './fdparams.js';
 import { log } from '../log.js';
 
 export const FILE_LOCKS_IMG = 'filelocks.img';
@@ -77,6 +80,7 @@ export function describeLock(e: Pick<FileLockEntry, 'flag' | 'type' | 'start' | 
   const kind = KIND_NAME[e.flag] ?? `flag ${e.flag}`;
   const type = e.type === LT.READ ? 'READ' : e.type === LT.WRITE ? 'WRITE' : `type ${e.type}`;
   if (e.flag === FL.FLOCK) return `${kind} ${type} lock`;
+  if (e.flag === FL.LEASE && e.type & LEASE_BREAKING) return `lease being broken (to ${['READ', 'WRITE', 'UNLCK'][e.type & 3] ?? e.type & 3})`;
   if (e.flag === FL.LEASE) return `${type} lease`;
   return `${kind} ${type} lock (bytes ${e.start}-${e.len === 0n ? 'EOF' : e.start + e.len - 1n})`;
 }
@@ -90,9 +94,32 @@ export interface LockSite {
   raw: string;
   fileId: number;
   fresh: boolean;
+  /** the tool's copy of the fd (pidfd_getfd), closed by the caller */
+  takeFd(): number;
 }
 
 const seenPosix = new WeakMap<ExtraImages, Set<string>>();
+
+const F_GETLEASE = 1025,
+  F_GETOWN_EX = 16,
+  F_GETOWNER_UIDS = 17;
+
+/**
+ * A lease being broken as CRIU writes it: LEASE_BREAKING | the type it is being broken to
+ * (F_GETLEASE on the tool's copy of the description, as CRIU's correct_file_leases_type: F_RDLCK
+ * for a write lease a reader broke, F_UNLCK otherwise). The type it had before the break is in no
+ * kernel interface; the restore takes it from the file's access mode, as CRIU does.
+ */
+function breakingType(site: LockSite, who: string): number {
+  const target = fcntl(site.takeFd(), F_GETLEASE, 0);
+  if (target !== LT.READ && target !== LT.UNLCK)
+    throw new CriuError(`${who}: a lease being broken to type ${target} (F_GETLEASE)`, {
+      task: site.pid,
+      object: `fd ${site.fd}`,
+      hint: 'CRIU fails on it too',
+    });
+  return LEASE_BREAKING | target;
+}
 
 /** The fd's lock lines into filelocks.img (through `extra`), or the refusal CRIU makes without --file-locks. */
 export function noteLocks(site: LockSite, lines: readonly string[], extra: ExtraImages, handle: boolean): void {
@@ -104,13 +131,9 @@ export function noteLocks(site: LockSite, lines: readonly string[], extra: Extra
     if (!l || kind === undefined || l.type === 'MSNFS')
       throw new CriuError(`${who}: unknown file lock (${text.trim()})`, { task: site.pid, object: `fd ${site.fd}`, hint: 'CRIU fails on it too' });
     if (l.blocked) continue;
-    if (kind === FL.LEASE && l.mode !== 'ACTIVE') {
-      throw new NotSupportedError(`${who} holds a lease being broken (${l.mode}: ${text.trim()})`, {
-        task: site.pid,
-        object: `fd ${site.fd}`,
-        hint: 'leases being broken are not dumped yet; let the holder finish the break (F_SETLEASE F_UNLCK, or its lease-break-time pass) before the dump',
-      });
-    }
+    const breaking = kind === FL.LEASE && l.mode === 'BREAKING';
+    if (kind === FL.LEASE && l.mode !== 'ACTIVE' && !breaking)
+      throw new CriuError(`${who}: unknown lease state ${l.mode} (${text.trim()})`, { task: site.pid, object: `fd ${site.fd}` });
     if (!handle) {
       throw new CriuError(`${who} holds a file lock (${text.trim()}): Some file locks are hold by dumping tasks! You can try --file-locks to dump them.`, {
         task: site.pid,
@@ -118,13 +141,14 @@ export function noteLocks(site: LockSite, lines: readonly string[], extra: Extra
         hint: 'dump with --file-locks (and restore with it), or release the lock before the dump',
       });
     }
-    const type = TYPE_OF[l.type];
-    if (type === undefined || (kind === FL.LEASE && type === LT.UNLCK))
-      throw new CriuError(`${who}: unknown file lock type ${l.type} (${text.trim()})`, { task: site.pid, object: `fd ${site.fd}` });
-    const e: FileLockEntry = { flag: kind, type, pid: treePids.image(site.pid), fd: site.fd, start: l.start, len: l.end === null ? 0n : l.end + 1n - l.start };
     // the same open file description again: its flock, OFD locks and lease are dumped already, a
     // POSIX lock once per task (a dup()ed fd shows it too)
     if (!site.fresh && kind !== FL.POSIX) continue;
+    let type = TYPE_OF[l.type];
+    if (breaking) type = breakingType(site, who);
+    else if (type === undefined || (kind === FL.LEASE && type === LT.UNLCK))
+      throw new CriuError(`${who}: unknown file lock type ${l.type} (${text.trim()})`, { task: site.pid, object: `fd ${site.fd}` });
+    const e: FileLockEntry = { flag: kind, type, pid: treePids.image(site.pid), fd: site.fd, start: l.start, len: l.end === null ? 0n : l.end + 1n - l.start };
     if (kind === FL.POSIX) {
       let seen = seenPosix.get(extra);
       if (!seen) seenPosix.set(extra, (seen = new Set()));
@@ -191,13 +215,10 @@ export function restoreLocks(ctx: RestoreFdCtx, task: TaskAccess, fdinfo: readon
     } else if (e.flag === FL.POSIX || e.flag === FL.OFD) {
       task.inj.write(task.scratch, packFlock(e.type, e.start, e.len));
       r = task.inj.call('fcntl', e.fd, e.flag === FL.POSIX ? F_SETLK : F_OFD_SETLK, task.scratch);
+    } else if (e.flag === FL.LEASE && e.type & LEASE_BREAKING) {
+      restoreBreakingLease(ctx, task, fdinfo, e, who, what);
+      continue;
     } else if (e.flag === FL.LEASE) {
-      if (e.type & LEASE_BREAKING)
-        throw new NotSupportedError(`${who}: a lease being broken (type ${e.type}, LEASE_BREAKING) on ${fileName(ctx, fdinfo, e.fd)} in ${FILE_LOCKS_IMG}`, {
-          task: task.pid,
-          object: `fd ${e.fd}`,
-          hint: 'leases being broken are not restored yet',
-        });
       if (e.type !== LT.READ && e.type !== LT.WRITE) throw new FileError(who, `${what}: unknown lease type ${e.type}`, { object: FILE_LOCKS_IMG });
       r = task.inj.call('fcntl', e.fd, F_SETLEASE, e.type);
     } else {
@@ -206,19 +227,85 @@ export function restoreLocks(ctx: RestoreFdCtx, task: TaskAccess, fdinfo: readon
         object: `fd ${e.fd}`,
       });
     }
-    if (r < 0n) {
-      const err = errnoName(Number(-r));
-      const held = err === 'EAGAIN' || err === 'EWOULDBLOCK' || err === 'EACCES';
-      throw new FileError(who, `cannot take its ${what} again: ${err}`, {
-        object: `fd ${e.fd}`,
-        hint:
-          e.flag === FL.LEASE && err === 'EAGAIN'
-            ? 'another open of that file conflicts with the lease now (a writer for a read lease, any other open for a write lease); close it and restore again'
-            : held
-              ? 'another process holds a conflicting lock on that file now; stop it (or let it release the lock) and restore again'
-              : undefined,
-      });
-    }
+    if (r < 0n) throw cannotTake(e, who, what, Number(-r));
     log.debug(`${who}: ${what} taken again`);
   }
+}
+
+/** The error of a lock the task cannot take again (errno `errno`). */
+function cannotTake(e: FileLockEntry, who: string, what: string, errno: number): FileError {
+  const err = errnoName(errno);
+  const held = err === 'EAGAIN' || err === 'EWOULDBLOCK' || err === 'EACCES';
+  return new FileError(who, `cannot take its ${what} again: ${err}`, {
+    object: `fd ${e.fd}`,
+    hint:
+      e.flag === FL.LEASE && err === 'EAGAIN'
+        ? 'another open of that file conflicts with the lease now (a writer for a read lease, any other open for a write lease); close it and restore again'
+        : held
+          ? 'another process holds a conflicting lock on that file now; stop it (or let it release the lock) and restore again'
+          : undefined,
+  });
+}
+
+const O_ACCMODE = 3,
+  O_RDONLY = 0,
+  O_WRONLY = 1,
+  O_NONBLOCK_ = 0o4000,
+  O_CLOEXEC_ = 0o2000000;
+const F_SETOWN_EX = 15;
+
+/**
+ * A lease being broken (CRIU's restore_breaking_file_lease): set as it was before the break, then
+ * broken again by a non-blocking open of the same file from the tool, which fails with
+ * EWOULDBLOCK and leaves the lease breaking towards the dumped type (an open for reading
+ * downgrades a write lease, one for writing unlocks any lease). Its type before the break is in
+ * no image: a write lease when it is being downgraded, else the access mode of the fd says
+ * (O_RDONLY: a read lease), as CRIU reads it; a write lease another open of the file in the
+ * tree forbids now is set as a read lease, broken to the same end.
+ *
+ * The holder was told of the break before the dump (its lease signal was delivered, or it is
+ * among the dumped pending signals), so the break at restore must not signal it again (CRIU's
+ * file_lease02 counts a second signal as a ghost): the owner for SIGIO is taken off the
+ * description for the open, which then signals nobody, and put back as it was (restoreFown takes
+ * the images' pid: the tool read a host pid). The break time starts again from the restore
+ * (lease-break-time), as with CRIU.
+ */
+function restoreBreakingLease(ctx: RestoreFdCtx, task: TaskAccess, fdinfo: readonly FdinfoEntry[], e: FileLockEntry, who: string, what: string): void {
+  const target = e.type & ~LEASE_BREAKING;
+  if (target !== LT.READ && target !== LT.UNLCK)
+    throw new FileError(who, `${what}: a lease being broken to type ${target}`, { object: FILE_LOCKS_IMG, hint: 'the image is damaged' });
+  const id = fdinfo.find((f) => f.fd === e.fd)!.id;
+  const flags = ctx.file(id)?.reg?.flags;
+  if (flags === undefined)
+    throw new NotSupportedError(`${who}: the ${what} is on file id ${id}, which is not a regular file`, { task: task.pid, object: `fd ${e.fd}` });
+  const wanted = target === LT.READ || (flags & O_ACCMODE) !== O_RDONLY ? LT.WRITE : LT.READ;
+  let r = task.inj.call('fcntl', e.fd, F_SETLEASE, wanted);
+  if (r === -11n /* EAGAIN */ && wanted === LT.WRITE && target === LT.UNLCK) r = task.inj.call('fcntl', e.fd, F_SETLEASE, LT.READ);
+  if (r < 0n) throw cannotTake(e, who, what, Number(-r));
+  const pidfd = pidfdOpen(task.pid);
+  let mine = -1;
+  try {
+    mine = pidfdGetfd(pidfd, e.fd);
+    const owner = Buffer.alloc(8);
+    fcntlBuf(mine, F_GETOWN_EX, owner);
+    const uids = Buffer.alloc(8);
+    if (owner.readInt32LE(4) !== 0) fcntlBuf(mine, F_GETOWNER_UIDS, uids);
+    fcntlBuf(mine, F_SETOWN_EX, Buffer.alloc(8));
+    let broke: string;
+    try {
+      const fd = fs.openSync(`/proc/self/fd/${mine}`, (target === LT.READ ? O_RDONLY : O_WRONLY) | O_NONBLOCK_ | O_CLOEXEC_);
+      fs.closeSync(fd);
+      broke = 'the open that should break it did not conflict with it';
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      broke = code === 'EWOULDBLOCK' || code === 'EAGAIN' ? '' : `the open that breaks it failed: ${(err as Error).message}`;
+    }
+    if (owner.readInt32LE(4) !== 0)
+      restoreFown(mine, { pid_type: owner.readInt32LE(0), pid: treePids.image(owner.readInt32LE(4)), uid: uids.readUInt32LE(0), euid: uids.readUInt32LE(4) });
+    if (broke) throw new FileError(who, `cannot break its ${what} again: ${broke}`, { object: fileName(ctx, fdinfo, e.fd) });
+  } finally {
+    if (mine >= 0) close(mine);
+    close(pidfd);
+  }
+  log.debug(`${who}: ${what} set and broken again (set as ${wanted === LT.READ ? 'a read' : 'a write'} lease)`);
 }

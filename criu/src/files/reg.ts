@@ -5,7 +5,7 @@ import { lseek, fcntl } from '../sys/libc.js';
 
 const F_DUPFD_CLOEXEC = 1030;
 import { FileError, partOf, type FileKind } from './kind.js';
-import { zeroFown } from './fdparams.js';
+import { zeroFown, dumpFown, restoreFown } from './fdparams.js';
 import { devicePos, checkDevice, NO_POS } from './chardev.js';
 import { dumpLinkRemap } from './link-remap.js';
 import { regDumpOptions, regRestoreOptions } from './reg-opts.js';
@@ -199,7 +199,10 @@ function dumpRegFd(ctx: DumpFdCtx, id: number): FileEntry {
   }
   // a leased file is not opened again (that would break the lease): read through the fd's copy
   const leased = ctx.info.locks.some((l) => /^\s*\d+:\s*LEASE\s/.test(l));
-  return dumpReg(id, p, statPath, ctx.info.flags, ctx.info.pos, leased ? ctx.takeFd : undefined);
+  const e = dumpReg(id, p, statPath, ctx.info.flags, ctx.info.pos, leased ? ctx.takeFd : undefined);
+  // a lease's holder is signalled through the owner and signal (F_SETSIG) of its description
+  if (leased) e.reg!.fown = dumpFown(ctx, ctx.takeFd(), 'leased file');
+  return e;
 }
 /** Regular files, directories and devices opened by path (the REG entries without a remap: see ghost.ts). */
 export const regKind: FileKind = {
@@ -219,6 +222,7 @@ export const regKind: FileKind = {
       });
     }
     const fd = openReg(reg, who);
+    if (reg.fown.pid || reg.fown.signum) restoreFown(fd, reg.fown);
     // O_APPEND writes go to the end, but the offset is still read back; -1: kmsg's, left alone
     if (BigInt(reg.pos) !== NO_POS) lseek(fd, BigInt(reg.pos), 0);
     return fd;

@@ -20,6 +20,7 @@ import { pageStats } from './pages.js';
 import { installFds, restoreFs } from './fds.js';
 import { restoreProcessState, restoreThreadState, restorePosixTimers, restoreSeccomp, restoreCreds, finalRegisters } from './state.js';
 import { release, killAndReap } from './finish.js';
+import { DeadPidHelpers } from './proc-helpers.js';
 import { preRestore, rootMade } from './scripts.js';
 import { adoptCallerSession, takeTerminal, foregroundGroups, leaveTerminal } from './ctty.js';
 import { FileCtx } from '../files/restore-ctx.js';
@@ -88,6 +89,7 @@ export function restore(opts: RestoreOptions): number {
   setRegRestoreOptions({ skipFileRwxCheck: opts.skipFileRwxCheck ?? false });
   files.inherit = inherit;
   useExternals(opts.externals);
+  let helpers: DeadPidHelpers | undefined;
   try {
     pinToOneCpu(savedAffinity);
     faultPoint(101, 'spawn');
@@ -109,6 +111,7 @@ export function restore(opts: RestoreOptions): number {
     // the tree: each task gets its memory, then forks its children, which inherit it
     prepareRoot(rootPuppet, plan);
     forkTree(tasks, zombies, plan, img, files, clocks);
+    helpers = DeadPidHelpers.fork(tasks[0], img, files);
     pluginCalls().postForking();
     const tForked = process.hrtime.bigint();
 
@@ -120,6 +123,7 @@ export function restore(opts: RestoreOptions): number {
       finishTask(task, plan, img, files);
     });
     progress.done();
+    helpers.end();
     for (const task of tasks) setGroup(task, planOf.get(task.t.pid)!);
     foregroundGroups(tasks, files, img);
     for (const task of tasks) {
@@ -135,6 +139,7 @@ export function restore(opts: RestoreOptions): number {
     return status;
   } catch (e) {
     files.markFailed();
+    helpers?.kill();
     killAndReap(tasks, zombies);
     throw e;
   } finally {
