@@ -201,6 +201,15 @@ function sysvVma(pid: number, v: SmapsVma, base: Omit<VmaRec, 'flags' | 'status'
 }
 
 /** Convert the VMAs of a task; `fileId(path, vma)` gives the reg-file id of a mapped file. */
+/** every attached SysV segment reaches its end (a partly unmapped one cannot be attached again as it was) */
+function sysvWhole(pid: number, sysvParts: Map<number, string>): void {
+  for (const [id, where] of sysvParts)
+    throw new NotSupportedError(`${where}: SysV shm segment ${id} not attached up to its end`, {
+      task: pid,
+      hint: 'a segment partly unmapped cannot be attached again as it was (CRIU neither)',
+    });
+}
+
 export function toVmaRecs(pid: number, vmas: SmapsVma[], fileId: (v: SmapsVma) => number, memfdId?: (v: SmapsVma, flags: number) => number): VmaRec[] {
   const out: VmaRec[] = [];
   /** SysV segments whose VMAs met so far do not reach their end: the VMA that stops short */
@@ -283,11 +292,7 @@ export function toVmaRecs(pid: number, vmas: SmapsVma[], fileId: (v: SmapsVma) =
     }
     if (locked && out.length > count) out[out.length - 1].flags |= locked;
   }
-  for (const [id, where] of sysvParts)
-    throw new NotSupportedError(`${where}: SysV shm segment ${id} not attached up to its end`, {
-      task: pid,
-      hint: 'a segment partly unmapped cannot be attached again as it was (CRIU neither)',
-    });
+  sysvWhole(pid, sysvParts);
   // guard regions: extra entries after every real VMA, as CRIU writes them
   out.push(...collectGuards(pid));
   return out;
