@@ -4,6 +4,7 @@ import { NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
 import { inNamespaces } from './sysv.js';
 import { KINDS, type OwnNs } from './kinds.js';
+import { useUserns, userNsOf } from './user.js';
 
 export const NS_ORDER = ['pid', 'net', 'ipc', 'uts', 'time', 'mnt', 'user', 'cgroup'] as const;
 export type NsIds = Record<(typeof NS_ORDER)[number], number>;
@@ -29,6 +30,7 @@ export class Namespaces {
   private nextId = NS_ORDER.length + 2;
 
   constructor() {
+    useUserns(undefined);
     NS_ORDER.forEach((ns, i) => {
       this.tool[ns] = i + 1;
       try {
@@ -82,18 +84,40 @@ export class Namespaces {
     return ids;
   }
 
-  /** the contents of the root's own namespaces, read with the tool's thread in them */
+  /** the contents of the root's own namespaces, read with the tool's thread in them (a user namespace first, from outside) */
   private read(pid: number, fresh: OwnNs[]): void {
+    const got = (o: OwnNs): void => log.debug(`task ${pid}: its own ${o.kind.name} namespace ${o.id} (${o.link}): ${o.kind.describe(o.data)}`);
+    for (const o of fresh.filter((x) => x.kind.outside)) {
+      o.data = o.kind.dump(pid);
+      got(o);
+    }
+    if (fresh.some((o) => o.kind.name === 'user')) this.ownedByUserns(pid);
+    const inside = fresh.filter((x) => !x.kind.outside);
+    if (!inside.length) return;
     inNamespaces(
       pid,
-      fresh.map((o) => o.kind.name),
+      inside.map((o) => o.kind.name as 'uts' | 'ipc'),
       () => {
-        for (const o of fresh) {
+        for (const o of inside) {
           o.data = o.kind.dump();
-          log.debug(`task ${pid}: its own ${o.kind.name} namespace ${o.id} (${o.link}): ${o.kind.describe(o.data)}`);
+          got(o);
         }
       },
     );
+  }
+
+  /** the root's other namespaces of its own are owned by its user namespace: the restore makes them so */
+  private ownedByUserns(pid: number): void {
+    const userIno = fs.statSync(`/proc/${pid}/ns/user`).ino;
+    for (const o of this.own) {
+      if (o.kind.name === 'user') continue;
+      const owner = userNsOf(`/proc/${pid}/ns/${o.kind.name}`, 'owner');
+      if (owner !== userIno)
+        throw new NotSupportedError(
+          `task ${pid}: its ${o.kind.name} namespace ${o.link} is owned by user:[${owner}], not by its own user namespace user:[${userIno}]`,
+          "namespaces are restored owned by the tree's user namespace",
+        );
+    }
   }
 
   private ownTime(pid: number, link: string): number {

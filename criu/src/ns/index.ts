@@ -11,6 +11,7 @@ import { KINDS } from './kinds.js';
 import type { NsKind } from './kind.js';
 import type { Namespaces } from './ids.js';
 import { inNamespaces } from './sysv.js';
+import { mapUserns, useUserns, asNsRoot, CLONE_NEWUSER, type UserDump } from './user.js';
 
 export { Namespaces, NS_ORDER, type NsIds } from './ids.js';
 export { KINDS, type OwnNs } from './kinds.js';
@@ -34,12 +35,13 @@ export interface NsImages {
   tasks: { pid: number; zombie?: unknown; ids?: Partial<TaskKobjIdsEntry> }[];
 }
 
-const idField = { uts: 'uts_ns_id', ipc: 'ipc_ns_id' } as const;
+const idField = { uts: 'uts_ns_id', ipc: 'ipc_ns_id', user: 'user_ns_id' } as const;
 
 /** Which namespaces the root is made in and what goes into them, read before anything is made. */
 export function planNamespaces(img: NsImages): NsPlan {
   const root = img.tasks[0];
   const plan: NsPlan = { cloneFlags: 0n, items: [] };
+  useUserns(undefined);
   for (const kind of KINDS) {
     const f = idField[kind.name];
     const own = root.ids?.[f];
@@ -59,17 +61,31 @@ export function planNamespaces(img: NsImages): NsPlan {
   return plan;
 }
 
-/** The root puppet exists in its new namespaces: their contents are set. */
+/** whether the root puppet is made in a user namespace of its own */
+export const inOwnUserns = (plan: NsPlan): boolean => (plan.cloneFlags & CLONE_NEWUSER) !== 0n;
+
+/**
+ * The root puppet was just made and has not exec'd yet: a new user namespace gets its maps
+ * (ns/user.ts mapUserns), then the puppet goes on. Nothing to do without one.
+ */
+export function startNamespaces(plan: NsPlan, pid: number, transport: number, ownChild: boolean): void {
+  const u = plan.items.find((i) => i.kind.name === 'user');
+  if (u) mapUserns(u.data as UserDump, pid, transport, ownChild);
+}
+
+/** The root puppet exists in its new namespaces: their contents are set (as the root of a new user namespace, if any). */
 export function restoreNamespaces(plan: NsPlan, pid: number): void {
-  if (!plan.items.length) return;
+  const inside = plan.items.filter((i) => !i.kind.outside);
+  if (!inside.length) return;
   inNamespaces(
     pid,
-    plan.items.map((i) => i.kind.name),
-    () => {
-      for (const i of plan.items) {
-        i.kind.restore(i.data);
-        log.debug(`task ${pid}: ${i.kind.name} namespace ${i.id} restored: ${i.kind.describe(i.data)}`);
-      }
-    },
+    inside.map((i) => i.kind.name as 'uts' | 'ipc'),
+    () =>
+      asNsRoot(() => {
+        for (const i of inside) {
+          i.kind.restore(i.data);
+          log.debug(`task ${pid}: ${i.kind.name} namespace ${i.id} restored: ${i.kind.describe(i.data)}`);
+        }
+      }),
   );
 }

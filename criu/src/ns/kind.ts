@@ -5,9 +5,15 @@ import { CriuError } from '../errors.js';
 // new namespace the root puppet was created in. dump() and restore() run with the tool's main
 // thread in that namespace (ns/sysv.ts inNamespaces).
 export interface NsKind<D> {
-  name: 'uts' | 'ipc';
+  name: 'uts' | 'ipc' | 'user';
   cloneFlag: bigint;
-  dump(): D;
+  /**
+   * ns/user.ts: a kind the tool's thread cannot enter (a thread of a multithreaded process
+   * cannot setns into a user namespace): dump(pid) reads it from /proc/PID before the other
+   * kinds are read, and its restore happens at the spawn (ns/index.ts startNamespaces).
+   */
+  outside?: true;
+  dump(pid?: number): D;
   /** writes the images of namespace `id` into dir (pagesId: a fresh pages-N.img number); returns the names written */
   write(dir: string, id: number, d: D, pagesId: () => number): string[];
   load(dir: string, id: number): D;

@@ -2,8 +2,10 @@
 import type { NsKind } from './kind.js';
 import { uts } from './uts.js';
 import { ipc } from './ipc.js';
+import { user } from './user.js';
 
-export const KINDS: NsKind<unknown>[] = [ipc as NsKind<unknown>, uts as NsKind<unknown>];
+// user first: its maps convert the ids the others read (ns/user.ts ids)
+export const KINDS: NsKind<unknown>[] = [user as NsKind<unknown>, ipc as NsKind<unknown>, uts as NsKind<unknown>];
 
 /** A namespace of the tree's own, met at its root at the dump. */
 export interface OwnNs {

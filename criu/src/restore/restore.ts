@@ -7,7 +7,7 @@ import { useExternals, type Externals } from '../files/external.js';
 import * as fs from 'node:fs';
 import { Launcher } from './launcher.js';
 import { planClocks, enterClocks } from './timens.js';
-import { planNamespaces, restoreNamespaces } from '../ns/index.js';
+import { planNamespaces, restoreNamespaces, startNamespaces } from '../ns/index.js';
 import { Puppet } from './puppet.js';
 import { loadImages, checkSupported, type DumpImages, type TaskImages } from './images.js';
 import { planRestore, type RestorePlan } from './plan.js';
@@ -90,6 +90,7 @@ export function restore(opts: RestoreOptions): number {
     enterClocks(clocks, launcher);
     const { pid, transport } = launcher.spawnPuppet({ pid: root.pid, sibling: opts.sibling, transportFd: plan.transportFd, cloneFlags: nsPlan.cloneFlags });
     log.info(`Forked puppet for task ${pid}`);
+    startNamespaces(nsPlan, pid, transport, !launcher.external);
     const rootPuppet = Puppet.spawned(pid, transport, plan.transportFd, !launcher.external);
     tasks.push({ p: rootPuppet, t: root, threads: [], afterInstall: [] });
     restoreNamespaces(nsPlan, pid);

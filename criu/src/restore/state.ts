@@ -161,7 +161,19 @@ export function restoreCreds(th: Thread, pid: number, s: bigint, mm: MmEntry): v
   const gb = Buffer.alloc(Math.max(4, groups.length * 4));
   groups.forEach((g, i) => gb.writeUInt32LE(g >>> 0, i * 4));
   inj.write(s, gb);
-  inj.must('setgroups', groups.length, s);
+  // in a user namespace with setgroups "deny" the groups cannot change: a list that is already
+  // right is left alone (as CRIU's restorer does), another one fails naming it
+  const n = inj.call('getgroups', groups.length + 1, s + BigInt(gb.length) + 8n);
+  const same = Number(n) === groups.length && (n === 0n || inj.read(s + BigInt(gb.length) + 8n, groups.length * 4).equals(gb.subarray(0, groups.length * 4)));
+  if (!same) {
+    const r = inj.call('setgroups', groups.length, s);
+    if (r < 0n)
+      throw new CriuError(`${who}: setgroups([${groups.join(', ')}]) failed: ${errnoName(Number(-r))}`, {
+        task: pid,
+        object: 'supplementary groups',
+        hint: r === -1n ? 'its user namespace has setgroups "deny": the groups it was made with cannot change' : undefined,
+      });
+  }
   inj.must('setresgid', c.gid, c.egid, c.sgid);
   inj.must('setresuid', c.uid, c.euid, c.suid);
   inj.call('setfsgid', c.fsgid);

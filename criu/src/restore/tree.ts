@@ -15,6 +15,7 @@ import { SYS, arch } from '../sys/arch.js';
 import { CriuError } from '../errors.js';
 import { log } from '../log.js';
 import { faultPoint } from '../fault.js';
+import { ids as userIds } from '../ns/user.js';
 
 /** Unregister the root puppet's rseq and place the gadget where no task of the image has anything. */
 export function prepareRoot(p: Puppet, plan: RestorePlan): void {
@@ -106,46 +107,80 @@ export function drainSigchld(p: Puppet, t: TaskImages): void {
 export const CLONE_FILES = 0x400n;
 
 export function forkChild(parent: Puppet, pid: number, flags = 0n): Puppet {
-  const inj = parent.inj,
-    s = parent.scratch;
-  const args = Buffer.alloc(96);
-  args.writeBigUInt64LE(flags, 0);
-  args.writeBigUInt64LE(17n, 32); // exit_signal SIGCHLD
-  args.writeBigUInt64LE(s + 88n, 64); // set_tid
-  args.writeBigUInt64LE(1n, 72);
-  args.writeInt32LE(pid, 88);
-  inj.write(s, args);
-  const r = inj.call('clone3', s, 88);
+  const r = clonePid(parent, flags, 17n /* SIGCHLD */, pid);
   if (r < 0n)
     throw new CriuError(
       `task ${pid}: cannot fork it from ${parent.pid}: clone3 failed: ${errnoName(Number(-r))}`,
       r === -17n ? `PID ${pid} is taken` : undefined,
     );
-  if (Number(r) !== pid) throw new CriuError(`task ${pid}: came up as ${r}`);
+  if (Number(r) !== pid) throw wrongPid(`task ${pid}: came up as ${r}`, Number(r), false);
   return Puppet.forked(parent, pid);
+}
+
+/**
+ * clone3 in the puppet with set_tid. A puppet in a user namespace of its own whose pid
+ * namespace is still the tool's cannot choose a pid (set_tid needs CAP_CHECKPOINT_RESTORE in
+ * the user namespace that owns the pid namespace): the tool, which may, writes
+ * /proc/sys/kernel/ns_last_pid and the puppet clones without set_tid (CRIU's way before clone3).
+ */
+function clonePid(p: Puppet, flags: bigint, exitSignal: bigint, pid: number): bigint {
+  const inj = p.inj,
+    s = p.scratch;
+  const args = Buffer.alloc(96);
+  args.writeBigUInt64LE(flags, 0);
+  args.writeBigUInt64LE(exitSignal, 32);
+  args.writeBigUInt64LE(s + 88n, 64); // set_tid
+  args.writeBigUInt64LE(1n, 72);
+  args.writeInt32LE(pid, 88);
+  inj.write(s, args);
+  const r = inj.call('clone3', s, 88);
+  if (r !== -1n /* EPERM */ || !userIds.active() || !sharesToolPidns(p.pid)) return r;
+  args.writeBigUInt64LE(0n, 64);
+  args.writeBigUInt64LE(0n, 72);
+  inj.write(s, args);
+  fs.writeFileSync('/proc/sys/kernel/ns_last_pid', String(pid - 1));
+  log.debug(`task ${p.pid}: in a user namespace of its own: pid ${pid} through ns_last_pid`);
+  return inj.call('clone3', s, 88);
+}
+
+function sharesToolPidns(pid: number): boolean {
+  try {
+    return fs.readlinkSync(`/proc/${pid}/ns/pid`) === fs.readlinkSync('/proc/self/ns/pid');
+  } catch {
+    return false;
+  }
+}
+
+/** a process of the host took the pid between ns_last_pid and the clone: the stray one goes */
+function wrongPid(msg: string, got: number, thread: boolean): CriuError {
+  if (got > 0 && !thread) {
+    try {
+      process.kill(got, 'SIGKILL');
+      for (;;) {
+        const st = decodeWait(waitpid(got, __WALL).status);
+        if (st.kind === 'exited' || st.kind === 'signaled') break;
+      }
+    } catch {
+      /* gone */
+    }
+  }
+  return new CriuError(msg, userIds.active() ? 'another process took that pid while it was chosen through ns_last_pid: try again' : undefined);
 }
 
 const CLONE_THREAD_FLAGS = 0x100n | 0x200n | 0x400n | 0x800n | 0x10000n | 0x40000n; // VM FS FILES SIGHAND THREAD SYSVSEM
 
 /** An injected clone3 in the leader makes thread `tid`; it starts stopped, traced by us. */
 export function cloneThread(p: Puppet, tid: number, core: CoreEntry): Thread {
-  const inj = p.inj,
-    s = p.scratch;
-  const args = Buffer.alloc(88 + 8);
-  args.writeBigUInt64LE(CLONE_THREAD_FLAGS, 0);
-  args.writeBigUInt64LE(s + 88n, 64); // set_tid
-  args.writeBigUInt64LE(1n, 72);
-  args.writeInt32LE(tid, 88);
-  inj.write(s, args);
+  const inj = p.inj;
   inj.events.length = 0;
-  const r = inj.call('clone3', s, 88);
+  const r = clonePid(p, CLONE_THREAD_FLAGS, 0n, tid);
   if (r < 0n)
     throw new CriuError(`task ${p.pid}: cannot create thread ${tid}: clone3 failed: ${errnoName(Number(-r))}`, {
       task: p.pid,
       object: `thread ${tid}`,
       hint: r === -17n ? `TID ${tid} is taken` : undefined,
     });
-  if (Number(r) !== tid) throw new CriuError(`task ${p.pid}: thread came up as ${r}, not ${tid}`);
+  if (Number(r) !== tid) throw wrongPid(`task ${p.pid}: thread came up as ${r}, not ${tid}`, Number(r), true);
   const t = new Tracee(tid);
   const st = waitStop(tid);
   if (st.kind !== 'interrupt' && st.kind !== 'group-stop') throw new CriuError(`thread ${tid}: unexpected first stop ${st.kind}`);

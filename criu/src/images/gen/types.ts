@@ -2025,6 +2025,7 @@ export interface UserX86XsaveEntry {
 export interface UsernsEntry {
   uid_map?: UidGidExtent[];
   gid_map?: UidGidExtent[];
+  setgroups_deny?: boolean;
 }
 
 /** message utsns_entry (utsns.proto) */
