@@ -212,22 +212,25 @@ const SECBIT_NO_SETUID_FIXUP = 1 << 2,
   PR_SET_SECUREBITS = 28;
 
 /**
- * Run fn with this thread's effective uid the host uid of the namespace's root, capabilities
+ * Run fn with this thread's effective uid and gid the host ids of the namespace's root, capabilities
  * kept (SECBIT_NO_SETUID_FIXUP): sysctls of an IPC (or net) namespace owned by the tree's user
  * namespace are writable by that root only (ipc_permissions), and SysV objects it makes are
  * the namespace root's. Raw syscalls: glibc's setresuid would change every thread.
  */
 export function asNsRoot<T>(fn: () => T): T {
   if (!active) return fn();
-  const uid = ids.toHost('uid', 0);
+  const uid = ids.toHost('uid', 0),
+    gid = ids.toHost('gid', 0);
   const bits = prctl(PR_GET_SECUREBITS);
   prctl(PR_SET_SECUREBITS, bits | SECBIT_NO_SETUID_FIXUP);
   try {
+    syscall('setresgid', -1, gid, -1);
     syscall('setresuid', -1, uid, -1);
     return fn();
   } finally {
     try {
       syscall('setresuid', -1, 0, -1);
+      syscall('setresgid', -1, 0, -1);
       prctl(PR_SET_SECUREBITS, bits);
     } catch (err) {
       process.stderr.write(`Error (criu): cannot become root of the host again (${(err as Error).message}, ${errnoName(koffi.errno())}): stopping\n`);

@@ -1,11 +1,12 @@
 /* A program for criu/test/ns-user.spec.ts: a tree in a user namespace of its own (ids 0..65535
- * are host ids BASE..BASE+65535) that owns a UTS namespace. Run as root of the host:
+ * are host ids BASE..BASE+65535) that owns UTS and IPC namespaces. Run as root of the host:
  *   nsuser OUTFILE PIDFILE DIR MODE [break]
  * It makes DIR/ns (owned by the namespace's root), a child in a new user namespace (setgroups
  * "deny" in MODE deny, else "allow", written before the maps), maps it, and that child becomes
- * the namespace root, unshares UTS, sets the hostname and forks the tree's root R (a session
+ * the namespace root, unshares UTS and IPC, sets the hostname and forks the tree's root R (a session
  * leader; its pid goes to PIDFILE). R drops CAP_SYS_BOOT from its bounding set and creates
- * DIR/ns/owned as uid 1000 gid 1001 of the namespace; its child K takes uid 1000, gid 1001,
+ * DIR/ns/owned as uid 1000 gid 1001 of the namespace, sets kernel/msgmnb and makes a message
+ * queue owned by 1000:1001 with one message; its child K takes uid 1000, gid 1001,
  * groups 1002 1003 (not in MODE deny) and only CAP_CHOWN and CAP_NET_BIND_SERVICE (permitted
  * and effective, CAP_CHOWN inheritable). At SIGTERM R and K check their ids, groups,
  * capabilities, hostname, the maps and setgroups as seen inside, and the file's owner; R writes
@@ -22,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/fsuid.h>
+#include <sys/ipc.h>
+#include <sys/msg.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -29,6 +32,7 @@
 #include <unistd.h>
 
 #define BASE 200000
+#define MSG_KEY 0x5eed0010
 
 static volatile sig_atomic_t stop;
 static void on_term(int s) { (void)s; stop = 1; }
@@ -115,6 +119,14 @@ static int root_main(const char *dir, int deny, int nested, int brk)
 	snprintf(file, sizeof file, "%s/ns/owned", dir);
 	int fd = open(file, O_CREAT | O_WRONLY | O_TRUNC, 0640);
 	if (fd < 0 || write(fd, "mine\n", 5) != 5 || fchown(fd, 1000, 1001)) { dprintf(outfd, "FAIL: %s: %s\n", file, strerror(errno)); return 1; }
+	/* an IPC namespace of the user namespace: its sysctls are its root's, a queue owned inside */
+	put("/proc/sys/kernel/msgmnb", "32000");
+	int q = msgget(MSG_KEY, IPC_CREAT | IPC_EXCL | 0600);
+	struct msqid_ds qd;
+	struct { long mtype; char text[8]; } m = { 7, "hello" };
+	if (q < 0 || msgctl(q, IPC_STAT, &qd)) { dprintf(outfd, "FAIL: msgget: %s\n", strerror(errno)); return 1; }
+	qd.msg_perm.uid = 1000, qd.msg_perm.gid = 1001, qd.msg_perm.mode = 0640;
+	if (msgctl(q, IPC_SET, &qd) || msgsnd(q, &m, 6, 0)) { dprintf(outfd, "FAIL: msgctl: %s\n", strerror(errno)); return 1; }
 	int sync[2];
 	if (pipe(sync)) return 1;
 	pid_t kid = fork();
@@ -158,6 +170,14 @@ static int root_main(const char *dir, int deny, int nested, int brk)
 	CHECK(!strcmp(b, deny ? "deny\n" : "allow\n"), "root: setgroups %s", b);
 	struct stat st;
 	CHECK(!stat(file, &st) && st.st_uid == 1000 && st.st_gid == 1001 && (st.st_mode & 0777) == 0640, "root: %s owned by %u:%u", file, st.st_uid, st.st_gid);
+	slurp("/proc/sys/kernel/msgmnb", b, sizeof b);
+	CHECK(atoi(b) == 32000, "root: msgmnb %s", b);
+	q = msgget(MSG_KEY, 0);
+	memset(&qd, 0, sizeof qd);
+	CHECK(q >= 0 && !msgctl(q, IPC_STAT, &qd) && qd.msg_perm.uid == 1000 && qd.msg_perm.gid == 1001 && qd.msg_perm.cuid == 0 && qd.msg_perm.cgid == 0 &&
+	      (qd.msg_perm.mode & 0777) == 0640 && qd.msg_qnum == 1, "root: queue %d: owner %u:%u creator %u:%u mode %o, %lu messages", q, qd.msg_perm.uid,
+	      qd.msg_perm.gid, qd.msg_perm.cuid, qd.msg_perm.cgid, qd.msg_perm.mode, (unsigned long)qd.msg_qnum);
+	CHECK(q >= 0 && msgrcv(q, &m, sizeof m.text, 7, IPC_NOWAIT) == 6 && !strcmp(m.text, "hello"), "root: the message");
 	CHECK(sethostname("criu-ts-userns", 14) == 0, "root: sethostname in its own UTS namespace: %s", strerror(errno));
 	dprintf(outfd, "%s\n", fails ? "FAIL" : "PASS");
 	return 0;
@@ -187,7 +207,7 @@ int main(int argc, char **argv)
 		if (unshare(CLONE_NEWUSER)) { perror("unshare user"); _exit(2); }
 		if (write(ready[1], "u", 1) != 1 || read(go[0], &x, 1) != 1) _exit(2);
 		if (setresgid(0, 0, 0) || (!deny && setgroups(0, NULL)) || setresuid(0, 0, 0)) { perror("become root inside"); _exit(2); }
-		if (unshare(CLONE_NEWUTS) || sethostname("criu-ts-userns", 14)) { perror("uts"); _exit(2); }
+		if (unshare(CLONE_NEWUTS | CLONE_NEWIPC) || sethostname("criu-ts-userns", 14)) { perror("uts, ipc"); _exit(2); }
 		if (fork()) _exit(0);
 		setsid();
 		dup2(pidfd, 1);
