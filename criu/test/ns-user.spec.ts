@@ -1,7 +1,7 @@
 // A tree in a user namespace of its own (ns/user.ts): progs/nsuser.c maps ids 0..65535 of a new
 // user namespace to host ids 200000.., makes UTS and IPC namespaces owned by it, a root task (the
 // namespace's root, CAP_SYS_BOOT dropped from its bounding set, a file it made owned by 1000:1001
-// inside, an IPC sysctl and a message queue owned by 1000:1001) and a child with uid 1000, gid 1001, groups 1002 1003 and two capabilities. Dumped
+// inside, a removed one too, an IPC sysctl and a message queue owned by 1000:1001) and a child with uid 1000, gid 1001, groups 1002 1003 and two capabilities. Dumped
 // (userns-ID.img, creds as the namespace sees them), restored into a new user namespace,
 // twice; setgroups "deny" is kept; break mode FAILs; a failed restore leaves nothing; a nested
 // user namespace is refused naming it, the tree running on.
@@ -78,6 +78,10 @@ test('a tree in its own user namespace is dumped to CRIU images and restored, tw
       // the IPC namespace's objects with their owners as the namespace sees them (CRIU's userns_uid)
       expect(decode(img, `ipcns-msg-${ids.ipc_ns_id}.img`)).toMatchObject([{ desc: { uid: 1000, gid: 1001, cuid: 0, cgid: 0, mode: 0o640 }, qnum: 1 }]);
       expect(decode(img, `ipcns-var-${ids.ipc_ns_id}.img`)[0]).toMatchObject({ msg_ctlmnb: 32000 });
+      // the removed file it holds: its owner as the namespace sees it (CRIU's userns_uid), chowned back through the map
+      const ghost = fs.readdirSync(img).filter((f) => f.startsWith('ghost-file-'));
+      expect(ghost).toHaveLength(1);
+      expect(decode(img, ghost[0])[0]).toMatchObject({ uid: 1000, gid: 1001 });
       expect((decode(img, `ids-${kid}.img`)[0] as Record<string, number>).user_ns_id).toBe(ids.user_ns_id);
       const ext = [{ first: 0, lower_first: BASE, count: 65536 }];
       // as CRIU writes it: no setgroups field when it is "allow"

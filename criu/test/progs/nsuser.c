@@ -6,7 +6,7 @@
  * the namespace root, unshares UTS and IPC, sets the hostname and forks the tree's root R (a session
  * leader; its pid goes to PIDFILE). R drops CAP_SYS_BOOT from its bounding set and creates
  * DIR/ns/owned as uid 1000 gid 1001 of the namespace, sets kernel/msgmnb and makes a message
- * queue owned by 1000:1001 with one message; its child K takes uid 1000, gid 1001,
+ * queue owned by 1000:1001 with one message, and holds a removed file owned by 1000:1001; its child K takes uid 1000, gid 1001,
  * groups 1002 1003 (not in MODE deny) and only CAP_CHOWN and CAP_NET_BIND_SERVICE (permitted
  * and effective, CAP_CHOWN inheritable). At SIGTERM R and K check their ids, groups,
  * capabilities, hostname, the maps and setgroups as seen inside, and the file's owner; R writes
@@ -119,6 +119,11 @@ static int root_main(const char *dir, int deny, int nested, int brk)
 	snprintf(file, sizeof file, "%s/ns/owned", dir);
 	int fd = open(file, O_CREAT | O_WRONLY | O_TRUNC, 0640);
 	if (fd < 0 || write(fd, "mine\n", 5) != 5 || fchown(fd, 1000, 1001)) { dprintf(outfd, "FAIL: %s: %s\n", file, strerror(errno)); return 1; }
+	/* a removed file (a ghost at the dump) owned inside */
+	char gpath[4200];
+	snprintf(gpath, sizeof gpath, "%s/ns/ghost", dir);
+	int gfd = open(gpath, O_CREAT | O_RDWR | O_TRUNC, 0600);
+	if (gfd < 0 || write(gfd, "boo\n", 4) != 4 || fchown(gfd, 1000, 1001) || unlink(gpath)) { dprintf(outfd, "FAIL: %s: %s\n", gpath, strerror(errno)); return 1; }
 	/* an IPC namespace of the user namespace: its sysctls are its root's, a queue owned inside */
 	put("/proc/sys/kernel/msgmnb", "32000");
 	int q = msgget(MSG_KEY, IPC_CREAT | IPC_EXCL | 0600);
@@ -170,6 +175,8 @@ static int root_main(const char *dir, int deny, int nested, int brk)
 	CHECK(!strcmp(b, deny ? "deny\n" : "allow\n"), "root: setgroups %s", b);
 	struct stat st;
 	CHECK(!stat(file, &st) && st.st_uid == 1000 && st.st_gid == 1001 && (st.st_mode & 0777) == 0640, "root: %s owned by %u:%u", file, st.st_uid, st.st_gid);
+	CHECK(!fstat(gfd, &st) && st.st_uid == 1000 && st.st_gid == 1001 && st.st_nlink == 0 && st.st_size == 4, "root: the removed file: %u:%u, %lu links",
+	      st.st_uid, st.st_gid, (unsigned long)st.st_nlink);
 	slurp("/proc/sys/kernel/msgmnb", b, sizeof b);
 	CHECK(atoi(b) == 32000, "root: msgmnb %s", b);
 	q = msgget(MSG_KEY, 0);
