@@ -31,7 +31,7 @@ import type {
 // the numbering of namespaces lives in ns/ (ns/ids.ts); its callers keep importing it from here
 export { Namespaces, type NsIds } from '../ns/index.js';
 import type { NsIds } from '../ns/index.js';
-import { ids as userIds } from '../ns/user.js';
+import { ids as userIds } from '../proc/idmap.js';
 
 export function buildIds(ns: NsIds, objId = 2): TaskKobjIdsEntry {
   return {

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import { fcntl, fcntlBuf, prctl, syscall } from '../sys/libc.js';
 import { CriuError } from '../errors.js';
 import type { DumpFdCtx } from './kind.js';
-import { ids as userIds } from '../ns/user.js';
+import { ids as userIds } from '../proc/idmap.js';
 
 export const O_CLOEXEC = 0o2000000;
 export const O_NONBLOCK = fs.constants.O_NONBLOCK;

@@ -28,7 +28,7 @@ import { isMemfdLink } from './memfd.js';
 import { dumpLinkRemap, afterDumpLinkRemaps, openLinked, closeLinked, mkParents, rmParents, type LinkedState } from './link-remap.js';
 import { regDumpOptions } from './reg-opts.js';
 import { mknod } from '../sys/fsops.js';
-import { ids as userIds } from '../ns/user.js';
+import { ids as userIds } from '../proc/idmap.js';
 
 export const REMAP_FPATH = 'remap-fpath.img';
 export const ghostImage = (id: number): string => `ghost-file-${id.toString(16)}.img`;

@@ -20,7 +20,7 @@ import { fileFlags, dumpFown, restoreFileParams, where, zeroFown, O_CLOEXEC, F_D
 import { O } from './reg.js';
 import { PE } from '../images/consts.js';
 import { FdTypes, type FileEntry, type MemfdFileEntry, type MemfdInodeEntry, type PagemapEntry, type PagemapHead } from '../images/gen/types.js';
-import { ids as userIds } from '../ns/user.js';
+import { ids as userIds } from '../proc/idmap.js';
 
 export const MEMFD_PREFIX = '/memfd:';
 export const MEMFD_IMG = 'memfd.img';

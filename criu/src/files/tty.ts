@@ -23,7 +23,7 @@ import { NotSupportedError } from '../errors.js';
 import { hasRpcNotifier, rpcSendFd } from '../notify.js';
 import { externals } from './external.js';
 import { log } from '../log.js';
-import { ids as userIds } from '../ns/user.js';
+import { ids as userIds } from '../proc/idmap.js';
 
 const O_RDWR = 2,
   O_NOCTTY = 0o400;

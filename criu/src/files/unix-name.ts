@@ -15,7 +15,7 @@ import { ioctl, close, syscall, addrOf, SysError, E, errnoName } from '../sys/li
 import { bindRaw, connectRaw } from '../sys/net.js';
 import { FileError } from './kind.js';
 import { nameText, pathOf, sockaddrUn } from './unix-sk.js';
-import { ids as userIds } from '../ns/user.js';
+import { ids as userIds } from '../proc/idmap.js';
 
 const SIOCUNIXFILE = 0x89e0; // SIOCPROTOPRIVATE + 0
 const O_PATH = 0o10000000;

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import { libc, koffi, SysError, vmRead, vmWrite, big, errnoName } from '../sys/libc.js';
 import { arch } from '../sys/arch.js';
 import { CriuError, NotSupportedError } from '../errors.js';
-import { ids as userIds } from './user.js';
+import { ids as userIds } from '../proc/idmap.js';
 
 const NR = {
   shmget: 29,

@@ -19,52 +19,14 @@ import { readMessagesOf, writeMessages } from '../images/typed.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { ioctl, close, prctl, syscall, writeFd, kill, waitpid, errnoName, koffi } from '../sys/libc.js';
 import { log } from '../log.js';
+import { ids, lookup, mapOf, useUserns } from '../proc/idmap.js';
 import { badImage, type NsKind } from './kind.js';
+
+export { ids, useUserns } from '../proc/idmap.js';
 
 export const CLONE_NEWUSER = 0x10000000n;
 const NS_GET_USERNS = 0xb701,
   NS_GET_PARENT = 0xb702;
-const INVALID = 0xffffffff;
-
-type Kind = 'uid' | 'gid';
-
-/** the maps of the tree being dumped or restored (none: ids are the tool's own, as in CRIU) */
-let active: UsernsEntry | undefined;
-
-function lookup(map: UidGidExtent[], id: number, from: 'lower_first' | 'first', to: 'lower_first' | 'first'): number | undefined {
-  for (const e of map) if (id >= e[from] && id - e[from] < e.count) return e[to] + (id - e[from]);
-  return undefined;
-}
-const mapOf = (e: UsernsEntry, k: Kind): UidGidExtent[] => (k === 'uid' ? e.uid_map : e.gid_map) ?? [];
-const overflow = (k: Kind): number => {
-  try {
-    return Number(fs.readFileSync(`/proc/sys/kernel/overflow${k}`, 'utf8'));
-  } catch {
-    return 65534;
-  }
-};
-
-export const ids = {
-  /** whether the tree is in a user namespace of its own */
-  active: (): boolean => active !== undefined,
-  /** a tool's id as the tree's namespace sees it; unmapped: `unmapped` (CRIU's userns_uid gives ~0) */
-  toNs(k: Kind, id: number, unmapped = INVALID): number {
-    if (!active) return id;
-    return lookup(mapOf(active, k), id >>> 0, 'lower_first', 'first') ?? unmapped;
-  },
-  /** an id of the tree's namespace as the tool's id (CRIU's host_uid) */
-  toHost(k: Kind, id: number, unmapped = INVALID): number {
-    if (!active) return id;
-    return lookup(mapOf(active, k), id >>> 0, 'first', 'lower_first') ?? unmapped;
-  },
-  /** what a task of the namespace reads for an id it cannot map (getresuid, getgroups) */
-  overflow,
-};
-
-/** the maps in use from now on (undefined: the tree shares the tool's user namespace) */
-export function useUserns(e: UsernsEntry | undefined): void {
-  active = e;
-}
 
 export interface UserDump {
   entry: UsernsEntry;
@@ -218,7 +180,7 @@ const SECBIT_NO_SETUID_FIXUP = 1 << 2,
  * the namespace root's. Raw syscalls: glibc's setresuid would change every thread.
  */
 export function asNsRoot<T>(fn: () => T): T {
-  if (!active) return fn();
+  if (!ids.active()) return fn();
   const uid = ids.toHost('uid', 0),
     gid = ids.toHost('gid', 0);
   const bits = prctl(PR_GET_SECUREBITS);

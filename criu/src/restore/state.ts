@@ -12,7 +12,8 @@ import { regsFromImage, xsaveFromImage, restartFixup, tlsFromImage } from '../ar
 import { Regs, type Tracee } from '../ptrace/tracee.js';
 import type { FileCtx } from '../files/restore-ctx.js';
 import type { CoreEntry, MmEntry, TaskCoreEntry, ThreadCoreEntry, SeccompFilter, SeccompEntry } from '../images/index.js';
-import { errnoName, cpuItimerTickUs, SysError } from '../sys/libc.js';
+import { errnoName, cpuItimerTickUs, SysError, syscall } from '../sys/libc.js';
+import { ids as userIds } from '../proc/idmap.js';
 import { CriuError } from '../errors.js';
 import { log } from '../log.js';
 
@@ -135,10 +136,20 @@ export function restoreThreadState(th: Thread, pid: number, s: bigint): void {
     steps.push({ call: { name: 'setpriority', args: [0 /* PRIO_PROCESS */, th.tid, tcore.sched_nice] }, why: `nice ${tcore.sched_nice}`, onFail: 'ignore' });
   inj.write(s, args);
   runSteps(inj, who, steps);
+  // a task of a user namespace cannot lower its nice (can_nice wants CAP_SYS_NICE of the host): the tool does it
+  if (userIds.active() && (tcore.sched_nice ?? 0) < 0) niceFromTool(who, th.tid, tcore.sched_nice ?? 0);
   for (const e of tcore.signals_p?.signals ?? []) {
     const info = e.siginfo;
     inj.write(s, info);
     inj.must('rt_tgsigqueueinfo', pid, th.tid, info.readInt32LE(0), s);
+  }
+}
+
+function niceFromTool(who: string, tid: number, nice: number): void {
+  try {
+    syscall('setpriority', 0 /* PRIO_PROCESS */, tid, nice);
+  } catch (e) {
+    log.warn(`${who}: cannot set nice ${nice}: ${(e as Error).message}`);
   }
 }
 

@@ -15,7 +15,7 @@ import { SYS, arch } from '../sys/arch.js';
 import { CriuError } from '../errors.js';
 import { log } from '../log.js';
 import { faultPoint } from '../fault.js';
-import { ids as userIds } from '../ns/user.js';
+import { ids as userIds } from '../proc/idmap.js';
 
 /** Unregister the root puppet's rseq and place the gadget where no task of the image has anything. */
 export function prepareRoot(p: Puppet, plan: RestorePlan): void {

@@ -6,7 +6,8 @@
  * the namespace root, unshares UTS and IPC, sets the hostname and forks the tree's root R (a session
  * leader; its pid goes to PIDFILE). R drops CAP_SYS_BOOT from its bounding set and creates
  * DIR/ns/owned as uid 1000 gid 1001 of the namespace, sets kernel/msgmnb and makes a message
- * queue owned by 1000:1001 with one message, and holds a removed file owned by 1000:1001; its child K takes uid 1000, gid 1001,
+ * queue owned by 1000:1001 with one message, and holds a removed file owned by 1000:1001; the
+ * tree has nice -3 (set on the host before, as no task inside could); its child K takes uid 1000, gid 1001,
  * groups 1002 1003 (not in MODE deny) and only CAP_CHOWN and CAP_NET_BIND_SERVICE (permitted
  * and effective, CAP_CHOWN inheritable). At SIGTERM R and K check their ids, groups,
  * capabilities, hostname, the maps and setgroups as seen inside, and the file's owner; R writes
@@ -26,6 +27,7 @@
 #include <sys/ipc.h>
 #include <sys/msg.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -177,6 +179,9 @@ static int root_main(const char *dir, int deny, int nested, int brk)
 	CHECK(!stat(file, &st) && st.st_uid == 1000 && st.st_gid == 1001 && (st.st_mode & 0777) == 0640, "root: %s owned by %u:%u", file, st.st_uid, st.st_gid);
 	CHECK(!fstat(gfd, &st) && st.st_uid == 1000 && st.st_gid == 1001 && st.st_nlink == 0 && st.st_size == 4, "root: the removed file: %u:%u, %lu links",
 	      st.st_uid, st.st_gid, (unsigned long)st.st_nlink);
+	errno = 0;
+	int nice = getpriority(PRIO_PROCESS, 0);
+	CHECK(nice == -3 && !errno, "root: nice %d", nice);
 	slurp("/proc/sys/kernel/msgmnb", b, sizeof b);
 	CHECK(atoi(b) == 32000, "root: msgmnb %s", b);
 	q = msgget(MSG_KEY, 0);
@@ -204,6 +209,8 @@ int main(int argc, char **argv)
 	snprintf(p, sizeof p, "%s/ns", dir);
 	if ((mkdir(p, 0755) && errno != EEXIST) || chown(p, BASE, BASE)) { perror(p); return 2; }
 
+	/* a nice no task of the namespace could set itself (CAP_SYS_NICE of the host): inherited */
+	if (setpriority(PRIO_PROCESS, 0, -3)) { perror("setpriority"); return 2; }
 	int go[2], ready[2];
 	if (pipe(go) || pipe(ready)) return 2;
 	pid_t c = fork();
