@@ -1,7 +1,8 @@
 // A tree in a user namespace of its own (ns/user.ts): progs/nsuser.c maps ids 0..65535 of a new
 // user namespace to host ids 200000.., makes UTS and IPC namespaces owned by it, a root task (the
 // namespace's root, CAP_SYS_BOOT dropped from its bounding set, a file it made owned by 1000:1001
-// inside, a removed one too, an IPC sysctl and a message queue owned by 1000:1001) and a child with uid 1000, gid 1001, groups 1002 1003 and two capabilities. Dumped
+// inside, a removed one too, an IPC sysctl and a message queue owned by 1000:1001, a second
+// thread, nice -3) and a child with uid 1000, gid 1001, groups 1002 1003 and two capabilities. Dumped
 // (userns-ID.img, creds as the namespace sees them), restored into a new user namespace,
 // twice; setgroups "deny" is kept; break mode FAILs; a failed restore leaves nothing; a nested
 // user namespace is refused naming it, the tree running on.
@@ -99,6 +100,8 @@ test('a tree in its own user namespace is dumped to CRIU images and restored, tw
       const rlog = fs.readFileSync(path.join(img, 'restore.log'), 'utf8');
       expect(r.code, rlog).toBe(0);
       expect(rlog).toMatch(/user namespace mapped: uid_map 0 200000 65536; gid_map 0 200000 65536; setgroups allow/);
+      // the child's pid and the second thread's tid cannot be set_tid from inside: ns_last_pid
+      expect(rlog.match(/through ns_last_pid/g)).toHaveLength(2);
       expect(alive(pid) && alive(kid)).toBe(true);
       expect(fs.readlinkSync(`/proc/${pid}/ns/user`)).not.toBe(hostUser);
       expect(fs.readlinkSync(`/proc/${kid}/ns/user`)).toBe(fs.readlinkSync(`/proc/${pid}/ns/user`));

@@ -138,9 +138,19 @@ function clonePid(p: Puppet, flags: bigint, exitSignal: bigint, pid: number): bi
   args.writeBigUInt64LE(0n, 64);
   args.writeBigUInt64LE(0n, 72);
   inj.write(s, args);
-  fs.writeFileSync('/proc/sys/kernel/ns_last_pid', String(pid - 1));
+  // the cursor goes back where it was: left at our pid, the host's next processes would take
+  // the pids of the tree's tasks still to come
+  const LAST = '/proc/sys/kernel/ns_last_pid';
+  const was = Number(fs.readFileSync(LAST, 'utf8'));
+  fs.writeFileSync(LAST, String(pid - 1));
+  let got: bigint;
+  try {
+    got = inj.call('clone3', s, 88);
+  } finally {
+    if (was > pid) fs.writeFileSync(LAST, String(was));
+  }
   log.debug(`task ${p.pid}: in a user namespace of its own: pid ${pid} through ns_last_pid`);
-  return inj.call('clone3', s, 88);
+  return got;
 }
 
 function sharesToolPidns(pid: number): boolean {

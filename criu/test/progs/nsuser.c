@@ -7,16 +7,18 @@
  * leader; its pid goes to PIDFILE). R drops CAP_SYS_BOOT from its bounding set and creates
  * DIR/ns/owned as uid 1000 gid 1001 of the namespace, sets kernel/msgmnb and makes a message
  * queue owned by 1000:1001 with one message, and holds a removed file owned by 1000:1001; the
- * tree has nice -3 (set on the host before, as no task inside could); its child K takes uid 1000, gid 1001,
+ * tree has nice -3 (set on the host before, as no task inside could), and R a second thread; its child K takes uid 1000, gid 1001,
  * groups 1002 1003 (not in MODE deny) and only CAP_CHOWN and CAP_NET_BIND_SERVICE (permitted
  * and effective, CAP_CHOWN inheritable). At SIGTERM R and K check their ids, groups,
  * capabilities, hostname, the maps and setgroups as seen inside, and the file's owner; R writes
  * PASS or FAIL to OUTFILE. MODE nested: K lives in a user namespace of its own (nested): the
  * dump refuses it. break: R drops CAP_SYS_ADMIN from its effective set before its checks. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pthread.h>
 #include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
@@ -113,8 +115,16 @@ static int kid_main(int deny, int ready)
 	return fails ? 1 : 0;
 }
 
+static void *idle(void *a)
+{
+	for (;;)
+		pause();
+	return a;
+}
+
 static int root_main(const char *dir, int deny, int nested, int brk)
 {
+	pthread_t th;
 	char file[4096], b[256], host[64] = "";
 	signal(SIGTERM, on_term);
 	if (prctl(PR_CAPBSET_DROP, CAP_SYS_BOOT)) { dprintf(outfd, "FAIL: capbset drop: %s\n", strerror(errno)); return 1; }
@@ -134,6 +144,8 @@ static int root_main(const char *dir, int deny, int nested, int brk)
 	if (q < 0 || msgctl(q, IPC_STAT, &qd)) { dprintf(outfd, "FAIL: msgget: %s\n", strerror(errno)); return 1; }
 	qd.msg_perm.uid = 1000, qd.msg_perm.gid = 1001, qd.msg_perm.mode = 0640;
 	if (msgctl(q, IPC_SET, &qd) || msgsnd(q, &m, 6, 0)) { dprintf(outfd, "FAIL: msgctl: %s\n", strerror(errno)); return 1; }
+	/* a thread: its tid, like the child's pid, is chosen through ns_last_pid at the restore */
+	if (pthread_create(&th, NULL, idle, NULL)) { dprintf(outfd, "FAIL: pthread_create\n"); return 1; }
 	int sync[2];
 	if (pipe(sync)) return 1;
 	pid_t kid = fork();
@@ -179,6 +191,12 @@ static int root_main(const char *dir, int deny, int nested, int brk)
 	CHECK(!stat(file, &st) && st.st_uid == 1000 && st.st_gid == 1001 && (st.st_mode & 0777) == 0640, "root: %s owned by %u:%u", file, st.st_uid, st.st_gid);
 	CHECK(!fstat(gfd, &st) && st.st_uid == 1000 && st.st_gid == 1001 && st.st_nlink == 0 && st.st_size == 4, "root: the removed file: %u:%u, %lu links",
 	      st.st_uid, st.st_gid, (unsigned long)st.st_nlink);
+	int nthreads = 0;
+	DIR *td = opendir("/proc/self/task");
+	for (struct dirent *de; td && (de = readdir(td));)
+		nthreads += de->d_name[0] != '.';
+	if (td) closedir(td);
+	CHECK(nthreads == 2, "root: %d threads", nthreads);
 	errno = 0;
 	int nice = getpriority(PRIO_PROCESS, 0);
 	CHECK(nice == -3 && !errno, "root: nice %d", nice);
