@@ -21,6 +21,10 @@ const need = [
   // the network lock of --tcp-established (criu/test/tcp.spec.ts, zdtm socket-tcp*)
   { pkg: 'iptables', ok: () => fs.existsSync('/usr/sbin/iptables') },
   { pkg: 'nftables', ok: () => fs.existsSync('/usr/sbin/nft') },
+  // the detached tmux server of criu/test/tty.spec.ts; ip for the network namespace tests
+  { pkg: 'tmux', ok: () => fs.existsSync('/usr/bin/tmux') },
+  { pkg: 'iproute2', ok: () => fs.existsSync('/usr/sbin/ip') || fs.existsSync('/usr/bin/ip') },
+  { pkg: 'python3', ok: () => fs.existsSync('/usr/bin/python3') },
 ];
 
 function hasStaticLibc() {

@@ -284,6 +284,10 @@ static int init_main(int go_fd, int ready_fd, char **argv)
 	if (read(go_fd, &c, 1) != 1)
 		exit(121);	/* the host launcher gave up */
 	close(go_fd);
+	/* pidns: the tree's root leads its own session, as a dump requires of a root that is not a
+	 * shell job (CRIU's pstree.c); outside, its session would be 0 inside the namespace */
+	if (setsid() < 0)
+		die("setsid");
 	if (user_base >= 0) {
 		gid_t none[1];
 		if (setresgid(0, 0, 0) || setresuid(0, 0, 0) || setgroups(0, none))

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawn, execFileSync } from 'node:child_process';
 import { dump, restore, check, waitRestored, NotSupportedError, CriuError, AbortError, type ProgressEvent } from 'criu-ts';
-import { criu, memFixture, waitGone, verdict, alive } from './lib.js';
+import { criu, memFixture, waitGone, verdict, alive, tmpdir } from './lib.js';
 
 test.describe.configure({ mode: 'serial' });
 
@@ -144,7 +144,7 @@ test('logFile and logLevel write the log as -o and -v do; check answers as criu 
 
 test('a child of this process started by child_process is refused, not hung (Node would take its ptrace stops)', async () => {
   const child = spawn('sleep', ['30'], { stdio: 'ignore', detached: true });
-  const dir = path.join(fs.mkdtempSync('/tmp/criu-api-own-'), 'img');
+  const dir = path.join(tmpdir('api-own'), 'img');
   try {
     const e = await dump({ pid: child.pid!, imagesDir: dir }).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(NotSupportedError);
@@ -157,7 +157,7 @@ test('a child of this process started by child_process is refused, not hung (Nod
 });
 
 test('options for the objects a tree holds pass through the API as on the command line: fileLocks, tcpEstablished', async () => {
-  const dir = fs.mkdtempSync('/tmp/criu-api-objects-');
+  const dir = tmpdir('api-objects');
   const ready = path.join(dir, 'ready');
   // a python3 program holding a flock and an established connection to a listener of its own
   const prog = [

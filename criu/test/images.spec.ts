@@ -4,6 +4,7 @@
 import { test, expect } from '@playwright/test';
 import fs from 'node:fs';
 import os from 'node:os';
+import { tmpdir } from './lib.js';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
@@ -64,7 +65,7 @@ function fx(dir: string, file: string): string {
 }
 
 function tmpDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'criu-images-'));
+  return tmpdir('images');
 }
 
 test('fixtures directory exists', () => {

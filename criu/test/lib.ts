@@ -6,6 +6,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { test } from '@playwright/test';
 
 export const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const criuBin = path.join(repo, 'native', 'build', 'criu');
@@ -22,9 +23,33 @@ export function run(bin: string, args: string[], opts: { env?: NodeJS.ProcessEnv
 export const criu = (args: string[], env?: NodeJS.ProcessEnv) => run(criuBin, args, { env });
 export const crit = (args: string[], input?: string) => run(process.execPath, [critBin, ...args], { input });
 
+/**
+ * A fresh directory under the system's tmp. It is removed when the worker exits unless the test
+ * that made it failed (its images and logs are then kept for a look; CRIU_TEST_KEEP=1 keeps all).
+ */
 export function tmpdir(name: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `criu-${name}-`));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `criu-${name}-`));
+  let info: ReturnType<typeof test.info> | undefined;
+  try {
+    info = test.info();
+  } catch {
+    /* made outside a test (beforeAll, module level): removed at exit */
+  }
+  made.push({ dir, info });
+  return dir;
 }
+const made: { dir: string; info?: ReturnType<typeof test.info> }[] = [];
+process.on('exit', () => {
+  if (process.env.CRIU_TEST_KEEP === '1') return;
+  for (const m of made) {
+    if (m.info && m.info.status !== m.info.expectedStatus && m.info.status !== 'skipped') continue;
+    try {
+      fs.rmSync(m.dir, { recursive: true, force: true });
+    } catch {
+      /* a mount or a busy file: left */
+    }
+  }
+});
 
 export const alive = (pid: number): boolean => fs.existsSync(`/proc/${pid}`);
 

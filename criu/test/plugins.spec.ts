@@ -5,9 +5,8 @@
 import { test, expect } from '@playwright/test';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { repo } from './lib.js';
+import { repo, tmpdir } from './lib.js';
 import { loadPlugins, pluginDir, ENOTSUP, type LoadOptions } from '../src/plugins/plugins.js';
 import { STAGE } from '../src/plugins/hooks.js';
 import { cudaPlugin, type RestoreThreadControl } from '../src/plugins/cuda.js';
@@ -21,7 +20,7 @@ const mockTool = path.join(repo, 'criu', 'test', 'mock', 'cuda-checkpoint');
 // the issue's example, verbatim
 const TRIVIAL = fs.readFileSync(path.join(repo, 'criu', 'test', 'progs', 'trivial-plugin.c'), 'utf8');
 
-const tmp = (tag: string): string => fs.mkdtempSync(path.join(os.tmpdir(), `criu-plugins-${tag}-`));
+const tmp = (tag: string): string => tmpdir(`plugins-${tag}`);
 
 function build(dir: string, name: string, src: string, include = ourHeaders): string {
   const c = path.join(dir, `${name}.c`);

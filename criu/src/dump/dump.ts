@@ -14,6 +14,7 @@ import { configureRegDump } from '../files/external-file.js';
 import { dumpPages, type MemStats } from './memory.js';
 import { ImageDir, writeImages, uuid4 } from './write.js';
 import { buildDumpStats, buildInventory, type NsIds } from './entries.js';
+import { noteTree } from '../ns/index.js';
 import { log } from '../log.js';
 import { faultPoint } from '../fault.js';
 import { preDump, queryExtFiles, postDump, releaseEarly } from './scripts.js';
@@ -92,6 +93,9 @@ export function dump(opts: DumpOptions): void {
       shellJob: opts.shellJob ?? false,
       treeLivesOn: opts.leaveRunning || opts.leaveStopped,
     });
+
+    // every pid as the images hold it, read while the tree is frozen (ns/pid.ts)
+    noteTree(frozen.map((f) => ({ pid: f.pid, tids: f.tracees.map((t) => t.tid), zombie: !!f.zombie })));
 
     // memory: one pages file per task, in pstree order, then the shared anonymous objects
     faultPoint(4, 'memory');

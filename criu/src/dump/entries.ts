@@ -8,6 +8,7 @@ import { CriuError, NotSupportedError } from '../errors.js';
 import { pluginCalls } from '../hooks.js';
 import { onlineCpus, cpuListToWords, timensOffsets } from '../proc/index.js';
 import { clockNs, CLOCK } from '../sys/libc.js';
+import { treePids } from '../proc/nspid.js';
 import type {
   CoreEntry,
   CredsEntry,
@@ -16,6 +17,7 @@ import type {
   InventoryEntry,
   MmEntry,
   PagemapEntry,
+  PosixTimerEntry,
   PstreeEntry,
   SeccompFilter,
   SignalQueueEntry,
@@ -189,7 +191,7 @@ function taskCore(t: TaskState, th: ThreadState): TaskCoreEntry {
     flags: t.stat.flags,
     blk_sigset: th.sigmask,
     comm: t.stat.comm,
-    timers: { real: itimer(0), virt: itimer(1), prof: itimer(2), posix: t.posixTimers },
+    timers: { real: itimer(0), virt: itimer(1), prof: itimer(2), posix: t.posixTimers.map(posixTimerImage) },
     rlimits: { rlimits: t.rlimits.map((r) => ({ cur: r.cur, max: r.max })) },
     signals_s: sigqueue(t.sharedPending),
     loginuid: userIds.toNs('uid', t.loginuid),
@@ -210,6 +212,11 @@ function taskCore(t: TaskState, th: ThreadState): TaskCoreEntry {
     child_subreaper: t.childSubreaper,
     ...(t.stopSig ? { stop_signo: t.stopSig } : {}),
   };
+}
+
+/** a POSIX timer's notified thread as the tree's root sees it (proc/nspid.ts) */
+function posixTimerImage(e: PosixTimerEntry): PosixTimerEntry {
+  return e.notify_thread_id ? { ...e, notify_thread_id: treePids.image(e.notify_thread_id) } : e;
 }
 
 export function buildCore(t: TaskState, th: ThreadState, isLeader: boolean, seccompPos?: number): CoreEntry {

@@ -5,13 +5,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeMessages, writePagemap, type EntryOf, type Pagemap, type PlainKind } from '../images/index.js';
 import { writeExtraImages } from '../files/extra.js';
-import { writeNsImages } from '../ns/index.js';
+import { writeNsImages, pstreeImage } from '../ns/index.js';
+import { treePids } from '../proc/nspid.js';
 import { log } from '../log.js';
 import type { Frozen } from './freeze.js';
 import type { TaskState } from './collect.js';
 import type { TaskFiles, TreeFiles } from './task-files.js';
 import type { TreePages } from './memory.js';
 import { buildCore, buildMm, buildFs, buildPagemap, buildPstreeEntry, buildTimens, buildZombieCore, SeccompImage } from './entries.js';
+
+const vpid = (host: number): number => treePids.image(host);
 
 /** The images directory of a dump and the files written into it so far. */
 export class ImageDir {
@@ -50,13 +53,13 @@ export function writeImages(out: ImageDir, frozen: Frozen[], tasks: TaskState[],
   }
   // zombies: a core with the exit status and nothing else, as CRIU writes them
   for (const f of frozen) {
-    if (f.zombie) out.put(`core-${f.pid}.img`, 'CORE', [buildZombieCore(f.zombie)]);
+    if (f.zombie) out.put(`core-${vpid(f.pid)}.img`, 'CORE', [buildZombieCore(f.zombie)]);
   }
   const taskOf = new Map(tasks.map((t) => [t.pid, t]));
   out.put(
     'pstree.img',
     'PSTREE',
-    frozen.map((f, i) => buildPstreeEntry(f.pid, i === 0 ? 0 : f.ppid, taskOf.get(f.pid), f.zombie)),
+    frozen.map((f, i) => pstreeImage(buildPstreeEntry(f.pid, i === 0 ? 0 : f.ppid, taskOf.get(f.pid), f.zombie), !!f.zombie)),
   );
   out.put('seccomp.img', 'SECCOMP', [{ seccomp_filters: seccomp.filters }]);
   // the clocks of the tree: the host's (timens-0.img), or those of its own time namespace
@@ -72,8 +75,8 @@ function writeTaskImages(out: ImageDir, perTask: TaskFiles[], pages: TreePages, 
   const fdinfoDone = new Set<number>();
   perTask.forEach((t, i) => {
     const { task } = t;
-    const pid = task.pid;
-    for (const th of task.threads) out.put(`core-${th.tid}.img`, 'CORE', [buildCore(task, th, th.tid === pid, seccomp.add(th))]);
+    const pid = vpid(task.pid); // the images name tasks by their pids in the root's pid namespace
+    for (const th of task.threads) out.put(`core-${vpid(th.tid)}.img`, 'CORE', [buildCore(task, th, th.tid === task.pid, seccomp.add(th))]);
     out.put(`mm-${pid}.img`, 'MM', [buildMm(task, t.vmas, t.exeId)]);
     out.pagemap(`pagemap-${pid}.img`, { head: { pages_id: i + 1 }, entries: buildPagemap(pages.pagemaps[i]) });
     out.put(`ids-${pid}.img`, 'IDS', [t.ids]);

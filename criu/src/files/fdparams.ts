@@ -2,6 +2,7 @@
 // (O_NONBLOCK, O_APPEND …) and the owner for SIGIO (fown). Shared by the fd kinds that make
 // their object anew on restore (eventfd, epoll, signalfd, timerfd, inotify, memfd, fifo, ghost).
 import * as fs from 'node:fs';
+import { treePids } from '../proc/nspid.js';
 import { fcntl, fcntlBuf, prctl, syscall } from '../sys/libc.js';
 import { CriuError } from '../errors.js';
 import type { DumpFdCtx } from './kind.js';
@@ -49,7 +50,7 @@ export function dumpFown(_ctx: DumpFdCtx, fd: number, _what: string): Fown {
   const ex = Buffer.alloc(8);
   fcntlBuf(fd, F_GETOWN_EX, ex);
   f.pid_type = ex.readInt32LE(0);
-  f.pid = ex.readInt32LE(4);
+  f.pid = treePids.image(ex.readInt32LE(4)); // as the tree's root sees it (proc/nspid.ts)
   if (f.pid !== 0) {
     const uids = Buffer.alloc(8);
     fcntlBuf(fd, F_GETOWNER_UIDS, uids);
@@ -79,7 +80,7 @@ export function restoreFown(fd: number, fown?: Partial<Fown>): void {
   if (!fown?.pid) return;
   const ex = Buffer.alloc(8);
   ex.writeInt32LE(fown.pid_type ?? 0, 0);
-  ex.writeInt32LE(fown.pid, 4);
+  ex.writeInt32LE(treePids.host(fown.pid), 4); // set from the tool: its host pid
   const ruid = process.getuid?.() ?? 0,
     euid = process.geteuid?.() ?? 0;
   const uid = userIds.toHost('uid', fown.uid ?? 0),

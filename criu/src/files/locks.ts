@@ -21,6 +21,7 @@
 // lease is set again by injected fcntl(F_SETLEASE): the task is still root then (CAP_LEASE),
 // so CRIU's setfsuid to the file's owner is not needed.
 import type { ExtraImages, RestoreFdCtx, TaskAccess } from './kind.js';
+import { treePids } from '../proc/nspid.js';
 import { FileError } from './kind.js';
 import type { FileLockEntry, FdinfoEntry } from '../images/gen/types.js';
 import { CriuError, NotSupportedError } from '../errors.js';
@@ -120,7 +121,7 @@ export function noteLocks(site: LockSite, lines: readonly string[], extra: Extra
     const type = TYPE_OF[l.type];
     if (type === undefined || (kind === FL.LEASE && type === LT.UNLCK))
       throw new CriuError(`${who}: unknown file lock type ${l.type} (${text.trim()})`, { task: site.pid, object: `fd ${site.fd}` });
-    const e: FileLockEntry = { flag: kind, type, pid: site.pid, fd: site.fd, start: l.start, len: l.end === null ? 0n : l.end + 1n - l.start };
+    const e: FileLockEntry = { flag: kind, type, pid: treePids.image(site.pid), fd: site.fd, start: l.start, len: l.end === null ? 0n : l.end + 1n - l.start };
     // the same open file description again: its flock, OFD locks and lease are dumped already, a
     // POSIX lock once per task (a dup()ed fd shows it too)
     if (!site.fresh && kind !== FL.POSIX) continue;
@@ -171,7 +172,7 @@ function fileName(ctx: RestoreFdCtx, fdinfo: readonly FdinfoEntry[], fd: number)
 
 /** Takes task `pid`'s locks again in the task, on their fds; `handle`: --file-locks was given. */
 export function restoreLocks(ctx: RestoreFdCtx, task: TaskAccess, fdinfo: readonly FdinfoEntry[], handle: boolean): void {
-  const locks = locksOf(ctx, task.pid);
+  const locks = locksOf(ctx, treePids.image(task.pid)); // the images' pid of the task
   if (!locks.length) return;
   if (!handle) {
     // CRIU's prepare_file_locks reads the image only with the option

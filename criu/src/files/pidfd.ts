@@ -9,6 +9,7 @@
 // starts, one pidfd_open per description of that inode while it lives, then SIGKILL and a reap
 // (waitid on the pidfd), so every pidfd of it says "exited" and names no pid (Pid: -1).
 import { createRequire } from 'node:module';
+import { treePids } from '../proc/nspid.js';
 import type { FileKind, DumpFdCtx, RestoreFdCtx } from './kind.js';
 import { FileError, partOf } from './kind.js';
 import { syscall, errnoName, SysError, close, E } from '../sys/libc.js';
@@ -46,17 +47,19 @@ function dumpPidfd(ctx: DumpFdCtx, id: number): FileEntry {
     });
   }
   // the restore opens the pid from the tool's own pid namespace: the one it sees must be the one restored
-  if (p.pid !== -1 && p.nspid.length > 1)
+  // (the tree's root's pid namespace: its pid at that level, proc/nspid.ts)
+  const level = treePids.depth;
+  if (p.pid !== -1 && p.nspid.length > level + 1)
     throw new NotSupportedError(`${what}: a pidfd of task ${p.pid}, which is in a nested pid namespace (pid ${p.nspid[p.nspid.length - 1]} there)`, {
       task: ctx.pid,
       object: `fd ${ctx.fd}`,
-      hint: 'pid namespaces are not restored yet',
+      hint: 'pidfds of tasks in pid namespaces below the root’s are not restored yet',
     });
   const pidfd: PidfdEntry = {
     id,
     ino: ctx.info.ino >>> 0,
     flags: flags & ~O_RDWR,
-    nspid: p.pid === -1 ? -1 : p.nspid[p.nspid.length - 1],
+    nspid: p.pid === -1 ? -1 : p.nspid[level],
     fown: dumpFown(ctx, ctx.takeFd(), 'pidfd'),
   };
   return { type: FdTypes.PIDFD, id, pidfd };
@@ -134,7 +137,7 @@ export const pidfdKind: FileKind<PidfdState> = {
   open: (ctx, e, s, who) => {
     const pe = partOf(e, 'pidfd', who);
     let fd: number;
-    if (pe.nspid !== -1) fd = pidfdOpen(pe.nspid, pe.flags, who, pe.id);
+    if (pe.nspid !== -1) fd = pidfdOpen(treePids.host(pe.nspid), pe.flags, who, pe.id);
     else {
       if (!s.has(pe.id)) openDead(ctx, s, pe.ino, who);
       fd = s.get(pe.id)!;

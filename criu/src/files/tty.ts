@@ -11,6 +11,7 @@
 // job's terminal: with -j the restoring criu's own terminal (its stdin) stands for it. The
 // sessions' controlling terminals are the engine's (restore/ctty.ts, with the helpers below).
 import * as fs from 'node:fs';
+import { treePids } from '../proc/nspid.js';
 import { FdTypes, TtyType, type FileEntry, type TtyFileEntry, type TtyInfoEntry } from '../images/gen/types.js';
 import { FileError, partOf, type FileKind, type DumpFdCtx, type RestoreFdCtx } from './kind.js';
 import type { FileTable } from './table.js';
@@ -194,7 +195,8 @@ function dumpTty(ctx: DumpFdCtx, id: number): FileEntry {
   if (!ctx.files.seen.has(key)) {
     ctx.files.seen.add(key);
     const info = dumpInfo(ctx, lfd, infoId, driver, index, st);
-    ctx.extra.add('TTY_INFO', 'tty-info.img', info);
+    // sid and group as the tree's root sees them (proc/nspid.ts), the checks below use the tool's
+    ctx.extra.add('TTY_INFO', 'tty-info.img', { ...info, sid: treePids.image(info.sid), pgrp: treePids.image(info.pgrp) });
     const list = dumped.get(ctx.files) ?? [];
     dumped.set(ctx.files, list);
     const pty = info.pty !== undefined;

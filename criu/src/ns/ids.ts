@@ -5,6 +5,8 @@ import { log } from '../log.js';
 import { inNamespaces } from './sysv.js';
 import { KINDS, type OwnNs } from './kinds.js';
 import { useUserns, userNsOf } from './user.js';
+import { treePids } from '../proc/nspid.js';
+import { noteGroups } from './pid.js';
 
 export const NS_ORDER = ['pid', 'net', 'ipc', 'uts', 'time', 'mnt', 'user', 'cgroup'] as const;
 export type NsIds = Record<(typeof NS_ORDER)[number], number>;
@@ -31,6 +33,7 @@ export class Namespaces {
 
   constructor() {
     useUserns(undefined);
+    treePids.reset(); // a new dump: host pids are the images' until the root's pid namespace says otherwise
     NS_ORDER.forEach((ns, i) => {
       this.tool[ns] = i + 1;
       try {
@@ -68,6 +71,11 @@ export class Namespaces {
       }
       const kind = KINDS.find((k) => k.name === ns);
       if (!kind) throw new NotSupportedError(`task ${pid}: its own ${ns} namespace (${theirs})`, 'namespaces are not dumped yet');
+      if (!isRoot && kind.nested) {
+        kind.nested(pid, theirs);
+        ids[ns] = this.nestedId(theirs);
+        continue;
+      }
       if (!isRoot) {
         const rootHas = own ? `the root task ${this.root} is in ${own.link}` : `the root task ${this.root} shares the tool's`;
         throw new NotSupportedError(
@@ -81,29 +89,33 @@ export class Namespaces {
       ids[ns] = o.id;
     }
     if (fresh.length) this.read(pid, fresh);
+    noteGroups(pid); // its process group and session as the images hold them (ns/pid.ts)
     return ids;
   }
 
-  /** the contents of the root's own namespaces, read with the tool's thread in them (a user namespace first, from outside) */
+  /** the contents of the root's own namespaces, read with the tool's thread in them (a kind read `outside` first) */
   private read(pid: number, fresh: OwnNs[]): void {
-    const got = (o: OwnNs): void => log.debug(`task ${pid}: its own ${o.kind.name} namespace ${o.id} (${o.link}): ${o.kind.describe(o.data)}`);
-    for (const o of fresh.filter((x) => x.kind.outside)) {
+    const dump = (o: OwnNs): void => {
       o.data = o.kind.dump(pid);
-      got(o);
-    }
+      log.debug(`task ${pid}: its own ${o.kind.name} namespace ${o.id} (${o.link}): ${o.kind.describe(o.data)}`);
+    };
+    fresh.filter((o) => o.kind.outside).forEach(dump);
     if (fresh.some((o) => o.kind.name === 'user')) this.ownedByUserns(pid);
-    const inside = fresh.filter((x) => !x.kind.outside);
+    const inside = fresh.filter((o) => !o.kind.outside);
     if (!inside.length) return;
     inNamespaces(
       pid,
       inside.map((o) => o.kind.name as 'uts' | 'ipc'),
-      () => {
-        for (const o of inside) {
-          o.data = o.kind.dump();
-          got(o);
-        }
-      },
+      () => inside.forEach(dump),
     );
+  }
+
+  /** namespaces below the root's (pid): one id per namespace */
+  private readonly nestedIds = new Map<string, number>();
+  private nestedId(link: string): number {
+    let id = this.nestedIds.get(link);
+    if (id === undefined) this.nestedIds.set(link, (id = this.nextId++));
+    return id;
   }
 
   /** the root's other namespaces of its own are owned by its user namespace: the restore makes them so */

@@ -6,7 +6,8 @@
 // are set from the tool, whose thread joins the namespaces, before any memory is mapped.
 import { NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
-import type { TaskKobjIdsEntry } from '../images/index.js';
+import type { PstreeEntry, TaskKobjIdsEntry } from '../images/index.js';
+import { planPids } from './pid.js';
 import { KINDS } from './kinds.js';
 import type { NsKind } from './kind.js';
 import type { Namespaces } from './ids.js';
@@ -15,6 +16,7 @@ import { mapUserns, useUserns, asNsRoot, CLONE_NEWUSER, type UserDump } from './
 
 export { Namespaces, NS_ORDER, type NsIds } from './ids.js';
 export { KINDS, type OwnNs } from './kinds.js';
+export { pstreeImage, noteTree, noteGroups, setTidOf, seenBy, ownPid, isNestedInit, rootSpawn, made as pidMade, CLONE_NEWPID } from './pid.js';
 
 /** the images of the root's own namespaces (pages files from pages-`firstPagesId`.img on); returns the names written */
 export function writeNsImages(dir: string, ns: Namespaces, firstPagesId: number): string[] {
@@ -32,10 +34,10 @@ export interface NsPlan {
 export interface NsImages {
   dir: string;
   inventory: { root_ids?: Partial<TaskKobjIdsEntry> };
-  tasks: { pid: number; zombie?: unknown; ids?: Partial<TaskKobjIdsEntry> }[];
+  tasks: { pid: number; zombie?: unknown; ids?: Partial<TaskKobjIdsEntry>; pstree?: PstreeEntry }[];
 }
 
-const idField = { uts: 'uts_ns_id', ipc: 'ipc_ns_id', user: 'user_ns_id' } as const;
+const idField = { uts: 'uts_ns_id', ipc: 'ipc_ns_id', pid: 'pid_ns_id', user: 'user_ns_id' } as const;
 
 /** Which namespaces the root is made in and what goes into them, read before anything is made. */
 export function planNamespaces(img: NsImages): NsPlan {
@@ -47,7 +49,7 @@ export function planNamespaces(img: NsImages): NsPlan {
     const own = root.ids?.[f];
     const host = img.inventory.root_ids?.[f];
     for (const t of img.tasks) {
-      if (t.zombie || t.ids?.[f] === undefined || t.ids[f] === own) continue;
+      if (t.zombie || t.ids?.[f] === undefined || t.ids[f] === own || kind.nested) continue;
       throw new NotSupportedError(
         `task ${t.pid}: ${kind.name} namespace ${t.ids[f]}, not the one of the root task ${root.pid} (${own})`,
         `nested ${kind.name} namespaces are restored with containers, not yet`,
@@ -58,6 +60,11 @@ export function planNamespaces(img: NsImages): NsPlan {
     plan.cloneFlags |= kind.cloneFlag;
     plan.items.push({ kind, id: own, data });
   }
+  // the pids each task gets back (ns/pid.ts), in a new pid namespace when the root had its own
+  planPids(
+    img,
+    plan.items.some((i) => i.kind.name === 'pid'),
+  );
   return plan;
 }
 

@@ -5,21 +5,28 @@ import { CriuError } from '../errors.js';
 // new namespace the root puppet was created in. dump() and restore() run with the tool's main
 // thread in that namespace (ns/sysv.ts inNamespaces).
 export interface NsKind<D> {
-  name: 'uts' | 'ipc' | 'user';
+  name: 'uts' | 'ipc' | 'pid' | 'user';
   cloneFlag: bigint;
-  /**
-   * ns/user.ts: a kind the tool's thread cannot enter (a thread of a multithreaded process
-   * cannot setns into a user namespace): dump(pid) reads it from /proc/PID before the other
-   * kinds are read, and its restore happens at the spawn (ns/index.ts startNamespaces).
-   */
-  outside?: true;
-  dump(pid?: number): D;
+  /** read when the root is met (`root`: its pid); inside the namespace unless `outside` */
+  dump(root: number): D;
   /** writes the images of namespace `id` into dir (pagesId: a fresh pages-N.img number); returns the names written */
   write(dir: string, id: number, d: D, pagesId: () => number): string[];
   load(dir: string, id: number): D;
   restore(d: D): void;
   /** a line for the log */
   describe(d: D): string;
+  /**
+   * optional (pid, user): dump() and restore() run with the tool's thread outside the namespace
+   * (setns(2) into a pid namespace moves nothing but the tool's future children; a thread of a
+   * multithreaded process cannot setns into a user namespace: ns/user.ts reads it from
+   * /proc/PID and sets it at the spawn, ns/index.ts startNamespaces)
+   */
+  outside?: true;
+  /**
+   * optional (pid): a task below the root may live in another namespace of this kind (each
+   * gets an id of its own); called for each such task, it refuses what it cannot restore
+   */
+  nested?(pid: number, link: string): void;
 }
 
 /** a damaged namespace image, as restore/images.ts names one */

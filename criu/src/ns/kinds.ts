@@ -3,9 +3,12 @@ import type { NsKind } from './kind.js';
 import { uts } from './uts.js';
 import { ipc } from './ipc.js';
 import { user } from './user.js';
+import { pid } from './pid.js';
 
-// user first: its maps convert the ids the others read (ns/user.ts ids)
+// user first: its maps convert the ids the others read (proc/idmap.ts)
 export const KINDS: NsKind<unknown>[] = [user as NsKind<unknown>, ipc as NsKind<unknown>, uts as NsKind<unknown>];
+// pid namespaces (ns/pid.ts): no contents, the root's made with it, nested ones allowed
+KINDS.push(pid as NsKind<unknown>);
 
 /** A namespace of the tree's own, met at its root at the dump. */
 export interface OwnNs {

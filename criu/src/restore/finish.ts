@@ -1,6 +1,7 @@
 // The end of a restore: the tree let go (masks, detach, stop signals), pidfile and stats; or, on
 // a failure, every task killed and reaped.
 import * as fs from 'node:fs';
+import { seenBy } from '../ns/index.js';
 import type { Task } from './task.js';
 import type { Launcher } from './launcher.js';
 import { affinityMask } from './state.js';
@@ -42,14 +43,14 @@ export function release(
   else if (!opts.detached && launcher.external) launcher.waitRoot(pid);
   // the late trigger for devices, every task still traced, as CRIU's restore_root_task runs it
   log.info('Run late stage hook from criu master for external devices');
-  for (const task of tasks) pluginCalls().resumeDevicesLate(task.t.pid);
+  for (const task of tasks) pluginCalls().resumeDevicesLate(task.p.pid);
   resumeNote('pre-resume');
   for (const task of [...tasks].reverse()) {
     // every thread gets its own mask back: the dumped one, or the one criu was started with
-    for (const th of task.threads) schedSetaffinity(th.tid, affinityMask(th.core, savedAffinity));
+    for (const th of task.threads) schedSetaffinity(th.t.tid, affinityMask(th.core, savedAffinity));
     for (const th of task.threads.slice(1)) th.t.detach(0);
     // a stopped task gets its stop signal while still traced: it stops before running anything
-    if (task.t.core.tc?.task_state === 3) tgkill(task.t.pid, task.t.pid, task.t.core.tc.stop_signo || SIG.STOP);
+    if (task.t.core.tc?.task_state === 3) tgkill(task.p.pid, task.p.pid, task.t.core.tc.stop_signo || SIG.STOP);
     task.p.t.detach(0);
   }
   close(transport);
@@ -84,7 +85,7 @@ export function killAndReap(tasks: Task[], zombies: Task[]): void {
       try {
         // late in a restore the parent has its own mask back: a SIGCHLD would stop the call
         parent.p.t.setSigmask(~0n);
-        parent.p.inj.call('wait4', task.t.pid, 0, 0x40000000 /* __WALL */, 0);
+        parent.p.inj.call('wait4', seenBy(task.t.pid, parent.t.pid), 0, 0x40000000 /* __WALL */, 0);
       } catch {
         /* parent gone */
       }

@@ -21,6 +21,8 @@ export interface SpawnRequest {
   sibling?: boolean;
   transportFd: number;
   cloneFlags?: bigint;
+  /** clone3's set_tid, innermost first (a root made in a new pid namespace: [1, host pid]); else [pid] */
+  setTid?: number[];
 }
 
 export class Launcher {
@@ -55,6 +57,7 @@ export class Launcher {
     cloneFlags = 0n,
     clocks?: bigint[],
     payload?: Buffer,
+    setTid?: number[],
   ): { result: number; resp: Buffer } {
     const head = Buffer.alloc(REQ_SIZE);
     const rq = payload ? Buffer.concat([head, payload]) : head;
@@ -62,8 +65,10 @@ export class Launcher {
     rq.writeUInt32LE(op, 0);
     rq.writeUInt32LE(flags, 4);
     rq.writeInt32LE(pid, 8);
-    rq.writeUInt32LE(pid > 0 ? 1 : 0, 12);
-    rq.writeInt32LE(pid, 16);
+    // set_tid innermost first: one entry for a pid of the tool's namespace, more for a new pid namespace (ns/pid.ts)
+    const tids = setTid ?? (pid > 0 ? [pid] : []);
+    rq.writeUInt32LE(tids.length, 12);
+    tids.forEach((v, i) => rq.writeInt32LE(v, 16 + 4 * i));
     rq.writeBigUInt64LE(cloneFlags, 144);
     rq.writeInt32LE(0, 152);
     rq.writeInt32LE(transportFd, 156);
@@ -86,13 +91,13 @@ export class Launcher {
     const [mine, theirs] = socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC);
     let r: number;
     try {
-      r = this.request(LOP.SPAWN, rq.pid, rq.sibling ? LF.SIBLING : 0, theirs, rq.transportFd, rq.cloneFlags ?? 0n).result;
+      r = this.request(LOP.SPAWN, rq.pid, rq.sibling ? LF.SIBLING : 0, theirs, rq.transportFd, rq.cloneFlags ?? 0n, undefined, undefined, rq.setTid).result;
     } finally {
       close(theirs);
     }
     if (r < 0) {
       close(mine);
-      throw new SysError(`clone3(set_tid=${rq.pid})`, -r, []);
+      throw new SysError(`clone3(set_tid=${rq.setTid ? `[${rq.setTid.join(', ')}]` : rq.pid})`, -r, []);
     }
     return { pid: r, transport: mine };
   }

@@ -82,13 +82,13 @@ function mapVmas(p: Puppet, t: TaskImages, pt: PlanTask, img: DumpImages, files:
   const inj = p.inj;
   const who = `task ${t.pid}`;
   const pending: BatchCall[] = [];
-  const checks: { k: number; start: bigint; end: bigint }[] = [];
+  const checks: { k: number; v: PlannedVma }[] = [];
   const flushMaps = (): void => {
     if (!pending.length) return;
     const rs = inj.batch(pending);
     for (const c of checks) {
       const r = rs[c.k];
-      if (r !== c.start) throw mapError(who, c.start, c.end, r);
+      if (r !== c.v.start) throw mapError(who, c.v, r, `batched mmap ${c.k + 1} of ${rs.length} calls`);
     }
     pending.length = 0;
     checks.length = 0;
@@ -99,7 +99,7 @@ function mapVmas(p: Puppet, t: TaskImages, pt: PlanTask, img: DumpImages, files:
     const start = v.start,
       len = v.end - v.start;
     if (v.how.how === 'anon') {
-      checks.push({ k: pending.length, start, end: v.end });
+      checks.push({ k: pending.length, v });
       pending.push({ name: 'mmap', args: [start, len, v.mapProt, MAP.FIXED | v.mapFlags, -1, 0] });
       for (let a = 0; a < 32; a++) if (v.madv & (1n << BigInt(a))) pending.push({ name: 'madvise', args: [start, len, a] });
       log.debug(`${who}: mapped VMA ${start.toString(16)}-${v.end.toString(16)} prot ${v.prot} status 0x${status.toString(16)}`);
@@ -108,7 +108,7 @@ function mapVmas(p: Puppet, t: TaskImages, pt: PlanTask, img: DumpImages, files:
     flushMaps();
     const r = mapOne(p, who, v, status, img, files);
     log.debug(`${who}: mapped VMA ${start.toString(16)}-${v.end.toString(16)} prot ${v.prot} status 0x${status.toString(16)}`);
-    if (r !== start) throw mapError(who, start, v.end, r);
+    if (r !== start) throw mapError(who, v, r, v.how.how);
     for (let a = 0; a < 32; a++) if (v.madv & (1n << BigInt(a))) inj.call('madvise', start, len, a);
   }
   flushMaps();
@@ -165,9 +165,15 @@ function mapOne(p: Puppet, who: string, v: PlannedVma, status: number, img: Dump
   }
 }
 
-/** The error of an mmap that failed (r < 0) or put the VMA elsewhere. */
-function mapError(who: string, start: bigint, end: bigint, r: bigint): CriuError {
-  return new CriuError(`${who}: cannot map VMA ${start.toString(16)}-${end.toString(16)}: ${r < 0n ? errnoName(Number(-r)) : `landed at ${r.toString(16)}`}`);
+/** The error of an mmap that failed (r < 0) or put the VMA elsewhere, with what was asked. */
+function mapError(who: string, v: PlannedVma, r: bigint, how: string): CriuError {
+  const what = `${r < 0n ? errnoName(Number(-r)) : `landed at ${r.toString(16)}`}`;
+  const asked = `prot 0x${v.mapProt.toString(16)} flags 0x${(MAP.FIXED | v.mapFlags).toString(16)}, ${how}`;
+  return new CriuError(`${who}: cannot map VMA ${v.start.toString(16)}-${v.end.toString(16)}: ${what} (${asked})`, {
+    task: Number(who.split(' ')[1]),
+    object: `VMA ${v.start.toString(16)}`,
+    hint: 'the address range may be taken or the mapping flags refused by this kernel; run with -v4 and look at the mapped VMAs before it',
+  });
 }
 
 /** Image VMAs (by index) that the child inherited from its parent exactly: same place, protection, backing, advice. */

@@ -7,7 +7,8 @@ import { useExternals, type Externals } from '../files/external.js';
 import * as fs from 'node:fs';
 import { Launcher } from './launcher.js';
 import { planClocks, enterClocks } from './timens.js';
-import { planNamespaces, restoreNamespaces, startNamespaces } from '../ns/index.js';
+import { planNamespaces, restoreNamespaces, rootSpawn, pidMade, startNamespaces } from '../ns/index.js';
+import { treePids } from '../proc/nspid.js';
 import { Puppet } from './puppet.js';
 import { loadImages, checkSupported, type DumpImages, type TaskImages } from './images.js';
 import { planRestore, type RestorePlan } from './plan.js';
@@ -66,10 +67,10 @@ export function restore(opts: RestoreOptions): number {
   checkSupported(img);
   if (opts.shellJob) adoptCallerSession(img);
   const plan = planRestore(img);
+  const nsPlan = planNamespaces(img); // before checkTree: a tree in its own pid namespace takes its host pids where free
   checkTree(img, plan, opts.shellJob);
   const root = img.tasks[0];
   const clocks = planClocks(img);
-  const nsPlan = planNamespaces(img);
   // the caller's fds checked and put aside before anything is made (CRIU's fdstore)
   const inherit = opts.inheritFds?.length ? new Inherited(opts.inheritFds) : undefined;
   preRestore(opts);
@@ -88,7 +89,13 @@ export function restore(opts: RestoreOptions): number {
     pinToOneCpu(savedAffinity);
     faultPoint(101, 'spawn');
     enterClocks(clocks, launcher);
-    const { pid, transport } = launcher.spawnPuppet({ pid: root.pid, sibling: opts.sibling, transportFd: plan.transportFd, cloneFlags: nsPlan.cloneFlags });
+    const { pid, transport } = launcher.spawnPuppet({
+      ...rootSpawn(root.pid),
+      sibling: opts.sibling,
+      transportFd: plan.transportFd,
+      cloneFlags: nsPlan.cloneFlags,
+    });
+    pidMade(root.pid, pid);
     log.info(`Forked puppet for task ${pid}`);
     startNamespaces(nsPlan, pid, transport, !launcher.external);
     const rootPuppet = Puppet.spawned(pid, transport, plan.transportFd, !launcher.external);
@@ -142,7 +149,7 @@ function checkTree(img: DumpImages, plan: RestorePlan, shellJob = false): void {
   const sessionOk = new Map(plan.order.map((t) => [t.pid, t.sessionOk]));
   for (const t of img.tasks) {
     for (const id of [t.pid, ...t.threads.map((x) => x.tid)]) {
-      if (fs.existsSync(`/proc/${id}`)) {
+      if (!treePids.own && fs.existsSync(`/proc/${id}`)) {
         throw new CriuError(`task ${t.pid}: PID ${id} is taken by a running process`, 'stop that process, or wait until the dumped tree is fully gone');
       }
     }
@@ -175,7 +182,7 @@ function forkTree(tasks: Task[], zombies: Task[], plan: RestorePlan, img: DumpIm
     if (pt.parent !== null) {
       const parent = byPid.get(pt.parent)!;
       // a child sharing its parent's fd table (CLONE_FILES) is made sharing it again
-      const cp = forkChild(parent.p, pt.pid, pt.sharesFiles ? CLONE_FILES : 0n);
+      const cp = forkChild(parent.p, pt.pid, pt.sharesFiles ? CLONE_FILES : 0n, parent.t.pid);
       log.debug(`task ${pt.pid}: forked from ${pt.parent}`);
       task = { p: cp, t: images.get(pt.pid)!, threads: [], afterInstall: [] };
       if (pt.zombie) {

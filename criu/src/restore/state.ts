@@ -1,6 +1,7 @@
 // Process and thread state: signal actions, itimers, rlimits, pending signals, per-thread
 // state, POSIX timers, seccomp filters, credentials; last, rseq, masks and registers.
 import * as fs from 'node:fs';
+import { ownPid } from '../ns/index.js';
 import type { Puppet } from './puppet.js';
 import { PAGE, GADGET_PAGES } from './puppet.js';
 import type { TaskImages } from './images.js';
@@ -95,7 +96,7 @@ export function restoreProcessState(p: Puppet, t: TaskImages): void {
   for (const e of tc.signals_s?.signals ?? []) {
     const info = e.siginfo;
     inj.write(s, info);
-    inj.must('rt_sigqueueinfo', p.pid, info.readInt32LE(0), s);
+    inj.must('rt_sigqueueinfo', ownPid(t.pid), info.readInt32LE(0), s); // its pid in its own pid namespace
   }
 }
 
@@ -133,7 +134,11 @@ export function restoreThreadState(th: Thread, pid: number, s: bigint): void {
     });
   }
   if (tcore.sched_nice !== undefined)
-    steps.push({ call: { name: 'setpriority', args: [0 /* PRIO_PROCESS */, th.tid, tcore.sched_nice] }, why: `nice ${tcore.sched_nice}`, onFail: 'ignore' });
+    steps.push({
+      call: { name: 'setpriority', args: [0 /* PRIO_PROCESS */, ownPid(th.tid), tcore.sched_nice] },
+      why: `nice ${tcore.sched_nice}`,
+      onFail: 'ignore',
+    });
   inj.write(s, args);
   runSteps(inj, who, steps);
   // a task of a user namespace cannot lower its nice (can_nice wants CAP_SYS_NICE of the host): the tool does it
@@ -141,7 +146,7 @@ export function restoreThreadState(th: Thread, pid: number, s: bigint): void {
   for (const e of tcore.signals_p?.signals ?? []) {
     const info = e.siginfo;
     inj.write(s, info);
-    inj.must('rt_tgsigqueueinfo', pid, th.tid, info.readInt32LE(0), s);
+    inj.must('rt_tgsigqueueinfo', ownPid(pid), ownPid(th.tid), info.readInt32LE(0), s);
   }
 }
 
@@ -268,7 +273,7 @@ export function restorePosixTimers(p: Puppet, t: TaskImages): void {
     ev.writeBigUInt64LE(BigInt(tm.sival_ptr), 0);
     ev.writeInt32LE(tm.si_signo, 8);
     ev.writeInt32LE(tm.it_sigev_notify, 12);
-    ev.writeInt32LE(tm.notify_thread_id ?? 0, 16);
+    ev.writeInt32LE(ownPid(tm.notify_thread_id ?? 0), 16);
     const id = Buffer.alloc(4);
     id.writeInt32LE(tm.it_id);
     inj.write(s, ev);

@@ -7,7 +7,7 @@ import type { RestorePlan, PlanTask } from './plan.js';
 import { findHole, type Range, type Task, type Thread } from './task.js';
 import { readMaps } from '../proc/index.js';
 import { Injector } from '../ptrace/inject.js';
-import { SIG } from '../ptrace/consts.js';
+import { SIG, PTRACE_EVENT } from '../ptrace/consts.js';
 import { Tracee, waitStop } from '../ptrace/tracee.js';
 import type { CoreEntry } from '../images/index.js';
 import { errnoName, waitpid, decodeWait, __WALL } from '../sys/libc.js';
@@ -15,6 +15,8 @@ import { SYS, arch } from '../sys/arch.js';
 import { CriuError } from '../errors.js';
 import { log } from '../log.js';
 import { faultPoint } from '../fault.js';
+import { treePids } from '../proc/nspid.js';
+import { setTidOf, seenBy, ownPid, isNestedInit, pidMade, CLONE_NEWPID } from '../ns/index.js';
 import { ids as userIds } from '../proc/idmap.js';
 
 /** Unregister the root puppet's rseq and place the gadget where no task of the image has anything. */
@@ -45,7 +47,7 @@ export function die(task: { p: Puppet; t: { pid: number; core: CoreEntry } }): v
     if (sig !== SIG.KILL && sig !== SIG.STOP) p.inj.must('rt_sigaction', sig, p.scratch, 0, 8);
     p.t.setSigmask(0n);
     regs.set(arch.abi.nr, SYS.kill);
-    regs.set(arch.abi.args[0], t.pid);
+    regs.set(arch.abi.args[0], ownPid(t.pid)); // its pid in its own pid namespace
     regs.set(arch.abi.args[1], sig);
   } else {
     regs.set(arch.abi.nr, SYS.exit_group);
@@ -54,7 +56,7 @@ export function die(task: { p: Puppet; t: { pid: number; core: CoreEntry } }): v
   p.t.setRegs(regs);
   p.t.cont(0);
   for (;;) {
-    const st = decodeWait(waitpid(t.pid, __WALL).status);
+    const st = decodeWait(waitpid(p.pid, __WALL).status);
     if (st.kind === 'exited' || st.kind === 'signaled') break;
     if (st.kind === 'stopped') p.t.cont(st.event ? 0 : st.sig);
   }
@@ -73,13 +75,14 @@ export function setGroup(task: Task, pt: PlanTask): void {
   const { p, t } = task;
   if (!pt.joinGroup) return;
   const pgid = pt.joinGroup.pgid;
-  if (pt.joinGroup.leaderInTree || fs.existsSync(`/proc/${pgid}`)) {
-    p.inj.must('setpgid', 0, pgid);
+  // (a tree in its own pid namespace has nothing outside it there: ns/pid.ts)
+  if (pt.joinGroup.leaderInTree || (!treePids.own && fs.existsSync(`/proc/${pgid}`))) {
+    p.inj.must('setpgid', 0, seenBy(pgid, t.pid));
     return;
   }
   // the group's leader is gone: a helper on its PID makes the group, the task joins it, and
   // the helper exits and is reaped by the task, as CRIU's helper tasks do
-  const helper = forkChild(p, pgid);
+  const helper = forkChild(p, pgid, 0n, t.pid);
   helper.inj.must('setpgid', 0, 0);
   p.inj.must('setpgid', 0, pgid);
   die({ p: helper, t: { pid: pgid, core: { mtype: 1, tc: HELPER_TC } } });
@@ -106,50 +109,78 @@ export function drainSigchld(p: Puppet, t: TaskImages): void {
 /** An injected fork (clone3 with set_tid) in the parent puppet; the child starts stopped, traced. */
 export const CLONE_FILES = 0x400n;
 
-export function forkChild(parent: Puppet, pid: number, flags = 0n): Puppet {
-  const r = clonePid(parent, flags, 17n /* SIGCHLD */, pid);
+/**
+ * `pid` is the images' pid, `parentPid` the parent's (ns/pid.ts: set_tid for every pid
+ * namespace level, CLONE_NEWPID for a nested init); the puppet returned has the host pid.
+ */
+export function forkChild(parent: Puppet, pid: number, flags = 0n, parentPid?: number): Puppet {
+  const nested = isNestedInit(pid);
+  let tids = setTidOf(pid);
+  let r = cloneWithTids(parent, flags | (nested ? CLONE_NEWPID : 0n), tids);
+  if (r === -17n && treePids.own) r = cloneWithTids(parent, flags | (nested ? CLONE_NEWPID : 0n), (tids = setTidOf(pid, false))); // its host pid was taken meanwhile
+  if (r === -1n && userIds.active()) r = cloneFromUserns(parent, flags | (nested ? CLONE_NEWPID : 0n), tids, pid);
   if (r < 0n)
     throw new CriuError(
       `task ${pid}: cannot fork it from ${parent.pid}: clone3 failed: ${errnoName(Number(-r))}`,
-      r === -17n ? `PID ${pid} is taken` : undefined,
+      r === -17n
+        ? tids.length > 1
+          ? `a pid of set_tid [${tids.join(', ')}] (innermost first) is taken${treePids.own ? ' in the new pid namespaces' : ''}`
+          : `PID ${pid} is taken`
+        : undefined,
     );
-  if (Number(r) !== pid) throw wrongPid(`task ${pid}: came up as ${r}`, Number(r), false);
-  return Puppet.forked(parent, pid);
+  const want = parentPid === undefined ? pid : seenBy(pid, parentPid);
+  const host = hostOfNew(parent.inj, pid);
+  const child = Puppet.forked(parent, host);
+  if (Number(r) !== want) {
+    child.kill(); // not left traced: a pid namespace's init waits for its children as it dies
+    throw new CriuError(
+      `task ${pid}: came up as ${r}, not ${want}`,
+      userIds.active() && !treePids.own ? 'another process took that pid while it was chosen through ns_last_pid: try again' : undefined,
+    );
+  }
+  pidMade(pid, host);
+  return child;
+}
+
+/** an injected clone3 with set_tid `tids` (innermost first) */
+function cloneWithTids(parent: Puppet, flags: bigint, tids: number[]): bigint {
+  const inj = parent.inj,
+    s = parent.scratch;
+  const args = Buffer.alloc(88 + 4 * tids.length);
+  args.writeBigUInt64LE(flags, 0);
+  if (!(flags & 0x10000n)) args.writeBigUInt64LE(17n, 32); // exit_signal SIGCHLD (none for a CLONE_THREAD)
+  if (tids.length) args.writeBigUInt64LE(s + 88n, 64); // set_tid (none: the kernel's next pid)
+  args.writeBigUInt64LE(BigInt(tids.length), 72);
+  tids.forEach((v, i) => args.writeInt32LE(v, 88 + 4 * i));
+  inj.write(s, args);
+  inj.events.length = 0;
+  return inj.call('clone3', s, 88);
 }
 
 /**
- * clone3 in the puppet with set_tid. A puppet in a user namespace of its own whose pid
- * namespace is still the tool's cannot choose a pid (set_tid needs CAP_CHECKPOINT_RESTORE in
- * the user namespace that owns the pid namespace): the tool, which may, writes
- * /proc/sys/kernel/ns_last_pid and the puppet clones without set_tid (CRIU's way before clone3).
+ * A puppet in a user namespace of its own lacks CAP_CHECKPOINT_RESTORE in the user namespace
+ * that owns the host's pid namespace, so set_tid at the host's level fails (EPERM). In a pid
+ * namespace of the tree's own only the levels inside are set (its host pid is any); in the
+ * host's pid namespace the tool, which may, writes /proc/sys/kernel/ns_last_pid and the puppet
+ * clones without set_tid (CRIU's way before clone3); the cursor then goes back where it was
+ * (left at the tree's pids, the host's next processes would take those still to come).
  */
-function clonePid(p: Puppet, flags: bigint, exitSignal: bigint, pid: number): bigint {
-  const inj = p.inj,
-    s = p.scratch;
-  const args = Buffer.alloc(96);
-  args.writeBigUInt64LE(flags, 0);
-  args.writeBigUInt64LE(exitSignal, 32);
-  args.writeBigUInt64LE(s + 88n, 64); // set_tid
-  args.writeBigUInt64LE(1n, 72);
-  args.writeInt32LE(pid, 88);
-  inj.write(s, args);
-  const r = inj.call('clone3', s, 88);
-  if (r !== -1n /* EPERM */ || !userIds.active() || !sharesToolPidns(p.pid)) return r;
-  args.writeBigUInt64LE(0n, 64);
-  args.writeBigUInt64LE(0n, 72);
-  inj.write(s, args);
-  // the cursor goes back where it was: left at our pid, the host's next processes would take
-  // the pids of the tree's tasks still to come
+function cloneFromUserns(p: Puppet, flags: bigint, tids: number[], pid: number): bigint {
+  if (treePids.own) {
+    const inner = setTidOf(pid, false);
+    return inner.length < tids.length ? cloneWithTids(p, flags, inner) : -1n;
+  }
+  if (tids.length !== 1 || !sharesToolPidns(p.pid)) return -1n;
   const LAST = '/proc/sys/kernel/ns_last_pid';
   const was = Number(fs.readFileSync(LAST, 'utf8'));
-  fs.writeFileSync(LAST, String(pid - 1));
+  fs.writeFileSync(LAST, String(tids[0] - 1));
   let got: bigint;
   try {
-    got = inj.call('clone3', s, 88);
+    got = cloneWithTids(p, flags, []);
   } finally {
-    if (was > pid) fs.writeFileSync(LAST, String(was));
+    if (was > tids[0]) fs.writeFileSync(LAST, String(was));
   }
-  log.debug(`task ${p.pid}: in a user namespace of its own: pid ${pid} through ns_last_pid`);
+  log.debug(`task ${p.pid}: in a user namespace of its own: pid ${tids[0]} through ns_last_pid`);
   return got;
 }
 
@@ -161,38 +192,35 @@ function sharesToolPidns(pid: number): boolean {
   }
 }
 
-/** a process of the host took the pid between ns_last_pid and the clone: the stray one goes */
-function wrongPid(msg: string, got: number, thread: boolean): CriuError {
-  if (got > 0 && !thread) {
-    try {
-      process.kill(got, 'SIGKILL');
-      for (;;) {
-        const st = decodeWait(waitpid(got, __WALL).status);
-        if (st.kind === 'exited' || st.kind === 'signaled') break;
-      }
-    } catch {
-      /* gone */
-    }
-  }
-  return new CriuError(msg, userIds.active() ? 'another process took that pid while it was chosen through ns_last_pid: try again' : undefined);
+/** The host pid of the task or thread the last injected clone3 made (its ptrace event's message). */
+function hostOfNew(inj: Injector, pid: number): number {
+  if (!treePids.own && !isNestedInit(pid) && !inj.events.length) return pid;
+  const ev = inj.events.find((e) => e.event === PTRACE_EVENT.FORK || e.event === PTRACE_EVENT.CLONE);
+  if (!ev) throw new CriuError(`task ${pid}: its clone3 reported no ptrace event with its host pid`);
+  return Number(ev.msg);
 }
 
 const CLONE_THREAD_FLAGS = 0x100n | 0x200n | 0x400n | 0x800n | 0x10000n | 0x40000n; // VM FS FILES SIGHAND THREAD SYSVSEM
 
 /** An injected clone3 in the leader makes thread `tid`; it starts stopped, traced by us. */
 export function cloneThread(p: Puppet, tid: number, core: CoreEntry): Thread {
-  const inj = p.inj;
-  inj.events.length = 0;
-  const r = clonePid(p, CLONE_THREAD_FLAGS, 0n, tid);
+  const inj = p.inj,
+    s = p.scratch;
+  void s;
+  let r = cloneWithTids(p, CLONE_THREAD_FLAGS, setTidOf(tid));
+  if (r === -17n && treePids.own) r = cloneWithTids(p, CLONE_THREAD_FLAGS, setTidOf(tid, false));
+  if (r === -1n && userIds.active()) r = cloneFromUserns(p, CLONE_THREAD_FLAGS, setTidOf(tid), tid);
   if (r < 0n)
     throw new CriuError(`task ${p.pid}: cannot create thread ${tid}: clone3 failed: ${errnoName(Number(-r))}`, {
       task: p.pid,
       object: `thread ${tid}`,
       hint: r === -17n ? `TID ${tid} is taken` : undefined,
     });
-  if (Number(r) !== tid) throw wrongPid(`task ${p.pid}: thread came up as ${r}, not ${tid}`, Number(r), true);
-  const t = new Tracee(tid);
-  const st = waitStop(tid);
+  if (Number(r) !== ownPid(tid)) throw new CriuError(`task ${p.pid}: thread came up as ${r}, not ${ownPid(tid)}`);
+  const host = hostOfNew(inj, tid);
+  pidMade(tid, host);
+  const t = new Tracee(host);
+  const st = waitStop(host);
   if (st.kind !== 'interrupt' && st.kind !== 'group-stop') throw new CriuError(`thread ${tid}: unexpected first stop ${st.kind}`);
   const ti = new Injector(t, inj.gadget);
   ti.begin();

@@ -813,6 +813,11 @@ export const SCHEMA: SchemaJson = {
       {"name":"pgid","id":3,"type":"uint32","label":"required"},
       {"name":"sid","id":4,"type":"uint32","label":"required"},
       {"name":"threads","id":5,"type":"uint32","label":"repeated"},
+      {"name":"levels","id":16,"type":"message","ref":"pstree_pid_levels","label":"repeated"},
+    ],
+    "pstree_pid_levels": [
+      {"name":"host","id":1,"type":"uint32","label":"optional"},
+      {"name":"inner","id":2,"type":"uint32","label":"repeated"},
     ],
     "reg_file_entry": [
       {"name":"id","id":1,"type":"uint32","label":"required"},

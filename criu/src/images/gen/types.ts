@@ -1196,6 +1196,13 @@ export interface PstreeEntry {
   pgid: number;
   sid: number;
   threads?: number[];
+  levels?: PstreePidLevels[];
+}
+
+/** message pstree_pid_levels (pstree.proto) */
+export interface PstreePidLevels {
+  host?: number;
+  inner?: number[];
 }
 
 /** message reg_file_entry (regfile.proto) */
@@ -2154,6 +2161,7 @@ export interface MessageTypes {
   "plugins_entry": PluginsEntry;
   "posix_timer_entry": PosixTimerEntry;
   "pstree_entry": PstreeEntry;
+  "pstree_pid_levels": PstreePidLevels;
   "reg_file_entry": RegFileEntry;
   "remap_file_path_entry": RemapFilePathEntry;
   "restore_stats_entry": RestoreStatsEntry;
