@@ -10,7 +10,7 @@ import { test, expect } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { writeImage, readSingle } from '../src/images/index.js';
 import { loadImages } from '../src/restore/images.js';
 import { planNamespaces } from '../src/ns/index.js';
@@ -193,6 +193,41 @@ test('refused by name, the tree running on: a child in a nested user namespace',
     expect(await verdict(pid, out)).toBe('PASS');
   } finally {
     await kill([pid, ...kids]);
+  }
+});
+
+test('with pid namespaces owned by the user namespace: the child keeps its pid inside (set_tid inside only)', async () => {
+  test.setTimeout(60_000);
+  // unshare maps root to itself ("0 0 1", setgroups deny); sh is init of the new pid namespace
+  const u = spawn('unshare', ['-U', '-r', '-p', '-f', '-u', 'setsid', 'sh', '-c', 'hostname criu-ts-pidns; sleep 1000 & wait'], {
+    stdio: 'ignore',
+    detached: true,
+  });
+  const [sh] = await childrenOf(u.pid!, 1);
+  const [kid] = await childrenOf(sh, 1);
+  const dir = tmpdir('nsuser-pidns');
+  try {
+    const img = path.join(dir, 'img');
+    const inner = status(kid, 'NSpid').split('\t')[1];
+    const d = criu(['dump', '-t', String(sh), '-D', img]);
+    expect(d.code, d.stderr).toBe(0);
+    await waitGone(sh);
+    await waitGone(kid);
+    const r = criu(['restore', '-D', img, '-d', '-v4', '-o', 'restore.log']);
+    expect(r.code, fs.readFileSync(path.join(img, 'restore.log'), 'utf8')).toBe(0);
+    expect(status(sh, 'NSpid')).toBe(`${sh}\t1`);
+    const [k] = await childrenOf(sh, 1);
+    expect(status(k, 'NSpid').split('\t')[1]).toBe(inner);
+    expect(fs.readlinkSync(`/proc/${k}/ns/user`)).toBe(fs.readlinkSync(`/proc/${sh}/ns/user`));
+    expect(fs.readlinkSync(`/proc/${sh}/ns/user`)).not.toBe(fs.readlinkSync('/proc/self/ns/user'));
+    expect(fs.readFileSync(`/proc/${sh}/setgroups`, 'utf8')).toBe('deny\n');
+    expect(
+      execFileSync('nsenter', ['-t', String(sh), '-u', 'hostname'])
+        .toString()
+        .trim(),
+    ).toBe('criu-ts-pidns');
+  } finally {
+    await kill([sh]);
   }
 });
 
