@@ -96,6 +96,23 @@ static void become_puppet(int transport, int want_fd)
 	_exit(121);
 }
 
+/* In a new user namespace: wait until the tool has written its maps (one byte on the
+ * transport), then become the namespace's root, so that the puppet exec'd next has every
+ * capability in it. Groups are dropped where setgroups is allowed (the restore sets the
+ * task's own); with "deny" the launcher's stay. */
+static void become_userns_root(int transport)
+{
+	char c;
+
+	if (read(transport, &c, 1) != 1)
+		_exit(122);
+	if (syscall(SYS_setresgid, 0, 0, 0))
+		_exit(123);
+	syscall(SYS_setgroups, 0, NULL);
+	if (syscall(SYS_setresuid, 0, 0, 0))
+		_exit(124);
+}
+
 static int spawn(struct launcher_req *rq, int transport, int force_parent)
 {
 	struct clone_args ca;
@@ -113,6 +130,8 @@ static int spawn(struct launcher_req *rq, int transport, int force_parent)
 		ca.set_tid_size = rq->nr_tids;
 	}
 	long r = syscall(SYS_clone3, &ca, sizeof ca);
+	if (r == 0 && (ca.flags & CLONE_NEWUSER))
+		become_userns_root(transport);
 	if (r == 0)
 		become_puppet(transport, rq->transport_fd);
 	return r < 0 ? -errno : (int)r;

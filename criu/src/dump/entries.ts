@@ -34,6 +34,7 @@ import type {
 // the numbering of namespaces lives in ns/ (ns/ids.ts); its callers keep importing it from here
 export { Namespaces, type NsIds } from '../ns/index.js';
 import type { NsIds } from '../ns/index.js';
+import { ids as userIds } from '../proc/idmap.js';
 
 export function buildIds(ns: NsIds, objId = 2): TaskKobjIdsEntry {
   return {
@@ -74,7 +75,9 @@ export function buildInventory(
 const caps = (v: bigint): number[] => [Number(v & 0xffffffffn), Number(v >> 32n)];
 
 function creds(th: ThreadState): CredsEntry {
-  const s = th.status;
+  // /proc/PID/status shows the tool's ids: the image has them as the task sees them (getresuid
+  // in the task, as CRIU's parasite reads them; unmapped ones read as the overflow id)
+  const s = nsView(th.status);
   return {
     uid: s.uid[0],
     gid: s.gid[0],
@@ -93,6 +96,14 @@ function creds(th: ThreadState): CredsEntry {
     ...(s.noNewPrivs ? { no_new_privs: 1 } : {}),
     cap_amb: caps(s.capAmb),
   };
+}
+
+function nsView(st: ThreadState['status']): ThreadState['status'] {
+  if (!userIds.active()) return st;
+  const u = (id: number): number => userIds.toNs('uid', id, userIds.overflow('uid'));
+  const g = (id: number): number => userIds.toNs('gid', id, userIds.overflow('gid'));
+  const q = (v: typeof st.uid, f: (id: number) => number): typeof st.uid => [f(v[0]), f(v[1]), f(v[2]), f(v[3])];
+  return { ...st, uid: q(st.uid, u), gid: q(st.gid, g), groups: st.groups.map(g) };
 }
 
 function sigqueue(infos: Buffer[]): SignalQueueEntry {
@@ -184,7 +195,7 @@ function taskCore(t: TaskState, th: ThreadState): TaskCoreEntry {
     timers: { real: itimer(0), virt: itimer(1), prof: itimer(2), posix: t.posixTimers.map(posixTimerImage) },
     rlimits: { rlimits: t.rlimits.map((r) => ({ cur: r.cur, max: r.max })) },
     signals_s: sigqueue(t.sharedPending),
-    loginuid: t.loginuid,
+    loginuid: userIds.toNs('uid', t.loginuid),
     oom_score_adj: t.oomScoreAdj,
     sigactions: t.sigactions.flatMap((a, i) =>
       i + 1 === 9 || i + 1 === 19

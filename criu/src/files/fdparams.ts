@@ -6,6 +6,7 @@ import { treePids } from '../proc/nspid.js';
 import { fcntl, fcntlBuf, prctl, syscall } from '../sys/libc.js';
 import { CriuError } from '../errors.js';
 import type { DumpFdCtx } from './kind.js';
+import { ids as userIds } from '../proc/idmap.js';
 
 export const O_CLOEXEC = 0o2000000;
 export const O_NONBLOCK = fs.constants.O_NONBLOCK;
@@ -53,8 +54,9 @@ export function dumpFown(_ctx: DumpFdCtx, fd: number, _what: string): Fown {
   if (f.pid !== 0) {
     const uids = Buffer.alloc(8);
     fcntlBuf(fd, F_GETOWNER_UIDS, uids);
-    f.uid = uids.readUInt32LE(0);
-    f.euid = uids.readUInt32LE(4);
+    // as the task's user namespace sees them (CRIU's parasite reads them in the task)
+    f.uid = userIds.toNs('uid', uids.readUInt32LE(0));
+    f.euid = userIds.toNs('uid', uids.readUInt32LE(4));
   } else f.pid_type = 0;
   return f;
 }
@@ -81,8 +83,10 @@ export function restoreFown(fd: number, fown?: Partial<Fown>): void {
   ex.writeInt32LE(treePids.host(fown.pid), 4); // set from the tool: its host pid
   const ruid = process.getuid?.() ?? 0,
     euid = process.geteuid?.() ?? 0;
-  const asOwner = (fown.uid ?? 0) !== ruid || (fown.euid ?? 0) !== euid;
-  if (asOwner) syscall('setresuid', fown.uid ?? 0, fown.euid ?? 0, -1);
+  const uid = userIds.toHost('uid', fown.uid ?? 0),
+    ownerEuid = userIds.toHost('uid', fown.euid ?? 0);
+  const asOwner = uid !== ruid || ownerEuid !== euid;
+  if (asOwner) syscall('setresuid', uid, ownerEuid, -1);
   let err: unknown = null;
   try {
     fcntlBuf(fd, F_SETOWN_EX, ex);

@@ -29,6 +29,7 @@ import { isMemfdLink } from './memfd.js';
 import { dumpLinkRemap, afterDumpLinkRemaps, openLinked, closeLinked, mkParents, rmParents, type LinkedState } from './link-remap.js';
 import { regDumpOptions } from './reg-opts.js';
 import { mknod } from '../sys/fsops.js';
+import { ids as userIds } from '../proc/idmap.js';
 
 export const REMAP_FPATH = 'remap-fpath.img';
 export const ghostImage = (id: number): string => `ghost-file-${id.toString(16)}.img`;
@@ -83,8 +84,8 @@ function readAt(fd: number, off: bigint, len: bigint): Buffer {
 function dumpGhostFile(extra: ExtraImages, gid: number, fd: number, st: fs.BigIntStats): void {
   const file = ghostImage(gid);
   const gfe: GhostFileEntry = {
-    uid: Number(st.uid),
-    gid: Number(st.gid),
+    uid: userIds.toNs('uid', Number(st.uid)),
+    gid: userIds.toNs('gid', Number(st.gid)),
     mode: Number(st.mode),
     dev: kernelDev(st.dev),
     ino: st.ino, // CRIU's MKKDEV(major, minor)
@@ -287,7 +288,7 @@ function makeGhost(ctx: RestoreFdCtx, remapId: number, reg: RegFileEntry, who: s
     } else {
       write(img.blob ?? Buffer.alloc(0), 0);
     }
-    fs.fchownSync(fd, Number(gfe.uid), Number(gfe.gid));
+    fs.fchownSync(fd, userIds.toHost('uid', Number(gfe.uid)), userIds.toHost('gid', Number(gfe.gid)));
     fs.fchmodSync(fd, mode & 0o7777);
     if (gfe.atim && gfe.mtim) {
       const t = (v: { tv_sec: bigint | number; tv_usec: bigint | number }): number => Number(v.tv_sec) + Number(v.tv_usec) / 1e6;
@@ -309,7 +310,7 @@ function makeGhostNode(ctx: RestoreFdCtx, remapId: number, p: string, gfe: Ghost
   fs.rmSync(p, { force: true }); // ours, left by an earlier failed restore
   try {
     mknod(p, Number(gfe.mode), gfe.rdev);
-    fs.chownSync(p, Number(gfe.uid), Number(gfe.gid));
+    fs.chownSync(p, userIds.toHost('uid', Number(gfe.uid)), userIds.toHost('gid', Number(gfe.gid)));
     fs.chmodSync(p, Number(gfe.mode) & 0o7777);
   } catch (e) {
     fs.rmSync(p, { force: true });
@@ -407,8 +408,8 @@ export function dumpGhostDir(env: DumpEnv, id: number, st: fs.BigIntStats): void
     s.byInode.set(key, gid);
     const us = (ns: bigint): { tv_sec: bigint; tv_usec: bigint } => ({ tv_sec: ns / 1_000_000_000n, tv_usec: (ns % 1_000_000_000n) / 1000n });
     const gfe: GhostFileEntry = {
-      uid: Number(st.uid),
-      gid: Number(st.gid),
+      uid: userIds.toNs('uid', Number(st.uid)),
+      gid: userIds.toNs('gid', Number(st.gid)),
       mode: Number(st.mode),
       dev: kernelDev(st.dev),
       ino: st.ino,
@@ -442,7 +443,7 @@ function makeGhostDir(ctx: RestoreFdCtx, s: GhostState, id: number, path: string
     });
   }
   s.dirs.set(remap.remapId, path);
-  fs.chownSync(toolPath(path), Number(gfe.uid), Number(gfe.gid));
+  fs.chownSync(toolPath(path), userIds.toHost('uid', Number(gfe.uid)), userIds.toHost('gid', Number(gfe.gid)));
   return true;
 }
 

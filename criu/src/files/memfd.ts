@@ -21,6 +21,7 @@ import { O } from './reg.js';
 import { writeHugetlb } from '../mem/hugetlb.js';
 import { PE } from '../images/consts.js';
 import { FdTypes, type FileEntry, type MemfdFileEntry, type MemfdInodeEntry, type PagemapEntry, type PagemapHead } from '../images/gen/types.js';
+import { ids as userIds } from '../proc/idmap.js';
 
 export const MEMFD_PREFIX = '/memfd:';
 export const MEMFD_IMG = 'memfd.img';
@@ -138,8 +139,8 @@ function dumpMemfdInode(env: MemfdDumpEnv, s: MemfdDumpState, fd: number, name: 
     }
     const mie: MemfdInodeEntry = {
       name,
-      uid: Number(st.uid),
-      gid: Number(st.gid),
+      uid: userIds.toNs('uid', Number(st.uid)),
+      gid: userIds.toNs('gid', Number(st.gid)),
       size: st.size,
       shmid,
       seals,
@@ -294,7 +295,7 @@ function memfdInode(ctx: RestoreFdCtx, s: MemfdState, inodeId: number, who: stri
   try {
     if (Number(mie.size) > 0) fs.ftruncateSync(fd, Number(mie.size));
     restoreContents(ctx, fd, mie, who);
-    fs.fchownSync(fd, Number(mie.uid), Number(mie.gid));
+    fs.fchownSync(fd, userIds.toHost('uid', Number(mie.uid)), userIds.toHost('gid', Number(mie.gid)));
     if (mie.mode !== undefined) fs.fchmodSync(fd, Number(mie.mode) & 0o7777);
     // the seals last: F_SEAL_WRITE and friends would stop the writes above
     if (seals !== F_SEAL_SEAL && seals !== 0) fcntl(fd, F_ADD_SEALS, seals);

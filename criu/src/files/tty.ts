@@ -25,6 +25,7 @@ import { NotSupportedError } from '../errors.js';
 import { hasRpcNotifier, rpcSendFd } from '../notify.js';
 import { externals } from './external.js';
 import { log } from '../log.js';
+import { ids as userIds } from '../proc/idmap.js';
 
 const O_RDWR = 2,
   O_NOCTTY = 0o400;
@@ -134,8 +135,8 @@ function dumpInfo(ctx: DumpFdCtx, lfd: number, infoId: number, driver: Driver, i
     pgrp,
     rdev,
     dev: Number(st.dev) >>> 0,
-    uid: Number(st.uid),
-    gid: Number(st.gid),
+    uid: userIds.toNs('uid', Number(st.uid)),
+    gid: userIds.toNs('gid', Number(st.gid)),
   };
   if (pty) info.pty = { index };
   if (hung) return info; // a hung-up terminal: the minimum CRIU writes
@@ -266,7 +267,7 @@ export function restoreTtyParams(fd: number, tie: TtyInfoEntry, who: string, cho
   const fail = (what: string, err: number): never => {
     throw new FileError(who, `cannot set the terminal's ${what}: ${errnoName(err)}`, { object: `tty info ${tie.id}` });
   };
-  if (chown && tie.uid !== undefined && tie.gid !== undefined) fs.fchownSync(fd, tie.uid, tie.gid);
+  if (chown && tie.uid !== undefined && tie.gid !== undefined) fs.fchownSync(fd, userIds.toHost('uid', tie.uid), userIds.toHost('gid', tie.gid));
   if (tie.termios_locked) {
     const want = termiosBuf(tie.termios_locked);
     const err = ioctlErr(fd, TIOC.TIOCSLCKTRMIOS, want);

@@ -15,6 +15,7 @@ import { ioctl, close, syscall, addrOf, SysError, E, errnoName } from '../sys/li
 import { bindRaw, connectRaw } from '../sys/net.js';
 import { FileError } from './kind.js';
 import { nameText, pathOf, sockaddrUn } from './unix-sk.js';
+import { ids as userIds } from '../proc/idmap.js';
 
 const SIOCUNIXFILE = 0x89e0; // SIOCPROTOPRIVATE + 0
 const O_PATH = 0o10000000;
@@ -42,7 +43,7 @@ export function resolveName(fd: number, name: Buffer, who: string): NameInfo {
     let link = fs.readlinkSync(`/proc/self/fd/${file}`);
     const deleted = link.endsWith(' (deleted)');
     if (deleted) link = link.slice(0, -' (deleted)'.length);
-    const out: NameInfo = { perms: { mode: st.mode, uid: st.uid, gid: st.gid } };
+    const out: NameInfo = { perms: { mode: st.mode, uid: userIds.toNs('uid', st.uid), gid: userIds.toNs('gid', st.gid) } };
     if (deleted) out.deleted = true;
     if (!p.startsWith('/')) {
       const rel = path.normalize(p);
@@ -101,7 +102,7 @@ export function unlinkStale(u: UnixSkEntry): void {
 
 function setPerms(p: string, u: UnixSkEntry): void {
   if (!u.file_perms) return;
-  fs.chownSync(p, u.file_perms.uid, u.file_perms.gid);
+  fs.chownSync(p, userIds.toHost('uid', u.file_perms.uid), userIds.toHost('gid', u.file_perms.gid));
   fs.chmodSync(p, u.file_perms.mode & 0o7777);
 }
 

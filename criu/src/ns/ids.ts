@@ -4,6 +4,7 @@ import { NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
 import { inNamespaces } from './sysv.js';
 import { KINDS, type OwnNs } from './kinds.js';
+import { useUserns, userNsOf } from './user.js';
 import { treePids } from '../proc/nspid.js';
 import { noteGroups } from './pid.js';
 import { setTreeRoot } from '../sys/tree-root.js';
@@ -38,6 +39,7 @@ export class Namespaces {
   private nextId = NS_ORDER.length + 2;
 
   constructor() {
+    useUserns(undefined);
     treePids.reset(); // a new dump: host pids are the images' until the root's pid namespace says otherwise
     for (const k of KINDS) k.adopt?.(-1);
     setTreeRoot(null); // a dump's files are the tool's paths until a mount namespace of the tree's own is met (ns/mnt.ts)
@@ -107,6 +109,7 @@ export class Namespaces {
       log.debug(`task ${pid}: its own ${o.kind.name} namespace ${o.id} (${o.link}): ${o.kind.describe(o.data)}`);
     };
     fresh.filter((o) => o.kind.outside || o.kind.dumpOf).forEach(dump);
+    if (fresh.some((o) => o.kind.name === 'user')) this.ownedByUserns(pid);
     const inside = fresh.filter((o) => !o.kind.outside && !o.kind.dumpOf);
     if (inside.length)
       inNamespaces(
@@ -123,6 +126,20 @@ export class Namespaces {
     let id = this.nestedIds.get(link);
     if (id === undefined) this.nestedIds.set(link, (id = this.nextId++));
     return id;
+  }
+
+  /** the root's other namespaces of its own are owned by its user namespace: the restore makes them so */
+  private ownedByUserns(pid: number): void {
+    const userIno = fs.statSync(`/proc/${pid}/ns/user`).ino;
+    for (const o of this.own) {
+      if (o.kind.name === 'user') continue;
+      const owner = userNsOf(`/proc/${pid}/ns/${o.kind.name}`, 'owner');
+      if (owner !== userIno)
+        throw new NotSupportedError(
+          `task ${pid}: its ${o.kind.name} namespace ${o.link} is owned by user:[${owner}], not by its own user namespace user:[${userIno}]`,
+          "namespaces are restored owned by the tree's user namespace",
+        );
+    }
   }
 
   /** a task's time namespace id: the tool's, the root's own (id 9), or one below it (nested) */

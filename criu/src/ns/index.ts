@@ -18,6 +18,7 @@ import type { NsKind } from './kind.js';
 import type { Namespaces } from './ids.js';
 import { inNamespaces } from './sysv.js';
 import { setTreeRoot } from '../sys/tree-root.js';
+import { mapUserns, useUserns, asNsRoot, CLONE_NEWUSER, type UserDump } from './user.js';
 
 export { Namespaces, NS_ORDER, type NsIds } from './ids.js';
 export { KINDS, type OwnNs } from './kinds.js';
@@ -62,13 +63,22 @@ export interface NsImages {
   tasks: { pid: number; zombie?: unknown; ids?: Partial<TaskKobjIdsEntry>; pstree?: PstreeEntry }[];
 }
 
-const idField = { uts: 'uts_ns_id', ipc: 'ipc_ns_id', pid: 'pid_ns_id', net: 'net_ns_id', cgroup: 'cgroup_ns_id', mnt: 'mnt_ns_id' } as const;
+const idField = {
+  uts: 'uts_ns_id',
+  ipc: 'ipc_ns_id',
+  pid: 'pid_ns_id',
+  net: 'net_ns_id',
+  cgroup: 'cgroup_ns_id',
+  mnt: 'mnt_ns_id',
+  user: 'user_ns_id',
+} as const;
 
 /** Which namespaces the root is made in and what goes into them, read before anything is made. */
 export function planNamespaces(img: NsImages, opts: NsOptions = {}): NsPlan {
   setTreeRoot(null); // the restore's files are the tool's paths until the tree's mount namespace is built (ns/mnt.ts)
   const root = img.tasks[0];
   const plan: NsPlan = { cloneFlags: 0n, items: [] };
+  useUserns(undefined);
   const join = parseJoinNs(opts.joinNs ?? []);
   if (join.length) plan.join = join;
   for (const e of opts.emptyNs ?? []) if (e !== 'net') throw new NotSupportedError(`--empty-ns ${e}`, 'CRIU takes only --empty-ns net');
@@ -102,6 +112,18 @@ export function planNamespaces(img: NsImages, opts: NsOptions = {}): NsPlan {
   return plan;
 }
 
+/** whether the root puppet is made in a user namespace of its own */
+export const inOwnUserns = (plan: NsPlan): boolean => (plan.cloneFlags & CLONE_NEWUSER) !== 0n;
+
+/**
+ * The root puppet was just made and has not exec'd yet: a new user namespace gets its maps
+ * (ns/user.ts mapUserns), then the puppet goes on. Nothing to do without one.
+ */
+export function startNamespaces(plan: NsPlan, pid: number, transport: number, ownChild: boolean): void {
+  const u = plan.items.find((i) => i.kind.name === 'user');
+  if (u) mapUserns(u.data as UserDump, pid, transport, ownChild);
+}
+
 /** The root puppet exists in its new (or joined) namespaces: their contents are set. */
 export function restoreNamespaces(plan: NsPlan, pid: number, unshare?: (flags: bigint) => void): void {
   // a kind that makes its own namespace in the puppet (cgroup: moved into the namespace's root cgroup first)
@@ -121,12 +143,13 @@ export function restoreNamespaces(plan: NsPlan, pid: number, unshare?: (flags: b
     inNamespaces(
       pid,
       full.map((i) => i.kind.name as 'uts' | 'ipc' | 'net' | 'cgroup'),
-      () => {
-        for (const i of full) {
-          i.kind.restore(i.data, pid);
-          log.debug(`task ${pid}: ${i.kind.name} namespace ${i.id} restored: ${i.kind.describe(i.data)}`);
-        }
-      },
+      () =>
+        asNsRoot(() => {
+          for (const i of full) {
+            i.kind.restore(i.data, pid);
+            log.debug(`task ${pid}: ${i.kind.name} namespace ${i.id} restored: ${i.kind.describe(i.data)}`);
+          }
+        }),
     );
   }
   for (const i of plan.items) if (i.empty) log.info(`task ${pid}: ${i.kind.name} namespace ${i.id} made empty (--empty-ns)`);

@@ -5,7 +5,7 @@ import { CriuError } from '../errors.js';
 // new namespace the root puppet was created in. dump() and restore() run with the tool's main
 // thread in that namespace (ns/sysv.ts inNamespaces).
 export interface NsKind<D> {
-  name: 'uts' | 'ipc' | 'pid' | 'net' | 'cgroup' | 'mnt';
+  name: 'uts' | 'ipc' | 'pid' | 'net' | 'cgroup' | 'mnt' | 'user';
   /** CLONE_NEW* the root puppet is spawned with (0n: the kind makes its namespace in intoPuppet) */
   cloneFlag: bigint;
   /** read when the root is met (`root`: its pid); inside the namespace unless `outside` */
@@ -37,8 +37,10 @@ export interface NsKind<D> {
   /** a line for the log */
   describe(d: D): string;
   /**
-   * optional (pid): dump() and restore() run with the tool's thread outside the namespace
-   * (setns(2) into a pid namespace moves nothing but the tool's future children)
+   * optional (pid, user): dump() and restore() run with the tool's thread outside the namespace
+   * (setns(2) into a pid namespace moves nothing but the tool's future children; a thread of a
+   * multithreaded process cannot setns into a user namespace: ns/user.ts reads it from
+   * /proc/PID and sets it at the spawn, ns/index.ts startNamespaces)
    */
   outside?: true;
   /**

@@ -2,12 +2,15 @@
 import type { NsKind } from './kind.js';
 import { uts } from './uts.js';
 import { ipc } from './ipc.js';
+import { user } from './user.js';
 import { pid } from './pid.js';
 import { net } from './net.js';
 import { cgroup } from './cgroup.js';
 import { mnt } from './mnt.js';
 
+// user first: its maps convert the ids the others read (proc/idmap.ts)
 export const KINDS: NsKind<unknown>[] = [
+  user as NsKind<unknown>,
   ipc as NsKind<unknown>,
   uts as NsKind<unknown>,
   net as NsKind<unknown>,

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import { libc, koffi, SysError, vmRead, vmWrite, big, errnoName } from '../sys/libc.js';
 import { arch } from '../sys/arch.js';
 import { CriuError, NotSupportedError } from '../errors.js';
+import { ids as userIds } from '../proc/idmap.js';
 
 const NR = {
   shmget: 29,
@@ -68,12 +69,13 @@ export interface Perm {
   cgid: number;
   mode: number;
 }
+// owners as the tree's user namespace sees them (the kernel gives the tool's ids; ns/user.ts)
 const perm = (b: Buffer): Perm => ({
   key: b.readInt32LE(0),
-  uid: b.readUInt32LE(4),
-  gid: b.readUInt32LE(8),
-  cuid: b.readUInt32LE(12),
-  cgid: b.readUInt32LE(16),
+  uid: userIds.toNs('uid', b.readUInt32LE(4)),
+  gid: userIds.toNs('gid', b.readUInt32LE(8)),
+  cuid: userIds.toNs('uid', b.readUInt32LE(12)),
+  cgid: userIds.toNs('gid', b.readUInt32LE(16)),
   mode: b.readUInt32LE(20) & 0o777,
 });
 
@@ -214,8 +216,8 @@ export const msgGet = (key: number, flags: number): number => Number(ret(sc.ints
 export function ipcSet(kind: 'shm' | 'sem' | 'msg', id: number, p: Perm, qbytes?: number): void {
   const b = Buffer.alloc(256);
   if (kind === 'msg') ret(sc.p3(NR.msgctl, id, IPC.STAT, b), 'msgctl', [id, 'IPC_STAT']);
-  b.writeUInt32LE(p.uid, 4);
-  b.writeUInt32LE(p.gid, 8);
+  b.writeUInt32LE(userIds.toHost('uid', p.uid), 4);
+  b.writeUInt32LE(userIds.toHost('gid', p.gid), 8);
   b.writeUInt32LE(p.mode, 20);
   if (kind === 'shm') ret(sc.p3(NR.shmctl, id, IPC.SET, b), 'shmctl', [id, 'IPC_SET']);
   else if (kind === 'sem') ret(sc.p4(NR.semctl, id, 0, IPC.SET, b), 'semctl', [id, 0, 'IPC_SET']);

@@ -7,7 +7,7 @@ import { useExternals, type Externals } from '../files/external.js';
 import * as fs from 'node:fs';
 import { Launcher } from './launcher.js';
 import { planClocks, enterClocks, enterChildClocks, type ClockPlan } from './timens.js';
-import { planNamespaces, restoreNamespaces, endNamespaces, rootSpawn, pidMade, type NsOptions } from '../ns/index.js';
+import { planNamespaces, restoreNamespaces, endNamespaces, rootSpawn, pidMade, startNamespaces, type NsOptions } from '../ns/index.js';
 import { treePids } from '../proc/nspid.js';
 import { joinNamespaces } from './join-ns.js';
 import { Puppet } from './puppet.js';
@@ -102,6 +102,7 @@ export function restore(opts: RestoreOptions): number {
     });
     pidMade(root.pid, pid);
     log.info(`Forked puppet for task ${pid}`);
+    startNamespaces(nsPlan, pid, transport, !launcher.external);
     const rootPuppet = Puppet.spawned(pid, transport, plan.transportFd, !launcher.external);
     tasks.push({ p: rootPuppet, t: root, threads: [], afterInstall: [] });
     joinNamespaces(rootPuppet, nsPlan.join ?? []);

@@ -13,7 +13,8 @@ import { regsFromImage, xsaveFromImage, restartFixup, tlsFromImage } from '../ar
 import { Regs, type Tracee } from '../ptrace/tracee.js';
 import type { FileCtx } from '../files/restore-ctx.js';
 import type { CoreEntry, MmEntry, TaskCoreEntry, ThreadCoreEntry, SeccompFilter, SeccompEntry } from '../images/index.js';
-import { errnoName, cpuItimerTickUs, SysError } from '../sys/libc.js';
+import { errnoName, cpuItimerTickUs, SysError, syscall } from '../sys/libc.js';
+import { ids as userIds } from '../proc/idmap.js';
 import { CriuError } from '../errors.js';
 import { log } from '../log.js';
 
@@ -140,10 +141,20 @@ export function restoreThreadState(th: Thread, pid: number, s: bigint): void {
     });
   inj.write(s, args);
   runSteps(inj, who, steps);
+  // a task of a user namespace cannot lower its nice (can_nice wants CAP_SYS_NICE of the host): the tool does it
+  if (userIds.active() && (tcore.sched_nice ?? 0) < 0) niceFromTool(who, th.tid, tcore.sched_nice ?? 0);
   for (const e of tcore.signals_p?.signals ?? []) {
     const info = e.siginfo;
     inj.write(s, info);
     inj.must('rt_tgsigqueueinfo', ownPid(pid), ownPid(th.tid), info.readInt32LE(0), s);
+  }
+}
+
+function niceFromTool(who: string, tid: number, nice: number): void {
+  try {
+    syscall('setpriority', 0 /* PRIO_PROCESS */, tid, nice);
+  } catch (e) {
+    log.warn(`${who}: cannot set nice ${nice}: ${(e as Error).message}`);
   }
 }
 
@@ -166,7 +177,19 @@ export function restoreCreds(th: Thread, pid: number, s: bigint, mm: MmEntry): v
   const gb = Buffer.alloc(Math.max(4, groups.length * 4));
   groups.forEach((g, i) => gb.writeUInt32LE(g >>> 0, i * 4));
   inj.write(s, gb);
-  inj.must('setgroups', groups.length, s);
+  // in a user namespace with setgroups "deny" the groups cannot change: a list that is already
+  // right is left alone (as CRIU's restorer does), another one fails naming it
+  const n = inj.call('getgroups', groups.length + 1, s + BigInt(gb.length) + 8n);
+  const same = Number(n) === groups.length && (n === 0n || inj.read(s + BigInt(gb.length) + 8n, groups.length * 4).equals(gb.subarray(0, groups.length * 4)));
+  if (!same) {
+    const r = inj.call('setgroups', groups.length, s);
+    if (r < 0n)
+      throw new CriuError(`${who}: setgroups([${groups.join(', ')}]) failed: ${errnoName(Number(-r))}`, {
+        task: pid,
+        object: 'supplementary groups',
+        hint: r === -1n ? 'its user namespace has setgroups "deny": the groups it was made with cannot change' : undefined,
+      });
+  }
   inj.must('setresgid', c.gid, c.egid, c.sgid);
   inj.must('setresuid', c.uid, c.euid, c.suid);
   inj.call('setfsgid', c.fsgid);

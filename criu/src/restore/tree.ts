@@ -17,6 +17,7 @@ import { log } from '../log.js';
 import { faultPoint } from '../fault.js';
 import { treePids } from '../proc/nspid.js';
 import { setTidOf, seenBy, ownPid, isNestedInit, pidMade, CLONE_NEWPID } from '../ns/index.js';
+import { ids as userIds } from '../proc/idmap.js';
 
 /** Unregister the root puppet's rseq and place the gadget where no task of the image has anything. */
 export function prepareRoot(p: Puppet, plan: RestorePlan): void {
@@ -117,6 +118,7 @@ export function forkChild(parent: Puppet, pid: number, flags = 0n, parentPid?: n
   let tids = setTidOf(pid);
   let r = cloneWithTids(parent, flags | (nested ? CLONE_NEWPID : 0n), tids);
   if (r === -17n && treePids.own) r = cloneWithTids(parent, flags | (nested ? CLONE_NEWPID : 0n), (tids = setTidOf(pid, false))); // its host pid was taken meanwhile
+  if (r === -1n && userIds.active()) r = cloneFromUserns(parent, flags | (nested ? CLONE_NEWPID : 0n), tids, pid);
   if (r < 0n)
     throw new CriuError(
       `task ${pid}: cannot fork it from ${parent.pid}: clone3 failed: ${errnoName(Number(-r))}`,
@@ -131,7 +133,10 @@ export function forkChild(parent: Puppet, pid: number, flags = 0n, parentPid?: n
   const child = Puppet.forked(parent, host);
   if (Number(r) !== want) {
     child.kill(); // not left traced: a pid namespace's init waits for its children as it dies
-    throw new CriuError(`task ${pid}: came up as ${r}, not ${want}`);
+    throw new CriuError(
+      `task ${pid}: came up as ${r}, not ${want}`,
+      userIds.active() && !treePids.own ? 'another process took that pid while it was chosen through ns_last_pid: try again' : undefined,
+    );
   }
   pidMade(pid, host);
   return child;
@@ -144,12 +149,47 @@ function cloneWithTids(parent: Puppet, flags: bigint, tids: number[]): bigint {
   const args = Buffer.alloc(88 + 4 * tids.length);
   args.writeBigUInt64LE(flags, 0);
   if (!(flags & 0x10000n)) args.writeBigUInt64LE(17n, 32); // exit_signal SIGCHLD (none for a CLONE_THREAD)
-  args.writeBigUInt64LE(s + 88n, 64); // set_tid
+  if (tids.length) args.writeBigUInt64LE(s + 88n, 64); // set_tid (none: the kernel's next pid)
   args.writeBigUInt64LE(BigInt(tids.length), 72);
   tids.forEach((v, i) => args.writeInt32LE(v, 88 + 4 * i));
   inj.write(s, args);
   inj.events.length = 0;
   return inj.call('clone3', s, 88);
+}
+
+/**
+ * A puppet in a user namespace of its own lacks CAP_CHECKPOINT_RESTORE in the user namespace
+ * that owns the host's pid namespace, so set_tid at the host's level fails (EPERM). In a pid
+ * namespace of the tree's own only the levels inside are set (its host pid is any); in the
+ * host's pid namespace the tool, which may, writes /proc/sys/kernel/ns_last_pid and the puppet
+ * clones without set_tid (CRIU's way before clone3); the cursor then goes back where it was
+ * (left at the tree's pids, the host's next processes would take those still to come).
+ */
+function cloneFromUserns(p: Puppet, flags: bigint, tids: number[], pid: number): bigint {
+  if (treePids.own) {
+    const inner = setTidOf(pid, false);
+    return inner.length < tids.length ? cloneWithTids(p, flags, inner) : -1n;
+  }
+  if (tids.length !== 1 || !sharesToolPidns(p.pid)) return -1n;
+  const LAST = '/proc/sys/kernel/ns_last_pid';
+  const was = Number(fs.readFileSync(LAST, 'utf8'));
+  fs.writeFileSync(LAST, String(tids[0] - 1));
+  let got: bigint;
+  try {
+    got = cloneWithTids(p, flags, []);
+  } finally {
+    if (was > tids[0]) fs.writeFileSync(LAST, String(was));
+  }
+  log.debug(`task ${p.pid}: in a user namespace of its own: pid ${tids[0]} through ns_last_pid`);
+  return got;
+}
+
+function sharesToolPidns(pid: number): boolean {
+  try {
+    return fs.readlinkSync(`/proc/${pid}/ns/pid`) === fs.readlinkSync('/proc/self/ns/pid');
+  } catch {
+    return false;
+  }
 }
 
 /** The host pid of the task or thread the last injected clone3 made (its ptrace event's message). */
@@ -169,6 +209,7 @@ export function cloneThread(p: Puppet, tid: number, core: CoreEntry): Thread {
   void s;
   let r = cloneWithTids(p, CLONE_THREAD_FLAGS, setTidOf(tid));
   if (r === -17n && treePids.own) r = cloneWithTids(p, CLONE_THREAD_FLAGS, setTidOf(tid, false));
+  if (r === -1n && userIds.active()) r = cloneFromUserns(p, CLONE_THREAD_FLAGS, setTidOf(tid), tid);
   if (r < 0n)
     throw new CriuError(`task ${p.pid}: cannot create thread ${tid}: clone3 failed: ${errnoName(Number(-r))}`, {
       task: p.pid,

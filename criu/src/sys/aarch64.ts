@@ -55,6 +55,7 @@ const sys = {
   connect: 203,
   setresuid: 147,
   setresgid: 149,
+  getgroups: 158,
   setgroups: 159,
   capset: 91,
   capget: 90,

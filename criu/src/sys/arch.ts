@@ -57,6 +57,7 @@ export interface ArchSyscalls {
   connect: number;
   setresuid: number;
   setresgid: number;
+  getgroups: number;
   setgroups: number;
   capset: number;
   capget: number;

@@ -37,6 +37,7 @@ const sys = {
   getuid: 102,
   setpgid: 109,
   setsid: 112,
+  getgroups: 115,
   setgroups: 116,
   setresuid: 117,
   setresgid: 119,

@@ -1516,6 +1516,7 @@ export const SCHEMA: SchemaJson = {
     "userns_entry": [
       {"name":"uid_map","id":1,"type":"message","ref":"uid_gid_extent","label":"repeated"},
       {"name":"gid_map","id":2,"type":"message","ref":"uid_gid_extent","label":"repeated"},
+      {"name":"setgroups_deny","id":1001,"type":"bool","label":"optional"},
     ],
     "utsns_entry": [
       {"name":"nodename","id":1,"type":"string","label":"required"},

@@ -2056,6 +2056,7 @@ export interface UserX86XsaveEntry {
 export interface UsernsEntry {
   uid_map?: UidGidExtent[];
   gid_map?: UidGidExtent[];
+  setgroups_deny?: boolean;
 }
 
 /** message utsns_entry (utsns.proto) */
