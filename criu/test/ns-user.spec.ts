@@ -14,7 +14,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { writeImage, readSingle } from '../src/images/index.js';
 import { loadImages } from '../src/restore/images.js';
 import { planNamespaces } from '../src/ns/index.js';
-import { repo, criu, crit, fixtures, tmpdir, waitFile, waitGone, verdict, alive, childrenOf } from './lib.js';
+import { repo, criu, crit, fixtures, tmpdir, waitFile, waitGone, verdict, alive, childrenOf, until } from './lib.js';
 
 const bin = path.join(os.tmpdir(), 'criu-ts-nsuser');
 const BASE = 200000;
@@ -204,7 +204,18 @@ test('with pid namespaces owned by the user namespace: the child keeps its pid i
     detached: true,
   });
   const [sh] = await childrenOf(u.pid!, 1);
-  const [kid] = await childrenOf(sh, 1);
+  // sh forks hostname first (inner pid 2), then sleep: the child to compare is sleep
+  const kid = await until('sh forks sleep', () => {
+    const k = fs.readFileSync(`/proc/${sh}/task/${sh}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    const comm = (c: number): string => {
+      try {
+        return fs.readFileSync(`/proc/${c}/comm`, 'utf8').trim();
+      } catch {
+        return ''; // gone (hostname)
+      }
+    };
+    return k.find((c) => comm(c) === 'sleep');
+  });
   const dir = tmpdir('nsuser-pidns');
   try {
     const img = path.join(dir, 'img');
