@@ -344,10 +344,21 @@ export function collectTask(f: Frozen, injections: Injections): TaskState {
   inj.unmapScratch();
   inj.end();
   injections.active = [];
-  // the SIGCONT this tool sent to end a group stop is not the task's own
-  const ours = (si: Buffer): boolean => si.readInt32LE(0) === SIG.CONT && si.readInt32LE(16) === process.pid;
+  // the SIGCONT this tool sent to end a group stop is not the task's own (in a pid namespace of
+  // the tree's own the tool is outside it: the kernel gives it as si_pid 0)
+  const sender = otherPidNs(f.pid) ? 0 : process.pid;
+  const ours = (si: Buffer): boolean => si.readInt32LE(0) === SIG.CONT && si.readInt32LE(8) === 0 /* SI_USER */ && si.readInt32LE(16) === sender;
   const sharedPending = f.tracees[0].peekSiginfo(true).filter((si) => !(f.stopSig && ours(si)));
   return { ...outside, ...inside, threads, sharedPending, gadget, stopSig: f.stopSig, ...(timeOffsets ? { timeOffsets } : {}) };
 }
 
 export { findSyscallInsn, PTRACE };
+
+/** whether task `pid` lives in another pid namespace than the tool (where the tool's pid shows as 0) */
+function otherPidNs(pid: number): boolean {
+  try {
+    return fs.readlinkSync(`/proc/${pid}/ns/pid`) !== fs.readlinkSync('/proc/self/ns/pid');
+  } catch {
+    return false;
+  }
+}

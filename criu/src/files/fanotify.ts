@@ -11,7 +11,7 @@
 // gets its own), then per mark fanotify_mark(FAN_MARK_ADD | mflags [| FAN_MARK_MOUNT], mask) on
 // an O_PATH open of the path (the handle through a mount of its device when there is no path),
 // and the ignored mask with FAN_MARK_IGNORED_MASK.
-import * as fs from 'node:fs';
+import { openInTree } from '../sys/tree-root.js';
 import type { FileKind, DumpFdCtx } from './kind.js';
 import { FileError, partOf } from './kind.js';
 import { syscall, ioctl, close, fcntl, addrOf, SysError, errnoName } from '../sys/libc.js';
@@ -86,7 +86,7 @@ function openMarkTarget(who: string, m: FanotifyMarkEntry): number {
   const p = m.type === MarkType.MOUNT ? m.me?.path : m.ie?.f_handle.path;
   if (p) {
     try {
-      return fs.openSync(p, O_PATH | O_CLOEXEC);
+      return openInTree(p, O_PATH | O_CLOEXEC);
     } catch (e) {
       throw new FileError(who, `fanotify mark on ${p}: ${(e as Error).message}`, {
         object: p,

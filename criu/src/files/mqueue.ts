@@ -21,6 +21,7 @@ import { CriuError, NotSupportedError } from '../errors.js';
 import { FdTypes, type FileEntry, type MqueueFileEntry, type MqueueMsg } from '../images/gen/types.js';
 import { syscall, addrOf, close, pread, SysError, E } from '../sys/libc.js';
 import { inNamespaceOf } from '../sys/setns.js';
+import { treePids } from '../proc/nspid.js';
 import { log } from '../log.js';
 import { FileError, partOf, taskOf, type FileKind, type RestoreFdCtx } from './kind.js';
 import { fileFlags, dumpFown, restoreFileParams, O_CLOEXEC, O_NONBLOCK } from './fdparams.js';
@@ -273,7 +274,8 @@ export const mqueueKind: FileKind<MqState> = {
     let q = s.queues.get(m.ino);
     if (q === undefined) {
       const all = entriesOf(ctx, m.ino);
-      const pid = taskOf(who);
+      const img = taskOf(who);
+      const pid = img === undefined ? undefined : treePids.host(img); // the task as the tool sees it
       const theirs = pid === undefined ? undefined : fs.readlinkSync(`/proc/${pid}/ns/ipc`);
       const ours = theirs === undefined || theirs === fs.readlinkSync('/proc/self/ns/ipc');
       q = ours ? makeQueue(m, all, who, true, s) : inNamespaceOf(pid!, 'ipc', () => makeQueue(m, all, who, false, s));

@@ -13,6 +13,7 @@ import { treePids } from '../proc/nspid.js';
 import type { FileKind, DumpFdCtx, RestoreFdCtx } from './kind.js';
 import { FileError, partOf } from './kind.js';
 import { syscall, errnoName, SysError, close, E } from '../sys/libc.js';
+import { inNamespaceOf } from '../sys/setns.js';
 import { NotSupportedError } from '../errors.js';
 import { fileFlags, dumpFown, restoreFileParams, O_NONBLOCK } from './fdparams.js';
 import { taskName } from './ext.js';
@@ -86,7 +87,9 @@ export type PidfdState = Map<number, number>;
 function openDead(ctx: RestoreFdCtx, s: PidfdState, ino: number, who: string): void {
   const group: PidfdEntry[] = [];
   for (const e of ctx.entries()) if (e.type === FdTypes.PIDFD && e.pidfd && e.pidfd.nspid === -1 && e.pidfd.ino === ino) group.push(e.pidfd);
-  const child = childProcess().spawn('/bin/sleep', ['3600'], { stdio: 'ignore' });
+  // in the tree's pid namespace, where the task died: a pidfd of a task outside it cannot signal (EINVAL, not ESRCH)
+  const spawn = () => childProcess().spawn('/bin/sleep', ['3600'], { stdio: 'ignore' });
+  const child = treePids.own ? inNamespaceOf(treePids.host(1), 'pid', spawn) : spawn();
   child.unref();
   const pid = child.pid;
   if (pid === undefined) throw new FileError(who, `pidfd of a dead task (inode ${ino}): cannot start a helper process`, { object: `pidfd inode ${ino}` });

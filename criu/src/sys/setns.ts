@@ -4,9 +4,12 @@
 import * as fs from 'node:fs';
 import { syscall } from './libc.js';
 
-const FLAG = { ipc: 0x08000000, uts: 0x04000000 } as const;
+const FLAG = { ipc: 0x08000000, uts: 0x04000000, pid: 0x20000000 } as const;
 
-/** fn run with this thread in namespace `kind` of task pid; back in its own after, or the tool stops */
+/**
+ * fn run with this thread in namespace `kind` of task pid; back in its own after, or the tool
+ * stops. For `pid` that is the namespace of the children the thread forks meanwhile.
+ */
 export function inNamespaceOf<T>(pid: number, kind: keyof typeof FLAG, fn: () => T): T {
   const mine = fs.openSync(`/proc/thread-self/ns/${kind}`, 'r');
   let theirs = -1;
