@@ -45,3 +45,14 @@ if (missing.length) {
 await $`make -s -C native`;
 await $`npm run -s build:ts`;
 if (fs.existsSync('zdtm/Makefile')) await $`make -s -C zdtm`;
+// the hugetlb zdtm tests (hugetlb00, hugetlb01, memfd_hugetlb00) need a few free huge pages;
+// they skip by `criu check --feature hugetlb_pages` where none can be had
+try {
+  const f = '/proc/sys/vm/nr_hugepages';
+  if (process.getuid() === 0 && Number(fs.readFileSync(f, 'utf8')) < 16) {
+    fs.writeFileSync(f, '16');
+    console.log(`pretest: ${f} set to ${fs.readFileSync(f, 'utf8').trim()} (16 asked)`);
+  }
+} catch (e) {
+  console.log(`pretest: huge pages not reserved (${e.message}): the hugetlb tests will skip`);
+}
