@@ -262,7 +262,8 @@ test('writer: mode 0600, header by file name, payloads checked', () => {
     const raw = fs.readFileSync(p);
     expect(raw.readUInt32LE(0)).toBe(0x54564319);
     expect(raw.readUInt32LE(4)).toBe(0x50273030);
-    expect(readMessages<PstreeEntry>(p)).toEqual([{ pid: 10, ppid: 0, pgid: 10, sid: 10, threads: [10, 11] }]);
+    // levels (our field 16 for pid namespaces) decodes as an empty repeated field
+    expect(readMessages<PstreeEntry>(p)).toEqual([{ pid: 10, ppid: 0, pgid: 10, sid: 10, threads: [10, 11], levels: [] }]);
 
     const inv = writeImage(dir, 'inventory.img', [{ img_version: 2 }]);
     expect(fs.readFileSync(inv).readUInt32LE(0)).toBe(0x58313116);

@@ -18,7 +18,7 @@ import * as os from 'node:os';
 import { createRequire } from 'node:module';
 import type { NetDeviceEntry, NetnsEntry, SysctlEntry } from '../images/index.js';
 import { readMessagesOf, writeMessages } from '../images/typed.js';
-import { socket, sendmsg, recvmsg, close, fdMessage } from '../sys/libc.js';
+import { socket, sendmsg, recvmsg, close, fdMessage, errnoName } from '../sys/libc.js';
 import { socketsIn, lockObjectsOf } from '../net/tree-netns.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
@@ -268,7 +268,7 @@ function rtnl(type: number, flags: number, body: Buffer, each: (payload: Buffer)
         if (t === NLMSG_ERROR) {
           const err = -buf.readInt32LE(o + NLMSG_HDR);
           if (err === 0) return;
-          throw new CriuError(`rtnetlink request ${type} in the network namespace: errno ${err}`, { object: 'rtnetlink' });
+          throw new CriuError(`rtnetlink request ${type} in the network namespace: ${errnoName(err)}`, { object: 'rtnetlink' });
         }
         each(Buffer.from(buf.subarray(o + NLMSG_HDR, o + len)));
         o += (len + 3) & ~3;

@@ -6,6 +6,7 @@ import type { Puppet } from './puppet.js';
 import type { JoinNs } from '../ns/index.js';
 import { CriuError } from '../errors.js';
 import { log } from '../log.js';
+import { errnoName } from '../sys/libc.js';
 
 export function joinNamespaces(p: Puppet, join: readonly JoinNs[]): void {
   if (!join.length) return;
@@ -16,7 +17,7 @@ export function joinNamespaces(p: Puppet, join: readonly JoinNs[]): void {
       const r = p.inj.call('setns', fd, j.cloneFlag);
       p.inj.must('close', fd);
       if (r < 0n)
-        throw new CriuError(`task ${p.pid}: cannot join the ${j.kind} namespace ${j.path} (setns: errno ${-r})`, {
+        throw new CriuError(`task ${p.pid}: cannot join the ${j.kind} namespace ${j.path} (setns: ${errnoName(Number(-r))})`, {
           task: p.pid,
           object: j.path,
           hint: '--join-ns takes a namespace file of that kind',
