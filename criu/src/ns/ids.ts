@@ -131,13 +131,6 @@ export class Namespaces {
   /** the root's other namespaces of its own are owned by its user namespace: the restore makes them so */
   private ownedByUserns(pid: number): void {
     const userIno = fs.statSync(`/proc/${pid}/ns/user`).ino;
-    const net = this.own.find((o) => o.kind.name === 'net');
-    // its restore fails today (the tool's nsenter gets EACCES on the new puppet's net namespace): refused before anything is written
-    if (net)
-      throw new NotSupportedError(`task ${pid}: its network namespace ${net.link} is owned by its user namespace user:[${userIno}]`, {
-        task: pid,
-        hint: 'a network namespace inside a user namespace is not restored yet; a tree in a user namespace that shares the network namespace of criu dumps',
-      });
     for (const o of this.own) {
       if (o.kind.name === 'user') continue;
       const owner = userNsOf(`/proc/${pid}/ns/${o.kind.name}`, 'owner');

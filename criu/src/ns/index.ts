@@ -143,13 +143,16 @@ export function restoreNamespaces(plan: NsPlan, pid: number, unshare?: (flags: b
     inNamespaces(
       pid,
       full.map((i) => i.kind.name as 'uts' | 'ipc' | 'net' | 'cgroup'),
-      () =>
-        asNsRoot(() => {
-          for (const i of full) {
-            i.kind.restore(i.data, pid);
-            log.debug(`task ${pid}: ${i.kind.name} namespace ${i.id} restored: ${i.kind.describe(i.data)}`);
-          }
-        }),
+      () => {
+        const one = (i: (typeof full)[number]): void => {
+          i.kind.restore(i.data, pid);
+          log.debug(`task ${pid}: ${i.kind.name} namespace ${i.id} restored: ${i.kind.describe(i.data)}`);
+        };
+        // as the user namespace's root for the IPC and UTS contents; net as the host's root,
+        // whose ip/nft/nsenter children would lose their capabilities under the namespace root's uid
+        asNsRoot(() => full.filter((i) => i.kind.name !== 'net').forEach(one));
+        full.filter((i) => i.kind.name === 'net').forEach(one);
+      },
     );
   }
   for (const i of plan.items) if (i.empty) log.info(`task ${pid}: ${i.kind.name} namespace ${i.id} made empty (--empty-ns)`);

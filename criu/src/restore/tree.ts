@@ -167,20 +167,27 @@ function cloneWithTids(parent: Puppet, flags: bigint, tids: number[]): bigint {
  */
 function cloneFromUserns(p: Puppet, flags: bigint, tids: number[], pid: number): bigint {
   if (treePids.own) {
+    // the levels inside by set_tid; the host's, when wanted, through the host's ns_last_pid
     const inner = setTidOf(pid, false);
-    return inner.length < tids.length ? cloneWithTids(p, flags, inner) : -1n;
+    if (inner.length >= tids.length) return -1n;
+    return viaLastPid(p, tids[tids.length - 1], () => cloneWithTids(p, flags, inner));
   }
   if (tids.length !== 1 || !sharesToolPidns(p.pid)) return -1n;
+  return viaLastPid(p, tids[0], () => cloneWithTids(p, flags, []));
+}
+
+/** clone() with the host's pid cursor set so that the next host pid is `host` (taken meanwhile: another one) */
+function viaLastPid(p: Puppet, host: number, clone: () => bigint): bigint {
   const LAST = '/proc/sys/kernel/ns_last_pid';
   const was = Number(fs.readFileSync(LAST, 'utf8'));
-  fs.writeFileSync(LAST, String(tids[0] - 1));
+  fs.writeFileSync(LAST, String(host - 1));
   let got: bigint;
   try {
-    got = cloneWithTids(p, flags, []);
+    got = clone();
   } finally {
-    if (was > tids[0]) fs.writeFileSync(LAST, String(was));
+    if (was > host) fs.writeFileSync(LAST, String(was));
   }
-  log.debug(`task ${p.pid}: in a user namespace of its own: pid ${tids[0]} through ns_last_pid`);
+  log.debug(`task ${p.pid}: in a user namespace of its own: host pid ${host} through ns_last_pid`);
   return got;
 }
 
