@@ -9,7 +9,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { repo, criu, crit, tmpdir, waitFile, waitGone, verdict, alive } from './lib.js';
+import { repo, criu, tmpdir, waitFile, waitGone, verdict, alive } from './lib.js';
+import { startProg, decodeEntries, killAll } from './ns-lib.js';
 
 const nsipc = path.join(os.tmpdir(), 'criu-ts-nsmisc-nsipc');
 const nstime = path.join(os.tmpdir(), 'criu-ts-nsmisc-nstime');
@@ -25,35 +26,12 @@ test.beforeAll(() => {
 });
 
 async function startIn(unshare: string[], bin: string, mode: string, brk = false): Promise<{ pid: number; out: string; dir: string }> {
-  const dir = tmpdir(`nsmisc-${mode}`);
-  const out = path.join(dir, 'out'),
-    pidfile = path.join(dir, 'pid');
-  const err = fs.openSync(path.join(dir, 'err'), 'w');
-  execFileSync('unshare', [...unshare, bin, out, pidfile, mode, ...(brk ? ['break'] : [])], { stdio: ['ignore', 'ignore', err] });
-  fs.closeSync(err);
-  try {
-    return { pid: Number((await waitFile(pidfile)).trim()), out, dir };
-  } catch (e) {
-    throw new Error(`${(e as Error).message}: ${fs.readFileSync(path.join(dir, 'err'), 'utf8')}`);
-  }
+  return startProg(`nsmisc-${mode}`, (out, pidfile) => ['unshare', ...unshare, bin, out, pidfile, mode, ...(brk ? ['break'] : [])]);
 }
 
-const decode = (img: string, name: string): { [k: string]: unknown }[] => {
-  const r = crit(['decode', '-i', path.join(img, name)]);
-  expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout).entries;
-};
+const decode = decodeEntries;
 
-async function kill(pids: number[]): Promise<void> {
-  for (const p of pids) {
-    try {
-      process.kill(p, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-  for (const p of pids) await waitGone(p);
-}
+const kill = killAll;
 
 /** dump and restore `pid` twice; returns the images dirs */
 async function twice(pid: number, dir: string, check: (img: string) => void): Promise<void> {

@@ -14,7 +14,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { writeImage, readSingle } from '../src/images/index.js';
 import { loadImages } from '../src/restore/images.js';
 import { planNamespaces } from '../src/ns/index.js';
-import { repo, criu, crit, tmpdir, waitFile, waitGone, verdict, alive, fixtures } from './lib.js';
+import { repo, criu, tmpdir, waitFile, waitGone, verdict, alive, fixtures } from './lib.js';
+import { startProg, decodeEntries } from './ns-lib.js';
 
 const bin = path.join(os.tmpdir(), 'criu-ts-nsnet');
 
@@ -23,24 +24,10 @@ test.beforeAll(() => {
 });
 
 async function start(mode: string, brk = false): Promise<{ pid: number; out: string; dir: string }> {
-  const dir = tmpdir(`nsnet-${mode}`);
-  const out = path.join(dir, 'out'),
-    pidfile = path.join(dir, 'pid');
-  const err = fs.openSync(path.join(dir, 'err'), 'w');
-  execFileSync(bin, [out, pidfile, mode, ...(brk ? ['break'] : [])], { stdio: ['ignore', 'ignore', err] });
-  fs.closeSync(err);
-  try {
-    return { pid: Number((await waitFile(pidfile)).trim()), out, dir };
-  } catch (e) {
-    throw new Error(`${(e as Error).message}: ${fs.readFileSync(path.join(dir, 'err'), 'utf8')}`);
-  }
+  return startProg(`nsnet-${mode}`, (out, pidfile) => [bin, out, pidfile, mode, ...(brk ? ['break'] : [])]);
 }
 
-const decode = (img: string, name: string): { [k: string]: unknown }[] => {
-  const r = crit(['decode', '-i', path.join(img, name)]);
-  expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout).entries;
-};
+const decode = decodeEntries;
 /** a command in the network namespace of task pid */
 const inNs = (pid: number, cmd: string[]): string => {
   const r = spawnSync('nsenter', [`--net=/proc/${pid}/ns/net`, '--', ...cmd], { encoding: 'utf8' });

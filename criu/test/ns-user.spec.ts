@@ -14,7 +14,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import { writeImage, readSingle } from '../src/images/index.js';
 import { loadImages } from '../src/restore/images.js';
 import { planNamespaces } from '../src/ns/index.js';
-import { repo, criu, crit, fixtures, tmpdir, waitFile, waitGone, verdict, alive, childrenOf, until } from './lib.js';
+import { repo, criu, fixtures, tmpdir, waitGone, verdict, alive, childrenOf, until } from './lib.js';
+import { startProg, decodeEntries, killAll } from './ns-lib.js';
 
 const bin = path.join(os.tmpdir(), 'criu-ts-nsuser');
 const BASE = 200000;
@@ -27,34 +28,11 @@ test.beforeAll(() => {
 
 /** start the program; returns the tree's root pid, its outfile and dir */
 async function start(mode: string, brk = false): Promise<{ pid: number; out: string; dir: string }> {
-  const dir = tmpdir(`nsuser-${mode}`);
-  const out = path.join(dir, 'out'),
-    pidfile = path.join(dir, 'pid');
-  const err = fs.openSync(path.join(dir, 'err'), 'w');
-  execFileSync(bin, [out, pidfile, dir, mode, ...(brk ? ['break'] : [])], { stdio: ['ignore', 'ignore', err] });
-  fs.closeSync(err);
-  try {
-    return { pid: Number((await waitFile(pidfile)).trim()), out, dir };
-  } catch (e) {
-    throw new Error(`${(e as Error).message}: ${fs.readFileSync(path.join(dir, 'err'), 'utf8')}`);
-  }
+  return startProg(`nsuser-${mode}`, (out, pidfile, dir) => [bin, out, pidfile, dir, mode, ...(brk ? ['break'] : [])]);
 }
 
-const decode = (img: string, name: string): { [k: string]: unknown }[] => {
-  const r = crit(['decode', '-i', path.join(img, name)]);
-  expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout).entries;
-};
-const kill = async (pids: number[]): Promise<void> => {
-  for (const p of pids) {
-    try {
-      process.kill(p, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-  for (const p of pids) await waitGone(p);
-};
+const decode = decodeEntries;
+const kill = killAll;
 const status = (pid: number, field: string): string =>
   fs
     .readFileSync(`/proc/${pid}/status`, 'utf8')

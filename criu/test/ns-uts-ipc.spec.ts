@@ -13,7 +13,8 @@ import { writeImage, readSingle } from '../src/images/index.js';
 import { readPagemap } from '../src/images/typed.js';
 import { loadImages } from '../src/restore/images.js';
 import { planNamespaces } from '../src/ns/index.js';
-import { repo, criu, crit, fixtures, tmpdir, waitFile, waitGone, verdict, alive, childrenOf } from './lib.js';
+import { repo, criu, fixtures, tmpdir, waitGone, verdict, alive, childrenOf } from './lib.js';
+import { startProg, decodeEntries, killAll } from './ns-lib.js';
 
 const bin = path.join(os.tmpdir(), 'criu-ts-nsipc');
 const SHM_KEY = 0x5eed0001;
@@ -24,37 +25,14 @@ test.beforeAll(() => {
 
 /** start the program in new UTS and IPC namespaces; returns its pid and outfile */
 async function start(mode: string, brk = false): Promise<{ pid: number; out: string; dir: string }> {
-  const dir = tmpdir(`nsipc-${mode}`);
-  const out = path.join(dir, 'out'),
-    pidfile = path.join(dir, 'pid');
-  const err = fs.openSync(path.join(dir, 'err'), 'w');
-  execFileSync('unshare', ['--uts', '--ipc', bin, out, pidfile, mode, ...(brk ? ['break'] : [])], { stdio: ['ignore', 'ignore', err] });
-  fs.closeSync(err);
-  try {
-    return { pid: Number((await waitFile(pidfile)).trim()), out, dir };
-  } catch (e) {
-    throw new Error(`${(e as Error).message}: ${fs.readFileSync(path.join(dir, 'err'), 'utf8')}`);
-  }
+  return startProg(`nsipc-${mode}`, (out, pidfile) => ['unshare', '--uts', '--ipc', bin, out, pidfile, mode, ...(brk ? ['break'] : [])]);
 }
 
-const decode = (img: string, name: string): { [k: string]: unknown }[] => {
-  const r = crit(['decode', '-i', path.join(img, name)]);
-  expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout).entries;
-};
+const decode = decodeEntries;
 /** the tool's own namespaces are untouched: its hostname, and no segment of the program's key */
 const hostKeys = (): string => fs.readFileSync('/proc/sysvipc/shm', 'utf8');
 const hostMsgmnb = (): string => fs.readFileSync('/proc/sys/kernel/msgmnb', 'utf8');
-const kill = async (pids: number[]): Promise<void> => {
-  for (const p of pids) {
-    try {
-      process.kill(p, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-  for (const p of pids) await waitGone(p);
-};
+const kill = killAll;
 
 test('a tree in its own UTS and IPC namespaces is dumped to CRIU images and restored, twice', async () => {
   test.setTimeout(90_000);
