@@ -1,17 +1,14 @@
 // NETLINK_SOCK_DIAG, the exchange the socket kinds share: one SOCK_DIAG_BY_FAMILY dump request
 // (the family's own request body after the netlink header), every answer message handed over,
 // the kernel's error given back; and the walk over a message's attributes.
-import { socket, sendmsg, recvmsg, close, fdMessage } from '../sys/libc.js';
+import { socket, close } from '../sys/libc.js';
+import { netlinkExchange, NLMSG_HDR } from '../sys/netlink.js';
 import { AF_NETLINK, SOCK_CLOEXEC, SOCK_DGRAM } from '../sys/socket-consts.js';
 
 const NETLINK_SOCK_DIAG = 4;
 const SOCK_DIAG_BY_FAMILY = 20,
-  NLM_F_REQUEST = 1,
-  NLM_F_DUMP = 0x300,
-  NLMSG_DONE = 3,
-  NLMSG_ERROR = 2;
-/** struct nlmsghdr */
-export const NLMSG_HDR = 16;
+  NLM_F_DUMP = 0x300;
+export { NLMSG_HDR };
 
 /**
  * Sends the request `body` and calls `each(buf, offset, length)` for every answer message (its
@@ -21,26 +18,7 @@ export const NLMSG_HDR = 16;
 export function sockDiagDump(body: Buffer, each: (buf: Buffer, o: number, len: number) => void): number {
   const fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
   try {
-    const req = Buffer.alloc(NLMSG_HDR + body.length);
-    req.writeUInt32LE(req.length, 0);
-    req.writeUInt16LE(SOCK_DIAG_BY_FAMILY, 4);
-    req.writeUInt16LE(NLM_F_REQUEST | NLM_F_DUMP, 6);
-    req.writeUInt32LE(1, 8);
-    body.copy(req, NLMSG_HDR);
-    sendmsg(fd, fdMessage(req, []).msg);
-    const buf = Buffer.alloc(1 << 16);
-    for (;;) {
-      const n = recvmsg(fd, fdMessage(buf, []).msg);
-      if (n === 0) return 0;
-      for (let o = 0; o + NLMSG_HDR <= n;) {
-        const len = buf.readUInt32LE(o),
-          type = buf.readUInt16LE(o + 4);
-        if (type === NLMSG_DONE) return 0;
-        if (type === NLMSG_ERROR) return -buf.readInt32LE(o + NLMSG_HDR);
-        each(buf, o, len);
-        o += (len + 3) & ~3;
-      }
-    }
+    return netlinkExchange(fd, SOCK_DIAG_BY_FAMILY, NLM_F_DUMP, body, each);
   } finally {
     close(fd);
   }

@@ -18,7 +18,8 @@ import * as os from 'node:os';
 import { createRequire } from 'node:module';
 import type { NetDeviceEntry, NetnsEntry, SysctlEntry } from '../images/index.js';
 import { readMessagesOf, writeMessages } from '../images/typed.js';
-import { socket, sendmsg, recvmsg, close, fdMessage, errnoName } from '../sys/libc.js';
+import { socket, close, errnoName } from '../sys/libc.js';
+import { netlinkExchange, NLMSG_HDR } from '../sys/netlink.js';
 import { socketsIn, lockObjectsOf } from '../net/tree-netns.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
@@ -206,10 +207,6 @@ const NETLINK_ROUTE = 0,
   AF_NETLINK = 16,
   SOCK_RAW = 3,
   SOCK_CLOEXEC = 0o2000000,
-  NLMSG_HDR = 16,
-  NLMSG_ERROR = 2,
-  NLMSG_DONE = 3,
-  NLM_F_REQUEST = 1,
   NLM_F_ACK = 4,
   NLM_F_DUMP = 0x300,
   RTM_GETLINK = 18,
@@ -250,30 +247,8 @@ function rtnl(type: number, flags: number, body: Buffer, each: (payload: Buffer)
   // made straight from this thread (in the namespace), not through setSocketNetns
   const fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE, true);
   try {
-    const req = Buffer.alloc(NLMSG_HDR + body.length);
-    req.writeUInt32LE(req.length, 0);
-    req.writeUInt16LE(type, 4);
-    req.writeUInt16LE(NLM_F_REQUEST | flags, 6);
-    req.writeUInt32LE(1, 8);
-    body.copy(req, NLMSG_HDR);
-    sendmsg(fd, fdMessage(req, []).msg);
-    const buf = Buffer.alloc(1 << 16);
-    for (;;) {
-      const n = recvmsg(fd, fdMessage(buf, []).msg);
-      if (n === 0) return;
-      for (let o = 0; o + NLMSG_HDR <= n;) {
-        const len = buf.readUInt32LE(o),
-          t = buf.readUInt16LE(o + 4);
-        if (t === NLMSG_DONE) return;
-        if (t === NLMSG_ERROR) {
-          const err = -buf.readInt32LE(o + NLMSG_HDR);
-          if (err === 0) return;
-          throw new CriuError(`rtnetlink request ${type} in the network namespace: ${errnoName(err)}`, { object: 'rtnetlink' });
-        }
-        each(Buffer.from(buf.subarray(o + NLMSG_HDR, o + len)));
-        o += (len + 3) & ~3;
-      }
-    }
+    const err = netlinkExchange(fd, type, flags, body, (buf, o, len) => each(Buffer.from(buf.subarray(o + NLMSG_HDR, o + len))));
+    if (err) throw new CriuError(`rtnetlink request ${type} in the network namespace: ${errnoName(err)}`, { object: 'rtnetlink' });
   } finally {
     close(fd);
   }
