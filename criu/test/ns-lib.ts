@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { expect } from '@playwright/test';
-import { crit, tmpdir, waitFile, waitGone } from './lib.js';
+import { criu, crit, tmpdir, waitFile, waitGone } from './lib.js';
 
 /**
  * Runs `cmd(out, pidfile, dir)` (argv: the program, or unshare and the program) in a fresh
@@ -43,4 +43,12 @@ export async function killAll(pids: number[]): Promise<void> {
     }
   }
   for (const p of pids) await waitGone(p);
+}
+
+/** dump task pid (the tree is killed) into img, wait until it is gone, restore it detached; both must work */
+export async function dumpRestore(pid: number, img: string): Promise<void> {
+  expect(criu(['dump', '-t', String(pid), '-D', img]).code).toBe(0);
+  await waitGone(pid);
+  const r = criu(['restore', '-D', img, '-d']);
+  expect(r.code, r.stderr).toBe(0);
 }

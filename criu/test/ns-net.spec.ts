@@ -15,7 +15,7 @@ import { writeImage, readSingle } from '../src/images/index.js';
 import { loadImages } from '../src/restore/images.js';
 import { planNamespaces } from '../src/ns/index.js';
 import { repo, criu, tmpdir, waitFile, waitGone, verdict, alive, fixtures } from './lib.js';
-import { startProg, decodeEntries } from './ns-lib.js';
+import { startProg, dumpRestore, decodeEntries } from './ns-lib.js';
 
 const bin = path.join(os.tmpdir(), 'criu-ts-nsnet');
 
@@ -100,10 +100,7 @@ test('break mode: an MTU changed after the restore FAILs', async () => {
   const { pid, out, dir } = await start('plain', true);
   try {
     const img = path.join(dir, 'img');
-    expect(criu(['dump', '-t', String(pid), '-D', img]).code).toBe(0);
-    await waitGone(pid);
-    const r = criu(['restore', '-D', img, '-d']);
-    expect(r.code, r.stderr).toBe(0);
+    await dumpRestore(pid, img);
     expect(await verdict(pid, out)).toBe('FAIL');
     expect(fs.readFileSync(out, 'utf8')).toMatch(/FAIL: lo mtu 1500/);
   } finally {

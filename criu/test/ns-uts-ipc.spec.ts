@@ -14,7 +14,7 @@ import { readPagemap } from '../src/images/typed.js';
 import { loadImages } from '../src/restore/images.js';
 import { planNamespaces } from '../src/ns/index.js';
 import { repo, criu, fixtures, tmpdir, waitGone, verdict, alive, childrenOf } from './lib.js';
-import { startProg, decodeEntries, killAll } from './ns-lib.js';
+import { startProg, dumpRestore, decodeEntries, killAll } from './ns-lib.js';
 
 const bin = path.join(os.tmpdir(), 'criu-ts-nsipc');
 const SHM_KEY = 0x5eed0001;
@@ -93,10 +93,7 @@ test('break mode: a hostname changed after the restore FAILs', async () => {
   const { pid, out, dir } = await start('plain', true);
   try {
     const img = path.join(dir, 'img');
-    expect(criu(['dump', '-t', String(pid), '-D', img]).code).toBe(0);
-    await waitGone(pid);
-    const r = criu(['restore', '-D', img, '-d']);
-    expect(r.code, r.stderr).toBe(0);
+    await dumpRestore(pid, img);
     expect(await verdict(pid, out)).toBe('FAIL');
     expect(fs.readFileSync(out, 'utf8')).toMatch(/FAIL: hostname broken/);
   } finally {
