@@ -25,7 +25,19 @@ const need = [
   { pkg: 'tmux', ok: () => fs.existsSync('/usr/bin/tmux') },
   { pkg: 'iproute2', ok: () => fs.existsSync('/usr/sbin/ip') || fs.existsSync('/usr/bin/ip') },
   { pkg: 'python3', ok: () => fs.existsSync('/usr/bin/python3') },
+  // containers end to end (criu/test/runc*.spec.ts): Debian's runc calls our criu; the rootfs is busybox-static
+  // (--no-install-recommends: runc recommends Debian's own criu, which must not shadow ours on PATH)
+  { pkg: 'runc', ok: () => fs.existsSync('/usr/sbin/runc') || fs.existsSync('/usr/bin/runc') },
+  { pkg: 'busybox-static', ok: () => fs.existsSync('/bin/busybox') && isStatic('/bin/busybox') },
 ];
+
+function isStatic(f) {
+  try {
+    return !fs.readFileSync(f).includes(Buffer.from('ld-linux'));
+  } catch {
+    return false;
+  }
+}
 
 function hasStaticLibc() {
   const dirs = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib'];

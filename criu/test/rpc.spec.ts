@@ -350,7 +350,7 @@ test('every criu_opts field is taken: as the options it stands for (which the co
     empty_ns: 0x40000000,
     images_dir_fd: 5,
   };
-  const refused = ['ps', 'exec_cmd', 'config_file', 'pidfd_store_sk'];
+  const refused = ['ps', 'exec_cmd', 'pidfd_store_sk'];
   for (const f of messageInfo('criu_opts').fields) {
     const v =
       sample[f.name] ??
@@ -374,7 +374,30 @@ test('every criu_opts field is taken: as the options it stands for (which the co
       'status_fd',
       'orphan_pts_master',
       'unix_sk_ino',
+      'config_file', // 'x' cannot be read: skipped, as CRIU's parse_config
     ];
     if (!own.includes(f.name) && f.name !== 'pid') expect([...a.origin.values()], f.name).toContain(f.name);
   }
+});
+
+test('criu_opts.config_file: its options come after the request and override it (CRIU PARSING_RPC_CONF); a file that cannot be read is skipped', async () => {
+  const { rpcArgs } = await import('../src/cli/rpc-opts.js');
+  const { parseArgs } = await import('../src/cli/options.js');
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rpc-conf-'));
+  const conf = path.join(dir, 'runc.conf');
+  fs.writeFileSync(conf, '# as runc names /etc/criu/runc.conf\ntcp-established\nghost-limit 2M\n');
+  const ctx = { kind: 'dump' as const, peerPid: 1, service: false };
+  const a = rpcArgs({ images_dir: '/tmp', pid: 1, ghost_limit: 1024, config_file: conf }, ctx);
+  expect(a.configFile).toBe(conf);
+  expect(a.origin.get('tcp-established')).toBe('config_file');
+  expect(a.origin.get('ghost-limit')).toBe('config_file');
+  const p = parseArgs(['dump', '--no-default-config', ...a.argv]);
+  expect(p.opts.get('ghost-limit')).toEqual(['1024', '2M']);
+  const missing = rpcArgs({ images_dir: '/tmp', pid: 1, config_file: path.join(dir, 'none.conf') }, ctx);
+  expect(missing.configFile).toBeUndefined();
+  expect(missing.argv).not.toContain('--tcp-established');
+  fs.rmSync(dir, { recursive: true });
 });

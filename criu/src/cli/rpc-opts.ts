@@ -5,6 +5,7 @@
 import type { CriuOpts } from '../images/gen/types.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { byLong } from './opttable.js';
+import { readConfig } from './config.js';
 
 /** EBADRQC: what CRIU sets as cr_errno when a request's options are bad */
 export const EBADRQC = 56;
@@ -28,6 +29,8 @@ export interface RpcArgs {
   notifyScripts: boolean;
   orphanPtsMaster: boolean;
   warnings: string[];
+  /** the RPC configuration file whose options were added, when it could be read */
+  configFile?: string;
 }
 
 type Conv = (v: never, o: CriuOpts, c: RpcContext) => string[];
@@ -113,7 +116,7 @@ const FIELDS: Record<keyof CriuOpts, Conv | 'images' | 'rpc'> = {
   status_fd: 'rpc',
   orphan_pts_master: 'rpc',
   display_stats: bool('display-stats'),
-  config_file: notYet('an RPC configuration file that overrides the request'),
+  config_file: 'rpc',
   parent_img: value('prev-images-dir'),
   irmap_scan_paths: list('irmap-scan-path'),
   pidfd_store_sk: notYet('a pidfd store for pre-dumps'),
@@ -141,6 +144,16 @@ export function rpcArgs(o: CriuOpts, c: RpcContext): RpcArgs {
     }
     for (const a of args) if (a.startsWith('--')) out.origin.set(a.slice(2).split('=')[0].replace(/^no-/, ''), field);
     out.argv.push(...args);
+  }
+  // CRIU's PARSING_RPC_CONF: the file's options come after the request's and override them; a
+  // file that cannot be read is skipped (runc always names /etc/criu/runc.conf)
+  if (o.config_file) {
+    const words = readConfig(o.config_file);
+    if (words) {
+      for (const a of words) if (a.startsWith('--')) out.origin.set(a.slice(2).split('=')[0].replace(/^no-/, ''), 'config_file');
+      out.argv.push(...words);
+      out.configFile = o.config_file;
+    }
   }
   return out;
 }

@@ -187,6 +187,7 @@ function prepare(s: Session, kind: RpcContext['kind'], opts: CriuOpts) {
   if (kind === 'restore') mayRestore(s.peer, imagesDir);
   const dirs = setUp(p, cmd, c);
   for (const w of a.warnings) log.warn(w);
+  if (a.configFile) log.debug(`Would overwrite RPC settings with values from ${a.configFile}`);
   return { p, cmd, dirs, notify: a.notifyScripts };
 }
 
