@@ -28,16 +28,8 @@ const need = [
   // containers end to end (criu/test/runc*.spec.ts): Debian's runc calls our criu; the rootfs is busybox-static
   // (--no-install-recommends: runc recommends Debian's own criu, which must not shadow ours on PATH)
   { pkg: 'runc', ok: () => fs.existsSync('/usr/sbin/runc') || fs.existsSync('/usr/bin/runc') },
-  { pkg: 'busybox-static', ok: () => fs.existsSync('/bin/busybox') && isStatic('/bin/busybox') },
+  { pkg: 'busybox-static', ok: () => fs.existsSync('/bin/busybox') && fs.existsSync('/usr/share/doc/busybox-static') },
 ];
-
-function isStatic(f) {
-  try {
-    return !fs.readFileSync(f).includes(Buffer.from('ld-linux'));
-  } catch {
-    return false;
-  }
-}
 
 function hasStaticLibc() {
   const dirs = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib'];
