@@ -390,13 +390,13 @@ test('criu_opts.config_file: its options come after the request and override it 
   const conf = path.join(dir, 'runc.conf');
   fs.writeFileSync(conf, '# as runc names /etc/criu/runc.conf\ntcp-established\nghost-limit 2M\n');
   const ctx = { kind: 'dump' as const, peerPid: 1, service: false };
-  const a = rpcArgs({ images_dir: '/tmp', pid: 1, ghost_limit: 1024, config_file: conf }, ctx);
+  const a = rpcArgs({ images_dir_fd: -1, images_dir: '/tmp', pid: 1, ghost_limit: 1024, config_file: conf }, ctx);
   expect(a.configFile).toBe(conf);
   expect(a.origin.get('tcp-established')).toBe('config_file');
   expect(a.origin.get('ghost-limit')).toBe('config_file');
   const p = parseArgs(['dump', '--no-default-config', ...a.argv]);
   expect(p.opts.get('ghost-limit')).toEqual(['1024', '2M']);
-  const missing = rpcArgs({ images_dir: '/tmp', pid: 1, config_file: path.join(dir, 'none.conf') }, ctx);
+  const missing = rpcArgs({ images_dir_fd: -1, images_dir: '/tmp', pid: 1, config_file: path.join(dir, 'none.conf') }, ctx);
   expect(missing.configFile).toBeUndefined();
   expect(missing.argv).not.toContain('--tcp-established');
   fs.rmSync(dir, { recursive: true });

@@ -23,6 +23,7 @@ import { syscall, addrOf, close, pread, SysError, E } from '../sys/libc.js';
 import { inNamespaceOf } from '../sys/setns.js';
 import { treePids } from '../proc/nspid.js';
 import { log } from '../log.js';
+import { ids as userIds, asNsRoot } from '../proc/idmap.js';
 import { FileError, partOf, taskOf, type FileKind, type RestoreFdCtx } from './kind.js';
 import { fileFlags, dumpFown, restoreFileParams, O_CLOEXEC, O_NONBLOCK } from './fdparams.js';
 import type { FileTable } from './table.js';
@@ -189,7 +190,7 @@ function makeOrTake(m: MqueueFileEntry, msgs: MqueueMsg[], who: string, ours: bo
   }
   if (ours && !m.unlinked) s.made.push(name);
   fs.fchmodSync(fd, m.mode & 0o7777);
-  fs.fchownSync(fd, m.uid, m.gid);
+  fs.fchownSync(fd, userIds.toHost('uid', m.uid), userIds.toHost('gid', m.gid));
   sendAll(fd, msgs, what);
   log.debug(`${who}: ${what} made with ${msgs.length} messages`);
   return { fd, name };
@@ -239,8 +240,8 @@ export const mqueueKind: FileKind<MqState> = {
         name: link.path ?? link.raw,
         ino: st.ino,
         mode: st.mode & 0o7777,
-        uid: st.uid,
-        gid: st.gid,
+        uid: userIds.toNs('uid', st.uid),
+        gid: userIds.toNs('gid', st.gid),
         maxmsg: a.maxmsg,
         msgsize: a.msgsize,
         fown: dumpFown(ctx, ctx.takeFd(), 'mqueue'),
@@ -278,7 +279,10 @@ export const mqueueKind: FileKind<MqState> = {
       const pid = img === undefined ? undefined : treePids.host(img); // the task as the tool sees it
       const theirs = pid === undefined ? undefined : fs.readlinkSync(`/proc/${pid}/ns/ipc`);
       const ours = theirs === undefined || theirs === fs.readlinkSync('/proc/self/ns/ipc');
-      q = ours ? makeQueue(m, all, who, true, s) : inNamespaceOf(pid!, 'ipc', () => makeQueue(m, all, who, false, s));
+      // in an IPC namespace of the tree's user namespace the mqueue superblock maps only the
+      // namespace's ids: the queue is made with the fsuid of the namespace's root (the host's
+      // root has no id there: EOVERFLOW), capabilities kept
+      q = ours ? makeQueue(m, all, who, true, s) : inNamespaceOf(pid!, 'ipc', () => asNsRoot(() => makeQueue(m, all, who, false, s)));
       s.queues.set(m.ino, q);
     }
     const fd = s.opened.get(e.id);

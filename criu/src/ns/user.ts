@@ -17,12 +17,12 @@ import * as path from 'node:path';
 import type { UidGidExtent, UsernsEntry } from '../images/index.js';
 import { readMessagesOf, writeMessages } from '../images/typed.js';
 import { CriuError, NotSupportedError } from '../errors.js';
-import { ioctl, close, prctl, syscall, writeFd, kill, waitpid, errnoName, koffi } from '../sys/libc.js';
+import { ioctl, close, writeFd, kill, waitpid } from '../sys/libc.js';
 import { log } from '../log.js';
-import { ids, lookup, mapOf, useUserns } from '../proc/idmap.js';
+import { lookup, mapOf, useUserns } from '../proc/idmap.js';
 import { badImage, type NsKind } from './kind.js';
 
-export { ids, useUserns } from '../proc/idmap.js';
+export { ids, useUserns, asNsRoot } from '../proc/idmap.js';
 
 export const CLONE_NEWUSER = 0x10000000n;
 const NS_GET_USERNS = 0xb701,
@@ -166,37 +166,5 @@ export function mapUserns(d: UserDump, pid: number, transport: number, ownChild:
       /* gone already */
     }
     throw err;
-  }
-}
-
-const SECBIT_NO_SETUID_FIXUP = 1 << 2,
-  PR_GET_SECUREBITS = 27,
-  PR_SET_SECUREBITS = 28;
-
-/**
- * Run fn with this thread's effective uid and gid the host ids of the namespace's root, capabilities
- * kept (SECBIT_NO_SETUID_FIXUP): sysctls of an IPC (or net) namespace owned by the tree's user
- * namespace are writable by that root only (ipc_permissions), and SysV objects it makes are
- * the namespace root's. Raw syscalls: glibc's setresuid would change every thread.
- */
-export function asNsRoot<T>(fn: () => T): T {
-  if (!ids.active()) return fn();
-  const uid = ids.toHost('uid', 0),
-    gid = ids.toHost('gid', 0);
-  const bits = prctl(PR_GET_SECUREBITS);
-  prctl(PR_SET_SECUREBITS, bits | SECBIT_NO_SETUID_FIXUP);
-  try {
-    syscall('setresgid', -1, gid, -1);
-    syscall('setresuid', -1, uid, -1);
-    return fn();
-  } finally {
-    try {
-      syscall('setresuid', -1, 0, -1);
-      syscall('setresgid', -1, 0, -1);
-      prctl(PR_SET_SECUREBITS, bits);
-    } catch (err) {
-      process.stderr.write(`Error (criu): cannot become root of the host again (${(err as Error).message}, ${errnoName(koffi.errno())}): stopping\n`);
-      process.exit(1);
-    }
   }
 }

@@ -4,6 +4,7 @@
 // the images hold them as the namespace sees them. No maps: ids are the tool's, unchanged.
 import * as fs from 'node:fs';
 import type { UidGidExtent, UsernsEntry } from '../images/index.js';
+import { prctl, syscall, errnoName, koffi } from '../sys/libc.js';
 
 const INVALID = 0xffffffff;
 
@@ -45,4 +46,36 @@ export const ids = {
 /** the maps in use from now on (undefined: the tree shares the tool's user namespace) */
 export function useUserns(e: UsernsEntry | undefined): void {
   active = e;
+}
+
+const SECBIT_NO_SETUID_FIXUP = 1 << 2,
+  PR_GET_SECUREBITS = 27,
+  PR_SET_SECUREBITS = 28;
+
+/**
+ * Run fn with this thread's effective uid and gid the host ids of the namespace's root, capabilities
+ * kept (SECBIT_NO_SETUID_FIXUP): sysctls of an IPC (or net) namespace owned by the tree's user
+ * namespace are writable by that root only (ipc_permissions), and SysV objects it makes are
+ * the namespace root's. Raw syscalls: glibc's setresuid would change every thread.
+ */
+export function asNsRoot<T>(fn: () => T): T {
+  if (!ids.active()) return fn();
+  const uid = ids.toHost('uid', 0),
+    gid = ids.toHost('gid', 0);
+  const bits = prctl(PR_GET_SECUREBITS);
+  prctl(PR_SET_SECUREBITS, bits | SECBIT_NO_SETUID_FIXUP);
+  try {
+    syscall('setresgid', -1, gid, -1);
+    syscall('setresuid', -1, uid, -1);
+    return fn();
+  } finally {
+    try {
+      syscall('setresuid', -1, 0, -1);
+      syscall('setresgid', -1, 0, -1);
+      prctl(PR_SET_SECUREBITS, bits);
+    } catch (err) {
+      process.stderr.write(`Error (criu): cannot become root of the host again (${(err as Error).message}, ${errnoName(koffi.errno())}): stopping\n`);
+      process.exit(1);
+    }
+  }
 }
