@@ -18,8 +18,8 @@
 // cannot be taken (another process holds the file now) fails the restore, which kills the
 // tree and so drops every lock it took. CRIU blocks there (flock without LOCK_NB, F_SETLKW);
 // waiting for another process here would hang the restore, so it fails at once instead. A
-// lease is set again by injected fcntl(F_SETLEASE): the task is still root then (CAP_LEASE),
-// so CRIU's setfsuid to the file's owner is not needed. A lease being broken is set, then broken
+// lease is set again by injected fcntl(F_SETLEASE) with the task's fsuid the file's owner, as
+// CRIU's setfsuid (asFileOwner: a task in a user namespace has no CAP_LEASE of the host). A lease being broken is set, then broken
 // again from the tool without a signal to its holder (restoreBreakingLease).
 import type { ExtraImages, RestoreFdCtx, TaskAccess } from './kind.js';
 import { treePids } from '../proc/nspid.js';
@@ -30,6 +30,7 @@ import * as fs from 'node:fs';
 import { errnoName, fcntl, fcntlBuf, pidfdOpen, pidfdGetfd, close } from '../sys/libc.js';
 import { restoreFown } from './fdparams.js';
 import { log } from '../log.js';
+import { ids as userIds } from '../proc/idmap.js';
 
 export const FILE_LOCKS_IMG = 'filelocks.img';
 
@@ -220,7 +221,7 @@ export function restoreLocks(ctx: RestoreFdCtx, task: TaskAccess, fdinfo: readon
       continue;
     } else if (e.flag === FL.LEASE) {
       if (e.type !== LT.READ && e.type !== LT.WRITE) throw new FileError(who, `${what}: unknown lease type ${e.type}`, { object: FILE_LOCKS_IMG });
-      r = task.inj.call('fcntl', e.fd, F_SETLEASE, e.type);
+      r = asFileOwner(task, e.fd, () => task.inj.call('fcntl', e.fd, F_SETLEASE, e.type));
     } else {
       throw new NotSupportedError(`${who}: file lock of unknown flag ${e.flag} in ${FILE_LOCKS_IMG}`, {
         task: task.pid,
@@ -229,6 +230,22 @@ export function restoreLocks(ctx: RestoreFdCtx, task: TaskAccess, fdinfo: readon
     }
     if (r < 0n) throw cannotTake(e, who, what, Number(-r));
     log.debug(`${who}: ${what} taken again`);
+  }
+}
+
+/**
+ * Run fn (an injected F_SETLEASE) with the task's fsuid the file's owner, as CRIU's
+ * set_file_lease: fcntl_setlease wants the owner's fsuid or CAP_LEASE in the host's user
+ * namespace, which a task in a user namespace of its own never has (its puppet's fsuid is still
+ * the host root, unmapped there, until its creds are restored, which sets the fsuid again).
+ */
+function asFileOwner(task: TaskAccess, fd: number, fn: () => bigint): bigint {
+  const owner = userIds.toNs('uid', fs.statSync(`/proc/${task.pid}/fd/${fd}`).uid);
+  const before = task.inj.call('setfsuid', owner);
+  try {
+    return fn();
+  } finally {
+    if (!userIds.active()) task.inj.call('setfsuid', Number(before));
   }
 }
 
@@ -279,8 +296,9 @@ function restoreBreakingLease(ctx: RestoreFdCtx, task: TaskAccess, fdinfo: reado
   if (flags === undefined)
     throw new NotSupportedError(`${who}: the ${what} is on file id ${id}, which is not a regular file`, { task: task.pid, object: `fd ${e.fd}` });
   const wanted = target === LT.READ || (flags & O_ACCMODE) !== O_RDONLY ? LT.WRITE : LT.READ;
-  let r = task.inj.call('fcntl', e.fd, F_SETLEASE, wanted);
-  if (r === -11n /* EAGAIN */ && wanted === LT.WRITE && target === LT.UNLCK) r = task.inj.call('fcntl', e.fd, F_SETLEASE, LT.READ);
+  let r = asFileOwner(task, e.fd, () => task.inj.call('fcntl', e.fd, F_SETLEASE, wanted));
+  if (r === -11n /* EAGAIN */ && wanted === LT.WRITE && target === LT.UNLCK)
+    r = asFileOwner(task, e.fd, () => task.inj.call('fcntl', e.fd, F_SETLEASE, LT.READ));
   if (r < 0n) throw cannotTake(e, who, what, Number(-r));
   const pidfd = pidfdOpen(task.pid);
   let mine = -1;
