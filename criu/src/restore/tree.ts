@@ -114,6 +114,17 @@ export const CLONE_FILES = 0x400n;
  * namespace level, CLONE_NEWPID for a nested init); the puppet returned has the host pid.
  */
 export function forkChild(parent: Puppet, pid: number, flags = 0n, parentPid?: number): Puppet {
+  // through ns_last_pid (a user namespace of its own in the host's pid namespace) another process
+  // of the host may take the pid between the cursor's write and the clone: the child that came
+  // up on another pid is killed, reaped by its parent, and the fork tried again
+  for (let attempt = 1; ; attempt++) {
+    const child = forkOnce(parent, pid, flags, parentPid, attempt < 5);
+    if (child) return child;
+    log.debug(`task ${pid}: its pid was taken while chosen through ns_last_pid: attempt ${attempt + 1}`);
+  }
+}
+
+function forkOnce(parent: Puppet, pid: number, flags: bigint, parentPid: number | undefined, mayRetry: boolean): Puppet | undefined {
   const nested = isNestedInit(pid);
   let tids = setTidOf(pid);
   let r = cloneWithTids(parent, flags | (nested ? CLONE_NEWPID : 0n), tids);
@@ -133,6 +144,10 @@ export function forkChild(parent: Puppet, pid: number, flags = 0n, parentPid?: n
   const child = Puppet.forked(parent, host);
   if (Number(r) !== want) {
     child.kill(); // not left traced: a pid namespace's init waits for its children as it dies
+    if (mayRetry && userIds.active() && !treePids.own) {
+      parent.inj.call('wait4', Number(r), 0, 0x40000000 /* __WALL */, 0);
+      return undefined;
+    }
     throw new CriuError(
       `task ${pid}: came up as ${r}, not ${want}`,
       userIds.active() && !treePids.own ? 'another process took that pid while it was chosen through ns_last_pid: try again' : undefined,
