@@ -25,6 +25,12 @@
  *         F PATH                     create an empty file at PATH unless it exists
  *         X ROOT                     pivot_root to ROOT and detach the old root
  *       An error names the operation's number and arguments (exit 1).
+ *
+ *   criu-mnt-helper unix PID bind|connect PATH [MODE UID GID]   (the socket on fd 3)
+ *       bind(2) or connect(2) the unix socket on fd 3 to the absolute PATH as PID's mount
+ *       namespace resolves it (criu/src/files/unix-name.ts: a socket of a tree with its own
+ *       mount namespace); after a bind, the socket file gets MODE and the host ids UID GID.
+ *       A failure prints "errno N" on stderr (exit 1).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -33,7 +39,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -265,8 +274,35 @@ static int restore(int pid)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }
 
+static int unix_op(int pid, const char *op, const char *name, char **perms)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	size_t n = strlen(name);
+
+	if (n >= sizeof(a.sun_path)) {
+		fprintf(stderr, "errno %d\n", ENAMETOOLONG);
+		return 1;
+	}
+	memcpy(a.sun_path, name, n);
+	if (setns(ns_fd(pid, "mnt"), CLONE_NEWNS))
+		fail("setns into the mount namespace of", "the task");
+	int r = !strcmp(op, "bind") ? bind(3, (struct sockaddr *)&a, offsetof(struct sockaddr_un, sun_path) + n + 1)
+				    : connect(3, (struct sockaddr *)&a, offsetof(struct sockaddr_un, sun_path) + n + 1);
+	if (r && !(errno == EINPROGRESS && strcmp(op, "bind"))) {
+		fprintf(stderr, "errno %d\n", errno);
+		return 1;
+	}
+	if (perms && (chown(name, (uid_t)atol(perms[1]), (gid_t)atol(perms[2])) || chmod(name, (mode_t)strtol(perms[0], NULL, 8) & 07777))) {
+		fprintf(stderr, "errno %d\n", errno);
+		return 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if ((argc == 5 || argc == 8) && !strcmp(argv[1], "unix"))
+		return unix_op(atoi(argv[2]), argv[3], argv[4], argc == 8 ? argv + 5 : NULL);
 	if (argc == 4 && !strcmp(argv[1], "dump-tmpfs"))
 		return dump_tmpfs(atoi(argv[2]), argv[3]);
 	if (argc == 3 && !strcmp(argv[1], "restore"))

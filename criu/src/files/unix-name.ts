@@ -16,6 +16,7 @@ import { bindRaw, connectRaw } from '../sys/net.js';
 import { FileError } from './kind.js';
 import { nameText, pathOf, sockaddrUn } from './unix-sk.js';
 import { ids as userIds } from '../proc/idmap.js';
+import { treeRootPid, unixInTree, lstatInTree, toolPath } from '../sys/tree-root.js';
 
 const SIOCUNIXFILE = 0x89e0; // SIOCPROTOPRIVATE + 0
 const O_PATH = 0o10000000;
@@ -91,6 +92,14 @@ const exists = (p: string): boolean => {
 export function unlinkStale(u: UnixSkEntry): void {
   const p = pathOf(u.name);
   if (p === null) return;
+  if (treeRootPid() !== null) {
+    try {
+      if (lstatInTree(p).isSocket()) fs.unlinkSync(toolPath(p));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' && !(e instanceof SysError && e.errno === E.ENOENT)) throw e;
+    }
+    return;
+  }
   inDir(u.name_dir, () => {
     try {
       if (fs.lstatSync(p).isSocket()) fs.unlinkSync(p);
@@ -156,6 +165,16 @@ function bindGhost(fd: number, u: UnixSkEntry, p: string, who: string): number {
 /** Binds `fd` to the name of `u`; for a ghost the O_PATH fd that its connecting sockets use, else -1. */
 export function bindName(fd: number, u: UnixSkEntry, who: string): number {
   const p = pathOf(u.name);
+  if (p !== null && treeRootPid() !== null) {
+    // a name in the tree's own mount namespace (the dump refuses relative and deleted ones there)
+    const perms = u.file_perms && { mode: u.file_perms.mode, uid: userIds.toHost('uid', u.file_perms.uid), gid: userIds.toHost('gid', u.file_perms.gid) };
+    try {
+      unixInTree(fd, 'bind', p, perms);
+    } catch (e) {
+      bindFailed(who, u, e);
+    }
+    return -1;
+  }
   return inDir(p !== null ? u.name_dir : undefined, () => {
     if (p !== null && u.deleted) return bindGhost(fd, u, p, who);
     try {
@@ -174,5 +193,7 @@ export function connectName(fd: number, to: UnixSkEntry, ghost: number | undefin
     connectRaw(fd, sockaddrUn(Buffer.from(`/proc/self/fd/${ghost}\0`)), `${nameText(to.name)} (deleted, through /proc/self/fd/${ghost})`);
     return;
   }
-  inDir(pathOf(to.name) !== null ? to.name_dir : undefined, () => connectRaw(fd, sockaddrUn(to.name), nameText(to.name)));
+  const p = pathOf(to.name);
+  if (p !== null && treeRootPid() !== null) return unixInTree(fd, 'connect', p);
+  inDir(p !== null ? to.name_dir : undefined, () => connectRaw(fd, sockaddrUn(to.name), nameText(to.name)));
 }

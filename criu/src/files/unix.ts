@@ -81,13 +81,14 @@ function dumpUnix(ctx: DumpFdCtx, id: number): FileEntry {
     const p = unixDiag(peer);
     if (p && p.peer !== ino && !p.name?.length) throw new NotSupportedError(`${who}: its peer socket ${peer} has neither it as peer nor a name to connect to`);
   }
-  if (treeRootPid() !== null && pathOf(name) !== null)
-    throw new NotSupportedError(
-      `${who}: unix socket ${ino} bound to ${nameText(name)} in the tree's own mount namespace`,
-      'the tool binds sockets in its own view of the paths; names in a mount namespace are not restored yet',
-    );
   const fd = ctx.takeFd();
   const named = resolveName(fd, name, who);
+  const inTree = pathOf(name);
+  if (treeRootPid() !== null && inTree !== null && (named.deleted || !inTree.startsWith('/')))
+    throw new NotSupportedError(
+      `${who}: unix socket ${ino} bound to ${nameText(name)} (${named.deleted ? 'deleted' : 'a relative name'}) in the tree's own mount namespace`,
+      'names in a mount namespace are restored when absolute and still there',
+    );
   const usk: UnixSkEntry = {
     id,
     ino,

@@ -6,7 +6,9 @@
 // `..` and absolute symlinks stay inside the tree's root; without one, it is the tool's own path.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { createRequire } from 'node:module';
 import { libc, koffi, SysError, big } from './libc.js';
+import { nativeDir } from '../paths.js';
 
 const NR_openat2 = 437,
   RESOLVE_IN_ROOT = 0x10n,
@@ -111,4 +113,21 @@ export function toolPath(p: string): string {
   }
   dirFds.push(fd);
   return `/proc/self/fd/${fd}/${path.posix.basename(norm)}`;
+}
+
+/**
+ * bind(2) or connect(2) the unix socket `fd` to the absolute `name` as the tree's mount
+ * namespace resolves it: the tool's threads cannot setns there, so the single-threaded mount
+ * helper (native/mnt-helper.c `unix`) does it with the socket as its fd 3; after a bind the
+ * socket file gets `perms` (host ids). Throws SysError with the errno of the call.
+ */
+export function unixInTree(fd: number, op: 'bind' | 'connect', name: string, perms?: { mode: number; uid: number; gid: number }): void {
+  if (rootPid === null) throw new Error('unixInTree without a tree root');
+  const cp = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
+  const args = ['unix', String(rootPid), op, name, ...(perms ? [perms.mode.toString(8), String(perms.uid), String(perms.gid)] : [])];
+  const r = cp.spawnSync(path.join(nativeDir, 'criu-mnt-helper'), args, { stdio: ['ignore', 'ignore', 'pipe', fd] });
+  if (r.status === 0) return;
+  const m = /errno (\d+)/.exec(String(r.stderr ?? ''));
+  if (m) throw new SysError(op, Number(m[1]), [fd, name]);
+  throw new Error(`criu-mnt-helper ${args.join(' ')}: ${r.error?.message ?? String(r.stderr ?? '').trim()}`);
 }
