@@ -180,3 +180,33 @@ test("the plan: the root namespaces that differ from the tool's are made; a task
     new RegExp(`not supported yet: task ${pids[1]}: ipc namespace 12, not the one of the root task ${pids[0]}`),
   );
 });
+
+test('RPC: a tree in namespaces of its own gets setup-namespaces with its pid once its root exists, before post-restore (as CRIU restore_root_task)', async () => {
+  test.setTimeout(90_000);
+  const { talk } = await import('./rpc-lib.js');
+  const { criuBin } = await import('./lib.js');
+  const { pid, out, dir } = await start('plain');
+  try {
+    const img = path.join(dir, 'img');
+    fs.mkdirSync(img);
+    const [d] = talk('swrk', criuBin, [{ req: { type: 'DUMP', opts: { pid, notify_scripts: true } }, images_dir: img }]);
+    expect(d.resp, JSON.stringify(d)).toMatchObject({ type: 'DUMP', success: true });
+    expect(d.notify.map((x) => x[0])).not.toContain('setup-namespaces');
+    await waitGone(pid);
+    const [r] = talk('swrk', criuBin, [{ req: { type: 'RESTORE', opts: { notify_scripts: true } }, images_dir: img }]);
+    expect(r.resp, JSON.stringify(r)).toMatchObject({ type: 'RESTORE', success: true, restore: { pid } });
+    expect(r.notify.map((x) => [x[0], x[1]])).toEqual([
+      ['pre-restore', null],
+      ['setup-namespaces', pid],
+      ['post-setup-namespaces', null],
+      ['post-restore', pid],
+      ['pre-resume', null],
+      ['post-resume', null],
+    ]);
+    // the root as setup-namespaces named it is in the new namespaces
+    expect(fs.readlinkSync(`/proc/${pid}/ns/uts`)).not.toBe(fs.readlinkSync('/proc/self/ns/uts'));
+    expect(await verdict(pid, out)).toBe('PASS');
+  } finally {
+    await kill([pid]);
+  }
+});

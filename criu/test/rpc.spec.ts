@@ -1,10 +1,10 @@
 // CRIU's RPC (criu swrk FD, criu service) driven by a client that is not ours: Python with
 // Debian's python3-protobuf over proto/rpc.proto compiled by Debian's protoc (rpc/client.py).
 import { test, expect } from '@playwright/test';
-import { spawnSync, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { repo, criu, criuBin, tmpdir, waitGone, waitFile, alive, startFixtureProg, verdict, sleep } from './lib.js';
+import { talk, PY, type Step } from './rpc-lib.js';
+import { criu, criuBin, tmpdir, waitGone, waitFile, alive, startFixtureProg, verdict, sleep } from './lib.js';
 import { AF_UNIX, SOCK_SEQPACKET, recvPacket, sendPacket } from '../src/sys/sock.js';
 import { socketpair, close, pipe2 } from '../src/sys/libc.js';
 import { decodeEntry, encodeEntry } from '../src/images/index.js';
@@ -12,53 +12,6 @@ import { CriuReqType as T } from '../src/images/gen/types.js';
 import { notifier } from '../src/cli/rpc.js';
 import { log } from '../src/log.js';
 
-const PY = '/usr/bin/python3';
-const client = path.join(repo, 'criu', 'test', 'rpc', 'client.py');
-let pbDir = '';
-
-interface Step {
-  req?: Record<string, unknown>;
-  raw?: string;
-  images_dir?: string;
-  fail_notify?: string[];
-  stdio_of_tool?: boolean;
-}
-interface Resp {
-  type: string;
-  success: boolean;
-  cr_errmsg?: string;
-  cr_errno?: number;
-  version?: { major_number: number; minor_number: number; gitid?: string; sublevel?: number };
-  features?: Record<string, boolean>;
-  restore?: { pid: number };
-  dump?: { restored?: boolean };
-}
-interface Out {
-  resp?: Resp;
-  notify: [string, number | null, boolean][];
-  closed?: boolean;
-  exit?: number;
-  child_of_client?: boolean;
-  stdio?: string[];
-}
-
-test.beforeAll(() => {
-  pbDir = tmpdir('rpc-pb');
-  fs.chmodSync(pbDir, 0o755);
-  execFileSync('/usr/bin/protoc', [`--python_out=${pbDir}`, '-I', path.join(repo, 'proto'), path.join(repo, 'proto', 'rpc.proto')]);
-  fs.chmodSync(path.join(pbDir, 'rpc_pb2.py'), 0o644);
-});
-
-/** Run the Python client over these steps; one Out a step (and, for swrk, its exit code last). */
-function talk(mode: 'swrk' | 'service', target: string, steps: Step[], asUser?: number, extra: string[] = []): Out[] {
-  const pre = asUser !== undefined ? ['setpriv', `--reuid=${asUser}`, `--regid=${asUser}`, '--clear-groups', PY] : [PY];
-  const r = spawnSync(pre[0], [...pre.slice(1), client, pbDir, mode, target, ...extra], { input: JSON.stringify(steps), encoding: 'utf8', timeout: 90_000 });
-  expect(r.status, `client: ${r.stderr}`).toBe(0);
-  return r.stdout
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as Out);
-}
 const swrk = (steps: Step[]) => talk('swrk', criuBin, steps);
 
 async function fixture(name: string): Promise<{ dir: string; out: string; pid: number; img: string }> {
@@ -400,4 +353,14 @@ test('criu_opts.config_file: its options come after the request and override it 
   expect(missing.configFile).toBeUndefined();
   expect(missing.argv).not.toContain('--tcp-established');
   fs.rmSync(dir, { recursive: true });
+});
+
+test('a request refused while its options are read still writes why into the log file it names (as CRIU, which opens the log first; runc shows that file)', () => {
+  const dir = tmpdir('rpc-early-log');
+  const [o] = swrk([{ req: { type: 'DUMP', opts: { pid: 1, log_file: 'dump.log', ps: { port: 1 } } }, images_dir: dir }]);
+  expect(o.resp).toMatchObject({ type: 'DUMP', success: false });
+  const text = fs.readFileSync(path.join(dir, 'dump.log'), 'utf8');
+  expect(text).toContain('not supported yet');
+  expect(text).toContain('criu_opts.ps');
+  expect(fs.statSync(path.join(dir, 'dump.log')).mode & 0o777).toBe(0o600);
 });

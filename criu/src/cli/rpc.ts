@@ -204,8 +204,28 @@ async function operation(s: Session, kind: 'dump' | 'restore', opts: CriuOpts | 
     log.info(`RPC ${kind} done`);
     return kind === 'dump' ? { type, success: true, dump: { restored: false } } : { type, success: true, restore: { pid: root ?? -1 } };
   } catch (e) {
+    if (!log.toFile && opts) earlyLog(s, opts);
     log.error(describe(e));
     return { ...errorResp(type, e), ...(kind === 'dump' ? { dump: { restored: false } } : { restore: { pid: -1 } }) };
+  }
+}
+
+/**
+ * A request refused while its options were read (before the log was opened): the error goes to
+ * the log file it names all the same, as CRIU opens the log first (setup_logging_from_req), so
+ * that a caller such as runc, which shows that file, shows why.
+ */
+function earlyLog(s: Session, o: CriuOpts): void {
+  if (o.log_to_stderr) return;
+  const name = o.log_file ?? 'criu.log';
+  if (name.includes('/')) return;
+  const fdDir = (fd: number | undefined) => (fd !== undefined && fd >= 0 ? `/proc/${s.peer.pid}/fd/${fd}` : undefined);
+  const dir = fdDir(o.work_dir_fd) ?? fdDir(o.images_dir_fd) ?? o.images_dir;
+  if (!dir) return;
+  try {
+    log.setFile(path.join(dir, name));
+  } catch {
+    /* the error still goes back in the answer */
   }
 }
 

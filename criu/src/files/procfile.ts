@@ -26,6 +26,7 @@ import { NO_POS } from './chardev.js';
 import { lseek } from '../sys/libc.js';
 import { ghostKind } from './ghost.js';
 import { treePids } from '../proc/nspid.js';
+import { existsInTree, treeRootPid } from '../sys/tree-root.js';
 import { FdTypes, RemapType, type FileEntry, type RemapFilePathEntry } from '../images/gen/types.js';
 
 const PROC_PID = /^\/proc\/(\d+)(\/|$)/;
@@ -48,9 +49,9 @@ function deadProcPath(link: FdLink, at?: { pid: number; fd: number }): boolean {
     // only files of procfs (a directory named /proc/123 on another filesystem is a plain file)
     if (!onProcfs(`/proc/${at.pid}/fd/${at.fd}`)) return false;
   }
-  if (link.deleted || !fs.existsSync(`/proc/${pid}`)) return true;
+  if (link.deleted || !existsInTree(`/proc/${pid}`)) return true;
   const t = PROC_TID.exec(link.path);
-  return t !== null && !fs.existsSync(`/proc/${t[1]}/task/${t[2]}`);
+  return t !== null && !existsInTree(`/proc/${t[1]}/task/${t[2]}`);
 }
 
 /** The dead pids that have their PROCFS remap in this dump already (CRIU's have_seen_dead_pid). */
@@ -85,7 +86,7 @@ function onProcfs(statPath: string): boolean {
 function helperThere(name: string, who: string): void {
   const pid = procPid(name);
   if (pid === undefined) throw new FileError(who, `${name} has a procfs remap but is no /proc/PID path`, { object: REMAP_FPATH, hint: 'the image is damaged' });
-  if (!fs.existsSync(`/proc/${pid}`))
+  if (!existsInTree(`/proc/${pid}`))
     throw new FileError(who, `${name}: the helper task on PID ${pid} is not there`, {
       object: name,
       hint: 'restore/proc-helpers.ts forks it before the fds are made',
@@ -105,16 +106,19 @@ export const procfileKind: FileKind = {
     const path = ctx.link.path!;
     const pid = procPid(path)!;
     const t = PROC_TID.exec(path);
-    if (t && fs.existsSync(`/proc/${pid}`)) {
+    if (t && existsInTree(`/proc/${pid}`)) {
       throw new NotSupportedError(`${taskName(ctx.pid)}: fd ${ctx.fd} (${ctx.link.raw}): a /proc file of thread ${t[2]} of task ${pid}, which has exited`, {
         task: ctx.pid,
         object: `fd ${ctx.fd}`,
         hint: 'CRIU has no helper for a dead thread of a live process either: close the fd before the dump',
       });
     }
-    if (treePids.own)
+    // with its own pid and mount namespaces the tree's /proc is its namespace's: the pid is the
+    // namespace's, and the helper is made there; a host /proc names a host pid, which in the
+    // namespace was another
+    if (treePids.own && treeRootPid() === null)
       throw new NotSupportedError(
-        `${taskName(ctx.pid)}: fd ${ctx.fd} (${ctx.link.raw}): a /proc file of task ${pid}, which has exited, in a tree with a pid namespace of its own`,
+        `${taskName(ctx.pid)}: fd ${ctx.fd} (${ctx.link.raw}): a /proc file of task ${pid}, which has exited, in a tree with a pid namespace of its own but the host's mount namespace`,
         {
           task: ctx.pid,
           object: `fd ${ctx.fd}`,
@@ -130,7 +134,7 @@ export const procfileKind: FileKind = {
   dumpRemovedDir: (env, id, path, statPath) => {
     const pid = procPid(path);
     if (pid === undefined || !onProcfs(statPath)) return ghostKind.dumpRemovedDir!(env, id, path, statPath);
-    if (treePids.own)
+    if (treePids.own && treeRootPid() === null)
       throw new NotSupportedError(`a cwd in ${path}, the /proc of a task that has exited, in a tree with a pid namespace of its own`, { object: path });
     noteDeadPid(env.extra, id, pid);
   },

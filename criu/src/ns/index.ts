@@ -22,7 +22,7 @@ import { mapUserns, useUserns, asNsRoot, CLONE_NEWUSER, type UserDump } from './
 
 export { Namespaces, NS_ORDER, type NsIds } from './ids.js';
 export { KINDS, type OwnNs } from './kinds.js';
-export { pstreeImage, noteTree, noteGroups, setTidOf, seenBy, ownPid, isNestedInit, rootSpawn, made as pidMade, CLONE_NEWPID } from './pid.js';
+export { pstreeImage, noteTree, noteGroups, setTidOf, seenBy, ownPid, isNestedInit, rootSpawn, made as pidMade, wantedHost, CLONE_NEWPID } from './pid.js';
 export { setDumpEmptyNet } from './net.js';
 
 /** the images of the root's own namespaces (pages files from pages-`firstPagesId`.img on); returns the names written */

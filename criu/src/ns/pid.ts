@@ -227,6 +227,9 @@ export function rootSpawn(root: number): { pid: number; setTid?: number[] } {
   return { pid: 0, setTid: ids };
 }
 
+/** The host pid the images ask for task or thread `x` (0: any). */
+export const wantedHost = (x: number): number => (treePids.own ? (table.get(x)?.host ?? 0) : 0);
+
 /** Task or thread `x` came up as host pid `host`. */
 export function made(x: number, host: number): void {
   if (!treePids.own) return;

@@ -5,7 +5,6 @@
 // it lives (files/procfile.ts, reg.ts), and once every fd table is in place it exits and the root
 // reaps it (the SIGCHLD that queued is taken back, unless one was pending at dump time), so that
 // the fds name a task that is gone, as at dump time.
-import * as fs from 'node:fs';
 import type { Task } from './task.js';
 import type { DumpImages } from './images.js';
 import type { Puppet } from './puppet.js';
@@ -16,6 +15,7 @@ import { treePids } from '../proc/nspid.js';
 import { errnoName } from '../sys/libc.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
+import { existsInTree, treeRootPid } from '../sys/tree-root.js';
 
 /** A helper's core: exit status 0, nothing else. */
 const HELPER_TC = { task_state: 2, exit_code: 0, personality: 0, flags: 0, blk_sigset: 0n, comm: '' };
@@ -31,7 +31,7 @@ export class DeadPidHelpers {
     const pids = deadPids(files);
     const h = new DeadPidHelpers(root, []);
     if (!pids.length) return h;
-    if (treePids.own)
+    if (treePids.own && treeRootPid() === null)
       throw new NotSupportedError(`task ${root.t.pid}: /proc files of dead tasks (${pids.join(', ')}) in a tree with a pid namespace of its own`, {
         task: root.t.pid,
         object: REMAP_FPATH,
@@ -48,7 +48,7 @@ export class DeadPidHelpers {
           object: `/proc/${pid}`,
           hint: 'the images are inconsistent (CRIU: Conflict with a dead task with the same PID)',
         });
-      if (fs.existsSync(`/proc/${pid}`))
+      if (existsInTree(`/proc/${pid}`))
         throw new CriuError(`${who}: the /proc/${pid} files the tree holds need a helper task on PID ${pid}, which a running process has`, {
           task: root.t.pid,
           object: `/proc/${pid}`,

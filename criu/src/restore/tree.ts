@@ -16,7 +16,7 @@ import { CriuError } from '../errors.js';
 import { log } from '../log.js';
 import { faultPoint } from '../fault.js';
 import { treePids } from '../proc/nspid.js';
-import { setTidOf, seenBy, ownPid, isNestedInit, pidMade, CLONE_NEWPID } from '../ns/index.js';
+import { setTidOf, seenBy, ownPid, isNestedInit, pidMade, wantedHost, CLONE_NEWPID } from '../ns/index.js';
 import { ids as userIds } from '../proc/idmap.js';
 
 /** Unregister the root puppet's rseq and place the gadget where no task of the image has anything. */
@@ -152,6 +152,16 @@ function forkOnce(parent: Puppet, pid: number, flags: bigint, parentPid: number 
       `task ${pid}: came up as ${r}, not ${want}`,
       userIds.active() && !treePids.own ? 'another process took that pid while it was chosen through ns_last_pid: try again' : undefined,
     );
+  }
+  // a pid namespace of the tree's own made from a user namespace: the host's level came through
+  // ns_last_pid, and a short-lived process of the host may have taken it meanwhile; tried again
+  // a moment later, then taken as it comes ("where free")
+  const asked = wantedHost(pid);
+  if (mayRetry && asked && host !== asked && userIds.active()) {
+    child.kill();
+    parent.inj.call('wait4', Number(r), 0, 0x40000000 /* __WALL */, 0);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    return undefined;
   }
   pidMade(pid, host);
   return child;

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
 import { libc, koffi, SysError, big } from './libc.js';
+import { CriuError } from './errors.js';
 import { nativeDir } from '../paths.js';
 
 const NR_openat2 = 437,
@@ -122,12 +123,19 @@ export function toolPath(p: string): string {
  * socket file gets `perms` (host ids). Throws SysError with the errno of the call.
  */
 export function unixInTree(fd: number, op: 'bind' | 'connect', name: string, perms?: { mode: number; uid: number; gid: number }): void {
-  if (rootPid === null) throw new Error('unixInTree without a tree root');
+  if (rootPid === null)
+    throw new CriuError(`unix socket ${name}: ${op} in the tree's mount namespace asked with no tree root set`, {
+      object: name,
+      hint: 'this is a bug in the tool: please report it with the -v4 log',
+    });
   const cp = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
   const args = ['unix', String(rootPid), op, name, ...(perms ? [perms.mode.toString(8), String(perms.uid), String(perms.gid)] : [])];
   const r = cp.spawnSync(path.join(nativeDir, 'criu-mnt-helper'), args, { stdio: ['ignore', 'ignore', 'pipe', fd] });
   if (r.status === 0) return;
   const m = /errno (\d+)/.exec(String(r.stderr ?? ''));
   if (m) throw new SysError(op, Number(m[1]), [fd, name]);
-  throw new Error(`criu-mnt-helper ${args.join(' ')}: ${r.error?.message ?? String(r.stderr ?? '').trim()}`);
+  throw new CriuError(
+    `unix socket ${name}: ${op} in the tree's mount namespace failed: criu-mnt-helper ${args.join(' ')}: ${r.error?.message ?? (String(r.stderr ?? '').trim() || `exit ${r.status}`)}`,
+    { object: name, hint: 'check that native/build/criu-mnt-helper was built (npm run build)' },
+  );
 }
