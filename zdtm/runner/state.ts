@@ -7,6 +7,16 @@ import { formatMapsEntry, parseMapsText, type MapsEntry } from './maps.js';
 export interface TaskState {
   pid: number;
   ppid: number;
+  /**
+   * pid, parent and threads as the tree's own pid namespace sees them (the innermost NSpid;
+   * the host's where the tree has none, and the host's ppid for a parent outside the tree).
+   * These are compared: in a pid namespace of its own a tree keeps its pids inside, while its
+   * host pids are kept only where they are free at the restore (as with CRIU, which sets the
+   * inner ones only).
+   */
+  vpid: number;
+  vppid: number;
+  vtids: number[];
   start: string;
   tids: number[];
   /** fd number -> flags (octal, as in fdinfo) */
@@ -116,6 +126,16 @@ export function normMountinfo(text: string): string[] {
     });
 }
 
+/** the last NSpid of a status file (the pid in the task's own pid namespace) */
+function innerPid(status: string, host: number): number {
+  try {
+    const m = /^NSpid:\s*(.*)$/m.exec(fs.readFileSync(status, 'utf8'));
+    return m ? Number(m[1].trim().split(/\s+/).at(-1)) : host;
+  } catch {
+    return host; // a thread gone meanwhile
+  }
+}
+
 function readTask(pid: number): TaskState | null {
   try {
     const st = statFields(pid);
@@ -135,14 +155,18 @@ function readTask(pid: number): TaskState | null {
         /* closed meanwhile */
       }
     }
+    const tids = fs
+      .readdirSync(`/proc/${pid}/task`)
+      .map(Number)
+      .sort((a, b) => a - b);
     return {
       pid,
       ppid: Number(st[1]),
+      vpid: innerPid(`/proc/${pid}/status`, pid),
+      vppid: Number(st[1]),
+      vtids: tids.map((t) => innerPid(`/proc/${pid}/task/${t}/status`, t)).sort((a, b) => a - b),
       start: st[19],
-      tids: fs
-        .readdirSync(`/proc/${pid}/task`)
-        .map(Number)
-        .sort((a, b) => a - b),
+      tids,
       fds,
       fdTargets,
       maps: normMaps(fs.readFileSync(`/proc/${pid}/maps`, 'utf8')),
@@ -159,6 +183,8 @@ export function recordTree(root: number): TreeState {
     const t = readTask(pid);
     if (t) tasks.push(t);
   }
+  const inner = new Map(tasks.map((t) => [t.pid, t.vpid]));
+  for (const t of tasks) t.vppid = inner.get(t.ppid) ?? t.ppid;
   return { root, tasks };
 }
 
@@ -177,7 +203,7 @@ function listDiff(what: string, a: string[], b: string[]): string[] {
  */
 export function compareTrees(before: TreeState, after: TreeState, exempt: Record<string, string>): string[] {
   const diffs: string[] = [];
-  const byPid = (s: TreeState) => new Map(s.tasks.map((t) => [t.pid, t]));
+  const byPid = (s: TreeState) => new Map(s.tasks.map((t) => [t.vpid ?? t.pid, t]));
   const a = byPid(before);
   const b = byPid(after);
   if (!exempt.tasks) {
@@ -189,8 +215,8 @@ export function compareTrees(before: TreeState, after: TreeState, exempt: Record
     const tb = b.get(pid);
     if (!tb) continue;
     if (!exempt.tasks) {
-      if (ta.ppid !== tb.ppid) diffs.push(`tasks: ${pid}: parent before ${ta.ppid} after ${tb.ppid}`);
-      if (ta.tids.join(',') !== tb.tids.join(',')) diffs.push(`tasks: ${pid}: threads before [${ta.tids}] after [${tb.tids}]`);
+      if (ta.vppid !== tb.vppid) diffs.push(`tasks: ${pid}: parent before ${ta.vppid} after ${tb.vppid}`);
+      if (ta.vtids.join(',') !== tb.vtids.join(',')) diffs.push(`tasks: ${pid}: threads before [${ta.vtids}] after [${tb.vtids}]`);
     }
     if (!exempt.fds) {
       const fa = Object.entries(ta.fds)

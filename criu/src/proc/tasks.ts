@@ -10,7 +10,15 @@ export function listTids(pid: number): number[] {
 
 /** Children of one thread (/proc/PID/task/TID/children; needs CONFIG_PROC_CHILDREN). */
 export function children(pid: number, tid: number = pid): number[] {
-  const t = readProcText(pid, `task/${tid}/children`);
+  let t: string;
+  try {
+    t = readProcText(pid, `task/${tid}/children`);
+  } catch (e) {
+    // /proc/PID/children does not exist: the thread's own directory tells whether it exited
+    const tdir = `/proc/${pid}/task/${tid}`;
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' && !existsSync(tdir)) throw new ProcGoneError(tid, tdir);
+    throw e;
+  }
   const out: number[] = [];
   for (const s of t.split(' ')) {
     if (s === '' || s === '\n') continue;
