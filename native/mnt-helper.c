@@ -23,6 +23,7 @@
  *         T FD TARGET                tar --extract of the image on FD into TARGET
  *         D PATH                     mkdir PATH (mode 0755) unless it exists
  *         F PATH                     create an empty file at PATH unless it exists
+ *         L SRC PATH                 make PATH a directory or a file as SRC is, unless it exists
  *         X ROOT                     pivot_root to ROOT and detach the old root
  *       An error names the operation's number and arguments (exit 1).
  *
@@ -215,6 +216,25 @@ static int run_script(void)
 			if (fd >= 0)
 				close(fd);
 			i += 1;
+			break;
+		}
+		case 'L': {
+			struct stat st;
+
+			if (stat(ARG(0), &st))
+				step_failed(op, "stat the bind source", ARG(0), NULL);
+			if (S_ISDIR(st.st_mode)) {
+				if (mkdir(ARG(1), 0755) && errno != EEXIST)
+					step_failed(op, "mkdir", ARG(1), NULL);
+			} else {
+				int fd = open(ARG(1), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+
+				if (fd < 0 && errno != EEXIST && errno != EACCES && access(ARG(1), F_OK))
+					step_failed(op, "create", ARG(1), NULL);
+				if (fd >= 0)
+					close(fd);
+			}
+			i += 2;
 			break;
 		}
 		case 'X':

@@ -11,7 +11,7 @@ import { recvPacket, sendPacket, peerCred } from '../sys/sock.js';
 import { close, waitpid, SysError } from '../sys/libc.js';
 import { CriuError, NotSupportedError, describe } from '../errors.js';
 import { log } from '../log.js';
-import { setNotifier, resetNotify, type Action, type Notifier } from '../notify.js';
+import { setNotifier, resetNotify, scriptEnv, type Action, type Notifier } from '../notify.js';
 import { parseArgs, classify, one, UsageError, VERSION, type Cmd } from './options.js';
 import { checkCommand, setUp, dispatch } from './commands.js';
 import { rpcArgs, RpcOptsError, EBADRQC, type RpcContext } from './rpc-opts.js';
@@ -198,8 +198,12 @@ async function operation(s: Session, kind: 'dump' | 'restore', opts: CriuOpts | 
     const { p, cmd, dirs, notify } = prepare(s, kind, opts);
     let root: number | undefined = kind === 'dump' ? opts.pid : undefined;
     if (kind === 'restore') root = readMessagesOf(path.join(dirs.imagesDir, 'pstree.img'), 'PSTREE')[0]?.pid;
-    if (notify) setNotifier(notifier(s, () => root));
+    // the restored root's pid as the caller sees it (CRIU: root_item->pid->real), once it exists; the
+    // image's is the one in the tree's own pid namespace
+    const hostRoot = (): number | undefined => (kind === 'restore' ? (scriptEnv().initPid ?? root) : root);
+    if (notify) setNotifier(notifier(s, hostRoot));
     const rc = await dispatch(p, cmd, dirs);
+    root = hostRoot();
     if (rc !== 0) throw new CriuError(`criu ${kind} ended with ${rc}`);
     log.info(`RPC ${kind} done`);
     return kind === 'dump' ? { type, success: true, dump: { restored: false } } : { type, success: true, restore: { pid: root ?? -1 } };

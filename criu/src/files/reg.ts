@@ -11,7 +11,8 @@ import { dumpLinkRemap } from './link-remap.js';
 import { regDumpOptions, regRestoreOptions } from './reg-opts.js';
 import { externalFileKey } from './external-file.js';
 import type { DumpFdCtx } from './kind.js';
-import { openInTree, statInTree, lstatInTree } from '../sys/tree-root.js';
+import { openInTree, statInTree, lstatInTree, treeMountIds } from '../sys/tree-root.js';
+import { NotSupportedError } from '../errors.js';
 
 export const O = {
   ACCMODE: 3,
@@ -171,6 +172,13 @@ function dumpRegFd(ctx: DumpFdCtx, id: number): FileEntry {
   } catch {
     /* the kernel answers for /proc/PID/fd */
   }
+  const inNs = treeMountIds();
+  if (inNs && !inNs.has(ctx.info.mntId))
+    throw new NotSupportedError(`${who}: a file on mount ${ctx.info.mntId}, which is not in the tree's mount namespace`, {
+      task: ctx.pid,
+      object: p,
+      hint: `a file opened outside the tree's mount namespace (a container's stdio, say) is dumped as external with --external ${key}, and given at the restore with --inherit-fd fd[N]:${key}`,
+    });
   if (magic !== PROC_SUPER_MAGIC && magic !== DEVPTS_SUPER_MAGIC && p.startsWith('/')) {
     let now: fs.BigIntStats | undefined;
     try {

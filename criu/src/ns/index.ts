@@ -17,6 +17,7 @@ import { KINDS } from './kinds.js';
 import type { NsKind } from './kind.js';
 import type { Namespaces } from './ids.js';
 import { inNamespaces } from './sysv.js';
+import { emptyNetLoUp, type NetDump } from './net.js';
 import { setTreeRoot } from '../sys/tree-root.js';
 import { mapUserns, useUserns, asNsRoot, CLONE_NEWUSER, type UserDump } from './user.js';
 
@@ -156,6 +157,10 @@ export function restoreNamespaces(plan: NsPlan, pid: number, unshare?: (flags: b
     );
   }
   for (const i of plan.items) if (i.empty) log.info(`task ${pid}: ${i.kind.name} namespace ${i.id} made empty (--empty-ns)`);
+  if (plan.items.some((i) => i.empty && i.kind.name === 'net') || plan.items.some((i) => i.kind.name === 'net' && (i.data as NetDump | undefined)?.empty)) {
+    inNamespaces(pid, ['net'], () => emptyNetLoUp());
+    log.info(`task ${pid}: lo set up in its empty network namespace`);
+  }
   for (const kind of KINDS) if (plan.items.some((i) => i.kind === kind) || plan.join?.some((j) => j.kind === kind.name)) kind.adopt?.(pid);
 }
 

@@ -189,8 +189,10 @@ export function dumpMntNs(pid: number): MntNs {
       const cut = cutRoot(m.root, match.root);
       e.ext_key = AUTODETECTED_MOUNT;
       e.source = cut ? path.posix.join(match.mountPoint, cut) : match.mountPoint;
-    } else if (m !== rootMnt && internal && base === 'tmpfs') {
-      // a bind of the tree's own tmpfs: made from that mount at the restore
+    } else if (m !== rootMnt && internal && (base === 'tmpfs' || FRESH.has(base)) && ownedBy(all, internal, rootMnt)) {
+      // a bind of the tree's own tmpfs, proc, sysfs …: made from that mount at the restore
+    } else if (m === rootMnt && m.root !== '/' && base !== 'tmpfs') {
+      // the root of a container (a bind of its root filesystem): --root at the restore, as CRIU's
     } else if (m.root === '/' && base === 'tmpfs') {
       if (!out.tmpfs.some((t) => t.dev === e.root_dev)) out.tmpfs.push({ dev: e.root_dev, mountpoint: m.mountPoint });
     } else if (m !== rootMnt && m.root === '/' && FRESH.has(base)) {
@@ -217,6 +219,13 @@ export function dumpMntNs(pid: number): MntNs {
     log.debug(`task ${pid}: mount ${m.mntId} ${m.fstype} at ${m.mountPoint}${e.ext_key ? ` external (${e.ext_key} ${e.source})` : ''}`);
   }
   return out;
+}
+
+/** `o`, a mount the tree's namespace has, is its own (a tmpfs or a fresh one the restore makes, not the root) or a bind of one */
+function ownedBy(all: MountInfo[], o: MountInfo, rootMnt: MountInfo): boolean {
+  if (o === rootMnt) return false;
+  const base = o.fstype.split('.')[0];
+  return o.root === '/' && (base === 'tmpfs' || FRESH.has(base)) ? true : all.some((x) => x !== o && kdev(x) === kdev(o) && x.root === '/' && x !== rootMnt);
 }
 
 /** A mount of the tool's namespace with the same superblock whose root is above `m`'s (CRIU's find_best_external_match). */
@@ -309,9 +318,18 @@ export function planMounts(d: MntNs, dir: string, root?: string): Planned[] {
       if (p === undefined) throw new CriuError(`No mapping for ${e.mnt_id}:${e.mountpoint} mountpoint`, `give it with --external mnt[${e.ext_key}]:PATH`);
       return { e, how: 'external', from: p };
     }
+    if (i === 0)
+      if (e.fstype !== FSTYPE.tmpfs || e.root !== '/')
+        throw new CriuError(`${where}: the root mount of the tree's namespace, root ${e.root}, is made from --root`, {
+          object: e.mountpoint,
+          hint: 'give the directory to restore as its root with --root PATH (a container runtime gives its root filesystem)',
+        });
+    const src =
+      i > 0 && (e.fstype === FSTYPE.tmpfs || FRESH.has(fsName(e)))
+        ? order.slice(1, i).find((o) => o.fstype === e.fstype && o.ext_key === undefined && o.root_dev === e.root_dev && isSubpath(e.root, o.root))
+        : undefined;
+    if (src && (e.root !== '/' || e.fstype === FSTYPE.tmpfs)) return { e, how: 'internal', from: src };
     if (e.fstype === FSTYPE.tmpfs) {
-      const src = order.slice(0, i).find((o) => o.fstype === FSTYPE.tmpfs && o.ext_key === undefined && o.root_dev === e.root_dev && isSubpath(e.root, o.root));
-      if (src) return { e, how: 'internal', from: src };
       if (e.root !== '/') throw new NotSupportedError(`${where}: a bind of root ${e.root} of a tmpfs no other mount shows`);
       if (!fs.existsSync(path.join(dir, `tmpfs-dev-${e.root_dev}.tar.gz.img`)))
         throw new CriuError(`${where}: no tmpfs-dev-${e.root_dev}.tar.gz.img`, 'the images are incomplete');
@@ -339,8 +357,15 @@ export function mountScript(plan: Planned[], tarFd: (dev: number) => number): st
     const { e } = p;
     const target = at(e);
     if (i > 0) {
-      const isFile = p.how === 'external' && !fs.statSync(p.from as string).isDirectory();
-      s.push(isFile ? 'F' : 'D', target);
+      if (p.how === 'internal') {
+        // the kind of the bind's source (a file or a directory) is known in the namespace being built only
+        const src = p.from as MntEntry;
+        const cut = cutRoot(e.root, src.root);
+        s.push('L', cut ? path.posix.join(at(src), cut) : at(src), target);
+      } else {
+        const isFile = p.how === 'external' && !fs.statSync(p.from as string).isDirectory();
+        s.push(isFile ? 'F' : 'D', target);
+      }
     }
     const data = (e.options ?? '').replace(/^,|,$/g, '');
     if (p.how === 'tmpfs') {

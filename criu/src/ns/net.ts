@@ -288,6 +288,20 @@ function setLink(nde: NetDeviceEntry): void {
   rtnl(RTM_SETLINK, NLM_F_ACK, body, () => {});
 }
 
+/**
+ * A network namespace made empty (--empty-ns net, which runc always gives): lo is set up, as
+ * runc's `loopback` network had it. CRIU 4.2 leaves it down (its issue 590), so that a
+ * container's TCP connections over 127.0.0.1 fail to come back ("Network is unreachable").
+ */
+export function emptyNetLoUp(): void {
+  const IFF_UP = 1;
+  const body = Buffer.alloc(16);
+  body.writeInt32LE(1, 4); // lo is ifindex 1 in every network namespace
+  body.writeUInt32LE(IFF_UP, 8);
+  body.writeUInt32LE(IFF_UP, 12);
+  rtnl(RTM_SETLINK, NLM_F_ACK, body, () => {});
+}
+
 // ---------------------------------------------------------------- the tools CRIU runs inside
 
 /** a command run inside the network namespace of task `pid` (nsenter), its stdout; undefined when it may fail and did */

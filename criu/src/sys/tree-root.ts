@@ -51,6 +51,18 @@ function nsRoot(pid: number): number {
   return fd;
 }
 
+let mntIds: { pid: number; ids: Set<number> } | undefined;
+/** the mount ids of the tree's own mount namespace (null: the tree shares the tool's) */
+export function treeMountIds(): Set<number> | null {
+  if (rootPid === null) return null;
+  if (mntIds?.pid !== rootPid) {
+    const ids = new Set<number>();
+    for (const l of fs.readFileSync(`/proc/${rootPid}/mountinfo`, 'utf8').split('\n')) if (l) ids.add(Number(l.split(' ', 1)[0]));
+    mntIds = { pid: rootPid, ids };
+  }
+  return mntIds.ids;
+}
+
 export function treeRootPid(): number | null {
   return rootPid;
 }
