@@ -20,6 +20,7 @@
  *         B SLOT TARGET              bind the file of SLOT at TARGET
  *         b PATH TARGET              bind PATH (in the namespace being built) at TARGET
  *         R TARGET FLAGS             remount the bind at TARGET with FLAGS (MS_BIND added)
+ *         S TARGET FLAGS DATA        remount the filesystem (its superblock) at TARGET with FLAGS and DATA
  *         T FD TARGET                tar --extract of the image on FD into TARGET
  *         D PATH                     mkdir PATH (mode 0755) unless it exists
  *         F PATH                     create an empty file at PATH unless it exists
@@ -218,6 +219,11 @@ static int run_script(void)
 			i += 1;
 			break;
 		}
+		case 'S':
+			if (mount(NULL, ARG(0), NULL, MS_REMOUNT | strtoul(ARG(1), NULL, 0), ARG(2)))
+				step_failed(op, "remount the superblock of", ARG(0), NULL);
+			i += 3;
+			break;
 		case 'L': {
 			struct stat st;
 

@@ -137,7 +137,8 @@ export async function runZdtmTest(t: ZdtmTest, flavor: string, o: ZdtmOptions, t
     ];
   }
   const outfile = path.join(tmp, 'out');
-  const env = { ZDTM_BREAK: o.breakMode ? '1' : '0' };
+  // ZDTM_NEWNS: the program starts in namespaces of the tree's own (flavors ns, uns), as CRIU's zdtm sets it
+  const env: Record<string, string> = { ZDTM_BREAK: o.breakMode ? '1' : '0', ...(flavor === 'h' ? {} : { ZDTM_NEWNS: '1' }) };
   const logs: string[] = [];
   const attach = async (name: string, file: string) => {
     if (fs.existsSync(file)) await testInfo.attach(name, { body: fs.readFileSync(file), contentType: 'text/plain' });

@@ -172,13 +172,6 @@ function dumpRegFd(ctx: DumpFdCtx, id: number): FileEntry {
   } catch {
     /* the kernel answers for /proc/PID/fd */
   }
-  const inNs = treeMountIds();
-  if (inNs && !inNs.has(ctx.info.mntId))
-    throw new NotSupportedError(`${who}: a file on mount ${ctx.info.mntId}, which is not in the tree's mount namespace`, {
-      task: ctx.pid,
-      object: p,
-      hint: `a file opened outside the tree's mount namespace (a container's stdio, say) is dumped as external with --external ${key}, and given at the restore with --inherit-fd fd[N]:${key}`,
-    });
   if (magic !== PROC_SUPER_MAGIC && magic !== DEVPTS_SUPER_MAGIC && p.startsWith('/')) {
     let now: fs.BigIntStats | undefined;
     try {
@@ -188,6 +181,14 @@ function dumpRegFd(ctx: DumpFdCtx, id: number): FileEntry {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
     if (!now) {
+      // not in the tree's view at all: opened outside the tree's mount namespace, not unlinked
+      const inNs = treeMountIds();
+      if (inNs && !inNs.has(ctx.info.mntId))
+        throw new NotSupportedError(`${who}: a file on mount ${ctx.info.mntId}, which is not in the tree's mount namespace`, {
+          task: ctx.pid,
+          object: p,
+          hint: `a file opened outside the tree's mount namespace (a container's stdio, say) is dumped as external with --external ${key}, and given at the restore with --inherit-fd fd[N]:${key}`,
+        });
       // still linked, but not by this name: a link remap
       const e = dumpReg(id, p, statPath, ctx.info.flags, ctx.info.pos);
       dumpLinkRemap(ctx, who, id, p, ctx.takeFd());

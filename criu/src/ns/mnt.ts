@@ -371,6 +371,8 @@ export function mountScript(plan: Planned[], tarFd: (dev: number) => number): st
     if (p.how === 'tmpfs') {
       s.push('M', e.source || 'tmpfs', target, 'tmpfs', String(perMount(e) & ~MS.RDONLY), data);
       s.push('T', String(tarFd(e.root_dev)), target);
+      // a read-only superblock: filled first, then made read-only (the mount's own flag follows)
+      if ((e.sb_flags ?? 0) & MS.RDONLY) s.push('S', target, String(perMount(e) | MS.RDONLY), data);
       if (perMount(e) & MS.RDONLY) s.push('R', target, String(perMount(e)));
     } else if (p.how === 'fresh') {
       s.push('M', e.source || fsName(e), target, fsName(e), String(perMount(e)), data);
