@@ -9,7 +9,7 @@ import tseslint from 'typescript-eslint';
 const LEAVES = ['errors', 'log', 'paths', 'features', 'fault', 'progress', 'stats'];
 /** leaves that do not import sys, so sys may import them */
 const SYS_LEAVES = ['errors', 'log', 'paths', 'features', 'fault'];
-const LAYERS = [['sys'], ['proc', 'ptrace', 'images', 'net'], ['files', 'arch'], ['dump', 'restore', 'ns', 'plugins'], ['check'], ['cli'], ['api']];
+const LAYERS = [['sys'], ['proc', 'ptrace', 'images', 'net'], ['files', 'arch'], ['dump', 'restore', 'ns', 'plugins', 'cgroup'], ['check'], ['cli'], ['api']];
 /** modules of criu/src that are one file at its top rather than a directory */
 const FILE_MODULES = new Set(['check']);
 
@@ -31,7 +31,7 @@ function forbidden(dir) {
   const out = LAYERS.slice(at + 1).flat();
   if (dir === 'dump') out.push('restore');
   if (dir === 'restore') out.push('dump');
-  if (dir === 'ns' || dir === 'plugins') out.push('dump', 'restore');
+  if (dir === 'ns' || dir === 'plugins' || dir === 'cgroup') out.push('dump', 'restore');
   return out;
 }
 

@@ -8,6 +8,7 @@ import { repo, fixmeCandidates, findSkip, readExpected } from './catalog.mjs';
 import { Subreaper } from './subreaper.js';
 import { alive, compareTrees, recordTree, startTime, type TreeState } from './state.js';
 import { acquire, ptyLock } from './lock.js';
+import { testCgroup, removeBelow } from './cgroup.js';
 
 export const nsLaunchBin = path.join(repo, 'native', 'build', 'zdtm-ns-launch');
 export const ZDTM_UID = 18943;
@@ -136,6 +137,9 @@ export async function runZdtmTest(t: ZdtmTest, flavor: string, o: ZdtmOptions, t
       ...prog,
     ];
   }
+  // desc flag "cgroup": a cgroup of its own, delegated to the tree's root (zdtm/runner/cgroup.ts)
+  const cg = desc.flags.includes('cgroup') ? testCgroup(`zdtm.${flavor}.${t.name}`, flavor === 'uns' ? o.userBase : 0, cmd) : undefined;
+  if (cg) cmd = cg.cmd;
   const outfile = path.join(tmp, 'out');
   // ZDTM_NEWNS: the program starts in namespaces of the tree's own (flavors ns, uns), as CRIU's zdtm sets it
   const env: Record<string, string> = { ZDTM_BREAK: o.breakMode ? '1' : '0', ...(flavor === 'h' ? {} : { ZDTM_NEWNS: '1' }) };
@@ -222,6 +226,7 @@ export async function runZdtmTest(t: ZdtmTest, flavor: string, o: ZdtmOptions, t
           await waitFor(`the dumped tree is still there: ${dumpPids.filter((p) => startTime(p) === starts.get(p)).join(' ')}`, 10_000, () =>
             dumpPids.every((p) => startTime(p) !== starts.get(p)),
           );
+          if (cg) removeBelow(cg.dir, false); // the restore makes them again
         });
         if (o.norst) {
           const now = recordTree(root);
@@ -298,6 +303,7 @@ export async function runZdtmTest(t: ZdtmTest, flavor: string, o: ZdtmOptions, t
     }
   } finally {
     await sr.quit();
+    if (cg) removeBelow(cg.dir, true);
     lock.release();
     pty?.release();
   }

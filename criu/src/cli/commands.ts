@@ -14,6 +14,7 @@ import type { DumpOptions } from '../dump/dump.js';
 import type { RestoreOptions } from '../restore/restore.js';
 import { parseExternals } from '../files/external.js';
 import { setMntOptions } from '../ns/mnt-opts.js';
+import { setCgroupOptions } from '../cgroup/opts.js';
 
 export function resolveIn(dir: string, f: string): string {
   return path.isAbsolute(f) || f === '-' ? f : path.join(dir, f);
@@ -169,6 +170,12 @@ export function restoreOptionsOf(p: Parsed, imagesDir: string, workDir: string):
 
 /** the mount options (ns/mnt-opts.ts), set for this dump or restore */
 function setMntOptionsOf(p: Parsed): void {
+  setCgroupOptions({
+    manage: p.opts.has('manage-cgroups') ? (one(p, 'manage-cgroups') ?? 'soft') : undefined,
+    roots: p.opts.get('cgroup-root'),
+    dumpControllers: p.opts.get('cgroup-dump-controller'),
+    yard: one(p, 'cgroup-yard'),
+  });
   setMntOptions({ external: p.opts.get('external'), extMountMap: p.opts.get('ext-mount-map'), root: one(p, 'root'), skip: p.opts.get('skip-mnt') });
 }
 

@@ -15,6 +15,7 @@ import { dumpPages, type MemStats } from './memory.js';
 import { ImageDir, writeImages, uuid4 } from './write.js';
 import { buildDumpStats, buildInventory, type NsIds } from './entries.js';
 import { noteTree } from '../ns/index.js';
+import { collectCgroups, endCgroupDump } from '../cgroup/dump.js';
 import { log } from '../log.js';
 import { faultPoint } from '../fault.js';
 import { preDump, queryExtFiles, postDump, releaseEarly } from './scripts.js';
@@ -99,7 +100,9 @@ export function dump(opts: DumpOptions): void {
     });
 
     // every pid as the images hold it, read while the tree is frozen (ns/pid.ts)
+    // (and every thread's cgroups with, but with --manage-cgroups=ignore, their directories: cgroup/)
     noteTree(frozen.map((f) => ({ pid: f.pid, tids: f.tracees.map((t) => t.tid), zombie: !!f.zombie })));
+    collectCgroups(live.map((f) => ({ pid: f.pid, tids: f.tracees.map((t) => t.tid) })));
 
     // memory: one pages file per task, in pstree order, then the shared anonymous objects
     faultPoint(4, 'memory');
@@ -143,6 +146,7 @@ export function dump(opts: DumpOptions): void {
     if (!released) release(frozen, false);
     out.removeAll();
     FILES.afterDump({ imagesDir: opts.imagesDir, ok: false });
+    endCgroupDump();
     throw e;
   }
   postDump(frozen, opts, released); // CRIU: post-dump scripts, then cr_plugin_fini

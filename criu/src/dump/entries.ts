@@ -35,6 +35,7 @@ import type {
 export { Namespaces, type NsIds } from '../ns/index.js';
 import type { NsIds } from '../ns/index.js';
 import { ids as userIds } from '../proc/idmap.js';
+import { cgSetOf } from '../cgroup/dump.js';
 
 export function buildIds(ns: NsIds, objId = 2): TaskKobjIdsEntry {
   return {
@@ -172,7 +173,7 @@ function threadCore(th: ThreadState, isLeader: boolean, seccompPos?: number): Th
     ...(seccompPos !== undefined ? { seccomp_mode: 2, seccomp_filter: seccompPos } : {}),
     comm: th.comm,
     ...(th.rseq ? { rseq_entry: { rseq_abi_pointer: th.rseq.ptr, rseq_abi_size: th.rseq.size, signature: th.rseq.sig } } : {}),
-    cg_set: 1,
+    cg_set: cgSetOf(th.tid),
     ...(pinned(th.status.cpusAllowed) ? { allowed_cpus: { has_cpumask: true, cpumask: cpuListToWords(th.status.cpusAllowed) } } : {}),
   };
 }

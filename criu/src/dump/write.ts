@@ -1,6 +1,7 @@
 // The images of a dump, built from what was collected and written (0600, the typed writers'
 // default) into the images directory; every file written is noted so that a failing dump
 // leaves none behind. inventory.img goes last: its presence says the dump is complete.
+import { writeCgroupImage } from '../cgroup/dump.js';
 import { CriuError } from '../errors.js';
 import { clockNs, CLOCK } from '../sys/libc.js';
 import { timensOffsets } from '../proc/index.js';
@@ -80,6 +81,7 @@ export function writeImages(out: ImageDir, frozen: Frozen[], tasks: TaskState[],
   // the root's own UTS and IPC namespaces (ns/)
   const firstPagesId = Math.max(tf.lastPagesId, ...pages.shmemMaps.map((m) => m.pagesId)) + 1;
   for (const name of writeNsImages(out.dir, tf.namespaces, firstPagesId)) out.written.push(name);
+  out.written.push(...writeCgroupImage(out.dir)); // after the cgroup namespace's view is noted
 }
 
 /** Per task its threads' cores, mm, pagemap, ids, fs and (once per fd table) fdinfo; then the shared memory's pagemaps. */

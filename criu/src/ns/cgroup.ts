@@ -12,8 +12,10 @@
 // themselves (--manage-cgroups, issue 16) are not dumped yet.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { CgMemberEntry, CgroupEntry } from '../images/index.js';
-import { readMessagesOf, writeMessages } from '../images/typed.js';
+import { readMessagesOf } from '../images/typed.js';
+import { noteCgnsInside } from '../cgroup/dump.js';
+import { setOfCore } from '../cgroup/restore.js';
+import { mountOf } from '../cgroup/hier.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { CLONE_NEWCGROUP } from './sysv.js';
 import { badImage, type NsKind } from './kind.js';
@@ -49,19 +51,6 @@ export function cgnsPrefix(host: string, inside: string, who: string): number {
   return pos;
 }
 
-/** where the tool sees hierarchy `name` mounted: a cgroup2 mount for "", else a cgroup one with its controllers */
-function mountOf(name: string): string | undefined {
-  for (const l of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const [pre, post] = l.split(' - ');
-    if (!post) continue;
-    const f = pre.split(' '),
-      [fstype, , opts] = post.split(' ');
-    if (f[3] !== '/') continue; // a bind of a sub-cgroup
-    if (name === '' ? fstype === 'cgroup2' : fstype === 'cgroup' && name.split(',').every((c) => opts.split(',').includes(c))) return f[4];
-  }
-  return undefined;
-}
-
 function moveInto(pid: number, name: string, p: string, why: string): void {
   const mnt = mountOf(name);
   if (!mnt)
@@ -80,39 +69,23 @@ function moveInto(pid: number, name: string, p: string, why: string): void {
   }
 }
 
+/** the root task's cg_set (its core's thread_core), 0 where the images do not say */
+function rootSetOf(dir: string): number {
+  const root = readMessagesOf(path.join(dir, 'pstree.img'), 'PSTREE')[0]?.pid;
+  const core =
+    root !== undefined && fs.existsSync(path.join(dir, `core-${root}.img`)) ? readMessagesOf(path.join(dir, `core-${root}.img`), 'CORE')[0] : undefined;
+  return core ? setOfCore(core) : 0;
+}
+
 export const cgroup: NsKind<CgnsDump | CgnsRestore> = {
   name: 'cgroup',
   cloneFlag: 0n,
   /** with the tool's thread in the root's cgroup namespace */
   dump: (pid) => ({ pid, inside: hierarchies(`/proc/${pid}/cgroup`) }),
-  write(dir, _id, d) {
-    const { pid, inside } = d as CgnsDump;
-    const who = `task ${pid}`;
-    const host = hierarchies(`/proc/${pid}/cgroup`);
-    for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
-      const th = hierarchies(`/proc/${pid}/task/${t}/cgroup`);
-      for (const [n, p] of th)
-        if (host.get(n) !== p)
-          throw new NotSupportedError(`task ${pid}: thread ${t} in cgroup ${n}:${p}, not its task's`, {
-            hint: 'cgroups are not dumped yet (--manage-cgroups)',
-          });
-    }
-    const ctls: CgMemberEntry[] = [...host].map(([name, p]) => {
-      const i = inside.get(name);
-      if (i === undefined) throw new CriuError(`${who}: cgroup hierarchy ${name} is not seen from its namespace`);
-      const prefix = cgnsPrefix(p, i, who);
-      return { name, path: p, ...(prefix > 0 ? { cgns_prefix: prefix } : {}) };
-    });
-    const mine = [...hierarchies('/proc/self/cgroup')].map(([name, p]) => ({ name, path: p }));
-    const e: CgroupEntry = {
-      sets: [
-        { id: 1, ctls: mine },
-        { id: 2, ctls },
-      ],
-      controllers: ctls.map((c) => ({ cnames: c.name.split(','), dirs: [] })),
-    };
-    writeMessages(dir, 'cgroup.img', 'CGROUP', [e]);
-    return ['cgroup.img'];
+  write(_dir, _id, d) {
+    // cgroup.img is cgroup/dump.ts's, with every set: the root's gets its cgns_prefix from this view
+    noteCgnsInside((d as CgnsDump).inside);
+    return [];
   },
   load(dir) {
     const name = 'cgroup.img';
@@ -122,7 +95,8 @@ export const cgroup: NsKind<CgnsDump | CgnsRestore> = {
     if (all.length !== 1) throw badImage(name, 'entries:', `${all.length}, one expected`);
     // the root's set: the one with the namespace's prefixes (CRIU: the root task's cg_set)
     const sets = all[0].sets ?? [];
-    const set = sets.find((s) => (s.ctls ?? []).some((c) => (c.cgns_prefix ?? 0) > 0)) ?? sets.find((s) => s.id === 2);
+    const rootSet = rootSetOf(dir);
+    const set = sets.find((s) => s.id === rootSet) ?? sets.find((s) => (s.ctls ?? []).some((c) => (c.cgns_prefix ?? 0) > 0));
     if (!set) throw badImage(name, 'sets:', 'has no set of the root task');
     const members = (set.ctls ?? []).map((c) => {
       const prefix = c.cgns_prefix ?? 0;

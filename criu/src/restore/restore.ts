@@ -7,6 +7,15 @@ import { useExternals, type Externals } from '../files/external.js';
 import * as fs from 'node:fs';
 import { Launcher } from './launcher.js';
 import { planClocks, enterClocks, enterChildClocks, type ClockPlan } from './timens.js';
+import {
+  prepareCgroups,
+  enterTaskCgroups,
+  enterThreadCgroups,
+  restoreCgroupProps,
+  restoreFreezerState,
+  endCgroupRestore,
+  setOfCore,
+} from '../cgroup/restore.js';
 import { planNamespaces, restoreNamespaces, endNamespaces, rootSpawn, pidMade, startNamespaces, type NsOptions } from '../ns/index.js';
 import { treePids } from '../proc/nspid.js';
 import { joinNamespaces } from './join-ns.js';
@@ -82,15 +91,11 @@ export function restore(opts: RestoreOptions): number {
   const savedAffinity = schedGetaffinity(0);
   const tasks: Task[] = [];
   const zombies: Task[] = [];
-  const files = new FileCtx(img);
-  files.fileLocks = opts.fileLocks ?? false;
-  files.tcp = { established: opts.tcpEstablished ?? false, close: opts.tcpClose ?? false };
-  files.shellJob = opts.shellJob ?? false;
-  setRegRestoreOptions({ skipFileRwxCheck: opts.skipFileRwxCheck ?? false });
-  files.inherit = inherit;
+  const files = fileCtxOf(img, opts, inherit);
   useExternals(opts.externals);
   let helpers: DeadPidHelpers | undefined;
   try {
+    prepareCgroups(opts.imagesDir, img.inventory.root_cg_set);
     pinToOneCpu(savedAffinity);
     faultPoint(101, 'spawn');
     enterClocks(clocks, launcher);
@@ -107,6 +112,7 @@ export function restore(opts: RestoreOptions): number {
     tasks.push({ p: rootPuppet, t: root, threads: [], afterInstall: [] });
     joinNamespaces(rootPuppet, nsPlan.join ?? []);
     restoreNamespaces(nsPlan, pid, (flags) => void rootPuppet.inj.must('unshare', flags));
+    enterTaskCgroups(pid, root.pid, setOfCore(root.core), undefined); // into its cgroups, before it forks
     rootMade(pid, img, nsPlan);
 
     // the tree: each task gets its memory, then forks its children, which inherit it
@@ -127,28 +133,46 @@ export function restore(opts: RestoreOptions): number {
     helpers.end();
     for (const task of tasks) setGroup(task, planOf.get(task.t.pid)!);
     foregroundGroups(tasks, files, img);
-    for (const task of tasks) {
-      for (const th of task.threads.slice(1)) restoreCreds(th, task.t.pid, task.p.scratch, task.t.mm);
-      restoreCreds(task.threads[0], task.t.pid, task.p.scratch, task.t.mm);
-    }
+    for (const task of tasks) taskCreds(task);
     faultPoint(109, 'registers');
     for (const task of tasks) finalRegisters(task, files);
+    restoreCgroupProps();
 
     faultPoint(110, 'release');
-    const status = release(tasks, { pid, transport }, launcher, savedAffinity, { ...opts, beforeRun: () => files.beforeRun() }, { t0, tForked });
+    const beforeRun = (): void => (files.beforeRun(), restoreFreezerState()); // the freezer's state last
+    const status = release(tasks, { pid, transport }, launcher, savedAffinity, { ...opts, beforeRun }, { t0, tForked });
     leaveTerminal(files);
     return status;
   } catch (e) {
     files.markFailed();
     helpers?.kill();
     killAndReap(tasks, zombies);
+    endCgroupRestore(true); // the cgroups it made go, once their tasks are gone
     throw e;
   } finally {
     files.close();
+    endCgroupRestore(false);
     endNamespaces(nsPlan);
     schedSetaffinity(0, savedAffinity);
     launcher.close();
   }
+}
+
+/** Each thread's credentials, the leader's last. */
+function taskCreds(task: Task): void {
+  for (const th of task.threads.slice(1)) restoreCreds(th, task.t.pid, task.p.scratch, task.t.mm);
+  restoreCreds(task.threads[0], task.t.pid, task.p.scratch, task.t.mm);
+}
+
+/** The fds' context, with the options that concern them. */
+function fileCtxOf(img: DumpImages, opts: RestoreOptions, inherit: Inherited | undefined): FileCtx {
+  const files = new FileCtx(img);
+  files.fileLocks = opts.fileLocks ?? false;
+  files.tcp = { established: opts.tcpEstablished ?? false, close: opts.tcpClose ?? false };
+  files.shellJob = opts.shellJob ?? false;
+  setRegRestoreOptions({ skipFileRwxCheck: opts.skipFileRwxCheck ?? false });
+  files.inherit = inherit;
+  return files;
 }
 
 /** What the tree needs before anything is made: the root leads its session, every PID is free, sessions are inherited. */
@@ -196,6 +220,7 @@ function forkTree(tasks: Task[], zombies: Task[], plan: RestorePlan, img: DumpIm
       const cp = forkChild(parent.p, pt.pid, pt.sharesFiles ? CLONE_FILES : 0n, parent.t.pid);
       log.debug(`task ${pt.pid}: forked from ${pt.parent}`);
       task = { p: cp, t: images.get(pt.pid)!, threads: [], afterInstall: [] };
+      enterTaskCgroups(cp.pid, pt.pid, setOfCore(task.t.core), setOfCore(parent.t.core));
       if (pt.zombie) {
         setSession(task, pt);
         die(task);
@@ -228,6 +253,7 @@ function finishTask(task: Task, plan: RestorePlan, img: DumpImages, files: FileC
   for (const th of t.threads) {
     const nt = cloneThread(p, th.tid, th.core);
     log.debug(`task ${t.pid}: thread ${th.tid} created`);
+    enterThreadCgroups(nt.t.tid, th.tid, setOfCore(th.core), setOfCore(t.core));
     task.threads.push(nt);
     restoreThreadState(nt, t.pid, p.scratch);
   }
