@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { Tracee, TaskGoneError, waitStop } from '../ptrace/tracee.js';
 import { PTRACE_O, SIG } from '../ptrace/consts.js';
 import { listTids, collectTree, readStat, type TaskNode } from '../proc/index.js';
-import { tryKill, SysError, E } from '../sys/libc.js';
+import { tryKill, SysError, E, waitpid, decodeWait, __WALL, WNOHANG } from '../sys/libc.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
 import type { ZombieRec } from './entries.js';
@@ -300,9 +300,9 @@ export function checkpointDevices(frozen: Frozen[]): void {
 export function release(frozen: Frozen[], kill: boolean, stopped = false): void {
   // the fd kinds let go what they held for the dump (TCP repair, the network lock) before it runs
   if (!kill && !stopped) FILES.beforeResume();
+  if (kill) return killTraced(frozen);
   for (const f of frozen) {
-    if (kill) tryKill(f.pid, 9);
-    else if (f.stopSig) tryKill(f.pid, f.stopSig);
+    if (f.stopSig) tryKill(f.pid, f.stopSig);
     for (const t of f.tracees) {
       try {
         t.detach(0);
@@ -310,6 +310,45 @@ export function release(frozen: Frozen[], kill: boolean, stopped = false): void 
         /* gone */
       }
     }
+  }
+}
+
+/**
+ * The dumped tree killed, each thread still traced, and waited for until it is dead (CRIU's
+ * pstree_wait): when the dump answers, no task of it runs any more, so that a caller (runc's
+ * "container still running") sees it gone; each exit reaped by the tool as its tracer goes on to
+ * the task's parent.
+ */
+function killTraced(frozen: Frozen[]): void {
+  for (const f of frozen) tryKill(f.pid, 9);
+  // in any order: a pid namespace's init dies only once the others are reaped, which waits for
+  // their tracer (the tool) to take their exits first
+  let left = frozen.flatMap((f) => f.tracees);
+  const until = Date.now() + 10_000;
+  while (left.length) {
+    left = left.filter((t) => {
+      let r: { pid: number; status: number };
+      try {
+        r = waitpid(t.tid, __WALL | WNOHANG);
+      } catch {
+        return false; // not ours to wait for any more (gone, or reaped)
+      }
+      if (r.pid === 0) return true;
+      const d = decodeWait(r.status);
+      if (d.kind === 'exited' || d.kind === 'signaled') return false;
+      try {
+        t.cont(0); // a stop on its way out (one queued before the kill): let it go on dying
+      } catch {
+        return false;
+      }
+      return true;
+    });
+    if (!left.length) break;
+    if (Date.now() > until) {
+      log.warn(`the killed tree is not gone after 10 s: threads ${left.map((t) => t.tid).join(' ')} still run`);
+      break;
+    }
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
   }
 }
 
