@@ -15,6 +15,7 @@ import type { RestoreOptions } from '../restore/restore.js';
 import { parseExternals } from '../files/external.js';
 import { setMntOptions } from '../ns/mnt-opts.js';
 import { setCgroupOptions } from '../cgroup/opts.js';
+import { setVethPeers } from '../ns/index.js';
 
 export function resolveIn(dir: string, f: string): string {
   return path.isAbsolute(f) || f === '-' ? f : path.join(dir, f);
@@ -176,6 +177,7 @@ function setMntOptionsOf(p: Parsed): void {
     dumpControllers: p.opts.get('cgroup-dump-controller'),
     yard: one(p, 'cgroup-yard'),
   });
+  setVethPeers(p.opts.get('external') ?? [], p.opts.get('veth-pair') ?? []);
   setMntOptions({ external: p.opts.get('external'), extMountMap: p.opts.get('ext-mount-map'), root: one(p, 'root'), skip: p.opts.get('skip-mnt') });
 }
 

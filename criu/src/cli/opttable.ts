@@ -206,7 +206,7 @@ export const OPTS: Opt[] = [
   { long: 'join-ns', short: 'J', arg: 'required', list: true, section: 'special', metavar: 'NS:{PID|NS_FILE}[,OPTIONS]', help: 'Join existing namespace and restore process in it.\nNamespace can be specified as either pid or file path.\nOPTIONS can be used to specify parameters for userns:\n    user:PID,UID,GID',
     criu: [R], where: 'namespaces.c: join_namespaces (restore)', ours: [R], why: 'namespaces.c: only restore joins namespaces' },
   { long: 'veth-pair', arg: 'required', list: true, section: 'special', metavar: 'IN=OUT', help: 'restore veth device IN with its peer named OUT',
-    criu: [R], where: 'net.c: veth_pair_add, used when restoring links', why: 'net.c: only restore creates veth devices' },
+    criu: [R], where: 'net.c: veth_pair_add, used when restoring links', ours: [R], why: 'net.c: only restore creates veth devices' },
   { long: 'file-validation', arg: 'required', section: 'special', metavar: 'METHOD', help: "pass the validation method to be used; argument\ncan be 'filesize' or 'buildid' (default).",
     criu: [D, R], where: 'files-reg.c: store_validation_data (dump), validate_file (restore)', why: 'files-reg.c: only dump and restore of regular files read it' },
   { long: 'skip-file-rwx-check', arg: 'none', bool: { field: 'skip_file_rwx_check', def: false, no: true }, section: 'special', help: 'Skip checking file permissions\n(r/w/x for u/g/o) on restore.',

@@ -322,11 +322,6 @@ export function unlockNetns(method: LockMethod, nsPath: string, runId: string): 
   else log.error(`network unlock of ${nsPath} (${method}) failed: see the log above`);
 }
 
-/** the firewall objects lockNetns makes (ns/net.ts lets them pass at the dump of the namespace) */
-export function netnsLockObjects(method: LockMethod, runId: string): string[] {
-  return method === 'nftables' ? [`inet CRIU-${runId}`] : method === 'iptables' ? ['iptables'] : [];
-}
-
 function runIn(nsPath: string, cmd: string, args: string[], mayFail: boolean, input?: string): boolean {
   log.debug(`\tRunning ${cmd} ${args.join(' ')} in ${nsPath}`);
   const r = childProcess().spawnSync('nsenter', [`--net=${nsPath}`, '--', cmd, ...args], {

@@ -11,8 +11,8 @@
 import * as fs from 'node:fs';
 import { runScripts, ScriptError } from '../notify.js';
 import { log } from '../log.js';
-import { lockNetns, unlockNetns, lockMethodOf, netnsLockObjects, type LockMethod } from './lock.js';
-import { setLockObjects, treeNetnsPid } from './tree-netns.js';
+import { lockNetns, unlockNetns, lockMethodOf, type LockMethod } from './lock.js';
+import { treeNetnsPid } from './tree-netns.js';
 import { readOptional } from '../images/typed.js';
 
 /** whether task `pid` lives in a network namespace other than the tool's */
@@ -35,15 +35,13 @@ let dumpLock: Held | null = null;
 /** Before the freeze: network-lock, then the tree's own namespace locked. Returns whether it has one. */
 export function lockDumpNetns(pid: number, method: LockMethod, runId: string): boolean {
   dumpLock = null;
-  setLockObjects([]);
   if (!ownNetns(pid)) return false;
   const r = runScripts('network-lock');
   if (r !== 0)
     throw new ScriptError(`network-lock script failed (${r}): task ${pid} was not touched`, 1, 'see what the action script (or RPC caller) said in the log');
   dumpLock = { method, pid, runId, unlocked: false };
   lockNetns(method, `/proc/${pid}/ns/net`, runId);
-  // the dump of the namespace lets them pass (and keeps them: the restored namespace is locked until its unlock)
-  setLockObjects(netnsLockObjects(method, runId));
+  // the dump keeps the lock in the namespace's firewall images: the restored namespace is locked until its unlock
   return true;
 }
 

@@ -10,7 +10,6 @@ const CLONE_NEWNET = 0x40000000;
 
 let adopted = -1,
   adoptedPid = -1;
-let lockObjects: string[] = [];
 
 /** the task whose network namespace the tree has, or -1: the tool's */
 export const treeNetnsPid = (): number => adoptedPid;
@@ -51,9 +50,3 @@ export function socketsIn(pid: number): void {
 export function socketNetnsIno(): number {
   return adopted >= 0 ? fs.fstatSync(adopted).ino : fs.statSync('/proc/self/ns/net').ino;
 }
-
-/** the firewall objects the dump's own network lock made in the tree's namespace (net/netns-lock.ts): ns/net.ts lets them pass */
-export function setLockObjects(o: string[]): void {
-  lockObjects = o;
-}
-export const lockObjectsOf = (): readonly string[] => lockObjects;

@@ -18,6 +18,7 @@ import type { NsKind } from './kind.js';
 import type { Namespaces } from './ids.js';
 import { inNamespaces } from './sysv.js';
 import { emptyNetLoUp, type NetDump } from './net.js';
+import { vethPeersToBridges } from './net-links.js';
 import { setTreeRoot } from '../sys/tree-root.js';
 import { mapUserns, useUserns, asNsRoot, CLONE_NEWUSER, type UserDump } from './user.js';
 
@@ -25,6 +26,7 @@ export { Namespaces, NS_ORDER, type NsIds } from './ids.js';
 export { KINDS, type OwnNs } from './kinds.js';
 export { pstreeImage, noteTree, noteGroups, setTidOf, seenBy, ownPid, isNestedInit, rootSpawn, made as pidMade, wantedHost, CLONE_NEWPID } from './pid.js';
 export { setDumpEmptyNet } from './net.js';
+export { setVethPeers } from './net-links.js';
 
 /** the images of the root's own namespaces (pages files from pages-`firstPagesId`.img on); returns the names written */
 export function writeNsImages(dir: string, ns: Namespaces, firstPagesId: number): string[] {
@@ -156,6 +158,7 @@ export function restoreNamespaces(plan: NsPlan, pid: number, unshare?: (flags: b
       },
     );
   }
+  vethPeersToBridges(); // back in the tool's namespace: the veth peers made there join their bridges
   for (const i of plan.items) if (i.empty) log.info(`task ${pid}: ${i.kind.name} namespace ${i.id} made empty (--empty-ns)`);
   if (plan.items.some((i) => i.empty && i.kind.name === 'net') || plan.items.some((i) => i.kind.name === 'net' && (i.data as NetDump | undefined)?.empty)) {
     inNamespaces(pid, ['net'], () => emptyNetLoUp());

@@ -18,9 +18,8 @@ import * as os from 'node:os';
 import { createRequire } from 'node:module';
 import type { NetDeviceEntry, NetnsEntry, SysctlEntry } from '../images/index.js';
 import { readMessagesOf, writeMessages } from '../images/typed.js';
-import { socket, close, errnoName } from '../sys/libc.js';
-import { netlinkExchange, NLMSG_HDR } from '../sys/netlink.js';
-import { socketsIn, lockObjectsOf } from '../net/tree-netns.js';
+import { rtnl, links, linkEntry, restoreLinks, emptyNetLoBody, ND_VETH } from './net-links.js';
+import { socketsIn } from '../net/tree-netns.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
 import { sysctlRead, CLONE_NEWNET } from './sysv.js';
@@ -108,8 +107,6 @@ export const DEVCONFS6 = [
 ];
 const CTL_STR = 5,
   CTL_32 = 6;
-const ND_LOOPBACK = 1,
-  ARPHRD_LOOPBACK = 772;
 
 /** the raw images, in CRIU's _CR_FD_NETNS order */
 const RAW = ['ifaddr', 'route', 'route6', 'rule', 'iptables', 'ip6tables', 'nftables', 'netns-ct', 'netns-exp'] as const;
@@ -121,6 +118,10 @@ export interface NetDump {
   netns: NetnsEntry;
   links: NetDeviceEntry[];
   raw: Partial<Record<RawName, Buffer>>;
+  /** dump: the ifindexes of veth links whose peer is in another namespace (no peer_nsid written) */
+  externalPeers?: number[];
+  /** restore: the tool's own network namespace, where such peers are made */
+  toolNetFd?: number;
 }
 
 // ---------------------------------------------------------------- what the tool is told
@@ -201,105 +202,13 @@ function restoreNetnsConf(e: NetnsEntry): void {
   if (e.ipv4_sysctl?.length) writeSysctl('net/ipv4/ping_group_range', e.ipv4_sysctl[0]);
 }
 
-// ---------------------------------------------------------------- rtnetlink
-
-const NETLINK_ROUTE = 0,
-  AF_NETLINK = 16,
-  SOCK_RAW = 3,
-  SOCK_CLOEXEC = 0o2000000,
-  NLM_F_ACK = 4,
-  NLM_F_DUMP = 0x300,
-  RTM_GETLINK = 18,
-  RTM_SETLINK = 19,
-  IFLA_ADDRESS = 1,
-  IFLA_IFNAME = 3,
-  IFLA_MTU = 4,
-  IFLA_LINK = 5,
-  IFLA_MASTER = 10,
-  IFLA_LINKINFO = 18,
-  IFLA_INFO_KIND = 1;
-
-interface Link {
-  index: number;
-  type: number;
-  flags: number;
-  name: string;
-  mtu: number;
-  kind?: string;
-  link?: number;
-  master?: number;
-}
-
-function attrs(b: Buffer, from: number, to: number): Map<number, Buffer> {
-  const m = new Map<number, Buffer>();
-  for (let a = from; a + 4 <= to;) {
-    const len = b.readUInt16LE(a);
-    if (len < 4) break;
-    m.set(b.readUInt16LE(a + 2) & 0x3fff, b.subarray(a + 4, a + len));
-    a += (len + 3) & ~3;
-  }
-  return m;
-}
-const cstr = (b: Buffer | undefined): string => (b ? b.subarray(0, b.indexOf(0) >= 0 ? b.indexOf(0) : b.length).toString() : '');
-
-/** one rtnetlink exchange on a socket of the current thread's namespace: every answer's payload, or the kernel's error */
-function rtnl(type: number, flags: number, body: Buffer, each: (payload: Buffer) => void): void {
-  // made straight from this thread (in the namespace), not through setSocketNetns
-  const fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE, true);
-  try {
-    const err = netlinkExchange(fd, type, flags, body, (buf, o, len) => each(Buffer.from(buf.subarray(o + NLMSG_HDR, o + len))));
-    if (err) throw new CriuError(`rtnetlink request ${type} in the network namespace: ${errnoName(err)}`, { object: 'rtnetlink' });
-  } finally {
-    close(fd);
-  }
-}
-
-function links(): Link[] {
-  const out: Link[] = [];
-  const body = Buffer.alloc(16);
-  body[0] = 17; // AF_PACKET
-  rtnl(RTM_GETLINK, NLM_F_DUMP, body, (p) => {
-    const a = attrs(p, 16, p.length);
-    const info = a.get(IFLA_LINKINFO);
-    const kind = info ? cstr(attrs(info, 0, info.length).get(IFLA_INFO_KIND)) : undefined;
-    out.push({
-      index: p.readInt32LE(4),
-      type: p.readUInt16LE(2),
-      flags: p.readUInt32LE(8),
-      name: cstr(a.get(IFLA_IFNAME)),
-      mtu: a.get(IFLA_MTU)?.readUInt32LE(0) ?? 0,
-      kind: kind || undefined,
-      link: a.get(IFLA_LINK)?.readUInt32LE(0),
-      master: a.get(IFLA_MASTER)?.readUInt32LE(0),
-    });
-    void IFLA_ADDRESS;
-  });
-  return out;
-}
-
-/** RTM_SETLINK of lo: its flags (ifi_change 0: all of them, as CRIU's restore_link_parms) and MTU */
-function setLink(nde: NetDeviceEntry): void {
-  const body = Buffer.alloc(16 + 8);
-  body.writeInt32LE(nde.ifindex, 4);
-  body.writeUInt32LE(nde.flags >>> 0, 8);
-  body.writeUInt16LE(8, 16);
-  body.writeUInt16LE(IFLA_MTU, 18);
-  body.writeUInt32LE(nde.mtu >>> 0, 20);
-  rtnl(RTM_SETLINK, NLM_F_ACK, body, () => {});
-}
-
 /**
  * A network namespace made empty (--empty-ns net, which runc always gives): lo is set up, as
  * runc's `loopback` network had it. CRIU 4.2 leaves it down (its issue 590), so that a
  * container's TCP connections over 127.0.0.1 fail to come back ("Network is unreachable").
  */
 export function emptyNetLoUp(): void {
-  const IFF_UP = 1;
-  const body = Buffer.alloc(16);
-  body.writeInt32LE(1, 4); // lo is ifindex 1 in every network namespace
-  body.writeUInt32LE(IFF_UP, 8);
-  body.writeUInt32LE(IFF_UP, 12);
-  rtnl(RTM_SETLINK, NLM_F_ACK, body, () => {});
+  rtnl(19 /* RTM_SETLINK */, 4 /* NLM_F_ACK */, emptyNetLoBody(), () => {}, 'setting lo up'); // lo is ifindex 1 in every network namespace
 }
 
 // ---------------------------------------------------------------- the tools CRIU runs inside
@@ -351,17 +260,15 @@ const json = (b: Buffer | undefined): Record<string, unknown>[] => {
   return t ? (JSON.parse(t) as Record<string, unknown>[]) : [];
 };
 
-function refuse(pid: number, what: string): never {
-  throw new NotSupportedError(
-    `task ${pid}: its network namespace has ${what}`,
-    'only lo is dumped yet; links, routes, rules and firewalls come with containers',
-  );
+function refuse(pid: number, what: string, hint: string): never {
+  throw new NotSupportedError(`task ${pid}: its network namespace has ${what}`, hint);
 }
 
-/** routes the kernel made (for an address, local and multicast ones) are restored with the addresses; any other is refused */
+/** `ip route save` keeps table main: a route of another table that the kernel did not make (for an address) is refused */
 function checkRoutes(pid: number, v6: boolean): void {
   for (const r of json(inNet(pid, ['ip', '-j', '-d', ...(v6 ? ['-6'] : ['-4']), 'route', 'show', 'table', 'all']))) {
-    if (r.protocol === 'kernel') continue;
+    if (r.protocol === 'kernel' || r.table === undefined || r.table === 'main') continue;
+    if (v6 && r.table === 'local' && r.protocol === undefined) continue; // the v6 local and multicast routes of the addresses
     const what = [
       r.type && r.type !== 'unicast' ? r.type : '',
       r.dst,
@@ -369,49 +276,11 @@ function checkRoutes(pid: number, v6: boolean): void {
       r.table ? `table ${String(r.table)}` : '',
       `proto ${String(r.protocol ?? 'boot')}`,
     ];
-    refuse(pid, `an IPv${v6 ? 6 : 4} route ${what.filter(Boolean).join(' ')}`);
-  }
-}
-
-const DEFAULT_RULES = { 4: ['0 local', '32766 main', '32767 default'], 6: ['0 local', '32766 main'] };
-function checkRules(pid: number, v6: boolean): void {
-  const rules = json(inNet(pid, ['ip', '-j', v6 ? '-6' : '-4', 'rule', 'show'], { mayFail: true }));
-  for (const r of rules) {
-    const keys = Object.keys(r).filter((k) => !['priority', 'src', 'table'].includes(k));
-    const id = `${String(r.priority)} ${String(r.table)}`;
-    if (r.src === 'all' && !keys.length && DEFAULT_RULES[v6 ? 6 : 4].includes(id)) continue;
-    refuse(pid, `an IPv${v6 ? 6 : 4} rule (priority ${String(r.priority)}: ${JSON.stringify(r)})`);
-  }
-}
-
-/** the dump's own lock (CRIU's chain CRIU, or table inet CRIU-…) passes; any other table, chain policy or rule is refused */
-function checkFirewall(pid: number, nft: Buffer | undefined, legacy: [string, Buffer | undefined][]): void {
-  const text = nft?.toString() ?? '';
-  for (const m of text.matchAll(/^table (\S+) (\S+) \{([\s\S]*?)^\}/gm)) {
-    const [, family, name, body] = m;
-    if (lockObjectsOf().includes(`${family} ${name}`)) continue;
-    // iptables-nft's tables (the iptables lock): only the CRIU chain and the jumps to it
-    const lines = body
-      .split('\n')
-      .map((l) => l.trim())
-      .filter((l) => l && l !== '}' && !/^chain \S+ \{$/.test(l) && !/^type filter hook/.test(l));
-    const lockOnly =
-      lockObjectsOf().includes('iptables') &&
-      lines.every((l) =>
-        /^(counter packets \d+ bytes \d+ )?jump CRIU$|^meta mark 0x0*c114 (counter packets \d+ bytes \d+ )?accept$|^(counter packets \d+ bytes \d+ )?drop$/.test(
-          l,
-        ),
-      );
-    if (lockOnly) continue;
-    refuse(pid, `nftables table ${family} ${name}`);
-  }
-  for (const [cmd, out] of legacy) {
-    for (const l of (out?.toString() ?? '').split('\n')) {
-      const policy = /^:(\S+) (\S+)/.exec(l);
-      if (policy && policy[2] !== 'ACCEPT' && policy[2] !== '-') refuse(pid, `${cmd}: chain ${policy[1]} with policy ${policy[2]}`);
-      if (l.startsWith('-A ') && !(lockObjectsOf().includes('iptables') && /^-A (INPUT|OUTPUT) -j CRIU$|^-A CRIU /.test(l)))
-        refuse(pid, `${cmd}: the rule ${l}`);
-    }
+    refuse(
+      pid,
+      `an IPv${v6 ? 6 : 4} route ${what.filter(Boolean).join(' ')}`,
+      'routes of tables other than main are not dumped yet (ip route save keeps table main)',
+    );
   }
 }
 
@@ -430,29 +299,18 @@ function dumpNet(pid: number): NetDump {
   }
   const d: NetDump = { netns: readNetns(), links: [], raw: {} };
   const v6 = fs.existsSync('/proc/net/if_inet6');
+  d.externalPeers = [];
   for (const l of links()) {
-    if (l.type !== ARPHRD_LOOPBACK) refuse(pid, `the link ${l.name} (${l.kind ?? `type ${l.type}`}, ifindex ${l.index})`);
-    d.links.push({
-      type: ND_LOOPBACK,
-      ifindex: l.index,
-      mtu: l.mtu,
-      flags: l.flags,
-      name: l.name,
-      conf4: readConf('ipv4', l.name, DEVCONFS4),
-      conf6: v6 ? readConf('ipv6', l.name, DEVCONFS6) : [],
-      peer_ifindex: l.link ?? l.index,
-      ...(l.master !== undefined ? { master: l.master } : {}),
-    });
+    const { e, external } = linkEntry(l, `task ${pid}`);
+    d.links.push({ ...e, conf4: readConf('ipv4', l.name, DEVCONFS4), conf6: v6 ? readConf('ipv6', l.name, DEVCONFS6) : [] });
+    if (external) d.externalPeers.push(l.index);
   }
   checkRoutes(pid, false);
   if (v6) checkRoutes(pid, true);
-  checkRules(pid, false);
-  if (v6) checkRules(pid, true);
   const nft = have('nft') ? inNet(pid, ['nft', 'list', 'ruleset']) : undefined;
   const legacy: [string, Buffer | undefined][] = [false, true]
     .filter((six) => (six ? v6 : true) && have(legacySave(six)))
     .map((six) => [legacySave(six), inNet(pid, [legacySave(six)], { mayFail: true })]);
-  checkFirewall(pid, nft, legacy);
   d.raw.ifaddr = inNet(pid, ['ip', 'addr', 'save']);
   d.raw.route = inNet(pid, ['ip', 'route', 'save']);
   if (v6) d.raw.route6 = inNet(pid, ['ip', '-6', 'route', 'save']);
@@ -469,10 +327,13 @@ function dumpNet(pid: number): NetDump {
 function restoreNet(d: NetDump, pid: number): void {
   if (d.empty) return log.info(`task ${pid}: the images hold an empty network namespace (dumped with --empty-ns net)`);
   restoreNetnsConf(d.netns);
+  try {
+    restoreLinks(d.links, d.toolNetFd);
+  } finally {
+    if (d.toolNetFd !== undefined) fs.closeSync(d.toolNetFd);
+    d.toolNetFd = undefined;
+  }
   for (const nde of d.links) {
-    if (nde.type !== ND_LOOPBACK)
-      throw new NotSupportedError(`netdev image: link ${nde.name} (type ${nde.type})`, 'only lo is restored yet; links come with containers');
-    setLink(nde);
     writeConf('ipv4', nde.name, DEVCONFS4, nde.conf4);
     writeConf('ipv6', nde.name, DEVCONFS6, nde.conf6);
   }
@@ -502,8 +363,8 @@ export const net: NsKind<NetDump> = {
   cloneFlag: CLONE_NEWNET,
   dump: (pid) => dumpNet(pid ?? 0),
   write(dir, id, d) {
-    // a link's peer is in this namespace (lo's is lo itself): CRIU writes the namespace's id
-    const links = d.links.map((l) => ({ ...l, peer_nsid: l.peer_nsid ?? id }));
+    // a link's peer is in this namespace (lo's is lo itself): CRIU writes the namespace's id; a veth's outside: none
+    const links = d.links.map((l) => (d.externalPeers?.includes(l.ifindex) ? l : { ...l, peer_nsid: l.peer_nsid ?? id }));
     const names = [writeMessages(dir, `netdev-${id}.img`, 'NETDEV', links), writeMessages(dir, `netns-${id}.img`, 'NETNS', d.empty ? [] : [d.netns])];
     for (const n of RAW) {
       const b = d.raw[n];
@@ -520,6 +381,8 @@ export const net: NsKind<NetDump> = {
     if (!ns.length) return { empty: true, netns: {}, links: [], raw: {} };
     if (ns[0].ext_key) throw new NotSupportedError(`netns-${id}.img: an external network namespace (${ns[0].ext_key})`, 'restore with --join-ns net:PATH');
     const d: NetDump = { netns: ns[0], links: readMessagesOf(path.join(dir, `netdev-${id}.img`), 'NETDEV'), raw: {} };
+    // a veth's peer outside is made in the tool's own namespace: its fd, taken while the tool is there
+    if (d.links.some((l) => l.type === ND_VETH && l.peer_nsid === undefined)) d.toolNetFd = fs.openSync('/proc/self/ns/net', 'r');
     for (const n of RAW) {
       const f = path.join(dir, rawName(n, id));
       if (fs.existsSync(f)) d.raw[n] = fs.readFileSync(f);

@@ -1,0 +1,95 @@
+/* Links, addresses, routes, rules, firewall and per-link sysctls of the tree's own network
+ * namespace (flavors ns and uns: the launcher gives the tree one): a veth pair with both ends
+ * inside (its own MTU, MAC and state on each end), IPv4 and IPv6 addresses on it, a route via
+ * the peer, a rule, an nftables table with a rule, net.ipv4.conf.<link>.forwarding. The state as
+ * `ip` and `nft` print it (routes sorted: routes of one prefix on two links come back in another
+ * order; addresses without DAD's passing "tentative") is taken before the checkpoint and must
+ * read the same after it.
+ * Break mode changes the MTU of one end. */
+#define TEST_SUID
+#include "zdtmtst.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char dir[PATH_MAX];
+
+static void sh(const char *cmd)
+{
+	int r = system(cmd);
+
+	if (r != 0)
+		fail("`%s` failed (status %d)", cmd, r);
+}
+
+/* what the namespace holds, as the tools print it, into FILE (no counters, no lifetimes) */
+static void state(const char *file)
+{
+	char cmd[PATH_MAX * 2 + 512];
+
+	snprintf(cmd, sizeof(cmd),
+		 "{ ip -o link show | sed 's/ link-netnsid [0-9]*//'; ip -o addr show | sed 's/ tentative//; s/valid_lft.*//'; "
+		 "ip route show table all | sort; ip -6 route show table all | sort; ip rule show; "
+		 "nft list ruleset 2>/dev/null | grep -v '^#'; "
+		 "cat /proc/sys/net/ipv4/conf/zdtm-v0/forwarding /proc/sys/net/ipv6/conf/zdtm-v1/hop_limit; } > %s/%s 2>&1",
+		 dir, file);
+	sh(cmd);
+}
+
+static void read_all(const char *file, char *buf, size_t size)
+{
+	char p[PATH_MAX + 64];
+	ssize_t n;
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, file);
+	fd = open(p, O_RDONLY);
+	if (fd < 0)
+		fail("open %s: %m", p);
+	n = read(fd, buf, size - 1);
+	if (n < 0)
+		fail("read %s: %m", p);
+	buf[n] = 0;
+	close(fd);
+}
+
+int main(int argc, char **argv)
+{
+	static char before[1 << 16], after[1 << 16];
+
+	test_init(argc, argv);
+	if (!test_dirname)
+		fail("--dirname is required");
+	if (!getenv("ZDTM_NEWNS"))
+		fail("the test needs a network namespace of the tree's own (flavors ns and uns)");
+	if (mkdir(test_dirname, 0755))
+		fail("mkdir %s: %m", test_dirname);
+	if (!realpath(test_dirname, dir))
+		fail("realpath %s: %m", test_dirname);
+	sh("ip link add zdtm-v0 mtu 1480 address 02:00:00:00:aa:01 type veth peer name zdtm-v1 mtu 1400 address 02:00:00:00:aa:02");
+	sh("ip addr add 10.123.0.1/24 dev zdtm-v0 && ip addr add 10.123.0.2/24 dev zdtm-v1");
+	sh("ip addr add fd00:123::1/64 dev zdtm-v0 nodad && ip link set zdtm-v0 up && ip link set zdtm-v1 up");
+	sh("ip route add 10.124.0.0/16 via 10.123.0.2 dev zdtm-v0 && ip rule add from 10.123.0.0/24 lookup main pref 1000");
+	sh("nft add table inet zdtm_t && nft add chain inet zdtm_t in '{ type filter hook input priority 0; }' && "
+	   "nft add rule inet zdtm_t in tcp dport 9 drop");
+	sh("echo 1 > /proc/sys/net/ipv4/conf/zdtm-v0/forwarding && echo 33 > /proc/sys/net/ipv6/conf/zdtm-v1/hop_limit");
+	state("before");
+	test_daemon();
+	if (test_break()) {
+		sh("ip link set zdtm-v1 mtu 1300");
+		test_msg("break: the MTU of zdtm-v1 changed");
+	}
+	test_waitsig();
+
+	state("after");
+	read_all("before", before, sizeof(before));
+	read_all("after", after, sizeof(after));
+	if (strcmp(before, after))
+		fail("the namespace differs after the restore:\n--- before\n%s--- after\n%s", before, after);
+	pass();
+}
