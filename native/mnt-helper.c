@@ -25,6 +25,7 @@
  *         D PATH                     mkdir PATH (mode 0755) unless it exists
  *         F PATH                     create an empty file at PATH unless it exists
  *         L SRC PATH                 make PATH a directory or a file as SRC is, unless it exists
+ *         Y PTMX INDEX FD            open PTMX until a pty of INDEX is made, unlock it, send its master on FD
  *         X ROOT                     pivot_root to ROOT and detach the old root
  *       An error names the operation's number and arguments (exit 1).
  *
@@ -42,7 +43,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stddef.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <termios.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/stat.h>
@@ -147,6 +150,49 @@ static void step_failed(int op, const char *what, const char *a, const char *b)
 	exit(1);
 }
 
+static void pty_index(int op, const char *ptmx, int index, int sk)
+{
+	int held[64], n = 0, got = -1;
+
+	while (n < 64) {
+		int fd = open(ptmx, O_RDWR | O_NOCTTY | O_CLOEXEC), idx, unlock = 0;
+
+		if (fd < 0)
+			step_failed(op, "open", ptmx, NULL);
+		if (ioctl(fd, TIOCGPTN, &idx))
+			step_failed(op, "TIOCGPTN on", ptmx, NULL);
+		if (idx == index) {
+			if (ioctl(fd, TIOCSPTLCK, &unlock))
+				step_failed(op, "unlock the pty of", ptmx, NULL);
+			got = fd;
+			break;
+		}
+		held[n++] = fd;
+		if (idx > index)
+			break;
+	}
+	for (int k = 0; k < n; k++)
+		close(held[k]);
+	if (got < 0) {
+		errno = EBUSY;
+		step_failed(op, "make the pty index of the bound slave on", ptmx, "(taken)");
+	}
+	{
+		char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+		struct iovec iov = { .iov_base = &index, .iov_len = sizeof(index) };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+		struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &got, sizeof(int));
+		if (sendmsg(sk, &m, 0) < 0)
+			step_failed(op, "send the pty master of", ptmx, NULL);
+	}
+	/* kept open until the helper exits: the tool holds its copy by then */
+}
+
 static int run_script(void)
 {
 	int op = 0;
@@ -243,6 +289,12 @@ static int run_script(void)
 			i += 2;
 			break;
 		}
+		case 'Y':
+			/* pty ARG(1) of the devpts whose ptmx is ARG(0), made before its slave is bound
+			 * (CRIU's devpts_restore): its master goes to the tool on socket ARG(2) */
+			pty_index(op, ARG(0), atoi(ARG(1)), atoi(ARG(2)));
+			i += 3;
+			break;
 		case 'X':
 			if (chdir(ARG(0)))
 				step_failed(op, "chdir", ARG(0), NULL);

@@ -293,6 +293,12 @@ export function restoreTtyParams(fd: number, tie: TtyInfoEntry, who: string, cho
  * but the wanted one closed. A taken index fails naming it.
  */
 export function openPtmxIndex(ptmx: string, index: number, flags: number, who: string): number {
+  const given = madeMasters.get(index);
+  if (given !== undefined) {
+    madeMasters.delete(index);
+    log.debug(`${who}: the master of pty ${index} made with the mounts (its slave is bound)`);
+    return given;
+  }
   const held: number[] = [];
   try {
     for (let i = 0; i < 32; i++) {
@@ -314,6 +320,17 @@ export function openPtmxIndex(ptmx: string, index: number, flags: number, who: s
     object: `/dev/pts/${index}`,
     hint: 'another pty uses that index now; close it (or restore where it is free)',
   });
+}
+
+/**
+ * Masters of ptys the mount namespace's restore made because a slave is bound somewhere (runc's
+ * /dev/console, CRIU's devpts_restore): the terminal's restore takes them instead of new ones.
+ */
+const madeMasters = new Map<number, number>();
+export function givePtyMaster(index: number, fd: number): void {
+  const old = madeMasters.get(index);
+  if (old !== undefined) close(old);
+  madeMasters.set(index, fd);
 }
 
 /** Runs `f` with the master of pty `index` unlocked (if this restore locked it again). */
@@ -449,6 +466,8 @@ export const ttyKind: FileKind<TtyRestore> = {
     close: (s) => {
       // the masters in `masters` are fds FileCtx closes
       for (const fd of s.orphans) close(fd);
+      for (const fd of madeMasters.values()) close(fd);
+      madeMasters.clear();
     },
   },
   waitsFor: (ctx, e) => {

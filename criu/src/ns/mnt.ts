@@ -25,6 +25,9 @@ import { nativeDir } from '../paths.js';
 import { badImage, type NsKind } from './kind.js';
 import { setTreeRoot } from '../sys/tree-root.js';
 import { mntOptions } from './mnt-opts.js';
+import { socketpair } from '../sys/libc.js';
+import { recvPacket } from '../sys/sock.js';
+import { givePtyMaster } from '../files/tty.js';
 
 // loaded when a mount namespace is met only (node:child_process costs ~18 ms to load)
 type Cp = typeof import('node:child_process');
@@ -343,7 +346,7 @@ export function planMounts(d: MntNs, dir: string, root?: string): Planned[] {
 const YARD = '/tmp';
 
 /** The helper's script (native/mnt-helper.c) that builds the tree at YARD and pivots into it; `fds`: the tar images in the helper's order (fd 3 on). */
-export function mountScript(plan: Planned[], tarFd: (dev: number) => number): string[] {
+export function mountScript(plan: Planned[], tarFd: (dev: number) => number, ptySock: () => number = () => -1): string[] {
   const s: string[] = ['P'];
   const slot = new Map<Planned, number>();
   plan.forEach((p) => {
@@ -361,6 +364,8 @@ export function mountScript(plan: Planned[], tarFd: (dev: number) => number): st
         // the kind of the bind's source (a file or a directory) is known in the namespace being built only
         const src = p.from as MntEntry;
         const cut = cutRoot(e.root, src.root);
+        // a pty slave bound from the tree's devpts (runc's /dev/console): its index made first, its master kept for the terminal's restore
+        if (fsName(src) === 'devpts' && cut && /^\d+$/.test(cut)) s.push('Y', path.posix.join(at(src), 'ptmx'), cut, String(ptySock()));
         s.push('L', cut ? path.posix.join(at(src), cut) : at(src), target);
       } else {
         const isFile = p.how === 'external' && !fs.statSync(p.from as string).isDirectory();
@@ -393,14 +398,26 @@ export function restoreMntNs(d: MntNs, pid: number, dir: string): void {
   const plan = planMounts(d, dir, mntOptions().root);
   const tars = new Map<number, number>();
   const fds: number[] = [];
+  let pty: { ours: number; at: number } | undefined;
   try {
-    const script = mountScript(plan, (dev) => {
-      if (!tars.has(dev)) {
-        fds.push(fs.openSync(path.join(dir, `tmpfs-dev-${dev}.tar.gz.img`), 'r'));
-        tars.set(dev, 2 + fds.length);
-      }
-      return tars.get(dev)!;
-    });
+    const script = mountScript(
+      plan,
+      (dev) => {
+        if (!tars.has(dev)) {
+          fds.push(fs.openSync(path.join(dir, `tmpfs-dev-${dev}.tar.gz.img`), 'r'));
+          tars.set(dev, 2 + fds.length);
+        }
+        return tars.get(dev)!;
+      },
+      () => {
+        if (!pty) {
+          const [ours, theirs] = socketpair(1 /* AF_UNIX */, 5 /* SOCK_SEQPACKET */ | 0o2000000);
+          fds.push(theirs);
+          pty = { ours, at: 2 + fds.length };
+        }
+        return pty.at;
+      },
+    );
     log.debug(`task ${pid}: mount script ${script.join(' ')}`);
     const r = run(mntHelperBin, ['restore', String(pid)], {
       input: Buffer.from(script.map((t) => `${t}\0`).join('')),
@@ -412,8 +429,15 @@ export function restoreMntNs(d: MntNs, pid: number, dir: string): void {
         hint: 'the mounts are made in the namespace of the root puppet only; tar must be installed, the bind sources must exist',
       });
     }
+    // the masters of the ptys made for bound slaves, one packet each (the index, the fd)
+    for (let n = script.filter((t) => t === 'Y').length; pty && n > 0; n--) {
+      const m = recvPacket(pty.ours);
+      if (!m || m.fds.length !== 1) throw new CriuError(`task ${pid}: the mount helper sent no pty master`, { task: pid });
+      givePtyMaster(m.data.readInt32LE(0), m.fds[0]);
+    }
   } finally {
     for (const fd of fds) fs.closeSync(fd);
+    if (pty) fs.closeSync(pty.ours);
   }
   setTreeRoot(pid);
 }
