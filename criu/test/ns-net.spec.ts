@@ -14,7 +14,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { writeImage, readSingle } from '../src/images/index.js';
 import { loadImages } from '../src/restore/images.js';
 import { planNamespaces } from '../src/ns/index.js';
-import { repo, criu, tmpdir, waitFile, waitGone, verdict, alive, fixtures } from './lib.js';
+import { repo, criu, criuBin, run, tmpdir, waitFile, waitGone, verdict, alive, fixtures } from './lib.js';
 import { startProg, dumpRestore, decodeEntries } from './ns-lib.js';
 
 const bin = path.join(os.tmpdir(), 'criu-ts-nsnet');
@@ -408,5 +408,44 @@ test('a veth whose peer is outside: dumped as CRIU does (no peer_nsid), restored
   } finally {
     await kill(pid);
     cleanup();
+  }
+});
+
+test('--external net[INO]:KEY: a network namespace of its own made by someone else (runc with a netns path) is dumped by its key only and joined at the restore from --inherit-fd fd[N]:KEY', async () => {
+  test.setTimeout(60_000);
+  const name = `cts-ext-${process.pid}`;
+  ipMay(['netns', 'del', name]);
+  ip(['netns', 'add', name]);
+  const dir = tmpdir('nsnet-ext');
+  let pid = 0;
+  try {
+    execFileSync('nsenter', [`--net=/run/netns/${name}`, 'sh', '-c', `ip link set lo up && ip addr add 10.58.0.1/24 dev lo`]);
+    const pf = path.join(dir, 'pid');
+    execFileSync('sh', ['-c', `nsenter --net=/run/netns/${name} setsid sh -c 'echo $$ > ${pf}; exec sleep 1000' </dev/null >/dev/null 2>&1 &`]);
+    pid = Number((await waitFile(pf)).trim());
+    const ino = fs.statSync(`/run/netns/${name}`).ino;
+    expect(fs.statSync(`/proc/${pid}/ns/net`).ino).toBe(ino);
+    const img = path.join(dir, 'img');
+    const d = criu(['dump', '-t', String(pid), '-D', img, '--external', `net[${ino}]:extRootNetNS`, '-v4', '-o', 'dump.log']);
+    expect(d.code, d.stderr).toBe(0);
+    await waitGone(pid);
+    const id = fs.readdirSync(img).find((f) => /^netns-\d+\.img$/.test(f))!;
+    expect(decode(img, id)).toEqual([{ ext_key: 'extRootNetNS' }]);
+    expect(decode(img, id.replace('netns', 'netdev'))).toEqual([]);
+    // the namespace stays locked (the dump's lock is in it, not in the images) until the restore
+    expect(execFileSync('nsenter', [`--net=/run/netns/${name}`, 'nft', 'list', 'tables'], { encoding: 'utf8' })).toMatch(/inet CRIU-/);
+    let r = criu(['restore', '-D', img, '-d']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('Unable to find an external netns: extRootNetNS');
+    expect(r.stderr).toContain('--inherit-fd fd[N]:extRootNetNS');
+    r = run('sh', ['-c', `exec ${criuBin} restore -D ${img} -d --inherit-fd 'fd[7]:extRootNetNS' 7</run/netns/${name}`]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(alive(pid)).toBe(true);
+    expect(fs.statSync(`/proc/${pid}/ns/net`).ino).toBe(ino);
+    expect(execFileSync('nsenter', [`--net=/run/netns/${name}`, 'nft', 'list', 'tables'], { encoding: 'utf8' })).not.toMatch(/CRIU/);
+    expect(execFileSync('nsenter', [`--net=/run/netns/${name}`, 'ip', '-o', 'addr', 'show', 'dev', 'lo'], { encoding: 'utf8' })).toContain('10.58.0.1/24');
+  } finally {
+    if (pid) await kill(pid);
+    ipMay(['netns', 'del', name]);
   }
 });

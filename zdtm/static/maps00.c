@@ -35,8 +35,12 @@ static void drop_shmem_inode(char *line)
 	end = strchr(ino, ' ');
 	if (!end)
 		return;
-	memmove(ino + 1, end, strlen(end) + 1);
-	*ino = '*';
+	/* the kernel pads the path to a column after the inode: its width goes with the inode's digits */
+	while (*end == ' ')
+		end++;
+	memmove(ino + 2, end, strlen(end) + 1);
+	ino[0] = '*';
+	ino[1] = ' ';
 }
 
 int main(int argc, char **argv)

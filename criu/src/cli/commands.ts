@@ -150,6 +150,7 @@ export function dumpOptionsOf(p: Parsed, imagesDir: string, usage = 'criu dump -
 export function restoreOptionsOf(p: Parsed, imagesDir: string, workDir: string): RestoreOptions {
   const pf = one(p, 'pidfile');
   setMntOptionsOf(p);
+  const inherit = (p.opts.get('inherit-fd') ?? []).map(parseInheritFd).filter((x) => x !== null); // once: debug[] writes
   return {
     imagesDir,
     workDir,
@@ -162,10 +163,14 @@ export function restoreOptionsOf(p: Parsed, imagesDir: string, workDir: string):
     tcpEstablished: flag(p, 'tcp-established'),
     tcpClose: flag(p, 'tcp-close'),
     shellJob: flag(p, 'shell-job'),
-    inheritFds: (p.opts.get('inherit-fd') ?? []).map(parseInheritFd).filter((x) => x !== null),
+    inheritFds: inherit,
     externals: parseExternals(p.opts.get('external') ?? [], p.opts.get('ext-unix-sk')),
     skipFileRwxCheck: isSet(p, 'skip-file-rwx-check'),
-    ns: { emptyNs: p.opts.get('empty-ns') ?? [], joinNs: p.opts.get('join-ns') ?? [] },
+    ns: {
+      emptyNs: p.opts.get('empty-ns') ?? [],
+      joinNs: p.opts.get('join-ns') ?? [],
+      inherit,
+    },
   };
 }
 

@@ -65,7 +65,7 @@ const usSince = (t: bigint, until = now()): number => Number((until - t) / 1000n
 export function dump(opts: DumpOptions): void {
   const t0 = now();
   configureRegDump(opts);
-  setDumpEmptyNet(opts.emptyNs?.includes('net') ?? false);
+  setDumpEmptyNet(opts.emptyNs?.includes('net') ?? false, opts.external ?? []);
   fs.mkdirSync(opts.imagesDir, { recursive: true });
   log.info(`Dumping processes (pid: ${opts.pid})`);
   preDump(opts.pid, opts.imagesDir);

@@ -15,7 +15,7 @@ export function parseExternalFiles(args: readonly string[]): Set<string> {
   for (const a of args) {
     const m = /^([a-z_]+)\[/.exec(a);
     if (!m) throw new CriuError(`Invalid external resource: ${a}`, { hint: 'the form is KIND[ID]…, e.g. file[MNT_ID:INODE] (hex)' });
-    if (m[1] === 'unix' || m[1] === 'tty' || m[1] === 'mnt') continue; // external.ts, ns/mnt-opts.ts
+    if (['unix', 'tty', 'mnt', 'net', 'veth'].includes(m[1])) continue; // external.ts, ns/mnt-opts.ts, ns/net.ts, ns/net-links.ts
     if (m[1] !== 'file')
       throw new NotSupportedError(`--external ${m[1]}[…]`, { object: a, hint: 'only --external file[MNT_ID:INODE] is taken by criu-ts yet' });
     const f = /^file\[([0-9a-fA-F]+):([0-9a-fA-F]+)\]$/.exec(a);

@@ -49,11 +49,11 @@ export function parseExternals(external: readonly string[], extUnixSk: readonly 
       out.ttys!.push(r); // CRIU keeps the string and compares it whole (external_lookup_id)
       continue;
     }
-    if (kind === 'file' || kind === 'mnt' || kind === 'veth') continue; // external-file.ts (a dump's reg files), ns/mnt.ts (mounts), ns/net-links.ts (veth peers)
+    if (kind === 'file' || kind === 'mnt' || kind === 'veth' || kind === 'net') continue; // external-file.ts (a dump's reg files), ns/mnt.ts (mounts), ns/net-links.ts (veth peers)
     if (kind !== 'unix')
       throw new NotSupportedError(`--external ${kind}[...]`, {
         object: r,
-        hint: 'only unix[INO], tty[RDEV:DEV], file[MNT_ID:INODE], mnt[…] and veth[IFNAME]:OUTNAME external resources are handled yet',
+        hint: 'only unix[INO], tty[RDEV:DEV], file[MNT_ID:INODE], mnt[…], net[INO]:KEY and veth[IFNAME]:OUTNAME external resources are handled yet',
       });
     const ino = Number(m?.[2]);
     if (!m || m[3] !== '' || !Number.isInteger(ino) || ino <= 0) throw new CriuError(`Invalid external resource ${r}: expected unix[INODE]`);

@@ -17,7 +17,7 @@ import { KINDS } from './kinds.js';
 import type { NsKind } from './kind.js';
 import type { Namespaces } from './ids.js';
 import { inNamespaces } from './sysv.js';
-import { emptyNetLoUp, type NetDump } from './net.js';
+import { emptyNetLoUp, externalNetKey, type NetDump } from './net.js';
 import { vethPeersToBridges } from './net-links.js';
 import { setTreeRoot } from '../sys/tree-root.js';
 import { mapUserns, useUserns, asNsRoot, CLONE_NEWUSER, type UserDump } from './user.js';
@@ -57,6 +57,8 @@ export interface NsOptions {
   emptyNs?: string[];
   /** --join-ns values, NS:PID|PATH[,OPTIONS] */
   joinNs?: string[];
+  /** --inherit-fd: an external network namespace (dumped with --external net[INO]:KEY) is the fd of its key */
+  inherit?: { fd: number; key: string }[];
 }
 
 /** what the plan needs of the restore's images (restore/images.ts DumpImages) */
@@ -83,7 +85,6 @@ export function planNamespaces(img: NsImages, opts: NsOptions = {}): NsPlan {
   const plan: NsPlan = { cloneFlags: 0n, items: [] };
   useUserns(undefined);
   const join = parseJoinNs(opts.joinNs ?? []);
-  if (join.length) plan.join = join;
   for (const e of opts.emptyNs ?? []) if (e !== 'net') throw new NotSupportedError(`--empty-ns ${e}`, 'CRIU takes only --empty-ns net');
   for (const kind of KINDS) {
     const f = idField[kind.name];
@@ -97,6 +98,7 @@ export function planNamespaces(img: NsImages, opts: NsOptions = {}): NsPlan {
       );
     }
     if (own === undefined || host === undefined || own === host) continue;
+    if (kind.name === 'net' && !join.some((j) => j.kind === 'net')) joinExternalNet(img.dir, own, opts.inherit ?? [], join);
     if (join.some((j) => j.kind === kind.name)) continue;
     if (opts.emptyNs?.includes(kind.name)) {
       plan.cloneFlags |= kind.cloneFlag;
@@ -107,12 +109,24 @@ export function planNamespaces(img: NsImages, opts: NsOptions = {}): NsPlan {
     plan.cloneFlags |= kind.cloneFlag;
     plan.items.push({ kind, id: own, data });
   }
+  if (join.length) plan.join = join;
   // the pids each task gets back (ns/pid.ts), in a new pid namespace when the root had its own
   planPids(
     img,
     plan.items.some((i) => i.kind.name === 'pid'),
   );
   return plan;
+}
+
+/** a network namespace dumped as external (runc's extRootNetNS): the root joins the one --inherit-fd gives for its key (CRIU's net_set_ext) */
+function joinExternalNet(dir: string, id: number, inherit: { fd: number; key: string }[], join: JoinNs[]): void {
+  const key = externalNetKey(dir, id);
+  if (key === undefined) return;
+  const given = inherit.find((i) => i.key === key);
+  if (!given)
+    throw new CriuError(`Unable to find an external netns: ${key}`, `the network namespace was dumped as external: give it with --inherit-fd fd[N]:${key}`);
+  log.info(`the external network namespace ${key} is the one of fd ${given.fd}`);
+  join.push(...parseJoinNs([`net:/proc/self/fd/${given.fd}`]));
 }
 
 /** whether the root puppet is made in a user namespace of its own */

@@ -115,6 +115,8 @@ type RawName = (typeof RAW)[number];
 export interface NetDump {
   /** dumped with --empty-ns net: netns-ID.img and netdev-ID.img hold no entry */
   empty?: boolean;
+  /** dumped as external (--external net[INO]:KEY): netns-ID.img holds the key only */
+  external?: boolean;
   netns: NetnsEntry;
   links: NetDeviceEntry[];
   raw: Partial<Record<RawName, Buffer>>;
@@ -288,11 +290,29 @@ const legacySave = (v6: boolean): string => (v6 ? 'ip6tables-legacy-save' : 'ipt
 
 /** --empty-ns net at the dump (CRIU's opts.empty_ns): the namespace's contents are not dumped, only its (empty) images written */
 let dumpEmpty = false;
-export function setDumpEmptyNet(empty: boolean): void {
+export function setDumpEmptyNet(empty: boolean, external: readonly string[] = []): void {
   dumpEmpty = empty;
+  dumpExternals = external.filter((x) => x.startsWith('net['));
+}
+
+/** --external net[INO]:KEY (runc's extRootNetNS): a namespace of that inode is dumped as external, by its key only */
+let dumpExternals: string[] = [];
+
+/** the key of an external network namespace in the images (netns-ID.img's ext_key), if it is one */
+export function externalNetKey(dir: string, id: number): string | undefined {
+  const f = path.join(dir, `netns-${id}.img`);
+  return fs.existsSync(f) ? readMessagesOf(f, 'NETNS')[0]?.ext_key : undefined;
 }
 
 function dumpNet(pid: number): NetDump {
+  const ino = fs.statSync(`/proc/${pid}/ns/net`).ino;
+  for (const x of dumpExternals) {
+    const m = /^net\[(\d+)\]:(.+)$/.exec(x);
+    if (!m) throw new CriuError(`Invalid external resource ${x}`, 'the form is net[INODE]:KEY');
+    if (Number(m[1]) !== ino) continue;
+    log.info(`task ${pid}: its network namespace (inode ${ino}) is external: dumped as ${m[2]}`);
+    return { netns: { ext_key: m[2] }, links: [], raw: Object.fromEntries(RAW.map((n) => [n, Buffer.alloc(0)])), external: true };
+  }
   if (dumpEmpty) {
     log.info(`task ${pid}: its network namespace is dumped empty (--empty-ns net)`);
     return { netns: {}, links: [], raw: Object.fromEntries(RAW.map((n) => [n, Buffer.alloc(0)])), empty: true };
@@ -365,7 +385,10 @@ export const net: NsKind<NetDump> = {
   write(dir, id, d) {
     // a link's peer is in this namespace (lo's is lo itself): CRIU writes the namespace's id; a veth's outside: none
     const links = d.links.map((l) => (d.externalPeers?.includes(l.ifindex) ? l : { ...l, peer_nsid: l.peer_nsid ?? id }));
-    const names = [writeMessages(dir, `netdev-${id}.img`, 'NETDEV', links), writeMessages(dir, `netns-${id}.img`, 'NETNS', d.empty ? [] : [d.netns])];
+    const names = [
+      writeMessages(dir, `netdev-${id}.img`, 'NETDEV', links),
+      writeMessages(dir, `netns-${id}.img`, 'NETNS', d.empty ? [] : d.external ? [{ ext_key: d.netns.ext_key }] : [d.netns]),
+    ];
     for (const n of RAW) {
       const b = d.raw[n];
       if (!b) continue;
@@ -379,7 +402,11 @@ export const net: NsKind<NetDump> = {
     if (ns.length > 1) throw badImage(`netns-${id}.img`, 'entries:', `${ns.length}, one expected`);
     // none: dumped with --empty-ns net; restored as a new namespace with lo down (CRIU: read_netns_conf finds no entry)
     if (!ns.length) return { empty: true, netns: {}, links: [], raw: {} };
-    if (ns[0].ext_key) throw new NotSupportedError(`netns-${id}.img: an external network namespace (${ns[0].ext_key})`, 'restore with --join-ns net:PATH');
+    if (ns[0].ext_key)
+      throw new CriuError(
+        `Unable to find an external netns: ${ns[0].ext_key}`,
+        `give it with --inherit-fd fd[N]:${ns[0].ext_key} (an fd of the namespace), or --join-ns net:PATH`,
+      );
     const d: NetDump = { netns: ns[0], links: readMessagesOf(path.join(dir, `netdev-${id}.img`), 'NETDEV'), raw: {} };
     // a veth's peer outside is made in the tool's own namespace: its fd, taken while the tool is there
     if (d.links.some((l) => l.type === ND_VETH && l.peer_nsid === undefined)) d.toolNetFd = fs.openSync('/proc/self/ns/net', 'r');
