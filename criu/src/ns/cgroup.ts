@@ -7,9 +7,9 @@
 // root in the path), one controller entry per hierarchy. Restore: the root puppet is moved into
 // the namespace's root cgroup, unshares CLONE_NEWCGROUP there, and is moved on to its own
 // cgroup, so that /proc/self/cgroup inside reads as before. cgroup v2 (the unified
-// hierarchy) and v1 hierarchies, each where the tool sees it mounted; the tasks' cgroups other
-// than the root's are not restored (its children are in its cgroups), since the cgroups
-// themselves (--manage-cgroups, issue 16) are not dumped yet.
+// hierarchy) and v1 hierarchies, each where the tool sees it mounted. cgroup.img itself, with
+// every task's set and the cgroups' directories, is cgroup/'s (--manage-cgroups): this kind
+// gives it the namespace's view and takes the root's set from it.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readMessagesOf } from '../images/typed.js';
@@ -40,17 +40,6 @@ function hierarchies(file: string): Map<string, string> {
   return out;
 }
 
-/** the cgroup namespace's root in `host` (its path ends with `inside`): CRIU's cgns_prefix */
-export function cgnsPrefix(host: string, inside: string, who: string): number {
-  if (host === inside) return 0;
-  const tail = inside.replace(/^\/+/, '');
-  if (!host.endsWith(tail))
-    throw new CriuError(`${who}: its cgroup ${inside} in its namespace is not the end of ${host}`, { hint: 'an invalid cgroup configuration' });
-  let pos = host.length - tail.length;
-  if (pos > 0 && host[pos - 1] === '/') pos--;
-  return pos;
-}
-
 function moveInto(pid: number, name: string, p: string, why: string): void {
   const mnt = mountOf(name);
   if (!mnt)
@@ -64,7 +53,7 @@ function moveInto(pid: number, name: string, p: string, why: string): void {
     throw new CriuError(`task ${pid}: cannot move it into cgroup ${name}:${p || '/'} (${why}): ${(e as Error).message}`, {
       task: pid,
       object: procs,
-      hint: 'the cgroup must exist (the cgroups themselves are not restored: --manage-cgroups is not supported yet) and take tasks',
+      hint: 'the cgroup must exist (made by --manage-cgroups soft, full or strict) and take tasks',
     });
   }
 }
