@@ -9,49 +9,22 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { criu, crit, tmpdir, waitGone, until, alive } from './lib.js';
-
-function v2Mount(): string {
-  for (const l of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const [pre, post] = l.split(' - ');
-    if (post?.startsWith('cgroup2 ') && pre.split(' ')[3] === '/') return pre.split(' ')[4];
-  }
-  throw new Error('no cgroup2 mount on this machine: the cgroup tests need cgroup v2 mounted somewhere');
-}
+import { v2Mount, removeBelow } from '../../zdtm/runner/cgroup.js';
 
 const V2 = v2Mount();
 const made: string[] = [];
 
-function rmCgroup(dir: string): void {
-  if (!fs.existsSync(dir)) return;
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) rmCgroup(path.join(dir, e.name));
-  for (const p of fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) {
-    try {
-      process.kill(Number(p), 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-  for (let i = 0; i < 100; i++) {
-    try {
-      fs.rmdirSync(dir);
-      return;
-    } catch {
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
-    }
-  }
-}
-
 /** a fresh cgroup below the v2 root, removed after the test */
 function cgroup(name: string): string {
   const d = path.join(V2, `criu-ts-${name}-${process.pid}`);
-  rmCgroup(d);
+  removeBelow(d, true);
   fs.mkdirSync(d);
   made.push(d);
   return d;
 }
 
 test.afterEach(() => {
-  for (const d of made.splice(0)) rmCgroup(d);
+  for (const d of made.splice(0)) removeBelow(d, true);
 });
 
 /** a sleeping session leader started in cgroup `cg` */

@@ -5,13 +5,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-/** where the host has cgroup2 mounted whole */
-function v2Mount(): string {
+/** where the host has cgroup2 mounted whole (criu/test/cgroups.spec.ts too) */
+export function v2Mount(): string {
   for (const l of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
     const [pre, post] = l.split(' - ');
     if (post?.startsWith('cgroup2 ') && pre.split(' ')[3] === '/') return pre.split(' ')[4];
   }
-  throw new Error('desc flag "cgroup": this machine has no cgroup2 mount (the test needs cgroup v2, mounted anywhere)');
+  throw new Error('this machine has no cgroup2 mount (the cgroup tests need cgroup v2, mounted anywhere)');
 }
 
 /** the cgroups below dir (deepest first) removed, the tasks left in them killed; dir too with `self` */

@@ -59,19 +59,11 @@ static void put(const char *rel, const char *val)
 static void get(const char *rel, char *buf, size_t size)
 {
 	char p[PATH_MAX + 64];
-	ssize_t n;
-	int fd;
 
 	snprintf(p, sizeof(p), "%s/%s", mnt, rel);
-	fd = open(p, O_RDONLY);
-	if (fd < 0)
-		fail("open %s: %m", p);
-	n = read(fd, buf, size - 1);
-	if (n < 0)
+	if (read_file(p, buf, size) < 0)
 		fail("read %s: %m", p);
-	buf[n] = 0;
 	buf[strcspn(buf, "\n")] = 0;
-	close(fd);
 }
 
 /* runs fn in a child with its own mount and cgroup namespaces and cgroup2 mounted at mnt; its

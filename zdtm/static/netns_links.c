@@ -9,7 +9,6 @@
 #define TEST_SUID
 #include "zdtmtst.h"
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,18 +43,10 @@ static void state(const char *file)
 static void read_all(const char *file, char *buf, size_t size)
 {
 	char p[PATH_MAX + 64];
-	ssize_t n;
-	int fd;
 
 	snprintf(p, sizeof(p), "%s/%s", dir, file);
-	fd = open(p, O_RDONLY);
-	if (fd < 0)
-		fail("open %s: %m", p);
-	n = read(fd, buf, size - 1);
-	if (n < 0)
+	if (read_file(p, buf, size) < 0)
 		fail("read %s: %m", p);
-	buf[n] = 0;
-	close(fd);
 }
 
 int main(int argc, char **argv)

@@ -53,7 +53,7 @@ const keep = (m: CgMember): boolean => {
 const sameSet = (a: CgMember[], b: CgMember[]): boolean => a.length === b.length && a.every((m, i) => m.name === b[i].name && m.path === b[i].path);
 
 /** The dump begins: the tool's own set is set 1, the controllers are the tool's hierarchies. */
-export function startCgroupDump(): void {
+function startCgroupDump(): void {
   const mine = readCgroupFile(`/proc/self/task/${process.pid}/cgroup`).filter(keep);
   st = { sets: [{ id: 1, ctls: mine }], controllers: [], ofTid: new Map() };
   for (const m of mine)

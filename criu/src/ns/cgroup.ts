@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import { readMessagesOf } from '../images/typed.js';
 import { noteCgnsInside } from '../cgroup/dump.js';
 import { setOfCore } from '../cgroup/restore.js';
-import { mountOf } from '../cgroup/hier.js';
+import { mountOf, readCgroupFile } from '../cgroup/hier.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { CLONE_NEWCGROUP } from './sysv.js';
 import { badImage, type NsKind } from './kind.js';
@@ -28,16 +28,6 @@ export interface CgnsDump {
 export interface CgnsRestore {
   /** per hierarchy the root's cgroup as the host sees it, and the length of the namespace's root in it */
   members: { name: string; path: string; prefix: number }[];
-}
-
-/** the hierarchies of /proc/PID/cgroup ("N:NAME:PATH" lines) as the reading thread's namespace shows them */
-function hierarchies(file: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const l of fs.readFileSync(file, 'utf8').split('\n')) {
-    const m = /^\d+:([^:]*):(.*)$/.exec(l);
-    if (m) out.set(m[1], m[2]);
-  }
-  return out;
 }
 
 function moveInto(pid: number, name: string, p: string, why: string): void {
@@ -70,7 +60,7 @@ export const cgroup: NsKind<CgnsDump | CgnsRestore> = {
   name: 'cgroup',
   cloneFlag: 0n,
   /** with the tool's thread in the root's cgroup namespace */
-  dump: (pid) => ({ pid, inside: hierarchies(`/proc/${pid}/cgroup`) }),
+  dump: (pid) => ({ pid, inside: new Map(readCgroupFile(`/proc/${pid}/cgroup`).map((m) => [m.name, m.path])) }),
   write(_dir, _id, d) {
     // cgroup.img is cgroup/dump.ts's, with every set: the root's gets its cgns_prefix from this view
     noteCgnsInside((d as CgnsDump).inside);

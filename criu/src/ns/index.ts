@@ -17,8 +17,8 @@ import { KINDS } from './kinds.js';
 import type { NsKind } from './kind.js';
 import type { Namespaces } from './ids.js';
 import { inNamespaces } from './sysv.js';
-import { emptyNetLoUp, externalNetKey, type NetDump } from './net.js';
-import { vethPeersToBridges } from './net-links.js';
+import { externalNetKey, type NetDump } from './net.js';
+import { vethPeersToBridges, emptyNetLoUp } from './net-links.js';
 import { setTreeRoot } from '../sys/tree-root.js';
 import { mapUserns, useUserns, asNsRoot, CLONE_NEWUSER, type UserDump } from './user.js';
 

@@ -36,11 +36,11 @@ const NETLINK_ROUTE = 0,
   VETH_INFO_PEER = 1,
   IFF_UP = 1;
 
-export const ND_LOOPBACK = 1,
-  ND_VETH = 2,
+export const ND_VETH = 2;
+const ND_LOOPBACK = 1,
   ARPHRD_LOOPBACK = 772;
 
-export interface Link {
+interface Link {
   index: number;
   type: number;
   flags: number;
@@ -86,7 +86,7 @@ function ifinfo(index: number, flags = 0, change = 0): Buffer {
 }
 
 /** one rtnetlink exchange on a socket of the current thread's namespace: every answer's payload, or the kernel's error */
-export function rtnl(type: number, flags: number, body: Buffer, each: (payload: Buffer) => void, what = `rtnetlink request ${type}`): void {
+function rtnl(type: number, flags: number, body: Buffer, each: (payload: Buffer) => void, what = `rtnetlink request ${type}`): void {
   // made straight from this thread (in the namespace), not through setSocketNetns
   const fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE, true);
   try {
@@ -216,7 +216,7 @@ export function restoreLinks(all: NetDeviceEntry[], externalFd: number | undefin
 }
 
 /** RTM_SETLINK: the link's flags (ifi_change 0: all of them, as CRIU's restore_link_parms) and MTU */
-export function setLink(nde: NetDeviceEntry): void {
+function setLink(nde: NetDeviceEntry): void {
   const body = Buffer.concat([ifinfo(nde.ifindex, nde.flags), attr(IFLA_MTU, nde.mtu)]);
   rtnl(RTM_SETLINK, NLM_F_ACK, body, () => {}, `setting the flags and MTU of link ${nde.name} (ifindex ${nde.ifindex})`);
 }
@@ -247,4 +247,11 @@ export function vethPeersToBridges(): void {
   }
 }
 
-export const emptyNetLoBody = (): Buffer => ifinfo(1, IFF_UP, IFF_UP);
+/**
+ * A network namespace made empty (--empty-ns net, which runc always gives): lo is set up, as
+ * runc's `loopback` network had it. CRIU 4.2 leaves it down (its issue 590), so that a
+ * container's TCP connections over 127.0.0.1 fail to come back ("Network is unreachable").
+ */
+export function emptyNetLoUp(): void {
+  rtnl(RTM_SETLINK, NLM_F_ACK, ifinfo(1 /* lo, in every network namespace */, IFF_UP, IFF_UP), () => {}, 'setting lo up');
+}

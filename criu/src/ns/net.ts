@@ -18,7 +18,7 @@ import * as os from 'node:os';
 import { createRequire } from 'node:module';
 import type { NetDeviceEntry, NetnsEntry, SysctlEntry } from '../images/index.js';
 import { readMessagesOf, writeMessages } from '../images/typed.js';
-import { rtnl, links, linkEntry, restoreLinks, emptyNetLoBody, ND_VETH } from './net-links.js';
+import { links, linkEntry, restoreLinks, ND_VETH } from './net-links.js';
 import { socketsIn } from '../net/tree-netns.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
@@ -204,15 +204,6 @@ function restoreNetnsConf(e: NetnsEntry): void {
   if (e.ipv4_sysctl?.length) writeSysctl('net/ipv4/ping_group_range', e.ipv4_sysctl[0]);
 }
 
-/**
- * A network namespace made empty (--empty-ns net, which runc always gives): lo is set up, as
- * runc's `loopback` network had it. CRIU 4.2 leaves it down (its issue 590), so that a
- * container's TCP connections over 127.0.0.1 fail to come back ("Network is unreachable").
- */
-export function emptyNetLoUp(): void {
-  rtnl(19 /* RTM_SETLINK */, 4 /* NLM_F_ACK */, emptyNetLoBody(), () => {}, 'setting lo up'); // lo is ifindex 1 in every network namespace
-}
-
 // ---------------------------------------------------------------- the tools CRIU runs inside
 
 /** a command run inside the network namespace of task `pid` (nsenter), its stdout; undefined when it may fail and did */
@@ -304,6 +295,9 @@ export function externalNetKey(dir: string, id: number): string | undefined {
   return fs.existsSync(f) ? readMessagesOf(f, 'NETNS')[0]?.ext_key : undefined;
 }
 
+/** every raw image, empty (a namespace dumped without its contents) */
+const emptyRaw = (): NetDump['raw'] => Object.fromEntries(RAW.map((n) => [n, Buffer.alloc(0)]));
+
 function dumpNet(pid: number): NetDump {
   const ino = fs.statSync(`/proc/${pid}/ns/net`).ino;
   for (const x of dumpExternals) {
@@ -311,11 +305,11 @@ function dumpNet(pid: number): NetDump {
     if (!m) throw new CriuError(`Invalid external resource ${x}`, 'the form is net[INODE]:KEY');
     if (Number(m[1]) !== ino) continue;
     log.info(`task ${pid}: its network namespace (inode ${ino}) is external: dumped as ${m[2]}`);
-    return { netns: { ext_key: m[2] }, links: [], raw: Object.fromEntries(RAW.map((n) => [n, Buffer.alloc(0)])), external: true };
+    return { netns: { ext_key: m[2] }, links: [], raw: emptyRaw(), external: true };
   }
   if (dumpEmpty) {
     log.info(`task ${pid}: its network namespace is dumped empty (--empty-ns net)`);
-    return { netns: {}, links: [], raw: Object.fromEntries(RAW.map((n) => [n, Buffer.alloc(0)])), empty: true };
+    return { netns: {}, links: [], raw: emptyRaw(), empty: true };
   }
   const d: NetDump = { netns: readNetns(), links: [], raw: {} };
   const v6 = fs.existsSync('/proc/net/if_inet6');
