@@ -27,6 +27,12 @@
  *         L SRC PATH                 make PATH a directory or a file as SRC is, unless it exists
  *         Y PTMX INDEX FD            open PTMX until a pty of INDEX is made, unlock it, send its master on FD
  *         X ROOT                     pivot_root to ROOT and detach the old root
+ *         K IDX PATH                 keep the mount whose root is PATH (O_PATH) as mount IDX, for the
+ *                                    propagation steps, which run after X (pivot_root refuses shared mounts)
+ *         J FROM TO                  mount TO joins the peer group and the master of mount FROM
+ *                                    (move_mount MOVE_MOUNT_SET_GROUP; TO is private, its root below FROM's)
+ *         E FD TO                    the same from the mount open on FD (one of the tool's namespace)
+ *         H IDX | V IDX | U IDX      make mount IDX shared | a slave | unbindable
  *       An error names the operation's number and arguments (exit 1).
  *
  *   criu-mnt-helper unix PID bind|connect PATH [MODE UID GID]   (the socket on fd 3)
@@ -60,6 +66,19 @@
 #define OPEN_TREE_CLONE 1
 #endif
 #define MAX_SLOTS 256
+#define MAX_KEPT 4096
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+#ifndef MOVE_MOUNT_SET_GROUP
+#define MOVE_MOUNT_SET_GROUP 0x100
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x4
+#endif
+#ifndef MOVE_MOUNT_T_EMPTY_PATH
+#define MOVE_MOUNT_T_EMPTY_PATH 0x40
+#endif
 #define MAX_TOKENS 8192
 
 static int fail(const char *what, const char *arg)
@@ -143,11 +162,44 @@ static void read_script(void)
 }
 
 static int slots[MAX_SLOTS];
+static int kept[MAX_KEPT];
+
 
 static void step_failed(int op, const char *what, const char *a, const char *b)
 {
 	fprintf(stderr, "criu-mnt-helper: step %d: %s %s%s%s: %s\n", op, what, a, b ? " " : "", b ? b : "", strerror(errno));
 	exit(1);
+}
+
+static int kept_fd(int op, const char *idx)
+{
+	int k = atoi(idx);
+
+	if (k < 0 || k >= MAX_KEPT || kept[k] <= 0) {
+		fprintf(stderr, "criu-mnt-helper: step %d: no mount kept as %s\n", op, idx);
+		exit(2);
+	}
+	return kept[k];
+}
+
+/* the propagation of a kept mount: MS_SHARED, MS_SLAVE or MS_UNBINDABLE */
+static void set_propagation(int op, const char *idx, unsigned long how, const char *what)
+{
+	char p[64];
+
+	snprintf(p, sizeof(p), "/proc/self/fd/%d", kept_fd(op, idx));
+	if (mount(NULL, p, NULL, how, NULL))
+		step_failed(op, what, "the kept mount", idx);
+}
+
+/* mount TO joins the peer group of FROM (described by WHAT): move_mount MOVE_MOUNT_SET_GROUP */
+static void join_group(int op, int from, const char *to, const char *what)
+{
+	char into[64];
+
+	snprintf(into, sizeof(into), "into the kept mount %s", to);
+	if (syscall(SYS_move_mount, from, "", kept_fd(op, to), "", MOVE_MOUNT_SET_GROUP | MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH))
+		step_failed(op, "join the peer group (move_mount MOVE_MOUNT_SET_GROUP) of", what, into);
 }
 
 static void pty_index(int op, const char *ptmx, int index, int sk)
@@ -304,6 +356,36 @@ static int run_script(void)
 				step_failed(op, "detach the old root", "", NULL);
 			if (chdir("/"))
 				step_failed(op, "chdir", "/", NULL);
+			i += 1;
+			break;
+		case 'K': {
+			int k = atoi(ARG(0));
+			if (k < 0 || k >= MAX_KEPT)
+				exit(2);
+			kept[k] = open(ARG(1), O_PATH | O_CLOEXEC | O_NOFOLLOW);
+			if (kept[k] < 0)
+				step_failed(op, "open the mount at", ARG(1), NULL);
+			i += 2;
+			break;
+		}
+		case 'J':
+			join_group(op, kept_fd(op, ARG(0)), ARG(1), ARG(0));
+			i += 2;
+			break;
+		case 'E':
+			join_group(op, atoi(ARG(0)), ARG(1), "the tool's mount passed");
+			i += 2;
+			break;
+		case 'H':
+			set_propagation(op, ARG(0), MS_SHARED, "make shared");
+			i += 1;
+			break;
+		case 'V':
+			set_propagation(op, ARG(0), MS_SLAVE, "make a slave");
+			i += 1;
+			break;
+		case 'U':
+			set_propagation(op, ARG(0), MS_UNBINDABLE, "make unbindable");
 			i += 1;
 			break;
 		default:

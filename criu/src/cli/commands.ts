@@ -183,7 +183,14 @@ function setMntOptionsOf(p: Parsed): void {
     yard: one(p, 'cgroup-yard'),
   });
   setVethPeers(p.opts.get('external') ?? [], p.opts.get('veth-pair') ?? []);
-  setMntOptions({ external: p.opts.get('external'), extMountMap: p.opts.get('ext-mount-map'), root: one(p, 'root'), skip: p.opts.get('skip-mnt') });
+  setMntOptions({
+    external: p.opts.get('external'),
+    extMountMap: p.opts.get('ext-mount-map'),
+    root: one(p, 'root'),
+    skip: p.opts.get('skip-mnt'),
+    sharing: flag(p, 'enable-external-sharing'),
+    masters: flag(p, 'enable-external-masters'),
+  });
 }
 
 /** --network-lock: CRIU takes "none" for "skip" */

@@ -1,5 +1,5 @@
 // The command line's options for mounts (ns/mnt.ts), set by cli/commands.ts for one dump or
-// restore: --external mnt[…], --ext-mount-map, --root, --skip-mnt.
+// restore: --external mnt[…], --ext-mount-map, --root, --skip-mnt, --enable-external-sharing/-masters.
 import { CriuError } from '../errors.js';
 
 export interface MntOptions {
@@ -11,11 +11,22 @@ export interface MntOptions {
   root?: string;
   /** --skip-mnt */
   skip: string[];
+  /** --enable-external-sharing: an autodetected external mount may be a peer of the tool's mounts */
+  sharing: boolean;
+  /** --enable-external-masters: an autodetected external mount may be a slave of the tool's mounts */
+  masters: boolean;
 }
-let opts: MntOptions = { auto: false, map: new Map(), skip: [] };
+let opts: MntOptions = { auto: false, map: new Map(), skip: [], sharing: false, masters: false };
 
 /** From the command line: --external mnt[…], --ext-mount-map, --root, --skip-mnt. */
-export function setMntOptions(o: { external?: readonly string[]; extMountMap?: readonly string[]; root?: string; skip?: readonly string[] }): void {
+export function setMntOptions(o: {
+  external?: readonly string[];
+  extMountMap?: readonly string[];
+  root?: string;
+  skip?: readonly string[];
+  sharing?: boolean;
+  masters?: boolean;
+}): void {
   const map = new Map<string, string>();
   let auto = false;
   for (const r of o.external ?? []) {
@@ -33,7 +44,7 @@ export function setMntOptions(o: { external?: readonly string[]; extMountMap?: r
     if (c <= 0) throw new CriuError(`--ext-mount-map ${v}: KEY:VALUE or auto expected`);
     map.set(v.slice(0, c), v.slice(c + 1));
   }
-  opts = { auto, map, root: o.root, skip: [...(o.skip ?? [])] };
+  opts = { auto, map, root: o.root, skip: [...(o.skip ?? [])], sharing: o.sharing === true, masters: o.masters === true };
 }
 
 export const mntOptions = (): MntOptions => opts;
