@@ -29,6 +29,8 @@ const need = [
   // (--no-install-recommends: runc recommends Debian's own criu, which must not shadow ours on PATH)
   { pkg: 'runc', ok: () => fs.existsSync('/usr/sbin/runc') || fs.existsSync('/usr/bin/runc') },
   { pkg: 'busybox-static', ok: () => fs.existsSync('/bin/busybox') && fs.existsSync('/usr/share/doc/busybox-static') },
+  // podman with runc calling our criu (criu/test/podman.spec.ts); brings conmon (not crun: Debian's is built without CRIU)
+  { pkg: 'podman', ok: () => fs.existsSync('/usr/bin/podman') && fs.existsSync('/usr/bin/conmon') },
 ];
 
 function hasStaticLibc() {

@@ -126,6 +126,7 @@ export function dumpOptionsOf(p: Parsed, imagesDir: string, usage = 'criu dump -
   return {
     pid: atoi(t),
     imagesDir,
+    workDir: path.resolve(one(p, 'work-dir') ?? imagesDir),
     leaveRunning: flag(p, 'leave-running'),
     leaveStopped: flag(p, 'leave-stopped'),
     timeoutMs: timeout !== undefined ? atoi(timeout) * 1000 : 10_000,

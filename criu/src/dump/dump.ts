@@ -26,11 +26,13 @@ import type { Frozen } from './freeze.js';
 import { defaultLock, lockMethodValue, recordedLock, type LockMethod } from '../net/lock.js';
 import { dumpLockUsed } from '../files/tcp.js';
 import { setDumpEmptyNet } from '../ns/index.js';
-import type { DumpStatsEntry } from '../images/index.js';
+import { writeImage, type DumpStatsEntry } from '../images/index.js';
 
 export interface DumpOptions {
   pid: number;
   imagesDir: string;
+  /** -W: where stats-dump goes (CRIU's work dir), the images dir by default */
+  workDir?: string;
   leaveRunning: boolean;
   leaveStopped: boolean;
   /** how long freezing the tree may take (--timeout) */
@@ -137,7 +139,7 @@ export function dump(opts: DumpOptions): void {
     writeImages(out, frozen, tasks, tf, pages);
     const times = { freezing: usSince(t0, tFrozen), frozen: usSince(tFrozen, tReleased), memdump: memdumpUs };
     dumpStats = buildDumpStats(times, { scanned: mem.pagesScanned, written: mem.pagesWritten });
-    out.put('stats-dump', 'STATS', [{ dump: dumpStats }]);
+    writeImage(opts.workDir ?? opts.imagesDir, 'stats-dump', [{ dump: dumpStats }]);
     faultPoint(6, 'inventory');
     out.put('inventory.img', 'INVENTORY', [inventoryOf(tf.namespaces.tool, runId, opts.networkLock, lockMethod, net.tcpClose)]);
   } catch (e) {
