@@ -11,7 +11,7 @@
  *
  *   criu-mnt-helper restore PID < SCRIPT
  *       Runs SCRIPT in PID's mount namespace, and its network namespace (a sysfs is that
- *       namespace's), and, when PID has another pid namespace, in a child forked in it (so a
+ *       namespace's) and cgroup namespace (a cgroup mount's root is that namespace's), and, when PID has another pid namespace, in a child forked in it (so a
  *       proc mounted there is that namespace's). SCRIPT is a list
  *       of operations, each a letter and its arguments, every token ending in a NUL:
  *         P                          make every mount private (the copy of the launcher's)
@@ -418,6 +418,9 @@ static int restore(int pid)
 	if (other_pidns && setns(ns_fd(pid, "pid"), CLONE_NEWPID))
 		fail("setns into the pid namespace of", "the task");
 	/* a sysfs mounted here shows the devices of the net namespace of its mounter */
+	/* a cgroup filesystem mounted here shows the cgroup namespace's root as its own */
+	if (other_ns(pid, "cgroup") && setns(ns_fd(pid, "cgroup"), CLONE_NEWCGROUP))
+		fail("setns into the cgroup namespace of", "the task");
 	if (other_ns(pid, "net") && setns(ns_fd(pid, "net"), CLONE_NEWNET))
 		fail("setns into the network namespace of", "the task");
 	if (setns(ns_fd(pid, "mnt"), CLONE_NEWNS))

@@ -1,10 +1,11 @@
 /* zdtm-ns-launch: starts a zdtm test program in the `ns` or `uns` flavor.
  *
- *   zdtm-ns-launch [--user BASE] --root DIR --tmp DIR [--ro PATH]... --pidfile FILE
+ *   zdtm-ns-launch [--user BASE] [--cgroupns] --root DIR --tmp DIR [--ro PATH]... --pidfile FILE
  *                  --inner-pidfile FILE -- PROG ARGS...
  *
  * The launcher clones the init of new pid, mount, net, uts and ipc namespaces (and, with
- * --user, of a user namespace whose ids 0..65535 are host ids BASE..BASE+65535). The init
+ * --user, of a user namespace whose ids 0..65535 are host ids BASE..BASE+65535; with
+ * --cgroupns, of a cgroup namespace rooted at the launcher's cgroup). The init
  * builds a root on a tmpfs mounted at DIR: read-only bind mounts of /usr, /lib*, /bin, /sbin,
  * /etc and every --ro PATH (symlinks such as /bin -> usr/bin are copied as symlinks), the host
  * directory --tmp bound read-write at /tmp, a small /dev, a fresh /proc; it pivots into it,
@@ -382,6 +383,10 @@ int main(int argc, char **argv)
 			i++;
 			break;
 		}
+		if (!strcmp(a, "--cgroupns")) {
+			flags |= CLONE_NEWCGROUP;
+			continue;
+		}
 		if (i + 1 >= argc)
 			goto usage;
 		if (!strcmp(a, "--user"))
@@ -436,7 +441,7 @@ int main(int argc, char **argv)
 	return code_of(status) ? code_of(status) : 1;
 
 usage:
-	fprintf(stderr, "usage: zdtm-ns-launch [--user BASE] --root DIR --tmp DIR [--ro PATH]... "
+	fprintf(stderr, "usage: zdtm-ns-launch [--user BASE] [--cgroupns] --root DIR --tmp DIR [--ro PATH]... "
 			"--pidfile FILE --inner-pidfile FILE -- PROG ARGS...\n");
 	return 2;
 }

@@ -1,6 +1,6 @@
 // Mount trees of containers beyond the private ones (ns/mnt.ts, ns/mnt-prop.ts): a tree whose
 // root filesystem is an overlay (podman's layout; progs/ovlroot.c) restored on a new overlay of
-// the same layers with --root; a tree whose mounts are a peer and a slave of the tool's mounts
+// the same layers with --root, also with a cgroup namespace and a cgroup2 mount of its own; a tree whose mounts are a peer and a slave of the tool's mounts
 // (`unshare -m --propagation unchanged`), dumped with --enable-external-sharing and
 // --enable-external-masters and restored into the same peer groups, where mounts made on
 // either side show up (or not) as they did; and the refusals without those options, the tree
@@ -10,7 +10,8 @@ import { spawn, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { repo, criu, tmpdir, waitFile, waitGone, alive, until } from './lib.js';
+import { repo, criu, crit, tmpdir, waitFile, waitGone, alive, until } from './lib.js';
+import { v2Mount, removeBelow } from '../../zdtm/runner/cgroup.js';
 
 const ovlBin = path.join(os.tmpdir(), 'criu-ts-ovlroot');
 
@@ -49,14 +50,17 @@ const isMountIn = (pid: number | 'self', p: string): boolean => {
   return fs.statSync(at(p)).dev !== fs.statSync(at(path.dirname(p))).dev;
 };
 
-test('a tree whose root filesystem is an overlay is dumped and restored on a new overlay of the same layers (--root)', async () => {
-  test.setTimeout(60_000);
-  const dir = tmpdir('ovlroot');
-  for (const d of ['lower', 'upper', 'work', 'merged', 'merged2', 'img']) fs.mkdirSync(path.join(dir, d));
+/** progs/ovlroot.c in DIR (its layers there), started in cgroup `cg` when given; dumped without --ext-mount-map, restored on a new overlay of its layers */
+async function ovlRoundTrip(name: string, cg?: string): Promise<{ cgLine: string; mounts: Record<string, unknown>[] }> {
+  const dir = tmpdir(name);
+  for (const d of ['lower', 'upper', 'work', 'merged', 'merged2', 'img', 'lower/cg', 'lower/proc']) fs.mkdirSync(path.join(dir, d));
   fs.copyFileSync(ovlBin, path.join(dir, 'lower', 'ovlroot'));
   fs.chmodSync(path.join(dir, 'lower', 'ovlroot'), 0o755);
   fs.writeFileSync(path.join(dir, 'lower', 'image'), "the image's file\n");
-  const child = spawn(path.join(dir, 'lower', 'ovlroot'), [dir], { stdio: 'ignore', detached: true });
+  const prog = [path.join(dir, 'lower', 'ovlroot'), dir, ...(cg ? ['cgroup'] : [])];
+  const child = cg
+    ? spawn('sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', cg, ...prog], { stdio: 'ignore', detached: true })
+    : spawn(prog[0], prog.slice(1), { stdio: 'ignore', detached: true });
   child.unref();
   const pid = Number((await waitFile(path.join(dir, 'upper', 'pid'))).trim());
   const merged2 = path.join(dir, 'merged2');
@@ -66,6 +70,8 @@ test('a tree whose root filesystem is an overlay is dumped and restored on a new
     const d = criu(['dump', '-t', String(pid), '-D', img, '-v4', '-o', 'dump.log']);
     expect(d.code, d.stderr).toBe(0);
     await waitGone(pid);
+    const ids = JSON.parse(crit(['decode', '-i', path.join(img, `ids-${pid}.img`)]).stdout).entries[0];
+    const mounts = JSON.parse(crit(['decode', '-i', path.join(img, `mountpoints-${ids.mnt_ns_id}.img`)]).stdout).entries;
     const count = Number(fs.readFileSync(path.join(dir, 'upper', 'count'), 'utf8'));
     // the runtime's part: the same layers mounted again, given as the root
     execFileSync('mount', ['-t', 'overlay', 'ovlroot', '-o', `lowerdir=${dir}/lower,upperdir=${dir}/upper,workdir=${dir}/work`, merged2]);
@@ -76,13 +82,37 @@ test('a tree whose root filesystem is an overlay is dumped and restored on a new
     const r = criu(['restore', '-D', img, '-d', '--root', merged2, '-v4', '-o', 'restore.log']);
     expect(r.code, fs.readFileSync(path.join(img, 'restore.log'), 'utf8').slice(-3000)).toBe(0);
     expect(mountinfoLine(pid, '/')).toMatch(/ - overlay ovlroot /);
+    const cgLine = mountinfoLine(pid, '/cg');
     await until('the count going on', () => Number(fs.readFileSync(path.join(dir, 'upper', 'count'), 'utf8')) > count + 3);
     process.kill(pid, 'SIGTERM');
     expect((await waitFile(path.join(dir, 'upper', 'out'))).trim()).toBe('PASS');
     expect(fs.readFileSync(path.join(dir, 'upper', 'log'), 'utf8')).toBe('started\nended\n');
+    return { cgLine: cgLine ?? '', mounts };
   } finally {
     await kill(pid);
     umount(merged2);
+  }
+}
+
+test('a tree whose root filesystem is an overlay is dumped and restored on a new overlay of the same layers (--root)', async () => {
+  test.setTimeout(60_000);
+  await ovlRoundTrip('ovlroot');
+});
+
+test("a container's cgroup2 mount in its own cgroup namespace (runc's /sys/fs/cgroup on a v2 host) is made again in the restored namespace", async () => {
+  test.setTimeout(60_000);
+  const cg = path.join(v2Mount(), `criu-ts-ovlroot-${process.pid}`);
+  removeBelow(cg, true);
+  fs.mkdirSync(cg);
+  try {
+    const { cgLine, mounts } = await ovlRoundTrip('ovlroot-cg', cg);
+    // dumped as the tree's own (CRIU's cgroup_parse: rooted at the namespace's root), not as a bind of the tool's cgroup
+    expect(mounts.find((m) => m.mountpoint === '/cg')).toMatchObject({ fstype: 23 /* cgroup2 */, root: '/', source: 'cgroup2' });
+    expect(mounts.find((m) => m.mountpoint === '/cg')?.ext_key).toBeUndefined();
+    // the tool sees it rooted at the test's cgroup, which is the namespace's root
+    expect(cgLine).toMatch(new RegExp(`^\\S+ \\S+ \\S+ /${path.basename(cg)} /cg .* - cgroup2 cgroup2 `));
+  } finally {
+    removeBelow(cg, true);
   }
 });
 

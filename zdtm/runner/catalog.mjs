@@ -28,7 +28,7 @@ export function readDesc(file) {
     exempt: raw.exempt ?? {},
   };
   for (const f of d.flavors) if (!FLAVORS.includes(f)) throw new Error(`${file}: unknown flavor ${f}`);
-  for (const f of d.flags) if (!['suid', 'excl', 'noauto', 'crfail', 'pty', 'cgroup'].includes(f)) throw new Error(`${file}: unknown flag ${f}`);
+  for (const f of d.flags) if (!['suid', 'excl', 'noauto', 'crfail', 'pty', 'cgroup', 'cgroupns'].includes(f)) throw new Error(`${file}: unknown flag ${f}`);
   for (const k of Object.keys(d.exempt)) {
     if (!COMPARISONS.includes(k)) throw new Error(`${file}: unknown comparison "${k}" in exempt`);
     if (typeof d.exempt[k] !== 'string' || !d.exempt[k].trim()) throw new Error(`${file}: exempt.${k} needs its reason`);

@@ -124,6 +124,8 @@ export async function runZdtmTest(t: ZdtmTest, flavor: string, o: ZdtmOptions, t
     cmd = [
       nsLaunchBin,
       ...(flavor === 'uns' ? ['--user', String(o.userBase)] : []),
+      // desc flag "cgroupns": the tree's root in a cgroup namespace of its own, rooted at its cgroup
+      ...(desc.flags.includes('cgroupns') ? ['--cgroupns'] : []),
       '--root',
       path.join(dir, 'root'),
       '--tmp',

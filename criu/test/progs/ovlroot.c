@@ -5,7 +5,10 @@
  * (DIR/upper/pid). Then it counts into
  * /count (a file of the upper layer), holds /image open for reading (a lower file) and /log
  * open for appending (an upper file). At SIGTERM it checks its fds and the count and writes its
- * verdict to /out (DIR/upper/out from outside). Built -static: the overlay has no libc. */
+ * verdict to /out (DIR/upper/out from outside). Built -static: the overlay has no libc.
+ *   ovlroot DIR cgroup: as runc on a cgroup v2 host, also a cgroup namespace of its own (rooted
+ *   at the cgroup it is started in) with cgroup2 mounted at /cg and proc at /proc, a cgroup /cg/child made and
+ *   entered; at SIGTERM /proc/self/cgroup must read 0::/child and /cg/child/cgroup.procs hold it. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <sched.h>
@@ -50,14 +53,15 @@ int main(int argc, char **argv)
 	struct stat st, st2;
 	struct statfs sf;
 	long n = 0;
-	int image, logfd;
+	int image, logfd, cg;
 	FILE *f;
 
-	if (argc != 2)
+	if (argc < 2)
 		return 2;
+	cg = argc > 2 && !strcmp(argv[2], "cgroup");
 	if (!strcmp(argv[1], "--in"))
 		goto in;
-	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
+	if (unshare(CLONE_NEWNS | (cg ? CLONE_NEWCGROUP : 0)) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
 		die("unshare");
 	snprintf(opts, sizeof(opts), "lowerdir=%s/lower,upperdir=%s/upper,workdir=%s/work", argv[1], argv[1], argv[1]);
 	snprintf(p, sizeof(p), "%s/merged", argv[1]);
@@ -70,9 +74,21 @@ int main(int argc, char **argv)
 	close(1);
 	close(2);
 	/* run from the overlay (the exe of a container's process is a file of its root) */
-	execl("/ovlroot", "ovlroot", "--in", (char *)NULL);
+	execl("/ovlroot", "ovlroot", "--in", cg ? "cgroup" : NULL, (char *)NULL);
 	die("exec /ovlroot");
 in:
+	if (cg) {
+		int fd;
+
+		snprintf(buf, sizeof(buf), "%d", getpid());
+		if (mount("cgroup2", "/cg", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) || mkdir("/cg/child", 0755))
+			die("mount cgroup2");
+		if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL))
+			die("mount proc");
+		fd = open("/cg/child/cgroup.procs", O_WRONLY);
+		if (fd < 0 || write(fd, buf, strlen(buf)) < 0 || close(fd))
+			die("enter /cg/child");
+	}
 	f = fopen("/pid", "w");
 	if (!f || fprintf(f, "%d\n", getpid()) < 0 || fclose(f))
 		die("pid");
@@ -99,6 +115,18 @@ in:
 	memset(buf, 0, sizeof(buf));
 	if (pread(image, buf, sizeof(buf) - 1, 0) < 0 || strcmp(buf, "the image's file\n"))
 		verdict("FAIL: the fd of /image does not read the lower file");
+	if (cg) {
+		char procs[4096] = "", me[32], own[4096] = "\n";
+		int fd = open("/proc/self/cgroup", O_RDONLY);
+
+		/* the unified hierarchy's line (v1 hierarchies have lines of their own on a hybrid host) */
+		if (fd < 0 || read(fd, own + 1, sizeof(own) - 2) < 0 || close(fd) || !strstr(own, "\n0::/child\n"))
+			verdict("FAIL: /proc/self/cgroup does not read 0::/child");
+		fd = open("/cg/child/cgroup.procs", O_RDONLY);
+		snprintf(me, sizeof(me), "%d\n", getpid());
+		if (fd < 0 || read(fd, procs, sizeof(procs) - 1) < 0 || close(fd) || strcmp(procs, me))
+			verdict("FAIL: /cg/child/cgroup.procs does not hold this task");
+	}
 	if (fstat(logfd, &st) || stat("/log", &st2) || st.st_ino != st2.st_ino || write(logfd, "ended\n", 6) != 6)
 		verdict("FAIL: the fd of /log is not /log");
 	verdict("PASS");
