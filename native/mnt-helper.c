@@ -9,15 +9,18 @@
  *       over it), then back in the helper's own namespace, tar (as CRIU runs it) of that
  *       clone to stdout.
  *
- *   criu-mnt-helper restore PID < SCRIPT
+ *   criu-mnt-helper restore PID [--clone SLOT PATH]... < SCRIPT
  *       Runs SCRIPT in PID's mount namespace, and its network namespace (a sysfs is that
  *       namespace's) and cgroup namespace (a cgroup mount's root is that namespace's), and, when PID has another pid namespace, in a child forked in it (so a
  *       proc mounted there is that namespace's). SCRIPT is a list
  *       of operations, each a letter and its arguments, every token ending in a NUL:
+ *       --clone: before joining PID's namespaces, a clone of the mount at PATH of the helper's own
+ *       namespace (open_tree OPEN_TREE_CLONE: a plugin's mount, RESTORE_EXT_MOUNT) as SLOT.
  *         P                          make every mount private (the copy of the launcher's)
  *         O SLOT PATH                open PATH (O_PATH) as SLOT, before anything hides it
  *         M SRC TARGET FSTYPE FLAGS DATA   mount(2) a new filesystem
  *         B SLOT TARGET              bind the file of SLOT at TARGET
+ *         A SLOT TARGET              attach the cloned mount of SLOT (--clone) at TARGET, made a directory or a file as it is
  *         b PATH TARGET              bind PATH (in the namespace being built) at TARGET
  *         R TARGET FLAGS             remount the bind at TARGET with FLAGS (MS_BIND added)
  *         S TARGET FLAGS DATA        remount the filesystem (its superblock) at TARGET with FLAGS and DATA
@@ -280,6 +283,19 @@ static int run_script(void)
 			i += 2;
 			break;
 		}
+		case 'A': {
+			int fd = slots[atoi(ARG(0)) % MAX_SLOTS];
+			struct stat st;
+
+			if (fstat(fd, &st))
+				step_failed(op, "stat the cloned mount for", ARG(1), NULL);
+			if (S_ISDIR(st.st_mode) ? mkdir(ARG(1), 0755) && errno != EEXIST : mknod(ARG(1), S_IFREG | 0644, 0) && errno != EEXIST)
+				step_failed(op, "make the mountpoint", ARG(1), NULL);
+			if (syscall(SYS_move_mount, fd, "", AT_FDCWD, ARG(1), MOVE_MOUNT_F_EMPTY_PATH))
+				step_failed(op, "attach the cloned mount at", ARG(1), NULL);
+			i += 2;
+			break;
+		}
 		case 'b':
 			if (mount(ARG(0), ARG(1), NULL, MS_BIND, NULL))
 				step_failed(op, "bind", ARG(0), ARG(1));
@@ -409,11 +425,20 @@ static int other_ns(int pid, const char *kind)
 	return strcmp(a, b) != 0;
 }
 
-static int restore(int pid)
+static int restore(int pid, int nclone, char **clone)
 {
 	int status;
 
 	read_script();
+	for (int k = 0; k + 1 < nclone; k += 2) {
+		int s = atoi(clone[k]);
+
+		if (s < 0 || s >= MAX_SLOTS)
+			exit(2);
+		slots[s] = syscall(SYS_open_tree, AT_FDCWD, clone[k + 1], OPEN_TREE_CLONE | O_CLOEXEC);
+		if (slots[s] < 0)
+			fail("clone the mount at", clone[k + 1]);
+	}
 	int other_pidns = other_ns(pid, "pid");
 	if (other_pidns && setns(ns_fd(pid, "pid"), CLONE_NEWPID))
 		fail("setns into the pid namespace of", "the task");
@@ -468,8 +493,18 @@ int main(int argc, char **argv)
 		return unix_op(atoi(argv[2]), argv[3], argv[4], argc == 8 ? argv + 5 : NULL);
 	if (argc == 4 && !strcmp(argv[1], "dump-tmpfs"))
 		return dump_tmpfs(atoi(argv[2]), argv[3]);
-	if (argc == 3 && !strcmp(argv[1], "restore"))
-		return restore(atoi(argv[2]));
+	if (argc >= 3 && !strcmp(argv[1], "restore")) {
+		for (int k = 3; k < argc; k += 3)
+			if (strcmp(argv[k], "--clone") || k + 2 >= argc)
+				return fprintf(stderr, "criu-mnt-helper: restore PID [--clone SLOT PATH]...\n"), 2;
+		static char *clone[MAX_SLOTS * 2];
+		int n = 0;
+		for (int k = 3; k + 2 < argc && n + 1 < MAX_SLOTS * 2; k += 3) {
+			clone[n++] = argv[k + 1];
+			clone[n++] = argv[k + 2];
+		}
+		return restore(atoi(argv[2]), n, clone);
+	}
 	fprintf(stderr, "usage: criu-mnt-helper dump-tmpfs PID MOUNTPOINT | restore PID < SCRIPT\n");
 	return 2;
 }

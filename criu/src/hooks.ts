@@ -26,6 +26,12 @@ export interface PluginCalls {
   dumpUnixSk(fd: number, ino: number): boolean;
   /** RESTORE_UNIX_SK: the fd (of the tool) a plugin made for the unix socket of inode `ino` it dumped */
   restoreUnixSk(ino: number): number;
+  /** DUMP_EXT_MOUNT: a bind mount with no mount of its filesystem in the tree (its path in the tree's view, its mnt_id); true when a plugin takes it (mount.c) */
+  dumpExtMount(mountpoint: string, id: number): boolean;
+  /** RESTORE_EXT_MOUNT: a plugin mounts what mount `id` was at `mountpoint` (a directory of the tool's namespace) */
+  restoreExtMount(id: number, mountpoint: string): void;
+  /** DUMP_EXT_LINK: a network link of a kind the tool does not dump; true when a plugin takes it (net.c dump_unknown_device) */
+  dumpExtLink(index: number, type: number, kind: string): boolean;
   /** HANDLE_DEVICE_VMA: a mapped character device (fd of the tool on it); true when a plugin takes it */
   handleDeviceVma(fd: number, st: DeviceStat): boolean;
   /** UPDATE_VMA_MAP: a plugin's new pgoff and fd for a VMA_EXT_PLUGIN mapping, or null to map it as dumped */
@@ -55,6 +61,13 @@ export const NO_PLUGINS: PluginCalls = {
   restoreUnixSk: (ino) => {
     throw new CriuError(`no plugin is loaded to restore unix socket ${ino}`, { hint: 'the images were dumped with a plugin: name its folder with -L DIR' });
   },
+  dumpExtMount: () => false,
+  restoreExtMount: (id) => {
+    throw new CriuError(`no plugin is loaded to restore mount ${id}, which a plugin dumped`, {
+      hint: 'the images were dumped with a plugin: name its folder with -L DIR',
+    });
+  },
+  dumpExtLink: () => false,
   handleDeviceVma: () => false,
   updateVmaMap: () => null,
   inventoryPlugins: () => [],

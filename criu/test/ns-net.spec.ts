@@ -146,10 +146,11 @@ test('network-lock and network-unlock at CRIU moments: the namespace is locked b
     await waitGone(pid);
     const r = criu(['restore', '-D', img, '-d', '--action-script', s.file]);
     expect(r.code, r.stderr).toBe(0);
-    // the lock comes back with the firewall images and goes right before the tree runs
+    // the lock comes back with the firewall images (after setup-namespaces, which CRIU runs before the
+    // namespaces' contents are restored) and goes right before the tree runs
     expect(actions(s.log)).toEqual([
       'pre-restore 0',
-      'setup-namespaces 1',
+      'setup-namespaces 0',
       'post-setup-namespaces 1',
       'post-restore 1',
       'network-unlock 1',
@@ -242,7 +243,7 @@ test('--join-ns net:PATH: the restored root joins an existing namespace, whose c
 });
 
 for (const [mode, what] of [
-  ['link', /not supported yet: task (\d+): its network namespace has the link criu-ts-br0 \(bridge, ifindex \d+\)/],
+  ['link', /not supported yet: task (\d+): its network namespace has the link criu-ts-ifb0 \(ifb, ifindex \d+\)/],
   ['route', /not supported yet: task (\d+): its network namespace has an IPv4 route 10\.88\.0\.0\/16 dev lo table 100 proto boot/],
 ] as const) {
   test(`a ${mode} of its own is refused by name; the tree runs on, unlocked`, async () => {
@@ -408,6 +409,53 @@ test('a veth whose peer is outside: dumped as CRIU does (no peer_nsid), restored
   } finally {
     await kill(pid);
     cleanup();
+  }
+});
+
+test("a macvlan on a link outside: dumped as CRIU does (mode, no peer_nsid), restored on the tool's link --external macvlan[IN]:OUT names", async () => {
+  test.setTimeout(90_000);
+  const tag = String(process.pid % 10000);
+  const [hv0, hv1, mv] = ['v0', 'v1', 'mv'].map((x) => `ctm${x}${tag}`);
+  const cleanup = () => [hv0, mv].forEach((l) => ipMay(['link', 'del', l]));
+  cleanup();
+  const { pid, dir } = await start('plain');
+  try {
+    // the parent is one end of a veth pair of the tool's; the host reaches the macvlan through the other end
+    ip(['link', 'add', hv0, 'type', 'veth', 'peer', 'name', hv1]);
+    ip(['link', 'set', hv0, 'up']);
+    ip(['addr', 'add', '10.58.0.1/24', 'dev', hv1]);
+    ip(['link', 'set', hv1, 'up']);
+    ip(['link', 'add', mv, 'link', hv0, 'type', 'macvlan', 'mode', 'bridge']);
+    ip(['link', 'set', mv, 'netns', `/proc/${pid}/ns/net`]);
+    inNs(pid, ['sh', '-c', `ip addr add 10.58.0.2/24 dev ${mv} && ip link set ${mv} up`]);
+    ip(['route', 'add', '10.77.0.1/32', 'via', '10.58.0.2']);
+    expect(await connects('10.77.0.1', 7777)).toBe(true);
+
+    const img = path.join(dir, 'img');
+    const d = criu(['dump', '-t', String(pid), '-D', img, '-v4', '-o', 'dump.log', '--skip-in-flight']);
+    expect(d.code, d.stderr).toBe(0);
+    await waitGone(pid);
+    const id = fs.readdirSync(img).find((f) => /^netdev-\d+\.img$/.test(f))!;
+    const links = decode(img, id) as unknown as { type: string; name: string; peer_nsid?: number; macvlan?: { mode: number } }[];
+    const m = links.find((l) => l.name === mv)!;
+    expect(m).toMatchObject({ type: 'MACVLAN', macvlan: { mode: 4 /* bridge */ } });
+    expect(m.peer_nsid).toBeUndefined();
+
+    // no parent named: refused, naming the option, and nothing is left
+    let r = criu(['restore', '-D', img, '-d']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(`a macvlan parent for ${mv} is required (name the tool's link it is made on: --external macvlan[${mv}]:LINK)`);
+    expect(alive(pid)).toBe(false);
+
+    r = criu(['restore', '-D', img, '-d', '--external', `macvlan[${mv}]:${hv0}`, '-v4', '-o', 'restore.log']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(inNs(pid, ['ip', '-o', '-d', 'link', 'show', mv])).toMatch(new RegExp(`${mv}@if\\d+: <[^>]*UP[^>]*>.* macvlan mode bridge `));
+    ip(['route', 'replace', '10.77.0.1/32', 'via', '10.58.0.2']);
+    expect(await connects('10.77.0.1', 7777)).toBe(true);
+  } finally {
+    await kill(pid);
+    cleanup();
+    ipMay(['route', 'del', '10.77.0.1/32']);
   }
 });
 

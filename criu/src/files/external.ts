@@ -49,11 +49,12 @@ export function parseExternals(external: readonly string[], extUnixSk: readonly 
       out.ttys!.push(r); // CRIU keeps the string and compares it whole (external_lookup_id)
       continue;
     }
-    if (kind === 'file' || kind === 'mnt' || kind === 'veth' || kind === 'net') continue; // external-file.ts (a dump's reg files), ns/mnt.ts (mounts), ns/net-links.ts (veth peers)
+    // external-file.ts (a dump's reg files), ns/mnt.ts (mounts), ns/net-links.ts (veth peers, macvlan parents)
+    if (kind === 'file' || kind === 'mnt' || kind === 'veth' || kind === 'net' || kind === 'macvlan') continue;
     if (kind !== 'unix')
       throw new NotSupportedError(`--external ${kind}[...]`, {
         object: r,
-        hint: 'only unix[INO], tty[RDEV:DEV], file[MNT_ID:INODE], mnt[…], net[INO]:KEY and veth[IFNAME]:OUTNAME external resources are handled yet',
+        hint: 'only unix[INO], tty[RDEV:DEV], file[MNT_ID:INODE], mnt[…], net[INO]:KEY, veth[IFNAME]:OUTNAME and macvlan[IFNAME]:OUTNAME external resources are handled yet',
       });
     const ino = Number(m?.[2]);
     if (!m || m[3] !== '' || !Number.isInteger(ino) || ino <= 0) throw new CriuError(`Invalid external resource ${r}: expected unix[INODE]`);

@@ -16,6 +16,7 @@
 // --root. Peer groups and slaves are made again after the tree (ns/mnt-prop.ts). Anything
 // else fails the dump naming the mount.
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
 import type { MntEntry } from '../images/index.js';
@@ -31,6 +32,7 @@ import { socketpair } from '../sys/libc.js';
 import { recvPacket } from '../sys/sock.js';
 import { givePtyMaster } from '../files/tty.js';
 import { inNamespaces } from './sysv.js';
+import { pluginCalls } from '../hooks.js';
 import { checkPropagation, propagationSteps, type PropStep, type HostMount } from './mnt-prop.js';
 
 // loaded when a mount namespace is met only (node:child_process costs ~18 ms to load)
@@ -209,6 +211,9 @@ export function dumpMntNs(pid: number): MntNs {
         const names = fs.readdirSync(`/proc/${pid}/root${m.mountPoint}`);
         if (names.length) throw new NotSupportedError(`${who}: an mqueue filesystem with queues (${names.join(', ')})`, { task: pid, object: m.mountPoint });
       }
+    } else if (m !== rootMnt && m.root !== '/' && pluginCalls().dumpExtMount(m.mountPoint, m.mntId)) {
+      // a bind whose filesystem neither the tree nor the tool has: a plugin mounts it at the restore (CRIU's need_plugin)
+      e.with_plugin = true;
     } else {
       const what = m === rootMnt ? `the root mount, a ${m.fstype} filesystem` : `a ${m.root === '/' ? `${m.fstype} filesystem` : 'bind mount'}`;
       throw new NotSupportedError(`${who}: ${what} that is not the tree's own`, {
@@ -309,8 +314,8 @@ function loadMntNs(dir: string, id: number): MntNs {
 /** the restore's view of one mount: its entry and how it is made */
 interface Planned {
   e: MntEntry;
-  how: 'fresh' | 'tmpfs' | 'external' | 'internal';
-  /** external: the tool's path; internal: the mount it is bound from */
+  how: 'fresh' | 'tmpfs' | 'external' | 'internal' | 'plugin';
+  /** external: the tool's path; internal: the mount it is bound from; plugin: where the plugin mounted it in the tool's namespace */
   from?: string | MntEntry;
 }
 
@@ -338,6 +343,7 @@ export function planMounts(d: MntNs, dir: string, root?: string): Planned[] {
   return order.map((e, i): Planned => {
     const where = `mount ${e.mnt_id} at ${e.mountpoint} (${fsName(e)})`;
     if (i === 0 && root !== undefined) return { e, how: 'external', from: root };
+    if (e.with_plugin) return { e, how: 'plugin' };
     if (e.ext_key !== undefined) {
       let p: string | undefined;
       if (e.ext_key === AUTODETECTED_MOUNT) {
@@ -373,7 +379,13 @@ export function planMounts(d: MntNs, dir: string, root?: string): Planned[] {
 const YARD = '/tmp';
 
 /** The helper's script (native/mnt-helper.c) that builds the tree at YARD and pivots into it; `fds`: the tar images in the helper's order (fd 3 on). */
-export function mountScript(plan: Planned[], tarFd: (dev: number) => number, ptySock: () => number = () => -1, prop: PropStep[] = []): string[] {
+export function mountScript(
+  plan: Planned[],
+  tarFd: (dev: number) => number,
+  ptySock: () => number = () => -1,
+  prop: PropStep[] = [],
+  clones: string[] = [],
+): string[] {
   const s: string[] = ['P'];
   const kept = new Set(prop.flatMap((st) => (st[0] === 'E' ? [st[2]] : st.slice(1)) as number[]));
   const slot = new Map<Planned, number>();
@@ -381,6 +393,12 @@ export function mountScript(plan: Planned[], tarFd: (dev: number) => number, pty
     if (p.how !== 'external') return;
     slot.set(p, slot.size);
     s.push('O', String(slot.get(p)), p.from as string);
+  });
+  // the plugins' mounts, cloned by the helper in the tool's namespace before it joins the tree's (--clone SLOT PATH)
+  plan.forEach((p) => {
+    if (p.how !== 'plugin') return;
+    slot.set(p, slot.size);
+    clones.push(String(slot.get(p)), p.from as string);
   });
   const at = (e: MntEntry): string => (e.mountpoint === '/' ? YARD : path.posix.join(YARD, e.mountpoint));
   const perMount = (e: MntEntry): number => e.flags & ~PROPAGATION & ~MS.STRICTATIME;
@@ -395,7 +413,7 @@ export function mountScript(plan: Planned[], tarFd: (dev: number) => number, pty
         // a pty slave bound from the tree's devpts (runc's /dev/console): its index made first, its master kept for the terminal's restore
         if (fsName(src) === 'devpts' && cut && /^\d+$/.test(cut)) s.push('Y', path.posix.join(at(src), 'ptmx'), cut, String(ptySock()));
         s.push('L', cut ? path.posix.join(at(src), cut) : at(src), target);
-      } else {
+      } else if (p.how !== 'plugin') {
         const isFile = p.how === 'external' && !fs.statSync(p.from as string).isDirectory();
         s.push(isFile ? 'F' : 'D', target);
       }
@@ -411,6 +429,8 @@ export function mountScript(plan: Planned[], tarFd: (dev: number) => number, pty
       s.push('M', e.source || fsName(e), target, fsName(e), String(perMount(e)), data);
     } else if (p.how === 'external') {
       s.push('B', String(slot.get(p)), target, 'R', target, String(perMount(e)));
+    } else if (p.how === 'plugin') {
+      s.push('A', String(slot.get(p)), target, 'R', target, String(perMount(e)));
     } else {
       const src = p.from as MntEntry;
       const cut = cutRoot(e.root, src.root);
@@ -440,6 +460,7 @@ export function restoreMntNs(d: MntNs, pid: number, dir: string): void {
   const tars = new Map<number, number>();
   const fds: number[] = [];
   let pty: { ours: number; at: number } | undefined;
+  const byPlugins = pluginMounts(plan);
   try {
     const mine = readMountinfoOf('self');
     const prop = propagationSteps(
@@ -451,6 +472,7 @@ export function restoreMntNs(d: MntNs, pid: number, dir: string): void {
       },
       `task ${pid}: `,
     );
+    const clones: string[] = [];
     const script = mountScript(
       plan,
       (dev) => {
@@ -469,9 +491,10 @@ export function restoreMntNs(d: MntNs, pid: number, dir: string): void {
         return pty.at;
       },
       prop,
+      clones,
     );
     log.debug(`task ${pid}: mount script ${script.join(' ')}`);
-    const r = run(mntHelperBin, ['restore', String(pid)], {
+    const r = run(mntHelperBin, ['restore', String(pid), ...clones.flatMap((c, i) => (i % 2 ? [] : ['--clone', c, clones[i + 1]]))], {
       input: Buffer.from(script.map((t) => `${t}\0`).join('')),
       stdio: ['pipe', 'ignore', 'pipe', ...fds],
     });
@@ -490,8 +513,37 @@ export function restoreMntNs(d: MntNs, pid: number, dir: string): void {
   } finally {
     for (const fd of fds) fs.closeSync(fd);
     if (pty) fs.closeSync(pty.ours);
+    byPlugins();
   }
   setTreeRoot(pid);
+}
+
+/** The mounts a plugin dumped (with_plugin), each mounted by its plugin (RESTORE_EXT_MOUNT) at a directory of the tool's namespace the helper clones it from; returns their cleanup. */
+function pluginMounts(plan: Planned[]): () => void {
+  const dirs: string[] = [];
+  const cleanup = (): void => {
+    for (const d of dirs.splice(0)) {
+      run('umount', ['-l', d], { stdio: 'ignore' });
+      try {
+        fs.rmdirSync(d); // never recursive: what a plugin mounted there is not ours to remove
+      } catch (e) {
+        log.warn(`cannot remove ${d}, where a plugin mounted a filesystem: ${(e as Error).message}`);
+      }
+    }
+  };
+  try {
+    for (const p of plan.filter((x) => x.how === 'plugin')) {
+      const d = fs.mkdtempSync(path.join(os.tmpdir(), `criu-ext-mnt-${p.e.mnt_id}-`));
+      dirs.push(d);
+      log.debug(`Restoring external bind mount ${p.e.mountpoint} (mount ${p.e.mnt_id}) by a plugin at ${d}`);
+      pluginCalls().restoreExtMount(p.e.mnt_id, d);
+      p.from = d;
+    }
+  } catch (e) {
+    cleanup();
+    throw e;
+  }
+  return cleanup;
 }
 
 export const mnt: NsKind<MntNs> = {

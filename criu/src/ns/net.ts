@@ -18,7 +18,7 @@ import * as os from 'node:os';
 import { createRequire } from 'node:module';
 import type { NetDeviceEntry, NetnsEntry, SysctlEntry } from '../images/index.js';
 import { readMessagesOf, writeMessages } from '../images/typed.js';
-import { links, linkEntry, restoreLinks, ND_VETH } from './net-links.js';
+import { links, linkEntry, restoreLinks, needsToolNet, openToolNet, closeToolNet, type ToolNet } from './net-links.js';
 import { socketsIn } from '../net/tree-netns.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
@@ -120,10 +120,10 @@ export interface NetDump {
   netns: NetnsEntry;
   links: NetDeviceEntry[];
   raw: Partial<Record<RawName, Buffer>>;
-  /** dump: the ifindexes of veth links whose peer is in another namespace (no peer_nsid written) */
+  /** dump: the ifindexes of veth (macvlan) links whose peer (parent) is in another namespace (no peer_nsid written) */
   externalPeers?: number[];
-  /** restore: the tool's own network namespace, where such peers are made */
-  toolNetFd?: number;
+  /** restore: the tool's own network namespace, where such peers are made (and macvlans' parents are) */
+  tool?: ToolNet;
 }
 
 // ---------------------------------------------------------------- what the tool is told
@@ -314,8 +314,9 @@ function dumpNet(pid: number): NetDump {
   const d: NetDump = { netns: readNetns(), links: [], raw: {} };
   const v6 = fs.existsSync('/proc/net/if_inet6');
   d.externalPeers = [];
-  for (const l of links()) {
-    const { e, external } = linkEntry(l, `task ${pid}`);
+  const all = links();
+  for (const l of all) {
+    const { e, external } = linkEntry(l, `task ${pid}`, all);
     d.links.push({ ...e, conf4: readConf('ipv4', l.name, DEVCONFS4), conf6: v6 ? readConf('ipv6', l.name, DEVCONFS6) : [] });
     if (external) d.externalPeers.push(l.index);
   }
@@ -342,10 +343,10 @@ function restoreNet(d: NetDump, pid: number): void {
   if (d.empty) return log.info(`task ${pid}: the images hold an empty network namespace (dumped with --empty-ns net)`);
   restoreNetnsConf(d.netns);
   try {
-    restoreLinks(d.links, d.toolNetFd);
+    restoreLinks(d.links, d.tool);
   } finally {
-    if (d.toolNetFd !== undefined) fs.closeSync(d.toolNetFd);
-    d.toolNetFd = undefined;
+    closeToolNet(d.tool);
+    d.tool = undefined;
   }
   for (const nde of d.links) {
     writeConf('ipv4', nde.name, DEVCONFS4, nde.conf4);
@@ -402,8 +403,8 @@ export const net: NsKind<NetDump> = {
         `give it with --inherit-fd fd[N]:${ns[0].ext_key} (an fd of the namespace), or --join-ns net:PATH`,
       );
     const d: NetDump = { netns: ns[0], links: readMessagesOf(path.join(dir, `netdev-${id}.img`), 'NETDEV'), raw: {} };
-    // a veth's peer outside is made in the tool's own namespace: its fd, taken while the tool is there
-    if (d.links.some((l) => l.type === ND_VETH && l.peer_nsid === undefined)) d.toolNetFd = fs.openSync('/proc/self/ns/net', 'r');
+    // a veth's peer (a macvlan's parent) outside is in the tool's own namespace: opened while the tool is there
+    if (needsToolNet(d.links)) d.tool = openToolNet();
     for (const n of RAW) {
       const f = path.join(dir, rawName(n, id));
       if (fs.existsSync(f)) d.raw[n] = fs.readFileSync(f);

@@ -83,6 +83,26 @@ export class PluginSet implements PluginCalls {
       });
     return r.ret;
   }
+  dumpExtMount(mountpoint: string, id: number): boolean {
+    const r = this.set.dispatch('DUMP_EXT_MOUNT', mountpoint, id);
+    this.must('DUMP_EXT_MOUNT', `mount ${id} at ${mountpoint}`, r);
+    if (r.ret === 0) log.debug(`mount ${id} at ${mountpoint}: dumped by plugin ${r.plugin}`);
+    return r.ret === 0;
+  }
+  restoreExtMount(id: number, mountpoint: string): void {
+    const r = this.set.dispatch('RESTORE_EXT_MOUNT', id, mountpoint, '/', null);
+    if (r.ret !== 0)
+      throw new CriuError(`Can't restore ext mount ${id} (${r.ret}): ${r.plugin ? `plugin ${r.plugin} answered ${r.ret}` : 'no plugin restores it'}`, {
+        object: `mount ${id}`,
+        hint: r.plugin ? "see the plugin's messages above in the log" : `the images were dumped with a plugin (with_plugin); ${this.describe()}`,
+      });
+  }
+  dumpExtLink(index: number, type: number, kind: string): boolean {
+    const r = this.set.dispatch('DUMP_EXT_LINK', index, type, kind);
+    this.must('DUMP_EXT_LINK', `link ${index} (${kind})`, r);
+    if (r.ret === 0) log.debug(`link ${index} (type ${type} kind ${kind}): dumped by plugin ${r.plugin}`);
+    return r.ret === 0;
+  }
   handleDeviceVma(fd: number, st: DeviceStat): boolean {
     const r = this.set.dispatch('HANDLE_DEVICE_VMA', fd, st);
     return r.ret >= 0;

@@ -30,7 +30,7 @@ import { installFds, restoreFs } from './fds.js';
 import { restoreProcessState, restoreThreadState, restorePosixTimers, restoreSeccomp, restoreCreds, finalRegisters } from './state.js';
 import { release, killAndReap } from './finish.js';
 import { DeadPidHelpers } from './proc-helpers.js';
-import { preRestore, rootMade } from './scripts.js';
+import { preRestore, rootMade, namespacesRestored } from './scripts.js';
 import { adoptCallerSession, takeTerminal, foregroundGroups, leaveTerminal } from './ctty.js';
 import { FileCtx } from '../files/restore-ctx.js';
 import { schedGetaffinity, schedSetaffinity, sched_getcpu } from '../sys/libc.js';
@@ -111,9 +111,10 @@ export function restore(opts: RestoreOptions): number {
     const rootPuppet = Puppet.spawned(pid, transport, plan.transportFd, !launcher.external);
     tasks.push({ p: rootPuppet, t: root, threads: [], afterInstall: [] });
     joinNamespaces(rootPuppet, nsPlan.join ?? []);
+    const ownNs = rootMade(pid, img, nsPlan);
     restoreNamespaces(nsPlan, pid, (flags) => void rootPuppet.inj.must('unshare', flags));
+    namespacesRestored(ownNs);
     enterTaskCgroups(pid, root.pid, setOfCore(root.core), undefined); // into its cgroups, before it forks
-    rootMade(pid, img, nsPlan);
 
     // the tree: each task gets its memory, then forks its children, which inherit it
     prepareRoot(rootPuppet, plan);

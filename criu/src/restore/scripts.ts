@@ -1,8 +1,10 @@
 // The restore's notifications (cr-restore.c restore_root_task), in CRIU's order:
 //   pre-restore            the images are read, nothing is made yet; a refusal ends it there
-//   setup-namespaces,      only for a root in namespaces of its own (root_ns_mask: its ids
-//   post-setup-namespaces  differ from the inventory's root_ids), once the root exists and
-//                          before its children are forked; a refusal kills what was made
+//   setup-namespaces       only for a root in namespaces of its own (root_ns_mask: its ids
+//                          differ from the inventory's root_ids), once the root exists in them,
+//                          before their contents (mounts, links …) are restored;
+//   post-setup-namespaces  the same, once they are, before its children are forked; a refusal
+//                          kills what was made
 //   post-restore           every task restored, none let go; a refusal kills the tree
 //   pre-resume             right before the tasks are let go   } failures only logged,
 //   post-resume            once they run                        } as CRIU does
@@ -39,16 +41,25 @@ export function preRestore(opts: { imagesDir: string; execCmd?: string[] }): voi
   mustPass('pre-restore', 'nothing was made');
 }
 
-/** The root exists: its pid for the scripts, and the namespace notifications when it has namespaces of its own. */
-export function rootMade(pid: number, img: DumpImages, nsPlan?: NsPlan): void {
+/**
+ * The root exists in its namespaces, their contents not yet restored (CRIU: restore_wait_inprogress_tasks,
+ * then ACT_SETUP_NS before the root's prepare_namespace): its pid for the scripts, and setup-namespaces
+ * when it has namespaces of its own. Returns whether it has.
+ */
+export function rootMade(pid: number, img: DumpImages, nsPlan?: NsPlan): boolean {
   setScriptEnv({ initPid: pid });
   const ns = rootNamespaces(img);
-  if (!ns.length) return;
+  if (!ns.length) return false;
   log.debug(`task ${pid}: restored in namespaces of its own (${ns.join(', ')})`);
   mustPass('setup-namespaces', 'the tree is killed');
   // --empty-ns net: the lock the dump made is not in the (unrestored) firewall images: made again (net/netns-lock.ts)
   if (nsPlan?.items.some((i) => i.empty && i.kind.name === 'net')) relockEmptyNetns(pid, img.inventory);
-  mustPass('post-setup-namespaces', 'the tree is killed');
+  return true;
+}
+
+/** The namespaces' contents are restored (mounts, links, …): post-setup-namespaces (CRIU: after CR_STATE_PREPARE_NAMESPACES). */
+export function namespacesRestored(own: boolean): void {
+  if (own) mustPass('post-setup-namespaces', 'the tree is killed');
 }
 
 /** post-restore: a refusal kills the restored tree (the caller's failure path). */

@@ -6,7 +6,7 @@
  * SIGTERM; then it checks all of it (a connection to the listener, a datagram to the UDP socket)
  * and writes PASS or FAIL to the outfile.
  *   nsnet OUTFILE PIDFILE MODE [break]
- * MODE: plain; link (a bridge besides lo: the dump refuses it); route (a route in a table other
+ * MODE: plain; link (an ifb besides lo: the dump refuses it); route (a route in a table other
  * than main: refused); nft (an nftables table of its own: dumped and restored); empty (nothing set up but lo down:
  * for --empty-ns and --join-ns, where the checks are only that the sockets work).
  * break: lo's MTU is changed at SIGTERM, before the checks, so the program FAILs. */
@@ -76,7 +76,7 @@ int main(int argc, char **argv)
 	} else {
 		sh("ip link set lo up && ip addr add 10.77.0.1/24 dev lo && ip addr add fd00::77/64 dev lo nodad");
 	}
-	if (!strcmp(mode, "link")) sh("ip link add criu-ts-br0 type bridge");
+	if (!strcmp(mode, "link")) sh("ip link add criu-ts-ifb0 type ifb");
 	if (!strcmp(mode, "route")) sh("ip route add 10.88.0.0/16 via 10.77.0.2 table 100");
 	if (!strcmp(mode, "nft")) sh("nft add table inet criu_ts_mine");
 
