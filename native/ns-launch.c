@@ -148,7 +148,7 @@ static void bind_path(const char *path, const char *at, int rw)
 static void setup_root(void)
 {
 	static const char *sys_ro[] = { "/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/etc" };
-	static const char *devs[] = { "null", "zero", "full", "random", "urandom", "tty" };
+	static const char *devs[] = { "null", "zero", "full", "random", "urandom", "tty", "net/tun" };
 	char p[PATH_MAX];
 
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
@@ -170,6 +170,10 @@ static void setup_root(void)
 		int fd;
 		snprintf(src, sizeof(src), "/dev/%s", devs[i]);
 		snprintf(dst, sizeof(dst), "%s/dev/%s", root_dir, devs[i]);
+		if (strchr(devs[i], '/')) {	/* net/tun: its directory first */
+			snprintf(p, sizeof(p), "%s/dev/%.*s", root_dir, (int)(strchr(devs[i], '/') - devs[i]), devs[i]);
+			mkdir_p(p, 0755);
+		}
 		fd = open(dst, O_CREAT | O_WRONLY, 0666);
 		if (fd >= 0)
 			close(fd);

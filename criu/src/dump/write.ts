@@ -7,7 +7,7 @@ import { clockNs, CLOCK } from '../sys/libc.js';
 import { timensOffsets } from '../proc/index.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { writeMessages, writePagemap, type EntryOf, type Pagemap, type PlainKind } from '../images/index.js';
+import { writeMessages, writePagemap, FdTypes, type EntryOf, type FileEntry, type Pagemap, type PlainKind } from '../images/index.js';
 import { writeExtraImages } from '../files/extra.js';
 import { writeNsImages, pstreeImage } from '../ns/index.js';
 import { treePids } from '../proc/nspid.js';
@@ -50,7 +50,15 @@ export class ImageDir {
 export function writeImages(out: ImageDir, frozen: Frozen[], tasks: TaskState[], tf: TreeFiles, pages: TreePages): void {
   const seccomp = new SeccompImage();
   writeTaskImages(out, tf.perTask, pages, seccomp);
-  out.put('files.img', 'FILES', tf.files.entries);
+  // a tun file: its REG entry, then its TUNF one of the same id (CRIU's dump_tunfile)
+  const split = (e: FileEntry): FileEntry[] =>
+    e.type === FdTypes.TUNF && e.reg
+      ? [
+          { type: FdTypes.REG, id: e.id, reg: e.reg },
+          { type: FdTypes.TUNF, id: e.id, tunf: e.tunf },
+        ]
+      : [e];
+  out.put('files.img', 'FILES', tf.files.entries.flatMap(split));
   for (const name of writeExtraImages(out.dir, tf.extra)) {
     out.written.push(name);
     log.debug(`Wrote ${name}`);

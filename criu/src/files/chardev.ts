@@ -47,13 +47,7 @@ export function refuseDevice(pid: number, fd: number, raw: string, st: fs.BigInt
   const maj = major(st.rdev),
     min = minor(st.rdev);
   if (maj === MEM_MAJOR || isTtyMajor(maj)) return;
-  if (maj === MISC_MAJOR && min === TUN_MINOR) {
-    throw new NotSupportedError(`${what}: tun devices`, {
-      task: pid,
-      object: `fd ${fd}`,
-      hint: 'tun/tap fds (TUNSETIFF interfaces) are not dumped yet',
-    });
-  }
+  if (maj === MISC_MAJOR && min === TUN_MINOR) return; // files/tun.ts
   if (maj === MISC_MAJOR && min === AUTOFS_MINOR) return;
   throw new NotSupportedError(`${what}: character device ${maj}:${min}`, {
     task: pid,

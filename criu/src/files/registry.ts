@@ -9,6 +9,7 @@ import type { FileEntry } from '../images/gen/types.js';
 import { regKind } from './reg.js';
 import { pipeKind } from './pipe.js';
 import { eventfdKind } from './eventfd.js';
+import { tunKind } from './tun.js';
 import { epollKind } from './epoll.js';
 import { signalfdKind } from './signalfd.js';
 import { timerfdKind } from './timerfd.js';
@@ -95,6 +96,7 @@ export class KindRegistry {
 /** Every fd kind; the registry orders them by priority. */
 export const FILES = new KindRegistry([
   eventfdKind,
+  tunKind,
   epollKind,
   signalfdKind,
   timerfdKind,

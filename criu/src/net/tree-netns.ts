@@ -10,6 +10,12 @@ const CLONE_NEWNET = 0x40000000;
 
 let adopted = -1,
   adoptedPid = -1;
+let wrap: (<T>(make: () => T) => T) | undefined;
+
+/** fn with the tool's main thread in the tree's network namespace (the one sockets are made in), or as it is when the tree has none of its own */
+export function inTreeNetns<T>(fn: () => T): T {
+  return wrap ? wrap(fn) : fn();
+}
 
 /** the task whose network namespace the tree has, or -1: the tool's */
 export const treeNetnsPid = (): number => adoptedPid;
@@ -18,6 +24,7 @@ export const treeNetnsPid = (): number => adoptedPid;
 export function socketsIn(pid: number): void {
   if (adopted >= 0) {
     setSocketNetns(undefined);
+    wrap = undefined;
     fs.closeSync(adopted);
     adopted = -1;
   }
@@ -26,7 +33,7 @@ export function socketsIn(pid: number): void {
   const fd = fs.openSync(`/proc/${pid}/ns/net`, 'r');
   adopted = fd;
   adoptedPid = pid;
-  setSocketNetns(<T>(make: () => T): T => {
+  wrap = <T>(make: () => T): T => {
     const home = fs.openSync('/proc/thread-self/ns/net', 'r');
     try {
       syscall('setns', fd, CLONE_NEWNET);
@@ -43,7 +50,8 @@ export function socketsIn(pid: number): void {
     } finally {
       fs.closeSync(home);
     }
-  });
+  };
+  setSocketNetns(wrap);
 }
 
 /** the inode of the network namespace the tool's sockets are made in (the tree's own, or the tool's) */

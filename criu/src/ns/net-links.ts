@@ -9,7 +9,9 @@
 // restored on the tool's link --external macvlan[IN]:OUT names, made from the tool's namespace
 // into the tree's). A link of another kind is offered to the plugins (DUMP_EXT_LINK: an EXTLINK
 // the plugin makes again, whose flags and MTU the restore sets); else refused by name, and so is
-// a link enslaved to a master other than a bridge of the namespace.
+// a link enslaved to a master other than a bridge of the namespace. tun and tap links (with
+// files/tun.ts, whose fds attach to them): made persistent at the restore with their flags,
+// owner, group, vnet header size and send buffer.
 import type { NetDeviceEntry } from '../images/index.js';
 import { socket, close, errnoName } from '../sys/libc.js';
 import { netlinkExchange, NLMSG_HDR } from '../sys/netlink.js';
@@ -17,6 +19,9 @@ import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
 import { pluginCalls } from '../hooks.js';
 import * as fs from 'node:fs';
+import { TUN, IFF, ifreq, queueInfo, seenQueue, setTunLinks, type TunQueueInfo } from '../files/tun.js';
+import { ioctl, SysError } from '../sys/libc.js';
+import type { TunLinkEntry } from '../images/index.js';
 
 const NETLINK_ROUTE = 0,
   AF_NETLINK = 16,
@@ -46,11 +51,14 @@ const NETLINK_ROUTE = 0,
 
 export const ND_VETH = 2;
 export const ND_MACVLAN = 7;
+const ND_TUN = 3;
 const ND_LOOPBACK = 1,
   ND_EXTLINK = 4,
   ND_BRIDGE = 6,
   ARPHRD_LOOPBACK = 772;
-const KIND: Record<number, string> = { [ND_VETH]: 'veth', [ND_BRIDGE]: 'bridge', [ND_MACVLAN]: 'macvlan' };
+const KIND: Record<number, string> = { [ND_VETH]: 'veth', [ND_BRIDGE]: 'bridge', [ND_MACVLAN]: 'macvlan', [ND_TUN]: 'tun' };
+// IFLA_INFO_DATA of a tun link (tun_fill_info)
+const IFLA_TUN = { OWNER: 1, GROUP: 2, TYPE: 3, PI: 4, VNET_HDR: 5, PERSIST: 6, MULTI_QUEUE: 7 };
 
 interface Link {
   index: number;
@@ -174,11 +182,82 @@ export function linkEntry(l: Link, who: string, all: Link[] = []): { e: NetDevic
     const flags = l.data?.get(IFLA_MACVLAN_FLAGS);
     return { e: { type: ND_MACVLAN, ...base, ...mac, macvlan: { mode: mode.readUInt32LE(0), ...(flags ? { flags: flags.readUInt16LE(0) } : {}) } }, external };
   }
+  if (l.kind === 'tun') return { e: { type: ND_TUN, ...base, ...mac, tun: tunLinkOf(l, who) }, external: false };
   if (pluginCalls().dumpExtLink(l.index, l.type, l.kind ?? '')) return { e: { type: ND_EXTLINK, ...base, ...mac }, external: false };
   throw new NotSupportedError(`${who}: its network namespace has ${name}`, {
     object: `link ${l.name}`,
-    hint: 'lo, veth, bridge and macvlan links are dumped; other kinds by a plugin (DUMP_EXT_LINK) only',
+    hint: 'lo, veth, bridge, macvlan and tun links are dumped; other kinds by a plugin (DUMP_EXT_LINK) only',
   });
+}
+
+/**
+ * A tun link's entry: its flags, owner and group from rtnetlink; its vnet header size and send
+ * buffer through an fd attached to it here (this thread is in its namespace), or, when the
+ * tree's fd holds it (EBUSY), from that fd at the end of the dump (fillTunQueues).
+ */
+function tunLinkOf(l: Link, who: string): TunLinkEntry & { vnethdr?: number; sndbuf?: number } {
+  const u8 = (k: number): number => l.data?.get(k)?.readUInt8(0) ?? 0;
+  const id = (k: number): number => l.data?.get(k)?.readInt32LE(0) ?? -1;
+  if (!l.data?.get(IFLA_TUN.TYPE)) throw new CriuError(`${who}: tun link ${l.name}: rtnetlink shows no tun type`, { object: `link ${l.name}` });
+  const flags =
+    u8(IFLA_TUN.TYPE) |
+    (u8(IFLA_TUN.PI) ? 0 : IFF.NO_PI) |
+    (u8(IFLA_TUN.VNET_HDR) ? IFF.VNET_HDR : 0) |
+    (u8(IFLA_TUN.PERSIST) ? IFF.PERSIST : 0) |
+    (u8(IFLA_TUN.MULTI_QUEUE) ? IFF.MULTI_QUEUE : 0);
+  let q: TunQueueInfo | undefined;
+  const fd = fs.openSync('/dev/net/tun', fs.constants.O_RDWR);
+  try {
+    ioctl(fd, TUN.SETIFF, ifreq(l.name, flags & ~IFF.PERSIST));
+    q = queueInfo(fd);
+  } catch (e) {
+    if (!(e instanceof SysError && e.errno === 16 /* EBUSY: a queue of the tree's holds it */)) throw e;
+  } finally {
+    fs.closeSync(fd);
+  }
+  return { flags, owner: id(IFLA_TUN.OWNER), group: id(IFLA_TUN.GROUP), ...(q ?? { vnethdr: -1, sndbuf: -1 }) };
+}
+
+/** The end of a dump: the tun links whose queue info only the tree's fds could give (vnethdr -1) get it; one no fd of the tree held is refused. */
+export function fillTunQueues(all: NetDeviceEntry[], who: string): void {
+  for (const n of all) {
+    if (n.type !== ND_TUN || !n.tun || n.tun.vnethdr !== -1) continue;
+    const q = seenQueue(n.name);
+    if (!q)
+      throw new NotSupportedError(`${who}: tun link ${n.name} is held by an fd outside the tree`, {
+        object: `link ${n.name}`,
+        hint: 'a tun link whose queue no task of the tree has open cannot be dumped',
+      });
+    n.tun = { ...n.tun, ...q };
+  }
+}
+
+/** Restore: a tun link made persistent, with its ifindex, flags, owner, group, vnet header size and send buffer (CRIU's restore_tun_link) */
+function makeTun(n: NetDeviceEntry): void {
+  const t = n.tun;
+  if (!t) throw new CriuError(`netdev image: tun link ${n.name} has no tun entry`, 'the images are damaged');
+  const fd = fs.openSync('/dev/net/tun', fs.constants.O_RDWR);
+  const step = (what: string, f: () => void): void => {
+    try {
+      f();
+    } catch (e) {
+      throw new CriuError(`making tun link ${n.name} (ifindex ${n.ifindex}): ${what}: ${(e as Error).message}`, { object: `link ${n.name}` });
+    }
+  };
+  try {
+    step('TUNSETIFINDEX', () => ioctl(fd, TUN.SETIFINDEX, Buffer.from(new Uint32Array([n.ifindex]).buffer)));
+    step('TUNSETIFF', () => ioctl(fd, TUN.SETIFF, ifreq(n.name, (t.flags & ~IFF.PERSIST) | IFF.TUN_EXCL)));
+    step('TUNSETVNETHDRSZ', () => ioctl(fd, TUN.SETVNETHDRSZ, Buffer.from(new Int32Array([t.vnethdr]).buffer)));
+    step('TUNSETSNDBUF', () => ioctl(fd, TUN.SETSNDBUF, Buffer.from(new Int32Array([t.sndbuf]).buffer)));
+    if (t.owner >= 0) step('TUNSETOWNER', () => ioctl(fd, TUN.SETOWNER, t.owner));
+    if (t.group >= 0) step('TUNSETGROUP', () => ioctl(fd, TUN.SETGROUP, t.group));
+    // kept by itself until the tree's fds attach (files/tun.ts), which drop this when the link had it not
+    step('TUNSETPERSIST', () => ioctl(fd, TUN.SETPERSIST, 1));
+  } finally {
+    fs.closeSync(fd);
+  }
+  if (t.flags & IFF.TAP && n.address?.length)
+    rtnl(RTM_SETLINK, NLM_F_ACK, Buffer.concat([ifinfo(n.ifindex), attr(IFLA_ADDRESS, n.address)]), () => {}, `setting the MAC of tap ${n.name}`);
 }
 
 // ---------------------------------------------------------------- --external veth[…], --veth-pair
@@ -259,7 +338,7 @@ export function restoreLinks(all: NetDeviceEntry[], tool: ToolNet | undefined): 
   const pending = all.filter((n) => n.type !== ND_LOOPBACK && n.type !== ND_EXTLINK);
   for (const n of pending) {
     if (!KIND[n.type])
-      throw new NotSupportedError(`netdev image: link ${n.name} (type ${n.type})`, 'lo, veth, bridge and macvlan links are restored; other kinds not yet');
+      throw new NotSupportedError(`netdev image: link ${n.name} (type ${n.type})`, 'lo, veth, bridge, macvlan and tun links are restored; other kinds not yet');
   }
   // a macvlan on a link inside waits for it
   for (let left = pending.filter((n) => !made.has(n.ifindex)); left.length; left = left.filter((n) => !made.has(n.ifindex))) {
@@ -280,12 +359,15 @@ export function restoreLinks(all: NetDeviceEntry[], tool: ToolNet | undefined): 
   }
   for (const n of all) if (n.master !== undefined) setMaster(n, byIndex.get(n.master));
   for (const n of all) setLink(n);
+  // the tun fds attach to their links with the links' flags
+  setTunLinks(new Map(all.filter((n) => n.type === ND_TUN && n.tun).map((n) => [n.name, n.tun!])));
 }
 
 function makeLink(n: NetDeviceEntry, all: NetDeviceEntry[], made: Set<number>, tool: ToolNet | undefined): void {
   log.info(`Restoring link ${n.name} type ${n.type}`);
   if (n.type === ND_VETH) return makeVeth(n, all, made, tool);
   made.add(n.ifindex);
+  if (n.type === ND_TUN) return makeTun(n);
   if (n.type === ND_BRIDGE) {
     rtnl(
       RTM_NEWLINK,

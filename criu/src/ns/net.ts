@@ -18,7 +18,7 @@ import * as os from 'node:os';
 import { createRequire } from 'node:module';
 import type { NetDeviceEntry, NetnsEntry, SysctlEntry } from '../images/index.js';
 import { readMessagesOf, writeMessages } from '../images/typed.js';
-import { links, linkEntry, restoreLinks, needsToolNet, openToolNet, closeToolNet, type ToolNet } from './net-links.js';
+import { links, linkEntry, restoreLinks, needsToolNet, openToolNet, closeToolNet, fillTunQueues, type ToolNet } from './net-links.js';
 import { socketsIn } from '../net/tree-netns.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
@@ -378,6 +378,7 @@ export const net: NsKind<NetDump> = {
   cloneFlag: CLONE_NEWNET,
   dump: (pid) => dumpNet(pid ?? 0),
   write(dir, id, d) {
+    fillTunQueues(d.links, `netns ${id}`); // what the tree's tun fds showed, now that every fd is dumped
     // a link's peer is in this namespace (lo's is lo itself): CRIU writes the namespace's id; a veth's outside: none
     const links = d.links.map((l) => (d.externalPeers?.includes(l.ifindex) ? l : { ...l, peer_nsid: l.peer_nsid ?? id }));
     const names = [

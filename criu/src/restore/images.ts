@@ -2,7 +2,7 @@
 import { VMA, VMA_STATUS_KNOWN, PE } from '../images/consts.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ImageError } from '../images/index.js';
+import { ImageError, FdTypes } from '../images/index.js';
 import type {
   CoreEntry,
   MmEntry,
@@ -296,6 +296,12 @@ function checkTls(file: string, tls: UserDescT[]): void {
 /** files.img into `files` by id: each id once, each entry of a known type with its own part. */
 function checkFiles(entries: FileEntry[], files: Map<number, FileEntry>): void {
   entries.forEach((f, i) => {
+    // a tun file is a REG entry and a TUNF one of the same id (CRIU's dump_tunfile): one entry, with both parts
+    const prev = files.get(f.id);
+    if (prev && f.type === FdTypes.TUNF && prev.type === FdTypes.REG && f.tunf) {
+      files.set(f.id, { ...f, reg: prev.reg });
+      return;
+    }
     if (files.has(f.id)) throw new BadImage('files.img', i, 'id', `${f.id} is used by an earlier entry too`);
     const field = FILE_FIELD[f.type];
     if (!field) throw new BadImage('files.img', i, 'type', `${f.type} is not a known file type`);
