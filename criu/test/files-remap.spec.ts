@@ -196,12 +196,14 @@ test('--external file[MNT_ID:INODE]: recorded by its key (ext), restored only fr
   process.kill(pid, 'SIGKILL');
 });
 
-test('a tun fd and other character devices without a handler are refused by name (the memory devices: zdtm chardev00)', async () => {
+test("a tun fd of the tool's network namespace and character devices without a handler are refused by name (the memory devices: zdtm chardev00; tun fds of a tree's own namespace: zdtm tun)", async () => {
   const dir = tmpdir('remap-dev');
   const tun = await startPy(dir, ["t = os.open('/dev/net/tun', os.O_RDWR)", "z = os.open('/dev/zero', os.O_RDONLY)"]);
   const r = criu(['dump', '-t', String(tun), '-D', path.join(dir, 'img')]);
   expect(r.status).toBe(1);
-  expect(r.stderr).toMatch(new RegExp(`not supported yet: task ${tun}: fd \\d+ \\(/dev/net/tun\\): tun devices`));
+  expect(r.stderr).toMatch(
+    new RegExp(`not supported yet: task ${tun} fd \\d+ \\(tun\\): a tun device of the tool's own network namespace \\(Net namespace is required`),
+  );
   expect(alive(tun)).toBe(true);
   process.kill(tun, 'SIGKILL');
   const dir2 = tmpdir('remap-dev2');
