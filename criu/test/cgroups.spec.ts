@@ -154,3 +154,59 @@ test('--cgroup-dump-controller: only the hierarchies named are in cgroup.img', a
     kill(pid);
   }
 });
+
+/** the property names of the dumped cgroup dirs of controller `ctl` (cgroup.img), by their dir name */
+function dumpedProps(img: string, ctl: string): Record<string, string[]> {
+  type Dir = { dir_name: string; properties?: { name: string }[]; children?: Dir[] };
+  const e = JSON.parse(crit(['show', path.join(img, 'cgroup.img')]).stdout) as { entries: { controllers: { cnames: string[]; dirs?: Dir[] }[] }[] };
+  const out: Record<string, string[]> = {};
+  const walk = (ds: Dir[] | undefined): void => {
+    for (const d of ds ?? []) {
+      out[d.dir_name] = (d.properties ?? []).map((p) => p.name);
+      walk(d.children);
+    }
+  };
+  walk(e.entries[0].controllers.find((c) => c.cnames.includes(ctl))?.dirs);
+  return out;
+}
+
+test("--cgroup-props and --cgroup-props-file: a controller's properties merged into its built-in list or in its place (cgroup v1 cpu); bad input refused before the dump", async () => {
+  const v1cpu = '/sys/fs/cgroup/cpu';
+  // CRIU's property lists are of v1 controllers (a v2 cgroup keeps its global properties only)
+  test.skip(!fs.existsSync(path.join(v1cpu, 'cpu.shares')), `${v1cpu} is not a cgroup v1 cpu hierarchy here (a pure cgroup v2 host)`);
+  const cg = path.join(v1cpu, `criu-ts-props-${process.pid}`);
+  removeBelow(cg, true);
+  fs.mkdirSync(cg);
+  made.push(cg);
+  fs.writeFileSync(path.join(cg, 'cpu.shares'), '512');
+  const pid = await sleeper(cg);
+  const dir = tmpdir('cgroups-props');
+  const dump = (name: string, ...opts: string[]) => {
+    const img = path.join(dir, name);
+    const d = criu(['dump', '-t', String(pid), '-D', img, '-R', ...opts]);
+    expect(d.code, d.stderr).toBe(0);
+    return dumpedProps(img, 'cpu')[path.basename(cg)];
+  };
+  try {
+    const builtin = dump('builtin');
+    expect(builtin).toEqual(expect.arrayContaining(['cpu.shares', 'cpu.cfs_period_us', 'cpu.cfs_quota_us']));
+    expect(builtin).not.toContain('cpu.idle');
+    expect(dump('replace', '--cgroup-props', '"cpu":\n - "strategy": "replace"\n - "properties": ["cpu.shares"]').filter((p) => p.startsWith('cpu.'))).toEqual([
+      'cpu.shares',
+    ]);
+    const file = path.join(dir, 'props.yaml');
+    fs.writeFileSync(file, '"cpu":\n - "strategy": "merge"\n - "properties": ["cpu.idle"]\n');
+    expect(dump('merge', '--cgroup-props-file', file)).toEqual([
+      ...builtin.filter((p) => p.startsWith('cpu.')),
+      'cpu.idle',
+      ...builtin.filter((p) => !p.startsWith('cpu.')),
+    ]);
+    const bad = criu(['dump', '-t', String(pid), '-D', path.join(dir, 'bad'), '--cgroup-props', '"cpu":\n - "strategy": "mix"\n - "properties": []']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('--cgroup-props: Unknown strategy "mix" in controller\'s cpu stream');
+    expect(fs.existsSync(path.join(dir, 'bad', 'inventory.img'))).toBe(false);
+    expect(alive(pid)).toBe(true);
+  } finally {
+    kill(pid);
+  }
+});

@@ -21,52 +21,32 @@ import { test, expect, type TestInfo } from '@playwright/test';
 import { spawnSync, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { criuBin, tmpdir, alive, until as untilMs, sleep } from './lib.js';
-
-/** the lib's until with 20 s: containers start slowly on a loaded machine */
-const until = <T>(what: string, f: () => T | undefined | false, ms = 20_000): Promise<T> => untilMs(what, f, ms);
+import { criuBin, tmpdir, alive, sleep } from './lib.js';
+import {
+  until,
+  needRuncAndBusybox,
+  busyboxRootfs,
+  counterScript,
+  expectContiguous,
+  connections,
+  gone,
+  cgroupDirs,
+  removeCgroup,
+  logTail,
+} from './containers.js';
 
 const podmanBin = ['/usr/bin/podman'].find((f) => fs.existsSync(f));
-const runcBin = ['/usr/sbin/runc', '/usr/bin/runc'].find((f) => fs.existsSync(f));
 const conmonBin = ['/usr/bin/conmon', '/usr/libexec/podman/conmon'].find((f) => fs.existsSync(f));
 const unshareBin = ['/usr/bin/unshare', '/bin/unshare'].find((f) => fs.existsSync(f));
-const busybox = '/bin/busybox';
-
-/** Whether an ELF file asks for an interpreter (PT_INTERP): a dynamic busybox cannot run in a rootfs of busybox alone. */
-function elfIsDynamic(file: string): boolean {
-  const b = fs.readFileSync(file);
-  const phoff = Number(b.readBigUInt64LE(0x20));
-  const phentsize = b.readUInt16LE(0x36);
-  const phnum = b.readUInt16LE(0x38);
-  for (let i = 0; i < phnum; i++) if (b.readUInt32LE(phoff + i * phentsize) === 3 /* PT_INTERP */) return true;
-  return false;
-}
 
 /** The tools these tests need, or a clear failure (never a skip: CI must install them). */
 function needTools(): { podman: string; runc: string } {
   if (!podmanBin) throw new Error('podman is not installed (no /usr/bin/podman): ci/pretest.mjs installs the Debian package podman');
   if (!conmonBin) throw new Error('conmon is not installed: it comes with the Debian package podman (ci/pretest.mjs)');
-  if (!runcBin) throw new Error('runc is not installed (neither /usr/sbin/runc nor /usr/bin/runc): ci/pretest.mjs installs the Debian package runc');
   if (!unshareBin) throw new Error('unshare is not installed: ci/pretest.mjs installs the Debian package util-linux');
-  if (!fs.existsSync(busybox)) throw new Error(`${busybox} is missing: ci/pretest.mjs installs the Debian package busybox-static`);
-  if (elfIsDynamic(busybox)) throw new Error(`${busybox} is dynamically linked: install the Debian package busybox-static`);
+  const runc = needRuncAndBusybox();
   if (!fs.existsSync(criuBin)) throw new Error(`${criuBin} is missing: build it (make -C native)`);
-  return { podman: podmanBin, runc: runcBin };
-}
-
-/** The counter of every container: numbers from a pipe over a TCP connection on lo, echoed back into /tmp/out. */
-const counterScript = 'nc -ll -p 8080 -e /bin/cat & sleep 0.5; i=0; (while :; do i=$((i+1)); echo $i; sleep 0.2; done) | nc 127.0.0.1 8080 > /tmp/out';
-
-/** A busybox root file system (busybox-static and its applets the counter uses) in dir. */
-function busyboxRootfs(dir: string): string {
-  const bin = path.join(dir, 'bin');
-  fs.mkdirSync(bin, { recursive: true });
-  fs.mkdirSync(path.join(dir, 'tmp'));
-  fs.chmodSync(path.join(dir, 'tmp'), 0o1777);
-  fs.copyFileSync(busybox, path.join(bin, 'busybox'));
-  fs.chmodSync(path.join(bin, 'busybox'), 0o755);
-  for (const l of ['sh', 'nc', 'sleep', 'cat', 'echo', 'kill']) fs.symlinkSync('busybox', path.join(bin, l));
-  return dir;
+  return { podman: podmanBin, runc };
 }
 
 /** The cgroup parent podman makes with cgroupfs: removed after the file if these tests made it. */
@@ -156,7 +136,7 @@ class Podman {
 
   /** `podman run -d` of the counter; the container's long id. */
   run(args: string[], what = 'podman run'): string {
-    const id = this.ok(['run', '-d', '--network', 'none', ...args, 'sh', '-c', counterScript], what)
+    const id = this.ok(['run', '-d', '--network', 'none', ...args, 'sh', '-c', counterScript()], what)
       .trim()
       .split('\n')
       .at(-1)!;
@@ -245,15 +225,6 @@ interface Inspect {
   State: { Status: string; Pid: number; Checkpointed?: boolean; Restored?: boolean };
 }
 
-/** Every number from 1 on, once and in order: nothing lost or doubled in the pipes and the TCP queues. */
-function expectContiguous(nums: number[], what: string): void {
-  const bad = nums.findIndex((v, i) => v !== i + 1);
-  expect(
-    bad,
-    `${what}: line ${bad + 1} of /tmp/out is ${JSON.stringify(nums[bad])}, not ${bad + 1} (around it: ${nums.slice(Math.max(0, bad - 3), bad + 4).join(' ')})`,
-  ).toBe(-1);
-}
-
 /** The numbers of a counter's file (whole lines only). */
 function numbers(file: string): number[] {
   let s = '';
@@ -275,26 +246,6 @@ async function counterPast(out: Out, n: number, what: string): Promise<number[]>
     const c = numbers(out());
     return c.length > 0 && c[c.length - 1] > n ? c : undefined;
   });
-}
-
-/** The established TCP connections on port 8080 in the network namespace of pid, "local remote" in /proc's hex (the server, on ::, shows in tcp6). */
-function connections(pid: number): string[] {
-  return ['tcp', 'tcp6']
-    .flatMap((t) => fs.readFileSync(`/proc/${pid}/net/${t}`, 'utf8').split('\n').slice(1))
-    .map((l) => l.trim().split(/\s+/))
-    .filter((f) => f.length > 3 && f[3] === '01' && (f[1].endsWith(':1F90') || f[2].endsWith(':1F90')))
-    .map((f) => `${f[1]} ${f[2]}`)
-    .sort();
-}
-
-/** Whether pid has exited (gone, or a zombie its parent has not reaped yet). */
-function gone(pid: number): boolean {
-  try {
-    const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return ['Z', 'X'].includes(s.slice(s.lastIndexOf(')') + 2, s.lastIndexOf(')') + 3));
-  } catch {
-    return true;
-  }
 }
 
 /** The container as podman reports it: running, its init a live process, pid 1 of its own pid namespace; `podman top` lists the counter's processes. */
@@ -358,56 +309,6 @@ async function startRootfs(pm: Podman): Promise<{ id: string; out: Out; init: nu
   const conns = connections(init);
   expect(conns, 'the two ends of the counter connection on lo').toHaveLength(2);
   return { id, out, init, conns };
-}
-
-const logTail = (f: string): string => (fs.existsSync(f) ? `${f}:\n${fs.readFileSync(f, 'utf8').slice(-4000)}` : `(no ${f})`);
-
-/** The cgroup directories named `name` anywhere under /sys/fs/cgroup (v1 hierarchies, the unified one, or pure v2). */
-function cgroupDirs(name: string): string[] {
-  const found: string[] = [];
-  const walk = (d: string, depth: number) => {
-    let ents: fs.Dirent[] = [];
-    try {
-      ents = fs.readdirSync(d, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of ents) {
-      if (!e.isDirectory()) continue;
-      const p = path.join(d, e.name);
-      if (e.name === name) found.push(p);
-      else if (depth < 5) walk(p, depth + 1);
-    }
-  };
-  walk('/sys/fs/cgroup', 0);
-  return found;
-}
-
-/** Remove a leftover cgroup of our container: its processes killed, rmdir retried while they die. */
-async function removeCgroup(dir: string): Promise<void> {
-  let ents: fs.Dirent[] = [];
-  try {
-    ents = fs.readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return;
-  }
-  for (const e of ents) if (e.isDirectory()) await removeCgroup(path.join(dir, e.name));
-  const end = Date.now() + 10_000;
-  for (;;) {
-    try {
-      for (const p of fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) process.kill(Number(p), 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-    try {
-      fs.rmdirSync(dir);
-      return;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-      if (Date.now() > end) throw new Error(`cannot remove the cgroup ${dir}: ${String(e)}`);
-    }
-    await sleep(50);
-  }
 }
 
 test.afterEach(async ({}, testInfo: TestInfo) => {

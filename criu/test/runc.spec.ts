@@ -12,35 +12,20 @@ import { test, expect, type TestInfo } from '@playwright/test';
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { criuBin, repo, tmpdir, alive, until as untilMs, sleep } from './lib.js';
-
-/** the lib's until with 20 s: containers start slowly on a loaded machine */
-const until = <T>(what: string, f: () => T | undefined | false, ms = 20_000): Promise<T> => untilMs(what, f, ms);
-
-const runcBin = ['/usr/sbin/runc', '/usr/bin/runc'].find((f) => fs.existsSync(f));
-const busybox = '/bin/busybox';
-
-/** Whether an ELF file asks for an interpreter (PT_INTERP): a dynamic busybox cannot run in a rootfs of busybox alone. */
-function elfIsDynamic(file: string): boolean {
-  const b = fs.readFileSync(file);
-  const phoff = Number(b.readBigUInt64LE(0x20));
-  const phentsize = b.readUInt16LE(0x36);
-  const phnum = b.readUInt16LE(0x38);
-  for (let i = 0; i < phnum; i++) if (b.readUInt32LE(phoff + i * phentsize) === 3 /* PT_INTERP */) return true;
-  return false;
-}
-
-/** The tools these tests need, or a clear failure (never a skip: CI must install them). */
-function needTools(): string {
-  if (!runcBin) throw new Error('runc is not installed (neither /usr/sbin/runc nor /usr/bin/runc): ci/pretest.mjs installs the Debian package runc');
-  if (!fs.existsSync(busybox)) throw new Error(`${busybox} is missing: ci/pretest.mjs installs the Debian package busybox-static`);
-  if (elfIsDynamic(busybox)) throw new Error(`${busybox} is dynamically linked: install the Debian package busybox-static`);
-  return runcBin;
-}
-
-/** The counter of every container: numbers from a pipe over a TCP connection on lo, echoed back into /tmp/out (or `sink`). */
-const counterScript = (sink = '> /tmp/out') =>
-  `nc -ll -p 8080 -e /bin/cat & sleep 0.5; i=0; (while :; do i=$((i+1)); echo $i; sleep 0.2; done) | nc 127.0.0.1 8080 ${sink}`;
+import { criuBin, repo, tmpdir, alive, sleep } from './lib.js';
+import {
+  until,
+  needRuncAndBusybox as needTools,
+  busyboxRootfs,
+  counterScript,
+  expectContiguous,
+  connections,
+  procState,
+  gone,
+  cgroupDirs,
+  removeCgroup,
+  logTail,
+} from './containers.js';
 
 let seq = 0;
 /** Every container of the running test, cleaned after it whatever happened. */
@@ -66,13 +51,8 @@ class Box {
     this.dir = tmpdir(`runc-${name}`);
     this.bundle = path.join(this.dir, 'bundle');
     this.state = path.join(this.dir, 'state');
-    const bin = path.join(this.bundle, 'rootfs', 'bin');
-    fs.mkdirSync(bin, { recursive: true });
-    fs.mkdirSync(path.join(this.bundle, 'rootfs', 'tmp'));
+    busyboxRootfs(path.join(this.bundle, 'rootfs'), ['sh', 'nc', 'sleep', 'cat', 'echo', 'tee']);
     fs.mkdirSync(this.state);
-    fs.copyFileSync(busybox, path.join(bin, 'busybox'));
-    fs.chmodSync(path.join(bin, 'busybox'), 0o755);
-    for (const l of ['sh', 'nc', 'sleep', 'cat', 'echo', 'tee']) fs.symlinkSync('busybox', path.join(bin, l));
     execFileSync(runc, ['spec', '--bundle', this.bundle]);
     const cfgFile = path.join(this.bundle, 'config.json');
     const cfg = JSON.parse(fs.readFileSync(cfgFile, 'utf8')) as { process: { terminal: boolean; args: string[] }; root: { readonly: boolean } };
@@ -169,40 +149,6 @@ class Box {
   }
 }
 
-/** Every number from 1 on, once and in order: nothing lost or doubled in the pipes and the TCP queues. */
-function expectContiguous(nums: number[], what: string): void {
-  const bad = nums.findIndex((v, i) => v !== i + 1);
-  expect(
-    bad,
-    `${what}: line ${bad + 1} of rootfs/tmp/out is ${JSON.stringify(nums[bad])}, not ${bad + 1} (around it: ${nums.slice(Math.max(0, bad - 3), bad + 4).join(' ')})`,
-  ).toBe(-1);
-}
-
-/** The established TCP connections on port 8080 in the network namespace of pid, "local remote" in /proc's hex (the server, on ::, shows in tcp6). */
-function connections(pid: number): string[] {
-  return ['tcp', 'tcp6']
-    .flatMap((t) => fs.readFileSync(`/proc/${pid}/net/${t}`, 'utf8').split('\n').slice(1))
-    .map((l) => l.trim().split(/\s+/))
-    .filter((f) => f.length > 3 && f[3] === '01' && (f[1].endsWith(':1F90') || f[2].endsWith(':1F90')))
-    .map((f) => `${f[1]} ${f[2]}`)
-    .sort();
-}
-
-/** The state letter of pid in /proc (R, S, Z …), or "gone". */
-function procState(pid: number): string {
-  try {
-    const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return `state ${s.slice(s.lastIndexOf(')') + 2, s.lastIndexOf(')') + 3)}`;
-  } catch {
-    return 'gone';
-  }
-}
-
-/** Whether pid has exited (gone, or a zombie its parent has not reaped yet). */
-function gone(pid: number): boolean {
-  return ['gone', 'state Z', 'state X'].includes(procState(pid));
-}
-
 /** The container's init as runc reports it: running, a live process, pid 1 of its own pid namespace. */
 function expectRunning(box: Box, what: string): number {
   const st = box.stateOf();
@@ -226,54 +172,6 @@ function expectPs(box: Box, init: number, what: string): void {
   for (const l of lines.filter((l) => / nc |\/bin\/cat$/.test(l))) expect(alive(pidOf(l)), `${what}: ${l}`).toBe(true);
 }
 
-/** The cgroup directories named `id` anywhere under /sys/fs/cgroup (v1 hierarchies, the unified one, or pure v2). */
-function cgroupDirs(id: string): string[] {
-  const found: string[] = [];
-  const walk = (d: string, depth: number) => {
-    let ents: fs.Dirent[] = [];
-    try {
-      ents = fs.readdirSync(d, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of ents) {
-      if (!e.isDirectory()) continue;
-      const p = path.join(d, e.name);
-      if (e.name === id) found.push(p);
-      else if (depth < 5) walk(p, depth + 1);
-    }
-  };
-  walk('/sys/fs/cgroup', 0);
-  return found;
-}
-
-/** Remove a leftover cgroup of our container: its processes (named by our unique id) killed, rmdir retried while they die. */
-async function removeCgroup(dir: string): Promise<void> {
-  let ents: fs.Dirent[] = [];
-  try {
-    ents = fs.readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return;
-  }
-  for (const e of ents) if (e.isDirectory()) await removeCgroup(path.join(dir, e.name));
-  const end = Date.now() + 10_000;
-  for (;;) {
-    try {
-      for (const p of fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) process.kill(Number(p), 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-    try {
-      fs.rmdirSync(dir);
-      return;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-      if (Date.now() > end) throw new Error(`cannot remove the cgroup ${dir}: ${String(e)}`);
-    }
-    await sleep(50);
-  }
-}
-
 /** Checkpoint with --tcp-established into a fresh image dir, which must work. */
 function checkpoint(box: Box, what: string): string {
   const init = box.stateOf().pid;
@@ -293,8 +191,6 @@ async function restore(box: Box, img: string, what: string, extra: string[] = []
   const r = await box.detached(['restore', '-d', '--tcp-established', '--image-path', img, '--work-path', img, '--bundle', box.bundle, ...extra, box.id]);
   expect(r.code, `${what}: runc restore:\n${r.out()}\n${logTail(path.join(img, 'restore.log'))}`).toBe(0);
 }
-
-const logTail = (f: string): string => (fs.existsSync(f) ? `${f}:\n${fs.readFileSync(f, 'utf8').slice(-4000)}` : `(no ${f})`);
 
 test.afterEach(async ({}, testInfo: TestInfo) => {
   const failed = testInfo.status !== testInfo.expectedStatus;
@@ -345,7 +241,7 @@ async function expectWentOn(box: Box, before: { conns: string[] }, last: number,
   const init = expectRunning(box, what);
   expect(connections(init), `${what}: the restored connection (same addresses and ports) is established`).toEqual(before.conns);
   const now = await box.counterPast(last + 5, what);
-  expectContiguous(now, what);
+  expectContiguous(now, what, 'rootfs/tmp/out');
   expectPs(box, init, what);
   return now[now.length - 1];
 }
@@ -464,5 +360,5 @@ test('runc checkpoint of a container whose stdout is a host file outside it fail
   expectPs(box, init, 'after the failed checkpoint');
   expect(connections(init)).toHaveLength(2);
   const last = box.counter().at(-1)!;
-  expectContiguous(await box.counterPast(last + 5, 'after the failed checkpoint'), 'after the failed checkpoint');
+  expectContiguous(await box.counterPast(last + 5, 'after the failed checkpoint'), 'after the failed checkpoint', 'rootfs/tmp/out');
 });

@@ -48,6 +48,14 @@ void task_waiter_wait4(task_waiter_t *t, int32_t id)
 	}
 }
 
+void run_sh(const char *cmd)
+{
+	int r = system(cmd);
+
+	if (r != 0)
+		fail("`%s` failed (status %d)", cmd, r);
+}
+
 ssize_t read_file(const char *path, char *buf, size_t size)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);

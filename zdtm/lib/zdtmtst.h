@@ -84,6 +84,8 @@ void task_waiter_wait4(task_waiter_t *t, int32_t id);	/* until completed with id
 
 /* Helpers. */
 ssize_t read_file(const char *path, char *buf, size_t size);	/* NUL-terminated, returns length */
+/* system(cmd), the test failing (naming cmd and its status) unless it exits 0 */
+void run_sh(const char *cmd);
 /* The line of /proc/self/maps containing addr (or "" when unmapped); 0 if found. */
 int vma_line(const void *addr, char *line, size_t size);
 /* Permission string ("rw-p") of the VMA containing addr; 0 if found. */

@@ -27,7 +27,7 @@ struct prop {
 
 static const char *at(const char *name)
 {
-	static char p[4][PATH_MAX + 16];
+	static char p[4][PATH_MAX + 64];
 	static int k;
 
 	k = (k + 1) % 4;
@@ -104,39 +104,33 @@ static void check_groups(void)
 		fail("p: shared:%d master:%d unbindable:%d, expected private", p.shared, p.master, p.unbindable);
 }
 
-/* a tmpfs mounted at FROM/sub/x (or FROM/x) must show up exactly where SEEN says ('1') */
-static void check_events(void)
+/* a tmpfs mounted at FROM/sub/x must show up at each mount's sub/x (c's x: it is a/sub) exactly where SEEN says ('1') */
+static void propagates(const char *from, const char *seen)
 {
 	const char *names[] = { "a", "b", "c", "d", "e", "u", "p" };
-	const char *from_a = "1111100", *from_d = "0001100";
+	char at_from[32];
 	struct stat st, top;
 
-	if (mount("zdtm-ev", at("a/sub/x"), "tmpfs", 0, "size=64k"))
-		fail("mount a tmpfs at %s: %m", at("a/sub/x"));
+	snprintf(at_from, sizeof(at_from), "%s/sub/x", from);
+	if (mount("zdtm-ev", at(at_from), "tmpfs", 0, "size=64k"))
+		fail("mount a tmpfs at %s: %m", at(at_from));
 	for (int i = 0; i < 7; i++) {
 		char rel[32];
 
 		snprintf(rel, sizeof(rel), "%s/%sx", names[i], i == 2 ? "" : "sub/");
 		if (stat(at(rel), &st) || stat(at(names[i]), &top))
 			fail("stat %s: %m", at(rel));
-		if ((st.st_dev != top.st_dev) != (from_a[i] == '1'))
-			fail("a tmpfs mounted at a/sub/x %s at %s", from_a[i] == '1' ? "does not show up" : "shows up", at(rel));
+		if ((st.st_dev != top.st_dev) != (seen[i] == '1'))
+			fail("a tmpfs mounted at %s %s at %s", at_from, seen[i] == '1' ? "does not show up" : "shows up", at(rel));
 	}
-	if (umount2(at("a/sub/x"), MNT_DETACH))
-		fail("umount %s: %m", at("a/sub/x"));
-	if (mount("zdtm-ev", at("d/sub/x"), "tmpfs", 0, "size=64k"))
-		fail("mount a tmpfs at %s: %m", at("d/sub/x"));
-	for (int i = 0; i < 7; i++) {
-		char rel[32];
+	if (umount2(at(at_from), MNT_DETACH))
+		fail("umount %s: %m", at(at_from));
+}
 
-		snprintf(rel, sizeof(rel), "%s/%sx", names[i], i == 2 ? "" : "sub/");
-		if (stat(at(rel), &st) || stat(at(names[i]), &top))
-			fail("stat %s: %m", at(rel));
-		if ((st.st_dev != top.st_dev) != (from_d[i] == '1'))
-			fail("a tmpfs mounted at d/sub/x %s at %s", from_d[i] == '1' ? "does not show up" : "shows up", at(rel));
-	}
-	if (umount2(at("d/sub/x"), MNT_DETACH))
-		fail("umount %s: %m", at("d/sub/x"));
+static void check_events(void)
+{
+	propagates("a", "1111100");
+	propagates("d", "0001100");
 	if (mkdir(at("v"), 0755) && errno != EEXIST)
 		fail("mkdir %s: %m", at("v"));
 	if (!mount(at("u"), at("v"), NULL, MS_BIND, NULL) || errno != EINVAL)

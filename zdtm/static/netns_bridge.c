@@ -16,14 +16,6 @@
 
 static char dir[PATH_MAX];
 
-static void sh(const char *cmd)
-{
-	int r = system(cmd);
-
-	if (r != 0)
-		fail("`%s` failed (status %d)", cmd, r);
-}
-
 static void state(const char *file)
 {
 	char cmd[PATH_MAX * 2 + 512];
@@ -33,7 +25,7 @@ static void state(const char *file)
 		 "ip -o -d link show zdtm-mv0 | grep -o 'macvlan mode [a-z]*'; "
 		 "ip -o addr show | sed 's/ tentative//; s/valid_lft.*//'; } > %s/%s 2>&1",
 		 dir, file);
-	sh(cmd);
+	run_sh(cmd);
 }
 
 static void read_all(const char *file, char *buf, size_t size)
@@ -56,15 +48,15 @@ int main(int argc, char **argv)
 		fail("the test needs a network namespace of the tree's own (flavors ns and uns)");
 	if (mkdir(test_dirname, 0755) || !realpath(test_dirname, dir))
 		fail("mkdir %s: %m", test_dirname);
-	sh("ip link add zdtm-br0 mtu 1450 address 02:00:00:00:bb:01 type bridge");
-	sh("ip link add zdtm-p0 address 02:00:00:00:bb:02 type veth peer name zdtm-p1 address 02:00:00:00:bb:03");
-	sh("ip link set zdtm-p0 master zdtm-br0 && ip link set zdtm-p0 up && ip link set zdtm-p1 up && ip link set zdtm-br0 up");
-	sh("ip link add zdtm-mv0 link zdtm-p1 address 02:00:00:00:bb:04 type macvlan mode private && ip link set zdtm-mv0 up");
-	sh("ip addr add 10.125.0.1/24 dev zdtm-br0 && ip addr add 10.125.0.2/24 dev zdtm-mv0");
+	run_sh("ip link add zdtm-br0 mtu 1450 address 02:00:00:00:bb:01 type bridge");
+	run_sh("ip link add zdtm-p0 address 02:00:00:00:bb:02 type veth peer name zdtm-p1 address 02:00:00:00:bb:03");
+	run_sh("ip link set zdtm-p0 master zdtm-br0 && ip link set zdtm-p0 up && ip link set zdtm-p1 up && ip link set zdtm-br0 up");
+	run_sh("ip link add zdtm-mv0 link zdtm-p1 address 02:00:00:00:bb:04 type macvlan mode private && ip link set zdtm-mv0 up");
+	run_sh("ip addr add 10.125.0.1/24 dev zdtm-br0 && ip addr add 10.125.0.2/24 dev zdtm-mv0");
 	state("before");
 	test_daemon();
 	if (test_break()) {
-		sh("ip link set zdtm-p0 nomaster");
+		run_sh("ip link set zdtm-p0 nomaster");
 		test_msg("break: zdtm-p0 left the bridge");
 	}
 	test_waitsig();

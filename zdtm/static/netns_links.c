@@ -18,14 +18,6 @@
 
 static char dir[PATH_MAX];
 
-static void sh(const char *cmd)
-{
-	int r = system(cmd);
-
-	if (r != 0)
-		fail("`%s` failed (status %d)", cmd, r);
-}
-
 /* what the namespace holds, as the tools print it, into FILE (no counters, no lifetimes) */
 static void state(const char *file)
 {
@@ -37,7 +29,7 @@ static void state(const char *file)
 		 "nft list ruleset 2>/dev/null | grep -v '^#'; "
 		 "cat /proc/sys/net/ipv4/conf/zdtm-v0/forwarding /proc/sys/net/ipv6/conf/zdtm-v1/hop_limit; } > %s/%s 2>&1",
 		 dir, file);
-	sh(cmd);
+	run_sh(cmd);
 }
 
 static void read_all(const char *file, char *buf, size_t size)
@@ -62,17 +54,17 @@ int main(int argc, char **argv)
 		fail("mkdir %s: %m", test_dirname);
 	if (!realpath(test_dirname, dir))
 		fail("realpath %s: %m", test_dirname);
-	sh("ip link add zdtm-v0 mtu 1480 address 02:00:00:00:aa:01 type veth peer name zdtm-v1 mtu 1400 address 02:00:00:00:aa:02");
-	sh("ip addr add 10.123.0.1/24 dev zdtm-v0 && ip addr add 10.123.0.2/24 dev zdtm-v1");
-	sh("ip addr add fd00:123::1/64 dev zdtm-v0 nodad && ip link set zdtm-v0 up && ip link set zdtm-v1 up");
-	sh("ip route add 10.124.0.0/16 via 10.123.0.2 dev zdtm-v0 && ip rule add from 10.123.0.0/24 lookup main pref 1000");
-	sh("nft add table inet zdtm_t && nft add chain inet zdtm_t in '{ type filter hook input priority 0; }' && "
+	run_sh("ip link add zdtm-v0 mtu 1480 address 02:00:00:00:aa:01 type veth peer name zdtm-v1 mtu 1400 address 02:00:00:00:aa:02");
+	run_sh("ip addr add 10.123.0.1/24 dev zdtm-v0 && ip addr add 10.123.0.2/24 dev zdtm-v1");
+	run_sh("ip addr add fd00:123::1/64 dev zdtm-v0 nodad && ip link set zdtm-v0 up && ip link set zdtm-v1 up");
+	run_sh("ip route add 10.124.0.0/16 via 10.123.0.2 dev zdtm-v0 && ip rule add from 10.123.0.0/24 lookup main pref 1000");
+	run_sh("nft add table inet zdtm_t && nft add chain inet zdtm_t in '{ type filter hook input priority 0; }' && "
 	   "nft add rule inet zdtm_t in tcp dport 9 drop");
-	sh("echo 1 > /proc/sys/net/ipv4/conf/zdtm-v0/forwarding && echo 33 > /proc/sys/net/ipv6/conf/zdtm-v1/hop_limit");
+	run_sh("echo 1 > /proc/sys/net/ipv4/conf/zdtm-v0/forwarding && echo 33 > /proc/sys/net/ipv6/conf/zdtm-v1/hop_limit");
 	state("before");
 	test_daemon();
 	if (test_break()) {
-		sh("ip link set zdtm-v1 mtu 1300");
+		run_sh("ip link set zdtm-v1 mtu 1300");
 		test_msg("break: the MTU of zdtm-v1 changed");
 	}
 	test_waitsig();

@@ -25,14 +25,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static void sh(const char *cmd)
-{
-	int r = system(cmd);
-
-	if (r != 0)
-		fail("`%s` failed (status %d)", cmd, r);
-}
-
 static int tun_open(const char *name, int flags, int oflags)
 {
 	struct ifreq ifr = { 0 };
@@ -86,6 +78,17 @@ static void carries(int fd)
 	fail("no datagram for 10.127.0.2 came out of zdtm-tun0's fd");
 }
 
+/* the links' names, kinds, tun flags, MACs and MTUs as `ip -d` prints them, into FILE */
+static void links_state(const char *file)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd),
+		 "ip -o -d link show | grep -o '^[0-9]*: zdtm-[a-z0-9]*\\|tun type [a-z]* pi [a-z]* vnet_hdr [a-z]* persist [a-z]*\\|link/ether [0-9a-f:]*\\|mtu [0-9]*' > %s",
+		 file);
+	run_sh(cmd);
+}
+
 static int has_link(const char *name)
 {
 	char cmd[128];
@@ -103,12 +106,12 @@ int main(int argc, char **argv)
 	if (!getenv("ZDTM_NEWNS"))
 		fail("the test needs a network namespace of the tree's own (flavors ns and uns)");
 	tun = tun_open("zdtm-tun0", IFF_TUN | IFF_NO_PI, 0);
-	sh("ip addr add 10.127.0.1/24 dev zdtm-tun0 && ip link set zdtm-tun0 up");
+	run_sh("ip addr add 10.127.0.1/24 dev zdtm-tun0 && ip link set zdtm-tun0 up");
 	tap = tun_open("zdtm-tap0", IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, 0);
 	if (ioctl(tap, TUNSETVNETHDRSZ, &vh) || ioctl(tap, TUNSETPERSIST, 1))
 		fail("set up zdtm-tap0: %m");
 	close(tap);
-	sh("ip link set zdtm-tap0 address 02:00:00:00:cc:01 mtu 1400");
+	run_sh("ip link set zdtm-tap0 address 02:00:00:00:cc:01 mtu 1400");
 	mq1 = tun_open("zdtm-mq0", IFF_TAP | IFF_NO_PI | IFF_MULTI_QUEUE, 0);
 	mq2 = tun_open("zdtm-mq0", IFF_TAP | IFF_NO_PI | IFF_MULTI_QUEUE, 0);
 	{
@@ -118,7 +121,7 @@ int main(int argc, char **argv)
 	}
 	free_fd = tun_open(NULL, 0, O_NONBLOCK);
 	carries(tun);
-	sh("ip -o -d link show | grep -o '^[0-9]*: zdtm-[a-z0-9]*\\|tun type [a-z]* pi [a-z]* vnet_hdr [a-z]* persist [a-z]*\\|link/ether [0-9a-f:]*\\|mtu [0-9]*' > /tmp/tun.before");
+	links_state("/tmp/tun.before");
 	test_daemon();
 	if (test_break()) {
 		struct ifreq ifr = { .ifr_flags = IFF_DETACH_QUEUE };
@@ -138,7 +141,7 @@ int main(int argc, char **argv)
 			fail("the unattached fd is attached to %s", ifr.ifr_name);
 	}
 	carries(tun);
-	sh("ip -o -d link show | grep -o '^[0-9]*: zdtm-[a-z0-9]*\\|tun type [a-z]* pi [a-z]* vnet_hdr [a-z]* persist [a-z]*\\|link/ether [0-9a-f:]*\\|mtu [0-9]*' > /tmp/tun.after");
+	links_state("/tmp/tun.after");
 	if (read_file("/tmp/tun.before", before, sizeof(before)) < 0 || read_file("/tmp/tun.after", after, sizeof(after)) < 0)
 		fail("read the link states: %m");
 	if (strcmp(before, after))

@@ -14,6 +14,7 @@ import type { DumpOptions } from '../dump/dump.js';
 import type { RestoreOptions } from '../restore/restore.js';
 import { parseExternals } from '../files/external.js';
 import { setMntOptions } from '../ns/mnt-opts.js';
+import { parseCgroupProps, setCgroupProps } from '../cgroup/props.js';
 import { setCgroupOptions } from '../cgroup/opts.js';
 import { setVethPeers } from '../ns/index.js';
 
@@ -183,6 +184,20 @@ function setMntOptionsOf(p: Parsed): void {
     dumpControllers: p.opts.get('cgroup-dump-controller'),
     yard: one(p, 'cgroup-yard'),
   });
+  const props = one(p, 'cgroup-props');
+  const propsFile = one(p, 'cgroup-props-file');
+  let fileText = '';
+  if (propsFile !== undefined) {
+    try {
+      fileText = fs.readFileSync(propsFile, 'utf8');
+    } catch (e) {
+      throw new CriuError(`Can't open --cgroup-props-file ${propsFile}: ${(e as Error).message}`);
+    }
+  }
+  setCgroupProps([
+    ...(props !== undefined ? parseCgroupProps(props, '--cgroup-props') : []),
+    ...(propsFile !== undefined ? parseCgroupProps(fileText, `--cgroup-props-file ${propsFile}`) : []),
+  ]);
   setVethPeers(p.opts.get('external') ?? [], p.opts.get('veth-pair') ?? []);
   setMntOptions({
     external: p.opts.get('external'),

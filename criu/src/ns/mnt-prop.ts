@@ -10,6 +10,7 @@
 import type { MntEntry } from '../images/index.js';
 import type { MountInfo } from '../proc/mountinfo.js';
 import { CriuError, NotSupportedError } from '../errors.js';
+import { isSubpath } from './mnt-ext.js';
 
 export const MS_UNBINDABLE = 1 << 17;
 // messages start with `pre` (the task whose namespace it is)
@@ -33,7 +34,6 @@ export interface HostMount {
 /** one step after the pivot: J FROM TO (kept mounts), E HOST TO, H/V/U MOUNT */
 export type PropStep = ['J', number, number] | ['E', number, number] | ['H' | 'V' | 'U', number];
 
-const isSubpath = (p: string, of: string): boolean => of === '/' || p === of || p.startsWith(of.endsWith('/') ? of : `${of}/`);
 const where = (e: MntEntry): string => `mount ${e.mnt_id} at ${e.mountpoint}`;
 
 /** a peer of the tool's mounts, not of a group of the tree's own */

@@ -16,9 +16,7 @@
 // --root. Peer groups and slaves are made again after the tree (ns/mnt-prop.ts). Anything
 // else fails the dump naming the mount.
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { createRequire } from 'node:module';
 import type { MntEntry } from '../images/index.js';
 import { readMessagesOf, writeMessages } from '../images/typed.js';
 import { parseMountinfo, type MountInfo } from '../proc/mountinfo.js';
@@ -33,14 +31,8 @@ import { recvPacket } from '../sys/sock.js';
 import { givePtyMaster } from '../files/tty.js';
 import { inNamespaces } from './sysv.js';
 import { pluginCalls } from '../hooks.js';
-import { checkPropagation, propagationSteps, type PropStep, type HostMount } from './mnt-prop.js';
-
-// loaded when a mount namespace is met only (node:child_process costs ~18 ms to load)
-type Cp = typeof import('node:child_process');
-function run(bin: string, args: string[], o: import('node:child_process').SpawnSyncOptions): { status: number | null; error?: Error; stderr: Buffer } {
-  const r = (createRequire(import.meta.url)('node:child_process') as Cp).spawnSync(bin, args, o);
-  return { status: r.status, error: r.error, stderr: Buffer.from(r.stderr ?? '') };
-}
+import { checkPropagation, propagationSteps, type PropStep } from './mnt-prop.js';
+import { run, toolMountOf, pluginMounts, isSubpath } from './mnt-ext.js';
 
 export const CLONE_NEWNS = 0x00020000n;
 export const mntHelperBin = path.join(nativeDir, 'criu-mnt-helper');
@@ -139,7 +131,6 @@ function sbOptions(superOptions: string): { sbFlags: number; options: string } {
   return { sbFlags, options: rest.join(',') };
 }
 
-const isSubpath = (p: string, of: string): boolean => of === '/' || p === of || p.startsWith(of.endsWith('/') ? of : `${of}/`);
 /** the part of `root` below `of` ('' for the same), as CRIU's cut_root_for_bind */
 const cutRoot = (root: string, of: string): string => (of === '/' ? root : root.slice(of.length)).replace(/^\/+/, '');
 
@@ -443,17 +434,6 @@ export function mountScript(
   return s;
 }
 
-const O_PATH = 0o10000000;
-
-/** The tool's mount that holds `p` (the topmost of the longest mountpoint above it), open, with its propagation. */
-function toolMountOf(mine: MountInfo[], p: string): Omit<HostMount, 'ref'> & { fd: number } {
-  const real = fs.realpathSync(p);
-  let best: MountInfo | undefined;
-  for (const m of mine) if (isSubpath(real, m.mountPoint) && (!best || m.mountPoint.length >= best.mountPoint.length)) best = m;
-  if (!best) throw new CriuError(`no mount of the tool's namespace holds ${p}`);
-  return { fd: fs.openSync(best.mountPoint, O_PATH), shared: best.shared !== undefined, slave: best.master !== undefined, at: best.mountPoint };
-}
-
 /** Builds the dumped tree in the mount namespace of `pid` (the root puppet, just made with CLONE_NEWNS). */
 export function restoreMntNs(d: MntNs, pid: number, dir: string): void {
   const plan = planMounts(d, dir, mntOptions().root);
@@ -516,34 +496,6 @@ export function restoreMntNs(d: MntNs, pid: number, dir: string): void {
     byPlugins();
   }
   setTreeRoot(pid);
-}
-
-/** The mounts a plugin dumped (with_plugin), each mounted by its plugin (RESTORE_EXT_MOUNT) at a directory of the tool's namespace the helper clones it from; returns their cleanup. */
-function pluginMounts(plan: Planned[]): () => void {
-  const dirs: string[] = [];
-  const cleanup = (): void => {
-    for (const d of dirs.splice(0)) {
-      run('umount', ['-l', d], { stdio: 'ignore' });
-      try {
-        fs.rmdirSync(d); // never recursive: what a plugin mounted there is not ours to remove
-      } catch (e) {
-        log.warn(`cannot remove ${d}, where a plugin mounted a filesystem: ${(e as Error).message}`);
-      }
-    }
-  };
-  try {
-    for (const p of plan.filter((x) => x.how === 'plugin')) {
-      const d = fs.mkdtempSync(path.join(os.tmpdir(), `criu-ext-mnt-${p.e.mnt_id}-`));
-      dirs.push(d);
-      log.debug(`Restoring external bind mount ${p.e.mountpoint} (mount ${p.e.mnt_id}) by a plugin at ${d}`);
-      pluginCalls().restoreExtMount(p.e.mnt_id, d);
-      p.from = d;
-    }
-  } catch (e) {
-    cleanup();
-    throw e;
-  }
-  return cleanup;
 }
 
 export const mnt: NsKind<MntNs> = {
