@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +56,53 @@ void run_sh(const char *cmd)
 
 	if (r != 0)
 		fail("`%s` failed (status %d)", cmd, r);
+}
+
+void save_output(const char *cmd, const char *file)
+{
+	char c[8192];
+
+	snprintf(c, sizeof(c), "{ %s; } > '%s' 2>&1", cmd, file);
+	run_sh(c);
+}
+
+void expect_output(const char *cmd, const char *file, int settle_ms)
+{
+	static char before[1 << 16], now[1 << 16];
+	char tmp[PATH_MAX + 8];
+
+	snprintf(tmp, sizeof(tmp), "%s.now", file);
+	if (read_file(file, before, sizeof(before)) < 0)
+		fail("read %s: %m", file);
+	for (int waited = 0;; waited += 100) {
+		save_output(cmd, tmp);
+		if (read_file(tmp, now, sizeof(now)) < 0)
+			fail("read %s: %m", tmp);
+		if (!strcmp(before, now))
+			return;
+		if (waited >= settle_ms)
+			break;
+		usleep(100000);
+	}
+	fail("`%s` prints otherwise after the restore:\n--- before\n%s--- after\n%s", cmd, before, now);
+}
+
+const char *in_dir(const char *dir, const char *name)
+{
+	static char buf[8][PATH_MAX + 64];
+	static int n;
+	char *p = buf[n++ % 8];
+
+	snprintf(p, PATH_MAX + 64, "%s/%s", dir, name);
+	return p;
+}
+
+void private_mount_ns(void)
+{
+	if (unshare(CLONE_NEWNS))
+		fail("unshare(CLONE_NEWNS): %m");
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
+		fail("make the mounts private: %m");
 }
 
 ssize_t read_file(const char *path, char *buf, size_t size)

@@ -86,6 +86,15 @@ void task_waiter_wait4(task_waiter_t *t, int32_t id);	/* until completed with id
 ssize_t read_file(const char *path, char *buf, size_t size);	/* NUL-terminated, returns length */
 /* system(cmd), the test failing (naming cmd and its status) unless it exits 0 */
 void run_sh(const char *cmd);
+/* what the shell command CMD prints, saved into FILE */
+void save_output(const char *cmd, const char *file);
+/* what CMD prints now must be what save_output saved into FILE (tried again for up to
+ * settle_ms, for state the kernel settles asynchronously); else the test fails with both */
+void expect_output(const char *cmd, const char *file, int settle_ms);
+/* DIR/NAME, in one of 8 buffers used in turn */
+const char *in_dir(const char *dir, const char *name);
+/* a mount namespace of the test's own: a copy of its launcher's, every mount made private */
+void private_mount_ns(void);
 /* The line of /proc/self/maps containing addr (or "" when unmapped); 0 if found. */
 int vma_line(const void *addr, char *line, size_t size);
 /* Permission string ("rw-p") of the VMA containing addr; 0 if found. */

@@ -24,12 +24,7 @@ static char dir[PATH_MAX];
 
 static const char *at(const char *name)
 {
-	static char p[4][PATH_MAX + 64];
-	static int k;
-
-	k = (k + 1) % 4;
-	snprintf(p[k], sizeof(p[k]), "%s/%s", dir, name);
-	return p[k];
+	return in_dir(dir, name);
 }
 
 /* the root and the filesystem type of the topmost mount at DIR/NAME */

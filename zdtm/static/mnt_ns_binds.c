@@ -24,14 +24,9 @@
 
 static char dir[PATH_MAX];
 
-static const char *at(const char *rel)
+static const char *at(const char *name)
 {
-	static char buf[4][PATH_MAX + 64];
-	static int n;
-	char *p = buf[n++ % 4];
-
-	snprintf(p, PATH_MAX + 64, "%s/%s", dir, rel);
-	return p;
+	return in_dir(dir, name);
 }
 
 static void read_text(const char *p, char *buf, size_t size)
@@ -73,10 +68,7 @@ int main(int argc, char **argv)
 	/* flavor h: a mount namespace of its own; ns and uns (ZDTM_NEWNS=1): the tree's own one already */
 	host = !getenv("ZDTM_NEWNS");
 	if (host) {
-		if (unshare(CLONE_NEWNS))
-			fail("unshare(CLONE_NEWNS): %m");
-		if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
-			fail("make the mounts private: %m");
+		private_mount_ns();
 	}
 	if (mkdir(test_dirname, 0700) || !realpath(test_dirname, dir))
 		fail("mkdir %s: %m", test_dirname);

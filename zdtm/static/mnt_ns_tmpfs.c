@@ -55,10 +55,7 @@ int main(int argc, char **argv)
 	test_init(argc, argv);
 	if (!test_dirname)
 		fail("--dirname is required");
-	if (unshare(CLONE_NEWNS))
-		fail("unshare(CLONE_NEWNS): %m");
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
-		fail("make the mounts private: %m");
+	private_mount_ns();
 	if (mkdir(test_dirname, 0700) || !realpath(test_dirname, dir))
 		fail("mkdir %s: %m", test_dirname);
 	if (mount("zdtm-mnt", dir, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0711,size=1m"))

@@ -27,12 +27,7 @@ struct prop {
 
 static const char *at(const char *name)
 {
-	static char p[4][PATH_MAX + 64];
-	static int k;
-
-	k = (k + 1) % 4;
-	snprintf(p[k], sizeof(p[k]), "%s/%s", dir, name);
-	return p[k];
+	return in_dir(dir, name);
 }
 
 /* the propagation of the topmost mount at DIR/NAME, from mountinfo */
@@ -144,12 +139,8 @@ int main(int argc, char **argv)
 	if (!test_dirname)
 		fail("--dirname is required");
 	/* flavor h: a mount namespace of its own; ns and uns (ZDTM_NEWNS=1): the tree's own one already */
-	if (!getenv("ZDTM_NEWNS")) {
-		if (unshare(CLONE_NEWNS))
-			fail("unshare(CLONE_NEWNS): %m");
-		if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
-			fail("make the mounts private: %m");
-	}
+	if (!getenv("ZDTM_NEWNS"))
+		private_mount_ns();
 	if (mkdir(test_dirname, 0700) || !realpath(test_dirname, dir))
 		fail("mkdir %s: %m", test_dirname);
 	if (mount("zdtm-prop", dir, "tmpfs", 0, "size=1m") || mkdir(at("a"), 0755) ||

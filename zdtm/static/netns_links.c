@@ -18,33 +18,15 @@
 
 static char dir[PATH_MAX];
 
-/* what the namespace holds, as the tools print it, into FILE (no counters, no lifetimes) */
-static void state(const char *file)
-{
-	char cmd[PATH_MAX * 2 + 512];
-
-	snprintf(cmd, sizeof(cmd),
-		 "{ ip -o link show | sed 's/ link-netnsid [0-9]*//'; ip -o addr show | sed 's/ tentative//; s/valid_lft.*//'; "
-		 "ip route show table all | sort; ip -6 route show table all | sort; ip rule show; "
-		 "nft list ruleset 2>/dev/null | grep -v '^#'; "
-		 "cat /proc/sys/net/ipv4/conf/zdtm-v0/forwarding /proc/sys/net/ipv6/conf/zdtm-v1/hop_limit; } > %s/%s 2>&1",
-		 dir, file);
-	run_sh(cmd);
-}
-
-static void read_all(const char *file, char *buf, size_t size)
-{
-	char p[PATH_MAX + 64];
-
-	snprintf(p, sizeof(p), "%s/%s", dir, file);
-	if (read_file(p, buf, size) < 0)
-		fail("read %s: %m", p);
-}
+/* what the namespace holds, as the tools print it (no counters, no lifetimes) */
+#define STATE                                                                                              \
+	"ip -o link show | sed 's/ link-netnsid [0-9]*//'; ip -o addr show | sed 's/ tentative//; s/valid_lft.*//'; " \
+	"ip route show table all | sort; ip -6 route show table all | sort; ip rule show; "                      \
+	"nft list ruleset 2>/dev/null | grep -v '^#'; "                                                           \
+	"cat /proc/sys/net/ipv4/conf/zdtm-v0/forwarding /proc/sys/net/ipv6/conf/zdtm-v1/hop_limit"
 
 int main(int argc, char **argv)
 {
-	static char before[1 << 16], after[1 << 16];
-
 	test_init(argc, argv);
 	if (!test_dirname)
 		fail("--dirname is required");
@@ -61,7 +43,7 @@ int main(int argc, char **argv)
 	run_sh("nft add table inet zdtm_t && nft add chain inet zdtm_t in '{ type filter hook input priority 0; }' && "
 	   "nft add rule inet zdtm_t in tcp dport 9 drop");
 	run_sh("echo 1 > /proc/sys/net/ipv4/conf/zdtm-v0/forwarding && echo 33 > /proc/sys/net/ipv6/conf/zdtm-v1/hop_limit");
-	state("before");
+	save_output(STATE, in_dir(dir, "before"));
 	test_daemon();
 	if (test_break()) {
 		run_sh("ip link set zdtm-v1 mtu 1300");
@@ -69,10 +51,6 @@ int main(int argc, char **argv)
 	}
 	test_waitsig();
 
-	state("after");
-	read_all("before", before, sizeof(before));
-	read_all("after", after, sizeof(after));
-	if (strcmp(before, after))
-		fail("the namespace differs after the restore:\n--- before\n%s--- after\n%s", before, after);
+	expect_output(STATE, in_dir(dir, "before"), 0);
 	pass();
 }
