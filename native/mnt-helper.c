@@ -19,6 +19,9 @@
  *         P                          make every mount private (the copy of the launcher's)
  *         O SLOT PATH                open PATH (O_PATH) as SLOT, before anything hides it
  *         M SRC TARGET FSTYPE FLAGS DATA   mount(2) a new filesystem
+ *         W YARD SRC TARGET FLAGS DATA     mount(2) an overlay with the helper's root at YARD (chroot, and back):
+ *                                    its layers' paths in DATA resolve in the tree being built there and are
+ *                                    kept as given, so mountinfo shows them as at the dump; TARGET in the tree's view
  *         B SLOT TARGET              bind the file of SLOT at TARGET
  *         A SLOT TARGET              attach the cloned mount of SLOT (--clone) at TARGET, made a directory or a file as it is
  *         b PATH TARGET              bind PATH (in the namespace being built) at TARGET
@@ -281,6 +284,18 @@ static int run_script(void)
 			if (mount(p, ARG(1), NULL, MS_BIND, NULL))
 				step_failed(op, "bind at", ARG(1), NULL);
 			i += 2;
+			break;
+		}
+		case 'W': {
+			int old = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+			if (old < 0 || chdir(ARG(0)) || chroot("."))
+				step_failed(op, "chroot into", ARG(0), NULL);
+			if (mount(ARG(1), ARG(2), "overlay", strtoul(ARG(3), NULL, 0), *ARG(4) ? ARG(4) : NULL))
+				step_failed(op, "mount overlay", ARG(2), ARG(4));
+			if (fchdir(old) || chroot(".") || close(old))
+				step_failed(op, "chroot back from", ARG(0), NULL);
+			i += 5;
 			break;
 		}
 		case 'A': {

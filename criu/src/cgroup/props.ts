@@ -76,7 +76,8 @@ interface PropsRule {
 export function parseCgroupProps(text: string, what: string): PropsRule[] {
   const toks: string[] = [];
   for (const m of text.matchAll(/"([^"]*)"|([:\-[\],])|(\S)/g)) {
-    if (m[3] !== undefined) throw new CriuError(`${what}: unexpected '${m[3]}' (the form is "CONTROLLER":\n - "strategy": "merge"|"replace"\n - "properties": ["NAME", …])`);
+    if (m[3] !== undefined)
+      throw new CriuError(`${what}: unexpected '${m[3]}' (the form is "CONTROLLER":\n - "strategy": "merge"|"replace"\n - "properties": ["NAME", …])`);
     toks.push(m[1] !== undefined ? `"${m[1]}` : m[2]);
   }
   let i = 0;
@@ -90,12 +91,14 @@ export function parseCgroupProps(text: string, what: string): PropsRule[] {
     const controller = quoted('Expecting controller name');
     sym(':', `Expected ':' after controller ${controller}`);
     sym('-', `Expected ' - ' in controller's ${controller} stream`);
-    if (quoted(`Expected 'strategy:' keyword in controller's ${controller} stream`) !== 'strategy') bad(`Expected 'strategy:' keyword in controller's ${controller} stream`);
+    if (quoted(`Expected 'strategy:' keyword in controller's ${controller} stream`) !== 'strategy')
+      bad(`Expected 'strategy:' keyword in controller's ${controller} stream`);
     sym(':', `Expected ':' after "strategy" in controller's ${controller} stream`);
     const strategy = quoted(`Expected strategy in controller's ${controller} stream`);
     if (strategy !== 'merge' && strategy !== 'replace') throw new CriuError(`${what}: Unknown strategy "${strategy}" in controller's ${controller} stream`);
     sym('-', `Expected ' - ' in controller's ${controller} stream`);
-    if (quoted(`Expected "properties:" keyword in controller's ${controller} stream`) !== 'properties') bad(`Expected "properties:" keyword in controller's ${controller} stream`);
+    if (quoted(`Expected "properties:" keyword in controller's ${controller} stream`) !== 'properties')
+      bad(`Expected "properties:" keyword in controller's ${controller} stream`);
     sym(':', `Expected ':' after "properties" in controller's ${controller} stream`);
     sym('[', `Expected '[' sequence controller's ${controller} properties stream`);
     const props: string[] = [];
