@@ -25,6 +25,8 @@
  *         B SLOT TARGET              bind the file of SLOT at TARGET
  *         A SLOT TARGET              attach the cloned mount of SLOT (--clone) at TARGET, made a directory or a file as it is
  *         b PATH TARGET              bind PATH (in the namespace being built) at TARGET
+ *         Q PATH TARGET              the same for a removed PATH: made again (a directory, or a file when TARGET
+ *                                    is one; TARGET a directory unless it exists), bound, removed again
  *         R TARGET FLAGS             remount the bind at TARGET with FLAGS (MS_BIND added)
  *         S TARGET FLAGS DATA        remount the filesystem (its superblock) at TARGET with FLAGS and DATA
  *         T FD TARGET                tar --extract of the image on FD into TARGET
@@ -296,6 +298,21 @@ static int run_script(void)
 			if (fchdir(old) || chroot(".") || close(old))
 				step_failed(op, "chroot back from", ARG(0), NULL);
 			i += 5;
+			break;
+		}
+		case 'Q': {
+			struct stat st;
+			int dir = stat(ARG(1), &st) ? 1 : S_ISDIR(st.st_mode);
+
+			if (dir && mkdir(ARG(1), 0755) && errno != EEXIST)
+				step_failed(op, "mkdir", ARG(1), NULL);
+			if (dir ? mkdir(ARG(0), 0755) : mknod(ARG(0), S_IFREG | 0644, 0))
+				step_failed(op, "make the removed bind source", ARG(0), "again");
+			if (mount(ARG(0), ARG(1), NULL, MS_BIND, NULL))
+				step_failed(op, "bind", ARG(0), ARG(1));
+			if (dir ? rmdir(ARG(0)) : unlink(ARG(0)))
+				step_failed(op, "remove the bind source", ARG(0), "again");
+			i += 2;
 			break;
 		}
 		case 'A': {

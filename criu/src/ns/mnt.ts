@@ -144,10 +144,22 @@ function readMountinfoOf(pid: number | 'self'): MountInfo[] {
   return parseMountinfo(fs.readFileSync(file, 'utf8'), file);
 }
 
+/**
+ * The root task's mounts but --skip-mnt's: cgroup mounts of its own cgroup namespace rooted as it
+ * shows them (their ids to `ownCg`), and the roots of binds whose source was removed, shown
+ * "ROOT//deleted", without that (CRIU's strip_deleted; their ids to `deleted`).
+ */
+function treeMounts(pid: number, ownCg: Set<number>, deleted: Set<number>): MountInfo[] {
+  return (ownCgroupNs(pid) ? cgroupRootsInside(pid, ownCg) : readMountinfoOf(pid))
+    .filter((m) => !mntOptions().skip.includes(m.mountPoint))
+    .map((m) => (m.root.endsWith('//deleted') ? (deleted.add(m.mntId), { ...m, root: m.root.slice(0, -'//deleted'.length) || '/' }) : m));
+}
+
 /** Reads the root task's mount namespace; refuses, naming it, any mount it cannot restore. */
 export function dumpMntNs(pid: number): MntNs {
   const ownCg = new Set<number>();
-  const all = (ownCgroupNs(pid) ? cgroupRootsInside(pid, ownCg) : readMountinfoOf(pid)).filter((m) => !mntOptions().skip.includes(m.mountPoint));
+  const deleted = new Set<number>();
+  const all = treeMounts(pid, ownCg, deleted);
   const mine = readMountinfoOf('self');
   const ids = new Set(all.map((m) => m.mntId));
   const roots = all.filter((m) => m.mountPoint === '/' && !ids.has(m.parentId));
@@ -218,7 +230,7 @@ export function dumpMntNs(pid: number): MntNs {
           : 'a bind of a filesystem of the tool is dumped as external with --ext-mount-map auto (or --external mnt[MOUNTPOINT]:KEY)',
       });
     }
-    if (m.root.endsWith('//deleted')) e.deleted = true;
+    if (deleted.has(m.mntId)) e.deleted = deletedBind(e, !!internal && e !== fromRoot, who);
     out.entries.push(e);
     log.debug(`task ${pid}: mount ${m.mntId} ${m.fstype} at ${m.mountPoint}${e.ext_key ? ` external (${e.ext_key} ${e.source})` : ''}`);
   }
@@ -226,6 +238,13 @@ export function dumpMntNs(pid: number): MntNs {
   const ms = out.entries.map((e) => ({ e, external: e.ext_key !== undefined || e === fromRoot }));
   checkPropagation(ms, mine, { sharing, masters, autodetected: (e) => e.ext_key === AUTODETECTED_MOUNT, pre: `task ${pid}: ` });
   return out;
+}
+
+/** a bind of a removed file or directory: made again from the tree's own filesystem only */
+function deletedBind(e: MntEntry, internal: boolean, who: string): true {
+  if (e.ext_key !== undefined || !internal)
+    throw new NotSupportedError(`${who}: a bind of the removed ${e.root} of a filesystem that is not the tree's own`, { object: e.mountpoint });
+  return true;
 }
 
 /** whether the root task has a cgroup namespace of its own */
@@ -435,7 +454,8 @@ export function mountScript(
         const cut = cutRoot(e.root, src.root);
         // a pty slave bound from the tree's devpts (runc's /dev/console): its index made first, its master kept for the terminal's restore
         if (fsName(src) === 'devpts' && cut && /^\d+$/.test(cut)) s.push('Y', path.posix.join(at(src), 'ptmx'), cut, String(ptySock()));
-        s.push('L', cut ? path.posix.join(at(src), cut) : at(src), target);
+        // a removed source is made again for the bind and removed after it (CRIU's do_bind_mount)
+        if (!e.deleted) s.push('L', cut ? path.posix.join(at(src), cut) : at(src), target);
       } else if (p.how !== 'plugin') {
         const isFile = p.how === 'external' && !fs.statSync(p.from as string).isDirectory();
         s.push(isFile ? 'F' : 'D', target);
@@ -460,7 +480,9 @@ export function mountScript(
     } else {
       const src = p.from as MntEntry;
       const cut = cutRoot(e.root, src.root);
-      s.push('b', cut ? path.posix.join(at(src), cut) : at(src), target, 'R', target, String(perMount(e)));
+      const from = cut ? path.posix.join(at(src), cut) : at(src);
+      if (e.deleted) s.push('Q', from, target, 'R', target, String(perMount(e)));
+      else s.push('b', from, target, 'R', target, String(perMount(e)));
     }
     if (kept.has(i)) s.push('K', String(i), target);
   });
