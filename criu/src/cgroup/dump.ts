@@ -138,7 +138,7 @@ function add(c: Controller, base: string, rel: string): void {
   if (find(c.heads, rel)) return;
   const full = path.join(base, rel);
   const s = fs.statSync(full);
-  const d: Dir = { path: rel, children: [], props: readProps(c, full), perms: { mode: s.mode, uid: s.uid, gid: s.gid } };
+  const d: Dir = { path: rel, children: [], props: withFreezerOrigin(full, readProps(c, full), c.cnames), perms: { mode: s.mode, uid: s.uid, gid: s.gid } };
   if (fs.existsSync(path.join(full, 'tasks'))) c.threaded = true;
   if (d.props.some((p) => p.name === 'cgroup.type' && p.value === 'threaded')) c.threaded = true;
   log.debug(`cg: adding cgroup ${full}`);
@@ -215,6 +215,27 @@ function prefixes(): Map<string, number> {
   return out;
 }
 
+/** --freeze-cgroup: the freezer cgroup (the tool's path) and whether it was frozen before the dump froze it */
+let freezerOrigin: { dir: string; frozen: boolean } | undefined;
+export function noteFreezerOrigin(dir: string, frozen: boolean): void {
+  freezerOrigin = { dir: path.resolve(dir), frozen };
+}
+
+/**
+ * The freezer cgroup's state as it was before the dump froze it (CRIU's add_freezer_state with
+ * get_real_freezer_state), in place of what the dump saw: freezer.state added to a v1 freezer
+ * cgroup, cgroup.freeze's value for a v2 one. The restore writes it last.
+ */
+function withFreezerOrigin(dir: string, props: CgroupPropEntry[], cnames: readonly string[]): CgroupPropEntry[] {
+  if (!freezerOrigin || path.resolve(dir) !== freezerOrigin.dir) return props;
+  const f = freezerOrigin.frozen;
+  if (cnames.includes('freezer')) {
+    const s = fs.statSync(path.join(dir, 'freezer.state'));
+    return [...props.filter((p) => p.name !== 'freezer.state'), { name: 'freezer.state', value: f ? 'FROZEN' : 'THAWED', perms: { mode: s.mode, uid: s.uid, gid: s.gid } }];
+  }
+  return props.map((p) => (p.name === 'cgroup.freeze' ? { ...p, value: f ? '1' : '0' } : p));
+}
+
 /** cgroup.img, unless every task is in the tool's cgroups (CRIU: "Nothing to dump"); the names written */
 export function writeCgroupImage(dir: string): string[] {
   try {
@@ -246,5 +267,6 @@ export function writeCgroupImage(dir: string): string[] {
 /** the dump ended (or failed): nothing kept for the next one */
 export function endCgroupDump(): void {
   st = { sets: [], controllers: [], ofTid: new Map() };
+  freezerOrigin = undefined;
   finiYard();
 }

@@ -24,9 +24,10 @@ interface State {
   entry?: CgroupEntry;
   rootSet: number;
   made: string[];
-  freezer?: { file: string; prop: CgroupPropEntry };
+  /** freezer.state and cgroup.freeze, written last */
+  freezers: { file: string; prop: CgroupPropEntry }[];
 }
-let st: State = { rootSet: 1, made: [] };
+let st: State = { rootSet: 1, made: [], freezers: [] };
 
 const mode = (): CgMode => cgroupOptions().mode;
 const has = (...m: CgMode[]): boolean => m.includes(mode());
@@ -42,7 +43,7 @@ function controllerOf(name: string, who: string): CgControllerEntry {
 
 /** cgroup.img (none: every task was in the tool's cgroups) read and prepared; the directories made */
 export function prepareCgroups(dir: string, rootCgSet: number | undefined): void {
-  st = { rootSet: rootCgSet ?? 1, made: [] };
+  st = { rootSet: rootCgSet ?? 1, made: [], freezers: [] };
   const file = path.join(dir, 'cgroup.img');
   if (!fs.existsSync(file) || mode() === 'ignore') return;
   const all = readMessagesOf(file, 'CGROUP');
@@ -266,7 +267,7 @@ function dirProps(base: string, rel: string, dirs: CgroupDirEntry[]): void {
     if (e.dir_name !== '') {
       const full = path.join(base, r);
       for (const p of e.properties ?? []) {
-        if (p.name === 'freezer.state') st.freezer = { file: full, prop: p };
+        if (p.name === 'freezer.state' || p.name === 'cgroup.freeze') st.freezers.push({ file: full, prop: p });
         else if (SPECIAL.has(p.name)) continue;
         else if (p.name === 'net_prio.ifpriomap') ifpriomap(full, p);
         else writeProp(full, p);
@@ -286,9 +287,9 @@ function ifpriomap(dir: string, p: CgroupPropEntry): void {
   if (lines.length) writeProp(dir, p, { value: lines.join('\n'), split: true, skipFails: true });
 }
 
-/** just before the tree runs: the freezer's state as dumped */
+/** just before the tree runs: the freezers' states as dumped (a paused container paused again) */
 export function restoreFreezerState(): void {
-  if (st.freezer) writeProp(st.freezer.file, st.freezer.prop);
+  for (const f of st.freezers) writeProp(f.file, f.prop);
 }
 
 /** the restore ended (`undo`: it failed, the directories it made go, deepest first); the yard is undone */
@@ -301,6 +302,6 @@ export function endCgroupRestore(undo: boolean): void {
         log.warn(`cg: cannot remove cgroup ${d} made by the failed restore: ${(e as Error).message}`);
       }
     }
-  st = { rootSet: 1, made: [] };
+  st = { rootSet: 1, made: [], freezers: [] };
   finiYard();
 }

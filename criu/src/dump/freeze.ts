@@ -10,6 +10,7 @@ import { tryKill, SysError, E, waitpid, decodeWait, __WALL, WNOHANG } from '../s
 import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
 import type { ZombieRec } from './entries.js';
+import { noteFreezerOrigin } from '../cgroup/dump.js';
 import { pluginCalls } from '../hooks.js';
 import { FILES } from '../files/registry.js';
 
@@ -171,18 +172,24 @@ function dropGone(set: FrozenSet, rootPid: number): void {
 /** A freezer cgroup, v1 (freezer.state) or v2 (cgroup.freeze). */
 class Freezer {
   readonly v2: boolean;
+  /** frozen before the dump froze it (a paused container): frozen again when the tree is let go */
+  wasFrozen = false;
   constructor(readonly dir: string) {
     this.v2 = fs.existsSync(path.join(dir, 'cgroup.freeze'));
     if (!this.v2 && !fs.existsSync(path.join(dir, 'freezer.state'))) {
       throw new CriuError(`--freeze-cgroup ${dir}: not a freezer cgroup (no freezer.state nor cgroup.freeze)`);
     }
   }
-  private frozen(): boolean {
+  frozen(): boolean {
     if (this.v2) return /^frozen 1$/m.test(fs.readFileSync(path.join(this.dir, 'cgroup.events'), 'utf8'));
     return fs.readFileSync(path.join(this.dir, 'freezer.state'), 'utf8').trim() === 'FROZEN';
   }
-  freeze(deadline: number): void {
+  /** the freeze asked for, not waited for */
+  request(): void {
     fs.writeFileSync(path.join(this.dir, this.v2 ? 'cgroup.freeze' : 'freezer.state'), this.v2 ? '1' : 'FROZEN');
+  }
+  freeze(deadline: number): void {
+    this.request();
     while (!this.frozen()) {
       if (Date.now() > deadline) {
         this.thaw();
@@ -206,6 +213,9 @@ class Freezer {
 function freezeWithCgroup(rootPid: number, dir: string, timeoutMs: number): Frozen[] {
   const fz = new Freezer(dir);
   const frozen: Frozen[] = [];
+  fz.wasFrozen = fz.frozen();
+  noteFreezerOrigin(dir, fz.wasFrozen);
+  pausedFreezer = fz.wasFrozen ? fz : undefined;
   pluginCalls().pauseDevices(rootPid); // seize.c: once, before the cgroup is frozen
   fz.freeze(Date.now() + timeoutMs);
   try {
@@ -224,7 +234,7 @@ function freezeWithCgroup(rootPid: number, dir: string, timeoutMs: number): Froz
     }
   } catch (e) {
     release(frozen, false);
-    fz.thaw();
+    if (!fz.wasFrozen) fz.thaw();
     throw e;
   }
   fz.thaw();
@@ -297,10 +307,17 @@ export function checkpointDevices(frozen: Frozen[]): void {
 }
 
 /** Detach every task: killed first (`kill`), or stopped again when it was stopped. */
+/** --freeze-cgroup of a cgroup that was frozen already (a paused container): it is left frozen, as CRIU leaves it */
+let pausedFreezer: Freezer | undefined;
+
 export function release(frozen: Frozen[], kill: boolean, stopped = false): void {
   // the fd kinds let go what they held for the dump (TCP repair, the network lock) before it runs
   if (!kill && !stopped) FILES.beforeResume();
+  const paused = pausedFreezer;
+  pausedFreezer = undefined;
   if (kill) return killTraced(frozen);
+  // asked to freeze again while every thread is still held (CRIU's freezer_restore_state), so none of it runs in between
+  if (paused) paused.request();
   for (const f of frozen) {
     if (f.stopSig) tryKill(f.pid, f.stopSig);
     for (const t of f.tracees) {
