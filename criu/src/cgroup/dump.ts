@@ -231,7 +231,10 @@ function withFreezerOrigin(dir: string, props: CgroupPropEntry[], cnames: readon
   const f = freezerOrigin.frozen;
   if (cnames.includes('freezer')) {
     const s = fs.statSync(path.join(dir, 'freezer.state'));
-    return [...props.filter((p) => p.name !== 'freezer.state'), { name: 'freezer.state', value: f ? 'FROZEN' : 'THAWED', perms: { mode: s.mode, uid: s.uid, gid: s.gid } }];
+    return [
+      ...props.filter((p) => p.name !== 'freezer.state'),
+      { name: 'freezer.state', value: f ? 'FROZEN' : 'THAWED', perms: { mode: s.mode, uid: s.uid, gid: s.gid } },
+    ];
   }
   return props.map((p) => (p.name === 'cgroup.freeze' ? { ...p, value: f ? '1' : '0' } : p));
 }
