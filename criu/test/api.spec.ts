@@ -199,3 +199,33 @@ test('options for the objects a tree holds pass through the API as on the comman
     if (alive(pid)) process.kill(pid, 'SIGKILL');
   }
 });
+
+test('options the engines keep in module state reach the worker: cgroupRoot moves the restored task under a new root, cgroupProps shapes the dump', async () => {
+  const { v2Mount, removeBelow } = await import('../../zdtm/runner/cgroup.js');
+  const v2 = v2Mount();
+  const top = path.join(v2, `criu-ts-api-cg-${process.pid}`);
+  const other = path.join(v2, `criu-ts-api-cg2-${process.pid}`);
+  for (const d of [top, other]) removeBelow(d, true);
+  fs.mkdirSync(path.join(top, 'a'), { recursive: true });
+  fs.mkdirSync(other);
+  // a grandchild (the API refuses a child of this process), in TOP/a
+  const c = spawn('/bin/sh', ['-c', `setsid sh -c 'echo $$ > ${top}/a/cgroup.procs && exec sleep 1000' </dev/null >/dev/null 2>&1 & echo $!`], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  const pid = Number(await new Promise<string>((res) => c.stdout!.on('data', (b: Buffer) => res(b.toString()))));
+  const img = path.join(tmpdir('api-cgroups'), 'img');
+  try {
+    await new Promise((r) => setTimeout(r, 200));
+    expect(fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8')).toContain(`0::/${path.basename(top)}/a`);
+    await dump({ pid, imagesDir: img, manageCgroups: 'soft', cgroupProps: '"pids":\n - "strategy": "replace"\n - "properties": []' });
+    await waitGone(pid);
+    const restored = await restore({ imagesDir: img, detached: true, cgroupRoot: [`:/${path.basename(other)}`] });
+    expect(restored).toBe(pid);
+    expect(fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8')).toMatch(new RegExp(`^0::/${path.basename(other)}$`, 'm'));
+    process.kill(pid, 'SIGKILL');
+    await waitRestored(pid); // our child now: reaped here
+  } finally {
+    if (alive(pid)) process.kill(pid, 'SIGKILL');
+    for (const d of [top, other]) removeBelow(d, true);
+  }
+});

@@ -249,7 +249,7 @@ function runJob(job: Job, pr: Prepared, call: CallOptions, capture = false): Pro
   const { signal, onProgress } = call;
   if (signal?.aborted) return Promise.reject(new AbortError(`criu ${job.op} aborted by the caller before it started`, { hint: 'nothing was touched' }));
   const abort = new SharedArrayBuffer(4);
-  const input: WorkerInput = { job, logFile: pr.logFile, logLevel: pr.p.logLevel, notes: pr.notes, warnings: pr.warnings, abort };
+  const input: WorkerInput = { job, argv: pr.argv, logFile: pr.logFile, logLevel: pr.p.logLevel, notes: pr.notes, warnings: pr.warnings, abort };
   const w = new Worker(new URL('./worker.js', import.meta.url), {
     workerData: input,
     env: workerEnv(),

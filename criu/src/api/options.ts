@@ -42,6 +42,17 @@ const HANDLED: Record<'dump' | 'restore' | 'check', readonly string[]> = {
     'network-lock',
     'file-locks',
     'ext-unix-sk',
+    // set on the worker's thread from the command line (cli/commands.ts setModuleOptions)
+    'manage-cgroups',
+    'cgroup-root',
+    'cgroup-dump-controller',
+    'cgroup-yard',
+    'cgroup-props',
+    'cgroup-props-file',
+    'ext-mount-map',
+    'skip-mnt',
+    'enable-external-sharing',
+    'enable-external-masters',
   ],
   restore: [
     'images-dir',
@@ -58,6 +69,13 @@ const HANDLED: Record<'dump' | 'restore' | 'check', readonly string[]> = {
     'file-locks',
     'ext-unix-sk',
     'external',
+    'manage-cgroups',
+    'cgroup-root',
+    'cgroup-yard',
+    'ext-mount-map',
+    'root',
+    'veth-pair',
+    'mntns-compat-mode',
   ],
   check: ['images-dir', 'work-dir', 'log-file', 'verbosity', 'feature', 'all'],
 };
@@ -91,6 +109,8 @@ function argsOf(key: string, v: OptionValue): string[] {
 
 export interface Prepared {
   p: Parsed;
+  /** the command line the options are (`criu CMD ...` without the program) */
+  argv: string[];
   imagesDir: string;
   workDir: string;
   /** the log file (resolved in the work dir), or undefined for stderr */
@@ -121,6 +141,7 @@ export function prepare(cmd: 'dump' | 'restore' | 'check', opts: object): Prepar
   checkCliOptions(p);
   return {
     p,
+    argv,
     imagesDir,
     workDir,
     logFile,

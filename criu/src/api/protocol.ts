@@ -7,6 +7,8 @@ export type Job = { op: 'dump'; opts: DumpOptions } | { op: 'restore'; opts: Res
 
 export interface WorkerInput {
   job: Job;
+  /** the command line the options made (api/options.ts): the worker sets the engines' module options from it */
+  argv: string[];
   logFile?: string;
   logLevel: number;
   /** debug and warning lines the CLI logs about the options before it starts */

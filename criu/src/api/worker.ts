@@ -55,6 +55,9 @@ async function main(): Promise<void> {
     if (input.logFile) log.setFile(input.logFile);
     for (const w of input.warnings) log.warn(w);
     for (const n of input.notes) log.debug(n);
+    // the options the engines keep in module state, set on this thread as the CLI sets them
+    const [{ parseArgs }, { setModuleOptions }] = await Promise.all([import('../cli/options.js'), import('../cli/commands.js')]);
+    setModuleOptions(parseArgs(input.argv, { noConfig: true }));
     post({ type: 'done', value: await run(input.job) });
   } catch (e) {
     // as the CLI: the error goes to the log too, when there is a log file

@@ -123,7 +123,7 @@ export function dumpOptionsOf(p: Parsed, imagesDir: string, usage = 'criu dump -
   // CRIU takes --timeout with atoi(), and -R/-s set one final state: the last one given wins
   const timeout = one(p, 'timeout');
   const gl = one(p, 'ghost-limit');
-  setMntOptionsOf(p);
+  setModuleOptions(p);
   return {
     pid: atoi(t),
     imagesDir,
@@ -151,7 +151,7 @@ export function dumpOptionsOf(p: Parsed, imagesDir: string, usage = 'criu dump -
 /** What the restore engine gets of the options, as `criu restore` gives it. */
 export function restoreOptionsOf(p: Parsed, imagesDir: string, workDir: string): RestoreOptions {
   const pf = one(p, 'pidfile');
-  setMntOptionsOf(p);
+  setModuleOptions(p);
   const inherit = (p.opts.get('inherit-fd') ?? []).map(parseInheritFd).filter((x) => x !== null); // once: debug[] writes
   return {
     imagesDir,
@@ -176,8 +176,11 @@ export function restoreOptionsOf(p: Parsed, imagesDir: string, workDir: string):
   };
 }
 
-/** the mount options (ns/mnt-opts.ts), set for this dump or restore */
-function setMntOptionsOf(p: Parsed): void {
+/**
+ * The options the engines keep in module state (cgroup/, ns/mnt-opts.ts, the links' outside
+ * names), set for this dump or restore; the Node API's worker sets them again on its thread.
+ */
+export function setModuleOptions(p: Parsed): void {
   setCgroupOptions({
     manage: p.opts.has('manage-cgroups') ? (one(p, 'manage-cgroups') ?? 'soft') : undefined,
     roots: p.opts.get('cgroup-root'),
