@@ -15,8 +15,8 @@ import * as path from 'node:path';
 import { readMessagesOf } from '../images/typed.js';
 import { noteCgnsInside } from '../cgroup/dump.js';
 import { setOfCore } from '../cgroup/restore.js';
-import { mountOf, readCgroupFile } from '../cgroup/hier.js';
-import { CriuError, NotSupportedError } from '../errors.js';
+import { hierarchy, readCgroupFile } from '../cgroup/hier.js';
+import { CriuError } from '../errors.js';
 import { CLONE_NEWCGROUP } from './sysv.js';
 import { badImage, type NsKind } from './kind.js';
 
@@ -30,13 +30,9 @@ export interface CgnsRestore {
   members: { name: string; path: string; prefix: number }[];
 }
 
+/** the puppet into cgroup `p` of hierarchy `name`, where cgroup/ finds it (the tool's mount, --cgroup-yard, or a private one) */
 function moveInto(pid: number, name: string, p: string, why: string): void {
-  const mnt = mountOf(name);
-  if (!mnt)
-    throw new NotSupportedError(`task ${pid}: cgroup hierarchy ${name || '(unified)'} is not mounted here`, {
-      hint: 'restore where the cgroup hierarchies of the dump are mounted',
-    });
-  const procs = path.join(mnt, p, 'cgroup.procs');
+  const procs = path.join(hierarchy(name), p, 'cgroup.procs');
   try {
     fs.writeFileSync(procs, String(pid));
   } catch (e) {
