@@ -46,7 +46,7 @@ export interface ObjectOptions {
   fileLocks?: boolean;
   /** -x/--ext-unix-sk[=INO,...]: unix sockets whose peer is outside the tree */
   extUnixSk?: boolean | string;
-  /** --external: unix[INO], tty[RDEV:DEV] and (dump) file[MNT_ID:INODE]; other kinds refused */
+  /** --external: unix[INO], tty[RDEV:DEV], mnt[…], net[INO]:KEY, veth[…], macvlan[…] and (dump) file[MNT_ID:INODE]; other kinds refused */
   external?: string[];
 }
 
@@ -59,12 +59,23 @@ export interface ObjectOptions {
  */
 export interface NotYetOptions extends ObjectOptions {
   shellJob?: boolean;
-  manageCgroups?: boolean | string;
   inheritFd?: string[];
   actionScript?: string[];
 }
 
-export interface DumpOptions extends CallOptions, LogOptions, NotYetOptions {
+/** The options of a tree's cgroups and mounts, as the command line's (set on the worker's thread) */
+export interface ContainerOptions {
+  /** --manage-cgroups: soft (the default), full, strict, none, ignore, props */
+  manageCgroups?: boolean | string;
+  /** --cgroup-root [CONTROLLER:]/PATH */
+  cgroupRoot?: string[];
+  /** --cgroup-yard: a directory with every hierarchy mounted */
+  cgroupYard?: string;
+  /** --ext-mount-map KEY:VALUE or auto */
+  extMountMap?: string[];
+}
+
+export interface DumpOptions extends CallOptions, LogOptions, NotYetOptions, ContainerOptions {
   /** -t: the root of the tree */
   pid: number;
   /** -D */
@@ -85,9 +96,19 @@ export interface DumpOptions extends CallOptions, LogOptions, NotYetOptions {
   linkRemap?: boolean;
   /** --evasive-devices: a device node replaced at its path by one of the same rdev is taken */
   evasiveDevices?: boolean;
+  /** --cgroup-dump-controller: only these hierarchies */
+  cgroupDumpController?: string[];
+  /** --cgroup-props, --cgroup-props-file: CRIU's simplified YAML of the properties to dump */
+  cgroupProps?: string;
+  cgroupPropsFile?: string;
+  /** --skip-mnt: mounts left out of the image */
+  skipMnt?: string[];
+  /** --enable-external-sharing, --enable-external-masters */
+  enableExternalSharing?: boolean;
+  enableExternalMasters?: boolean;
 }
 
-export interface RestoreOptions extends CallOptions, LogOptions, NotYetOptions {
+export interface RestoreOptions extends CallOptions, LogOptions, NotYetOptions, ContainerOptions {
   /** -D */
   imagesDir: string;
   /**
@@ -104,6 +125,12 @@ export interface RestoreOptions extends CallOptions, LogOptions, NotYetOptions {
   displayStats?: boolean;
   /** --skip-file-rwx-check: files reopened by path are checked without their rwx bits */
   skipFileRwxCheck?: boolean;
+  /** --root: the restored root mount is a bind of this directory */
+  root?: string;
+  /** --veth-pair IN=OUT[@BRIDGE] */
+  vethPair?: string[];
+  /** --mntns-compat-mode (one engine: taken) */
+  mntnsCompatMode?: boolean;
 }
 
 export interface CheckOptions extends CallOptions, LogOptions {
