@@ -10,6 +10,17 @@ const roots = [
   ['v2', '/sys/fs/cgroup/unified'],
 ] as const;
 
+/** rmdir the test's cgroup, retried while its tasks go */
+async function removeCg(cg: string): Promise<void> {
+  for (let i = 0; i < 100 && fs.existsSync(cg); i++) {
+    try {
+      fs.rmdirSync(cg);
+    } catch {
+      await new Promise((res) => setTimeout(res, 50));
+    }
+  }
+}
+
 for (const [v, root] of roots) {
   test(`dump --freeze-cgroup with a cgroup ${v} freezer`, async () => {
     test.skip(!fs.existsSync(root), `no ${root} here`); // listed as an expected skip where absent
@@ -39,14 +50,7 @@ for (const [v, root] of roots) {
       expect(rs.code, rs.stderr).toBe(0);
       expect(await verdict(pid, out)).toBe('PASS');
     } finally {
-      for (let i = 0; i < 50; i++) {
-        try {
-          fs.rmdirSync(cg);
-          break;
-        } catch {
-          await new Promise((res) => setTimeout(res, 100));
-        }
-      }
+      await removeCg(cg);
     }
   });
 }
@@ -84,13 +88,7 @@ for (const [v, root] of roots) {
       expect(d.code, d.stderr).toBe(0);
       for (const p of [pid, ...kids]) await waitGone(p);
       // gone, so that the restore makes it again with its properties (soft mode keeps an existing cgroup's, as CRIU)
-      for (let i = 0; i < 100 && fs.existsSync(cg); i++) {
-        try {
-          fs.rmdirSync(cg);
-        } catch {
-          await new Promise((res) => setTimeout(res, 50));
-        }
-      }
+      await removeCg(cg);
       const rs = criu(['restore', '-D', path.join(dir, 'img2'), '-d']);
       expect(rs.code, rs.stderr).toBe(0);
       expect(await settle(true), 'paused again after the restore').toBe(true);
@@ -108,14 +106,7 @@ for (const [v, root] of roots) {
         } catch {
           /* gone */
         }
-      for (let i = 0; i < 50; i++) {
-        try {
-          fs.rmdirSync(cg);
-          break;
-        } catch {
-          await new Promise((res) => setTimeout(res, 100));
-        }
-      }
+      await removeCg(cg);
     }
   });
 }

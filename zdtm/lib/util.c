@@ -7,6 +7,7 @@
 #include <linux/futex.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +104,18 @@ void private_mount_ns(void)
 		fail("unshare(CLONE_NEWNS): %m");
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
 		fail("make the mounts private: %m");
+}
+
+void mount_test_dir(char *dir, const char *source, const char *data)
+{
+	if (!test_dirname)
+		fail("--dirname is required");
+	if (!getenv("ZDTM_NEWNS"))
+		private_mount_ns();
+	if (mkdir(test_dirname, 0700) || !realpath(test_dirname, dir))
+		fail("mkdir %s: %m", test_dirname);
+	if (mount(source, dir, "tmpfs", 0, data))
+		fail("mount a tmpfs at %s: %m", dir);
 }
 
 ssize_t read_file(const char *path, char *buf, size_t size)

@@ -95,6 +95,9 @@ void expect_output(const char *cmd, const char *file, int settle_ms);
 const char *in_dir(const char *dir, const char *name);
 /* a mount namespace of the test's own: a copy of its launcher's, every mount made private */
 void private_mount_ns(void);
+/* after test_init: a mount namespace of its own in flavor h (ns and uns have the tree's),
+ * --dirname made, its real path into dir (PATH_MAX), a tmpfs named SOURCE with DATA mounted there */
+void mount_test_dir(char *dir, const char *source, const char *data);
 /* The line of /proc/self/maps containing addr (or "" when unmapped); 0 if found. */
 int vma_line(const void *addr, char *line, size_t size);
 /* Permission string ("rw-p") of the VMA containing addr; 0 if found. */

@@ -46,14 +46,7 @@ int main(int argc, char **argv)
 
 	test_set_suid();
 	test_init(argc, argv);
-	if (!test_dirname)
-		fail("--dirname is required");
-	if (!getenv("ZDTM_NEWNS"))
-		private_mount_ns();
-	if (mkdir(test_dirname, 0700) || !realpath(test_dirname, dir))
-		fail("mkdir %s: %m", test_dirname);
-	if (mount("zdtm-del", dir, "tmpfs", 0, "size=1m"))
-		fail("mount tmpfs at %s: %m", dir);
+	mount_test_dir(dir, "zdtm-del", "size=1m");
 	if (mkdir(at("src"), 0755) || mkdir(at("b"), 0755) || mount(at("src"), at("b"), NULL, MS_BIND, NULL) || rmdir(at("src")))
 		fail("bind %s at %s and remove it: %m", at("src"), at("b"));
 	fd = open(at("srcf"), O_CREAT | O_WRONLY, 0644);

@@ -74,14 +74,7 @@ int main(int argc, char **argv)
 
 	test_set_suid();
 	test_init(argc, argv);
-	if (!test_dirname)
-		fail("--dirname is required");
-	if (!getenv("ZDTM_NEWNS"))
-		private_mount_ns();
-	if (mkdir(test_dirname, 0700) || !realpath(test_dirname, dir))
-		fail("mkdir %s: %m", test_dirname);
-	if (mount("zdtm-ovl", dir, "tmpfs", 0, "size=4m"))
-		fail("mount tmpfs at %s: %m", dir);
+	mount_test_dir(dir, "zdtm-ovl", "size=4m");
 	if (mkdir(at("lower"), 0755) || mkdir(at("upper"), 0755) || mkdir(at("work"), 0755) || mkdir(at("merged"), 0755))
 		fail("mkdir in %s: %m", dir);
 	put("lower/base", "from the lower layer");

@@ -136,14 +136,8 @@ int main(int argc, char **argv)
 {
 	test_set_suid();
 	test_init(argc, argv);
-	if (!test_dirname)
-		fail("--dirname is required");
-	/* flavor h: a mount namespace of its own; ns and uns (ZDTM_NEWNS=1): the tree's own one already */
-	if (!getenv("ZDTM_NEWNS"))
-		private_mount_ns();
-	if (mkdir(test_dirname, 0700) || !realpath(test_dirname, dir))
-		fail("mkdir %s: %m", test_dirname);
-	if (mount("zdtm-prop", dir, "tmpfs", 0, "size=1m") || mkdir(at("a"), 0755) ||
+	mount_test_dir(dir, "zdtm-prop", "size=1m");
+	if (mkdir(at("a"), 0755) ||
 	    mount("zdtm-prop-a", at("a"), "tmpfs", 0, "size=1m") || mkdir(at("a/sub"), 0755) || mkdir(at("a/sub/x"), 0755))
 		fail("mount the tmpfs at %s: %m", at("a"));
 	make("a", MS_SHARED);
