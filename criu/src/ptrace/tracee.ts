@@ -70,6 +70,9 @@ export interface RseqConf {
   flags: number;
 }
 
+/** this CPU has no XSAVE (NT_X86_XSTATE answered ENODEV once): the FPU state goes through NT_PRFPREG */
+let fxsaveOnly = false;
+
 export class Tracee {
   constructor(readonly tid: number) {}
 
@@ -141,14 +144,33 @@ export class Tracee {
   setRegs(r: Regs): void {
     this.setRegset(NT.PRSTATUS, r.buf);
   }
-  /** The full FPU/vector state (xsave area on x86_64), trimmed to what the kernel filled. */
+  /**
+   * The full FPU/vector state (xsave area on x86_64), trimmed to what the kernel filled. A CPU
+   * without XSAVE has no NT_X86_XSTATE (ENODEV): its 512-byte FXSAVE area (NT_PRFPREG) then.
+   */
   getFpState(): Buffer {
     const b = Buffer.alloc(arch.name === 'x86_64' ? 16384 : 1024);
-    const n = this.getRegset(arch.fpRegset, b);
-    return Buffer.from(b.subarray(0, n));
+    if (!fxsaveOnly) {
+      try {
+        return Buffer.from(b.subarray(0, this.getRegset(arch.fpRegset, b)));
+      } catch (e) {
+        if (!(arch.name === 'x86_64' && e instanceof SysError && e.errno === E.ENODEV)) throw e;
+        fxsaveOnly = true;
+      }
+    }
+    return Buffer.from(b.subarray(0, this.getRegset(NT.PRFPREG, b)));
   }
+  /** the state getFpState gave (or one made for this CPU); without XSAVE only its FXSAVE part */
   setFpState(b: Buffer): void {
-    this.setRegset(arch.fpRegset, b);
+    if (!fxsaveOnly) {
+      try {
+        return this.setRegset(arch.fpRegset, b);
+      } catch (e) {
+        if (!(arch.name === 'x86_64' && e instanceof SysError && e.errno === E.ENODEV)) throw e;
+        fxsaveOnly = true;
+      }
+    }
+    this.setRegset(NT.PRFPREG, b.subarray(0, 512));
   }
 
   /** One x86 GDT TLS slot (struct user_desc of 16 bytes), as set_thread_area would. */
