@@ -457,19 +457,20 @@ static int other_ns(int pid, const char *kind)
 	return strcmp(a, b) != 0;
 }
 
-static int restore(int pid, int nclone, char **clone)
+/* clone: n arguments, each "--clone SLOT PATH" (checked by main) */
+static int restore(int pid, int n, char **clone)
 {
 	int status;
 
 	read_script();
-	for (int k = 0; k + 1 < nclone; k += 2) {
-		int s = atoi(clone[k]);
+	for (int k = 0; k + 2 < n; k += 3) {
+		int s = atoi(clone[k + 1]);
 
 		if (s < 0 || s >= MAX_SLOTS)
 			exit(2);
-		slots[s] = syscall(SYS_open_tree, AT_FDCWD, clone[k + 1], OPEN_TREE_CLONE | O_CLOEXEC);
+		slots[s] = syscall(SYS_open_tree, AT_FDCWD, clone[k + 2], OPEN_TREE_CLONE | O_CLOEXEC);
 		if (slots[s] < 0)
-			fail("clone the mount at", clone[k + 1]);
+			fail("clone the mount at", clone[k + 2]);
 	}
 	int other_pidns = other_ns(pid, "pid");
 	if (other_pidns && setns(ns_fd(pid, "pid"), CLONE_NEWPID))
@@ -529,13 +530,7 @@ int main(int argc, char **argv)
 		for (int k = 3; k < argc; k += 3)
 			if (strcmp(argv[k], "--clone") || k + 2 >= argc)
 				return fprintf(stderr, "criu-mnt-helper: restore PID [--clone SLOT PATH]...\n"), 2;
-		static char *clone[MAX_SLOTS * 2];
-		int n = 0;
-		for (int k = 3; k + 2 < argc && n + 1 < MAX_SLOTS * 2; k += 3) {
-			clone[n++] = argv[k + 1];
-			clone[n++] = argv[k + 2];
-		}
-		return restore(atoi(argv[2]), n, clone);
+		return restore(atoi(argv[2]), argc - 3, argv + 3);
 	}
 	fprintf(stderr, "usage: criu-mnt-helper dump-tmpfs PID MOUNTPOINT | restore PID < SCRIPT\n");
 	return 2;

@@ -172,8 +172,6 @@ function dropGone(set: FrozenSet, rootPid: number): void {
 /** A freezer cgroup, v1 (freezer.state) or v2 (cgroup.freeze). */
 class Freezer {
   readonly v2: boolean;
-  /** frozen before the dump froze it (a paused container): frozen again when the tree is let go */
-  wasFrozen = false;
   constructor(readonly dir: string) {
     this.v2 = fs.existsSync(path.join(dir, 'cgroup.freeze'));
     if (!this.v2 && !fs.existsSync(path.join(dir, 'freezer.state'))) {
@@ -213,9 +211,10 @@ class Freezer {
 function freezeWithCgroup(rootPid: number, dir: string, timeoutMs: number): Frozen[] {
   const fz = new Freezer(dir);
   const frozen: Frozen[] = [];
-  fz.wasFrozen = fz.frozen();
-  noteFreezerOrigin(dir, fz.wasFrozen);
-  pausedFreezer = fz.wasFrozen ? fz : undefined;
+  // frozen before the dump froze it (a paused container): frozen again when the tree is let go
+  const wasFrozen = fz.frozen();
+  noteFreezerOrigin(dir, wasFrozen);
+  pausedFreezer = wasFrozen ? fz : undefined;
   pluginCalls().pauseDevices(rootPid); // seize.c: once, before the cgroup is frozen
   fz.freeze(Date.now() + timeoutMs);
   try {
@@ -234,7 +233,7 @@ function freezeWithCgroup(rootPid: number, dir: string, timeoutMs: number): Froz
     }
   } catch (e) {
     release(frozen, false);
-    if (!fz.wasFrozen) fz.thaw();
+    if (!wasFrozen) fz.thaw();
     throw e;
   }
   fz.thaw();
@@ -306,10 +305,10 @@ export function checkpointDevices(frozen: Frozen[]): void {
   for (const f of frozen) if (!f.zombie) pluginCalls().checkpointDevices(f.pid);
 }
 
-/** Detach every task: killed first (`kill`), or stopped again when it was stopped. */
 /** --freeze-cgroup of a cgroup that was frozen already (a paused container): it is left frozen, as CRIU leaves it */
 let pausedFreezer: Freezer | undefined;
 
+/** Detach every task: killed first (`kill`), or stopped again when it was stopped. */
 export function release(frozen: Frozen[], kill: boolean, stopped = false): void {
   // the fd kinds let go what they held for the dump (TCP repair, the network lock) before it runs
   if (!kill && !stopped) FILES.beforeResume();

@@ -8,14 +8,16 @@
 // where nothing else can attach to it. At the restore the link is made persistent first
 // (ns/net-links.ts), each fd is opened in the tree's namespace and attached with the link's
 // flags (a detached queue detached again), and a link that was not persistent at the dump is
-// made so again by its first fd, so that it goes with its last one, as before.
+// made so again by its first fd, so that it goes with its last one, as before. The link's side
+// of the ioctls (its queue info at the dump, its making at the restore) is here too
+// (tunQueueOf, makeTunLink), called by ns/net-links.ts.
 import * as fs from 'node:fs';
 import type { FileKind } from './kind.js';
 import { FileError, partOf } from './kind.js';
 import { fileFlags, dumpFown, restoreFileParams, where, O_CLOEXEC } from './fdparams.js';
 import { FdTypes, type FileEntry, type TunLinkEntry } from '../images/gen/types.js';
-import { ioctl, close, SysError, errnoName } from '../sys/libc.js';
-import { NotSupportedError } from '../errors.js';
+import { ioctl, close, SysError, errnoName, E } from '../sys/libc.js';
+import { CriuError, NotSupportedError } from '../errors.js';
 import { inTreeNetns, treeNetnsPid } from '../net/tree-netns.js';
 import { log } from '../log.js';
 
@@ -44,7 +46,7 @@ export const IFF = {
   TUN_EXCL: 0x8000,
 };
 const TUN_DEV = '/dev/net/tun';
-const EBADFD = 77;
+const EBADFD = 77; // not in os.constants.errno
 
 /** struct ifreq with a name and flags */
 export function ifreq(name: string, flags: number): Buffer {
@@ -65,19 +67,63 @@ export interface TunQueueInfo {
   vnethdr: number;
   sndbuf: number;
 }
-export const queueInfo = (fd: number): TunQueueInfo => ({ vnethdr: intOf(fd, TUN.GETVNETHDRSZ), sndbuf: intOf(fd, TUN.GETSNDBUF) });
+const queueInfo = (fd: number): TunQueueInfo => ({ vnethdr: intOf(fd, TUN.GETVNETHDRSZ), sndbuf: intOf(fd, TUN.GETSNDBUF) });
 
-// ---- dump: what the tree's fds show of their links, by link name (the tree has one network namespace)
+/** one ioctl step of making or attaching a tun link, its failure named by `fail` */
+function step(what: string, f: () => void, fail: (why: string) => Error): void {
+  try {
+    f();
+  } catch (err) {
+    throw fail(`${what}: ${err instanceof SysError ? errnoName(err.errno) : (err as Error).message}`);
+  }
+}
+
+// ---- dump: what the tree's fds show of their links, by link name (the tree has one network namespace); cleared after each dump
 const seen = new Map<string, TunQueueInfo>();
 /** the vnet header size and send buffer of link `name`, as a tree's fd on it showed them (ns/net-links.ts, when it writes the netdev entries) */
 export const seenQueue = (name: string): TunQueueInfo | undefined => seen.get(name);
-export const forgetSeenQueues = (): void => seen.clear();
+
+/**
+ * The vnet header size and send buffer of link `name` (with these flags), through an fd attached
+ * to it here, with this thread in its namespace; undefined when a queue of the tree holds it
+ * (EBUSY): the tree's fd then tells (seenQueue).
+ */
+export function tunQueueOf(name: string, flags: number): TunQueueInfo | undefined {
+  const fd = fs.openSync(TUN_DEV, fs.constants.O_RDWR);
+  try {
+    ioctl(fd, TUN.SETIFF, ifreq(name, flags & ~IFF.PERSIST));
+    return queueInfo(fd);
+  } catch (e) {
+    if (!(e instanceof SysError && e.errno === E.EBUSY)) throw e;
+    return undefined;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Restore, this thread in the tree's namespace: a tun link made persistent, with its ifindex, flags, owner, group, vnet header size and send buffer (CRIU's restore_tun_link) */
+export function makeTunLink(name: string, ifindex: number, t: TunLinkEntry): void {
+  const fd = fs.openSync(TUN_DEV, fs.constants.O_RDWR);
+  const fail = (why: string): Error => new CriuError(`making tun link ${name} (ifindex ${ifindex}): ${why}`, { object: `link ${name}` });
+  const int = (v: number): Buffer => Buffer.from(new Int32Array([v]).buffer);
+  try {
+    step('TUNSETIFINDEX', () => ioctl(fd, TUN.SETIFINDEX, int(ifindex)), fail);
+    step('TUNSETIFF', () => ioctl(fd, TUN.SETIFF, ifreq(name, (t.flags & ~IFF.PERSIST) | IFF.TUN_EXCL)), fail);
+    step('TUNSETVNETHDRSZ', () => ioctl(fd, TUN.SETVNETHDRSZ, int(t.vnethdr)), fail);
+    step('TUNSETSNDBUF', () => ioctl(fd, TUN.SETSNDBUF, int(t.sndbuf)), fail);
+    if (t.owner >= 0) step('TUNSETOWNER', () => ioctl(fd, TUN.SETOWNER, t.owner), fail);
+    if (t.group >= 0) step('TUNSETGROUP', () => ioctl(fd, TUN.SETGROUP, t.group), fail);
+    // kept by itself until the tree's fds attach (attach below), which drop this when the link had it not
+    step('TUNSETPERSIST', () => ioctl(fd, TUN.SETPERSIST, 1), fail);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
 
 // ---- restore: the links' entries (ns/net-links.ts gives them), for the fds' flags
-const links = new Map<string, TunLinkEntry>();
+let links = new Map<string, TunLinkEntry>();
 export function setTunLinks(l: Map<string, TunLinkEntry>): void {
-  links.clear();
-  for (const [k, v] of l) links.set(k, v);
+  links = l;
 }
 
 export const tunKind: FileKind = {
@@ -86,6 +132,7 @@ export const tunKind: FileKind = {
   field: 'tunf',
   priority: 460,
   match: (_link, info) => info.other.iff !== undefined,
+  hooks: { afterDump: () => seen.clear() },
   dump: (ctx, id): FileEntry => {
     const what = where(ctx, 'tun');
     if (treeNetnsPid() < 0)
@@ -142,16 +189,8 @@ function attach(fd: number, name: string, detached: boolean, who: string): void 
       object: `link ${name}`,
       hint: 'the images are damaged',
     });
-  const flags = l.flags & ~IFF.PERSIST;
-  const step = (what: string, f: () => void): void => {
-    try {
-      f();
-    } catch (err) {
-      const why = err instanceof SysError ? errnoName(err.errno) : (err as Error).message;
-      throw new FileError(who, `tun file of link ${name}: ${what}: ${why}`, { object: `link ${name}` });
-    }
-  };
-  step('TUNSETIFF', () => ioctl(fd, TUN.SETIFF, ifreq(name, flags)));
-  if (detached) step('TUNSETQUEUE IFF_DETACH_QUEUE', () => ioctl(fd, TUN.SETQUEUE, ifreq('', IFF.DETACH_QUEUE)));
-  if (!(l.flags & IFF.PERSIST)) step('TUNSETPERSIST 0', () => ioctl(fd, TUN.SETPERSIST, 0));
+  const fail = (why: string): Error => new FileError(who, `tun file of link ${name}: ${why}`, { object: `link ${name}` });
+  step('TUNSETIFF', () => ioctl(fd, TUN.SETIFF, ifreq(name, l.flags & ~IFF.PERSIST)), fail);
+  if (detached) step('TUNSETQUEUE IFF_DETACH_QUEUE', () => ioctl(fd, TUN.SETQUEUE, ifreq('', IFF.DETACH_QUEUE)), fail);
+  if (!(l.flags & IFF.PERSIST)) step('TUNSETPERSIST 0', () => ioctl(fd, TUN.SETPERSIST, 0), fail);
 }

@@ -83,17 +83,17 @@ export function propagationSteps(ms: PropMount[], host: (i: number) => HostMount
         hint: `make it shared (mount --make-shared ${h.at}) before the restore`,
       });
   };
-  const done = new Set<number>();
-  const makeGroup = (id: number, seen: Set<number>): void => {
-    if (done.has(id) || seen.has(id)) return;
-    seen.add(id);
+  // each group once, its master's first (a cycle, which no kernel makes, is cut where it closes)
+  const started = new Set<number>();
+  const makeGroup = (id: number): void => {
+    if (started.has(id)) return;
+    started.add(id);
     const l = leaders.get(id)!;
     const master = ms[l].e.master_id ?? 0;
-    if (master && groups.has(master)) makeGroup(master, seen);
+    if (master && groups.has(master)) makeGroup(master);
     if (master) enslave(l);
     steps.push(['H', l]);
     for (const j of groups.get(id)!) if (j !== l) steps.push(['J', l, j]);
-    done.add(id);
   };
   ms.forEach((m, i) => {
     if (!extShared(m)) return;
@@ -105,7 +105,7 @@ export function propagationSteps(ms: PropMount[], host: (i: number) => HostMount
       });
     steps.push(['E', h.ref, i]);
   });
-  for (const id of groups.keys()) makeGroup(id, new Set());
+  for (const id of groups.keys()) makeGroup(id);
   ms.forEach((m, i) => {
     if (!m.e.shared_id && m.e.master_id) enslave(i);
     if (m.e.flags & MS_UNBINDABLE) steps.push(['U', i]);

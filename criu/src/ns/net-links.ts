@@ -12,16 +12,14 @@
 // a link enslaved to a master other than a bridge of the namespace. tun and tap links (with
 // files/tun.ts, whose fds attach to them): made persistent at the restore with their flags,
 // owner, group, vnet header size and send buffer.
-import type { NetDeviceEntry } from '../images/index.js';
+import type { NetDeviceEntry, TunLinkEntry } from '../images/index.js';
 import { socket, close, errnoName } from '../sys/libc.js';
 import { netlinkExchange, NLMSG_HDR } from '../sys/netlink.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
 import { pluginCalls } from '../hooks.js';
 import * as fs from 'node:fs';
-import { TUN, IFF, ifreq, queueInfo, seenQueue, setTunLinks, type TunQueueInfo } from '../files/tun.js';
-import { ioctl, SysError } from '../sys/libc.js';
-import type { TunLinkEntry } from '../images/index.js';
+import { IFF, tunQueueOf, makeTunLink, seenQueue, setTunLinks } from '../files/tun.js';
 
 const NETLINK_ROUTE = 0,
   AF_NETLINK = 16,
@@ -205,16 +203,7 @@ function tunLinkOf(l: Link, who: string): TunLinkEntry & { vnethdr?: number; snd
     (u8(IFLA_TUN.VNET_HDR) ? IFF.VNET_HDR : 0) |
     (u8(IFLA_TUN.PERSIST) ? IFF.PERSIST : 0) |
     (u8(IFLA_TUN.MULTI_QUEUE) ? IFF.MULTI_QUEUE : 0);
-  let q: TunQueueInfo | undefined;
-  const fd = fs.openSync('/dev/net/tun', fs.constants.O_RDWR);
-  try {
-    ioctl(fd, TUN.SETIFF, ifreq(l.name, flags & ~IFF.PERSIST));
-    q = queueInfo(fd);
-  } catch (e) {
-    if (!(e instanceof SysError && e.errno === 16 /* EBUSY: a queue of the tree's holds it */)) throw e;
-  } finally {
-    fs.closeSync(fd);
-  }
+  const q = tunQueueOf(l.name, flags);
   return { flags, owner: id(IFLA_TUN.OWNER), group: id(IFLA_TUN.GROUP), ...(q ?? { vnethdr: -1, sndbuf: -1 }) };
 }
 
@@ -232,30 +221,11 @@ export function fillTunQueues(all: NetDeviceEntry[], who: string): void {
   }
 }
 
-/** Restore: a tun link made persistent, with its ifindex, flags, owner, group, vnet header size and send buffer (CRIU's restore_tun_link) */
+/** Restore: a tun link made (files/tun.ts makeTunLink), a tap's MAC set */
 function makeTun(n: NetDeviceEntry): void {
   const t = n.tun;
   if (!t) throw new CriuError(`netdev image: tun link ${n.name} has no tun entry`, 'the images are damaged');
-  const fd = fs.openSync('/dev/net/tun', fs.constants.O_RDWR);
-  const step = (what: string, f: () => void): void => {
-    try {
-      f();
-    } catch (e) {
-      throw new CriuError(`making tun link ${n.name} (ifindex ${n.ifindex}): ${what}: ${(e as Error).message}`, { object: `link ${n.name}` });
-    }
-  };
-  try {
-    step('TUNSETIFINDEX', () => ioctl(fd, TUN.SETIFINDEX, Buffer.from(new Uint32Array([n.ifindex]).buffer)));
-    step('TUNSETIFF', () => ioctl(fd, TUN.SETIFF, ifreq(n.name, (t.flags & ~IFF.PERSIST) | IFF.TUN_EXCL)));
-    step('TUNSETVNETHDRSZ', () => ioctl(fd, TUN.SETVNETHDRSZ, Buffer.from(new Int32Array([t.vnethdr]).buffer)));
-    step('TUNSETSNDBUF', () => ioctl(fd, TUN.SETSNDBUF, Buffer.from(new Int32Array([t.sndbuf]).buffer)));
-    if (t.owner >= 0) step('TUNSETOWNER', () => ioctl(fd, TUN.SETOWNER, t.owner));
-    if (t.group >= 0) step('TUNSETGROUP', () => ioctl(fd, TUN.SETGROUP, t.group));
-    // kept by itself until the tree's fds attach (files/tun.ts), which drop this when the link had it not
-    step('TUNSETPERSIST', () => ioctl(fd, TUN.SETPERSIST, 1));
-  } finally {
-    fs.closeSync(fd);
-  }
+  makeTunLink(n.name, n.ifindex, t);
   if (t.flags & IFF.TAP && n.address?.length)
     rtnl(RTM_SETLINK, NLM_F_ACK, Buffer.concat([ifinfo(n.ifindex), attr(IFLA_ADDRESS, n.address)]), () => {}, `setting the MAC of tap ${n.name}`);
 }

@@ -150,27 +150,28 @@ export class Tracee {
    */
   getFpState(): Buffer {
     const b = Buffer.alloc(arch.name === 'x86_64' ? 16384 : 1024);
-    if (!fxsaveOnly) {
-      try {
-        return Buffer.from(b.subarray(0, this.getRegset(arch.fpRegset, b)));
-      } catch (e) {
-        if (!(arch.name === 'x86_64' && e instanceof SysError && e.errno === E.ENODEV)) throw e;
-        fxsaveOnly = true;
-      }
-    }
-    return Buffer.from(b.subarray(0, this.getRegset(NT.PRFPREG, b)));
+    return Buffer.from(
+      b.subarray(
+        0,
+        this.fpRegset((nt) => this.getRegset(nt, b)),
+      ),
+    );
   }
   /** the state getFpState gave (or one made for this CPU); without XSAVE only its FXSAVE part */
   setFpState(b: Buffer): void {
+    this.fpRegset((nt) => this.setRegset(nt, nt === arch.fpRegset ? b : b.subarray(0, 512)));
+  }
+  /** `io` on the FPU regset: arch.fpRegset, or NT_PRFPREG once NT_X86_XSTATE answered ENODEV */
+  private fpRegset<T>(io: (nt: number) => T): T {
     if (!fxsaveOnly) {
       try {
-        return this.setRegset(arch.fpRegset, b);
+        return io(arch.fpRegset);
       } catch (e) {
         if (!(arch.name === 'x86_64' && e instanceof SysError && e.errno === E.ENODEV)) throw e;
         fxsaveOnly = true;
       }
     }
-    this.setRegset(NT.PRFPREG, b.subarray(0, 512));
+    return io(NT.PRFPREG);
   }
 
   /** One x86 GDT TLS slot (struct user_desc of 16 bytes), as set_thread_area would. */
