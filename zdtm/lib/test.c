@@ -154,6 +154,30 @@ void test_waitsig(void)
 		sys_futex(&sig_received, FUTEX_WAIT, 0, NULL);
 }
 
+/* test_daemon writes its byte, then closes the pipe: the runner records the tree's fds when
+ * the pidfile appears, so the pidfile waits until the test's end of the pipe is closed (its
+ * fd no longer names the pipe), or the test is gone, or 10 s passed. */
+static void wait_ready_closed(pid_t pid, int rfd, int wfd)
+{
+	char link[64], want[64], got[64];
+	struct stat st;
+	ssize_t n;
+
+	if (fstat(rfd, &st))
+		return;
+	snprintf(want, sizeof(want), "pipe:[%lu]", (unsigned long)st.st_ino);
+	snprintf(link, sizeof(link), "/proc/%d/fd/%d", pid, wfd);
+	for (int i = 0; i < 10000; i++) {
+		n = readlink(link, got, sizeof(got) - 1);
+		if (n < 0)
+			return;
+		got[n] = 0;
+		if (strcmp(got, want))
+			return;
+		usleep(1000);
+	}
+}
+
 static void usage(const char *prog)
 {
 	fprintf(stderr, "usage: %s --pidfile=P --outfile=O [--filename=F] [--dirname=D] [--NAME=VALUE]\n", prog);
@@ -304,6 +328,7 @@ void __test_init(int argc, char **argv, int suid)
 
 		close(p[1]);
 		if (read(p[0], &c, 1) == 1) {
+			wait_ready_closed(pid, p[0], p[1]);
 			write_pidfile(pid);
 			_exit(0);
 		}

@@ -130,13 +130,17 @@ function launch(c: TestContext, suid: boolean): Promise<never> {
     child.on('message', (m) => {
       if (m !== 'ready' || ready) return;
       ready = true;
+    });
+    // the runner records the test's fds when the pidfile appears: it waits until the test has
+    // closed its end of the channel (daemon() disconnects after "ready")
+    child.on('disconnect', () => {
+      if (!ready) return;
       try {
         writePidfile(c.pidfile, child.pid!);
       } catch (e) {
         process.stderr.write(`can't write the pidfile: ${e}\n`);
         process.exit(1);
       }
-      child.disconnect();
       child.unref();
       process.exit(0);
     });

@@ -1,5 +1,5 @@
 // Prints one line per zdtm test at the end of a run: outcome, flavor, name, verdict or the
-// first line of the failure, and where the kept files are. (ci/summary-reporter.mjs then
+// first line of the failure (and its first details), and where the kept files are. (ci/summary-reporter.mjs then
 // prints the final "N passed, N failed, N skipped" line.) An error outside any test (a spec
 // file that does not load) gets a FAIL row of its own.
 export default class ZdtmSummary {
@@ -23,7 +23,11 @@ export default class ZdtmSummary {
         .filter((a) => a.type === type)
         .map((a) => a.description)
         .at(-1);
-    const err = result.error?.message?.replace(/\u001b\[[0-9;]*m/g, '').split('\n')[0];
+    const errLines = result.error?.message?.replace(/\u001b\[[0-9;]*m/g, '').split('\n') ?? [];
+    const err = errLines[0];
+    // a first line that ends in ":" announces its details (the state that differs): the first
+    // few go under the row, so that a log's tail shows what failed
+    const detail = err?.endsWith(':') ? errLines.slice(1, 7).filter((l) => l.trim()) : [];
     const skipReason = ann('skip') ?? ann('fixme');
     const status =
       result.status === 'passed' ? 'ok' : result.status === 'skipped' ? (test.annotations.some((a) => a.type === 'fixme') ? 'fixme' : 'skip') : 'FAIL';
@@ -34,6 +38,7 @@ export default class ZdtmSummary {
       secs: (result.duration / 1000).toFixed(1),
       what: status === 'FAIL' ? (err ?? result.status) : status === 'ok' ? `verdict: ${ann('verdict') ?? '-'}` : (skipReason ?? ''),
       kept: ann('kept'),
+      detail: status === 'FAIL' ? detail : [],
     });
   }
   onEnd(result) {
@@ -46,6 +51,7 @@ export default class ZdtmSummary {
       out.push(
         `  ${r.status.padEnd(5)} ${r.project.padEnd(8)} ${r.title.padEnd(w)} ${r.secs.padStart(5)}s  ${r.what ?? ''}${r.kept ? `  [kept: ${r.kept}]` : ''}`,
       );
+      for (const d of r.detail ?? []) out.push(`        ${d.trim()}`);
     }
     process.stdout.write(`${out.join('\n')}\n`);
   }
