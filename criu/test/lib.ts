@@ -68,11 +68,14 @@ export async function until<T>(what: string, f: () => T | undefined | false, ms 
   }
 }
 
-/** Wait until pid is gone from /proc (killed tasks stay until they are reaped). */
+/**
+ * Wait until pid is gone from /proc: a killed task stays there as a zombie until it is reaped,
+ * and its pid cannot be restored before (an orphan's reaper may take a while).
+ */
 export async function waitGone(pid: number, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
-  while (alive(pid)) {
-    if (Date.now() > end) throw new Error(`pid ${pid} is still there after ${ms} ms`);
+  while (fs.existsSync(`/proc/${pid}`)) {
+    if (Date.now() > end) throw new Error(`pid ${pid} is still there after ${ms} ms${alive(pid) ? '' : ' (a zombie not reaped)'}`);
     await sleep(20);
   }
 }

@@ -62,10 +62,13 @@ function freeze(rootPid: number, timeoutMs: number): Frozen[] {
           'raise --timeout, or stop what keeps forking',
         );
       }
-      const tree = walkTree(rootPid);
+      const tree = walkTree(rootPid, false);
       const fresh = tree.all.filter((n: TaskNode) => !set.byPid.has(n.pid));
       const moreThreads = set.list.some((f) => !f.zombie && tidsOf(f.pid).some((t) => !f.tracees.some((x) => x.tid === t)));
-      if (!fresh.length && !moreThreads) break;
+      if (!fresh.length && !moreThreads) {
+        settleParents(set, tree.all);
+        break;
+      }
       for (const node of fresh) {
         const f: Frozen = { pid: node.pid, ppid: node.ppid, tracees: [] };
         if (!markZombie(f, rootPid)) {
@@ -94,6 +97,33 @@ function freeze(rootPid: number, timeoutMs: number): Frozen[] {
       throw new CriuError(`task ${rootPid}: cannot freeze the tree: ${(e as Error).message}`, 'is the PID right and the process alive?');
     }
     throw e;
+  }
+}
+
+/**
+ * The last walk, taken while every task of the set is held, is the tree: parents as it shows
+ * them (a task seen first under a parent that exited since was reparented), and a held task it
+ * no longer holds (reparented out of the tree) let go.
+ */
+function settleParents(set: FrozenSet, nodes: TaskNode[]): void {
+  const inTree = new Map(nodes.map((n) => [n.pid, n]));
+  for (const f of [...set.list]) {
+    const n = inTree.get(f.pid);
+    if (n) {
+      f.ppid = n.ppid;
+      continue;
+    }
+    if (f.zombie) continue; // a zombie's walk entry is its parent's, checked by dropGone
+    log.debug(`\ttask ${f.pid} left the tree while it was frozen: released`);
+    if (f.stopSig) tryKill(f.pid, f.stopSig);
+    for (const t of f.tracees) {
+      try {
+        t.detach(0);
+      } catch {
+        /* gone */
+      }
+    }
+    set.forget(f);
   }
 }
 
@@ -257,11 +287,15 @@ function freezeWithCgroup(rootPid: number, dir: string, timeoutMs: number): Froz
   return frozen;
 }
 
-/** The tree under rootPid; threads and tasks that end during the walk make it start over. */
-function walkTree(rootPid: number): ReturnType<typeof collectTree> {
+/**
+ * The tree under rootPid; threads and tasks that end during the walk make it start over.
+ * settle false: one walk (the seizing loop walks again until it finds nothing new, so a tree
+ * that forks faster than two walks agree, as on a slow emulated CPU, is still caught).
+ */
+function walkTree(rootPid: number, settle = true): ReturnType<typeof collectTree> {
   for (let i = 0; ; i++) {
     try {
-      return collectTree(rootPid);
+      return collectTree(rootPid, 16, settle);
     } catch (e) {
       const code = (e as { code?: string }).code;
       if (i < 20 && (code === 'ENOENT' || code === 'ESRCH') && fs.existsSync(`/proc/${rootPid}`)) continue;

@@ -29,8 +29,11 @@ export function children(pid: number, tid: number = pid): number[] {
   return out;
 }
 
-/** Children of every thread of a process, ascending, read until two reads agree. */
-export function processChildren(pid: number): number[] {
+/**
+ * Children of every thread of a process, ascending, read until two reads agree (settle), or
+ * as one read finds them (a caller that walks again until nothing new is found).
+ */
+export function processChildren(pid: number, settle = true): number[] {
   let prev = '';
   for (let i = 0; i < 16; i++) {
     const set = new Set<number>();
@@ -44,7 +47,7 @@ export function processChildren(pid: number): number[] {
     }
     const cur = [...set].sort((a, b) => a - b);
     const key = cur.join(',');
-    if (key === prev) return cur;
+    if (key === prev || !settle) return cur;
     prev = key;
   }
   throw new CriuError(`task ${pid}: children keep changing`, {
@@ -69,9 +72,11 @@ export interface TaskTree {
 /**
  * Walk /proc from rootPid through the children of every thread, repeating the whole walk until
  * two walks give the same tree (a live tree may fork or exit meanwhile; a frozen one is stable
- * at once, costing one extra walk). Tasks that vanish mid-walk are left out.
+ * at once, costing one extra walk). Tasks that vanish mid-walk are left out. settle false: the
+ * first walk as it is (the freezer walks again until it finds nothing new to seize, and a tree
+ * whose tasks are all held cannot change but by tasks dying).
  */
-export function collectTree(rootPid: number, maxRounds = 16): TaskTree {
+export function collectTree(rootPid: number, maxRounds = 16, settle = true): TaskTree {
   let prev = '';
   for (let round = 0; round < maxRounds; round++) {
     const all: TaskNode[] = [];
@@ -83,7 +88,7 @@ export function collectTree(rootPid: number, maxRounds = 16): TaskTree {
       all.push(n);
       let kids: number[];
       try {
-        kids = processChildren(n.pid);
+        kids = processChildren(n.pid, settle);
         if (n !== root) n.tids = listTids(n.pid);
       } catch (e) {
         if (e instanceof ProcGoneError && n !== root) {
@@ -104,7 +109,7 @@ export function collectTree(rootPid: number, maxRounds = 16): TaskTree {
     const alive = new Set(all.map((n) => n.pid));
     for (const n of all) n.children = n.children.filter((c) => alive.has(c.pid));
     const key = all.map((n) => `${n.pid}<${n.ppid}:${n.tids.join('.')}`).join(' ');
-    if (key === prev) return { root, all };
+    if (key === prev || !settle) return { root, all };
     prev = key;
   }
   throw new CriuError(`task ${rootPid}: process tree keeps changing`, {

@@ -176,6 +176,15 @@ function fileCtxOf(img: DumpImages, opts: RestoreOptions, inherit: Inherited | u
   return files;
 }
 
+function zombie(pid: number): boolean {
+  try {
+    const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return s.slice(s.lastIndexOf(')') + 2, s.lastIndexOf(')') + 3) === 'Z';
+  } catch {
+    return false;
+  }
+}
+
 /** What the tree needs before anything is made: the root leads its session, every PID is free, sessions are inherited. */
 function checkTree(img: DumpImages, plan: RestorePlan, shellJob = false): void {
   const root = img.tasks[0];
@@ -185,6 +194,11 @@ function checkTree(img: DumpImages, plan: RestorePlan, shellJob = false): void {
   for (const t of img.tasks) {
     for (const id of [t.pid, ...t.threads.map((x) => x.tid)]) {
       if (!treePids.own && fs.existsSync(`/proc/${id}`)) {
+        if (zombie(id))
+          throw new CriuError(
+            `task ${t.pid}: PID ${id} is held by a zombie its parent has not reaped yet`,
+            'wait until it is reaped (its parent must wait for it)',
+          );
         throw new CriuError(`task ${t.pid}: PID ${id} is taken by a running process`, 'stop that process, or wait until the dumped tree is fully gone');
       }
     }
