@@ -31,6 +31,12 @@ const need = [
   { pkg: 'busybox-static', ok: () => fs.existsSync('/bin/busybox') && fs.existsSync('/usr/share/doc/busybox-static') },
   // podman with runc calling our criu (criu/test/podman.spec.ts); brings conmon (not crun: Debian's is built without CRIU)
   { pkg: 'podman', ok: () => fs.existsSync('/usr/bin/podman') && fs.existsSync('/usr/bin/conmon') },
+  // the VM cells (ci/vm/, `npm run zdtm -- --vm`): qemu for both CPUs, the initramfs (cpio,
+  // busybox-static above) and depmod/modprobe for the guest kernels' modules
+  { pkg: 'qemu-system-x86', ok: () => fs.existsSync('/usr/bin/qemu-system-x86_64') },
+  { pkg: 'qemu-system-arm', ok: () => fs.existsSync('/usr/bin/qemu-system-aarch64') },
+  { pkg: 'cpio', ok: () => fs.existsSync('/usr/bin/cpio') },
+  { pkg: 'kmod', ok: () => fs.existsSync('/usr/sbin/depmod') || fs.existsSync('/sbin/depmod') },
 ];
 
 function hasStaticLibc() {

@@ -27,7 +27,17 @@ run:
   -j N               parallel workers (excl tests always run alone)
   -k always|never|failed   keep the per-test directories and images (default failed)
   --report DIR       HTML and JUnit reports there (default reports/zdtm)
-  --no-build         do not run make/tsc first`;
+  --no-build         do not run make/tsc first
+kernels and CPUs (ci/vm/):
+  --vm SPEC          run the selection in qemu guests, one cell per kernel and CPU, and write
+                     one matrix (REPORT/index.html, REPORT/junit.xml); SPEC is a comma list
+                     of [ARCH:]SERIES[@CPU], ARCH or host: 6.1, 6.12, aarch64, aarch64:6.12,
+                     6.1@qemu64, host (guests are cached in $CRIU_VM_CACHE, default
+                     /var/cache/criu-ts/vm)
+  --repro CELLDIR    run a cell's failed runs again on its kernel package and CPU
+                     (CELLDIR = REPORT/cells/ID of an earlier --vm run)
+  --keep             with --vm/--repro: a shell on the guest's console once the tests are done
+  --vm-timeout MIN   a cell's time limit (default 60)`;
 
 function die(msg) {
   process.stderr.write(`zdtm: ${msg}\n`);
@@ -52,10 +62,17 @@ const o = {
   keep: 'failed',
   report: path.join(repo, 'reports', 'zdtm'),
   build: true,
+  vm: null,
+  repro: null,
+  keepGuest: false,
+  vmTimeout: 60,
 };
+// the options a VM cell's runner gets (the selection and the mode; not the VM's own, the report, the build)
+const forward = [];
 let passthrough = [];
 for (let i = 0; i < argv.length; i++) {
   const a = argv[i];
+  const from = i;
   const val = () => {
     if (i + 1 >= argv.length) die(`${a} needs a value`);
     return argv[++i];
@@ -121,6 +138,18 @@ for (let i = 0; i < argv.length; i++) {
     case '--no-build':
       o.build = false;
       break;
+    case '--vm':
+      o.vm = val();
+      break;
+    case '--repro':
+      o.repro = path.resolve(val());
+      break;
+    case '--keep':
+      o.keepGuest = true;
+      break;
+    case '--vm-timeout':
+      o.vmTimeout = Number(val());
+      break;
     case '--':
       passthrough = argv.slice(i + 1);
       i = argv.length;
@@ -128,13 +157,16 @@ for (let i = 0; i < argv.length; i++) {
     default:
       die(`unknown option ${a} (see --help)`);
   }
+  if (!['--report', '--no-build', '--vm', '--repro', '--keep', '--vm-timeout'].includes(a)) forward.push(...argv.slice(from, i + 1));
 }
 for (const f of o.flavors) if (!FLAVORS.includes(f)) die(`unknown flavor ${f}`);
 if (!['always', 'never', 'failed'].includes(o.keep)) die('-k takes always, never or failed');
 if (!Number.isInteger(o.iters) || o.iters < 1) die('--iters takes a positive number');
 if (o.jobs !== null && (!Number.isInteger(o.jobs) || o.jobs < 1)) die('-j takes a positive number');
 if (o.nocr && (o.norst || o.iters > 1)) die('--nocr does not go with --norst or --iters');
-if (!o.names.length && !o.all && !o.regex) die('nothing to run: give -t NAME, -T REGEX or -a (see --help)');
+if (!o.names.length && !o.all && !o.regex && !o.repro) die('nothing to run: give -t NAME, -T REGEX or -a (see --help)');
+if ((o.keepGuest || o.vmTimeout !== 60) && !o.vm && !o.repro) die('--keep and --vm-timeout go with --vm or --repro');
+if (!(o.vmTimeout > 0)) die('--vm-timeout takes a positive number of minutes');
 
 if (o.build) {
   const steps = [
@@ -146,6 +178,26 @@ if (o.build) {
     const r = spawnSync(cmd, args, { cwd: repo, stdio: 'inherit' });
     if (r.status !== 0) die(`${cmd} ${args.join(' ')} failed`);
   }
+}
+
+if ((o.vm || o.repro) && !o.list) {
+  if (o.vm && o.repro) die('--vm and --repro do not go together');
+  const { parseSpec, runCells, repro, checkSelection } = await import('../ci/vm/cells.mjs');
+  const vo = { report: o.report, keep: o.keepGuest, timeoutMs: o.vmTimeout * 60_000 };
+  let r;
+  try {
+    if (o.repro) r = await repro(o.repro, { ...vo, report: path.join(o.report, 'repro') });
+    else {
+      checkSelection(forward);
+      r = await runCells(parseSpec(o.vm), forward, vo);
+    }
+  } catch (e) {
+    if (e?.constructor?.name !== 'VmError') throw e;
+    die(e.message);
+  }
+  const sum = (k) => r.metas.reduce((n, m) => n + (m.counts?.[k] ?? 0), 0);
+  console.log(`${sum('ok')} passed, ${sum('FAIL') + r.metas.filter((m) => m.error).length} failed, ${sum('skip') + sum('fixme')} skipped`);
+  process.exit(r.failed ? 1 : 0);
 }
 
 const catalog = listTests();

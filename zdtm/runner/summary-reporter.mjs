@@ -2,9 +2,14 @@
 // first line of the failure (and its first details), and where the kept files are. (ci/summary-reporter.mjs then
 // prints the final "N passed, N failed, N skipped" line.) An error outside any test (a spec
 // file that does not load) gets a FAIL row of its own.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+
 export default class ZdtmSummary {
-  constructor() {
+  /** options.json: also write the rows there (the VM matrix of ci/vm/ reads them) */
+  constructor(options = {}) {
     this.rows = [];
+    this.json = options.json;
   }
   printsToStdio() {
     return true;
@@ -54,5 +59,8 @@ export default class ZdtmSummary {
       for (const d of r.detail ?? []) out.push(`        ${d.trim()}`);
     }
     process.stdout.write(`${out.join('\n')}\n`);
+    if (!this.json) return;
+    mkdirSync(dirname(this.json), { recursive: true });
+    writeFileSync(this.json, `${JSON.stringify({ status: result.status, rows: this.rows }, null, 1)}\n`);
   }
 }

@@ -18,7 +18,7 @@ export default defineConfig({
     ['list'],
     ['junit', { outputFile: path.join(report, 'junit.xml') }],
     ['html', { outputFolder: path.join(report, 'html'), open: 'never' }],
-    ['./summary-reporter.mjs'],
+    ['./summary-reporter.mjs', { json: path.join(report, 'summary.json') }],
     ['../../ci/summary-reporter.mjs'],
   ],
   projects: (o.flavors as string[]).map((f) => ({ name: `zdtm-${f}`, testMatch: new RegExp(`(^|/)${f}\\.spec\\.ts$`), metadata: { flavor: f } })),
