@@ -11,6 +11,7 @@ import { VmError } from './kernel.mjs';
 import { vmCache } from './guest.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '..', '..');
 const hostArch = process.arch === 'x64' ? 'x86_64' : process.arch === 'arm64' ? 'aarch64' : process.arch;
 
 const QEMU = {
@@ -90,6 +91,8 @@ export function qemuArgs(guest, { results, accel, cpu, keep, mem = 3072, smp = M
     `criu_vm_guest=${path.join(here, 'guest.sh')}`,
     `criu_vm_mods=${guest.kernel.modDir}`,
     ...(keep ? ['criu_vm_keep=1'] : []),
+    // a root of the guest's CPU, with the project and the VM cache bound in at their paths
+    ...(guest.root ? [`criu_vm_root=${guest.root}`, `criu_vm_binds=${repo}:${vmCache()}`] : []),
   ].join(' ');
   const share = (p, tag, ro) => ['-virtfs', `local,path=${p},mount_tag=${tag},security_model=passthrough,multidevs=remap${ro ? ',readonly=on' : ''}`];
   return {

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEB_ARCH, VmError, earlyModules, resolveKernel, unpackKernel } from './kernel.mjs';
+import { rootFor } from './rootfs.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -21,9 +22,11 @@ function sh(cmd, opts = {}) {
   return r.stdout;
 }
 
+export const hostArch = process.arch === 'x64' ? 'x86_64' : process.arch === 'arm64' ? 'aarch64' : process.arch;
+
 /** busybox-static for the guest's CPU: the host's for its own CPU, else the package's unpacked into the cache */
 function busybox(cache, arch) {
-  if (arch === process.arch.replace('x64', 'x86_64').replace('arm64', 'aarch64')) {
+  if (arch === hostArch) {
     if (!fs.existsSync('/bin/busybox')) throw new VmError('no /bin/busybox: install busybox-static');
     return '/bin/busybox';
   }
@@ -85,6 +88,8 @@ export function guestFor(series, arch, log = () => {}, pin = undefined) {
       fs.rmSync(tmp, { recursive: true, force: true });
     }
   }
+  // a guest of another CPU boots on a root of its own (the host's programs cannot run there)
+  const root = arch === hostArch ? undefined : rootFor(cache, arch, log);
   const built = Date.now() - t0;
-  return { kernel: { ...unpacked, pkg: k.pkg, version: k.version }, initrd, key, arch, series, builtMs: built };
+  return { kernel: { ...unpacked, pkg: k.pkg, version: k.version }, initrd, key, arch, series, root: root?.dir, node: root?.node, builtMs: built };
 }

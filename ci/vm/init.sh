@@ -20,10 +20,17 @@ if ! mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose ho
 fi
 mount -t tmpfs -o size=75% rw /rw
 mkdir -p /rw/up /rw/work
-if ! mount -t overlay ov -o lowerdir=/host,upperdir=/rw/up,workdir=/rw/work /new; then
+# criu_vm_root: a root of the guest's CPU inside the host's tree (ci/vm/rootfs.mjs), with the
+# host paths of criu_vm_binds (colon-separated: the project, the VM cache) bound into it
+if ! mount -t overlay ov -o "lowerdir=/host${criu_vm_root:-},upperdir=/rw/up,workdir=/rw/work" /new; then
 	say "the overlay on the host's tree did not mount"
 	echo o > /proc/sysrq-trigger
 fi
+IFS=:
+for p in ${criu_vm_binds:-}; do
+	mkdir -p "/new$p" && mount --bind "/host$p" "/new$p" || say "cannot bind $p"
+done
+unset IFS
 mount --move /proc /new/proc
 mount --move /sys /new/sys
 mount --move /dev /new/dev

@@ -133,6 +133,21 @@ test('smoke: Debian 6.1 guests (a CPU with XSAVE and qemu64 without) run zdtm pr
   expect(html.match(/<td class="ok"/g)?.length).toBe(16);
 });
 
+test('an aarch64 guest boots the Debian arm64 kernel on a root of its CPU (the Debian runtime, Node 20 for arm64) with the project bound in', async () => {
+  test.setTimeout(10 * 60_000);
+  const { guestFor } = await import(path.join(repo, 'ci', 'vm', 'guest.mjs'));
+  const { runInGuest } = await import(path.join(repo, 'ci', 'vm', 'boot.mjs'));
+  const guest = guestFor('6.1', 'aarch64');
+  expect(guest.kernel.release).toMatch(/^6\.1\.0-\d+-arm64$/);
+  const results = tmpdir('vm-arm64');
+  const cmd = `uname -m\nnode -p 'process.arch + " " + process.versions.node.split(".")[0]'\ncd '${repo}' && node -p 'require("./package.json").name'\n`;
+  const r = await runInGuest(guest, { results, cmd, timeoutMs: 8 * 60_000 });
+  const out = fs.readFileSync(path.join(results, 'out.log'), 'utf8');
+  expect(r.rc, out).toBe(0);
+  expect(out).toBe('aarch64\narm64 20\ncriu-ts\n');
+  expect(fs.readFileSync(path.join(results, 'console.log'), 'utf8')).toMatch(/criu-vm: up: 6\.1\.0-\d+-arm64 aarch64/);
+});
+
 test.fixme('smoke: an aarch64 guest passes zdtm programs in flavors h and ns', () => {
   // the tool is x86_64 only so far: syscall injection, registers and FPSIMD/SVE state, the
   // launcher and puppet for aarch64 are issue 17's next part

@@ -1,0 +1,81 @@
+// The root of a guest whose CPU is not the host's (aarch64 on x86_64): the host's tree cannot
+// run there, so the guest boots on a small root made of Debian's packages for its CPU
+// (busybox-static, the C and C++ runtimes Node needs) and Node 20 from the npm registry's
+// node-linux-<cpu>, cached under the VM cache by a key of its inputs. The project and the VM
+// cache are bound into it at their host paths by the initramfs (ci/vm/init.sh, criu_vm_binds).
+import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { DEB_ARCH, VmError } from './kernel.mjs';
+
+/** Debian packages of the root, per CPU: the dynamic loader and libraries Node links */
+const PACKAGES = ['libc6', 'libgcc-s1', 'libstdc++6', 'busybox-static'];
+const NODE_MAJOR = '20';
+const NPM_CPU = { aarch64: 'arm64', x86_64: 'x64' };
+
+function sh(cmd, cwd) {
+  const r = spawnSync('sh', ['-c', cmd], { cwd, encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new VmError(`${cmd}: exit ${r.status}: ${(r.stderr || r.stdout || '').trim().split('\n').slice(-5).join('\n')}`);
+  return r.stdout.trim();
+}
+
+/** the newest Node of the major line in the npm registry for the CPU: { name, version } */
+function nodePackage(arch) {
+  const name = `node-linux-${NPM_CPU[arch]}`;
+  const versions = JSON.parse(sh(`npm view ${name}@${NODE_MAJOR} version --json`));
+  const list = (Array.isArray(versions) ? versions : [versions]).filter((v) => /^\d+\.\d+\.\d+$/.test(v));
+  if (!list.length) throw new VmError(`the npm registry has no ${name}@${NODE_MAJOR}`);
+  const num = (v) => v.split('.').map(Number);
+  list.sort((a, b) => num(b)[1] - num(a)[1] || num(b)[2] - num(a)[2]);
+  return { name, version: list[0] };
+}
+
+/** the candidate versions of the root's packages for the CPU (the key of the cached root) */
+function debVersions(deb) {
+  return PACKAGES.map((p) => {
+    const v = /^Version: (.*)$/m.exec(sh(`apt-cache show --no-all-versions ${p}:${deb}`))?.[1];
+    if (!v) throw new VmError(`apt has no ${p}:${deb} (dpkg --add-architecture ${deb} and apt-get update)`);
+    return `${p}=${v}`;
+  });
+}
+
+/**
+ * The root of a guest of CPU arch: a folder in the cache with /bin (busybox and its applets),
+ * the loader and libraries, /usr/local/bin/node; made once per set of package versions.
+ */
+export function rootFor(cache, arch, log = () => {}) {
+  const deb = DEB_ARCH[arch];
+  const pkgs = debVersions(deb);
+  const node = nodePackage(arch);
+  const key = createHash('sha256')
+    .update([...pkgs, `${node.name}@${node.version}`].join(' '))
+    .digest('hex')
+    .slice(0, 16);
+  const dir = path.join(cache, 'roots', `${deb}-${key}`);
+  if (fs.existsSync(path.join(dir, '.made'))) return { dir, node: node.version };
+  log(`making the ${arch} root: ${pkgs.join(' ')}, ${node.name}@${node.version}`);
+  const tmp = `${dir}.tmp`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.mkdirSync(path.join(tmp, 'debs'), { recursive: true });
+  sh(`apt-get -o DPkg::Lock::Timeout=600 download ${pkgs.map((p) => p.replace('=', `:${deb}=`)).join(' ')}`, path.join(tmp, 'debs'));
+  for (const f of fs.readdirSync(path.join(tmp, 'debs'))) sh(`dpkg-deb -x debs/${f} .`, tmp);
+  fs.rmSync(path.join(tmp, 'debs'), { recursive: true });
+  // Node: the package's tarball holds bin/node
+  const t = sh(`npm pack ${node.name}@${node.version} --silent`, tmp);
+  sh(`mkdir -p usr/local/bin && tar -xzf ${t} package/bin/node && mv package/bin/node usr/local/bin/node && rm -rf package ${t}`, tmp);
+  for (const d of ['proc', 'sys', 'dev', 'tmp', 'run', 'root', 'etc', 'var/tmp', 'results']) fs.mkdirSync(path.join(tmp, d), { recursive: true });
+  // busybox's applets as links (sh, mount, ip, sed ...) and the files a root needs
+  // (the guest's busybox cannot run here: the host's, of the same package, lists the applets)
+  const applets = sh('/bin/busybox --list');
+  for (const a of applets.split('\n').filter(Boolean)) {
+    const p = path.join(tmp, 'bin', a);
+    if (!fs.existsSync(p)) fs.symlinkSync('busybox', p);
+  }
+  fs.writeFileSync(path.join(tmp, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nzdtm:x:18943:18943::/tmp:/bin/sh\n');
+  fs.writeFileSync(path.join(tmp, 'etc', 'group'), 'root:x:0:\ntty:x:5:\nzdtm:x:18943:\n');
+  fs.writeFileSync(path.join(tmp, '.made'), `${pkgs.join(' ')} ${node.name}@${node.version}\n`);
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.renameSync(tmp, dir);
+  return { dir, node: node.version };
+}
