@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { repo, tmpdir } from './lib.js';
+import { listTests, readDesc } from '../../zdtm/runner/catalog.mjs';
 // @ts-expect-error: plain ESM modules of ci/vm without types
 import { parseSpec } from '../../ci/vm/cells.mjs';
 // @ts-expect-error: plain ESM modules of ci/vm without types
@@ -25,6 +26,30 @@ test('--vm SPEC: kernels, CPUs and the host as cells; a bad part is named', () =
   const r = spawnSync(process.execPath, [path.join(repo, 'zdtm', 'run.mjs'), '--no-build', '--vm', 'riscv', '-t', 'pipe00'], { encoding: 'utf8' });
   expect(r.status).toBe(2);
   expect(r.stderr).toMatch(/--vm: "riscv" is not/);
+});
+
+test('per-CPU tests: a .desc names its CPUs ("arch"), the aarch64 build leaves the x86 ones out, the runner skips them elsewhere', () => {
+  const dir = tmpdir('desc');
+  const desc = (d: object) => {
+    const f = path.join(dir, 't.desc');
+    fs.writeFileSync(f, JSON.stringify(d));
+    return f;
+  };
+  expect(readDesc(desc({})).arch).toBeNull();
+  expect(readDesc(desc({ arch: ['x86_64'] })).arch).toEqual(['x86_64']);
+  expect(() => readDesc(desc({ arch: ['sparc'] }))).toThrow(/"arch" lists CPUs of x86_64, aarch64/);
+  const x86 = listTests()
+    .filter((t) => t.desc.arch?.join() === 'x86_64')
+    .map((t) => t.name);
+  expect(x86).toEqual(['fpu00', 'fpu01', 'fpu02', 'gdt_tls00', 'tls00']);
+  const make = spawnSync('make', ['-n', '-C', path.join(repo, 'zdtm'), 'CC=aarch64-linux-gnu-gcc', `B=${path.join(dir, 'build')}`, 'static'], {
+    encoding: 'utf8',
+  });
+  expect(make.status, make.stderr).toBe(0);
+  expect(make.stdout).toMatch(/-o \S+\/static\/pipe00 /);
+  for (const t of x86) expect(make.stdout).not.toMatch(new RegExp(`static/${t}\\b`));
+  const host = spawnSync('make', ['-n', '-C', path.join(repo, 'zdtm'), `B=${path.join(dir, 'build-host')}`, 'static'], { encoding: 'utf8' });
+  for (const t of x86) expect(host.stdout).toMatch(new RegExp(`static/${t}\\b`));
 });
 
 /** a report folder of two made-up cells, as runCells leaves it */

@@ -4,6 +4,8 @@ export declare const repo: string;
 export declare const zdtmDir: string;
 export declare const FLAVORS: string[];
 export declare const COMPARISONS: string[];
+export declare const ARCHES: string[];
+export declare const hostArch: string;
 
 export interface DescOpts {
   dump: string[];
@@ -16,6 +18,8 @@ export interface Desc {
   feature: string[];
   timeout: number;
   exempt: Record<string, string>;
+  /** the CPUs the test is for; null: every CPU */
+  arch: string[] | null;
 }
 export interface CatalogTest {
   name: string;

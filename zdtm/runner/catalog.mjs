@@ -8,11 +8,14 @@ export const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const zdtmDir = path.join(repo, 'zdtm');
 export const FLAVORS = ['h', 'ns', 'uns'];
 export const COMPARISONS = ['fds', 'maps', 'mountinfo', 'tasks'];
+export const ARCHES = ['x86_64', 'aarch64'];
+/** the CPU the runner runs on, as uname -m names it */
+export const hostArch = process.arch === 'x64' ? 'x86_64' : process.arch === 'arm64' ? 'aarch64' : process.arch;
 
 /**
  * @typedef {{ dump: string[], restore: string[] }} DescOpts
  * @typedef {{ flags: string[], flavors: string[], opts: DescOpts, feature: string[], timeout: number,
- *             exempt: Record<string, string> }} Desc
+ *             exempt: Record<string, string>, arch: string[] | null }} Desc
  * @typedef {{ name: string, dir: string, lang: 'c'|'ts', src: string, desc: Desc, argv: string[] }} ZdtmTest
  */
 
@@ -26,7 +29,11 @@ export function readDesc(file) {
     feature: raw.feature ?? [],
     timeout: raw.timeout ?? 30,
     exempt: raw.exempt ?? {},
+    // the CPUs a test is for (an x86 FPU or TLS test); built and run only there, skipped elsewhere
+    arch: raw.arch ?? null,
   };
+  if (d.arch !== null && (!Array.isArray(d.arch) || !d.arch.length || d.arch.some((a) => !ARCHES.includes(a))))
+    throw new Error(`${file}: "arch" lists CPUs of ${ARCHES.join(', ')}`);
   for (const f of d.flavors) if (!FLAVORS.includes(f)) throw new Error(`${file}: unknown flavor ${f}`);
   for (const f of d.flags) if (!['suid', 'excl', 'noauto', 'crfail', 'pty', 'cgroup', 'cgroupns'].includes(f)) throw new Error(`${file}: unknown flag ${f}`);
   for (const k of Object.keys(d.exempt)) {

@@ -4,7 +4,7 @@
 import { test, type TestInfo } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { repo, fixmeCandidates, findSkip, readExpected } from './catalog.mjs';
+import { repo, fixmeCandidates, findSkip, hostArch, readExpected } from './catalog.mjs';
 import { Subreaper } from './subreaper.js';
 import { alive, compareTrees, recordTree, startTime, type TreeState } from './state.js';
 import { acquire, ptyLock } from './lock.js';
@@ -25,6 +25,7 @@ export interface ZdtmTest {
     feature: string[];
     timeout: number;
     exempt: Record<string, string>;
+    arch: string[] | null;
   };
 }
 
@@ -157,6 +158,7 @@ export async function runZdtmTest(t: ZdtmTest, flavor: string, o: ZdtmOptions, t
   let crFailed = false;
   const states: Array<{ when: string; state: TreeState }> = [];
   try {
+    if (desc.arch && !desc.arch.includes(hostArch)) throw new Skip(`a test for ${desc.arch.join(', ')} only (this CPU: ${hostArch})`);
     for (const feat of desc.feature) {
       const r = await sr.run([o.criuBin, 'check', '--feature', feat], { out: path.join(dir, 'check.out') });
       if (r.code === 0) continue;

@@ -64,13 +64,20 @@ static long in_syscall(pid_t tid)
 	return nr;
 }
 
+/* pause() is a syscall of its own on x86_64; where the kernel has none (aarch64) glibc sleeps in ppoll */
+#ifdef SYS_pause
+#define PAUSE_NR SYS_pause
+#else
+#define PAUSE_NR SYS_ppoll
+#endif
+
 int main(int argc, char **argv)
 {
 	pthread_t th[3];
 	void *(*fn[3])(void *) = { sleeper_nanosleep, sleeper_pause, sleeper_read };
 	const char *names[3] = { "nanosleep", "pause", "read" };
 	long expect[3][3] = { { SYS_nanosleep, SYS_clock_nanosleep, SYS_restart_syscall },
-			      { SYS_pause, SYS_pause, SYS_pause }, { SYS_read, SYS_read, SYS_read } };
+			      { PAUSE_NR, PAUSE_NR, PAUSE_NR }, { SYS_read, SYS_read, SYS_read } };
 	struct sigaction sa = { .sa_handler = wake };
 	int i;
 
