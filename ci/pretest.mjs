@@ -37,6 +37,8 @@ const need = [
   { pkg: 'qemu-system-arm', ok: () => fs.existsSync('/usr/bin/qemu-system-aarch64') },
   { pkg: 'cpio', ok: () => fs.existsSync('/usr/bin/cpio') },
   { pkg: 'kmod', ok: () => fs.existsSync('/usr/sbin/depmod') || fs.existsSync('/sbin/depmod') },
+  // `vagrant validate` of the top-level Vagrantfile (criu/test/vm.spec.ts)
+  { pkg: 'vagrant', ok: () => fs.existsSync('/usr/bin/vagrant') },
   // the aarch64 builds of native/ and zdtm/ (make CC=aarch64-linux-gnu-gcc B=build/aarch64)
   { pkg: 'gcc-aarch64-linux-gnu', ok: () => fs.existsSync('/usr/bin/aarch64-linux-gnu-gcc') },
   { pkg: 'libc6-dev-arm64-cross', ok: () => fs.existsSync('/usr/aarch64-linux-gnu/lib/libc.a') },

@@ -52,6 +52,30 @@ test('per-CPU tests: a .desc names its CPUs ("arch"), the aarch64 build leaves t
   for (const t of x86) expect(host.stdout).toMatch(new RegExp(`static/${t}\\b`));
 });
 
+test('the Vagrantfile validates (vagrant validate), its provisioning parses, and a broken one is caught', () => {
+  const validate = (cwd: string) =>
+    spawnSync('vagrant', ['validate', '--ignore-provider'], { cwd, encoding: 'utf8', env: { ...process.env, VAGRANT_CWD: cwd } });
+  const ok = validate(repo);
+  expect(ok.status, `${ok.stdout}${ok.stderr}`).toBe(0);
+  expect(ok.stdout).toMatch(/Vagrantfile validated successfully/);
+  const text = fs.readFileSync(path.join(repo, 'Vagrantfile'), 'utf8');
+  expect(text).toMatch(/config\.vm\.define name/);
+  // the provisioning script as Ruby hands it to the guest's shell
+  const script = spawnSync(
+    'ruby',
+    ['-e', `src = File.read(ARGV[0]); eval(src[/PROVISION = <<~SHELL.*?^SHELL$/m]); print PROVISION`, path.join(repo, 'Vagrantfile')],
+    { encoding: 'utf8' },
+  );
+  expect(script.status, script.stderr).toBe(0);
+  const sh = spawnSync('bash', ['-n'], { input: script.stdout, encoding: 'utf8' });
+  expect(sh.status, sh.stderr).toBe(0);
+  const broken = tmpdir('vagrant');
+  fs.writeFileSync(path.join(broken, 'Vagrantfile'), text.replace('m.vm.box = box', 'm.vm.box = box\n      m.vm.no_such_setting = 1'));
+  const bad = validate(broken);
+  expect(bad.status).not.toBe(0);
+  expect(`${bad.stdout}${bad.stderr}`).toMatch(/no_such_setting/);
+});
+
 /** a report folder of two made-up cells, as runCells leaves it */
 function fakeReport(dir: string): void {
   const cell = (id: string, rows: object[]) => {
