@@ -51,12 +51,13 @@ export function writeMatrix(report, metas) {
     );
     const kinds = new Set(outcomes.map((o) => o.status));
     const differs = kinds.size > 1;
-    const why = differs
-      ? outcomes
-          .filter((o) => o.status !== 'ok')
-          .map((o) => `${o.cell}/${o.flavor}: ${o.status} ${o.what ?? ''}`)
-          .join('; ')
-      : '';
+    // the cells of one reason together: "6.1/h, 6.1/ns: skip <why>"
+    const reasons = new Map();
+    for (const o of differs ? outcomes.filter((x) => x.status !== 'ok') : []) {
+      const k = `${o.status} ${o.what ?? ''}`.trim();
+      reasons.set(k, [...(reasons.get(k) ?? []), `${o.cell}/${o.flavor}`]);
+    }
+    const why = [...reasons].map(([k, where]) => `${where.join(', ')}: ${k}`).join('; ');
     return `<tr class="${differs ? 'differs' : ''}" data-test="${esc(t)}"><th class="test">${esc(t)}</th>${tds.join('')}<td class="why">${esc(why)}</td></tr>`;
   });
   const flavorRow = cells.flatMap((c) => c.flavors.map((f) => `<th class="flavor">${esc(f)}</th>`)).join('');
