@@ -8,11 +8,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VmError } from './kernel.mjs';
-import { vmCache } from './guest.mjs';
+import { hostArch, vmCache } from './guest.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..');
-const hostArch = process.arch === 'x64' ? 'x86_64' : process.arch === 'arm64' ? 'aarch64' : process.arch;
 
 const QEMU = {
   x86_64: { bin: 'qemu-system-x86_64', machine: [], console: 'ttyS0' },

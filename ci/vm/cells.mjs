@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { VmError } from './kernel.mjs';
 import { guestFor, hostArch } from './guest.mjs';
 import { runInGuest } from './boot.mjs';
-import { writeMatrix } from './matrix.mjs';
+import { readRows, writeMatrix } from './matrix.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ARCHES = ['x86_64', 'aarch64'];
@@ -62,14 +62,6 @@ function guestScript(zdtmArgs) {
     'exit $rc',
     '',
   ].join('\n');
-}
-
-function readRows(dir) {
-  try {
-    return JSON.parse(fs.readFileSync(path.join(dir, 'report', 'summary.json'), 'utf8')).rows;
-  } catch {
-    return [];
-  }
 }
 
 async function runHost(cell, dir, zdtmArgs, say) {

@@ -3,11 +3,11 @@
 // /var/cache/criu-ts/vm) by a key of all of its inputs: a new kernel package, busybox or
 // init script makes a new one, an unchanged one is reused.
 import { createHash } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEB_ARCH, VmError, earlyModules, resolveKernel, unpackKernel } from './kernel.mjs';
+import { DEB_ARCH, VmError, earlyModules, resolveKernel, sh, unpackKernel } from './kernel.mjs';
+import { hostArch } from '../../zdtm/runner/catalog.mjs';
 import { rootFor } from './rootfs.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -16,13 +16,7 @@ export function vmCache() {
   return process.env.CRIU_VM_CACHE || '/var/cache/criu-ts/vm';
 }
 
-function sh(cmd, opts = {}) {
-  const r = spawnSync('sh', ['-c', cmd], { encoding: 'utf8', maxBuffer: 64 << 20, ...opts });
-  if (r.status !== 0) throw new VmError(`${cmd}: exit ${r.status}: ${(r.stderr || '').trim().split('\n').slice(-5).join('\n')}`);
-  return r.stdout;
-}
-
-export const hostArch = process.arch === 'x64' ? 'x86_64' : process.arch === 'arm64' ? 'aarch64' : process.arch;
+export { hostArch };
 
 /** busybox-static for the guest's CPU: the host's for its own CPU, else the package's unpacked into the cache */
 function busybox(cache, arch) {

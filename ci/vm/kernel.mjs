@@ -14,7 +14,8 @@ export const EARLY_MODULES = ['virtio_pci', 'virtio_mmio', '9pnet_virtio', '9p',
 
 export class VmError extends Error {}
 
-function run(cmd, args, opts = {}) {
+/** runs a program; its stdout, or a VmError naming it with the last lines it printed */
+export function run(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, ...opts });
   if (r.status !== 0) {
     const why = r.error ? String(r.error) : `${r.stderr || r.stdout}`.trim().split('\n').slice(-5).join('\n');
@@ -22,6 +23,9 @@ function run(cmd, args, opts = {}) {
   }
   return r.stdout;
 }
+
+/** a shell command line, as run() */
+export const sh = (cmd, opts = {}) => run('sh', ['-c', cmd], opts);
 
 /** package names of a series for a CPU, newest first: linux-image-6.1.0-N-amd64, linux-image-6.12.X+deb12-arm64 */
 function candidates(series, arch) {

@@ -7,9 +7,10 @@ import * as path from 'node:path';
 
 const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
 
-function rowsOf(report, meta) {
+/** the zdtm summary rows of a cell's run (zdtm/runner/summary-reporter.mjs); none when it did not run */
+export function readRows(cellDir) {
   try {
-    return JSON.parse(fs.readFileSync(path.join(report, 'cells', meta.id, 'report', 'summary.json'), 'utf8')).rows;
+    return JSON.parse(fs.readFileSync(path.join(cellDir, 'report', 'summary.json'), 'utf8')).rows;
   } catch {
     return [];
   }
@@ -32,7 +33,7 @@ function headCell(m) {
 /** writes index.html and junit.xml of the matrix; returns the HTML's path */
 export function writeMatrix(report, metas) {
   const cells = metas.map((m) => {
-    const rows = rowsOf(report, m);
+    const rows = readRows(path.join(report, 'cells', m.id));
     const flavors = [...new Set(rows.map((r) => r.project.replace(/^zdtm-/, '')).filter(Boolean))].sort();
     return { ...m, dir: path.join(report, 'cells', m.id), rows, flavors: flavors.length ? flavors : ['-'] };
   });

@@ -4,21 +4,14 @@
 // node-linux-<cpu>, cached under the VM cache by a key of its inputs. The project and the VM
 // cache are bound into it at their host paths by the initramfs (ci/vm/init.sh, criu_vm_binds).
 import { createHash } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DEB_ARCH, VmError } from './kernel.mjs';
+import { DEB_ARCH, VmError, sh } from './kernel.mjs';
 
 /** Debian packages of the root, per CPU: the dynamic loader and libraries Node links */
 const PACKAGES = ['libc6', 'libgcc-s1', 'libstdc++6', 'busybox-static'];
 const NODE_MAJOR = '20';
 const NPM_CPU = { aarch64: 'arm64', x86_64: 'x64' };
-
-function sh(cmd, cwd) {
-  const r = spawnSync('sh', ['-c', cmd], { cwd, encoding: 'utf8', maxBuffer: 64 << 20 });
-  if (r.status !== 0) throw new VmError(`${cmd}: exit ${r.status}: ${(r.stderr || r.stdout || '').trim().split('\n').slice(-5).join('\n')}`);
-  return r.stdout.trim();
-}
 
 /** the newest Node of the major line in the npm registry for the CPU: { name, version } */
 function nodePackage(arch) {
@@ -58,12 +51,12 @@ export function rootFor(cache, arch, log = () => {}) {
   const tmp = `${dir}.tmp`;
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(path.join(tmp, 'debs'), { recursive: true });
-  sh(`apt-get -o DPkg::Lock::Timeout=600 download ${pkgs.map((p) => p.replace('=', `:${deb}=`)).join(' ')}`, path.join(tmp, 'debs'));
-  for (const f of fs.readdirSync(path.join(tmp, 'debs'))) sh(`dpkg-deb -x debs/${f} .`, tmp);
+  sh(`apt-get -o DPkg::Lock::Timeout=600 download ${pkgs.map((p) => p.replace('=', `:${deb}=`)).join(' ')}`, { cwd: path.join(tmp, 'debs') });
+  for (const f of fs.readdirSync(path.join(tmp, 'debs'))) sh(`dpkg-deb -x debs/${f} .`, { cwd: tmp });
   fs.rmSync(path.join(tmp, 'debs'), { recursive: true });
   // Node: the package's tarball holds bin/node
-  const t = sh(`npm pack ${node.name}@${node.version} --silent`, tmp);
-  sh(`mkdir -p usr/local/bin && tar -xzf ${t} package/bin/node && mv package/bin/node usr/local/bin/node && rm -rf package ${t}`, tmp);
+  const t = sh(`npm pack ${node.name}@${node.version} --silent`, { cwd: tmp }).trim();
+  sh(`mkdir -p usr/local/bin && tar -xzf ${t} package/bin/node && mv package/bin/node usr/local/bin/node && rm -rf package ${t}`, { cwd: tmp });
   for (const d of ['proc', 'sys', 'dev', 'tmp', 'run', 'root', 'etc', 'var/tmp', 'results']) fs.mkdirSync(path.join(tmp, d), { recursive: true });
   // busybox's applets as links (sh, mount, ip, sed ...) and the files a root needs
   // (the guest's busybox cannot run here: the host's, of the same package, lists the applets)

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { repo, tmpdir } from './lib.js';
-import { listTests, readDesc } from '../../zdtm/runner/catalog.mjs';
+import { hostArch, listTests, readDesc } from '../../zdtm/runner/catalog.mjs';
 // @ts-expect-error: plain ESM modules of ci/vm without types
 import { parseSpec } from '../../ci/vm/cells.mjs';
 // @ts-expect-error: plain ESM modules of ci/vm without types
@@ -20,7 +20,7 @@ test('--vm SPEC: kernels, CPUs and the host as cells; a bad part is named', () =
     { id: 'aarch64-6.1', arch: 'aarch64', series: '6.1', cpu: undefined },
     { id: 'aarch64-6.12', arch: 'aarch64', series: '6.12', cpu: undefined },
     { id: 'x86_64-6.1-qemu64', arch: 'x86_64', series: '6.1', cpu: 'qemu64' },
-    { id: 'host', host: true, arch: process.arch === 'x64' ? 'x86_64' : 'aarch64' },
+    { id: 'host', host: true, arch: hostArch },
   ]);
   expect(() => parseSpec('6.1,sparc')).toThrow(/"sparc" is not \[ARCH:\]SERIES\[@CPU\], ARCH or host/);
   const r = spawnSync(process.execPath, [path.join(repo, 'zdtm', 'run.mjs'), '--no-build', '--vm', 'riscv', '-t', 'pipe00'], { encoding: 'utf8' });

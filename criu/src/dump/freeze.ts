@@ -115,14 +115,7 @@ function settleParents(set: FrozenSet, nodes: TaskNode[]): void {
     }
     if (f.zombie) continue; // a zombie's walk entry is its parent's, checked by dropGone
     log.debug(`\ttask ${f.pid} left the tree while it was frozen: released`);
-    if (f.stopSig) tryKill(f.pid, f.stopSig);
-    for (const t of f.tracees) {
-      try {
-        t.detach(0);
-      } catch {
-        /* gone */
-      }
-    }
+    letGo(f);
     set.forget(f);
   }
 }
@@ -351,14 +344,17 @@ export function release(frozen: Frozen[], kill: boolean, stopped = false): void 
   if (kill) return killTraced(frozen);
   // asked to freeze again while every thread is still held (CRIU's freezer_restore_state), so none of it runs in between
   if (paused) paused.request();
-  for (const f of frozen) {
-    if (f.stopSig) tryKill(f.pid, f.stopSig);
-    for (const t of f.tracees) {
-      try {
-        t.detach(0);
-      } catch {
-        /* gone */
-      }
+  for (const f of frozen) letGo(f);
+}
+
+/** Detach a task's threads, stopped again when it was stopped. */
+function letGo(f: Frozen): void {
+  if (f.stopSig) tryKill(f.pid, f.stopSig);
+  for (const t of f.tracees) {
+    try {
+      t.detach(0);
+    } catch {
+      /* gone */
     }
   }
 }

@@ -18,6 +18,7 @@ import {
 } from '../cgroup/restore.js';
 import { planNamespaces, restoreNamespaces, endNamespaces, rootSpawn, pidMade, startNamespaces, type NsOptions } from '../ns/index.js';
 import { treePids } from '../proc/nspid.js';
+import { readStat } from '../proc/stat.js';
 import { joinNamespaces } from './join-ns.js';
 import { Puppet } from './puppet.js';
 import { loadImages, checkSupported, type DumpImages, type TaskImages } from './images.js';
@@ -178,10 +179,9 @@ function fileCtxOf(img: DumpImages, opts: RestoreOptions, inherit: Inherited | u
 
 function zombie(pid: number): boolean {
   try {
-    const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return s.slice(s.lastIndexOf(')') + 2, s.lastIndexOf(')') + 3) === 'Z';
+    return readStat(pid).state === 'Z';
   } catch {
-    return false;
+    return false; // gone meanwhile
   }
 }
 
