@@ -3,9 +3,11 @@
 // which criu/bin/criu-boot.cjs loads. Node's start-up is most of a small dump's wall time; this
 // takes module resolution and most compiling out of it (bench/RESULTS.md has the numbers).
 //
-//   dist/criu/src/criu.cjs        every module of dist/criu/src/cli/criu.js, koffi left outside
-//   dist/criu/src/criu.cjs.cache  V8 code cache, made by a run that loads every command's code
-//                                 with the launcher's own Node flags (the cache checks them)
+//   dist/criu/src/criu.cjs             every module of dist/criu/src/cli/criu.js, koffi left outside
+//   dist/criu/src/criu.cjs.ARCH.cache  V8 code cache for this CPU (V8 checks its version and
+//                                      flags, not the CPU: another's cache crashes it), made by a
+//                                      run that loads every command's code with the launcher's
+//                                      own Node flags
 import { buildSync } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import * as os from 'node:os';
@@ -30,7 +32,8 @@ buildSync({
   banner: { js: "const __criu_bundle_url = require('node:url').pathToFileURL(__filename).href;" },
   logLevel: 'warning',
 });
-fs.rmSync(`${out}.cache`, { force: true });
+const cacheFile = `${out}.${process.arch}.cache`;
+fs.rmSync(cacheFile, { force: true });
 
 // As root, the run that makes the cache also practises on a sleeping child of its own (a dump
 // with -R, a dump, a restore), so that the code those run is in the cache compiled: a small
@@ -43,9 +46,9 @@ const r = spawnSync(process.execPath, ['--no-warnings', '--stack-size=4000', pat
   timeout: 60_000,
 });
 if (trainDir) fs.rmSync(trainDir, { recursive: true, force: true });
-if (r.status !== 0 || !fs.existsSync(`${out}.cache`)) {
+if (r.status !== 0 || !fs.existsSync(cacheFile)) {
   process.stderr.write(`criu/bundle.mjs: making the code cache failed (status ${r.status}); the bundle runs without it\n`);
 } else {
   const kb = (f) => `${(fs.statSync(f).size / 1024).toFixed(0)} KiB`;
-  process.stdout.write(`criu/bundle.mjs: ${path.relative(repo, out)} (${kb(out)}), code cache ${kb(`${out}.cache`)}\n`);
+  process.stdout.write(`criu/bundle.mjs: ${path.relative(repo, out)} (${kb(out)}), code cache ${kb(cacheFile)}\n`);
 }

@@ -254,7 +254,10 @@ const opts = {
 const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(TEST_WORKER_INDEX|TEST_PARALLEL_INDEX|PW_|PLAYWRIGHT_)/.test(k)));
 env.ZDTM_OPTS = JSON.stringify(opts);
 fs.rmSync(o.report, { recursive: true, force: true });
-const r = spawnSync('npx', ['playwright', 'test', '-c', path.join('zdtm', 'runner', 'zdtm.config.ts'), ...passthrough], { cwd: repo, stdio: 'inherit', env });
+// Playwright's own CLI on this Node: a guest root has Node without npm (ci/vm/rootfs.mjs)
+const cli = path.join(repo, 'node_modules', '@playwright', 'test', 'cli.js');
+const r = spawnSync(process.execPath, [cli, 'test', '-c', path.join('zdtm', 'runner', 'zdtm.config.ts'), ...passthrough], { cwd: repo, stdio: 'inherit', env });
+if (r.error) console.error(`zdtm: cannot run Playwright (${cli}): ${r.error.message}`);
 
 // nothing kept: drop the empty work dir
 const leftover = (d) => fs.readdirSync(d, { withFileTypes: true }).some((e) => e.name !== '.locks' && (!e.isDirectory() || leftover(path.join(d, e.name))));

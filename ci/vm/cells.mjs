@@ -49,11 +49,36 @@ function shq(a) {
   return /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
 }
 
+/** where a guest of another CPU finds its builds (crossBuild), bound over the host's */
+const crossDirs = (arch) => ['native/build', 'zdtm/build'].map((d) => [path.join(repo, d, arch), path.join(repo, d)]);
+
+/**
+ * native/ and the zdtm programs built for a guest of another CPU (gcc-ARCH-linux-gnu), under
+ * native/build/ARCH and zdtm/build/ARCH; the launcher runs the guest root's Node
+ * (/usr/local/bin/node, ci/vm/rootfs.mjs).
+ */
+function crossBuild(arch, say) {
+  const cc = `${arch}-linux-gnu-gcc`;
+  if (spawnSync(cc, ['--version'], { stdio: 'ignore' }).status !== 0) {
+    throw new VmError(`an ${arch} cell needs ${cc} for its builds: apt-get install gcc-${arch.replace('_', '-')}-linux-gnu (npm run pretest does)`);
+  }
+  say(`${arch}: building native/ and zdtm/ with ${cc}`);
+  const jobs = `-j${Math.max(1, os.cpus().length)}`;
+  for (const [dir, extra] of [
+    ['native', ['NODE=/usr/local/bin/node']],
+    ['zdtm', []],
+  ]) {
+    const r = spawnSync('make', ['-s', jobs, '-C', dir, `CC=${cc}`, `B=build/${arch}`, ...extra], { cwd: repo, encoding: 'utf8' });
+    if (r.status !== 0) throw new VmError(`the ${arch} build of ${dir}/ failed:\n${(r.stderr || r.stdout).trim().split('\n').slice(-15).join('\n')}`);
+  }
+}
+
 /** the script a guest runs: the zdtm runner on the shared tree, its kept test dirs copied out */
-function guestScript(zdtmArgs) {
+function guestScript(zdtmArgs, arch) {
   return [
     '#!/bin/sh',
     `# a VM cell of ${repo}: ${new Date().toISOString()}`,
+    ...(arch === hostArch ? [] : crossDirs(arch).map(([from, to]) => `mount --bind ${shq(from)} ${shq(to)} || exit 3`)),
     `cd ${shq(repo)} || exit 3`,
     `node zdtm/run.mjs --no-build ${zdtmArgs.map(shq).join(' ')} --report /results/report`,
     'rc=$?',
@@ -79,15 +104,14 @@ async function runHost(cell, dir, zdtmArgs, say) {
 }
 
 async function runVm(cell, dir, zdtmArgs, o, say) {
-  // such a guest boots (ci/vm/rootfs.mjs: its own root, Node for its CPU), but the tool and its
-  // native parts run on x86_64 only so far
-  if (cell.arch !== hostArch) throw new VmError(`not supported yet: zdtm in ${cell.arch} guests (the tool runs on x86_64 only so far)`);
+  // a guest of another CPU has its own root (ci/vm/rootfs.mjs: Node for its CPU) and builds
+  if (cell.arch !== hostArch) crossBuild(cell.arch, say);
   say(`${cell.id}: making the guest`);
   const guest = o.pin ? guestFor(cell.series, cell.arch, say, o.pin) : guestFor(cell.series, cell.arch, say);
   say(`${cell.id}: booting ${guest.kernel.release} (${guest.arch})`);
   const r = await runInGuest(guest, {
     results: dir,
-    cmd: guestScript(zdtmArgs),
+    cmd: guestScript(zdtmArgs, cell.arch),
     cpu: cell.cpu,
     keep: o.keep,
     timeoutMs: o.timeoutMs,

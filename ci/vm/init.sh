@@ -21,14 +21,18 @@ fi
 mount -t tmpfs -o size=75% rw /rw
 mkdir -p /rw/up /rw/work
 # criu_vm_root: a root of the guest's CPU inside the host's tree (ci/vm/rootfs.mjs), with the
-# host paths of criu_vm_binds (colon-separated: the project, the VM cache) bound into it
+# host paths of criu_vm_binds (colon-separated: the project, the VM cache) in it at their
+# paths, each writable the same way (an overlay on the tmpfs)
 if ! mount -t overlay ov -o "lowerdir=/host${criu_vm_root:-},upperdir=/rw/up,workdir=/rw/work" /new; then
 	say "the overlay on the host's tree did not mount"
 	echo o > /proc/sysrq-trigger
 fi
 IFS=:
+n=0
 for p in ${criu_vm_binds:-}; do
-	mkdir -p "/new$p" && mount --bind "/host$p" "/new$p" || say "cannot bind $p"
+	n=$((n + 1))
+	mkdir -p "/new$p" "/rw/b$n/up" "/rw/b$n/work" &&
+		mount -t overlay "ov$n" -o "lowerdir=/host$p,upperdir=/rw/b$n/up,workdir=/rw/b$n/work" "/new$p" || say "cannot bind $p"
 done
 unset IFS
 mount --move /proc /new/proc

@@ -1,6 +1,6 @@
 // The root of a guest whose CPU is not the host's (aarch64 on x86_64): the host's tree cannot
 // run there, so the guest boots on a small root made of Debian's packages for its CPU
-// (busybox-static, the C and C++ runtimes Node needs) and Node 20 from the npm registry's
+// (busybox-static, the C and C++ runtimes Node needs, iproute2, iptables and nftables) and Node 20 from the npm registry's
 // node-linux-<cpu>, cached under the VM cache by a key of its inputs. The project and the VM
 // cache are bound into it at their host paths by the initramfs (ci/vm/init.sh, criu_vm_binds).
 import { createHash } from 'node:crypto';
@@ -9,7 +9,24 @@ import * as path from 'node:path';
 import { DEB_ARCH, VmError, sh } from './kernel.mjs';
 
 /** Debian packages of the root, per CPU: the dynamic loader and libraries Node links */
-const PACKAGES = ['libc6', 'libgcc-s1', 'libstdc++6', 'busybox-static'];
+const BASE = ['libc6', 'libgcc-s1', 'libstdc++6', 'busybox-static'];
+/** the tools the tool runs (ns/net.ts: ip; net/lock.ts: iptables-restore, nft; the kernel: modprobe), with their libraries */
+const TOOLS = ['iproute2', 'iptables', 'nftables', 'kmod'];
+/** libraries the closure drags in for debconf's frontends, never loaded by the tools */
+const NOT_NEEDED = new Set(['libdebian-installer4', 'libnewt0.52', 'libslang2', 'libtextwrap1']);
+
+/** BASE, TOOLS and the libraries TOOLS depend on (apt's dependency closure, libraries only) */
+function packagesFor(deb) {
+  const out = sh(
+    `apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces --no-enhances ${TOOLS.map((t) => `${t}:${deb}`).join(' ')}`,
+  );
+  const libs = new Set();
+  for (const l of out.split('\n')) {
+    const m = new RegExp(`^(lib[\\w.+-]+):${deb}$`).exec(l.trim());
+    if (m && !NOT_NEEDED.has(m[1]) && !l.startsWith(' ')) libs.add(m[1]);
+  }
+  return [...new Set([...BASE, ...TOOLS, ...[...libs].sort()])];
+}
 const NODE_MAJOR = '20';
 const NPM_CPU = { aarch64: 'arm64', x86_64: 'x64' };
 
@@ -26,7 +43,7 @@ function nodePackage(arch) {
 
 /** the candidate versions of the root's packages for the CPU (the key of the cached root) */
 function debVersions(deb) {
-  return PACKAGES.map((p) => {
+  return packagesFor(deb).map((p) => {
     const v = /^Version: (.*)$/m.exec(sh(`apt-cache show --no-all-versions ${p}:${deb}`))?.[1];
     if (!v) throw new VmError(`apt has no ${p}:${deb} (dpkg --add-architecture ${deb} and apt-get update)`);
     return `${p}=${v}`;
@@ -63,8 +80,16 @@ export function rootFor(cache, arch, log = () => {}) {
   const applets = sh('/bin/busybox --list');
   for (const a of applets.split('\n').filter(Boolean)) {
     const p = path.join(tmp, 'bin', a);
-    if (!fs.existsSync(p)) fs.symlinkSync('busybox', p);
+    // a real tool of the root (iproute2's ip, kmod's modprobe) wins wherever it is
+    if (!['bin', 'sbin', 'usr/bin', 'usr/sbin'].some((d) => fs.existsSync(path.join(tmp, d, a)))) fs.symlinkSync('busybox', p);
   }
+  // what update-alternatives would have linked: iptables as the host has it (nft or legacy)
+  const flavor = /legacy/.test(fs.realpathSync('/usr/sbin/iptables')) ? 'legacy' : 'nft';
+  for (const v of ['iptables', 'ip6tables'])
+    for (const c of ['', '-restore', '-save']) {
+      const p = path.join(tmp, 'usr', 'sbin', `${v}${c}`);
+      if (!fs.existsSync(p)) fs.symlinkSync(`xtables-${flavor}-multi`, p);
+    }
   fs.writeFileSync(path.join(tmp, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nzdtm:x:18943:18943::/tmp:/bin/sh\n');
   fs.writeFileSync(path.join(tmp, 'etc', 'group'), 'root:x:0:\ntty:x:5:\nzdtm:x:18943:\n');
   fs.writeFileSync(path.join(tmp, '.made'), `${pkgs.join(' ')} ${node.name}@${node.version}\n`);

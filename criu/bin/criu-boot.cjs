@@ -34,7 +34,8 @@ if (src === null) {
 } else {
   const vm = require('node:vm');
   const { createRequire, wrap } = require('node:module');
-  const cacheFile = `${file}.cache`;
+  // per CPU: V8 checks its version and flags, not the CPU, and a cache made on another crashes
+  const cacheFile = `${file}.${process.arch}.cache`;
   let cachedData;
   try {
     cachedData = fs.readFileSync(cacheFile);

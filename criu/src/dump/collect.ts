@@ -1,5 +1,6 @@
 // What a frozen task is made of, read from outside (/proc, ptrace) and from inside (injected
 // syscalls). Everything here runs while the tree is frozen; nothing is written yet.
+import { readExtra as readAarch64Extra, type Aarch64Extra } from '../arch/aarch64.js';
 import * as fs from 'node:fs';
 import { Tracee, Regs } from '../ptrace/tracee.js';
 import { Injector, findSyscallInsn, type BatchCall } from '../ptrace/inject.js';
@@ -48,6 +49,8 @@ export interface ThreadState {
   clearTid: bigint;
   sas: { sp: bigint; flags: number; size: bigint };
   tls: UserDesc[];
+  /** aarch64: tpidr_el0 and the pointer authentication keys */
+  arm?: Aarch64Extra;
   pdeathSig: number;
   status: ProcStatus;
   stat: ProcStat;
@@ -186,6 +189,7 @@ export function collectThread(pid: number, t: Tracee, inj: Injector, scratch: bi
     clearTid,
     sas: { sp: ss.readBigUInt64LE(0), flags: ss.readInt32LE(8), size: ss.readBigUInt64LE(16) },
     tls: readTls(tid),
+    ...(arch.name === 'aarch64' ? { arm: readAarch64Extra(t) } : {}),
     schedPolicy: policy & 0xff,
     schedPrio: prio,
     nice: stat.nice,

@@ -1,6 +1,7 @@
 // Collected task state → image entries, field for field as CRIU 4.2 writes them.
 import { arch } from '../sys/arch.js';
 import { regsToImage, xsaveToImage, restartFixup, type UserX86Regs } from '../arch/x86_64.js';
+import { toImage as aarch64Image } from '../arch/aarch64.js';
 import type { TaskState, ThreadState } from './collect.js';
 import type { VmaRec } from './vmas.js';
 import { aioEntries } from '../mem/aio.js';
@@ -222,7 +223,7 @@ function posixTimerImage(e: PosixTimerEntry): PosixTimerEntry {
 }
 
 export function buildCore(t: TaskState, th: ThreadState, isLeader: boolean, seccompPos?: number): CoreEntry {
-  const core: CoreEntry = { mtype: arch.criuMtype, thread_info: threadInfo(th) };
+  const core: CoreEntry = { mtype: arch.criuMtype, ...(arch.name === 'aarch64' ? { ti_aarch64: aarch64Image(th) } : { thread_info: threadInfo(th) }) };
   if (isLeader) core.tc = taskCore(t, th);
   core.thread_core = threadCore(th, isLeader, seccompPos);
   return core;

@@ -13,11 +13,10 @@ import type { VmaEntry } from '../images/index.js';
 import type { VmaRec } from '../dump/vmas.js';
 import type { Injector } from '../ptrace/inject.js';
 import { CriuError } from '../errors.js';
+import { arch } from '../sys/arch.js';
 
 export const MADV_GUARD_INSTALL = 102,
   MADV_GUARD_REMOVE = 103;
-/** the x86_64 user address space PAGEMAP_SCAN walks (CRIU's kdat.task_size) */
-const TASK_SIZE = 0x7ffffffff000n;
 
 let guardScan: boolean | undefined;
 /**
@@ -56,7 +55,7 @@ export function collectGuards(pid: number): VmaRec[] {
   if (!hasGuardScan()) return [];
   const pm = new Pagemap(pid);
   try {
-    return pm.scanIoctl(0n, TASK_SIZE, { categoryMask: PAGE_IS_GUARD, returnMask: PAGE_IS_GUARD }).map((r) => ({
+    return pm.scanIoctl(0n, arch.taskSize(), { categoryMask: PAGE_IS_GUARD, returnMask: PAGE_IS_GUARD }).map((r) => ({
       start: r.start,
       end: r.end,
       pgoff: 0n,

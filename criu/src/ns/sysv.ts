@@ -1,28 +1,15 @@
 // The System V IPC calls and the namespace switch the namespace kinds need, as raw syscalls made
 // by this (main) thread: setns(2) of a UTS or IPC namespace moves only the calling thread, so
 // the tool steps into the tree's namespace, reads or makes its objects, and steps back.
-// Layouts are x86_64's (struct ipc64_perm, shmid64_ds, semid64_ds, msqid64_ds).
+// Layouts: struct ipc64_perm, shmid64_ds and msqid64_ds are the same on x86_64 and aarch64;
+// semid64_ds has two padding words on x86_64 that the generic layout has not.
 import * as fs from 'node:fs';
 import { libc, koffi, SysError, vmRead, vmWrite, big, errnoName } from '../sys/libc.js';
-import { arch } from '../sys/arch.js';
-import { CriuError, NotSupportedError } from '../errors.js';
+import { arch, SYS } from '../sys/arch.js';
+import { CriuError } from '../errors.js';
 import { ids as userIds } from '../proc/idmap.js';
 
-const NR = {
-  shmget: 29,
-  shmat: 30,
-  shmctl: 31,
-  semget: 64,
-  semctl: 66,
-  shmdt: 67,
-  msgget: 68,
-  msgsnd: 69,
-  msgrcv: 70,
-  msgctl: 71,
-  sethostname: 170,
-  setdomainname: 171,
-  setns: 308,
-} as const;
+const NR = SYS;
 
 type Fn = (...a: unknown[]) => unknown;
 /** a syscall prototype; the call pads the arguments to six (koffi wants every one) */
@@ -79,9 +66,8 @@ const perm = (b: Buffer): Perm => ({
   mode: b.readUInt32LE(20) & 0o777,
 });
 
-function x86only(what: string): void {
-  if (arch.name !== 'x86_64') throw new NotSupportedError(`${what} on ${arch.name}`, 'the SysV IPC layouts are written for x86_64 only');
-}
+/** where sem_nsems is in struct semid64_ds */
+const SEM_NSEMS = arch.name === 'x86_64' ? 80 : 64;
 
 export interface ShmSeg extends Perm {
   id: number;
@@ -118,7 +104,6 @@ function each<T>(info: number, stat: number, call: (slot: number, cmd: number, b
 }
 
 export function listShm(): ShmSeg[] {
-  x86only('SysV shared memory');
   return each(
     SHM_INFO,
     SHM_STAT,
@@ -127,16 +112,14 @@ export function listShm(): ShmSeg[] {
   );
 }
 export function listSem(): SemSet[] {
-  x86only('SysV semaphores');
   return each(
     SEM_INFO,
     SEM_STAT,
     (s, c, b) => ret(sc.p4(NR.semctl, s, 0, c, b), 'semctl', [s, 0, c]),
-    (id, b) => ({ ...perm(b), id, nsems: Number(b.readBigUInt64LE(80)) }),
+    (id, b) => ({ ...perm(b), id, nsems: Number(b.readBigUInt64LE(SEM_NSEMS)) }),
   );
 }
 export function listMsg(): MsgQueue[] {
-  x86only('SysV message queues');
   return each(
     MSG_INFO,
     MSG_STAT,
@@ -152,7 +135,6 @@ export function listMsg(): MsgQueue[] {
 
 /** the mode of segment id of this thread's IPC namespace (SHM_DEST, SHM_LOCKED included), or undefined when there is none */
 export function shmMode(id: number): number | undefined {
-  x86only('SysV shared memory');
   const b = Buffer.alloc(256);
   const r = big(sc.p3(NR.shmctl, id, IPC.STAT, b) as number | bigint);
   return r < 0n ? undefined : b.readUInt32LE(20);

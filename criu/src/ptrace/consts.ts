@@ -46,7 +46,17 @@ export const PTRACE_O = {
 export const PTRACE_EVENT = { FORK: 1, VFORK: 2, CLONE: 3, EXEC: 4, VFORK_DONE: 5, EXIT: 6, SECCOMP: 7, STOP: 128 } as const;
 export const PTRACE_PEEKSIGINFO_SHARED = 1;
 
-export const NT = { PRSTATUS: 1, PRFPREG: 2, X86_XSTATE: 0x202, ARM_TLS: 0x401, ARM_SYSTEM_CALL: 0x404 } as const;
+export const NT = {
+  PRSTATUS: 1,
+  PRFPREG: 2,
+  X86_XSTATE: 0x202,
+  ARM_TLS: 0x401,
+  ARM_SYSTEM_CALL: 0x404,
+  ARM_SVE: 0x405,
+  ARM_PACA_KEYS: 0x407,
+  ARM_PACG_KEYS: 0x408,
+  ARM_PAC_ENABLED_KEYS: 0x40a,
+} as const;
 
 export const SIG = {
   HUP: 1,

@@ -139,7 +139,7 @@ export function checkSupported(img: DumpImages): void {
       const m = core.thread_core?.seccomp_mode;
       if (m && m !== 2) throw new NotSupportedError(`task ${t.pid}: seccomp mode ${m}`);
     }
-    if (t.core.mtype !== 1) throw new NotSupportedError(`task ${t.pid}: core of architecture ${t.core.mtype}`);
+    checkArch(`core-${t.pid}.img`, t.core);
     for (const th of [{ tid: t.pid, core: t.core }, ...t.threads]) {
       const cpus = allowedCpus(th.core);
       if (cpus && !cpus.some((c) => onlineCpus().includes(c))) {
@@ -332,6 +332,11 @@ function checkCores(t: TaskImages): void {
   const cores = [{ tid: t.pid, core: t.core }, ...t.threads];
   for (const c of cores) {
     const name = `core-${c.tid}.img`;
+    checkArch(name, c.core);
+    if (arch.name === 'aarch64') {
+      checkAarch64(name, c.core);
+      continue;
+    }
     const ti = c.core.thread_info;
     if (!ti) throw new BadImage(name, 0, 'thread_info', 'is missing (the x86_64 registers)');
     if (!ti.gpregs) throw new BadImage(name, 0, 'thread_info.gpregs', 'is missing');
@@ -355,6 +360,28 @@ function checkCores(t: TaskImages): void {
   // 64 signals less SIGKILL and SIGSTOP
   const sa = t.core.tc.sigactions;
   if ((sa?.length ?? 0) > 62) throw new BadImage(`core-${t.pid}.img`, 0, 'tc.sigactions', `has ${sa?.length} entries, there are 62 signals with actions`);
+}
+
+const MTYPES: Record<number, string> = { 1: 'x86_64', 2: 'arm', 3: 'aarch64', 4: 'ppc64', 5: 's390', 6: 'mips', 7: 'loongarch64', 8: 'riscv64' };
+
+/** A core of another CPU cannot be restored here: say whose it is. */
+function checkArch(name: string, core: CoreEntry): void {
+  if (core.mtype === arch.criuMtype) return;
+  const theirs = MTYPES[core.mtype];
+  if (!theirs) throw new BadImage(name, 0, 'mtype', `is ${core.mtype}, no machine CRIU knows`);
+  throw new NotSupportedError(`${name}: restoring a task of ${theirs} on ${arch.name}`, `restore the images on a ${theirs} machine`);
+}
+
+/** thread_info_aarch64: registers present, 31 general and 64 FPSIMD words at most. */
+function checkAarch64(name: string, core: CoreEntry): void {
+  const ti = core.ti_aarch64;
+  if (!ti) throw new BadImage(name, 0, 'ti_aarch64', 'is missing (the aarch64 registers)');
+  if (!ti.gpregs) throw new BadImage(name, 0, 'ti_aarch64.gpregs', 'is missing');
+  if (!ti.fpsimd) throw new BadImage(name, 0, 'ti_aarch64.fpsimd', 'is missing');
+  if ((ti.gpregs.regs?.length ?? 0) > 31)
+    throw new BadImage(name, 0, 'ti_aarch64.gpregs.regs', `has ${ti.gpregs.regs?.length} registers, aarch64 has 31 (x0-x30)`);
+  if ((ti.fpsimd.vregs?.length ?? 0) > 64)
+    throw new BadImage(name, 0, 'ti_aarch64.fpsimd.vregs', `has ${ti.fpsimd.vregs?.length} words, the 32 V registers hold 64`);
 }
 
 /** The fd table: fds in range and once each, each naming a file of files.img of its own type. */

@@ -24,11 +24,12 @@ export function pagemapRuns(who: string, entries: PagemapEntry[], base: bigint, 
     const n = BigInt(e.nr_pages ?? e.compat_nr_pages) * PAGE;
     if ((e.flags ?? 0) & PE.PARENT || e.in_parent) throw new NotSupportedError(`${who}: pages in a parent image (incremental dumps)`);
     if (!((e.flags ?? 0) & PE.PRESENT)) continue;
-    const a = base + BigInt(e.vaddr);
-    if (!skip.some((r) => a >= r.s && a < r.e)) runs.push({ a, l: n, o: off });
+    runs.push({ a: base + BigInt(e.vaddr), l: n, o: off });
     off += n;
   }
-  return { runs, bytes: off };
+  // a run may go on past a skipped VMA into the next one (the vdso's pages, then ld.so's data
+  // right above it on aarch64): only the skipped part is left out
+  return { runs: skip.length ? splitRuns(runs, skip).outside : runs, bytes: off };
 }
 
 /** Injected preadv from a pages file straight into the task's memory, up to 1024 ranges a call. */

@@ -10,6 +10,7 @@ import { drainSigchld } from './tree.js';
 import { Injector, findSyscallInsn, InjectError, type BatchCall } from '../ptrace/inject.js';
 import { PTRACE_O, SIG } from '../ptrace/consts.js';
 import { regsFromImage, xsaveFromImage, restartFixup, tlsFromImage } from '../arch/x86_64.js';
+import { setThreadState as setAarch64State } from '../arch/aarch64.js';
 import { Regs, type Tracee } from '../ptrace/tracee.js';
 import type { FileCtx } from '../files/restore-ctx.js';
 import type { CoreEntry, MmEntry, TaskCoreEntry, ThreadCoreEntry, SeccompFilter, SeccompEntry } from '../images/index.js';
@@ -123,7 +124,7 @@ export function restoreThreadState(th: Thread, pid: number, s: bigint): void {
   }
   if (BigInt(tcore.futex_rla ?? 0))
     steps.push({ call: { name: 'set_robust_list', args: [BigInt(tcore.futex_rla ?? 0), tcore.futex_rla_len ?? 0] }, why: 'robust list', onFail: 'throw' });
-  const clearTid = BigInt(core.thread_info?.clear_tid_addr ?? 0);
+  const clearTid = BigInt((core.thread_info ?? core.ti_aarch64)?.clear_tid_addr ?? 0);
   if (clearTid) steps.push({ call: { name: 'set_tid_address', args: [clearTid] }, why: 'clear_child_tid', onFail: 'throw' });
   if (tcore.sched_policy !== undefined) {
     args.writeInt32LE(tcore.sched_prio ?? 0, 96);
@@ -334,6 +335,7 @@ export function finalRegisters(task: Task, files: FileCtx): void {
 
 /** xstate, then general registers; a task stopped in a syscall re-runs it (DESIGN rule 6). */
 function setRegisters(t: Tracee, core: CoreEntry): void {
+  if (core.ti_aarch64) return setAarch64State(t, core.ti_aarch64, `task ${t.tid}`);
   const ti = core.thread_info!;
   t.setFpState(xsaveFromImage(ti.fpregs));
   for (const { idx, desc } of tlsFromImage(ti.tls)) {

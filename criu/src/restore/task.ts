@@ -6,8 +6,9 @@ import type { Tracee } from '../ptrace/tracee.js';
 import type { CoreEntry } from '../images/index.js';
 import { PAGE } from './puppet.js';
 import { CriuError } from '../errors.js';
+import { arch } from '../sys/arch.js';
 
-export const TASK_TOP = 0x7ffffffff000n;
+export const TASK_TOP = arch.taskSize();
 export const MMAP_MIN = 0x10000n;
 export const PROT = { READ: 1, WRITE: 2, EXEC: 4 };
 

@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import type { Arch } from './arch.js';
 
 // asm-generic syscall table
@@ -127,7 +128,34 @@ const sys = {
   open_by_handle_at: 265,
   ppoll: 73,
   epoll_pwait: 22,
+  shmget: 194,
+  shmctl: 195,
+  semget: 190,
+  semctl: 191,
+  msgget: 186,
+  msgsnd: 189,
+  msgrcv: 188,
+  msgctl: 187,
+  sethostname: 161,
+  setdomainname: 162,
 };
+
+let vaTop: bigint | null = null;
+/**
+ * TASK_SIZE for the kernel's VA_BITS (39, 42, 47 or 48; with 52 mappings stay below 48 bits
+ * unless asked for higher): the smallest that holds our own highest mapping (the stack sits
+ * at the top of the default mmap window).
+ */
+function taskSize(): bigint {
+  if (vaTop !== null) return vaTop;
+  let high = 0n;
+  for (const l of fs.readFileSync('/proc/self/maps', 'utf8').split('\n')) {
+    const m = /^[0-9a-f]+-([0-9a-f]+) /.exec(l);
+    if (m && BigInt('0x' + m[1]) > high) high = BigInt('0x' + m[1]);
+  }
+  vaTop = [39n, 42n, 47n, 48n, 52n].map((b) => 1n << b).find((t) => t >= high) ?? 1n << 52n;
+  return vaTop;
+}
 
 // struct user_pt_regs: x0..x30, sp, pc, pstate
 const regNames = [...Array.from({ length: 31 }, (_, i) => `x${i}`), 'sp', 'pc', 'pstate'] as const;
@@ -140,6 +168,7 @@ export const arch: Arch = {
   regsSize: regNames.length * 8,
   syscallInsn: Buffer.from([0x01, 0x00, 0x00, 0xd4]), // svc #0
   syscallInsnLen: 4,
+  taskSize,
   // aarch64 has no orig_x0 in user_pt_regs: the syscall number is changed through NT_ARM_SYSTEM_CALL
   abi: { nr: 'x8', args: ['x0', 'x1', 'x2', 'x3', 'x4', 'x5'], ret: 'x0', pc: 'pc', sp: 'sp', orig: 'x8' },
   fpRegset: 2, // NT_PRFPREG (struct user_fpsimd_state)

@@ -130,6 +130,16 @@ export interface ArchSyscalls {
   open_by_handle_at: number;
   ppoll: number;
   epoll_pwait: number;
+  shmget: number;
+  shmctl: number;
+  semget: number;
+  semctl: number;
+  msgget: number;
+  msgsnd: number;
+  msgrcv: number;
+  msgctl: number;
+  sethostname: number;
+  setdomainname: number;
 }
 
 export interface Arch {
@@ -148,6 +158,8 @@ export interface Arch {
   fpRegset: number;
   /** the ERESTART* → re-run rewind of the pc in bytes */
   syscallInsnLen: number;
+  /** the end of the user address space (the kernel's TASK_SIZE; CRIU's kdat.task_size) */
+  taskSize(): bigint;
 }
 
 const table: Record<string, Arch> = { x64: x86_64.arch, arm64: aarch64.arch };

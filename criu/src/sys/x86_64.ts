@@ -126,6 +126,16 @@ const sys = {
   open_by_handle_at: 304,
   ppoll: 271,
   epoll_pwait: 281,
+  shmget: 29,
+  shmctl: 31,
+  semget: 64,
+  semctl: 66,
+  msgget: 68,
+  msgsnd: 69,
+  msgrcv: 70,
+  msgctl: 71,
+  sethostname: 170,
+  setdomainname: 171,
 };
 
 // struct user_regs_struct
@@ -167,6 +177,8 @@ export const arch: Arch = {
   regsSize: regNames.length * 8,
   syscallInsn: Buffer.from([0x0f, 0x05]),
   syscallInsnLen: 2,
+  // 4-level paging (with 5-level, mappings stay below it unless asked for higher)
+  taskSize: () => 0x7ffffffff000n,
   abi: { nr: 'ax', args: ['di', 'si', 'dx', 'r10', 'r8', 'r9'], ret: 'ax', pc: 'ip', sp: 'sp', orig: 'orig_ax' },
   fpRegset: 0x202, // NT_X86_XSTATE
 };

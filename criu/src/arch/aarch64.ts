@@ -1,0 +1,154 @@
+// aarch64 thread state <-> CRIU's thread_info_aarch64 image entry.
+// The kernel's regsets: NT_PRSTATUS is struct user_pt_regs (x0-x30, sp, pc, pstate),
+// NT_PRFPREG struct user_fpsimd_state (32 128-bit V registers, fpsr, fpcr, 8 bytes reserved),
+// NT_ARM_TLS tpidr_el0, and with pointer authentication NT_ARM_PACA_KEYS (four 128-bit address
+// keys), NT_ARM_PACG_KEYS (the generic key) and NT_ARM_PAC_ENABLED_KEYS (which address keys
+// are on). CRIU stores each V register as two 64-bit words, low half first, and the keys as
+// _lo/_hi pairs.
+import type { Tracee } from '../ptrace/tracee.js';
+import type { Regs } from '../ptrace/tracee.js';
+import { NT } from '../ptrace/consts.js';
+import { SysError, E } from '../sys/libc.js';
+import { CriuError } from '../errors.js';
+import type { ThreadInfoAarch64, UserAarch64RegsEntry, UserAarch64FpsimdContextEntry, PacKeys } from '../images/index.js';
+
+export const FPSIMD_SIZE = 32 * 16 + 4 + 4 + 8;
+const PACA_SIZE = 4 * 16,
+  PACG_SIZE = 16;
+
+/** The state of an aarch64 thread beyond its general and FPSIMD registers. */
+export interface Aarch64Extra {
+  /** tpidr_el0, the thread pointer */
+  tls: bigint;
+  /** the pointer authentication keys, where the CPU has them */
+  pac: { address: Buffer; generic: Buffer; enabled: bigint } | null;
+}
+
+/** A regset the CPU or kernel may not have: null when it answers EINVAL or ENODEV. */
+function optionalRegset(t: Tracee, nt: number, size: number): Buffer | null {
+  const b = Buffer.alloc(size);
+  try {
+    const n = t.getRegset(nt, b);
+    return n === size ? b : null;
+  } catch (e) {
+    if (e instanceof SysError && (e.errno === E.EINVAL || e.errno === E.ENODEV)) return null;
+    throw e;
+  }
+}
+
+/** Reads tpidr_el0 and the PAC keys of a stopped thread. */
+export function readExtra(t: Tracee): Aarch64Extra {
+  const tls = Buffer.alloc(8);
+  t.getRegset(NT.ARM_TLS, tls);
+  const address = optionalRegset(t, NT.ARM_PACA_KEYS, PACA_SIZE);
+  const generic = optionalRegset(t, NT.ARM_PACG_KEYS, PACG_SIZE);
+  let pac: Aarch64Extra['pac'] = null;
+  if (address && generic) {
+    const en = optionalRegset(t, NT.ARM_PAC_ENABLED_KEYS, 8);
+    // before 5.13 there is no per-thread choice: every address key is on
+    pac = { address, generic, enabled: en ? en.readBigUInt64LE(0) : 0xfn };
+  }
+  return { tls: tls.readBigUInt64LE(0), pac };
+}
+
+const words = (b: Buffer, n: number): bigint[] => Array.from({ length: n }, (_, i) => b.readBigUInt64LE(8 * i));
+
+function pacToImage(p: NonNullable<Aarch64Extra['pac']>): PacKeys {
+  const a = (i: number): bigint => p.address.readBigUInt64LE(8 * i);
+  return {
+    pac_address_keys: {
+      apiakey_lo: a(0),
+      apiakey_hi: a(1),
+      apibkey_lo: a(2),
+      apibkey_hi: a(3),
+      apdakey_lo: a(4),
+      apdakey_hi: a(5),
+      apdbkey_lo: a(6),
+      apdbkey_hi: a(7),
+      pac_enabled_key: p.enabled,
+    },
+    pac_generic_keys: { apgakey_lo: p.generic.readBigUInt64LE(0), apgakey_hi: p.generic.readBigUInt64LE(8) },
+  };
+}
+
+/** thread_info_aarch64 of a stopped thread: its registers, FPSIMD state, TLS and PAC keys. */
+export function toImage(th: { regs: Regs; fpu: Buffer; clearTid: bigint; arm?: Aarch64Extra }): ThreadInfoAarch64 {
+  const r = th.regs.buf;
+  const fp = th.fpu;
+  if (fp.length < FPSIMD_SIZE - 8) throw new CriuError(`the FPSIMD state is ${fp.length} bytes, not ${FPSIMD_SIZE}`, 'a bug: report it');
+  const ti: ThreadInfoAarch64 = {
+    clear_tid_addr: th.clearTid,
+    tls: th.arm?.tls ?? 0n,
+    gpregs: { regs: words(r, 31), sp: r.readBigUInt64LE(31 * 8), pc: r.readBigUInt64LE(32 * 8), pstate: r.readBigUInt64LE(33 * 8) },
+    fpsimd: { vregs: words(fp, 64), fpsr: fp.readUInt32LE(512), fpcr: fp.readUInt32LE(516) },
+  };
+  if (th.arm?.pac) ti.pac_keys = pacToImage(th.arm.pac);
+  return ti;
+}
+
+/** user_aarch64_regs_entry → struct user_pt_regs */
+export function regsFromImage(e: UserAarch64RegsEntry): Buffer {
+  const b = Buffer.alloc(34 * 8);
+  (e.regs ?? []).forEach((v, i) => b.writeBigUInt64LE(BigInt.asUintN(64, BigInt(v)), 8 * i));
+  b.writeBigUInt64LE(BigInt.asUintN(64, BigInt(e.sp)), 31 * 8);
+  b.writeBigUInt64LE(BigInt.asUintN(64, BigInt(e.pc)), 32 * 8);
+  b.writeBigUInt64LE(BigInt.asUintN(64, BigInt(e.pstate)), 33 * 8);
+  return b;
+}
+
+/** user_aarch64_fpsimd_context_entry → struct user_fpsimd_state */
+export function fpsimdFromImage(e: UserAarch64FpsimdContextEntry): Buffer {
+  const b = Buffer.alloc(FPSIMD_SIZE);
+  (e.vregs ?? []).forEach((v, i) => b.writeBigUInt64LE(BigInt.asUintN(64, BigInt(v)), 8 * i));
+  b.writeUInt32LE(e.fpsr >>> 0, 512);
+  b.writeUInt32LE(e.fpcr >>> 0, 516);
+  return b;
+}
+
+/**
+ * Sets the thread's PAC keys as dumped: pointers it signed before the dump (return addresses
+ * on its stack, signed function pointers) authenticate only with the same keys. A CPU without
+ * pointer authentication cannot take an image of a task that had keys.
+ */
+function setPacKeys(t: Tracee, p: PacKeys, who: string): void {
+  const a = p.pac_address_keys,
+    g = p.pac_generic_keys;
+  if (a) {
+    const b = Buffer.alloc(PACA_SIZE);
+    [a.apiakey_lo, a.apiakey_hi, a.apibkey_lo, a.apibkey_hi, a.apdakey_lo, a.apdakey_hi, a.apdbkey_lo, a.apdbkey_hi].forEach((v, i) =>
+      b.writeBigUInt64LE(BigInt.asUintN(64, BigInt(v)), 8 * i),
+    );
+    setPac(t, NT.ARM_PACA_KEYS, b, who, 'address keys');
+    const en = Buffer.alloc(8);
+    en.writeBigUInt64LE(BigInt.asUintN(64, BigInt(a.pac_enabled_key)));
+    // the choice of enabled keys is 5.13+; before, every key is on, as a dumped one was
+    if (BigInt(a.pac_enabled_key) !== 0xfn || optionalRegset(t, NT.ARM_PAC_ENABLED_KEYS, 8)) setPac(t, NT.ARM_PAC_ENABLED_KEYS, en, who, 'enabled keys');
+  }
+  if (g) {
+    const b = Buffer.alloc(PACG_SIZE);
+    b.writeBigUInt64LE(BigInt.asUintN(64, BigInt(g.apgakey_lo)), 0);
+    b.writeBigUInt64LE(BigInt.asUintN(64, BigInt(g.apgakey_hi)), 8);
+    setPac(t, NT.ARM_PACG_KEYS, b, who, 'generic key');
+  }
+}
+
+function setPac(t: Tracee, nt: number, b: Buffer, who: string, what: string): void {
+  try {
+    t.setRegset(nt, b);
+  } catch (e) {
+    if (!(e instanceof SysError)) throw e;
+    throw new CriuError(`${who}: cannot set its pointer authentication ${what} (${e.code})`, {
+      hint: 'the task was dumped on a CPU with pointer authentication; restore it on one that has it (Armv8.3-A)',
+    });
+  }
+}
+
+/** FPSIMD state, TLS, PAC keys, then the general registers of a restored thread. */
+export function setThreadState(t: Tracee, ti: ThreadInfoAarch64, who: string): void {
+  t.setRegset(NT.PRFPREG, fpsimdFromImage(ti.fpsimd));
+  const tls = Buffer.alloc(8);
+  tls.writeBigUInt64LE(BigInt.asUintN(64, BigInt(ti.tls)));
+  t.setRegset(NT.ARM_TLS, tls);
+  if (ti.pac_keys) setPacKeys(t, ti.pac_keys, who);
+  t.setRegset(NT.PRSTATUS, regsFromImage(ti.gpregs));
+}
