@@ -5,8 +5,7 @@
 // keys), NT_ARM_PACG_KEYS (the generic key) and NT_ARM_PAC_ENABLED_KEYS (which address keys
 // are on). CRIU stores each V register as two 64-bit words, low half first, and the keys as
 // _lo/_hi pairs.
-import type { Tracee } from '../ptrace/tracee.js';
-import type { Regs } from '../ptrace/tracee.js';
+import type { Tracee, Regs } from '../ptrace/tracee.js';
 import { NT } from '../ptrace/consts.js';
 import { SysError, E } from '../sys/libc.js';
 import { CriuError } from '../errors.js';

@@ -1,7 +1,7 @@
 // What a frozen task is made of, read from outside (/proc, ptrace) and from inside (injected
 // syscalls). Everything here runs while the tree is frozen; nothing is written yet.
-import { readExtra as readAarch64Extra, type Aarch64Extra } from '../arch/aarch64.js';
 import * as fs from 'node:fs';
+import { readExtra as readAarch64Extra, type Aarch64Extra } from '../arch/aarch64.js';
 import { Tracee, Regs } from '../ptrace/tracee.js';
 import { Injector, findSyscallInsn, type BatchCall } from '../ptrace/inject.js';
 import { PTRACE, SIG, SIGMAX } from '../ptrace/consts.js';

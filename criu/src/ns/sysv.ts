@@ -9,8 +9,6 @@ import { arch, SYS } from '../sys/arch.js';
 import { CriuError } from '../errors.js';
 import { ids as userIds } from '../proc/idmap.js';
 
-const NR = SYS;
-
 type Fn = (...a: unknown[]) => unknown;
 /** a syscall prototype; the call pads the arguments to six (koffi wants every one) */
 const proto = (args: string[]): ((...a: unknown[]) => unknown) => {
@@ -107,7 +105,7 @@ export function listShm(): ShmSeg[] {
   return each(
     SHM_INFO,
     SHM_STAT,
-    (s, c, b) => ret(sc.p3(NR.shmctl, s, c, b), 'shmctl', [s, c]),
+    (s, c, b) => ret(sc.p3(SYS.shmctl, s, c, b), 'shmctl', [s, c]),
     (id, b) => ({ ...perm(b), id, size: b.readBigUInt64LE(48), nattch: b.readBigUInt64LE(88) }),
   );
 }
@@ -115,7 +113,7 @@ export function listSem(): SemSet[] {
   return each(
     SEM_INFO,
     SEM_STAT,
-    (s, c, b) => ret(sc.p4(NR.semctl, s, 0, c, b), 'semctl', [s, 0, c]),
+    (s, c, b) => ret(sc.p4(SYS.semctl, s, 0, c, b), 'semctl', [s, 0, c]),
     (id, b) => ({ ...perm(b), id, nsems: Number(b.readBigUInt64LE(SEM_NSEMS)) }),
   );
 }
@@ -123,7 +121,7 @@ export function listMsg(): MsgQueue[] {
   return each(
     MSG_INFO,
     MSG_STAT,
-    (s, c, b) => ret(sc.p3(NR.msgctl, s, c, b), 'msgctl', [s, c]),
+    (s, c, b) => ret(sc.p3(SYS.msgctl, s, c, b), 'msgctl', [s, c]),
     (id, b) => ({
       ...perm(b),
       id,
@@ -136,39 +134,39 @@ export function listMsg(): MsgQueue[] {
 /** the mode of segment id of this thread's IPC namespace (SHM_DEST, SHM_LOCKED included), or undefined when there is none */
 export function shmMode(id: number): number | undefined {
   const b = Buffer.alloc(256);
-  const r = big(sc.p3(NR.shmctl, id, IPC.STAT, b) as number | bigint);
+  const r = big(sc.p3(SYS.shmctl, id, IPC.STAT, b) as number | bigint);
   return r < 0n ? undefined : b.readUInt32LE(20);
 }
 
 /** the contents of a segment, attached read-only for the copy */
 export function shmRead(id: number, size: number): Buffer {
-  const addr = ret(sc.ints(NR.shmat, id, 0, SHM_RDONLY, 0, 0), 'shmat', [id, 0, 'SHM_RDONLY']);
+  const addr = ret(sc.ints(SYS.shmat, id, 0, SHM_RDONLY, 0, 0), 'shmat', [id, 0, 'SHM_RDONLY']);
   try {
     const b = Buffer.alloc(size);
     if (size) vmRead(process.pid, addr, b);
     return b;
   } finally {
-    sc.ints(NR.shmdt, addr, 0, 0, 0, 0);
+    sc.ints(SYS.shmdt, addr, 0, 0, 0, 0);
   }
 }
 export function shmWrite(id: number, data: Buffer): void {
-  const addr = ret(sc.ints(NR.shmat, id, 0, 0, 0, 0), 'shmat', [id, 0, 0]);
+  const addr = ret(sc.ints(SYS.shmat, id, 0, 0, 0, 0), 'shmat', [id, 0, 0]);
   try {
     if (data.length) vmWrite(process.pid, addr, data);
   } finally {
-    sc.ints(NR.shmdt, addr, 0, 0, 0, 0);
+    sc.ints(SYS.shmdt, addr, 0, 0, 0, 0);
   }
 }
 
 export function semValues(id: number, nsems: number): number[] {
   const b = Buffer.alloc(2 * nsems + 8);
-  ret(sc.p4(NR.semctl, id, 0, GETALL, b), 'semctl', [id, 0, 'GETALL']);
+  ret(sc.p4(SYS.semctl, id, 0, GETALL, b), 'semctl', [id, 0, 'GETALL']);
   return Array.from({ length: nsems }, (_, i) => b.readUInt16LE(2 * i));
 }
 export function semSetAll(id: number, values: number[]): void {
   const b = Buffer.alloc(2 * values.length + 8);
   values.forEach((v, i) => b.writeUInt16LE(v, 2 * i));
-  ret(sc.p4(NR.semctl, id, 0, SETALL, b), 'semctl', [id, 0, 'SETALL']);
+  ret(sc.p4(SYS.semctl, id, 0, SETALL, b), 'semctl', [id, 0, 'SETALL']);
 }
 
 /** the messages of a queue in order, copied (MSG_COPY) so that the queue keeps them */
@@ -176,7 +174,7 @@ export function msgCopyAll(id: number, qnum: number, msgmax: number): { mtype: b
   const b = Buffer.alloc(8 + msgmax);
   const out: { mtype: bigint; text: Buffer }[] = [];
   for (let i = 0; i < qnum; i++) {
-    const n = Number(ret(sc.p2(NR.msgrcv, id, b, msgmax, i, IPC.NOWAIT | MSG_COPY), 'msgrcv', [id, msgmax, i, 'IPC_NOWAIT|MSG_COPY']));
+    const n = Number(ret(sc.p2(SYS.msgrcv, id, b, msgmax, i, IPC.NOWAIT | MSG_COPY), 'msgrcv', [id, msgmax, i, 'IPC_NOWAIT|MSG_COPY']));
     out.push({ mtype: b.readBigInt64LE(0), text: Buffer.from(b.subarray(8, 8 + n)) });
   }
   return out;
@@ -185,33 +183,33 @@ export function msgSend(id: number, mtype: bigint, text: Buffer): void {
   const b = Buffer.alloc(8 + text.length);
   b.writeBigInt64LE(mtype, 0);
   text.copy(b, 8);
-  ret(sc.p2(NR.msgsnd, id, b, text.length, IPC.NOWAIT, 0), 'msgsnd', [id, text.length]);
+  ret(sc.p2(SYS.msgsnd, id, b, text.length, IPC.NOWAIT, 0), 'msgsnd', [id, text.length]);
 }
 
 export const shmGet = (key: number, size: bigint, flags: number): number =>
-  Number(ret(sc.ints(NR.shmget, key, size, flags, 0, 0), 'shmget', [key, size, flags]));
+  Number(ret(sc.ints(SYS.shmget, key, size, flags, 0, 0), 'shmget', [key, size, flags]));
 export const semGet = (key: number, nsems: number, flags: number): number =>
-  Number(ret(sc.ints(NR.semget, key, nsems, flags, 0, 0), 'semget', [key, nsems, flags]));
-export const msgGet = (key: number, flags: number): number => Number(ret(sc.ints(NR.msgget, key, flags, 0, 0, 0), 'msgget', [key, flags]));
+  Number(ret(sc.ints(SYS.semget, key, nsems, flags, 0, 0), 'semget', [key, nsems, flags]));
+export const msgGet = (key: number, flags: number): number => Number(ret(sc.ints(SYS.msgget, key, flags, 0, 0, 0), 'msgget', [key, flags]));
 
 /** IPC_SET of owner and mode (and a queue's qbytes); the creator's ids stay the tool's, as with CRIU */
 export function ipcSet(kind: 'shm' | 'sem' | 'msg', id: number, p: Perm, qbytes?: number): void {
   const b = Buffer.alloc(256);
-  if (kind === 'msg') ret(sc.p3(NR.msgctl, id, IPC.STAT, b), 'msgctl', [id, 'IPC_STAT']);
+  if (kind === 'msg') ret(sc.p3(SYS.msgctl, id, IPC.STAT, b), 'msgctl', [id, 'IPC_STAT']);
   b.writeUInt32LE(userIds.toHost('uid', p.uid), 4);
   b.writeUInt32LE(userIds.toHost('gid', p.gid), 8);
   b.writeUInt32LE(p.mode, 20);
-  if (kind === 'shm') ret(sc.p3(NR.shmctl, id, IPC.SET, b), 'shmctl', [id, 'IPC_SET']);
-  else if (kind === 'sem') ret(sc.p4(NR.semctl, id, 0, IPC.SET, b), 'semctl', [id, 0, 'IPC_SET']);
+  if (kind === 'shm') ret(sc.p3(SYS.shmctl, id, IPC.SET, b), 'shmctl', [id, 'IPC_SET']);
+  else if (kind === 'sem') ret(sc.p4(SYS.semctl, id, 0, IPC.SET, b), 'semctl', [id, 0, 'IPC_SET']);
   else {
     if (qbytes !== undefined) b.writeBigUInt64LE(BigInt(qbytes), 88);
-    ret(sc.p3(NR.msgctl, id, IPC.SET, b), 'msgctl', [id, 'IPC_SET']);
+    ret(sc.p3(SYS.msgctl, id, IPC.SET, b), 'msgctl', [id, 'IPC_SET']);
   }
 }
 
 export function setHostname(kind: 'sethostname' | 'setdomainname', name: string): void {
   const b = Buffer.from(name);
-  ret(sc.p1(NR[kind], b, b.length, 0, 0, 0), kind, [name]);
+  ret(sc.p1(SYS[kind], b, b.length, 0, 0, 0), kind, [name]);
 }
 
 /**
@@ -225,11 +223,11 @@ export function inNamespaces<T>(pid: number, kinds: ('uts' | 'ipc' | 'net' | 'cg
   const theirs: number[] = [];
   try {
     for (const k of kinds) theirs.push(fs.openSync(`/proc/${pid}/ns/${k}`, 'r'));
-    kinds.forEach((k, i) => ret(sc.ints(NR.setns, theirs[i], flag[k], 0, 0, 0), 'setns', [`/proc/${pid}/ns/${k}`, k]));
+    kinds.forEach((k, i) => ret(sc.ints(SYS.setns, theirs[i], flag[k], 0, 0, 0), 'setns', [`/proc/${pid}/ns/${k}`, k]));
     return fn();
   } finally {
     kinds.forEach((k, i) => {
-      const r = big(sc.ints(NR.setns, mine[i], flag[k], 0, 0, 0) as number | bigint);
+      const r = big(sc.ints(SYS.setns, mine[i], flag[k], 0, 0, 0) as number | bigint);
       if (r < 0n) {
         process.stderr.write(`Error (criu): cannot return to the tool's own ${k} namespace (${errnoName(koffi.errno())}): stopping\n`);
         process.exit(1);

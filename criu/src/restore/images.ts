@@ -135,11 +135,11 @@ export function checkSupported(img: DumpImages): void {
     const tc = t.core.tc;
     if (t.zombie) continue;
     if (tc && tc.task_state !== 1 && tc.task_state !== 3) throw new NotSupportedError(`task ${t.pid}: task state ${tc.task_state} (zombie/stopped/dead)`);
-    for (const core of [t.core, ...t.threads.map((x) => x.core)]) {
-      const m = core.thread_core?.seccomp_mode;
+    for (const th of [{ tid: t.pid, core: t.core }, ...t.threads]) {
+      const m = th.core.thread_core?.seccomp_mode;
       if (m && m !== 2) throw new NotSupportedError(`task ${t.pid}: seccomp mode ${m}`);
+      checkArch(`core-${th.tid}.img`, th.core);
     }
-    checkArch(`core-${t.pid}.img`, t.core);
     for (const th of [{ tid: t.pid, core: t.core }, ...t.threads]) {
       const cpus = allowedCpus(th.core);
       if (cpus && !cpus.some((c) => onlineCpus().includes(c))) {
@@ -332,11 +332,13 @@ function checkCores(t: TaskImages): void {
   const cores = [{ tid: t.pid, core: t.core }, ...t.threads];
   for (const c of cores) {
     const name = `core-${c.tid}.img`;
-    checkArch(name, c.core);
-    if (arch.name === 'aarch64') {
+    // each core by its own machine's layout (crit reads the images of any): restoring them
+    // on this one is checkSupported's question
+    if (c.core.mtype === MTYPE_AARCH64) {
       checkAarch64(name, c.core);
       continue;
     }
+    if (c.core.mtype !== MTYPE_X86_64) throw new NotSupportedError(`${name}: cores of ${MTYPES[c.core.mtype] ?? `machine type ${c.core.mtype}`}`);
     const ti = c.core.thread_info;
     if (!ti) throw new BadImage(name, 0, 'thread_info', 'is missing (the x86_64 registers)');
     if (!ti.gpregs) throw new BadImage(name, 0, 'thread_info.gpregs', 'is missing');
@@ -363,6 +365,8 @@ function checkCores(t: TaskImages): void {
 }
 
 const MTYPES: Record<number, string> = { 1: 'x86_64', 2: 'arm', 3: 'aarch64', 4: 'ppc64', 5: 's390', 6: 'mips', 7: 'loongarch64', 8: 'riscv64' };
+const MTYPE_X86_64 = 1,
+  MTYPE_AARCH64 = 3;
 
 /** A core of another CPU cannot be restored here: say whose it is. */
 function checkArch(name: string, core: CoreEntry): void {
