@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { normMountinfo } from '../../zdtm/runner/state.js';
+import { normMountinfo, recordTree, compareTrees } from '../../zdtm/runner/state.js';
 import { repo, criu, crit, tmpdir, waitFile, waitGone, verdict, alive } from './lib.js';
 
 const bin = path.join(os.tmpdir(), 'criu-ts-nsmnt');
@@ -205,5 +205,31 @@ test('--root: the restored root mount is a bind of the given directory', async (
     expect(await verdict(pid, out)).toBe('PASS');
   } finally {
     await kill(pid);
+  }
+});
+
+test("the runner compares a tree's own mount table, not the host's, which tests beside it change", async () => {
+  const dir = tmpdir('mntcmp');
+  const mnt = path.join(dir, 'm');
+  fs.mkdirSync(mnt);
+  const { spawn } = await import('node:child_process');
+  const host = spawn('sleep', ['60'], { stdio: 'ignore' });
+  const own = spawn('unshare', ['-m', '--propagation', 'private', 'sleep', '60'], { stdio: 'ignore' });
+  try {
+    // the unshare'd sleep: wait until it is sleep in its own mount namespace
+    for (let i = 0; i < 100 && !/sleep/.test(fs.readFileSync(`/proc/${own.pid}/comm`, 'utf8')); i++) await new Promise((r) => setTimeout(r, 20));
+    const before = [recordTree(host.pid!), recordTree(own.pid!)];
+    execFileSync('mount', ['-t', 'tmpfs', 'bystander', mnt]); // a mount in the host's table
+    execFileSync('nsenter', ['-t', String(own.pid), '-m', 'mount', '-t', 'tmpfs', 'inside', '/mnt']);
+    const after = [recordTree(host.pid!), recordTree(own.pid!)];
+    expect(before[0].tasks[0].mountinfo).toEqual([]);
+    expect(compareTrees(before[0], after[0], {})).toEqual([]);
+    const diffs = compareTrees(before[1], after[1], {});
+    expect(diffs.join('\n')).toMatch(/mountinfo: \d+: .* differs/);
+    expect(diffs.join('\n')).toMatch(/- tmpfs inside /);
+  } finally {
+    host.kill('SIGKILL');
+    own.kill('SIGKILL');
+    execFileSync('umount', [mnt]);
   }
 });

@@ -24,6 +24,11 @@ export interface TaskState {
   /** fd number -> link target (recorded for the logs, not compared) */
   fdTargets: Record<string, string>;
   maps: string[];
+  /**
+   * the task's mountinfo; empty for a task in the runner's own mount namespace, whose table is
+   * the host's: shared with every test running beside it (a spec mounting an overlay meanwhile
+   * is not a restore's doing), and a table no dump records or restore sets
+   */
   mountinfo: string[];
 }
 
@@ -136,6 +141,11 @@ function innerPid(status: string, host: number): number {
   }
 }
 
+/** whether task PID is in the runner's own mount namespace */
+function sameMntns(pid: number): boolean {
+  return fs.readlinkSync(`/proc/${pid}/ns/mnt`) === fs.readlinkSync('/proc/self/ns/mnt');
+}
+
 function readTask(pid: number): TaskState | null {
   try {
     const st = statFields(pid);
@@ -170,7 +180,7 @@ function readTask(pid: number): TaskState | null {
       fds,
       fdTargets,
       maps: normMaps(fs.readFileSync(`/proc/${pid}/maps`, 'utf8')),
-      mountinfo: normMountinfo(fs.readFileSync(`/proc/${pid}/mountinfo`, 'utf8')),
+      mountinfo: sameMntns(pid) ? [] : normMountinfo(fs.readFileSync(`/proc/${pid}/mountinfo`, 'utf8')),
     };
   } catch {
     return null; // the task went away while it was read
