@@ -182,7 +182,7 @@ if (o.build) {
 
 if ((o.vm || o.repro) && !o.list) {
   if (o.vm && o.repro) die('--vm and --repro do not go together');
-  const { parseSpec, runCells, repro, checkSelection } = await import('../ci/vm/cells.mjs');
+  const { parseSpec, runCells, repro, checkSelection, cellBroke } = await import('../ci/vm/cells.mjs');
   const vo = { report: o.report, keep: o.keepGuest, timeoutMs: o.vmTimeout * 60_000 };
   let r;
   try {
@@ -196,7 +196,7 @@ if ((o.vm || o.repro) && !o.list) {
     die(e.message);
   }
   const sum = (k) => r.metas.reduce((n, m) => n + (m.counts?.[k] ?? 0), 0);
-  console.log(`${sum('ok')} passed, ${sum('FAIL') + r.metas.filter((m) => m.error).length} failed, ${sum('skip') + sum('fixme')} skipped`);
+  console.log(`${sum('ok')} passed, ${sum('FAIL') + r.metas.filter(cellBroke).length} failed, ${sum('skip') + sum('fixme')} skipped`);
   process.exit(r.failed ? 1 : 0);
 }
 

@@ -123,6 +123,13 @@ async function runVm(cell, dir, zdtmArgs, o, say) {
 }
 
 /**
+ * whether a cell failed beyond its failed tests: it did not finish, or its run exited non-zero
+ * without a failed row (a crash of the runner, an error outside every test); it counts as one
+ * more failure in the totals
+ */
+export const cellBroke = (m) => Boolean(m.error || (m.rc !== undefined && m.rc !== 0 && !m.counts?.FAIL));
+
+/**
  * Runs every cell, one after the other (a guest takes the machine's CPUs), then writes the
  * matrix; returns { failed } (cells that did not run count as failed).
  */
@@ -145,8 +152,9 @@ export async function runCells(cells, zdtmArgs, o) {
     meta.failed = rows.filter((r) => r.status === 'FAIL').map((r) => ({ project: r.project, title: r.title }));
     meta.counts = Object.fromEntries(['ok', 'FAIL', 'skip', 'fixme'].map((s) => [s, rows.filter((r) => r.status === s).length]));
     fs.writeFileSync(path.join(dir, 'meta.json'), `${JSON.stringify(meta, null, 1)}\n`);
+    const broke = cellBroke(meta) ? 1 : 0;
     say(
-      `${cell.id}: ${meta.counts.ok} passed, ${meta.counts.FAIL} failed, ${meta.counts.skip + meta.counts.fixme} skipped${meta.error ? ' (the cell did not finish)' : ''}`,
+      `${cell.id}: ${meta.counts.ok} passed, ${meta.counts.FAIL + broke} failed, ${meta.counts.skip + meta.counts.fixme} skipped${meta.error ? ' (the cell did not finish)' : broke ? ` (the run exited ${meta.rc} with no failed test)` : ''}`,
     );
     metas.push(meta);
   }

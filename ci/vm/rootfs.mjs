@@ -10,8 +10,12 @@ import { DEB_ARCH, VmError, sh } from './kernel.mjs';
 
 /** Debian packages of the root, per CPU: the dynamic loader and libraries Node links */
 const BASE = ['libc6', 'libgcc-s1', 'libstdc++6', 'busybox-static'];
-/** the tools the tool runs (ns/net.ts: ip; net/lock.ts: iptables-restore, nft; the kernel: modprobe), with their libraries */
-const TOOLS = ['iproute2', 'iptables', 'nftables', 'kmod'];
+/**
+ * the tools the tool runs, as a host has them (ns/net.ts: ip; net/lock.ts: iptables-restore,
+ * nft; the kernel: modprobe; native/mnt-helper.c: GNU tar and gzip for tmpfs contents), with
+ * their libraries
+ */
+const TOOLS = ['iproute2', 'iptables', 'nftables', 'kmod', 'tar', 'gzip'];
 /** libraries the closure drags in for debconf's frontends, never loaded by the tools */
 const NOT_NEEDED = new Set(['libdebian-installer4', 'libnewt0.52', 'libslang2', 'libtextwrap1']);
 
@@ -22,12 +26,14 @@ function packagesFor(deb) {
   );
   const libs = new Set();
   for (const l of out.split('\n')) {
-    const m = new RegExp(`^(lib[\\w.+-]+):${deb}$`).exec(l.trim());
+    const m = new RegExp(`^((?:lib|zlib)[\\w.+-]+):${deb}$`).exec(l.trim());
     if (m && !NOT_NEEDED.has(m[1]) && !l.startsWith(' ')) libs.add(m[1]);
   }
   return [...new Set([...BASE, ...TOOLS, ...[...libs].sort()])];
 }
 const NODE_MAJOR = '20';
+/** the layout of a made root (links, checks): a change here makes the cached roots again */
+const ROOT_LAYOUT = 2;
 const NPM_CPU = { aarch64: 'arm64', x86_64: 'x64' };
 
 /** the newest Node of the major line in the npm registry for the CPU: { name, version } */
@@ -39,6 +45,44 @@ function nodePackage(arch) {
   const num = (v) => v.split('.').map(Number);
   list.sort((a, b) => num(b)[1] - num(a)[1] || num(b)[2] - num(a)[2]);
   return { name, version: list[0] };
+}
+
+/**
+ * Refuses a root where a tool's program needs a library the root lacks (the closure above takes
+ * library packages by name; one named otherwise, as zlib1g, would leave ip unable to start in
+ * the guest): the NEEDED entries of every ELF file in its bin and lib dirs, found in its lib dirs.
+ */
+export function missingLibs(root) {
+  const libDirs = ['lib', 'usr/lib', 'lib64'].flatMap((d) => {
+    const p = path.join(root, d);
+    return fs.existsSync(p)
+      ? [
+          p,
+          ...fs
+            .readdirSync(p)
+            .map((e) => path.join(p, e))
+            .filter((e) => /-linux-gnu$/.test(e)),
+        ]
+      : [];
+  });
+  const missing = [];
+  const binDirs = ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'usr/local/bin'].map((d) => path.join(root, d));
+  for (const dir of [...binDirs, ...libDirs]) {
+    if (!fs.existsSync(dir)) continue;
+    for (const f of fs.readdirSync(dir)) {
+      const p = path.join(dir, f);
+      if (fs.lstatSync(p).isSymbolicLink() || !fs.statSync(p).isFile()) continue;
+      const head = Buffer.alloc(4);
+      const fd = fs.openSync(p, 'r');
+      fs.readSync(fd, head, 0, 4, 0);
+      fs.closeSync(fd);
+      if (head.toString('latin1') !== '\x7fELF') continue;
+      for (const m of sh(`readelf -d '${p}'`).matchAll(/\(NEEDED\)\s+Shared library: \[([^\]]+)\]/g)) {
+        if (!libDirs.some((l) => fs.existsSync(path.join(l, m[1])))) missing.push(`${path.relative(root, p)} needs ${m[1]}`);
+      }
+    }
+  }
+  if (missing.length) throw new VmError(`the guest root lacks libraries: ${missing.join(', ')} (add their packages in ci/vm/rootfs.mjs)`);
 }
 
 /** the candidate versions of the root's packages for the CPU (the key of the cached root) */
@@ -59,7 +103,7 @@ export function rootFor(cache, arch, log = () => {}) {
   const pkgs = debVersions(deb);
   const node = nodePackage(arch);
   const key = createHash('sha256')
-    .update([...pkgs, `${node.name}@${node.version}`].join(' '))
+    .update([`layout ${ROOT_LAYOUT}`, ...pkgs, `${node.name}@${node.version}`].join(' '))
     .digest('hex')
     .slice(0, 16);
   const dir = path.join(cache, 'roots', `${deb}-${key}`);
@@ -90,6 +134,7 @@ export function rootFor(cache, arch, log = () => {}) {
       const p = path.join(tmp, 'usr', 'sbin', `${v}${c}`);
       if (!fs.existsSync(p)) fs.symlinkSync(`xtables-${flavor}-multi`, p);
     }
+  missingLibs(tmp);
   fs.writeFileSync(path.join(tmp, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nzdtm:x:18943:18943::/tmp:/bin/sh\n');
   fs.writeFileSync(path.join(tmp, 'etc', 'group'), 'root:x:0:\ntty:x:5:\nzdtm:x:18943:\n');
   fs.writeFileSync(path.join(tmp, '.made'), `${pkgs.join(' ')} ${node.name}@${node.version}\n`);

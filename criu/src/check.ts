@@ -235,6 +235,8 @@ const probes: Probe[] = [
       syscall('get_thread_area', addrOf(d));
     },
   },
+  { name: 'arm_sve', required: false, what: 'aarch64 SVE (the CPU and kernel)', run: () => armFeature('sve') },
+  { name: 'arm_pac', required: false, what: 'aarch64 pointer authentication with generic and address keys', run: () => armFeature('paca', 'pacg') },
   {
     // CRIU's check_tcp and check_tcp_window: repair mode on a fresh TCP socket, its timestamp and window
     name: 'tcp_repair',
@@ -275,6 +277,14 @@ const probes: Probe[] = [
     },
   },
 ];
+
+/** the CPU features the kernel reports in /proc/cpuinfo (aarch64 "Features:" flags) all present */
+function armFeature(...names: string[]): void {
+  if (arch.name !== 'aarch64') throw new CriuError(`not on ${arch.name}`);
+  const have = new Set((/^Features\s*:(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '').trim().split(/\s+/));
+  const lack = names.filter((n) => !have.has(n));
+  if (lack.length) throw new CriuError(`the CPU lacks ${lack.join(', ')}`);
+}
 
 /** Where check's report goes: stdout and stderr for the command line, the log for the RPC. */
 export interface CheckOutput {

@@ -62,6 +62,8 @@ export const OWN_FEATURES = [
   'netlink_diag',
   'packet_diag',
   'hugetlb_pages',
+  'arm_sve',
+  'arm_pac',
 ] as const;
 
 export const isFeatureName = (n: string): boolean => (CRIU_FEATURES as readonly string[]).includes(n) || (OWN_FEATURES as readonly string[]).includes(n);

@@ -2,7 +2,7 @@
 // xsave <-> image conversion.
 import { test, expect } from '@playwright/test';
 import { parseArgs, refuseUnsupported } from '../src/cli/options.js';
-import { findHole } from '../src/restore/restore.js';
+import { findHole, pagemapRuns } from '../src/restore/restore.js';
 import * as path from 'node:path';
 import { repo } from './lib.js';
 // From dist/, not the sources: xsaveLayout() asks CPUID through native/build/libcriu-native.so,
@@ -40,6 +40,21 @@ test('the gadget hole avoids every range and keeps guard pages', () => {
   expect(h).toBeLessThan(0x40000n);
   expect(findHole([], 5n * P)).toBe(0x11000n);
   expect(findHole([{ s: 0x40000n, e: 0x50000n }], 2n * P)).toBe(0x11000n);
+});
+
+test('a pagemap run that goes from a skipped VMA (the vdso) into the next one keeps the pages past it', () => {
+  const P = 4096n;
+  // the vdso at 0x10000 (2 pages), ld.so's data right above it (3 pages), one run in the image
+  const entries = [
+    { vaddr: 0x8000n, nr_pages: 1, flags: 4 }, // PE_PRESENT
+    { vaddr: 0x10000n, nr_pages: 5, flags: 4 },
+  ];
+  const { runs, bytes } = pagemapRuns('task 1', entries as never, 0n, [{ s: 0x10000n, e: 0x12000n }]);
+  expect(bytes).toBe(6n * P);
+  expect(runs).toEqual([
+    { a: 0x8000n, l: P, o: 0n },
+    { a: 0x12000n, l: 3n * P, o: 3n * P }, // where those pages lie in the pages file: past the vdso's
+  ]);
 });
 
 test('xsave buffers survive the image conversion', () => {

@@ -197,7 +197,19 @@ test('an aarch64 guest boots the Debian arm64 kernel on a root of its CPU (the D
   expect(fs.readFileSync(path.join(results, 'console.log'), 'utf8')).toMatch(/criu-vm: up: 6\.1\.0-\d+-arm64 aarch64/);
 });
 
-test.fixme('smoke: an aarch64 guest passes zdtm programs in flavors h and ns', () => {
-  // the tool is x86_64 only so far: syscall injection, registers and FPSIMD/SVE state, the
-  // launcher and puppet for aarch64 are issue 17's next part
+test('smoke: an aarch64 guest (cross-built native/ and zdtm/) passes zdtm programs in flavors h and ns, its FPSIMD, SVE and PAC state among them', () => {
+  test.setTimeout(25 * 60_000);
+  const report = path.join(tmpdir('vm-smoke-arm64'), 'report');
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(TEST_WORKER_INDEX|TEST_PARALLEL_INDEX|PW_|PLAYWRIGHT_|ZDTM_OPTS)/.test(k)));
+  const tests = ['pipe00', 'fork00', 'maps00', 'arm_fpsimd00', 'arm_pac00', 'arm_sve00'];
+  const args = ['--no-build', '--vm', 'aarch64:6.1', ...tests.flatMap((t) => ['-t', t]), '-f', 'h,ns', '--keep-going', '--report', report];
+  const r = spawnSync(process.execPath, [path.join(repo, 'zdtm', 'run.mjs'), ...args], { cwd: repo, encoding: 'utf8', env, timeout: 24 * 60_000 });
+  const out = `${r.stdout}\n${r.stderr}`;
+  expect(r.status, out).toBe(0);
+  expect(out).toMatch(/^12 passed, 0 failed, 0 skipped$/m);
+  const meta = JSON.parse(fs.readFileSync(path.join(report, 'cells', 'aarch64-6.1', 'meta.json'), 'utf8'));
+  expect(meta.kernel).toMatch(/^6\.1\.0-\d+-arm64$/);
+  expect(meta.counts).toEqual({ ok: 12, FAIL: 0, skip: 0, fixme: 0 });
+  // the programs ran in the guest, built for its CPU
+  expect(fs.readFileSync(path.join(report, 'cells', 'aarch64-6.1', 'console.log'), 'utf8')).toMatch(/criu-vm: up: 6\.1\.0-\d+-arm64 aarch64/);
 });

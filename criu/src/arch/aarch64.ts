@@ -7,8 +7,10 @@
 // _lo/_hi pairs.
 import type { Tracee, Regs } from '../ptrace/tracee.js';
 import { NT } from '../ptrace/consts.js';
-import { SysError, E } from '../sys/libc.js';
-import { CriuError } from '../errors.js';
+import { SysError } from '../sys/libc.js';
+import { SVE_HEADER, SVE_PT_REGS_SVE, SVE_PT_VL_INHERIT, sveHeader, optionalRegset, readSveRegset } from '../ptrace/sve.js';
+import { CriuError, NotSupportedError } from '../errors.js';
+import * as fs from 'node:fs';
 import type { ThreadInfoAarch64, UserAarch64RegsEntry, UserAarch64FpsimdContextEntry, PacKeys } from '../images/index.js';
 
 export const FPSIMD_SIZE = 32 * 16 + 4 + 4 + 8;
@@ -21,22 +23,53 @@ export interface Aarch64Extra {
   tls: bigint;
   /** the pointer authentication keys, where the CPU has them */
   pac: { address: Buffer; generic: Buffer; enabled: bigint } | null;
+  /** the NT_ARM_SVE regset where FPSIMD does not carry the thread's SVE state (keptSve) */
+  sve?: Buffer;
+  /** prctl(PR_SET_TAGGED_ADDR_CTRL), where set */
+  taggedAddrCtrl?: bigint;
 }
 
-/** A regset the CPU or kernel may not have: null when it answers EINVAL or ENODEV. */
-function optionalRegset(t: Tracee, nt: number, size: number): Buffer | null {
-  const b = Buffer.alloc(size);
+/** the vector length (bytes) a thread gets at exec, as the restore's puppet has it */
+function defaultVl(kind: 'sve' | 'sme'): number {
   try {
-    const n = t.getRegset(nt, b);
-    return n === size ? b : null;
-  } catch (e) {
-    if (e instanceof SysError && (e.errno === E.EINVAL || e.errno === E.ENODEV)) return null;
-    throw e;
+    return Number(fs.readFileSync(`/proc/sys/abi/${kind}_default_vector_length`, 'utf8').trim());
+  } catch {
+    return -1;
   }
 }
 
-/** Reads tpidr_el0 and the PAC keys of a stopped thread. */
-export function readExtra(t: Tracee): Aarch64Extra {
+/**
+ * The SVE regset of a thread whose SVE state is more than FPSIMD: its live registers as the
+ * injector found them (`live`), else a vector length other than the one exec gives or the
+ * inherit flag. null where FPSIMD carries it all, or the CPU has no SVE.
+ */
+function keptSve(t: Tracee, live: Buffer | null): Buffer | null {
+  if (live) return live;
+  const b = readSveRegset(t, NT.ARM_SVE);
+  if (!b) return null;
+  const h = sveHeader(b);
+  return h.flags & SVE_PT_VL_INHERIT || h.vl !== defaultVl('sve') ? b : null;
+}
+
+/** SME state cannot be kept yet: a thread in streaming mode, with ZA on, or an SME vector length of its own is refused by name */
+function refuseSme(t: Tracee, who: string): void {
+  const ssve = readSveRegset(t, NT.ARM_SSVE);
+  if (!ssve) return;
+  const h = sveHeader(ssve);
+  const za = optionalRegset(t, NT.ARM_ZA, SVE_HEADER);
+  const why =
+    h.flags & SVE_PT_REGS_SVE
+      ? 'is in SME streaming mode'
+      : za && sveHeader(za).size > SVE_HEADER
+        ? 'has SME ZA storage on'
+        : h.vl !== defaultVl('sme') || h.flags & SVE_PT_VL_INHERIT
+          ? `set its SME vector length (${h.vl} bytes)`
+          : null;
+  if (why) throw new NotSupportedError(`${who} ${why}`, 'SME state (streaming SVE, ZA) is not dumped yet');
+}
+
+/** Reads tpidr_el0, the PAC keys, SVE state and tagged address control of a stopped thread; refuses SME state. */
+export function readExtra(t: Tracee, live: Buffer | null = null, who = `thread ${t.tid}`): Aarch64Extra {
   const tls = Buffer.alloc(8);
   t.getRegset(NT.ARM_TLS, tls);
   const address = optionalRegset(t, NT.ARM_PACA_KEYS, PACA_SIZE);
@@ -47,7 +80,13 @@ export function readExtra(t: Tracee): Aarch64Extra {
     // before 5.13 there is no per-thread choice: every address key is on
     pac = { address, generic, enabled: en ? en.readBigUInt64LE(0) : 0xfn };
   }
-  return { tls: tls.readBigUInt64LE(0), pac };
+  refuseSme(t, who);
+  const out: Aarch64Extra = { tls: tls.readBigUInt64LE(0), pac };
+  const sve = keptSve(t, live);
+  if (sve) out.sve = sve;
+  const tac = optionalRegset(t, NT.ARM_TAGGED_ADDR_CTRL, 8)?.readBigUInt64LE(0);
+  if (tac) out.taggedAddrCtrl = tac;
+  return out;
 }
 
 const words = (b: Buffer, n: number): bigint[] => Array.from({ length: n }, (_, i) => b.readBigUInt64LE(8 * i));
@@ -82,6 +121,8 @@ export function toImage(th: { regs: Regs; fpu: Buffer; clearTid: bigint; arm?: A
     fpsimd: { vregs: words(fp, 64), fpsr: fp.readUInt32LE(512), fpcr: fp.readUInt32LE(516) },
   };
   if (th.arm?.pac) ti.pac_keys = pacToImage(th.arm.pac);
+  if (th.arm?.sve) ti.sve = th.arm.sve;
+  if (th.arm?.taggedAddrCtrl) ti.tagged_addr_ctrl = th.arm.taggedAddrCtrl;
   return ti;
 }
 
@@ -142,9 +183,47 @@ function setPac(t: Tracee, nt: number, b: Buffer, who: string, what: string): vo
   }
 }
 
-/** FPSIMD state, TLS, PAC keys, then the general registers of a restored thread. */
+/**
+ * The SVE state as dumped (after FPSIMD, which would drop it): a CPU whose vector lengths do
+ * not include the dumped one would give another, which is refused by name.
+ */
+function setSve(t: Tracee, sve: Buffer, who: string): void {
+  const want = sveHeader(sve);
+  try {
+    t.setRegset(NT.ARM_SVE, sve);
+  } catch (e) {
+    if (!(e instanceof SysError)) throw e;
+    throw new CriuError(`${who}: cannot set its SVE state (vector length ${want.vl} bytes): ${e.code}`, {
+      hint: 'the task was dumped on a CPU with SVE; restore it on one that has SVE',
+    });
+  }
+  const got = readSveRegset(t, NT.ARM_SVE);
+  const vl = got ? sveHeader(got).vl : 0;
+  if (vl !== want.vl) {
+    throw new CriuError(`${who}: its SVE vector length was ${want.vl} bytes, this CPU gives ${vl}`, {
+      hint: 'restore on a CPU that supports the dumped SVE vector length',
+    });
+  }
+}
+
+function setTaggedAddrCtrl(t: Tracee, v: bigint, who: string): void {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(BigInt.asUintN(64, v));
+  try {
+    t.setRegset(NT.ARM_TAGGED_ADDR_CTRL, b);
+  } catch (e) {
+    if (!(e instanceof SysError)) throw e;
+    throw new CriuError(`${who}: cannot set its tagged address control 0x${v.toString(16)} (${e.code})`, {
+      hint: 'the kernel or CPU lacks the tagged address ABI or MTE the task had set (prctl PR_SET_TAGGED_ADDR_CTRL)',
+    });
+  }
+}
+
+/** FPSIMD and SVE state, TLS, PAC keys, tagged address control, then the general registers of a restored thread. */
 export function setThreadState(t: Tracee, ti: ThreadInfoAarch64, who: string): void {
   t.setRegset(NT.PRFPREG, fpsimdFromImage(ti.fpsimd));
+  if (ti.sve?.length) setSve(t, ti.sve, who);
+  if (ti.tagged_addr_ctrl) setTaggedAddrCtrl(t, BigInt(ti.tagged_addr_ctrl), who);
   const tls = Buffer.alloc(8);
   tls.writeBigUInt64LE(BigInt.asUintN(64, BigInt(ti.tls)));
   t.setRegset(NT.ARM_TLS, tls);

@@ -189,7 +189,7 @@ export function collectThread(pid: number, t: Tracee, inj: Injector, scratch: bi
     clearTid,
     sas: { sp: ss.readBigUInt64LE(0), flags: ss.readInt32LE(8), size: ss.readBigUInt64LE(16) },
     tls: readTls(tid),
-    ...(arch.name === 'aarch64' ? { arm: readAarch64Extra(t) } : {}),
+    ...(arch.name === 'aarch64' ? { arm: readAarch64Extra(t, inj.savedSve, `task ${pid} thread ${t.tid}`) } : {}),
     schedPolicy: policy & 0xff,
     schedPrio: prio,
     nice: stat.nice,

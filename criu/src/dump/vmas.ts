@@ -105,6 +105,10 @@ export function vmFlagsExtra(pid: number, v: SmapsVma, where: string): number {
       hint: 'dump on a 6.14+ kernel (criu check --feature pagemap_scan_guard_pages)',
     });
   }
+  // aarch64 MTE: the allocation tags of PROT_MTE memory are state of their own, not in the pages
+  if (v.vmFlags.includes('mt')) {
+    throw new NotSupportedError(`${where}: memory tagging (PROT_MTE): its allocation tags`, { task: pid, hint: 'the tags of MTE memory are not dumped yet' });
+  }
   return v.vmFlags.includes('lo') ? MAP.LOCKED : 0;
 }
 

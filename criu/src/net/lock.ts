@@ -25,11 +25,9 @@
 // network_lock_internal) after the network-lock notification, and unlocked after network-unlock
 // (net/netns-lock.ts).
 import * as fs from 'node:fs';
-import { createRequire } from 'node:module';
 import { log } from '../log.js';
+import { childProcess, nsenterNet } from '../sys/tools.js';
 import { CriuError } from '../errors.js';
-
-const childProcess = (): typeof import('node:child_process') => createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
 
 export type LockMethod = 'iptables' | 'nftables' | 'skip';
 /** inventory_entry.network_lock_method: CRIU's enum NETWORK_LOCK_METHOD */
@@ -324,7 +322,7 @@ export function unlockNetns(method: LockMethod, nsPath: string, runId: string): 
 
 function runIn(nsPath: string, cmd: string, args: string[], mayFail: boolean, input?: string): boolean {
   log.debug(`\tRunning ${cmd} ${args.join(' ')} in ${nsPath}`);
-  const r = childProcess().spawnSync('nsenter', [`--net=${nsPath}`, '--', cmd, ...args], {
+  const r = childProcess().spawnSync('nsenter', nsenterNet(nsPath, cmd, args), {
     input,
     encoding: 'utf8',
     stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],

@@ -15,17 +15,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as os from 'node:os';
-import { createRequire } from 'node:module';
 import type { NetDeviceEntry, NetnsEntry, SysctlEntry } from '../images/index.js';
 import { readMessagesOf, writeMessages } from '../images/typed.js';
 import { links, linkEntry, restoreLinks, needsToolNet, openToolNet, closeToolNet, fillTunQueues, type ToolNet } from './net-links.js';
 import { socketsIn } from '../net/tree-netns.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
+import { childProcess, toolPath, nsenterNet } from '../sys/tools.js';
 import { sysctlRead, CLONE_NEWNET } from './sysv.js';
 import { badImage, type NsKind } from './kind.js';
-
-const childProcess = (): typeof import('node:child_process') => createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
 
 /** CRIU 4.2's devconfs4, in its order (the image's conf4 arrays follow it) */
 export const DEVCONFS4 = [
@@ -240,13 +238,13 @@ function inNet(pid: number, cmd: string[], opts: { input?: Buffer; mayFail?: boo
 }
 
 const spawnOut = (pid: number, cmd: string[], stdin: number | 'ignore') =>
-  childProcess().spawnSync('nsenter', [`--net=/proc/${pid}/ns/net`, '--', ...cmd], { stdio: [stdin, 'pipe', 'pipe'], timeout: 30_000, maxBuffer: 256 << 20 });
+  childProcess().spawnSync('nsenter', nsenterNet(`/proc/${pid}/ns/net`, cmd[0], cmd.slice(1)), {
+    stdio: [stdin, 'pipe', 'pipe'],
+    timeout: 30_000,
+    maxBuffer: 256 << 20,
+  });
 
-const have = (bin: string): boolean =>
-  (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin')
-    .split(':')
-    .concat(['/usr/sbin', '/sbin'])
-    .some((d) => d && fs.existsSync(`${d}/${bin}`));
+const have = (bin: string): boolean => toolPath(bin) !== null;
 
 const json = (b: Buffer | undefined): Record<string, unknown>[] => {
   const t = b?.toString().trim();

@@ -55,7 +55,10 @@ export const NT = {
   ARM_SVE: 0x405,
   ARM_PACA_KEYS: 0x407,
   ARM_PACG_KEYS: 0x408,
+  ARM_TAGGED_ADDR_CTRL: 0x409,
   ARM_PAC_ENABLED_KEYS: 0x40a,
+  ARM_SSVE: 0x40b,
+  ARM_ZA: 0x40c,
 } as const;
 
 export const SIG = {

@@ -7,6 +7,7 @@ import { errnoName, vmRead, vmWrite, big } from '../sys/libc.js';
 import { Tracee, Regs, waitStop } from './tracee.js';
 import { NT } from './consts.js';
 import { CriuError, details, type ErrorDetails } from '../errors.js';
+import { liveSve } from './sve.js';
 
 export class InjectError extends CriuError {
   constructor(
@@ -61,6 +62,8 @@ export function findSyscallInsn(pid: number): bigint {
 export class Injector {
   private saved: Regs | null = null;
   savedMask = 0n;
+  /** aarch64: the thread's live SVE registers at begin(), which the first injected syscall drops */
+  savedSve: Buffer | null = null;
   private work: Regs | null = null;
   count = 0;
   /** ptrace events (PTRACE_EVENT_CLONE …) seen during injected calls, with their messages */
@@ -82,6 +85,7 @@ export class Injector {
     this.saved = regs ?? this.t.getRegs();
     this.work = this.saved.clone();
     this.savedMask = this.t.getSigmask();
+    if (arch.name === 'aarch64') this.savedSve = liveSve(this.t);
     // every signal blocked but SIGTRAP: a single-step trap forced on a task that blocks SIGTRAP
     // resets its SIGTRAP handler to SIG_DFL, which would lose the task's own handler
     this.t.setSigmask(~(1n << 4n));
@@ -89,6 +93,7 @@ export class Injector {
   /** Put the registers and signal mask back as they were at begin(). */
   end(): void {
     if (!this.saved) return;
+    if (this.savedSve) this.t.setRegset(NT.ARM_SVE, this.savedSve);
     this.t.setRegs(this.saved);
     this.t.setSigmask(this.savedMask);
     this.saved = null;

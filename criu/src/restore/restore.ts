@@ -44,7 +44,7 @@ import { Inherited, type InheritSpec } from '../files/inherit.js';
 import { setRegRestoreOptions } from '../files/reg-opts.js';
 
 export { findHole } from './task.js';
-export { splitRuns } from './pages.js';
+export { splitRuns, pagemapRuns } from './pages.js';
 
 export interface RestoreOptions {
   imagesDir: string;

@@ -14,9 +14,10 @@ import { nativeDir } from '../paths.js';
 const NR_openat2 = 437,
   RESOLVE_IN_ROOT = 0x10n,
   O_PATH = 0o10000000,
-  O_NOFOLLOW = 0o400000,
+  // the same on x86_64 and aarch64 (O_PATH, O_CLOEXEC), and those that differ (0o40000 is
+  // O_DIRECTORY on aarch64 and O_DIRECT on x86_64): openat2 refuses any flag but these with O_PATH
   O_CLOEXEC = 0o2000000,
-  O_DIRECTORY = 0o200000;
+  { O_NOFOLLOW, O_DIRECTORY } = fs.constants;
 
 const openat2 = libc.func('long syscall(long nr, int dirfd, const char *path, void *how, unsigned long size)');
 

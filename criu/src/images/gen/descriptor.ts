@@ -1075,6 +1075,8 @@ export const SCHEMA: SchemaJson = {
       {"name":"gpregs","id":3,"type":"message","ref":"user_aarch64_regs_entry","label":"required","criu":{"hex":true}},
       {"name":"fpsimd","id":4,"type":"message","ref":"user_aarch64_fpsimd_context_entry","label":"required"},
       {"name":"pac_keys","id":5,"type":"message","ref":"pac_keys","label":"optional"},
+      {"name":"sve","id":100,"type":"bytes","label":"optional"},
+      {"name":"tagged_addr_ctrl","id":101,"type":"uint64","label":"optional","criu":{"hex":true}},
     ],
     "thread_info_arm": [
       {"name":"clear_tid_addr","id":1,"type":"uint64","label":"required","criu":{"hex":true}},

@@ -1519,6 +1519,8 @@ export interface ThreadInfoAarch64 {
   gpregs: UserAarch64RegsEntry;
   fpsimd: UserAarch64FpsimdContextEntry;
   pac_keys?: PacKeys;
+  sve?: Buffer;
+  tagged_addr_ctrl?: bigint;
 }
 
 /** message thread_info_arm (core-arm.proto) */
