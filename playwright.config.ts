@@ -14,6 +14,8 @@ export default defineConfig({
   ],
   projects: [
     { name: 'unit', testDir: 'criu/test', testMatch: /.*\.spec\.ts/ },
+    // the bench's pure parts (medians, verdicts, the breakdown of a MISS); no time is asserted
+    { name: 'bench', testDir: 'bench/test', testMatch: /.*\.spec\.ts/ },
     // the fast zdtm subset (zdtm/fast.json): real dump+restore in flavor h, see zdtm/run.mjs
     { name: 'zdtm-fast', testDir: 'zdtm/runner', testMatch: /fast\.spec\.ts/, fullyParallel: true },
     // every zdtm program in break mode without C/R (flavor h): each verdict must be FAIL, see zdtm/runner/break.spec.ts

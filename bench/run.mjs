@@ -2,10 +2,11 @@
 // `npm run bench [-- OPTIONS]`: dump/restore times of fresh workloads, with this machine's
 // ceilings measured in the same run. Results (JSON, markdown, SVG/PNG plot) go to bench/out/DATE/.
 //
-//   --repeat N     measurements per workload and binary (default 3)
+//   --repeat N     measurements per workload and binary (default 3; 5, and at least 5, with --vs)
 //   --quick        smoke run: the workloads of at most 64 MiB, 1 repeat
 //   --vs PATH      also run a criu-compatible binary on the same workloads, alternating with
-//                  ours, and print ratios ours/theirs
+//                  ours: each workload's verdict is then ours ÷ theirs of the medians for dump,
+//                  frozen time and restore (OK ≤ 1.0, second mark ≤ 0.8), not absolute targets
 //   --only A,B     only these workloads (names as in the table, e.g. dense-512M)
 //   --out DIR      results folder (default bench/out/<date>)
 //   --replot DIR   only redraw DIR/plot.svg (and .png) from DIR/results.json
@@ -20,7 +21,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { median, spread, fmtS, fmtSpread, fmtBytes, mbps, fmtPct, fmtRatio, mdTable, textTable, judge } from './lib/stats.mjs';
+import { median, spread, fmtS, fmtSpread, fmtBytes, mbps, fmtPct, fmtRatio, mdTable, textTable, judge, judgeRatio } from './lib/stats.mjs';
 import { plotSvg } from './lib/svg.mjs';
 
 const BENCH = path.dirname(fileURLToPath(import.meta.url));
@@ -63,6 +64,8 @@ function parseOpts(argv) {
   }
   if (!(o.repeat >= 1)) die('--repeat needs a positive number');
   if (o.quick && !argv.includes('--repeat')) o.repeat = 1;
+  // a ratio is judged on medians of at least 5 alternating runs of each binary
+  if (o.vs && !o.quick) o.repeat = Math.max(o.repeat, 5);
   return o;
 }
 
@@ -719,6 +722,30 @@ export function breakdown(s, metric, ctx, limit) {
   return parts.sort((a, b) => b.s - a.s);
 }
 
+/** the measures judged by ratio with --vs */
+export const RATIO_MEASURES = [
+  ['dump', 'dump'],
+  ['frozenR', 'frozen -R'],
+  ['restore', 'restore'],
+];
+
+/** per workload: ours ÷ theirs of the medians, with a verdict per measure (and answers, shown only) */
+export function ratioVerdicts(wls, sums) {
+  return wls.map((w) => {
+    const o = sums.find((s) => s.workload === w.name && s.bin === 'ours'),
+      v = sums.find((s) => s.workload === w.name && s.bin === 'vs');
+    const r = { workload: w.name, answer: fmtRatio(med(o, 'answer'), med(v, 'answer')), verdicts: {} };
+    for (const [m] of RATIO_MEASURES) {
+      const j = judgeRatio(med(o, m), med(v, m));
+      r[m] = j.ratio === null ? '–' : `${j.ratio.toFixed(2)}×`;
+      r.verdicts[m] = j.verdict;
+    }
+    return r;
+  });
+}
+
+const ratioCells = (r) => RATIO_MEASURES.map(([m]) => `${r[m]} ${r.verdicts[m]}`);
+
 function evalTargets(sums, ctx) {
   return TARGETS.map((t) => {
     const s = sums.find((x) => x.workload === t.w && x.bin === 'ours');
@@ -848,17 +875,21 @@ function markdown(res, sums, targets, ctx) {
   md +=
     'frozen = stats-dump freezing_time + frozen_time (first seize to the kill/release); pause seen = the longest stall the workload itself saw during the `-R` dump; answers = from the exec of `criu restore` until the restored workload answered a ping; MB/s = image bytes / wall time, and its fraction of the ceiling it is bound by.\n\n';
   md += mdTable(HEAD, rowsOf(sums, ctx), ALIGN);
-  md += `\n## Targets (ours, upper ends of CRIU 4.2 on this machine)\n\n`;
-  md += mdTable(
-    ['target', 'limit s', 'measured s', 'verdict', 'cause (measured)'],
-    targets.map((t) => [t.label, fmtS(t.limit), fmtSpread(t.spread), t.verdict, t.cause ?? '']),
-    'lrrll',
-  );
-  if (res.ratios?.length) {
-    md += `\n## ours / ${res.options.vs} (medians; < 1 means ours is faster)\n\n`;
+  if (targets.length) {
+    md += `\n## Targets (ours, upper ends of CRIU 4.2 on this machine; without --vs)\n\n`;
     md += mdTable(
-      ['workload', 'dump', 'frozen -R', 'restore', 'answers'],
-      res.ratios.map((r) => [r.workload, r.dump, r.frozenR, r.restore, r.answer]),
+      ['target', 'limit s', 'measured s', 'verdict', 'cause (measured)'],
+      targets.map((t) => [t.label, fmtS(t.limit), fmtSpread(t.spread), t.verdict, t.cause ?? '']),
+      'lrrll',
+    );
+  }
+  if (res.ratios?.length) {
+    const all = res.ratios.flatMap((r) => Object.values(r.verdicts));
+    md += `\n## Verdicts: ours ÷ ${res.options.vs} (medians of ${res.options.repeat} alternating runs each; OK at ≤ 1.0, second mark at ≤ 0.8)\n\n`;
+    md += `${all.filter((v) => v !== 'MISS').length} of ${all.length} OK, ${all.filter((v) => v.startsWith('OK ≤')).length} at ≤ 0.8.\n\n`;
+    md += mdTable(
+      ['workload', ...RATIO_MEASURES.map(([, l]) => l), 'answers (shown only)'],
+      res.ratios.map((r) => [r.workload, ...ratioCells(r), r.answer]),
       'lrrrr',
     );
   }
@@ -1004,15 +1035,9 @@ function main() {
   };
 
   const sums = summarize(runs);
-  const targets = evalTargets(sums, ctx);
-  const ratios = opts.vs
-    ? wls.map((w) => {
-        const o = sums.find((s) => s.workload === w.name && s.bin === 'ours'),
-          v = sums.find((s) => s.workload === w.name && s.bin === 'vs');
-        const q = (m) => fmtRatio(med(o, m), med(v, m));
-        return { workload: w.name, dump: q('dump'), frozenR: q('frozenR'), restore: q('restore'), answer: q('answer') };
-      })
-    : [];
+  // with --vs the verdicts are ratios measured in this run; absolute targets only without
+  const targets = opts.vs ? [] : evalTargets(sums, ctx);
+  const ratios = opts.vs ? ratioVerdicts(wls, sums) : [];
 
   fs.mkdirSync(outDir, { recursive: true });
   const rssc = rssCheck(sums, ctx);
@@ -1044,11 +1069,11 @@ function main() {
     `${rssc.verdict.padEnd(4)} 2 GiB dense: dump peak RSS ≤ empty-process RSS + 64 MiB${rssc.limit !== null ? ` (${rssc.limit.toFixed(1)} MiB)` : ''}: ${rssc.peak !== null ? `${rssc.peak.toFixed(1)} MiB` : '–'}${rssc.cause ? ` — ${rssc.cause}` : ''}`,
   );
   if (ratios.length) {
-    say(`\nours / ${opts.vs} (medians, < 1: ours faster)`);
+    say(`\nverdicts: ours ÷ ${opts.vs} (medians of ${opts.repeat}; OK at ≤ 1.0, second mark at ≤ 0.8)`);
     say(
       textTable(
-        ['workload', 'dump', 'frozen -R', 'restore', 'answers'],
-        ratios.map((r) => [r.workload, r.dump, r.frozenR, r.restore, r.answer]),
+        ['workload', ...RATIO_MEASURES.map(([, l]) => l), 'answers'],
+        ratios.map((r) => [r.workload, ...ratioCells(r), r.answer]),
         'lrrrr',
       ),
     );

@@ -84,6 +84,20 @@ export function textTable(headers, rows, align = '') {
 }
 
 /** OK/MISS of an upper-bound target; null value (not measured) is a MISS too. */
+/** the marks of a ratio ours ÷ theirs: OK at ≤ 1.0, and the second mark at ≤ 0.8 */
+export const RATIO_OK = 1.0,
+  RATIO_FAST = 0.8;
+
+/**
+ * The verdict of one measure with --vs: ours ÷ theirs of the medians, 'OK ≤0.8', 'OK' or
+ * 'MISS' (also where either side has no value: a refused or failed run is no win).
+ */
+export function judgeRatio(ours, theirs) {
+  if (!Number.isFinite(ours) || !Number.isFinite(theirs) || !(theirs > 0)) return { ratio: null, verdict: 'MISS' };
+  const ratio = ours / theirs;
+  return { ratio, verdict: ratio <= RATIO_FAST ? `OK ≤${RATIO_FAST}` : ratio <= RATIO_OK ? 'OK' : 'MISS' };
+}
+
 export function judge(value, limit) {
   return value !== null && value !== undefined && Number.isFinite(value) && value <= limit ? 'OK' : 'MISS';
 }

@@ -88,7 +88,7 @@ test.describe('targets', () => {
   });
   const ctx = {
     ceil: { pcwriteGBs: 4, touchGBs: 0.5, memcpyGBs: 10 },
-    startup: { ours: { median: 0.2 }, node: { median: 0.1 }, importDump: { median: 0.15 }, importRestore: { median: 0.2 } },
+    startup: { ours: { median: 0.2 }, node: { median: 0.1 }, loadTool: { median: 0.15 } },
     binName: { ours: 'criu' },
   };
   const sp = (x: number) => spread([x]);
@@ -147,4 +147,34 @@ test.describe('plot', () => {
     expect(svg).toContain('>dump</text>');
     expect(svg).not.toContain('NaN');
   });
+});
+
+test.describe('verdicts by ratio (--vs)', () => {
+  test('ours ÷ theirs: OK at ≤ 1.0, the second mark at ≤ 0.8, MISS above or without a value', async () => {
+    const { judgeRatio } = await import('../lib/stats.mjs');
+    expect(judgeRatio(0.5, 1)).toEqual({ ratio: 0.5, verdict: 'OK ≤0.8' });
+    expect(judgeRatio(0.8, 1).verdict).toBe('OK ≤0.8');
+    expect(judgeRatio(0.9, 1).verdict).toBe('OK');
+    expect(judgeRatio(1, 1).verdict).toBe('OK');
+    expect(judgeRatio(1.01, 1).verdict).toBe('MISS');
+    expect(judgeRatio(null, 1)).toEqual({ ratio: null, verdict: 'MISS' });
+    expect(judgeRatio(1, null).verdict).toBe('MISS');
+    expect(judgeRatio(1, 0).verdict).toBe('MISS');
+  });
+});
+
+test('with --vs each workload is judged by ours ÷ theirs for dump, frozen time and restore', async () => {
+  const { ratioVerdicts } = await import('../run.mjs');
+  const m = (median: number) => ({ median });
+  const sums = [
+    { workload: 'a', bin: 'ours', dump: m(0.7), frozenR: m(0.9), restore: m(1.2), answer: m(1) },
+    { workload: 'a', bin: 'vs', dump: m(1), frozenR: m(1), restore: m(1), answer: m(2) },
+    { workload: 'b', bin: 'ours', dump: m(1) },
+    { workload: 'b', bin: 'vs', dump: m(1) },
+  ];
+  const [a, b] = ratioVerdicts([{ name: 'a' }, { name: 'b' }], sums);
+  expect(a.verdicts).toEqual({ dump: 'OK ≤0.8', frozenR: 'OK', restore: 'MISS' });
+  expect([a.dump, a.frozenR, a.restore, a.answer]).toEqual(['0.70×', '0.90×', '1.20×', '0.50×']);
+  // a measure either side lacks (a refused restore) is no win
+  expect(b.verdicts).toEqual({ dump: 'OK', frozenR: 'MISS', restore: 'MISS' });
 });
