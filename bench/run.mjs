@@ -8,6 +8,9 @@
 //                  ours: each workload's verdict is then ours ÷ theirs of the medians for dump,
 //                  frozen time and restore (OK ≤ 1.0, second mark ≤ 0.8), not absolute targets
 //   --only A,B     only these workloads (names as in the table, e.g. dense-512M)
+//   --scaling      instead of the workloads: dump and restore time against memory size (64 MiB
+//                  … 4 GiB), task count (1 … 200) and VMA count (10 … 10,000), for each binary,
+//                  one chart each (scaling-memory.svg, scaling-tasks.svg, scaling-vmas.svg)
 //   --out DIR      results folder (default bench/out/<date>)
 //   --replot DIR   only redraw DIR/plot.svg (and .png) from DIR/results.json
 //
@@ -37,7 +40,7 @@ const T_START = Date.now();
 
 // ---------------------------------------------------------------- options
 function parseOpts(argv) {
-  const o = { repeat: 3, quick: false, vs: null, only: null, out: null };
+  const o = { repeat: 3, quick: false, vs: null, only: null, out: null, scaling: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -46,6 +49,7 @@ function parseOpts(argv) {
     };
     if (a === '--repeat') o.repeat = Number(val());
     else if (a === '--quick') o.quick = true;
+    else if (a === '--scaling') o.scaling = true;
     else if (a === '--vs') o.vs = path.resolve(val());
     else if (a === '--only') o.only = val().split(',');
     else if (a === '--out') o.out = path.resolve(val());
@@ -55,7 +59,7 @@ function parseOpts(argv) {
         fs
           .readFileSync(fileURLToPath(import.meta.url), 'utf8')
           .split('\n')
-          .slice(1, 14)
+          .slice(1, 17)
           .map((l) => l.replace(/^\/\/ ?/, ''))
           .join('\n') + '\n',
       );
@@ -91,6 +95,59 @@ const WORKLOADS = [
   { name: 'fds-1000', mib: 4, cmd: [WL, 'fds', '1000'], what: '1000 fds on regular files' },
   { name: 'node-heap-1G', mib: 1024, cmd: [process.execPath, HEAP, '1024'], what: 'Node.js, 1 GiB of JS arrays' },
 ];
+
+/** --scaling: one parameter grown at a time, the rest small (axis: the chart, x: its value) */
+export const SCALING = [
+  ...[64, 256, 1024, 4096].map((m) => ({
+    name: `mem-${m}M`,
+    mib: m,
+    axis: 'memory',
+    x: m,
+    cmd: [WL, 'dense', String(m)],
+    what: `${m} MiB random private memory`,
+  })),
+  ...[1, 10, 50, 200].map((n) => ({
+    name: `tasks-${n}`,
+    mib: n,
+    axis: 'tasks',
+    x: n,
+    cmd: [WL, 'tree', String(n), '1', String(n)],
+    what: `${n} processes, 1 MiB each`,
+  })),
+  ...[10, 100, 1000, 10000].map((n) => ({
+    name: `vmas-${n}`,
+    mib: (n * 4096) / 2 ** 20,
+    axis: 'vmas',
+    x: n,
+    cmd: [WL, 'vmas', String(n)],
+    what: `${n} one-page VMAs`,
+  })),
+];
+const AXES = {
+  memory: 'memory (MiB, log scale)',
+  tasks: 'processes (log scale)',
+  vmas: 'VMAs (log scale)',
+};
+
+/** the scaling charts: per axis, dump and restore median time of each binary against x */
+export function scalingPlots(sums, bins, date) {
+  const colors = { dump: '#1f77b4', restore: '#d62728' };
+  const out = {};
+  for (const [axis, xLabel] of Object.entries(AXES)) {
+    const series = [];
+    for (const bin of bins) {
+      for (const m of ['dump', 'restore']) {
+        const points = SCALING.filter((w) => w.axis === axis)
+          .map((w) => ({ w, s: sums.find((x) => x.workload === w.name && x.bin === bin && x[m]) }))
+          .filter(({ s }) => s)
+          .map(({ w, s }) => ({ x: w.x, y: s[m].median, lo: s[m].min, hi: s[m].max, tag: w.name }));
+        if (points.length) series.push({ label: `${bin}: ${m}`, color: colors[m], dash: bin === 'ours' ? null : '6 4', points });
+      }
+    }
+    if (series.length) out[axis] = plotSvg({ title: `criu dump/restore time against ${axis} (${date})`, series, xLabel });
+  }
+  return out;
+}
 
 // upper ends of CRIU 4.2's figures on this machine (issue 5)
 const TARGETS = [
@@ -883,6 +940,10 @@ function markdown(res, sums, targets, ctx) {
       'lrrll',
     );
   }
+  if (res.options.scaling) {
+    md += `\n## Scaling (dump and restore median time against one parameter, both binaries)\n\n`;
+    for (const axis of Object.keys(AXES)) md += `![time against ${axis}](scaling-${axis}.svg)\n\n`;
+  }
   if (res.ratios?.length) {
     const all = res.ratios.flatMap((r) => Object.values(r.verdicts));
     md += `\n## Verdicts: ours ÷ ${res.options.vs} (medians of ${res.options.repeat} alternating runs each; OK at ≤ 1.0, second mark at ≤ 0.8)\n\n`;
@@ -946,7 +1007,7 @@ function main() {
   if (opts.vs && !fs.existsSync(opts.vs)) die(`--vs ${opts.vs}: no such file`);
   if (process.getuid?.() !== 0) say('bench: not root; dumps will likely fail');
 
-  let wls = WORKLOADS;
+  let wls = opts.scaling ? SCALING : WORKLOADS;
   if (opts.quick) wls = wls.filter((w) => w.mib <= 64);
   if (opts.only) {
     for (const n of opts.only) if (!WORKLOADS.some((w) => w.name === n)) die(`--only: no workload ${n} (${WORKLOADS.map((w) => w.name).join(', ')})`);
@@ -1036,7 +1097,7 @@ function main() {
 
   const sums = summarize(runs);
   // with --vs the verdicts are ratios measured in this run; absolute targets only without
-  const targets = opts.vs ? [] : evalTargets(sums, ctx);
+  const targets = opts.vs || opts.scaling ? [] : evalTargets(sums, ctx);
   const ratios = opts.vs ? ratioVerdicts(wls, sums) : [];
 
   fs.mkdirSync(outDir, { recursive: true });
@@ -1059,8 +1120,17 @@ function main() {
   fs.writeFileSync(path.join(outDir, 'results.json'), JSON.stringify(res, null, 1));
   const md = markdown(res, sums, targets, ctx);
   fs.writeFileSync(path.join(outDir, 'results.md'), md);
-  fs.writeFileSync(path.join(outDir, 'plot.svg'), plot(sums, ctx));
-  const png = toPng(path.join(outDir, 'plot.svg'), path.join(outDir, 'plot.png'));
+  if (!opts.scaling) fs.writeFileSync(path.join(outDir, 'plot.svg'), plot(sums, ctx));
+  if (opts.scaling)
+    for (const [axis, svg] of Object.entries(
+      scalingPlots(
+        sums,
+        bins.map((b) => b.id),
+        date,
+      ),
+    ))
+      fs.writeFileSync(path.join(outDir, `scaling-${axis}.svg`), svg);
+  const png = opts.scaling ? null : toPng(path.join(outDir, 'plot.svg'), path.join(outDir, 'plot.png'));
 
   say('');
   say(textTable(HEAD, rowsOf(sums, ctx), ALIGN));

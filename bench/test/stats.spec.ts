@@ -178,3 +178,25 @@ test('with --vs each workload is judged by ours ÷ theirs for dump, frozen time 
   // a measure either side lacks (a refused restore) is no win
   expect(b.verdicts).toEqual({ dump: 'OK', frozenR: 'MISS', restore: 'MISS' });
 });
+
+test('--scaling: one chart per parameter (memory, tasks, VMAs), a dump and a restore line for each binary', async () => {
+  const { scalingPlots, SCALING } = await import('../run.mjs');
+  const sums = SCALING.flatMap((w: { name: string; x: number }) =>
+    ['ours', 'vs'].map((bin) => ({ workload: w.name, bin, dump: spread([w.x / 100]), restore: spread([w.x / 50]) })),
+  );
+  const plots = scalingPlots(sums, ['ours', 'vs'], '2026-12-07');
+  expect(Object.keys(plots).sort()).toEqual(['memory', 'tasks', 'vmas']);
+  for (const svg of Object.values(plots) as string[]) {
+    for (const l of ['ours: dump', 'ours: restore', 'vs: dump', 'vs: restore']) expect(svg).toContain(l);
+    expect(svg.match(/<svg/g)?.length).toBe(1);
+  }
+  expect(plots.tasks).toContain('processes (log scale)');
+  // a binary with no measurement on an axis draws no line there
+  expect(
+    scalingPlots(
+      sums.filter((s: { workload: string; bin: string }) => !(s.bin === 'vs' && s.workload.startsWith('vmas'))),
+      ['ours', 'vs'],
+      'd',
+    ).vmas,
+  ).not.toContain('vs: dump');
+});

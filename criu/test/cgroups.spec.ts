@@ -120,7 +120,7 @@ test('a restore that fails after the cgroups are made removes them', async () =>
   expect(r.code).not.toBe(0);
   expect(r.stderr).toContain('fault injected');
   expect(alive(pid)).toBe(false);
-  expect(fs.existsSync(a)).toBe(false);
+  expect(fs.existsSync(a), r.stderr).toBe(false);
 });
 
 test("--cgroup-root puts the dumped cgroup at a new root; ignore leaves the task in the tool's cgroups", async () => {

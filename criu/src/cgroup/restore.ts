@@ -292,16 +292,29 @@ export function restoreFreezerState(): void {
   for (const f of st.freezers) writeProp(f.file, f.prop);
 }
 
+/**
+ * rmdir of a cgroup the failed restore made. Its killed tasks are reaped by then, but the kernel
+ * may still count an exiting one for a moment (EBUSY under load): tried again for up to a second.
+ */
+function removeMade(d: string): void {
+  for (let i = 0; ; i++) {
+    try {
+      fs.rmdirSync(d);
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EBUSY' && i < 50) {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+        continue;
+      }
+      log.warn(`cg: cannot remove cgroup ${d} made by the failed restore: ${(e as Error).message}`);
+      return;
+    }
+  }
+}
+
 /** the restore ended (`undo`: it failed, the directories it made go, deepest first); the yard is undone */
 export function endCgroupRestore(undo: boolean): void {
-  if (undo)
-    for (const d of st.made.reverse()) {
-      try {
-        fs.rmdirSync(d);
-      } catch (e) {
-        log.warn(`cg: cannot remove cgroup ${d} made by the failed restore: ${(e as Error).message}`);
-      }
-    }
+  if (undo) for (const d of st.made.reverse()) removeMade(d);
   st = { rootSet: 1, made: [], freezers: [] };
   finiYard();
 }
