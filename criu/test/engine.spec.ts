@@ -131,6 +131,33 @@ test('inventory UUIDs are random version 4 UUIDs', async () => {
   expect(a).not.toBe(b);
 });
 
+test('an aarch64 syscall batch: the loop (verified against the assembler), then per call its number and six arguments', async () => {
+  const { aarch64Batch, A64_LOOP } = await import('../src/ptrace/inject.js');
+  const { SYS } = await import('../src/sys/arch.js');
+  const { code, end } = aarch64Batch([
+    { name: 'getpid', args: [] },
+    { name: 'rt_sigaction', args: [10, 0x1000n, 0, 8, -1n, 0x7fffffffffffn] },
+  ]);
+  // ldp x8, x0, [x16], #16 … svc #0; str x0, [x17], #8; subs x15, x15, #1; b.ne; brk #0
+  expect(A64_LOOP.map((w) => w.toString(16))).toEqual([
+    'a8c10208',
+    'a8c10a01',
+    'a8c11203',
+    'f8408605',
+    'd4000001',
+    'f8008620',
+    'f10005ef',
+    '54ffff21',
+    'd4200000',
+  ]);
+  expect(code.length).toBe(36 + 2 * 56);
+  expect(code.readUInt32LE(end)).toBe(0xd4200000); // the thread stops on the brk, its pc there
+  expect(code.readBigUInt64LE(36)).toBe(BigInt(SYS.getpid));
+  expect(code.readBigUInt64LE(36 + 56)).toBe(BigInt(SYS.rt_sigaction));
+  const args = Array.from({ length: 6 }, (_, i) => code.readBigUInt64LE(36 + 56 + 8 + 8 * i));
+  expect(args).toEqual([10n, 0x1000n, 0n, 8n, 0xffffffffffffffffn, 0x7fffffffffffn]);
+});
+
 test('an x86_64 syscall batch: immediates into rax and the argument registers, syscall, result stored, int3', async () => {
   const { encodeX86Batch } = await import('../src/ptrace/inject.js');
   const code = encodeX86Batch(

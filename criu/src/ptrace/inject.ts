@@ -114,11 +114,7 @@ export class Injector {
     if (arch.name === 'x86_64') w.set(arch.abi.orig, -1n); // no restart fix-up on the way out
     arch.abi.args.forEach((r, i) => w.set(r, args[i] ?? 0));
     this.t.setRegs(w);
-    if (arch.name === 'aarch64') {
-      const b = Buffer.alloc(4);
-      b.writeInt32LE(-1);
-      this.t.setRegset(NT.ARM_SYSTEM_CALL, b);
-    }
+    if (arch.name === 'aarch64') this.noRestart();
     this.t.singlestep();
     for (;;) {
       const s = waitStop(this.tid);
@@ -137,32 +133,40 @@ export class Injector {
   }
 
   /**
-   * Many syscalls for the price of one resume: on x86_64 the calls become straight-line code
-   * in the task (each loads its number and arguments as immediates, runs `syscall` and stores
-   * its result), ended by an int3; the thread runs it once and stops on the trap. Only for
-   * calls that cannot stop the thread or report a ptrace event (no clone, exec or exit). Other
-   * architectures, and a task without a batch area, run the calls one by one.
+   * Many syscalls for the price of one resume. On x86_64 the calls become straight-line code
+   * in the task: each loads its number and arguments as immediates, runs `syscall` and stores
+   * its result, and an int3 ends the code. On aarch64 a fixed loop reads each call's number and
+   * arguments from a table after it, runs `svc` and stores x0, and a `brk` ends it. The thread
+   * runs the code once and stops on the trap. Only for calls that cannot stop the thread or
+   * report a ptrace event (no clone, exec or exit). A task without a batch area runs the calls
+   * one by one.
    */
   batch(calls: BatchCall[]): bigint[] {
     const area = this.batchArea;
-    if (!area || arch.name !== 'x86_64' || !this.work) return calls.map((c) => this.call(c.name, ...c.args));
+    if (!area || !this.work) return calls.map((c) => this.call(c.name, ...c.args));
     const out: bigint[] = [];
     for (let i = 0; i < calls.length; i += area.maxCalls) {
       const part = calls.slice(i, i + area.maxCalls);
-      const code = encodeX86Batch(part, area.results);
+      const { code, end } = arch.name === 'x86_64' ? x86Batch(part, area.results) : aarch64Batch(part);
       area.writeCode(code);
       const w = this.work;
       w.buf.set(this.saved!.buf);
       w.set(arch.abi.pc, area.code);
-      w.set(arch.abi.orig, -1n);
+      if (arch.name === 'x86_64') w.set(arch.abi.orig, -1n);
+      else {
+        w.set('x15', BigInt(part.length));
+        w.set('x16', area.code + BigInt(A64_LOOP.length * 4));
+        w.set('x17', area.results);
+      }
       this.t.setRegs(w);
+      if (arch.name === 'aarch64') this.noRestart();
       this.t.cont(0);
       const st = waitStop(this.tid);
       if (st.kind !== 'trap')
         throw new InjectError(this.tid, `batch of ${part.length} calls`, -1n, ` (stopped by ${st.kind} ${st.sig} instead of the batch's trap)`);
       this.t.getRegset(NT.PRSTATUS, w.buf);
       const pc = w.get(arch.abi.pc);
-      if (pc !== area.code + BigInt(code.length)) {
+      if (pc !== area.code + BigInt(end)) {
         throw new InjectError(this.tid, `batch of ${part.length} calls`, -1n, ` (stopped at 0x${pc.toString(16)}, not at the batch's end)`);
       }
       const r = this.read(area.results, 8 * part.length);
@@ -170,6 +174,13 @@ export class Injector {
       this.count += part.length;
     }
     return out;
+  }
+
+  /** aarch64: no syscall restart on the way out of the stop (the thread may have been stopped in one) */
+  private noRestart(): void {
+    const b = Buffer.alloc(4);
+    b.writeInt32LE(-1);
+    this.t.setRegset(NT.ARM_SYSTEM_CALL, b);
   }
 
   /** batch(), with a negative errno of any call thrown as InjectError naming it. */
@@ -186,7 +197,6 @@ export class Injector {
 
   /** Map a batch area in the task: code pages (read+exec, written through /proc/PID/mem) and a results page. */
   mapBatchArea(): BatchArea | null {
-    if (arch.name !== 'x86_64') return null;
     const PROT_RX = 5,
       PROT_RW = 3,
       MAP_PRIVATE_ANON = 0x22;
@@ -258,11 +268,23 @@ export interface BatchCall {
 
 const BATCH_CODE = 4096 * 4;
 const X86_CALL_BYTES = 7 * 10 + 2 + 10;
+/**
+ * The aarch64 batch loop; x15 = the number of calls, x16 = the table (per call the number and
+ * six arguments, 56 bytes), x17 = the results:
+ *   1: ldp x8, x0, [x16], #16; ldp x1, x2, [x16], #16; ldp x3, x4, [x16], #16;
+ *      ldr x5, [x16], #8; svc #0; str x0, [x17], #8; subs x15, x15, #1; b.ne 1b; brk #0
+ * (a syscall keeps every register but x0)
+ */
+export const A64_LOOP = [0xa8c10208, 0xa8c10a01, 0xa8c11203, 0xf8408605, 0xd4000001, 0xf8008620, 0xf10005ef, 0x54ffff21, 0xd4200000];
+const A64_CALL_BYTES = 7 * 8;
 
 /** The code and results pages of a task's batches. */
 export class BatchArea {
   private fd = -1;
-  readonly maxCalls = Math.min(4096 / 8, Math.floor((BATCH_CODE - 1) / X86_CALL_BYTES));
+  readonly maxCalls =
+    arch.name === 'x86_64'
+      ? Math.min(4096 / 8, Math.floor((BATCH_CODE - 1) / X86_CALL_BYTES))
+      : Math.min(4096 / 8, Math.floor((BATCH_CODE - 4 * A64_LOOP.length) / A64_CALL_BYTES));
   constructor(
     readonly tid: number,
     readonly code: bigint,
@@ -279,6 +301,23 @@ export class BatchArea {
     this.fd = -1;
   }
 }
+
+/** the aarch64 batch: the loop, then the table of calls; `end` is the offset of the brk, where the thread stops */
+export function aarch64Batch(calls: BatchCall[]): { code: Buffer; end: number } {
+  const b = Buffer.alloc(4 * A64_LOOP.length + A64_CALL_BYTES * calls.length);
+  A64_LOOP.forEach((w, i) => b.writeUInt32LE(w, 4 * i));
+  calls.forEach((c, k) => {
+    const o = 4 * A64_LOOP.length + A64_CALL_BYTES * k;
+    b.writeBigUInt64LE(BigInt(SYS[c.name]), o);
+    for (let i = 0; i < 6; i++) b.writeBigUInt64LE(BigInt.asUintN(64, BigInt(c.args[i] ?? 0)), o + 8 + 8 * i);
+  });
+  return { code: b, end: 4 * (A64_LOOP.length - 1) };
+}
+
+const x86Batch = (calls: BatchCall[], results: bigint): { code: Buffer; end: number } => {
+  const code = encodeX86Batch(calls, results);
+  return { code, end: code.length }; // past the int3
+};
 
 /**
  * x86_64 code for a batch: per call `mov rax/rdi/rsi/rdx/r10/r8/r9, imm64; syscall;
