@@ -14,13 +14,12 @@
 // for `ls` and `cd`, even when the caller gave it as an fd); CRTOOLS_INIT_PID is the root's pid
 // from the first script run after it is known (a dump: the -t pid from pre-dump on; a restore:
 // from the moment the root exists, so not at pre-restore).
-import { createRequire } from 'node:module';
+import { childProcess } from './sys/tools.js';
 import * as fs from 'node:fs';
 import { CriuError } from './errors.js';
 import { log } from './log.js';
 
 /** node:child_process, loaded only when a program is run: it pulls in net and friends, milliseconds on the dump path */
-const childProcess = (): typeof import('node:child_process') => createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
 
 export const ACTIONS = [
   'pre-stream',

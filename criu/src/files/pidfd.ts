@@ -8,7 +8,7 @@
 // made), opened with pidfd_open. A dead one is what CRIU makes: a helper process the tool
 // starts, one pidfd_open per description of that inode while it lives, then SIGKILL and a reap
 // (waitid on the pidfd), so every pidfd of it says "exited" and names no pid (Pid: -1).
-import { createRequire } from 'node:module';
+import { childProcess } from '../sys/tools.js';
 import { treePids } from '../proc/nspid.js';
 import type { FileKind, DumpFdCtx, RestoreFdCtx } from './kind.js';
 import { FileError, partOf } from './kind.js';
@@ -20,7 +20,6 @@ import { taskName } from './ext.js';
 import { FdTypes, type FileEntry, type PidfdEntry } from '../images/gen/types.js';
 
 // loaded only when a dead pidfd needs its helper: child_process pulls in net and dgram, milliseconds of every dump
-const childProcess = (): typeof import('node:child_process') => createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
 
 const O_RDWR = 2;
 /** PIDFD_THREAD is O_EXCL */

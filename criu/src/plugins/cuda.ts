@@ -14,14 +14,13 @@
 // works: it gets every signal blocked but SIGTRAP and no ptrace options, is continued, and is
 // interrupted again afterwards with the engine's options and its own signal mask back.
 import * as fs from 'node:fs';
-import { createRequire } from 'node:module';
+import { childProcess } from '../sys/tools.js';
 import { Tracee, waitStop } from '../ptrace/tracee.js';
 import { PTRACE_O } from '../ptrace/consts.js';
 import { log } from '../log.js';
 import { STAGE, type PluginHost, type Stage, type TsPluginDesc } from './hooks.js';
 
 /** node:child_process, loaded only when a program is run: it pulls in net and friends, milliseconds on the dump path */
-const childProcess = (): typeof import('node:child_process') => createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
 
 export const CUDA_PLUGIN_NAME = 'cuda_plugin';
 const P = 'cuda_plugin: ';
