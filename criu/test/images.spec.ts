@@ -489,3 +489,29 @@ test('crit decode text built entry by entry is the text of the whole tree, and d
     fs.rmSync(file, { force: true });
   }
 });
+
+test('the encoder writes nested messages in place: lengths of 1, 2 and 3 bytes, 64-bit values, as protobufjs does', async () => {
+  const { encodeMessage, decodeMessage } = await import('../src/images/index.js');
+  const { createRequire } = await import('node:module');
+  const req = createRequire(import.meta.url);
+  const protobuf = req('protobufjs');
+  const pbDir = path.join(path.dirname(req.resolve('protobufjs/package.json')), 'google', 'protobuf');
+  const root = new protobuf.Root();
+  root.resolvePath = (_o: string, t: string) =>
+    t.startsWith('google/protobuf/') ? path.join(pbDir, t.slice('google/protobuf/'.length)) : path.join(repoRoot, 'proto', path.basename(t));
+  root.loadSync(path.join(repoRoot, 'proto', 'fdinfo.proto'), { keepCase: true });
+  const T = root.lookupType('file_entry');
+  for (const n of [10, 200, 20000]) {
+    const msg = {
+      type: 1,
+      id: 7,
+      reg: { id: 7, flags: 0o2, pos: 0x1f_ffff_ffff_ffn, fown: { uid: 0, euid: 0, signum: 0, pid_type: 0, pid: 0 }, name: 'x'.repeat(n), size: 2n ** 63n + 5n },
+    };
+    const ours = encodeMessage('file_entry', msg);
+    const theirs = Buffer.from(T.encode(T.fromObject({ ...msg, reg: { ...msg.reg, pos: msg.reg.pos.toString(), size: msg.reg.size.toString() } })).finish());
+    expect(ours.toString('hex'), `name of ${n} bytes`).toBe(theirs.toString('hex'));
+    const back = decodeMessage<Record<string, any>>('file_entry', ours);
+    expect(back.reg.name.length).toBe(n);
+    expect(BigInt(back.reg.size)).toBe(2n ** 63n + 5n);
+  }
+});

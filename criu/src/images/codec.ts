@@ -230,6 +230,8 @@ export function decodeMessage<T = Message>(type: string, buf: Buffer, start = 0,
 
 // ---------------------------------------------------------------- encoding
 
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
 class Out {
   buf: Buffer;
   len = 0;
@@ -246,10 +248,16 @@ class Out {
   }
   varint(v: number | bigint): void {
     this.room(10);
-    if (typeof v === 'number' && v >= 0 && v <= 0xffffffff) {
+    // a bigint that fits a double exactly (addresses, sizes) goes the number way: cheaper
+    if (typeof v === 'bigint' && v >= 0n && v <= MAX_SAFE) v = Number(v);
+    if (typeof v === 'number' && v >= 0 && v <= Number.MAX_SAFE_INTEGER) {
+      while (v > 0xffffffff) {
+        this.buf[this.len++] = (v % 128) | 0x80;
+        v = Math.floor(v / 128);
+      }
       while (v > 0x7f) {
         this.buf[this.len++] = (v & 0x7f) | 0x80;
-        v = Math.floor(v / 128);
+        v >>>= 7;
       }
       this.buf[this.len++] = v;
       return;
@@ -260,6 +268,31 @@ class Out {
       b >>= 7n;
     }
     this.buf[this.len++] = Number(b);
+  }
+  /** N bytes kept at the end, filled later; returns where they are */
+  reserve(n: number): number {
+    this.room(n);
+    const at = this.len;
+    this.len += n;
+    return at;
+  }
+  /** the length of what follows the byte kept at AT, as a varint there (moving it up where it takes more than one byte) */
+  putLength(at: number): void {
+    const n = this.len - at - 1;
+    let extra = 0;
+    for (let x = n; x > 0x7f; x >>>= 7) extra++;
+    if (extra) {
+      this.room(extra);
+      this.buf.copy(this.buf, at + 1 + extra, at + 1, this.len);
+      this.len += extra;
+    }
+    let x = n,
+      p = at;
+    while (x > 0x7f) {
+      this.buf[p++] = (x & 0x7f) | 0x80;
+      x >>>= 7;
+    }
+    this.buf[p] = x;
   }
   bytes(src: Buffer): void {
     this.room(src.length);
@@ -335,9 +368,11 @@ function writeValue(o: Out, f: FieldInfo, v: unknown, path: string, idx: number,
   switch (f.type) {
     case 'message': {
       if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new ProtoError(`${at(path, f, idx)}: expected a ${f.ref} object`);
-      const sub = encodeInto(messageInfo(f.ref!), v as Message, at(path, f, idx), depth + 1);
-      o.varint(sub.length);
-      o.bytes(sub);
+      // in place: one byte kept for the length (most sub-messages are shorter than 128 bytes),
+      // the fields moved up when the length takes more
+      const lenAt = o.reserve(1);
+      encodeFields(o, messageInfo(f.ref!), v as Message, at(path, f, idx), depth + 1);
+      o.putLength(lenAt);
       return;
     }
     case 'string': {
@@ -389,8 +424,14 @@ function writeValue(o: Out, f: FieldInfo, v: unknown, path: string, idx: number,
 }
 
 function encodeInto(info: MessageInfo, msg: Message, path: string, depth: number): Buffer {
-  if (depth > MAX_DEPTH) throw new ProtoError(`${path}: messages nested too deeply`);
   const o = new Out();
+  encodeFields(o, info, msg, path, depth);
+  return Buffer.from(o.result());
+}
+
+/** The fields of MSG appended to O. */
+function encodeFields(o: Out, info: MessageInfo, msg: Message, path: string, depth: number): void {
+  if (depth > MAX_DEPTH) throw new ProtoError(`${path}: messages nested too deeply`);
   for (const f of info.fields) {
     const v = msg[f.name];
     if (v === undefined || v === null) {
@@ -420,7 +461,6 @@ function encodeInto(info: MessageInfo, msg: Message, path: string, depth: number
   }
   const unknown = (msg as { [UNKNOWN_FIELDS]?: UnknownField[] })[UNKNOWN_FIELDS];
   if (unknown) for (const u of unknown) o.bytes(u.raw);
-  return Buffer.from(o.result());
 }
 
 /** Encodes a message of the named type. Throws ProtoError for bad or missing values. */
