@@ -510,7 +510,7 @@ test('the encoder writes nested messages in place: lengths of 1, 2 and 3 bytes, 
     const ours = encodeMessage('file_entry', msg);
     const theirs = Buffer.from(T.encode(T.fromObject({ ...msg, reg: { ...msg.reg, pos: msg.reg.pos.toString(), size: msg.reg.size.toString() } })).finish());
     expect(ours.toString('hex'), `name of ${n} bytes`).toBe(theirs.toString('hex'));
-    const back = decodeMessage<Record<string, any>>('file_entry', ours);
+    const back = decodeMessage<{ reg: { name: string; size: bigint } }>('file_entry', ours);
     expect(back.reg.name.length).toBe(n);
     expect(BigInt(back.reg.size)).toBe(2n ** 63n + 5n);
   }
