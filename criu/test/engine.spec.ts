@@ -185,3 +185,25 @@ test('an x86_64 syscall batch: immediates into rax and the argument registers, s
   expect(imm(82 + 74)).toBe(0x7f0000001008n);
   expect(code[code.length - 1]).toBe(0xcc);
 });
+
+test('an anon-moved VMA is made in a range apart from its target: one the kernel picks over the target is held, another taken, the first unmapped', async () => {
+  const { movableCopy } = await import('../src/restore/memory.js');
+  const len = 0x10000000n,
+    start = 0xffff867ff000n;
+  const calls: string[] = [];
+  const answers = [start + 0x1000n, 0xffff70000000n]; // over the target, then apart from it
+  const inj = {
+    call(name: string, ...a: (number | bigint)[]): bigint {
+      calls.push(`${name} ${a.map((x) => BigInt(x).toString(16)).join(' ')}`);
+      return name === 'mmap' ? answers.shift()! : 0n;
+    },
+  };
+  const v = { mapProt: 0, mapFlags: 0x22 } as never;
+  expect(movableCopy(inj as never, v, start, len)).toBe(0xffff70000000n);
+  expect(calls).toEqual(['mmap 0 10000000 0 22 -1 0', 'mmap 0 10000000 0 22 -1 0', `munmap ${(start + 0x1000n).toString(16)} 10000000`]);
+  // a first answer apart from the target is taken as it is
+  answers.push(0x1000000n);
+  calls.length = 0;
+  expect(movableCopy(inj as never, v, start, len)).toBe(0x1000000n);
+  expect(calls.length).toBe(1);
+});

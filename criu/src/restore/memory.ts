@@ -171,13 +171,38 @@ function mapOne(p: Puppet, who: string, v: PlannedVma, status: number, img: Dump
       // them into one; one made elsewhere and moved here keeps its own page offset, and so
       // its boundary, as in the dumped task
       // (a VMA never faulted takes its new place's offset on a move, so one page is touched first)
-      const tmp = inj.call('mmap', 0, len, v.mapProt, v.mapFlags, -1, 0);
+      const tmp = movableCopy(inj, v, start, len);
       if (tmp >= 0n) touchPage(p.pid, v.mapFlags & MAP.GROWSDOWN ? tmp + len - PAGE : tmp);
       return tmp < 0n ? tmp : inj.call('mremap', tmp, len, len, 3 /* MREMAP_MAYMOVE | MREMAP_FIXED */, start);
     }
     default:
       throw new NotSupportedError(`${who}: VMA ${start.toString(16)}-${v.end.toString(16)} with status 0x${status.toString(16)}`);
   }
+}
+
+/**
+ * The mapping an anon-moved VMA is made in before mremap moves it to START: not overlapping
+ * [START, START+LEN), which mremap refuses (EINVAL). The kernel may pick a free range that
+ * overlaps it (a large VMA near the top of the address space, as V8's reservations on aarch64):
+ * then another is taken while the first is held, up to four, and those not used are unmapped.
+ */
+export function movableCopy(inj: Puppet['inj'], v: PlannedVma, start: bigint, len: bigint): bigint {
+  const held: bigint[] = [];
+  let got = -1n;
+  for (let i = 0; i < 4; i++) {
+    const r = inj.call('mmap', 0, len, v.mapProt, v.mapFlags, -1, 0);
+    if (r < 0n) {
+      got = r;
+      break;
+    }
+    if (r + len <= start || r >= start + len) {
+      got = r;
+      break;
+    }
+    held.push(r);
+  }
+  for (const h of held) inj.call('munmap', h, len);
+  return held.length === 4 ? -22n /* EINVAL: no place apart from its own */ : got;
 }
 
 /**
