@@ -29,13 +29,19 @@ export interface Aarch64Extra {
   taggedAddrCtrl?: bigint;
 }
 
-/** the vector length (bytes) a thread gets at exec, as the restore's puppet has it */
+const defaultVls = new Map<string, number>();
+/** the vector length (bytes) a thread gets at exec, as the restore's puppet has it (read once, not per thread) */
 function defaultVl(kind: 'sve' | 'sme'): number {
-  try {
-    return Number(fs.readFileSync(`/proc/sys/abi/${kind}_default_vector_length`, 'utf8').trim());
-  } catch {
-    return -1;
+  let vl = defaultVls.get(kind);
+  if (vl === undefined) {
+    try {
+      vl = Number(fs.readFileSync(`/proc/sys/abi/${kind}_default_vector_length`, 'utf8').trim());
+    } catch {
+      vl = -1;
+    }
+    defaultVls.set(kind, vl);
   }
+  return vl;
 }
 
 /**
@@ -91,6 +97,22 @@ export function readExtra(t: Tracee, live: Buffer | null = null, who = `thread $
 
 const words = (b: Buffer, n: number): bigint[] => Array.from({ length: n }, (_, i) => b.readBigUInt64LE(8 * i));
 
+/** 64-bit values of an image (bigints or numbers), one after the other from byte OFF of B */
+function putWords(b: Buffer, vals: (bigint | number)[], off = 0): Buffer {
+  vals.forEach((v, i) => b.writeBigUInt64LE(BigInt.asUintN(64, BigInt(v)), off + 8 * i));
+  return b;
+}
+
+/** setRegset, a kernel or CPU refusal of it named: `${who}: cannot set its ${what} (ERRNO)` with the hint */
+function setNamed(t: Tracee, nt: number, b: Buffer, who: string, what: string, hint: string): void {
+  try {
+    t.setRegset(nt, b);
+  } catch (e) {
+    if (!(e instanceof SysError)) throw e;
+    throw new CriuError(`${who}: cannot set its ${what} (${e.code})`, { hint });
+  }
+}
+
 function pacToImage(p: NonNullable<Aarch64Extra['pac']>): PacKeys {
   const a = (i: number): bigint => p.address.readBigUInt64LE(8 * i);
   return {
@@ -128,18 +150,13 @@ export function toImage(th: { regs: Regs; fpu: Buffer; clearTid: bigint; arm?: A
 
 /** user_aarch64_regs_entry → struct user_pt_regs */
 export function regsFromImage(e: UserAarch64RegsEntry): Buffer {
-  const b = Buffer.alloc(34 * 8);
-  (e.regs ?? []).forEach((v, i) => b.writeBigUInt64LE(BigInt.asUintN(64, BigInt(v)), 8 * i));
-  b.writeBigUInt64LE(BigInt.asUintN(64, BigInt(e.sp)), 31 * 8);
-  b.writeBigUInt64LE(BigInt.asUintN(64, BigInt(e.pc)), 32 * 8);
-  b.writeBigUInt64LE(BigInt.asUintN(64, BigInt(e.pstate)), 33 * 8);
-  return b;
+  const b = putWords(Buffer.alloc(34 * 8), e.regs ?? []);
+  return putWords(b, [e.sp, e.pc, e.pstate], 31 * 8);
 }
 
 /** user_aarch64_fpsimd_context_entry → struct user_fpsimd_state */
 export function fpsimdFromImage(e: UserAarch64FpsimdContextEntry): Buffer {
-  const b = Buffer.alloc(FPSIMD_SIZE);
-  (e.vregs ?? []).forEach((v, i) => b.writeBigUInt64LE(BigInt.asUintN(64, BigInt(v)), 8 * i));
+  const b = putWords(Buffer.alloc(FPSIMD_SIZE), e.vregs ?? []);
   b.writeUInt32LE(e.fpsr >>> 0, 512);
   b.writeUInt32LE(e.fpcr >>> 0, 516);
   return b;
@@ -153,34 +170,15 @@ export function fpsimdFromImage(e: UserAarch64FpsimdContextEntry): Buffer {
 function setPacKeys(t: Tracee, p: PacKeys, who: string): void {
   const a = p.pac_address_keys,
     g = p.pac_generic_keys;
+  const hint = 'the task was dumped on a CPU with pointer authentication; restore it on one that has it (Armv8.3-A)';
   if (a) {
-    const b = Buffer.alloc(PACA_SIZE);
-    [a.apiakey_lo, a.apiakey_hi, a.apibkey_lo, a.apibkey_hi, a.apdakey_lo, a.apdakey_hi, a.apdbkey_lo, a.apdbkey_hi].forEach((v, i) =>
-      b.writeBigUInt64LE(BigInt.asUintN(64, BigInt(v)), 8 * i),
-    );
-    setPac(t, NT.ARM_PACA_KEYS, b, who, 'address keys');
-    const en = Buffer.alloc(8);
-    en.writeBigUInt64LE(BigInt.asUintN(64, BigInt(a.pac_enabled_key)));
+    const keys = [a.apiakey_lo, a.apiakey_hi, a.apibkey_lo, a.apibkey_hi, a.apdakey_lo, a.apdakey_hi, a.apdbkey_lo, a.apdbkey_hi];
+    setNamed(t, NT.ARM_PACA_KEYS, putWords(Buffer.alloc(PACA_SIZE), keys), who, 'pointer authentication address keys', hint);
     // the choice of enabled keys is 5.13+; before, every key is on, as a dumped one was
-    if (BigInt(a.pac_enabled_key) !== 0xfn || optionalRegset(t, NT.ARM_PAC_ENABLED_KEYS, 8)) setPac(t, NT.ARM_PAC_ENABLED_KEYS, en, who, 'enabled keys');
+    if (BigInt(a.pac_enabled_key) !== 0xfn || optionalRegset(t, NT.ARM_PAC_ENABLED_KEYS, 8))
+      setNamed(t, NT.ARM_PAC_ENABLED_KEYS, putWords(Buffer.alloc(8), [a.pac_enabled_key]), who, 'pointer authentication enabled keys', hint);
   }
-  if (g) {
-    const b = Buffer.alloc(PACG_SIZE);
-    b.writeBigUInt64LE(BigInt.asUintN(64, BigInt(g.apgakey_lo)), 0);
-    b.writeBigUInt64LE(BigInt.asUintN(64, BigInt(g.apgakey_hi)), 8);
-    setPac(t, NT.ARM_PACG_KEYS, b, who, 'generic key');
-  }
-}
-
-function setPac(t: Tracee, nt: number, b: Buffer, who: string, what: string): void {
-  try {
-    t.setRegset(nt, b);
-  } catch (e) {
-    if (!(e instanceof SysError)) throw e;
-    throw new CriuError(`${who}: cannot set its pointer authentication ${what} (${e.code})`, {
-      hint: 'the task was dumped on a CPU with pointer authentication; restore it on one that has it (Armv8.3-A)',
-    });
-  }
+  if (g) setNamed(t, NT.ARM_PACG_KEYS, putWords(Buffer.alloc(PACG_SIZE), [g.apgakey_lo, g.apgakey_hi]), who, 'pointer authentication generic key', hint);
 }
 
 /**
@@ -189,15 +187,9 @@ function setPac(t: Tracee, nt: number, b: Buffer, who: string, what: string): vo
  */
 function setSve(t: Tracee, sve: Buffer, who: string): void {
   const want = sveHeader(sve);
-  try {
-    t.setRegset(NT.ARM_SVE, sve);
-  } catch (e) {
-    if (!(e instanceof SysError)) throw e;
-    throw new CriuError(`${who}: cannot set its SVE state (vector length ${want.vl} bytes): ${e.code}`, {
-      hint: 'the task was dumped on a CPU with SVE; restore it on one that has SVE',
-    });
-  }
-  const got = readSveRegset(t, NT.ARM_SVE);
+  setNamed(t, NT.ARM_SVE, sve, who, `SVE state (vector length ${want.vl} bytes)`, 'the task was dumped on a CPU with SVE; restore it on one that has SVE');
+  // the header says which length the kernel gave
+  const got = optionalRegset(t, NT.ARM_SVE, SVE_HEADER);
   const vl = got ? sveHeader(got).vl : 0;
   if (vl !== want.vl) {
     throw new CriuError(`${who}: its SVE vector length was ${want.vl} bytes, this CPU gives ${vl}`, {
@@ -206,27 +198,22 @@ function setSve(t: Tracee, sve: Buffer, who: string): void {
   }
 }
 
-function setTaggedAddrCtrl(t: Tracee, v: bigint, who: string): void {
-  const b = Buffer.alloc(8);
-  b.writeBigUInt64LE(BigInt.asUintN(64, v));
-  try {
-    t.setRegset(NT.ARM_TAGGED_ADDR_CTRL, b);
-  } catch (e) {
-    if (!(e instanceof SysError)) throw e;
-    throw new CriuError(`${who}: cannot set its tagged address control 0x${v.toString(16)} (${e.code})`, {
-      hint: 'the kernel or CPU lacks the tagged address ABI or MTE the task had set (prctl PR_SET_TAGGED_ADDR_CTRL)',
-    });
-  }
-}
-
 /** FPSIMD and SVE state, TLS, PAC keys, tagged address control, then the general registers of a restored thread. */
 export function setThreadState(t: Tracee, ti: ThreadInfoAarch64, who: string): void {
   t.setRegset(NT.PRFPREG, fpsimdFromImage(ti.fpsimd));
   if (ti.sve?.length) setSve(t, ti.sve, who);
-  if (ti.tagged_addr_ctrl) setTaggedAddrCtrl(t, BigInt(ti.tagged_addr_ctrl), who);
-  const tls = Buffer.alloc(8);
-  tls.writeBigUInt64LE(BigInt.asUintN(64, BigInt(ti.tls)));
-  t.setRegset(NT.ARM_TLS, tls);
+  if (ti.tagged_addr_ctrl) {
+    const v = BigInt(ti.tagged_addr_ctrl);
+    setNamed(
+      t,
+      NT.ARM_TAGGED_ADDR_CTRL,
+      putWords(Buffer.alloc(8), [v]),
+      who,
+      `tagged address control 0x${v.toString(16)}`,
+      'the kernel or CPU lacks the tagged address ABI or MTE the task had set (prctl PR_SET_TAGGED_ADDR_CTRL)',
+    );
+  }
+  t.setRegset(NT.ARM_TLS, putWords(Buffer.alloc(8), [ti.tls]));
   if (ti.pac_keys) setPacKeys(t, ti.pac_keys, who);
   t.setRegset(NT.PRSTATUS, regsFromImage(ti.gpregs));
 }

@@ -188,21 +188,17 @@ function mapOne(p: Puppet, who: string, v: PlannedVma, status: number, img: Dump
  */
 export function movableCopy(inj: Puppet['inj'], v: PlannedVma, start: bigint, len: bigint): bigint {
   const held: bigint[] = [];
-  let got = -1n;
+  let got = -22n; // EINVAL: no place apart from its own
   for (let i = 0; i < 4; i++) {
     const r = inj.call('mmap', 0, len, v.mapProt, v.mapFlags, -1, 0);
-    if (r < 0n) {
-      got = r;
-      break;
-    }
-    if (r + len <= start || r >= start + len) {
+    if (r < 0n || r + len <= start || r >= start + len) {
       got = r;
       break;
     }
     held.push(r);
   }
   for (const h of held) inj.call('munmap', h, len);
-  return held.length === 4 ? -22n /* EINVAL: no place apart from its own */ : got;
+  return got;
 }
 
 /**
