@@ -28,6 +28,13 @@ mount -t cgroup2 cgroup2 /sys/fs/cgroup || say "no cgroup2"
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 mount -t tmpfs -o mode=1777 vartmp /var/tmp
 [ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
+# the device nodes of modules loaded on first open (/dev/net/tun, /dev/fuse ...), as
+# systemd-tmpfiles makes them from kmod's list (modules.devname) on a Debian system
+while read -r mod node spec; do
+	case "$mod" in '' | '#'*) continue ;; esac
+	dev=${spec#?}
+	[ -e "/dev/$node" ] || { mkdir -p "$(dirname "/dev/$node")" && mknod -m 0600 "/dev/$node" "${spec%"$dev"}" "${dev%%:*}" "${dev#*:}"; } || say "cannot make /dev/$node ($mod)"
+done < "/lib/modules/$rel/modules.devname"
 ip link set lo up
 hostname criu-vm
 echo 16 > /proc/sys/vm/nr_hugepages 2>/dev/null

@@ -8,8 +8,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DEB_ARCH, VmError, sh } from './kernel.mjs';
 
-/** Debian packages of the root, per CPU: the dynamic loader and libraries Node links */
-const BASE = ['libc6', 'libgcc-s1', 'libstdc++6', 'busybox-static'];
+/**
+ * Debian packages of the root, per CPU: the dynamic loader and libraries Node links, and dash as
+ * /bin/sh (busybox's sh runs its own applets before PATH: a test's system("ip ...") would get
+ * busybox's ip, which has no veth, bridge or nodad)
+ */
+const BASE = ['libc6', 'libgcc-s1', 'libstdc++6', 'busybox-static', 'dash'];
 /**
  * the tools the tool runs, as a host has them (ns/net.ts: ip; net/lock.ts: iptables-restore,
  * nft; the kernel: modprobe; native/mnt-helper.c: GNU tar and gzip for tmpfs contents), with

@@ -17,6 +17,8 @@ export interface Desc {
   opts: DescOpts;
   feature: string[];
   timeout: number;
+  /** seconds between each dump and its restore */
+  downtime: number;
   exempt: Record<string, string>;
   /** the CPUs the test is for; null: every CPU */
   arch: string[] | null;

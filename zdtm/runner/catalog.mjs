@@ -14,7 +14,7 @@ export const hostArch = process.arch === 'x64' ? 'x86_64' : process.arch === 'ar
 
 /**
  * @typedef {{ dump: string[], restore: string[] }} DescOpts
- * @typedef {{ flags: string[], flavors: string[], opts: DescOpts, feature: string[], timeout: number,
+ * @typedef {{ flags: string[], flavors: string[], opts: DescOpts, feature: string[], timeout: number, downtime: number,
  *             exempt: Record<string, string>, arch: string[] | null }} Desc
  * @typedef {{ name: string, dir: string, lang: 'c'|'ts', src: string, desc: Desc, argv: string[] }} ZdtmTest
  */
@@ -28,12 +28,15 @@ export function readDesc(file) {
     opts: { dump: raw.opts?.dump ?? [], restore: raw.opts?.restore ?? [] },
     feature: raw.feature ?? [],
     timeout: raw.timeout ?? 30,
+    // seconds the images wait between a dump and its restore (a restore seldom follows at once)
+    downtime: raw.downtime ?? 0,
     exempt: raw.exempt ?? {},
     // the CPUs a test is for (an x86 FPU or TLS test); built and run only there, skipped elsewhere
     arch: raw.arch ?? null,
   };
   if (d.arch !== null && (!Array.isArray(d.arch) || !d.arch.length || d.arch.some((a) => !ARCHES.includes(a))))
     throw new Error(`${file}: "arch" lists CPUs of ${ARCHES.join(', ')}`);
+  if (typeof d.downtime !== 'number' || d.downtime < 0 || d.downtime >= d.timeout) throw new Error(`${file}: "downtime" is seconds, below "timeout"`);
   for (const f of d.flavors) if (!FLAVORS.includes(f)) throw new Error(`${file}: unknown flavor ${f}`);
   for (const f of d.flags) if (!['suid', 'excl', 'noauto', 'crfail', 'pty', 'cgroup', 'cgroupns'].includes(f)) throw new Error(`${file}: unknown flag ${f}`);
   for (const k of Object.keys(d.exempt)) {

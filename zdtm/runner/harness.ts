@@ -22,6 +22,7 @@ export interface ZdtmTest {
     flags: string[];
     flavors: string[];
     opts: { dump: string[]; restore: string[] };
+    downtime: number;
     feature: string[];
     timeout: number;
     exempt: Record<string, string>;
@@ -240,6 +241,7 @@ export async function runZdtmTest(t: ZdtmTest, flavor: string, o: ZdtmOptions, t
           prev = now;
           continue;
         }
+        if (desc.downtime) await new Promise((r) => setTimeout(r, desc.downtime * 1000));
         const rfailed = await test.step(`restore ${i}`, () => runCr('restore', i, img, ['-d', '--pidfile', 'restore.pid', ...nsOpts, ...desc.opts.restore]));
         if (rfailed) {
           crFailed = true;

@@ -2,6 +2,7 @@
  * a directory with FAN_EVENT_ON_CHILD) and a mount mark, as fdinfo shows them; the restored group
  * still reports a write to the marked file. */
 #define TEST_SUID
+#include <ctype.h>
 #include "zdtmtst.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -31,7 +32,7 @@ static int marks(int fd, char *out, size_t sz)
 		if (!strncmp(p, "fanotify ", 9)) {
 			char *m = strstr(p, "mnt_id:");
 			if (m)
-				for (m += 7; *m >= '0' && *m <= '9'; m++)
+				for (m += 7; isxdigit((unsigned char)*m); m++) /* "%x" */
 					*m = '*';
 			lines[n++] = p;
 		}

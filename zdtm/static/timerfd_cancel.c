@@ -1,5 +1,6 @@
 /* timerfd: absolute CLOCK_REALTIME timers with and without TFD_TIMER_CANCEL_ON_SET, a relative
- * periodic CLOCK_MONOTONIC one: settime flags (as fdinfo shows them), clock and time left. */
+ * periodic CLOCK_MONOTONIC one: settime flags (as fdinfo shows them), clock and time left. The
+ * restore comes 3 s after the dump (its .desc): an absolute timer still ends when it was set to. */
 #include "zdtmtst.h"
 #include <fcntl.h>
 #include <stdio.h>

@@ -1146,6 +1146,8 @@ export const SCHEMA: SchemaJson = {
       {"name":"vnsec","id":8,"type":"uint64","label":"required"},
       {"name":"isec","id":9,"type":"uint64","label":"required"},
       {"name":"insec","id":10,"type":"uint64","label":"required"},
+      {"name":"abs_sec","id":100,"type":"uint64","label":"optional"},
+      {"name":"abs_nsec","id":101,"type":"uint64","label":"optional"},
     ],
     "timespec": [
       {"name":"tv_sec","id":1,"type":"uint64","label":"required"},

@@ -1610,6 +1610,8 @@ export interface TimerfdEntry {
   vnsec: bigint;
   isec: bigint;
   insec: bigint;
+  abs_sec?: bigint;
+  abs_nsec?: bigint;
 }
 
 /** message timespec (timens.proto) */
