@@ -16,6 +16,8 @@ import {
   encodeImage,
   encodeMessage,
   decodeMessage,
+  decodeCarefully,
+  messageInfo,
   hasMessage,
   imageBytesToJson,
   imageToDict,
@@ -43,6 +45,7 @@ import {
   type PstreeEntry,
   type TaskKobjIdsEntry,
 } from '../src/images/index.js';
+import { tryFastDecode } from '../src/images/fast-decode.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const FIXTURES = path.resolve(repoRoot, '..', 'shared', 'fixtures', 'criu-4.2');
@@ -514,4 +517,53 @@ test('the encoder writes nested messages in place: lengths of 1, 2 and 3 bytes, 
     expect(back.reg.name.length).toBe(n);
     expect(BigInt(back.reg.size)).toBe(2n ** 63n + 5n);
   }
+});
+
+test('the fast decoder takes every well-formed entry and agrees with the careful one; anything else goes the careful way', () => {
+  let n = 0;
+  for (const dir of DIRS)
+    for (const f of imageFiles(dir))
+      for (const e of readImage(fx(dir, f)).entries) {
+        const body = encodeMessage(e.type, e.msg);
+        const fast = tryFastDecode(messageInfo(e.type), body, 0, body.length);
+        expect(fast, `${dir}/${f}: ${e.type} went the careful way`).not.toBeNull();
+        expect(fast, `${dir}/${f}: ${e.type}`).toEqual(decodeCarefully(e.type, body));
+        n++;
+      }
+  expect(n).toBeGreaterThan(100);
+  // negative int32 (a 10-byte varint), packed and unpacked repeated, sint, bool, 2-byte tags
+  const odd: Array<[string, Record<string, unknown>]> = [
+    ['pstree_entry', { pid: 1, ppid: 0, pgid: 1, sid: 1, threads: [1, 300, 70000] }],
+    [
+      'timerfd_entry',
+      {
+        id: 1,
+        flags: 2,
+        fown: { uid: 0, euid: 0, signum: 0, pid_type: 0, pid: 5 },
+        clockid: 0,
+        ticks: 2n ** 63n,
+        settime_flags: 1,
+        vsec: 1n,
+        vnsec: 2n,
+        isec: 0n,
+        insec: 0n,
+        abs_sec: 2n ** 40n,
+        abs_nsec: 5n,
+      },
+    ],
+    ['autofs_entry', { fd: -1, pgrp: -300, timeout: 0, minproto: 3, maxproto: 5, mode: -2147483648, uid: 2147483647 }],
+  ];
+  for (const [type, m] of odd) {
+    const body = encodeMessage(type, m);
+    const fast = tryFastDecode(messageInfo(type), body, 0, body.length);
+    expect(fast, type).not.toBeNull();
+    expect(fast).toEqual(decodeCarefully(type, body));
+  }
+  // an unknown field, a truncated entry, a missing required field: the careful way
+  const known = encodeMessage('pstree_entry', { pid: 1, ppid: 0, pgid: 1, sid: 1, threads: [1] });
+  expect(tryFastDecode(messageInfo('pstree_entry'), Buffer.concat([known, Buffer.from([0x98, 0x06, 0x2a])]), 0, known.length + 3)).toBeNull();
+  expect(tryFastDecode(messageInfo('pstree_entry'), known, 0, known.length - 1)).toBeNull();
+  const noPid = encodeMessage('pstree_entry', { pid: 1, ppid: 0, pgid: 1, sid: 1, threads: [] }).subarray(2);
+  expect(tryFastDecode(messageInfo('pstree_entry'), noPid, 0, noPid.length)).toBeNull();
+  expect(() => decodeMessage('pstree_entry', noPid)).toThrow(/missing required field pid/);
 });

@@ -155,6 +155,8 @@ export interface DumpHookArgs {
 export interface EndHookArgs {
   imagesDir: string;
   ok: boolean;
+  /** files.img's entries as the restore read them (a hook need not read the image again) */
+  files?: () => Iterable<FileEntry>;
 }
 
 /** Calls at the edges of a dump or restore (all optional; in priority order, see registry.ts). */
@@ -166,7 +168,7 @@ export interface FileHooks {
   /** a dumped tree is about to run on (-R, or a failed dump): whatever was held for the dump is let go first */
   beforeResume?(): void;
   /** a restored tree is about to be let go (the restore succeeded so far): TCP repair off, network unlocked */
-  beforeRestoredRun?(a: { imagesDir: string }): void;
+  beforeRestoredRun?(a: { imagesDir: string; files?: () => Iterable<FileEntry> }): void;
   /** once the restore is over, the tree running (ok) or killed (!ok) */
   afterRestore?(a: EndHookArgs): void;
 }

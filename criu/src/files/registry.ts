@@ -74,7 +74,7 @@ export class KindRegistry {
   beforeResume(): void {
     this.run('beforeResume', (h) => h.beforeResume?.(), true);
   }
-  beforeRestoredRun(a: { imagesDir: string }): void {
+  beforeRestoredRun(a: { imagesDir: string; files?: () => Iterable<FileEntry> }): void {
     this.run('beforeRestoredRun', (h) => h.beforeRestoredRun?.(a), false);
   }
   afterRestore(a: EndHookArgs): void {

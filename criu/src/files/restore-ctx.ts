@@ -165,7 +165,7 @@ export class FileCtx implements RestoreFdCtx {
   tcp = { established: false, close: false };
   /** the tree is about to be let go: the kinds' last word (TCP repair off, network unlocked) */
   beforeRun(): void {
-    this.kinds.beforeRestoredRun({ imagesDir: this.dir });
+    this.kinds.beforeRestoredRun({ imagesDir: this.dir, files: () => this.entries() });
   }
   /** -j/--shell-job (the tty kind hands out criu's own terminal for the shell's) */
   shellJob = false;
@@ -213,6 +213,6 @@ export class FileCtx implements RestoreFdCtx {
       for (const k of this.inherit.unused()) log.warn(`--inherit-fd: no file of the images is ${k}; that fd was not used`);
       this.inherit.close();
     }
-    this.kinds.afterRestore({ imagesDir: this.dir, ok: !this.failed });
+    this.kinds.afterRestore({ imagesDir: this.dir, ok: !this.failed, files: () => this.entries() });
   }
 }

@@ -24,7 +24,7 @@ import * as path from 'node:path';
 import * as fs from 'node:fs';
 import type { DumpFdCtx, RestoreFdCtx, FileHooks, DumpHookArgs, EndHookArgs } from './kind.js';
 import { FileError } from './kind.js';
-import type { InetSkEntry, TcpStreamEntry } from '../images/gen/types.js';
+import type { FileEntry, InetSkEntry, TcpStreamEntry } from '../images/gen/types.js';
 import { FdTypes } from '../images/gen/types.js';
 import { readOptional, readEntries } from '../images/typed.js';
 import { TCP, tcpStateName, inetSockets } from './inetdiag.js';
@@ -312,7 +312,7 @@ interface RestoreRun {
 let restoring: RestoreRun | null = null;
 
 /** The images' TCP connections and listeners, with the lock the dump used; unlocked once. */
-function unlockRestore(dir: string): void {
+function unlockRestore(dir: string, restored?: () => Iterable<FileEntry>): void {
   if (restoring?.unlocked) return;
   if (restoring) restoring.unlocked = true;
   const inv = readOptional(dir, 'inventory.img', 'INVENTORY')?.[0]?.msg;
@@ -320,9 +320,13 @@ function unlockRestore(dir: string): void {
   const method = lockMethodOf(inv.network_lock_method);
   if (method === 'skip') return;
   const lock = new NetLock(method, inv.dump_criu_run_id ?? 'unknown');
-  const files = fs.existsSync(path.join(dir, 'files.img')) ? readEntries(path.join(dir, 'files.img'), 'FILES') : [];
+  const files = restored
+    ? [...restored()]
+    : fs.existsSync(path.join(dir, 'files.img'))
+      ? readEntries(path.join(dir, 'files.img'), 'FILES').map((e) => e.msg)
+      : [];
   let held = false; // a listener: its SYNs may be held (only then is iptables-save asked)
-  for (const { msg } of files) {
+  for (const msg of files) {
     const ie = msg.type === FdTypes.INETSK ? msg.isk : undefined;
     if (!ie || ie.proto !== 6) continue;
     const ep = (w: number[] | undefined, port: number): Endpoint => endpoint(ie.family, bytesOf(w, ie.family), port);
@@ -336,8 +340,8 @@ function unlockRestore(dir: string): void {
 }
 
 /** Right before the restored tree runs: the network unlocked, then every restored connection out of repair mode. */
-function beforeRestoredRun(a: { imagesDir: string }): void {
-  unlockRestore(a.imagesDir);
+function beforeRestoredRun(a: { imagesDir: string; files?: () => Iterable<FileEntry> }): void {
+  unlockRestore(a.imagesDir, a.files);
   for (const s of restoring?.socks ?? []) {
     R.repairOff(s.fd);
     setsockopt(s.fd, SOL_SOCKET, SO_REUSEADDR, Buffer.from(Int32Array.of(s.reuseaddr ? 1 : 0).buffer));
@@ -347,7 +351,7 @@ function beforeRestoredRun(a: { imagesDir: string }): void {
 
 function afterRestore(a: EndHookArgs): void {
   try {
-    unlockRestore(a.imagesDir);
+    unlockRestore(a.imagesDir, a.files);
   } finally {
     for (const s of restoring?.socks ?? []) close(s.fd);
     restoring = null;

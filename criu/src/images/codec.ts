@@ -12,6 +12,7 @@
 import { ProtoError } from './errors.js';
 import type { MessageName, MessageTypes } from './gen/types.js';
 import { enumInfo, messageInfo, type FieldInfo, type MessageInfo } from './schema.js';
+import { tryFastDecode } from './fast-decode.js';
 
 export const UNKNOWN_FIELDS: unique symbol = Symbol.for('criu-ts.images.unknown-fields');
 
@@ -223,9 +224,15 @@ function skipField(c: Cursor, wire: number, id: number, type: string, pos: numbe
   }
 }
 
+/** decodeMessage without the fast path (fast-decode.ts): what the fast path must agree with */
+export function decodeCarefully<T = Message>(type: string, buf: Buffer, start = 0, end = buf.length): T {
+  return decodeInto(messageInfo(type), buf, start, end, 0) as T;
+}
+
 /** Decodes one protobuf message of the named type from buf[start, end). */
 export function decodeMessage<T = Message>(type: string, buf: Buffer, start = 0, end = buf.length): T {
-  return decodeInto(messageInfo(type), buf, start, end, 0) as T;
+  const info = messageInfo(type);
+  return (tryFastDecode(info, buf, start, end) ?? decodeInto(info, buf, start, end, 0)) as T;
 }
 
 // ---------------------------------------------------------------- encoding
@@ -494,7 +501,8 @@ export function unknownFields(type: string, msg: object, path: string = type): s
 
 /** Typed form of decodeMessage: decodeEntry('core_entry', buf) is a CoreEntry. */
 export function decodeEntry<K extends MessageName>(type: K, buf: Buffer, start = 0, end = buf.length): MessageTypes[K] {
-  return decodeInto(messageInfo(type), buf, start, end, 0) as unknown as MessageTypes[K];
+  const info = messageInfo(type);
+  return (tryFastDecode(info, buf, start, end) ?? decodeInto(info, buf, start, end, 0)) as unknown as MessageTypes[K];
 }
 
 /** Typed form of encodeMessage: the compiler checks required fields and value types. */

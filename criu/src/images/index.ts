@@ -1,7 +1,17 @@
 // Public API of the image layer: schema types, magic table, reader/writer, crit JSON.
 export * from './gen/types.js';
 export { ImageError } from './errors.js';
-export { decodeMessage, encodeMessage, decodeEntry, encodeEntry, unknownFields, UNKNOWN_FIELDS, type Message, type UnknownField } from './codec.js';
+export {
+  decodeMessage,
+  decodeCarefully,
+  encodeMessage,
+  decodeEntry,
+  encodeEntry,
+  unknownFields,
+  UNKNOWN_FIELDS,
+  type Message,
+  type UnknownField,
+} from './codec.js';
 export { messageInfo, enumInfo, hasMessage, messageNames, type FieldInfo, type MessageInfo, type EnumInfo, type CriuOpts } from './schema.js';
 export {
   IMAGE_KINDS,

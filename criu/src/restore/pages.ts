@@ -12,6 +12,7 @@ import type { VmaEntry, PagemapEntry } from '../images/index.js';
 import { VMA, PE } from '../images/consts.js';
 import { CriuError, NotSupportedError } from '../errors.js';
 import { log } from '../log.js';
+import { addrOf, vmWritev, SysError } from '../sys/libc.js';
 
 /** What stats-restore counts: pages restored, compared with the parent's, left shared. */
 export const pageStats = { restored: 0n, compared: 0n, skippedCow: 0n };
@@ -150,7 +151,10 @@ export function splitRuns(runs: Run[], ranges: Range[]): { inside: Run[]; outsid
 /**
  * Pages of VMAs a child shares with its parent: each page of the image is compared with what
  * the child sees, and written (breaking the sharing of that page only) where it differs. The
- * rest stays shared copy-on-write.
+ * rest stays shared copy-on-write. The child's pages are read through /proc/PID/mem
+ * (process_vm_readv pins them, and a pin of a shared anonymous page unshares it: the sharing
+ * would be lost); the differing stretches of a chunk are written by one process_vm_writev, or
+ * through /proc/PID/mem (which also reaches pages the child may not write) where it refuses.
  */
 function patchInherited(pid: number, who: string, pagesPath: string, runs: Run[]): { compared: bigint; skipped: bigint } {
   let compared = 0n,
@@ -160,19 +164,39 @@ function patchInherited(pid: number, who: string, pagesPath: string, runs: Run[]
   const CH = 1 << 20;
   const want = Buffer.allocUnsafe(CH),
     have = Buffer.allocUnsafe(CH);
+  const local = Buffer.alloc(16 * (CH / 4096)),
+    remote = Buffer.alloc(16 * (CH / 4096));
+  const wantAt = addrOf(want);
   try {
     for (const r of runs) {
       for (let done = 0n; done < r.l;) {
         const len = Number(r.l - done < BigInt(CH) ? r.l - done : BigInt(CH));
+        const at = r.a + done;
         if (fs.readSync(pages, want, 0, len, Number(r.o + done)) !== len) throw new CriuError(`${who}: ${pagesPath} is truncated`);
-        fs.readSync(mem, have, 0, len, Number(r.a + done));
-        for (let off = 0; off < len; off += 4096) {
-          compared++;
-          if (want.compare(have, off, off + 4096, off, off + 4096) === 0) {
-            skipped++;
-            continue;
+        fs.readSync(mem, have, 0, len, Number(at));
+        // the differing pages, a stretch per iovec
+        const stretches: [number, number][] = [];
+        let from = -1;
+        for (let off = 0; off <= len; off += 4096) {
+          const differs = off < len && want.compare(have, off, off + 4096, off, off + 4096) !== 0;
+          if (off < len) compared++;
+          if (off < len && !differs) skipped++;
+          if (differs && from < 0) from = off;
+          else if (!differs && from >= 0) {
+            stretches.push([from, off - from]);
+            from = -1;
           }
-          fs.writeSync(mem, want, off, 4096, Number(r.a + done) + off);
+        }
+        if (stretches.length) {
+          let bytes = 0;
+          stretches.forEach(([o, l], k) => {
+            local.writeBigUInt64LE(wantAt + BigInt(o), 16 * k);
+            local.writeBigUInt64LE(BigInt(l), 16 * k + 8);
+            remote.writeBigUInt64LE(at + BigInt(o), 16 * k);
+            remote.writeBigUInt64LE(BigInt(l), 16 * k + 8);
+            bytes += l;
+          });
+          if (!writeChild(pid, local, remote, stretches.length, bytes)) for (const [o, l] of stretches) fs.writeSync(mem, want, o, l, Number(at) + o);
         }
         done += BigInt(len);
       }
@@ -182,4 +206,14 @@ function patchInherited(pid: number, who: string, pagesPath: string, runs: Run[]
     fs.closeSync(mem);
   }
   return { compared, skipped };
+}
+
+/** process_vm_writev of the stretches, false where it cannot write them all (read-only pages) */
+function writeChild(pid: number, local: Buffer, remote: Buffer, n: number, bytes: number): boolean {
+  try {
+    return vmWritev(pid, local, n, remote, n) === bytes;
+  } catch (e) {
+    if (e instanceof SysError) return false;
+    throw e;
+  }
 }

@@ -26,14 +26,21 @@ interface Step {
   onFail: 'throw' | 'warn' | 'ignore';
 }
 
-/** Runs the steps in one batch: a failed 'throw' step fails the restore, a 'warn' one is logged. */
-function runSteps(inj: Injector, who: string, steps: Step[]): void {
-  inj.batch(steps.map((x) => x.call)).forEach((r, k) => {
+/** The steps' results: a failed 'throw' step fails the restore, a 'warn' one is logged. */
+function checkSteps(inj: Injector, who: string, steps: Step[], rs: bigint[]): void {
+  rs.forEach((r, k) => {
     if (r >= 0n || r <= -4096n) return;
     const st = steps[k];
     if (st.onFail === 'throw') throw new InjectError(inj.tid, `${st.call.name} (${st.why})`, r);
     if (st.onFail === 'warn') log.warn(`${who}: cannot set ${st.why}: ${errnoName(Number(-r))}`);
   });
+}
+
+/** Runs the steps in one batch (see checkSteps); returns their results. */
+function runSteps(inj: Injector, who: string, steps: Step[]): bigint[] {
+  const rs = inj.batch(steps.map((x) => x.call));
+  checkSteps(inj, who, steps, rs);
+  return rs;
 }
 
 export function restoreProcessState(p: Puppet, t: TaskImages): void {
@@ -159,76 +166,95 @@ function niceFromTool(who: string, tid: number, nice: number): void {
   }
 }
 
-/** uids, gids, groups, capabilities, securebits, no_new_privs: after this the task is unprivileged. */
-export function restoreCreds(th: Thread, pid: number, s: bigint, mm: MmEntry): void {
-  const c = th.core.thread_core?.creds;
-  if (!c) return;
-  const inj = th.inj,
-    who = `task ${pid}: thread ${th.tid}`;
-  const cap64 = (a: number[] | undefined): bigint => (a?.length ? BigInt(a[0] >>> 0) | (BigInt((a[1] ?? 0) >>> 0) << 32n) : 0n);
-  const bnd = cap64(c.cap_bnd);
-  const lastCap = Number(fs.readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8'));
-  for (let cap = 0; cap <= lastCap; cap++) {
-    if (!(bnd & (1n << BigInt(cap)))) inj.must('prctl', 24 /* PR_CAPBSET_DROP */, cap);
-  }
-  const SECBIT_KEEP_CAPS = 0x10,
-    SECBIT_KEEP_CAPS_LOCKED = 0x20;
-  inj.must('prctl', 28 /* PR_SET_SECUREBITS */, c.secbits | (c.secbits & SECBIT_KEEP_CAPS_LOCKED ? 0 : SECBIT_KEEP_CAPS));
-  const groups = c.groups ?? [];
-  const gb = Buffer.alloc(Math.max(4, groups.length * 4));
-  groups.forEach((g, i) => gb.writeUInt32LE(g >>> 0, i * 4));
-  inj.write(s, gb);
-  // in a user namespace with setgroups "deny" the groups cannot change: a list that is already
-  // right is left alone (as CRIU's restorer does), another one fails naming it
-  const n = inj.call('getgroups', groups.length + 1, s + BigInt(gb.length) + 8n);
-  const same = Number(n) === groups.length && (n === 0n || inj.read(s + BigInt(gb.length) + 8n, groups.length * 4).equals(gb.subarray(0, groups.length * 4)));
-  if (!same) {
-    const r = inj.call('setgroups', groups.length, s);
-    if (r < 0n)
-      throw new CriuError(`${who}: setgroups([${groups.join(', ')}]) failed: ${errnoName(Number(-r))}`, {
-        task: pid,
-        object: 'supplementary groups',
-        hint: r === -1n ? 'its user namespace has setgroups "deny": the groups it was made with cannot change' : undefined,
-      });
-  }
-  inj.must('setresgid', c.gid, c.egid, c.sgid);
-  inj.must('setresuid', c.uid, c.euid, c.suid);
-  inj.call('setfsgid', c.fsgid);
-  inj.call('setfsuid', c.fsuid);
-  // capset v3: header {version, pid}, two data words {effective, permitted, inheritable}
-  const hdr = Buffer.alloc(8);
-  hdr.writeUInt32LE(0x20080522, 0);
-  const data = Buffer.alloc(24);
+let lastCapCache = -1;
+function lastCap(): number {
+  if (lastCapCache < 0) lastCapCache = Number(fs.readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8'));
+  return lastCapCache;
+}
+
+const cap64 = (a: number[] | undefined): bigint => (a?.length ? BigInt(a[0] >>> 0) | (BigInt((a[1] ?? 0) >>> 0) << 32n) : 0n);
+
+/** capset v3's header {version, pid} and two data words {effective, permitted, inheritable} */
+function capsetArgs(c: { cap_eff?: number[]; cap_prm?: number[]; cap_inh?: number[] }): Buffer {
+  const b = Buffer.alloc(8 + 24);
+  b.writeUInt32LE(0x20080522, 0);
   const eff = cap64(c.cap_eff),
     prm = cap64(c.cap_prm),
     inh = cap64(c.cap_inh);
   for (let w = 0; w < 2; w++) {
     const sh = BigInt(32 * w),
       m = 0xffffffffn;
-    data.writeUInt32LE(Number((eff >> sh) & m), 12 * w);
-    data.writeUInt32LE(Number((prm >> sh) & m), 12 * w + 4);
-    data.writeUInt32LE(Number((inh >> sh) & m), 12 * w + 8);
+    b.writeUInt32LE(Number((eff >> sh) & m), 8 + 12 * w);
+    b.writeUInt32LE(Number((prm >> sh) & m), 8 + 12 * w + 4);
+    b.writeUInt32LE(Number((inh >> sh) & m), 8 + 12 * w + 8);
   }
-  inj.write(s, hdr);
-  inj.write(s + 8n, data);
-  const r = inj.call('capset', s, s + 8n);
-  if (r < 0n)
-    throw new CriuError(`${who}: capset failed: ${errnoName(Number(-r))}`, {
-      task: pid,
-      object: 'capabilities',
-      hint: r === -1n ? 'the saved capabilities include one the tool itself does not have; run it with every capability' : undefined,
-    });
+  return b;
+}
+
+/**
+ * uids, gids, groups, capabilities, securebits, no_new_privs: after this the task is
+ * unprivileged. Two batches: what comes before the groups check, then the rest.
+ */
+export function restoreCreds(th: Thread, pid: number, s: bigint, mm: MmEntry): void {
+  const c = th.core.thread_core?.creds;
+  if (!c) return;
+  const inj = th.inj,
+    who = `task ${pid}: thread ${th.tid}`;
+  const bnd = cap64(c.cap_bnd);
+  const SECBIT_KEEP_CAPS = 0x10,
+    SECBIT_KEEP_CAPS_LOCKED = 0x20;
+  // the scratch: the groups, getgroups' answer, capset's arguments
+  const groups = c.groups ?? [];
+  const gb = Buffer.alloc(Math.max(4, groups.length * 4));
+  groups.forEach((g, i) => gb.writeUInt32LE(g >>> 0, i * 4));
+  const got = s + BigInt(gb.length) + 8n;
+  const capAt = got + BigInt(((groups.length + 1) * 4 + 15) & ~7);
+  inj.write(s, gb);
+  inj.write(capAt, capsetArgs(c));
+  const first: Step[] = [];
+  for (let cap = 0; cap <= lastCap(); cap++)
+    if (!(bnd & (1n << BigInt(cap))))
+      first.push({ call: { name: 'prctl', args: [24 /* PR_CAPBSET_DROP */, cap] }, why: `bounding set without capability ${cap}`, onFail: 'throw' });
+  const keep = c.secbits | (c.secbits & SECBIT_KEEP_CAPS_LOCKED ? 0 : SECBIT_KEEP_CAPS);
+  first.push({ call: { name: 'prctl', args: [28 /* PR_SET_SECUREBITS */, keep] }, why: `securebits 0x${keep.toString(16)}`, onFail: 'throw' });
+  first.push({ call: { name: 'getgroups', args: [groups.length + 1, got] }, why: 'the groups it has', onFail: 'ignore' });
+  const n = runSteps(inj, who, first).at(-1)!;
+  // in a user namespace with setgroups "deny" the groups cannot change: a list that is already
+  // right is left alone (as CRIU's restorer does), another one fails naming it
+  const same = Number(n) === groups.length && (n === 0n || inj.read(got, groups.length * 4).equals(gb.subarray(0, groups.length * 4)));
+  const rest: Step[] = [];
+  const step = (name: BatchCall['name'], why: string, ...args: (number | bigint)[]): number => rest.push({ call: { name, args }, why, onFail: 'throw' }) - 1;
+  const setgroups = same ? -1 : step('setgroups', 'groups', groups.length, s);
+  step('setresgid', `gids ${c.gid} ${c.egid} ${c.sgid}`, c.gid, c.egid, c.sgid);
+  step('setresuid', `uids ${c.uid} ${c.euid} ${c.suid}`, c.uid, c.euid, c.suid);
+  rest.push({ call: { name: 'setfsgid', args: [c.fsgid] }, why: 'fsgid', onFail: 'ignore' });
+  rest.push({ call: { name: 'setfsuid', args: [c.fsuid] }, why: 'fsuid', onFail: 'ignore' });
+  const capset = step('capset', 'capabilities', capAt, capAt + 8n);
   const amb = cap64(c.cap_amb);
-  for (let cap = 0; cap <= lastCap; cap++) {
-    if (amb & (1n << BigInt(cap))) inj.must('prctl', 47 /* PR_CAP_AMBIENT */, 2 /* RAISE */, cap, 0, 0);
-  }
-  if (!(c.secbits & SECBIT_KEEP_CAPS_LOCKED)) inj.must('prctl', 8 /* PR_SET_KEEPCAPS */, c.secbits & SECBIT_KEEP_CAPS ? 1 : 0);
-  if (c.no_new_privs) inj.must('prctl', 38 /* PR_SET_NO_NEW_PRIVS */, 1, 0, 0, 0);
+  for (let cap = 0; cap <= lastCap(); cap++)
+    if (amb & (1n << BigInt(cap))) step('prctl', `ambient capability ${cap}`, 47 /* PR_CAP_AMBIENT */, 2 /* RAISE */, cap, 0, 0);
+  if (!(c.secbits & SECBIT_KEEP_CAPS_LOCKED)) step('prctl', 'keep-caps', 8 /* PR_SET_KEEPCAPS */, c.secbits & SECBIT_KEEP_CAPS ? 1 : 0);
+  if (c.no_new_privs) step('prctl', 'no_new_privs', 38 /* PR_SET_NO_NEW_PRIVS */, 1, 0, 0, 0);
   // a credential change clears the parent-death signal and resets the dumpable flag: set them now
   const pdeath = th.core.thread_core?.pdeath_sig;
-  if (pdeath) inj.must('prctl', 1 /* PR_SET_PDEATHSIG */, pdeath);
+  if (pdeath) step('prctl', `parent-death signal ${pdeath}`, 1 /* PR_SET_PDEATHSIG */, pdeath);
   const d = mm.dumpable;
-  if (d !== undefined) inj.call('prctl', 4 /* PR_SET_DUMPABLE */, d);
+  if (d !== undefined) rest.push({ call: { name: 'prctl', args: [4 /* PR_SET_DUMPABLE */, d] }, why: 'dumpable', onFail: 'ignore' });
+  const rs = inj.batch(rest.map((x) => x.call));
+  const failed = (k: number): boolean => k >= 0 && rs[k] < 0n && rs[k] > -4096n;
+  if (failed(setgroups))
+    throw new CriuError(`${who}: setgroups([${groups.join(', ')}]) failed: ${errnoName(Number(-rs[setgroups]))}`, {
+      task: pid,
+      object: 'supplementary groups',
+      hint: rs[setgroups] === -1n ? 'its user namespace has setgroups "deny": the groups it was made with cannot change' : undefined,
+    });
+  if (failed(capset))
+    throw new CriuError(`${who}: capset failed: ${errnoName(Number(-rs[capset]))}`, {
+      task: pid,
+      object: 'capabilities',
+      hint: rs[capset] === -1n ? 'the saved capabilities include one the tool itself does not have; run it with every capability' : undefined,
+    });
+  checkSteps(inj, who, rest, rs);
 }
 
 /**

@@ -313,6 +313,9 @@ export function vmRead(pid: number, addr: bigint, buf: Buffer, len = buf.length,
 export function vmReadv(pid: number, local: Buffer, nl: number, remote: Buffer, nr: number): number {
   return Number(check(f.process_vm_readv(pid, local, nl, remote, nr, 0) as number, 'process_vm_readv', [pid, nl, nr]));
 }
+export function vmWritev(pid: number, local: Buffer, nl: number, remote: Buffer, nr: number): number {
+  return Number(check(f.process_vm_writev(pid, local, nl, remote, nr, 0) as number, 'process_vm_writev', [pid, nl, nr]));
+}
 export function vmWrite(pid: number, addr: bigint, buf: Buffer): number {
   const l = iovecs([{ base: addrOf(buf), len: buf.length }]);
   const r = iovecs([{ base: addr, len: buf.length }]);
