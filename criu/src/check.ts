@@ -235,6 +235,22 @@ const probes: Probe[] = [
       syscall('get_thread_area', addrOf(d));
     },
   },
+  {
+    // memfd_create(MFD_NOEXEC_SEAL) and vm.memfd_noexec: Linux 6.3
+    name: 'memfd_noexec',
+    required: false,
+    what: 'memfd_create(MFD_NOEXEC_SEAL) (Linux 6.3+)',
+    run: () => close(Number(syscall('memfd_create', addrOf(Buffer.from('criu-check\0')), 0x8 /* MFD_NOEXEC_SEAL */))),
+  },
+  {
+    // smaps shows VM_LOCKONFAULT as "lf" (older kernels print "??"): without it a VMA locked by
+    // mlock2(MLOCK_ONFAULT) is dumped as plainly locked and restored with all its pages in
+    name: 'smaps_lockonfault',
+    required: false,
+    what: 'the "lf" flag of an mlock2(MLOCK_ONFAULT) VMA in /proc/PID/smaps',
+    cost: 'a VMA locked on fault is restored locked with every page present',
+    run: () => lockOnFaultShown(),
+  },
   { name: 'arm_sve', required: false, what: 'aarch64 SVE (the CPU and kernel)', run: () => armFeature('sve') },
   { name: 'arm_pac', required: false, what: 'aarch64 pointer authentication with generic and address keys', run: () => armFeature('paca', 'pacg') },
   {
@@ -279,6 +295,25 @@ const probes: Probe[] = [
 ];
 
 /** the CPU features the kernel reports in /proc/cpuinfo (aarch64 "Features:" flags) all present */
+function lockOnFaultShown(): void {
+  const len = 4096;
+  const at = syscall('mmap', 0, len, 3 /* PROT_READ|PROT_WRITE */, 0x22 /* MAP_PRIVATE|MAP_ANONYMOUS */, -1, 0);
+  try {
+    syscall('mlock2', at, len, 1 /* MLOCK_ONFAULT */);
+    // the VMA that holds the page (a neighbour with the same flags may have merged with it)
+    let inside = false,
+      flags = '';
+    for (const line of fs.readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
+      const m = /^([0-9a-f]+)-([0-9a-f]+) /.exec(line);
+      if (m) inside = BigInt(`0x${m[1]}`) <= at && at < BigInt(`0x${m[2]}`);
+      else if (inside && line.startsWith('VmFlags:')) flags = line.slice(8);
+    }
+    if (!flags.split(' ').includes('lf')) throw new CriuError(`an MLOCK_ONFAULT VMA shows VmFlags "${flags.trim()}", no "lf"`);
+  } finally {
+    syscall('munmap', at, len);
+  }
+}
+
 function armFeature(...names: string[]): void {
   if (arch.name !== 'aarch64') throw new CriuError(`not on ${arch.name}`);
   const have = new Set((/^Features\s*:(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '').trim().split(/\s+/));

@@ -64,6 +64,8 @@ export const OWN_FEATURES = [
   'hugetlb_pages',
   'arm_sve',
   'arm_pac',
+  'memfd_noexec',
+  'smaps_lockonfault',
 ] as const;
 
 export const isFeatureName = (n: string): boolean => (CRIU_FEATURES as readonly string[]).includes(n) || (OWN_FEATURES as readonly string[]).includes(n);

@@ -12,6 +12,10 @@ import { stagedOrder } from '../src/files/schedule.js';
 import type { FileEntry } from '../src/images/gen/types.js';
 import type { FdLink, Fdinfo } from '../src/proc/index.js';
 import { CriuError } from '../src/errors.js';
+import { semaphoreByProbe, EFD_SEMAPHORE } from '../src/files/eventfd.js';
+import { O_CLOEXEC } from '../src/files/fdparams.js';
+import { syscall, writeFd, fcntl, close } from '../src/sys/libc.js';
+import { readFdinfo } from '../src/proc/index.js';
 
 const TYPE_A = 101,
   TYPE_B = 102;
@@ -300,4 +304,21 @@ test('the claim priority, not the order of the list, decides between two kinds t
   ctx.close();
   // two kinds of one priority would leave it to the order of the list: refused
   expect(() => new KindRegistry([both('x', 5), both('y', 5)])).toThrow(/x and y have the same priority 5/);
+});
+
+test('an eventfd whose fdinfo lacks eventfd-semaphore (before 6.6) is asked: semaphore mode found, counter and flags as they were', () => {
+  for (const semaphore of [false, true])
+    for (const count of [0n, 1n, 5n, 2n ** 40n])
+      for (const nonblock of [false, true]) {
+        const fd = Number(syscall('eventfd2', 0, O_CLOEXEC | (semaphore ? EFD_SEMAPHORE : 0) | (nonblock ? 0o4000 : 0)));
+        try {
+          if (count) writeFd(fd, Buffer.from(new BigUint64Array([count]).buffer));
+          const before = fcntl(fd, 3 /* F_GETFL */, 0);
+          expect(semaphoreByProbe(fd, count, 'eventfd'), `semaphore ${semaphore}, counter ${count}`).toBe(semaphore);
+          expect(readFdinfo(process.pid, fd).eventfd?.count, `counter ${count} after the probe`).toBe(count);
+          expect(fcntl(fd, 3, 0)).toBe(before);
+        } finally {
+          close(fd);
+        }
+      }
 });

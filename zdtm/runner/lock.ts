@@ -52,7 +52,13 @@ export async function acquire(dir: string, exclusive: boolean, id: string): Prom
       fs.writeFileSync(path.join(dir, 'wlock'), String(process.pid), { flag: 'wx' });
       break;
     } catch {
-      const holder = Number(fs.readFileSync(path.join(dir, 'wlock'), 'utf8') || 0);
+      // the holder may let go between the two calls: no file is no holder
+      let holder = 0;
+      try {
+        holder = Number(fs.readFileSync(path.join(dir, 'wlock'), 'utf8') || 0);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
       if (holder && !pidAlive(holder)) fs.rmSync(path.join(dir, 'wlock'), { force: true });
       await sleep(100);
     }

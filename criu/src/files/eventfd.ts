@@ -5,9 +5,11 @@
 // it). We keep it in bit 0 of `flags`, the O_WRONLY bit, which an eventfd never has (its access
 // mode is always O_RDWR): CRIU ignores that bit on restore (only SETFL_MASK bits reach F_SETFL),
 // so the image stays restorable by CRIU. The kernel shows the mode since 6.6
-// ("eventfd-semaphore:"); on older kernels it cannot be seen and is lost, as with CRIU.
+// ("eventfd-semaphore:"); on older kernels (which CRIU reads as "not a semaphore", losing it) the
+// dump asks the eventfd itself (semaphoreByProbe): a read gives 1 in semaphore mode, the whole
+// counter otherwise, and the counter is put back as it was.
 import type { FileKind } from './kind.js';
-import { syscall, writeFd } from '../sys/libc.js';
+import { syscall, writeFd, readFd, fcntl } from '../sys/libc.js';
 import { NotSupportedError } from '../errors.js';
 import { FileError, partOf } from './kind.js';
 import { fileFlags, dumpFown, restoreFileParams, where, O_CLOEXEC } from './fdparams.js';
@@ -15,6 +17,40 @@ import { FdTypes, type FileEntry, type EventfdFileEntry } from '../images/gen/ty
 
 export const EFD_SEMAPHORE = 1;
 const O_ACCMODE = 3;
+
+const F_GETFL = 3,
+  F_SETFL = 4,
+  O_NONBLOCK = 0o4000;
+const u64 = (v: bigint): Buffer => {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(v);
+  return b;
+};
+
+/**
+ * Semaphore mode where fdinfo does not show it: add to the counter (2 on an empty one), read
+ * once (1 in semaphore mode, the whole counter otherwise), then put the counter back as it was.
+ * The tree is frozen; the open file is the task's, its O_NONBLOCK set meanwhile.
+ */
+export function semaphoreByProbe(fd: number, count: bigint, who: string): boolean {
+  const add = count === 0n ? 2n : 1n;
+  if (count + add > 0xfffffffffffffffen)
+    throw new NotSupportedError(`${who}: an eventfd counter at its maximum, on a kernel whose fdinfo does not show EFD_SEMAPHORE (before 6.6)`);
+  const fl = fcntl(fd, F_GETFL, 0);
+  if (!(fl & O_NONBLOCK)) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+  try {
+    writeFd(fd, u64(add));
+    const b = Buffer.alloc(8);
+    readFd(fd, b);
+    const got = b.readBigUInt64LE(0);
+    const semaphore = got === 1n;
+    if (semaphore && add === 2n) readFd(fd, b);
+    if (!semaphore && count > 0n) writeFd(fd, u64(count));
+    return semaphore;
+  } finally {
+    if (!(fl & O_NONBLOCK)) fcntl(fd, F_SETFL, fl);
+  }
+}
 
 export const eventfdKind: FileKind = {
   name: 'eventfd',
@@ -27,7 +63,7 @@ export const eventfdKind: FileKind = {
     if (!ev) throw new NotSupportedError(`${where(ctx, 'eventfd')}: no eventfd-count in its fdinfo`);
     let flags = fileFlags(ctx);
     if ((flags & O_ACCMODE) !== 2) throw new NotSupportedError(`${where(ctx, 'eventfd')}: access mode ${flags & O_ACCMODE} is not O_RDWR`);
-    if (ev.semaphore) flags |= EFD_SEMAPHORE;
+    if (ev.semaphore ?? semaphoreByProbe(ctx.takeFd(), ev.count, where(ctx, 'eventfd'))) flags |= EFD_SEMAPHORE;
     const efd: EventfdFileEntry = { id, flags, fown: dumpFown(ctx, ctx.takeFd(), 'eventfd'), counter: ev.count };
     return { type: FdTypes.EVENTFD, id, efd };
   },
