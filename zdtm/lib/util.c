@@ -85,7 +85,20 @@ void expect_output(const char *cmd, const char *file, int settle_ms)
 			break;
 		usleep(100000);
 	}
-	fail("`%s` prints otherwise after the restore:\n--- before\n%s--- after\n%s", cmd, before, now);
+	/* the lines that differ, each side's missing from the other, so that the reason fits a line */
+	static char diff[1 << 12];
+	size_t off = 0;
+	for (int side = 0; side < 2; side++) {
+		char *text = side ? now : before, *other = side ? before : now, *save = NULL, copy[1 << 16];
+		snprintf(copy, sizeof(copy), "%s", text);
+		for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+			char *hit = strstr(other, l);
+			int whole = hit && (hit == other || hit[-1] == '\n') && (hit[strlen(l)] == '\n' || !hit[strlen(l)]);
+			if (!whole && off < sizeof(diff) - 1)
+				off += snprintf(diff + off, sizeof(diff) - off, "%s%s%s", off ? " | " : "", side ? "+" : "-", l);
+		}
+	}
+	fail("`%s` prints otherwise after the restore (-before +after): %s", cmd, off ? diff : "the same lines, in another order");
 }
 
 const char *in_dir(const char *dir, const char *name)
