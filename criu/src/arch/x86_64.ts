@@ -160,9 +160,18 @@ function describeState(c: (typeof XCOMPONENTS)[number], vals: (number | bigint)[
  * for a component this restore does not know, means the init state. `who` names the thread in
  * errors.
  */
+/** the buffers built for this CPU's layout, by image entry: the restore's check builds each once, the registers step takes it */
+const built = new WeakMap<UserX86FpregsEntry, Buffer>();
+
 export function xsaveFromImage(fp: UserX86FpregsEntry, opts: { layout?: XsaveLayout; who?: string } = {}): Buffer {
-  const L = opts.layout ?? xsaveLayout();
-  const who = opts.who ?? 'a thread';
+  if (opts.layout) return buildXsave(fp, opts.layout, opts.who);
+  let x = built.get(fp);
+  if (!x) built.set(fp, (x = buildXsave(fp, xsaveLayout(), opts.who)));
+  return x;
+}
+
+function buildXsave(fp: UserX86FpregsEntry, L: XsaveLayout, whoIs: string | undefined): Buffer {
+  const who = whoIs ?? 'a thread';
   const x = Buffer.alloc(Math.max(L.total, 576));
   x.writeUInt16LE(fp.cwd ?? 0, 0);
   x.writeUInt16LE(fp.swd ?? 0, 2);
