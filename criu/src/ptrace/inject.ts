@@ -25,7 +25,12 @@ export class InjectError extends CriuError {
 }
 
 /** Find a syscall instruction in an executable mapping of the task: [vdso] first. */
-export function findSyscallInsn(pid: number): bigint {
+export function findSyscallInsn(pid: number, first: { start: bigint; end: bigint }[] = []): bigint {
+  // where one is known to be (the restored vdso): no maps to read and parse
+  for (const m of first) {
+    const at = insnIn(pid, m.start, m.end);
+    if (at !== null) return at;
+  }
   const maps = fs
     .readFileSync(`/proc/${pid}/maps`, 'utf8')
     .trim()
@@ -36,27 +41,34 @@ export function findSyscallInsn(pid: number): bigint {
     })
     .filter((m) => m.perms[0] === 'r' && m.perms[2] === 'x' && m.path !== '[vsyscall]');
   maps.sort((a, b) => Number(b.path === '[vdso]') - Number(a.path === '[vdso]'));
-  const insn = arch.syscallInsn;
   for (const m of maps) {
-    const chunk = 1 << 16;
-    for (let a = m.start; a < m.end; a += BigInt(chunk)) {
-      const len = Number(m.end - a < BigInt(chunk) ? m.end - a : BigInt(chunk));
-      const buf = Buffer.alloc(len);
-      try {
-        vmRead(pid, a, buf);
-      } catch {
-        break;
-      }
-      for (let i = buf.indexOf(insn); i >= 0; i = buf.indexOf(insn, i + 1)) {
-        if (arch.name === 'aarch64' && i % 4) continue;
-        return a + BigInt(i);
-      }
-    }
+    const at = insnIn(pid, m.start, m.end);
+    if (at !== null) return at;
   }
   throw new CriuError(`task ${pid}: no syscall instruction found in any executable mapping`, {
     task: pid,
     hint: 'the tool injects system calls through an existing syscall instruction ([vdso] or libc); a task without one cannot be handled',
   });
+}
+
+/** the first syscall instruction in [start, end) of the task's memory, null if none can be read there */
+function insnIn(pid: number, start: bigint, end: bigint): bigint | null {
+  const insn = arch.syscallInsn;
+  const chunk = 1 << 16;
+  for (let a = start; a < end; a += BigInt(chunk)) {
+    const len = Number(end - a < BigInt(chunk) ? end - a : BigInt(chunk));
+    const buf = Buffer.alloc(len);
+    try {
+      vmRead(pid, a, buf);
+    } catch {
+      return null;
+    }
+    for (let i = buf.indexOf(insn); i >= 0; i = buf.indexOf(insn, i + 1)) {
+      if (arch.name === 'aarch64' && i % 4) continue;
+      return a + BigInt(i);
+    }
+  }
+  return null;
 }
 
 export class Injector {

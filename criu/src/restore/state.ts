@@ -17,6 +17,7 @@ import type { CoreEntry, MmEntry, TaskCoreEntry, ThreadCoreEntry, SeccompFilter,
 import { errnoName, cpuItimerTickUs, SysError, syscall } from '../sys/libc.js';
 import { ids as userIds } from '../proc/idmap.js';
 import { CriuError } from '../errors.js';
+import { VMA } from '../images/consts.js';
 import { log } from '../log.js';
 
 /** One call of a batch, what it sets, and what its failure means. */
@@ -340,7 +341,8 @@ export function finalRegisters(task: Task, files: FileCtx): void {
   inj.must('munmap', p.gadgetArea, GADGET_PAGES * PAGE);
   // from here on calls go through a syscall instruction of the restored vdso: the rseq
   // registration, and a failed restore's wait4 that reaps the children it killed
-  const vdsoSyscall = findSyscallInsn(p.pid);
+  const vdso = (t.mm.vmas ?? []).filter((v) => v.status & VMA.VDSO && v.prot & 4 /* PROT_EXEC */).map((v) => ({ start: BigInt(v.start), end: BigInt(v.end) }));
+  const vdsoSyscall = findSyscallInsn(p.pid, vdso);
   p.inj.gadget = vdsoSyscall;
   for (const th of threads) {
     th.inj.gadget = vdsoSyscall;
