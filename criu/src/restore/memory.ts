@@ -90,6 +90,13 @@ function lockVmas(p: Puppet, t: TaskImages, pt: PlanTask): void {
  * Every VMA not kept, as the plan says: plain anonymous ones in batches (one resume for many
  * mmap and madvise calls); anything else first runs what is pending, in order.
  */
+/** the MADV_* numbers of a VMA's advice bits (bit N: advice N) */
+function advice(madv: bigint): number[] {
+  const out: number[] = [];
+  for (let bits = Number(BigInt.asUintN(32, madv)), a = 0; bits; a++, bits >>>= 1) if (bits & 1) out.push(a);
+  return out;
+}
+
 function mapVmas(p: Puppet, t: TaskImages, pt: PlanTask, img: DumpImages, files: FileCtx, kept: Set<number>): void {
   const inj = p.inj;
   const who = `task ${t.pid}`;
@@ -114,15 +121,15 @@ function mapVmas(p: Puppet, t: TaskImages, pt: PlanTask, img: DumpImages, files:
       checks.push({ k: pending.length, v });
       pending.push({ name: 'mmap', args: [start, len, v.mapProt, MAP.FIXED | v.mapFlags, -1, 0] });
       // an aio ring's advice goes to the ring that replaces the stand-in
-      if (v.how.how === 'anon') for (let a = 0; a < 32; a++) if (v.madv & (1n << BigInt(a))) pending.push({ name: 'madvise', args: [start, len, a] });
-      log.debug(`${who}: mapped VMA ${start.toString(16)}-${v.end.toString(16)} prot ${v.prot} status 0x${status.toString(16)}`);
+      if (v.how.how === 'anon') for (const a of advice(v.madv)) pending.push({ name: 'madvise', args: [start, len, a] });
+      if (log.level >= 4) log.debug(`${who}: mapped VMA ${start.toString(16)}-${v.end.toString(16)} prot ${v.prot} status 0x${status.toString(16)}`);
       continue;
     }
     flushMaps();
     const r = mapOne(p, who, v, status, img, files);
     log.debug(`${who}: mapped VMA ${start.toString(16)}-${v.end.toString(16)} prot ${v.prot} status 0x${status.toString(16)}`);
     if (r !== start) throw mapError(who, v, r, v.how.how);
-    for (let a = 0; a < 32; a++) if (v.madv & (1n << BigInt(a))) inj.call('madvise', start, len, a);
+    for (const a of advice(v.madv)) inj.call('madvise', start, len, a);
   }
   flushMaps();
 }
