@@ -294,7 +294,7 @@ const probes: Probe[] = [
   },
 ];
 
-/** the CPU features the kernel reports in /proc/cpuinfo (aarch64 "Features:" flags) all present */
+/** the smaps of an mlock2(MLOCK_ONFAULT) page shows "lf" among its VmFlags */
 function lockOnFaultShown(): void {
   const len = 4096;
   const at = syscall('mmap', 0, len, 3 /* PROT_READ|PROT_WRITE */, 0x22 /* MAP_PRIVATE|MAP_ANONYMOUS */, -1, 0);
@@ -314,6 +314,7 @@ function lockOnFaultShown(): void {
   }
 }
 
+/** the CPU features the kernel reports in /proc/cpuinfo (aarch64 "Features:" flags) all present */
 function armFeature(...names: string[]): void {
   if (arch.name !== 'aarch64') throw new CriuError(`not on ${arch.name}`);
   const have = new Set((/^Features\s*:(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '').trim().split(/\s+/));

@@ -92,8 +92,10 @@ void expect_output(const char *cmd, const char *file, int settle_ms)
 		char *text = side ? now : before, *other = side ? before : now, *save = NULL, copy[1 << 16];
 		snprintf(copy, sizeof(copy), "%s", text);
 		for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-			char *hit = strstr(other, l);
-			int whole = hit && (hit == other || hit[-1] == '\n') && (hit[strlen(l)] == '\n' || !hit[strlen(l)]);
+			size_t n = strlen(l);
+			int whole = 0;
+			for (char *hit = strstr(other, l); hit && !whole; hit = strstr(hit + 1, l))
+				whole = (hit == other || hit[-1] == '\n') && (hit[n] == '\n' || !hit[n]);
 			if (!whole && off < sizeof(diff) - 1)
 				off += snprintf(diff + off, sizeof(diff) - off, "%s%s%s", off ? " | " : "", side ? "+" : "-", l);
 		}

@@ -151,6 +151,9 @@ function describeState(c: (typeof XCOMPONENTS)[number], vals: (number | bigint)[
   return `${c.field}[${i}] = ${hex(vals[i])}`;
 }
 
+/** the buffers built for this CPU's layout, by image entry: the restore's check builds each once, the registers step takes it */
+const built = new WeakMap<UserX86FpregsEntry, Buffer>();
+
 /**
  * user_x86_fpregs_entry → NT_X86_XSTATE buffer for the CPU of `layout` (this one by default).
  * The image may come from another CPU (CRIU writes the components its CPU has): a component in
@@ -160,9 +163,6 @@ function describeState(c: (typeof XCOMPONENTS)[number], vals: (number | bigint)[
  * for a component this restore does not know, means the init state. `who` names the thread in
  * errors.
  */
-/** the buffers built for this CPU's layout, by image entry: the restore's check builds each once, the registers step takes it */
-const built = new WeakMap<UserX86FpregsEntry, Buffer>();
-
 export function xsaveFromImage(fp: UserX86FpregsEntry, opts: { layout?: XsaveLayout; who?: string } = {}): Buffer {
   if (opts.layout) return buildXsave(fp, opts.layout, opts.who);
   let x = built.get(fp);

@@ -12,15 +12,12 @@ import type { FileKind } from './kind.js';
 import { syscall, writeFd, readFd, fcntl } from '../sys/libc.js';
 import { NotSupportedError } from '../errors.js';
 import { FileError, partOf } from './kind.js';
-import { fileFlags, dumpFown, restoreFileParams, where, O_CLOEXEC } from './fdparams.js';
+import { fileFlags, dumpFown, restoreFileParams, where, O_CLOEXEC, O_NONBLOCK, F_GETFL, F_SETFL } from './fdparams.js';
 import { FdTypes, type FileEntry, type EventfdFileEntry } from '../images/gen/types.js';
 
 export const EFD_SEMAPHORE = 1;
 const O_ACCMODE = 3;
 
-const F_GETFL = 3,
-  F_SETFL = 4,
-  O_NONBLOCK = 0o4000;
 const u64 = (v: bigint): Buffer => {
   const b = Buffer.alloc(8);
   b.writeBigUInt64LE(v);
@@ -78,11 +75,7 @@ export const eventfdKind: FileKind = {
     } catch (err) {
       throw new FileError(who, `cannot create eventfd ${efd.id}: ${(err as Error).message}`, { object: `eventfd ${efd.id}` });
     }
-    if (init !== count) {
-      const b = Buffer.alloc(8);
-      b.writeBigUInt64LE(count);
-      writeFd(fd, b);
-    }
+    if (init !== count) writeFd(fd, u64(count));
     restoreFileParams(fd, efd.flags, efd.fown);
     return fd;
   },

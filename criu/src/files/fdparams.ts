@@ -13,9 +13,9 @@ export const O_NONBLOCK = fs.constants.O_NONBLOCK;
 const FASYNC = 0o20000;
 /** The flags F_SETFL can change (the kernel's SETFL_MASK). */
 export const SETFL_MASK = fs.constants.O_APPEND | fs.constants.O_NONBLOCK | FASYNC | (fs.constants.O_DIRECT ?? 0) | (fs.constants.O_NOATIME ?? 0);
-const F_GETFL = 3,
-  F_SETFL = 4,
-  F_SETSIG = 10,
+export const F_GETFL = 3,
+  F_SETFL = 4;
+const F_SETSIG = 10,
   F_GETSIG = 11,
   F_SETOWN_EX = 15,
   F_GETOWN_EX = 16,

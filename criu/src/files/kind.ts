@@ -152,11 +152,13 @@ export interface DumpHookArgs {
   /** TCP connections and the network lock: --tcp-established, --tcp-close, --network-lock, the dump's run id */
   net?: { tcpEstablished: boolean; tcpClose: boolean; lockMethod: 'iptables' | 'nftables' | 'skip'; runId: string };
 }
-export interface EndHookArgs {
+export interface RestoredRunArgs {
   imagesDir: string;
-  ok: boolean;
   /** files.img's entries as the restore read them (a hook need not read the image again) */
   files?: () => Iterable<FileEntry>;
+}
+export interface EndHookArgs extends RestoredRunArgs {
+  ok: boolean;
 }
 
 /** Calls at the edges of a dump or restore (all optional; in priority order, see registry.ts). */
@@ -168,7 +170,7 @@ export interface FileHooks {
   /** a dumped tree is about to run on (-R, or a failed dump): whatever was held for the dump is let go first */
   beforeResume?(): void;
   /** a restored tree is about to be let go (the restore succeeded so far): TCP repair off, network unlocked */
-  beforeRestoredRun?(a: { imagesDir: string; files?: () => Iterable<FileEntry> }): void;
+  beforeRestoredRun?(a: RestoredRunArgs): void;
   /** once the restore is over, the tree running (ok) or killed (!ok) */
   afterRestore?(a: EndHookArgs): void;
 }

@@ -3,7 +3,7 @@
 // matches), never by the order of the list: memfd and fifo outrank ghost and reg (a memfd and a
 // FIFO also have path links), and ghost outranks reg (both restore REG entries: ghost those
 // with a ghost remap, reg the others).
-import type { AnyKind, FileHooks, DumpHookArgs, EndHookArgs, RestoreFdCtx } from './kind.js';
+import type { AnyKind, FileHooks, DumpHookArgs, EndHookArgs, RestoreFdCtx, RestoredRunArgs } from './kind.js';
 import type { FdLink, Fdinfo } from '../proc/index.js';
 import type { FileEntry } from '../images/gen/types.js';
 import { regKind } from './reg.js';
@@ -74,7 +74,7 @@ export class KindRegistry {
   beforeResume(): void {
     this.run('beforeResume', (h) => h.beforeResume?.(), true);
   }
-  beforeRestoredRun(a: { imagesDir: string; files?: () => Iterable<FileEntry> }): void {
+  beforeRestoredRun(a: RestoredRunArgs): void {
     this.run('beforeRestoredRun', (h) => h.beforeRestoredRun?.(a), false);
   }
   afterRestore(a: EndHookArgs): void {

@@ -22,8 +22,9 @@
 // closed socket, as CRIU does; the inventory says so, and a restore of such images needs it.
 import * as path from 'node:path';
 import * as fs from 'node:fs';
-import type { DumpFdCtx, RestoreFdCtx, FileHooks, DumpHookArgs, EndHookArgs } from './kind.js';
+import type { DumpFdCtx, RestoreFdCtx, FileHooks, DumpHookArgs, EndHookArgs, RestoredRunArgs } from './kind.js';
 import { FileError } from './kind.js';
+import { O_NONBLOCK, F_GETFL, F_SETFL } from './fdparams.js';
 import type { FileEntry, InetSkEntry, TcpStreamEntry } from '../images/gen/types.js';
 import { FdTypes } from '../images/gen/types.js';
 import { readOptional, readEntries } from '../images/typed.js';
@@ -43,10 +44,7 @@ import { faultPoint } from '../fault.js';
 const SO_REUSEADDR = 2,
   SO_SNDBUFFORCE = 32,
   SO_RCVBUFFORCE = 33;
-const F_DUPFD_CLOEXEC = 1030,
-  F_GETFL = 3,
-  F_SETFL = 4,
-  O_NONBLOCK = 0o4000;
+const F_DUPFD_CLOEXEC = 1030;
 const bit = (s: number): number => 1 << s;
 /** the states of a connection that soccr dumps (refresh_sk), CLOSE aside */
 const REPAIRABLE = [TCP.ESTABLISHED, TCP.SYN_SENT, TCP.FIN_WAIT1, TCP.FIN_WAIT2, TCP.CLOSE_WAIT, TCP.LAST_ACK, TCP.CLOSING];
@@ -320,11 +318,8 @@ function unlockRestore(dir: string, restored?: () => Iterable<FileEntry>): void 
   const method = lockMethodOf(inv.network_lock_method);
   if (method === 'skip') return;
   const lock = new NetLock(method, inv.dump_criu_run_id ?? 'unknown');
-  const files = restored
-    ? [...restored()]
-    : fs.existsSync(path.join(dir, 'files.img'))
-      ? readEntries(path.join(dir, 'files.img'), 'FILES').map((e) => e.msg)
-      : [];
+  const image = path.join(dir, 'files.img');
+  const files: Iterable<FileEntry> = restored ? restored() : fs.existsSync(image) ? readEntries(image, 'FILES').map((e) => e.msg) : [];
   let held = false; // a listener: its SYNs may be held (only then is iptables-save asked)
   for (const msg of files) {
     const ie = msg.type === FdTypes.INETSK ? msg.isk : undefined;
@@ -340,7 +335,7 @@ function unlockRestore(dir: string, restored?: () => Iterable<FileEntry>): void 
 }
 
 /** Right before the restored tree runs: the network unlocked, then every restored connection out of repair mode. */
-function beforeRestoredRun(a: { imagesDir: string; files?: () => Iterable<FileEntry> }): void {
+function beforeRestoredRun(a: RestoredRunArgs): void {
   unlockRestore(a.imagesDir, a.files);
   for (const s of restoring?.socks ?? []) {
     R.repairOff(s.fd);

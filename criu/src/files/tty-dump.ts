@@ -5,13 +5,10 @@ import type { FileTable } from './table.js';
 import type { DumpFdCtx } from './kind.js';
 import { dumpedTtys, forgetTtys, ttyRpc, type DumpedTty } from './tty.js';
 import { TIOC, getInt } from './tty-ioctl.js';
-import { O_NONBLOCK } from './fdparams.js';
+import { O_NONBLOCK, F_GETFL, F_SETFL } from './fdparams.js';
 import { close, fcntl, readFd, writeFd } from '../sys/libc.js';
 import { CriuError } from '../errors.js';
 import { log } from '../log.js';
-
-const F_GETFL = 3,
-  F_SETFL = 4;
 
 /**
  * Reads what is queued on an end (non-blocking for the read only); CRIU's 16 KiB limit. A master

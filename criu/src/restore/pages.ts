@@ -178,9 +178,12 @@ function patchInherited(pid: number, who: string, pagesPath: string, runs: Run[]
         const stretches: [number, number][] = [];
         let from = -1;
         for (let off = 0; off <= len; off += 4096) {
+          // off === len closes the last stretch
           const differs = off < len && want.compare(have, off, off + 4096, off, off + 4096) !== 0;
-          if (off < len) compared++;
-          if (off < len && !differs) skipped++;
+          if (off < len) {
+            compared++;
+            if (!differs) skipped++;
+          }
           if (differs && from < 0) from = off;
           else if (!differs && from >= 0) {
             stretches.push([from, off - from]);
