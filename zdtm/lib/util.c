@@ -100,7 +100,7 @@ void expect_output(const char *cmd, const char *file, int settle_ms)
 				off += snprintf(diff + off, sizeof(diff) - off, "%s%s%s", off ? " | " : "", side ? "+" : "-", l);
 		}
 	}
-	fail("`%s` prints otherwise after the restore (-before +after): %s", cmd, off ? diff : "the same lines, in another order");
+	fail("`%s` prints otherwise after the restore (-before +after): %s", cmd, off ? diff : "the same lines, in another order or number");
 }
 
 const char *in_dir(const char *dir, const char *name)
