@@ -228,8 +228,10 @@ test("the runner compares a tree's own mount table, not the host's, which tests 
   const host = spawn('sleep', ['60'], { stdio: 'ignore' });
   const own = spawn('unshare', ['-m', '--propagation', 'private', 'sleep', '60'], { stdio: 'ignore' });
   try {
-    // the unshare'd sleep: wait until it is sleep in its own mount namespace
-    for (let i = 0; i < 100 && !/sleep/.test(fs.readFileSync(`/proc/${own.pid}/comm`, 'utf8')); i++) await new Promise((r) => setTimeout(r, 20));
+    // both sleeps: wait until each sleeps (unshare has exec'd sleep, ld.so has mapped its libraries)
+    const asleep = (pid: number): boolean =>
+      /sleep/.test(fs.readFileSync(`/proc/${pid}/comm`, 'utf8')) && /nanosleep/.test(fs.readFileSync(`/proc/${pid}/wchan`, 'utf8'));
+    for (let i = 0; i < 250 && !(asleep(host.pid!) && asleep(own.pid!)); i++) await new Promise((r) => setTimeout(r, 20));
     const before = [recordTree(host.pid!), recordTree(own.pid!)];
     execFileSync('mount', ['-t', 'tmpfs', 'bystander', mnt]); // a mount in the host's table
     execFileSync('nsenter', ['-t', String(own.pid), '-m', 'mount', '-t', 'tmpfs', 'inside', '/mnt']);
