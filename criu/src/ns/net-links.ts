@@ -300,9 +300,10 @@ export function closeToolNet(t: ToolNet | undefined): void {
 /**
  * Restore, with this thread in the tree's namespace: the links made (veth pairs, bridges,
  * macvlans after the links they sit on), their bridge ports joined, then every link's flags and
- * MTU set (EXTLINKs: made by their plugin). `tool`: the tool's own namespace, for what is outside.
+ * MTU set (EXTLINKs: made by their plugin). `tool`: the tool's own namespace, for what is outside;
+ * `beforeUp`: called once every link exists, before any is set up.
  */
-export function restoreLinks(all: NetDeviceEntry[], tool: ToolNet | undefined): void {
+export function restoreLinks(all: NetDeviceEntry[], tool: ToolNet | undefined, beforeUp?: () => void): void {
   const made = new Set<number>();
   const byIndex = new Map(all.map((n) => [n.ifindex, n]));
   const pending = all.filter((n) => n.type !== ND_LOOPBACK && n.type !== ND_EXTLINK);
@@ -328,6 +329,7 @@ export function restoreLinks(all: NetDeviceEntry[], tool: ToolNet | undefined): 
     for (const n of ready) if (!made.has(n.ifindex)) makeLink(n, all, made, tool);
   }
   for (const n of all) if (n.master !== undefined) setMaster(n, byIndex.get(n.master));
+  beforeUp?.();
   for (const n of all) setLink(n);
   // the tun fds attach to their links with the links' flags
   setTunLinks(new Map(all.filter((n) => n.type === ND_TUN && n.tun).map((n) => [n.name, n.tun!])));

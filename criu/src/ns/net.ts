@@ -340,18 +340,20 @@ function dumpNet(pid: number): NetDump {
 function restoreNet(d: NetDump, pid: number): void {
   if (d.empty) return log.info(`task ${pid}: the images hold an empty network namespace (dumped with --empty-ns net)`);
   restoreNetnsConf(d.netns);
+  const held: HeldDad = [];
   try {
-    restoreLinks(d.links, d.tool);
+    restoreLinks(d.links, d.tool, () => holdDad(d, held));
   } finally {
     closeToolNet(d.tool);
     d.tool = undefined;
   }
+  const raw = (n: RawName): Buffer | undefined => (d.raw[n]?.length ? d.raw[n] : undefined);
+  if (raw('ifaddr')) inNet(pid, ['ip', 'addr', 'restore'], { input: raw('ifaddr') });
+  for (const [name, e] of held) writeSysctl(name, e);
   for (const nde of d.links) {
     writeConf('ipv4', nde.name, DEVCONFS4, nde.conf4);
     writeConf('ipv6', nde.name, DEVCONFS6, nde.conf6);
   }
-  const raw = (n: RawName): Buffer | undefined => (d.raw[n]?.length ? d.raw[n] : undefined);
-  if (raw('ifaddr')) inNet(pid, ['ip', 'addr', 'restore'], { input: raw('ifaddr') });
   if (raw('route')) inNet(pid, ['ip', 'route', 'restore'], { input: raw('route') });
   if (raw('route6')) inNet(pid, ['ip', 'route', 'restore'], { input: raw('route6') });
   if (raw('rule')) {
@@ -365,6 +367,30 @@ function restoreNet(d: NetDump, pid: number): void {
   if (raw('nftables')) inNet(pid, ['nft', '-f', '-'], { input: raw('nftables') });
   for (const n of ['netns-ct', 'netns-exp'] as const)
     if (raw(n)) throw new NotSupportedError(`${n} image: conntrack entries`, 'conntrack entries are restored with containers, not yet');
+}
+
+type HeldDad = [name: string, dumped: SysctlEntry][];
+
+/**
+ * Before the links come up: IPv6 DAD off (accept_dad 0 on `all` and on each link, the dumped
+ * values kept in `held` for after `ip addr restore`). The kernel does DAD when either says so, and
+ * an address that had passed DAD at the dump would be tentative again for a second or two, its
+ * local route missing meanwhile; one that was still tentative comes back as passed.
+ */
+function holdDad(d: NetDump, held: HeldDad): void {
+  const at = DEVCONFS6.indexOf('accept_dad');
+  const confs: [string, SysctlEntry[] | undefined][] = [
+    ['all', d.netns.all_conf6],
+    ...d.links.map((l): [string, SysctlEntry[] | undefined] => [l.name, l.conf6]),
+  ];
+  for (const [tgt, conf] of confs) {
+    const e = conf?.[at];
+    if (e?.iarg === undefined || e.iarg === 0) continue;
+    const name = `net/ipv6/conf/${tgt}/accept_dad`;
+    if (sysctlRead(name) === undefined) continue;
+    writeSysctl(name, { type: CTL_32, iarg: 0 });
+    held.push([name, e]);
+  }
 }
 
 const rawName = (n: RawName, id: number): string => `${n}-${id}.img`;
