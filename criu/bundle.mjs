@@ -8,6 +8,8 @@
 //                                      flags, not the CPU: another's cache crashes it), made by a
 //                                      run that loads every command's code with the launcher's
 //                                      own Node flags
+//   dist/criu/src/criu.cjs.ARCH.blob   V8 start-up snapshot of the loaded bundle (and .blob.node,
+//                                      the tree and the Node binary it was made for)
 import { buildSync } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import * as os from 'node:os';
@@ -50,5 +52,40 @@ if (r.status !== 0 || !fs.existsSync(cacheFile)) {
   process.stderr.write(`criu/bundle.mjs: making the code cache failed (status ${r.status}); the bundle runs without it\n`);
 } else {
   const kb = (f) => `${(fs.statSync(f).size / 1024).toFixed(0)} KiB`;
-  process.stdout.write(`criu/bundle.mjs: ${path.relative(repo, out)} (${kb(out)}), code cache ${kb(cacheFile)}\n`);
+  const blob = makeSnapshot();
+  process.stdout.write(`criu/bundle.mjs: ${path.relative(repo, out)} (${kb(out)}), code cache ${kb(cacheFile)}${blob ? `, snapshot ${kb(blob)}` : ''}\n`);
+}
+
+// The V8 start-up snapshot (criu/bin/criu-snapshot.cjs loads the bundle, compiled from the code
+// cache, into the heap that is saved): native/launcher.c starts Node from it when the blob's
+// record (BLOB.node: the project's root, then the Node binary's path, size and mtime) matches the
+// tree and the Node it would run, and falls back to criu-boot.cjs otherwise. A blob that cannot
+// answer --version as the bundle does is not kept.
+function makeSnapshot() {
+  const blob = `${out}.${process.arch}.blob`;
+  const record = `${blob}.node`;
+  fs.rmSync(record, { force: true });
+  fs.rmSync(blob, { force: true });
+  const flags = ['--no-warnings', '--stack-size=4000'];
+  const b = spawnSync(process.execPath, [...flags, '--snapshot-blob', blob, '--build-snapshot', path.join(repo, 'criu', 'bin', 'criu-snapshot.cjs')], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  const run = (args) => spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 30_000 });
+  const got = b.status === 0 ? run(['--snapshot-blob', blob, ...flags, '--', '--version']) : null;
+  const want = run([...flags, path.join(repo, 'criu', 'bin', 'criu-boot.cjs'), '--version']);
+  if (!got || got.status !== 0 || got.stdout !== want.stdout) {
+    const why =
+      b.status !== 0
+        ? `the build failed (${b.stderr.trim().split('\n').slice(-3).join(' / ') || `status ${b.status}`})`
+        : `--version from it gave ${JSON.stringify(got?.stdout ?? '')} (status ${got?.status}), not ${JSON.stringify(want.stdout)}`;
+    process.stderr.write(`criu/bundle.mjs: no start-up snapshot, ${why}; the launcher starts the bundle instead\n`);
+    fs.rmSync(blob, { force: true });
+    return null;
+  }
+  const node = fs.realpathSync(process.execPath);
+  const st = fs.statSync(node);
+  fs.writeFileSync(record, `${fs.realpathSync(repo)}\n${node}\t${st.size}\t${Math.floor(st.mtimeMs / 1000)}\n`);
+  return blob;
 }

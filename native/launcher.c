@@ -23,6 +23,7 @@
 #include <sched.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -272,6 +273,59 @@ static void reap(int sfd)
 		note_exit(p, st);
 }
 
+#if defined(__x86_64__)
+#define NODE_ARCH "x64"
+#elif defined(__aarch64__)
+#define NODE_ARCH "arm64"
+#else
+#define NODE_ARCH "unknown"
+#endif
+
+static int newer(const struct stat *a, const char *path)
+{
+	struct stat b;
+	if (stat(path, &b))
+		return 0;
+	return a->st_mtim.tv_sec > b.st_mtim.tv_sec ||
+	       (a->st_mtim.tv_sec == b.st_mtim.tv_sec && a->st_mtim.tv_nsec >= b.st_mtim.tv_nsec);
+}
+
+/* The V8 start-up snapshot of the tool (criu/bundle.mjs): used when it is newer than the bundle
+ * and the modules, and its record (BLOB.node) names this tree and the very Node binary that runs
+ * (another Node refuses the blob and exits). NODE_OPTIONS may change V8's flags, which a blob
+ * must match: the snapshot is left aside then, as with CRIU_NO_SNAPSHOT=1. */
+static int snapshot_blob(const char *node, char *blob, size_t n)
+{
+	char dist[PATH_MAX + 32], path[2 * PATH_MAX], root[PATH_MAX], real[PATH_MAX], rec[2 * PATH_MAX + 64];
+	const char *opts = getenv("NODE_OPTIONS"), *off = getenv("CRIU_NO_SNAPSHOT");
+	struct stat st, ns;
+	if ((opts && *opts) || (off && *off && strcmp(off, "0")) || !strchr(node, '/'))
+		return 0;
+	snprintf(dist, sizeof dist, "%s/../../dist/criu/src", self_dir);
+	snprintf(blob, n, "%s/criu.cjs." NODE_ARCH ".blob", dist);
+	if (stat(blob, &st))
+		return 0;
+	snprintf(path, sizeof path, "%s/criu.cjs", dist);
+	if (!newer(&st, path))
+		return 0;
+	snprintf(path, sizeof path, "%s/cli/criu.js", dist);
+	if (!newer(&st, path))
+		return 0;
+	snprintf(path, sizeof path, "%s.node", blob);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	size_t len = fread(rec, 1, sizeof rec - 1, f);
+	fclose(f);
+	rec[len] = 0;
+	snprintf(path, sizeof path, "%s/../..", self_dir);
+	if (!realpath(path, root) || !realpath(node, real) || stat(real, &ns))
+		return 0;
+	char want[sizeof rec];
+	snprintf(want, sizeof want, "%s\n%s\t%lld\t%lld\n", root, real, (long long)ns.st_size, (long long)ns.st_mtim.tv_sec);
+	return !strcmp(rec, want);
+}
+
 static int run_tool(int argc, char **argv)
 {
 	int sv[2];
@@ -306,16 +360,25 @@ static int run_tool(int argc, char **argv)
 		fcntl(sv[1], F_SETFD, 0);
 		snprintf(fdenv, sizeof fdenv, "%d", sv[1]);
 		setenv("CRIU_LAUNCHER_FD", fdenv, 1);
-		if (!sc) {
-			snprintf(script, sizeof script, "%s/../../criu/bin/criu-boot.cjs", self_dir);
-			sc = script;
-		}
 		char **nargv = calloc(argc + 8, sizeof(char *));
 		int k = 0;
 		nargv[k++] = (char *)(node ? node : NODE_PATH);
-		nargv[k++] = "--no-warnings";
-		nargv[k++] = "--stack-size=4000";
-		nargv[k++] = (char *)sc;
+		if (!sc && snapshot_blob(nargv[0], script, sizeof script)) {
+			/* node --snapshot-blob BLOB FLAGS -- ARGS: the flags as the blob was made with */
+			nargv[k++] = "--snapshot-blob";
+			nargv[k++] = script;
+			nargv[k++] = "--no-warnings";
+			nargv[k++] = "--stack-size=4000";
+			nargv[k++] = "--";
+		} else {
+			if (!sc) {
+				snprintf(script, sizeof script, "%s/../../criu/bin/criu-boot.cjs", self_dir);
+				sc = script;
+			}
+			nargv[k++] = "--no-warnings";
+			nargv[k++] = "--stack-size=4000";
+			nargv[k++] = (char *)sc;
+		}
 		for (int i = 1; i < argc; i++)
 			nargv[k++] = argv[i];
 		nargv[k] = NULL;

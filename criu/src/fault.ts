@@ -8,9 +8,14 @@
 // progress and throws when the caller aborted, so that the operation fails there the way a fault
 // does (a dump lets the tree go as it was, a restore kills what it made).
 import { CriuError } from './errors.js';
+import { atStart } from './snapshot.js';
 
-const wanted = process.env.CRIU_FAULT ? Number(process.env.CRIU_FAULT) : 0;
-const beforeRelease = process.env.CRIU_FAULT_BEFORE_RELEASE === '1';
+let wanted = 0;
+let beforeRelease = false;
+atStart(() => {
+  wanted = process.env.CRIU_FAULT ? Number(process.env.CRIU_FAULT) : 0;
+  beforeRelease = process.env.CRIU_FAULT_BEFORE_RELEASE === '1';
+});
 
 let stepHook: ((n: number, step: string) => void) | null = null;
 

@@ -1,6 +1,7 @@
 // CRIU-style log: "(SS.UUUUUU) text", errors as "Error (file:line): text". Verbosity as CRIU's
 // -v: 0 nothing, 1 errors, 2 warnings, 3 info, 4 debug. To a file (-o) or stderr.
 import * as fs from 'node:fs';
+import { atStart } from './snapshot.js';
 
 export const LOG = { ERROR: 1, WARN: 2, INFO: 3, DEBUG: 4 } as const;
 
@@ -66,3 +67,5 @@ function caller(): string {
 }
 
 export const log = new Logger();
+// from a start-up snapshot, the clock starts when the process does, not when the build ran
+atStart(() => log.resetClock());

@@ -7,11 +7,25 @@ import { checkCommand, setUp, dispatch } from './commands.js';
 import { describe } from '../errors.js';
 import { log } from '../log.js';
 import { ScriptError } from '../notify.js';
+import { buildingSnapshot, setCommandArgs } from '../snapshot.js';
+import * as v8 from 'node:v8';
+
+/** the modules the commands load on demand: the code cache and the snapshot hold them loaded */
+const LAZY = [
+  () => import('../dump/dump.js'),
+  () => import('../restore/restore.js'),
+  () => import('../check.js'),
+  () => import('../plugins/calls.js'),
+  () => import('./rpc.js'),
+  () => import('./service.js'),
+];
+
+declare const __criu_bundle_url: string | undefined;
 
 async function main(argv: string[]): Promise<number> {
   // the build's code-cache run (criu/bundle.mjs): load every command's code, then stop
   if (process.env.CRIU_CODE_CACHE_WARM === '1') {
-    await Promise.all([import('../dump/dump.js'), import('../restore/restore.js'), import('../check.js'), import('../plugins/calls.js')]);
+    await Promise.all(LAZY.map((load) => load()));
     // and, given a directory to practise in, a real dump and restore of a sleeping child of
     // ours, so that the cache holds the code they run, compiled
     const dir = process.env.CRIU_CODE_CACHE_TRAIN;
@@ -61,6 +75,7 @@ async function run(argv: string[]): Promise<number> {
     return serveRpc(atoi(p.rest[0]), process.env.CRIU_TS_SERVICE_WORKER === '1');
   }
   const dirs = setUp(p, cmd, c);
+  if (log.level >= 4) log.debug(`the tool started from ${startedFrom()}`);
   if (cmd === 'service') {
     const { service } = await import('./service.js');
     return service(p, dirs);
@@ -100,18 +115,37 @@ async function practise(dir: string): Promise<void> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    log.close();
-    // done: leave at once rather than wait for Node's teardown (stdout and stderr are
-    // synchronous for files, pipes and terminals on Linux, nothing is left unwritten)
-    process.exit(code);
-  },
-  (e: unknown) => {
-    fail(e);
-    if (process.env.CRIU_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
-    log.close();
-    // a listener that said no: CRIU's code (255 for post-dump)
-    process.exitCode = e instanceof ScriptError ? e.exitCode : 1;
-  },
-);
+/** how this process got its code: from the snapshot, the bundle or the modules (criu-boot.cjs) */
+function startedFrom(): string {
+  if (process.execArgv.includes('--snapshot-blob')) return 'the start-up snapshot';
+  return typeof __criu_bundle_url === 'undefined' ? 'the modules' : 'the bundle';
+}
+
+/** runs the command in argv (the user's arguments) and exits with its status */
+function start(argv: string[]): void {
+  setCommandArgs(argv);
+  main(argv).then(
+    (code) => {
+      log.close();
+      // done: leave at once rather than wait for Node's teardown (stdout and stderr are
+      // synchronous for files, pipes and terminals on Linux, nothing is left unwritten)
+      process.exit(code);
+    },
+    (e: unknown) => {
+      fail(e);
+      if (process.env.CRIU_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+      log.close();
+      // a listener that said no: CRIU's code (255 for post-dump)
+      process.exitCode = e instanceof ScriptError ? e.exitCode : 1;
+    },
+  );
+}
+
+if (buildingSnapshot()) {
+  // the start-up snapshot (criu/bundle.mjs): every command's code is loaded now, and a process
+  // started from the snapshot runs the command (its argv has no script: node, then the arguments)
+  void Promise.all(LAZY.map((load) => load()));
+  v8.startupSnapshot.setDeserializeMainFunction(() => start(process.argv.slice(1)));
+} else {
+  start(process.argv.slice(2));
+}

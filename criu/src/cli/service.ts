@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import { listenSeqpacket, acceptAsync } from '../sys/sock.js';
 import { close, writeFd, pipe2, readFd } from '../sys/libc.js';
 import { launcherBin } from '../paths.js';
+import { commandArgs } from '../snapshot.js';
 import { CriuError, describe } from '../errors.js';
 import { log } from '../log.js';
 import { statusReady } from '../status.js';
@@ -57,7 +58,7 @@ function ready(): void {
 /** -d: the same command in the background (a session of its own, stdio on /dev/null), given the socket; returns once it serves. */
 function daemonize(sk: number): number {
   const [r, w] = pipe2(0o2000000);
-  const child = spawn(launcherBin, process.argv.slice(2), {
+  const child = spawn(launcherBin, commandArgs(), {
     detached: true,
     stdio: ['ignore', 'ignore', 'ignore', sk, w],
     env: { ...process.env, [DAEMON_ENV]: '1' },
