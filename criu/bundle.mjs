@@ -8,8 +8,9 @@
 //                                      flags, not the CPU: another's cache crashes it), made by a
 //                                      run that loads every command's code with the launcher's
 //                                      own Node flags
-//   dist/criu/src/criu.cjs.ARCH.blob   V8 start-up snapshot of the loaded bundle (and .blob.node,
-//                                      the tree and the Node binary it was made for)
+//   dist/criu/src/criu.cjs.ARCH-CPUKEY.blob  V8 start-up snapshot of the loaded bundle, one per
+//                                      CPU (and .blob.node, the tree and the Node binary it was
+//                                      made for)
 import { buildSync } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import * as os from 'node:os';
@@ -62,7 +63,15 @@ if (r.status !== 0 || !fs.existsSync(cacheFile)) {
 // tree and the Node it would run, and falls back to criu-boot.cjs otherwise. A blob that cannot
 // answer --version as the bundle does is not kept.
 function makeSnapshot() {
-  const blob = `${out}.${process.arch}.blob`;
+  // the blob is named after the CPU (V8 refuses a blob made where its CPU features differ): the
+  // launcher's key of it; the blobs of other CPUs (guests sharing this tree) are kept
+  const launcher = path.join(repo, 'native', 'build', 'criu');
+  const key = spawnSync(launcher, [], { env: { ...process.env, CRIU_LAUNCHER_CPU_KEY: '1' }, encoding: 'utf8' });
+  if (key.status !== 0 || !/^[a-z0-9]+-[0-9a-f]{16}\n$/.test(key.stdout)) {
+    process.stderr.write(`criu/bundle.mjs: no start-up snapshot, ${launcher} did not tell this CPU's key (build native/ first)\n`);
+    return null;
+  }
+  const blob = `${out}.${key.stdout.trim()}.blob`;
   const record = `${blob}.node`;
   fs.rmSync(record, { force: true });
   fs.rmSync(blob, { force: true });

@@ -281,6 +281,58 @@ static void reap(int sfd)
 #define NODE_ARCH "unknown"
 #endif
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#elif defined(__aarch64__)
+#include <sys/auxv.h>
+#endif
+
+/* What V8 sees of the CPU, hashed (FNV-1a): a snapshot holds V8's CPU features (its cache
+ * version tag) and Node exits 14 on a blob made on another CPU, so a blob's name carries the key
+ * of the CPU it was made on. x86_64: the CPUID leaves V8's base::CPU reads (vendor; signature and
+ * features of leaf 1, not its APIC id; leaf 7; the extended leaves) and XCR0, what the kernel
+ * enables of AVX; aarch64: the kernel's HWCAPs. */
+static unsigned long long cpu_key(void)
+{
+	unsigned int w[24] = { 0 }, k = 0;
+#if defined(__x86_64__)
+	unsigned int a, b, c, d, max = __get_cpuid_max(0, NULL), emax = __get_cpuid_max(0x80000000, NULL);
+	__cpuid(0, a, w[0], w[1], w[2]);
+	__cpuid(1, w[3], b, w[4], w[5]);
+	k = 6;
+	if (w[4] & (1u << 27)) { /* OSXSAVE: XCR0 */
+		__asm__ volatile("xgetbv" : "=a"(a), "=d"(d) : "c"(0));
+		w[k++] = a;
+		w[k++] = d;
+	}
+	if (max >= 7) {
+		__cpuid_count(7, 0, a, b, c, d);
+		w[k++] = b;
+		w[k++] = c;
+		w[k++] = d;
+	}
+	for (unsigned int l = 0x80000001; l <= 0x80000008 && l <= emax; l++) {
+		if (l != 0x80000001 && l != 0x80000007 && l != 0x80000008)
+			continue;
+		__cpuid(l, a, b, c, d);
+		w[k++] = l == 0x80000008 ? a : c;
+		w[k++] = d;
+	}
+#elif defined(__aarch64__)
+	unsigned long h1 = getauxval(AT_HWCAP), h2 = getauxval(AT_HWCAP2);
+	w[k++] = h1;
+	w[k++] = h1 >> 32;
+	w[k++] = h2;
+	w[k++] = h2 >> 32;
+#endif
+	unsigned long long h = 1469598103934665603ull;
+	for (unsigned int i = 0; i < k * 4; i++) {
+		h ^= ((unsigned char *)w)[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
 static int newer(const struct stat *a, const char *path)
 {
 	struct stat b;
@@ -290,19 +342,19 @@ static int newer(const struct stat *a, const char *path)
 	       (a->st_mtim.tv_sec == b.st_mtim.tv_sec && a->st_mtim.tv_nsec >= b.st_mtim.tv_nsec);
 }
 
-/* The V8 start-up snapshot of the tool (criu/bundle.mjs): used when it is newer than the bundle
+/* The V8 start-up snapshot of the tool made on this CPU (criu/bundle.mjs): used when it is newer than the bundle
  * and the modules, and its record (BLOB.node) names this tree and the very Node binary that runs
  * (another Node refuses the blob and exits). NODE_OPTIONS may change V8's flags, which a blob
  * must match: the snapshot is left aside then, as with CRIU_NO_SNAPSHOT=1. */
 static int snapshot_blob(const char *node, char *blob, size_t n)
 {
-	char dist[PATH_MAX + 32], path[2 * PATH_MAX], root[PATH_MAX], real[PATH_MAX], rec[2 * PATH_MAX + 64];
+	char dist[PATH_MAX + 32], path[2 * PATH_MAX + 16], root[PATH_MAX], real[PATH_MAX], rec[2 * PATH_MAX + 64];
 	const char *opts = getenv("NODE_OPTIONS"), *off = getenv("CRIU_NO_SNAPSHOT");
 	struct stat st, ns;
 	if ((opts && *opts) || (off && *off && strcmp(off, "0")) || !strchr(node, '/'))
 		return 0;
 	snprintf(dist, sizeof dist, "%s/../../dist/criu/src", self_dir);
-	snprintf(blob, n, "%s/criu.cjs." NODE_ARCH ".blob", dist);
+	snprintf(blob, n, "%s/criu.cjs." NODE_ARCH "-%016llx.blob", dist, cpu_key());
 	if (stat(blob, &st))
 		return 0;
 	snprintf(path, sizeof path, "%s/criu.cjs", dist);
@@ -352,7 +404,7 @@ static int run_tool(int argc, char **argv)
 		return 1;
 	}
 	if (tool_pid == 0) {
-		char script[PATH_MAX + 64];
+		char script[2 * PATH_MAX];
 		const char *node = getenv("CRIU_NODE");
 		const char *sc = getenv("CRIU_SCRIPT");
 		sigprocmask(SIG_SETMASK, &old, NULL);
@@ -475,6 +527,11 @@ int main(int argc, char **argv)
 		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF && open("/dev/null", O_RDWR) < 0)
 			return 1;
 
+	/* for criu/bundle.mjs, which names the snapshot it makes after this CPU */
+	if (getenv("CRIU_LAUNCHER_CPU_KEY")) {
+		printf("%s-%016llx\n", NODE_ARCH, cpu_key());
+		return 0;
+	}
 	if (argc == 3 && !strcmp(argv[1], "--puppet-server"))
 		return run_server(atoi(argv[2]));
 	return run_tool(argc, argv);
