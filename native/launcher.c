@@ -421,6 +421,7 @@ static int run_tool(int argc, char **argv)
 			nargv[k++] = script;
 			nargv[k++] = "--no-warnings";
 			nargv[k++] = "--stack-size=4000";
+			nargv[k++] = "--min-semi-space-size=16";
 			nargv[k++] = "--";
 		} else {
 			if (!sc) {
@@ -429,6 +430,7 @@ static int run_tool(int argc, char **argv)
 			}
 			nargv[k++] = "--no-warnings";
 			nargv[k++] = "--stack-size=4000";
+			nargv[k++] = "--min-semi-space-size=16";
 			nargv[k++] = (char *)sc;
 		}
 		for (int i = 1; i < argc; i++)
@@ -472,6 +474,15 @@ static int run_tool(int argc, char **argv)
 	if (tool_status == -1) {
 		while (waitpid(tool_pid, &tool_status, 0) < 0 && errno == EINTR)
 			;
+	}
+	/* the puppets a failed restore killed: the tool traced them, and the kernel handed their
+	 * zombies to us as it exited (before the tool's own exit, after its socket closed, which
+	 * ended the loop above); reaped now, so that no pid of theirs is left once we exit */
+	{
+		int st;
+		pid_t p;
+		while ((p = waitpid(-1, &st, WNOHANG)) > 0)
+			note_exit(p, st);
 	}
 	if (exit_code(tool_status) == 0 && exec_argv) {
 		/* --exec-cmd: become the command, keeping the restored root as our child (CRIU
