@@ -155,78 +155,125 @@ export function readMaps(pid: number): Vma[] {
   return parseMaps(readProcText(pid, 'maps'), `/proc/${pid}/maps`);
 }
 
-function smapsVma(v: Vma): SmapsVma {
-  const o = v as SmapsVma;
-  o.kb = {};
-  o.size = 0;
-  o.rss = 0;
-  o.pss = 0;
-  o.anonymous = 0;
-  o.swap = 0;
-  o.sharedClean = 0;
-  o.sharedDirty = 0;
-  o.privateClean = 0;
-  o.privateDirty = 0;
-  o.locked = 0;
-  o.vmFlags = [];
-  return o;
-}
-
-/** Parse the text of /proc/PID/smaps. */
-export function parseSmaps(text: string, file = 'smaps'): SmapsVma[] {
-  const out: SmapsVma[] = [];
-  let cur: SmapsVma | null = null;
-  let pos = 0,
-    lineNo = 0;
-  const n = text.length;
-  while (pos < n) {
+/** the "Key: N kB" lines of one VMA of smaps text, [from, to), as numbers */
+function parseKb(text: string, from: number, to: number, file: string): Record<string, number> {
+  const kb: Record<string, number> = {};
+  for (let pos = from; pos < to;) {
     let nl = text.indexOf('\n', pos);
-    if (nl < 0) nl = n;
-    lineNo++;
-    const c = text.charCodeAt(pos);
-    if (nl === pos) {
-      pos = nl + 1;
-      continue;
+    if (nl < 0 || nl > to) nl = to;
+    const colon = text.indexOf(':', pos);
+    if (colon < 0 || colon > nl) throw new ProcParseError(file, lineAt(text, pos), text.slice(pos, nl), 'no colon');
+    let p = colon + 1;
+    while (p < nl && text.charCodeAt(p) === 32) p++;
+    let v = 0,
+      digits = 0;
+    for (let d = text.charCodeAt(p); d >= 48 && d <= 57 && p < nl; d = text.charCodeAt(++p)) {
+      v = v * 10 + (d - 48);
+      digits++;
     }
-    if (c >= 65 && c <= 90 /* A-Z: a "Key:" line; VMA headers start with a lower-case hex digit */) {
-      const colon = text.indexOf(':', pos);
-      if (!cur || colon < 0 || colon > nl) {
-        throw new ProcParseError(file, lineNo, text.slice(pos, nl), cur ? 'no colon' : 'field before the first VMA');
-      }
-      const key = text.slice(pos, colon);
-      let p = colon + 1;
-      while (p < nl && text.charCodeAt(p) === 32) p++;
-      if (key === 'VmFlags') {
-        const fl = text.slice(p, nl).split(' ');
-        for (const f of fl) if (f !== '') cur.vmFlags.push(f);
-      } else {
-        let v = 0,
-          digits = 0;
-        for (let d = text.charCodeAt(p); d >= 48 && d <= 57; d = text.charCodeAt(++p)) {
-          v = v * 10 + (d - 48);
-          digits++;
-        }
-        if (!digits) throw new ProcParseError(file, lineNo, text.slice(pos, nl), `bad value of ${key}`);
-        cur.kb[key] = v;
-      }
-    } else {
-      cur = smapsVma(parseMapsLine(text.slice(pos, nl), file, lineNo));
-      out.push(cur);
-    }
+    if (!digits) throw new ProcParseError(file, lineAt(text, pos), text.slice(pos, nl), `bad value of ${text.slice(pos, colon)}`);
+    kb[text.slice(pos, colon)] = v;
     pos = nl + 1;
   }
-  for (const v of out) {
-    const k = v.kb;
-    v.size = k.Size ?? 0;
-    v.rss = k.Rss ?? 0;
-    v.pss = k.Pss ?? 0;
-    v.anonymous = k.Anonymous ?? 0;
-    v.swap = k.Swap ?? 0;
-    v.sharedClean = k.Shared_Clean ?? 0;
-    v.sharedDirty = k.Shared_Dirty ?? 0;
-    v.privateClean = k.Private_Clean ?? 0;
-    v.privateDirty = k.Private_Dirty ?? 0;
-    v.locked = k.Locked ?? 0;
+  return kb;
+}
+
+/**
+ * One VMA of smaps: its maps line and VmFlags parsed at once, its "Key: N kB" lines only when
+ * asked for (the dump wants VmFlags of every VMA and the numbers of a few: 2000 VMAs are 48,000
+ * such lines).
+ */
+class SmapsEntry {
+  #kb: Record<string, number> | undefined;
+  constructor(
+    v: Vma,
+    readonly vmFlags: string[],
+    private readonly text: string,
+    private readonly from: number,
+    private readonly to: number,
+    private readonly file: string,
+  ) {
+    Object.assign(this, v);
+  }
+  get kb(): Record<string, number> {
+    return (this.#kb ??= parseKb(this.text, this.from, this.to, this.file));
+  }
+  get size(): number {
+    return this.kb.Size ?? 0;
+  }
+  get rss(): number {
+    return this.kb.Rss ?? 0;
+  }
+  get pss(): number {
+    return this.kb.Pss ?? 0;
+  }
+  get anonymous(): number {
+    return this.kb.Anonymous ?? 0;
+  }
+  get swap(): number {
+    return this.kb.Swap ?? 0;
+  }
+  get sharedClean(): number {
+    return this.kb.Shared_Clean ?? 0;
+  }
+  get sharedDirty(): number {
+    return this.kb.Shared_Dirty ?? 0;
+  }
+  get privateClean(): number {
+    return this.kb.Private_Clean ?? 0;
+  }
+  get privateDirty(): number {
+    return this.kb.Private_Dirty ?? 0;
+  }
+  get locked(): number {
+    return this.kb.Locked ?? 0;
+  }
+}
+
+const VMFLAGS = '\nVmFlags:';
+
+/** the line number of text[pos], for an error */
+function lineAt(text: string, pos: number): number {
+  let n = 1;
+  for (let i = text.indexOf('\n'); i >= 0 && i < pos; i = text.indexOf('\n', i + 1)) n++;
+  return n;
+}
+
+/** Parse the text of /proc/PID/smaps: each VMA's header, then straight to its VmFlags line (the last of its block). */
+export function parseSmaps(text: string, file = 'smaps'): SmapsVma[] {
+  const out: SmapsVma[] = [];
+  const n = text.length;
+  let pos = 0;
+  while (pos < n) {
+    if (text.charCodeAt(pos) === 10) {
+      pos++;
+      continue;
+    }
+    const nl = text.indexOf('\n', pos);
+    const c = text.charCodeAt(pos);
+    if (c >= 65 && c <= 90 /* A-Z: a "Key:" line out of place (VMA headers start with a hex digit) */)
+      throw new ProcParseError(file, lineAt(text, pos), text.slice(pos, nl < 0 ? n : nl), 'field before the first VMA');
+    if (nl < 0) throw new ProcParseError(file, lineAt(text, pos), text.slice(pos), 'a VMA without its fields');
+    let v: Vma;
+    try {
+      v = parseMapsLine(text.slice(pos, nl), file);
+    } catch (e) {
+      throw new ProcParseError(file, lineAt(text, pos), text.slice(pos, nl), e instanceof ProcParseError ? e.reason : String(e));
+    }
+    const f = text.indexOf(VMFLAGS, nl);
+    const next = text.indexOf('\n', nl + 1);
+    if (next < 0 && f < 0 && nl + 1 >= n) {
+      // a VMA with no fields at all (a smaps text made by hand)
+      out.push(new SmapsEntry(v, [], text, nl + 1, nl + 1, file) as unknown as SmapsVma);
+      break;
+    }
+    if (f < 0) throw new ProcParseError(file, lineAt(text, pos), text.slice(pos, nl), 'no VmFlags line for this VMA (a kernel before 3.8?)');
+    let fe = text.indexOf('\n', f + 1);
+    if (fe < 0) fe = n;
+    const flags: string[] = [];
+    for (const x of text.slice(f + VMFLAGS.length, fe).split(' ')) if (x !== '') flags.push(x);
+    out.push(new SmapsEntry(v, flags, text, nl + 1, f + 1, file) as unknown as SmapsVma);
+    pos = fe + 1;
   }
   return out;
 }

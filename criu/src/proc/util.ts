@@ -21,11 +21,11 @@ export class ProcParseError extends CriuError {
     readonly file: string,
     readonly lineNo: number,
     readonly line: string,
-    why: string,
+    readonly reason: string,
     more?: ErrorDetails,
   ) {
     super(
-      `${file}:${lineNo}: ${why}: ${JSON.stringify(line.length > 200 ? line.slice(0, 200) + '…' : line)}`,
+      `${file}:${lineNo}: ${reason}: ${JSON.stringify(line.length > 200 ? line.slice(0, 200) + '…' : line)}`,
       details({ task: procTask(file), object: `${file}:${lineNo}` }, more),
     );
   }
