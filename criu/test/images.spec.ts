@@ -552,12 +552,42 @@ test('the fast decoder takes every well-formed entry and agrees with the careful
       },
     ],
     ['autofs_entry', { fd: -1, pgrp: -300, timeout: 0, minproto: 3, maxproto: 5, mode: -2147483648, uid: 2147483647 }],
+    // 64-bit values around the decoder's number/bigint border (seven varint bytes: below 2^49)
+    [
+      'vma_entry',
+      {
+        start: 2n ** 47n - 4096n,
+        end: 2n ** 49n - 1n,
+        pgoff: 2n ** 49n,
+        shmid: 2n ** 53n + 1n,
+        prot: 0xffffffff,
+        flags: 1,
+        status: 2,
+        fd: -1,
+        madv: 2n ** 64n - 1n,
+      },
+    ],
   ];
   for (const [type, m] of odd) {
     const body = encodeMessage(type, m);
     const fast = tryFastDecode(messageInfo(type), body, 0, body.length);
     expect(fast, type).not.toBeNull();
     expect(fast).toEqual(decodeCarefully(type, body));
+  }
+  // a uint32 written as a wider varint (5 to 8 bytes) keeps its low 32 bits, as protobuf does
+  for (const wide of [2 ** 32 + 7, 2 ** 40 + 2 ** 33 + 5, 2 ** 48 + 3, 2 ** 52 + 9]) {
+    const v: number[] = [];
+    for (let x = BigInt(wide); ; x >>= 7n) {
+      if (x < 0x80n) {
+        v.push(Number(x));
+        break;
+      }
+      v.push(Number(x & 0x7fn) | 0x80);
+    }
+    const body = Buffer.from([0x08, ...v, 0x10, ...v, 0x18, 1, 0x20, 1]);
+    const fast = tryFastDecode(messageInfo('pstree_entry'), body, 0, body.length);
+    expect(fast, String(wide)).toEqual(decodeCarefully('pstree_entry', body));
+    expect(fast).toMatchObject({ pid: wide % 2 ** 32, ppid: wide % 2 ** 32 });
   }
   // an unknown field, a truncated entry, a missing required field: the careful way
   const known = encodeMessage('pstree_entry', { pid: 1, ppid: 0, pgid: 1, sid: 1, threads: [1] });

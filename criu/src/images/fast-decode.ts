@@ -99,7 +99,7 @@ function fastOf(info: MessageInfo): Fast {
 /** the end of the last varint read */
 let at = 0;
 
-/** A varint at p: a number below 2^32 or a bigint, or -1 where it is truncated or too long. */
+/** A varint at p: a number below 2^49 (seven bytes: user addresses, sizes, counts) or a bigint, or -1 where it is truncated or too long. */
 function varint(b: Buffer, p: number, end: number): number | bigint {
   let n = 0;
   for (let shift = 0; shift < 28; shift += 7) {
@@ -111,8 +111,19 @@ function varint(b: Buffer, p: number, end: number): number | bigint {
       return n >>> 0;
     }
   }
-  let v = BigInt(n >>> 0);
-  for (let shift = 28n; ; shift += 7n) {
+  // bytes 5 to 7 by multiplication, exact below 2^53
+  let x = n >>> 0;
+  for (let mul = 2 ** 28; mul <= 2 ** 42; mul *= 128) {
+    if (p >= end) return -1;
+    const c = b[p++];
+    x += (c & 0x7f) * mul;
+    if (c < 0x80) {
+      at = p;
+      return x;
+    }
+  }
+  let v = BigInt(x);
+  for (let shift = 49n; ; shift += 7n) {
     if (shift > 63n || p >= end) return -1;
     const c = b[p++];
     v |= BigInt(c & 0x7f) << shift;
@@ -122,20 +133,22 @@ function varint(b: Buffer, p: number, end: number): number | bigint {
   return BigInt.asUintN(64, v);
 }
 
+const TWO32 = 2 ** 32;
+
 function fromVarint(k: K, v: number | bigint): unknown {
   switch (k) {
     case K.U32:
-      return typeof v === 'number' ? v : Number(BigInt.asUintN(32, v));
+      return typeof v === 'number' ? (v < TWO32 ? v : v % TWO32) : Number(BigInt.asUintN(32, v));
     case K.I32:
       return typeof v === 'number' ? v | 0 : Number(BigInt.asIntN(32, v));
     case K.S32: {
-      const n = typeof v === 'number' ? v : Number(BigInt.asUintN(32, v));
+      const n = typeof v === 'number' ? (v < TWO32 ? v : v % TWO32) : Number(BigInt.asUintN(32, v));
       return (n >>> 1) ^ -(n & 1);
     }
     case K.U64:
       return BigInt(v);
     case K.I64:
-      return BigInt.asIntN(64, BigInt(v));
+      return typeof v === 'number' ? BigInt(v) : BigInt.asIntN(64, v);
     case K.S64: {
       const b = BigInt(v);
       return (b >> 1n) ^ -(b & 1n);

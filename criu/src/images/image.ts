@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { writeAll } from '../sys/io.js';
-import { decodeMessage, encodeMessage, type Message } from './codec.js';
+import { decodeMessage, encodeFramed, type Message } from './codec.js';
 import { ImageError, ProtoError } from './errors.js';
 import { CriuError } from '../errors.js';
 import { IMG_COMMON_MAGIC, IMG_SERVICE_MAGIC, INVENTORY_MAGIC, kindByMagic, kindByName, kindForFileName, type ImageKind } from './magic.js';
@@ -392,16 +392,14 @@ function header(kind: ImageKind): Buffer {
 /** Serialises one entry: length word, message, payload. */
 function entryBytes(kind: ImageKind, index: number, msg: object, blob: Buffer | undefined, type: string | undefined, where: string): Buffer[] {
   const t = type ?? entryType(kind, index);
-  let body: Buffer;
+  let framed: Buffer;
   try {
-    body = encodeMessage(t, msg);
+    framed = encodeFramed(t, msg);
   } catch (e) {
     if (e instanceof ProtoError) throw new ImageError(`cannot encode entry ${index}: ${e.message}`, where);
     throw e;
   }
-  const len = Buffer.alloc(4);
-  len.writeUInt32LE(body.length, 0);
-  const parts = [len, body];
+  const parts = [framed];
   if (kind.extra && kind.extra !== 'msg') {
     const want = payloadSize(kind, msg as Message);
     const have = blob?.length ?? 0;
