@@ -11,13 +11,14 @@ import { pidfdOpen, pidfdGetfd, close } from '../sys/libc.js';
 import { NotSupportedError } from '../errors.js';
 import type { FdinfoEntry } from '../images/gen/types.js';
 import { log } from '../log.js';
+import { fdStatScope, statOnce } from './fd-stat.js';
 
 /** Devices no kind restores right (tun, block and other devices without a handler: chardev.ts); terminals are tty.ts's. */
 function refuseUnhandled(pid: number, fd: number, raw: string): void {
   if (!raw.startsWith('/')) return;
   let st: fs.BigIntStats;
   try {
-    st = fs.statSync(`/proc/${pid}/fd/${fd}`, { bigint: true });
+    st = statOnce(`/proc/${pid}/fd/${fd}`);
   } catch {
     return;
   }
@@ -42,6 +43,7 @@ export function dumpFds(
   const taken: number[] = [];
   try {
     for (const fd of listFds(pid)) {
+      fdStatScope(pid, fd);
       const link = readFdLink(pid, fd);
       const info = readFdinfo(pid, fd);
       const cloexec = (info.flags & 0o2000000) !== 0 ? 1 : 0;
@@ -78,6 +80,7 @@ export function dumpFds(
       out.push({ id, flags: cloexec, type: kind.type, fd });
     }
   } finally {
+    fdStatScope();
     for (const f of taken) close(f);
     if (pidfd >= 0) close(pidfd);
   }

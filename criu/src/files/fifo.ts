@@ -16,6 +16,7 @@ import { fcntl, writeFd, close } from '../sys/libc.js';
 import { NotSupportedError } from '../errors.js';
 import { dumpFown, where, O_CLOEXEC, O_NONBLOCK } from './fdparams.js';
 import { FdTypes, type FileEntry, type FifoEntry, type PipeDataEntry } from '../images/gen/types.js';
+import { statOnce } from './fd-stat.js';
 
 const F_SETPIPE_SZ = 1031;
 const S_IFMT = 0o170000,
@@ -26,8 +27,8 @@ export const FIFO_DATA = 'fifo-data.img';
 export function isFifo(link: FdLink, info: Fdinfo, at?: { pid: number; fd: number }): boolean {
   if (link.kind !== 'path' || link.deleted) return false;
   try {
-    const st = fs.statSync(at ? `/proc/${at.pid}/fd/${at.fd}` : link.path!);
-    return (st.mode & S_IFMT) === S_IFIFO && (at !== undefined || !info.ino || st.ino === info.ino);
+    const st = at ? statOnce(`/proc/${at.pid}/fd/${at.fd}`) : fs.statSync(link.path!, { bigint: true });
+    return (Number(st.mode) & S_IFMT) === S_IFIFO && (at !== undefined || !info.ino || Number(st.ino) === info.ino);
   } catch {
     return false;
   }
@@ -67,10 +68,10 @@ function readFifoData(ctx: DumpFdCtx, pid: number, fd: number, pipeId: number, k
 
 export function dumpFifo(ctx: DumpFdCtx, id: number): FileEntry {
   const statPath = `/proc/${ctx.pid}/fd/${ctx.fd}`;
-  const st = fs.statSync(statPath);
-  if ((st.mode & S_IFMT) !== S_IFIFO)
+  const st = statOnce(statPath);
+  if ((Number(st.mode) & S_IFMT) !== S_IFIFO)
     throw new NotSupportedError(`${where(ctx, ctx.link.raw)}: not a FIFO any more`, { task: ctx.pid, object: `fd ${ctx.fd}` });
-  const pipeId = st.ino;
+  const pipeId = Number(st.ino);
   const fd = ctx.takeFd();
   const rfId = ctx.files.allocId();
   const regEntry = dumpReg(rfId, ctx.link.path!, statPath, ctx.info.flags, ctx.info.pos);

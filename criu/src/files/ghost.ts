@@ -30,6 +30,7 @@ import { dumpLinkRemap, afterDumpLinkRemaps, openLinked, closeLinked, mkParents,
 import { regDumpOptions } from './reg-opts.js';
 import { mknod } from '../sys/fsops.js';
 import { ids as userIds } from '../proc/idmap.js';
+import { statOnce } from './fd-stat.js';
 
 export const REMAP_FPATH = 'remap-fpath.img';
 export const ghostImage = (id: number): string => `ghost-file-${id.toString(16)}.img`;
@@ -173,7 +174,7 @@ function remapRemoved(env: DumpEnv, who: string, id: number, p: string, fd: numb
 
 export function dumpGhost(ctx: DumpFdCtx, id: number): FileEntry {
   const statPath = `/proc/${ctx.pid}/fd/${ctx.fd}`;
-  const st = fs.statSync(statPath, { bigint: true });
+  const st = statOnce(statPath);
   const fd = ctx.takeFd();
   // a file that is really named "… (deleted)"
   const real = st.nlink > 0n && reallyNamed(ctx.link.raw, st);

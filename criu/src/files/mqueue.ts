@@ -27,6 +27,7 @@ import { ids as userIds, asNsRoot } from '../proc/idmap.js';
 import { FileError, partOf, taskOf, type FileKind, type RestoreFdCtx } from './kind.js';
 import { fileFlags, dumpFown, restoreFileParams, O_CLOEXEC, O_NONBLOCK } from './fdparams.js';
 import type { FileTable } from './table.js';
+import { statfsOnce } from './fd-stat.js';
 
 const MQUEUE_MAGIC = 0x19800202;
 const O_ACCMODE = 3,
@@ -204,7 +205,7 @@ export const mqueueKind: FileKind<MqState> = {
   match(link, _info, at) {
     if (!at || link.kind !== 'path') return false;
     try {
-      return fs.statfsSync(`/proc/${at.pid}/fd/${at.fd}`).type === MQUEUE_MAGIC;
+      return statfsOnce(`/proc/${at.pid}/fd/${at.fd}`).type === MQUEUE_MAGIC;
     } catch {
       return false;
     }

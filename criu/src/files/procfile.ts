@@ -15,7 +15,6 @@
 // every other remap); a cwd in a dead task's /proc/PID gets the same remap and is entered by path
 // while the helper lives. A /proc/PID/task/TID file of a thread that has exited while its process
 // lives on has no such remap in CRIU and is refused by name.
-import * as fs from 'node:fs';
 import type { FileKind, RestoreFdCtx, ExtraImages } from './kind.js';
 import type { FdLink } from '../proc/index.js';
 import { FileError, partOf } from './kind.js';
@@ -28,6 +27,7 @@ import { ghostKind } from './ghost.js';
 import { treePids } from '../proc/nspid.js';
 import { existsInTree, treeRootPid } from '../sys/tree-root.js';
 import { FdTypes, RemapType, type FileEntry, type RemapFilePathEntry } from '../images/gen/types.js';
+import { statfsOnce } from './fd-stat.js';
 
 const PROC_PID = /^\/proc\/(\d+)(\/|$)/;
 const PROC_TID = /^\/proc\/(\d+)\/task\/(\d+)(\/|$)/;
@@ -76,7 +76,7 @@ function noteDeadPid(extra: ExtraImages, id: number, pid: number): void {
 
 function onProcfs(statPath: string): boolean {
   try {
-    return fs.statfsSync(statPath).type === PROC_SUPER_MAGIC;
+    return statfsOnce(statPath).type === PROC_SUPER_MAGIC;
   } catch {
     return false;
   }

@@ -13,6 +13,7 @@ import { externalFileKey } from './external-file.js';
 import type { DumpFdCtx } from './kind.js';
 import { openInTree, statInTree, lstatInTree, treeMountIds } from '../sys/tree-root.js';
 import { NotSupportedError } from '../errors.js';
+import { statOnce, statfsOnce } from './fd-stat.js';
 
 export const O = {
   ACCMODE: 3,
@@ -34,7 +35,7 @@ export const O = {
  * `statPath` again, which would break a lease on the file (as CRIU reads it through its copy).
  */
 export function dumpReg(id: number, path: string, statPath: string, flags: number, pos: bigint, readFd?: () => number): FileEntry {
-  const st = fs.statSync(statPath, { bigint: true });
+  const st = statOnce(statPath);
   const reg: RegFileEntry = { id, flags: flags & ~O.CLOEXEC, pos: devicePos(st, flags, pos), fown: zeroFown(), name: path };
   // CRIU's should_check_size: a write-only append file (a log) may grow, its size is not kept
   const log = (flags & O.ACCMODE) === 1 && (flags & O.APPEND) !== 0;
@@ -158,7 +159,7 @@ function dumpRegFd(ctx: DumpFdCtx, id: number): FileEntry {
   const statPath = `/proc/${ctx.pid}/fd/${ctx.fd}`;
   const who = `task ${ctx.pid}: fd ${ctx.fd} (${ctx.link.raw})`;
   const p = ctx.link.path!;
-  const st = fs.statSync(statPath, { bigint: true });
+  const st = statOnce(statPath);
   const o = regDumpOptions();
   const key = externalFileKey(ctx.info.mntId, st.ino);
   if (o.externalFiles.has(key)) {
@@ -168,7 +169,7 @@ function dumpRegFd(ctx: DumpFdCtx, id: number): FileEntry {
   }
   let magic = 0;
   try {
-    magic = Number(fs.statfsSync(statPath).type);
+    magic = Number(statfsOnce(statPath).type);
   } catch {
     /* the kernel answers for /proc/PID/fd */
   }

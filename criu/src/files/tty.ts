@@ -26,6 +26,7 @@ import { hasRpcNotifier, rpcSendFd } from '../notify.js';
 import { externals } from './external.js';
 import { log } from '../log.js';
 import { ids as userIds } from '../proc/idmap.js';
+import { statOnce } from './fd-stat.js';
 
 const O_RDWR = 2,
   O_NOCTTY = 0o400;
@@ -73,7 +74,7 @@ const isMasterDriver = (d: Driver): boolean => d !== 'pts';
 
 function statFd(pid: number, fd: number): fs.BigIntStats | null {
   try {
-    return fs.statSync(`/proc/${pid}/fd/${fd}`, { bigint: true });
+    return statOnce(`/proc/${pid}/fd/${fd}`);
   } catch {
     return null;
   }
