@@ -163,7 +163,7 @@ test('an x86_64 syscall batch: immediates into rax and the argument registers, s
   const code = encodeX86Batch(
     [
       { name: 'getpid', args: [] },
-      { name: 'rt_sigaction', args: [10, 0x1000n, 0, 8] },
+      { name: 'rt_sigaction', args: [10, 0x1000n, 0, 8, -1, 2 ** 52 + 3] },
     ],
     0x7f0000001000n,
   );
@@ -182,6 +182,8 @@ test('an x86_64 syscall batch: immediates into rax and the argument registers, s
   expect(imm(82 + 12)).toBe(10n);
   expect(imm(82 + 22)).toBe(0x1000n);
   expect(imm(82 + 42)).toBe(8n);
+  expect(imm(82 + 52)).toBe(0xffffffffffffffffn); // r8: -1, two's complement
+  expect(imm(82 + 62)).toBe(2n ** 52n + 3n); // r9: a number above 2^32
   expect(imm(82 + 74)).toBe(0x7f0000001008n);
   expect(code[code.length - 1]).toBe(0xcc);
 });

@@ -314,14 +314,22 @@ export class BatchArea {
   }
 }
 
+/** a 64-bit word (an argument, an address) at b[o], as the task's register takes it: a negative number two's-complement; no BigInt for the usual non-negative number */
+function put64(b: Buffer, o: number, v: number | bigint): void {
+  if (typeof v === 'number' && v >= 0 && v <= Number.MAX_SAFE_INTEGER) {
+    b.writeUInt32LE(v % 4294967296, o);
+    b.writeUInt32LE(Math.floor(v / 4294967296), o + 4);
+  } else b.writeBigUInt64LE(BigInt.asUintN(64, BigInt(v)), o);
+}
+
 /** the aarch64 batch: the loop, then the table of calls; `end` is the offset of the brk, where the thread stops */
 export function aarch64Batch(calls: BatchCall[]): { code: Buffer; end: number } {
   const b = Buffer.alloc(4 * A64_LOOP.length + A64_CALL_BYTES * calls.length);
   A64_LOOP.forEach((w, i) => b.writeUInt32LE(w, 4 * i));
   calls.forEach((c, k) => {
     const o = 4 * A64_LOOP.length + A64_CALL_BYTES * k;
-    b.writeBigUInt64LE(BigInt(SYS[c.name]), o);
-    for (let i = 0; i < 6; i++) b.writeBigUInt64LE(BigInt.asUintN(64, BigInt(c.args[i] ?? 0)), o + 8 + 8 * i);
+    put64(b, o, SYS[c.name]);
+    for (let i = 0; i < 6; i++) put64(b, o + 8 + 8 * i, c.args[i] ?? 0);
   });
   return { code: b, end: 4 * (A64_LOOP.length - 1) };
 }
@@ -338,25 +346,26 @@ const x86Batch = (calls: BatchCall[], results: bigint): { code: Buffer; end: num
 export function encodeX86Batch(calls: BatchCall[], results: bigint): Buffer {
   const b = Buffer.alloc(calls.length * X86_CALL_BYTES + 1);
   let o = 0;
-  const movImm = (rex: number, op: number, v: bigint): void => {
+  const movImm = (rex: number, op: number, v: number | bigint): void => {
     b[o++] = rex;
     b[o++] = op;
-    b.writeBigUInt64LE(BigInt.asUintN(64, v), o);
+    put64(b, o, v);
     o += 8;
   };
-  calls.forEach((c, k) => {
-    const a = (i: number): bigint => BigInt(c.args[i] ?? 0);
-    movImm(0x48, 0xb8, BigInt(SYS[c.name])); // rax
-    movImm(0x48, 0xbf, a(0)); // rdi
-    movImm(0x48, 0xbe, a(1)); // rsi
-    movImm(0x48, 0xba, a(2)); // rdx
-    movImm(0x49, 0xba, a(3)); // r10
-    movImm(0x49, 0xb8, a(4)); // r8
-    movImm(0x49, 0xb9, a(5)); // r9
+  const res = Number(results); // a user address: below 2^47
+  for (let k = 0; k < calls.length; k++) {
+    const args = calls[k].args;
+    movImm(0x48, 0xb8, SYS[calls[k].name]); // rax
+    movImm(0x48, 0xbf, args[0] ?? 0); // rdi
+    movImm(0x48, 0xbe, args[1] ?? 0); // rsi
+    movImm(0x48, 0xba, args[2] ?? 0); // rdx
+    movImm(0x49, 0xba, args[3] ?? 0); // r10
+    movImm(0x49, 0xb8, args[4] ?? 0); // r8
+    movImm(0x49, 0xb9, args[5] ?? 0); // r9
     b[o++] = 0x0f;
     b[o++] = 0x05; // syscall
-    movImm(0x48, 0xa3, results + BigInt(8 * k)); // movabs [imm64], rax
-  });
+    movImm(0x48, 0xa3, res + 8 * k); // movabs [imm64], rax
+  }
   b[o++] = 0xcc; // int3
   return b;
 }
