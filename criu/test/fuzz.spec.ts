@@ -279,6 +279,21 @@ test('restore refuses out-of-range PIDs, fds, VMAs and pages by file, entry and 
       },
       new RegExp(`${pm.replace('.', '\\.')}: entry 2: vaddr 0x8000000000000000 \\+ nr_pages \\d+: 0x8000000000000000 is in no VMA`),
     ],
+    // the quick pass in numbers hands these to the bigint one, which names them
+    [
+      pm,
+      (m, i) => {
+        if (i === 2) m.vaddr = BigInt(m.vaddr) + 8n;
+      },
+      new RegExp(`${pm.replace('.', '\\.')}: entry 2: vaddr 0x[0-9a-f]+8 is not page-aligned`),
+    ],
+    [
+      pm,
+      (m, i) => {
+        if (i === 2) m.vaddr = 0x1000n;
+      },
+      new RegExp(`${pm.replace('.', '\\.')}: entry 2: vaddr 0x1000 overlaps the entry before it`),
+    ],
   );
   for (const [file, change, want] of cases) {
     const dir = tmpdir('fuzz-restore-check');
