@@ -314,6 +314,16 @@ export class BatchArea {
   }
 }
 
+/** one call's x86_64 code with its immediates zero: mov rax, rdi, rsi, rdx, r10, r8, r9 (imm64 each), syscall, movabs [imm64], rax */
+const X86_CALL = Buffer.from([
+  ...[0x48, 0xb8, 0x48, 0xbf, 0x48, 0xbe, 0x48, 0xba, 0x49, 0xba, 0x49, 0xb8, 0x49, 0xb9].flatMap((x, i) => (i % 2 ? [x, 0, 0, 0, 0, 0, 0, 0, 0] : [x])),
+  0x0f,
+  0x05,
+  0x48,
+  0xa3,
+  ...Array<number>(8).fill(0),
+]);
+
 /** a 64-bit word (an argument, an address) at b[o], as the task's register takes it: a negative number two's-complement; no BigInt for the usual non-negative number */
 function put64(b: Buffer, o: number, v: number | bigint): void {
   if (typeof v === 'number' && v >= 0 && v <= Number.MAX_SAFE_INTEGER) {
@@ -345,27 +355,15 @@ const x86Batch = (calls: BatchCall[], results: bigint): { code: Buffer; end: num
  */
 export function encodeX86Batch(calls: BatchCall[], results: bigint): Buffer {
   const b = Buffer.alloc(calls.length * X86_CALL_BYTES + 1);
-  let o = 0;
-  const movImm = (rex: number, op: number, v: number | bigint): void => {
-    b[o++] = rex;
-    b[o++] = op;
-    put64(b, o, v);
-    o += 8;
-  };
   const res = Number(results); // a user address: below 2^47
-  for (let k = 0; k < calls.length; k++) {
+  for (let k = 0, o = 0; k < calls.length; k++, o += X86_CALL_BYTES) {
+    // the opcodes of one call as a whole, then its eight immediates in place
+    b.set(X86_CALL, o);
     const args = calls[k].args;
-    movImm(0x48, 0xb8, SYS[calls[k].name]); // rax
-    movImm(0x48, 0xbf, args[0] ?? 0); // rdi
-    movImm(0x48, 0xbe, args[1] ?? 0); // rsi
-    movImm(0x48, 0xba, args[2] ?? 0); // rdx
-    movImm(0x49, 0xba, args[3] ?? 0); // r10
-    movImm(0x49, 0xb8, args[4] ?? 0); // r8
-    movImm(0x49, 0xb9, args[5] ?? 0); // r9
-    b[o++] = 0x0f;
-    b[o++] = 0x05; // syscall
-    movImm(0x48, 0xa3, res + 8 * k); // movabs [imm64], rax
+    put64(b, o + 2, SYS[calls[k].name]);
+    for (let i = 0; i < 6; i++) put64(b, o + 12 + 10 * i, args[i] ?? 0);
+    put64(b, o + 74, res + 8 * k);
   }
-  b[o++] = 0xcc; // int3
+  b[b.length - 1] = 0xcc; // int3
   return b;
 }
