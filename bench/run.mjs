@@ -1039,7 +1039,10 @@ function main() {
   // what `criu` runs: the bundle with its code cache, loading every command's code (then exit)
   startupWhat.loadTool = 'node criu/bin/criu-boot.cjs loading every command (bundle + code cache, then exit)';
   process.env.CRIU_CODE_CACHE_WARM = '1';
-  startup.loadTool = startWall([process.execPath, '--no-warnings', '--stack-size=4000', '--min-semi-space-size=16', path.join(ROOT, 'criu', 'bin', 'criu-boot.cjs')], 3);
+  startup.loadTool = startWall(
+    [process.execPath, '--no-warnings', '--stack-size=4000', '--min-semi-space-size=16', path.join(ROOT, 'criu', 'bin', 'criu-boot.cjs')],
+    3,
+  );
   delete process.env.CRIU_CODE_CACHE_WARM;
   for (const b of bins) {
     startupWhat[b.id] = `\`${b.id === 'ours' ? 'native/build/criu' : b.path} --version\``;
