@@ -34,6 +34,8 @@ import {
   stringifyJson,
   unknownFields,
   writeImage,
+  writePagemap,
+  readPagemapLoose,
   type CoreEntry,
   type FileEntry,
   type FdinfoEntry,
@@ -596,4 +598,29 @@ test('the fast decoder takes every well-formed entry and agrees with the careful
   const noPid = encodeMessage('pstree_entry', { pid: 1, ppid: 0, pgid: 1, sid: 1, threads: [] }).subarray(2);
   expect(tryFastDecode(messageInfo('pstree_entry'), noPid, 0, noPid.length)).toBeNull();
   expect(() => decodeMessage('pstree_entry', noPid)).toThrow(/missing required field pid/);
+});
+
+test('pagemap-N.img is written and read in one loop as the encoder and decoder would, and the unusual entries go their careful way', () => {
+  const dir = tmpdir('pagemap-fast');
+  const head: PagemapHead = { pages_id: 3 };
+  const usual: PagemapEntry[] = [
+    { vaddr: 0x400000n, compat_nr_pages: 1 },
+    { vaddr: 0x7ffff7dd0000n, compat_nr_pages: 300, flags: 2 },
+    { vaddr: 0x7ffff7f00000n, compat_nr_pages: 0, in_parent: true, flags: 6, nr_pages: 2n ** 40n },
+    { vaddr: 2n ** 53n - 4096n, compat_nr_pages: 0xffffffff, in_parent: false },
+  ];
+  // beyond 2^53: the encoder's way (exact bigints)
+  const unusual: PagemapEntry[] = [...usual, { vaddr: 2n ** 60n, compat_nr_pages: 1, nr_pages: 2n ** 63n }];
+  for (const [name, entries] of [
+    ['pagemap-1.img', usual],
+    ['pagemap-2.img', unusual],
+  ] as const) {
+    writePagemap(dir, name, { head, entries });
+    const want = encodeImage('PAGEMAP', [{ msg: head }, ...entries.map((msg) => ({ msg }))]);
+    expect(fs.readFileSync(path.join(dir, name)).equals(want), name).toBe(true);
+    expect(readPagemapLoose(path.join(dir, name))).toEqual({ head, entries });
+    expect(readPagemapLoose(path.join(dir, name)).entries).toEqual(readMessages(path.join(dir, name)).slice(1));
+  }
+  // a wrong entry is still named by the encoder
+  expect(() => writePagemap(dir, 'pagemap-3.img', { head, entries: [{ vaddr: 1n, compat_nr_pages: -1 }] })).toThrow(/compat_nr_pages/);
 });

@@ -490,6 +490,12 @@ export class ImageWriter {
     this.index++;
   }
 
+  /** `count` entries already framed (a length word, then the message, each), as write() makes them */
+  writeFramed(framed: Buffer, count: number): void {
+    this.push(framed);
+    this.index += count;
+  }
+
   /** Appends an entry as returned by the reader. */
   writeEntry(e: { msg: object; blob?: Buffer; type?: string }): void {
     this.write(e.msg, e.blob, e.type);

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { MessageTypes, PagemapHead, PagemapEntry, GhostFileEntry, GhostChunkEntry } from './gen/types.js';
 import { ImageReader, ImageWriter, entryType, type ImageWriterOptions } from './image.js';
-import { decodeMessage } from './codec.js';
+import { decodeMessage, UNKNOWN_FIELDS } from './codec.js';
 import { IMG_COMMON_MAGIC, IMG_SERVICE_MAGIC, kindByName } from './magic.js';
 import { ImageError } from './errors.js';
 import type { KIND_MESSAGE, KindName } from './magic.js';
@@ -129,7 +129,9 @@ export function writePagemap(dir: string, name: string, pm: Pagemap, opts: Write
   const w = ImageWriter.create(file, { ...opts, kind: 'PAGEMAP' });
   try {
     w.write(pm.head);
-    for (const e of pm.entries) w.write(e);
+    const framed = framePagemapEntries(pm.entries);
+    if (framed) w.writeFramed(framed, pm.entries.length);
+    else for (const e of pm.entries) w.write(e);
   } finally {
     w.close();
   }
@@ -222,4 +224,65 @@ function pagemapFast(file: string): { head: PagemapHead; entries: PagemapEntry[]
     p = e;
   }
   return { head, entries };
+}
+
+/** a varint of a non-negative number below 2^53 at b[o]; the offset past it */
+function putVarint(b: Buffer, o: number, v: number): number {
+  while (v > 0x7f) {
+    b[o++] = (v % 128) | 0x80;
+    v = Math.floor(v / 128);
+  }
+  b[o++] = v;
+  return o;
+}
+
+/**
+ * The entries of a pagemap (2000 and more: one per run of pages) framed in one loop, each as
+ * the encoder would write it (fields in number order, the optional ones only when given); null
+ * where one is out of the ordinary (a bigint beyond 2^53, a field of another type): those go
+ * through the encoder, which checks and names what is wrong.
+ */
+function framePagemapEntries(entries: PagemapEntry[]): Buffer | null {
+  const b = Buffer.allocUnsafe(entries.length * 48);
+  let o = 0;
+  for (const e of entries) {
+    const vaddr = typeof e.vaddr === 'bigint' && e.vaddr <= BigInt(Number.MAX_SAFE_INTEGER) && e.vaddr >= 0n ? Number(e.vaddr) : -1;
+    const n = e.compat_nr_pages;
+    const nr =
+      e.nr_pages === undefined
+        ? undefined
+        : typeof e.nr_pages === 'bigint' && e.nr_pages >= 0n && e.nr_pages <= BigInt(Number.MAX_SAFE_INTEGER)
+          ? Number(e.nr_pages)
+          : -1;
+    const ok32 = (x: unknown): boolean => typeof x === 'number' && Number.isInteger(x) && x >= 0 && x <= 0xffffffff;
+    if (
+      (e as { [UNKNOWN_FIELDS]?: unknown })[UNKNOWN_FIELDS] ||
+      vaddr < 0 ||
+      !ok32(n) ||
+      (e.flags !== undefined && !ok32(e.flags)) ||
+      nr === -1 ||
+      (e.in_parent !== undefined && typeof e.in_parent !== 'boolean')
+    )
+      return null;
+    const at = o;
+    o += 4;
+    b[o++] = 0x08;
+    o = putVarint(b, o, vaddr);
+    b[o++] = 0x10;
+    o = putVarint(b, o, n);
+    if (e.in_parent !== undefined) {
+      b[o++] = 0x18;
+      b[o++] = e.in_parent ? 1 : 0;
+    }
+    if (e.flags !== undefined) {
+      b[o++] = 0x20;
+      o = putVarint(b, o, e.flags);
+    }
+    if (nr !== undefined) {
+      b[o++] = 0x28;
+      o = putVarint(b, o, nr);
+    }
+    b.writeUInt32LE(o - at - 4, at);
+  }
+  return b.subarray(0, o);
 }
