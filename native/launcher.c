@@ -311,9 +311,9 @@ static unsigned long long cpu_key(void)
 		w[k++] = c;
 		w[k++] = d;
 	}
-	for (unsigned int l = 0x80000001; l <= 0x80000008 && l <= emax; l++) {
-		if (l != 0x80000001 && l != 0x80000007 && l != 0x80000008)
-			continue;
+	static const unsigned int ext[] = { 0x80000001, 0x80000007, 0x80000008 };
+	for (unsigned int i = 0; i < sizeof ext / sizeof ext[0] && ext[i] <= emax; i++) {
+		unsigned int l = ext[i];
 		__cpuid(l, a, b, c, d);
 		w[k++] = l == 0x80000008 ? a : c;
 		w[k++] = d;

@@ -6,6 +6,8 @@ import path from 'node:path';
 import type { MessageTypes, PagemapHead, PagemapEntry, GhostFileEntry, GhostChunkEntry } from './gen/types.js';
 import { ImageReader, ImageWriter, entryType, type ImageWriterOptions } from './image.js';
 import { decodeMessage, UNKNOWN_FIELDS } from './codec.js';
+import { tryFastDecode } from './fast-decode.js';
+import { messageInfo } from './schema.js';
 import { IMG_COMMON_MAGIC, IMG_SERVICE_MAGIC, kindByName } from './magic.js';
 import { ImageError } from './errors.js';
 import type { KIND_MESSAGE, KindName } from './magic.js';
@@ -151,47 +153,11 @@ export function readPagemapLoose(file: string, opts: ReadOptions = {}): { head?:
   }
 }
 
-/** a varint of at most 7 bytes (below 2^49: addresses, counts, flags) at b[p], into `vat`/`vend`; false else */
-let vat = 0;
-function small(b: Buffer, p: number, end: number): number | -1 {
-  let n = 0,
-    mul = 1;
-  for (let i = 0; i < 7 && p < end; i++, mul *= 128) {
-    const c = b[p++];
-    n += (c & 0x7f) * mul;
-    if (c < 0x80) {
-      vat = p;
-      return n;
-    }
-  }
-  return -1;
-}
-
-/** one pagemap_entry of the usual shape (fields 1-5 as varints of at most 7 bytes), else null */
-function pagemapEntry(b: Buffer, p: number, end: number): PagemapEntry | null {
-  const e: Partial<PagemapEntry> = {};
-  let seen = 0;
-  while (p < end) {
-    const tag = b[p++];
-    const v = small(b, p, end);
-    if (v < 0) return null;
-    p = vat;
-    if (tag === 0x08) e.vaddr = BigInt(v);
-    else if (tag === 0x10) e.compat_nr_pages = v;
-    else if (tag === 0x18) e.in_parent = v !== 0;
-    else if (tag === 0x20) e.flags = v;
-    else if (tag === 0x28) e.nr_pages = BigInt(v);
-    else return null;
-    seen |= 1 << (tag >> 3);
-  }
-  return (seen & 6) === 6 && e.compat_nr_pages! <= 0xffffffff && (e.flags ?? 0) <= 0xffffffff ? (e as PagemapEntry) : null;
-}
-
 /**
- * pagemap-N.img read in one loop (a restore reads one entry per run of pages: 65536 runs, say):
- * its head through the decoder, each entry of the usual shape inline. null where anything is
- * out of the ordinary (another magic, a short file, an unknown field): the reader then goes the
- * careful way and names what is wrong.
+ * pagemap-N.img read in one loop (a restore reads one entry per run of pages: 65536 runs, say),
+ * without ImageReader's per-entry steps: the head through the decoder, each entry through its fast
+ * path. null where anything is out of the ordinary (another magic, a short file, an unknown
+ * field): the reader then goes the careful way and names what is wrong.
  */
 function pagemapFast(file: string): { head: PagemapHead; entries: PagemapEntry[] } | null {
   let b: Buffer;
@@ -213,12 +179,13 @@ function pagemapFast(file: string): { head: PagemapHead; entries: PagemapEntry[]
   }
   p += 4 + hl;
   const entries: PagemapEntry[] = [];
+  const info = messageInfo(entryType(k, 1));
   while (p < b.length) {
     if (p + 4 > b.length) return null;
     const len = b.readUInt32LE(p);
     const e = p + 4 + len;
     if (e > b.length) return null;
-    const entry = pagemapEntry(b, p + 4, e);
+    const entry = tryFastDecode(info, b, p + 4, e) as unknown as PagemapEntry | null;
     if (!entry) return null;
     entries.push(entry);
     p = e;

@@ -198,37 +198,27 @@ class SmapsEntry {
   get kb(): Record<string, number> {
     return (this.#kb ??= parseKb(this.text, this.from, this.to, this.file));
   }
-  get size(): number {
-    return this.kb.Size ?? 0;
-  }
-  get rss(): number {
-    return this.kb.Rss ?? 0;
-  }
-  get pss(): number {
-    return this.kb.Pss ?? 0;
-  }
-  get anonymous(): number {
-    return this.kb.Anonymous ?? 0;
-  }
-  get swap(): number {
-    return this.kb.Swap ?? 0;
-  }
-  get sharedClean(): number {
-    return this.kb.Shared_Clean ?? 0;
-  }
-  get sharedDirty(): number {
-    return this.kb.Shared_Dirty ?? 0;
-  }
-  get privateClean(): number {
-    return this.kb.Private_Clean ?? 0;
-  }
-  get privateDirty(): number {
-    return this.kb.Private_Dirty ?? 0;
-  }
-  get locked(): number {
-    return this.kb.Locked ?? 0;
-  }
 }
+
+/** SmapsVma's numbers, each the "Key: N kB" line it is read from (0 where the kernel has none) */
+const KB_FIELDS = {
+  size: 'Size',
+  rss: 'Rss',
+  pss: 'Pss',
+  anonymous: 'Anonymous',
+  swap: 'Swap',
+  sharedClean: 'Shared_Clean',
+  sharedDirty: 'Shared_Dirty',
+  privateClean: 'Private_Clean',
+  privateDirty: 'Private_Dirty',
+  locked: 'Locked',
+} as const satisfies Partial<Record<keyof SmapsVma, string>>;
+for (const [prop, key] of Object.entries(KB_FIELDS))
+  Object.defineProperty(SmapsEntry.prototype, prop, {
+    get(this: SmapsEntry): number {
+      return this.kb[key] ?? 0;
+    },
+  });
 
 const VMFLAGS = '\nVmFlags:';
 
@@ -261,8 +251,7 @@ export function parseSmaps(text: string, file = 'smaps'): SmapsVma[] {
       throw new ProcParseError(file, lineAt(text, pos), text.slice(pos, nl), e instanceof ProcParseError ? e.reason : String(e));
     }
     const f = text.indexOf(VMFLAGS, nl);
-    const next = text.indexOf('\n', nl + 1);
-    if (next < 0 && f < 0 && nl + 1 >= n) {
+    if (f < 0 && nl + 1 >= n) {
       // a VMA with no fields at all (a smaps text made by hand)
       out.push(new SmapsEntry(v, [], text, nl + 1, nl + 1, file) as unknown as SmapsVma);
       break;
